@@ -1,0 +1,69 @@
+"""Thread-local grad mode: ``no_grad``, ``enable_grad``, ``set_grad_enabled``."""
+
+import functools
+import threading
+
+
+class _State(threading.local):
+    def __init__(self):
+        self.enabled = True  # grad mode
+        self.tracer = None  # the active static-graph recorder, if any
+        self.anomaly = False
+
+
+STATE = _State()
+
+
+def is_grad_enabled():
+    """True when operations are recorded on the tape: ``jitgrad.is_grad_enabled()``."""
+    return STATE.enabled
+
+
+class _GradModeContext:
+    _mode = True
+
+    def __enter__(self):
+        self._prev = STATE.enabled
+        STATE.enabled = self._mode
+
+    def __exit__(self, *exc):
+        STATE.enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradModeContext):
+    """Context manager and decorator that turns off the tape: ``with jitgrad.no_grad(): ...``."""
+
+    _mode = False
+
+
+class enable_grad(_GradModeContext):
+    """Context manager and decorator that turns the tape back on inside ``no_grad``."""
+
+    _mode = True
+
+
+inference_mode = no_grad
+
+
+class set_grad_enabled(_GradModeContext):
+    """``set_grad_enabled(False)`` switches grad mode now; as a context manager it restores it."""
+
+    def __init__(self, mode):
+        self._prev = STATE.enabled
+        STATE.enabled = bool(mode)
+
+    def __enter__(self):
+        pass
+
+    def __exit__(self, *exc):
+        STATE.enabled = self._prev
+        return False

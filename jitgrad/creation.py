@@ -1,0 +1,312 @@
+"""Tensor creation and random sampling (one global, seedable generator)."""
+
+import numpy as np
+
+from . import _dtype
+from ._grad_mode import STATE
+from .tensor import Tensor, _as_array, _wrap
+
+
+def _new(arr, requires_grad=False, constant=True):
+    t = _wrap(arr)
+    if requires_grad:
+        t.requires_grad = True
+    tr = STATE.tracer
+    if tr is not None and constant:
+        tr.constant(t)
+    return t
+
+
+def _size(op, size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    try:
+        size = tuple(int(s) for s in size)
+    except TypeError:
+        raise TypeError(f"{op}(): size must be a sequence of ints, got {size!r}") from None
+    for s in size:
+        if s < 0:
+            raise RuntimeError(f"{op}(): Trying to create tensor with negative dimension {s}: "
+                               f"{list(size)}")
+    return size
+
+
+def _dt(dtype, default=None):
+    if dtype is None:
+        return default if default is not None else _dtype.default_float()
+    return _dtype.to_np(dtype)
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor copying ``data`` (lists, scalars, arrays, tensors)."""
+    _check_device(device)
+    return _new(_as_array(data, dtype), requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    if isinstance(data, Tensor) and (dtype is None or data._data.dtype == _dtype.to_np(dtype)):
+        return data
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == _dtype.to_np(dtype)):
+        return from_numpy(data)
+    return tensor(data, dtype)
+
+
+def from_numpy(a):
+    """A tensor sharing memory with the NumPy array ``a``."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"from_numpy(): expected np.ndarray (got {type(a).__name__})")
+    _dtype.from_np(a.dtype)
+    return _new(a)
+
+
+def _check_device(device):
+    if device is not None and str(device) not in ("cpu", "device(type='cpu')"):
+        raise RuntimeError(f"jitgrad eager tensors live on the CPU (got device={device!r}); use "
+                           "jitgrad.trace(device='cuda') to run a step on the GPU")
+
+
+def _filled(op, size, value, dtype, requires_grad, device=None):
+    _check_device(device)
+    return _new(np.full(_size(op, size), value, dtype=dtype), requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _filled("zeros", size, 0, _dt(dtype), requires_grad, device)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _filled("ones", size, 1, _dt(dtype), requires_grad, device)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return _filled("empty", size, 0, _dt(dtype), requires_grad, device)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    if dtype is None:
+        dtype = _dtype.result_type(fill_value)
+    return _filled("full", (size,) if isinstance(size, int) else tuple(size), fill_value,
+                   _dt(dtype), requires_grad, device)
+
+
+def _like(x, dtype):
+    return x._data.dtype if dtype is None else _dtype.to_np(dtype)
+
+
+def zeros_like(input, dtype=None, requires_grad=False, device=None):
+    return _filled("zeros_like", input.shape, 0, _like(input, dtype), requires_grad, device)
+
+
+def ones_like(input, dtype=None, requires_grad=False, device=None):
+    return _filled("ones_like", input.shape, 1, _like(input, dtype), requires_grad, device)
+
+
+def empty_like(input, dtype=None, requires_grad=False, device=None):
+    return _filled("empty_like", input.shape, 0, _like(input, dtype), requires_grad, device)
+
+
+def full_like(input, fill_value, dtype=None, requires_grad=False, device=None):
+    return _filled("full_like", input.shape, fill_value, _like(input, dtype), requires_grad,
+                   device)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 unless a float is given."""
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if vals[2] == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if (vals[1] - vals[0]) * vals[2] < 0:
+        raise RuntimeError(f"arange: upper bound and larger bound inconsistent with step sign "
+                           f"(start={vals[0]}, end={vals[1]}, step={vals[2]})")
+    dt = _dt(dtype, _dtype.result_type(*vals))
+    return _new(np.arange(*vals, dtype=np.float64 if dt.kind == "f" else None).astype(dt),
+                requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    if steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative (got {steps})")
+    return _new(np.linspace(start, end, int(steps)).astype(_dt(dtype)), requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False):
+    if steps < 0:
+        raise RuntimeError(f"logspace: number of steps must be non-negative (got {steps})")
+    return _new(np.logspace(start, end, int(steps), base=base).astype(_dt(dtype)), requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    if n < 0 or (m is not None and m < 0):
+        raise RuntimeError(f"eye: n and m must be non-negative (got n={n}, m={m})")
+    return _new(np.eye(n, m, dtype=_dt(dtype)), requires_grad)
+
+
+# ---------------------------------------------------------------- random ------------------
+class Generator:
+    """A seedable random generator; ``jitgrad.manual_seed`` reseeds the default one."""
+
+    def __init__(self, device="cpu"):
+        self._rng = np.random.Generator(np.random.PCG64())
+        self._seed = None
+
+    def manual_seed(self, seed):
+        self._seed = int(seed)
+        self._rng = np.random.Generator(np.random.PCG64(self._seed))
+        return self
+
+    def seed(self):
+        s = int(np.random.SeedSequence().entropy % (2**63))
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self):
+        return self._seed
+
+    def get_state(self):
+        return _new(np.frombuffer(repr(self._rng.bit_generator.state).encode(), dtype=np.uint8).copy())
+
+    def set_state(self, state):
+        import ast
+
+        self._rng.bit_generator.state = ast.literal_eval(bytes(state._data).decode())
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed):
+    """Make every random function reproducible: ``jitgrad.manual_seed(0)``."""
+    return default_generator.manual_seed(seed)
+
+
+def seed():
+    return default_generator.seed()
+
+
+def initial_seed():
+    return default_generator.initial_seed()
+
+
+def get_rng_state():
+    return default_generator.get_state()
+
+
+def set_rng_state(state):
+    default_generator.set_state(state)
+
+
+def draw(kind, shape, dtype, params, generator=None):
+    """One random draw; the tracer replays draws through this same function."""
+    rng = (generator or default_generator)._rng
+    if kind == "rand":
+        if dtype.kind == "f":
+            return rng.random(shape, dtype=dtype if dtype.itemsize >= 4 else np.float32).astype(
+                dtype, copy=False)
+    if kind == "randn":
+        return rng.standard_normal(shape, dtype=dtype if dtype.itemsize >= 4 else np.float32
+                                   ).astype(dtype, copy=False)
+    if kind == "randint":
+        return rng.integers(params[0], params[1], size=shape, dtype=np.int64).astype(dtype)
+    if kind == "randperm":
+        return rng.permutation(params[0]).astype(dtype)
+    raise ValueError(f"unknown random kind {kind!r}")
+
+
+def _random(kind, shape, dtype, params=(), requires_grad=False, generator=None):
+    arr = draw(kind, shape, dtype, params, generator)
+    t = _wrap(arr)
+    if requires_grad:
+        t.requires_grad = True
+    tr = STATE.tracer
+    if tr is not None:
+        tr.random(t, kind, shape, dtype, params, generator)
+    return t
+
+
+def rand(*size, dtype=None, generator=None, device=None, requires_grad=False):
+    """Uniform samples in [0, 1)."""
+    return _random("rand", _size("rand", size), _dt(dtype), (), requires_grad, generator)
+
+
+def randn(*size, dtype=None, generator=None, device=None, requires_grad=False):
+    """Standard normal samples."""
+    return _random("randn", _size("randn", size), _dt(dtype), (), requires_grad, generator)
+
+
+def randint(low, high=None, size=None, dtype=None, generator=None, device=None,
+            requires_grad=False):
+    """Integers in [low, high); ``randint(high, size)`` or ``randint(low, high, size)``."""
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise TypeError("randint() missing required argument 'size'")
+        low, high, size = 0, low, high
+    if high is None:
+        low, high = 0, low
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
+                           f"to={high}")
+    return _random("randint", _size("randint", tuple(size)), _dt(dtype, np.dtype(np.int64)),
+                   (int(low), int(high)), requires_grad, generator)
+
+
+def randperm(n, dtype=None, generator=None, device=None, requires_grad=False):
+    if n < 0:
+        raise RuntimeError(f"randperm: n must be non-negative, got {n}")
+    return _random("randperm", (int(n),), _dt(dtype, np.dtype(np.int64)), (int(n),),
+                   requires_grad, generator)
+
+
+def rand_like(input, dtype=None, requires_grad=False):
+    return rand(*input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
+
+
+def randn_like(input, dtype=None, requires_grad=False):
+    return randn(*input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
+
+
+def randint_like(input, low=0, high=None, dtype=None):
+    return randint(low, high, tuple(input.shape), dtype=_like(input, dtype))
+
+
+def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, requires_grad=False):
+    """Normal samples; ``mean`` and ``std`` may each be a tensor or a number."""
+    mt, st = isinstance(mean, Tensor), isinstance(std, Tensor)
+    if not mt and not st:
+        if size is None:
+            raise TypeError("normal(): with float mean and std, the `size` argument is required")
+        r = randn(*_size("normal", (size,)), dtype=dtype, generator=generator)
+        if std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        r = r * std + mean
+        return r.detach().requires_grad_(requires_grad) if requires_grad else r.detach()
+    shape = np.broadcast_shapes(mean.shape if mt else (), std.shape if st else ())
+    ref = mean if mt else std
+    if st and (std._data < 0).any():
+        raise RuntimeError("normal expects all elements of std >= 0.0")
+    z = randn(*shape, dtype=ref.dtype, generator=generator)
+    return mean + std * z
+
+
+def bernoulli(input, p=None, generator=None):
+    """1 with probability ``input`` (or ``p``), else 0, in ``input``'s dtype."""
+    prob = input if p is None else p
+    if isinstance(prob, Tensor):
+        if prob._data.size and ((prob._data < 0).any() or (prob._data > 1).any()):
+            raise RuntimeError("bernoulli: all elements of input should be between 0 and 1")
+        u = rand(*prob.shape, dtype=prob.dtype, generator=generator)
+        return (u < prob.detach()).to(input.dtype)
+    if not 0 <= prob <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={prob}")
+    u = rand(*input.shape, dtype=input.dtype, generator=generator)
+    return (u < prob).to(input.dtype)
+
+
+def multinomial(input, num_samples, replacement=False, generator=None):
+    p = input.detach()._data.astype(np.float64)
+    rng = (generator or default_generator)._rng
+    rows = p.reshape(-1, p.shape[-1])
+    out = np.stack([rng.choice(rows.shape[1], num_samples, replace=replacement,
+                               p=r / r.sum()) for r in rows])
+    return _new(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))

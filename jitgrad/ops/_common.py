@@ -1,0 +1,105 @@
+"""Operand handling shared by all ops: scalars to constants, dtype promotion, unbroadcast."""
+
+import numpy as np
+
+from .. import _dtype
+from ..tensor import Tensor, _wrap_dim
+from .registry import const
+
+_FLOAT = np.dtype(np.float32)
+
+
+def promote(op, *xs):
+    """Tensors of PyTorch's common dtype; Python scalars become 0-d constants."""
+    a0 = xs[0]
+    if a0.__class__ is Tensor or isinstance(a0, Tensor):
+        dt = a0._data.dtype
+        same = True
+        for x in xs[1:]:
+            if not isinstance(x, Tensor) or x._data.dtype != dt:
+                same = False
+                break
+        if same:
+            return xs
+    ops = []
+    for x in xs:
+        if isinstance(x, Tensor):
+            ops.append(x._data)
+        elif isinstance(x, (bool, int, float, np.number, np.bool_)):
+            ops.append(x.item() if isinstance(x, (np.number, np.bool_)) else x)
+        elif isinstance(x, np.ndarray):
+            raise TypeError(
+                f"{op}: expected a Tensor or a Python number, got a NumPy array; "
+                "wrap it with jitgrad.from_numpy(a) or jitgrad.tensor(a)"
+            )
+        else:
+            raise TypeError(
+                f"{op}(): argument of type {type(x).__name__} is not a Tensor or a number"
+            )
+    rt = _dtype.result_type(*ops)
+    return tuple(cast(x, rt) if isinstance(x, Tensor) else const(x, rt) for x in xs)
+
+
+def promote_float(op, *xs):
+    """Like ``promote`` but integer/bool results become the default float dtype."""
+    xs = promote(op, *xs)
+    if xs[0]._data.dtype.kind != "f":
+        xs = tuple(cast(x, _FLOAT) for x in xs)
+    return xs
+
+
+def cast(x, npdt):
+    """``x`` converted to NumPy dtype ``npdt`` (differentiable); no-op when already that dtype."""
+    if x._data.dtype == npdt:
+        return x
+    from .elementwise import cast_p
+    from .registry import apply
+
+    return apply(cast_p, (x,), {"dtype": npdt})
+
+
+def to_tensor(x, op="op"):
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (bool, int, float, np.number, np.bool_)):
+        return const(x, _dtype.result_type(x.item() if hasattr(x, "item") else x))
+    raise TypeError(f"{op}(): expected a Tensor, got {type(x).__name__}")
+
+
+def sum_to(g, shape):
+    """Sum ``g`` down to ``shape`` (undo broadcasting); the heart of every binary VJP."""
+    gs = g._data.shape
+    if gs == shape:
+        return g
+    from .reduce import sum as _sum
+
+    lead = len(gs) - len(shape)
+    dims = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and gs[i + lead] != 1
+    )
+    r = _sum(g, dims, keepdim=True) if dims else g
+    return r.reshape(shape) if r._data.shape != shape else r
+
+
+def norm_dims(dim, ndim, op):
+    """Normalise ``dim`` (None, int or sequence) to a sorted tuple of non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, (int, np.integer)):
+        return (_wrap_dim(int(dim), ndim, op),)
+    dims = tuple(sorted(_wrap_dim(int(d), ndim, op) for d in dim))
+    if len(set(dims)) != len(dims):
+        raise RuntimeError(f"{op}: dim {tuple(dim)} appears multiple times in the list of dims")
+    if len(dims) == 0:
+        return tuple(range(ndim))
+    return dims
+
+
+def broadcast_shapes(op, *shapes):
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise RuntimeError(
+            f"{op}: the shapes {' and '.join(str(tuple(s)) for s in shapes)} are not broadcastable "
+            "(each dimension must match or be 1, aligned from the right)"
+        ) from None

@@ -1,0 +1,338 @@
+"""Elementwise primitives: every rule of an op side by side.
+
+Each op: NumPy implementation, VJP in jitgrad ops, and a scalar template (``{0}``, ``{1}``
+are the operands) that the code generators paste into fused loop bodies.
+"""
+
+import math
+
+import numpy as np
+import scipy.special as _sp
+
+from .. import _dtype
+from ..tensor import Tensor
+from ._common import broadcast_shapes, promote, promote_float, sum_to
+from .registry import apply, register
+
+np.seterr(divide="ignore", invalid="ignore", over="ignore", under="ignore")
+
+
+def _zeros_vjp(g, out, *xs, **p):
+    return tuple(g * 0 if i == 0 else None for i in range(len(xs)))
+
+
+# ---------------------------------------------------------------- unary -------------------
+def _unary(name, ref, vjp, scalar, saves=(0,), saves_out=False, float_only=True, nondiff=False,
+           backward_name=None):
+    prim = register(name, "elementwise", ref, vjp=None if nondiff else vjp, scalar=scalar,
+                    saves=saves, saves_out=saves_out, nondiff=nondiff,
+                    backward_name=backward_name)
+
+    def fn(input):
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}")
+        if float_only and input._data.dtype.kind != "f":
+            (input,) = promote_float(name, input)
+        return apply(prim, (input,))
+
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name}: ``jitgrad.{name}(x)``."
+    fn.prim = prim
+    return fn
+
+
+neg = _unary("neg", np.negative, lambda g, o, x: (-g,), "(-{0})", saves=(), float_only=False)
+exp = _unary("exp", np.exp, lambda g, o, x: (g * o,), "math.exp({0})", saves=(), saves_out=True)
+exp2 = _unary("exp2", np.exp2, lambda g, o, x: (g * o * math.log(2.0),), "math.pow(2.0, {0})",
+              saves=(), saves_out=True)
+log = _unary("log", np.log, lambda g, o, x: (g / x,), "math.log({0})")
+log2 = _unary("log2", np.log2, lambda g, o, x: (g / (x * math.log(2.0)),), "math.log2({0})")
+log10 = _unary("log10", np.log10, lambda g, o, x: (g / (x * math.log(10.0)),), "math.log10({0})")
+log1p = _unary("log1p", np.log1p, lambda g, o, x: (g / (x + 1),), "math.log1p({0})")
+expm1 = _unary("expm1", np.expm1, lambda g, o, x: (g * (o + 1),), "math.expm1({0})", saves=(),
+               saves_out=True)
+sqrt = _unary("sqrt", np.sqrt, lambda g, o, x: (g / (o * 2),), "math.sqrt({0})", saves=(),
+              saves_out=True)
+rsqrt = _unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda g, o, x: (g * o * o * o * -0.5,),
+               "(1.0 / math.sqrt({0}))", saves=(), saves_out=True)
+abs = _unary("abs", np.abs, lambda g, o, x: (g * sign(x),), "abs({0})", float_only=False)
+sin = _unary("sin", np.sin, lambda g, o, x: (g * cos(x),), "math.sin({0})")
+cos = _unary("cos", np.cos, lambda g, o, x: (-g * sin(x),), "math.cos({0})")
+tan = _unary("tan", np.tan, lambda g, o, x: (g * (o * o + 1),), "math.tan({0})", saves=(),
+             saves_out=True)
+asin = _unary("asin", np.arcsin, lambda g, o, x: (g * rsqrt(1 - x * x),), "math.asin({0})")
+acos = _unary("acos", np.arccos, lambda g, o, x: (-g * rsqrt(1 - x * x),), "math.acos({0})")
+atan = _unary("atan", np.arctan, lambda g, o, x: (g / (x * x + 1),), "math.atan({0})")
+sinh = _unary("sinh", np.sinh, lambda g, o, x: (g * cosh(x),), "math.sinh({0})")
+cosh = _unary("cosh", np.cosh, lambda g, o, x: (g * sinh(x),), "math.cosh({0})")
+tanh = _unary("tanh", np.tanh, lambda g, o, x: (g * (1 - o * o),), "math.tanh({0})", saves=(),
+              saves_out=True)
+
+
+def _sigmoid_ref(x):
+    # exp(-|x|) never overflows; the two branches are exact mirror images
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+sigmoid = _unary("sigmoid", _sigmoid_ref, lambda g, o, x: (g * o * (1 - o),),
+                 "(1.0 / (1.0 + math.exp(-{0})))", saves=(), saves_out=True)
+relu = _unary("relu", lambda x: np.maximum(x, 0, dtype=x.dtype),
+              lambda g, o, x: (where(o > 0, g, 0),), "max({0}, 0)", saves=(), saves_out=True,
+              float_only=False)
+reciprocal = _unary("reciprocal", lambda x: 1 / x, lambda g, o, x: (-g * o * o,),
+                    "(1.0 / {0})", saves=(), saves_out=True)
+erf = _unary("erf", lambda x: _sp.erf(x).astype(x.dtype, copy=False),
+             lambda g, o, x: (g * exp(-x * x) * (2 / math.sqrt(math.pi)),), "math.erf({0})")
+sign = _unary("sign", np.sign, _zeros_vjp, "(({0} > 0) - ({0} < 0))", saves=(), float_only=False)
+floor = _unary("floor", np.floor, _zeros_vjp, "math.floor({0})", saves=(), float_only=False)
+ceil = _unary("ceil", np.ceil, _zeros_vjp, "math.ceil({0})", saves=(), float_only=False)
+trunc = _unary("trunc", np.trunc, _zeros_vjp, "math.trunc({0})", saves=(), float_only=False)
+_round = _unary("round", np.round, _zeros_vjp, "np.round({0})", saves=(), float_only=False)
+isnan = _unary("isnan", np.isnan, None, "math.isnan({0})", nondiff=True, float_only=False)
+isinf = _unary("isinf", np.isinf, None, "math.isinf({0})", nondiff=True, float_only=False)
+isfinite = _unary("isfinite", np.isfinite, None, "math.isfinite({0})", nondiff=True,
+                  float_only=False)
+logical_not = _unary("logical_not", np.logical_not, None, "(not {0})", nondiff=True,
+                     float_only=False)
+
+
+def round(input, decimals=0):
+    """Round half to even, like torch.round; zero gradient."""
+    if decimals:
+        s = 10.0 ** decimals
+        return _round(input * s) / s
+    return _round(input)
+
+
+def _cast_vjp(g, o, x, dtype):
+    return (g.to(x._data.dtype) if x._data.dtype.kind == "f" else None,)
+
+
+cast_p = register("cast", "elementwise", lambda x, dtype: x.astype(dtype), vjp=_cast_vjp,
+                  scalar=None, saves=(), backward_name="ToCopyBackward0")
+copy_p = register("copy", "elementwise", lambda x: x.copy(), vjp=lambda g, o, x: (g,),
+                  scalar="{0}", saves=(), backward_name="CloneBackward0")
+
+
+def clone(input, memory_format=None):
+    """A copy with its own storage; gradients flow through."""
+    return apply(copy_p, (input,))
+
+
+# ---------------------------------------------------------------- binary ------------------
+def _binary(name, ref, vjp, scalar, saves=(0, 1), saves_out=False, floating=False,
+            nondiff=False, backward_name=None, out_bool=False):
+    prim = register(name, "elementwise", ref, vjp=None if nondiff else vjp, scalar=scalar,
+                    saves=saves, saves_out=saves_out, nondiff=nondiff,
+                    backward_name=backward_name)
+    prep = promote_float if floating else promote
+
+    def fn(input, other):
+        a, b = prep(name, input, other)
+        try:
+            return apply(prim, (a, b))
+        except ValueError:
+            broadcast_shapes(name, a._data.shape, b._data.shape)
+            raise
+
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name} with broadcasting: ``jitgrad.{name}(a, b)``."
+    fn.prim = prim
+    return fn
+
+
+def _add_vjp(g, o, a, b):
+    return sum_to(g, a._data.shape), sum_to(g, b._data.shape)
+
+
+def _sub_vjp(g, o, a, b):
+    return sum_to(g, a._data.shape), sum_to(-g, b._data.shape)
+
+
+def _mul_vjp(g, o, a, b):
+    return sum_to(g * b, a._data.shape), sum_to(g * a, b._data.shape)
+
+
+def _div_vjp(g, o, a, b):
+    return sum_to(g / b, a._data.shape), sum_to(-g * a / (b * b), b._data.shape)
+
+
+def _pow_vjp(g, o, a, b):
+    ga = g * b * pow(a, b - 1)
+    gb = where((a == 0) & (b >= 0), 0, g * o * log(a))
+    return sum_to(ga, a._data.shape), sum_to(gb, b._data.shape)
+
+
+def _max_vjp(g, o, a, b):
+    ga = where(a == b, g / 2, where(a > b, g, 0))
+    gb = where(a == b, g / 2, where(a < b, g, 0))
+    return sum_to(ga, a._data.shape), sum_to(gb, b._data.shape)
+
+
+def _min_vjp(g, o, a, b):
+    gb, ga = _max_vjp(g, o, b, a)
+    return ga, gb
+
+
+def _atan2_vjp(g, o, a, b):
+    d = a * a + b * b
+    return sum_to(g * b / d, a._data.shape), sum_to(-g * a / d, b._data.shape)
+
+
+def _true_div(a, b):
+    return np.true_divide(a, b, dtype=a.dtype)
+
+
+add = _binary("add", np.add, _add_vjp, "({0} + {1})", saves=())
+sub = _binary("sub", np.subtract, _sub_vjp, "({0} - {1})", saves=())
+mul = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})")
+div = _binary("div", _true_div, _div_vjp, "({0} / {1})", floating=True)
+pow_ = _binary("pow", np.power, _pow_vjp, "({0} ** {1})", saves_out=True)
+maximum = _binary("maximum", np.maximum, _max_vjp, "max({0}, {1})")
+minimum = _binary("minimum", np.minimum, _min_vjp, "min({0}, {1})")
+atan2 = _binary("atan2", np.arctan2, _atan2_vjp, "math.atan2({0}, {1})", floating=True)
+eq = _binary("eq", np.equal, None, "({0} == {1})", nondiff=True)
+ne = _binary("ne", np.not_equal, None, "({0} != {1})", nondiff=True)
+lt = _binary("lt", np.less, None, "({0} < {1})", nondiff=True)
+le = _binary("le", np.less_equal, None, "({0} <= {1})", nondiff=True)
+gt = _binary("gt", np.greater, None, "({0} > {1})", nondiff=True)
+ge = _binary("ge", np.greater_equal, None, "({0} >= {1})", nondiff=True)
+logical_and = _binary("logical_and", np.logical_and, None, "({0} and {1})", nondiff=True)
+logical_or = _binary("logical_or", np.logical_or, None, "({0} or {1})", nondiff=True)
+logical_xor = _binary("logical_xor", np.logical_xor, None, "({0} != {1})", nondiff=True)
+bitwise_and = _binary("bitwise_and", np.bitwise_and, None, "({0} & {1})", nondiff=True)
+bitwise_or = _binary("bitwise_or", np.bitwise_or, None, "({0} | {1})", nondiff=True)
+bitwise_xor = _binary("bitwise_xor", np.bitwise_xor, None, "({0} ^ {1})", nondiff=True)
+floor_divide = _binary("floor_divide", np.floor_divide, None, "({0} // {1})", nondiff=True)
+remainder = _binary("remainder", np.remainder, lambda g, o, a, b: (
+    sum_to(g, a._data.shape), sum_to(-g * floor_divide(a, b), b._data.shape)),
+    "({0} % {1})", saves=(0, 1))
+fmod = _binary("fmod", np.fmod, lambda g, o, a, b: (
+    sum_to(g, a._data.shape), sum_to(-g * trunc(a / b), b._data.shape)),
+    "math.fmod({0}, {1})")
+
+_powc_p = register(
+    "pow_scalar", "elementwise", lambda x, exponent: np.power(x, x.dtype.type(exponent)),
+    vjp=lambda g, o, x, exponent: (
+        g * 0 if exponent == 0 else g * (exponent * pow(x, exponent - 1)),),
+    scalar=lambda exponent: ("({0} * {0})" if exponent == 2 else
+                             "({0} * {0} * {0})" if exponent == 3 else
+                             "math.sqrt({0})" if exponent == 0.5 else
+                             f"({{0}} ** {float(exponent)!r})"),
+    saves=(0,), backward_name="PowBackward0",
+)
+
+
+def pow(input, exponent):
+    """``input ** exponent`` elementwise; either may be a Python number."""
+    if isinstance(input, Tensor) and isinstance(exponent, (int, float)) and not isinstance(
+            exponent, bool):
+        x = input
+        if x._data.dtype.kind != "f" and (isinstance(exponent, float) or exponent < 0):
+            if exponent < 0 and x._data.dtype.kind in "iu" and not isinstance(exponent, float):
+                raise RuntimeError(
+                    f"pow: Integers to negative integer powers are not allowed "
+                    f"(tensor dtype {x.dtype}, exponent {exponent})")
+            (x,) = promote_float("pow", x)
+        if exponent == 1:
+            return x * 1
+        return apply(_powc_p, (x,), {"exponent": exponent})
+    return pow_(input, exponent)
+
+
+def _clamp_vjp(g, o, x, lo, hi):
+    m = None
+    if lo is not None:
+        m = x >= lo
+    if hi is not None:
+        m = (x <= hi) if m is None else (m & (x <= hi))
+    return (where(m, g, 0),)
+
+
+def _clamp_ref(x, lo, hi):
+    return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+
+
+def _clamp_scalar(lo, hi):
+    s = "{0}"
+    if lo is not None:
+        s = f"max({s}, {lo!r})"
+    if hi is not None:
+        s = f"min({s}, {hi!r})"
+    return s
+
+
+_clamp_p = register("clamp", "elementwise", _clamp_ref, vjp=_clamp_vjp, scalar=_clamp_scalar,
+                    saves=(0,))
+
+
+def clamp(input, min=None, max=None):
+    """Limit values to ``[min, max]``; gradient passes where ``min <= x <= max``."""
+    if min is None and max is None:
+        raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        r = input
+        if min is not None:
+            r = maximum(r, min)
+        if max is not None:
+            r = minimum(r, max)
+        return r
+    x = input
+    if x._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
+        (x,) = promote_float("clamp", x)
+    if x._data.dtype.kind == "f":
+        min = None if min is None else float(min)
+        max = None if max is None else float(max)
+    return apply(_clamp_p, (x,), {"lo": min, "hi": max})
+
+
+clip = clamp
+
+
+def _where_vjp(g, o, c, a, b):
+    return (None, sum_to(where(c, g, 0), a._data.shape), sum_to(where(c, 0, g), b._data.shape))
+
+
+where_p = register("where", "elementwise", np.where, vjp=_where_vjp,
+                   scalar="({1} if {0} else {2})", saves=(0,))
+
+
+def where(condition, input=None, other=None):
+    """``input`` where ``condition`` else ``other`` (either may be a Python number)."""
+    from ._common import to_tensor
+
+    if input is None and other is None:
+        from .movement import nonzero
+
+        return nonzero(condition, as_tuple=True)
+    c = to_tensor(condition, "where")
+    if c._data.dtype != np.bool_:
+        if c._data.dtype.kind not in "iub":
+            raise RuntimeError(
+                f"where: expected condition to be a boolean tensor, but got a tensor with dtype "
+                f"{c.dtype}")
+        c = c != 0
+    a, b = promote("where", input, other)
+    try:
+        return apply(where_p, (c, a, b))
+    except ValueError:
+        broadcast_shapes("where", c._data.shape, a._data.shape, b._data.shape)
+        raise
+
+
+def lerp(input, end, weight):
+    return input + weight * (end - input)
+
+
+def square(input):
+    return pow(input, 2)
+
+
+def to_dtype(x, dtype):
+    from ._common import cast
+
+    return cast(x, _dtype.to_np(dtype))
+
+
+sigmoid_ = sigmoid

@@ -1,0 +1,107 @@
+"""In-place ops: compute out of place, write into the tensor's storage, bump its version.
+
+Under grad mode the tensor takes the result's ``grad_fn`` (a leaf that requires grad refuses);
+a basic-index view also rewrites its base's history (like torch's CopySlices). The tracer is
+told about every write, so in-place updates of parameters and buffers become state updates.
+"""
+
+import numpy as np
+
+from .._grad_mode import STATE
+from ..tensor import Tensor, _wrap
+from .registry import apply
+
+_LEAF = ("a leaf Variable that requires grad is being used in an in-place operation "
+         "({op} on a tensor of shape {shape}); wrap the update in `with jitgrad.no_grad():` or "
+         "operate on a clone")
+
+
+def _snapshot(t):
+    """A copy of ``t``'s current value that keeps its autograd history (for saved inputs)."""
+    s = _wrap(t._data.copy())
+    s._grad_fn = t._grad_fn
+    s._requires_grad = t._requires_grad
+    tr = STATE.tracer
+    if tr is not None:
+        tr.alias(s, t)
+    return s
+
+
+def _castable(src, dst):
+    order = "bif"
+    ks, kd = src.kind.replace("u", "i"), dst.kind.replace("u", "i")
+    return order.index(ks) <= order.index(kd)
+
+
+def inplace(self, fn, others=(), op="inplace"):
+    """Run ``fn(self) -> Tensor`` and store the result into ``self``; returns ``self``."""
+    st = STATE
+    need = False
+    if st.enabled:
+        need = self._requires_grad or any(
+            isinstance(o, Tensor) and o._requires_grad for o in others)
+        if self._requires_grad and self._grad_fn is None:
+            raise RuntimeError(_LEAF.format(op=op, shape=list(self._data.shape)))
+    base = self._base
+    if need and base is not None:
+        b = base[0]
+        if b._requires_grad and b._grad_fn is None:
+            raise RuntimeError(
+                f"a view of a leaf Variable that requires grad is being used in an in-place "
+                f"operation ({op} on a view of shape {list(self._data.shape)})")
+        base_old = _snapshot(b)
+    src = _snapshot(self) if need else self
+    r = fn(src)
+    rd = r._data
+    if rd.shape != self._data.shape:
+        try:
+            shape = np.broadcast_shapes(rd.shape, self._data.shape)
+        except ValueError:
+            shape = None
+        if shape != self._data.shape:
+            raise RuntimeError(
+                f"{op}: output with shape {list(self._data.shape)} doesn't match the broadcast "
+                f"shape {list(rd.shape)}")
+    if rd.dtype != self._data.dtype and not _castable(rd.dtype, self._data.dtype):
+        raise RuntimeError(
+            f"{op}: result type {rd.dtype.name} can't be cast to the desired output type "
+            f"{self._data.dtype.name}")
+    if not self._data.flags.writeable:
+        raise RuntimeError(
+            f"{op}: unsupported operation: the tensor of shape {list(self._data.shape)} is a "
+            "broadcast (expanded) view where several elements share one memory location; "
+            "clone() it first")
+    np.copyto(self._data, rd, casting="unsafe")
+    self._vc[0] += 1
+    if need:
+        node = r._grad_fn
+        if rd.dtype != self._data.dtype:
+            node = r.to(self._data.dtype)._grad_fn
+        if base is not None:
+            from .movement import getitem_p, setitem_p
+
+            b, spec = base
+            nb = apply(setitem_p, (base_old, _as_graph_value(self, r)), {"spec": spec})
+            _adopt(b, nb._grad_fn)
+            v = apply(getitem_p, (b,), {"spec": spec})
+            node = v._grad_fn
+        _adopt(self, node)
+    tr = st.tracer
+    if tr is not None:
+        tr.write(self, r)
+        if base is not None:
+            tr.write_view(base[0], self)
+    return self
+
+
+def _as_graph_value(self, r):
+    return r if r._data.dtype == self._data.dtype else r.to(self._data.dtype)
+
+
+def _adopt(t, node):
+    t._grad_fn = node
+    t._requires_grad = node is not None
+    if node is not None and node.prim.saves_out:
+        node.out_data = t._data
+        node.out_vc = t._vc
+        node.out_version = t._vc[0]

@@ -1,0 +1,319 @@
+"""Reductions (sum, amax, prod, argmax) and the composites built on them."""
+
+import builtins
+import collections
+import math
+
+import numpy as np
+
+from .. import _dtype
+from ..tensor import Tensor, _wrap_dim
+from ._common import norm_dims, promote_float, to_tensor
+from .registry import apply, register
+
+
+def _keep_shape(shape, dims):
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def _regrow(g, x, dims, keepdim):
+    """Broadcast a reduced gradient back to the input's shape."""
+    if not keepdim:
+        g = g.reshape(_keep_shape(x._data.shape, dims))
+    return g.expand(x._data.shape)
+
+
+def _sum_ref(x, dims, keepdim):
+    dt = x.dtype if x.dtype.kind == "f" else np.int64
+    return np.sum(x, axis=dims, keepdims=keepdim, dtype=dt)
+
+
+sum_p = register("sum", "reduce", _sum_ref,
+                 vjp=lambda g, o, x, dims, keepdim: (_regrow(g, x, dims, keepdim),), saves=())
+
+
+def _amax_vjp(g, o, x, dims, keepdim):
+    ok = o if keepdim else o.reshape(_keep_shape(x._data.shape, dims))
+    gk = g if keepdim else g.reshape(ok._data.shape)
+    mask = (x == ok).to(g._data.dtype)
+    return (gk * mask / mask.sum(dims, keepdim=True),)
+
+
+def _amax_ref(x, dims, keepdim):
+    return np.amax(x, axis=dims, keepdims=keepdim)
+
+
+def _amin_ref(x, dims, keepdim):
+    return np.amin(x, axis=dims, keepdims=keepdim)
+
+
+amax_p = register("amax", "reduce", _amax_ref, vjp=_amax_vjp, saves=(0,), saves_out=True)
+amin_p = register("amin", "reduce", _amin_ref, vjp=_amax_vjp, saves=(0,), saves_out=True)
+
+
+def _prod_vjp(g, o, x, dims, keepdim):
+    ok = o if keepdim else o.reshape(_keep_shape(x._data.shape, dims))
+    gk = g if keepdim else g.reshape(ok._data.shape)
+    return (gk * ok / x,)
+
+
+prod_p = register("prod", "reduce",
+                  lambda x, dims, keepdim: np.prod(x, axis=dims, keepdims=keepdim,
+                                                   dtype=x.dtype if x.dtype.kind == "f" else np.int64),
+                  vjp=_prod_vjp, saves=(0,), saves_out=True)
+argmax_p = register("argmax", "reduce",
+                    lambda x, dim, keepdim: np.argmax(x, axis=dim, keepdims=keepdim), nondiff=True)
+argmin_p = register("argmin", "reduce",
+                    lambda x, dim, keepdim: np.argmin(x, axis=dim, keepdims=keepdim), nondiff=True)
+any_p = register("any", "reduce", lambda x, dims, keepdim: np.any(x, axis=dims, keepdims=keepdim),
+                 nondiff=True)
+all_p = register("all", "reduce", lambda x, dims, keepdim: np.all(x, axis=dims, keepdims=keepdim),
+                 nondiff=True)
+
+
+def _reduce(prim, op, input, dim, keepdim, empty_ok=True):
+    x = to_tensor(input, op)
+    dims = norm_dims(dim, x._data.ndim, op)
+    if not empty_ok and x._data.size == 0:
+        raise RuntimeError(
+            f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+            f"Specify the reduction dim with the 'dim' argument (input shape "
+            f"{tuple(x._data.shape)})" if dim is None else
+            f"{op}(): Expected reduction dim {dim} to have non-zero size "
+            f"(input shape {tuple(x._data.shape)})")
+    if not empty_ok and builtins.any(x._data.shape[d] == 0 for d in dims):
+        raise IndexError(f"{op}(): cannot reduce over a zero-size dimension "
+                         f"(input shape {tuple(x._data.shape)}, dim {dim})")
+    return apply(prim, (x,), {"dims": dims, "keepdim": bool(keepdim)})
+
+
+def sum(input, dim=None, keepdim=False, dtype=None):
+    """Sum over ``dim`` (int, tuple or None for all)."""
+    r = _reduce(sum_p, "sum", input, dim, keepdim)
+    return r if dtype is None else r.to(dtype)
+
+
+def mean(input, dim=None, keepdim=False, dtype=None):
+    """Mean over ``dim``; floating inputs only, like torch."""
+    x = to_tensor(input, "mean")
+    if dtype is not None:
+        x = x.to(dtype)
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(
+            "mean(): could not infer output dtype. Input dtype must be either a floating point "
+            f"or complex dtype. Got: {x.dtype.name.capitalize()}; use x.float().mean()")
+    dims = norm_dims(dim, x._data.ndim, "mean")
+    n = 1
+    for d in dims:
+        n *= x._data.shape[d]
+    s = apply(sum_p, (x,), {"dims": dims, "keepdim": bool(keepdim)})
+    return s / n if n else s * float("nan")
+
+
+def amax(input, dim=(), keepdim=False):
+    return _reduce(amax_p, "amax", input, None if dim == () else dim, keepdim, empty_ok=False)
+
+
+def amin(input, dim=(), keepdim=False):
+    return _reduce(amin_p, "amin", input, None if dim == () else dim, keepdim, empty_ok=False)
+
+
+def prod(input, dim=None, keepdim=False, dtype=None):
+    r = _reduce(prod_p, "prod", input, dim, keepdim)
+    return r if dtype is None else r.to(dtype)
+
+
+def any(input, dim=None, keepdim=False):
+    return _reduce(any_p, "any", input, dim, keepdim)
+
+
+def all(input, dim=None, keepdim=False):
+    return _reduce(all_p, "all", input, dim, keepdim)
+
+
+def _arg(prim, op, input, dim, keepdim):
+    x = to_tensor(input, op)
+    if x._data.size == 0:
+        raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+    if dim is None:
+        r = apply(prim, (x.reshape(-1),), {"dim": 0, "keepdim": False})
+        return r.reshape((1,) * x._data.ndim) if keepdim else r
+    d = _wrap_dim(dim, x._data.ndim, op)
+    if x._data.ndim == 0:
+        return apply(prim, (x.reshape(1),), {"dim": 0, "keepdim": False}).reshape(())
+    return apply(prim, (x,), {"dim": d, "keepdim": bool(keepdim)})
+
+
+def argmax(input, dim=None, keepdim=False):
+    return _arg(argmax_p, "argmax", input, dim, keepdim)
+
+
+def argmin(input, dim=None, keepdim=False):
+    return _arg(argmin_p, "argmin", input, dim, keepdim)
+
+
+class return_types:
+    max = collections.namedtuple("max", ["values", "indices"])
+    min = collections.namedtuple("min", ["values", "indices"])
+
+
+def _minmax(op, amm, argf, input, dim, keepdim, other):
+    if isinstance(dim, Tensor) and other is None:
+        other, dim = dim, None
+    if other is not None:
+        from . import elementwise as E
+
+        return (E.maximum if op == "max" else E.minimum)(input, other)
+    if dim is None:
+        return amm(input)
+    from .movement import gather
+
+    x = to_tensor(input, op)
+    if x._data.ndim == 0:
+        return getattr(return_types, op)(x * 1, argf(x, 0, keepdim))
+    idx = argf(x, dim, True)
+    d = _wrap_dim(dim, x._data.ndim, op)
+    vals = gather(x, d, idx)
+    if not keepdim:
+        vals = vals.squeeze(d)
+        idx = idx.squeeze(d)
+    return getattr(return_types, op)(vals, idx)
+
+
+def max(input, dim=None, keepdim=False, *, other=None):
+    """``max(x)``; ``max(x, dim)`` gives (values, indices); ``max(x, y)`` is ``maximum``."""
+    return _minmax("max", amax, argmax, input, dim, keepdim, other)
+
+
+def min(input, dim=None, keepdim=False, *, other=None):
+    return _minmax("min", amin, argmin, input, dim, keepdim, other)
+
+
+def _count(x, dims):
+    n = 1
+    for d in dims:
+        n *= x._data.shape[d]
+    return n
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance with Bessel's correction by default (``correction=1``)."""
+    if isinstance(dim, bool):  # var(x, False) is the legacy unbiased flag
+        unbiased, dim = dim, None
+    corr = 1 if correction is None else correction
+    if unbiased is not None:
+        corr = 1 if unbiased else 0
+    (x,) = promote_float("var", to_tensor(input, "var"))
+    dims = norm_dims(dim, x._data.ndim, "var")
+    n = _count(x, dims)
+    mu = mean(x, dims, keepdim=True)
+    d = x - mu
+    return sum(d * d, dims, keepdim=keepdim) / builtins_max(n - corr, 0)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return (var(input, dim, unbiased, keepdim, correction=correction),
+            mean(input, dim, keepdim))
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return (std(input, dim, unbiased, keepdim, correction=correction),
+            mean(input, dim, keepdim))
+
+
+def logsumexp(input, dim=None, keepdim=False):
+    """``log(sum(exp(x), dim))`` computed stably."""
+    (x,) = promote_float("logsumexp", to_tensor(input, "logsumexp"))
+    dims = norm_dims(dim, x._data.ndim, "logsumexp")
+    if x._data.size == 0:
+        return log_(sum(x.exp(), dims, keepdim))
+    m = amax(x, dims, keepdim=True).detach()
+    m = m.masked_fill(m.isinf(), 0.0)
+    r = log_(sum((x - m).exp(), dims, keepdim=True)) + m
+    return r if keepdim else r.squeeze(dims)
+
+
+def log_(x):
+    from .elementwise import log
+
+    return log(x)
+
+
+def _softmax_dim(op, x, dim):
+    if dim is None:
+        dim = 0 if x._data.ndim in (0, 1, 3) else 1
+    return _wrap_dim(dim, x._data.ndim, op)
+
+
+def softmax(input, dim=None, dtype=None):
+    """``exp(x) / sum(exp(x), dim)``, shifted by the (detached) max for stability."""
+    x = to_tensor(input, "softmax")
+    if dtype is not None:
+        x = x.to(dtype)
+    (x,) = promote_float("softmax", x)
+    d = _softmax_dim("softmax", x, dim)
+    if x._data.ndim == 0:
+        return (x - x.detach()).exp()
+    m = amax(x, d, keepdim=True).detach() if x._data.shape[d] else x.sum(d, keepdim=True).detach()
+    e = (x - m).exp()
+    return e / sum(e, d, keepdim=True)
+
+
+def log_softmax(input, dim=None, dtype=None):
+    """``x - logsumexp(x, dim)``."""
+    x = to_tensor(input, "log_softmax")
+    if dtype is not None:
+        x = x.to(dtype)
+    (x,) = promote_float("log_softmax", x)
+    d = _softmax_dim("log_softmax", x, dim)
+    if x._data.ndim == 0:
+        return x - x.detach()
+    return x - logsumexp(x, d, keepdim=True)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """Vector p-norm over ``dim`` (all elements by default); ``p`` in {fro, 2, 1, inf, -inf, float}."""
+    (x,) = promote_float("norm", to_tensor(input, "norm"))
+    if dtype is not None:
+        x = x.to(dtype)
+    dims = norm_dims(dim, x._data.ndim, "norm")
+    if p in ("fro", 2, 2.0):
+        return sum(x * x, dims, keepdim).sqrt()
+    if p == "nuc":
+        raise NotImplementedError("norm: the nuclear norm is not supported")
+    if p in (math.inf, float("inf")):
+        return amax(x.abs(), dims, keepdim)
+    if p == -math.inf:
+        return amin(x.abs(), dims, keepdim)
+    if p == 0:
+        return sum((x != 0).to(x._data.dtype), dims, keepdim)
+    if p == 1:
+        return sum(x.abs(), dims, keepdim)
+    return sum(x.abs() ** p, dims, keepdim) ** (1.0 / p)
+
+
+def cumsum(input, dim, dtype=None):
+    x = to_tensor(input, "cumsum")
+    if dtype is not None:
+        x = x.to(dtype)
+    d = _wrap_dim(dim, x._data.ndim, "cumsum")
+    return apply(cumsum_p, (x,), {"dim": d})
+
+
+def _cumsum_ref(x, dim):
+    return np.cumsum(x, axis=dim, dtype=x.dtype if x.dtype.kind == "f" else np.int64) if x.ndim else x.copy()
+
+
+def _cumsum_vjp(g, o, x, dim):
+    # reverse cumulative sum: flip, cumsum, flip
+    return (g.flip(dim).cumsum(dim).flip(dim),) if x._data.ndim else (g,)
+
+
+cumsum_p = register("cumsum", "opaque", _cumsum_ref, vjp=_cumsum_vjp, saves=())
+
+builtins_max = builtins.max
+_ = _dtype

@@ -1,0 +1,131 @@
+"""The op registry: one ``Primitive`` per op, holding every rule of that op.
+
+A primitive has a NumPy implementation (eager mode and the reference backend), a VJP written
+in jitgrad ops (so the tape engine, the tracer and higher-order gradients share one rule), a
+kind, and for elementwise ops a scalar template that code generators paste into loop bodies.
+``apply`` is the single dispatch point: it runs the implementation, records a tape node when
+a gradient is needed, and tells the active tracer (if any) what ran.
+"""
+
+import numpy as np
+
+from .._grad_mode import STATE
+from ..tensor import Tensor, _wrap
+
+PRIMITIVES = {}
+_EMPTY = {}
+
+
+class Primitive:
+    """An op with its rules; see ``register``."""
+
+    __slots__ = (
+        "name", "kind", "impl", "vjp", "scalar", "saves", "saves_out", "nondiff",
+        "backward_name", "n_diff", "doc", "extra",
+    )
+
+    def __init__(self, name, kind, impl, vjp=None, scalar=None, saves=None, saves_out=False,
+                 nondiff=False, backward_name=None, n_diff=None, doc="", extra=None):
+        self.name = name
+        self.kind = kind
+        self.impl = impl
+        self.vjp = vjp
+        self.scalar = scalar
+        self.saves = saves  # input indices whose data the VJP reads (None: all)
+        self.saves_out = saves_out
+        self.nondiff = nondiff or vjp is None
+        self.backward_name = backward_name or _camel(name) + "Backward0"
+        self.n_diff = n_diff  # only the first n_diff inputs are differentiable (None: all)
+        self.doc = doc
+        self.extra = extra or {}  # per-backend kernels and flags (e.g. {"cpu": ...})
+
+    def __repr__(self):
+        return f"<Primitive {self.name} ({self.kind})>"
+
+
+def _camel(name):
+    return "".join(p[:1].upper() + p[1:] for p in name.split("_"))
+
+
+def register(name, kind, impl, **kw):
+    """Define a primitive once; returns it. ``kind`` is elementwise/reduce/movement/opaque."""
+    if name in PRIMITIVES:
+        raise ValueError(f"primitive {name!r} registered twice")
+    p = Primitive(name, kind, impl, **kw)
+    PRIMITIVES[name] = p
+    return p
+
+
+class Node:
+    """A tape entry (a ``grad_fn``): the primitive, its saved inputs, and the graph edges."""
+
+    __slots__ = ("prim", "params", "saved", "edges", "versions", "out_data", "out_vc",
+                 "out_version", "pre_hooks", "out_meta", "__weakref__")
+
+    def __init__(self, prim, inputs, params, res):
+        self.prim = prim
+        self.params = params
+        self.saved = inputs
+        nd = prim.n_diff
+        self.edges = tuple(
+            (t._grad_fn if t._grad_fn is not None else (t if t._requires_grad else None))
+            if (nd is None or i < nd) else None
+            for i, t in enumerate(inputs)
+        )
+        self.versions = tuple(t._vc[0] for t in inputs)
+        if prim.saves_out:
+            self.out_data = res._data
+            self.out_vc = res._vc
+            self.out_version = res._vc[0]
+        else:
+            self.out_data = None
+        self.pre_hooks = None
+        self.out_meta = (res._data.shape, res._data.dtype)
+
+    def name(self):
+        return self.prim.backward_name
+
+    @property
+    def next_functions(self):
+        from ..autograd.engine import accumulate_node
+
+        return tuple(
+            ((e if isinstance(e, Node) else accumulate_node(e)) if e is not None else None, 0)
+            for e in self.edges
+        )
+
+    def register_hook(self, fn):
+        raise NotImplementedError("Node.register_hook: register hooks on tensors instead")
+
+    def __repr__(self):
+        return f"<{self.prim.backward_name} object>"
+
+
+def apply(prim, inputs, params=_EMPTY):
+    """Run ``prim`` on Tensors ``inputs`` (same dtype already), record tape and trace."""
+    out = prim.impl(*[t._data for t in inputs], **params)
+    if out.__class__ is not np.ndarray:
+        out = np.asarray(out)
+    res = _wrap(out)
+    st = STATE
+    if st.enabled and not prim.nondiff:
+        for t in inputs:
+            if t._requires_grad:
+                res._grad_fn = Node(prim, inputs, params, res)
+                res._requires_grad = True
+                break
+    if st.tracer is not None:
+        st.tracer.record(prim, inputs, params, res)
+    return res
+
+
+def const(value, dtype):
+    """A 0-d constant Tensor for a Python scalar operand (known to the tracer as a constant)."""
+    t = _wrap(np.array(value, dtype=dtype))
+    tr = STATE.tracer
+    if tr is not None:
+        tr.constant(t)
+    return t
+
+
+__all__ = ["Primitive", "register", "apply", "const", "Node", "PRIMITIVES", "Tensor"]

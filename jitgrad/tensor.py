@@ -1,0 +1,486 @@
+"""Tensor: a NumPy array with autograd metadata (requires_grad, grad, grad_fn, version).
+
+Arithmetic and math methods are attached by ``jitgrad.ops`` (one definition per op);
+this file holds what belongs to the tensor itself.
+"""
+
+import warnings
+
+import numpy as np
+
+from . import _dtype
+from ._grad_mode import STATE
+
+
+class TraceError(RuntimeError):
+    """Raised when a traced function does something a static graph cannot capture."""
+
+
+def _wrap(arr):
+    t = Tensor.__new__(Tensor)
+    t._data = arr
+    t._requires_grad = False
+    t._grad_fn = None
+    t._grad = None
+    t._vc = [0]
+    t._base = None
+    t._x = None
+    return t
+
+
+class Tensor:
+    """An n-dimensional array that records operations for automatic differentiation.
+
+    >>> x = jitgrad.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x * x).sum().backward(); x.grad
+    tensor([2., 4.])
+    """
+
+    __slots__ = ("_data", "_requires_grad", "_grad_fn", "_grad", "_vc", "_base", "_x",
+                 "__weakref__")
+    __array_priority__ = 1000  # numpy scalars defer to Tensor's reflected operators
+
+    def __init__(self, data=None, dtype=None, requires_grad=False):
+        arr = _as_array(data if data is not None else [], dtype)
+        self._data = arr
+        self._requires_grad = False
+        self._grad_fn = None
+        self._grad = None
+        self._vc = [0]
+        self._base = None
+        self._x = None
+        if requires_grad:
+            self.requires_grad = True
+
+    # ---- metadata -------------------------------------------------------------------
+    @property
+    def dtype(self):
+        return _dtype._FROM_NP[self._data.dtype]
+
+    @property
+    def shape(self):
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        """``t.size()`` is the shape; ``t.size(d)`` one extent."""
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_wrap_dim(dim, self._data.ndim, "size")]
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    def dim(self):
+        return self._data.ndim
+
+    ndimension = dim
+
+    def numel(self):
+        return self._data.size
+
+    nelement = numel
+
+    def element_size(self):
+        return self._data.itemsize
+
+    @property
+    def device(self):
+        return _CPU
+
+    @property
+    def is_cuda(self):
+        return False
+
+    def is_floating_point(self):
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self):
+        return self._data.flags.c_contiguous
+
+    def stride(self, dim=None):
+        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        return st if dim is None else st[_wrap_dim(dim, self._data.ndim, "stride")]
+
+    def data_ptr(self):
+        return self._data.__array_interface__["data"][0]
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self._data.ndim)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    # ---- autograd state ---------------------------------------------------------------
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        flag = bool(flag)
+        if self._grad_fn is not None:
+            if not flag:
+                raise RuntimeError(
+                    "you can only change requires_grad flags of leaf variables. If you want to "
+                    "use a computed variable in a subgraph that doesn't require differentiation "
+                    "use var_no_grad = var.detach()."
+                )
+            return
+        if flag and self._data.dtype.kind not in "fc":
+            raise RuntimeError(
+                "Only Tensors of floating point and complex dtype can require gradients "
+                f"(got dtype {self.dtype}); convert first, e.g. t.float().requires_grad_()"
+            )
+        self._requires_grad = flag
+
+    def requires_grad_(self, requires_grad=True):
+        """Set requires_grad in place (leaves only); returns self."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self):
+        return self._grad_fn is None
+
+    @property
+    def grad_fn(self):
+        return self._grad_fn
+
+    @property
+    def grad(self):
+        if self._grad_fn is not None and not self._extra().get("retains_grad"):
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. "
+                "Its .grad attribute won't be populated during autograd.backward(). If you "
+                "indeed want the .grad field to be populated for a non-leaf Tensor, use "
+                ".retain_grad() on the non-leaf Tensor.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None but got {type(value).__name__}"
+                )
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(
+                    f"assigned grad has data of a different size: grad {tuple(value.shape)} "
+                    f"vs tensor {tuple(self.shape)}"
+                )
+            if value._data.dtype != self._data.dtype:
+                raise RuntimeError(
+                    f"assigned grad has data of a different type: {value.dtype} vs {self.dtype}"
+                )
+        tr = STATE.tracer
+        if tr is not None:
+            tr.set_grad(self, value)
+        self._grad = value
+
+    def _extra(self):
+        if self._x is None:
+            self._x = {}
+        return self._x
+
+    def retain_grad(self):
+        """Keep ``.grad`` of a non-leaf tensor after backward."""
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._grad_fn is None or self._extra().get("retains_grad"):
+            return
+        self._extra()["retains_grad"] = True
+        import weakref
+
+        ref = weakref.ref(self)
+
+        def _retain(g):
+            t = ref()
+            if t is not None:
+                gd = g.detach()
+                if t._grad is None:
+                    t._grad = _wrap(gd._data.copy())
+                else:
+                    t._grad = _wrap(t._grad._data + gd._data)
+            return None
+
+        self._add_pre_hook(_retain, retain=True)
+
+    @property
+    def retains_grad(self):
+        return bool(self._x and self._x.get("retains_grad"))
+
+    def _add_pre_hook(self, fn, retain=False):
+        node = self._grad_fn
+        if node.pre_hooks is None:
+            node.pre_hooks = []
+        if retain:
+            node.pre_hooks.append(fn)
+        else:
+            node.pre_hooks.insert(len([h for h in node.pre_hooks if not getattr(h, "_r", 0)]), fn)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new grad."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._grad_fn is not None:
+            self._add_pre_hook(hook)
+            node, fn = self._grad_fn, hook
+        else:
+            self._extra().setdefault("hooks", []).append(hook)
+            node, fn = self, hook
+        return _RemovableHandle(node, fn)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into each leaf's ``.grad``."""
+        from .autograd.engine import backward
+
+        backward((self,), None if gradient is None else (gradient,), retain_graph, create_graph,
+                 inputs=inputs)
+
+    def detach(self):
+        """A tensor sharing storage with this one, outside the graph."""
+        t = _wrap(self._data)
+        t._vc = self._vc
+        return t
+
+    def detach_(self):
+        if self._base is not None and self._grad_fn is not None:
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        self._grad_fn = None
+        self._requires_grad = False
+        return self
+
+    @property
+    def data(self):
+        t = _wrap(self._data)
+        t._vc = [0]  # like torch: .data changes are invisible to autograd's version checks
+        return t
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError("data must be a Tensor")
+        self._data = value._data
+
+    # ---- conversion to Python / NumPy ----------------------------------------------------
+    def _check_concrete(self, what):
+        tr = STATE.tracer
+        if tr is not None and tr.is_traced(self):
+            tr.fail(what)
+
+    def item(self):
+        """The single value as a Python number."""
+        self._check_concrete(".item()")
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar "
+                f"(shape {tuple(self._data.shape)}); index one element first"
+            )
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        self._check_concrete(".tolist()")
+        return self._data.tolist()
+
+    def numpy(self, force=False):
+        """The NumPy array sharing memory with this tensor."""
+        self._check_concrete(".numpy()")
+        if self._requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead."
+            )
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        self._check_concrete("np.asarray(tensor)")
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def _scalar_value(self, kind):
+        self._check_concrete(f"{kind}(tensor)")
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"{kind}(): only one element tensors can be converted to Python scalars "
+                f"(got shape {tuple(self._data.shape)})"
+            )
+        return self._data.reshape(()).item()
+
+    def __float__(self):
+        return float(self._scalar_value("float"))
+
+    def __int__(self):
+        return int(self._scalar_value("int"))
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._scalar_value("index"))
+
+    def __bool__(self):
+        tr = STATE.tracer
+        if tr is not None and tr.is_traced(self):
+            tr.fail("bool(tensor) (a Python `if`/`while`/`and`/`or` on a tensor)")
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with more than one value is ambiguous "
+                f"(shape {tuple(self._data.shape)}); use .any() or .all()"
+            )
+        return bool(self._data.reshape(()).item())
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __hash__(self):
+        return id(self)
+
+    def __reduce_ex__(self, proto):
+        raise TypeError("pickling jitgrad tensors is not supported; use jitgrad.save")
+
+    def __deepcopy__(self, memo):
+        if not self.is_leaf:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                "protocol at the moment"
+            )
+        t = type(self).__new__(type(self))
+        for s in Tensor.__slots__[:-1]:
+            setattr(t, s, None)
+        t._data = self._data.copy()
+        t._requires_grad = self._requires_grad
+        t._vc = [0]
+        if self._grad is not None:
+            t._grad = _wrap(self._grad._data.copy())
+        memo[id(self)] = t
+        return t
+
+    def __format__(self, spec):
+        if self._data.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
+
+    def __repr__(self):
+        from ._format import tensor_repr
+
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+
+class Size(tuple):
+    """The shape of a tensor: a tuple that prints like ``jitgrad.Size([2, 3])``."""
+
+    def __repr__(self):
+        return f"jitgrad.Size({list(self)})"
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+class _Device:
+    type = "cpu"
+    index = None
+
+    def __repr__(self):
+        return "device(type='cpu')"
+
+    def __eq__(self, other):
+        return str(other) in ("cpu", "device(type='cpu')") or isinstance(other, _Device)
+
+    def __hash__(self):
+        return hash("cpu")
+
+    def __str__(self):
+        return "cpu"
+
+
+_CPU = _Device()
+
+
+class _RemovableHandle:
+    def __init__(self, owner, fn):
+        self._owner, self._fn = owner, fn
+
+    def remove(self):
+        if isinstance(self._owner, Tensor):
+            hooks = self._owner._extra().get("hooks", [])
+        else:
+            hooks = self._owner.pre_hooks or []
+        if self._fn in hooks:
+            hooks.remove(self._fn)
+
+
+def _wrap_dim(dim, ndim, op):
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(
+            f"{op}: Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+            f"but got {dim})"
+        )
+    return dim + n if dim < 0 else dim
+
+
+def _as_array(data, dtype=None):
+    """A fresh NumPy array from lists/scalars/arrays/tensors with PyTorch's default dtypes."""
+    npdt = None if dtype is None else _dtype.to_np(dtype)
+    if isinstance(data, Tensor):
+        arr = np.array(data._data, dtype=npdt)
+    elif isinstance(data, np.ndarray):
+        arr = np.array(data, dtype=npdt)
+        if npdt is None:
+            arr = _coerce_np(arr)
+    else:
+        if isinstance(data, (list, tuple)):
+            data = _unwrap_nested(data)
+        try:
+            arr = np.array(data, dtype=npdt)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"jitgrad.tensor: could not build a tensor from {type(data).__name__}: {e}") from None
+        if npdt is None:
+            if arr.dtype.kind == "f":
+                arr = arr.astype(_dtype.default_float())
+            elif arr.dtype.kind in "iu":
+                arr = arr.astype(np.int64)
+            elif arr.dtype.kind == "O" or arr.dtype.kind in "USV":
+                raise TypeError(f"jitgrad.tensor: can't convert {type(data).__name__} of this content to a tensor")
+    if arr.dtype not in _dtype._FROM_NP:
+        arr = _coerce_np(arr)
+    return arr
+
+
+def _coerce_np(arr):
+    if arr.dtype in _dtype._FROM_NP:
+        return arr
+    k = arr.dtype.kind
+    if k == "f":
+        return arr.astype(np.float64)
+    if k in "iu":
+        return arr.astype(np.int64)
+    raise TypeError(f"jitgrad does not support arrays of dtype {arr.dtype}")
+
+
+def _unwrap_nested(data):
+    out = []
+    for d in data:
+        if isinstance(d, Tensor):
+            out.append(d._data)
+        elif isinstance(d, (list, tuple)):
+            out.append(_unwrap_nested(d))
+        else:
+            out.append(d)
+    return out

@@ -1,0 +1,230 @@
+"""``jitgrad.save`` / ``jitgrad.load``: tensors and nested containers, never pickle.
+
+Format: a NumPy ``.npz`` archive. Each tensor is an array entry ``t0, t1, ...``; the entry
+``__jitgrad__`` holds a JSON description of the object (dicts, lists, tuples, numbers,
+strings, None, tensor references). Loading uses ``allow_pickle=False`` and validates every
+part, so a malformed or malicious file raises an error instead of running code.
+
+>>> jitgrad.save(model.state_dict(), "model.pt")
+>>> model.load_state_dict(jitgrad.load("model.pt"))
+"""
+
+import io
+import json
+import math
+import os
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+
+from . import _dtype
+from .tensor import Tensor
+
+_META = "__jitgrad__"
+_FORMAT = "jitgrad-npz"
+_VERSION = 1
+
+
+class _Writer:
+    def __init__(self):
+        self.arrays = {}
+        self.seen = {}  # id(tensor) -> name: a tensor saved twice is stored once
+
+    def enc(self, obj, depth=0):
+        if depth > 100:
+            raise ValueError("jitgrad.save: the object is nested too deeply (or cyclic)")
+        if obj is None or isinstance(obj, (bool, str)):
+            return obj
+        if isinstance(obj, (int, np.integer)) and not isinstance(obj, bool):
+            return int(obj)
+        if isinstance(obj, (float, np.floating)):
+            f = float(obj)
+            if math.isfinite(f):
+                return f
+            return {"float": repr(f)}
+        if isinstance(obj, np.bool_):
+            return bool(obj)
+        if isinstance(obj, Tensor):
+            return self.tensor(obj)
+        if isinstance(obj, np.ndarray):
+            return {"ndarray": self.array(obj, id(obj))}
+        if isinstance(obj, _dtype.DType):
+            return {"dtype": obj.name}
+        if isinstance(obj, (dict, OrderedDict)):
+            kind = "odict" if isinstance(obj, OrderedDict) else "dict"
+            return {kind: [[self.key(k), self.enc(v, depth + 1)] for k, v in obj.items()]}
+        if isinstance(obj, tuple):
+            return {"tuple": [self.enc(v, depth + 1) for v in obj]}
+        if isinstance(obj, list):
+            return [self.enc(v, depth + 1) for v in obj]
+        if isinstance(obj, (set, frozenset)):
+            return {"set": [self.enc(v, depth + 1) for v in obj]}
+        raise TypeError(
+            f"jitgrad.save: can't save an object of type {type(obj).__name__}; "
+            "supported: tensors, NumPy arrays, dicts, lists, tuples, numbers, "
+            "strings, None"
+        )
+
+    def key(self, k):
+        if isinstance(k, (Tensor, np.ndarray, dict, list)):
+            raise TypeError(
+                f"jitgrad.save: dict keys must be numbers, strings or tuples, "
+                f"not {type(k).__name__}"
+            )
+        return self.enc(k)
+
+    def array(self, arr, ident):
+        if arr.dtype.kind not in "biuf" or arr.dtype.hasobject:
+            raise TypeError(f"jitgrad.save: arrays of dtype {arr.dtype} can't be saved")
+        name = self.seen.get(ident)
+        if name is None:
+            name = f"t{len(self.arrays)}"
+            self.arrays[name] = np.ascontiguousarray(arr)
+            self.seen[ident] = name
+        return name
+
+    def tensor(self, t):
+        d = {"tensor": self.array(t._data, id(t))}
+        if t.requires_grad:
+            d["requires_grad"] = True
+        if type(t).__name__ == "Parameter":
+            d["parameter"] = True
+        return d
+
+
+def save(obj, f):
+    """Write ``obj`` (tensors, state dicts, nested containers) to a path or binary file."""
+    w = _Writer()
+    meta = {"format": _FORMAT, "version": _VERSION, "obj": w.enc(obj)}
+    blob = json.dumps(meta, separators=(",", ":")).encode()
+    arrays = dict(w.arrays)
+    arrays[_META] = np.frombuffer(blob, dtype=np.uint8)
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "wb") as fh:  # np.savez(path) would append ".npz" to the name
+            np.savez(fh, **arrays)
+    else:
+        np.savez(f, **arrays)
+
+
+def _bad(src, why):
+    return RuntimeError(f"jitgrad.load: {src} is not a valid jitgrad file: {why}")
+
+
+class _Reader:
+    def __init__(self, npz, src):
+        self.npz = npz
+        self.src = src
+        self.cache = {}
+
+    def array(self, name):
+        if not isinstance(name, str) or name == _META or name not in self.npz.files:
+            raise _bad(self.src, f"it refers to a missing array entry {name!r}")
+        try:
+            arr = self.npz[name]
+        except ValueError as e:  # object arrays: refused by allow_pickle=False
+            raise _bad(self.src, f"entry {name!r} can't be read without pickle ({e})") from None
+        if arr.dtype.hasobject or arr.dtype not in _dtype._FROM_NP:
+            raise _bad(self.src, f"entry {name!r} has unsupported dtype {arr.dtype}")
+        return arr
+
+    def tensor(self, d):
+        from .creation import from_numpy
+
+        name = d["tensor"]
+        if name in self.cache:
+            return self.cache[name]
+        t = from_numpy(self.array(name).copy())
+        if d.get("parameter"):
+            try:
+                from .nn import Parameter
+
+                t = Parameter(t, requires_grad=bool(d.get("requires_grad", False)))
+            except ImportError:
+                t.requires_grad_(bool(d.get("requires_grad", False)))
+        elif d.get("requires_grad"):
+            t.requires_grad_(True)
+        self.cache[name] = t
+        return t
+
+    def dec(self, o, depth=0):
+        if depth > 200:
+            raise _bad(self.src, "the structure is nested too deeply")
+        if o is None or isinstance(o, (bool, int, float, str)):
+            return o
+        if isinstance(o, list):
+            return [self.dec(v, depth + 1) for v in o]
+        if not isinstance(o, dict) or len(o) == 0:
+            raise _bad(self.src, f"unexpected structure element {str(o)[:60]!r}")
+        if "tensor" in o:
+            return self.tensor(o)
+        if len(o) != 1:
+            raise _bad(self.src, f"unexpected structure element {str(o)[:60]!r}")
+        ((kind, v),) = o.items()
+        if kind in ("dict", "odict"):
+            if not isinstance(v, list) or not all(
+                isinstance(kv, list) and len(kv) == 2 for kv in v
+            ):
+                raise _bad(self.src, "a dict entry is malformed")
+            items = [(self._key(self.dec(k, depth + 1)), self.dec(x, depth + 1)) for k, x in v]
+            return OrderedDict(items) if kind == "odict" else dict(items)
+        if kind in ("tuple", "set"):
+            if not isinstance(v, list):
+                raise _bad(self.src, f"a {kind} entry is malformed")
+            items = [self.dec(x, depth + 1) for x in v]
+            return tuple(items) if kind == "tuple" else set(items)
+        if kind == "float" and v in ("inf", "-inf", "nan"):
+            return float(v)
+        if kind == "ndarray":
+            return self.array(v).copy()
+        if kind == "dtype" and isinstance(v, str) and v in _dtype._NAMES:
+            return _dtype._NAMES[v]
+        raise _bad(self.src, f"unknown structure element {kind!r}")
+
+    def _key(self, k):
+        if isinstance(k, list):
+            raise _bad(self.src, "a dict key is a list")
+        return k
+
+
+def load(f, map_location=None, weights_only=True, **_compat):
+    """Read what ``jitgrad.save`` wrote, from a path or binary file. Never unpickles."""
+    if map_location is not None and str(map_location) not in ("cpu", "device(type='cpu')"):
+        raise RuntimeError(
+            f"jitgrad.load: map_location={map_location!r}: jitgrad eager tensors live on the CPU"
+        )
+    src = repr(os.fspath(f)) if isinstance(f, (str, os.PathLike)) else "the file object"
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "rb") as fh:
+            data = fh.read()
+    else:
+        data = f.read()
+        if isinstance(data, str):
+            raise TypeError("jitgrad.load: open the file in binary mode ('rb')")
+    if not data.startswith(b"PK"):
+        hint = " (it looks like a pickle, which jitgrad never loads)" if data[:1] == b"\x80" else ""
+        raise _bad(src, f"it is not a NumPy .npz archive{hint}")
+    try:
+        npz = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise _bad(src, f"the archive can't be read ({e})") from None
+    with npz:
+        if not isinstance(npz, np.lib.npyio.NpzFile) or _META not in npz.files:
+            raise _bad(src, f"the archive has no {_META!r} entry (not written by jitgrad.save)")
+        try:
+            raw = npz[_META]
+            if raw.dtype != np.uint8 or raw.ndim != 1:
+                raise ValueError("bad header dtype")
+            meta = json.loads(raw.tobytes().decode())
+        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile) as e:
+            raise _bad(src, f"its header is corrupt ({e})") from None
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT or "obj" not in meta:
+            raise _bad(src, "its header is not a jitgrad header")
+        if not isinstance(meta.get("version"), int) or meta["version"] > _VERSION:
+            raise _bad(
+                src, f"it was written by a newer jitgrad (format version {meta.get('version')!r})"
+            )
+        try:
+            return _Reader(npz, src).dec(meta["obj"])
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise _bad(src, f"an array entry is corrupt ({e})") from None

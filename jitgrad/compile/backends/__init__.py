@@ -1,0 +1,1 @@
+"""Backends: ``reference`` (NumPy interpreter, the oracle), ``cpu`` (numba), ``cuda``."""

@@ -1,0 +1,1 @@
+"""Graph -> Graph passes; ``pipeline.PIPELINE`` is the ordered list."""

@@ -1,0 +1,28 @@
+"""Common-subexpression elimination (every primitive is a pure function of its inputs)."""
+
+from ._rename import rename
+
+
+def cse(g):
+    seen = {}
+    sub = {}
+    nodes = []
+    for n in g.nodes:
+        n = rename(n, sub)
+        k = n.key()
+        hit = seen.get(k)
+        if hit is not None:
+            sub[n.out] = hit
+            continue
+        seen[k] = n.out
+        nodes.append(n)
+    out = g.copy_shell()
+    out.nodes = nodes
+    return _finish(out, sub)
+
+
+def _finish(g, sub):
+    g.outputs = [sub.get(v, v) for v in g.outputs]
+    g.state_writes = [(i, sub.get(v, v)) for i, v in g.state_writes]
+    g.grad_binds = [(t, None if v is None else sub.get(v, v)) for t, v in g.grad_binds]
+    return g

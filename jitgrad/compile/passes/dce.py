@@ -1,0 +1,13 @@
+"""Dead-code elimination: drop nodes whose values nothing needs."""
+
+
+def dce(g):
+    live = set(g.live_outputs())
+    keep = []
+    for n in reversed(g.nodes):
+        if n.out in live:
+            keep.append(n)
+            live.update(n.ins)
+    out = g.copy_shell()
+    out.nodes = keep[::-1]
+    return out

@@ -1,0 +1,160 @@
+"""Elementwise fusion: connected elementwise ops of one output shape become one loop nest.
+
+A ``FusedNode`` holds its member nodes in order, the values it reads from outside (any shape
+that broadcasts to the group's shape) and the values other nodes or the caller need.
+``expand`` joins a group as a broadcast read. A node joins a producer's group only if that
+cannot create a cycle (no path from the group to the node through a non-member).
+"""
+
+import heapq
+
+from ..graph import GNode
+
+
+class _FusedOp:
+    name = "fused"
+    kind = "fused"
+    impl = None
+
+
+FUSED = _FusedOp()
+
+
+class FusedNode:
+    __slots__ = ("members", "ins", "outs", "shape", "where")
+
+    def __init__(self, members, ins, outs, shape):
+        self.members = members
+        self.ins = tuple(ins)
+        self.outs = tuple(outs)
+        self.shape = tuple(shape)
+        self.where = None
+
+    op = FUSED
+    params = {}
+
+    @property
+    def out(self):
+        return self.outs[0]
+
+    @property
+    def name(self):
+        return "fused[" + ",".join(m.op.name for m in self.members) + "]"
+
+
+def fusible(g, n):
+    k = n.op.kind
+    if k == "elementwise" and _scalar_ok(n):
+        return True
+    return n.op.name == "expand"
+
+
+def _scalar_ok(n):
+    if n.op.name == "cast":
+        return True
+    return n.op.scalar is not None
+
+
+def fuse(g):
+    groups = []  # list of lists of node indices
+    group_of = {}  # node index -> group id
+    producer = {}  # vid -> node index
+    anc = {}  # vid -> frozenset of group ids upstream (through any node)
+    for i, n in enumerate(g.nodes):
+        shape = g.values[n.out].shape
+        in_anc = frozenset().union(*[anc.get(v, frozenset()) for v in n.ins]) if n.ins else frozenset()
+        chosen = None
+        if fusible(g, n):
+            for v in n.ins:
+                p = producer.get(v)
+                if p is None or p not in group_of:
+                    continue
+                gid = group_of[p]
+                if g.values[g.nodes[groups[gid][0]].out].shape != shape:
+                    continue
+                # cycle check: any other input that depends on gid through a non-member
+                ok = True
+                for w in n.ins:
+                    q = producer.get(w)
+                    if q is not None and group_of.get(q) == gid:
+                        continue
+                    if gid in anc.get(w, frozenset()):
+                        ok = False
+                        break
+                if ok:
+                    chosen = gid
+                    break
+            if chosen is None:
+                chosen = len(groups)
+                groups.append([])
+            groups[chosen].append(i)
+            group_of[i] = chosen
+        producer[n.out] = i
+        a = set(in_anc)
+        if i in group_of:
+            a.add(group_of[i])
+        anc[n.out] = frozenset(a)
+
+    # condense: one unit per group, then order units topologically (original order breaks ties)
+    users = {}
+    for i, n in enumerate(g.nodes):
+        for v in n.ins:
+            users.setdefault(v, set()).add(i)
+    live = set(g.live_outputs())
+    units = []
+    unit_of = {}
+    for i, n in enumerate(g.nodes):
+        gid = group_of.get(i)
+        if gid is None:
+            unit_of[i] = len(units)
+            units.append(n)
+        elif groups[gid][0] == i:
+            members = [g.nodes[j] for j in groups[gid]]
+            uid = len(units)
+            for j in groups[gid]:
+                unit_of[j] = uid
+            if len(members) == 1 and members[0].op.name == "expand":
+                units.append(members[0])
+                continue
+            mset = set(groups[gid])
+            produced = {m.out for m in members}
+            ins = []
+            for m in members:
+                for v in m.ins:
+                    if v not in produced and v not in ins:
+                        ins.append(v)
+            outs = [m.out for m in members if m.out in live or
+                    any(u not in mset for u in users.get(m.out, ()))]
+            units.append(FusedNode(members, ins, outs, g.values[members[-1].out].shape))
+    prod_unit = {}
+    for i, n in enumerate(g.nodes):
+        prod_unit[n.out] = unit_of[i]
+    deps = [set() for _ in units]
+    for uid, u in enumerate(units):
+        for v in u.ins:
+            p = prod_unit.get(v)
+            if p is not None and p != uid:
+                deps[uid].add(p)
+    rdeps = [[] for _ in units]
+    for uid, ds in enumerate(deps):
+        for d in ds:
+            rdeps[d].append(uid)
+    count = [len(d) for d in deps]
+    ready = [u for u in range(len(units)) if count[u] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        u = heapq.heappop(ready)
+        order.append(units[u])
+        for w in rdeps[u]:
+            count[w] -= 1
+            if count[w] == 0:
+                heapq.heappush(ready, w)
+    if len(order) != len(units):
+        raise RuntimeError("internal: fusion created a cycle")
+    res = g.copy_shell()
+    res.nodes = order
+    return res
+
+
+_ = GNode

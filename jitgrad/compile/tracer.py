@@ -1,0 +1,203 @@
+"""The recorder: while a traced function runs eagerly, every primitive lands in a Graph.
+
+Tensors are identified by their storage (``id`` of the NumPy array, kept alive for the
+duration of the capture), so ``p``, ``p.data`` and ``p.detach()`` are one value. A tensor seen
+for the first time is an argument if it was passed in, else state read from outside.
+"""
+
+import os
+import sys
+import traceback
+
+import numpy as np
+
+from ..tensor import TraceError, _wrap
+from .graph import GNode, Graph, Input
+
+_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_frame():
+    """'file:line' of the innermost stack frame outside the jitgrad package."""
+    for fs in reversed(traceback.extract_stack()):
+        if not os.path.abspath(fs.filename).startswith(_PKG + os.sep):
+            return f"{fs.filename}:{fs.lineno}"
+    return "<unknown>"
+
+
+class Tracer:
+    def __init__(self, args):
+        self.g = Graph()
+        self.vals = {}  # id(ndarray) -> vid
+        self.keep = []  # arrays kept alive so ids stay unique
+        self.tensors = {}  # vid -> Tensor that first carried it (for state lookup)
+        self.state = {}  # id(ndarray) -> input index, for state tensors
+        self.known = []  # state tensors seen (to recognise their .grad)
+        self.entry_grad = {}  # id(tensor) -> (tensor, grad-was-None at first sight)
+        self.grad_now = {}  # id(tensor) -> (tensor, Tensor-or-None) bindings made in the step
+        self.writes = {}  # input index -> tensor written
+        self.randoms = []
+        self.scalars = {}
+        for i, t in enumerate(args):
+            vid = self.g.new_value(t._data.shape, t._data.dtype)
+            self.g.inputs.append(Input(vid, "arg", i))
+            self._bind(t._data, vid)
+
+    # ---- value bookkeeping ----------------------------------------------------------
+    def _bind(self, arr, vid):
+        self.vals[id(arr)] = vid
+        self.keep.append(arr)
+
+    def _first_sight(self, t):
+        k = id(t)
+        if k not in self.entry_grad:
+            self.entry_grad[k] = (t, t._grad is None)
+
+    def val_of(self, t):
+        vid = self.vals.get(id(t._data))
+        if vid is not None:
+            return vid
+        # an outside tensor: a leaf's .grad, or state (parameters, buffers, optimizer state)
+        owner = None
+        for s in self.known:
+            if s._grad is t:
+                owner = s
+                break
+        if t._data.base is not None and not t._data.flags.owndata:
+            for s in self.known:
+                if np.may_share_memory(s._data, t._data) and s._data is not t._data:
+                    self.fail_view(t)
+        vid = self.g.new_value(t._data.shape, t._data.dtype)
+        if owner is not None:
+            self.g.inputs.append(Input(vid, "grad", owner))
+        else:
+            self.g.inputs.append(Input(vid, "state", t))
+            self.known.append(t)
+            self._first_sight(t)
+        self.state[id(t._data)] = len(self.g.inputs) - 1
+        self._bind(t._data, vid)
+        return vid
+
+    def fail_view(self, t):
+        raise TraceError(
+            f"a traced step read a view of state tensor storage (shape {list(t.shape)}) that was "
+            f"created outside the step, at {user_frame()}; create views inside the traced "
+            "function, or pass the tensor as an argument")
+
+    # ---- hooks called by the core ------------------------------------------------------
+    def record(self, prim, inputs, params, res):
+        if prim.extra.get("dynamic_shape"):
+            raise TraceError(
+                f"{prim.name} has a data-dependent output shape ({user_frame()}); a static graph "
+                "cannot capture it. Use a fixed-shape alternative (e.g. masked_fill/where instead "
+                "of boolean-mask indexing), or run this step eagerly")
+        if prim.impl is None:
+            raise TraceError(
+                f"custom autograd.Function {prim.name} cannot be traced as one op; its forward "
+                "and backward run as their jitgrad ops instead")
+        ins = [self.val_of(t) for t in inputs]
+        vid = self.g.new_value(res._data.shape, res._data.dtype)
+        if id(res._data) in self.vals:
+            raise TraceError(f"internal: {prim.name} returned an array that is also an input")
+        self._bind(res._data, vid)
+        self.g.nodes.append(GNode(prim, ins, dict(params), vid, user_frame() if _DEBUG else None))
+
+    def constant(self, t):
+        vid = self.g.new_value(t._data.shape, t._data.dtype)
+        self.g.consts[vid] = np.array(t._data, copy=True)
+        self._bind(t._data, vid)
+
+    def random(self, t, kind, shape, dtype, params, generator):
+        vid = self.g.new_value(t._data.shape, t._data.dtype)
+        self.g.inputs.append(Input(vid, "random", generator, (kind, tuple(shape), dtype, params)))
+        self._bind(t._data, vid)
+
+    def scalar_input(self, owner, key, value):
+        k = (id(owner), key)
+        t = self.scalars.get(k)
+        if t is None:
+            t = _wrap(np.array(value, dtype=np.float64))
+            vid = self.g.new_value((), np.float64)
+            self.g.inputs.append(Input(vid, "scalar", (owner, key)))
+            self._bind(t._data, vid)
+            self.scalars[k] = t
+        return t
+
+    def set_grad(self, t, value):
+        self._first_sight(t)
+        self.grad_now[id(t)] = (t, value)
+
+    def alias(self, s, t):
+        self._bind(s._data, self.val_of(t))
+
+    def write(self, t, r):
+        vid = self.val_of(r)
+        if r._data.dtype != t._data.dtype:
+            from ..ops.elementwise import cast_p
+
+            out = self.g.new_value(r._data.shape, t._data.dtype)
+            self.g.nodes.append(GNode(cast_p, [vid], {"dtype": t._data.dtype}, out))
+            vid = out
+        if r._data.shape != t._data.shape:
+            from ..ops.movement import expand_p
+
+            out = self.g.new_value(t._data.shape, t._data.dtype)
+            self.g.nodes.append(GNode(expand_p, [vid], {"shape": t._data.shape}, out))
+            vid = out
+        key = id(t._data)
+        if key not in self.vals:
+            self.val_of(t)
+        idx = self.state.get(key)
+        if idx is None and t._data.base is not None and t._base is None:
+            for s in self.known:
+                if np.may_share_memory(s._data, t._data):
+                    raise TraceError(
+                        f"in-place write through a view of a state tensor at {user_frame()} "
+                        "cannot be traced (only basic-index views like w[0] are supported); "
+                        "write to the tensor itself")
+        self.vals[key] = vid
+        if idx is not None:
+            self.writes[idx] = t
+
+    def write_view(self, base, view):
+        from ..ops.movement import setitem_p
+
+        spec = view._base[1]
+        bvid = self.val_of(base)
+        vvid = self.vals[id(view._data)]
+        out = self.g.new_value(base._data.shape, base._data.dtype)
+        self.g.nodes.append(GNode(setitem_p, [bvid, vvid], {"spec": spec}, out))
+        self.vals[id(base._data)] = out
+        idx = self.state.get(id(base._data))
+        if idx is not None:
+            self.writes[idx] = base
+
+    def is_traced(self, t):
+        vid = self.vals.get(id(t._data))
+        return vid is None or vid not in self.g.consts
+
+    def fail(self, what):
+        raise TraceError(
+            f"{what} on a traced value at {user_frame()}: a static graph cannot capture a "
+            "Python-side read of a tensor's value (the compiled step would freeze it). Return the "
+            "tensor from the traced function and read it outside, use tensor ops instead of a "
+            "Python `if`, or remove @jitgrad.trace to run this step eagerly")
+
+    # ---- finishing -------------------------------------------------------------------
+    def finish(self, out_tensors):
+        g = self.g
+        outs = []
+        for t in out_tensors:
+            outs.append(self.val_of(t))
+        g.outputs = outs
+        for idx, t in self.writes.items():
+            v = self.vals[id(t._data)]
+            if v != g.inputs[idx].vid:
+                g.state_writes.append((idx, v))
+        for t, value in self.grad_now.values():
+            g.grad_binds.append((t, None if value is None else self.val_of(value)))
+        return g
+
+
+_DEBUG = bool(os.environ.get("JITGRAD_TRACE_DEBUG"))
+_ = sys

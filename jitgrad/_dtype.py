@@ -37,7 +37,14 @@ ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
 _FROM_NP = {d.np: d for d in ALL}
 _NAMES = {d.name: d for d in ALL}
 _NAMES.update(
-    {"float": float32, "double": float64, "long": int64, "int": int32, "half": float16, "short": int16}
+    {
+        "float": float32,
+        "double": float64,
+        "long": int64,
+        "int": int32,
+        "half": float16,
+        "short": int16,
+    }
 )
 
 
@@ -97,8 +104,13 @@ def _scalar_cat(v):
     return 2
 
 
-_INT_RANK = {np.dtype(np.uint8): 0, np.dtype(np.int8): 0, np.dtype(np.int16): 1,
-             np.dtype(np.int32): 2, np.dtype(np.int64): 3}
+_INT_RANK = {
+    np.dtype(np.uint8): 0,
+    np.dtype(np.int8): 0,
+    np.dtype(np.int16): 1,
+    np.dtype(np.int32): 2,
+    np.dtype(np.int64): 3,
+}
 
 
 def _join(a, b):

@@ -80,17 +80,23 @@ def _tensor_str(a, indent, fmt):
     if a.ndim == 1:
         n = a.shape[0]
         if _summarized_top(a) and n > 2 * EDGEITEMS:
-            items = [fmt.format(x) for x in a[:EDGEITEMS]] + [" ..."] + [
-                fmt.format(x) for x in a[-EDGEITEMS:]]
+            items = (
+                [fmt.format(x) for x in a[:EDGEITEMS]]
+                + [" ..."]
+                + [fmt.format(x) for x in a[-EDGEITEMS:]]
+            )
         else:
             items = [fmt.format(x) for x in a]
         per_line = max(1, (LINEWIDTH - indent) // (fmt.width + 2))
-        lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+        lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
         return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
     n = a.shape[0]
     if _summarized_top(a) and n > 2 * EDGEITEMS:
-        rows = [_tensor_str(a[i], indent + 1, fmt) for i in range(EDGEITEMS)] + ["..."] + [
-            _tensor_str(a[i], indent + 1, fmt) for i in range(n - EDGEITEMS, n)]
+        rows = (
+            [_tensor_str(a[i], indent + 1, fmt) for i in range(EDGEITEMS)]
+            + ["..."]
+            + [_tensor_str(a[i], indent + 1, fmt) for i in range(n - EDGEITEMS, n)]
+        )
     else:
         rows = [_tensor_str(a[i], indent + 1, fmt) for i in range(n)]
     sep = "," + "\n" * (a.ndim - 1) + " " * (indent + 1)

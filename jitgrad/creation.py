@@ -26,8 +26,9 @@ def _size(op, size):
         raise TypeError(f"{op}(): size must be a sequence of ints, got {size!r}") from None
     for s in size:
         if s < 0:
-            raise RuntimeError(f"{op}(): Trying to create tensor with negative dimension {s}: "
-                               f"{list(size)}")
+            raise RuntimeError(
+                f"{op}(): Trying to create tensor with negative dimension {s}: {list(size)}"
+            )
     return size
 
 
@@ -61,8 +62,10 @@ def from_numpy(a):
 
 def _check_device(device):
     if device is not None and str(device) not in ("cpu", "device(type='cpu')"):
-        raise RuntimeError(f"jitgrad eager tensors live on the CPU (got device={device!r}); use "
-                           "jitgrad.trace(device='cuda') to run a step on the GPU")
+        raise RuntimeError(
+            f"jitgrad eager tensors live on the CPU (got device={device!r}); use "
+            "jitgrad.trace(device='cuda') to run a step on the GPU"
+        )
 
 
 def _filled(op, size, value, dtype, requires_grad, device=None):
@@ -85,8 +88,14 @@ def empty(*size, dtype=None, device=None, requires_grad=False):
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     if dtype is None:
         dtype = _dtype.result_type(fill_value)
-    return _filled("full", (size,) if isinstance(size, int) else tuple(size), fill_value,
-                   _dt(dtype), requires_grad, device)
+    return _filled(
+        "full",
+        (size,) if isinstance(size, int) else tuple(size),
+        fill_value,
+        _dt(dtype),
+        requires_grad,
+        device,
+    )
 
 
 def _like(x, dtype):
@@ -106,8 +115,7 @@ def empty_like(input, dtype=None, requires_grad=False, device=None):
 
 
 def full_like(input, fill_value, dtype=None, requires_grad=False, device=None):
-    return _filled("full_like", input.shape, fill_value, _like(input, dtype), requires_grad,
-                   device)
+    return _filled("full_like", input.shape, fill_value, _like(input, dtype), requires_grad, device)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -118,11 +126,14 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     if vals[2] == 0:
         raise RuntimeError("arange: step must be nonzero")
     if (vals[1] - vals[0]) * vals[2] < 0:
-        raise RuntimeError(f"arange: upper bound and larger bound inconsistent with step sign "
-                           f"(start={vals[0]}, end={vals[1]}, step={vals[2]})")
+        raise RuntimeError(
+            f"arange: upper bound and larger bound inconsistent with step sign "
+            f"(start={vals[0]}, end={vals[1]}, step={vals[2]})"
+        )
     dt = _dt(dtype, _dtype.result_type(*vals))
-    return _new(np.arange(*vals, dtype=np.float64 if dt.kind == "f" else None).astype(dt),
-                requires_grad)
+    return _new(
+        np.arange(*vals, dtype=np.float64 if dt.kind == "f" else None).astype(dt), requires_grad
+    )
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
@@ -165,7 +176,9 @@ class Generator:
         return self._seed
 
     def get_state(self):
-        return _new(np.frombuffer(repr(self._rng.bit_generator.state).encode(), dtype=np.uint8).copy())
+        return _new(
+            np.frombuffer(repr(self._rng.bit_generator.state).encode(), dtype=np.uint8).copy()
+        )
 
     def set_state(self, state):
         import ast
@@ -203,10 +216,12 @@ def draw(kind, shape, dtype, params, generator=None):
     if kind == "rand":
         if dtype.kind == "f":
             return rng.random(shape, dtype=dtype if dtype.itemsize >= 4 else np.float32).astype(
-                dtype, copy=False)
+                dtype, copy=False
+            )
     if kind == "randn":
-        return rng.standard_normal(shape, dtype=dtype if dtype.itemsize >= 4 else np.float32
-                                   ).astype(dtype, copy=False)
+        return rng.standard_normal(
+            shape, dtype=dtype if dtype.itemsize >= 4 else np.float32
+        ).astype(dtype, copy=False)
     if kind == "randint":
         return rng.integers(params[0], params[1], size=shape, dtype=np.int64).astype(dtype)
     if kind == "randperm":
@@ -235,8 +250,9 @@ def randn(*size, dtype=None, generator=None, device=None, requires_grad=False):
     return _random("randn", _size("randn", size), _dt(dtype), (), requires_grad, generator)
 
 
-def randint(low, high=None, size=None, dtype=None, generator=None, device=None,
-            requires_grad=False):
+def randint(
+    low, high=None, size=None, dtype=None, generator=None, device=None, requires_grad=False
+):
     """Integers in [low, high); ``randint(high, size)`` or ``randint(low, high, size)``."""
     if size is None:
         if high is None or not isinstance(high, (tuple, list)):
@@ -245,17 +261,25 @@ def randint(low, high=None, size=None, dtype=None, generator=None, device=None,
     if high is None:
         low, high = 0, low
     if low >= high:
-        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
-                           f"to={high}")
-    return _random("randint", _size("randint", tuple(size)), _dt(dtype, np.dtype(np.int64)),
-                   (int(low), int(high)), requires_grad, generator)
+        raise RuntimeError(
+            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+        )
+    return _random(
+        "randint",
+        _size("randint", tuple(size)),
+        _dt(dtype, np.dtype(np.int64)),
+        (int(low), int(high)),
+        requires_grad,
+        generator,
+    )
 
 
 def randperm(n, dtype=None, generator=None, device=None, requires_grad=False):
     if n < 0:
         raise RuntimeError(f"randperm: n must be non-negative, got {n}")
-    return _random("randperm", (int(n),), _dt(dtype, np.dtype(np.int64)), (int(n),),
-                   requires_grad, generator)
+    return _random(
+        "randperm", (int(n),), _dt(dtype, np.dtype(np.int64)), (int(n),), requires_grad, generator
+    )
 
 
 def rand_like(input, dtype=None, requires_grad=False):
@@ -307,6 +331,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     p = input.detach()._data.astype(np.float64)
     rng = (generator or default_generator)._rng
     rows = p.reshape(-1, p.shape[-1])
-    out = np.stack([rng.choice(rows.shape[1], num_samples, replace=replacement,
-                               p=r / r.sum()) for r in rows])
+    out = np.stack(
+        [rng.choice(rows.shape[1], num_samples, replace=replacement, p=r / r.sum()) for r in rows]
+    )
     return _new(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))

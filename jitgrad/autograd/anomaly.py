@@ -9,7 +9,8 @@ def check_grad(node, g):
     if g is not None and g._data.dtype.kind == "f" and not np.all(np.isfinite(g._data)):
         raise RuntimeError(
             f"Function '{node.prim.backward_name}' received a gradient with non-finite values "
-            "(NaN or inf) during backward; check the forward op that created it")
+            "(NaN or inf) during backward; check the forward op that created it"
+        )
 
 
 def set_detect_anomaly(mode):

@@ -30,7 +30,8 @@ class FunctionCtx:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by "
                     f"an inplace operation: saved tensor {i} of shape {list(t.shape)} is at a "
-                    "newer version than when it was saved")
+                    "newer version than when it was saved"
+                )
         return self._saved
 
     def mark_non_differentiable(self, *tensors):
@@ -49,8 +50,7 @@ def _fn_vjp(g, out, *inputs, fn, ctx, index, n_out):
     if ctx.materialize_grads:
         from ..creation import zeros
 
-        grads = [zeros(*s, dtype=d) if x is None else x
-                 for x, (s, d) in zip(grads, ctx._out_meta)]
+        grads = [zeros(*s, dtype=d) if x is None else x for x, (s, d) in zip(grads, ctx._out_meta)]
     res = fn.backward(ctx, *grads)
     if not isinstance(res, tuple):
         res = (res,)
@@ -58,8 +58,10 @@ def _fn_vjp(g, out, *inputs, fn, ctx, index, n_out):
     if len(res) < len(ctx._all_args):
         res = res + (None,) * (len(ctx._all_args) - len(res))
     elif len(res) > len(ctx._all_args):
-        raise RuntimeError(f"function {fn.__name__}Backward returned an incorrect number of "
-                           f"gradients (expected {len(ctx._all_args)}, got {len(res)})")
+        raise RuntimeError(
+            f"function {fn.__name__}Backward returned an incorrect number of "
+            f"gradients (expected {len(ctx._all_args)}, got {len(res)})"
+        )
     out_g = []
     for p in tensor_pos:
         gi = res[p]
@@ -70,13 +72,17 @@ def _fn_vjp(g, out, *inputs, fn, ctx, index, n_out):
             try:
                 from ..ops._common import sum_to
 
-                gi = sum_to(gi, t._data.shape) if gi._data.ndim >= t._data.ndim else gi.expand(
-                    *t._data.shape)
+                gi = (
+                    sum_to(gi, t._data.shape)
+                    if gi._data.ndim >= t._data.ndim
+                    else gi.expand(*t._data.shape)
+                )
             except RuntimeError:
                 raise RuntimeError(
                     f"Function {fn.__name__}Backward returned an invalid gradient at index {p} - "
                     f"got {list(gi.shape)} but expected shape compatible with "
-                    f"{list(t.shape)}") from None
+                    f"{list(t.shape)}"
+                ) from None
         out_g.append(gi)
     return tuple(out_g)
 
@@ -87,13 +93,16 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
-        raise NotImplementedError("You must implement the forward function for custom "
-                                  "autograd.Function.")
+        raise NotImplementedError(
+            "You must implement the forward function for custom autograd.Function."
+        )
 
     @staticmethod
     def backward(ctx, *grad_outputs):
-        raise NotImplementedError("You must implement either the backward or vjp method for your "
-                                  "custom autograd.Function to use it with backward mode AD.")
+        raise NotImplementedError(
+            "You must implement either the backward or vjp method for your "
+            "custom autograd.Function to use it with backward mode AD."
+        )
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -108,14 +117,21 @@ class Function:
         if need:
             prim = cls.__dict__.get("_prim")
             if prim is None:
-                prim = Primitive(cls.__name__, "opaque", None, vjp=_fn_vjp, saves=(),
-                                 backward_name=cls.__name__ + "Backward")
+                prim = Primitive(
+                    cls.__name__,
+                    "opaque",
+                    None,
+                    vjp=_fn_vjp,
+                    saves=(),
+                    backward_name=cls.__name__ + "Backward",
+                )
                 cls._prim = prim
             ctx._tensor_pos = tensor_pos
             ctx._all_args = args
             inputs = tuple(args[i] for i in tensor_pos)
-            ctx._out_meta = [(o.shape, o.dtype) if isinstance(o, Tensor) else ((), None)
-                             for o in outs]
+            ctx._out_meta = [
+                (o.shape, o.dtype) if isinstance(o, Tensor) else ((), None) for o in outs
+            ]
             new = []
             for k, o in enumerate(outs):
                 if not isinstance(o, Tensor) or id(o) in ctx._non_diff or not o.is_floating_point():
@@ -124,8 +140,9 @@ class Function:
                 if any(o is a for a in args) or o._grad_fn is not None or o._requires_grad:
                     o = _wrap(o._data)
                 r = o
-                r._grad_fn = Node(prim, inputs, {"fn": cls, "ctx": ctx, "index": k,
-                                                 "n_out": len(outs)}, r)
+                r._grad_fn = Node(
+                    prim, inputs, {"fn": cls, "ctx": ctx, "index": k, "n_out": len(outs)}, r
+                )
                 r._requires_grad = True
                 new.append(r)
             outs = tuple(new)

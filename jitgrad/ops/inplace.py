@@ -11,9 +11,11 @@ from .._grad_mode import STATE
 from ..tensor import Tensor, _wrap
 from .registry import apply
 
-_LEAF = ("a leaf Variable that requires grad is being used in an in-place operation "
-         "({op} on a tensor of shape {shape}); wrap the update in `with jitgrad.no_grad():` or "
-         "operate on a clone")
+_LEAF = (
+    "a leaf Variable that requires grad is being used in an in-place operation "
+    "({op} on a tensor of shape {shape}); wrap the update in `with jitgrad.no_grad():` or "
+    "operate on a clone"
+)
 
 
 def _snapshot(t):
@@ -39,7 +41,8 @@ def inplace(self, fn, others=(), op="inplace"):
     need = False
     if st.enabled:
         need = self._requires_grad or any(
-            isinstance(o, Tensor) and o._requires_grad for o in others)
+            isinstance(o, Tensor) and o._requires_grad for o in others
+        )
         if self._requires_grad and self._grad_fn is None:
             raise RuntimeError(_LEAF.format(op=op, shape=list(self._data.shape)))
     base = self._base
@@ -48,7 +51,8 @@ def inplace(self, fn, others=(), op="inplace"):
         if b._requires_grad and b._grad_fn is None:
             raise RuntimeError(
                 f"a view of a leaf Variable that requires grad is being used in an in-place "
-                f"operation ({op} on a view of shape {list(self._data.shape)})")
+                f"operation ({op} on a view of shape {list(self._data.shape)})"
+            )
         base_old = _snapshot(b)
     src = _snapshot(self) if need else self
     r = fn(src)
@@ -61,16 +65,19 @@ def inplace(self, fn, others=(), op="inplace"):
         if shape != self._data.shape:
             raise RuntimeError(
                 f"{op}: output with shape {list(self._data.shape)} doesn't match the broadcast "
-                f"shape {list(rd.shape)}")
+                f"shape {list(rd.shape)}"
+            )
     if rd.dtype != self._data.dtype and not _castable(rd.dtype, self._data.dtype):
         raise RuntimeError(
             f"{op}: result type {rd.dtype.name} can't be cast to the desired output type "
-            f"{self._data.dtype.name}")
+            f"{self._data.dtype.name}"
+        )
     if not self._data.flags.writeable:
         raise RuntimeError(
             f"{op}: unsupported operation: the tensor of shape {list(self._data.shape)} is a "
             "broadcast (expanded) view where several elements share one memory location; "
-            "clone() it first")
+            "clone() it first"
+        )
     np.copyto(self._data, rd, casting="unsafe")
     self._vc[0] += 1
     if need:

@@ -15,8 +15,9 @@ def _matmul_vjp(g, o, a, b):
     return sum_to(g @ _mT(b), a._data.shape), sum_to(_mT(a) @ g, b._data.shape)
 
 
-matmul_p = register("matmul", "opaque", np.matmul, vjp=_matmul_vjp, saves=(0, 1),
-                    backward_name="MmBackward0")
+matmul_p = register(
+    "matmul", "opaque", np.matmul, vjp=_matmul_vjp, saves=(0, 1), backward_name="MmBackward0"
+)
 
 
 def _check(op, a, b):
@@ -25,10 +26,13 @@ def _check(op, a, b):
     if a._data.dtype != b._data.dtype:
         raise RuntimeError(
             f"{op}: expected m1 and m2 to have the same dtype, but got: {a.dtype} != {b.dtype}; "
-            "convert one, e.g. b.to(a.dtype)")
+            "convert one, e.g. b.to(a.dtype)"
+        )
     if a._data.ndim == 0 or b._data.ndim == 0:
-        raise RuntimeError(f"{op}: both arguments to matmul need to be at least 1D, but they are "
-                           f"{a._data.ndim}D and {b._data.ndim}D")
+        raise RuntimeError(
+            f"{op}: both arguments to matmul need to be at least 1D, but they are "
+            f"{a._data.ndim}D and {b._data.ndim}D"
+        )
 
 
 def _mm2(op, a, b):
@@ -40,8 +44,10 @@ def _mm2(op, a, b):
     try:
         np.broadcast_shapes(a._data.shape[:-2], b._data.shape[:-2])
     except ValueError:
-        raise RuntimeError(f"{op}: batch dimensions {a._data.shape[:-2]} and "
-                           f"{b._data.shape[:-2]} are not broadcastable") from None
+        raise RuntimeError(
+            f"{op}: batch dimensions {a._data.shape[:-2]} and "
+            f"{b._data.shape[:-2]} are not broadcastable"
+        ) from None
     return apply(matmul_p, (a, b))
 
 
@@ -55,7 +61,8 @@ def matmul(input, other):
             raise RuntimeError(
                 f"inconsistent tensor size, expected tensor [{a._data.shape[0]}] and src "
                 f"[{b._data.shape[0]}] to have the same number of elements, but got "
-                f"{a._data.shape[0]} and {b._data.shape[0]} elements respectively")
+                f"{a._data.shape[0]} and {b._data.shape[0]} elements respectively"
+            )
         return _mm2("matmul", a.unsqueeze(0), b.unsqueeze(1)).reshape(())
     if da == 1:
         return _mm2("matmul", a.unsqueeze(0), b).squeeze(-2)
@@ -67,27 +74,33 @@ def matmul(input, other):
 def mm(input, mat2):
     _check("mm", input, mat2)
     if input._data.ndim != 2 or mat2._data.ndim != 2:
-        raise RuntimeError(f"mm: expected 2D tensors, got {input._data.ndim}D and "
-                           f"{mat2._data.ndim}D")
+        raise RuntimeError(
+            f"mm: expected 2D tensors, got {input._data.ndim}D and {mat2._data.ndim}D"
+        )
     return _mm2("mm", input, mat2)
 
 
 def bmm(input, mat2):
     _check("bmm", input, mat2)
     if input._data.ndim != 3 or mat2._data.ndim != 3:
-        raise RuntimeError(f"bmm: batch1 must be a 3D tensor and batch2 a 3D tensor (got "
-                           f"{input._data.ndim}D and {mat2._data.ndim}D)")
+        raise RuntimeError(
+            f"bmm: batch1 must be a 3D tensor and batch2 a 3D tensor (got "
+            f"{input._data.ndim}D and {mat2._data.ndim}D)"
+        )
     if input._data.shape[0] != mat2._data.shape[0]:
-        raise RuntimeError(f"bmm: batch1 and batch2 must have same number of batches, got "
-                           f"{input._data.shape[0]} and {mat2._data.shape[0]}")
+        raise RuntimeError(
+            f"bmm: batch1 and batch2 must have same number of batches, got "
+            f"{input._data.shape[0]} and {mat2._data.shape[0]}"
+        )
     return _mm2("bmm", input, mat2)
 
 
 def dot(input, other):
     _check("dot", input, other)
     if input._data.ndim != 1 or other._data.ndim != 1:
-        raise RuntimeError(f"1D tensors expected, but got {input._data.ndim}D and "
-                           f"{other._data.ndim}D tensors")
+        raise RuntimeError(
+            f"1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D tensors"
+        )
     return matmul(input, other)
 
 

@@ -20,12 +20,35 @@ class Primitive:
     """An op with its rules; see ``register``."""
 
     __slots__ = (
-        "name", "kind", "impl", "vjp", "scalar", "saves", "saves_out", "nondiff",
-        "backward_name", "n_diff", "doc", "extra",
+        "name",
+        "kind",
+        "impl",
+        "vjp",
+        "scalar",
+        "saves",
+        "saves_out",
+        "nondiff",
+        "backward_name",
+        "n_diff",
+        "doc",
+        "extra",
     )
 
-    def __init__(self, name, kind, impl, vjp=None, scalar=None, saves=None, saves_out=False,
-                 nondiff=False, backward_name=None, n_diff=None, doc="", extra=None):
+    def __init__(
+        self,
+        name,
+        kind,
+        impl,
+        vjp=None,
+        scalar=None,
+        saves=None,
+        saves_out=False,
+        nondiff=False,
+        backward_name=None,
+        n_diff=None,
+        doc="",
+        extra=None,
+    ):
         self.name = name
         self.kind = kind
         self.impl = impl
@@ -59,8 +82,19 @@ def register(name, kind, impl, **kw):
 class Node:
     """A tape entry (a ``grad_fn``): the primitive, its saved inputs, and the graph edges."""
 
-    __slots__ = ("prim", "params", "saved", "edges", "versions", "out_data", "out_vc",
-                 "out_version", "pre_hooks", "out_meta", "__weakref__")
+    __slots__ = (
+        "prim",
+        "params",
+        "saved",
+        "edges",
+        "versions",
+        "out_data",
+        "out_vc",
+        "out_version",
+        "pre_hooks",
+        "out_meta",
+        "__weakref__",
+    )
 
     def __init__(self, prim, inputs, params, res):
         self.prim = prim
@@ -69,7 +103,8 @@ class Node:
         nd = prim.n_diff
         self.edges = tuple(
             (t._grad_fn if t._grad_fn is not None else (t if t._requires_grad else None))
-            if (nd is None or i < nd) else None
+            if (nd is None or i < nd)
+            else None
             for i, t in enumerate(inputs)
         )
         self.versions = tuple(t._vc[0] for t in inputs)

@@ -36,8 +36,16 @@ class Tensor:
     tensor([2., 4.])
     """
 
-    __slots__ = ("_data", "_requires_grad", "_grad_fn", "_grad", "_vc", "_base", "_x",
-                 "__weakref__")
+    __slots__ = (
+        "_data",
+        "_requires_grad",
+        "_grad_fn",
+        "_grad",
+        "_vc",
+        "_base",
+        "_x",
+        "__weakref__",
+    )
     __array_priority__ = 1000  # numpy scalars defer to Tensor's reflected operators
 
     def __init__(self, data=None, dtype=None, requires_grad=False):
@@ -240,8 +248,13 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into each leaf's ``.grad``."""
         from .autograd.engine import backward
 
-        backward((self,), None if gradient is None else (gradient,), retain_graph, create_graph,
-                 inputs=inputs)
+        backward(
+            (self,),
+            None if gradient is None else (gradient,),
+            retain_graph,
+            create_graph,
+            inputs=inputs,
+        )
 
     def detach(self):
         """A tensor sharing storage with this one, outside the graph."""
@@ -450,14 +463,19 @@ def _as_array(data, dtype=None):
         try:
             arr = np.array(data, dtype=npdt)
         except (ValueError, TypeError) as e:
-            raise ValueError(f"jitgrad.tensor: could not build a tensor from {type(data).__name__}: {e}") from None
+            raise ValueError(
+                f"jitgrad.tensor: could not build a tensor from {type(data).__name__}: {e}"
+            ) from None
         if npdt is None:
             if arr.dtype.kind == "f":
                 arr = arr.astype(_dtype.default_float())
             elif arr.dtype.kind in "iu":
                 arr = arr.astype(np.int64)
             elif arr.dtype.kind == "O" or arr.dtype.kind in "USV":
-                raise TypeError(f"jitgrad.tensor: can't convert {type(data).__name__} of this content to a tensor")
+                raise TypeError(
+                    f"jitgrad.tensor: can't convert {type(data).__name__} of this content to a "
+                    "tensor"
+                )
     if arr.dtype not in _dtype._FROM_NP:
         arr = _coerce_np(arr)
     return arr

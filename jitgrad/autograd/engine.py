@@ -60,10 +60,12 @@ def _make_root_grads(roots, grads):
             if r._data.size != 1:
                 raise RuntimeError(
                     "grad can be implicitly created only for scalar outputs (this output has "
-                    f"shape {tuple(r._data.shape)}); pass gradient= with that shape")
+                    f"shape {tuple(r._data.shape)}); pass gradient= with that shape"
+                )
             if r._data.dtype.kind != "f":
-                raise RuntimeError(f"grad can be implicitly created only for real scalar outputs "
-                                   f"but got {r.dtype}")
+                raise RuntimeError(
+                    f"grad can be implicitly created only for real scalar outputs but got {r.dtype}"
+                )
             g = _wrap(np.ones_like(r._data))
             tr = STATE.tracer
             if tr is not None:
@@ -76,25 +78,27 @@ def _make_root_grads(roots, grads):
             if g._data.shape != r._data.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g._data.shape)} "
-                    f"and output[{i}] has a shape of {tuple(r._data.shape)}.")
+                    f"and output[{i}] has a shape of {tuple(r._data.shape)}."
+                )
         out.append(g)
     return out
 
 
-def _run(roots, grads, retain_graph, create_graph, inputs=None, allow_unused=False,
-         accumulate=True):
+def _run(
+    roots, grads, retain_graph, create_graph, inputs=None, allow_unused=False, accumulate=True
+):
     for r in roots:
         if not r._requires_grad:
             raise RuntimeError(
                 "element 0 of tensors does not require grad and does not have a grad_fn "
                 f"(output shape {tuple(r._data.shape)}); call requires_grad_() on a leaf you want "
-                "gradients for, or compute it outside no_grad()")
+                "gradients for, or compute it outside no_grad()"
+            )
     if retain_graph is None:
         retain_graph = create_graph
     grads = _make_root_grads(roots, grads)
 
     # dependency counts over the reachable nodes
-    root_nodes = []
     deps = {}
     stack = []
     for r in roots:
@@ -189,7 +193,7 @@ def _run(roots, grads, retain_graph, create_graph, inputs=None, allow_unused=Fal
 
         # leaves: hooks, then accumulation (or capture for autograd.grad)
         stored_roots = set()
-        for r, g in zip(roots, grads):
+        for g in grads:
             stored_roots.add(_root_id(g._data))
         for key, (leaf, g) in leaf_grads.items():
             hooks = leaf._x.get("hooks") if leaf._x else None
@@ -207,12 +211,13 @@ def _run(roots, grads, retain_graph, create_graph, inputs=None, allow_unused=Fal
                 _accumulate(leaf, g, create_graph, stored_roots)
     if inputs is not None:
         res = []
-        for i, t in enumerate(inputs):
+        for i in range(len(inputs)):
             g = captured.get(i)
             if g is None and not allow_unused:
                 raise RuntimeError(
                     "One of the differentiated Tensors appears to not have been used in the "
-                    "graph. Set allow_unused=True if this is the desired behavior.")
+                    "graph. Set allow_unused=True if this is the desired behavior."
+                )
             res.append(g)
         return tuple(res)
     return None
@@ -247,7 +252,8 @@ def _inplace_error(node, i, t):
         "one of the variables needed for gradient computation has been modified by an inplace "
         f"operation: [{dt.name} {list(sh)}] ({which} of {node.prim.backward_name}) is at a newer "
         "version than when it was saved. Hint: replace the in-place operation (e.g. x.add_(y)) "
-        "with its out-of-place form (x = x + y), or clone the tensor before modifying it.")
+        "with its out-of-place form (x = x + y), or clone the tensor before modifying it."
+    )
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
@@ -260,8 +266,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     if grad_tensors is not None:
         grad_tensors = tuple(grad_tensors)
         if len(grad_tensors) != len(tensors):
-            raise RuntimeError(f"grad_tensors has {len(grad_tensors)} entries but there are "
-                               f"{len(tensors)} tensors")
+            raise RuntimeError(
+                f"grad_tensors has {len(grad_tensors)} entries but there are {len(tensors)} tensors"
+            )
     if inputs is not None:
         inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
         gs = _run(tensors, grad_tensors, retain_graph, create_graph, inputs, allow_unused=True)
@@ -273,8 +280,17 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     _run(tensors, grad_tensors, retain_graph, create_graph)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph=False,
+    only_inputs=True,
+    allow_unused=None,
+    is_grads_batched=False,
+    materialize_grads=False,
+):
     """Gradients of ``outputs`` with respect to ``inputs`` as a tuple (``.grad`` untouched)."""
     if isinstance(outputs, Tensor):
         outputs = (outputs,)
@@ -287,8 +303,14 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError("One of the differentiated Tensors does not require grad")
     if allow_unused is None:
         allow_unused = materialize_grads
-    res = _run(tuple(outputs), None if grad_outputs is None else tuple(grad_outputs),
-               retain_graph, create_graph, inputs, allow_unused)
+    res = _run(
+        tuple(outputs),
+        None if grad_outputs is None else tuple(grad_outputs),
+        retain_graph,
+        create_graph,
+        inputs,
+        allow_unused,
+    )
     if materialize_grads:
         from ..creation import zeros_like
 

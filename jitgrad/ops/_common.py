@@ -86,8 +86,11 @@ def norm_dims(dim, ndim, op):
     if dim is None:
         return tuple(range(ndim))
     if isinstance(dim, (int, np.integer)):
-        return (_wrap_dim(int(dim), ndim, op),)
+        d = _wrap_dim(int(dim), ndim, op)
+        return (d,) if ndim else ()  # a 0-d tensor accepts dim 0 / -1 and reduces nothing
     dims = tuple(sorted(_wrap_dim(int(d), ndim, op) for d in dim))
+    if not ndim:
+        return ()
     if len(set(dims)) != len(dims):
         raise RuntimeError(f"{op}: dim {tuple(dim)} appears multiple times in the list of dims")
     if len(dims) == 0:

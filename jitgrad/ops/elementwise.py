@@ -22,15 +22,34 @@ def _zeros_vjp(g, out, *xs, **p):
 
 
 # ---------------------------------------------------------------- unary -------------------
-def _unary(name, ref, vjp, scalar, saves=(0,), saves_out=False, float_only=True, nondiff=False,
-           backward_name=None):
-    prim = register(name, "elementwise", ref, vjp=None if nondiff else vjp, scalar=scalar,
-                    saves=saves, saves_out=saves_out, nondiff=nondiff,
-                    backward_name=backward_name)
+def _unary(
+    name,
+    ref,
+    vjp,
+    scalar,
+    saves=(0,),
+    saves_out=False,
+    float_only=True,
+    nondiff=False,
+    backward_name=None,
+):
+    prim = register(
+        name,
+        "elementwise",
+        ref,
+        vjp=None if nondiff else vjp,
+        scalar=scalar,
+        saves=saves,
+        saves_out=saves_out,
+        nondiff=nondiff,
+        backward_name=backward_name,
+    )
 
     def fn(input):
         if not isinstance(input, Tensor):
-            raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}")
+            raise TypeError(
+                f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}"
+            )
         if float_only and input._data.dtype.kind != "f":
             (input,) = promote_float(name, input)
         return apply(prim, (input,))
@@ -43,30 +62,46 @@ def _unary(name, ref, vjp, scalar, saves=(0,), saves_out=False, float_only=True,
 
 neg = _unary("neg", np.negative, lambda g, o, x: (-g,), "(-{0})", saves=(), float_only=False)
 exp = _unary("exp", np.exp, lambda g, o, x: (g * o,), "math.exp({0})", saves=(), saves_out=True)
-exp2 = _unary("exp2", np.exp2, lambda g, o, x: (g * o * math.log(2.0),), "math.pow(2.0, {0})",
-              saves=(), saves_out=True)
+exp2 = _unary(
+    "exp2",
+    np.exp2,
+    lambda g, o, x: (g * o * math.log(2.0),),
+    "math.pow(2.0, {0})",
+    saves=(),
+    saves_out=True,
+)
 log = _unary("log", np.log, lambda g, o, x: (g / x,), "math.log({0})")
 log2 = _unary("log2", np.log2, lambda g, o, x: (g / (x * math.log(2.0)),), "math.log2({0})")
 log10 = _unary("log10", np.log10, lambda g, o, x: (g / (x * math.log(10.0)),), "math.log10({0})")
 log1p = _unary("log1p", np.log1p, lambda g, o, x: (g / (x + 1),), "math.log1p({0})")
-expm1 = _unary("expm1", np.expm1, lambda g, o, x: (g * (o + 1),), "math.expm1({0})", saves=(),
-               saves_out=True)
-sqrt = _unary("sqrt", np.sqrt, lambda g, o, x: (g / (o * 2),), "math.sqrt({0})", saves=(),
-              saves_out=True)
-rsqrt = _unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda g, o, x: (g * o * o * o * -0.5,),
-               "(1.0 / math.sqrt({0}))", saves=(), saves_out=True)
+expm1 = _unary(
+    "expm1", np.expm1, lambda g, o, x: (g * (o + 1),), "math.expm1({0})", saves=(), saves_out=True
+)
+sqrt = _unary(
+    "sqrt", np.sqrt, lambda g, o, x: (g / (o * 2),), "math.sqrt({0})", saves=(), saves_out=True
+)
+rsqrt = _unary(
+    "rsqrt",
+    lambda x: 1 / np.sqrt(x),
+    lambda g, o, x: (g * o * o * o * -0.5,),
+    "(1.0 / math.sqrt({0}))",
+    saves=(),
+    saves_out=True,
+)
 abs = _unary("abs", np.abs, lambda g, o, x: (g * sign(x),), "abs({0})", float_only=False)
 sin = _unary("sin", np.sin, lambda g, o, x: (g * cos(x),), "math.sin({0})")
 cos = _unary("cos", np.cos, lambda g, o, x: (-g * sin(x),), "math.cos({0})")
-tan = _unary("tan", np.tan, lambda g, o, x: (g * (o * o + 1),), "math.tan({0})", saves=(),
-             saves_out=True)
+tan = _unary(
+    "tan", np.tan, lambda g, o, x: (g * (o * o + 1),), "math.tan({0})", saves=(), saves_out=True
+)
 asin = _unary("asin", np.arcsin, lambda g, o, x: (g * rsqrt(1 - x * x),), "math.asin({0})")
 acos = _unary("acos", np.arccos, lambda g, o, x: (-g * rsqrt(1 - x * x),), "math.acos({0})")
 atan = _unary("atan", np.arctan, lambda g, o, x: (g / (x * x + 1),), "math.atan({0})")
 sinh = _unary("sinh", np.sinh, lambda g, o, x: (g * cosh(x),), "math.sinh({0})")
 cosh = _unary("cosh", np.cosh, lambda g, o, x: (g * sinh(x),), "math.cosh({0})")
-tanh = _unary("tanh", np.tanh, lambda g, o, x: (g * (1 - o * o),), "math.tanh({0})", saves=(),
-              saves_out=True)
+tanh = _unary(
+    "tanh", np.tanh, lambda g, o, x: (g * (1 - o * o),), "math.tanh({0})", saves=(), saves_out=True
+)
 
 
 def _sigmoid_ref(x):
@@ -75,15 +110,37 @@ def _sigmoid_ref(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-sigmoid = _unary("sigmoid", _sigmoid_ref, lambda g, o, x: (g * o * (1 - o),),
-                 "(1.0 / (1.0 + math.exp(-{0})))", saves=(), saves_out=True)
-relu = _unary("relu", lambda x: np.maximum(x, 0, dtype=x.dtype),
-              lambda g, o, x: (where(o > 0, g, 0),), "max({0}, 0)", saves=(), saves_out=True,
-              float_only=False)
-reciprocal = _unary("reciprocal", lambda x: 1 / x, lambda g, o, x: (-g * o * o,),
-                    "(1.0 / {0})", saves=(), saves_out=True)
-erf = _unary("erf", lambda x: _sp.erf(x).astype(x.dtype, copy=False),
-             lambda g, o, x: (g * exp(-x * x) * (2 / math.sqrt(math.pi)),), "math.erf({0})")
+sigmoid = _unary(
+    "sigmoid",
+    _sigmoid_ref,
+    lambda g, o, x: (g * o * (1 - o),),
+    "(1.0 / (1.0 + math.exp(-{0})))",
+    saves=(),
+    saves_out=True,
+)
+relu = _unary(
+    "relu",
+    lambda x: np.maximum(x, 0, dtype=x.dtype),
+    lambda g, o, x: (where(o > 0, g, 0),),
+    "max({0}, 0)",
+    saves=(),
+    saves_out=True,
+    float_only=False,
+)
+reciprocal = _unary(
+    "reciprocal",
+    lambda x: 1 / x,
+    lambda g, o, x: (-g * o * o,),
+    "(1.0 / {0})",
+    saves=(),
+    saves_out=True,
+)
+erf = _unary(
+    "erf",
+    lambda x: _sp.erf(x).astype(x.dtype, copy=False),
+    lambda g, o, x: (g * exp(-x * x) * (2 / math.sqrt(math.pi)),),
+    "math.erf({0})",
+)
 sign = _unary("sign", np.sign, _zeros_vjp, "(({0} > 0) - ({0} < 0))", saves=(), float_only=False)
 floor = _unary("floor", np.floor, _zeros_vjp, "math.floor({0})", saves=(), float_only=False)
 ceil = _unary("ceil", np.ceil, _zeros_vjp, "math.ceil({0})", saves=(), float_only=False)
@@ -91,16 +148,18 @@ trunc = _unary("trunc", np.trunc, _zeros_vjp, "math.trunc({0})", saves=(), float
 _round = _unary("round", np.round, _zeros_vjp, "np.round({0})", saves=(), float_only=False)
 isnan = _unary("isnan", np.isnan, None, "math.isnan({0})", nondiff=True, float_only=False)
 isinf = _unary("isinf", np.isinf, None, "math.isinf({0})", nondiff=True, float_only=False)
-isfinite = _unary("isfinite", np.isfinite, None, "math.isfinite({0})", nondiff=True,
-                  float_only=False)
-logical_not = _unary("logical_not", np.logical_not, None, "(not {0})", nondiff=True,
-                     float_only=False)
+isfinite = _unary(
+    "isfinite", np.isfinite, None, "math.isfinite({0})", nondiff=True, float_only=False
+)
+logical_not = _unary(
+    "logical_not", np.logical_not, None, "(not {0})", nondiff=True, float_only=False
+)
 
 
 def round(input, decimals=0):
     """Round half to even, like torch.round; zero gradient."""
     if decimals:
-        s = 10.0 ** decimals
+        s = 10.0**decimals
         return _round(input * s) / s
     return _round(input)
 
@@ -109,10 +168,24 @@ def _cast_vjp(g, o, x, dtype):
     return (g.to(x._data.dtype) if x._data.dtype.kind == "f" else None,)
 
 
-cast_p = register("cast", "elementwise", lambda x, dtype: x.astype(dtype), vjp=_cast_vjp,
-                  scalar=None, saves=(), backward_name="ToCopyBackward0")
-copy_p = register("copy", "elementwise", lambda x: x.copy(), vjp=lambda g, o, x: (g,),
-                  scalar="{0}", saves=(), backward_name="CloneBackward0")
+cast_p = register(
+    "cast",
+    "elementwise",
+    lambda x, dtype: x.astype(dtype),
+    vjp=_cast_vjp,
+    scalar=None,
+    saves=(),
+    backward_name="ToCopyBackward0",
+)
+copy_p = register(
+    "copy",
+    "elementwise",
+    lambda x: x.copy(),
+    vjp=lambda g, o, x: (g,),
+    scalar="{0}",
+    saves=(),
+    backward_name="CloneBackward0",
+)
 
 
 def clone(input, memory_format=None):
@@ -121,11 +194,29 @@ def clone(input, memory_format=None):
 
 
 # ---------------------------------------------------------------- binary ------------------
-def _binary(name, ref, vjp, scalar, saves=(0, 1), saves_out=False, floating=False,
-            nondiff=False, backward_name=None, out_bool=False):
-    prim = register(name, "elementwise", ref, vjp=None if nondiff else vjp, scalar=scalar,
-                    saves=saves, saves_out=saves_out, nondiff=nondiff,
-                    backward_name=backward_name)
+def _binary(
+    name,
+    ref,
+    vjp,
+    scalar,
+    saves=(0, 1),
+    saves_out=False,
+    floating=False,
+    nondiff=False,
+    backward_name=None,
+    out_bool=False,
+):
+    prim = register(
+        name,
+        "elementwise",
+        ref,
+        vjp=None if nondiff else vjp,
+        scalar=scalar,
+        saves=saves,
+        saves_out=saves_out,
+        nondiff=nondiff,
+        backward_name=backward_name,
+    )
     prep = promote_float if floating else promote
 
     def fn(input, other):
@@ -171,8 +262,9 @@ def _max_vjp(g, o, a, b):
 
 
 def _min_vjp(g, o, a, b):
-    gb, ga = _max_vjp(g, o, b, a)
-    return ga, gb
+    ga = where(a == b, g / 2, where(a < b, g, 0))
+    gb = where(a == b, g / 2, where(a > b, g, 0))
+    return sum_to(ga, a._data.shape), sum_to(gb, b._data.shape)
 
 
 def _atan2_vjp(g, o, a, b):
@@ -205,35 +297,55 @@ bitwise_and = _binary("bitwise_and", np.bitwise_and, None, "({0} & {1})", nondif
 bitwise_or = _binary("bitwise_or", np.bitwise_or, None, "({0} | {1})", nondiff=True)
 bitwise_xor = _binary("bitwise_xor", np.bitwise_xor, None, "({0} ^ {1})", nondiff=True)
 floor_divide = _binary("floor_divide", np.floor_divide, None, "({0} // {1})", nondiff=True)
-remainder = _binary("remainder", np.remainder, lambda g, o, a, b: (
-    sum_to(g, a._data.shape), sum_to(-g * floor_divide(a, b), b._data.shape)),
-    "({0} % {1})", saves=(0, 1))
-fmod = _binary("fmod", np.fmod, lambda g, o, a, b: (
-    sum_to(g, a._data.shape), sum_to(-g * trunc(a / b), b._data.shape)),
-    "math.fmod({0}, {1})")
+remainder = _binary(
+    "remainder",
+    np.remainder,
+    lambda g, o, a, b: (sum_to(g, a._data.shape), sum_to(-g * floor_divide(a, b), b._data.shape)),
+    "({0} % {1})",
+    saves=(0, 1),
+)
+fmod = _binary(
+    "fmod",
+    np.fmod,
+    lambda g, o, a, b: (sum_to(g, a._data.shape), sum_to(-g * trunc(a / b), b._data.shape)),
+    "math.fmod({0}, {1})",
+)
 
 _powc_p = register(
-    "pow_scalar", "elementwise", lambda x, exponent: np.power(x, x.dtype.type(exponent)),
+    "pow_scalar",
+    "elementwise",
+    lambda x, exponent: np.power(x, x.dtype.type(exponent)),
     vjp=lambda g, o, x, exponent: (
-        g * 0 if exponent == 0 else g * (exponent * pow(x, exponent - 1)),),
-    scalar=lambda exponent: ("({0} * {0})" if exponent == 2 else
-                             "({0} * {0} * {0})" if exponent == 3 else
-                             "math.sqrt({0})" if exponent == 0.5 else
-                             f"({{0}} ** {float(exponent)!r})"),
-    saves=(0,), backward_name="PowBackward0",
+        g * 0 if exponent == 0 else g * (exponent * pow(x, exponent - 1)),
+    ),
+    scalar=lambda exponent: (
+        "({0} * {0})"
+        if exponent == 2
+        else "({0} * {0} * {0})"
+        if exponent == 3
+        else "math.sqrt({0})"
+        if exponent == 0.5
+        else f"({{0}} ** {float(exponent)!r})"
+    ),
+    saves=(0,),
+    backward_name="PowBackward0",
 )
 
 
 def pow(input, exponent):
     """``input ** exponent`` elementwise; either may be a Python number."""
-    if isinstance(input, Tensor) and isinstance(exponent, (int, float)) and not isinstance(
-            exponent, bool):
+    if (
+        isinstance(input, Tensor)
+        and isinstance(exponent, (int, float))
+        and not isinstance(exponent, bool)
+    ):
         x = input
         if x._data.dtype.kind != "f" and (isinstance(exponent, float) or exponent < 0):
             if exponent < 0 and x._data.dtype.kind in "iu" and not isinstance(exponent, float):
                 raise RuntimeError(
                     f"pow: Integers to negative integer powers are not allowed "
-                    f"(tensor dtype {x.dtype}, exponent {exponent})")
+                    f"(tensor dtype {x.dtype}, exponent {exponent})"
+                )
             (x,) = promote_float("pow", x)
         if exponent == 1:
             return x * 1
@@ -263,8 +375,9 @@ def _clamp_scalar(lo, hi):
     return s
 
 
-_clamp_p = register("clamp", "elementwise", _clamp_ref, vjp=_clamp_vjp, scalar=_clamp_scalar,
-                    saves=(0,))
+_clamp_p = register(
+    "clamp", "elementwise", _clamp_ref, vjp=_clamp_vjp, scalar=_clamp_scalar, saves=(0,)
+)
 
 
 def clamp(input, min=None, max=None):
@@ -294,8 +407,9 @@ def _where_vjp(g, o, c, a, b):
     return (None, sum_to(where(c, g, 0), a._data.shape), sum_to(where(c, 0, g), b._data.shape))
 
 
-where_p = register("where", "elementwise", np.where, vjp=_where_vjp,
-                   scalar="({1} if {0} else {2})", saves=(0,))
+where_p = register(
+    "where", "elementwise", np.where, vjp=_where_vjp, scalar="({1} if {0} else {2})", saves=(0,)
+)
 
 
 def where(condition, input=None, other=None):
@@ -311,7 +425,8 @@ def where(condition, input=None, other=None):
         if c._data.dtype.kind not in "iub":
             raise RuntimeError(
                 f"where: expected condition to be a boolean tensor, but got a tensor with dtype "
-                f"{c.dtype}")
+                f"{c.dtype}"
+            )
         c = c != 0
     a, b = promote("where", input, other)
     try:

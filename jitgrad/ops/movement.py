@@ -27,9 +27,14 @@ def _shape_arg(op, shape):
 
 
 # ---------------------------------------------------------------- reshape -----------------
-reshape_p = register("reshape", "movement", lambda x, shape: np.reshape(x, shape),
-                     vjp=lambda g, o, x, shape: (g.reshape(x._data.shape),), saves=(),
-                     backward_name="ViewBackward0")
+reshape_p = register(
+    "reshape",
+    "movement",
+    lambda x, shape: np.reshape(x, shape),
+    vjp=lambda g, o, x, shape: (g.reshape(x._data.shape),),
+    saves=(),
+    backward_name="ViewBackward0",
+)
 
 
 def _infer_shape(op, shape, numel):
@@ -74,7 +79,8 @@ def view(input, *shape):
             raise RuntimeError(
                 f"view size is not compatible with input tensor's size and stride (shape "
                 f"{tuple(input._data.shape)} -> {shape}; at least one dimension spans across two "
-                "contiguous subspaces). Use .reshape(...) instead.") from None
+                "contiguous subspaces). Use .reshape(...) instead."
+            ) from None
     return _share_vc(apply(reshape_p, (input,), {"shape": shape}), input)
 
 
@@ -88,16 +94,16 @@ def flatten(input, start_dim=0, end_dim=-1):
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     sh = input._data.shape
     n = 1
-    for d in sh[s:e + 1]:
+    for d in sh[s : e + 1]:
         n *= d
-    return reshape(input, sh[:s] + (n,) + sh[e + 1:])
+    return reshape(input, sh[:s] + (n,) + sh[e + 1 :])
 
 
 def unflatten(input, dim, sizes):
     d = _wrap_dim(dim, input._data.ndim, "unflatten")
     sh = input._data.shape
     sizes = _infer_shape("unflatten", tuple(sizes), sh[d])
-    return reshape(input, sh[:d] + sizes + sh[d + 1:])
+    return reshape(input, sh[:d] + sizes + sh[d + 1 :])
 
 
 def squeeze(input, dim=None):
@@ -113,8 +119,10 @@ def squeeze(input, dim=None):
 def unsqueeze(input, dim):
     nd = input._data.ndim
     if not -nd - 1 <= dim <= nd:
-        raise IndexError(f"unsqueeze: Dimension out of range (expected to be in range of "
-                         f"[{-nd - 1}, {nd}], but got {dim})")
+        raise IndexError(
+            f"unsqueeze: Dimension out of range (expected to be in range of "
+            f"[{-nd - 1}, {nd}], but got {dim})"
+        )
     d = dim + nd + 1 if dim < 0 else dim
     sh = input._data.shape
     return reshape(input, sh[:d] + (1,) + sh[d:])
@@ -128,17 +136,24 @@ def _inv(dims):
     return tuple(inv)
 
 
-permute_p = register("permute", "movement", lambda x, dims: np.transpose(x, dims),
-                     vjp=lambda g, o, x, dims: (g.permute(_inv(dims)),), saves=())
+permute_p = register(
+    "permute",
+    "movement",
+    lambda x, dims: np.transpose(x, dims),
+    vjp=lambda g, o, x, dims: (g.permute(_inv(dims)),),
+    saves=(),
+)
 
 
 def permute(input, *dims):
     dims = _shape_arg("permute", dims)
     nd = input._data.ndim
     if len(dims) != nd:
-        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does "
-                           f"not match the length of the desired ordering of dimensions i.e. "
-                           f"input.dim() = {nd} is not equal to len(dims) = {len(dims)}")
+        raise RuntimeError(
+            f"permute(sparse_coo): number of dimensions in the tensor input does "
+            f"not match the length of the desired ordering of dimensions i.e. "
+            f"input.dim() = {nd} is not equal to len(dims) = {len(dims)}"
+        )
     dims = tuple(_wrap_dim(d, nd, "permute") for d in dims)
     if len(set(dims)) != nd:
         raise RuntimeError(f"permute(): duplicate dims are not allowed (dims {dims})")
@@ -178,8 +193,13 @@ def movedim(input, source, destination):
 
 
 # ---------------------------------------------------------------- expand ------------------
-expand_p = register("expand", "movement", lambda x, shape: np.broadcast_to(x, shape),
-                    vjp=lambda g, o, x, shape: (sum_to(g, x._data.shape),), saves=())
+expand_p = register(
+    "expand",
+    "movement",
+    lambda x, shape: np.broadcast_to(x, shape),
+    vjp=lambda g, o, x, shape: (sum_to(g, x._data.shape),),
+    saves=(),
+)
 
 
 def expand(input, *sizes):
@@ -189,14 +209,17 @@ def expand(input, *sizes):
         raise RuntimeError(
             f"expand(torch.FloatTensor{{{list(sh)}}}, size={list(sizes)}): the number of sizes "
             f"provided ({len(sizes)}) must be greater or equal to the number of dimensions in "
-            f"the tensor ({len(sh)})")
+            f"the tensor ({len(sh)})"
+        )
     lead = len(sizes) - len(sh)
     out = []
     for i, s in enumerate(sizes):
         if i < lead:
             if s < 0:
-                raise RuntimeError(f"expand: -1 is not allowed in a leading, non-existing "
-                                   f"dimension {i} (sizes {list(sizes)})")
+                raise RuntimeError(
+                    f"expand: -1 is not allowed in a leading, non-existing "
+                    f"dimension {i} (sizes {list(sizes)})"
+                )
             out.append(s)
             continue
         cur = sh[i - lead]
@@ -206,7 +229,8 @@ def expand(input, *sizes):
             raise RuntimeError(
                 f"The expanded size of the tensor ({s}) must match the existing size ({cur}) at "
                 f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: "
-                f"{list(sh)}")
+                f"{list(sh)}"
+            )
         out.append(s)
     out = tuple(out)
     if out == sh:
@@ -226,8 +250,10 @@ def repeat(input, *sizes):
     sizes = _shape_arg("repeat", sizes)
     sh = input._data.shape
     if len(sizes) < len(sh):
-        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number "
-                           "of dimensions of tensor")
+        raise RuntimeError(
+            "Number of dimensions of repeat dims can not be smaller than number "
+            "of dimensions of tensor"
+        )
     sh = (1,) * (len(sizes) - len(sh)) + sh
     x = reshape(input, *sh)
     inter, target = [], []
@@ -279,7 +305,8 @@ def _setitem_ref(x, v, *idx, spec):
 
 def _getitem_vjp(g, o, x, *idx, spec):
     return (apply(getitem_grad_p, (g,) + idx, {"spec": spec, "shape": x._data.shape}),) + (
-        None,) * len(idx)
+        None,
+    ) * len(idx)
 
 
 def _getitem_grad_vjp(gg, o, g, *idx, spec, shape):
@@ -292,14 +319,36 @@ def _setitem_vjp(g, o, x, v, *idx, spec):
     return (gx, gv) + (None,) * len(idx)
 
 
-getitem_p = register("getitem", "movement", _getitem_ref, vjp=_getitem_vjp, saves=(), n_diff=1,
-                     backward_name="IndexBackward0")
-getitem_grad_p = register("getitem_grad", "opaque", _getitem_grad_ref, vjp=_getitem_grad_vjp,
-                          saves=(), n_diff=1, backward_name="IndexPutBackward0")
-setitem_p = register("setitem", "opaque", _setitem_ref, vjp=_setitem_vjp, saves=(), n_diff=2,
-                     backward_name="CopySlices")
-nonzero_p = register("nonzero", "opaque", lambda x: np.argwhere(x), nondiff=True,
-                     extra={"dynamic_shape": True})
+getitem_p = register(
+    "getitem",
+    "movement",
+    _getitem_ref,
+    vjp=_getitem_vjp,
+    saves=(),
+    n_diff=1,
+    backward_name="IndexBackward0",
+)
+getitem_grad_p = register(
+    "getitem_grad",
+    "opaque",
+    _getitem_grad_ref,
+    vjp=_getitem_grad_vjp,
+    saves=(),
+    n_diff=1,
+    backward_name="IndexPutBackward0",
+)
+setitem_p = register(
+    "setitem",
+    "opaque",
+    _setitem_ref,
+    vjp=_setitem_vjp,
+    saves=(),
+    n_diff=2,
+    backward_name="CopySlices",
+)
+nonzero_p = register(
+    "nonzero", "opaque", lambda x: np.argwhere(x), nondiff=True, extra={"dynamic_shape": True}
+)
 
 
 def nonzero(input, as_tuple=False):
@@ -348,11 +397,16 @@ def _parse_index(x, idx, op="index"):
                         spec.insert(len(spec) - 1, ("n",))
                     continue
                 sh = x._data.shape
-                want = sh[consumed:consumed + it._data.ndim] if consumed + it._data.ndim <= nd else None
+                want = (
+                    sh[consumed : consumed + it._data.ndim]
+                    if consumed + it._data.ndim <= nd
+                    else None
+                )
                 if want is None or tuple(want) != it._data.shape:
                     raise IndexError(
                         f"The shape of the mask {list(it._data.shape)} at index {consumed} does "
-                        f"not match the shape of the indexed tensor {list(sh)} at index {consumed}")
+                        f"not match the shape of the indexed tensor {list(sh)} at index {consumed}"
+                    )
                 for part in nonzero(it, as_tuple=True):
                     spec.append(("t", len(tensors)))
                     tensors.append(part)
@@ -366,11 +420,13 @@ def _parse_index(x, idx, op="index"):
             else:
                 raise IndexError(
                     f"tensors used as indices must be long, int, byte or bool tensors (got "
-                    f"{it.dtype})")
+                    f"{it.dtype})"
+                )
         else:
             raise IndexError(
                 f"{op}: only integers, slices (`:`), ellipsis (`...`), None and long or byte "
-                f"Variables are valid indices (got {type(it).__name__})")
+                f"Variables are valid indices (got {type(it).__name__})"
+            )
     if consumed > nd:
         raise IndexError(f"too many indices for tensor of dimension {nd}")
     return tuple(spec), tuple(tensors)
@@ -400,14 +456,16 @@ def _check_bounds(x, spec, tensors, op):
         elif k == "i":
             if not -sh[d] <= s[1] < sh[d]:
                 raise IndexError(
-                    f"{op}: index {s[1]} is out of bounds for dimension {d} with size {sh[d]}")
+                    f"{op}: index {s[1]} is out of bounds for dimension {d} with size {sh[d]}"
+                )
             d += 1
         elif k == "t":
             a = tensors[s[1]]._data
             if a.size and (a.max() >= sh[d] or a.min() < -sh[d]):
                 bad = a.max() if a.max() >= sh[d] else a.min()
                 raise IndexError(
-                    f"{op}: index {bad} is out of bounds for dimension {d} with size {sh[d]}")
+                    f"{op}: index {bad} is out of bounds for dimension {d} with size {sh[d]}"
+                )
             d += 1
         elif k == "s":
             d += 1
@@ -448,8 +506,10 @@ def narrow(input, dim, start, length):
     if start < 0:
         start += n
     if not (0 <= start <= n and 0 <= length and start + length <= n):
-        raise IndexError(f"narrow(): start ({start}) + length ({length}) exceeds dimension size "
-                         f"({n}) of dimension {d}")
+        raise IndexError(
+            f"narrow(): start ({start}) + length ({length}) exceeds dimension size "
+            f"({n}) of dimension {d}"
+        )
     return _slice_dim(input, d, start, start + length)
 
 
@@ -466,7 +526,8 @@ def split(tensor, split_size_or_sections, dim=0):
         if builtins.sum(sizes) != n:
             raise RuntimeError(
                 f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
-                f"at dimension {d}), but got split_sizes={sizes}")
+                f"at dimension {d}), but got split_sizes={sizes}"
+            )
     out, start = [], 0
     for s in sizes:
         out.append(_slice_dim(tensor, d, start, start + s))
@@ -498,8 +559,9 @@ def index_select(input, dim, index):
     if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
         raise TypeError("index_select(): index must be an integer Tensor")
     if index._data.ndim > 1:
-        raise IndexError(f"index_select(): Index is supposed to be a vector (got shape "
-                         f"{tuple(index.shape)})")
+        raise IndexError(
+            f"index_select(): Index is supposed to be a vector (got shape {tuple(index.shape)})"
+        )
     d = _wrap_dim(dim, input._data.ndim, "index_select")
     spec = (("s", None, None, None),) * d + (("t", 0),)
     idx = index.reshape(-1).long()
@@ -518,8 +580,10 @@ def masked_fill(input, mask, value):
     from .elementwise import where
 
     if not isinstance(mask, Tensor) or mask._data.dtype != np.bool_:
-        raise RuntimeError("masked_fill_ only supports boolean masks, but got mask with dtype "
-                           f"{getattr(mask, 'dtype', type(mask).__name__)}")
+        raise RuntimeError(
+            "masked_fill_ only supports boolean masks, but got mask with dtype "
+            f"{getattr(mask, 'dtype', type(mask).__name__)}"
+        )
     if isinstance(value, Tensor):
         value = value.to(input._data.dtype)
     else:
@@ -531,8 +595,10 @@ def flip(input, dims):
     if isinstance(dims, int):
         dims = (dims,)
     dims = norm_dims(dims, input._data.ndim, "flip")
-    spec = tuple(("s", None, None, -1) if i in dims else ("s", None, None, None)
-                 for i in range(input._data.ndim))
+    spec = tuple(
+        ("s", None, None, -1) if i in dims else ("s", None, None, None)
+        for i in range(input._data.ndim)
+    )
     return apply(getitem_p, (input,), {"spec": spec})
 
 
@@ -546,8 +612,9 @@ def _cat_vjp(g, o, *xs, dim):
     return tuple(out)
 
 
-cat_p = register("cat", "opaque", lambda *xs, dim: np.concatenate(xs, axis=dim), vjp=_cat_vjp,
-                 saves=())
+cat_p = register(
+    "cat", "opaque", lambda *xs, dim: np.concatenate(xs, axis=dim), vjp=_cat_vjp, saves=()
+)
 
 
 def cat(tensors, dim=0):
@@ -569,12 +636,14 @@ def cat(tensors, dim=0):
         if t._data.ndim != ref._data.ndim:
             raise RuntimeError(
                 f"Tensors must have same number of dimensions: got {ref._data.ndim} and "
-                f"{t._data.ndim}")
+                f"{t._data.ndim}"
+            )
         for j, (a, b) in enumerate(zip(ref._data.shape, t._data.shape)):
             if j != d and a != b:
                 raise RuntimeError(
                     f"Sizes of tensors must match except in dimension {d}. Expected size {a} but "
-                    f"got size {b} for tensor number {i} in the list.")
+                    f"got size {b} for tensor number {i} in the list."
+                )
     nonempty = list(promote("cat", *nonempty))
     return apply(cat_p, tuple(nonempty), {"dim": d})
 
@@ -592,11 +661,14 @@ def stack(tensors, dim=0):
         if t._data.shape != sh:
             raise RuntimeError(
                 f"stack expects each tensor to be equal size, but got {list(sh)} at entry 0 and "
-                f"{list(t._data.shape)} at entry {i}")
+                f"{list(t._data.shape)} at entry {i}"
+            )
     nd = len(sh) + 1
     if not -nd <= dim < nd:
-        raise IndexError(f"stack: Dimension out of range (expected to be in range of [{-nd}, "
-                         f"{nd - 1}], but got {dim})")
+        raise IndexError(
+            f"stack: Dimension out of range (expected to be in range of [{-nd}, "
+            f"{nd - 1}], but got {dim})"
+        )
     d = dim + nd if dim < 0 else dim
     return cat([unsqueeze(t, d) for t in tensors], d)
 
@@ -614,14 +686,27 @@ def _scatter_add_ref(base, index, src, dim):
     return r
 
 
-gather_p = register("gather", "opaque",
-                    lambda x, index, dim: np.take_along_axis(x, index, axis=dim),
-                    vjp=lambda g, o, x, index, dim: (
-                        scatter_add(zeros_like_(x), dim, index, g), None),
-                    saves=(), n_diff=1)
-scatter_add_p = register("scatter_add", "opaque", _scatter_add_ref,
-                         vjp=lambda g, o, base, index, src, dim: (
-                             g, None, gather(g, dim, index)), saves=(1,))
+gather_p = register(
+    "gather",
+    "opaque",
+    lambda x, index, dim: np.take_along_axis(x, index, axis=dim),
+    vjp=lambda g, o, x, index, dim: (scatter_add(zeros_like_(x), dim, index, g), None),
+    saves=(),
+    n_diff=1,
+)
+
+
+def _scatter_add_vjp(g, o, base, index, src, dim):
+    gs = gather(g, dim, index)
+    if gs._data.shape != src._data.shape:  # src elements beyond index's extent get zero
+        spec = tuple(("s", 0, n, None) for n in index._data.shape)
+        gs = apply(setitem_p, (zeros_like_(src), gs), {"spec": spec})
+    return (g, None, gs)
+
+
+scatter_add_p = register(
+    "scatter_add", "opaque", _scatter_add_ref, vjp=_scatter_add_vjp, saves=(1,)
+)
 
 
 def zeros_like_(x):
@@ -630,20 +715,25 @@ def zeros_like_(x):
 
 def _check_index(op, input, dim, index):
     if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
-        raise RuntimeError(f"{op}(): Expected dtype int64 for index (got "
-                           f"{getattr(index, 'dtype', type(index).__name__)})")
+        raise RuntimeError(
+            f"{op}(): Expected dtype int64 for index (got "
+            f"{getattr(index, 'dtype', type(index).__name__)})"
+        )
     nd = input._data.ndim
     if index._data.ndim != nd and not (nd == 0 and index._data.ndim <= 1):
-        raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as "
-                           f"input tensor (index shape {tuple(index.shape)}, input shape "
-                           f"{tuple(input.shape)})")
+        raise RuntimeError(
+            f"{op}(): Index tensor must have the same number of dimensions as "
+            f"input tensor (index shape {tuple(index.shape)}, input shape "
+            f"{tuple(input.shape)})"
+        )
     d = _wrap_dim(dim, nd, op)
     for i, (a, b) in enumerate(zip(index._data.shape, input._data.shape)):
         if i != d and a > b:
             raise RuntimeError(
                 f"{op}(): Size does not match at dimension {i} expected index "
                 f"{list(index.shape)} to be smaller than self {list(input.shape)} apart from "
-                f"dimension {d}")
+                f"dimension {d}"
+            )
     a = index._data
     n = input._data.shape[d] if nd else 1
     if a.size and (a.max() >= n or a.min() < -n):

@@ -28,8 +28,13 @@ def _sum_ref(x, dims, keepdim):
     return np.sum(x, axis=dims, keepdims=keepdim, dtype=dt)
 
 
-sum_p = register("sum", "reduce", _sum_ref,
-                 vjp=lambda g, o, x, dims, keepdim: (_regrow(g, x, dims, keepdim),), saves=())
+sum_p = register(
+    "sum",
+    "reduce",
+    _sum_ref,
+    vjp=lambda g, o, x, dims, keepdim: (_regrow(g, x, dims, keepdim),),
+    saves=(),
+)
 
 
 def _amax_vjp(g, o, x, dims, keepdim):
@@ -57,18 +62,34 @@ def _prod_vjp(g, o, x, dims, keepdim):
     return (gk * ok / x,)
 
 
-prod_p = register("prod", "reduce",
-                  lambda x, dims, keepdim: np.prod(x, axis=dims, keepdims=keepdim,
-                                                   dtype=x.dtype if x.dtype.kind == "f" else np.int64),
-                  vjp=_prod_vjp, saves=(0,), saves_out=True)
-argmax_p = register("argmax", "reduce",
-                    lambda x, dim, keepdim: np.argmax(x, axis=dim, keepdims=keepdim), nondiff=True)
-argmin_p = register("argmin", "reduce",
-                    lambda x, dim, keepdim: np.argmin(x, axis=dim, keepdims=keepdim), nondiff=True)
-any_p = register("any", "reduce", lambda x, dims, keepdim: np.any(x, axis=dims, keepdims=keepdim),
-                 nondiff=True)
-all_p = register("all", "reduce", lambda x, dims, keepdim: np.all(x, axis=dims, keepdims=keepdim),
-                 nondiff=True)
+prod_p = register(
+    "prod",
+    "reduce",
+    lambda x, dims, keepdim: np.prod(
+        x, axis=dims, keepdims=keepdim, dtype=x.dtype if x.dtype.kind == "f" else np.int64
+    ),
+    vjp=_prod_vjp,
+    saves=(0,),
+    saves_out=True,
+)
+argmax_p = register(
+    "argmax",
+    "reduce",
+    lambda x, dim, keepdim: np.argmax(x, axis=dim, keepdims=keepdim),
+    nondiff=True,
+)
+argmin_p = register(
+    "argmin",
+    "reduce",
+    lambda x, dim, keepdim: np.argmin(x, axis=dim, keepdims=keepdim),
+    nondiff=True,
+)
+any_p = register(
+    "any", "reduce", lambda x, dims, keepdim: np.any(x, axis=dims, keepdims=keepdim), nondiff=True
+)
+all_p = register(
+    "all", "reduce", lambda x, dims, keepdim: np.all(x, axis=dims, keepdims=keepdim), nondiff=True
+)
 
 
 def _reduce(prim, op, input, dim, keepdim, empty_ok=True):
@@ -78,12 +99,16 @@ def _reduce(prim, op, input, dim, keepdim, empty_ok=True):
         raise RuntimeError(
             f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
             f"Specify the reduction dim with the 'dim' argument (input shape "
-            f"{tuple(x._data.shape)})" if dim is None else
-            f"{op}(): Expected reduction dim {dim} to have non-zero size "
-            f"(input shape {tuple(x._data.shape)})")
+            f"{tuple(x._data.shape)})"
+            if dim is None
+            else f"{op}(): Expected reduction dim {dim} to have non-zero size "
+            f"(input shape {tuple(x._data.shape)})"
+        )
     if not empty_ok and builtins.any(x._data.shape[d] == 0 for d in dims):
-        raise IndexError(f"{op}(): cannot reduce over a zero-size dimension "
-                         f"(input shape {tuple(x._data.shape)}, dim {dim})")
+        raise IndexError(
+            f"{op}(): cannot reduce over a zero-size dimension "
+            f"(input shape {tuple(x._data.shape)}, dim {dim})"
+        )
     return apply(prim, (x,), {"dims": dims, "keepdim": bool(keepdim)})
 
 
@@ -101,7 +126,8 @@ def mean(input, dim=None, keepdim=False, dtype=None):
     if x._data.dtype.kind != "f":
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point "
-            f"or complex dtype. Got: {x.dtype.name.capitalize()}; use x.float().mean()")
+            f"or complex dtype. Got: {x.dtype.name.capitalize()}; use x.float().mean()"
+        )
     dims = norm_dims(dim, x._data.ndim, "mean")
     n = 1
     for d in dims:
@@ -134,7 +160,9 @@ def all(input, dim=None, keepdim=False):
 def _arg(prim, op, input, dim, keepdim):
     x = to_tensor(input, op)
     if x._data.size == 0:
-        raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+        raise RuntimeError(
+            f"{op}(): Expected reduction dim to be specified for input.numel() == 0."
+        )
     if dim is None:
         r = apply(prim, (x.reshape(-1),), {"dim": 0, "keepdim": False})
         return r.reshape((1,) * x._data.ndim) if keepdim else r
@@ -216,13 +244,11 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return (var(input, dim, unbiased, keepdim, correction=correction),
-            mean(input, dim, keepdim))
+    return (var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
 
 
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return (std(input, dim, unbiased, keepdim, correction=correction),
-            mean(input, dim, keepdim))
+    return (std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
 
 
 def logsumexp(input, dim=None, keepdim=False):
@@ -256,9 +282,13 @@ def softmax(input, dim=None, dtype=None):
         x = x.to(dtype)
     (x,) = promote_float("softmax", x)
     d = _softmax_dim("softmax", x, dim)
-    if x._data.ndim == 0:
-        return (x - x.detach()).exp()
-    m = amax(x, d, keepdim=True).detach() if x._data.shape[d] else x.sum(d, keepdim=True).detach()
+    if x._data.ndim == 0:  # always 1, with zero gradient
+        e = (x - x.detach()).exp()
+        return e / e
+    if x._data.size == 0:
+        e = x.exp()
+        return e / sum(e, d, keepdim=True)
+    m = amax(x, d, keepdim=True).detach()
     e = (x - m).exp()
     return e / sum(e, d, keepdim=True)
 
@@ -270,13 +300,13 @@ def log_softmax(input, dim=None, dtype=None):
         x = x.to(dtype)
     (x,) = promote_float("log_softmax", x)
     d = _softmax_dim("log_softmax", x, dim)
-    if x._data.ndim == 0:
-        return x - x.detach()
+    if x._data.ndim == 0:  # always 0, with zero gradient
+        return x - x
     return x - logsumexp(x, d, keepdim=True)
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
-    """Vector p-norm over ``dim`` (all elements by default); ``p`` in {fro, 2, 1, inf, -inf, float}."""
+    """Vector p-norm over ``dim`` (all elements by default); p in {fro, 2, 1, inf, -inf, x}."""
     (x,) = promote_float("norm", to_tensor(input, "norm"))
     if dtype is not None:
         x = x.to(dtype)
@@ -305,7 +335,11 @@ def cumsum(input, dim, dtype=None):
 
 
 def _cumsum_ref(x, dim):
-    return np.cumsum(x, axis=dim, dtype=x.dtype if x.dtype.kind == "f" else np.int64) if x.ndim else x.copy()
+    return (
+        np.cumsum(x, axis=dim, dtype=x.dtype if x.dtype.kind == "f" else np.int64)
+        if x.ndim
+        else x.copy()
+    )
 
 
 def _cumsum_vjp(g, o, x, dim):

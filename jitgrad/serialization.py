@@ -80,7 +80,7 @@ class _Writer:
         name = self.seen.get(ident)
         if name is None:
             name = f"t{len(self.arrays)}"
-            self.arrays[name] = np.ascontiguousarray(arr)
+            self.arrays[name] = arr if arr.flags.c_contiguous else arr.copy(order="C")
             self.seen[ident] = name
         return name
 

@@ -7,6 +7,14 @@ def cse(g):
     seen = {}
     sub = {}
     nodes = []
+    consts = {}
+    for vid, c in list(g.consts.items()):
+        if c.size <= 64:
+            k = (c.shape, c.dtype.str, c.tobytes())
+            if k in consts:
+                sub[vid] = consts[k]
+            else:
+                consts[k] = vid
     for n in g.nodes:
         n = rename(n, sub)
         k = n.key()

@@ -1,0 +1,281 @@
+"""Hand-written numba kernels the generated CPU code calls (shape- and dtype-generic).
+
+Compiled once per dtype signature and cached on disk by numba, so every traced graph reuses
+them. ``*_par`` variants use ``prange`` and are chosen only for large inputs.
+"""
+
+import numba
+import numpy as np
+from numba import prange
+
+_NB = dict(cache=True, error_model="numpy", fastmath={"reassoc"})
+
+
+# (x: (A, R, B) -> out: (A, B)); accumulation in float64, NaN propagates like NumPy
+@numba.njit(parallel=False, **_NB)
+def sum3(x, out):
+    A, R, B = x.shape
+    if B == 1:
+        for a in range(A):
+            acc = 0.0
+            for r in range(R):
+                v = x[a, r, 0]
+                acc += v
+            out[a, 0] = acc
+    else:
+        for a in range(A):
+            accs = np.full(B, 0.0)
+            for r in range(R):
+                for b in range(B):
+                    v = x[a, r, b]
+                    acc = accs[b]
+                    acc += v
+                    accs[b] = acc
+            for b in range(B):
+                acc = accs[b]
+                out[a, b] = acc
+
+
+@numba.njit(parallel=False, **_NB)
+def prod3(x, out):
+    A, R, B = x.shape
+    if B == 1:
+        for a in range(A):
+            acc = 1.0
+            for r in range(R):
+                v = x[a, r, 0]
+                acc *= v
+            out[a, 0] = acc
+    else:
+        for a in range(A):
+            accs = np.full(B, 1.0)
+            for r in range(R):
+                for b in range(B):
+                    v = x[a, r, b]
+                    acc = accs[b]
+                    acc *= v
+                    accs[b] = acc
+            for b in range(B):
+                acc = accs[b]
+                out[a, b] = acc
+
+
+@numba.njit(parallel=False, **_NB)
+def max3(x, out):
+    A, R, B = x.shape
+    if B == 1:
+        for a in range(A):
+            acc = -np.inf
+            for r in range(R):
+                v = x[a, r, 0]
+                acc = v if (v > acc or v != v) and acc == acc else acc
+            out[a, 0] = acc
+    else:
+        for a in range(A):
+            accs = np.full(B, -np.inf)
+            for r in range(R):
+                for b in range(B):
+                    v = x[a, r, b]
+                    acc = accs[b]
+                    acc = v if (v > acc or v != v) and acc == acc else acc
+                    accs[b] = acc
+            for b in range(B):
+                acc = accs[b]
+                out[a, b] = acc
+
+
+@numba.njit(parallel=False, **_NB)
+def min3(x, out):
+    A, R, B = x.shape
+    if B == 1:
+        for a in range(A):
+            acc = np.inf
+            for r in range(R):
+                v = x[a, r, 0]
+                acc = v if (v < acc or v != v) and acc == acc else acc
+            out[a, 0] = acc
+    else:
+        for a in range(A):
+            accs = np.full(B, np.inf)
+            for r in range(R):
+                for b in range(B):
+                    v = x[a, r, b]
+                    acc = accs[b]
+                    acc = v if (v < acc or v != v) and acc == acc else acc
+                    accs[b] = acc
+            for b in range(B):
+                acc = accs[b]
+                out[a, b] = acc
+
+
+@numba.njit(parallel=True, **_NB)
+def sum3_par(x, out):
+    A, R, B = x.shape
+    if B == 1:
+        for a in prange(A):
+            acc = 0.0
+            for r in range(R):
+                v = x[a, r, 0]
+                acc += v
+            out[a, 0] = acc
+    else:
+        for a in range(A):
+            accs = np.full(B, 0.0)
+            for r in range(R):
+                for b in range(B):
+                    v = x[a, r, b]
+                    acc = accs[b]
+                    acc += v
+                    accs[b] = acc
+            for b in prange(B):
+                acc = accs[b]
+                out[a, b] = acc
+
+
+@numba.njit(parallel=True, **_NB)
+def prod3_par(x, out):
+    A, R, B = x.shape
+    if B == 1:
+        for a in prange(A):
+            acc = 1.0
+            for r in range(R):
+                v = x[a, r, 0]
+                acc *= v
+            out[a, 0] = acc
+    else:
+        for a in range(A):
+            accs = np.full(B, 1.0)
+            for r in range(R):
+                for b in range(B):
+                    v = x[a, r, b]
+                    acc = accs[b]
+                    acc *= v
+                    accs[b] = acc
+            for b in prange(B):
+                acc = accs[b]
+                out[a, b] = acc
+
+
+@numba.njit(parallel=True, **_NB)
+def max3_par(x, out):
+    A, R, B = x.shape
+    if B == 1:
+        for a in prange(A):
+            acc = -np.inf
+            for r in range(R):
+                v = x[a, r, 0]
+                acc = v if (v > acc or v != v) and acc == acc else acc
+            out[a, 0] = acc
+    else:
+        for a in range(A):
+            accs = np.full(B, -np.inf)
+            for r in range(R):
+                for b in range(B):
+                    v = x[a, r, b]
+                    acc = accs[b]
+                    acc = v if (v > acc or v != v) and acc == acc else acc
+                    accs[b] = acc
+            for b in prange(B):
+                acc = accs[b]
+                out[a, b] = acc
+
+
+@numba.njit(parallel=True, **_NB)
+def min3_par(x, out):
+    A, R, B = x.shape
+    if B == 1:
+        for a in prange(A):
+            acc = np.inf
+            for r in range(R):
+                v = x[a, r, 0]
+                acc = v if (v < acc or v != v) and acc == acc else acc
+            out[a, 0] = acc
+    else:
+        for a in range(A):
+            accs = np.full(B, np.inf)
+            for r in range(R):
+                for b in range(B):
+                    v = x[a, r, b]
+                    acc = accs[b]
+                    acc = v if (v < acc or v != v) and acc == acc else acc
+                    accs[b] = acc
+            for b in prange(B):
+                acc = accs[b]
+                out[a, b] = acc
+
+
+@numba.njit(**_NB)
+def gather3(x, idx, out):
+    """out[a, i, b] = x[a, idx[a, i, b], b] with bounds checks (negative indices wrap)."""
+    A, N, B = x.shape
+    I = idx.shape[1]
+    for a in range(A):
+        for i in range(I):
+            for b in range(B):
+                j = idx[a, i, b]
+                if j < 0:
+                    j += N
+                if j < 0 or j >= N:
+                    raise IndexError("gather: index out of bounds for the gathered dimension")
+                out[a, i, b] = x[a, j, b]
+
+
+@numba.njit(**_NB)
+def scatter_add3(out, idx, src):
+    """out[a, idx[a, i, b], b] += src[a, i, b] (out already holds the base)."""
+    A, N, B = out.shape
+    I = idx.shape[1]
+    for a in range(A):
+        for i in range(I):
+            for b in range(B):
+                j = idx[a, i, b]
+                if j < 0:
+                    j += N
+                if j < 0 or j >= N:
+                    raise IndexError("scatter_add: index out of bounds for the scattered dimension")
+                out[a, j, b] += src[a, i, b]
+
+
+@numba.njit(**_NB)
+def take3(x, idx, out):
+    """out[a, i, b] = x[a, idx[i], b]: one integer index array along a dimension."""
+    A, N, B = x.shape
+    I = idx.shape[0]
+    for a in range(A):
+        for i in range(I):
+            j = idx[i]
+            if j < 0:
+                j += N
+            if j < 0 or j >= N:
+                raise IndexError("index: index out of bounds for the indexed dimension")
+            for b in range(B):
+                out[a, i, b] = x[a, j, b]
+
+
+@numba.njit(**_NB)
+def put_add3(out, idx, g):
+    """out[a, idx[i], b] += g[a, i, b] (the gradient of ``take3``)."""
+    A, N, B = out.shape
+    I = idx.shape[0]
+    for a in range(A):
+        for i in range(I):
+            j = idx[i]
+            if j < 0:
+                j += N
+            if j < 0 or j >= N:
+                raise IndexError("index: index out of bounds for the indexed dimension")
+            for b in range(B):
+                out[a, j, b] += g[a, i, b]
+
+
+@numba.njit(**_NB)
+def check_range(idx, n, what):
+    for j in idx.ravel():
+        if j < -n or j >= n:
+            raise IndexError(what)
+
+
+@numba.njit(**_NB)
+def bmm(a, b, out):
+    for i in range(a.shape[0]):
+        out[i] = np.dot(np.ascontiguousarray(a[i]), np.ascontiguousarray(b[i]))

@@ -1,0 +1,75 @@
+"""``trace(check=True)``: run the compiled step, then the eager step on the same starting
+state, and raise at the first output, parameter/buffer or gradient that differs."""
+
+import numpy as np
+
+from .trace import TraceCheckError, _flatten
+
+
+def _tol(dtype, rtol, atol):
+    if dtype == np.float64:
+        return rtol or 1e-9, atol or 1e-12
+    return rtol or 1e-4, atol or 1e-5
+
+
+def _compare(what, a, b, rtol, atol):
+    if a is None or b is None:
+        if (a is None) != (b is None):
+            raise TraceCheckError(f"check=True: {what} is {'None' if a is None else 'set'} in the "
+                                  f"compiled step but {'None' if b is None else 'set'} eagerly")
+        return
+    if a.shape != b.shape:
+        raise TraceCheckError(f"check=True: {what} has shape {a.shape} compiled vs {b.shape} eager")
+    if a.dtype.kind != "f":
+        if not np.array_equal(a, b):
+            raise TraceCheckError(f"check=True: {what} differs (integer/bool values)")
+        return
+    r, at = _tol(a.dtype, rtol, atol)
+    if not np.allclose(a, b, rtol=r, atol=at, equal_nan=True):
+        err = np.nanmax(np.abs(a.astype(np.float64) - b))
+        raise TraceCheckError(
+            f"check=True: {what} differs between compiled and eager: max abs error {err:.3g} "
+            f"(rtol={r}, atol={at}); the compiled kernel for this value is wrong or the step is "
+            "not deterministic. Inspect step.source() and step.graph")
+
+
+def run_checked(tf, v, leaves, args, kwargs):
+    from ..creation import default_generator
+
+    g = v.graph
+    states = [inp.ref for inp in g.inputs if inp.kind == "state"]
+    owners = {id(inp.ref): inp.ref for inp in g.inputs if inp.kind == "grad"}
+    owners.update({id(t): t for t, _ in g.grad_binds})
+    s0 = [t._data.copy() for t in states]
+    g0 = {k: (t._grad, None if t._grad is None else t._grad._data.copy())
+          for k, t in owners.items()}
+    rng = default_generator._rng.bit_generator.state
+
+    out_c = v.run(leaves)
+    oc = []
+    _flatten(out_c, oc)
+    oc = [t._data.copy() for t in oc]
+    sc = [t._data.copy() for t in states]
+    gc = {k: (None if t._grad is None else t._grad._data.copy()) for k, t in owners.items()}
+
+    for t, a in zip(states, s0):
+        t._data[...] = a
+    for k, t in owners.items():
+        obj, data = g0[k]
+        if obj is not None:
+            obj._data[...] = data
+        t._grad = obj
+    default_generator._rng.bit_generator.state = rng
+
+    out_e = tf.fn(*args, **kwargs)
+    oe = []
+    _flatten(out_e, oe)
+    rtol, atol = tf.rtol, tf.atol
+    for i, (a, b) in enumerate(zip(oc, oe)):
+        _compare(f"output {i}", a, b._data, rtol, atol)
+    for i, (t, a) in enumerate(zip(states, sc)):
+        _compare(f"state tensor {i} (shape {list(t.shape)})", a, t._data, rtol, atol)
+    for k, t in owners.items():
+        _compare(f".grad of a tensor of shape {list(t.shape)}", gc[k],
+                 None if t._grad is None else t._grad._data, rtol, atol)
+    return out_e

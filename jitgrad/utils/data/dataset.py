@@ -77,9 +77,10 @@ class Subset(Dataset):
         return len(self.indices)
 
     def __getattr__(self, name):
-        if name == "_get_batch" and hasattr(self.dataset, "_get_batch"):
+        base = self.__dict__.get("dataset")
+        if name == "_get_batch" and base is not None and hasattr(base, "_get_batch"):
             ind = np.asarray(self.indices, dtype=np.int64)
-            return lambda indices: self.dataset._get_batch(ind[np.asarray(indices)])
+            return lambda indices: base._get_batch(ind[np.asarray(indices)])
         raise AttributeError(name)
 
 

@@ -1,0 +1,1049 @@
+"""``jitgrad.nn.functional``: layers and losses as functions, built from jitgrad ops.
+
+Everything here is composed of Tensor ops or the conv/pool/pad primitives in
+``jitgrad/ops/conv.py``, so it runs eagerly, differentiates to any order and traces into a
+static graph. The only reads of tensor values are the validation helpers of integer
+targets/indices (``_check_class_targets``, ``_check_embedding_indices``, ``one_hot``).
+"""
+
+import math
+import warnings
+
+import numpy as np
+
+import jitgrad as _J
+
+from .._grad_mode import no_grad
+from ..ops import conv as _C
+from ..ops.inplace import inplace as _inplace
+from ..tensor import Tensor
+
+__all__ = [
+    "linear",
+    "bilinear",
+    "conv1d",
+    "conv2d",
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "batch_norm",
+    "layer_norm",
+    "group_norm",
+    "dropout",
+    "dropout2d",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "gelu",
+    "silu",
+    "mish",
+    "sigmoid",
+    "tanh",
+    "hardtanh",
+    "logsigmoid",
+    "softmax",
+    "log_softmax",
+    "softplus",
+    "elu",
+    "embedding",
+    "one_hot",
+    "pad",
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "nll_loss",
+    "flatten",
+    "normalize",
+]
+
+
+# ---------------------------------------------------------------- argument helpers --------
+def _tuple(v, n, name, op):
+    if isinstance(v, (int, np.integer)):
+        return (int(v),) * n
+    v = tuple(int(a) for a in v)
+    if len(v) == 1:
+        return v * n
+    if len(v) != n:
+        raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v}")
+    return v
+
+
+def _check_tensor(x, op, name="input"):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}(): argument '{name}' must be Tensor, not {type(x).__name__}")
+
+
+def _same_dtype(op, x, w, what="weight"):
+    if x._data.dtype != w._data.dtype:
+        raise RuntimeError(
+            f"{op}: Input type ({x.dtype}) and {what} type ({w.dtype}) should be the same; "
+            f"convert one, e.g. model.to({x.dtype}) or input.to({w.dtype})"
+        )
+
+
+def _shape(t):
+    return list(t._data.shape)
+
+
+# ---------------------------------------------------------------- linear ------------------
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``; ``input`` is (*, in_features)."""
+    _check_tensor(input, "linear")
+    if input._data.ndim == 0 or input._data.shape[-1] != weight._data.shape[-1]:
+        a = "x".join(map(str, (int(np.prod(input._data.shape[:-1])), input._data.shape[-1])))
+        if input._data.ndim == 0:
+            a = "scalar"
+        b = "x".join(map(str, weight._data.shape[::-1]))
+        raise RuntimeError(
+            f"linear: mat1 and mat2 shapes cannot be multiplied ({a} and {b}); the input's last "
+            f"dimension ({input._data.shape[-1] if input._data.ndim else '-'}) must equal "
+            f"in_features ({weight._data.shape[-1]})"
+        )
+    _same_dtype("linear", input, weight)
+    out = input @ weight.t() if weight._data.ndim == 2 else input @ weight
+    return out + bias if bias is not None else out
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """``y_o = x1^T W_o x2 + b_o`` for weight (out, in1, in2)."""
+    if input1._data.shape[:-1] != input2._data.shape[:-1]:
+        raise RuntimeError(
+            f"bilinear: input1 and input2 batch shapes differ: {_shape(input1)} vs {_shape(input2)}"
+        )
+    if (input1._data.shape[-1], input2._data.shape[-1]) != weight._data.shape[1:]:
+        raise RuntimeError(
+            f"bilinear: input sizes ({input1._data.shape[-1]}, {input2._data.shape[-1]}) do not "
+            f"match weight of shape {_shape(weight)} (out_features, in1_features, in2_features)"
+        )
+    lead = input1._data.shape[:-1]
+    x1 = input1.reshape(-1, input1._data.shape[-1])
+    x2 = input2.reshape(-1, input2._data.shape[-1])
+    t = x1 @ weight  # (O, N, in2)
+    out = (t * x2).sum(-1).t()  # (N, O)
+    if bias is not None:
+        out = out + bias
+    return out.reshape(*lead, weight._data.shape[0])
+
+
+# ---------------------------------------------------------------- convolution -------------
+def _conv_padding(padding, ksize, dilation, stride, op):
+    nd = len(ksize)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0) * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions")
+            out = []
+            for k, d in zip(ksize, dilation):
+                total = d * (k - 1)
+                out += [total // 2, total - total // 2]
+            return tuple(out)
+        raise ValueError(
+            f"{op}: Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}"
+        )
+    p = _tuple(padding, nd, "padding", op)
+    if any(v < 0 for v in p):
+        raise RuntimeError(f"{op}: negative padding is not supported (got {p})")
+    return tuple(v for a in p for v in (a, a))
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation) of (N, C, H, W) with (O, C/groups, kh, kw)."""
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution of (N, C, L) with (O, C/groups, k); runs as a conv2d of height 1."""
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    _check_tensor(input, op)
+    _check_tensor(weight, op, "weight")
+    if weight._data.ndim != nd + 2:
+        raise RuntimeError(
+            f"{op}: weight must be {nd + 2}-D (out_channels, in_channels/groups, kernel...), "
+            f"got shape {_shape(weight)}"
+        )
+    unbatched = input._data.ndim == nd + 1
+    if input._data.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(
+            f"{op}: Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {op}, but got "
+            f"input of size: {_shape(input)}"
+        )
+    x = input.unsqueeze(0) if unbatched else input
+    _same_dtype(op, x, weight)
+    groups = int(groups)
+    o, cg = weight._data.shape[:2]
+    c = x._data.shape[1]
+    if groups <= 0:
+        raise RuntimeError(f"{op}: non-positive groups is not supported (got {groups})")
+    if c != cg * groups:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {_shape(weight)}, expected input"
+            f"{_shape(x)} to have {cg * groups} channels, but got {c} channels instead"
+        )
+    if o % groups:
+        raise RuntimeError(
+            f"{op}: out_channels ({o}) must be divisible by groups ({groups}) (weight of size "
+            f"{_shape(weight)})"
+        )
+    ksize = tuple(weight._data.shape[2:])
+    stride = _tuple(stride, nd, "stride", op)
+    dilation = _tuple(dilation, nd, "dilation", op)
+    if any(s <= 0 for s in stride):
+        raise RuntimeError(f"{op}: non-positive stride is not supported (got {stride})")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError(f"{op}: dilation should be greater than zero (got {dilation})")
+    pad = _conv_padding(padding, ksize, dilation, stride, op)
+    if nd == 1:
+        x = x.unsqueeze(2)
+        w = weight.unsqueeze(2)
+        ksize, stride, dilation, pad = (1,) + ksize, (1,) + stride, (1,) + dilation, (0, 0) + pad
+    else:
+        w = weight
+    spatial = x._data.shape[2:]
+    padded = (spatial[0] + pad[0] + pad[1], spatial[1] + pad[2] + pad[3])
+    eff = tuple(d * (k - 1) + 1 for k, d in zip(ksize, dilation))
+    if padded[0] < eff[0] or padded[1] < eff[1]:
+        shown = padded[1:] if nd == 1 else padded
+        keff = eff[1:] if nd == 1 else eff
+        raise RuntimeError(
+            f"{op}: Calculated padded input size per channel: ({' x '.join(map(str, shown))}). "
+            f"Kernel size: ({' x '.join(map(str, keff))}). Kernel size can't be greater than "
+            "actual input size"
+        )
+    out = _C.conv2d(x, w, stride, pad, dilation, groups)
+    if nd == 1:
+        out = out.squeeze(2)
+    if bias is not None:
+        if bias._data.shape != (o,):
+            raise RuntimeError(
+                f"{op}: bias must have shape [{o}] (out_channels), got {_shape(bias)}"
+            )
+        out = out + bias.reshape((o,) + (1,) * nd)
+    return out.squeeze(0) if unbatched else out
+
+
+# ---------------------------------------------------------------- pooling -----------------
+def _pool_out(n, k, s, p, d, ceil_mode):
+    num = n + 2 * p - d * (k - 1) - 1
+    out = (-(-num // s) if ceil_mode else num // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1  # the last window must start inside the input or the left padding
+    return out
+
+
+def _pool_args(op, input, kernel_size, stride, padding, dilation, nd=2):
+    _check_tensor(input, op)
+    if input._data.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(
+            f"{op}: Expected {nd + 1}D or {nd + 2}D input tensor, but got input of size "
+            f"{_shape(input)}"
+        )
+    k = _tuple(kernel_size, nd, "kernel_size", op)
+    s = (
+        k
+        if stride is None or (not isinstance(stride, int) and len(stride) == 0)
+        else _tuple(stride, nd, "stride", op)
+    )
+    p = _tuple(padding, nd, "padding", op)
+    d = _tuple(dilation, nd, "dilation", op)
+    if any(v <= 0 for v in k + s + d):
+        raise RuntimeError(
+            f"{op}: kernel_size, stride and dilation must be greater than zero, but got "
+            f"kernel_size={k}, stride={s}, dilation={d}"
+        )
+    for pi, ki, di in zip(p, k, d):
+        if pi < 0 or pi > (di * (ki - 1) + 1) // 2:
+            raise RuntimeError(
+                f"{op}: pad should be at most half of effective kernel size, but got pad={pi}, "
+                f"kernel_size={ki} and dilation={di}"
+            )
+    return k, s, p, d
+
+
+def max_pool2d(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
+    """Max over (kh, kw) windows of (N, C, H, W); ``return_indices`` gives flat h*W+w."""
+    k, s, p, d = _pool_args("max_pool2d", input, kernel_size, stride, padding, dilation)
+    unbatched = input._data.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    h, w = x._data.shape[2:]
+    out_hw = tuple(
+        _pool_out(n, ki, si, pi, di, ceil_mode) for n, ki, si, pi, di in zip((h, w), k, s, p, d)
+    )
+    if out_hw[0] <= 0 or out_hw[1] <= 0:
+        raise RuntimeError(
+            f"max_pool2d: Given input size: ({x._data.shape[1]}x{h}x{w}). Calculated output "
+            f"size: ({x._data.shape[1]}x{out_hw[0]}x{out_hw[1]}). Output size is too small"
+        )
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"max_pool2d: expected a floating-point input, got {x.dtype}")
+    pad = (p[0], p[0], p[1], p[1])
+    out = _C.max_pool2d(x, k, s, pad, d, out_hw)
+    if unbatched:
+        out = out.squeeze(0)
+    if return_indices:
+        idx = _C.max_pool2d_indices(x, k, s, pad, d, out_hw)
+        return out, (idx.squeeze(0) if unbatched else idx)
+    return out
+
+
+def max_pool1d(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
+    """Max pooling over the last dimension of (N, C, L) or (C, L)."""
+    k, s, p, d = _pool_args("max_pool1d", input, kernel_size, stride, padding, dilation, nd=1)
+    r = max_pool2d(
+        input.unsqueeze(-2), (1, k[0]), (1, s[0]), (0, p[0]), (1, d[0]), ceil_mode, return_indices
+    )
+    if return_indices:
+        return r[0].squeeze(-2), r[1].squeeze(-2)
+    return r.squeeze(-2)
+
+
+def _avg_divisor(n, k, s, p, out, count_include_pad):
+    div = np.empty(out, dtype=np.float64)
+    for i in range(out):
+        start = i * s - p
+        end = min(start + k, n + p)
+        size = end - start
+        start, end = max(start, 0), min(end, n)
+        div[i] = size if count_include_pad else end - start
+    return div
+
+
+def avg_pool2d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+):
+    """Mean over (kh, kw) windows of (N, C, H, W), with torch's padding/divisor rules."""
+    k, s, p, _ = _pool_args("avg_pool2d", input, kernel_size, stride, padding, 1)
+    unbatched = input._data.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    n, c, h, w = x._data.shape
+    oh = _pool_out(h, k[0], s[0], p[0], 1, ceil_mode)
+    ow = _pool_out(w, k[1], s[1], p[1], 1, ceil_mode)
+    if oh <= 0 or ow <= 0:
+        raise RuntimeError(
+            f"avg_pool2d: Given input size: ({c}x{h}x{w}). Calculated output size: "
+            f"({c}x{oh}x{ow}). Output size is too small"
+        )
+    if (
+        k == s
+        and p == (0, 0)
+        and not ceil_mode
+        or (k == s and p == (0, 0) and h % k[0] == 0 and w % k[1] == 0)
+    ):
+        v = x
+        if h != oh * k[0] or w != ow * k[1]:
+            v = v[:, :, : oh * k[0], : ow * k[1]]
+        out = v.reshape(n, c, oh, k[0], ow, k[1]).sum((3, 5))
+        div_h = np.full(oh, float(k[0]))
+        div_w = np.full(ow, float(k[1]))
+    else:
+        pb = max(p[0], (oh - 1) * s[0] + k[0] - h - p[0])
+        pr = max(p[1], (ow - 1) * s[1] + k[1] - w - p[1])
+        ones = _J.ones(1, 1, k[0], k[1], dtype=x.dtype)
+        out = _C.conv2d(x.reshape(n * c, 1, h, w), ones, s, (p[0], pb, p[1], pr), (1, 1), 1)
+        out = out.reshape(n, c, oh, ow)
+        div_h = _avg_divisor(h, k[0], s[0], p[0], oh, count_include_pad)
+        div_w = _avg_divisor(w, k[1], s[1], p[1], ow, count_include_pad)
+    if divisor_override:
+        out = out / float(divisor_override)
+    else:
+        div = np.outer(div_h, div_w)
+        if np.all(div == div.flat[0]):
+            out = out / float(div.flat[0])
+        else:
+            out = out / _J.tensor(div, dtype=x.dtype)
+    return out.squeeze(0) if unbatched else out
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Mean over windows of the last dimension of (N, C, L)."""
+    k, s, p, _ = _pool_args("avg_pool1d", input, kernel_size, stride, padding, 1, nd=1)
+    return avg_pool2d(
+        input.unsqueeze(-2), (1, k[0]), (1, s[0]), (0, p[0]), ceil_mode, count_include_pad
+    ).squeeze(-2)
+
+
+def _adaptive_matrix(n, out):
+    m = np.zeros((out, n), dtype=np.float64)
+    for i in range(out):
+        start = (i * n) // out
+        end = -(-((i + 1) * n) // out)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling to a fixed (oh, ow) output (``None`` keeps that input size)."""
+    _check_tensor(input, "adaptive_avg_pool2d")
+    if input._data.ndim not in (3, 4):
+        raise RuntimeError(
+            f"adaptive_avg_pool2d: Expected 3D or 4D tensor, but got input of size {_shape(input)}"
+        )
+    h, w = input._data.shape[-2:]
+    if isinstance(output_size, (int, np.integer)) or output_size is None:
+        output_size = (output_size, output_size)
+    oh, ow = (
+        h if output_size[0] is None else int(output_size[0]),
+        w if output_size[1] is None else int(output_size[1]),
+    )
+    if oh <= 0 or ow <= 0:
+        raise RuntimeError(f"adaptive_avg_pool2d: output_size must be positive, got {(oh, ow)}")
+    if h % oh == 0 and w % ow == 0:
+        sh = input._data.shape[:-2] + (oh, h // oh, ow, w // ow)
+        return input.reshape(sh).mean((-3, -1))
+    ph = _J.tensor(_adaptive_matrix(h, oh), dtype=input.dtype)
+    pw = _J.tensor(_adaptive_matrix(w, ow).T.copy(), dtype=input.dtype)
+    return ph @ input @ pw
+
+
+# ---------------------------------------------------------------- normalization -----------
+def _bcast_shape(x):
+    return (1, x._data.shape[1]) + (1,) * (x._data.ndim - 2)
+
+
+def batch_norm(
+    input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
+):
+    """Normalise over the batch (and spatial) dims per channel (dim 1).
+
+    In training the batch statistics are used and the running ones (if given) are updated in
+    place: ``running = (1 - momentum) * running + momentum * batch`` with the unbiased batch
+    variance. ``momentum`` may be a 0-d tensor (cumulative average).
+    """
+    _check_tensor(input, "batch_norm")
+    if input._data.ndim < 2:
+        raise ValueError(f"batch_norm: expected at least 2D input (got {input._data.ndim}D input)")
+    c = input._data.shape[1]
+    for name, t in (
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("weight", weight),
+        ("bias", bias),
+    ):
+        if t is not None and t._data.shape != (c,):
+            raise RuntimeError(
+                f"batch_norm: {name} should contain {c} elements (one per channel of input "
+                f"{_shape(input)}), not {t._data.size}"
+            )
+    dims = (0,) + tuple(range(2, input._data.ndim))
+    bshape = _bcast_shape(input)
+    if training:
+        count = input._data.size // max(c, 1)
+        if count <= 1:
+            raise ValueError(
+                "Expected more than 1 value per channel when training, got input size "
+                f"{input.shape}"
+            )
+        mean = input.mean(dims)
+        centered = input - mean.reshape(bshape)
+        var = (centered * centered).mean(dims)
+        if running_mean is not None or running_var is not None:
+            with no_grad():
+                m = momentum
+                if running_mean is not None:
+                    running_mean.mul_(1 - m).add_(mean.detach() * m)
+                if running_var is not None:
+                    running_var.mul_(1 - m).add_(var.detach() * (m * count / (count - 1)))
+        out = centered * (var + eps).rsqrt().reshape(bshape)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError(
+                "batch_norm: running_mean and running_var must be given when training=False"
+            )
+        scale = (running_var + eps).rsqrt()
+        out = (input - running_mean.reshape(bshape)) * scale.reshape(bshape)
+    if weight is not None:
+        out = out * weight.reshape(bshape)
+    if bias is not None:
+        out = out + bias.reshape(bshape)
+    return out
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing ``normalized_shape`` dims, then scale and shift."""
+    _check_tensor(input, "layer_norm")
+    if isinstance(normalized_shape, (int, np.integer)):
+        normalized_shape = (int(normalized_shape),)
+    ns = tuple(normalized_shape)
+    k = len(ns)
+    if input._data.ndim < k or tuple(input._data.shape[input._data.ndim - k :]) != ns:
+        raise RuntimeError(
+            f"Given normalized_shape={list(ns)}, expected input with shape "
+            f"[*, {', '.join(map(str, ns))}], but got input of size{_shape(input)}"
+        )
+    dims = tuple(range(-k, 0))
+    mean = input.mean(dims, keepdim=True)
+    centered = input - mean
+    var = (centered * centered).mean(dims, keepdim=True)
+    out = centered * (var + eps).rsqrt()
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalise each group of ``C / num_groups`` channels per sample."""
+    n, c = input._data.shape[:2]
+    if c % num_groups:
+        raise RuntimeError(
+            f"group_norm: Expected number of channels in input ({c}) to be divisible by "
+            f"num_groups ({num_groups})"
+        )
+    x = input.reshape(n, num_groups, -1)
+    mean = x.mean(-1, keepdim=True)
+    centered = x - mean
+    var = (centered * centered).mean(-1, keepdim=True)
+    out = (centered * (var + eps).rsqrt()).reshape(input.shape)
+    bshape = _bcast_shape(input)
+    if weight is not None:
+        out = out * weight.reshape(bshape)
+    if bias is not None:
+        out = out + bias.reshape(bshape)
+    return out
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """``input / max(||input||_p, eps)`` along ``dim``."""
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+
+
+# ---------------------------------------------------------------- dropout -----------------
+def _check_p(p, op):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op} probability has to be between 0 and 1, but got {p}")
+
+
+def _apply_maybe_inplace(input, fn, inplace, name):
+    if inplace:
+        return _inplace(input, fn, (), name)
+    return fn(input)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``."""
+    _check_p(p, "dropout")
+    if not training or p == 0.0:
+        return input
+
+    def fn(x):
+        if p == 1.0:
+            return x * 0.0
+        keep = (_J.rand(*x.shape, dtype=x.dtype) >= p).to(x.dtype)
+        return x * keep * (1.0 / (1.0 - p))
+
+    return _apply_maybe_inplace(input, fn, inplace, "dropout_")
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, H, W) with probability ``p``; scale the rest."""
+    _check_p(p, "dropout2d")
+    if not training or p == 0.0:
+        return input
+
+    def fn(x):
+        if p == 1.0:
+            return x * 0.0
+        shape = x._data.shape[:-2] + (1, 1)
+        keep = (_J.rand(*shape, dtype=x.dtype) >= p).to(x.dtype)
+        return x * keep * (1.0 / (1.0 - p))
+
+    return _apply_maybe_inplace(input, fn, inplace, "dropout2d_")
+
+
+# ---------------------------------------------------------------- activations -------------
+def relu(input, inplace=False):
+    return _apply_maybe_inplace(input, _J.relu, inplace, "relu_")
+
+
+def relu6(input, inplace=False):
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return _apply_maybe_inplace(input, lambda x: x.clamp(min_val, max_val), inplace, "hardtanh_")
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return _apply_maybe_inplace(
+        input, lambda x: _J.where(x > 0, x, x * negative_slope), inplace, "leaky_relu_"
+    )
+
+
+def gelu(input, approximate="none"):
+    """Gaussian error linear unit; ``approximate='tanh'`` uses the tanh formula."""
+    if approximate == "none":
+        return input * 0.5 * (1.0 + _J.erf(input * (1.0 / math.sqrt(2.0))))
+    if approximate == "tanh":
+        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
+        return input * 0.5 * (1.0 + inner.tanh())
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def silu(input, inplace=False):
+    return _apply_maybe_inplace(input, lambda x: x * x.sigmoid(), inplace, "silu_")
+
+
+def mish(input, inplace=False):
+    return _apply_maybe_inplace(input, lambda x: x * softplus(x).tanh(), inplace, "mish_")
+
+
+def sigmoid(input):
+    return _J.sigmoid(input)
+
+
+def tanh(input):
+    return _J.tanh(input)
+
+
+def _softplus_stable(x):
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow, and no inf * 0 in the VJP
+    return x.relu() + (-x.abs()).exp().log1p()
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """``log(1 + exp(beta * x)) / beta``, linear where ``beta * x > threshold``."""
+    bx = input * beta if beta != 1 else input
+    sp = _softplus_stable(bx)
+    if beta != 1:
+        sp = sp / beta
+    return _J.where(bx > threshold, input, sp)
+
+
+def logsigmoid(input):
+    return -_softplus_stable(-input)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    def fn(x):
+        return _J.where(x > 0, x, x.clamp(max=0.0).expm1() * alpha)
+
+    return _apply_maybe_inplace(input, fn, inplace, "elu_")
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return _J.softmax(input, dim, dtype=dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return _J.log_softmax(input, dim, dtype=dtype)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    return _J.flatten(input, start_dim, end_dim)
+
+
+# ---------------------------------------------------------------- embedding / one_hot -----
+def _check_int_index(op, t, what="indices"):
+    _check_tensor(t, op, what)
+    if t._data.dtype.kind not in "iu":
+        raise RuntimeError(
+            f"{op}: Expected tensor for argument '{what}' to have one of the following scalar "
+            f"types: Long, Int; but got {t.dtype} instead; convert with .long()"
+        )
+
+
+def _check_embedding_indices(indices, num):
+    a = indices._data
+    if a.size and (a.min() < 0 or a.max() >= num):
+        bad = a.min() if a.min() < 0 else a.max()
+        raise IndexError(
+            f"embedding: index {bad} is out of range for an embedding table with {num} rows "
+            f"(valid indices are 0..{num - 1}); index out of range in self"
+        )
+
+
+def embedding(
+    input,
+    weight,
+    padding_idx=None,
+    max_norm=None,
+    norm_type=2.0,
+    scale_grad_by_freq=False,
+    sparse=False,
+):
+    """Rows of ``weight`` picked by the integer tensor ``input``."""
+    _check_int_index("embedding", input)
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError(
+            "embedding: max_norm, scale_grad_by_freq and sparse are not supported in jitgrad"
+        )
+    num = weight._data.shape[0]
+    _check_embedding_indices(input, num)
+    out = weight[input.long()]
+    if padding_idx is not None:
+        if padding_idx < 0:
+            padding_idx += num
+        keep = (input != padding_idx).unsqueeze(-1)
+        out = _J.where(keep, out, out.detach())  # same value, no gradient for padding rows
+    return out
+
+
+def one_hot(tensor, num_classes=-1):
+    """(*,) int64 class indices → (*, num_classes) int64 one-hot."""
+    _check_int_index("one_hot", tensor, "tensor")
+    a = tensor._data
+    if num_classes == -1:
+        if a.size == 0:
+            raise RuntimeError("one_hot: Can not infer total number of classes from empty tensor.")
+        num_classes = int(a.max()) + 1
+    if a.size and (a.min() < 0 or a.max() >= num_classes):
+        bad = a.min() if a.min() < 0 else a.max()
+        raise RuntimeError(
+            f"one_hot: Class values must be non-negative and smaller than num_classes "
+            f"({num_classes}); got {bad}"
+        )
+    return (tensor.long().unsqueeze(-1) == _J.arange(num_classes)).long()
+
+
+# ---------------------------------------------------------------- pad ---------------------
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last ``len(pad) // 2`` dims: ``pad = (left, right, top, bottom, ...)``.
+
+    Modes: constant (negative values crop), reflect, replicate, circular.
+    """
+    _check_tensor(input, "pad")
+    pad = tuple(int(p) for p in pad)
+    nd = input._data.ndim
+    if len(pad) % 2 or len(pad) // 2 > nd:
+        raise RuntimeError(
+            f"pad: Padding length must be divisible by 2 and at most twice the number of "
+            f"dimensions of the input ({nd}); got pad={list(pad)}"
+        )
+    pairs = [(0, 0)] * nd
+    for i in range(len(pad) // 2):
+        pairs[nd - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if mode == "constant":
+        x = input
+        if any(a < 0 or b < 0 for a, b in pairs):  # negative padding crops
+            idx = tuple(
+                slice(max(-a, 0), n - max(-b, 0)) for (a, b), n in zip(pairs, x._data.shape)
+            )
+            x = x[idx]
+            pairs = [(max(a, 0), max(b, 0)) for a, b in pairs]
+        if all(a == 0 and b == 0 for a, b in pairs):
+            return x if x is not input else input.clone()
+        return _C.constant_pad(x, pairs, 0.0 if value is None else value)
+    np_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}.get(mode)
+    if np_mode is None:
+        raise NotImplementedError(
+            f"pad: mode {mode!r} is not supported; use 'constant', 'reflect', 'replicate' or "
+            "'circular'"
+        )
+    if value:
+        raise ValueError(f"pad: padding mode {mode!r} doesn't take in value argument")
+    x = input
+    for d, (a, b) in enumerate(pairs):
+        if a == 0 and b == 0:
+            continue
+        n = x._data.shape[d]
+        if mode == "reflect" and (a >= n or b >= n):
+            raise RuntimeError(
+                f"pad: Padding size should be less than the corresponding input dimension, "
+                f"but got: padding ({a}, {b}) at dimension {d} of input {_shape(input)}"
+            )
+        if a < 0 or b < 0:
+            raise RuntimeError("pad: negative padding is only supported in constant mode")
+        idx = np.pad(np.arange(n), (a, b), mode=np_mode)
+        x = x.index_select(d, _J.tensor(idx))
+    return x
+
+
+# ---------------------------------------------------------------- losses ------------------
+def _reduction(size_average, reduce, reduction):
+    """Map the legacy ``size_average``/``reduce`` flags to a reduction string, like torch."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if not reduce:
+        return "none"
+    return "mean" if size_average else "sum"
+
+
+def _reduce(loss, reduction, op):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(
+        f"{op}: {reduction} is not a valid value for reduction (use 'mean', 'sum' or 'none')"
+    )
+
+
+def _check_reduction(reduction, op):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(
+            f"{op}: {reduction} is not a valid value for reduction (use 'mean', 'sum' or 'none')"
+        )
+
+
+def _warn_size(op, input, target):
+    if input._data.shape != target._data.shape:
+        warnings.warn(
+            f"{op}: Using a target size ({target.shape}) that is different to the input size "
+            f"({input.shape}). This will likely lead to incorrect results due to broadcasting. "
+            "Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _as_target(target, op):
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}(): argument 'target' must be Tensor, not {type(target).__name__}")
+    return target
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean squared error ``(input - target) ** 2``."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "mse_loss")
+    _warn_size("mse_loss", input, _as_target(target, "mse_loss"))
+    d = input - target
+    loss = d * d
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "mse_loss")
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean absolute error ``|input - target|``."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "l1_loss")
+    _warn_size("l1_loss", input, _as_target(target, "l1_loss"))
+    loss = (input - target).abs()
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "l1_loss")
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """Quadratic below ``beta``, linear above: ``0.5 d^2 / beta`` or ``|d| - 0.5 beta``."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise RuntimeError(f"smooth_l1_loss does not support negative values for beta (got {beta})")
+    _warn_size("smooth_l1_loss", input, _as_target(target, "smooth_l1_loss"))
+    ad = (input - target).abs()
+    if beta == 0:
+        loss = ad
+    else:
+        loss = _J.where(ad < beta, ad * ad * (0.5 / beta), ad - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """``0.5 d^2`` below ``delta``, ``delta * (|d| - 0.5 delta)`` above."""
+    _check_reduction(reduction, "huber_loss")
+    _warn_size("huber_loss", input, _as_target(target, "huber_loss"))
+    ad = (input - target).abs()
+    loss = _J.where(ad < delta, ad * ad * 0.5, (ad - 0.5 * delta) * delta)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def _safe_log(x):
+    # log clamped at -100 like torch's BCE; the masked branch keeps the VJP free of 0/0
+    pos = x > 0
+    return _J.where(pos, _J.where(pos, x, 1.0).log().clamp(min=-100.0), -100.0)
+
+
+def binary_cross_entropy(
+    input, target, weight=None, size_average=None, reduce=None, reduction="mean"
+):
+    """``-(t log(x) + (1 - t) log(1 - x))`` for probabilities ``x``; logs clamped at -100."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "binary_cross_entropy")
+    target = _as_target(target, "binary_cross_entropy")
+    if target._data.shape != input._data.shape:
+        raise ValueError(
+            f"binary_cross_entropy: Using a target size ({target.shape}) that is different to "
+            f"the input size ({input.shape}) is deprecated. Please ensure they have the same size."
+        )
+    loss = -(target * _safe_log(input) + (1 - target) * _safe_log(1 - input))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(
+    input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None
+):
+    """BCE on logits, computed stably: ``(1 - t) x + (1 + (pw - 1) t) softplus(-x)``."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    target = _as_target(target, "binary_cross_entropy_with_logits")
+    if target._data.shape != input._data.shape:
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: Target size ({target.shape}) must be the same as "
+            f"input size ({input.shape})"
+        )
+    sp = _softplus_stable(-input)
+    if pos_weight is not None:
+        sp = sp * ((pos_weight - 1) * target + 1)
+    loss = (1 - target) * input + sp
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def _check_class_targets(op, input, target, ignore_index):
+    """Validate integer class targets (shape, dtype, range) before any indexing."""
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}(): argument 'target' must be Tensor, not {type(target).__name__}")
+    if target._data.dtype.kind not in "iu":
+        raise RuntimeError(
+            f"{op}: expected scalar type Long for class-index targets but found {target.dtype}; "
+            "use target.long(), or pass float class probabilities of the input's shape"
+        )
+    nd = input._data.ndim
+    if nd == 0:
+        raise ValueError(f"{op}: input must have at least 1 dimension (got a 0-d tensor)")
+    want = () if nd == 1 else (input._data.shape[0],) + input._data.shape[2:]
+    if target._data.shape != want:
+        if nd >= 2 and (target._data.ndim == 0 or target._data.shape[0] != input._data.shape[0]):
+            raise ValueError(
+                f"{op}: Expected input batch_size ({input._data.shape[0]}) to match target "
+                f"batch_size ({target._data.shape[0] if target._data.ndim else 0})."
+            )
+        raise RuntimeError(
+            f"{op}: expected target of shape {list(want)} for input of shape "
+            f"{_shape(input)} (class dimension 1 removed), but got {_shape(target)}"
+        )
+    c = input._data.shape[0 if nd == 1 else 1]
+    a = target._data
+    if a.size:
+        bad = a[(a != ignore_index) & ((a < 0) | (a >= c))]
+        if bad.size:
+            raise IndexError(
+                f"{op}: Target {bad.flat[0]} is out of bounds: class indices must be in "
+                f"[0, {c - 1}] (or equal ignore_index={ignore_index}) for input with {c} "
+                f"classes (shape {_shape(input)})"
+            )
+    return c
+
+
+def _check_weight(op, weight, c):
+    if weight is not None and weight._data.shape != (c,):
+        raise RuntimeError(
+            f"{op}: weight tensor should be defined either for all {c} classes or no classes "
+            f"but got weight tensor of shape: {_shape(weight)}"
+        )
+
+
+def _nll(op, logp, target, weight, ignore_index, reduction):
+    """NLL on already-validated (N, C, ...) log-probabilities; returns (loss, weight sum)."""
+    keep = target != ignore_index
+    safe = _J.where(keep, target.long(), 0)
+    picked = logp.gather(1, safe.unsqueeze(1)).squeeze(1)
+    w = keep.to(logp.dtype)
+    if weight is not None:
+        w = weight[safe] * w
+    loss = -picked * w
+    if reduction == "none":
+        return loss, w
+    if reduction == "sum":
+        return loss.sum(), w
+    return loss.sum() / w.sum(), w
+
+
+def nll_loss(
+    input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"
+):
+    """Negative log-likelihood of integer class ``target`` under log-probabilities ``input``."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "nll_loss")
+    _check_tensor(input, "nll_loss")
+    c = _check_class_targets("nll_loss", input, target, ignore_index)
+    _check_weight("nll_loss", weight, c)
+    unbatched = input._data.ndim == 1
+    x, t = (input.unsqueeze(0), target.unsqueeze(0)) if unbatched else (input, target)
+    loss, _ = _nll("nll_loss", x, t, weight, ignore_index, reduction)
+    return loss.squeeze(0) if unbatched and reduction == "none" else loss
+
+
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index=-100,
+    reduce=None,
+    reduction="mean",
+    label_smoothing=0.0,
+):
+    """``nll_loss(log_softmax(input, 1), target)``; float targets are class probabilities.
+
+    Stable for any logit magnitude (log_softmax subtracts the max). ``label_smoothing``
+    mixes the target with the uniform distribution, like torch.
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "cross_entropy")
+    _check_tensor(input, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(
+            f"cross_entropy: label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
+        )
+    if input._data.ndim == 0:
+        raise ValueError("cross_entropy: input must have at least 1 dimension (got a 0-d tensor)")
+    unbatched = input._data.ndim == 1
+    cdim = 0 if unbatched else 1
+    c = input._data.shape[cdim]
+    _check_weight("cross_entropy", weight, c)
+    if isinstance(target, Tensor) and target._data.dtype.kind == "f":
+        if target._data.shape != input._data.shape:
+            raise RuntimeError(
+                f"cross_entropy: class-probability target of shape {_shape(target)} must match "
+                f"the input shape {_shape(input)}"
+            )
+        logp = _J.log_softmax(input, cdim)
+        if label_smoothing > 0:
+            target = target * (1.0 - label_smoothing) + label_smoothing / c
+        prod = logp * target
+        if weight is not None:
+            prod = prod * weight.reshape((c,) + (1,) * (input._data.ndim - cdim - 1))
+        loss = -prod.sum(cdim)
+        if reduction == "mean":  # averaged over samples (and positions), not over weights
+            return loss.sum() / max(input._data.size // max(c, 1), 1)
+        return _reduce(loss, reduction, "cross_entropy")
+    _check_class_targets("cross_entropy", input, target, ignore_index)
+    x, t = (input.unsqueeze(0), target.unsqueeze(0)) if unbatched else (input, target)
+    logp = _J.log_softmax(x, 1)
+    loss, w = _nll("cross_entropy", logp, t, weight, ignore_index, reduction)
+    if label_smoothing > 0:
+        keep = (t != ignore_index).to(logp.dtype)
+        lp = logp if weight is None else logp * weight.reshape((c,) + (1,) * (x._data.ndim - 2))
+        smooth = -lp.sum(1) * keep
+        if reduction == "none":
+            smooth_r = smooth
+        elif reduction == "sum":
+            smooth_r = smooth.sum()
+        else:
+            smooth_r = smooth.sum() / w.sum()
+        loss = loss * (1.0 - label_smoothing) + smooth_r * (label_smoothing / c)
+    return loss.squeeze(0) if unbatched and reduction == "none" else loss

@@ -1,0 +1,379 @@
+"""Convolution, pooling and padding primitives (NCHW), each with its VJP in jitgrad ops.
+
+Convolution is im2col through ``sliding_window_view`` plus one BLAS contraction. Its VJP is
+two more primitives, ``conv2d_grad_input`` (a transposed convolution / col2im) and
+``conv2d_grad_weight``; all three are bilinear, so each one's VJP is written with the other
+two and derivatives of any order stay inside this closed set. Max pooling works the same
+way with ``max_pool2d_grad`` (scatter to the argmax) and ``max_pool2d_gather`` (read at
+the argmax), which are each other's VJP.
+
+Static parameters (all hashable tuples/ints, as the compiler keys on them):
+``stride=(sh, sw)``, ``padding=(top, bottom, left, right)``, ``dilation=(dh, dw)``,
+``groups``; the grad primitives also carry the spatial size they must produce.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .registry import apply, register
+
+
+# ---------------------------------------------------------------- helpers -----------------
+def _pad_hw(x, padding, value=0.0):
+    pt, pb, pl, pr = padding
+    if pt == pb == pl == pr == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+
+
+def _windows(xp, ksize, stride, dilation, out_hw):
+    """(N, C, Ho, Wo, kh, kw) strided view of the padded input (no copy)."""
+    kh, kw = ksize
+    sh, sw = stride
+    dh, dw = dilation
+    ho, wo = out_hw
+    v = sliding_window_view(xp, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
+    return v[:, :, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw, ::dh, ::dw]
+
+
+def _out_hw(in_hw, ksize, stride, padding, dilation):
+    pt, pb, pl, pr = padding
+    return (
+        (in_hw[0] + pt + pb - dilation[0] * (ksize[0] - 1) - 1) // stride[0] + 1,
+        (in_hw[1] + pl + pr - dilation[1] * (ksize[1] - 1) - 1) // stride[1] + 1,
+    )
+
+
+# ---------------------------------------------------------------- convolution -------------
+def _conv2d_ref(x, w, stride, padding, dilation, groups):
+    o, cg, kh, kw = w.shape
+    ho, wo = _out_hw(x.shape[2:], (kh, kw), stride, padding, dilation)
+    win = _windows(_pad_hw(x, padding), (kh, kw), stride, dilation, (ho, wo))
+    if groups == 1:
+        out = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3]))  # (N, Ho, Wo, O)
+    else:
+        og = o // groups
+        out = np.concatenate(
+            [
+                np.tensordot(
+                    win[:, g * cg : (g + 1) * cg],
+                    w[g * og : (g + 1) * og],
+                    axes=([1, 4, 5], [1, 2, 3]),
+                )
+                for g in range(groups)
+            ],
+            axis=3,
+        )
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+def _conv2d_grad_input_ref(g, w, stride, padding, dilation, groups, in_hw):
+    n, o, ho, wo = g.shape
+    _, cg, kh, kw = w.shape
+    og = o // groups
+    # cols[c, i, j, n, h, w] = sum_o w[o, c, i, j] * g[n, o, h, w]   (within a group)
+    parts = [
+        np.tensordot(w[k * og : (k + 1) * og], g[:, k * og : (k + 1) * og], axes=([0], [1]))
+        for k in range(groups)
+    ]  # (Cg, kh, kw, N, Ho, Wo)
+    cols = parts[0] if groups == 1 else np.concatenate(parts, axis=0)
+    # col2im on a (C, N, H, W) canvas so that every added slab is contiguous
+    c = cg * groups
+    pt, pb, pl, pr = padding
+    sh, sw = stride
+    dh, dw = dilation
+    h, w_ = in_hw
+    hp = max(h + pt + pb, (ho - 1) * sh + (kh - 1) * dh + 1)
+    wp = max(w_ + pl + pr, (wo - 1) * sw + (kw - 1) * dw + 1)
+    canvas = np.zeros((c, n, hp, wp), dtype=g.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            canvas[
+                :,
+                :,
+                i * dh : i * dh + (ho - 1) * sh + 1 : sh,
+                j * dw : j * dw + (wo - 1) * sw + 1 : sw,
+            ] += cols[:, i, j]
+    return np.ascontiguousarray(canvas[:, :, pt : pt + h, pl : pl + w_].transpose(1, 0, 2, 3))
+
+
+def _conv2d_grad_weight_ref(x, g, stride, padding, dilation, groups, ksize):
+    n, o, ho, wo = g.shape
+    c = x.shape[1]
+    cg, og = c // groups, o // groups
+    win = _windows(_pad_hw(x, padding), ksize, stride, dilation, (ho, wo))
+    parts = [
+        np.tensordot(
+            g[:, k * og : (k + 1) * og], win[:, k * cg : (k + 1) * cg], axes=([0, 2, 3], [0, 2, 3])
+        )
+        for k in range(groups)
+    ]
+    return parts[0] if groups == 1 else np.concatenate(parts, axis=0)
+
+
+def _conv_params(p):
+    return {k: p[k] for k in ("stride", "padding", "dilation", "groups")}
+
+
+def _conv2d_vjp(g, out, x, w, stride, padding, dilation, groups):
+    p = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    gx = apply(conv2d_grad_input_p, (g, w), dict(p, in_hw=tuple(x._data.shape[2:])))
+    gw = apply(conv2d_grad_weight_p, (x, g), dict(p, ksize=tuple(w._data.shape[2:])))
+    return gx, gw
+
+
+def _conv2d_grad_input_vjp(gg, out, g, w, in_hw, **p):
+    # <gg, T(g, w)> = <conv(gg, w), g>: linear in g and in w
+    dg = apply(conv2d_p, (gg, w), p)
+    dw = apply(conv2d_grad_weight_p, (gg, g), dict(p, ksize=tuple(w._data.shape[2:])))
+    return dg, dw
+
+
+def _conv2d_grad_weight_vjp(gw, out, x, g, ksize, **p):
+    # <gw, W(x, g)> = <conv(x, gw), g>
+    dx = apply(conv2d_grad_input_p, (g, gw), dict(p, in_hw=tuple(x._data.shape[2:])))
+    dg = apply(conv2d_p, (x, gw), p)
+    return dx, dg
+
+
+conv2d_p = register(
+    "conv2d",
+    "opaque",
+    _conv2d_ref,
+    vjp=_conv2d_vjp,
+    backward_name="ConvolutionBackward0",
+    doc="2-D cross-correlation, NCHW input and (O, C/groups, kh, kw) weight",
+)
+conv2d_grad_input_p = register(
+    "conv2d_grad_input",
+    "opaque",
+    _conv2d_grad_input_ref,
+    vjp=_conv2d_grad_input_vjp,
+    backward_name="ConvolutionBackwardBackward0",
+    doc="transposed convolution: gradient of conv2d w.r.t. its input",
+)
+conv2d_grad_weight_p = register(
+    "conv2d_grad_weight",
+    "opaque",
+    _conv2d_grad_weight_ref,
+    vjp=_conv2d_grad_weight_vjp,
+    backward_name="ConvolutionBackwardBackward1",
+    doc="gradient of conv2d w.r.t. its weight",
+)
+
+
+def conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    """Primitive-level conv2d on checked, same-dtype tensors (see ``nn.functional.conv2d``)."""
+    return apply(
+        conv2d_p,
+        (x, w),
+        {
+            "stride": tuple(stride),
+            "padding": tuple(padding),
+            "dilation": tuple(dilation),
+            "groups": int(groups),
+        },
+    )
+
+
+# ---------------------------------------------------------------- max pooling -------------
+# Pooling loops over the kh * kw kernel offsets with whole-array strided slices: a few fast
+# elementwise passes instead of a reduction over a strided window view (several times slower).
+def _offsets(ksize, stride, dilation, out_hw):
+    """(flat index, (h-slice, w-slice)) of the padded input seen by each kernel offset."""
+    kh, kw = ksize
+    sh, sw = stride
+    dh, dw = dilation
+    ho, wo = out_hw
+    for i in range(kh):
+        for j in range(kw):
+            yield (
+                i * kw + j,
+                (
+                    slice(i * dh, i * dh + (ho - 1) * sh + 1, sh),
+                    slice(j * dw, j * dw + (wo - 1) * sw + 1, sw),
+                ),
+            )
+
+
+def _pad_for(x_hw, ksize, stride, padding, dilation, out_hw):
+    """Padding extended at the bottom/right so ceil_mode windows fit the canvas."""
+    pt, pb, pl, pr = padding
+    need_h = (out_hw[0] - 1) * stride[0] + (ksize[0] - 1) * dilation[0] + 1
+    need_w = (out_hw[1] - 1) * stride[1] + (ksize[1] - 1) * dilation[1] + 1
+    return (pt, max(pb, need_h - x_hw[0] - pt), pl, max(pr, need_w - x_hw[1] - pl))
+
+
+def _pool_argmax(x, ksize, stride, padding, dilation, out_hw):
+    """Flat kernel-offset index of each window's maximum (the first; a NaN wins, like torch)."""
+    xp = _pad_hw(x, padding, -np.inf)
+    best = idx = None
+    for k, (hs, ws) in _offsets(ksize, stride, dilation, out_hw):
+        v = xp[:, :, hs, ws]
+        if best is None:
+            best = v.copy()
+            idx = np.zeros(v.shape, dtype=np.int64)
+            continue
+        m = (v > best) | np.isnan(v)  # torch: `val > maxval || isnan(val)`
+        np.copyto(best, v, where=m)
+        np.copyto(idx, k, where=m)
+    return idx
+
+
+def _max_pool2d_ref(x, ksize, stride, padding, dilation, out_hw):
+    pad = _pad_for(x.shape[2:], ksize, stride, padding, dilation, out_hw)
+    xp = _pad_hw(x, pad, -np.inf)
+    out = None
+    for _, (hs, ws) in _offsets(ksize, stride, dilation, out_hw):
+        v = xp[:, :, hs, ws]
+        out = v.copy() if out is None else np.maximum(out, v, out=out)
+    return out
+
+
+def _max_pool2d_grad_ref(g, x, ksize, stride, padding, dilation, out_hw):
+    pad = _pad_for(x.shape[2:], ksize, stride, padding, dilation, out_hw)
+    idx = _pool_argmax(x, ksize, stride, pad, dilation, out_hw)
+    n, c, h, w = x.shape
+    canvas = np.zeros((n, c, h + pad[0] + pad[1], w + pad[2] + pad[3]), dtype=g.dtype)
+    zero = np.zeros((), dtype=g.dtype)
+    for k, (hs, ws) in _offsets(ksize, stride, dilation, out_hw):
+        canvas[:, :, hs, ws] += np.where(idx == k, g, zero)
+    return np.ascontiguousarray(canvas[:, :, pad[0] : pad[0] + h, pad[2] : pad[2] + w])
+
+
+def _max_pool2d_gather_ref(gg, x, ksize, stride, padding, dilation, out_hw):
+    pad = _pad_for(x.shape[2:], ksize, stride, padding, dilation, out_hw)
+    idx = _pool_argmax(x, ksize, stride, pad, dilation, out_hw)
+    gp = _pad_hw(gg, pad)
+    out = np.zeros(idx.shape, dtype=gg.dtype)
+    for k, (hs, ws) in _offsets(ksize, stride, dilation, out_hw):
+        np.copyto(out, gp[:, :, hs, ws], where=idx == k)
+    return out
+
+
+def _max_pool2d_vjp(g, out, x, **p):
+    return (apply(max_pool2d_grad_p, (g, x), p),)
+
+
+def _max_pool2d_grad_vjp(gg, out, g, x, **p):
+    return apply(max_pool2d_gather_p, (gg, x), p), None
+
+
+def _max_pool2d_gather_vjp(gg, out, g, x, **p):
+    return apply(max_pool2d_grad_p, (gg, x), p), None
+
+
+max_pool2d_p = register(
+    "max_pool2d",
+    "opaque",
+    _max_pool2d_ref,
+    vjp=_max_pool2d_vjp,
+    backward_name="MaxPool2DWithIndicesBackward0",
+    doc="2-D max pooling (NCHW), -inf padding",
+)
+max_pool2d_grad_p = register(
+    "max_pool2d_grad",
+    "opaque",
+    _max_pool2d_grad_ref,
+    vjp=_max_pool2d_grad_vjp,
+    n_diff=1,
+    backward_name="MaxPool2DWithIndicesBackwardBackward0",
+    doc="scatter a pooled gradient to each window's argmax",
+)
+max_pool2d_gather_p = register(
+    "max_pool2d_gather",
+    "opaque",
+    _max_pool2d_gather_ref,
+    vjp=_max_pool2d_gather_vjp,
+    n_diff=1,
+    doc="read a tensor at each pooling window's argmax",
+)
+max_pool2d_indices_p = register(
+    "max_pool2d_indices",
+    "opaque",
+    lambda x, ksize, stride, padding, dilation, out_hw: _flat_indices(
+        x, ksize, stride, padding, dilation, out_hw
+    ),
+    doc="flat (h * W + w) input index of each window's maximum (return_indices=True)",
+)
+
+
+def _flat_indices(x, ksize, stride, padding, dilation, out_hw):
+    pad = _pad_for(x.shape[2:], ksize, stride, padding, dilation, out_hw)
+    idx = _pool_argmax(x, ksize, stride, pad, dilation, out_hw)
+    ho, wo = out_hw
+    i, j = np.divmod(idx, ksize[1])
+    rows = np.arange(ho)[:, None] * stride[0] + i * dilation[0] - pad[0]
+    cols = np.arange(wo)[None, :] * stride[1] + j * dilation[1] - pad[2]
+    return (rows * x.shape[3] + cols).astype(np.int64)
+
+
+def max_pool2d(x, ksize, stride, padding, dilation, out_hw):
+    return apply(
+        max_pool2d_p,
+        (x,),
+        {
+            "ksize": ksize,
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "out_hw": out_hw,
+        },
+    )
+
+
+def max_pool2d_indices(x, ksize, stride, padding, dilation, out_hw):
+    return apply(
+        max_pool2d_indices_p,
+        (x,),
+        {
+            "ksize": ksize,
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "out_hw": out_hw,
+        },
+    )
+
+
+# ---------------------------------------------------------------- constant padding --------
+def _pad_ref(x, pads, value):
+    return np.pad(x, pads, constant_values=value)
+
+
+def _pad_vjp(g, out, x, pads, value):
+    from .movement import getitem_p
+
+    spec = tuple(("s", b, b + n, None) for (b, _), n in zip(pads, x._data.shape))
+    return (apply(getitem_p, (g,), {"spec": spec}),)
+
+
+pad_p = register(
+    "constant_pad_nd",
+    "opaque",
+    _pad_ref,
+    vjp=_pad_vjp,
+    saves=(),
+    backward_name="ConstantPadNdBackward0",
+    doc="pad every dimension with a constant; pads = ((before, after), ...)",
+)
+
+
+def constant_pad(x, pads, value=0.0):
+    """``x`` padded by non-negative ``pads`` (one (before, after) pair per dimension)."""
+    return apply(pad_p, (x,), {"pads": tuple(tuple(p) for p in pads), "value": float(value)})
+
+
+__all__ = [
+    "conv2d",
+    "conv2d_p",
+    "conv2d_grad_input_p",
+    "conv2d_grad_weight_p",
+    "max_pool2d",
+    "max_pool2d_p",
+    "max_pool2d_grad_p",
+    "max_pool2d_gather_p",
+    "max_pool2d_indices",
+    "constant_pad",
+    "pad_p",
+]

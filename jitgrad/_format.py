@@ -39,22 +39,28 @@ def _edge_slices(a):
 
 
 class _Formatter:
+    """PyTorch's rules: widths, int mode and scientific mode come from nonzero finite values."""
+
     def __init__(self, a):
         self.kind = a.dtype.kind
         self.sci = False
         self.int_mode = True
         vals = _edge_values(a)
-        if self.kind == "f":
-            finite = vals[np.isfinite(vals)].astype(np.float64)
-            nz = np.abs(finite[finite != 0])
-            self.int_mode = bool(np.all(finite == np.ceil(finite)))
-            if nz.size:
-                mx, mn = nz.max(), nz.min()
-                if self.int_mode:
-                    self.sci = mx / mn > 1000.0 or mx > 1e8
-                else:
-                    self.sci = mx / mn > 1000.0 or mx > 1e8 or mn < 1e-4
-        self.width = max([len(self._fmt(v)) for v in vals] or [1])
+        self.width = 1
+        if self.kind != "f":
+            self.width = max([len(self._fmt(v)) for v in vals] or [1])
+            return
+        v64 = vals.astype(np.float64)
+        nzf = v64[np.isfinite(v64) & (v64 != 0)]
+        if not nzf.size:
+            return
+        self.int_mode = bool(np.all(nzf == np.ceil(nzf)))
+        mx, mn = np.abs(nzf).max(), np.abs(nzf).min()
+        if self.int_mode:
+            self.sci = mx / mn > 1000.0 or mx > 1e8
+        else:
+            self.sci = mx / mn > 1000.0 or mx > 1e8 or mn < 1e-4
+        self.width = max(len(self._fmt(v)) for v in nzf)
 
     def _fmt(self, v):
         if self.kind == "b":

@@ -15,13 +15,13 @@ from .registry import PRIMITIVES, apply, register  # noqa: F401
 
 def add(input, other, *, alpha=1):
     """``input + alpha * other`` with broadcasting."""
-    if alpha != 1:
+    if isinstance(alpha, Tensor) or alpha != 1:
         other = other * alpha
     return E.add(input, other)
 
 
 def sub(input, other, *, alpha=1):
-    if alpha != 1:
+    if isinstance(alpha, Tensor) or alpha != 1:
         other = other * alpha
     return E.sub(input, other)
 
@@ -55,13 +55,13 @@ divide = true_divide = div
 def addcmul(input, tensor1, tensor2, *, value=1):
     """``input + value * tensor1 * tensor2``."""
     p = tensor1 * tensor2
-    return input + (p * value if value != 1 else p)
+    return input + (p * value if isinstance(value, Tensor) or value != 1 else p)
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
     """``input + value * tensor1 / tensor2``."""
     q = tensor1 / tensor2
-    return input + (q * value if value != 1 else q)
+    return input + (q * value if isinstance(value, Tensor) or value != 1 else q)
 
 
 def to(self, *args, **kwargs):
@@ -137,6 +137,8 @@ def _setitem(self, idx, value):
                 "a leaf Variable that requires grad is being used in an in-place operation."
             )
         v = value._data if vt else value
+        if vt and v.ndim and v.shape[0] == 1:  # like torch, drop the value's leading 1-dims
+            v = v.reshape(v.shape[next((i for i, s in enumerate(v.shape) if s != 1), v.ndim) :])
         try:
             self._data[V._build_index(spec, [t._data for t in tensors])] = v
         except ValueError as e:

@@ -12,7 +12,7 @@ import scipy.special as _sp
 from .. import _dtype
 from ..tensor import Tensor
 from ._common import broadcast_shapes, promote, promote_float, sum_to
-from .registry import apply, register
+from .registry import apply, label, register
 
 np.seterr(divide="ignore", invalid="ignore", over="ignore", under="ignore")
 
@@ -350,7 +350,7 @@ def pow(input, exponent):
         if exponent == 1:
             return x * 1
         return apply(_powc_p, (x,), {"exponent": exponent})
-    return pow_(input, exponent)
+    return label(pow_(input, exponent), "PowBackward1")
 
 
 def _clamp_vjp(g, o, x, lo, hi):
@@ -397,7 +397,7 @@ def clamp(input, min=None, max=None):
     if x._data.dtype.kind == "f":
         min = None if min is None else float(min)
         max = None if max is None else float(max)
-    return apply(_clamp_p, (x,), {"lo": min, "hi": max})
+    return label(apply(_clamp_p, (x,), {"lo": min, "hi": max}), "ClampBackward1")
 
 
 clip = clamp

@@ -4,7 +4,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from ._common import sum_to
-from .registry import apply, register
+from .registry import apply, label, register
 
 
 def _mT(x):
@@ -59,7 +59,7 @@ def matmul(input, other):
     if da == 1 and db == 1:
         if a._data.shape[0] != b._data.shape[0]:
             raise RuntimeError(
-                f"inconsistent tensor size, expected tensor [{a._data.shape[0]}] and src "
+                f"matmul: inconsistent tensor size, expected tensor [{a._data.shape[0]}] and src "
                 f"[{b._data.shape[0]}] to have the same number of elements, but got "
                 f"{a._data.shape[0]} and {b._data.shape[0]} elements respectively"
             )
@@ -99,9 +99,11 @@ def dot(input, other):
     _check("dot", input, other)
     if input._data.ndim != 1 or other._data.ndim != 1:
         raise RuntimeError(
-            f"1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D tensors"
+            f"dot: 1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D "
+            "tensors "
+            f"(shapes {tuple(input._data.shape)} and {tuple(other._data.shape)})"
         )
-    return matmul(input, other)
+    return label(matmul(input, other), "DotBackward0")
 
 
 def mv(input, vec):
@@ -117,6 +119,6 @@ def outer(input, vec2):
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     r = mm(mat1, mat2)
-    if alpha != 1:
+    if isinstance(alpha, Tensor) or alpha != 1:
         r = r * alpha
-    return r + (input if beta == 1 else input * beta)
+    return r + (input * beta if isinstance(beta, Tensor) or beta != 1 else input)

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..tensor import Tensor, _wrap_dim
 from ._common import norm_dims, sum_to, to_tensor
-from .registry import apply, const, register
+from .registry import apply, const, label, register
 
 
 def _share_vc(res, x):
@@ -49,10 +49,10 @@ def _infer_shape(op, shape, numel):
             known *= s
     if neg:
         if known == 0 or numel % known:
-            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+            raise RuntimeError(f"{op}: shape '{list(shape)}' is invalid for input of size {numel}")
         shape = tuple(numel // known if s == -1 else s for s in shape)
     elif known != numel:
-        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+        raise RuntimeError(f"{op}: shape '{list(shape)}' is invalid for input of size {numel}")
     return shape
 
 
@@ -150,7 +150,7 @@ def permute(input, *dims):
     nd = input._data.ndim
     if len(dims) != nd:
         raise RuntimeError(
-            f"permute(sparse_coo): number of dimensions in the tensor input does "
+            f"permute(): number of dimensions in the tensor input (shape {list(input.shape)}) does "
             f"not match the length of the desired ordering of dimensions i.e. "
             f"input.dim() = {nd} is not equal to len(dims) = {len(dims)}"
         )
@@ -227,7 +227,8 @@ def expand(input, *sizes):
             s = cur
         if cur != s and cur != 1:
             raise RuntimeError(
-                f"The expanded size of the tensor ({s}) must match the existing size ({cur}) at "
+                f"expand: The expanded size of the tensor ({s}) must match the existing "
+                f"size ({cur}) at "
                 f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: "
                 f"{list(sh)}"
             )
@@ -479,6 +480,14 @@ def getitem(x, idx):
     if not tensors:
         _share_vc(r, x)
         r._base = (x, spec)
+        if r._grad_fn is not None:
+            kinds = {s[0] for s in spec if s != ("s", None, None, None)}
+            if kinds == {"i"}:
+                label(r, "SelectBackward0")
+            elif kinds == {"s"}:
+                label(r, "SliceBackward0")
+            elif kinds == {"n"}:
+                label(r, "UnsqueezeBackward0")
     return r
 
 
@@ -489,6 +498,12 @@ def setitem_value(x, idx, value):
     v = value if isinstance(value, Tensor) else const(value, x._data.dtype)
     if v._data.dtype != x._data.dtype:
         v = v.to(x._data.dtype)
+    sh = v._data.shape
+    if sh and sh[0] == 1:  # like torch, leading 1-dims of the value are dropped
+        k = 0
+        while k < len(sh) and sh[k] == 1:
+            k += 1
+        v = v.reshape(sh[k:])
     return apply(setitem_p, (x, v) + tensors, {"spec": spec}), spec, tensors, v
 
 
@@ -588,7 +603,16 @@ def masked_fill(input, mask, value):
         value = value.to(input._data.dtype)
     else:
         value = const(value, input._data.dtype)
-    return where(mask, value, input)
+    try:
+        r = where(mask, value, input)
+    except RuntimeError:
+        r = None
+    if r is None or r._data.shape != input._data.shape:
+        raise RuntimeError(
+            f"masked_fill: the mask of shape {list(mask.shape)} is not broadcastable to the "
+            f"input of shape {list(input.shape)}"
+        )
+    return r
 
 
 def flip(input, dims):
@@ -635,13 +659,14 @@ def cat(tensors, dim=0):
     for i, t in enumerate(nonempty):
         if t._data.ndim != ref._data.ndim:
             raise RuntimeError(
-                f"Tensors must have same number of dimensions: got {ref._data.ndim} and "
+                f"cat(): Tensors must have same number of dimensions: got {ref._data.ndim} and "
                 f"{t._data.ndim}"
             )
         for j, (a, b) in enumerate(zip(ref._data.shape, t._data.shape)):
             if j != d and a != b:
                 raise RuntimeError(
-                    f"Sizes of tensors must match except in dimension {d}. Expected size {a} but "
+                    f"cat(): Sizes of tensors must match except in dimension {d} (shapes "
+                    f"{[list(x._data.shape) for x in nonempty]}). Expected size {a} but "
                     f"got size {b} for tensor number {i} in the list."
                 )
     nonempty = list(promote("cat", *nonempty))
@@ -660,7 +685,8 @@ def stack(tensors, dim=0):
     for i, t in enumerate(tensors):
         if t._data.shape != sh:
             raise RuntimeError(
-                f"stack expects each tensor to be equal size, but got {list(sh)} at entry 0 and "
+                f"stack(): stack expects each tensor to be equal size, but got {list(sh)} at "
+                f"entry 0 and "
                 f"{list(t._data.shape)} at entry {i}"
             )
     nd = len(sh) + 1
@@ -764,3 +790,32 @@ def scatter_add(input, dim, index, src):
 
 def take_along_dim(input, indices, dim):
     return gather(input, dim, indices)
+
+
+# PyTorch's display names for the grad_fn of ops built from shared primitives
+def _labelled(fn, name):
+    def wrapper(*args, **kwargs):
+        r = fn(*args, **kwargs)
+        if isinstance(r, tuple):
+            for t in r:
+                label(t, name)
+            return r
+        return label(r, name)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__wrapped__ = fn
+    return wrapper
+
+
+transpose = swapaxes = _labelled(transpose, "TransposeBackward0")
+t = _labelled(t, "TBackward0")
+unsqueeze = _labelled(unsqueeze, "UnsqueezeBackward0")
+squeeze = _labelled(squeeze, "SqueezeBackward0")
+narrow = _labelled(narrow, "SliceBackward0")
+split = _labelled(split, "SplitBackward0")
+stack = _labelled(stack, "StackBackward0")
+index_select = _labelled(index_select, "IndexSelectBackward0")
+masked_fill = _labelled(masked_fill, "MaskedFillBackward0")
+repeat = _labelled(repeat, "RepeatBackward0")
+flip = _labelled(flip, "FlipBackward0")

@@ -9,7 +9,7 @@ import numpy as np
 from .. import _dtype
 from ..tensor import Tensor, _wrap_dim
 from ._common import norm_dims, promote_float, to_tensor
-from .registry import apply, register
+from .registry import apply, label, register
 
 
 def _keep_shape(shape, dims):
@@ -115,6 +115,8 @@ def _reduce(prim, op, input, dim, keepdim, empty_ok=True):
 def sum(input, dim=None, keepdim=False, dtype=None):
     """Sum over ``dim`` (int, tuple or None for all)."""
     r = _reduce(sum_p, "sum", input, dim, keepdim)
+    if dim is not None:
+        label(r, "SumBackward1")
     return r if dtype is None else r.to(dtype)
 
 
@@ -133,7 +135,8 @@ def mean(input, dim=None, keepdim=False, dtype=None):
     for d in dims:
         n *= x._data.shape[d]
     s = apply(sum_p, (x,), {"dims": dims, "keepdim": bool(keepdim)})
-    return s / n if n else s * float("nan")
+    r = s / n if n else s * float("nan")
+    return label(r, "MeanBackward0" if dim is None else "MeanBackward1")
 
 
 def amax(input, dim=(), keepdim=False):
@@ -193,7 +196,7 @@ def _minmax(op, amm, argf, input, dim, keepdim, other):
 
         return (E.maximum if op == "max" else E.minimum)(input, other)
     if dim is None:
-        return amm(input)
+        return label(amm(input), "MaxBackward1" if op == "max" else "MinBackward1")
     from .movement import gather
 
     x = to_tensor(input, op)
@@ -205,6 +208,7 @@ def _minmax(op, amm, argf, input, dim, keepdim, other):
     if not keepdim:
         vals = vals.squeeze(d)
         idx = idx.squeeze(d)
+    label(vals, "MaxBackward0" if op == "max" else "MinBackward0")
     return getattr(return_types, op)(vals, idx)
 
 
@@ -236,11 +240,11 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     n = _count(x, dims)
     mu = mean(x, dims, keepdim=True)
     d = x - mu
-    return sum(d * d, dims, keepdim=keepdim) / builtins_max(n - corr, 0)
+    return label(sum(d * d, dims, keepdim=keepdim) / builtins_max(n - corr, 0), "VarBackward0")
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+    return label(var(input, dim, unbiased, keepdim, correction=correction).sqrt(), "StdBackward0")
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -260,7 +264,7 @@ def logsumexp(input, dim=None, keepdim=False):
     m = amax(x, dims, keepdim=True).detach()
     m = m.masked_fill(m.isinf(), 0.0)
     r = log_(sum((x - m).exp(), dims, keepdim=True)) + m
-    return r if keepdim else r.squeeze(dims)
+    return label(r if keepdim else r.squeeze(dims), "LogsumexpBackward0")
 
 
 def log_(x):
@@ -290,7 +294,7 @@ def softmax(input, dim=None, dtype=None):
         return e / sum(e, d, keepdim=True)
     m = amax(x, d, keepdim=True).detach()
     e = (x - m).exp()
-    return e / sum(e, d, keepdim=True)
+    return label(e / sum(e, d, keepdim=True), "SoftmaxBackward0")
 
 
 def log_softmax(input, dim=None, dtype=None):
@@ -302,11 +306,15 @@ def log_softmax(input, dim=None, dtype=None):
     d = _softmax_dim("log_softmax", x, dim)
     if x._data.ndim == 0:  # always 0, with zero gradient
         return x - x
-    return x - logsumexp(x, d, keepdim=True)
+    return label(x - logsumexp(x, d, keepdim=True), "LogSoftmaxBackward0")
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """Vector p-norm over ``dim`` (all elements by default); p in {fro, 2, 1, inf, -inf, x}."""
+    return label(_norm(input, p, dim, keepdim, dtype), "LinalgVectorNormBackward0")
+
+
+def _norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     (x,) = promote_float("norm", to_tensor(input, "norm"))
     if dtype is not None:
         x = x.to(dtype)

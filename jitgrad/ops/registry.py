@@ -93,6 +93,7 @@ class Node:
         "out_version",
         "pre_hooks",
         "out_meta",
+        "label",
         "__weakref__",
     )
 
@@ -118,7 +119,8 @@ class Node:
         self.out_meta = (res._data.shape, res._data.dtype)
 
     def name(self):
-        return self.prim.backward_name
+        # ``label``: PyTorch's name for a composite's last node (``MeanBackward0`` on a div)
+        return getattr(self, "label", None) or self.prim.backward_name
 
     @property
     def next_functions(self):
@@ -133,7 +135,7 @@ class Node:
         raise NotImplementedError("Node.register_hook: register hooks on tensors instead")
 
     def __repr__(self):
-        return f"<{self.prim.backward_name} object>"
+        return f"<{self.name()} object>"
 
 
 def apply(prim, inputs, params=_EMPTY):
@@ -152,6 +154,14 @@ def apply(prim, inputs, params=_EMPTY):
     if st.tracer is not None:
         st.tracer.record(prim, inputs, params, res)
     return res
+
+
+def label(t, name):
+    """Give ``t``'s grad_fn PyTorch's display name for the composite that made it."""
+    n = t._grad_fn
+    if n is not None and n.__class__ is Node:
+        n.label = name
+    return t
 
 
 def const(value, dtype):

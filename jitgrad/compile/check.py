@@ -36,10 +36,14 @@ def _compare(what, a, b, rtol, atol):
 def run_checked(tf, v, leaves, args, kwargs):
     from ..creation import default_generator
 
+    from .tracer import resolve
+
     g = v.graph
     states = [inp.ref for inp in g.inputs if inp.kind == "state"]
-    owners = {id(inp.ref): inp.ref for inp in g.inputs if inp.kind == "grad"}
-    owners.update({id(t): t for t, _ in g.grad_binds})
+    owners = {}
+    for r in [inp.ref for inp in g.inputs if inp.kind == "grad"] + [r for r, _ in g.grad_binds]:
+        t = resolve(r, leaves)
+        owners[id(t)] = t
     s0 = [t._data.copy() for t in states]
     g0 = {k: (t._grad, None if t._grad is None else t._grad._data.copy())
           for k, t in owners.items()}

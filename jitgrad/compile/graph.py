@@ -137,7 +137,7 @@ class Graph:
         for idx, v in self.state_writes:
             lines.append(f"state {_ref_name(self.inputs[idx])} <- %{v}")
         for t, v in self.grad_binds:
-            lines.append(f"grad of {_tname(t)} <- {'None' if v is None else '%' + str(v)}")
+            lines.append(f"grad of {_rname(t)} <- {'None' if v is None else '%' + str(v)}")
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -164,6 +164,10 @@ class Graph:
         return "\n".join(out)
 
 
+def _rname(r):
+    return f"arg{r.i}" if hasattr(r, "i") and not hasattr(r, "_data") else _tname(r)
+
+
 def _tname(t):
     return f"tensor{list(t._data.shape)}@{id(t) & 0xFFFF:04x}"
 
@@ -176,7 +180,7 @@ def _ref_name(inp):
     if inp.kind == "random":
         return inp.info[0]
     if inp.kind == "grad":
-        return f"{_tname(inp.ref)}.grad"
+        return f"{_rname(inp.ref)}.grad"
     return _tname(inp.ref)
 
 

@@ -17,7 +17,7 @@ from ..tensor import Tensor, TraceError, _wrap
 from .graph import Graph  # noqa: F401
 from .passes.fuse import FusedNode
 from .passes.pipeline import optimize
-from .tracer import Tracer
+from .tracer import Tracer, resolve
 
 
 class TraceCheckError(AssertionError):
@@ -93,17 +93,18 @@ class Variant:
             else:
                 self.out_kind.append(("new", v))
 
-    def guard_ok(self):
-        for t, was_none in self.entry_grads:
-            if (t._grad is None) != was_none:
+    def guard_ok(self, args):
+        for r, was_none in self.entry_grads:
+            if (resolve(r, args)._grad is None) != was_none:
                 return False
         for m, training in self.modules:
             if m.training != training:
                 return False
         return True
 
-    def failed_guard(self):
-        for t, was_none in self.entry_grads:
+    def failed_guard(self, args):
+        for r, was_none in self.entry_grads:
+            t = resolve(r, args)
             if (t._grad is None) != was_none:
                 return f".grad of a tensor of shape {list(t.shape)} is {'None' if t._grad is None else 'set'}"
         for m, training in self.modules:
@@ -122,8 +123,8 @@ class Variant:
 
     def finish(self, args, arrays, outs):
         g = self.graph
-        for t, v in g.grad_binds:
-            t._grad = None if v is None else _wrap(outs[v])
+        for r, v in g.grad_binds:
+            resolve(r, args)._grad = None if v is None else _wrap(outs[v])
         res = []
         for kind, x in self.out_kind:
             if kind == "input":
@@ -144,8 +145,8 @@ def _getter(inp):
         t = inp.ref
         return lambda args: t._data
     if kind == "grad":
-        t = inp.ref
-        return lambda args: t._grad._data
+        r = inp.ref
+        return lambda args: resolve(r, args)._grad._data
     if kind == "scalar":
         owner, key = inp.ref
         return lambda args: np.array(float(owner[key]), dtype=np.float64)
@@ -223,12 +224,13 @@ class TracedFunction:
         tree = _flatten((args, kwargs), leaves)
         sig = self._signature(leaves, tree)
         for v in self._variants.get(sig, ()):
-            if v.guard_ok():
+            if v.guard_ok(leaves):
                 self.last = v
                 self.stats["compiled_calls"] += 1
                 if self.check:
                     return self._checked(v, leaves, args, kwargs)
                 return v.run(leaves)
+        self._last_leaves = leaves
         n = self._seen.get(sig, 0)
         self._seen[sig] = n + 1
         if n < self.warmup:
@@ -246,17 +248,24 @@ class TracedFunction:
         STATE.tracer = tr
         try:
             out = self.fn(*args, **kwargs)
+            out_leaves = []
+            out_tree = _flatten(out, out_leaves)
+            fwd_only = _record_backward(tr, leaves, out_leaves)
         finally:
             STATE.tracer = None
-        out_leaves = []
-        out_tree = _flatten(out, out_leaves)
         raw = tr.finish(out_leaves)
-        graph, counts = optimize(raw, fusion=self.backend != "reference")
-        entry = [(t, none) for t, none in tr.entry_grad.values()
-                 if t._requires_grad or not none]
-        modules = getattr(tr, "modules", [])
-        v = Variant(getattr(self.fn, "__name__", "step"), graph, raw, counts, entry,
-                    list(modules), out_tree, self.backend, self.options)
+        entry = [(r, none) for r, none, rg in tr.entry_grad.values() if rg or not none]
+        modules = [(m, m.training) for m in _find_modules(self.fn)]
+        name = getattr(self.fn, "__name__", type(self.fn).__name__)
+        if fwd_only is None:
+            graph, counts = optimize(raw, fusion=self.backend != "reference")
+            v = Variant(name, graph, raw, counts, entry, modules, out_tree, self.backend,
+                        self.options)
+        else:
+            from .autodiff import ForwardOnlyVariant
+
+            v = ForwardOnlyVariant(name, raw, fwd_only, entry, modules, out_tree, self.backend,
+                                   self.options)
         self._variants.setdefault(sig, []).append(v)
         self._history.append(sig)
         self.last = v
@@ -278,7 +287,7 @@ class TracedFunction:
                 field = "grad mode"
             else:
                 for v in self._variants.get(sig, ()):
-                    f = v.failed_guard()
+                    f = v.failed_guard(self._last_leaves)
                     if f:
                         field = f
                         break
@@ -320,6 +329,60 @@ class TracedFunction:
         from .explain import explain
 
         return explain(self, self._variant())
+
+
+def _record_backward(tr, leaves, out_leaves):
+    """For a forward-only step: record the backward of its differentiable outputs too."""
+    if not STATE.enabled:
+        return None
+    diff = [i for i, t in enumerate(out_leaves) if t._grad_fn is not None]
+    if not diff:
+        return None
+    from ..autograd.engine import grad as _grad
+    from .tracer import ArgRef
+
+    wrt, refs = [], []
+    for inp in tr.g.inputs:
+        if inp.kind not in ("arg", "state"):
+            continue
+        t = leaves[inp.ref] if inp.kind == "arg" else inp.ref
+        if t._requires_grad:
+            wrt.append(t)
+            refs.append(ArgRef(inp.ref) if inp.kind == "arg" else t)
+    if not wrt:
+        return None
+    cots = [tr.cotangent(out_leaves[i]) for i in diff]
+    grads = _grad([out_leaves[i] for i in diff], wrt, grad_outputs=cots, retain_graph=True,
+                  allow_unused=True)
+    return {"diff": diff, "cot_vids": [tr.vals[id(c._data)] for c in cots], "refs": refs,
+            "grad_vids": [None if g is None else tr.val_of(g) for g in grads]}
+
+
+def _find_modules(fn):
+    """Modules a step uses (itself, its bound object, globals and closure cells it names)."""
+    try:
+        from ..nn import Module
+    except ImportError:
+        return []
+    found = []
+    cands = [fn, getattr(fn, "__self__", None)]
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        glb = getattr(fn, "__globals__", {})
+        cands += [glb.get(n) for n in code.co_names]
+        for c in getattr(fn, "__closure__", None) or ():
+            try:
+                cands.append(c.cell_contents)
+            except ValueError:
+                pass
+    seen = set()
+    for c in cands:
+        if isinstance(c, Module):
+            for m in c.modules():
+                if id(m) not in seen:
+                    seen.add(id(m))
+                    found.append(m)
+    return found
 
 
 def trace(fn=None, *, device="cpu", parallel=None, check=False, cache=True, max_variants=8,

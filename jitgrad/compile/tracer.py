@@ -25,6 +25,22 @@ def user_frame():
     return "<unknown>"
 
 
+class ArgRef:
+    """A tensor passed as the i-th flattened argument: resolved anew at every call."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i):
+        self.i = i
+
+    def get(self, args):
+        return args[self.i]
+
+
+def resolve(ref, args):
+    return ref.get(args) if isinstance(ref, ArgRef) else ref
+
+
 class Tracer:
     def __init__(self, args):
         self.g = Graph()
@@ -38,6 +54,7 @@ class Tracer:
         self.writes = {}  # input index -> tensor written
         self.randoms = []
         self.scalars = {}
+        self.arg_index = {id(t): i for i, t in enumerate(args)}
         for i, t in enumerate(args):
             vid = self.g.new_value(t._data.shape, t._data.dtype)
             self.g.inputs.append(Input(vid, "arg", i))
@@ -48,10 +65,14 @@ class Tracer:
         self.vals[id(arr)] = vid
         self.keep.append(arr)
 
+    def ref(self, t):
+        i = self.arg_index.get(id(t))
+        return t if i is None else ArgRef(i)
+
     def _first_sight(self, t):
         k = id(t)
         if k not in self.entry_grad:
-            self.entry_grad[k] = (t, t._grad is None)
+            self.entry_grad[k] = (self.ref(t), t._grad is None, t._requires_grad)
 
     def val_of(self, t):
         vid = self.vals.get(id(t._data))
@@ -69,7 +90,7 @@ class Tracer:
                     self.fail_view(t)
         vid = self.g.new_value(t._data.shape, t._data.dtype)
         if owner is not None:
-            self.g.inputs.append(Input(vid, "grad", owner))
+            self.g.inputs.append(Input(vid, "grad", self.ref(owner)))
         else:
             self.g.inputs.append(Input(vid, "state", t))
             self.known.append(t)
@@ -122,6 +143,14 @@ class Tracer:
             self._bind(t._data, vid)
             self.scalars[k] = t
         return t
+
+    def cotangent(self, t):
+        """A placeholder gradient for an output of a forward-only trace (a runtime input)."""
+        c = _wrap(np.zeros_like(t._data))
+        vid = self.g.new_value(c._data.shape, c._data.dtype)
+        self.g.inputs.append(Input(vid, "cotangent", None))
+        self._bind(c._data, vid)
+        return c
 
     def set_grad(self, t, value):
         self._first_sight(t)
@@ -195,7 +224,7 @@ class Tracer:
             if v != g.inputs[idx].vid:
                 g.state_writes.append((idx, v))
         for t, value in self.grad_now.values():
-            g.grad_binds.append((t, None if value is None else self.val_of(value)))
+            g.grad_binds.append((self.ref(t), None if value is None else self.val_of(value)))
         return g
 
 

@@ -618,8 +618,10 @@ def tanh(input):
 
 
 def _softplus_stable(x):
-    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow, and no inf * 0 in the VJP
-    return x.relu() + (-x.abs()).exp().log1p()
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|), with -|x| written as a `where` of two smooth
+    # branches: exp never overflows, and the derivative at 0 is 1/2 (|x|'s kink would give 0)
+    pos = x > 0
+    return _J.where(pos, x, 0.0) + _J.where(pos, -x, x).exp().log1p()
 
 
 def softplus(input, beta=1.0, threshold=20.0):

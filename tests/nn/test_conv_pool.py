@@ -273,3 +273,19 @@ def test_conv2d_random_configs_match_loops_and_adjoint(n, c, h, w, k, s, p, d, o
     dw = r.standard_normal(wt.shape)
     lhs = (conv2d_ref(x, dw, None, (s, s), (p,) * 4, (d, d)) * g).sum()
     assert abs(lhs - (dw * wtt.grad.numpy()).sum()) < 1e-9 * max(1.0, abs(lhs))
+
+
+def test_pool_kernel_matches_numpy_fallback_with_ties_and_nan(monkeypatch):
+    from jitgrad.ops import conv as C
+
+    x = np.maximum(RNG.standard_normal((2, 3, 7, 6)), 0.0)  # many tied zero windows
+    x[0, 0, 1, 1] = np.nan
+    g = RNG.standard_normal((2, 3, 4, 3))
+    args = ((2, 2), (2, 2), (1, 0, 0, 0), (1, 1), (4, 3))
+    gg = RNG.standard_normal(x.shape)
+    fast = C._max_pool2d_grad_ref(g, x, *args), C._max_pool2d_gather_ref(gg, x, *args)
+    monkeypatch.setattr(C, "USE_KERNELS", False)
+    slow = C._max_pool2d_grad_ref(g, x, *args), C._max_pool2d_gather_ref(gg, x, *args)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+    assert C._numba is not None  # the fast path really ran above

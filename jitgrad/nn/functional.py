@@ -582,7 +582,12 @@ def relu6(input, inplace=False):
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    return _apply_maybe_inplace(input, lambda x: x.clamp(min_val, max_val), inplace, "hardtanh_")
+    def fn(x):
+        # like torch, the gradient is zero at the bounds themselves (clamp would pass it)
+        inside = (x > min_val) & (x < max_val)
+        return _J.where(inside, x, x.clamp(min_val, max_val).detach())
+
+    return _apply_maybe_inplace(input, fn, inplace, "hardtanh_")
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):

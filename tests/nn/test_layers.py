@@ -255,6 +255,9 @@ def test_activation_modules_and_stability():
     z = T([0.0], requires_grad=True)
     (g,) = jg.autograd.grad(F.softplus(z).sum(), [z])
     assert g.tolist() == [0.5]  # no kink from |x| at 0
+    z = T([0.0, 3.0, 6.0], requires_grad=True)
+    (g,) = jg.autograd.grad(F.relu6(z).sum(), [z])
+    assert g.tolist() == [0.0, 1.0, 0.0]  # torch's hardtanh: zero gradient at the bounds
     assert repr(nn.GELU(approximate="tanh")) == "GELU(approximate='tanh')"
     assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
     assert repr(nn.Softmax(dim=1)) == "Softmax(dim=1)"

@@ -333,9 +333,10 @@ class TracedFunction:
 
 def _record_backward(tr, leaves, out_leaves):
     """For a forward-only step: record the backward of its differentiable outputs too."""
-    if not STATE.enabled:
+    if not STATE.enabled or tr.grad_now:  # the step ran backward itself
         return None
-    diff = [i for i, t in enumerate(out_leaves) if t._grad_fn is not None]
+    diff = [i for i, t in enumerate(out_leaves)
+            if t._grad_fn is not None and t._grad_fn.saved is not None]
     if not diff:
         return None
     from ..autograd.engine import grad as _grad

@@ -1,0 +1,926 @@
+"""The CUDA backend: numba.cuda kernels generated from the same IR, state kept on the device.
+
+Generated source (``source()``) is one module: a ``@cuda.jit`` kernel per fused elementwise
+group, reduction, matmul and index op, and a host function ``step(B, S, rt)`` that launches
+them in graph order. Shapes are static, so every size, stride and offset is a literal in the
+kernel source.
+
+Device values are *views*: (buffer, offset, strides) in elements. ``permute``, ``expand``,
+contiguous ``reshape`` and basic ``getitem`` only change the view; kernels read any view by
+index arithmetic, so a transposed matmul operand is never copied.
+
+Kernels:
+- fused elementwise group: one grid-stride loop over the flattened output; members are pasted
+  from the registry's scalar templates via ``codegen.member_expr`` (``CUDA_OVERRIDES`` for the
+  few that differ); broadcasting is stride 0.
+- sum/prod/amax/amin over any dims: one block per output element (shared-memory tree,
+  float64 accumulation like the CPU backend), or one thread per output when the reduced
+  extent is small and there are many outputs.
+- matmul (any batch broadcasting, float32/float64): shared-memory tiles, bounds-checked
+  edges, operands read through their strides.
+- gather / scatter_add (atomic adds) with bounds checks; ``cat`` as strided copies.
+- anything else: the primitive's NumPy implementation on the host (inputs copied down, result
+  copied up), listed in ``fallback_ops``.
+
+State sync rule (exact; no stale read is possible in either direction):
+1. Host -> device. Inputs of kind 'state'/'grad' have a persistent device buffer per input
+   slot. Before a call, the buffer is reused iff the host array handed in is the same object
+   as the one synced last time *and* its bytes equal the snapshot taken at that sync;
+   otherwise it is uploaded. So eager writes between calls (``p.data.mul_()``,
+   ``load_state_dict``, ``a[...] = b``) are always seen. Set ``CHECK_HOST_WRITES = False``
+   (module attribute, or ``exe.check_host_writes``) to skip the byte comparison if nothing
+   writes state outside the traced step; then only identity is checked.
+2. Device -> host. Before ``run`` returns, every state the step wrote is copied back into its
+   host array in place, and every returned value / new ``.grad`` is copied into a fresh host
+   array. The host is therefore current whenever user code can run.
+Cost per call: one device->host copy of the written state (parameters, buffers), one host
+copy + one host comparison of the same bytes. Arguments (the batch), random draws and
+scalar hyperparameters go up each call; constants once.
+"""
+
+import hashlib
+import math
+import time
+import warnings
+
+import numpy as np
+
+from ...ops.registry import PRIMITIVES
+from ..passes.fuse import FusedNode
+from . import cache as _cache
+from .codegen import CUDA_OVERRIDES, cast_expr, lit, member_expr
+
+_VERSION = "cuda-1"
+CHECK_HOST_WRITES = True
+
+
+def _prod(s):
+    n = 1
+    for x in s:
+        n *= x
+    return n
+
+
+def _cstrides(shape):
+    st = [0] * len(shape)
+    acc = 1
+    for d in range(len(shape) - 1, -1, -1):
+        st[d] = acc
+        acc *= shape[d]
+    return tuple(st)
+
+
+def _is_c(shape, strides):
+    return all(n == 1 or s == c for n, s, c in zip(shape, strides, _cstrides(shape)))
+
+
+def _np(dt):
+    dt = np.dtype(dt)
+    return "np.bool_" if dt == np.bool_ else f"np.{dt.name}"
+
+
+def _nb(dt):
+    dt = np.dtype(dt)
+    return "numba.boolean" if dt == np.bool_ else f"numba.{dt.name}"
+
+
+class Launch:
+    """Launch-size policy. On a GPU: 256 threads per block (warp multiples down to 32 for
+    small work), at most 1024 blocks (grid-stride loops cover the rest). On the simulator each
+    CUDA thread is a Python thread, so blocks are tiny; the kernel source is the same."""
+
+    def __init__(self, simulated):
+        self.sim = simulated
+        self.threads = 8 if simulated else 256
+        self.warp = 1 if simulated else 32
+        self.max_blocks = 2 if simulated else 1024
+        self.tile = 4 if simulated else 16
+        self.red_blocks = 2 if simulated else 65535
+
+    def flat(self, n):
+        t = min(self.threads, max(self.warp, -(-n // self.warp) * self.warp))
+        return max(1, min(self.max_blocks, -(-n // t))), t
+
+    def reduce_threads(self, r):
+        t = 1
+        while t < min(r, self.threads):
+            t *= 2
+        return max(t, min(self.warp, self.threads))
+
+    def mm_tile(self, m, n):
+        if self.sim:
+            return self.tile
+        return 16 if max(m, n) > 8 else 8
+
+
+# ---------------------------------------------------------------- views ----------------
+class View:
+    __slots__ = ("buf", "off", "shape", "strides")
+
+    def __init__(self, buf, off, shape, strides):
+        self.buf, self.off, self.shape, self.strides = buf, off, tuple(shape), tuple(strides)
+
+    def contiguous(self):
+        return _is_c(self.shape, self.strides)
+
+    def aligned(self, shape):
+        """Strides of this view broadcast to ``shape`` (NumPy's trailing alignment)."""
+        k = len(shape) - len(self.shape)
+        out = [0] * k
+        for d, (n, s) in enumerate(zip(self.shape, self.strides)):
+            out.append(0 if (n == 1 and shape[k + d] != 1) else s)
+        return tuple(out)
+
+
+def _off_expr(base, coords, strides):
+    terms = [f"{c} * {s}" if s != 1 else c for c, s in zip(coords, strides) if s != 0]
+    if base or not terms:
+        terms.insert(0, str(base))
+    return " + ".join(terms)
+
+
+def _decompose(lines, ind, var, shape, prefix):
+    """Lines that split flat index ``var`` over ``shape`` (C order) into ``prefix{d}``."""
+    nd = len(shape)
+    if nd == 0:
+        return []
+    if nd == 1:
+        lines.append(f"{ind}{prefix}0 = {var}")
+        return [f"{prefix}0"]
+    lines.append(f"{ind}q = {var}")
+    for d in range(nd - 1, 0, -1):
+        lines.append(f"{ind}{prefix}{d} = q % {shape[d]}")
+        lines.append(f"{ind}q = q // {shape[d]}")
+    lines.append(f"{ind}{prefix}0 = q")
+    return [f"{prefix}{d}" for d in range(nd)]
+
+
+def _collapse(shape, stride_lists):
+    """Drop size-1 dims and merge dims that every view walks contiguously."""
+    keep = [d for d in range(len(shape)) if shape[d] != 1]
+    shp = [shape[d] for d in keep]
+    sts = [[s[d] for d in keep] for s in stride_lists]
+    d = len(shp) - 1
+    while d > 0:
+        if all(s[d - 1] == s[d] * shp[d] for s in sts):
+            shp[d - 1] *= shp[d]
+            for s in sts:
+                s[d - 1] = s[d]
+                del s[d]
+            del shp[d]
+        d -= 1
+    return tuple(shp), [tuple(s) for s in sts]
+
+
+# ---------------------------------------------------------------- generator ------------
+class _Gen:
+    def __init__(self, g, launch):
+        self.g = g
+        self.L = launch
+        self.view = {}
+        self.bufs = []  # (size, dtype, role) role: ("in", k) | ("const", vid) | ("tmp",) | ("err",)
+        self.kernels = {}  # source -> name
+        self.kernel_src = []
+        self.launchers = {}  # (name, grid, block) -> launcher name
+        self.launch_src = []
+        self.lines = []
+        self.host_nodes = []
+        self.fallback_ops = []
+        self.loops = 0
+        self.scalar_in = {}  # vid -> input index, for 'scalar' inputs (passed by value)
+        self.err = None
+        self.err_checked = False
+        self.arg_checks = []  # (input k, size, message)
+
+    # ---- helpers ------------------------------------------------------------------
+    def shape(self, vid):
+        return self.g.values[vid].shape
+
+    def dtype(self, vid):
+        return self.g.values[vid].dtype
+
+    def emit(self, s):
+        self.lines.append("    " + s)
+
+    def new_buf(self, size, dtype, role=("tmp",)):
+        self.bufs.append((max(1, size), np.dtype(dtype), role))
+        return len(self.bufs) - 1
+
+    def new_value(self, vid):
+        sh = self.shape(vid)
+        b = self.new_buf(_prod(sh), self.dtype(vid))
+        self.view[vid] = View(b, 0, sh, _cstrides(sh))
+        return self.view[vid]
+
+    def scalar_const(self, vid):
+        c = self.g.consts.get(vid)
+        if c is not None and c.size == 1:
+            return lit(c.reshape(()).item(), c.dtype)
+        return None
+
+    def kernel(self, src):
+        name = self.kernels.get(src)
+        if name is None:
+            name = "k_" + hashlib.sha1(src.encode()).hexdigest()[:10]
+            self.kernels[src] = name
+            self.kernel_src.append("@cuda.jit(cache=CACHE)\n" + src.replace("KERNEL", name)
+                                   + "\n\n")
+        return name
+
+    def launch(self, name, grid, block, args):
+        key = (name, grid, block)
+        ln = self.launchers.get(key)
+        if ln is None:
+            ln = f"L{len(self.launchers)}"
+            self.launchers[key] = ln
+            self.launch_src.append(f"{ln} = {name}[{grid!r}, {block!r}]")
+        self.emit(f"{ln}({', '.join(args)})")
+        self.loops += 1
+
+    def err_buf(self):
+        if self.err is None:
+            self.err = self.new_buf(1, np.int32, ("err",))
+        return f"B[{self.err}]"
+
+    # ---- the module ----------------------------------------------------------------
+    def generate(self):
+        g = self.g
+        for k, inp in enumerate(g.inputs):
+            sh = self.shape(inp.vid)
+            b = self.new_buf(_prod(sh), self.dtype(inp.vid), ("in", k))
+            self.view[inp.vid] = View(b, 0, sh, _cstrides(sh))
+            if inp.kind == "scalar":
+                self.scalar_in[inp.vid] = k
+        used = set()
+        for n in g.nodes:
+            used.update(n.ins)
+        used.update(g.live_outputs())
+        for vid, c in g.consts.items():
+            if vid in used:
+                b = self.new_buf(c.size, c.dtype, ("const", vid))
+                self.view[vid] = View(b, 0, c.shape, _cstrides(c.shape))
+        self._index_checks()
+        self._plan_direct_writes()
+        for n in g.nodes:
+            if isinstance(n, FusedNode):
+                self.fused(n)
+            else:
+                getattr(self, "op_" + n.op.name, self.fallback)(n)
+        self.finish()
+        import re
+
+        self.used_bufs = {int(m) for m in re.findall(r"B\[(\d+)\]", "\n".join(self.lines))}
+        head = [
+            "# generated by jitgrad (cuda backend): do not edit",
+            "import math",
+            "import numba",
+            "import numpy as np",
+            "from numba import cuda",
+            "from jitgrad.compile.backends.cuda_kernels import d_ceil, d_floor, d_rint, d_trunc",
+            "",
+        ]
+        body = ["def step(B, S, rt):"] + (self.lines or ["    pass"])
+        return "\n".join(head + self.kernel_src + self.launch_src + [""] + body) + "\n"
+
+    def finish(self):
+        """Outputs into own contiguous buffers, then the state writes (in that order, so an
+        output that reads old state sees the old value)."""
+        g = self.g
+        in_bufs = {self.view[inp.vid].buf for inp in g.inputs}
+        self.out_slots = {}
+        outs = list(dict.fromkeys(g.outputs + [v for _, v in g.grad_binds if v is not None]))
+        for v in outs:
+            vw = self.view[v]
+            if vw.buf in in_bufs or not self._whole(vw, v):
+                vw = self.copy_to_new(v)
+            self.out_slots[v] = vw.buf
+        targets = {self.view[g.inputs[i].vid].buf for i, _ in g.state_writes}
+        srcs = []
+        for idx, v in g.state_writes:
+            vw = self.view[v]
+            dst = self.view[g.inputs[idx].vid]
+            if vw.buf == dst.buf and vw.off == 0 and vw.contiguous() and vw.shape == dst.shape:
+                srcs.append(None)
+                continue
+            if vw.buf in targets:  # reads a buffer that another write overwrites
+                vw = self.copy_to_new(v)
+            srcs.append(vw)
+        for (idx, v), vw in zip(g.state_writes, srcs):
+            if vw is not None:
+                dst = self.view[g.inputs[idx].vid]
+                self.copy(vw, View(dst.buf, 0, vw.shape, _cstrides(vw.shape)), self.dtype(v))
+        self.out_vids = outs
+
+    def _plan_direct_writes(self):
+        """State whose final value a fused kernel computes is written by that kernel straight
+        into the state's buffer when nothing reads the old value (or a view of it) later and
+        the kernel reads it only element-for-element."""
+        g = self.g
+        root = {}
+        for n in g.nodes:
+            if not isinstance(n, FusedNode) and n.op.name in ("expand", "permute", "reshape",
+                                                              "getitem"):
+                root[n.out] = root.get(n.ins[0], n.ins[0])
+        exported = {root.get(v, v) for v in g.outputs}
+        exported |= {root.get(v, v) for _, v in g.grad_binds if v is not None}
+        pos = {}
+        for i, n in enumerate(g.nodes):
+            for o in (n.outs if isinstance(n, FusedNode) else (n.out,)):
+                pos[o] = i
+        last_read = {}
+        for i, n in enumerate(g.nodes):
+            for v in n.ins:
+                last_read[root.get(v, v)] = i
+        self.direct = {}
+        seen = set()
+        for idx, vid in g.state_writes:
+            old = g.inputs[idx].vid
+            p = pos.get(vid)
+            if (p is None or not isinstance(g.nodes[p], FusedNode) or idx in seen
+                    or g.inputs[idx].kind not in ("state", "grad") or old in exported
+                    or vid in exported or self.shape(vid) != self.shape(old)
+                    or last_read.get(old, -1) > p or vid in self.direct):
+                continue
+            if any(root.get(v) == old for v in g.nodes[p].ins):
+                continue
+            seen.add(idx)
+            self.direct[vid] = idx
+
+    def _whole(self, vw, v):
+        return vw.off == 0 and vw.contiguous() and self.bufs[vw.buf][0] == max(1, _prod(vw.shape))
+
+    # ---- elementwise kernels ---------------------------------------------------------
+    def ew(self, shape, outs, ins, body):
+        """Launch a grid-stride kernel over ``shape``.
+
+        outs: [(View, dtype)], ins: [(key, View | ("S", k) | ("lit", text))];
+        body(names) -> (lines, [expr per out]) with names[key] the loaded scalar."""
+        n = _prod(shape)
+        if n == 0:
+            return
+        views = [o for o, _ in outs] + [v for _, v in ins if isinstance(v, View)]
+        cshape, cstr = _collapse(shape, [v.aligned(shape) for v in views])
+        st_of = dict(zip(map(id, views), cstr))
+        params, args = [], []
+        for k, (o, _) in enumerate(outs):
+            params.append(f"o{k}")
+            args.append(f"B[{o.buf}]")
+        names = {}
+        loads = []
+        for k, (key, v) in enumerate(ins):
+            if isinstance(v, View):
+                params.append(f"a{k}")
+                args.append(f"B[{v.buf}]")
+                names[key] = f"x{k}"
+                loads.append((f"x{k}", f"a{k}", v))
+            elif v[0] == "S":
+                params.append(f"s{k}")
+                args.append(f"S[{v[1]}]")
+                names[key] = f"s{k}"
+            else:
+                names[key] = v[1]
+        lines = [f"def KERNEL({', '.join(params)}):", "    i = cuda.grid(1)",
+                 "    stride = cuda.gridsize(1)", f"    while i < {n}:"]
+        ind = "        "
+        coords = _decompose(lines, ind, "i", cshape, "j")
+        for var, arr, v in loads:
+            lines.append(f"{ind}{var} = {arr}[{_off_expr(v.off, coords, st_of[id(v)])}]")
+        blines, exprs = body(names)
+        lines += [ind + b for b in blines]
+        for k, ((o, dt), e) in enumerate(zip(outs, exprs)):
+            lines.append(f"{ind}o{k}[{_off_expr(o.off, coords, st_of[id(o)])}] = "
+                         f"{cast_expr(e, dt)}")
+        lines.append(f"{ind}i += stride")
+        name = self.kernel("\n".join(lines))
+        grid, block = self.L.flat(n)
+        self.launch(name, grid, block, args)
+
+    def copy(self, src, dst, dtype):
+        self.ew(dst.shape, [(dst, dtype)], [("x", src)], lambda nm: ([], [nm["x"]]))
+
+    def copy_to_new(self, vid):
+        src = self.view[vid]
+        dst = self.new_value(vid)
+        self.copy(src, dst, self.dtype(vid))
+        return dst
+
+    def contig(self, vid):
+        vw = self.view[vid]
+        return vw if vw.contiguous() else self.copy_to_new(vid)
+
+    def operand(self, vid):
+        sc = self.scalar_const(vid)
+        if sc is not None:
+            return ("lit", sc)
+        if vid in self.scalar_in:
+            return ("S", self.scalar_in[vid])
+        return self.view[vid]
+
+    def fused(self, n):
+        S = n.shape
+        ins = [(vid, self.operand(vid)) for vid in n.ins]
+        outs = []
+        for vid in n.outs:
+            idx = self.direct.get(vid)
+            if idx is not None:
+                self.view[vid] = self.view[self.g.inputs[idx].vid]
+            else:
+                self.new_value(vid)
+            outs.append((self.view[vid], self.dtype(vid)))
+
+        def body(names):
+            lines = []
+            for mi, m in enumerate(n.members):
+                e = member_expr(m, [names[v] for v in m.ins], CUDA_OVERRIDES)
+                lines.append(f"t{mi} = {cast_expr(e, self.dtype(m.out))}")
+                names[m.out] = f"t{mi}"
+            return lines, [names[v] for v in n.outs]
+
+        self.ew(S, outs, ins, body)
+
+    # ---- movement: views --------------------------------------------------------------
+    def op_expand(self, n):
+        x = self.view[n.ins[0]]
+        S = self.shape(n.out)
+        self.view[n.out] = View(x.buf, x.off, S, x.aligned(S))
+
+    def op_permute(self, n):
+        x = self.view[n.ins[0]]
+        dims = n.params["dims"]
+        self.view[n.out] = View(x.buf, x.off, [x.shape[d] for d in dims],
+                                [x.strides[d] for d in dims])
+
+    def op_reshape(self, n):
+        x = self.contig(n.ins[0])
+        S = self.shape(n.out)
+        self.view[n.out] = View(x.buf, x.off, S, _cstrides(S))
+
+    def op_getitem(self, n):
+        if len(n.ins) != 1:
+            return self.fallback(n)
+        x = self.view[n.ins[0]]
+        spec = n.params["spec"]
+        used = sum(1 for s in spec if s[0] in "ist")
+        off, shp, sts = x.off, [], []
+        d = 0
+        for s in spec:
+            if s[0] == "e":
+                for _ in range(len(x.shape) - used):
+                    shp.append(x.shape[d])
+                    sts.append(x.strides[d])
+                    d += 1
+            elif s[0] == "n":
+                shp.append(1)
+                sts.append(0)
+            elif s[0] == "i":
+                i = s[1] + x.shape[d] if s[1] < 0 else s[1]
+                off += i * x.strides[d]
+                d += 1
+            elif s[0] == "s":
+                start, _, step = slice(s[1], s[2], s[3]).indices(x.shape[d])
+                cnt = len(range(*slice(s[1], s[2], s[3]).indices(x.shape[d])))
+                if cnt:
+                    off += start * x.strides[d]
+                shp.append(cnt)
+                sts.append(x.strides[d] * step)
+                d += 1
+            else:
+                return self.fallback(n)
+        while d < len(x.shape):
+            shp.append(x.shape[d])
+            sts.append(x.strides[d])
+            d += 1
+        if tuple(shp) != tuple(self.shape(n.out)):
+            return self.fallback(n)
+        self.view[n.out] = View(x.buf, off, shp, sts)
+
+    def op_cat(self, n):
+        d = n.params["dim"]
+        out = self.new_value(n.out)
+        pos = 0
+        for v in n.ins:
+            sh = self.shape(v)
+            dst = View(out.buf, pos * out.strides[d], sh, out.strides)
+            self.copy(self.view[v], dst, self.dtype(n.out))
+            pos += sh[d]
+
+    def op_copy(self, n):
+        self.copy_to_new(n.ins[0])
+
+    # ---- reductions -------------------------------------------------------------------
+    _RED = {
+        "sum": ("0", "acc + v"),
+        "prod": ("1", "acc * v"),
+        "amax": ("-np.inf", "v if (v > acc or v != v) and acc == acc else acc"),
+        "amin": ("np.inf", "v if (v < acc or v != v) and acc == acc else acc"),
+    }
+
+    def reduce(self, n):
+        name = n.op.name
+        xv = n.ins[0]
+        x = self.view[xv]
+        dt = self.dtype(xv)
+        sh = x.shape
+        dims = tuple(sorted(d % len(sh) for d in n.params["dims"])) if sh else ()
+        R = _prod(sh[d] for d in dims)
+        if not sh or not dims or R == 0 or _prod(sh) == 0:
+            return self.fallback(n)
+        if dt.kind == "f":
+            acc_t = "np.float64"
+        elif name in ("sum", "prod") and dt.kind in "biu":
+            acc_t = "np.int64"
+        else:
+            return self.fallback(n)
+        init, comb = self._RED[name]
+        init = f"{acc_t}({init})"
+        kept = [d for d in range(len(sh)) if d not in dims]
+        kshape, (kst,) = _collapse([sh[d] for d in kept], [[x.strides[d] for d in kept]])
+        rshape, (rst,) = _collapse([sh[d] for d in dims], [[x.strides[d] for d in dims]])
+        nout = _prod(kshape)
+        out = self.new_value(n.out)
+        ot = self.dtype(n.out)
+        serial = R <= 16 or (nout >= 1024 and R <= 256)
+        lines = ["def KERNEL(o, x):"]
+        if serial:
+            lines += ["    ob = cuda.grid(1)", f"    while ob < {nout}:"]
+            ind = "        "
+            kc = _decompose(lines, ind, "ob", kshape, "p")
+            lines.append(f"{ind}base = {_off_expr(x.off, kc, kst)}")
+            lines.append(f"{ind}acc = {init}")
+            lines.append(f"{ind}for r in range({R}):")
+            rc = _decompose(lines, ind + "    ", "r", rshape, "u")
+            lines.append(f"{ind}    v = x[base + {_off_expr(0, rc, rst)}]")
+            lines.append(f"{ind}    acc = {comb}")
+            lines.append(f"{ind}o[ob] = {cast_expr('acc', ot)}")
+            lines.append(f"{ind}ob += cuda.gridsize(1)")
+            grid, block = self.L.flat(nout)
+        else:
+            T = self.L.reduce_threads(R)
+            sdt = "numba.float64" if acc_t == "np.float64" else "numba.int64"
+            lines += [f"    sh = cuda.shared.array({T}, {sdt})", "    tid = cuda.threadIdx.x",
+                      "    ob = cuda.blockIdx.x", f"    while ob < {nout}:"]
+            ind = "        "
+            kc = _decompose(lines, ind, "ob", kshape, "p")
+            lines.append(f"{ind}base = {_off_expr(x.off, kc, kst)}")
+            lines.append(f"{ind}acc = {init}")
+            lines.append(f"{ind}r = tid")
+            lines.append(f"{ind}while r < {R}:")
+            rc = _decompose(lines, ind + "    ", "r", rshape, "u")
+            lines.append(f"{ind}    v = x[base + {_off_expr(0, rc, rst)}]")
+            lines.append(f"{ind}    acc = {comb}")
+            lines.append(f"{ind}    r += {T}")
+            lines.append(f"{ind}sh[tid] = acc")
+            lines.append(f"{ind}cuda.syncthreads()")
+            lines.append(f"{ind}s = {T // 2}")
+            lines.append(f"{ind}while s > 0:")
+            lines.append(f"{ind}    if tid < s:")
+            lines.append(f"{ind}        acc = sh[tid]")
+            lines.append(f"{ind}        v = sh[tid + s]")
+            lines.append(f"{ind}        sh[tid] = {comb}")
+            lines.append(f"{ind}    cuda.syncthreads()")
+            lines.append(f"{ind}    s //= 2")
+            lines.append(f"{ind}if tid == 0:")
+            lines.append(f"{ind}    o[ob] = {cast_expr('sh[0]', ot)}")
+            lines.append(f"{ind}cuda.syncthreads()")
+            lines.append(f"{ind}ob += cuda.gridDim.x")
+            grid, block = min(nout, self.L.red_blocks), T
+        name = self.kernel("\n".join(lines))
+        self.launch(name, grid, block, [f"B[{out.buf}]", f"B[{x.buf}]"])
+
+    op_sum = op_prod = op_amax = op_amin = reduce
+
+    # ---- matmul -----------------------------------------------------------------------
+    def op_matmul(self, n):
+        a, b = n.ins
+        sa, sb, so = self.shape(a), self.shape(b), self.shape(n.out)
+        dt = self.dtype(n.out)
+        if (dt.kind != "f" or self.dtype(a) != dt or self.dtype(b) != dt or not sa or not sb
+                or _prod(so) == 0):
+            return self.fallback(n)
+        va, vb = self.view[a], self.view[b]
+        if len(sa) == 1:
+            va = View(va.buf, va.off, (1,) + sa, (0,) + va.strides)
+        if len(sb) == 1:
+            vb = View(vb.buf, vb.off, sb + (1,), vb.strides + (0,))
+        M, K = va.shape[-2:]
+        N = vb.shape[-1]
+        batch = tuple(np.broadcast_shapes(va.shape[:-2], vb.shape[:-2]))
+        if K == 0:
+            return self.fallback(n)
+        ast = va.aligned(batch + (M, K))
+        bst = vb.aligned(batch + (K, N))
+        nb = _prod(batch)
+        bshape, (abst, bbst) = _collapse(batch, [ast[:-2], bst[:-2]])
+        out = self.new_value(n.out)
+        T = self.L.mm_tile(M, N)
+        nbt = _nb(dt)
+        zero = lit(0.0, dt)
+        L = ["def KERNEL(o, a, b):",
+             f"    sa = cuda.shared.array(({T}, {T}), {nbt})",
+             f"    sb = cuda.shared.array(({T}, {T}), {nbt})",
+             "    tx = cuda.threadIdx.x", "    ty = cuda.threadIdx.y",
+             f"    row = cuda.blockIdx.y * {T} + ty", f"    col = cuda.blockIdx.x * {T} + tx",
+             "    bz = cuda.blockIdx.z", f"    while bz < {nb}:"]
+        ind = "        "
+        bc = _decompose(L, ind, "bz", bshape, "z")
+        L.append(f"{ind}abase = {_off_expr(va.off, bc, abst)}")
+        L.append(f"{ind}bbase = {_off_expr(vb.off, bc, bbst)}")
+        L.append(f"{ind}acc = {zero}")
+        L.append(f"{ind}for t in range({-(-K // T)}):")
+        L.append(f"{ind}    k = t * {T} + tx")
+        L.append(f"{ind}    if row < {M} and k < {K}:")
+        L.append(f"{ind}        sa[ty, tx] = a[abase + {_off_expr(0, ['row', 'k'], ast[-2:])}]")
+        L.append(f"{ind}    else:")
+        L.append(f"{ind}        sa[ty, tx] = {zero}")
+        L.append(f"{ind}    k = t * {T} + ty")
+        L.append(f"{ind}    if k < {K} and col < {N}:")
+        L.append(f"{ind}        sb[ty, tx] = b[bbase + {_off_expr(0, ['k', 'col'], bst[-2:])}]")
+        L.append(f"{ind}    else:")
+        L.append(f"{ind}        sb[ty, tx] = {zero}")
+        L.append(f"{ind}    cuda.syncthreads()")
+        L.append(f"{ind}    for kk in range({T}):")
+        L.append(f"{ind}        acc += sa[ty, kk] * sb[kk, tx]")
+        L.append(f"{ind}    cuda.syncthreads()")
+        L.append(f"{ind}if row < {M} and col < {N}:")
+        L.append(f"{ind}    o[bz * {M * N} + row * {N} + col] = acc")
+        L.append(f"{ind}bz += cuda.gridDim.z")
+        name = self.kernel("\n".join(L))
+        grid = (-(-N // T), -(-M // T), min(nb, 65535))
+        self.launch(name, grid, (T, T), [f"B[{out.buf}]", f"B[{va.buf}]", f"B[{vb.buf}]"])
+
+    # ---- index ops --------------------------------------------------------------------
+    def _index_checks(self):
+        """Integer arguments used as indices are checked on the host before anything runs
+        (like the CPU backend); computed indices are checked in the kernels (error flag)."""
+        g = self.g
+        arg_k = {inp.vid: k for k, inp in enumerate(g.inputs) if inp.kind == "arg"}
+        for n in g.nodes:
+            if not isinstance(n, FusedNode) and n.op.name in ("gather", "scatter_add"):
+                sx = self.shape(n.ins[0])
+                size = sx[n.params["dim"]] if sx else 1
+                k = arg_k.get(n.ins[1])
+                if k is not None:
+                    self.arg_checks.append(
+                        (k, size, f"{n.op.name}: index out of range for a dimension of size "
+                                  f"{size}"))
+                else:
+                    self.err_checked = True
+
+    def _index_kernel(self, n, x, idx, out_view, mode):
+        """gather: out[p] = x[p with dim := idx[p]]; scatter: out[...] += src[p] (atomic)."""
+        d = n.params["dim"]
+        ish = self.shape(n.ins[1])
+        xs = x.shape
+        ni = _prod(ish)
+        iv = self.view[n.ins[1]]
+        nd = len(ish)
+        L = ["def KERNEL(o, x, ix, err):", "    i = cuda.grid(1)", f"    while i < {ni}:"]
+        ind = "        "
+        cs = _decompose(L, ind, "i", ish, "j")
+        L.append(f"{ind}jj = ix[{_off_expr(iv.off, cs, iv.strides)}]")
+        L.append(f"{ind}if jj < 0:")
+        L.append(f"{ind}    jj += {xs[d]}")
+        L.append(f"{ind}if jj < 0 or jj >= {xs[d]}:")
+        L.append(f"{ind}    err[0] = 1")
+        cj = [c if k != d else "jj" for k, c in enumerate(cs)]
+        if mode == "gather":
+            L.append(f"{ind}    o[i] = {lit(0, self.dtype(n.out))}")
+            L.append(f"{ind}else:")
+            L.append(f"{ind}    o[i] = x[{_off_expr(x.off, cj, x.strides)}]")
+        else:
+            sv = self.view[n.ins[2]]
+            L.append(f"{ind}else:")
+            L.append(f"{ind}    cuda.atomic.add(o, {_off_expr(0, cj, out_view.strides)}, "
+                     f"x[{_off_expr(sv.off, cs, sv.strides)}])")
+        L.append(f"{ind}i += cuda.gridsize(1)")
+        _ = nd
+        name = self.kernel("\n".join(L))
+        grid, block = self.L.flat(ni)
+        src = x if mode == "gather" else self.view[n.ins[2]]
+        self.launch(name, grid, block, [f"B[{out_view.buf}]", f"B[{src.buf}]", f"B[{iv.buf}]",
+                                        self.err_buf()])
+
+    def op_gather(self, n):
+        x = self.view[n.ins[0]]
+        if not x.shape or self.dtype(n.ins[1]).kind not in "iu" or _prod(self.shape(n.out)) == 0:
+            return self.fallback(n)
+        out = self.new_value(n.out)
+        self._index_kernel(n, x, None, out, "gather")
+
+    def op_scatter_add(self, n):
+        base, idx, src = n.ins
+        dt = self.dtype(n.out)
+        if (not self.shape(base) or self.dtype(idx).kind not in "iu"
+                or dt.name not in ("float32", "float64", "int32", "int64")
+                or self.shape(idx) != self.shape(src) or self.dtype(src) != dt):
+            return self.fallback(n)
+        out = self.copy_to_new(base)
+        self.view[n.out] = out
+        if _prod(self.shape(idx)):
+            self._index_kernel(n, out, None, out, "scatter")
+
+    # ---- anything else: NumPy on the host ---------------------------------------------
+    def fallback(self, n):
+        k = len(self.host_nodes)
+        ins = [self.view[v] for v in n.ins]
+        out = self.new_value(n.out)
+        self.host_nodes.append((n.op.name, dict(n.params),
+                                [(v.off, v.shape, v.strides) for v in ins],
+                                self.shape(n.out), self.dtype(n.out)))
+        args = ", ".join([f"B[{out.buf}]"] + [f"B[{v.buf}]" for v in ins])
+        self.emit(f"rt.host({k}, {args})  # {n.op.name}: NumPy on the host")
+        self.fallback_ops.append(n.op.name)
+
+
+# ---------------------------------------------------------------- runtime --------------
+class _Runtime:
+    def __init__(self, exe):
+        self.exe = exe
+
+    def host(self, k, out, *bufs):
+        name, params, views, oshape, odt = self.exe.host_nodes[k]
+        arrays = []
+        for b, (off, shape, strides) in zip(bufs, views):
+            h = b.copy_to_host()
+            if _prod(shape) == 0:
+                arrays.append(np.empty(shape, h.dtype))
+                continue
+            arrays.append(np.lib.stride_tricks.as_strided(
+                h[off:], shape, [s * h.itemsize for s in strides]).copy())
+        r = PRIMITIVES[name].impl(*arrays, **params)
+        r = np.ascontiguousarray(np.asarray(r, dtype=odt)).reshape(-1)
+        if r.size:
+            out.copy_to_device(r)
+
+
+def _same(a, s):
+    if a.shape != s.shape or a.dtype != s.dtype:
+        return False
+    if a.flags.c_contiguous and a.dtype.itemsize in (1, 2, 4, 8):
+        u = np.dtype(f"u{a.dtype.itemsize}")
+        return np.array_equal(a.view(u), s.view(u))
+    return np.array_equal(a, s, equal_nan=True)
+
+
+class CUDAExecutable:
+    """A graph compiled to numba.cuda kernels; ``run(arrays)`` like the other backends."""
+
+    name = "cuda"
+
+    def __init__(self, graph, options):
+        from numba import cuda as _nbcuda
+
+        from ... import cuda as jcuda
+
+        jcuda.require()
+        self._cuda = _nbcuda
+        self.sim = jcuda.simulated()
+        self.g = graph
+        gen = _Gen(graph, Launch(self.sim))
+        self.src = gen.generate()
+        self.bufspec = gen.bufs
+        self.host_nodes = gen.host_nodes
+        self.fallback_ops = gen.fallback_ops
+        self.objmode_ops = gen.fallback_ops  # explain() lists them
+        self.loops = gen.loops
+        self.n_kernels = len(gen.kernels)
+        self.out_vids = gen.out_vids
+        self.out_slots = gen.out_slots
+        self.scalar_on_device = {k for k, b in enumerate(self.in_slot_of(gen))
+                                 if b in gen.used_bufs}
+        self.arg_checks = gen.arg_checks
+        self.err_slot = gen.err
+        self.err_checked = gen.err_checked
+        self.check_host_writes = CHECK_HOST_WRITES
+        if self.fallback_ops:
+            warnings.warn(
+                "jitgrad.trace(device='cuda'): these ops have no CUDA kernel yet and run their "
+                f"NumPy implementation on the host (copies both ways): "
+                f"{', '.join(sorted(set(self.fallback_ops)))}", RuntimeWarning, stacklevel=4)
+        key = hashlib.sha256((_VERSION + self.src).encode()).hexdigest()[:24]
+        self.mod, self.cache_hit = _cache.load_module(key, self.src, options.get("cache", True))
+        if self.sim:
+            from .cuda_kernels import SimMath
+
+            self.mod.math = SimMath()
+        self.compile_seconds = None
+        self.rt = _Runtime(self)
+        self.B = None
+        self.S = [None] * len(graph.inputs)
+        self._host = [None] * len(graph.inputs)  # last synced host array per state slot
+        self._snap = [None] * len(graph.inputs)
+        self.in_slot = [None] * len(graph.inputs)
+        for b, (_, _, role) in enumerate(self.bufspec):
+            if role[0] == "in":
+                self.in_slot[role[1]] = b
+        self.grad_slot = {}  # id(tensor) -> input index of its 'grad' input
+        for k, inp in enumerate(graph.inputs):
+            if inp.kind == "grad":
+                self.grad_slot[id(inp.ref)] = k
+        self.uploads = 0  # state uploads (for tests of the sync rule)
+
+    @staticmethod
+    def in_slot_of(gen):
+        slots = [None] * len(gen.g.inputs)
+        for b, (_, _, role) in enumerate(gen.bufs):
+            if role[0] == "in":
+                slots[role[1]] = b
+        return slots
+
+    def source(self):
+        return self.src
+
+    # ---- device memory --------------------------------------------------------------
+    def _alloc(self):
+        cuda = self._cuda
+        self.B = [cuda.device_array(size, dtype=dt) for size, dt, _ in self.bufspec]
+        for b, (_, _, role) in enumerate(self.bufspec):
+            if role[0] == "const":
+                c = np.ascontiguousarray(self.g.consts[role[1]]).reshape(-1)
+                if c.size:
+                    self.B[b].copy_to_device(c)
+        if self.err_slot is not None:
+            self.B[self.err_slot].copy_to_device(np.zeros(1, np.int32))
+
+    def _up(self, k, a):
+        if a.size:
+            self.B[self.in_slot[k]].copy_to_device(np.ascontiguousarray(a).reshape(-1))
+
+    def _sync_in(self, arrays):
+        g = self.g
+        for k, inp in enumerate(g.inputs):
+            a = arrays[k]
+            kind = inp.kind
+            if kind == "scalar":
+                self.S[k] = a.item()
+                if k in self.scalar_on_device:
+                    self._up(k, a)
+            elif kind in ("state", "grad"):
+                if self._host[k] is a and (not self.check_host_writes
+                                           or _same(a, self._snap[k])):
+                    continue
+                self._up(k, a)
+                self.uploads += 1
+                self._host[k] = a
+                self._snap[k] = a.copy() if self.check_host_writes else None
+            else:
+                self._up(k, a)
+
+    def _down(self, slot, host):
+        if host.size == 0:
+            return
+        if host.flags.c_contiguous:
+            self.B[slot].copy_to_host(host.reshape(-1))
+        else:
+            np.copyto(host, self.B[slot].copy_to_host().reshape(host.shape))
+
+    # ---- a call ---------------------------------------------------------------------
+    def run(self, arrays):
+        g = self.g
+        for k, size, msg in self.arg_checks:
+            a = arrays[k]
+            if a.size and (a.min() < -size or a.max() >= size):
+                raise IndexError(msg)
+        t0 = time.perf_counter()
+        if self.B is None:
+            self._alloc()
+        self._sync_in(arrays)
+        if self.sim:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                self.mod.step(self.B, self.S, self.rt)
+        else:
+            self.mod.step(self.B, self.S, self.rt)
+        if self.err_checked:
+            e = self.B[self.err_slot].copy_to_host()
+            if e[0]:
+                self.B[self.err_slot].copy_to_device(np.zeros(1, np.int32))
+                raise IndexError("gather/scatter_add on cuda: an index computed inside the step "
+                                 "is out of range (state may already be updated)")
+        outs = {}
+        for v in self.out_vids:
+            val = g.values[v]
+            h = np.empty(val.shape, val.dtype)
+            self._down(self.out_slots[v], h)
+            outs[v] = h
+        for idx, _ in g.state_writes:
+            h = arrays[idx]
+            self._down(self.in_slot[idx], h)
+            if g.inputs[idx].kind in ("state", "grad"):
+                self._host[idx] = h
+                self._snap[idx] = h.copy() if self.check_host_writes else None
+        for t, v in g.grad_binds:
+            k = self.grad_slot.get(id(t))
+            if k is None or v is None:
+                continue
+            h = outs[v]
+            if h.size:
+                self.B[self.in_slot[k]].copy_to_device(self.B[self.out_slots[v]])
+            self._host[k] = h
+            self._snap[k] = h.copy() if self.check_host_writes else None
+        if self.compile_seconds is None:
+            self.compile_seconds = time.perf_counter() - t0
+        return outs
+
+
+_ = math

@@ -115,24 +115,36 @@ def _conv_params(p):
     return {k: p[k] for k in ("stride", "padding", "dilation", "groups")}
 
 
+def _needs(t):
+    # an input that does not require grad has no tape edge: its gradient would be dropped
+    return t._requires_grad
+
+
 def _conv2d_vjp(g, out, x, w, stride, padding, dilation, groups):
     p = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
-    gx = apply(conv2d_grad_input_p, (g, w), dict(p, in_hw=tuple(x._data.shape[2:])))
-    gw = apply(conv2d_grad_weight_p, (x, g), dict(p, ksize=tuple(w._data.shape[2:])))
+    gx = gw = None
+    if _needs(x):
+        gx = apply(conv2d_grad_input_p, (g, w), dict(p, in_hw=tuple(x._data.shape[2:])))
+    if _needs(w):
+        gw = apply(conv2d_grad_weight_p, (x, g), dict(p, ksize=tuple(w._data.shape[2:])))
     return gx, gw
 
 
 def _conv2d_grad_input_vjp(gg, out, g, w, in_hw, **p):
     # <gg, T(g, w)> = <conv(gg, w), g>: linear in g and in w
-    dg = apply(conv2d_p, (gg, w), p)
-    dw = apply(conv2d_grad_weight_p, (gg, g), dict(p, ksize=tuple(w._data.shape[2:])))
+    dg = apply(conv2d_p, (gg, w), p) if _needs(g) else None
+    dw = None
+    if _needs(w):
+        dw = apply(conv2d_grad_weight_p, (gg, g), dict(p, ksize=tuple(w._data.shape[2:])))
     return dg, dw
 
 
 def _conv2d_grad_weight_vjp(gw, out, x, g, ksize, **p):
     # <gw, W(x, g)> = <conv(x, gw), g>
-    dx = apply(conv2d_grad_input_p, (g, gw), dict(p, in_hw=tuple(x._data.shape[2:])))
-    dg = apply(conv2d_p, (x, gw), p)
+    dx = None
+    if _needs(x):
+        dx = apply(conv2d_grad_input_p, (g, gw), dict(p, in_hw=tuple(x._data.shape[2:])))
+    dg = apply(conv2d_p, (x, gw), p) if _needs(g) else None
     return dx, dg
 
 

@@ -289,3 +289,18 @@ def test_pool_kernel_matches_numpy_fallback_with_ties_and_nan(monkeypatch):
     np.testing.assert_array_equal(fast[0], slow[0])
     np.testing.assert_array_equal(fast[1], slow[1])
     assert C._numba is not None  # the fast path really ran above
+
+
+def test_small_cnn_second_order_end_to_end():
+    x = RNG.standard_normal((2, 1, 4, 4))
+    w = RNG.standard_normal((2, 1, 3, 3))
+    lw = RNG.standard_normal((3, 8))
+    t = jg.tensor([0, 2])
+
+    def net(x, w, lw):
+        h = F.max_pool2d(F.conv2d(x, w, padding=1).tanh(), 2)
+        h = F.batch_norm(h, None, None, training=True)
+        return F.cross_entropy(F.linear(h.flatten(1), lw), t)
+
+    check_grad(net, x, w, lw)
+    check_second_order(net, x, w, lw[:, :])

@@ -1,0 +1,70 @@
+"""Thread counts and environment: set before NumPy, numba, torch or jax are imported."""
+
+import os
+import platform
+
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+REPORTED_VARS = THREAD_VARS + (
+    "OMP_WAIT_POLICY",
+    "OPENBLAS_CORETYPE",
+    "NUMBA_THREADING_LAYER",
+    "XLA_FLAGS",
+    "JITGRAD_CACHE_DIR",
+)
+
+
+def configure(threads):
+    """Give every library the same number of threads (call before importing any of them)."""
+    for var in THREAD_VARS:
+        os.environ[var] = str(threads)
+    # jitgrad.compile sets this default itself; set it here so torch's OpenMP sees the same.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # XLA sizes its CPU thread pool from the cores it may run on: pin the process to
+    # ``threads`` cores so jax.jit sees the same count as everyone else.
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) > threads:
+            os.sched_setaffinity(0, cpus[:threads])
+    except (AttributeError, OSError):
+        pass
+
+
+def machine():
+    """One-line description of the machine (CPU model, cores, memory)."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        ncpu = len(os.sched_getaffinity(0))
+    except AttributeError:
+        ncpu = os.cpu_count()
+    return (
+        f"{model}, {os.cpu_count()} logical CPUs ({ncpu} usable by this run){mem}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def reported_env():
+    return {k: os.environ[k] for k in REPORTED_VARS if k in os.environ}

@@ -94,13 +94,7 @@ class ForwardOnlyVariant(Variant):
         g = self.graph
         for r, v in g.grad_binds:
             resolve(r, args)._grad = None if v is None else _wrap(outs[v])
-        res = []
-        for kind, x in self.out_kind:
-            if kind == "input":
-                inp = g.inputs[x]
-                res.append(args[inp.ref] if inp.kind == "arg" else inp.ref)
-            else:
-                res.append(_wrap(outs[x].reshape(g.values[x].shape)))
+        res = self.outputs(args, outs)
         if STATE.enabled:
             wrt = tuple(resolve(r, args) for r in self.refs)
             if any(t._requires_grad for t in wrt):

@@ -79,6 +79,7 @@ class Graph:
         self.inputs = []
         self.consts = {}  # vid -> ndarray
         self.outputs = []  # vids of returned tensors
+        self.out_refs = []  # per output: the argument/state tensor it is (identity kept), or None
         self.state_writes = []  # (input index, vid): final value of a state tensor
         self.grad_binds = []  # (leaf tensor, vid or None)
         self._next = 0
@@ -96,6 +97,7 @@ class Graph:
         g.inputs = list(self.inputs)
         g.consts = dict(self.consts)
         g.outputs = list(self.outputs)
+        g.out_refs = list(self.out_refs)
         g.state_writes = list(self.state_writes)
         g.grad_binds = list(self.grad_binds)
         g._next = self._next

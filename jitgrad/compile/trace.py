@@ -86,9 +86,12 @@ class Variant:
             self.getters.append(_getter(inp))
         self.out_kind = []
         in_vid = {inp.vid: k for k, inp in enumerate(g.inputs)}
-        for v in g.outputs:
+        refs = g.out_refs or [None] * len(g.outputs)
+        for v, r in zip(g.outputs, refs):
             k = in_vid.get(v)
-            if k is not None and g.inputs[k].kind in ("arg", "state"):
+            if r is not None:
+                self.out_kind.append(("ref", r))
+            elif k is not None and g.inputs[k].kind in ("arg", "state"):
                 self.out_kind.append(("input", k))
             else:
                 self.out_kind.append(("new", v))
@@ -125,15 +128,20 @@ class Variant:
         g = self.graph
         for r, v in g.grad_binds:
             resolve(r, args)._grad = None if v is None else _wrap(outs[v])
+        return _unflatten(self.out_tree, iter(self.outputs(args, outs)))
+
+    def outputs(self, args, outs):
+        g = self.graph
         res = []
         for kind, x in self.out_kind:
-            if kind == "input":
+            if kind == "ref":
+                res.append(resolve(x, args))
+            elif kind == "input":
                 inp = g.inputs[x]
                 res.append(args[inp.ref] if inp.kind == "arg" else inp.ref)
             else:
-                a = outs[x]
-                res.append(_wrap(a.reshape(g.values[x].shape)))
-        return _unflatten(self.out_tree, iter(res))
+                res.append(_wrap(outs[x].reshape(g.values[x].shape)))
+        return res
 
 
 def _getter(inp):

@@ -219,6 +219,9 @@ class Tracer:
         for t in out_tensors:
             outs.append(self.val_of(t))
         g.outputs = outs
+        known = {id(t) for t in self.known}
+        g.out_refs = [self.ref(t) if (id(t) in self.arg_index or id(t) in known) else None
+                      for t in out_tensors]
         for idx, t in self.writes.items():
             v = self.vals[id(t._data)]
             if v != g.inputs[idx].vid:

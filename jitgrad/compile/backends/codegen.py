@@ -23,7 +23,7 @@ CUDA_OVERRIDES = {
     "floor": "d_floor({0})",
     "ceil": "d_ceil({0})",
     "trunc": "d_trunc({0})",
-    "sign": "(1 if {0} > 0 else (-1 if {0} < 0 else 0))",
+    "sign": "(1 if {0} > 0 else (-1 if {0} < 0 else {0}))",  # NaN and 0 map to themselves
 }
 
 _NP_NAMES = {"float32": "np.float32", "float64": "np.float64", "int64": "np.int64",

@@ -455,11 +455,8 @@ class _Gen:
         S = self.shape(n.out)
         self.view[n.out] = View(x.buf, x.off, S, _cstrides(S))
 
-    def op_getitem(self, n):
-        if len(n.ins) != 1:
-            return self.fallback(n)
-        x = self.view[n.ins[0]]
-        spec = n.params["spec"]
+    def _spec_view(self, x, spec):
+        """The view that a basic index (ints, slices, None, ...) selects, or None."""
         used = sum(1 for s in spec if s[0] in "ist")
         off, shp, sts = x.off, [], []
         d = 0
@@ -477,22 +474,44 @@ class _Gen:
                 off += i * x.strides[d]
                 d += 1
             elif s[0] == "s":
-                start, _, step = slice(s[1], s[2], s[3]).indices(x.shape[d])
-                cnt = len(range(*slice(s[1], s[2], s[3]).indices(x.shape[d])))
-                if cnt:
-                    off += start * x.strides[d]
-                shp.append(cnt)
-                sts.append(x.strides[d] * step)
+                rng = range(*slice(s[1], s[2], s[3]).indices(x.shape[d]))
+                if len(rng):
+                    off += rng.start * x.strides[d]
+                shp.append(len(rng))
+                sts.append(x.strides[d] * rng.step)
                 d += 1
             else:
-                return self.fallback(n)
+                return None
         while d < len(x.shape):
             shp.append(x.shape[d])
             sts.append(x.strides[d])
             d += 1
-        if tuple(shp) != tuple(self.shape(n.out)):
+        return View(x.buf, off, shp, sts)
+
+    def op_getitem(self, n):
+        vw = self._spec_view(self.view[n.ins[0]], n.params["spec"]) if len(n.ins) == 1 else None
+        if vw is None or vw.shape != tuple(self.shape(n.out)):
             return self.fallback(n)
-        self.view[n.out] = View(x.buf, off, shp, sts)
+        self.view[n.out] = vw
+
+    def op_getitem_grad(self, n):
+        """Zeros, then the incoming gradient copied into the indexed view (basic index)."""
+        if len(n.ins) != 1:
+            return self.fallback(n)
+        S = self.shape(n.out)
+        dt = self.dtype(n.out)
+        base = View(None, 0, S, _cstrides(S))
+        vw = self._spec_view(base, n.params["spec"])
+        g = self.view[n.ins[0]]
+        if vw is None or _prod(vw.shape) != _prod(g.shape):
+            return self.fallback(n)
+        out = self.new_value(n.out)
+        self.ew(S, [(out, dt)], [], lambda nm: ([], [lit(0, dt)]))
+        dst = View(out.buf, vw.off, vw.shape, vw.strides)
+        src = g if g.shape == vw.shape else View(g.buf, g.off, vw.shape, _cstrides(vw.shape))
+        if src is not g and not g.contiguous():
+            src = View(self.copy_to_new(n.ins[0]).buf, 0, vw.shape, _cstrides(vw.shape))
+        self.copy(src, dst, dt)
 
     def op_cat(self, n):
         d = n.params["dim"]

@@ -223,8 +223,9 @@ class _Gen:
         if name is None:
             name = "k_" + hashlib.sha1(src.encode()).hexdigest()[:10]
             self.kernels[src] = name
-            self.kernel_src.append("@cuda.jit(cache=CACHE)\n" + src.replace("KERNEL", name)
-                                   + "\n\n")
+            self.kernel_src.append(
+                "@cuda.jit(cache=CACHE)\n" + src.replace("KERNEL", name) + "\n\n"
+            )
         return name
 
     def launch(self, name, grid, block, args):
@@ -318,14 +319,18 @@ class _Gen:
         g = self.g
         root = {}
         for n in g.nodes:
-            if not isinstance(n, FusedNode) and n.op.name in ("expand", "permute", "reshape",
-                                                              "getitem"):
+            if not isinstance(n, FusedNode) and n.op.name in (
+                "expand",
+                "permute",
+                "reshape",
+                "getitem",
+            ):
                 root[n.out] = root.get(n.ins[0], n.ins[0])
         exported = {root.get(v, v) for v in g.outputs}
         exported |= {root.get(v, v) for _, v in g.grad_binds if v is not None}
         pos = {}
         for i, n in enumerate(g.nodes):
-            for o in (n.outs if isinstance(n, FusedNode) else (n.out,)):
+            for o in n.outs if isinstance(n, FusedNode) else (n.out,):
                 pos[o] = i
         last_read = {}
         for i, n in enumerate(g.nodes):
@@ -336,10 +341,17 @@ class _Gen:
         for idx, vid in g.state_writes:
             old = g.inputs[idx].vid
             p = pos.get(vid)
-            if (p is None or not isinstance(g.nodes[p], FusedNode) or idx in seen
-                    or g.inputs[idx].kind not in ("state", "grad") or old in exported
-                    or vid in exported or self.shape(vid) != self.shape(old)
-                    or last_read.get(old, -1) > p or vid in self.direct):
+            if (
+                p is None
+                or not isinstance(g.nodes[p], FusedNode)
+                or idx in seen
+                or g.inputs[idx].kind not in ("state", "grad")
+                or old in exported
+                or vid in exported
+                or self.shape(vid) != self.shape(old)
+                or last_read.get(old, -1) > p
+                or vid in self.direct
+            ):
                 continue
             if any(root.get(v) == old for v in g.nodes[p].ins):
                 continue
@@ -379,8 +391,12 @@ class _Gen:
                 names[key] = f"s{k}"
             else:
                 names[key] = v[1]
-        lines = [f"def KERNEL({', '.join(params)}):", "    i = cuda.grid(1)",
-                 "    stride = cuda.gridsize(1)", f"    while i < {n}:"]
+        lines = [
+            f"def KERNEL({', '.join(params)}):",
+            "    i = cuda.grid(1)",
+            "    stride = cuda.gridsize(1)",
+            f"    while i < {n}:",
+        ]
         ind = "        "
         coords = _decompose(lines, ind, "i", cshape, "j")
         for var, arr, v in loads:
@@ -388,8 +404,9 @@ class _Gen:
         blines, exprs = body(names)
         lines += [ind + b for b in blines]
         for k, ((o, dt), e) in enumerate(zip(outs, exprs)):
-            lines.append(f"{ind}o{k}[{_off_expr(o.off, coords, st_of[id(o)])}] = "
-                         f"{cast_expr(e, dt)}")
+            lines.append(
+                f"{ind}o{k}[{_off_expr(o.off, coords, st_of[id(o)])}] = {cast_expr(e, dt)}"
+            )
         lines.append(f"{ind}i += stride")
         name = self.kernel("\n".join(lines))
         grid, block = self.L.flat(n)
@@ -447,8 +464,9 @@ class _Gen:
     def op_permute(self, n):
         x = self.view[n.ins[0]]
         dims = n.params["dims"]
-        self.view[n.out] = View(x.buf, x.off, [x.shape[d] for d in dims],
-                                [x.strides[d] for d in dims])
+        self.view[n.out] = View(
+            x.buf, x.off, [x.shape[d] for d in dims], [x.strides[d] for d in dims]
+        )
 
     def op_reshape(self, n):
         x = self.contig(n.ins[0])
@@ -576,8 +594,12 @@ class _Gen:
         else:
             T = self.L.reduce_threads(R)
             sdt = "numba.float64" if acc_t == "np.float64" else "numba.int64"
-            lines += [f"    sh = cuda.shared.array({T}, {sdt})", "    tid = cuda.threadIdx.x",
-                      "    ob = cuda.blockIdx.x", f"    while ob < {nout}:"]
+            lines += [
+                f"    sh = cuda.shared.array({T}, {sdt})",
+                "    tid = cuda.threadIdx.x",
+                "    ob = cuda.blockIdx.x",
+                f"    while ob < {nout}:",
+            ]
             ind = "        "
             kc = _decompose(lines, ind, "ob", kshape, "p")
             lines.append(f"{ind}base = {_off_expr(x.off, kc, kst)}")
@@ -613,8 +635,14 @@ class _Gen:
         a, b = n.ins
         sa, sb, so = self.shape(a), self.shape(b), self.shape(n.out)
         dt = self.dtype(n.out)
-        if (dt.kind != "f" or self.dtype(a) != dt or self.dtype(b) != dt or not sa or not sb
-                or _prod(so) == 0):
+        if (
+            dt.kind != "f"
+            or self.dtype(a) != dt
+            or self.dtype(b) != dt
+            or not sa
+            or not sb
+            or _prod(so) == 0
+        ):
             return self.fallback(n)
         va, vb = self.view[a], self.view[b]
         if len(sa) == 1:
@@ -634,12 +662,17 @@ class _Gen:
         T = self.L.mm_tile(M, N)
         nbt = _nb(dt)
         zero = lit(0.0, dt)
-        L = ["def KERNEL(o, a, b):",
-             f"    sa = cuda.shared.array(({T}, {T}), {nbt})",
-             f"    sb = cuda.shared.array(({T}, {T}), {nbt})",
-             "    tx = cuda.threadIdx.x", "    ty = cuda.threadIdx.y",
-             f"    row = cuda.blockIdx.y * {T} + ty", f"    col = cuda.blockIdx.x * {T} + tx",
-             "    bz = cuda.blockIdx.z", f"    while bz < {nb}:"]
+        L = [
+            "def KERNEL(o, a, b):",
+            f"    sa = cuda.shared.array(({T}, {T}), {nbt})",
+            f"    sb = cuda.shared.array(({T}, {T}), {nbt})",
+            "    tx = cuda.threadIdx.x",
+            "    ty = cuda.threadIdx.y",
+            f"    row = cuda.blockIdx.y * {T} + ty",
+            f"    col = cuda.blockIdx.x * {T} + tx",
+            "    bz = cuda.blockIdx.z",
+            f"    while bz < {nb}:",
+        ]
         ind = "        "
         bc = _decompose(L, ind, "bz", bshape, "z")
         L.append(f"{ind}abase = {_off_expr(va.off, bc, abst)}")
@@ -680,8 +713,8 @@ class _Gen:
                 k = arg_k.get(n.ins[1])
                 if k is not None:
                     self.arg_checks.append(
-                        (k, size, f"{n.op.name}: index out of range for a dimension of size "
-                                  f"{size}"))
+                        (k, size, f"{n.op.name}: index out of range for a dimension of size {size}")
+                    )
                 else:
                     self.err_checked = True
 
@@ -709,15 +742,21 @@ class _Gen:
         else:
             sv = self.view[n.ins[2]]
             L.append(f"{ind}else:")
-            L.append(f"{ind}    cuda.atomic.add(o, {_off_expr(0, cj, out_view.strides)}, "
-                     f"x[{_off_expr(sv.off, cs, sv.strides)}])")
+            L.append(
+                f"{ind}    cuda.atomic.add(o, {_off_expr(0, cj, out_view.strides)}, "
+                f"x[{_off_expr(sv.off, cs, sv.strides)}])"
+            )
         L.append(f"{ind}i += cuda.gridsize(1)")
         _ = nd
         name = self.kernel("\n".join(L))
         grid, block = self.L.flat(ni)
         src = x if mode == "gather" else self.view[n.ins[2]]
-        self.launch(name, grid, block, [f"B[{out_view.buf}]", f"B[{src.buf}]", f"B[{iv.buf}]",
-                                        self.err_buf()])
+        self.launch(
+            name,
+            grid,
+            block,
+            [f"B[{out_view.buf}]", f"B[{src.buf}]", f"B[{iv.buf}]", self.err_buf()],
+        )
 
     def op_gather(self, n):
         x = self.view[n.ins[0]]
@@ -729,9 +768,13 @@ class _Gen:
     def op_scatter_add(self, n):
         base, idx, src = n.ins
         dt = self.dtype(n.out)
-        if (not self.shape(base) or self.dtype(idx).kind not in "iu"
-                or dt.name not in ("float32", "float64", "int32", "int64")
-                or self.shape(idx) != self.shape(src) or self.dtype(src) != dt):
+        if (
+            not self.shape(base)
+            or self.dtype(idx).kind not in "iu"
+            or dt.name not in ("float32", "float64", "int32", "int64")
+            or self.shape(idx) != self.shape(src)
+            or self.dtype(src) != dt
+        ):
             return self.fallback(n)
         out = self.copy_to_new(base)
         self.view[n.out] = out
@@ -743,9 +786,15 @@ class _Gen:
         k = len(self.host_nodes)
         ins = [self.view[v] for v in n.ins]
         out = self.new_value(n.out)
-        self.host_nodes.append((n.op.name, dict(n.params),
-                                [(v.off, v.shape, v.strides) for v in ins],
-                                self.shape(n.out), self.dtype(n.out)))
+        self.host_nodes.append(
+            (
+                n.op.name,
+                dict(n.params),
+                [(v.off, v.shape, v.strides) for v in ins],
+                self.shape(n.out),
+                self.dtype(n.out),
+            )
+        )
         args = ", ".join([f"B[{out.buf}]"] + [f"B[{v.buf}]" for v in ins])
         self.emit(f"rt.host({k}, {args})  # {n.op.name}: NumPy on the host")
         self.fallback_ops.append(n.op.name)
@@ -764,8 +813,11 @@ class _Runtime:
             if _prod(shape) == 0:
                 arrays.append(np.empty(shape, h.dtype))
                 continue
-            arrays.append(np.lib.stride_tricks.as_strided(
-                h[off:], shape, [s * h.itemsize for s in strides]).copy())
+            arrays.append(
+                np.lib.stride_tricks.as_strided(
+                    h[off:], shape, [s * h.itemsize for s in strides]
+                ).copy()
+            )
         r = PRIMITIVES[name].impl(*arrays, **params)
         r = np.ascontiguousarray(np.asarray(r, dtype=odt)).reshape(-1)
         if r.size:
@@ -805,8 +857,9 @@ class CUDAExecutable:
         self.n_kernels = len(gen.kernels)
         self.out_vids = gen.out_vids
         self.out_slots = gen.out_slots
-        self.scalar_on_device = {k for k, b in enumerate(self.in_slot_of(gen))
-                                 if b in gen.used_bufs}
+        self.scalar_on_device = {
+            k for k, b in enumerate(self.in_slot_of(gen)) if b in gen.used_bufs
+        }
         self.arg_checks = gen.arg_checks
         self.err_slot = gen.err
         self.err_checked = gen.err_checked
@@ -815,7 +868,10 @@ class CUDAExecutable:
             warnings.warn(
                 "jitgrad.trace(device='cuda'): these ops have no CUDA kernel yet and run their "
                 f"NumPy implementation on the host (copies both ways): "
-                f"{', '.join(sorted(set(self.fallback_ops)))}", RuntimeWarning, stacklevel=4)
+                f"{', '.join(sorted(set(self.fallback_ops)))}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
         key = hashlib.sha256((_VERSION + self.src).encode()).hexdigest()[:24]
         self.mod, self.cache_hit = _cache.load_module(key, self.src, options.get("cache", True))
         if self.sim:
@@ -875,8 +931,7 @@ class CUDAExecutable:
                 if k in self.scalar_on_device:
                     self._up(k, a)
             elif kind in ("state", "grad"):
-                if self._host[k] is a and (not self.check_host_writes
-                                           or _same(a, self._snap[k])):
+                if self._host[k] is a and (not self.check_host_writes or _same(a, self._snap[k])):
                     continue
                 self._up(k, a)
                 self.uploads += 1
@@ -914,8 +969,10 @@ class CUDAExecutable:
             e = self.B[self.err_slot].copy_to_host()
             if e[0]:
                 self.B[self.err_slot].copy_to_device(np.zeros(1, np.int32))
-                raise IndexError("gather/scatter_add on cuda: an index computed inside the step "
-                                 "is out of range (state may already be updated)")
+                raise IndexError(
+                    "gather/scatter_add on cuda: an index computed inside the step "
+                    "is out of range (state may already be updated)"
+                )
         outs = {}
         for v in self.out_vids:
             val = g.values[v]

@@ -8,6 +8,7 @@ import weakref
 
 import numpy as np
 
+from ..ops.registry import Node
 from ..tensor import Tensor, _wrap
 from .grad_mode import STATE, enable_grad, no_grad
 
@@ -102,9 +103,10 @@ def _run(
     deps = {}
     stack = []
     for r in roots:
-        if r._grad_fn is not None and r._grad_fn not in deps:
-            deps[r._grad_fn] = 0
-            stack.append(r._grad_fn)
+        fn = r._grad_fn
+        if fn is not None and fn not in deps:
+            deps[fn] = 0
+            stack.append(fn)
     while stack:
         n = stack.pop()
         for e in n.edges:
@@ -125,26 +127,35 @@ def _run(
             key = t._grad_fn if t._grad_fn is not None else t
             want.setdefault(id(key), []).append(i)
 
-    def _add(store, key, owner, g):
-        cur = store.get(key)
-        if cur is None:
-            store[key] = [owner, g]
-        else:
-            cur[1] = cur[1] + g
-
     for r, g in zip(roots, grads):
         if r._grad_fn is None:
-            _add(leaf_grads, id(r), r, g)
+            cur = leaf_grads.get(id(r))
+            if cur is None:
+                leaf_grads[id(r)] = [r, g]
+            else:
+                cur[1] = cur[1] + g
         else:
             cur = pending.get(r._grad_fn)
             pending[r._grad_fn] = g if cur is None else cur + g
 
     ready = [n for n in deps if deps[n] == 0]
+    anomaly = STATE.anomaly
     ctx = enable_grad() if create_graph else no_grad()
     with ctx:
         while ready:
             node = ready.pop()
             g = pending.pop(node, None)
+            edges = node.edges
+            if g is None:  # no gradient reached this node (e.g. a VJP returned None)
+                for e in edges:
+                    if e is not None and e.__class__ is not Tensor and e in deps:
+                        deps[e] -= 1
+                        if deps[e] == 0:
+                            ready.append(e)
+                if not retain_graph:
+                    node.saved = None
+                    node.out_data = None
+                continue
             if node.pre_hooks:
                 for h in node.pre_hooks:
                     r = h(g)
@@ -158,35 +169,57 @@ def _run(
                 raise RuntimeError(_SECOND_TIME)
             prim = node.prim
             sv = prim.saves
-            for i, t in enumerate(saved):
-                if (sv is None or i in sv) and t._vc[0] != node.versions[i]:
-                    _inplace_error(node, i, t)
-            if node.out_data is not None:
+            versions = node.versions
+            for i in range(len(saved)) if sv is None else sv:
+                if saved[i]._vc[0] != versions[i]:
+                    _inplace_error(node, i, saved[i])
+            od = node.out_data
+            if od is not None:
                 if node.out_vc[0] != node.out_version:
                     _inplace_error(node, -1, None)
-                out = _wrap(node.out_data)
+                out = _wrap(od)
                 out._grad_fn = node
                 out._requires_grad = True
             else:
                 out = None
-            if STATE.anomaly:
+            if anomaly:
                 from .anomaly import check_grad
 
                 check_grad(node, g)
-            gin = prim.vjp(g, out, *saved, **node.params)
+            params = node.params
+            gin = prim.vjp(g, out, *saved, **params) if params else prim.vjp(g, out, *saved)
             if not retain_graph:
                 node.saved = None
                 node.out_data = None
-            for e, gi in zip(node.edges, gin):
+            i = 0
+            for e in edges:
                 if e is None:
+                    i += 1
                     continue
-                if gi is not None:
-                    if e.__class__ is Tensor or isinstance(e, Tensor):
-                        _add(leaf_grads, id(e), e, gi)
-                    else:
+                gi = gin[i]
+                i += 1
+                if e.__class__ is Node:
+                    if gi is not None:
                         cur = pending.get(e)
                         pending[e] = gi if cur is None else cur + gi
-                if e.__class__ is not Tensor and not isinstance(e, Tensor):
+                    c = deps[e] - 1
+                    deps[e] = c
+                    if c == 0:
+                        ready.append(e)
+                elif gi is not None:
+                    if e.__class__ is Tensor or isinstance(e, Tensor):
+                        cur = leaf_grads.get(id(e))
+                        if cur is None:
+                            leaf_grads[id(e)] = [e, gi]
+                        else:
+                            cur[1] = cur[1] + gi
+                    else:  # a node of another kind (custom Function nodes are Nodes too)
+                        cur = pending.get(e)
+                        pending[e] = gi if cur is None else cur + gi
+                        deps[e] -= 1
+                        if deps[e] == 0:
+                            ready.append(e)
+                elif not (e.__class__ is Tensor or isinstance(e, Tensor)):
                     deps[e] -= 1
                     if deps[e] == 0:
                         ready.append(e)

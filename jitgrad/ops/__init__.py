@@ -98,21 +98,25 @@ def _type(self, dtype=None):
     return to(self, dtype)
 
 
+_NUMBER = (Tensor, int, float, bool, np.number, np.bool_)
+
+
 def _binop(fn):
     def op(self, other):
-        if not isinstance(other, (Tensor, int, float, bool, np.number, np.bool_)):
-            return NotImplemented
-        return fn(self, other)
+        c = other.__class__
+        if c is Tensor or c is float or c is int or isinstance(other, _NUMBER):
+            return fn(self, other)
+        return NotImplemented
 
     return op
 
 
 def _rbinop(fn):
     def op(self, other):
-        if not isinstance(other, (int, float, bool, np.number, np.bool_)):
-            return NotImplemented
-        a, b = promote(fn.__name__, other, self)
-        return fn(a, b)
+        c = other.__class__
+        if c is float or c is int or isinstance(other, _NUMBER[1:]):
+            return fn(other, self)  # fn promotes the number to a constant of self's dtype
+        return NotImplemented
 
     return op
 

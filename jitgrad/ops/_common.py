@@ -11,16 +11,32 @@ _FLOAT = np.dtype(np.float32)
 
 def promote(op, *xs):
     """Tensors of PyTorch's common dtype; Python scalars become 0-d constants."""
-    a0 = xs[0]
-    if a0.__class__ is Tensor or isinstance(a0, Tensor):
-        dt = a0._data.dtype
-        same = True
-        for x in xs[1:]:
-            if not isinstance(x, Tensor) or x._data.dtype != dt:
-                same = False
-                break
-        if same:
-            return xs
+    if len(xs) == 2:  # the hot case: a binary op with a Tensor and a Tensor / Python number
+        a0, a1 = xs
+        c0, c1 = a0.__class__, a1.__class__
+        if c0 is Tensor or isinstance(a0, Tensor):
+            dt = a0._data.dtype
+            if c1 is Tensor or isinstance(a1, Tensor):
+                if a1._data.dtype == dt:
+                    return xs
+            elif (c1 is float and dt.kind == "f") or (c1 is int and dt.kind in "fiu"):
+                return a0, const(a1, dt)  # a Python number never upcasts within a category
+        elif (c1 is Tensor or isinstance(a1, Tensor)) and (
+            (c0 is float and a1._data.dtype.kind == "f")
+            or (c0 is int and a1._data.dtype.kind in "fiu")
+        ):
+            return const(a0, a1._data.dtype), a1
+    else:
+        a0 = xs[0]
+        if a0.__class__ is Tensor or isinstance(a0, Tensor):
+            dt = a0._data.dtype
+            same = True
+            for x in xs[1:]:
+                if not isinstance(x, Tensor) or x._data.dtype != dt:
+                    same = False
+                    break
+            if same:
+                return xs
     ops = []
     for x in xs:
         if isinstance(x, Tensor):

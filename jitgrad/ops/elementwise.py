@@ -220,7 +220,15 @@ def _binary(
     prep = promote_float if floating else promote
 
     def fn(input, other):
-        a, b = prep(name, input, other)
+        if (
+            input.__class__ is Tensor
+            and other.__class__ is Tensor
+            and input._data.dtype is other._data.dtype
+            and (not floating or input._data.dtype.kind == "f")
+        ):
+            a, b = input, other  # the hot path: nothing to promote
+        else:
+            a, b = prep(name, input, other)
         try:
             return apply(prim, (a, b))
         except ValueError:
@@ -233,47 +241,73 @@ def _binary(
     return fn
 
 
+# Binary VJPs skip inputs that need no gradient (constants from Python scalars, data):
+# the engine would drop those gradients anyway.
 def _add_vjp(g, o, a, b):
-    return sum_to(g, a._data.shape), sum_to(g, b._data.shape)
+    return (
+        sum_to(g, a._data.shape) if a._requires_grad else None,
+        sum_to(g, b._data.shape) if b._requires_grad else None,
+    )
 
 
 def _sub_vjp(g, o, a, b):
-    return sum_to(g, a._data.shape), sum_to(-g, b._data.shape)
+    return (
+        sum_to(g, a._data.shape) if a._requires_grad else None,
+        sum_to(-g, b._data.shape) if b._requires_grad else None,
+    )
 
 
 def _mul_vjp(g, o, a, b):
-    return sum_to(g * b, a._data.shape), sum_to(g * a, b._data.shape)
+    return (
+        sum_to(g * b, a._data.shape) if a._requires_grad else None,
+        sum_to(g * a, b._data.shape) if b._requires_grad else None,
+    )
 
 
 def _div_vjp(g, o, a, b):
-    return sum_to(g / b, a._data.shape), sum_to(-g * a / (b * b), b._data.shape)
+    return (
+        sum_to(g / b, a._data.shape) if a._requires_grad else None,
+        sum_to(-g * a / (b * b), b._data.shape) if b._requires_grad else None,
+    )
 
 
 def _pow_vjp(g, o, a, b):
-    ga = g * b * pow(a, b - 1)
-    gb = where((a == 0) & (b >= 0), 0, g * o * log(a))
-    return sum_to(ga, a._data.shape), sum_to(gb, b._data.shape)
+    ga = gb = None
+    if a._requires_grad:
+        ga = sum_to(g * b * pow(a, b - 1), a._data.shape)
+    if b._requires_grad:
+        gb = sum_to(where((a == 0) & (b >= 0), 0, g * o * log(a)), b._data.shape)
+    return ga, gb
 
 
 def _max_vjp(g, o, a, b):
-    ga = where(a == b, g / 2, where(a > b, g, 0))
-    gb = where(a == b, g / 2, where(a < b, g, 0))
-    return sum_to(ga, a._data.shape), sum_to(gb, b._data.shape)
+    ga = gb = None
+    if a._requires_grad:
+        ga = sum_to(where(a == b, g / 2, where(a > b, g, 0)), a._data.shape)
+    if b._requires_grad:
+        gb = sum_to(where(a == b, g / 2, where(a < b, g, 0)), b._data.shape)
+    return ga, gb
 
 
 def _min_vjp(g, o, a, b):
-    ga = where(a == b, g / 2, where(a < b, g, 0))
-    gb = where(a == b, g / 2, where(a > b, g, 0))
-    return sum_to(ga, a._data.shape), sum_to(gb, b._data.shape)
+    ga = gb = None
+    if a._requires_grad:
+        ga = sum_to(where(a == b, g / 2, where(a < b, g, 0)), a._data.shape)
+    if b._requires_grad:
+        gb = sum_to(where(a == b, g / 2, where(a > b, g, 0)), b._data.shape)
+    return ga, gb
 
 
 def _atan2_vjp(g, o, a, b):
     d = a * a + b * b
-    return sum_to(g * b / d, a._data.shape), sum_to(-g * a / d, b._data.shape)
+    return (
+        sum_to(g * b / d, a._data.shape) if a._requires_grad else None,
+        sum_to(-g * a / d, b._data.shape) if b._requires_grad else None,
+    )
 
 
 def _true_div(a, b):
-    return np.true_divide(a, b, dtype=a.dtype)
+    return np.true_divide(a, b)  # operands share a floating dtype (promote_float)
 
 
 add = _binary("add", np.add, _add_vjp, "({0} + {1})", saves=())
@@ -404,7 +438,11 @@ clip = clamp
 
 
 def _where_vjp(g, o, c, a, b):
-    return (None, sum_to(where(c, g, 0), a._data.shape), sum_to(where(c, 0, g), b._data.shape))
+    return (
+        None,
+        sum_to(where(c, g, 0), a._data.shape) if a._requires_grad else None,
+        sum_to(where(c, 0, g), b._data.shape) if b._requires_grad else None,
+    )
 
 
 where_p = register(

@@ -102,21 +102,28 @@ class Node:
         self.params = params
         self.saved = inputs
         nd = prim.n_diff
-        self.edges = tuple(
-            (t._grad_fn if t._grad_fn is not None else (t if t._requires_grad else None))
-            if (nd is None or i < nd)
-            else None
-            for i, t in enumerate(inputs)
-        )
-        self.versions = tuple(t._vc[0] for t in inputs)
+        # explicit loops: this runs once per recorded op, generators cost more here
+        edges = []
+        versions = []
+        i = 0
+        for t in inputs:
+            versions.append(t._vc[0])
+            if nd is not None and i >= nd:
+                edges.append(None)
+            else:
+                fn = t._grad_fn
+                edges.append(fn if fn is not None else (t if t._requires_grad else None))
+            i += 1
+        self.edges = edges
+        self.versions = versions
         if prim.saves_out:
             self.out_data = res._data
             self.out_vc = res._vc
             self.out_version = res._vc[0]
+            self.out_meta = (res._data.shape, res._data.dtype)  # for the in-place error only
         else:
             self.out_data = None
         self.pre_hooks = None
-        self.out_meta = (res._data.shape, res._data.dtype)
 
     def name(self):
         # ``label``: PyTorch's name for a composite's last node (``MeanBackward0`` on a div)
@@ -140,10 +147,24 @@ class Node:
 
 def apply(prim, inputs, params=_EMPTY):
     """Run ``prim`` on Tensors ``inputs`` (same dtype already), record tape and trace."""
-    out = prim.impl(*[t._data for t in inputs], **params)
-    if out.__class__ is not np.ndarray:
+    if params:
+        out = prim.impl(*[t._data for t in inputs], **params)
+    elif len(inputs) == 2:
+        out = prim.impl(inputs[0]._data, inputs[1]._data)
+    elif len(inputs) == 1:
+        out = prim.impl(inputs[0]._data)
+    else:
+        out = prim.impl(*[t._data for t in inputs])
+    if out.__class__ is not _ndarray:
         out = np.asarray(out)
-    res = _wrap(out)
+    res = _new(_Tensor)
+    res._data = out
+    res._requires_grad = False
+    res._grad_fn = None
+    res._grad = None
+    res._vc = [0]
+    res._base = None
+    res._x = None
     st = STATE
     if st.enabled and not prim.nondiff:
         for t in inputs:
@@ -156,6 +177,11 @@ def apply(prim, inputs, params=_EMPTY):
     return res
 
 
+_ndarray = np.ndarray
+_Tensor = Tensor
+_new = Tensor.__new__
+
+
 def label(t, name):
     """Give ``t``'s grad_fn PyTorch's display name for the composite that made it."""
     n = t._grad_fn
@@ -164,12 +190,31 @@ def label(t, name):
     return t
 
 
+_CONSTS = {}
+
+
 def const(value, dtype):
-    """A 0-d constant Tensor for a Python scalar operand (known to the tracer as a constant)."""
-    t = _wrap(np.array(value, dtype=dtype))
+    """A 0-d constant Tensor for a Python scalar operand (known to the tracer as a constant).
+
+    Outside a trace, constants are cached read-only by (type, value, dtype): a loop like
+    ``y * 0.5`` then builds no new array per op.
+    """
     tr = STATE.tracer
-    if tr is not None:
-        tr.constant(t)
+    if tr is None:
+        key = (value.__class__, value, dtype)
+        try:
+            t = _CONSTS.get(key)
+        except TypeError:  # unhashable: no caching
+            t = key = None
+        if t is not None:
+            return t
+        t = _wrap(np.array(value, dtype=dtype))
+        if key is not None and value == value and len(_CONSTS) < 4096:  # never cache NaN
+            t._data.flags.writeable = False
+            _CONSTS[key] = t
+        return t
+    t = _wrap(np.array(value, dtype=dtype))
+    tr.constant(t)
     return t
 
 

@@ -205,6 +205,7 @@ def _binary(
     nondiff=False,
     backward_name=None,
     out_bool=False,
+    saves_for=None,
 ):
     prim = register(
         name,
@@ -214,6 +215,7 @@ def _binary(
         scalar=scalar,
         saves=saves,
         saves_out=saves_out,
+        saves_for=saves_for,
         nondiff=nondiff,
         backward_name=backward_name,
     )
@@ -312,9 +314,13 @@ def _true_div(a, b):
 
 add = _binary("add", np.add, _add_vjp, "({0} + {1})", saves=())
 sub = _binary("sub", np.subtract, _sub_vjp, "({0} - {1})", saves=())
-mul = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})")
-div = _binary("div", _true_div, _div_vjp, "({0} / {1})", floating=True)
-pow_ = _binary("pow", np.power, _pow_vjp, "({0} ** {1})", saves_out=True)
+mul = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})", saves_for={0: (1,), 1: (0,)})
+div = _binary(
+    "div", _true_div, _div_vjp, "({0} / {1})", floating=True, saves_for={0: (1,), 1: (0, 1)}
+)
+pow_ = _binary(
+    "pow", np.power, _pow_vjp, "({0} ** {1})", saves_out=True, saves_for={0: (0, 1), 1: (0,)}
+)
 maximum = _binary("maximum", np.maximum, _max_vjp, "max({0}, {1})")
 minimum = _binary("minimum", np.minimum, _min_vjp, "min({0}, {1})")
 atan2 = _binary("atan2", np.arctan2, _atan2_vjp, "math.atan2({0}, {1})", floating=True)

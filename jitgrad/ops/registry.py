@@ -27,6 +27,7 @@ class Primitive:
         "scalar",
         "saves",
         "saves_out",
+        "saves_for",
         "nondiff",
         "backward_name",
         "n_diff",
@@ -43,6 +44,7 @@ class Primitive:
         scalar=None,
         saves=None,
         saves_out=False,
+        saves_for=None,
         nondiff=False,
         backward_name=None,
         n_diff=None,
@@ -56,6 +58,9 @@ class Primitive:
         self.scalar = scalar
         self.saves = saves  # input indices whose data the VJP reads (None: all)
         self.saves_out = saves_out
+        # {input i: inputs whose gradient reads i's data}: i's version is checked at backward
+        # only when one of those needs a gradient (``view * 3`` may modify ``view`` later)
+        self.saves_for = saves_for
         self.nondiff = nondiff or vjp is None
         self.backward_name = backward_name or _camel(name) + "Backward0"
         self.n_diff = n_diff  # only the first n_diff inputs are differentiable (None: all)

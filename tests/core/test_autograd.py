@@ -526,3 +526,46 @@ def test_add_alpha_under_trace():
     traced = jg.trace(step, backend="reference")
     traced(jg.ones(3))
     np.testing.assert_allclose(w.detach().numpy(), [0.9, 0.9, 0.9], rtol=1e-6)
+
+
+def test_node_that_receives_no_gradient_is_skipped():
+    x = leaf(1.0, 2.0)
+    h = x * 2
+    y = h * 3 + x  # h's node gets no gradient once h is detached in place
+    h.detach_()
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0]
+
+
+def test_scalar_constants_are_not_shared_mutably():
+    a = jg.ones(2) * 0.5
+    b = jg.ones(2) * 0.5
+    a.add_(1)
+    assert b.tolist() == [0.5, 0.5]
+    t = jg.zeros(3)
+    t.fill_(2.5)
+    t[0] = 7.0
+    assert (jg.ones(1) * 2.5).item() == 2.5 and t.tolist() == [7.0, 2.5, 2.5]
+    x = leaf(3.0)
+    (x * 0.5).backward()
+    (x * 0.5).backward()
+    assert x.grad.item() == 1.0
+
+
+def test_inplace_on_input_whose_data_no_gradient_needs():
+    # like torch: `view * 3` reads only the constant for its gradient (core_bugs.md)
+    x = jg.randn(3, 4, requires_grad=True)
+    y = x * 1
+    y[1:, 2] = y[1:, 1] * 3
+    y.sum().backward()
+    expected = np.ones((3, 4))
+    expected[1:, 2] = 0
+    expected[1:, 1] = 4
+    np.testing.assert_allclose(x.grad.numpy(), expected)
+    # but when the other operand needs a gradient, the modified data is still an error
+    w = leaf(2.0)
+    a = x * 1
+    b = a * w
+    a.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        b.sum().backward()

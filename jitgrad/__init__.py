@@ -36,7 +36,7 @@ from .creation import (Generator, arange, as_tensor, bernoulli, default_generato
                        linspace, logspace, manual_seed, multinomial, normal, ones, ones_like,
                        rand, rand_like, randint, randint_like, randn, randn_like, randperm, seed,
                        set_rng_state, tensor, zeros, zeros_like)
-from . import autograd
+from . import autograd, cuda
 
 float = float32
 double = float64
@@ -99,7 +99,7 @@ def _lazy(name):
 
 
 def __getattr__(name):
-    if name in ("nn", "optim", "utils", "datasets", "cuda"):
+    if name in ("nn", "optim", "utils", "datasets"):
         return _lazy(name)
     if name in ("trace", "save", "load"):
         mod = {"trace": "compile", "save": "serialization", "load": "serialization"}[name]

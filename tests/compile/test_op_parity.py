@@ -194,3 +194,53 @@ def test_reference_backend_is_exact():
     names, spans, (ro, rg), (go, gg) = _run_table(UNARY, np.dtype("float64"), "reference")
     for a, b in zip(ro, go):
         np.testing.assert_array_equal(b.numpy(), a.detach().numpy())
+
+
+def _random_program(seed):
+    """A random DAG of elementwise ops, broadcasts and reductions over shared inputs."""
+    r = np.random.default_rng(seed)
+    unary = [jg.sin, jg.tanh, jg.relu, jg.abs, jg.sigmoid, lambda t: t * 0.5, jg.neg]
+    binary = [jg.add, jg.mul, jg.sub, jg.maximum, lambda a, b: jg.where(a > b, a, b)]
+    plan = []
+    for _ in range(14):
+        k = r.integers(0, 4)
+        plan.append((k, int(r.integers(0, 1 << 30)), int(r.integers(0, 1 << 30)),
+                     int(r.integers(0, 1 << 30))))
+
+    def prog(x, y):
+        vals = [x, y, x * y]
+        for k, a, b, c in plan:
+            u, v = vals[a % len(vals)], vals[b % len(vals)]
+            if k == 0:
+                vals.append(unary[c % len(unary)](u))
+            elif k == 1:
+                vals.append(binary[c % len(binary)](u, v))
+            elif k == 2:
+                vals.append(u - u.sum(1, keepdim=True) * 0.1)
+            else:
+                vals.append(u * v.amax(0, keepdim=True))
+        return vals[-1] + vals[-2] * vals[-3]
+
+    return prog
+
+
+def test_random_elementwise_dags_fuse_correctly():
+    progs = [_random_program(s) for s in range(8)]
+    x0, y0 = _any(5, 4), _any(5, 4)
+    w = jg.tensor(_any(5, 4))
+
+    def step(x, y):
+        x.grad = None
+        outs = [p(x, y) for p in progs]
+        sum((o * w).sum() for o in outs).backward()
+        return outs, x.grad
+
+    args = lambda: (jg.tensor(x0, requires_grad=True), jg.tensor(y0))
+    ref = step(*args())
+    ts = jg.trace(step, parallel=False)
+    for _ in range(3):
+        got = ts(*args())
+    assert ts.stats["compiled_calls"] == 1
+    for a, b in zip(ref[0], got[0]):
+        np.testing.assert_allclose(b.numpy(), a.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got[1].numpy(), ref[1].numpy(), rtol=1e-10, atol=1e-12)

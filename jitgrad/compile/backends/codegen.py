@@ -14,6 +14,7 @@ CPU_OVERRIDES = {
     "floor": "np.floor({0})",
     "ceil": "np.ceil({0})",
     "trunc": "np.trunc({0})",
+    "sign": "np.sign({0})",
 }
 
 # numba.cuda: rounding through device helpers (``math.floor`` & co. return integers in numba,

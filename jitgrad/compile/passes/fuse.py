@@ -59,10 +59,25 @@ def fuse(g):
     groups = []  # list of lists of node indices
     group_of = {}  # node index -> group id
     producer = {}  # vid -> node index
-    anc = {}  # vid -> frozenset of group ids upstream (through any node)
+    unit = {}  # node index -> unit key: ("g", group id) or ("n", node index)
+    deps = {}  # unit key -> set of unit keys it reads from directly
+
+    def reaches(a, b):
+        """Does unit ``a`` (transitively) read from unit ``b``?"""
+        stack, seen = [a], set()
+        while stack:
+            u = stack.pop()
+            if u == b:
+                return True
+            if u in seen:
+                continue
+            seen.add(u)
+            stack.extend(deps.get(u, ()))
+        return False
+
     for i, n in enumerate(g.nodes):
         shape = g.values[n.out].shape
-        in_anc = frozenset().union(*[anc.get(v, frozenset()) for v in n.ins]) if n.ins else frozenset()
+        in_units = {unit[producer[v]] for v in n.ins if v in producer}
         chosen = None
         if fusible(g, n):
             for v in n.ins:
@@ -72,16 +87,9 @@ def fuse(g):
                 gid = group_of[p]
                 if g.values[g.nodes[groups[gid][0]].out].shape != shape:
                     continue
-                # cycle check: any other input that depends on gid through a non-member
-                ok = True
-                for w in n.ins:
-                    q = producer.get(w)
-                    if q is not None and group_of.get(q) == gid:
-                        continue
-                    if gid in anc.get(w, frozenset()):
-                        ok = False
-                        break
-                if ok:
+                key = ("g", gid)
+                # joining is safe unless another input's producer already depends on this group
+                if all(u == key or not reaches(u, key) for u in in_units):
                     chosen = gid
                     break
             if chosen is None:
@@ -89,11 +97,12 @@ def fuse(g):
                 groups.append([])
             groups[chosen].append(i)
             group_of[i] = chosen
+            key = ("g", chosen)
+        else:
+            key = ("n", i)
+        unit[i] = key
+        deps.setdefault(key, set()).update(u for u in in_units if u != key)
         producer[n.out] = i
-        a = set(in_anc)
-        if i in group_of:
-            a.add(group_of[i])
-        anc[n.out] = frozenset(a)
 
     # condense: one unit per group, then order units topologically (original order breaks ties)
     users = {}

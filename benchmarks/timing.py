@@ -38,16 +38,27 @@ class Block:
         self.per_call, self.wall, self.cpu, self.others = per_call, wall, cpu, others
 
 
-def time_block(fn, n):
+def time_block(fn, n, cap=None):
+    """Run ``fn`` ``n`` times; stop early (checking every 8 calls) once ``cap`` seconds passed,
+    so that a block hit by stalls does not run for minutes."""
     b0, c0 = _busy_seconds(), _own_seconds()
     t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
+    done = 0
+    if cap is None:
+        for _ in range(n):
+            fn()
+        done = n
+    else:
+        while done < n:
+            fn()
+            done += 1
+            if done & 7 == 0 and time.perf_counter() - t0 > cap:
+                break
     wall = time.perf_counter() - t0
     c1, b1 = _own_seconds(), _busy_seconds()
     cpu = c1 - c0
     others = None if b0 is None else max(0.0, (b1 - b0) - cpu) / wall
-    return Block(wall / n, wall, cpu, others)
+    return Block(wall / done, wall, cpu, others)
 
 
 class Result:
@@ -123,7 +134,7 @@ def measure(
     while True:
         order = names[r % len(names) :] + names[: r % len(names)]
         for k in order:
-            blocks[k].append(time_block(cases[k], ns[k]))
+            blocks[k].append(time_block(cases[k], ns[k], cap=4 * block))
         r += 1
         if r >= max_rounds:
             break

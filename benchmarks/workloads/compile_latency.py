@@ -123,10 +123,11 @@ def _available(fw, level):
         peers.jax()
 
 
-def measure(level, log=print):
+def measure(level, log=None):
     """Returns {row key: {column: Result | str}}, plus raw records."""
     from ..peers import Unavailable
 
+    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     workload = "arith" if level == "smoke" else "mlp"
     reps = {"smoke": 1, "quick": 1, "full": 3}[level]
     keys = ("cold", "warm", "steady")

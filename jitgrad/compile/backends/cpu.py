@@ -61,6 +61,7 @@ class _Gen:
         self.loops = 0
         self.objmode_ops = []
         self.native_ops = []
+        self.views = set()  # values that may alias another buffer (reshape/permute views)
 
     # ---- helpers ------------------------------------------------------------------
     def v(self, vid):
@@ -124,10 +125,13 @@ class _Gen:
         outs = [v for v in dict.fromkeys(g.outputs + [v for _, v in g.grad_binds if v is not None])]
         self.out_vids = outs
         rets = []
+        inputs = {inp.vid for inp in g.inputs}
         for v in outs:
             expr = self.v(v)
-            if v in {inp.vid for inp in g.inputs} or v in g.consts or self.layout.get(v) != "C":
-                expr = f"np.ascontiguousarray({expr}).copy()"
+            if self.layout.get(v) != "C":
+                expr = f"np.ascontiguousarray({expr})"
+            elif v in inputs or v in g.consts or v in self.views:
+                expr = f"{expr}.copy()"
             rets.append(expr)
         self.emit("return (" + "".join(r + ", " for r in rets) + ")")
         head = [
@@ -223,10 +227,12 @@ class _Gen:
             al = (1,) * (nd - len(sh)) + tuple(sh) if len(sh) <= nd else tuple(sh)
             mask = tuple(al[d] == 1 and cS[d] != 1 for d in range(nd))
             ins.append((vid, al, mask))
-        # collapse adjacent dims with identical broadcast pattern for every input
+        # collapse adjacent dims with identical broadcast pattern for every input (only when
+        # every input is C-contiguous: a transposed view is read in place, not copied)
+        strided = any(self.layout.get(v) != "C" and len(self.shape(v)) == nd for v, _, _ in ins)
         groups = [[0]]
         for d in range(1, nd):
-            if all(m[d] == m[d - 1] for _, _, m in ins):
+            if not strided and all(m[d] == m[d - 1] for _, _, m in ins):
                 groups[-1].append(d)
             else:
                 groups.append([d])
@@ -286,7 +292,10 @@ class _Gen:
         for vid, cm in arrays:
             al = [s for s in ((1,) * (nd - len(self.shape(vid))) + tuple(self.shape(vid)))]
             csh = tuple(_prod(al[d] for d in grp) for grp in groups)
-            args.append(f"{self.c(vid)}.reshape({csh!r})")
+            if csh == tuple(self.shape(vid)) and self.layout.get(vid) != "C":
+                args.append(self.v(vid))
+            else:
+                args.append(f"{self.c(vid)}.reshape({csh!r})")
         for vid in scalars:
             args.append(f"{self.c(vid)}.reshape((1,))")
         self.emit(f"{kname}({', '.join(args)})")
@@ -330,14 +339,16 @@ class _Gen:
     def op_reshape(self, n):
         x = n.ins[0]
         self._new(n.out, f"{self.c(x)}.reshape({_cs(self.shape(n.out))!r})")
+        self.views.add(n.out)
 
     def op_permute(self, n):
         x = n.ins[0]
         dims = n.params["dims"]
+        self.views.add(n.out)
         if len(dims) == 2 and dims == (1, 0):
             lay = {"C": "F", "F": "C"}.get(self.layout.get(x), "A")
             return self._new(n.out, f"{self.v(x)}.T", lay)
-        if len(dims) <= 1:
+        if len(dims) <= 1 or dims == tuple(range(len(dims))):
             return self._new(n.out, self.v(x), self.layout.get(x, "A"))
         self._new(n.out, f"np.ascontiguousarray(np.transpose({self.v(x)}, {dims!r}))")
 

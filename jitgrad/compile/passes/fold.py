@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ..graph import GNode
 from ._rename import rename
 from .cse import _finish
 
@@ -23,6 +24,11 @@ def fold(g):
     nodes = []
     out = g.copy_shell()
     live = set(g.live_outputs())
+    producer = {}
+    users = {}
+    for n in g.nodes:
+        for v in n.ins:
+            users[v] = users.get(v, 0) + 1
     for n in g.nodes:
         n = rename(n, sub)
         val = g.values[n.out]
@@ -36,7 +42,8 @@ def fold(g):
         if same is not None and n.out not in live:
             sub[n.out] = same
             continue
-        nodes.append(n)
+        nodes.extend(_rewrite(out, n, producer, users))
+        producer[n.out] = nodes[-1]
     out.nodes = nodes
     return _finish(out, sub)
 
@@ -61,3 +68,28 @@ def _identity_input(g, n, val):
     if name == "add" and _is_scalar_const(g, n.ins[0], 0):
         return same_as(n.ins[1])
     return None
+
+
+def _rewrite(g, n, producer, users):
+    """Algebra on layouts: permute of permute composes; ``(a @ b).T`` becomes ``b.T @ a.T`` so
+    the result is produced contiguous (the transposes are free views for BLAS)."""
+    if n.op.name != "permute":
+        return [n]
+    p = producer.get(n.ins[0])
+    if p is None or users.get(n.ins[0], 0) != 1:
+        return [n]
+    dims = n.params["dims"]
+    if p.op.name == "permute":
+        inner = p.params["dims"]
+        comp = tuple(inner[d] for d in dims)
+        return [GNode(n.op, [p.ins[0]], {"dims": comp}, n.out, n.where)]
+    if p.op.name == "matmul" and dims == (1, 0) and len(g.values[n.out].shape) == 2:
+        a, b = p.ins
+        if len(g.values[a].shape) != 2 or len(g.values[b].shape) != 2:
+            return [n]
+        at = g.new_value(g.values[a].shape[::-1], g.values[a].dtype)
+        bt = g.new_value(g.values[b].shape[::-1], g.values[b].dtype)
+        return [GNode(n.op, [b], {"dims": (1, 0)}, bt, n.where),
+                GNode(n.op, [a], {"dims": (1, 0)}, at, n.where),
+                GNode(p.op, [bt, at], {}, n.out, n.where)]
+    return [n]

@@ -361,6 +361,7 @@ def main(argv=None):
         thread_report=peers.thread_report(),
         env=env.reported_env(),
         max_disturb=args.max_disturb,
+        jitgrad_source=_source(),
     )
     try:
         meta["load_average_at_start"] = os.getloadavg()
@@ -417,6 +418,7 @@ def header(meta):
     lines = [
         f"jitgrad benchmarks ({meta['level']}), {meta['date']}",
         f"command: {meta['command']}",
+        f"jitgrad: {meta['jitgrad_source']}",
         f"machine: {meta['machine']}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
         f"threads: {meta['threads']} for every library: "
@@ -437,6 +439,7 @@ def markdown(meta, rows, bandwidth):
         "# jitgrad benchmarks\n",
         f"- command: `{meta['command']}`",
         f"- date: {meta['date']}; total {meta.get('seconds', 0):.0f} s",
+        f"- jitgrad: {meta['jitgrad_source']}",
         f"- machine: {meta['machine']}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
         f"- threads: {meta['threads']} for every library ("
@@ -469,6 +472,35 @@ def markdown(meta, rows, bandwidth):
     out += [format_row(r, bandwidth) + "\n" for r in rows]
     out.append("```\n")
     return "\n".join(out)
+
+
+def _source():
+    """Which jitgrad was measured: its directory and git commit (or $JITGRAD_BENCH_COMMIT)."""
+    import jitgrad
+
+    where = os.path.dirname(os.path.dirname(os.path.abspath(jitgrad.__file__)))
+    commit = os.environ.get("JITGRAD_BENCH_COMMIT")
+    if not commit:
+        try:
+            commit = subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=where,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no", "jitgrad"],
+                cwd=where,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+            if commit and dirty:
+                commit += " + uncommitted changes in jitgrad/"
+        except (OSError, subprocess.SubprocessError):
+            commit = ""
+    return f"{where} (commit {commit or 'unknown'})"
 
 
 def _eager_overhead(level):

@@ -7,6 +7,8 @@ A call whose guards match no compiled variant is handled like a new signature.
 """
 
 import functools
+import os
+import threading
 import time
 import warnings
 
@@ -77,7 +79,33 @@ class Variant:
         t0 = time.perf_counter()
         self.exe = _make_backend(backend, graph, options)
         self.build_seconds = time.perf_counter() - t0
+        self.ready = True
+        self.error = None
         self._prepare()
+
+    def compile_async(self, args):
+        """Compile in a background thread; until it is done, calls run eagerly."""
+        pre = getattr(self.exe, "precompile", None)
+        if pre is None:
+            return
+        self.ready = False
+        arrays = self.gather(args)
+
+        def work():
+            try:
+                pre(arrays)
+            except BaseException as e:  # reported on the next call, which then runs eagerly
+                self.error = e
+            self.ready = True
+
+        self._thread = threading.Thread(target=work, name="jitgrad-compile", daemon=True)
+        self._thread.start()
+
+    def wait(self):
+        """Block until a background compile is done."""
+        t = getattr(self, "_thread", None)
+        if t is not None:
+            t.join()
 
     def _prepare(self):
         g = self.graph
@@ -193,7 +221,10 @@ class TracedFunction:
 
     def __init__(self, fn, device="cpu", parallel=None, check=False, cache=True,
                  max_variants=8, fastmath=None, backend=None, warmup=1, check_finite=False,
-                 rtol=None, atol=None):
+                 rtol=None, atol=None, async_compile=None):
+        if async_compile is None:
+            async_compile = os.environ.get("JITGRAD_ASYNC_COMPILE", "1") not in ("0", "")
+        self.async_compile = async_compile
         if device not in ("cpu", "cuda"):
             raise ValueError(f"jitgrad.trace: device must be 'cpu' or 'cuda', got {device!r}")
         self.fn = fn
@@ -233,6 +264,14 @@ class TracedFunction:
         sig = self._signature(leaves, tree)
         for v in self._variants.get(sig, ()):
             if v.guard_ok(leaves):
+                if not v.ready or v.error is not None:
+                    if v.error is not None and not getattr(v, "_warned", False):
+                        v._warned = True
+                        warnings.warn(f"jitgrad.trace: compiling {v.fn_name} failed "
+                                      f"({type(v.error).__name__}: {v.error}); this signature "
+                                      "runs eagerly", RuntimeWarning, stacklevel=2)
+                    self.stats["eager_calls"] += 1
+                    return self.fn(*args, **kwargs)
                 self.last = v
                 self.stats["compiled_calls"] += 1
                 if self.check:
@@ -274,6 +313,8 @@ class TracedFunction:
 
             v = ForwardOnlyVariant(name, raw, fwd_only, entry, modules, out_tree, self.backend,
                                    self.options)
+        if self.async_compile:
+            v.compile_async(leaves)
         self._variants.setdefault(sig, []).append(v)
         self._history.append(sig)
         self.last = v
@@ -310,6 +351,12 @@ class TracedFunction:
         from .check import run_checked
 
         return run_checked(self, v, leaves, args, kwargs)
+
+    def wait(self):
+        """Block until every background compile has finished."""
+        for vs in self._variants.values():
+            for v in vs:
+                v.wait()
 
     # ---- inspection ------------------------------------------------------------------
     def _variant(self):
@@ -395,14 +442,18 @@ def _find_modules(fn):
 
 
 def trace(fn=None, *, device="cpu", parallel=None, check=False, cache=True, max_variants=8,
-          fastmath=None, backend=None, warmup=1, check_finite=False, rtol=None, atol=None):
+          fastmath=None, backend=None, warmup=1, check_finite=False, rtol=None, atol=None,
+          async_compile=None):
     """Compile a whole training step: ``@jitgrad.trace`` or ``jitgrad.trace(device=...)(fn)``.
 
-    ``jitgrad.trace(module)`` traces a forward-only module call.
+    ``jitgrad.trace(module)`` traces a forward-only module call. With ``async_compile`` (the
+    default; env ``JITGRAD_ASYNC_COMPILE=0`` turns it off) numba compiles in a background
+    thread while calls keep running eagerly, so no step waits for the compiler;
+    ``step.wait()`` blocks until it is done.
     """
     opts = dict(device=device, parallel=parallel, check=check, cache=cache,
                 max_variants=max_variants, fastmath=fastmath, backend=backend, warmup=warmup,
-                check_finite=check_finite, rtol=rtol, atol=atol)
+                check_finite=check_finite, rtol=rtol, atol=atol, async_compile=async_compile)
     if fn is None:
         return lambda f: trace(f, **opts)
     return TracedFunction(fn, **opts)

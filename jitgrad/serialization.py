@@ -14,6 +14,7 @@ import json
 import math
 import os
 import zipfile
+import zlib
 from collections import OrderedDict
 
 import numpy as np
@@ -132,6 +133,8 @@ class _Reader:
         from .creation import from_numpy
 
         name = d["tensor"]
+        if not isinstance(name, str):
+            raise _bad(self.src, f"a tensor entry is malformed ({str(d)[:60]!r})")
         if name in self.cache:
             return self.cache[name]
         t = from_numpy(self.array(name).copy())
@@ -226,5 +229,7 @@ def load(f, map_location=None, weights_only=True, **_compat):
             )
         try:
             return _Reader(npz, src).dec(meta["obj"])
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
             raise _bad(src, f"an array entry is corrupt ({e})") from None
+        except (TypeError, ValueError) as e:  # e.g. an unhashable set item or dict key
+            raise _bad(src, f"its structure is malformed ({type(e).__name__}: {e})") from None

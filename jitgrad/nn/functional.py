@@ -671,6 +671,25 @@ def _check_int_index(op, t, what="indices"):
         )
 
 
+def _is_tracing():
+    from .._trace_hooks import is_tracing
+
+    return is_tracing()
+
+
+def _trace_guard_index(idx, n):
+    """Under ``jitgrad.trace``: send negative indices to ``n`` so compiled code raises.
+
+    Eager calls validate indices in Python before indexing, but a compiled step replays the
+    graph without that Python code; the compiled gather/take kernels wrap negative indices
+    like NumPy, so a target of -1 would silently pick the last class. Mapping every negative
+    index to ``n`` (one past the end) makes the kernels' bounds check raise instead.
+    """
+    if not _is_tracing():
+        return idx
+    return _J.where(idx < 0, n, idx)
+
+
 def _check_embedding_indices(indices, num):
     a = indices._data
     if a.size and (a.min() < 0 or a.max() >= num):
@@ -698,7 +717,7 @@ def embedding(
         )
     num = weight._data.shape[0]
     _check_embedding_indices(input, num)
-    out = weight[input.long()]
+    out = weight[_trace_guard_index(input.long(), num)]
     if padding_idx is not None:
         if padding_idx < 0:
             padding_idx += num
@@ -892,6 +911,14 @@ def binary_cross_entropy(
             f"binary_cross_entropy: Using a target size ({target.shape}) that is different to "
             f"the input size ({input.shape}) is deprecated. Please ensure they have the same size."
         )
+    a = input._data
+    if a.size and not _is_tracing() and not ((a >= 0) & (a <= 1)).all():
+        bad = a[~((a >= 0) & (a <= 1))].flat[0]
+        raise RuntimeError(
+            "binary_cross_entropy: all elements of input should be between 0 and 1 "
+            f"(got {bad} in input of shape {_shape(input)}); use binary_cross_entropy_with_logits "
+            "for logits"
+        )
     loss = -(target * _safe_log(input) + (1 - target) * _safe_log(1 - input))
     if weight is not None:
         loss = loss * weight
@@ -966,7 +993,7 @@ def _check_weight(op, weight, c):
 def _nll(op, logp, target, weight, ignore_index, reduction):
     """NLL on already-validated (N, C, ...) log-probabilities; returns (loss, weight sum)."""
     keep = target != ignore_index
-    safe = _J.where(keep, target.long(), 0)
+    safe = _trace_guard_index(_J.where(keep, target.long(), 0), logp._data.shape[1])
     picked = logp.gather(1, safe.unsqueeze(1)).squeeze(1)
     w = keep.to(logp.dtype)
     if weight is not None:

@@ -269,11 +269,6 @@ def test_error_on_fifth_compiled_call_is_atomic(ce_step):
     ce_step.call(ce_step.x, good, expect_error=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compiler: fused loops write parameters/buffers before a "
-    "later kernel raises; notes/compile_requests.md 'atomic compiled step'",
-)
 def test_error_after_optimizer_update_is_atomic():
     """The bad index is used only *after* ``opt.step()`` (a metric on the logits): eager has
     already updated the parameters when it raises (as torch does); the compiled step must

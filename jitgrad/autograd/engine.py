@@ -99,25 +99,35 @@ def _run(
         retain_graph = create_graph
     grads = _make_root_grads(roots, grads)
 
-    # dependency counts over the reachable nodes
-    deps = {}
+    # dependency counts over the reachable nodes: node -> [consumers left, gradient so far]
+    info = {}
     stack = []
     for r in roots:
         fn = r._grad_fn
-        if fn is not None and fn not in deps:
-            deps[fn] = 0
+        if fn is not None and fn not in info:
+            info[fn] = [0, None]
             stack.append(fn)
     while stack:
-        n = stack.pop()
-        for e in n.edges:
-            if e is not None and e.__class__ is not Tensor and not isinstance(e, Tensor):
-                if e in deps:
-                    deps[e] += 1
-                else:
-                    deps[e] = 1
-                    stack.append(e)
+        for e in stack.pop().edges:
+            if e is not None:
+                if e.__class__ is Node:
+                    rec = info.get(e)
+                    if rec is None:
+                        info[e] = [1, None]
+                        stack.append(e)
+                    else:
+                        rec[0] += 1
+                elif not isinstance(e, Tensor):  # a node of another kind
+                    rec = info.get(e)
+                    if rec is None:
+                        info[e] = [1, None]
+                        stack.append(e)
+                    else:
+                        rec[0] += 1
 
-    pending = {}  # node -> grad tensor
+    # Without create_graph and outside a trace, gradients are summed as plain arrays: the
+    # sums are never differentiated or recorded, so they need no tape or tracer round trip.
+    raw = not create_graph and STATE.tracer is None
     leaf_grads = {}  # id(leaf) -> [leaf, grad]
     want = None
     captured = {}
@@ -135,22 +145,25 @@ def _run(
             else:
                 cur[1] = cur[1] + g
         else:
-            cur = pending.get(r._grad_fn)
-            pending[r._grad_fn] = g if cur is None else cur + g
+            rec = info[r._grad_fn]
+            rec[1] = g if rec[1] is None else rec[1] + g
 
-    ready = [n for n in deps if deps[n] == 0]
+    ready = [n for n, rec in info.items() if rec[0] == 0]
     anomaly = STATE.anomaly
     ctx = enable_grad() if create_graph else no_grad()
     with ctx:
         while ready:
             node = ready.pop()
-            g = pending.pop(node, None)
+            rec = info[node]
+            g = rec[1]
+            rec[1] = None
             edges = node.edges
             if g is None:  # no gradient reached this node (e.g. a VJP returned None)
                 for e in edges:
-                    if e is not None and e.__class__ is not Tensor and e in deps:
-                        deps[e] -= 1
-                        if deps[e] == 0:
+                    if e is not None and (e.__class__ is Node or not isinstance(e, Tensor)):
+                        rec = info[e]
+                        rec[0] -= 1
+                        if rec[0] == 0:
                             ready.append(e)
                 if not retain_graph:
                     node.saved = None
@@ -169,20 +182,28 @@ def _run(
                 raise RuntimeError(_SECOND_TIME)
             prim = node.prim
             sv = prim.saves
-            versions = node.versions
-            for i in range(len(saved)) if sv is None else sv:
-                if saved[i]._vc[0] != versions[i]:
-                    sf = prim.saves_for
-                    if sf is not None and i in sf and all(edges[j] is None for j in sf[i]):
-                        continue  # no needed gradient reads this input's data
-                    _inplace_error(node, i, saved[i])
+            if sv is None:
+                sv = range(len(saved))
+            if sv:
+                versions = node.versions
+                for i in sv:
+                    if saved[i]._vc[0] != versions[i]:
+                        sf = prim.saves_for
+                        if sf is not None and i in sf and all(edges[j] is None for j in sf[i]):
+                            continue  # no needed gradient reads this input's data
+                        _inplace_error(node, i, saved[i])
             od = node.out_data
             if od is not None:
                 if node.out_vc[0] != node.out_version:
                     _inplace_error(node, -1, None)
-                out = _wrap(od)
-                out._grad_fn = node
+                out = _new(Tensor)
+                out._data = od
                 out._requires_grad = True
+                out._grad_fn = node
+                out._grad = None
+                out._vc = node.out_vc
+                out._base = None
+                out._x = None
             else:
                 out = None
             if anomaly:
@@ -194,38 +215,34 @@ def _run(
             if not retain_graph:
                 node.saved = None
                 node.out_data = None
-            i = 0
+            i = -1
             for e in edges:
+                i += 1
                 if e is None:
-                    i += 1
                     continue
                 gi = gin[i]
-                i += 1
-                if e.__class__ is Node:
+                if e.__class__ is Node or not isinstance(e, Tensor):
+                    rec = info[e]
                     if gi is not None:
-                        cur = pending.get(e)
-                        pending[e] = gi if cur is None else cur + gi
-                    c = deps[e] - 1
-                    deps[e] = c
+                        cur = rec[1]
+                        if cur is None:
+                            rec[1] = gi
+                        elif raw and cur._data.dtype is gi._data.dtype:
+                            rec[1] = _raw_sum(cur, gi)
+                        else:
+                            rec[1] = cur + gi
+                    c = rec[0] - 1
+                    rec[0] = c
                     if c == 0:
                         ready.append(e)
-                elif gi is not None:
-                    if e.__class__ is Tensor or isinstance(e, Tensor):
-                        cur = leaf_grads.get(id(e))
-                        if cur is None:
-                            leaf_grads[id(e)] = [e, gi]
-                        else:
-                            cur[1] = cur[1] + gi
-                    else:  # a node of another kind (custom Function nodes are Nodes too)
-                        cur = pending.get(e)
-                        pending[e] = gi if cur is None else cur + gi
-                        deps[e] -= 1
-                        if deps[e] == 0:
-                            ready.append(e)
-                elif not (e.__class__ is Tensor or isinstance(e, Tensor)):
-                    deps[e] -= 1
-                    if deps[e] == 0:
-                        ready.append(e)
+                elif gi is not None:  # a leaf
+                    cur = leaf_grads.get(id(e))
+                    if cur is None:
+                        leaf_grads[id(e)] = [e, gi]
+                    elif raw and cur[1]._data.dtype is gi._data.dtype:
+                        cur[1] = _raw_sum(cur[1], gi)
+                    else:
+                        cur[1] = cur[1] + gi
 
         # leaves: hooks, then accumulation (or capture for autograd.grad)
         stored_roots = set()
@@ -257,6 +274,26 @@ def _run(
             res.append(g)
         return tuple(res)
     return None
+
+
+def _raw_sum(a, b):
+    """``a + b`` as a new untracked Tensor (gradient sums outside create_graph / tracing)."""
+    r = a._data + b._data
+    if r.__class__ is not _ndarray:
+        r = np.asarray(r)
+    t = _new(Tensor)
+    t._data = r
+    t._requires_grad = False
+    t._grad_fn = None
+    t._grad = None
+    t._vc = [0]
+    t._base = None
+    t._x = None
+    return t
+
+
+_new = Tensor.__new__
+_ndarray = np.ndarray
 
 
 def _accumulate(leaf, g, create_graph, stored_roots):

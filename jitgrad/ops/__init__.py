@@ -102,6 +102,9 @@ _NUMBER = (Tensor, int, float, bool, np.number, np.bool_)
 
 
 def _binop(fn):
+    if getattr(fn, "op", None) is not None:
+        return fn.op  # elementwise binaries bring their own (one frame shorter)
+
     def op(self, other):
         c = other.__class__
         if c is Tensor or c is float or c is int or isinstance(other, _NUMBER):
@@ -112,6 +115,9 @@ def _binop(fn):
 
 
 def _rbinop(fn):
+    if getattr(fn, "rop", None) is not None:
+        return fn.rop
+
     def op(self, other):
         c = other.__class__
         if c is float or c is int or isinstance(other, _NUMBER[1:]):

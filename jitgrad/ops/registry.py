@@ -106,6 +106,7 @@ class Node:
         self.prim = prim
         self.params = params
         self.saved = inputs
+        self.pre_hooks = None
         nd = prim.n_diff
         # explicit loops: this runs once per recorded op, generators cost more here
         edges = []
@@ -119,7 +120,7 @@ class Node:
                 fn = t._grad_fn
                 edges.append(fn if fn is not None else (t if t._requires_grad else None))
             i += 1
-        self.edges = edges
+        self.edges = tuple(edges)
         self.versions = versions
         if prim.saves_out:
             self.out_data = res._data
@@ -128,7 +129,6 @@ class Node:
             self.out_meta = (res._data.shape, res._data.dtype)  # for the in-place error only
         else:
             self.out_data = None
-        self.pre_hooks = None
 
     def name(self):
         # ``label``: PyTorch's name for a composite's last node (``MeanBackward0`` on a div)
@@ -152,36 +152,99 @@ class Node:
 
 def apply(prim, inputs, params=_EMPTY):
     """Run ``prim`` on Tensors ``inputs`` (same dtype already), record tape and trace."""
+    n = len(inputs)
     if params:
         out = prim.impl(*[t._data for t in inputs], **params)
-    elif len(inputs) == 2:
+    elif n == 2:
         out = prim.impl(inputs[0]._data, inputs[1]._data)
-    elif len(inputs) == 1:
+    elif n == 1:
         out = prim.impl(inputs[0]._data)
     else:
         out = prim.impl(*[t._data for t in inputs])
     if out.__class__ is not _ndarray:
-        out = np.asarray(out)
+        out = _asarray(out)
     res = _new(_Tensor)
     res._data = out
-    res._requires_grad = False
-    res._grad_fn = None
     res._grad = None
     res._vc = [0]
     res._base = None
     res._x = None
     st = STATE
     if st.enabled and not prim.nondiff:
-        for t in inputs:
-            if t._requires_grad:
-                res._grad_fn = Node(prim, inputs, params, res)
+        # the tape node, built inline for one and two inputs (the hot cases)
+        if n == 2 and prim.n_diff is None:
+            a, b = inputs
+            ea = a._grad_fn
+            if ea is None and a._requires_grad:
+                ea = a
+            eb = b._grad_fn
+            if eb is None and b._requires_grad:
+                eb = b
+            if ea is not None or eb is not None:
+                node = _new_node(_Node)
+                node.prim = prim
+                node.params = params
+                node.saved = inputs
+                node.edges = (ea, eb)
+                node.versions = (a._vc[0], b._vc[0])
+                node.pre_hooks = None
+                if prim.saves_out:
+                    node.out_data = out
+                    node.out_vc = res._vc
+                    node.out_version = 0
+                    node.out_meta = (out.shape, out.dtype)
+                else:
+                    node.out_data = None
+                res._grad_fn = node
                 res._requires_grad = True
-                break
-    if st.tracer is not None:
-        st.tracer.record(prim, inputs, params, res)
+            else:
+                res._grad_fn = None
+                res._requires_grad = False
+        elif n == 1 and prim.n_diff is None:
+            a = inputs[0]
+            ea = a._grad_fn
+            if ea is None and a._requires_grad:
+                ea = a
+            if ea is not None:
+                node = _new_node(_Node)
+                node.prim = prim
+                node.params = params
+                node.saved = inputs
+                node.edges = (ea,)
+                node.versions = (a._vc[0],)
+                node.pre_hooks = None
+                if prim.saves_out:
+                    node.out_data = out
+                    node.out_vc = res._vc
+                    node.out_version = 0
+                    node.out_meta = (out.shape, out.dtype)
+                else:
+                    node.out_data = None
+                res._grad_fn = node
+                res._requires_grad = True
+            else:
+                res._grad_fn = None
+                res._requires_grad = False
+        else:
+            res._grad_fn = None
+            res._requires_grad = False
+            for t in inputs:
+                if t._requires_grad:
+                    res._grad_fn = Node(prim, inputs, params, res)
+                    res._requires_grad = True
+                    break
+    else:
+        res._grad_fn = None
+        res._requires_grad = False
+    tr = st.tracer
+    if tr is not None:
+        tr.record(prim, inputs, params, res)
     return res
 
 
+_Node = Node
+_new_node = Node.__new__
+_asarray = np.asarray
 _ndarray = np.ndarray
 _Tensor = Tensor
 _new = Tensor.__new__

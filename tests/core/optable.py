@@ -224,6 +224,19 @@ BINARY = [
     ),
 ]
 
+# the fused backward primitives (what tanh/sigmoid/relu/div differentiate into), checked
+# like any op so gradients of gradients stay right
+_EW = jg.ops.elementwise
+BINARY += [
+    ("tanh_backward", _EW.tanh_backward, lambda g, y: g * (1 - y * y), away, unit),
+    ("sigmoid_backward", _EW.sigmoid_backward, lambda g, y: g * y * (1 - y), away, unit),
+    ("relu_backward", _EW.relu_backward, lambda g, y: np.where(y > 0, g, 0), away, away),
+]
+TERNARY = [
+    ("div_backward_rhs", _EW.div_backward_rhs, lambda g, a, b: -g * a / (b * b), away),
+]
+TERNARY_SHAPES = [((2, 3), (2, 3), (2, 3)), ((2, 3), (3,), (2, 1)), ((), (), ()), ((0, 3), (3,), ())]
+
 MATMUL = [
     ("matmul_1d_1d", (3,), (3,)),
     ("matmul_2d_1d", (2, 3), (3,)),
@@ -696,6 +709,9 @@ def all_cases():
     for name, fn, ref, ga, gb in BINARY:
         for sa, sb in BINARY_SHAPES:
             cases.append(Case(name, fn, ref, [ga(sa), gb(sb)]))
+    for name, fn, ref, gen in TERNARY:
+        for shapes in TERNARY_SHAPES:
+            cases.append(Case(name, fn, ref, [gen(sh) for sh in shapes]))
     for name, sa, sb in MATMUL:
         cases.append(Case(name, jg.matmul, np.matmul, [away(sa), away(sb)]))
     for name, fn, ref, gen in REDUCE:

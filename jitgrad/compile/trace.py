@@ -276,7 +276,10 @@ class TracedFunction:
                 self.stats["compiled_calls"] += 1
                 if self.check:
                     return self._checked(v, leaves, args, kwargs)
-                return v.run(leaves)
+                try:
+                    return v.run(leaves)
+                except Exception as e:  # state is untouched: let eager mode say what went wrong
+                    return self._recover(v, e, leaves, args, kwargs)
         self._last_leaves = leaves
         n = self._seen.get(sig, 0)
         self._seen[sig] = n + 1
@@ -319,6 +322,43 @@ class TracedFunction:
         self._history.append(sig)
         self.last = v
         self.stats["captures"] += 1
+        return out
+
+    def _recover(self, v, err, leaves, args, kwargs):
+        """The compiled step raised (e.g. an index out of range). Compiled steps write state
+        only at their end, so nothing changed: run the step eagerly to raise eager mode's
+        precise error, then restore every parameter, buffer and ``.grad`` it touched."""
+        from ..creation import default_generator
+        from .tracer import resolve
+
+        g = v.graph
+        states = [inp.ref for inp in g.inputs if inp.kind == "state"]
+        owners = {}
+        for r in [inp.ref for inp in g.inputs if inp.kind == "grad"] + [r for r, _ in
+                                                                        g.grad_binds]:
+            t = resolve(r, leaves)
+            owners[id(t)] = t
+        for t, _ in v.entry_grads:
+            t = resolve(t, leaves)
+            owners[id(t)] = t
+        s0 = [t._data.copy() for t in states]
+        g0 = [(t, t._grad, None if t._grad is None else t._grad._data.copy())
+              for t in owners.values()]
+        rng = default_generator._rng.bit_generator.state
+        try:
+            out = self.fn(*args, **kwargs)
+        except Exception:
+            for t, a in zip(states, s0):
+                t._data[...] = a
+            for t, gobj, data in g0:
+                if gobj is not None:
+                    gobj._data[...] = data
+                t._grad = gobj
+            default_generator._rng.bit_generator.state = rng
+            raise
+        warnings.warn(f"jitgrad.trace({v.fn_name}): the compiled step raised "
+                      f"{type(err).__name__}: {err}, but the same call ran eagerly without error; "
+                      "returning the eager result", RuntimeWarning, stacklevel=3)
         return out
 
     def _warn_retrace(self, sig):

@@ -103,12 +103,6 @@ def test_binary_garbage_in_generated_module(damaged):
     _same_numbers(rep, ref)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compile: a damaged numba cache file (__pycache__/*.nbi, "
-    "*.nbc) makes the first compiled call raise UnpicklingError/EOFError in every "
-    "later process; notes/compile_requests.md 'cache'",
-)
 @pytest.mark.parametrize("how", ["truncated_nbc", "garbage_nbi"])
 def test_damaged_numba_cache_is_recompiled(damaged, how):
     cache, d, _, ref = damaged

@@ -47,9 +47,9 @@ def load_module(key, src, use_cache=True):
         os.makedirs(root, exist_ok=True)
         hit = False
         if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
+            with open(path, "rb") as f:
                 old = f.read()
-            if old == src:
+            if old == src.encode("utf-8"):
                 hit = True
             else:
                 warnings.warn(f"jitgrad cache: entry {path} is corrupt or stale; rebuilding it",
@@ -90,3 +90,30 @@ def _load_mem(name, src, cache):
     exec(code, mod.__dict__)
     _MEM[name] = mod
     return mod
+
+
+def drop_numba_cache(mod, err):
+    """After numba failed to load a damaged cache entry: delete it and warn. Returns False when
+    ``mod`` has no on-disk cache entry (then the error is not a cache fault)."""
+    path = getattr(mod, "__file__", None)
+    if not path:
+        return False
+    d = os.path.join(os.path.dirname(path), "__pycache__")
+    base = os.path.splitext(os.path.basename(path))[0]
+    try:
+        victims = [f for f in os.listdir(d) if f.startswith(base + ".")]
+    except OSError:
+        return False
+    if not victims:
+        return False
+    for f in victims:
+        try:
+            os.remove(os.path.join(d, f))
+        except OSError:
+            pass
+    warnings.warn(f"jitgrad cache: numba's cache entry for {base} is corrupt "
+                  f"({type(err).__name__}: {err}); deleted it and recompiling", RuntimeWarning,
+                  stacklevel=4)
+    _MEM.pop(base, None)
+    sys.modules.pop(base, None)
+    return True

@@ -10,6 +10,7 @@ reads the old value afterwards.
 
 import hashlib
 import math
+import pickle
 import time
 import warnings
 
@@ -20,7 +21,11 @@ from ..passes.fuse import FusedNode
 from . import cache as _cache
 from .codegen import CPU_OVERRIDES, cast_expr, lit, member_expr, objmode_type, pyobj
 
-PAR_MIN = 1 << 17  # elements: below this a loop stays serial (threads cost more than they save)
+PAR_MIN = 1 << 20  # elements: below this a loop stays serial (threads cost more than they save,
+# and numba's OpenMP threads must not fight OpenBLAS's on a small machine)
+# what numba raises when its on-disk cache entry is damaged
+_CACHE_ERRORS = (EOFError, ValueError, TypeError, AttributeError, ImportError, OSError,
+                 pickle.UnpicklingError)  # elements: below this a loop stays serial (threads cost more than they save)
 _VERSION = "cpu-1"
 
 
@@ -164,6 +169,11 @@ class _Gen:
                 readers.setdefault(v, []).append(i)
         exported = set(g.outputs) | {v for _, v in g.grad_binds if v is not None}
         self.direct_target = {}
+        # a loop may write state directly only after the last node that can raise (index
+        # kernels, object-mode ops): an error must leave every parameter and buffer untouched
+        safe = ("matmul", "reshape", "permute", "expand", "sum", "amax", "amin", "prod", "cat")
+        last_raise = max([i for i, n in enumerate(g.nodes)
+                          if not isinstance(n, FusedNode) and n.op.name not in safe] + [-1])
         for idx, vid in g.state_writes:
             p = producer.get(vid)
             if not isinstance(p, FusedNode) or vid in exported:
@@ -172,7 +182,7 @@ class _Gen:
             if old in exported or g.inputs[idx].kind not in ("state", "grad"):
                 continue
             pi = order[id(p)]
-            if any(r > pi for r in readers.get(old, ())):
+            if pi < last_raise or any(r > pi for r in readers.get(old, ())):
                 continue
             if g.values[vid].shape != g.values[old].shape:
                 continue
@@ -567,7 +577,7 @@ class CPUExecutable:
         self.n_kernels = len(gen.kernels)
         self.state_idx = [i for i, inp in enumerate(graph.inputs) if inp.kind in ("state", "grad")]
         self.zero_d = [i for i, inp in enumerate(graph.inputs) if graph.values[inp.vid].shape == ()]
-        key = hashlib.sha256((_VERSION + self.src).encode()).hexdigest()[:24]
+        key = self.key = hashlib.sha256((_VERSION + self.src).encode()).hexdigest()[:24]
         t0 = time.perf_counter()
         self.mod, self.cache_hit = _cache.load_module(key, self.src, options.get("cache", True))
         self.fn = self.mod.step
@@ -577,6 +587,35 @@ class CPUExecutable:
 
     def source(self):
         return self.src
+
+    def _args(self, arrays):
+        args = list(arrays)
+        for i in self.zero_d:
+            args[i] = args[i].reshape(1)
+        return args + list(self.const_args)
+
+    def _reload_without_cache(self, err):
+        if not _cache.drop_numba_cache(self.mod, err):
+            return False
+        self.mod, self.cache_hit = _cache.load_module(self.key, self.src, False)
+        self.fn = self.mod.step
+        return True
+
+    def precompile(self, arrays):
+        """Compile for these argument types without running the step."""
+        import numba
+
+        t0 = time.perf_counter()
+        sig = tuple(numba.typeof(np.ascontiguousarray(a)) for a in self._args(arrays))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                self.fn.compile(sig)
+            except _CACHE_ERRORS as e:
+                if not self._reload_without_cache(e):
+                    raise
+                self.fn.compile(sig)
+        self.compile_seconds = time.perf_counter() - t0
 
     def run(self, arrays):
         for i in self.state_idx:
@@ -589,7 +628,12 @@ class CPUExecutable:
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                res = self.fn(*args, *self.const_args)
+                try:
+                    res = self.fn(*args, *self.const_args)
+                except _CACHE_ERRORS as e:
+                    if not self._reload_without_cache(e):
+                        raise
+                    res = self.fn(*args, *self.const_args)
             self.compile_seconds = time.perf_counter() - t0
         else:
             res = self.fn(*args, *self.const_args)

@@ -77,3 +77,36 @@ def run_checked(tf, v, leaves, args, kwargs):
         _compare(f".grad of a tensor of shape {list(t.shape)}", gc[k],
                  None if t._grad is None else t._grad._data, rtol, atol)
     return out_e
+
+
+def check_finite(v, arrays, outs):
+    """Raise ``NonFiniteError`` naming the first op (in the traced graph) that turned finite
+    inputs into NaN/inf, if any floating output, gradient or new state is not finite."""
+    from .trace import NonFiniteError
+
+    bad = [vid for vid, a in outs.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
+    if not bad:
+        return
+    raw = v.raw
+    env = dict(raw.consts)
+    for inp, a in zip(raw.inputs, arrays):
+        env[inp.vid] = a
+    culprit = None
+    for n in raw.nodes:
+        xs = [env[i] for i in n.ins]
+        r = np.asarray(n.op.impl(*xs, **n.params))
+        env[n.out] = r
+        if r.dtype.kind == "f" and not np.isfinite(r).all() and all(
+                x.dtype.kind != "f" or np.isfinite(x).all() for x in xs):
+            culprit = n
+            break
+    if culprit is None:
+        raise NonFiniteError(f"check_finite: the traced step {v.fn_name} produced non-finite "
+                             "values (NaN/inf) that were already in its inputs; nothing was "
+                             "updated")
+    where = f" at {culprit.where}" if culprit.where else ""
+    shape = list(raw.values[culprit.out].shape)
+    raise NonFiniteError(
+        f"check_finite: {culprit.op.name} produced non-finite values (NaN/inf) from finite inputs "
+        f"(output shape {shape}){where} in the traced step {v.fn_name}; parameters, gradients "
+        "and optimizer state were not updated")

@@ -26,6 +26,10 @@ class TraceCheckError(AssertionError):
     """``check=True`` found compiled results that differ from eager ones."""
 
 
+class NonFiniteError(RuntimeError):
+    """``check_finite=True``: a compiled step produced NaN or inf (nothing was updated)."""
+
+
 # ---------------------------------------------------------------- pytrees -------------
 def _flatten(obj, leaves):
     if isinstance(obj, Tensor):
@@ -149,6 +153,13 @@ class Variant:
     def run(self, args):
         arrays = self.gather(args)
         outs = self.exe.run(arrays)
+        deferred = getattr(self.exe, "deferred", None)
+        if deferred:  # check_finite: look before committing any state
+            from .check import check_finite
+
+            check_finite(self, arrays, outs)
+            for i, v in deferred:
+                np.copyto(arrays[i], outs[v].reshape(arrays[i].shape))
         self.calls += 1
         return self.finish(args, arrays, outs)
 
@@ -203,7 +214,7 @@ def _make_backend(name, graph, options):
     if name == "reference":
         from .backends.reference import ReferenceExecutable
 
-        return ReferenceExecutable(graph)
+        return ReferenceExecutable(graph, options)
     if name == "cpu":
         from .backends.cpu import CPUExecutable
 
@@ -278,6 +289,8 @@ class TracedFunction:
                     return self._checked(v, leaves, args, kwargs)
                 try:
                     return v.run(leaves)
+                except NonFiniteError:
+                    raise
                 except Exception as e:  # state is untouched: let eager mode say what went wrong
                     return self._recover(v, e, leaves, args, kwargs)
         self._last_leaves = leaves

@@ -121,7 +121,7 @@ class Tracer:
         if id(res._data) in self.vals:
             raise TraceError(f"internal: {prim.name} returned an array that is also an input")
         self._bind(res._data, vid)
-        self.g.nodes.append(GNode(prim, ins, dict(params), vid, user_frame() if _DEBUG else None))
+        self.g.nodes.append(GNode(prim, ins, dict(params), vid, user_frame()))
 
     def constant(self, t):
         vid = self.g.new_value(t._data.shape, t._data.dtype)

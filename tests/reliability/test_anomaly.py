@@ -89,11 +89,6 @@ def test_anomaly_names_where_the_op_was_created():
     assert "test_anomaly.py" in str(ei.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compile: trace(check_finite=True) is accepted but not "
-    "implemented; notes/compile_requests.md 'check_finite'",
-)
 def test_check_finite_compiled():
     """check_finite=True: a compiled call producing NaN/inf raises RuntimeError naming the op
     (``log``) and updates nothing; finite calls give the same numbers as without the check."""

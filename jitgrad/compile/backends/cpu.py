@@ -115,6 +115,7 @@ class _Gen:
                 self.name[vid] = nm
                 self.layout[vid] = "C"
                 self.const_args.append(np.ascontiguousarray(c.reshape(_cs(c.shape))))
+        self.defer = bool(self.opt.get("check_finite"))  # the caller commits state
         self._plan_direct_writes()
         self._index_checks()
         for n in g.nodes:
@@ -124,10 +125,13 @@ class _Gen:
                 getattr(self, "op_" + n.op.name, self.objmode)(n)
         # state writes that were not done directly by a loop
         for idx, vid in g.state_writes:
-            if (idx, vid) in self.direct:
+            if (idx, vid) in self.direct or self.defer:
                 continue
             self.emit(f"in{idx}.reshape(-1)[:] = {self.c(vid)}.reshape(-1)")
-        outs = [v for v in dict.fromkeys(g.outputs + [v for _, v in g.grad_binds if v is not None])]
+        exported = g.outputs + [v for _, v in g.grad_binds if v is not None]
+        if self.defer:
+            exported += [v for _, v in g.state_writes]
+        outs = list(dict.fromkeys(exported))
         self.out_vids = outs
         rets = []
         inputs = {inp.vid for inp in g.inputs}
@@ -169,6 +173,8 @@ class _Gen:
                 readers.setdefault(v, []).append(i)
         exported = set(g.outputs) | {v for _, v in g.grad_binds if v is not None}
         self.direct_target = {}
+        if self.defer:
+            return
         # a loop may write state directly only after the last node that can raise (index
         # kernels, object-mode ops): an error must leave every parameter and buffer untouched
         safe = ("matmul", "reshape", "permute", "expand", "sum", "amax", "amin", "prod", "cat")
@@ -571,6 +577,7 @@ class CPUExecutable:
         gen = _Gen(graph, options)
         self.src = gen.generate()
         self.out_vids = gen.out_vids
+        self.deferred = list(graph.state_writes) if gen.defer else []
         self.const_args = gen.const_args
         self.loops = gen.loops
         self.objmode_ops = gen.objmode_ops

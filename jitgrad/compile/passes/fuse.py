@@ -98,6 +98,31 @@ def fuse(g):
             groups[chosen].append(i)
             group_of[i] = chosen
             key = ("g", chosen)
+            deps.setdefault(key, set()).update(u for u in in_units if u != key)
+            # pull the other same-shape groups this node reads into its group when no path
+            # between the two runs through a node outside them (fewer loops, fewer buffers)
+            for u in sorted(in_units):
+                if u[0] != "g" or u == key or not groups[u[1]]:
+                    continue
+                h = u[1]
+                if g.values[g.nodes[groups[h][0]].out].shape != shape:
+                    continue
+                if any(d != u and reaches(d, u) for d in deps.get(key, ())) or any(
+                        d != key and reaches(d, key) for d in deps.get(u, ())):
+                    continue
+                for j in groups[h]:
+                    group_of[j] = chosen
+                    unit[j] = key
+                groups[chosen] = sorted(groups[chosen] + groups[h])
+                groups[h] = []
+                merged = deps.pop(u, set())
+                deps.setdefault(key, set()).update(d for d in merged if d != key)
+                for ds in deps.values():
+                    if u in ds:
+                        ds.discard(u)
+                        ds.add(key)
+                deps[key].discard(key)
+                in_units = {key if x == u else x for x in in_units}
         else:
             key = ("n", i)
         unit[i] = key

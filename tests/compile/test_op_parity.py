@@ -174,8 +174,11 @@ def _run_table(table, dtype, backend):
     return names, spans, (ref_out, ref_g), (got_out, got_g)
 
 
-@pytest.mark.parametrize("table", sorted(TABLES))
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
+CASES = [(t, "float64") for t in sorted(TABLES)] + [("unary", "float32"), ("reduce", "float32"),
+                                                    ("matmul", "float32")]
+
+
+@pytest.mark.parametrize("table, dtype", CASES)
 def test_traced_op_and_backward_match_eager(table, dtype):
     names, spans, (ro, rg), (go, gg) = _run_table(TABLES[table], np.dtype(dtype), "cpu")
     rtol, atol = (1e-10, 1e-12) if dtype == "float64" else (1e-5, 1e-6)
@@ -225,7 +228,7 @@ def _random_program(seed):
 
 
 def test_random_elementwise_dags_fuse_correctly():
-    progs = [_random_program(s) for s in range(8)]
+    progs = [_random_program(s) for s in range(5)]
     x0, y0 = _any(5, 4), _any(5, 4)
     w = jg.tensor(_any(5, 4))
 

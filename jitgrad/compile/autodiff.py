@@ -45,7 +45,8 @@ def split_backward(raw, cot_vids, grad_vids):
     b._next = raw._next
     b.consts = dict(raw.consts)
     b.inputs = [Input(v, "saved", k) for k, v in enumerate(saved)] + [
-        Input(v, "cotangent", k) for k, v in enumerate(cot_vids)]
+        Input(v, "cotangent", k) for k, v in enumerate(cot_vids)
+    ]
     b.nodes = bwd_nodes
     b.outputs = [v for v in grad_vids if v is not None]
     return f, b, saved
@@ -59,13 +60,22 @@ def _bwd_vjp(g, out, *wrt, fv, saved, index):
     res = fv.bwd_exe.run(list(saved) + [np.ascontiguousarray(c) for c in cots])
     out_grads = []
     for vid in fv.grad_vids:
-        out_grads.append(None if vid is None else _wrap(
-            np.asarray(res[vid]).reshape(fv.bwd_graph.values[vid].shape)))
+        out_grads.append(
+            None
+            if vid is None
+            else _wrap(np.asarray(res[vid]).reshape(fv.bwd_graph.values[vid].shape))
+        )
     return tuple(out_grads)
 
 
-_BWD = Primitive("compiled_backward", "opaque", None, vjp=_bwd_vjp, saves=(),
-                 backward_name="CompiledFunctionBackward")
+_BWD = Primitive(
+    "compiled_backward",
+    "opaque",
+    None,
+    vjp=_bwd_vjp,
+    saves=(),
+    backward_name="CompiledFunctionBackward",
+)
 
 
 class ForwardOnlyVariant(Variant):
@@ -81,14 +91,13 @@ class ForwardOnlyVariant(Variant):
         bg, bcounts = optimize(b, fusion=fusion)
         self.bwd_graph = bg
         self.saved_vids = saved
-        super().__init__(fn_name, fg, raw, counts, entry_grads, modules, out_tree, backend,
-                         options)
+        super().__init__(fn_name, fg, raw, counts, entry_grads, modules, out_tree, backend, options)
         self.bwd_counts = bcounts
         self.bwd_exe = _make_backend(backend, bg, options)
 
     def _prepare(self):
         super()._prepare()
-        self.out_kind = self.out_kind[:self.n_user_out]
+        self.out_kind = self.out_kind[: self.n_user_out]
 
     def finish(self, args, arrays, outs):
         g = self.graph
@@ -98,10 +107,13 @@ class ForwardOnlyVariant(Variant):
         if STATE.enabled:
             wrt = tuple(resolve(r, args) for r in self.refs)
             if any(t._requires_grad for t in wrt):
-                saved = [np.ascontiguousarray(outs[v]) if v in outs else None
-                         for v in self.saved_vids]
-                saved = [s if s is not None else _input_array(g, arrays, v)
-                         for s, v in zip(saved, self.saved_vids)]
+                saved = [
+                    np.ascontiguousarray(outs[v]) if v in outs else None for v in self.saved_vids
+                ]
+                saved = [
+                    s if s is not None else _input_array(g, arrays, v)
+                    for s, v in zip(saved, self.saved_vids)
+                ]
                 for k, i in enumerate(self.diff):
                     t = res[i]
                     t._grad_fn = Node(_BWD, wrt, {"fv": self, "saved": saved, "index": k}, t)

@@ -15,8 +15,10 @@ def _tol(dtype, rtol, atol):
 def _compare(what, a, b, rtol, atol):
     if a is None or b is None:
         if (a is None) != (b is None):
-            raise TraceCheckError(f"check=True: {what} is {'None' if a is None else 'set'} in the "
-                                  f"compiled step but {'None' if b is None else 'set'} eagerly")
+            raise TraceCheckError(
+                f"check=True: {what} is {'None' if a is None else 'set'} in the "
+                f"compiled step but {'None' if b is None else 'set'} eagerly"
+            )
         return
     if a.shape != b.shape:
         raise TraceCheckError(f"check=True: {what} has shape {a.shape} compiled vs {b.shape} eager")
@@ -30,12 +32,12 @@ def _compare(what, a, b, rtol, atol):
         raise TraceCheckError(
             f"check=True: {what} differs between compiled and eager: max abs error {err:.3g} "
             f"(rtol={r}, atol={at}); the compiled kernel for this value is wrong or the step is "
-            "not deterministic. Inspect step.source() and step.graph")
+            "not deterministic. Inspect step.source() and step.graph"
+        )
 
 
 def run_checked(tf, v, leaves, args, kwargs):
     from ..creation import default_generator
-
     from .tracer import resolve
 
     g = v.graph
@@ -45,8 +47,9 @@ def run_checked(tf, v, leaves, args, kwargs):
         t = resolve(r, leaves)
         owners[id(t)] = t
     s0 = [t._data.copy() for t in states]
-    g0 = {k: (t._grad, None if t._grad is None else t._grad._data.copy())
-          for k, t in owners.items()}
+    g0 = {
+        k: (t._grad, None if t._grad is None else t._grad._data.copy()) for k, t in owners.items()
+    }
     rng = default_generator._rng.bit_generator.state
 
     out_c = v.run(leaves)
@@ -74,8 +77,13 @@ def run_checked(tf, v, leaves, args, kwargs):
     for i, (t, a) in enumerate(zip(states, sc)):
         _compare(f"state tensor {i} (shape {list(t.shape)})", a, t._data, rtol, atol)
     for k, t in owners.items():
-        _compare(f".grad of a tensor of shape {list(t.shape)}", gc[k],
-                 None if t._grad is None else t._grad._data, rtol, atol)
+        _compare(
+            f".grad of a tensor of shape {list(t.shape)}",
+            gc[k],
+            None if t._grad is None else t._grad._data,
+            rtol,
+            atol,
+        )
     return out_e
 
 
@@ -96,17 +104,23 @@ def check_finite(v, arrays, outs):
         xs = [env[i] for i in n.ins]
         r = np.asarray(n.op.impl(*xs, **n.params))
         env[n.out] = r
-        if r.dtype.kind == "f" and not np.isfinite(r).all() and all(
-                x.dtype.kind != "f" or np.isfinite(x).all() for x in xs):
+        if (
+            r.dtype.kind == "f"
+            and not np.isfinite(r).all()
+            and all(x.dtype.kind != "f" or np.isfinite(x).all() for x in xs)
+        ):
             culprit = n
             break
     if culprit is None:
-        raise NonFiniteError(f"check_finite: the traced step {v.fn_name} produced non-finite "
-                             "values (NaN/inf) that were already in its inputs; nothing was "
-                             "updated")
+        raise NonFiniteError(
+            f"check_finite: the traced step {v.fn_name} produced non-finite "
+            "values (NaN/inf) that were already in its inputs; nothing was "
+            "updated"
+        )
     where = f" at {culprit.where}" if culprit.where else ""
     shape = list(raw.values[culprit.out].shape)
     raise NonFiniteError(
         f"check_finite: {culprit.op.name} produced non-finite values (NaN/inf) from finite inputs "
         f"(output shape {shape}){where} in the traced step {v.fn_name}; parameters, gradients "
-        "and optimizer state were not updated")
+        "and optimizer state were not updated"
+    )

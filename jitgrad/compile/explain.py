@@ -10,7 +10,7 @@ def _flops(g, n):
             size *= s
         return size * len(n.members)
     if n.op.name == "matmul":
-        a, b = g.values[n.ins[0]].shape, g.values[n.ins[1]].shape
+        a = g.values[n.ins[0]].shape
         out = g.values[n.out]
         return 2 * out.size * a[-1]
     return g.values[n.ins[0]].size if n.ins else 0
@@ -24,17 +24,24 @@ def _bytes(g, n):
 def explain(tf, v):
     g = v.graph
     exe = v.exe
-    lines = [f"jitgrad.trace({v.fn_name}) on {tf.backend}: {len(tf._variants)} signature(s), "
-             f"{sum(len(x) for x in tf._variants.values())} compiled variant(s); this variant "
-             f"ran {v.calls} time(s)"]
+    lines = [
+        f"jitgrad.trace({v.fn_name}) on {tf.backend}: {len(tf._variants)} signature(s), "
+        f"{sum(len(x) for x in tf._variants.values())} compiled variant(s); this variant "
+        f"ran {v.calls} time(s)"
+    ]
     lines.append("nodes per pass: " + " -> ".join(f"{name} {k}" for name, k in v.counts))
     groups = [n for n in g.nodes if isinstance(n, FusedNode)]
     fused_members = sum(len(n.members) for n in groups)
-    lines.append(f"fusion: {fused_members} elementwise ops in {len(groups)} loop(s); "
-                 f"{len(g.nodes) - len(groups)} other node(s)")
+    lines.append(
+        f"fusion: {fused_members} elementwise ops in {len(groups)} loop(s); "
+        f"{len(g.nodes) - len(groups)} other node(s)"
+    )
     for i, n in enumerate(groups):
-        lines.append(f"  loop {i}: {list(n.shape)} <- " + " ".join(m.op.name for m in n.members)
-                     + f"  ({len(n.ins)} in, {len(n.outs)} out)")
+        lines.append(
+            f"  loop {i}: {list(n.shape)} <- "
+            + " ".join(m.op.name for m in n.members)
+            + f"  ({len(n.ins)} in, {len(n.outs)} out)"
+        )
     others = {}
     for n in g.nodes:
         if not isinstance(n, FusedNode):
@@ -42,22 +49,27 @@ def explain(tf, v):
     lines.append("other nodes: " + ", ".join(f"{k} x{c}" for k, c in sorted(others.items())))
     loops = getattr(exe, "loops", None)
     if loops is not None:
-        lines.append(f"generated loops (fused + reductions): {loops}; kernels: "
-                     f"{getattr(exe, 'n_kernels', '?')}")
+        lines.append(
+            f"generated loops (fused + reductions): {loops}; kernels: "
+            f"{getattr(exe, 'n_kernels', '?')}"
+        )
     om = getattr(exe, "objmode_ops", [])
     if om:
         lines.append(f"ops run through their NumPy implementation (objmode): {', '.join(om)}")
     flops = sum(_flops(g, n) for n in g.nodes)
     nbytes = sum(_bytes(g, n) for n in g.nodes)
     lines.append(f"estimated work per call: {flops / 1e6:.3f} MFLOP, {nbytes / 1e6:.3f} MB moved")
-    lines.append(f"inputs: {sum(1 for i in g.inputs if i.kind == 'arg')} args, "
-                 f"{sum(1 for i in g.inputs if i.kind in ('state', 'grad'))} state, "
-                 f"{sum(1 for i in g.inputs if i.kind == 'scalar')} scalar hyperparameters, "
-                 f"{sum(1 for i in g.inputs if i.kind == 'random')} random draws; "
-                 f"{len(g.state_writes)} state writes, {len(g.grad_binds)} .grad bindings")
+    lines.append(
+        f"inputs: {sum(1 for i in g.inputs if i.kind == 'arg')} args, "
+        f"{sum(1 for i in g.inputs if i.kind in ('state', 'grad'))} state, "
+        f"{sum(1 for i in g.inputs if i.kind == 'scalar')} scalar hyperparameters, "
+        f"{sum(1 for i in g.inputs if i.kind == 'random')} random draws; "
+        f"{len(g.state_writes)} state writes, {len(g.grad_binds)} .grad bindings"
+    )
     cs = getattr(exe, "compile_seconds", None)
     lines.append(
         f"build: {v.build_seconds:.3f} s (codegen + module load), compile/first call: "
         f"{'not yet run' if cs is None else f'{cs:.3f} s'}, disk cache hit: "
-        f"{getattr(exe, 'cache_hit', False)}")
+        f"{getattr(exe, 'cache_hit', False)}"
+    )
     return "\n".join(lines)

@@ -132,8 +132,9 @@ class Graph:
         for n in self.nodes:
             ps = ", ".join(f"{k}={_pstr(v)}" for k, v in n.params.items() if k != "group")
             args = ", ".join(f"%{i}" for i in n.ins)
-            lines.append(f"{self._vstr(n.out)} = {n.op.name}({args}{', ' if ps and args else ''}"
-                         f"{ps})")
+            lines.append(
+                f"{self._vstr(n.out)} = {n.op.name}({args}{', ' if ps and args else ''}{ps})"
+            )
         for i, v in enumerate(self.outputs):
             lines.append(f"output[{i}] = %{v}")
         for idx, v in self.state_writes:
@@ -148,8 +149,10 @@ class Graph:
         """Graphviz DOT text of the graph: inputs as boxes, ops as ellipses."""
         out = ["digraph jitgrad {", "  rankdir=TB;", '  node [fontname="monospace"];']
         for inp in self.inputs:
-            out.append(f'  v{inp.vid} [shape=box, label="{inp.kind} {_ref_name(inp)}\\n'
-                       f'{list(self.values[inp.vid].shape)}"];')
+            out.append(
+                f'  v{inp.vid} [shape=box, label="{inp.kind} {_ref_name(inp)}\\n'
+                f'{list(self.values[inp.vid].shape)}"];'
+            )
         for vid in self.consts:
             out.append(f'  v{vid} [shape=plaintext, label="const {list(self.values[vid].shape)}"];')
         for n in self.nodes:
@@ -160,8 +163,10 @@ class Graph:
         for i, v in enumerate(self.outputs):
             out.append(f'  out{i} [shape=doublecircle, label="out {i}"]; v{v} -> out{i};')
         for idx, v in self.state_writes:
-            out.append(f'  w{idx} [shape=box, style=dashed, label="write '
-                       f'{_ref_name(self.inputs[idx])}"]; v{v} -> w{idx};')
+            out.append(
+                f'  w{idx} [shape=box, style=dashed, label="write '
+                f'{_ref_name(self.inputs[idx])}"]; v{v} -> w{idx};'
+            )
         out.append("}")
         return "\n".join(out)
 

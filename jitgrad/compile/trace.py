@@ -69,8 +69,9 @@ def _hashable(tree):
 class Variant:
     """One compiled graph plus the guards under which it is valid."""
 
-    def __init__(self, fn_name, graph, raw, counts, entry_grads, modules, out_tree, backend,
-                 options):
+    def __init__(
+        self, fn_name, graph, raw, counts, entry_grads, modules, out_tree, backend, options
+    ):
         self.fn_name = fn_name
         self.graph = graph  # optimized
         self.raw = raw  # as traced
@@ -141,7 +142,8 @@ class Variant:
         for r, was_none in self.entry_grads:
             t = resolve(r, args)
             if (t._grad is None) != was_none:
-                return f".grad of a tensor of shape {list(t.shape)} is {'None' if t._grad is None else 'set'}"
+                now = "None" if t._grad is None else "set"
+                return f".grad of a tensor of shape {list(t.shape)} is {now}"
         for m, training in self.modules:
             if m.training != training:
                 return f"{type(m).__name__}.training is {m.training}"
@@ -230,9 +232,22 @@ def _make_backend(name, graph, options):
 class TracedFunction:
     """A function whose calls replay a compiled static graph; see ``jitgrad.trace``."""
 
-    def __init__(self, fn, device="cpu", parallel=None, check=False, cache=True,
-                 max_variants=8, fastmath=None, backend=None, warmup=1, check_finite=False,
-                 rtol=None, atol=None, async_compile=None):
+    def __init__(
+        self,
+        fn,
+        device="cpu",
+        parallel=None,
+        check=False,
+        cache=True,
+        max_variants=8,
+        fastmath=None,
+        backend=None,
+        warmup=1,
+        check_finite=False,
+        rtol=None,
+        atol=None,
+        async_compile=None,
+    ):
         if async_compile is None:
             async_compile = os.environ.get("JITGRAD_ASYNC_COMPILE", "1") not in ("0", "")
         self.async_compile = async_compile
@@ -244,8 +259,12 @@ class TracedFunction:
         self.check = check
         self.max_variants = max_variants
         self.warmup = warmup
-        self.options = {"parallel": parallel, "cache": cache, "fastmath": fastmath,
-                        "check_finite": check_finite}
+        self.options = {
+            "parallel": parallel,
+            "cache": cache,
+            "fastmath": fastmath,
+            "check_finite": check_finite,
+        }
         self.rtol, self.atol = rtol, atol
         self._variants = {}  # signature -> [Variant]
         self._seen = {}
@@ -264,8 +283,11 @@ class TracedFunction:
         return functools.partial(self.__call__, obj)
 
     def _signature(self, leaves, tree):
-        return (tuple((t._data.shape, t._data.dtype.str, t._requires_grad) for t in leaves),
-                _hashable(tree), STATE.enabled)
+        return (
+            tuple((t._data.shape, t._data.dtype.str, t._requires_grad) for t in leaves),
+            _hashable(tree),
+            STATE.enabled,
+        )
 
     def __call__(self, *args, **kwargs):
         if STATE.tracer is not None:  # nested inside another trace: inline
@@ -278,9 +300,13 @@ class TracedFunction:
                 if not v.ready or v.error is not None:
                     if v.error is not None and not getattr(v, "_warned", False):
                         v._warned = True
-                        warnings.warn(f"jitgrad.trace: compiling {v.fn_name} failed "
-                                      f"({type(v.error).__name__}: {v.error}); this signature "
-                                      "runs eagerly", RuntimeWarning, stacklevel=2)
+                        warnings.warn(
+                            f"jitgrad.trace: compiling {v.fn_name} failed "
+                            f"({type(v.error).__name__}: {v.error}); this signature "
+                            "runs eagerly",
+                            RuntimeWarning,
+                            stacklevel=2,
+                        )
                     self.stats["eager_calls"] += 1
                     return self.fn(*args, **kwargs)
                 self.last = v
@@ -322,13 +348,15 @@ class TracedFunction:
         name = getattr(self.fn, "__name__", type(self.fn).__name__)
         if fwd_only is None:
             graph, counts = optimize(raw, fusion=self.backend != "reference")
-            v = Variant(name, graph, raw, counts, entry, modules, out_tree, self.backend,
-                        self.options)
+            v = Variant(
+                name, graph, raw, counts, entry, modules, out_tree, self.backend, self.options
+            )
         else:
             from .autodiff import ForwardOnlyVariant
 
-            v = ForwardOnlyVariant(name, raw, fwd_only, entry, modules, out_tree, self.backend,
-                                   self.options)
+            v = ForwardOnlyVariant(
+                name, raw, fwd_only, entry, modules, out_tree, self.backend, self.options
+            )
         if self.async_compile:
             v.compile_async(leaves)
         self._variants.setdefault(sig, []).append(v)
@@ -347,16 +375,16 @@ class TracedFunction:
         g = v.graph
         states = [inp.ref for inp in g.inputs if inp.kind == "state"]
         owners = {}
-        for r in [inp.ref for inp in g.inputs if inp.kind == "grad"] + [r for r, _ in
-                                                                        g.grad_binds]:
+        for r in [inp.ref for inp in g.inputs if inp.kind == "grad"] + [r for r, _ in g.grad_binds]:
             t = resolve(r, leaves)
             owners[id(t)] = t
         for t, _ in v.entry_grads:
             t = resolve(t, leaves)
             owners[id(t)] = t
         s0 = [t._data.copy() for t in states]
-        g0 = [(t, t._grad, None if t._grad is None else t._grad._data.copy())
-              for t in owners.values()]
+        g0 = [
+            (t, t._grad, None if t._grad is None else t._grad._data.copy()) for t in owners.values()
+        ]
         rng = default_generator._rng.bit_generator.state
         try:
             out = self.fn(*args, **kwargs)
@@ -369,9 +397,13 @@ class TracedFunction:
                 t._grad = gobj
             default_generator._rng.bit_generator.state = rng
             raise
-        warnings.warn(f"jitgrad.trace({v.fn_name}): the compiled step raised "
-                      f"{type(err).__name__}: {err}, but the same call ran eagerly without error; "
-                      "returning the eager result", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"jitgrad.trace({v.fn_name}): the compiled step raised "
+            f"{type(err).__name__}: {err}, but the same call ran eagerly without error; "
+            "returning the eager result",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return out
 
     def _warn_retrace(self, sig):
@@ -381,7 +413,7 @@ class TracedFunction:
             if prev[0] != sig[0]:
                 for a, b in zip(prev[0], sig[0]):
                     if a != b:
-                        field = (f"tensor argument shape/dtype/requires_grad {a} -> {b}")
+                        field = f"tensor argument shape/dtype/requires_grad {a} -> {b}"
                         break
             elif prev[1] != sig[1]:
                 field = "a non-tensor argument"
@@ -397,7 +429,9 @@ class TracedFunction:
             f"jitgrad.trace({getattr(self.fn, '__name__', 'fn')}): {self.max_variants} compiled "
             f"variants already exist; running eagerly. The field that keeps changing: {field}. "
             "Keep it fixed (e.g. drop_last=True in the DataLoader) or raise max_variants.",
-            RuntimeWarning, stacklevel=3)
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
     # ---- check=True: compiled vs eager on the same state -----------------------------------
     def _checked(self, v, leaves, args, kwargs):
@@ -416,7 +450,8 @@ class TracedFunction:
         if self.last is None:
             raise RuntimeError(
                 "jitgrad.trace: nothing compiled yet: call the traced function at least "
-                f"{self.warmup + 1} times (the first call(s) run eagerly, the next one records)")
+                f"{self.warmup + 1} times (the first call(s) run eagerly, the next one records)"
+            )
         return self.last
 
     @property
@@ -443,8 +478,11 @@ def _record_backward(tr, leaves, out_leaves):
     """For a forward-only step: record the backward of its differentiable outputs too."""
     if not STATE.enabled or tr.grad_now:  # the step ran backward itself
         return None
-    diff = [i for i, t in enumerate(out_leaves)
-            if t._grad_fn is not None and t._grad_fn.saved is not None]
+    diff = [
+        i
+        for i, t in enumerate(out_leaves)
+        if t._grad_fn is not None and t._grad_fn.saved is not None
+    ]
     if not diff:
         return None
     from ..autograd.engine import grad as _grad
@@ -461,10 +499,15 @@ def _record_backward(tr, leaves, out_leaves):
     if not wrt:
         return None
     cots = [tr.cotangent(out_leaves[i]) for i in diff]
-    grads = _grad([out_leaves[i] for i in diff], wrt, grad_outputs=cots, retain_graph=True,
-                  allow_unused=True)
-    return {"diff": diff, "cot_vids": [tr.vals[id(c._data)] for c in cots], "refs": refs,
-            "grad_vids": [None if g is None else tr.val_of(g) for g in grads]}
+    grads = _grad(
+        [out_leaves[i] for i in diff], wrt, grad_outputs=cots, retain_graph=True, allow_unused=True
+    )
+    return {
+        "diff": diff,
+        "cot_vids": [tr.vals[id(c._data)] for c in cots],
+        "refs": refs,
+        "grad_vids": [None if g is None else tr.val_of(g) for g in grads],
+    }
 
 
 def _find_modules(fn):
@@ -494,9 +537,22 @@ def _find_modules(fn):
     return found
 
 
-def trace(fn=None, *, device="cpu", parallel=None, check=False, cache=True, max_variants=8,
-          fastmath=None, backend=None, warmup=1, check_finite=False, rtol=None, atol=None,
-          async_compile=None):
+def trace(
+    fn=None,
+    *,
+    device="cpu",
+    parallel=None,
+    check=False,
+    cache=True,
+    max_variants=8,
+    fastmath=None,
+    backend=None,
+    warmup=1,
+    check_finite=False,
+    rtol=None,
+    atol=None,
+    async_compile=None,
+):
     """Compile a whole training step: ``@jitgrad.trace`` or ``jitgrad.trace(device=...)(fn)``.
 
     ``jitgrad.trace(module)`` traces a forward-only module call. With ``async_compile`` (the
@@ -504,9 +560,20 @@ def trace(fn=None, *, device="cpu", parallel=None, check=False, cache=True, max_
     thread while calls keep running eagerly, so no step waits for the compiler;
     ``step.wait()`` blocks until it is done.
     """
-    opts = dict(device=device, parallel=parallel, check=check, cache=cache,
-                max_variants=max_variants, fastmath=fastmath, backend=backend, warmup=warmup,
-                check_finite=check_finite, rtol=rtol, atol=atol, async_compile=async_compile)
+    opts = dict(
+        device=device,
+        parallel=parallel,
+        check=check,
+        cache=cache,
+        max_variants=max_variants,
+        fastmath=fastmath,
+        backend=backend,
+        warmup=warmup,
+        check_finite=check_finite,
+        rtol=rtol,
+        atol=atol,
+        async_compile=async_compile,
+    )
     if fn is None:
         return lambda f: trace(f, **opts)
     return TracedFunction(fn, **opts)

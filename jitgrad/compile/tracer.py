@@ -103,7 +103,8 @@ class Tracer:
         raise TraceError(
             f"a traced step read a view of state tensor storage (shape {list(t.shape)}) that was "
             f"created outside the step, at {user_frame()}; create views inside the traced "
-            "function, or pass the tensor as an argument")
+            "function, or pass the tensor as an argument"
+        )
 
     # ---- hooks called by the core ------------------------------------------------------
     def record(self, prim, inputs, params, res):
@@ -111,11 +112,13 @@ class Tracer:
             raise TraceError(
                 f"{prim.name} has a data-dependent output shape ({user_frame()}); a static graph "
                 "cannot capture it. Use a fixed-shape alternative (e.g. masked_fill/where instead "
-                "of boolean-mask indexing), or run this step eagerly")
+                "of boolean-mask indexing), or run this step eagerly"
+            )
         if prim.impl is None:
             raise TraceError(
                 f"custom autograd.Function {prim.name} cannot be traced as one op; its forward "
-                "and backward run as their jitgrad ops instead")
+                "and backward run as their jitgrad ops instead"
+            )
         ins = [self.val_of(t) for t in inputs]
         vid = self.g.new_value(res._data.shape, res._data.dtype)
         if id(res._data) in self.vals:
@@ -183,7 +186,8 @@ class Tracer:
                     raise TraceError(
                         f"in-place write through a view of a state tensor at {user_frame()} "
                         "cannot be traced (only basic-index views like w[0] are supported); "
-                        "write to the tensor itself")
+                        "write to the tensor itself"
+                    )
         self.vals[key] = vid
         if idx is not None:
             self.writes[idx] = t
@@ -210,7 +214,8 @@ class Tracer:
             f"{what} on a traced value at {user_frame()}: a static graph cannot capture a "
             "Python-side read of a tensor's value (the compiled step would freeze it). Return the "
             "tensor from the traced function and read it outside, use tensor ops instead of a "
-            "Python `if`, or remove @jitgrad.trace to run this step eagerly")
+            "Python `if`, or remove @jitgrad.trace to run this step eagerly"
+        )
 
     # ---- finishing -------------------------------------------------------------------
     def finish(self, out_tensors):
@@ -220,8 +225,10 @@ class Tracer:
             outs.append(self.val_of(t))
         g.outputs = outs
         known = {id(t) for t in self.known}
-        g.out_refs = [self.ref(t) if (id(t) in self.arg_index or id(t) in known) else None
-                      for t in out_tensors]
+        g.out_refs = [
+            self.ref(t) if (id(t) in self.arg_index or id(t) in known) else None
+            for t in out_tensors
+        ]
         for idx, t in self.writes.items():
             v = self.vals[id(t._data)]
             if v != g.inputs[idx].vid:

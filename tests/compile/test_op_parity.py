@@ -174,8 +174,11 @@ def _run_table(table, dtype, backend):
     return names, spans, (ref_out, ref_g), (got_out, got_g)
 
 
-CASES = [(t, "float64") for t in sorted(TABLES)] + [("unary", "float32"), ("reduce", "float32"),
-                                                    ("matmul", "float32")]
+CASES = [(t, "float64") for t in sorted(TABLES)] + [
+    ("unary", "float32"),
+    ("reduce", "float32"),
+    ("matmul", "float32"),
+]
 
 
 @pytest.mark.parametrize("table, dtype", CASES)
@@ -183,14 +186,20 @@ def test_traced_op_and_backward_match_eager(table, dtype):
     names, spans, (ro, rg), (go, gg) = _run_table(TABLES[table], np.dtype(dtype), "cpu")
     rtol, atol = (1e-10, 1e-12) if dtype == "float64" else (1e-5, 1e-6)
     for n, (s, k), a, b in zip(names, spans, ro, go):
-        np.testing.assert_allclose(b.numpy(), a.detach().numpy(), rtol=rtol, atol=atol,
-                                   err_msg=f"forward of {n}")
+        np.testing.assert_allclose(
+            b.numpy(), a.detach().numpy(), rtol=rtol, atol=atol, err_msg=f"forward of {n}"
+        )
         for j in range(k):
             ga, gb = rg[s + j], gg[s + j]
             assert (ga is None) == (gb is None), n
             if ga is not None:
-                np.testing.assert_allclose(gb.numpy(), ga.numpy(), rtol=rtol, atol=atol,
-                                           err_msg=f"gradient of {n} input {j}")
+                np.testing.assert_allclose(
+                    gb.numpy(),
+                    ga.numpy(),
+                    rtol=rtol,
+                    atol=atol,
+                    err_msg=f"gradient of {n} input {j}",
+                )
 
 
 def test_reference_backend_is_exact():
@@ -207,8 +216,14 @@ def _random_program(seed):
     plan = []
     for _ in range(14):
         k = r.integers(0, 4)
-        plan.append((k, int(r.integers(0, 1 << 30)), int(r.integers(0, 1 << 30)),
-                     int(r.integers(0, 1 << 30))))
+        plan.append(
+            (
+                k,
+                int(r.integers(0, 1 << 30)),
+                int(r.integers(0, 1 << 30)),
+                int(r.integers(0, 1 << 30)),
+            )
+        )
 
     def prog(x, y):
         vals = [x, y, x * y]

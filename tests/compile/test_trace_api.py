@@ -153,8 +153,9 @@ def test_second_process_hits_the_cache(fresh_cache):
     env = dict(os.environ, JITGRAD_CACHE_DIR=str(fresh_cache))
     outs = []
     for _ in range(2):
-        r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                           text=True, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
         assert r.returncode == 0, r.stderr
         outs.append(r.stdout.split())
     assert outs[0][1] == "False" and outs[1][1] == "True"
@@ -181,10 +182,10 @@ def test_forward_only_module_trace_gives_compiled_backward():
     tm = jg.trace(model)
     x = jg.randn(3, 5)
     grads = []
-    for i in range(3):
+    for _ in range(3):
         model.zero_grad()
         out = tm(x)
-        (out ** 2).sum().backward()
+        (out**2).sum().backward()
         grads.append([p.grad.numpy().copy() for p in model.parameters()])
     assert out.grad_fn.name() == "CompiledFunctionBackward"
     for a, b in zip(grads[0], grads[2]):

@@ -11,8 +11,7 @@ from jitgrad import nn
 STEPS = 20
 
 
-def _run(build, make_opt, data, trace_kw=None, steps=STEPS, sched=None, accumulate=False,
-         seed=0):
+def _run(build, make_opt, data, trace_kw=None, steps=STEPS, sched=None, accumulate=False, seed=0):
     """Train ``steps`` steps; returns (losses, final params, model)."""
     jg.manual_seed(seed)
     model = build()
@@ -47,8 +46,13 @@ def _run(build, make_opt, data, trace_kw=None, steps=STEPS, sched=None, accumula
 
 def _data(shape, n=3, classes=10, dtype=np.float32, seed=3):
     r = np.random.default_rng(seed)
-    return [(jg.tensor(r.standard_normal(shape).astype(dtype)),
-             jg.tensor(r.integers(0, classes, shape[0]))) for _ in range(n)]
+    return [
+        (
+            jg.tensor(r.standard_normal(shape).astype(dtype)),
+            jg.tensor(r.integers(0, classes, shape[0])),
+        )
+        for _ in range(n)
+    ]
 
 
 def _compare(eager, traced, rtol=1e-4, atol=1e-5):
@@ -60,8 +64,9 @@ def _compare(eager, traced, rtol=1e-4, atol=1e-5):
 
 
 def mlp():
-    return nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 16), nn.Tanh(),
-                         nn.Linear(16, 10))
+    return nn.Sequential(
+        nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 10)
+    )
 
 
 @pytest.mark.parametrize("nesterov", [False, True])
@@ -85,8 +90,15 @@ def test_mlp_float64_is_tight():
 
 
 def cnn():
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(4, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 2 * 2, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(6 * 2 * 2, 10),
+    )
 
 
 def test_cnn_adam():
@@ -96,8 +108,9 @@ def test_cnn_adam():
 
 
 def bn_dropout():
-    return nn.Sequential(nn.Linear(12, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.3),
-                         nn.Linear(16, 10))
+    return nn.Sequential(
+        nn.Linear(12, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 10)
+    )
 
 
 def test_batchnorm_and_dropout_same_seed():
@@ -107,10 +120,12 @@ def test_batchnorm_and_dropout_same_seed():
     traced = _run(bn_dropout, make, data, {})
     _compare(eager, traced)
     bn_e, bn_t = eager[2][1], traced[2][1]
-    np.testing.assert_allclose(bn_t.running_mean.numpy(), bn_e.running_mean.numpy(), rtol=1e-4,
-                               atol=1e-6)
-    np.testing.assert_allclose(bn_t.running_var.numpy(), bn_e.running_var.numpy(), rtol=1e-4,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        bn_t.running_mean.numpy(), bn_e.running_mean.numpy(), rtol=1e-4, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        bn_t.running_var.numpy(), bn_e.running_var.numpy(), rtol=1e-4, atol=1e-6
+    )
     assert bn_t.num_batches_tracked.item() == STEPS
 
 

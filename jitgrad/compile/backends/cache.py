@@ -30,7 +30,8 @@ def cache_dir():
 
 
 def _env_tag():
-    s = f"{__version__}-{numba.__version__}-{np.__version__}-{platform.machine()}-{sys.version_info[:2]}"
+    py = sys.version_info[:2]
+    s = f"{__version__}-{numba.__version__}-{np.__version__}-{platform.machine()}-{py}"
     return "".join(c if c.isalnum() else "_" for c in s)
 
 
@@ -52,17 +53,23 @@ def load_module(key, src, use_cache=True):
             if old == src.encode("utf-8"):
                 hit = True
             else:
-                warnings.warn(f"jitgrad cache: entry {path} is corrupt or stale; rebuilding it",
-                              RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"jitgrad cache: entry {path} is corrupt or stale; rebuilding it",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
         if not hit:
             fd, tmp = tempfile.mkstemp(dir=root, suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(src)
             os.replace(tmp, path)
     except OSError as e:
-        warnings.warn(f"jitgrad cache: directory {root} is not writable ({e}); compiled code is "
-                      "kept in memory only (set JITGRAD_CACHE_DIR to a writable directory)",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"jitgrad cache: directory {root} is not writable ({e}); compiled code is "
+            "kept in memory only (set JITGRAD_CACHE_DIR to a writable directory)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return _load_mem(name, src, False), False
     try:
         spec = importlib.util.spec_from_file_location(name, path)
@@ -72,13 +79,18 @@ def load_module(key, src, use_cache=True):
         spec.loader.exec_module(mod)
     except Exception as e:
         sys.modules.pop(name, None)  # a broken entry: rebuild in memory rather than trust it
-        warnings.warn(f"jitgrad cache: could not load {path} ({type(e).__name__}: {e}); "
-                      "compiling without the disk cache", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"jitgrad cache: could not load {path} ({type(e).__name__}: {e}); "
+            "compiling without the disk cache",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return _load_mem(name, src, False), False
     _MEM[name] = mod
     has_index = os.path.isdir(os.path.join(root, "__pycache__")) and any(
         f.startswith(name) and f.endswith(".nbi")
-        for f in os.listdir(os.path.join(root, "__pycache__")))
+        for f in os.listdir(os.path.join(root, "__pycache__"))
+    )
     return mod, hit and has_index
 
 
@@ -111,9 +123,12 @@ def drop_numba_cache(mod, err):
             os.remove(os.path.join(d, f))
         except OSError:
             pass
-    warnings.warn(f"jitgrad cache: numba's cache entry for {base} is corrupt "
-                  f"({type(err).__name__}: {err}); deleted it and recompiling", RuntimeWarning,
-                  stacklevel=4)
+    warnings.warn(
+        f"jitgrad cache: numba's cache entry for {base} is corrupt "
+        f"({type(err).__name__}: {err}); deleted it and recompiling",
+        RuntimeWarning,
+        stacklevel=4,
+    )
     _MEM.pop(base, None)
     sys.modules.pop(base, None)
     return True

@@ -37,9 +37,16 @@ CUDA_OVERRIDES = {
     "sign": "(1 if {0} > 0 else (-1 if {0} < 0 else {0}))",  # NaN and 0 map to themselves
 }
 
-_NP_NAMES = {"float32": "np.float32", "float64": "np.float64", "int64": "np.int64",
-             "int32": "np.int32", "int16": "np.int16", "int8": "np.int8", "uint8": "np.uint8",
-             "float16": "np.float16"}
+_NP_NAMES = {
+    "float32": "np.float32",
+    "float64": "np.float64",
+    "int64": "np.int64",
+    "int32": "np.int32",
+    "int16": "np.int16",
+    "int8": "np.int8",
+    "uint8": "np.uint8",
+    "float16": "np.float16",
+}
 
 
 def lit(v, dtype=None):

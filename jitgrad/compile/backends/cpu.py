@@ -24,8 +24,15 @@ from .codegen import CPU_OVERRIDES, cast_expr, lit, member_expr, objmode_type, p
 PAR_MIN = 1 << 20  # elements: below this a loop stays serial (threads cost more than they save,
 # and numba's OpenMP threads must not fight OpenBLAS's on a small machine)
 # what numba raises when its on-disk cache entry is damaged
-_CACHE_ERRORS = (EOFError, ValueError, TypeError, AttributeError, ImportError, OSError,
-                 pickle.UnpicklingError)  # elements: below this a loop stays serial (threads cost more than they save)
+_CACHE_ERRORS = (
+    EOFError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    ImportError,
+    OSError,
+    pickle.UnpicklingError,
+)  # elements: below this a loop stays serial (threads cost more than they save)
 _VERSION = "cpu-1"
 
 
@@ -80,7 +87,9 @@ class _Gen:
 
     def c(self, vid):
         """Expression of value ``vid`` as a C-contiguous array."""
-        return self.v(vid) if self.layout.get(vid) == "C" else f"np.ascontiguousarray({self.v(vid)})"
+        return (
+            self.v(vid) if self.layout.get(vid) == "C" else f"np.ascontiguousarray({self.v(vid)})"
+        )
 
     def emit(self, s):
         self.lines.append("    " + s)
@@ -154,8 +163,10 @@ class _Gen:
             f"_FM = {sorted(self.fm)!r}",
             "",
         ]
-        body = [f"@numba.njit(cache=CACHE, error_model='numpy', fastmath=set(_FM))",
-                f"def step({', '.join(params)}):"] + (self.lines or ["    pass"])
+        body = [
+            "@numba.njit(cache=CACHE, error_model='numpy', fastmath=set(_FM))",
+            f"def step({', '.join(params)}):",
+        ] + (self.lines or ["    pass"])
         src = "\n".join(head + self.kernel_src + self.pyfuncs + body) + "\n"
         return src
 
@@ -165,7 +176,7 @@ class _Gen:
         order = {id(n): i for i, n in enumerate(g.nodes)}
         producer = {}
         for n in g.nodes:
-            for o in (n.outs if isinstance(n, FusedNode) else (n.out,)):
+            for o in n.outs if isinstance(n, FusedNode) else (n.out,):
                 producer[o] = n
         readers = {}
         for i, n in enumerate(g.nodes):
@@ -178,8 +189,14 @@ class _Gen:
         # a loop may write state directly only after the last node that can raise (index
         # kernels, object-mode ops): an error must leave every parameter and buffer untouched
         safe = ("matmul", "reshape", "permute", "expand", "sum", "amax", "amin", "prod", "cat")
-        last_raise = max([i for i, n in enumerate(g.nodes)
-                          if not isinstance(n, FusedNode) and n.op.name not in safe] + [-1])
+        last_raise = max(
+            [
+                i
+                for i, n in enumerate(g.nodes)
+                if not isinstance(n, FusedNode) and n.op.name not in safe
+            ]
+            + [-1]
+        )
         for idx, vid in g.state_writes:
             p = producer.get(vid)
             if not isinstance(p, FusedNode) or vid in exported:
@@ -207,14 +224,17 @@ class _Gen:
             name = n.op.name
             pairs = []
             if name in ("gather", "scatter_add"):
-                pairs = [(n.ins[1], self.shape(n.ins[0])[n.params["dim"]] if self.shape(
-                    n.ins[0]) else 1)]
+                pairs = [
+                    (n.ins[1], self.shape(n.ins[0])[n.params["dim"]] if self.shape(n.ins[0]) else 1)
+                ]
             elif name in ("getitem", "getitem_grad", "setitem"):
                 pairs = self._getitem_index_sizes(n)
             for vid, size in pairs:
                 if vid in arg_vids:
-                    self.emit(f"K.check_range({self.v(vid)}, {size}, "
-                              f"'{name}: index out of range for a dimension of size {size}')")
+                    self.emit(
+                        f"K.check_range({self.v(vid)}, {size}, "
+                        f"'{name}: index out of range for a dimension of size {size}')"
+                    )
 
     def _getitem_index_sizes(self, n):
         spec = n.params["spec"]
@@ -228,7 +248,6 @@ class _Gen:
 
     # ---- fused elementwise loops -------------------------------------------------------
     def fused(self, n):
-        g = self.g
         S = n.shape
         cS = _cs(S)
         nd = len(cS)
@@ -265,8 +284,11 @@ class _Gen:
         # kernel source
         par = self.par_ok(_prod(cS))
         loop = "prange" if par else "range"
-        a_names = [f"o{k}" for k in range(len(outs))] + [f"a{k}" for k in range(len(arrays))] + [
-            f"s{k}" for k in range(len(scalars))]
+        a_names = (
+            [f"o{k}" for k in range(len(outs))]
+            + [f"a{k}" for k in range(len(arrays))]
+            + [f"s{k}" for k in range(len(scalars))]
+        )
         body = [f"def KERNEL({', '.join(a_names)}):"]
         for d in range(cnd):
             body.append(f"    n{d} = o0.shape[{d}]")
@@ -305,7 +327,7 @@ class _Gen:
                 self.name[vid] = f"v{vid}"
             self.layout[vid] = "C"
         args = [f"{self.v(v)}.reshape({cshape!r})" for v in outs]
-        for vid, cm in arrays:
+        for vid, _ in arrays:
             al = [s for s in ((1,) * (nd - len(self.shape(vid))) + tuple(self.shape(vid)))]
             csh = tuple(_prod(al[d] for d in grp) for grp in groups)
             if csh == tuple(self.shape(vid)) and self.layout.get(vid) != "C":
@@ -327,7 +349,9 @@ class _Gen:
             fm = "set(_FM)"
             self.kernel_src.append(
                 f"@numba.njit(cache=CACHE, parallel={par}, error_model='numpy', fastmath={fm})\n"
-                + ksrc.replace("KERNEL", name) + "\n\n")
+                + ksrc.replace("KERNEL", name)
+                + "\n\n"
+            )
         return name
 
     # ---- native lowerings ------------------------------------------------------------
@@ -347,7 +371,9 @@ class _Gen:
             eb = self.v(b) if self.layout.get(b) in ("C", "F") else self.c(b)
             return self._new(n.out, f"np.dot({ea}, {eb})")
         if len(sa) == 3 and len(sb) == 3 and sa[0] == sb[0]:
-            self._new(n.out, f"np.empty({_cs(self.shape(n.out))!r}, dtype=np.{self.dtype(n.out).name})")
+            self._new(
+                n.out, f"np.empty({_cs(self.shape(n.out))!r}, dtype=np.{self.dtype(n.out).name})"
+            )
             self.emit(f"K.bmm({self.v(a)}, {self.v(b)}, v{n.out})")
             return
         return self.objmode(n)
@@ -373,8 +399,10 @@ class _Gen:
         S = self.shape(n.out)
         sh = self.shape(x)
         al = (1,) * (len(S) - len(sh)) + tuple(sh)
-        self._new(n.out, f"np.ascontiguousarray(np.broadcast_to({self.c(x)}.reshape({_cs(al)!r}), "
-                         f"{_cs(S)!r}))")
+        self._new(
+            n.out,
+            f"np.ascontiguousarray(np.broadcast_to({self.c(x)}.reshape({_cs(al)!r}), {_cs(S)!r}))",
+        )
 
     def _reduce(self, n, kern):
         x = n.ins[0]
@@ -386,9 +414,9 @@ class _Gen:
             return self.objmode(n)
         src = self.c(x)
         if dims == tuple(range(dims[0], dims[-1] + 1)):
-            A = _prod(sh[:dims[0]])
-            R = _prod(sh[dims[0]:dims[-1] + 1])
-            B = _prod(sh[dims[-1] + 1:])
+            A = _prod(sh[: dims[0]])
+            R = _prod(sh[dims[0] : dims[-1] + 1])
+            B = _prod(sh[dims[-1] + 1 :])
         else:
             kept = tuple(d for d in range(len(sh)) if d not in dims)
             src = f"np.ascontiguousarray(np.transpose({self.v(x)}, {kept + dims!r}))"
@@ -412,7 +440,7 @@ class _Gen:
         self._reduce(n, "prod3")
 
     def _split3(self, shape, dim):
-        return _prod(shape[:dim]), shape[dim], _prod(shape[dim + 1:])
+        return _prod(shape[:dim]), shape[dim], _prod(shape[dim + 1 :])
 
     def op_gather(self, n):
         x, idx = n.ins
@@ -423,8 +451,10 @@ class _Gen:
         A, N, B = self._split3(sx, d)
         I = si[d]
         self._new(n.out, f"np.empty(({A}, {I}, {B}), dtype=np.{self.dtype(n.out).name})")
-        self.emit(f"K.gather3({self.c(x)}.reshape(({A}, {N}, {B})), "
-                  f"{self.c(idx)}.reshape(({A}, {I}, {B})), v{n.out})")
+        self.emit(
+            f"K.gather3({self.c(x)}.reshape(({A}, {N}, {B})), "
+            f"{self.c(idx)}.reshape(({A}, {I}, {B})), v{n.out})"
+        )
         self.emit(f"v{n.out} = v{n.out}.reshape({_cs(self.shape(n.out))!r})")
 
     def op_scatter_add(self, n):
@@ -436,8 +466,10 @@ class _Gen:
         A, N, B = self._split3(sb, d)
         I = si[d]
         self._new(n.out, f"{self.c(base)}.copy().reshape(({A}, {N}, {B}))")
-        self.emit(f"K.scatter_add3(v{n.out}, {self.c(idx)}.reshape(({A}, {I}, {B})), "
-                  f"{self.c(src)}.reshape(({A}, {I}, {B})))")
+        self.emit(
+            f"K.scatter_add3(v{n.out}, {self.c(idx)}.reshape(({A}, {I}, {B})), "
+            f"{self.c(src)}.reshape(({A}, {I}, {B})))"
+        )
         self.emit(f"v{n.out} = v{n.out}.reshape({_cs(self.shape(n.out))!r})")
 
     def _take_pattern(self, spec, ndim):
@@ -461,15 +493,18 @@ class _Gen:
             A, N, B = self._split3(sx, d)
             I = self.shape(n.ins[1])[0]
             self._new(n.out, f"np.empty(({A}, {I}, {B}), dtype=np.{self.dtype(n.out).name})")
-            self.emit(f"K.take3({self.c(x)}.reshape(({A}, {N}, {B})), {self.v(n.ins[1])}, "
-                      f"v{n.out})")
+            self.emit(
+                f"K.take3({self.c(x)}.reshape(({A}, {N}, {B})), {self.v(n.ins[1])}, v{n.out})"
+            )
             self.emit(f"v{n.out} = v{n.out}.reshape({_cs(self.shape(n.out))!r})")
             return
         if len(n.ins) == 1:
             sl = _basic_slices(spec, len(sx))
             if sl is not None and sx:
-                return self._new(n.out, f"np.ascontiguousarray({self.v(x)}[{sl}]).reshape("
-                                        f"{_cs(self.shape(n.out))!r})")
+                return self._new(
+                    n.out,
+                    f"np.ascontiguousarray({self.v(x)}[{sl}]).reshape({_cs(self.shape(n.out))!r})",
+                )
         return self.objmode(n)
 
     def op_getitem_grad(self, n):
@@ -483,16 +518,16 @@ class _Gen:
             A, N, B = self._split3(shape, d)
             I = self.shape(n.ins[1])[0]
             self._new(n.out, f"np.zeros(({A}, {N}, {B}), dtype=np.{dt})")
-            self.emit(f"K.put_add3(v{n.out}, {self.v(n.ins[1])}, {self.c(gv)}.reshape(({A}, {I}, "
-                      f"{B})))")
+            self.emit(
+                f"K.put_add3(v{n.out}, {self.v(n.ins[1])}, {self.c(gv)}.reshape(({A}, {I}, {B})))"
+            )
             self.emit(f"v{n.out} = v{n.out}.reshape({_cs(self.shape(n.out))!r})")
             return
         if len(n.ins) == 1 and shape:
             sl = _basic_slices(spec, len(shape))
             if sl is not None:
                 self._new(n.out, f"np.zeros({_cs(shape)!r}, dtype=np.{dt})")
-                self.emit(f"v{n.out}[{sl}] = {self.c(gv)}.reshape("
-                          f"{_sliced_shape(spec, shape)!r})")
+                self.emit(f"v{n.out}[{sl}] = {self.c(gv)}.reshape({_sliced_shape(spec, shape)!r})")
                 return
         return self.objmode(n)
 
@@ -511,11 +546,14 @@ class _Gen:
         try:
             params = pyobj(dict(n.params))
         except TypeError:
-            raise NotImplementedError(f"cpu backend: cannot embed the parameters of {n.op.name}")
+            raise NotImplementedError(
+                f"cpu backend: cannot embed the parameters of {n.op.name}"
+            ) from None
         self.pyfuncs.append(
             f"def _py{k}(*arrays):\n"
             f"    return _py_op({n.op.name!r}, arrays, {shapes!r}, {params}, "
-            f"np.dtype({dt.name!r}), {cs!r})\n\n")
+            f"np.dtype({dt.name!r}), {cs!r})\n\n"
+        )
         args = ", ".join(self.v(v) for v in n.ins)
         self.name[out] = f"v{out}"
         self.layout[out] = "C"
@@ -553,8 +591,10 @@ def _basic_slices(spec, ndim):
             parts.append(str(s[1]))
         elif s[0] == "s":
             a, b, c = s[1], s[2], s[3]
-            parts.append(f"{'' if a is None else a}:{'' if b is None else b}"
-                         f"{'' if c is None else ':' + str(c)}")
+            parts.append(
+                f"{'' if a is None else a}:{'' if b is None else b}"
+                f"{'' if c is None else ':' + str(c)}"
+            )
         else:
             return None
     return ", ".join(parts)

@@ -33,8 +33,13 @@ def fold(g):
         n = rename(n, sub)
         val = g.values[n.out]
         consts = [out.consts.get(v) for v in n.ins]
-        if n.ins and all(c is not None for c in consts) and val.size <= _FOLD_LIMIT and \
-                n.op.impl is not None and n.out not in live:
+        if (
+            n.ins
+            and all(c is not None for c in consts)
+            and val.size <= _FOLD_LIMIT
+            and n.op.impl is not None
+            and n.out not in live
+        ):
             r = np.asarray(n.op.impl(*consts, **n.params))
             out.consts[n.out] = np.array(r, dtype=val.dtype).reshape(val.shape)
             continue
@@ -56,8 +61,9 @@ def _identity_input(g, n, val):
         x = g.values[v]
         return v if x.shape == val.shape and x.dtype == val.dtype else None
 
-    if name in ("reshape", "expand", "cast", "copy") or (name == "permute" and n.params[
-            "dims"] == tuple(range(len(val.shape)))):
+    if name in ("reshape", "expand", "cast", "copy") or (
+        name == "permute" and n.params["dims"] == tuple(range(len(val.shape)))
+    ):
         return same_as(n.ins[0]) if name != "copy" else None
     if name in ("mul", "div") and _is_scalar_const(g, n.ins[1], 1):
         return same_as(n.ins[0])
@@ -89,7 +95,9 @@ def _rewrite(g, n, producer, users):
             return [n]
         at = g.new_value(g.values[a].shape[::-1], g.values[a].dtype)
         bt = g.new_value(g.values[b].shape[::-1], g.values[b].dtype)
-        return [GNode(n.op, [b], {"dims": (1, 0)}, bt, n.where),
-                GNode(n.op, [a], {"dims": (1, 0)}, at, n.where),
-                GNode(p.op, [bt, at], {}, n.out, n.where)]
+        return [
+            GNode(n.op, [b], {"dims": (1, 0)}, bt, n.where),
+            GNode(n.op, [a], {"dims": (1, 0)}, at, n.where),
+            GNode(p.op, [bt, at], {}, n.out, n.where),
+        ]
     return [n]

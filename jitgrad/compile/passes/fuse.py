@@ -108,7 +108,8 @@ def fuse(g):
                 if g.values[g.nodes[groups[h][0]].out].shape != shape:
                     continue
                 if any(d != u and reaches(d, u) for d in deps.get(key, ())) or any(
-                        d != key and reaches(d, key) for d in deps.get(u, ())):
+                    d != key and reaches(d, key) for d in deps.get(u, ())
+                ):
                     continue
                 for j in groups[h]:
                     group_of[j] = chosen
@@ -157,8 +158,11 @@ def fuse(g):
                 for v in m.ins:
                     if v not in produced and v not in ins:
                         ins.append(v)
-            outs = [m.out for m in members if m.out in live or
-                    any(u not in mset for u in users.get(m.out, ()))]
+            outs = [
+                m.out
+                for m in members
+                if m.out in live or any(u not in mset for u in users.get(m.out, ()))
+            ]
             units.append(FusedNode(members, ins, outs, g.values[members[-1].out].shape))
     prod_unit = {}
     for i, n in enumerate(g.nodes):

@@ -27,6 +27,9 @@ def configure(threads):
         os.environ[var] = str(threads)
     # jitgrad.compile sets this default itself; set it here so torch's OpenMP sees the same.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # measure compiled code and blocking compile latency, not eager calls made while
+    # jitgrad.trace compiles in the background (its default for users)
+    os.environ.setdefault("JITGRAD_ASYNC_COMPILE", "0")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # XLA sizes its CPU thread pool from the cores it may run on: pin the process to
     # ``threads`` cores so jax.jit sees the same count as everyone else.

@@ -5,10 +5,33 @@ import threading
 
 
 class _State(threading.local):
+    """Per-thread flags. ``mode`` sums up ``enabled`` and ``tracer`` for the op hot path
+    (one thread-local read per op instead of two): 0 records the tape with no tracer,
+    1 is no_grad with no tracer, 2 means a tracer is active (read the other two)."""
+
     def __init__(self):
-        self.enabled = True  # grad mode
-        self.tracer = None  # the active static-graph recorder, if any
+        self._enabled = True  # grad mode
+        self._tracer = None  # the active static-graph recorder, if any
+        self.mode = 0
         self.anomaly = False
+
+    @property
+    def enabled(self):
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, flag):
+        self._enabled = flag
+        self.mode = 2 if self._tracer is not None else (0 if flag else 1)
+
+    @property
+    def tracer(self):
+        return self._tracer
+
+    @tracer.setter
+    def tracer(self, tr):
+        self._tracer = tr
+        self.mode = 2 if tr is not None else (0 if self._enabled else 1)
 
 
 STATE = _State()

@@ -5,6 +5,8 @@ differentiated again; under a tracer the walk lands in the static graph.
 """
 
 import weakref
+from heapq import heappop as _heappop
+from heapq import heappush as _heappush
 
 import numpy as np
 
@@ -99,32 +101,11 @@ def _run(
         retain_graph = create_graph
     grads = _make_root_grads(roots, grads)
 
-    # dependency counts over the reachable nodes: node -> [consumers left, gradient so far]
-    info = {}
-    stack = []
-    for r in roots:
-        fn = r._grad_fn
-        if fn is not None and fn not in info:
-            info[fn] = [0, None]
-            stack.append(fn)
-    while stack:
-        for e in stack.pop().edges:
-            if e is not None:
-                if e.__class__ is Node:
-                    rec = info.get(e)
-                    if rec is None:
-                        info[e] = [1, None]
-                        stack.append(e)
-                    else:
-                        rec[0] += 1
-                elif not isinstance(e, Tensor):  # a node of another kind
-                    rec = info.get(e)
-                    if rec is None:
-                        info[e] = [1, None]
-                        stack.append(e)
-                    else:
-                        rec[0] += 1
-
+    # Nodes run newest first (a max-heap on ``seq``): a node's consumers are all newer, so
+    # every gradient it receives has arrived when it runs, with no dependency counting.
+    # Only nodes that receive a gradient are visited.
+    pending = {}  # node -> gradient so far
+    heap = []
     # Without create_graph and outside a trace, gradients are summed as plain arrays: the
     # sums are never differentiated or recorded, so they need no tape or tracer round trip.
     raw = not create_graph and STATE.tracer is None
@@ -138,48 +119,45 @@ def _run(
             want.setdefault(id(key), []).append(i)
 
     for r, g in zip(roots, grads):
-        if r._grad_fn is None:
+        fn = r._grad_fn
+        if fn is None:
             cur = leaf_grads.get(id(r))
             if cur is None:
                 leaf_grads[id(r)] = [r, g]
             else:
                 cur[1] = cur[1] + g
         else:
-            rec = info[r._grad_fn]
-            rec[1] = g if rec[1] is None else rec[1] + g
+            cur = pending.get(fn)
+            if cur is None:
+                pending[fn] = g
+                _heappush(heap, (-fn.seq, fn))
+            else:
+                pending[fn] = cur + g
 
-    ready = [n for n, rec in info.items() if rec[0] == 0]
     anomaly = STATE.anomaly
+    slow = anomaly or want is not None
     ctx = enable_grad() if create_graph else no_grad()
     with ctx:
-        while ready:
-            node = ready.pop()
-            rec = info[node]
-            g = rec[1]
-            rec[1] = None
-            edges = node.edges
-            if g is None:  # no gradient reached this node (e.g. a VJP returned None)
-                for e in edges:
-                    if e is not None and (e.__class__ is Node or not isinstance(e, Tensor)):
-                        rec = info[e]
-                        rec[0] -= 1
-                        if rec[0] == 0:
-                            ready.append(e)
-                if not retain_graph:
-                    node.saved = None
-                    node.out_data = None
-                continue
+        while heap:
+            node = _heappop(heap)[1]
+            g = pending.pop(node)
             if node.pre_hooks:
                 for h in node.pre_hooks:
                     r = h(g)
                     if r is not None:
                         g = r
-            if want is not None and id(node) in want:
-                for i in want[id(node)]:
-                    captured[i] = g
+            if slow:
+                if want is not None and id(node) in want:
+                    for i in want[id(node)]:
+                        captured[i] = g
+                if anomaly:
+                    from .anomaly import check_grad
+
+                    check_grad(node, g)
             saved = node.saved
             if saved is None:
                 raise RuntimeError(_SECOND_TIME)
+            edges = node.edges
             prim = node.prim
             sv = prim.saves
             if sv is None:
@@ -206,49 +184,49 @@ def _run(
                 out._x = None
             else:
                 out = None
-            if anomaly:
-                from .anomaly import check_grad
-
-                check_grad(node, g)
             params = node.params
             gin = prim.vjp(g, out, *saved, **params) if params else prim.vjp(g, out, *saved)
             if not retain_graph:
                 node.saved = None
                 node.out_data = None
-            i = -1
-            for e in edges:
-                i += 1
-                if e is None:
+            for e, gi in zip(edges, gin):
+                if e is None or gi is None:
                     continue
-                gi = gin[i]
                 if e.__class__ is Node or not isinstance(e, Tensor):
-                    rec = info[e]
-                    if gi is not None:
-                        cur = rec[1]
-                        if cur is None:
-                            rec[1] = gi
-                        elif raw and cur._data.dtype is gi._data.dtype:
-                            rec[1] = _raw_sum(cur, gi)
-                        else:
-                            rec[1] = cur + gi
-                    c = rec[0] - 1
-                    rec[0] = c
-                    if c == 0:
-                        ready.append(e)
-                elif gi is not None:  # a leaf
+                    cur = pending.get(e)
+                    if cur is None:
+                        pending[e] = gi
+                        _heappush(heap, (-e.seq, e))
+                    elif raw and cur._data.dtype is gi._data.dtype:
+                        pending[e] = _raw_sum(cur, gi)
+                    else:
+                        pending[e] = cur + gi
+                else:  # a leaf
                     cur = leaf_grads.get(id(e))
                     if cur is None:
                         leaf_grads[id(e)] = [e, gi]
                     elif raw and cur[1]._data.dtype is gi._data.dtype:
-                        cur[1] = _raw_sum(cur[1], gi)
+                        if gi._data.size <= _SMALL:
+                            # small gradients are collected and summed once at the end
+                            if len(cur) == 2:
+                                cur.append([cur[1]._data, gi._data])
+                            else:
+                                cur[2].append(gi._data)
+                        else:
+                            cur[1] = _raw_sum(cur[1], gi)
                     else:
+                        if len(cur) > 2:
+                            cur[1] = _wrap(_sum_arrays(cur.pop()))
                         cur[1] = cur[1] + gi
 
         # leaves: hooks, then accumulation (or capture for autograd.grad)
         stored_roots = set()
         for g in grads:
             stored_roots.add(_root_id(g._data))
-        for key, (leaf, g) in leaf_grads.items():
+        for key, rec in leaf_grads.items():
+            leaf, g = rec[0], rec[1]
+            if len(rec) > 2:  # collected small gradients (the first is g's own array)
+                g = _wrap(_sum_arrays(rec[2]))
             hooks = leaf._x.get("hooks") if leaf._x else None
             if hooks:
                 for h in hooks:
@@ -290,6 +268,21 @@ def _raw_sum(a, b):
     t._base = None
     t._x = None
     return t
+
+
+_SMALL = 256  # elements: gradients this small are summed in one go
+
+
+def _sum_arrays(arrays):
+    """The sum of same-dtype arrays; one stacked reduction when their shapes agree."""
+    shape = arrays[0].shape
+    for a in arrays:
+        if a.shape != shape:
+            r = arrays[0]
+            for b in arrays[1:]:
+                r = r + b
+            return np.asarray(r)
+    return np.asarray(np.add.reduce(np.stack(arrays)))
 
 
 _new = Tensor.__new__

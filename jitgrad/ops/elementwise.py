@@ -60,8 +60,11 @@ def _unary(
     return fn
 
 
-neg = _unary("neg", np.negative, lambda g, o, x: (-g,), "(-{0})", saves=(), float_only=False)
-exp = _unary("exp", np.exp, lambda g, o, x: (g * o,), "math.exp({0})", saves=(), saves_out=True)
+neg = _unary(
+    "neg", np.negative, lambda g, o, x: (apply(neg_p, (g,)),), "(-{0})", saves=(), float_only=False
+)
+neg_p = neg.prim
+exp = _unary("exp", np.exp, lambda g, o, x: _mul_out_vjp(g, o, x), "math.exp({0})", saves=(), saves_out=True)
 exp2 = _unary(
     "exp2",
     np.exp2,
@@ -299,31 +302,57 @@ _RNUMBER = _NUMBER[1:]
 # Binary VJPs skip inputs that need no gradient (constants from Python scalars, data):
 # the engine would drop those gradients anyway.
 def _add_vjp(g, o, a, b):
-    return (
-        sum_to(g, a._data.shape) if a._requires_grad else None,
-        sum_to(g, b._data.shape) if b._requires_grad else None,
-    )
+    ga = gb = None
+    if a._requires_grad:
+        ga = g if g._data.shape == a._data.shape else sum_to(g, a._data.shape)
+    if b._requires_grad:
+        gb = g if g._data.shape == b._data.shape else sum_to(g, b._data.shape)
+    return ga, gb
 
 
 def _sub_vjp(g, o, a, b):
-    return (
-        sum_to(g, a._data.shape) if a._requires_grad else None,
-        sum_to(-g, b._data.shape) if b._requires_grad else None,
-    )
+    ga = gb = None
+    if a._requires_grad:
+        ga = g if g._data.shape == a._data.shape else sum_to(g, a._data.shape)
+    if b._requires_grad:
+        gb = apply(neg_p, (g,))
+        if gb._data.shape != b._data.shape:
+            gb = sum_to(gb, b._data.shape)
+    return ga, gb
 
 
+# VJPs call ``apply`` directly when the operands already share a dtype (they nearly always
+# do: a gradient has its output's dtype); otherwise the operator promotes as usual
 def _mul_vjp(g, o, a, b):
-    return (
-        sum_to(g * b, a._data.shape) if a._requires_grad else None,
-        sum_to(g * a, b._data.shape) if b._requires_grad else None,
-    )
+    ga = gb = None
+    gd = g._data.dtype
+    if a._requires_grad:
+        ga = apply(_mul_p, (g, b)) if b._data.dtype is gd else g * b
+        if ga._data.shape != a._data.shape:
+            ga = sum_to(ga, a._data.shape)
+    if b._requires_grad:
+        gb = apply(_mul_p, (g, a)) if a._data.dtype is gd else g * a
+        if gb._data.shape != b._data.shape:
+            gb = sum_to(gb, b._data.shape)
+    return ga, gb
 
 
 def _div_vjp(g, o, a, b):
-    return (
-        sum_to(g / b, a._data.shape) if a._requires_grad else None,
-        sum_to(div_backward_rhs(g, a, b), b._data.shape) if b._requires_grad else None,
-    )
+    ga = gb = None
+    if a._requires_grad:
+        ga = apply(_div_p, (g, b)) if b._data.dtype is g._data.dtype else g / b
+        if ga._data.shape != a._data.shape:
+            ga = sum_to(ga, a._data.shape)
+    if b._requires_grad:
+        gb = div_backward_rhs(g, a, b)
+        if gb._data.shape != b._data.shape:
+            gb = sum_to(gb, b._data.shape)
+    return ga, gb
+
+
+def _mul_out_vjp(g, o, x):
+    """``g * o``: the VJP of ops whose derivative is their output (exp)."""
+    return (apply(_mul_p, (g, o)) if o._data.dtype is g._data.dtype else g * o,)
 
 
 def _pow_vjp(g, o, a, b):
@@ -377,6 +406,8 @@ pow_ = _binary(
 maximum = _binary("maximum", np.maximum, _max_vjp, "max({0}, {1})")
 minimum = _binary("minimum", np.minimum, _min_vjp, "min({0}, {1})")
 atan2 = _binary("atan2", np.arctan2, _atan2_vjp, "math.atan2({0}, {1})", floating=True)
+_mul_p = mul.prim
+_div_p = div.prim
 eq = _binary("eq", np.equal, None, "({0} == {1})", nondiff=True)
 ne = _binary("ne", np.not_equal, None, "({0} != {1})", nondiff=True)
 lt = _binary("lt", np.less, None, "({0} < {1})", nondiff=True)
@@ -496,7 +527,7 @@ div_backward_rhs = _fused(
     lambda g, a, b: -g * a / (b * b),
     _div_backward_rhs_vjp,
     "(-{0} * {1} / ({2} * {2}))",
-    "DivBackwardBackward0",
+    "MulBackward0",  # PyTorch's name: its formula -grad * ((a / b) / b) ends in a mul
 )
 
 _powc_p = register(

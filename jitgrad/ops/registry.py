@@ -7,6 +7,8 @@ kind, and for elementwise ops a scalar template that code generators paste into 
 a gradient is needed, and tells the active tracer (if any) what ran.
 """
 
+import itertools
+
 import numpy as np
 
 from .._grad_mode import STATE
@@ -84,8 +86,15 @@ def register(name, kind, impl, **kw):
     return p
 
 
+_next_seq = itertools.count(1).__next__
+
+
 class Node:
-    """A tape entry (a ``grad_fn``): the primitive, its saved inputs, and the graph edges."""
+    """A tape entry (a ``grad_fn``): the primitive, its saved inputs, and the graph edges.
+
+    ``seq`` numbers nodes in creation order: a node's inputs always come from older nodes,
+    so the engine can run nodes newest first without counting dependencies.
+    """
 
     __slots__ = (
         "prim",
@@ -99,10 +108,12 @@ class Node:
         "pre_hooks",
         "out_meta",
         "label",
+        "seq",
         "__weakref__",
     )
 
     def __init__(self, prim, inputs, params, res):
+        self.seq = _next_seq()
         self.prim = prim
         self.params = params
         self.saved = inputs
@@ -169,8 +180,8 @@ def apply(prim, inputs, params=_EMPTY):
     res._vc = [0]
     res._base = None
     res._x = None
-    st = STATE
-    if st.enabled and not prim.nondiff:
+    mode = STATE.mode  # 0: tape on, no tracer; 1: no_grad, no tracer; 2: tracer active
+    if mode != 1 and not prim.nondiff and (mode == 0 or STATE.enabled):
         # the tape node, built inline for one and two inputs (the hot cases)
         if n == 2 and prim.n_diff is None:
             a, b = inputs
@@ -182,6 +193,7 @@ def apply(prim, inputs, params=_EMPTY):
                 eb = b
             if ea is not None or eb is not None:
                 node = _new_node(_Node)
+                node.seq = _next_seq()
                 node.prim = prim
                 node.params = params
                 node.saved = inputs
@@ -207,6 +219,7 @@ def apply(prim, inputs, params=_EMPTY):
                 ea = a
             if ea is not None:
                 node = _new_node(_Node)
+                node.seq = _next_seq()
                 node.prim = prim
                 node.params = params
                 node.saved = inputs
@@ -236,9 +249,8 @@ def apply(prim, inputs, params=_EMPTY):
     else:
         res._grad_fn = None
         res._requires_grad = False
-    tr = st.tracer
-    if tr is not None:
-        tr.record(prim, inputs, params, res)
+    if mode == 2:
+        STATE.tracer.record(prim, inputs, params, res)
     return res
 
 
@@ -267,8 +279,7 @@ def const(value, dtype):
     Outside a trace, constants are cached read-only by (type, value, dtype): a loop like
     ``y * 0.5`` then builds no new array per op.
     """
-    tr = STATE.tracer
-    if tr is None:
+    if STATE.mode != 2:
         key = (value.__class__, value, dtype)
         try:
             t = _CONSTS.get(key)
@@ -282,7 +293,7 @@ def const(value, dtype):
             _CONSTS[key] = t
         return t
     t = _wrap(np.array(value, dtype=dtype))
-    tr.constant(t)
+    STATE.tracer.constant(t)
     return t
 
 

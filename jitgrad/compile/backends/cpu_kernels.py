@@ -11,6 +11,40 @@ from numba import prange
 _NB = dict(cache=True, error_model="numpy", fastmath={"reassoc"})
 
 
+def limit_blas_threads():
+    """Run the BLAS that compiled code calls (scipy's OpenBLAS, which numba's ``np.dot`` uses)
+    with ``JITGRAD_BLAS_THREADS`` threads (default 1). On a small shared machine a second
+    OpenBLAS pool that spin-waits next to NumPy's was measured 3-4x slower than one thread
+    (PERF-NOTES section 1); big GEMMs lose at most the second core. Returns the count set, or
+    None when the library could not be found (then nothing changes)."""
+    import ctypes
+    import os
+
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401  (loads the library numba calls)
+
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "openblas" in line and "scipy.libs" in line}
+    except (ImportError, OSError):
+        return None
+    n = int(os.environ.get("JITGRAD_BLAS_THREADS", "1"))
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for sym in ("scipy_openblas_set_num_threads", "openblas_set_num_threads",
+                    "scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_"):
+            fn = getattr(lib, sym, None)
+            if fn is not None:
+                fn(ctypes.c_int(n))
+                return n
+    return None
+
+
+BLAS_THREADS = limit_blas_threads()
+
+
 # (x: (A, R, B) -> out: (A, B)); accumulation in float64, NaN propagates like NumPy
 @numba.njit(parallel=False, **_NB)
 def sum3(x, out):

@@ -7,13 +7,22 @@ import threading
 class _State(threading.local):
     """Per-thread flags. ``mode`` sums up ``enabled`` and ``tracer`` for the op hot path
     (one thread-local read per op instead of two): 0 records the tape with no tracer,
-    1 is no_grad with no tracer, 2 means a tracer is active (read the other two)."""
+    1 is no_grad with no tracer, 2 means a tracer is active (read the other two), 3 records
+    the tape in anomaly-detection mode (nodes remember where they were created)."""
 
     def __init__(self):
         self._enabled = True  # grad mode
         self._tracer = None  # the active static-graph recorder, if any
+        self._anomaly = False
         self.mode = 0
-        self.anomaly = False
+
+    def _update(self):
+        if self._tracer is not None:
+            self.mode = 2
+        elif not self._enabled:
+            self.mode = 1
+        else:
+            self.mode = 3 if self._anomaly else 0
 
     @property
     def enabled(self):
@@ -22,7 +31,7 @@ class _State(threading.local):
     @enabled.setter
     def enabled(self, flag):
         self._enabled = flag
-        self.mode = 2 if self._tracer is not None else (0 if flag else 1)
+        self._update()
 
     @property
     def tracer(self):
@@ -31,7 +40,16 @@ class _State(threading.local):
     @tracer.setter
     def tracer(self, tr):
         self._tracer = tr
-        self.mode = 2 if tr is not None else (0 if self._enabled else 1)
+        self._update()
+
+    @property
+    def anomaly(self):
+        return self._anomaly
+
+    @anomaly.setter
+    def anomaly(self, flag):
+        self._anomaly = flag
+        self._update()
 
 
 STATE = _State()

@@ -186,6 +186,10 @@ def _run(
                 out = None
             params = node.params
             gin = prim.vjp(g, out, *saved, **params) if params else prim.vjp(g, out, *saved)
+            if anomaly:
+                from .anomaly import check_outputs
+
+                check_outputs(node, gin)
             if not retain_graph:
                 node.saved = None
                 node.out_data = None

@@ -64,7 +64,9 @@ neg = _unary(
     "neg", np.negative, lambda g, o, x: (apply(neg_p, (g,)),), "(-{0})", saves=(), float_only=False
 )
 neg_p = neg.prim
-exp = _unary("exp", np.exp, lambda g, o, x: _mul_out_vjp(g, o, x), "math.exp({0})", saves=(), saves_out=True)
+exp = _unary(
+    "exp", np.exp, lambda g, o, x: _mul_out_vjp(g, o, x), "math.exp({0})", saves=(), saves_out=True
+)
 exp2 = _unary(
     "exp2",
     np.exp2,
@@ -434,6 +436,7 @@ fmod = _binary(
     lambda g, o, a, b: (sum_to(g, a._data.shape), sum_to(-g * trunc(a / b), b._data.shape)),
     "math.fmod({0}, {1})",
 )
+
 
 # ------------------------------------------------------- fused backward ops --------------
 # Backward formulas of common ops as one primitive each: one tape entry / one graph node per

@@ -4,6 +4,7 @@ import builtins
 
 import numpy as np
 
+from .._grad_mode import STATE
 from ..tensor import Tensor, _wrap_dim
 from ._common import norm_dims, sum_to, to_tensor
 from .registry import apply, const, label, register
@@ -581,6 +582,13 @@ def index_select(input, dim, index):
     spec = (("s", None, None, None),) * d + (("t", 0),)
     idx = index.reshape(-1).long()
     _check_bounds(input, spec, (idx,), "index_select")
+    if idx._data.size and idx._data.min() < 0:  # torch: "index out of range in self"
+        raise IndexError(f"index_select(): index {idx._data.min()} is out of range for dimension "
+                         f"{d} with size {input._data.shape[d]} (negative indices are not allowed)")
+    if STATE.tracer is not None:  # a replay skips the check above: make the kernel raise
+        from .elementwise import where
+
+        idx = where(idx < 0, input._data.shape[d], idx)
     return apply(getitem_p, (input, idx), {"spec": spec})
 
 
@@ -706,7 +714,16 @@ def _full_index(index, dim):
     return tuple(idx)
 
 
+def _nonneg(index, op):
+    """Indices of gather/scatter_add must be >= 0 (torch); NumPy would wrap them."""
+    if index.size and index.min() < 0:
+        raise RuntimeError(f"{op}(): index {index.min()} is out of bounds (negative indices are "
+                           "not allowed)")
+    return index
+
+
 def _scatter_add_ref(base, index, src, dim):
+    _nonneg(index, "scatter_add")
     r = base.copy()
     np.add.at(r, _full_index(index, dim), src[tuple(slice(0, s) for s in index.shape)])
     return r
@@ -715,7 +732,7 @@ def _scatter_add_ref(base, index, src, dim):
 gather_p = register(
     "gather",
     "opaque",
-    lambda x, index, dim: np.take_along_axis(x, index, axis=dim),
+    lambda x, index, dim: np.take_along_axis(x, _nonneg(index, "gather"), axis=dim),
     vjp=lambda g, o, x, index, dim: (scatter_add(zeros_like_(x), dim, index, g), None),
     saves=(),
     n_diff=1,
@@ -762,7 +779,7 @@ def _check_index(op, input, dim, index):
             )
     a = index._data
     n = input._data.shape[d] if nd else 1
-    if a.size and (a.max() >= n or a.min() < -n):
+    if a.size and (a.max() >= n or a.min() < 0):  # like torch: no negative indices here
         bad = a.max() if a.max() >= n else a.min()
         raise RuntimeError(f"{op}(): index {bad} is out of bounds for dimension {d} with size {n}")
     return d

@@ -251,6 +251,10 @@ def apply(prim, inputs, params=_EMPTY):
         res._requires_grad = False
     if mode == 2:
         STATE.tracer.record(prim, inputs, params, res)
+    elif mode == 3 and res._grad_fn is not None:
+        from ..autograd.anomaly import record_site
+
+        record_site(res._grad_fn)
     return res
 
 

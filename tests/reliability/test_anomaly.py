@@ -61,12 +61,6 @@ def test_anomaly_mode_is_thread_local():
     assert seen == [False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: anomaly mode checks only the gradient a node "
-    "receives, not what its VJP returns to a leaf; notes/core_bugs.md "
-    "'reliability: anomaly mode'",
-)
 def test_anomaly_catches_nan_flowing_into_a_leaf():
     # torch: "Function 'SqrtBackward0' returned nan values in its 0th output."
     x = torch.tensor([-1.0, 1.0], requires_grad=True)
@@ -75,11 +69,6 @@ def test_anomaly_catches_nan_flowing_into_a_leaf():
             x.sqrt().sum().backward()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: anomaly error does not say where the forward op "
-    "was created; notes/core_bugs.md 'reliability: anomaly mode'",
-)
 def test_anomaly_names_where_the_op_was_created():
     x = torch.tensor([0.0, 1.0], requires_grad=True)
     with detect_anomaly():

@@ -243,7 +243,7 @@ def test_index_out_of_range(op, bad):
         "gather": lambda i: w.gather(1, torch.tensor([[0], [i], [1]])),
         "getitem": lambda i: w[torch.tensor([0, i])],
     }[op]
-    if -3 <= bad < 3:  # negative indices: see test_negative_index_like_torch
+    if 0 <= bad < 3 or (op == "getitem" and -3 <= bad < 0):  # valid, like torch
         call(bad)
         return
     with pytest.raises((IndexError, RuntimeError)) as ei:
@@ -251,11 +251,6 @@ def test_index_out_of_range(op, bad):
     check_error(ei.value, op.replace("getitem", "index"), bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: index_select/gather accept negative indices "
-    "(torch raises); notes/core_bugs.md 'reliability: negative indices'",
-)
 @pytest.mark.parametrize("op", ["index_select", "gather"])
 def test_negative_index_like_torch(op):
     w = torch.randn(3, 3)

@@ -165,13 +165,15 @@ def index_steps():
 @PROPS
 @given(st.sampled_from(["gather", "index_select", "getitem"]), BIG)
 def test_index_ops_compiled(index_steps, kind, bad):
-    """Compiled result equals eager's (negative indices wrap like eager jitgrad), else raises."""
+    """Compiled result equals eager's, else raises: negative indices wrap only for indexing
+    (``x[idx]``); gather and index_select reject them, like torch."""
     c = index_steps[kind]
     if kind == "gather":
         idx, n = torch.tensor([[0], [bad], [2], [0]]), 3
     else:
         idx, n = torch.tensor([0, bad]), 4
-    c.call(idx, expect_error=not -n <= bad < n)
+    lo = -n if kind == "getitem" else 0
+    c.call(idx, expect_error=not lo <= bad < n)
 
 
 # ---- NaN/inf, non-contiguous and expanded arguments reach the compiled code ----------------

@@ -10,6 +10,7 @@ reads the old value afterwards.
 
 import hashlib
 import math
+import os
 import pickle
 import time
 import warnings
@@ -33,7 +34,10 @@ _CACHE_ERRORS = (
     OSError,
     pickle.UnpicklingError,
 )  # elements: below this a loop stays serial (threads cost more than they save)
-_VERSION = "cpu-1"
+# numba's cache of a generated step does not notice changes in the kernels it calls: key the
+# generated modules on the kernels' source too
+with open(os.path.join(os.path.dirname(__file__), "cpu_kernels.py"), "rb") as _f:
+    _VERSION = "cpu-2-" + hashlib.sha1(_f.read()).hexdigest()[:12]
 
 
 def _prod(s):

@@ -240,15 +240,13 @@ def min3_par(x, out):
 
 @numba.njit(**_NB)
 def gather3(x, idx, out):
-    """out[a, i, b] = x[a, idx[a, i, b], b] with bounds checks (negative indices wrap)."""
+    """out[a, i, b] = x[a, idx[a, i, b], b]; indices must be in [0, N) like torch's gather."""
     A, N, B = x.shape
     I = idx.shape[1]
     for a in range(A):
         for i in range(I):
             for b in range(B):
                 j = idx[a, i, b]
-                if j < 0:
-                    j += N
                 if j < 0 or j >= N:
                     raise IndexError("gather: index out of bounds for the gathered dimension")
                 out[a, i, b] = x[a, j, b]
@@ -263,8 +261,6 @@ def scatter_add3(out, idx, src):
         for i in range(I):
             for b in range(B):
                 j = idx[a, i, b]
-                if j < 0:
-                    j += N
                 if j < 0 or j >= N:
                     raise IndexError("scatter_add: index out of bounds for the scattered dimension")
                 out[a, j, b] += src[a, i, b]

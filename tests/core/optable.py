@@ -235,7 +235,12 @@ BINARY += [
 TERNARY = [
     ("div_backward_rhs", _EW.div_backward_rhs, lambda g, a, b: -g * a / (b * b), away),
 ]
-TERNARY_SHAPES = [((2, 3), (2, 3), (2, 3)), ((2, 3), (3,), (2, 1)), ((), (), ()), ((0, 3), (3,), ())]
+TERNARY_SHAPES = [
+    ((2, 3), (2, 3), (2, 3)),
+    ((2, 3), (3,), (2, 1)),
+    ((), (), ()),
+    ((0, 3), (3,), ()),
+]
 
 MATMUL = [
     ("matmul_1d_1d", (3,), (3,)),

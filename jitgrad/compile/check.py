@@ -36,37 +36,51 @@ def _compare(what, a, b, rtol, atol):
         )
 
 
+class Snapshot:
+    """Everything a step may change: state arrays, the ``.grad`` of the tensors it binds or
+    reads, and the random generator. ``restore()`` puts it all back."""
+
+    def __init__(self, v, leaves):
+        from ..creation import default_generator
+        from .tracer import resolve
+
+        g = v.graph
+        self.states = [inp.ref for inp in g.inputs if inp.kind == "state"]
+        refs = [inp.ref for inp in g.inputs if inp.kind == "grad"]
+        refs += [r for r, _ in g.grad_binds] + [r for r, _ in v.entry_grads]
+        self.owners = {}
+        for r in refs:
+            t = resolve(r, leaves)
+            self.owners[id(t)] = t
+        self.arrays = [t._data.copy() for t in self.states]
+        self.grads = {
+            k: (t._grad, None if t._grad is None else t._grad._data.copy())
+            for k, t in self.owners.items()
+        }
+        self.gen = default_generator
+        self.rng = default_generator._rng.bit_generator.state
+
+    def restore(self):
+        for t, a in zip(self.states, self.arrays):
+            t._data[...] = a
+        for k, t in self.owners.items():
+            obj, data = self.grads[k]
+            if obj is not None:
+                obj._data[...] = data
+            t._grad = obj
+        self.gen._rng.bit_generator.state = self.rng
+
+
 def run_checked(tf, v, leaves, args, kwargs):
-    from ..creation import default_generator
-    from .tracer import resolve
-
-    g = v.graph
-    states = [inp.ref for inp in g.inputs if inp.kind == "state"]
-    owners = {}
-    for r in [inp.ref for inp in g.inputs if inp.kind == "grad"] + [r for r, _ in g.grad_binds]:
-        t = resolve(r, leaves)
-        owners[id(t)] = t
-    s0 = [t._data.copy() for t in states]
-    g0 = {
-        k: (t._grad, None if t._grad is None else t._grad._data.copy()) for k, t in owners.items()
-    }
-    rng = default_generator._rng.bit_generator.state
-
+    snap = Snapshot(v, leaves)
+    states, owners = snap.states, snap.owners
     out_c = v.run(leaves)
     oc = []
     _flatten(out_c, oc)
     oc = [t._data.copy() for t in oc]
     sc = [t._data.copy() for t in states]
     gc = {k: (None if t._grad is None else t._grad._data.copy()) for k, t in owners.items()}
-
-    for t, a in zip(states, s0):
-        t._data[...] = a
-    for k, t in owners.items():
-        obj, data = g0[k]
-        if obj is not None:
-            obj._data[...] = data
-        t._grad = obj
-    default_generator._rng.bit_generator.state = rng
+    snap.restore()
 
     out_e = tf.fn(*args, **kwargs)
     oe = []

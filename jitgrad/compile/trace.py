@@ -369,33 +369,13 @@ class TracedFunction:
         """The compiled step raised (e.g. an index out of range). Compiled steps write state
         only at their end, so nothing changed: run the step eagerly to raise eager mode's
         precise error, then restore every parameter, buffer and ``.grad`` it touched."""
-        from ..creation import default_generator
-        from .tracer import resolve
+        from .check import Snapshot
 
-        g = v.graph
-        states = [inp.ref for inp in g.inputs if inp.kind == "state"]
-        owners = {}
-        for r in [inp.ref for inp in g.inputs if inp.kind == "grad"] + [r for r, _ in g.grad_binds]:
-            t = resolve(r, leaves)
-            owners[id(t)] = t
-        for t, _ in v.entry_grads:
-            t = resolve(t, leaves)
-            owners[id(t)] = t
-        s0 = [t._data.copy() for t in states]
-        g0 = [
-            (t, t._grad, None if t._grad is None else t._grad._data.copy()) for t in owners.values()
-        ]
-        rng = default_generator._rng.bit_generator.state
+        snap = Snapshot(v, leaves)
         try:
             out = self.fn(*args, **kwargs)
         except Exception:
-            for t, a in zip(states, s0):
-                t._data[...] = a
-            for t, gobj, data in g0:
-                if gobj is not None:
-                    gobj._data[...] = data
-                t._grad = gobj
-            default_generator._rng.bit_generator.state = rng
+            snap.restore()
             raise
         warnings.warn(
             f"jitgrad.trace({v.fn_name}): the compiled step raised "

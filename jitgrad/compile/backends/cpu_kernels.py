@@ -33,8 +33,12 @@ def limit_blas_threads():
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for sym in ("scipy_openblas_set_num_threads", "openblas_set_num_threads",
-                    "scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_"):
+        for sym in (
+            "scipy_openblas_set_num_threads",
+            "openblas_set_num_threads",
+            "scipy_openblas_set_num_threads64_",
+            "openblas_set_num_threads64_",
+        ):
             fn = getattr(lib, sym, None)
             if fn is not None:
                 fn(ctypes.c_int(n))

@@ -1,4 +1,4 @@
-"""Smoke test of the benchmark suite: ``python -m benchmarks --smoke`` runs and prints a table.
+"""Smoke test of the benchmark suite: ``python -m benchmarks --quick`` runs and prints a table.
 
 Its numbers are not asserted (machines are noisy); only that every part of the runner works:
 the interleaved timing, the table, the JSON output, the compile-latency child processes and,
@@ -22,7 +22,7 @@ def test_benchmarks_smoke(tmp_path):
             sys.executable,
             "-m",
             "benchmarks",
-            "--smoke",
+            "--quick",
             "--json",
             str(out_json),
             "--plot",

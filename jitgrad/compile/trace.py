@@ -15,9 +15,8 @@ import warnings
 import numpy as np
 
 from .._grad_mode import STATE
-from ..tensor import Tensor, TraceError, _wrap
+from ..tensor import Tensor, _wrap
 from .graph import Graph  # noqa: F401
-from .passes.fuse import FusedNode
 from .passes.pipeline import optimize
 from .tracer import Tracer, resolve
 
@@ -557,6 +556,3 @@ def trace(
     if fn is None:
         return lambda f: trace(f, **opts)
     return TracedFunction(fn, **opts)
-
-
-_ = (FusedNode, TraceError)

@@ -6,7 +6,6 @@ for the first time is an argument if it was passed in, else state read from outs
 """
 
 import os
-import sys
 import traceback
 
 import numpy as np
@@ -238,5 +237,3 @@ class Tracer:
         return g
 
 
-_DEBUG = bool(os.environ.get("JITGRAD_TRACE_DEBUG"))
-_ = sys

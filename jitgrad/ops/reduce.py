@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 
-from .. import _dtype
 from ..tensor import Tensor, _wrap_dim
 from ._common import norm_dims, promote_float, to_tensor
 from .registry import apply, label, register
@@ -358,4 +357,3 @@ def _cumsum_vjp(g, o, x, dim):
 cumsum_p = register("cumsum", "opaque", _cumsum_ref, vjp=_cumsum_vjp, saves=())
 
 builtins_max = builtins.max
-_ = _dtype

@@ -9,7 +9,6 @@ reads the old value afterwards.
 """
 
 import hashlib
-import math
 import os
 import pickle
 import time
@@ -696,6 +695,3 @@ class CPUExecutable:
         if self._ref is None:
             self._ref = ReferenceExecutable(self.g)
         return self._ref.run(arrays)
-
-
-_ = math

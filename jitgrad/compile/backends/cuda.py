@@ -39,7 +39,6 @@ scalar hyperparameters go up each call; constants once.
 """
 
 import hashlib
-import math
 import time
 import warnings
 
@@ -997,6 +996,3 @@ class CUDAExecutable:
         if self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - t0
         return outs
-
-
-_ = math

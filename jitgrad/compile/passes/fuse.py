@@ -8,8 +8,6 @@ cannot create a cycle (no path from the group to the node through a non-member).
 
 import heapq
 
-from ..graph import GNode
-
 
 class _FusedOp:
     name = "fused"
@@ -193,6 +191,3 @@ def fuse(g):
     res = g.copy_shell()
     res.nodes = order
     return res
-
-
-_ = GNode

@@ -427,7 +427,7 @@ class _Gen:
         par = "_par" if self.par_ok(_prod(sh)) and (A >= 8 or B >= 8) else ""
         self._new(n.out, f"np.empty(({A}, {B}), dtype=np.{self.dtype(n.out).name})")
         self.emit(f"K.{kern}{par}({src}.reshape(({A}, {R}, {B})), v{n.out})")
-        self.emit(f"v{n.out} = v{n.out}.reshape({_cs(self.shape(n.out))!r})")
+        self._reshape_out(n)
         self.loops += 1
 
     def op_sum(self, n):
@@ -458,7 +458,7 @@ class _Gen:
             f"K.gather3({self.c(x)}.reshape(({A}, {N}, {B})), "
             f"{self.c(idx)}.reshape(({A}, {I}, {B})), v{n.out})"
         )
-        self.emit(f"v{n.out} = v{n.out}.reshape({_cs(self.shape(n.out))!r})")
+        self._reshape_out(n)
 
     def op_scatter_add(self, n):
         base, idx, src = n.ins
@@ -473,7 +473,7 @@ class _Gen:
             f"K.scatter_add3(v{n.out}, {self.c(idx)}.reshape(({A}, {I}, {B})), "
             f"{self.c(src)}.reshape(({A}, {I}, {B})))"
         )
-        self.emit(f"v{n.out} = v{n.out}.reshape({_cs(self.shape(n.out))!r})")
+        self._reshape_out(n)
 
     def _take_pattern(self, spec, ndim):
         """(dim, k) when the index is full slices plus one 1-D integer tensor, else None."""
@@ -486,23 +486,30 @@ class _Gen:
             return None
         return ts[0][0], ts[0][1][1]
 
+    def _take_dims(self, n, shape):
+        """(A, N, B, I) when ``n`` indexes ``shape`` with one 1-D integer tensor, else None."""
+        pat = self._take_pattern(n.params["spec"], len(shape))
+        if pat is None or len(n.ins) != 2 or len(self.shape(n.ins[1])) != 1:
+            return None
+        return self._split3(shape, pat[0]) + (self.shape(n.ins[1])[0],)
+
+    def _reshape_out(self, n):
+        """Give a kernel's 3-D/2-D result the node's own shape."""
+        self.emit(f"v{n.out} = v{n.out}.reshape({_cs(self.shape(n.out))!r})")
+
     def op_getitem(self, n):
         x = n.ins[0]
         sx = self.shape(x)
-        spec = n.params["spec"]
-        pat = self._take_pattern(spec, len(sx))
-        if pat is not None and len(n.ins) == 2 and len(self.shape(n.ins[1])) == 1:
-            d, _ = pat
-            A, N, B = self._split3(sx, d)
-            I = self.shape(n.ins[1])[0]
+        take = self._take_dims(n, sx)
+        if take is not None:
+            A, N, B, I = take
             self._new(n.out, f"np.empty(({A}, {I}, {B}), dtype=np.{self.dtype(n.out).name})")
             self.emit(
                 f"K.take3({self.c(x)}.reshape(({A}, {N}, {B})), {self.v(n.ins[1])}, v{n.out})"
             )
-            self.emit(f"v{n.out} = v{n.out}.reshape({_cs(self.shape(n.out))!r})")
-            return
+            return self._reshape_out(n)
         if len(n.ins) == 1:
-            sl = _basic_slices(spec, len(sx))
+            sl = _basic_slices(n.params["spec"], len(sx))
             if sl is not None and sx:
                 return self._new(
                     n.out,
@@ -513,19 +520,16 @@ class _Gen:
     def op_getitem_grad(self, n):
         shape = n.params["shape"]
         spec = n.params["spec"]
-        pat = self._take_pattern(spec, len(shape))
         gv = n.ins[0]
         dt = self.dtype(n.out).name
-        if pat is not None and len(n.ins) == 2 and len(self.shape(n.ins[1])) == 1:
-            d, _ = pat
-            A, N, B = self._split3(shape, d)
-            I = self.shape(n.ins[1])[0]
+        take = self._take_dims(n, shape)
+        if take is not None:
+            A, N, B, I = take
             self._new(n.out, f"np.zeros(({A}, {N}, {B}), dtype=np.{dt})")
             self.emit(
                 f"K.put_add3(v{n.out}, {self.v(n.ins[1])}, {self.c(gv)}.reshape(({A}, {I}, {B})))"
             )
-            self.emit(f"v{n.out} = v{n.out}.reshape({_cs(self.shape(n.out))!r})")
-            return
+            return self._reshape_out(n)
         if len(n.ins) == 1 and shape:
             sl = _basic_slices(spec, len(shape))
             if sl is not None:

@@ -50,6 +50,10 @@ BLAS_THREADS = limit_blas_threads()
 
 
 # (x: (A, R, B) -> out: (A, B)); accumulation in float64, NaN propagates like NumPy
+# The eight reductions below differ only in init/update/prange and are written out on purpose:
+# numba caches on disk only functions defined in a real source file (exec-generated ones raise
+# "no locator available"), and a combine function passed as an argument would be a call in the
+# innermost loop. Change all eight together.
 @numba.njit(parallel=False, **_NB)
 def sum3(x, out):
     A, R, B = x.shape

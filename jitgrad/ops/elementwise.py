@@ -12,7 +12,7 @@ import scipy.special as _sp
 from .. import _dtype
 from ..tensor import Tensor
 from ._common import broadcast_shapes, promote, promote_float, sum_to
-from .registry import apply, const, label, register
+from .registry import Identity, apply, const, label, register
 
 np.seterr(divide="ignore", invalid="ignore", over="ignore", under="ignore")
 
@@ -182,14 +182,20 @@ def _cast_vjp(g, o, x, dtype):
     return (g.to(x._data.dtype) if x._data.dtype.kind == "f" else None,)
 
 
+def _cast_scalar(dtype):
+    dt = np.dtype(dtype)
+    return "({0} != 0)" if dt == np.bool_ else f"np.{dt.name}({{0}})"
+
+
 cast_p = register(
     "cast",
     "elementwise",
     lambda x, dtype: x.astype(dtype),
     vjp=_cast_vjp,
-    scalar=None,
+    scalar=_cast_scalar,
     saves=(),
     backward_name="ToCopyBackward0",
+    noop=lambda params, in_shape, out_shape: True,  # fold checks shape and dtype are the same
 )
 copy_p = register(
     "copy",
@@ -220,6 +226,7 @@ def _binary(
     backward_name=None,
     out_bool=False,
     saves_for=None,
+    identities=(),
 ):
     prim = register(
         name,
@@ -232,6 +239,7 @@ def _binary(
         saves_for=saves_for,
         nondiff=nondiff,
         backward_name=backward_name,
+        identities=identities,
     )
     prep = promote_float if floating else promote
 
@@ -396,11 +404,57 @@ def _true_div(a, b):
     return np.true_divide(a, b)  # operands share a floating dtype (promote_float)
 
 
-add = _binary("add", np.add, _add_vjp, "({0} + {1})", saves=())
-sub = _binary("sub", np.subtract, _sub_vjp, "({0} - {1})", saves=())
-mul = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})", saves_for={0: (1,), 1: (0,)})
+# identities for constant folding: x + -0.0 and x - 0.0 are x for every float (x + 0.0 is not:
+# -0.0 + 0.0 is +0.0); x * 0 and x - x are 0 only for integers (NaN and inf give NaN)
+_X = "x"
+add = _binary(
+    "add",
+    np.add,
+    _add_vjp,
+    "({0} + {1})",
+    saves=(),
+    identities=(
+        Identity(1, -0.0, _X, "ieee"),
+        Identity(0, -0.0, _X, "ieee"),
+        Identity(1, 0.0, _X, "int"),
+        Identity(0, 0.0, _X, "int"),
+    ),
+)
+sub = _binary(
+    "sub",
+    np.subtract,
+    _sub_vjp,
+    "({0} - {1})",
+    saves=(),
+    identities=(
+        Identity(1, 0.0, _X, "ieee"),
+        Identity(1, -0.0, _X, "int"),
+        Identity(None, None, 0, "int"),
+    ),
+)
+mul = _binary(
+    "mul",
+    np.multiply,
+    _mul_vjp,
+    "({0} * {1})",
+    saves_for={0: (1,), 1: (0,)},
+    identities=(
+        Identity(1, 1, _X, "ieee"),
+        Identity(0, 1, _X, "ieee"),
+        Identity(1, 0.0, 0, "int"),
+        Identity(0, 0.0, 0, "int"),
+        Identity(1, -0.0, 0, "int"),
+        Identity(0, -0.0, 0, "int"),
+    ),
+)
 div = _binary(
-    "div", _true_div, _div_vjp, "({0} / {1})", floating=True, saves_for={0: (1,), 1: (0, 1)}
+    "div",
+    _true_div,
+    _div_vjp,
+    "({0} / {1})",
+    floating=True,
+    saves_for={0: (1,), 1: (0, 1)},
+    identities=(Identity(1, 1, _X, "ieee"), Identity(None, None, 1, "fast")),
 )
 pow_ = _binary(
     "pow", np.power, _pow_vjp, "({0} ** {1})", saves_out=True, saves_for={0: (0, 1), 1: (0,)}
@@ -588,12 +642,24 @@ def _clamp_ref(x, lo, hi):
     return np.clip(x, lo, hi).astype(x.dtype, copy=False)
 
 
+def _lit(v):
+    """A number literal for generated source (``np.inf``/``np.nan`` where repr would not do)."""
+    if isinstance(v, (int, np.integer)):
+        return repr(int(v))
+    v = float(v)
+    if math.isnan(v):
+        return "np.nan"
+    if math.isinf(v):
+        return "np.inf" if v > 0 else "-np.inf"
+    return repr(v)
+
+
 def _clamp_scalar(lo, hi):
     s = "{0}"
     if lo is not None:
-        s = f"max({s}, {lo!r})"
+        s = f"max({s}, {_lit(lo)})"
     if hi is not None:
-        s = f"min({s}, {hi!r})"
+        s = f"min({s}, {_lit(hi)})"
     return s
 
 

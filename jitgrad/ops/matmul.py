@@ -16,7 +16,13 @@ def _matmul_vjp(g, o, a, b):
 
 
 matmul_p = register(
-    "matmul", "opaque", np.matmul, vjp=_matmul_vjp, saves=(0, 1), backward_name="MmBackward0"
+    "matmul",
+    "opaque",
+    np.matmul,
+    vjp=_matmul_vjp,
+    saves=(0, 1),
+    backward_name="MmBackward0",
+    may_raise=False,
 )
 
 

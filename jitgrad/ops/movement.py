@@ -28,6 +28,10 @@ def _shape_arg(op, shape):
 
 
 # ---------------------------------------------------------------- reshape -----------------
+def _same_shape(params, in_shape, out_shape):
+    return tuple(in_shape) == tuple(out_shape)
+
+
 reshape_p = register(
     "reshape",
     "movement",
@@ -35,6 +39,8 @@ reshape_p = register(
     vjp=lambda g, o, x, shape: (g.reshape(x._data.shape),),
     saves=(),
     backward_name="ViewBackward0",
+    view=True,
+    noop=_same_shape,
 )
 
 
@@ -143,6 +149,8 @@ permute_p = register(
     lambda x, dims: np.transpose(x, dims),
     vjp=lambda g, o, x, dims: (g.permute(_inv(dims)),),
     saves=(),
+    view=True,
+    noop=lambda params, in_shape, out_shape: tuple(params["dims"]) == tuple(range(len(in_shape))),
 )
 
 
@@ -200,6 +208,9 @@ expand_p = register(
     lambda x, shape: np.broadcast_to(x, shape),
     vjp=lambda g, o, x, shape: (sum_to(g, x._data.shape),),
     saves=(),
+    view=True,
+    noop=_same_shape,
+    scalar="{0}",  # inside a fused loop an expand is a broadcast read
 )
 
 
@@ -321,6 +332,35 @@ def _setitem_vjp(g, o, x, v, *idx, spec):
     return (gx, gv) + (None,) * len(idx)
 
 
+def expand_spec(spec, ndim):
+    """Spec with Ellipsis expanded and None removed, one entry per indexed input dim."""
+    used = builtins.sum(1 for s in spec if s[0] in "ist")
+    out = []
+    for s in spec:
+        if s[0] == "e":
+            out += [("s", None, None, None)] * (ndim - used)
+        elif s[0] != "n":
+            out.append(s)
+    out += [("s", None, None, None)] * (ndim - len(out))
+    return out
+
+
+def _spec_bounds(first_index):
+    """``bounds`` of an indexing op: tensor indices start at input ``first_index``."""
+
+    def bounds(params, in_shapes):
+        base = params.get("shape") or in_shapes[0]
+        ex = expand_spec(params["spec"], len(base))
+        return [(first_index + s[1], base[d]) for d, s in enumerate(ex) if s[0] == "t"]
+
+    return bounds
+
+
+def _dim_bounds(params, in_shapes):
+    sx = in_shapes[0]
+    return [(1, sx[params["dim"]] if sx else 1)]
+
+
 getitem_p = register(
     "getitem",
     "movement",
@@ -329,6 +369,9 @@ getitem_p = register(
     saves=(),
     n_diff=1,
     backward_name="IndexBackward0",
+    view=True,  # basic indexing (ints, slices) is a view
+    may_raise=True,
+    bounds=_spec_bounds(1),
 )
 getitem_grad_p = register(
     "getitem_grad",
@@ -338,6 +381,7 @@ getitem_grad_p = register(
     saves=(),
     n_diff=1,
     backward_name="IndexPutBackward0",
+    bounds=_spec_bounds(1),
 )
 setitem_p = register(
     "setitem",
@@ -347,6 +391,7 @@ setitem_p = register(
     saves=(),
     n_diff=2,
     backward_name="CopySlices",
+    bounds=_spec_bounds(2),
 )
 nonzero_p = register(
     "nonzero", "opaque", lambda x: np.argwhere(x), nondiff=True, extra={"dynamic_shape": True}
@@ -583,8 +628,10 @@ def index_select(input, dim, index):
     idx = index.reshape(-1).long()
     _check_bounds(input, spec, (idx,), "index_select")
     if idx._data.size and idx._data.min() < 0:  # torch: "index out of range in self"
-        raise IndexError(f"index_select(): index {idx._data.min()} is out of range for dimension "
-                         f"{d} with size {input._data.shape[d]} (negative indices are not allowed)")
+        raise IndexError(
+            f"index_select(): index {idx._data.min()} is out of range for dimension "
+            f"{d} with size {input._data.shape[d]} (negative indices are not allowed)"
+        )
     if STATE.tracer is not None:  # a replay skips the check above: make the kernel raise
         from .elementwise import where
 
@@ -645,7 +692,12 @@ def _cat_vjp(g, o, *xs, dim):
 
 
 cat_p = register(
-    "cat", "opaque", lambda *xs, dim: np.concatenate(xs, axis=dim), vjp=_cat_vjp, saves=()
+    "cat",
+    "opaque",
+    lambda *xs, dim: np.concatenate(xs, axis=dim),
+    vjp=_cat_vjp,
+    saves=(),
+    may_raise=False,
 )
 
 
@@ -717,8 +769,9 @@ def _full_index(index, dim):
 def _nonneg(index, op):
     """Indices of gather/scatter_add must be >= 0 (torch); NumPy would wrap them."""
     if index.size and index.min() < 0:
-        raise RuntimeError(f"{op}(): index {index.min()} is out of bounds (negative indices are "
-                           "not allowed)")
+        raise RuntimeError(
+            f"{op}(): index {index.min()} is out of bounds (negative indices are not allowed)"
+        )
     return index
 
 
@@ -736,6 +789,7 @@ gather_p = register(
     vjp=lambda g, o, x, index, dim: (scatter_add(zeros_like_(x), dim, index, g), None),
     saves=(),
     n_diff=1,
+    bounds=_dim_bounds,
 )
 
 
@@ -748,7 +802,7 @@ def _scatter_add_vjp(g, o, base, index, src, dim):
 
 
 scatter_add_p = register(
-    "scatter_add", "opaque", _scatter_add_ref, vjp=_scatter_add_vjp, saves=(1,)
+    "scatter_add", "opaque", _scatter_add_ref, vjp=_scatter_add_vjp, saves=(1,), bounds=_dim_bounds
 )
 
 

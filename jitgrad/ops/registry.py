@@ -35,6 +35,13 @@ class Primitive:
         "n_diff",
         "doc",
         "extra",
+        # ---- backend facts (issue 11): read by passes and backends, never name lists ----
+        "view",
+        "may_raise",
+        "bounds",
+        "identities",
+        "noop",
+        "fusible",
     )
 
     def __init__(
@@ -52,6 +59,13 @@ class Primitive:
         n_diff=None,
         doc="",
         extra=None,
+        # ---- backend facts (issue 11) ----
+        view=False,
+        may_raise=None,
+        bounds=None,
+        identities=(),
+        noop=None,
+        fusible=None,
     ):
         self.name = name
         self.kind = kind
@@ -68,9 +82,45 @@ class Primitive:
         self.n_diff = n_diff  # only the first n_diff inputs are differentiable (None: all)
         self.doc = doc
         self.extra = extra or {}  # per-backend kernels and flags (e.g. {"cpu": ...})
+        # ---- backend facts (issue 11) ----
+        # view: the result may alias input 0 (a backend may return a view, not a copy)
+        self.view = view
+        # may_raise: can raise at run time for some input values (index out of range, ...):
+        # no state is written before the last such node. Default: opaque ops may raise.
+        self.may_raise = (kind == "opaque") if may_raise is None else may_raise
+        # bounds(params, in_shapes) -> [(input position, dim size)]: integer inputs used as
+        # indices, range-checked before the step writes anything
+        self.bounds = bounds
+        # algebraic identities for the fold pass: a tuple of ``Identity``
+        self.identities = tuple(identities)
+        # noop(params, in_shape, out_shape) -> True when the op returns input 0 unchanged
+        self.noop = noop
+        # fusible: joins elementwise loop fusion (default: elementwise with a scalar template)
+        if fusible is None:
+            fusible = kind == "elementwise" and scalar is not None
+        self.fusible = fusible
 
     def __repr__(self):
         return f"<Primitive {self.name} ({self.kind})>"
+
+
+class Identity:
+    """An algebraic identity of a binary op, for constant folding.
+
+    ``const_pos`` is the operand that is the scalar constant ``value`` (``None``: both operands
+    are the same value); the node then equals ``result``: ``"x"`` (the other operand) or a
+    number. ``exact``: ``"ieee"`` holds for every float including NaN, inf and signed zeros;
+    ``"int"`` only for integer/bool dtypes (else it needs ``fastmath=True``); ``"fast"`` only
+    under ``fastmath=True``. A float zero ``value`` matches only a zero of the same sign.
+    """
+
+    __slots__ = ("const_pos", "value", "result", "exact")
+
+    def __init__(self, const_pos, value, result, exact):
+        self.const_pos, self.value, self.result, self.exact = const_pos, value, result, exact
+
+    def __repr__(self):
+        return f"Identity({self.const_pos}, {self.value!r}, {self.result!r}, {self.exact!r})"
 
 
 def _camel(name):
@@ -301,4 +351,4 @@ def const(value, dtype):
     return t
 
 
-__all__ = ["Primitive", "register", "apply", "const", "Node", "PRIMITIVES", "Tensor"]
+__all__ = ["Primitive", "Identity", "register", "apply", "const", "Node", "PRIMITIVES", "Tensor"]

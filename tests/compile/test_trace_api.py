@@ -11,7 +11,8 @@ import pytest
 
 import jitgrad as jg
 from jitgrad import nn
-from jitgrad.compile.backends import codegen
+from jitgrad.compile.backends import cpu
+from jitgrad.ops.registry import PRIMITIVES
 
 
 def _toy():
@@ -105,7 +106,7 @@ def test_check_catches_a_wrong_kernel(monkeypatch):
     for _ in range(3):
         ts(x)  # correct kernels pass the check
     model2, step2 = _toy()
-    monkeypatch.setitem(codegen.CPU_OVERRIDES, "pow_scalar", "({0} * {0} * 1.001)")
+    monkeypatch.setitem(cpu.CPU.scalar, PRIMITIVES["pow_scalar"], "({0} * {0} * 1.001)")
     bad = jg.trace(step2, check=True, cache=False)
     bad(x)
     bad(x)

@@ -1,41 +1,13 @@
 """Source generation shared by the numba backends: literals, scalar expressions, loop bodies.
 
 A fused elementwise group becomes one loop nest whose body pastes each member's scalar
-template (from the op registry). Backends override only the templates that differ.
+template (from the op registry). Backends override only the templates that differ (their
+``scalar`` table in ``core.Backend``).
 """
 
 import math
 
 import numpy as np
-
-# templates that read better or behave better in generated code than the registry's generic ones
-CPU_OVERRIDES = {
-    "round": "np.rint({0})",
-    "floor": "np.floor({0})",
-    "ceil": "np.ceil({0})",
-    "trunc": "np.trunc({0})",
-    "sign": "np.sign({0})",
-}
-
-# numba.cuda: rounding through device helpers (``math.floor`` & co. return integers in numba,
-# ``np.rint`` is not available on the device); ``sign`` without bool arithmetic
-CUDA_OVERRIDES = {
-    "round": "d_rint({0})",
-    "floor": "d_floor({0})",
-    "ceil": "d_ceil({0})",
-    "trunc": "d_trunc({0})",
-    "sign": "(1 if {0} > 0 else (-1 if {0} < 0 else {0}))",  # NaN and 0 map to themselves
-}
-
-# numba.cuda: rounding through device helpers (``math.floor`` & co. return integers in numba,
-# ``np.rint`` is not available on the device); ``sign`` without bool arithmetic
-CUDA_OVERRIDES = {
-    "round": "d_rint({0})",
-    "floor": "d_floor({0})",
-    "ceil": "d_ceil({0})",
-    "trunc": "d_trunc({0})",
-    "sign": "(1 if {0} > 0 else (-1 if {0} < 0 else {0}))",  # NaN and 0 map to themselves
-}
 
 _NP_NAMES = {
     "float32": "np.float32",
@@ -99,29 +71,15 @@ def cast_expr(expr, dtype):
     return f"{_NP_NAMES[dt.name]}({expr})"
 
 
-def member_expr(node, operands, overrides):
-    """The scalar expression of one elementwise member, operands already rendered."""
-    name = node.op.name
-    if name == "cast":
-        dt = np.dtype(node.params["dtype"])
-        if dt == np.bool_:
-            return f"({operands[0]} != 0)"
-        return cast_expr(operands[0], dt)
-    if name == "expand" or name == "copy":
-        return operands[0]
-    if name == "clamp":
-        s = operands[0]
-        lo, hi = node.params["lo"], node.params["hi"]
-        if lo is not None:
-            s = f"max({s}, {lit(lo)})"
-        if hi is not None:
-            s = f"min({s}, {lit(hi)})"
-        return s
-    t = overrides.get(name)
-    if t is None:
-        t = node.op.scalar
-        if callable(t):
-            t = t(**node.params)
+def member_expr(node, operands, scalar):
+    """The scalar expression of one elementwise member, operands already rendered.
+
+    ``scalar`` is the backend's template table (Primitive -> template); ops not in it use
+    their registry template. A template is a format string or a function of the params.
+    """
+    t = scalar.get(node.op) or node.op.scalar
+    if callable(t):
+        t = t(**node.params)
     return t.format(*operands)
 
 

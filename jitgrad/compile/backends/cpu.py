@@ -3,9 +3,12 @@
 Fused elementwise groups become loop kernels (``prange`` only when big enough to pay for
 threads), reductions and index ops call the hand-written kernels in ``cpu_kernels``, matmul is
 ``np.dot`` (BLAS), and any op without a native lowering runs its NumPy implementation in an
-``objmode`` block, so every graph compiles. State (parameters, optimizer buffers) is written
-in place at the end, or directly by the loop that computes its final value when nothing
-reads the old value afterwards.
+``objmode`` block (the core's fallback: warned once, listed in ``exe.fallbacks``), so every
+graph compiles. State (parameters, optimizer buffers) is written in place at the end, or
+directly by the loop that computes its final value when the memory plan allows it.
+
+The lowering table ``CPU.lower`` maps each Primitive to a ``CPUGen`` method; ``CPU.scalar``
+holds the few scalar templates that differ from the registry's.
 """
 
 import hashlib
@@ -16,10 +19,15 @@ import warnings
 
 import numpy as np
 
+from ...ops import elementwise as _ew
+from ...ops import matmul as _mm
+from ...ops import movement as _mv
+from ...ops import reduce as _red
+from ...ops.movement import expand_spec as _expand_spec
 from ...ops.registry import PRIMITIVES
-from ..passes.fuse import FusedNode
 from . import cache as _cache
-from .codegen import CPU_OVERRIDES, cast_expr, lit, member_expr, objmode_type, pyobj
+from .codegen import cast_expr, objmode_type, pyobj
+from .core import Backend, Executable, Generator, KernelSet, used_consts
 
 PAR_MIN = 1 << 20  # elements: below this a loop stays serial (threads cost more than they save,
 # and numba's OpenMP threads must not fight OpenBLAS's on a small machine)
@@ -32,7 +40,7 @@ _CACHE_ERRORS = (
     ImportError,
     OSError,
     pickle.UnpicklingError,
-)  # elements: below this a loop stays serial (threads cost more than they save)
+)
 # numba's cache of a generated step does not notice changes in the kernels it calls: key the
 # generated modules on the kernels' source too
 with open(os.path.join(os.path.dirname(__file__), "cpu_kernels.py"), "rb") as _f:
@@ -60,33 +68,29 @@ def fastmath_flags(opt):
     return set(opt)
 
 
-class _Gen:
+class CPUGen(Generator):
+    """Source of one numba module: a ``step`` function and its loop kernels."""
+
     def __init__(self, g, options):
-        self.g = g
-        self.opt = options
-        self.parallel = options.get("parallel")
-        self.fm = fastmath_flags(options.get("fastmath"))
+        super().__init__(g, options)
+        self.parallel = self.opt.get("parallel")
+        self.fm = fastmath_flags(self.opt.get("fastmath"))
         self.lines = []
-        self.kernels = {}  # source -> name
-        self.kernel_src = []
+        self.kernels = KernelSet(
+            lambda key: (
+                f"@numba.njit(cache=CACHE, parallel={key[1]}, error_model='numpy', "
+                "fastmath=set(_FM))"
+            )
+        )
         self.pyfuncs = []
         self.name = {}
         self.layout = {}
-        self.const_args = []  # (param name, array)
-        self.loops = 0
-        self.objmode_ops = []
-        self.native_ops = []
+        self.const_args = []  # arrays passed after the inputs
         self.views = set()  # values that may alias another buffer (reshape/permute views)
 
     # ---- helpers ------------------------------------------------------------------
     def v(self, vid):
         return self.name[vid]
-
-    def shape(self, vid):
-        return self.g.values[vid].shape
-
-    def dtype(self, vid):
-        return self.g.values[vid].dtype
 
     def c(self, vid):
         """Expression of value ``vid`` as a C-contiguous array."""
@@ -102,12 +106,6 @@ class _Gen:
             return False
         return n >= PAR_MIN or (self.parallel is True and n >= 4096)
 
-    def scalar_const(self, vid):
-        c = self.g.consts.get(vid)
-        if c is not None and c.size == 1:
-            return lit(c.reshape(()).item(), c.dtype)
-        return None
-
     # ---- the function ----------------------------------------------------------------
     def generate(self):
         g = self.g
@@ -116,28 +114,19 @@ class _Gen:
             params.append(f"in{k}")
             self.name[inp.vid] = f"in{k}"
             self.layout[inp.vid] = "C"
-        used = set()
-        for n in g.nodes:
-            used.update(n.ins)
-        used.update(g.live_outputs())
-        for vid, c in g.consts.items():
-            if vid in used:
-                nm = f"c{vid}"
-                params.append(nm)
-                self.name[vid] = nm
-                self.layout[vid] = "C"
-                self.const_args.append(np.ascontiguousarray(c.reshape(_cs(c.shape))))
-        self.defer = bool(self.opt.get("check_finite"))  # the caller commits state
-        self._plan_direct_writes()
-        self._index_checks()
-        for n in g.nodes:
-            if isinstance(n, FusedNode):
-                self.fused(n)
-            else:
-                getattr(self, "op_" + n.op.name, self.objmode)(n)
+        for vid, c in used_consts(g):
+            nm = f"c{vid}"
+            params.append(nm)
+            self.name[vid] = nm
+            self.layout[vid] = "C"
+            self.const_args.append(np.ascontiguousarray(c.reshape(_cs(c.shape))))
+        # integer arguments used as indices: checked before anything is written
+        for k, size, msg in self.arg_checks:
+            self.emit(f"K.check_range(in{k}, {size}, {msg!r})")
+        self.lower_nodes()
         # state writes that were not done directly by a loop
         for idx, vid in g.state_writes:
-            if (idx, vid) in self.direct or self.defer:
+            if self.direct.get(vid) == idx or self.defer:
                 continue
             self.emit(f"in{idx}.reshape(-1)[:] = {self.c(vid)}.reshape(-1)")
         exported = g.outputs + [v for _, v in g.grad_binds if v is not None]
@@ -170,84 +159,8 @@ class _Gen:
             "@numba.njit(cache=CACHE, error_model='numpy', fastmath=set(_FM))",
             f"def step({', '.join(params)}):",
         ] + (self.lines or ["    pass"])
-        src = "\n".join(head + self.kernel_src + self.pyfuncs + body) + "\n"
+        src = "\n".join(head + self.kernels.src + self.pyfuncs + body) + "\n"
         return src
-
-    def _plan_direct_writes(self):
-        g = self.g
-        self.direct = set()
-        order = {id(n): i for i, n in enumerate(g.nodes)}
-        producer = {}
-        for n in g.nodes:
-            for o in n.outs if isinstance(n, FusedNode) else (n.out,):
-                producer[o] = n
-        readers = {}
-        for i, n in enumerate(g.nodes):
-            for v in n.ins:
-                readers.setdefault(v, []).append(i)
-        exported = set(g.outputs) | {v for _, v in g.grad_binds if v is not None}
-        self.direct_target = {}
-        if self.defer:
-            return
-        # a loop may write state directly only after the last node that can raise (index
-        # kernels, object-mode ops): an error must leave every parameter and buffer untouched
-        safe = ("matmul", "reshape", "permute", "expand", "sum", "amax", "amin", "prod", "cat")
-        last_raise = max(
-            [
-                i
-                for i, n in enumerate(g.nodes)
-                if not isinstance(n, FusedNode) and n.op.name not in safe
-            ]
-            + [-1]
-        )
-        for idx, vid in g.state_writes:
-            p = producer.get(vid)
-            if not isinstance(p, FusedNode) or vid in exported:
-                continue
-            old = g.inputs[idx].vid
-            if old in exported or g.inputs[idx].kind not in ("state", "grad"):
-                continue
-            pi = order[id(p)]
-            if pi < last_raise or any(r > pi for r in readers.get(old, ())):
-                continue
-            if g.values[vid].shape != g.values[old].shape:
-                continue
-            if vid in self.direct_target.values():
-                continue
-            self.direct.add((idx, vid))
-            self.direct_target[vid] = idx
-
-    def _index_checks(self):
-        """Bounds of integer arguments used as indices, checked before any state is written."""
-        g = self.g
-        arg_vids = {inp.vid: k for k, inp in enumerate(g.inputs) if inp.kind == "arg"}
-        for n in g.nodes:
-            if isinstance(n, FusedNode):
-                continue
-            name = n.op.name
-            pairs = []
-            if name in ("gather", "scatter_add"):
-                pairs = [
-                    (n.ins[1], self.shape(n.ins[0])[n.params["dim"]] if self.shape(n.ins[0]) else 1)
-                ]
-            elif name in ("getitem", "getitem_grad", "setitem"):
-                pairs = self._getitem_index_sizes(n)
-            for vid, size in pairs:
-                if vid in arg_vids:
-                    self.emit(
-                        f"K.check_range({self.v(vid)}, {size}, "
-                        f"'{name}: index out of range for a dimension of size {size}')"
-                    )
-
-    def _getitem_index_sizes(self, n):
-        spec = n.params["spec"]
-        base = n.params.get("shape") or self.shape(n.ins[0])
-        off = 2 if n.op.name == "setitem" else 1
-        out = []
-        for d, s in enumerate(_expand_spec(spec, len(base))):
-            if s[0] == "t":
-                out.append((n.ins[off + s[1]], base[d]))
-        return out
 
     # ---- fused elementwise loops -------------------------------------------------------
     def fused(self, n):
@@ -311,20 +224,23 @@ class _Gen:
             names[vid] = f"x_s{k}"
         names.update(inline)
         for mi, m in enumerate(n.members):
-            ops = [names[v] for v in m.ins]
-            expr = member_expr(m, ops, CPU_OVERRIDES)
+            expr = self.member(m, [names[v] for v in m.ins])
             t = f"t{mi}"
             body.append(f"{ind}{t} = {cast_expr(expr, self.dtype(m.out))}")
             names[m.out] = t
         for k, vid in enumerate(outs):
             body.append(f"{ind}o{k}[{idx_full}] = {names[vid]}")
         ksrc = "\n".join(body)
-        kname = self._kernel(ksrc, par)
-        # call site
+        kname = self.kernels.add(ksrc, (ksrc, par))
+        # call site: outputs go into state (direct writes), a dead input's buffer (reuse) or
+        # a new array
         for vid in outs:
-            tgt = self.direct_target.get(vid)
+            tgt = self.direct.get(vid)
+            donor = self.reuse.get(vid)
             if tgt is not None:
                 self.name[vid] = f"in{tgt}"
+            elif donor is not None and self.layout.get(donor) == "C" and donor in self.name:
+                self.name[vid] = self.name[donor]
             else:
                 self.emit(f"v{vid} = np.empty({cS!r}, dtype=np.{self.dtype(vid).name})")
                 self.name[vid] = f"v{vid}"
@@ -342,33 +258,17 @@ class _Gen:
         self.emit(f"{kname}({', '.join(args)})")
         self.loops += 1
 
-    def _kernel(self, ksrc, par):
-        key = (ksrc, par)
-        name = self.kernels.get(key)
-        if name is None:
-            h = hashlib.sha1(repr(key).encode()).hexdigest()[:10]
-            name = f"k_{h}"
-            self.kernels[key] = name
-            fm = "set(_FM)"
-            self.kernel_src.append(
-                f"@numba.njit(cache=CACHE, parallel={par}, error_model='numpy', fastmath={fm})\n"
-                + ksrc.replace("KERNEL", name)
-                + "\n\n"
-            )
-        return name
-
     # ---- native lowerings ------------------------------------------------------------
     def _new(self, vid, expr, layout="C"):
         self.name[vid] = f"v{vid}"
         self.layout[vid] = layout
         self.emit(f"v{vid} = {expr}")
-        self.native_ops.append(self.g.values[vid])
 
-    def op_matmul(self, n):
+    def lower_matmul(self, n):
         a, b = n.ins
         sa, sb = self.shape(a), self.shape(b)
         if self.dtype(a).kind != "f" or self.dtype(a) != self.dtype(b):
-            return self.objmode(n)
+            return self.fallback(n, f"{self.dtype(a)} x {self.dtype(b)} has no BLAS kernel")
         if len(sa) == 2 and len(sb) == 2:
             ea = self.v(a) if self.layout.get(a) in ("C", "F") else self.c(a)
             eb = self.v(b) if self.layout.get(b) in ("C", "F") else self.c(b)
@@ -379,14 +279,14 @@ class _Gen:
             )
             self.emit(f"K.bmm({self.v(a)}, {self.v(b)}, v{n.out})")
             return
-        return self.objmode(n)
+        return self.fallback(n, f"shapes {list(sa)} @ {list(sb)} (only 2-D and equal-batch 3-D)")
 
-    def op_reshape(self, n):
+    def lower_reshape(self, n):
         x = n.ins[0]
         self._new(n.out, f"{self.c(x)}.reshape({_cs(self.shape(n.out))!r})")
         self.views.add(n.out)
 
-    def op_permute(self, n):
+    def lower_permute(self, n):
         x = n.ins[0]
         dims = n.params["dims"]
         self.views.add(n.out)
@@ -397,7 +297,7 @@ class _Gen:
             return self._new(n.out, self.v(x), self.layout.get(x, "A"))
         self._new(n.out, f"np.ascontiguousarray(np.transpose({self.v(x)}, {dims!r}))")
 
-    def op_expand(self, n):
+    def lower_expand(self, n):
         x = n.ins[0]
         S = self.shape(n.out)
         sh = self.shape(x)
@@ -411,10 +311,10 @@ class _Gen:
         x = n.ins[0]
         sh = self.shape(x)
         if self.dtype(x).kind != "f" or not sh:
-            return self.objmode(n)
+            return self.fallback(n, f"{self.dtype(x)} input of shape {list(sh)}")
         dims = tuple(n.params["dims"])
         if not dims:
-            return self.objmode(n)
+            return self.fallback(n, "no reduced dims")
         src = self.c(x)
         if dims == tuple(range(dims[0], dims[-1] + 1)):
             A = _prod(sh[: dims[0]])
@@ -430,27 +330,27 @@ class _Gen:
         self._reshape_out(n)
         self.loops += 1
 
-    def op_sum(self, n):
+    def lower_sum(self, n):
         self._reduce(n, "sum3")
 
-    def op_amax(self, n):
+    def lower_amax(self, n):
         self._reduce(n, "max3")
 
-    def op_amin(self, n):
+    def lower_amin(self, n):
         self._reduce(n, "min3")
 
-    def op_prod(self, n):
+    def lower_prod(self, n):
         self._reduce(n, "prod3")
 
     def _split3(self, shape, dim):
         return _prod(shape[:dim]), shape[dim], _prod(shape[dim + 1 :])
 
-    def op_gather(self, n):
+    def lower_gather(self, n):
         x, idx = n.ins
         d = n.params["dim"]
         sx, si = self.shape(x), self.shape(idx)
         if not sx or any(a != b for k, (a, b) in enumerate(zip(sx, si)) if k != d):
-            return self.objmode(n)
+            return self.fallback(n, f"index shape {list(si)} differs from input {list(sx)}")
         A, N, B = self._split3(sx, d)
         I = si[d]
         self._new(n.out, f"np.empty(({A}, {I}, {B}), dtype=np.{self.dtype(n.out).name})")
@@ -460,12 +360,12 @@ class _Gen:
         )
         self._reshape_out(n)
 
-    def op_scatter_add(self, n):
+    def lower_scatter_add(self, n):
         base, idx, src = n.ins
         d = n.params["dim"]
         sb, si, ss = self.shape(base), self.shape(idx), self.shape(src)
         if not sb or si != ss or any(a != b for k, (a, b) in enumerate(zip(sb, si)) if k != d):
-            return self.objmode(n)
+            return self.fallback(n, f"index {list(si)} / source {list(ss)} / base {list(sb)}")
         A, N, B = self._split3(sb, d)
         I = si[d]
         self._new(n.out, f"{self.c(base)}.copy().reshape(({A}, {N}, {B}))")
@@ -497,7 +397,7 @@ class _Gen:
         """Give a kernel's 3-D/2-D result the node's own shape."""
         self.emit(f"v{n.out} = v{n.out}.reshape({_cs(self.shape(n.out))!r})")
 
-    def op_getitem(self, n):
+    def lower_getitem(self, n):
         x = n.ins[0]
         sx = self.shape(x)
         take = self._take_dims(n, sx)
@@ -515,9 +415,9 @@ class _Gen:
                     n.out,
                     f"np.ascontiguousarray({self.v(x)}[{sl}]).reshape({_cs(self.shape(n.out))!r})",
                 )
-        return self.objmode(n)
+        return self.fallback(n, "index is not basic or one 1-D integer tensor")
 
-    def op_getitem_grad(self, n):
+    def lower_getitem_grad(self, n):
         shape = n.params["shape"]
         spec = n.params["spec"]
         gv = n.ins[0]
@@ -536,15 +436,15 @@ class _Gen:
                 self._new(n.out, f"np.zeros({_cs(shape)!r}, dtype=np.{dt})")
                 self.emit(f"v{n.out}[{sl}] = {self.c(gv)}.reshape({_sliced_shape(spec, shape)!r})")
                 return
-        return self.objmode(n)
+        return self.fallback(n, "index is not basic or one 1-D integer tensor")
 
-    def op_cat(self, n):
+    def lower_cat(self, n):
         d = n.params["dim"]
         arrs = ", ".join(self.c(v) for v in n.ins)
         self._new(n.out, f"np.concatenate(({arrs},), axis={d})")
 
-    # ---- anything else: the op's NumPy implementation in object mode --------------------
-    def objmode(self, n):
+    # ---- the fallback: the op's NumPy implementation in object mode -------------------------
+    def emit_fallback(self, n):
         k = len(self.pyfuncs)
         shapes = tuple(self.shape(v) for v in n.ins)
         out = n.out
@@ -566,7 +466,6 @@ class _Gen:
         self.layout[out] = "C"
         self.emit(f"with numba.objmode(v{out}={objmode_type(dt, len(cs))!r}):")
         self.emit(f"    v{out} = _py{k}({args}{',' if len(n.ins) == 1 else ''})")
-        self.objmode_ops.append(n.op.name)
 
 
 def py_op(name, arrays, shapes, params, dtype, cshape):
@@ -574,19 +473,6 @@ def py_op(name, arrays, shapes, params, dtype, cshape):
     arrays = [a.reshape(s) for a, s in zip(arrays, shapes)]
     r = PRIMITIVES[name].impl(*arrays, **params)
     return np.ascontiguousarray(np.asarray(r, dtype=dtype)).reshape(cshape)
-
-
-def _expand_spec(spec, ndim):
-    """Spec with Ellipsis expanded and None removed, one entry per indexed input dim."""
-    used = sum(1 for s in spec if s[0] in "ist")
-    out = []
-    for s in spec:
-        if s[0] == "e":
-            out += [("s", None, None, None)] * (ndim - used)
-        elif s[0] != "n":
-            out.append(s)
-    out += [("s", None, None, None)] * (ndim - len(out))
-    return out
 
 
 def _basic_slices(spec, ndim):
@@ -616,28 +502,61 @@ def _sliced_shape(spec, shape):
     return tuple(out) or (1,)
 
 
-class CPUExecutable:
+# ---------------------------------------------------------------- the tables ----------------
+# Only what differs from the registry: these read better or behave better in numba code
+CPU_SCALAR = {
+    _ew._round.prim: "np.rint({0})",
+    _ew.floor.prim: "np.floor({0})",
+    _ew.ceil.prim: "np.ceil({0})",
+    _ew.trunc.prim: "np.trunc({0})",
+    _ew.sign.prim: "np.sign({0})",
+}
+CPU_LOWER = {
+    _mm.matmul_p: CPUGen.lower_matmul,
+    _mv.reshape_p: CPUGen.lower_reshape,
+    _mv.permute_p: CPUGen.lower_permute,
+    _mv.expand_p: CPUGen.lower_expand,
+    _mv.getitem_p: CPUGen.lower_getitem,
+    _mv.getitem_grad_p: CPUGen.lower_getitem_grad,
+    _mv.cat_p: CPUGen.lower_cat,
+    _mv.gather_p: CPUGen.lower_gather,
+    _mv.scatter_add_p: CPUGen.lower_scatter_add,
+    _red.sum_p: CPUGen.lower_sum,
+    _red.amax_p: CPUGen.lower_amax,
+    _red.amin_p: CPUGen.lower_amin,
+    _red.prod_p: CPUGen.lower_prod,
+}
+CPU = Backend("cpu", CPU_LOWER, CPU_SCALAR, CPUGen)
+CPUGen.backend = CPU
+
+
+class CPUExecutable(Executable):
+    """A graph compiled to one numba function; ``run(arrays)`` calls it."""
+
     name = "cpu"
+    fallback_kind = "NumPy in numba object mode"
 
     def __init__(self, graph, options):
-        self.g = graph
-        gen = _Gen(graph, options)
+        super().__init__(graph, options)
+        gen = CPUGen(graph, self.options)
         self.src = gen.generate()
         self.out_vids = gen.out_vids
-        self.deferred = list(graph.state_writes) if gen.defer else []
         self.const_args = gen.const_args
         self.loops = gen.loops
-        self.objmode_ops = gen.objmode_ops
+        self.fallbacks = gen.fallbacks
         self.n_kernels = len(gen.kernels)
         self.state_idx = [i for i, inp in enumerate(graph.inputs) if inp.kind in ("state", "grad")]
+        self.written = {i for i, _ in graph.state_writes}
         self.zero_d = [i for i, inp in enumerate(graph.inputs) if graph.values[inp.vid].shape == ()]
+        self.noncontig_calls = 0  # calls that got C-contiguous copies of strided state
+        self.warn_fallbacks()
         key = self.key = hashlib.sha256((_VERSION + self.src).encode()).hexdigest()[:24]
         t0 = time.perf_counter()
-        self.mod, self.cache_hit = _cache.load_module(key, self.src, options.get("cache", True))
+        self.mod, self.cache_hit = _cache.load_module(
+            key, self.src, self.options.get("cache", True)
+        )
         self.fn = self.mod.step
         self.import_seconds = time.perf_counter() - t0
-        self.compile_seconds = None
-        self._ref = None
 
     def source(self):
         return self.src
@@ -672,10 +591,17 @@ class CPUExecutable:
         self.compile_seconds = time.perf_counter() - t0
 
     def run(self, arrays):
-        for i in self.state_idx:
-            if not arrays[i].flags.c_contiguous:
-                return self._reference(arrays)
         args = list(arrays)
+        back = None
+        for i in self.state_idx:
+            if not args[i].flags.c_contiguous:
+                # strided state (a transposed parameter): the step runs on a C copy, written
+                # back afterwards (only if the step succeeded, so failures stay atomic)
+                args[i] = np.ascontiguousarray(args[i])
+                if i in self.written:
+                    back = (back or []) + [i]
+        if back:
+            self.noncontig_calls += 1
         for i in self.zero_d:
             args[i] = args[i].reshape(1)
         if self.compile_seconds is None:
@@ -691,11 +617,7 @@ class CPUExecutable:
             self.compile_seconds = time.perf_counter() - t0
         else:
             res = self.fn(*args, *self.const_args)
+        if back and not self.deferred:
+            for i in back:
+                np.copyto(arrays[i], args[i].reshape(arrays[i].shape))
         return dict(zip(self.out_vids, res))
-
-    def _reference(self, arrays):
-        from .reference import ReferenceExecutable
-
-        if self._ref is None:
-            self._ref = ReferenceExecutable(self.g)
-        return self._ref.run(arrays)

@@ -11,16 +11,18 @@ index arithmetic, so a transposed matmul operand is never copied.
 
 Kernels:
 - fused elementwise group: one grid-stride loop over the flattened output; members are pasted
-  from the registry's scalar templates via ``codegen.member_expr`` (``CUDA_OVERRIDES`` for the
-  few that differ); broadcasting is stride 0.
+  from the registry's scalar templates (``CUDA.scalar`` for the few that differ);
+  broadcasting is stride 0.
 - sum/prod/amax/amin over any dims: one block per output element (shared-memory tree,
   float64 accumulation like the CPU backend), or one thread per output when the reduced
   extent is small and there are many outputs.
 - matmul (any batch broadcasting, float32/float64): shared-memory tiles, bounds-checked
   edges, operands read through their strides.
 - gather / scatter_add (atomic adds) with bounds checks; ``cat`` as strided copies.
-- anything else: the primitive's NumPy implementation on the host (inputs copied down, result
-  copied up), listed in ``fallback_ops``.
+- anything else: the core's fallback, here the primitive's NumPy implementation on the host
+  (inputs copied down, result copied up): warned once, listed in ``exe.fallbacks``.
+
+The lowering table ``CUDA.lower`` maps each Primitive to a ``CUDAGen`` method.
 
 State sync rule (exact; no stale read is possible in either direction):
 1. Host -> device. Inputs of kind 'state'/'grad' have a persistent device buffer per input
@@ -44,10 +46,14 @@ import warnings
 
 import numpy as np
 
+from ...ops import elementwise as _ew
+from ...ops import matmul as _mm
+from ...ops import movement as _mv
+from ...ops import reduce as _red
 from ...ops.registry import PRIMITIVES
-from ..passes.fuse import FusedNode
 from . import cache as _cache
-from .codegen import CUDA_OVERRIDES, cast_expr, lit, member_expr
+from .codegen import cast_expr, lit
+from .core import Backend, Executable, Generator, KernelSet, used_consts
 
 _VERSION = "cuda-1"
 CHECK_HOST_WRITES = True
@@ -172,32 +178,24 @@ def _collapse(shape, stride_lists):
 
 
 # ---------------------------------------------------------------- generator ------------
-class _Gen:
-    def __init__(self, g, launch):
-        self.g = g
+class CUDAGen(Generator):
+    """Source of one module: ``@cuda.jit`` kernels and a host ``step`` that launches them."""
+
+    def __init__(self, g, options, launch):
+        super().__init__(g, options)
         self.L = launch
         self.view = {}
         self.bufs = []  # (size, dtype, role) role: ("in", k) | ("const", vid) | ("tmp",) | ("err",)
-        self.kernels = {}  # source -> name
-        self.kernel_src = []
+        fm = self.opt.get("fastmath") in (True, "fast")
+        self.kernels = KernelSet(lambda key: f"@cuda.jit(cache=CACHE{', fastmath=True' * fm})")
         self.launchers = {}  # (name, grid, block) -> launcher name
         self.launch_src = []
         self.lines = []
         self.host_nodes = []
-        self.fallback_ops = []
-        self.loops = 0
         self.scalar_in = {}  # vid -> input index, for 'scalar' inputs (passed by value)
         self.err = None
-        self.err_checked = False
-        self.arg_checks = []  # (input k, size, message)
 
     # ---- helpers ------------------------------------------------------------------
-    def shape(self, vid):
-        return self.g.values[vid].shape
-
-    def dtype(self, vid):
-        return self.g.values[vid].dtype
-
     def emit(self, s):
         self.lines.append("    " + s)
 
@@ -211,21 +209,8 @@ class _Gen:
         self.view[vid] = View(b, 0, sh, _cstrides(sh))
         return self.view[vid]
 
-    def scalar_const(self, vid):
-        c = self.g.consts.get(vid)
-        if c is not None and c.size == 1:
-            return lit(c.reshape(()).item(), c.dtype)
-        return None
-
     def kernel(self, src):
-        name = self.kernels.get(src)
-        if name is None:
-            name = "k_" + hashlib.sha1(src.encode()).hexdigest()[:10]
-            self.kernels[src] = name
-            self.kernel_src.append(
-                "@cuda.jit(cache=CACHE)\n" + src.replace("KERNEL", name) + "\n\n"
-            )
-        return name
+        return self.kernels.add(src)
 
     def launch(self, name, grid, block, args):
         key = (name, grid, block)
@@ -251,21 +236,12 @@ class _Gen:
             self.view[inp.vid] = View(b, 0, sh, _cstrides(sh))
             if inp.kind == "scalar":
                 self.scalar_in[inp.vid] = k
-        used = set()
-        for n in g.nodes:
-            used.update(n.ins)
-        used.update(g.live_outputs())
-        for vid, c in g.consts.items():
-            if vid in used:
-                b = self.new_buf(c.size, c.dtype, ("const", vid))
-                self.view[vid] = View(b, 0, c.shape, _cstrides(c.shape))
-        self._index_checks()
-        self._plan_direct_writes()
-        for n in g.nodes:
-            if isinstance(n, FusedNode):
-                self.fused(n)
-            else:
-                getattr(self, "op_" + n.op.name, self.fallback)(n)
+        for vid, c in used_consts(g):
+            b = self.new_buf(c.size, c.dtype, ("const", vid))
+            self.view[vid] = View(b, 0, c.shape, _cstrides(c.shape))
+        self.lower_nodes()
+        # indices computed inside the step are checked in the kernels (error flag)
+        self.err_checked = self.err is not None and bool(self.computed_checks)
         self.finish()
         import re
 
@@ -280,7 +256,7 @@ class _Gen:
             "",
         ]
         body = ["def step(B, S, rt):"] + (self.lines or ["    pass"])
-        return "\n".join(head + self.kernel_src + self.launch_src + [""] + body) + "\n"
+        return "\n".join(head + self.kernels.src + self.launch_src + [""] + body) + "\n"
 
     def finish(self):
         """Outputs into own contiguous buffers, then the state writes (in that order, so an
@@ -289,11 +265,16 @@ class _Gen:
         in_bufs = {self.view[inp.vid].buf for inp in g.inputs}
         self.out_slots = {}
         outs = list(dict.fromkeys(g.outputs + [v for _, v in g.grad_binds if v is not None]))
+        if self.defer:  # check_finite: state values come back as outputs, the caller commits
+            outs = list(dict.fromkeys(outs + [v for _, v in g.state_writes]))
         for v in outs:
             vw = self.view[v]
             if vw.buf in in_bufs or not self._whole(vw, v):
                 vw = self.copy_to_new(v)
             self.out_slots[v] = vw.buf
+        self.out_vids = outs
+        if self.defer:
+            return
         targets = {self.view[g.inputs[i].vid].buf for i, _ in g.state_writes}
         srcs = []
         for idx, v in g.state_writes:
@@ -309,53 +290,6 @@ class _Gen:
             if vw is not None:
                 dst = self.view[g.inputs[idx].vid]
                 self.copy(vw, View(dst.buf, 0, vw.shape, _cstrides(vw.shape)), self.dtype(v))
-        self.out_vids = outs
-
-    def _plan_direct_writes(self):
-        """State whose final value a fused kernel computes is written by that kernel straight
-        into the state's buffer when nothing reads the old value (or a view of it) later and
-        the kernel reads it only element-for-element."""
-        g = self.g
-        root = {}
-        for n in g.nodes:
-            if not isinstance(n, FusedNode) and n.op.name in (
-                "expand",
-                "permute",
-                "reshape",
-                "getitem",
-            ):
-                root[n.out] = root.get(n.ins[0], n.ins[0])
-        exported = {root.get(v, v) for v in g.outputs}
-        exported |= {root.get(v, v) for _, v in g.grad_binds if v is not None}
-        pos = {}
-        for i, n in enumerate(g.nodes):
-            for o in n.outs if isinstance(n, FusedNode) else (n.out,):
-                pos[o] = i
-        last_read = {}
-        for i, n in enumerate(g.nodes):
-            for v in n.ins:
-                last_read[root.get(v, v)] = i
-        self.direct = {}
-        seen = set()
-        for idx, vid in g.state_writes:
-            old = g.inputs[idx].vid
-            p = pos.get(vid)
-            if (
-                p is None
-                or not isinstance(g.nodes[p], FusedNode)
-                or idx in seen
-                or g.inputs[idx].kind not in ("state", "grad")
-                or old in exported
-                or vid in exported
-                or self.shape(vid) != self.shape(old)
-                or last_read.get(old, -1) > p
-                or vid in self.direct
-            ):
-                continue
-            if any(root.get(v) == old for v in g.nodes[p].ins):
-                continue
-            seen.add(idx)
-            self.direct[vid] = idx
 
     def _whole(self, vw, v):
         return vw.off == 0 and vw.contiguous() and self.bufs[vw.buf][0] == max(1, _prod(vw.shape))
@@ -438,8 +372,11 @@ class _Gen:
         outs = []
         for vid in n.outs:
             idx = self.direct.get(vid)
+            donor = self.view.get(self.reuse.get(vid))
             if idx is not None:
                 self.view[vid] = self.view[self.g.inputs[idx].vid]
+            elif donor is not None and self._whole(donor, vid):
+                self.view[vid] = View(donor.buf, 0, self.shape(vid), _cstrides(self.shape(vid)))
             else:
                 self.new_value(vid)
             outs.append((self.view[vid], self.dtype(vid)))
@@ -447,7 +384,7 @@ class _Gen:
         def body(names):
             lines = []
             for mi, m in enumerate(n.members):
-                e = member_expr(m, [names[v] for v in m.ins], CUDA_OVERRIDES)
+                e = self.member(m, [names[v] for v in m.ins])
                 lines.append(f"t{mi} = {cast_expr(e, self.dtype(m.out))}")
                 names[m.out] = f"t{mi}"
             return lines, [names[v] for v in n.outs]
@@ -455,19 +392,19 @@ class _Gen:
         self.ew(S, outs, ins, body)
 
     # ---- movement: views --------------------------------------------------------------
-    def op_expand(self, n):
+    def lower_expand(self, n):
         x = self.view[n.ins[0]]
         S = self.shape(n.out)
         self.view[n.out] = View(x.buf, x.off, S, x.aligned(S))
 
-    def op_permute(self, n):
+    def lower_permute(self, n):
         x = self.view[n.ins[0]]
         dims = n.params["dims"]
         self.view[n.out] = View(
             x.buf, x.off, [x.shape[d] for d in dims], [x.strides[d] for d in dims]
         )
 
-    def op_reshape(self, n):
+    def lower_reshape(self, n):
         x = self.contig(n.ins[0])
         S = self.shape(n.out)
         self.view[n.out] = View(x.buf, x.off, S, _cstrides(S))
@@ -505,23 +442,23 @@ class _Gen:
             d += 1
         return View(x.buf, off, shp, sts)
 
-    def op_getitem(self, n):
+    def lower_getitem(self, n):
         vw = self._spec_view(self.view[n.ins[0]], n.params["spec"]) if len(n.ins) == 1 else None
         if vw is None or vw.shape != tuple(self.shape(n.out)):
-            return self.fallback(n)
+            return self.fallback(n, "index is not basic (ints, slices, None)")
         self.view[n.out] = vw
 
-    def op_getitem_grad(self, n):
+    def lower_getitem_grad(self, n):
         """Zeros, then the incoming gradient copied into the indexed view (basic index)."""
         if len(n.ins) != 1:
-            return self.fallback(n)
+            return self.fallback(n, "index is not basic (ints, slices, None)")
         S = self.shape(n.out)
         dt = self.dtype(n.out)
         base = View(None, 0, S, _cstrides(S))
         vw = self._spec_view(base, n.params["spec"])
         g = self.view[n.ins[0]]
         if vw is None or _prod(vw.shape) != _prod(g.shape):
-            return self.fallback(n)
+            return self.fallback(n, "index is not basic (ints, slices, None)")
         out = self.new_value(n.out)
         self.ew(S, [(out, dt)], [], lambda nm: ([], [lit(0, dt)]))
         dst = View(out.buf, vw.off, vw.shape, vw.strides)
@@ -530,7 +467,7 @@ class _Gen:
             src = View(self.copy_to_new(n.ins[0]).buf, 0, vw.shape, _cstrides(vw.shape))
         self.copy(src, dst, dt)
 
-    def op_cat(self, n):
+    def lower_cat(self, n):
         d = n.params["dim"]
         out = self.new_value(n.out)
         pos = 0
@@ -540,19 +477,16 @@ class _Gen:
             self.copy(self.view[v], dst, self.dtype(n.out))
             pos += sh[d]
 
-    def op_copy(self, n):
-        self.copy_to_new(n.ins[0])
-
     # ---- reductions -------------------------------------------------------------------
+    # per reduction primitive: initial value and combine step
     _RED = {
-        "sum": ("0", "acc + v"),
-        "prod": ("1", "acc * v"),
-        "amax": ("-np.inf", "v if (v > acc or v != v) and acc == acc else acc"),
-        "amin": ("np.inf", "v if (v < acc or v != v) and acc == acc else acc"),
+        _red.sum_p: ("0", "acc + v"),
+        _red.prod_p: ("1", "acc * v"),
+        _red.amax_p: ("-np.inf", "v if (v > acc or v != v) and acc == acc else acc"),
+        _red.amin_p: ("np.inf", "v if (v < acc or v != v) and acc == acc else acc"),
     }
 
-    def reduce(self, n):
-        name = n.op.name
+    def lower_reduce(self, n):
         xv = n.ins[0]
         x = self.view[xv]
         dt = self.dtype(xv)
@@ -560,14 +494,14 @@ class _Gen:
         dims = tuple(sorted(d % len(sh) for d in n.params["dims"])) if sh else ()
         R = _prod(sh[d] for d in dims)
         if not sh or not dims or R == 0 or _prod(sh) == 0:
-            return self.fallback(n)
+            return self.fallback(n, f"shape {list(sh)} over dims {list(dims)} (empty or 0-d)")
         if dt.kind == "f":
             acc_t = "np.float64"
-        elif name in ("sum", "prod") and dt.kind in "biu":
+        elif n.op in (_red.sum_p, _red.prod_p) and dt.kind in "biu":
             acc_t = "np.int64"
         else:
-            return self.fallback(n)
-        init, comb = self._RED[name]
+            return self.fallback(n, f"{dt} input (float or integer sum/prod only)")
+        init, comb = self._RED[n.op]
         init = f"{acc_t}({init})"
         kept = [d for d in range(len(sh)) if d not in dims]
         kshape, (kst,) = _collapse([sh[d] for d in kept], [[x.strides[d] for d in kept]])
@@ -627,10 +561,8 @@ class _Gen:
         name = self.kernel("\n".join(lines))
         self.launch(name, grid, block, [f"B[{out.buf}]", f"B[{x.buf}]"])
 
-    op_sum = op_prod = op_amax = op_amin = reduce
-
     # ---- matmul -----------------------------------------------------------------------
-    def op_matmul(self, n):
+    def lower_matmul(self, n):
         a, b = n.ins
         sa, sb, so = self.shape(a), self.shape(b), self.shape(n.out)
         dt = self.dtype(n.out)
@@ -642,7 +574,7 @@ class _Gen:
             or not sb
             or _prod(so) == 0
         ):
-            return self.fallback(n)
+            return self.fallback(n, f"{dt} operands of shapes {list(sa)} @ {list(sb)}")
         va, vb = self.view[a], self.view[b]
         if len(sa) == 1:
             va = View(va.buf, va.off, (1,) + sa, (0,) + va.strides)
@@ -652,7 +584,7 @@ class _Gen:
         N = vb.shape[-1]
         batch = tuple(np.broadcast_shapes(va.shape[:-2], vb.shape[:-2]))
         if K == 0:
-            return self.fallback(n)
+            return self.fallback(n, "inner dimension 0")
         ast = va.aligned(batch + (M, K))
         bst = vb.aligned(batch + (K, N))
         nb = _prod(batch)
@@ -700,23 +632,6 @@ class _Gen:
         self.launch(name, grid, (T, T), [f"B[{out.buf}]", f"B[{va.buf}]", f"B[{vb.buf}]"])
 
     # ---- index ops --------------------------------------------------------------------
-    def _index_checks(self):
-        """Integer arguments used as indices are checked on the host before anything runs
-        (like the CPU backend); computed indices are checked in the kernels (error flag)."""
-        g = self.g
-        arg_k = {inp.vid: k for k, inp in enumerate(g.inputs) if inp.kind == "arg"}
-        for n in g.nodes:
-            if not isinstance(n, FusedNode) and n.op.name in ("gather", "scatter_add"):
-                sx = self.shape(n.ins[0])
-                size = sx[n.params["dim"]] if sx else 1
-                k = arg_k.get(n.ins[1])
-                if k is not None:
-                    self.arg_checks.append(
-                        (k, size, f"{n.op.name}: index out of range for a dimension of size {size}")
-                    )
-                else:
-                    self.err_checked = True
-
     def _index_kernel(self, n, x, idx, out_view, mode):
         """gather: out[p] = x[p with dim := idx[p]]; scatter: out[...] += src[p] (atomic)."""
         d = n.params["dim"]
@@ -757,14 +672,14 @@ class _Gen:
             [f"B[{out_view.buf}]", f"B[{src.buf}]", f"B[{iv.buf}]", self.err_buf()],
         )
 
-    def op_gather(self, n):
+    def lower_gather(self, n):
         x = self.view[n.ins[0]]
         if not x.shape or self.dtype(n.ins[1]).kind not in "iu" or _prod(self.shape(n.out)) == 0:
-            return self.fallback(n)
+            return self.fallback(n, "0-d input, non-integer index or empty result")
         out = self.new_value(n.out)
         self._index_kernel(n, x, None, out, "gather")
 
-    def op_scatter_add(self, n):
+    def lower_scatter_add(self, n):
         base, idx, src = n.ins
         dt = self.dtype(n.out)
         if (
@@ -774,14 +689,16 @@ class _Gen:
             or self.shape(idx) != self.shape(src)
             or self.dtype(src) != dt
         ):
-            return self.fallback(n)
+            return self.fallback(
+                n, f"{dt} base, index {list(self.shape(idx))}, source {list(self.shape(src))}"
+            )
         out = self.copy_to_new(base)
         self.view[n.out] = out
         if _prod(self.shape(idx)):
             self._index_kernel(n, out, None, out, "scatter")
 
-    # ---- anything else: NumPy on the host ---------------------------------------------
-    def fallback(self, n):
+    # ---- the fallback: NumPy on the host ----------------------------------------------
+    def emit_fallback(self, n):
         k = len(self.host_nodes)
         ins = [self.view[v] for v in n.ins]
         out = self.new_value(n.out)
@@ -796,7 +713,6 @@ class _Gen:
         )
         args = ", ".join([f"B[{out.buf}]"] + [f"B[{v.buf}]" for v in ins])
         self.emit(f"rt.host({k}, {args})  # {n.op.name}: NumPy on the host")
-        self.fallback_ops.append(n.op.name)
 
 
 # ---------------------------------------------------------------- runtime --------------
@@ -832,26 +748,55 @@ def _same(a, s):
     return np.array_equal(a, s, equal_nan=True)
 
 
-class CUDAExecutable:
+# ---------------------------------------------------------------- the tables ----------------
+# numba.cuda: rounding through device helpers (``math.floor`` & co. return integers in numba,
+# ``np.rint`` is not available on the device); ``sign`` without bool arithmetic
+CUDA_SCALAR = {
+    _ew._round.prim: "d_rint({0})",
+    _ew.floor.prim: "d_floor({0})",
+    _ew.ceil.prim: "d_ceil({0})",
+    _ew.trunc.prim: "d_trunc({0})",
+    _ew.sign.prim: "(1 if {0} > 0 else (-1 if {0} < 0 else {0}))",  # NaN and 0 map to themselves
+}
+CUDA_LOWER = {
+    _mm.matmul_p: CUDAGen.lower_matmul,
+    _mv.reshape_p: CUDAGen.lower_reshape,
+    _mv.permute_p: CUDAGen.lower_permute,
+    _mv.expand_p: CUDAGen.lower_expand,
+    _mv.getitem_p: CUDAGen.lower_getitem,
+    _mv.getitem_grad_p: CUDAGen.lower_getitem_grad,
+    _mv.cat_p: CUDAGen.lower_cat,
+    _mv.gather_p: CUDAGen.lower_gather,
+    _mv.scatter_add_p: CUDAGen.lower_scatter_add,
+    _red.sum_p: CUDAGen.lower_reduce,
+    _red.amax_p: CUDAGen.lower_reduce,
+    _red.amin_p: CUDAGen.lower_reduce,
+    _red.prod_p: CUDAGen.lower_reduce,
+}
+CUDA = Backend("cuda", CUDA_LOWER, CUDA_SCALAR, CUDAGen)
+CUDAGen.backend = CUDA
+
+
+class CUDAExecutable(Executable):
     """A graph compiled to numba.cuda kernels; ``run(arrays)`` like the other backends."""
 
     name = "cuda"
+    fallback_kind = "NumPy on the host, copies both ways"
 
     def __init__(self, graph, options):
         from numba import cuda as _nbcuda
 
         from ... import cuda as jcuda
 
+        super().__init__(graph, options)
         jcuda.require()
         self._cuda = _nbcuda
         self.sim = jcuda.simulated()
-        self.g = graph
-        gen = _Gen(graph, Launch(self.sim))
+        gen = CUDAGen(graph, self.options, Launch(self.sim))
         self.src = gen.generate()
         self.bufspec = gen.bufs
         self.host_nodes = gen.host_nodes
-        self.fallback_ops = gen.fallback_ops
-        self.objmode_ops = gen.fallback_ops  # explain() lists them
+        self.fallbacks = gen.fallbacks
         self.loops = gen.loops
         self.n_kernels = len(gen.kernels)
         self.out_vids = gen.out_vids
@@ -863,21 +808,15 @@ class CUDAExecutable:
         self.err_slot = gen.err
         self.err_checked = gen.err_checked
         self.check_host_writes = CHECK_HOST_WRITES
-        if self.fallback_ops:
-            warnings.warn(
-                "jitgrad.trace(device='cuda'): these ops have no CUDA kernel yet and run their "
-                f"NumPy implementation on the host (copies both ways): "
-                f"{', '.join(sorted(set(self.fallback_ops)))}",
-                RuntimeWarning,
-                stacklevel=4,
-            )
+        self.warn_fallbacks()
         key = hashlib.sha256((_VERSION + self.src).encode()).hexdigest()[:24]
-        self.mod, self.cache_hit = _cache.load_module(key, self.src, options.get("cache", True))
+        self.mod, self.cache_hit = _cache.load_module(
+            key, self.src, self.options.get("cache", True)
+        )
         if self.sim:
             from .cuda_kernels import SimMath
 
             self.mod.math = SimMath()
-        self.compile_seconds = None
         self.rt = _Runtime(self)
         self.B = None
         self.S = [None] * len(graph.inputs)
@@ -958,20 +897,26 @@ class CUDAExecutable:
         if self.B is None:
             self._alloc()
         self._sync_in(arrays)
-        if self.sim:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            if self.sim:
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    self.mod.step(self.B, self.S, self.rt)
+            else:
                 self.mod.step(self.B, self.S, self.rt)
-        else:
-            self.mod.step(self.B, self.S, self.rt)
-        if self.err_checked:
-            e = self.B[self.err_slot].copy_to_host()
-            if e[0]:
-                self.B[self.err_slot].copy_to_device(np.zeros(1, np.int32))
-                raise IndexError(
-                    "gather/scatter_add on cuda: an index computed inside the step "
-                    "is out of range (state may already be updated)"
-                )
+            if self.err_checked:
+                e = self.B[self.err_slot].copy_to_host()
+                if e[0]:
+                    self.B[self.err_slot].copy_to_device(np.zeros(1, np.int32))
+                    raise IndexError(
+                        "gather/scatter_add on cuda: an index computed inside the step "
+                        "is out of range (nothing was updated)"
+                    )
+        except BaseException:
+            # device state may be half-written: the host copy is still the truth, so every
+            # state buffer is uploaded again next call
+            self._host = [None] * len(g.inputs)
+            raise
         outs = {}
         for v in self.out_vids:
             val = g.values[v]
@@ -979,6 +924,9 @@ class CUDAExecutable:
             self._down(self.out_slots[v], h)
             outs[v] = h
         for idx, _ in g.state_writes:
+            if self.deferred:  # check_finite: the caller commits; upload it again next call
+                self._host[idx] = None
+                continue
             h = arrays[idx]
             self._down(self.in_slot[idx], h)
             if g.inputs[idx].kind in ("state", "grad"):

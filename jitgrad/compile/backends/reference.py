@@ -1,18 +1,20 @@
-"""The reference backend: runs each node's NumPy implementation in graph order."""
+"""The reference backend: runs each node's NumPy implementation in graph order (the oracle)."""
 
 import numpy as np
 
 from ..passes.fuse import FusedNode
+from .core import Executable
 
 
-class ReferenceExecutable:
+class ReferenceExecutable(Executable):
+    """Interprets the graph; the same ``run``/``deferred``/``commit`` contract as the
+    compiled backends (it has no slow path, so ``fallbacks`` is always empty)."""
+
     name = "reference"
 
     def __init__(self, graph, options=None):
-        self.g = graph
-        self.deferred = list(graph.state_writes) if (options or {}).get("check_finite") else []
+        super().__init__(graph, options)
         self.compile_seconds = 0.0
-        self.cache_hit = False
 
     def source(self):
         return "# reference backend: no generated source\n" + str(self.g)

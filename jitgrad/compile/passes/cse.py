@@ -1,6 +1,13 @@
 """Common-subexpression elimination (every primitive is a pure function of its inputs)."""
 
-from ._rename import rename
+from ..graph import GNode
+
+
+def rename(n, sub):
+    """``n`` with its inputs substituted through ``sub`` (vid -> vid)."""
+    if not sub or not any(v in sub for v in n.ins):
+        return n
+    return GNode(n.op, [sub.get(v, v) for v in n.ins], n.params, n.out, n.where)
 
 
 def cse(g):
@@ -26,10 +33,11 @@ def cse(g):
         nodes.append(n)
     out = g.copy_shell()
     out.nodes = nodes
-    return _finish(out, sub)
+    return finish(out, sub)
 
 
-def _finish(g, sub):
+def finish(g, sub):
+    """Point outputs, state writes and ``.grad`` bindings at the substituted values."""
     g.outputs = [sub.get(v, v) for v in g.outputs]
     g.state_writes = [(i, sub.get(v, v)) for i, v in g.state_writes]
     g.grad_binds = [(t, None if v is None else sub.get(v, v)) for t, v in g.grad_binds]

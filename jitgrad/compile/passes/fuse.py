@@ -2,8 +2,9 @@
 
 A ``FusedNode`` holds its member nodes in order, the values it reads from outside (any shape
 that broadcasts to the group's shape) and the values other nodes or the caller need.
-``expand`` joins a group as a broadcast read. A node joins a producer's group only if that
-cannot create a cycle (no path from the group to the node through a non-member).
+A view op that is fusible (``expand``) joins a group as a broadcast read. A node joins a
+producer's group only if that cannot create a cycle (no path from the group to the node
+through a non-member).
 """
 
 import heapq
@@ -41,16 +42,9 @@ class FusedNode:
 
 
 def fusible(g, n):
-    k = n.op.kind
-    if k == "elementwise" and _scalar_ok(n):
-        return True
-    return n.op.name == "expand"
-
-
-def _scalar_ok(n):
-    if n.op.name == "cast":
-        return True
-    return n.op.scalar is not None
+    """Can ``n`` join a fused loop? (``Primitive.fusible``: elementwise ops with a scalar
+    template, and ``expand``, which inside a loop is a broadcast read)."""
+    return n.op.fusible
 
 
 def fuse(g):
@@ -146,7 +140,7 @@ def fuse(g):
             uid = len(units)
             for j in groups[gid]:
                 unit_of[j] = uid
-            if len(members) == 1 and members[0].op.name == "expand":
+            if len(members) == 1 and members[0].op.view:  # a lone expand stays a view
                 units.append(members[0])
                 continue
             mset = set(groups[gid])

@@ -342,7 +342,14 @@ def const(value, dtype):
         if t is not None:
             return t
         t = _wrap(np.array(value, dtype=dtype))
-        if key is not None and value == value and len(_CONSTS) < 4096:  # never cache NaN
+        # never cache NaN, nor float zeros: -0.0 == 0.0 and they hash alike, so a cached
+        # +0.0 would stand in for -0.0 (x - (-0.0) is +0.0 for x = -0.0, x - 0.0 is not)
+        if (
+            key is not None
+            and value == value
+            and not (value == 0 and value.__class__ is float)
+            and len(_CONSTS) < 4096
+        ):
             t._data.flags.writeable = False
             _CONSTS[key] = t
         return t

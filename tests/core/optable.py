@@ -4,6 +4,12 @@ Each ``Case`` holds a jitgrad function, a NumPy reference and the arrays it is c
 Floating arrays are differentiable inputs (checked against finite differences in float64);
 integer and bool arrays are passed as constant tensors (indices, masks). Generators keep
 inputs away from non-differentiable points (abs/relu at 0, clamp bounds, max ties).
+
+``backends`` says where a row also runs traced (eager vs ``jitgrad.trace``, forward and
+gradient): "reference", "cpu" (serial loops), "cpu_parallel" (every loop a ``prange``) and
+"cuda" (the simulator, in ``tests/cuda``). ``run_traced`` batches many rows into one traced
+step so a backend compiles a few graphs, not one per row; ``compiled_sample`` picks the rows
+that cover every primitive (and, per op kind, 0-d, empty, broadcast and strided inputs).
 """
 
 import math
@@ -24,6 +30,7 @@ class Case:
     grad: bool = True  # check derivatives
     grad2: bool = True  # check second derivatives
     tags: set = field(default_factory=set)
+    backends: tuple = ("reference", "cpu", "cpu_parallel", "cuda")  # traced checks
 
     def __post_init__(self):
         self.args = [np.asarray(a) for a in self.args]
@@ -695,6 +702,139 @@ def _movement_cases():
     return out
 
 
+def _np_conv2d(x, w, b=None, pad=0):
+    """Direct NumPy cross-correlation (N, C, H, W) * (O, C, kh, kw), stride 1."""
+    x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    out = np.zeros((n, o, h - kh + 1, wd - kw + 1))
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            out[:, :, i, j] = np.einsum("nchw,ochw->no", x[:, :, i : i + kh, j : j + kw], w)
+    return out if b is None else out + b[None, :, None, None]
+
+
+def _np_max_pool2d(x, k):
+    n, c, h, w = x.shape
+    return x[:, :, : h // k * k, : w // k * k].reshape(n, c, h // k, k, w // k, k).max((3, 5))
+
+
+def _np_pool_sq_grad(x, k):
+    """d/dx of sum(max_pool2d(x, k) ** 2): 2 * max at each window's argmax."""
+    g = np.zeros_like(x)
+    n, c, h, w = x.shape
+    for a in range(n):
+        for b in range(c):
+            for i in range(h // k):
+                for j in range(w // k):
+                    win = x[a, b, i * k : i * k + k, j * k : j * k + k]
+                    p, q = np.unravel_index(np.argmax(win), win.shape)
+                    g[a, b, i * k + p, j * k + q] = 2 * win[p, q]
+    return g
+
+
+def _nn_cases():
+    """Convolution, pooling and padding (their primitives live in ops/conv.py)."""
+    import jitgrad.nn.functional as F
+
+    return [
+        (
+            "conv2d",
+            lambda x, w, b: F.conv2d(x, w, b, padding=1),
+            lambda x, w, b: _np_conv2d(x, w, b, 1),
+            [away((1, 2, 4, 4)), away((3, 2, 3, 3)), away((3,))],
+        ),
+        (
+            "max_pool2d",
+            lambda x: F.max_pool2d(x, 2),
+            lambda x: _np_max_pool2d(x, 2),
+            [distinct((1, 2, 4, 4))],
+        ),
+        (
+            "max_pool2d_indices",
+            lambda x: F.max_pool2d(x, 2, return_indices=True)[0] * 2,
+            lambda x: _np_max_pool2d(x, 2) * 2,
+            [distinct((1, 1, 4, 4))],
+        ),
+        (
+            "max_pool2d_grad_of_grad",
+            lambda x: jg.autograd.grad((F.max_pool2d(x, 2) ** 2).sum(), x, create_graph=True)[0],
+            lambda x: _np_pool_sq_grad(x, 2),
+            [distinct((1, 1, 4, 4))],
+        ),
+        (
+            "pad",
+            lambda x: F.pad(x, (1, 2)),
+            lambda x: np.pad(x, ((0, 0), (1, 2))),
+            [away((2, 3))],
+        ),
+    ]
+
+
+def _logic_cases():
+    """Comparisons, logical, bitwise and integer ops (no gradient)."""
+    a, b = distinct((2, 3)), distinct((2, 3)) + 0.05
+    i, j = _idx([[3, -4, 5], [7, 0, -2]]), _idx([[2, 3, -3], [4, 5, 6]])
+    m, n = a > 0, b < 0.5
+    x = np.array([1.0, np.nan, np.inf, -np.inf, -0.0, 2.5])
+    return [
+        ("eq_ne", lambda a, b: (a == a) & (a != b), lambda a, b: (a == a) & (a != b), [a, b]),
+        ("lt_ge", lambda a, b: (a < b) | (a >= b * 2), lambda a, b: (a < b) | (a >= b * 2), [a, b]),
+        ("logical", lambda m, n: jg.logical_and(m, n) ^ jg.logical_or(m, ~n), None, [m, n]),
+        ("logical_not_xor", lambda m, n: jg.logical_xor(jg.logical_not(m), n), None, [m, n]),
+        ("bitwise", lambda i, j: (i & j) | (i ^ j), lambda i, j: (i & j) | (i ^ j), [i, j]),
+        ("floor_divide", lambda i, j: i // j, lambda i, j: i // j, [i, j]),
+        ("remainder", lambda i, j: i % j, lambda i, j: i % j, [i, j]),
+        ("fmod", lambda i, j: jg.fmod(i, j), np.fmod, [i, j]),
+        ("isnan_isinf", lambda x: x.isnan() | x.isinf(), lambda x: np.isnan(x) | np.isinf(x), [x]),
+        ("isfinite", lambda x: jg.isfinite(x), np.isfinite, [x]),
+        ("any_all", lambda m: m.any(1) | m.all(0)[:2], lambda m: m.any(1) | m.all(0)[:2], [m]),
+    ]
+
+
+def _dynamic_cases():
+    return [
+        ("nonzero", lambda x: jg.nonzero(x > 0), lambda x: np.argwhere(x > 0), [away((2, 3))]),
+        (
+            "where_1arg",
+            lambda x: jg.where(x > 0)[1],
+            lambda x: np.nonzero(x > 0)[1],
+            [away((2, 3))],
+        ),
+    ]
+
+
+def _strided_cases():
+    """Ops reading transposed / stepped views (strided loops, not contiguous copies)."""
+    return [
+        ("strided_exp", lambda x: jg.exp(x.t()), lambda x: np.exp(x.T), [away((2, 3))]),
+        (
+            "strided_add",
+            lambda a, b: a.t() * b + a.t(),
+            lambda a, b: a.T * b + a.T,
+            [away((3, 2)), away((2, 3))],
+        ),
+        (
+            "strided_sum",
+            lambda x: x[:, ::2].sum(0) + x.permute(1, 0).sum(1)[::2],
+            lambda x: x[:, ::2].sum(0) + x.T.sum(1)[::2],
+            [away((3, 4))],
+        ),
+        (
+            "rows_reduce",  # 9 rows: big enough for the parallel reduction kernels
+            lambda x: x.sum(1) + x.amax(1) * x.amin(1) + x.prod(1),
+            lambda x: x.sum(1) + x.max(1) * x.min(1) + x.prod(1),
+            [distinct((9, 3)) * 0.1],
+        ),
+        (
+            "strided_matmul",
+            lambda a, b: a.t() @ b.t(),
+            lambda a, b: a.T @ b.T,
+            [away((3, 2)), away((4, 3))],
+        ),
+    ]
+
+
 def _np_scatter_add(dim):
     def f(x, i, s):
         r = x.copy()
@@ -734,9 +874,35 @@ def all_cases():
     for name, fn, ref, gen in DIM_OPS:
         for d in (0, 1, -1):
             cases.append(Case(f"{name}_d{d}", _bind2(fn, d), _bind2(ref, d), [gen((2, 3))]))
-    for name, fn, ref, args in _movement_cases():
+    for name, fn, ref, args in (
+        _movement_cases() + _nn_cases() + _strided_cases() + _logic_cases() + _dynamic_cases()
+    ):
         cases.append(Case(name, fn, ref, args))
+    for c in cases:
+        if c.ref is None:  # logical rows: NumPy's spelling of the same expression
+            c.ref = _LOGIC_REF[c.name]
+        if c.name in DYNAMIC_SHAPE:
+            c.backends = ()
     return cases
+
+
+_LOGIC_REF = {
+    "logical": lambda m, n: np.logical_and(m, n) ^ np.logical_or(m, ~n),
+    "logical_not_xor": lambda m, n: np.logical_xor(np.logical_not(m), n),
+}
+
+
+# data-dependent output shapes: a trace refuses them (TraceError), so eager only
+DYNAMIC_SHAPE = {
+    "masked_select",
+    "masked_select_bcast",
+    "bool_mask",
+    "bool_mask_rows",
+    "bool_mask_dim1",
+    "nonzero",
+    "nonzero_tuple",
+    "where_1arg",
+}
 
 
 def _bind3(f, d, k):
@@ -745,3 +911,154 @@ def _bind3(f, d, k):
 
 def _bind2(f, d):
     return lambda x: f(x, d)
+
+
+# ---------------------------------------------------------------- traced runs ---------------
+TRACE_OPTIONS = {
+    "reference": dict(backend="reference"),
+    "cpu": dict(parallel=False),
+    "cpu_parallel": dict(parallel=True),  # with cpu.PAR_SMALL = 1: every loop a prange
+    "cuda": dict(device="cuda"),
+}
+
+
+def _weights(case, out):
+    r = np.random.default_rng(len(case.id))
+    return r.uniform(0.5, 1.5, out.shape)
+
+
+def run_traced(cases, backend, dtype=np.float64):
+    """Eager vs traced (``backend``) for ``cases`` batched in one step: the step returns every
+    row's output and the gradient of ``sum(out * w)`` for each float input. Returns the list
+    of mismatch messages (empty when all agree) and the traced function."""
+    flat, spans = [], []
+    for c in cases:
+        spans.append((len(flat), len(c.args)))
+        flat += [a.astype(dtype) if a.dtype.kind == "f" else a for a in c.args]
+    weights = {}
+
+    def step(*xs):
+        for x in xs:
+            x.grad = None
+        outs, terms = [], {}
+        for c, (s, k) in zip(cases, spans):
+            o = c.fn(*xs[s : s + k])
+            outs.append(o)
+            if c.grad and o.requires_grad:
+                w = weights.setdefault(c.id, jg.tensor(_weights(c, o._data).astype(o._data.dtype)))
+                # rows of one output shape are summed elementwise first: their forward and
+                # backward fuse into a few loops, so a backend compiles few kernels
+                t = terms.get(o.shape)
+                terms[o.shape] = o * w if t is None else t + o * w
+        if terms:
+            sum(t.sum() for t in terms.values()).backward()
+        return outs, [x.grad for x in xs]
+
+    def args():
+        return [jg.tensor(a, requires_grad=a.dtype.kind == "f") for a in flat]
+
+    ref_out, ref_g = step(*args())
+    ts = jg.trace(step, **TRACE_OPTIONS[backend])
+    for _ in range(2):  # eager warm-up, then the capture
+        ts(*args())
+    got_out, got_g = ts(*args())
+    bad = []
+    if ts.stats["compiled_calls"] != 1:
+        bad.append(f"{backend}: the compiled step did not run ({ts.stats})")
+    rtol, atol = (1e-9, 1e-12) if np.dtype(dtype) == np.float64 else (1e-4, 1e-5)
+    for c, (s, k), a, b in zip(cases, spans, ref_out, got_out):
+        bad += _diff_msgs(f"{backend} {c.id} forward", a, b, rtol, atol)
+        for j in range(k):
+            bad += _diff_msgs(
+                f"{backend} {c.id} grad of arg {j}", ref_g[s + j], got_g[s + j], rtol, atol
+            )
+    return bad, ts
+
+
+def _diff_msgs(what, a, b, rtol, atol):
+    if a is None or b is None:
+        return [] if a is None and b is None else [f"{what}: {a is None=} vs {b is None=}"]
+    x, y = a.detach()._data, b.detach()._data
+    if x.shape != y.shape or x.dtype != y.dtype:
+        return [f"{what}: {x.shape}/{x.dtype} eager vs {y.shape}/{y.dtype} traced"]
+    if x.dtype.kind in "fc":
+        ok = np.allclose(y, x, rtol=rtol, atol=atol, equal_nan=True)
+    else:
+        ok = np.array_equal(x, y)
+    return [] if ok else [f"{what}: max abs diff {np.max(np.abs(y - x)) if x.size else 0}"]
+
+
+def primitives_of(case):
+    """Names of the primitives a row's forward and backward record when traced."""
+    from jitgrad._grad_mode import STATE
+    from jitgrad.compile.tracer import Tracer
+
+    ts = [jg.tensor(a, requires_grad=a.dtype.kind == "f") for a in case.args]
+    tr = Tracer(ts)
+    STATE.tracer = tr
+    try:
+        o = case.fn(*ts)
+        if case.grad and o.requires_grad:
+            (o * jg.tensor(_weights(case, o._data))).sum().backward()
+    finally:
+        STATE.tracer = None
+    return {n.op.name for n in tr.g.nodes}
+
+
+def _features(case):
+    nd = [a.ndim for a in case.args if a.dtype.kind == "f"]
+    f = set()
+    if 0 in nd:
+        f.add("0d")
+    if any(a.size == 0 for a in case.args):
+        f.add("empty")
+    if len({a.shape for a in case.args if a.dtype.kind == "f"}) > 1:
+        f.add("bcast")
+    if case.name.startswith("strided"):
+        f.add("strided")
+    return f
+
+
+_SAMPLE = {}
+# rows for the prange path (prange kernels compile slowly: few rows, each many loop kinds):
+# broadcasting, strided reads, transcendental and select members, every native reduction
+PARALLEL_ROWS = {"add[2x3,3]", "tanh[2x3]", "where_gt[2x3,2x3]", "softmax_d1[2x3]"}
+PARALLEL_ROWS |= {"rows_reduce[9x3]", "strided_add[3x2,2x3]"}
+
+
+def compiled_sample(backend):
+    """Rows for the traced checks on ``backend``: every primitive at least once, and for each
+    op kind each input feature (0-d, empty, broadcast, strided) at least once."""
+    if backend in _SAMPLE:
+        return _SAMPLE[backend]
+    from jitgrad.ops.registry import PRIMITIVES
+
+    rows = [c for c in all_cases() if backend in c.backends]
+    prims = {c.id: primitives_of(c) for c in rows}
+    if backend == "cpu_parallel":
+        # prange changes only loops (fused elementwise groups and reductions); the other
+        # lowerings are the serial ones, so these rows cover every loop kind, not every op
+        loop = {"elementwise", "reduce"}
+        rows = [c for c in rows if {PRIMITIVES[p].kind for p in prims[c.id]} <= loop | {"movement"}]
+        rows = [c for c in rows if c.id in PARALLEL_ROWS]
+        _SAMPLE[backend] = rows
+        return rows
+    seen, picked = set(), []
+    # every primitive on ordinary shapes first, then each (kind, feature) pair once
+    for c in sorted(rows, key=lambda c: bool(_features(c) - {"bcast"})):
+        if prims[c.id] - seen:
+            seen |= prims[c.id]
+            picked.append(c)
+    for c in rows:
+        keys = {(PRIMITIVES[p].kind, f) for p in prims[c.id] for f in _features(c)}
+        if keys - seen and all(c is not p for p in picked):
+            seen |= keys
+            picked.append(c)
+    _SAMPLE[backend] = picked
+    return picked
+
+
+def chunks(rows, n):
+    """``rows`` split into ``n`` nearly equal parts (a few compiled graphs per backend)."""
+    k = -(-len(rows) // n)
+    return [rows[i * k : (i + 1) * k] for i in range(n)]

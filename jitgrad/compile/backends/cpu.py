@@ -31,6 +31,7 @@ from .core import Backend, Executable, Generator, KernelSet, used_consts
 
 PAR_MIN = 1 << 20  # elements: below this a loop stays serial (threads cost more than they save,
 # and numba's OpenMP threads must not fight OpenBLAS's on a small machine)
+PAR_SMALL = 4096  # elements: with parallel=True, loops from this size use prange (tests set 1)
 # what numba raises when its on-disk cache entry is damaged
 _CACHE_ERRORS = (
     EOFError,
@@ -104,7 +105,7 @@ class CPUGen(Generator):
     def par_ok(self, n):
         if self.parallel is False:
             return False
-        return n >= PAR_MIN or (self.parallel is True and n >= 4096)
+        return n >= PAR_MIN or (self.parallel is True and n >= PAR_SMALL)
 
     # ---- the function ----------------------------------------------------------------
     def generate(self):

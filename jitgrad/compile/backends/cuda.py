@@ -692,8 +692,10 @@ class CUDAGen(Generator):
             return self.fallback(
                 n, f"{dt} base, index {list(self.shape(idx))}, source {list(self.shape(src))}"
             )
-        out = self.copy_to_new(base)
-        self.view[n.out] = out
+        # a fresh buffer for the result: ``base`` may be read by other nodes (a shared zeros
+        # constant after CSE), so it must not be the buffer the atomic adds go into
+        out = self.new_value(n.out)
+        self.copy(self.view[base], out, dt)
         if _prod(self.shape(idx)):
             self._index_kernel(n, out, None, out, "scatter")
 

@@ -91,7 +91,8 @@ class ForwardOnlyVariant(Variant):
         fg, counts = optimize(f, fusion=fusion)
         bg, bcounts = optimize(b, fusion=fusion)
         self.bwd_graph = bg
-        self.saved_vids = saved
+        # the forward's passes may rename a saved value (CSE): take it from its output slot
+        self.saved_vids = list(fg.outputs[self.n_user_out :])
         super().__init__(fn_name, fg, raw, counts, guards, effects, out_tree, backend, options)
         self.bwd_counts = bcounts
         self.bwd_exe = _make_backend(backend, bg, options)

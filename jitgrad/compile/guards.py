@@ -21,6 +21,7 @@ once), so a call costs a few dict lookups and ``is`` tests per guarded object.
 """
 
 import dis
+import functools
 import keyword
 import os
 import types
@@ -263,6 +264,37 @@ def _static_attr(obj, name):
                 return None, None, attr
             return None
     return None
+
+
+_READS = {}
+
+
+def forward_reads(cls):
+    """Attribute names ``cls.forward`` (and the ``self.method()``s it calls) read from
+    ``self``; None when the code cannot be scanned (then every plain attribute is guarded)."""
+    if cls in _READS:
+        return _READS[cls]
+    f = getattr(cls, "forward", None)
+    if not isinstance(f, types.FunctionType):
+        _READS[cls] = None
+        return None
+    names, todo, done = set(), [f], set()
+    while todo:
+        fn = todo.pop()
+        code = fn.__code__
+        if code in done or not code.co_varnames:
+            continue
+        done.add(code)
+        me = code.co_varnames[0]
+        for kind, name, steps in _scan(code)[0]:
+            if kind == "f" and name == me and steps and steps[0][0] == "a":
+                attr = steps[0][1]
+                names.add(attr)
+                m = getattr(cls, attr, None)
+                if isinstance(m, types.FunctionType) and len(done) < 8:
+                    todo.append(m)
+    _READS[cls] = names
+    return names
 
 
 # ---------------------------------------------------------------- entry watch ---------
@@ -617,12 +649,17 @@ class Guards:
         self.check = _true
         self.hook_epoch = None
         self.hook_objs = []
+        self._done = set()
 
     def add(self, fast, full, desc):
         self.code.lines.append(f"if not ({fast}): return False")
         self.items.append((full, desc))
 
     def path_is(self, path, obj, desc):
+        key = (path.key(), id(obj))
+        if key in self._done:  # the same object through the same path: checked once
+            return
+        self._done.add(key)
         c = self.code
         k = c.const(obj)
         self.add(f"{c.hoisted(path)} is {k}", f"{c.full(path)} is {k}", desc)
@@ -713,12 +750,13 @@ def describe_value(v):
 _NUM = (int, float)
 
 
-def _meta(t, cell, meta):
+def _meta(ns, t, meta):
     """Slow half of the storage check: ``t._data`` was replaced (``p.data = ...``); accept
     it when shape, dtype and layout are the ones the graph was compiled for."""
+    name, shape, dtype, contig = meta
     a = t._data
-    if a.shape == meta[0] and a.dtype == meta[1] and bool(a.flags.c_contiguous) == meta[2]:
-        cell[0] = a
+    if a.shape == shape and a.dtype == dtype and bool(a.flags.c_contiguous) == contig:
+        ns[name] = a
         return True
     return False
 
@@ -735,7 +773,7 @@ def build(tr, watch, leaves):
 
     G = Guards()
     c = G.code
-    c.ns["_meta"] = _meta
+    c.ns["_meta"] = functools.partial(_meta, c.ns)
     c.ns["_NUM"] = _NUM
     c.ns["_T"] = Tensor
     c.ns["_e"] = [_trace_hooks.HOOK_EPOCH[0]]
@@ -780,15 +818,14 @@ def build(tr, watch, leaves):
         else:
             G.unowned.append(name)
         k = c.const(t)
-        a = c.const([t._data])
-        m = c.const((t._data.shape, t._data.dtype, bool(t._data.flags.c_contiguous)))
+        a = c.const(t._data)  # the array itself; _meta rebinds the name when it is replaced
+        m = c.const((a, t._data.shape, t._data.dtype, bool(t._data.flags.c_contiguous)))
         layout = "contiguous" if t._data.flags.c_contiguous else "non-contiguous"
+        rg = bool(first.get(id(t), (None, None, t._requires_grad))[2])
         G.expr(
-            f"({k}._data is {a}[0] or _meta({k}, {a}, {m}))",
-            f"{name}: {t._data.dtype.name}{list(t._data.shape)} {layout}",
+            f"({k}._data is {a} or _meta({k}, {m})) and {k}._requires_grad is {rg}",
+            f"{name}: {t._data.dtype.name}{list(t._data.shape)} {layout}, requires_grad={rg}",
         )
-        rg = first.get(id(t), (None, None, t._requires_grad))[2]
-        G.expr(f"{k}._requires_grad is {bool(rg)}", f"{name}.requires_grad is {bool(rg)}")
         hook_objs.append((t, hooks_of(t)))
 
     # .grad None or set, for every tensor whose .grad the step read or bound
@@ -801,7 +838,7 @@ def build(tr, watch, leaves):
         name = G.names.get(id(t)) or (f"argument {r.i}" if isinstance(r, ArgRef) else None)
         name = name or _NAMES.get(id(t)) or f"tensor{list(t._data.shape)}"
         G.expr(
-            f"({_tensor_ref(c, r)}._grad is None) is {bool(was_none)}",
+            f"{_tensor_ref(c, r)}._grad is {'' if was_none else 'not '}None",
             f"{name}.grad is {'None' if was_none else 'set'}",
         )
 
@@ -819,8 +856,11 @@ def build(tr, watch, leaves):
             G.path_is(hit[1], mod, f"{name} is the module captured")
         entry = watch.module_entry.get(km, noted)
         k = c.const(mod)
+        reads = forward_reads(type(mod))
         for attr, v in entry.items():
             if not attr.isidentifier() or keyword.iskeyword(attr):
+                continue
+            if reads is not None and attr not in reads and attr != "training":
                 continue
             op = "is" if type(v) in (bool, type(None)) else "=="
             G.expr(
@@ -860,7 +900,7 @@ def build(tr, watch, leaves):
                     grads_done.add(id(p))
                     none = p._grad is None
                     G.expr(
-                        f"({c.const(p)}._grad is None) is {none}",
+                        f"{c.const(p)}._grad is {'' if none else 'not '}None",
                         f"{pn}.grad is {'None' if none else 'set'}",
                     )
             rt = runtime.get(id(g), (None, set()))[1]
@@ -892,10 +932,15 @@ def build(tr, watch, leaves):
                 f"{desc} is a 0-d {v._data.dtype.name} tensor",
             )
         else:
-            G.expr(f"type({kw}[{key!r}]) in _NUM", f"{desc} is a number")
-            G.expr(
-                f"({kw}[{key!r}] != 0) is {bool(v != 0)}",
-                f"{desc} is {'non-zero' if v != 0 else 'zero'}",
+            c.ns.setdefault(f"_{type(v).__name__}", type(v))
+            x = c.hoisted(Path(("obj", owner), (("i", key),)))
+            xf = c.full(Path(("obj", owner), (("i", key),)))
+            t = f"_{type(v).__name__}"
+            op = "!=" if v != 0 else "=="
+            G.add(
+                f"{x}.__class__ is {t} and {x} {op} 0",
+                f"{xf}.__class__ is {t} and {xf} {op} 0",
+                f"{desc} is a {type(v).__name__}, {'non-zero' if v != 0 else 'zero'}",
             )
     nrand = sum(1 for i in tr.g.inputs if i.kind == "random")
     if nrand:

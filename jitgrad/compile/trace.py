@@ -109,11 +109,14 @@ class TracedFunction:
                 self.stats["compiled_calls"] += 1
                 if self.check:
                     return self._checked(v, leaves, args, kwargs)
+                rng = _rng_state() if v.has_random else None
                 try:
                     return v.run(leaves, args, kwargs)
                 except NonFiniteError:
                     raise
                 except Exception as e:  # state is untouched: let eager mode say what went wrong
+                    if rng is not None:  # the draws of the failed call are drawn again
+                        _set_rng_state(rng)
                     return self._recover(v, e, leaves, args, kwargs)
         self._last_call = (args, kwargs, leaves)
         n = self._seen.get(sig, 0)
@@ -377,6 +380,19 @@ class TracedFunction:
 
 
 _MISS = object()
+
+
+def _rng_state():
+    from ..creation import default_generator
+
+    return default_generator._rng, default_generator._rng.bit_generator.state
+
+
+def _set_rng_state(saved):
+    from ..creation import default_generator
+
+    default_generator._rng = saved[0]
+    saved[0].bit_generator.state = saved[1]
 
 
 def _first_difference(t1, t2):

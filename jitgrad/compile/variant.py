@@ -91,6 +91,7 @@ class Variant:
                 self.out_kind.append(("input", k))
             else:
                 self.out_kind.append(("new", v))
+        self.has_random = any(inp.kind == "random" for inp in g.inputs)
         # arguments the step writes in place: copied back when the input was a copy
         self.arg_writes = [
             (i, g.inputs[i].ref) for i, _ in g.state_writes if g.inputs[i].kind == "arg"

@@ -7,6 +7,10 @@ from ._grad_mode import STATE
 from ._trace_hooks import replayed
 from .tensor import Tensor, _as_array, _wrap
 
+# set by jitgrad.trace around its two eager calls: [(user line, value)] of each constant
+# created from Python data, so a value that changes between calls is not silently baked in
+OBSERVER = [None]
+
 
 def _new(arr, requires_grad=False, constant=True):
     t = _wrap(arr)
@@ -15,6 +19,9 @@ def _new(arr, requires_grad=False, constant=True):
     tr = STATE.tracer
     if tr is not None and constant:
         tr.constant(t)
+    obs = OBSERVER[0]
+    if obs is not None and constant:
+        obs.append(arr)
     return t
 
 

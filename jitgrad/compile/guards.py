@@ -579,6 +579,8 @@ class Watch:
                 if isinstance(v, Tensor):
                     self.tensor_path.setdefault(id(v), path.child(*steps))
         self._pending_state = []
+        if len(_NAMES) > 100000:  # names for printing only: forget old ones
+            _NAMES.clear()
         for k, p in self.tensor_path.items():
             _NAMES[k] = p.name()
         for k, (_, p) in list(self.modules.items()) + list(self.optimizers.items()):
@@ -721,7 +723,9 @@ class Guards:
 
     def describe(self):
         lines = [f"guards ({len(self.items)} checks per call):"]
-        lines += [f"  {d}" for _, d in self.items]
+        lines += [f"  {d}" for _, d in self.items[:60]]
+        if len(self.items) > 60:
+            lines.append(f"  ... and {len(self.items) - 60} more (step.guards.items)")
         if self.runtime:
             lines.append("runtime inputs (read at every call): " + ", ".join(self.runtime))
         if self.effects:

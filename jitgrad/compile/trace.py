@@ -134,8 +134,9 @@ class TracedFunction:
         self.stats["eager_calls"] += 1
         watch = _guards.Watch(self.fn, args, kwargs)
         before = watch.values(args, kwargs)
-        out = self.fn(*args, **kwargs)
-        self._warm[sig] = (before, watch.values(args, kwargs), flatten(out, []))
+        with _Observe() as consts:
+            out = self.fn(*args, **kwargs)
+        self._warm[sig] = (before, watch.values(args, kwargs), flatten(out, []), consts)
         if len(self._warm) > 64:
             self._warm.pop(next(iter(self._warm)))
         return out
@@ -173,7 +174,8 @@ class TracedFunction:
         tr = Tracer(leaves)
         STATE.tracer = tr
         try:
-            out = self.fn(*args, **kwargs)
+            with _Observe() as consts:
+                out = self.fn(*args, **kwargs)
             out_leaves = []
             out_tree = flatten(out, out_leaves)
             fwd_only = _record_backward(tr, leaves, out_leaves)
@@ -183,7 +185,7 @@ class TracedFunction:
         raw = tr.finish(out_leaves)
         guards = _guards.build(tr, watch, leaves)
         guards.effects = self._effects(watch, tr, before, after, args, kwargs)
-        self._purity(sig, watch, before, out_tree)
+        self._purity(sig, watch, before, out_tree, consts)
         name = self._name()
         if fwd_only is None:
             graph, counts = optimize(raw, fusion=self.backend != "reference")
@@ -254,21 +256,32 @@ class TracedFunction:
                         effects.append((path.child(("a", "param_groups"), ("i", i), ("i", key)), v))
         return effects
 
-    def _purity(self, sig, watch, before, out_tree):
-        """The warm-up and the recorded call saw the same Python values but returned
-        different non-tensor results: the step depends on something unguarded."""
+    def _purity(self, sig, watch, before, out_tree, consts):
+        """The warm-up and the recorded call saw the same Python values but built different
+        constants or returned different non-tensor results: the step depends on something
+        unguarded (a clock, a counter, a Python computation), which a replay would freeze."""
         w = self._warm.pop(sig, None)
         if w is None:
             return
-        b1, _, tree1 = w
+        b1, _, tree1, consts1 = w
+        for key in watch.locations:
+            if not _guards.same(b1.get(key), before.get(key)) and b1.get(key) != before.get(key):
+                return  # a guarded value changed in between: each value gets its own variant
+        site = _Observe.changed(consts1, consts)
+        if site is not None:
+            where, a, b = site
+            raise TraceError(
+                f"in the traced step {self._name()}: a tensor built from Python data at {where} "
+                f"had the value {a} in one call and {b} in the next, with the same inputs; the "
+                "compiled step would keep the value from its capture. Pass it as an argument "
+                "tensor, or keep it in a global/attribute that the step reads (those are "
+                "guarded), or remove @jitgrad.trace"
+            )
         c1, c2 = constants(tree1), constants(out_tree)
         if shape_of(tree1) == shape_of(out_tree) and all(
             _guards.same(x[1], y[1]) for x, y in zip(c1, c2)
         ):
             return
-        for key in watch.locations:
-            if not _guards.same(b1.get(key), before.get(key)) and b1.get(key) != before.get(key):
-                return  # a guarded value changed in between: each value gets its own variant
         diff = next(((p, x, y) for (p, x), (_, y) in zip(c1, c2) if not _guards.same(x, y)), None)
         detail = (
             f"output {list(diff[0])} was {_guards.describe_value(diff[1])} then "
@@ -380,6 +393,56 @@ class TracedFunction:
 
 
 _MISS = object()
+
+
+class _Observe:
+    """Collect ``(user line, array)`` of the constants created from Python data in a call."""
+
+    def __enter__(self):
+        from .. import creation
+
+        self.prev = creation.OBSERVER[0]
+        self.arrays = creation.OBSERVER[0] = _SiteList()
+        return self.arrays
+
+    def __exit__(self, *exc):
+        from .. import creation
+
+        creation.OBSERVER[0] = self.prev
+        return False
+
+    @staticmethod
+    def changed(first, second):
+        """The first creation site whose values differ between two calls (same count)."""
+        import numpy as np
+
+        a, b = first.by_site(), second.by_site()
+        for where, xs in b.items():
+            ys = a.get(where)
+            if ys is None or len(ys) != len(xs):
+                continue
+            for x, y in zip(ys, xs):
+                if x.shape != y.shape or x.dtype != y.dtype:
+                    break
+                if not np.array_equal(x, y, equal_nan=x.dtype.kind == "f"):
+                    return (
+                        where,
+                        _guards.describe_value(x.tolist()),
+                        _guards.describe_value(y.tolist()),
+                    )
+        return None
+
+
+class _SiteList(list):
+    def append(self, arr):
+        if arr.size <= 4096:
+            super().append((user_frame(), arr.copy()))
+
+    def by_site(self):
+        out = {}
+        for where, a in self:
+            out.setdefault(where, []).append(a)
+        return out
 
 
 def _rng_state():

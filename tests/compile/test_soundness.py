@@ -523,8 +523,20 @@ def test_non_tensor_return_value_and_side_effects():
 
         return Env(step, lambda i: (jg.randn(3),))
 
-    for b in (build_counter, build_append, build_unseen):
+    def build_clock():
+        import time
+
+        def step(x):
+            return x * jg.tensor(time.perf_counter())
+
+        return Env(step, lambda i: (jg.randn(3),))
+
+    for b in (build_counter, build_append, build_unseen, build_clock):
         check(b)
+    with pytest.raises(jg.TraceError, match="built from Python data"):
+        f = jg.trace(build_clock().step, backend="reference")
+        for _ in range(3):
+            f(jg.randn(3))
     with pytest.raises(jg.TraceError, match="HISTORY"):
         _reset_globals()
         f = jg.trace(build_append().step, backend="reference")
@@ -558,6 +570,19 @@ def test_non_contiguous_state():
             w.data = jg.tensor(w.detach().numpy().T.copy()).t()
 
     check(lambda: train_env(change=change), must_compile=True)
+
+
+def test_global_changing_every_call_warns_naming_it():
+    _reset_globals()
+
+    def step(x):
+        return (x * SCALE).sum()
+
+    f = jg.trace(step, backend="reference", max_variants=2)
+    with pytest.warns(RuntimeWarning, match="SCALE"):
+        for i in range(8):
+            globals()["SCALE"] = float(i)
+            np.testing.assert_allclose(f(jg.ones(2)).numpy(), 2.0 * i)
 
 
 def test_changing_non_tensor_argument_warns():

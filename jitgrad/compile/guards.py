@@ -353,6 +353,7 @@ class Watch:
             if not isinstance(a, Tensor):
                 self.roots.append((Path(("K",), (("i", k),), k), a))
         self.walk()
+        self._scan_hooks()
 
     # ---- which code the step runs ------------------------------------------------------
     def _targets(self, fn, args, kwargs):
@@ -491,6 +492,27 @@ class Watch:
                         self._note(path.child(("a", name)), d[name], (), depth)
 
     # ---- reachable objects -------------------------------------------------------------
+    def _scan_hooks(self):
+        """Hooks run inside the step too: the Python values their code reads are watched."""
+        fns = []
+        for m, _ in self.modules.values():
+            fns += [
+                h for h, _ in list(m._forward_pre_hooks.values()) + list(m._forward_hooks.values())
+            ]
+        for p in self.tensor_path.values():
+            try:
+                t = p.get(self._A, self._K)
+            except Exception:
+                continue
+            if isinstance(t, Tensor) and t._x:
+                fns += list(t._x.get("hooks", ()))
+        for f in fns:
+            if isinstance(f, types.FunctionType) and not _in_jitgrad(f):
+                n = len(self.functions)
+                self._add_function(f, None, (), {}, 1)
+                for code, glb, cells, fast, d in self.functions[n:]:
+                    self._chains(code, glb, cells, fast, d)
+
     def rewalk(self):
         """Owner paths as they are now (for state the step created or attached)."""
         saved = (self.tensor_path, self.owner, self.modules, self.optimizers)

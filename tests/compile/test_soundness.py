@@ -234,6 +234,33 @@ def test_in_place_writes_to_arguments_are_written_back():
     check(build, must_compile=True)
 
 
+def test_hook_with_a_python_side_effect_is_refused():
+    norms = []
+
+    def build():
+        norms.clear()
+        e = train_env()
+        e.model[0].weight.register_hook(lambda g: norms.append(1) or g)
+        return e
+
+    check(build)
+    with pytest.raises(jg.TraceError, match="norms"):
+        f = jg.trace(build().step, backend="reference")
+        for i in range(3):
+            f(*_batch(i))
+
+
+def test_in_place_write_through_a_view_of_an_argument():
+    def build():
+        def step(x):
+            x[:, 0].mul_(2.0)
+            return x.sum()
+
+        return Env(step, lambda i: (jg.randn(3, 2),))
+
+    check(build, must_compile=True)
+
+
 def test_in_place_write_to_a_non_contiguous_argument():
     def build():
         def step(x):
@@ -479,6 +506,19 @@ def test_random_ops_draw_like_eager(what):
         return Env(step, lambda i: (jg.softmax(jg.randn(2, 4), -1),))
 
     check(build, must_compile=True)
+
+
+def test_multinomial_samples_the_distribution():
+    jg.manual_seed(0)
+    p = jg.tensor([0.1, 0.2, 0.0, 0.7])
+    freq = np.bincount(jg.multinomial(p, 20000, replacement=True).numpy(), minlength=4) / 20000
+    np.testing.assert_allclose(freq, [0.1, 0.2, 0.0, 0.7], atol=0.015)
+    rows = jg.multinomial(jg.ones(500, 5), 5).numpy()
+    assert all(sorted(r) == [0, 1, 2, 3, 4] for r in rows)
+    first = np.bincount(jg.multinomial(p.expand(4000, 4), 1).numpy()[:, 0], minlength=4) / 4000
+    np.testing.assert_allclose(first, [0.1, 0.2, 0.0, 0.7], atol=0.03)
+    with pytest.raises(RuntimeError, match="without replacement"):
+        jg.multinomial(p, 5)
 
 
 def test_manual_seed_inside_the_step():

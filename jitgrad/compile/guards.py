@@ -75,15 +75,17 @@ class Path:
     """An access path: a root (an expression of the guard's arguments or a bound object)
     and steps: ``("a", name)`` attribute, ``("i", key)`` item, ``("g", key)`` ``.get(key)``."""
 
-    __slots__ = ("root", "steps", "label")
+    __slots__ = ("root", "steps", "label", "implied")
 
-    def __init__(self, root, steps=(), label="?"):
+    def __init__(self, root, steps=(), label="?", implied=None):
         self.root = root  # ("A",) ("K",) or ("obj", object)
         self.steps = tuple(steps)
         self.label = label
+        # leading steps the label already names (args[i], a global's or a cell's name)
+        self.implied = (1 if self.steps else 0) if implied is None else implied
 
     def child(self, *steps):
-        return Path(self.root, self.steps + steps, self.label)
+        return Path(self.root, self.steps + steps, self.label, self.implied)
 
     def key(self):
         r = self.root
@@ -94,7 +96,7 @@ class Path:
         """``model.0.weight``, ``opt.state[model.0.weight]['momentum_buffer']``."""
         out = self.label
         steps = self.steps
-        i = 1 if self.root[0] in ("A", "K") and steps else 0
+        i = self.implied
         while i < len(steps):
             s, k = steps[i]
             if (
@@ -358,13 +360,14 @@ class Watch:
     # ---- which code the step runs ------------------------------------------------------
     def _targets(self, fn, args, kwargs):
         if isinstance(fn, types.MethodType):
-            self._add_function(fn.__func__, Path(("obj", fn.__self__), (), "self"), args, kwargs)
-            self.roots.append((Path(("obj", fn.__self__), (), "self"), fn.__self__))
+            me = Path(("obj", fn.__self__), (), "self", 0)
+            self._add_function(fn.__func__, me, args, kwargs)
+            self.roots.append((me, fn.__self__))
         elif isinstance(fn, types.FunctionType):
             self._add_function(fn, None, args, kwargs)
         else:
             call = getattr(type(fn), "forward" if _is_module(fn) else "__call__", None)
-            root = Path(("obj", fn), (), type(fn).__name__.lower())
+            root = Path(("obj", fn), (), type(fn).__name__.lower(), 0)
             self.roots.append((root, fn))
             if isinstance(call, types.FunctionType):
                 self._add_function(call, root, args, kwargs)
@@ -391,7 +394,7 @@ class Watch:
                 if n in kwargs:
                     fast[n] = Path(("K",), (("i", n),), n)
         if f.__defaults__:
-            fast["__defaults__"] = Path(("obj", f), (("a", "__defaults__"),), f.__name__)
+            fast["__defaults__"] = Path(("obj", f), (("a", "__defaults__"),), f.__name__, 0)
         self.functions.append((code, f.__globals__, cells, fast, depth))
 
     def _chains(self, code, glb, cells, fast, depth=0):
@@ -464,8 +467,10 @@ class Watch:
         if isinstance(val, (types.BuiltinFunctionType, types.MethodType)):
             return
         if isinstance(val, types.FunctionType):
+            if _in_jitgrad(val):  # library functions do not change
+                return
             self.locations[key] = Location(path, val, "object")
-            if not _in_jitgrad(val) and depth < 3:
+            if depth < 3:
                 n = len(self.functions)
                 self._add_function(val, None, (), {}, depth + 1)
                 for code, glb, cells, fast, d in self.functions[n:]:
@@ -966,7 +971,7 @@ def build(tr, watch, leaves):
             G.add(
                 f"{x}.__class__ is {t} and {x} {op} 0",
                 f"{xf}.__class__ is {t} and {xf} {op} 0",
-                f"{desc} is a {type(v).__name__}, {'non-zero' if v != 0 else 'zero'}",
+                f"{desc} is of type {type(v).__name__} and {'non-zero' if v != 0 else 'zero'}",
             )
     nrand = sum(1 for i in tr.g.inputs if i.kind == "random")
     if nrand:

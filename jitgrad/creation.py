@@ -7,10 +7,6 @@ from ._grad_mode import STATE
 from ._trace_hooks import replayed
 from .tensor import Tensor, _as_array, _wrap
 
-# set by jitgrad.trace around its two eager calls: [(user line, value)] of each constant
-# created from Python data, so a value that changes between calls is not silently baked in
-OBSERVER = [None]
-
 
 def _new(arr, requires_grad=False, constant=True):
     t = _wrap(arr)
@@ -19,7 +15,7 @@ def _new(arr, requires_grad=False, constant=True):
     tr = STATE.tracer
     if tr is not None and constant:
         tr.constant(t)
-    obs = OBSERVER[0]
+    obs = STATE.observer  # jitgrad.trace's eager calls: constants from Python data
     if obs is not None and constant:
         obs.append(arr)
     return t

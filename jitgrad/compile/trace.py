@@ -399,16 +399,12 @@ class _Observe:
     """Collect ``(user line, array)`` of the constants created from Python data in a call."""
 
     def __enter__(self):
-        from .. import creation
-
-        self.prev = creation.OBSERVER[0]
-        self.arrays = creation.OBSERVER[0] = _SiteList()
+        self.prev = STATE.observer
+        self.arrays = STATE.observer = _SiteList()
         return self.arrays
 
     def __exit__(self, *exc):
-        from .. import creation
-
-        creation.OBSERVER[0] = self.prev
+        STATE.observer = self.prev
         return False
 
     @staticmethod

@@ -844,7 +844,9 @@ def build(tr, watch, leaves):
         name = p.name() if p is not None else f"tensor{list(t._data.shape)}"
         G.names[id(t)] = name
         _NAMES[id(t)] = name
-        if p is not None:
+        if p is not None and _state_entry(p) is not None:
+            _optimizer_state_is(G, p, t, name, watch)
+        elif p is not None:
             G.path_is(p, t, f"{name} is the tensor captured (re-resolved through its owner)")
         else:
             G.unowned.append(name)
@@ -1001,6 +1003,39 @@ def build(tr, watch, leaves):
     c.ns["_snapc"] = _snap
     G.build()
     return G
+
+
+def _state_entry(p):
+    """Index of the ``("g", param)`` step of an optimizer-state path, or None."""
+    for i, (s, _) in enumerate(p.steps):
+        if s == "g":
+            return i
+    return None
+
+
+def _optimizer_state_is(G, p, t, name, watch):
+    """``opt.state[param][key] is t`` without hashing tensors at every call: the per-param
+    dicts of ``opt.state`` are compared by identity, in order, then ``dict[key] is t``."""
+    c = G.code
+    i = _state_entry(p)
+    sp = Path(p.root, p.steps[:i], p.label, p.implied)
+    try:
+        state = sp.get(watch._A, watch._K)
+        inner = state.get(p.steps[i][1])
+    except Exception:
+        G.path_is(p, t, f"{name} is the tensor captured")
+        return
+    key = ("state", sp.key())
+    if key not in G._done:
+        G._done.add(key)
+        ids = c.const([id(d) for d in state.values()])
+        G.add(
+            f"list(map(id, {c.hoisted(sp)}.values())) == {ids}",
+            f"list(map(id, {c.full(sp)}.values())) == {ids}",
+            f"{sp.name()} holds the per-parameter state dicts captured",
+        )
+    rest = Path(("obj", inner), p.steps[i + 1 :], name, 0)
+    G.path_is(rest, t, f"{name} is the tensor captured (re-resolved through its owner)")
 
 
 def _owner_label(owner, tr):

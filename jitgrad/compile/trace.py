@@ -14,6 +14,8 @@ import warnings
 
 from .._grad_mode import STATE
 from . import guards as _guards
+from .autodiff import ForwardOnlyVariant
+from .check import Snapshot, run_checked
 from .errors import NonFiniteError, TraceCheckError, TraceError  # noqa: F401
 from .graph import Graph  # noqa: F401
 from .passes.pipeline import optimize
@@ -193,8 +195,6 @@ class TracedFunction:
                 name, graph, raw, counts, guards, tr.effects, out_tree, self.backend, self.options
             )
         else:
-            from .autodiff import ForwardOnlyVariant
-
             v = ForwardOnlyVariant(
                 name, raw, fwd_only, guards, tr.effects, out_tree, self.backend, self.options
             )
@@ -300,8 +300,6 @@ class TracedFunction:
         """The compiled step raised (e.g. an index out of range). Compiled steps write state
         only at their end, so nothing changed: run the step eagerly to raise eager mode's
         precise error, then restore every parameter, buffer and ``.grad`` it touched."""
-        from .check import Snapshot
-
         snap = Snapshot(v, leaves)
         try:
             out = self.fn(*args, **kwargs)
@@ -347,8 +345,6 @@ class TracedFunction:
 
     # ---- check=True: compiled vs eager on the same state -----------------------------------
     def _checked(self, v, leaves, args, kwargs):
-        from .check import run_checked
-
         return run_checked(self, v, leaves, args, kwargs)
 
     def wait(self):

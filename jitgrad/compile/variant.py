@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from .._grad_mode import STATE  # noqa: F401  (kept for subclasses)
 from ..tensor import _wrap
+from .check import check_finite
 from .pytree import unflatten
 from .tracer import resolve
 
@@ -136,8 +136,6 @@ class Variant:
         outs = self.exe.run(arrays)
         deferred = getattr(self.exe, "deferred", None)
         if deferred:  # check_finite: look before committing any state
-            from .check import check_finite
-
             check_finite(self, arrays, outs)
             for i, v in deferred:
                 np.copyto(arrays[i], outs[v].reshape(arrays[i].shape))

@@ -344,6 +344,7 @@ class Watch:
         self.roots = []  # [(Path, obj)]
         self.locations = {}  # path key -> Location
         self.functions = []  # (code, globals, cells, fast map, depth)
+        self.unstable = []  # clocks and Python/NumPy RNGs the code names
         self._A, self._K = args, kwargs
         self._targets(fn, args, kwargs)
         for code, glb, cells, fast, depth in list(self.functions):
@@ -465,6 +466,8 @@ class Watch:
         if isinstance(val, types.ModuleType) or isinstance(val, type):
             return
         if isinstance(val, (types.BuiltinFunctionType, types.MethodType)):
+            if _unstable(val):
+                self.unstable.append(path.name())
             return
         if isinstance(val, types.FunctionType):
             if _in_jitgrad(val):  # library functions do not change
@@ -635,6 +638,21 @@ class Watch:
 
 
 _MISSING = object()
+_UNSTABLE_MODULES = ("time", "random", "secrets", "uuid")
+
+
+def _unstable(fn):
+    """A clock or a Python/NumPy random generator: a new value at every call."""
+    import random
+
+    import numpy as np
+
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, (random.Random, np.random.RandomState, np.random.Generator)):
+        return True
+    if isinstance(owner, types.ModuleType):
+        return owner.__name__ in _UNSTABLE_MODULES or fn is getattr(os, "urandom", None)
+    return False
 
 
 def _arg_label(fn, i):

@@ -186,6 +186,15 @@ class TracedFunction:
         after = watch.values(args, kwargs)
         raw = tr.finish(out_leaves)
         guards = _guards.build(tr, watch, leaves)
+        if watch.unstable:
+            warnings.warn(
+                f"jitgrad.trace({self._name()}): the step calls {', '.join(watch.unstable)}, "
+                "whose value changes at every call; a compiled call replays the value from "
+                "the capture (and Python branches taken on it). Use jitgrad's random "
+                "functions inside the step, and read clocks outside it",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         guards.effects = self._effects(watch, tr, before, after, args, kwargs)
         self._purity(sig, watch, before, out_tree, consts)
         name = self._name()

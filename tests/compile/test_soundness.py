@@ -625,6 +625,19 @@ def test_global_changing_every_call_warns_naming_it():
             np.testing.assert_allclose(f(jg.ones(2)).numpy(), 2.0 * i)
 
 
+def test_python_rng_and_clock_inside_the_step_warn():
+    import random
+    import time
+
+    def step(x):
+        return x * random.random() + time.perf_counter() * 0
+
+    f = jg.trace(step, backend="reference")
+    with pytest.warns(RuntimeWarning, match=r"random\.random.*time\.perf_counter"):
+        for _ in range(3):
+            f(jg.randn(2))
+
+
 def test_changing_non_tensor_argument_warns():
     f = jg.trace(lambda x, k: x * k, backend="reference", max_variants=3)
     with pytest.warns(RuntimeWarning, match="changes at every call"):

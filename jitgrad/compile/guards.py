@@ -697,6 +697,7 @@ class Guards:
         self.hook_epoch = None
         self.hook_objs = []
         self._done = set()
+        self._identity = []  # indices of identity guards rooted outside the arguments
 
     def add(self, fast, full, desc):
         self.code.lines.append(f"if not ({fast}): return False")
@@ -710,6 +711,8 @@ class Guards:
         c = self.code
         k = c.const(obj)
         self.add(f"{c.hoisted(path)} is {k}", f"{c.full(path)} is {k}", desc)
+        if path.root[0] == "obj":  # not about this call's arguments: can go stale for good
+            self._identity.append(len(self.items) - 1)
 
     def path_eq(self, path, value, desc):
         c = self.code
@@ -749,6 +752,18 @@ class Guards:
             if not ok:
                 return desc
         return None
+
+    def stale(self):
+        """True when an object this variant captured is no longer where the step finds it
+        (a replaced layer, a new optimizer): the variant cannot apply again."""
+        for i in self._identity:
+            f = self._slow[i][0]
+            try:
+                if not f((), {}, ()):
+                    return True
+            except Exception:
+                return True
+        return False
 
     def _hooks_ok(self):
         for obj, hooks in self.hook_objs:

@@ -168,6 +168,8 @@ class TracedFunction:
     def _capture(self, sig, leaves, args, kwargs):
         total = sum(len(v) for v in self._variants.values())
         if total >= self.max_variants:
+            total = self._evict_stale()
+        if total >= self.max_variants:
             self._warn_retrace(sig)
             self.stats["eager_calls"] += 1
             return self.fn(*args, **kwargs)
@@ -214,6 +216,16 @@ class TracedFunction:
         self.last = v
         self.stats["captures"] += 1
         return out
+
+    def _evict_stale(self):
+        """Drop variants that captured objects no longer in place; the variant count left."""
+        for sig, vs in list(self._variants.items()):
+            keep = [v for v in vs if not v.guards.stale()]
+            if keep:
+                self._variants[sig] = keep
+            else:
+                del self._variants[sig]
+        return sum(len(v) for v in self._variants.values())
 
     def _effects(self, watch, tr, before, after, args, kwargs):
         """Python values the recorded call changed: replayed after every compiled call when

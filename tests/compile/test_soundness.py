@@ -377,6 +377,14 @@ def test_model_changed_after_capture(what):
     check(lambda: train_env(model_fn=lambda: mlp(drop=0.3), change=change), must_compile=True)
 
 
+def test_a_new_optimizer_each_phase_keeps_compiling():
+    def change(i, e):
+        e.opt = jg.optim.SGD(e.model.parameters(), lr=0.1 / (i + 1), momentum=0.9)
+
+    s = check(lambda: train_env(change=change), max_variants=2)
+    assert len(s._variants) <= 2  # stale variants (old optimizers) were dropped
+
+
 def test_scheduler_step_inside_the_step():
     def build():
         e = train_env(opt_fn=lambda ps: jg.optim.SGD(ps, lr=0.2, momentum=0.9))

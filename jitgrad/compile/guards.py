@@ -694,7 +694,6 @@ class Guards:
         self.unowned = []  # state without an owner path (identity captured)
         self.names = {}  # id(tensor) -> owner path name
         self.check = _true
-        self.hook_epoch = None
         self.hook_objs = []
         self._done = set()
         self._identity = []  # indices of identity guards rooted outside the arguments

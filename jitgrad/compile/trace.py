@@ -209,6 +209,7 @@ class TracedFunction:
             v = ForwardOnlyVariant(
                 name, raw, fwd_only, guards, tr.effects, out_tree, self.backend, self.options
             )
+        self._warn_layout(v)
         if self.async_compile:
             v.compile_async(leaves)
         self._variants.setdefault(sig, []).append(v)
@@ -216,6 +217,25 @@ class TracedFunction:
         self.last = v
         self.stats["captures"] += 1
         return out
+
+    def _warn_layout(self, v):
+        """Non-contiguous state on a backend that does not report its own fallbacks: say so
+        (the CPU kernels read C-contiguous state; other layouts run a slower path)."""
+        if self.backend != "cpu" or hasattr(v.exe, "fallbacks"):
+            return
+        odd = [
+            v.guards.name_of(inp.ref)
+            for inp in v.graph.inputs
+            if inp.kind == "state" and not inp.ref._data.flags.c_contiguous
+        ]
+        if odd:
+            warnings.warn(
+                f"jitgrad.trace({self._name()}): non-contiguous state {', '.join(odd)}: the "
+                "CPU backend runs this variant through its NumPy reference interpreter "
+                "(slower). Make it contiguous, e.g. p.data = p.data.contiguous()",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _evict_stale(self):
         """Drop variants that captured objects no longer in place; the variant count left."""

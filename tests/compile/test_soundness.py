@@ -613,13 +613,22 @@ def test_module_attribute_set_by_the_step_is_replayed():
     check(build, must_compile=True)
 
 
-def test_non_contiguous_state():
-    def change(i, e):
-        if i == 3:
-            w = e.model[0].weight
-            w.data = jg.tensor(w.detach().numpy().T.copy()).t()
+def _transpose_first_weight(i, e):
+    if i == 3:
+        w = e.model[0].weight
+        w.data = jg.tensor(w.detach().numpy().T.copy()).t()
 
-    check(lambda: train_env(change=change), must_compile=True)
+
+def test_non_contiguous_state():
+    s = check(lambda: train_env(change=_transpose_first_weight), must_compile=True)
+    assert "non-contiguous" in s.explain()
+
+
+def test_non_contiguous_state_on_the_cpu_backend_is_not_silent():
+    with pytest.warns(RuntimeWarning, match=r"non-contiguous|fallback"):
+        s = check(lambda: train_env(change=_transpose_first_weight), backend="cpu")
+    text = s.explain()
+    assert "non-contiguous" in text
 
 
 def test_global_changing_every_call_warns_naming_it():

@@ -345,6 +345,7 @@ class Watch:
         self.locations = {}  # path key -> Location
         self.functions = []  # (code, globals, cells, fast map, depth)
         self.unstable = []  # clocks and Python/NumPy RNGs the code names
+        self.skipped = []  # chains that could not be inspected
         self._A, self._K = args, kwargs
         self._targets(fn, args, kwargs)
         for code, glb, cells, fast, depth in list(self.functions):
@@ -423,7 +424,10 @@ class Watch:
                     val = path.get(self._A, self._K)
                 except Exception:
                     continue
-            self._follow(path, val, steps, stores, depth)
+            try:
+                self._follow(path, val, steps, stores, depth)
+            except Exception as e:  # an object that resists inspection: say so in explain()
+                self.skipped.append(f"{path.name()} ({type(e).__name__})")
 
     def _follow(self, path, val, steps, stores, depth):
         self._note(path, val, stores, depth)
@@ -692,6 +696,7 @@ class Guards:
         self.effects = []  # (Path, value): Python values the step set, replayed after a call
         self.runtime = []  # descriptions of runtime inputs (for explain)
         self.unowned = []  # state without an owner path (identity captured)
+        self.skipped = []
         self.names = {}  # id(tensor) -> owner path name
         self.check = _true
         self.hook_objs = []
@@ -792,6 +797,8 @@ class Guards:
                 "Python values the step sets (replayed after each compiled call): "
                 + ", ".join(f"{p.name()} = {v!r}" for p, v in self.effects)
             )
+        if self.skipped:
+            lines.append("could not inspect (not guarded): " + ", ".join(self.skipped))
         if self.unowned:
             lines.append(
                 "state with no owner path from the step's names (its identity is captured): "
@@ -1033,6 +1040,7 @@ def build(tr, watch, leaves):
         else:
             G.path_is(p, loc.value, f"{name} is the object captured")
     c.ns["_snapc"] = _snap
+    G.skipped = list(watch.skipped)
     G.build()
     return G
 

@@ -198,7 +198,7 @@ class TracedFunction:
                 stacklevel=3,
             )
         guards.effects = self._effects(watch, tr, before, after, args, kwargs)
-        self._purity(sig, watch, before, out_tree, consts)
+        self._purity(sig, watch, before, out_tree, consts, _used_arrays(tr, raw))
         name = self._name()
         if fwd_only is None:
             graph, counts = optimize(raw, fusion=self.backend != "reference")
@@ -297,7 +297,7 @@ class TracedFunction:
                         effects.append((path.child(("a", "param_groups"), ("i", i), ("i", key)), v))
         return effects
 
-    def _purity(self, sig, watch, before, out_tree, consts):
+    def _purity(self, sig, watch, before, out_tree, consts, used=None):
         """The warm-up and the recorded call saw the same Python values but built different
         constants or returned different non-tensor results: the step depends on something
         unguarded (a clock, a counter, a Python computation), which a replay would freeze."""
@@ -308,7 +308,7 @@ class TracedFunction:
         for key in watch.locations:
             if not _guards.same(b1.get(key), before.get(key)) and b1.get(key) != before.get(key):
                 return  # a guarded value changed in between: each value gets its own variant
-        site = _Observe.changed(consts1, consts)
+        site = _Observe.changed(consts1, consts, used)
         if site is not None:
             where, a, b = site
             raise TraceError(
@@ -445,8 +445,9 @@ class _Observe:
         return False
 
     @staticmethod
-    def changed(first, second):
-        """The first creation site whose values differ between two calls (same count)."""
+    def changed(first, second, used=None):
+        """The first creation site whose values differ between two calls (same count);
+        ``used``: ids of the recorded call's arrays that its graph reads (others are dead)."""
         import numpy as np
 
         a, b = first.by_site(), second.by_site()
@@ -454,7 +455,9 @@ class _Observe:
             ys = a.get(where)
             if ys is None or len(ys) != len(xs):
                 continue
-            for x, y in zip(ys, xs):
+            for (x, _), (y, k) in zip(ys, xs):
+                if used is not None and k not in used:
+                    continue
                 if x.shape != y.shape or x.dtype != y.dtype:
                     break
                 if not np.array_equal(x, y, equal_nan=x.dtype.kind == "f"):
@@ -469,13 +472,21 @@ class _Observe:
 class _SiteList(list):
     def append(self, arr):
         if arr.size <= 4096:
-            super().append((user_frame(), arr.copy()))
+            super().append((user_frame(), arr.copy(), id(arr)))
 
     def by_site(self):
         out = {}
-        for where, a in self:
-            out.setdefault(where, []).append(a)
+        for where, a, k in self:
+            out.setdefault(where, []).append((a, k))
         return out
+
+
+def _used_arrays(tr, g):
+    """ids of the arrays whose values the recorded graph reads or returns."""
+    used = set(g.live_outputs())
+    for n in g.nodes:
+        used.update(n.ins)
+    return {k for k, vid in tr.vals.items() if vid in used}
 
 
 def _rng_state():

@@ -15,6 +15,7 @@ class _State(threading.local):
         self._tracer = None  # the active static-graph recorder, if any
         self._anomaly = False
         self.mode = 0
+        self.observer = None  # jitgrad.trace's list of constants built from Python data
 
     def _update(self):
         if self._tracer is not None:

@@ -4,6 +4,7 @@ import numpy as np
 
 from . import _dtype
 from ._grad_mode import STATE
+from ._trace_hooks import replayed
 from .tensor import Tensor, _as_array, _wrap
 
 
@@ -14,6 +15,9 @@ def _new(arr, requires_grad=False, constant=True):
     tr = STATE.tracer
     if tr is not None and constant:
         tr.constant(t)
+    obs = STATE.observer  # jitgrad.trace's eager calls: constants from Python data
+    if obs is not None and constant:
+        obs.append(arr)
     return t
 
 
@@ -41,7 +45,29 @@ def _dt(dtype, default=None):
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor copying ``data`` (lists, scalars, arrays, tensors)."""
     _check_device(device)
+    tr = STATE.tracer
+    if tr is not None and _holds_traced(data, tr):
+        if not isinstance(data, Tensor):
+            from .compile.tracer import user_frame
+            from .tensor import TraceError
+
+            raise TraceError(
+                f"jitgrad.tensor([...]) of traced tensors at {user_frame()} would freeze their "
+                "values in the compiled step; build it with jitgrad.stack([...]) instead"
+            )
+        t = data.detach().clone()  # a graph op: the copy follows the traced value
+        if dtype is not None:
+            t = t.to(dtype)
+        return t.requires_grad_() if requires_grad else t
     return _new(_as_array(data, dtype), requires_grad)
+
+
+def _holds_traced(data, tr):
+    if isinstance(data, Tensor):
+        return tr.is_traced(data)
+    if isinstance(data, (list, tuple)):
+        return any(_holds_traced(d, tr) for d in data)
+    return False
 
 
 def as_tensor(data, dtype=None, device=None):
@@ -156,17 +182,22 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
 
 # ---------------------------------------------------------------- random ------------------
 class Generator:
-    """A seedable random generator; ``jitgrad.manual_seed`` reseeds the default one."""
+    """A seedable random generator; ``jitgrad.manual_seed`` reseeds the default one.
+
+    Inside a traced step, reseeding is recorded and redone by every compiled call, in order
+    with the step's random draws, so the compiled step draws what the eager one does."""
 
     def __init__(self, device="cpu"):
         self._rng = np.random.Generator(np.random.PCG64())
         self._seed = None
 
+    @replayed
     def manual_seed(self, seed):
         self._seed = int(seed)
         self._rng = np.random.Generator(np.random.PCG64(self._seed))
         return self
 
+    @replayed
     def seed(self):
         s = int(np.random.SeedSequence().entropy % (2**63))
         self.manual_seed(s)
@@ -176,10 +207,20 @@ class Generator:
         return self._seed
 
     def get_state(self):
+        if STATE.tracer is not None:
+            from .compile.tracer import user_frame
+            from .tensor import TraceError
+
+            raise TraceError(
+                f"get_rng_state() inside a traced step ({user_frame()}) would return the state "
+                "from the capture at every call; save and restore the RNG state outside the "
+                "traced function, or call jitgrad.manual_seed(...) inside it"
+            )
         return _new(
             np.frombuffer(repr(self._rng.bit_generator.state).encode(), dtype=np.uint8).copy()
         )
 
+    @replayed
     def set_state(self, state):
         import ast
 
@@ -328,10 +369,55 @@ def bernoulli(input, p=None, generator=None):
 
 
 def multinomial(input, num_samples, replacement=False, generator=None):
-    p = input.detach()._data.astype(np.float64)
-    rng = (generator or default_generator)._rng
-    rows = p.reshape(-1, p.shape[-1])
-    out = np.stack(
-        [rng.choice(rows.shape[1], num_samples, replace=replacement, p=r / r.sum()) for r in rows]
-    )
-    return _new(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))
+    """``num_samples`` category indices per row of the weights ``input`` (1-D or 2-D).
+
+    Drawn from uniforms with tensor ops (inverse CDF with replacement, the exponential race
+    ``argmax(log(u) / p)`` without), so a traced step draws what the eager one does."""
+    from .ops import reduce as R
+
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim (got {input.ndim})")
+    n = input.shape[-1]
+    num_samples = int(num_samples)
+    if num_samples <= 0:
+        raise RuntimeError(f"multinomial: cannot sample {num_samples} (<= 0) samples")
+    if not replacement and num_samples > n:
+        raise RuntimeError(
+            f"multinomial: cannot sample n_sample ({num_samples}) > prob_dist.size(-1) ({n}) "
+            "samples without replacement"
+        )
+    w = input.detach()._data
+    if w.size and (not np.isfinite(w).all() or (w < 0).any()):
+        raise RuntimeError(
+            "multinomial: probability tensor contains either `inf`, `nan` or element < 0"
+        )
+    rows = w.reshape(-1, n)
+    if (rows.sum(-1) <= 0).any():
+        raise RuntimeError(
+            "multinomial: invalid multinomial distribution (sum of probabilities <= 0)"
+        )
+    if not replacement and ((rows > 0).sum(-1) < num_samples).any():
+        raise RuntimeError(
+            "multinomial: invalid multinomial distribution (with replacement=False, not enough "
+            "non-negative category to sample)"
+        )
+    p = input.detach().to(np.float64)
+    p = p.reshape(1, n) if p.ndim == 1 else p
+    r = p.shape[0]
+    if replacement:
+        u = rand(r, num_samples, dtype=np.float64, generator=generator)
+        cdf = R.cumsum(p / p.sum(-1, keepdim=True), -1)
+        idx = (cdf.unsqueeze(1) <= u.unsqueeze(2)).to(np.int64).sum(-1).clamp(max=n - 1)
+    else:
+        u = rand(r, n, dtype=np.float64, generator=generator)
+        keys = (u.log() / p.clamp(min=1e-300)).masked_fill(p <= 0, -np.inf)
+        cols = arange(n)
+        picks = []
+        for _ in range(num_samples):
+            i = keys.argmax(-1)
+            picks.append(i)
+            keys = keys.masked_fill(cols == i.unsqueeze(-1), -np.inf)
+        from .ops.movement import stack
+
+        idx = stack(picks, -1)
+    return idx.reshape(num_samples) if input.ndim == 1 else idx

@@ -242,6 +242,7 @@ class Tensor:
         else:
             self._extra().setdefault("hooks", []).append(hook)
             node, fn = self, hook
+            _hooks_changed()
         return _RemovableHandle(node, fn)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
@@ -436,6 +437,13 @@ class _RemovableHandle:
             hooks = self._owner.pre_hooks or []
         if self._fn in hooks:
             hooks.remove(self._fn)
+            _hooks_changed()
+
+
+def _hooks_changed():
+    from ._trace_hooks import hooks_changed
+
+    hooks_changed()
 
 
 def _wrap_dim(dim, ndim, op):

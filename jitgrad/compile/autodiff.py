@@ -13,8 +13,9 @@ from ..ops.registry import Node, Primitive
 from ..tensor import _wrap
 from .graph import Graph, Input
 from .passes.pipeline import optimize
-from .trace import Variant, _make_backend, _unflatten
+from .pytree import unflatten as _unflatten
 from .tracer import resolve
+from .variant import Variant, _make_backend
 
 
 def split_backward(raw, cot_vids, grad_vids):
@@ -79,7 +80,7 @@ _BWD = Primitive(
 
 
 class ForwardOnlyVariant(Variant):
-    def __init__(self, fn_name, raw, info, entry_grads, modules, out_tree, backend, options):
+    def __init__(self, fn_name, raw, info, guards, effects, out_tree, backend, options):
         f, b, saved = split_backward(raw, info["cot_vids"], info["grad_vids"])
         self.n_user_out = len(raw.outputs)
         self.diff = info["diff"]
@@ -90,8 +91,9 @@ class ForwardOnlyVariant(Variant):
         fg, counts = optimize(f, fusion=fusion)
         bg, bcounts = optimize(b, fusion=fusion)
         self.bwd_graph = bg
-        self.saved_vids = saved
-        super().__init__(fn_name, fg, raw, counts, entry_grads, modules, out_tree, backend, options)
+        # the forward's passes may rename a saved value (CSE): take it from its output slot
+        self.saved_vids = list(fg.outputs[self.n_user_out :])
+        super().__init__(fn_name, fg, raw, counts, guards, effects, out_tree, backend, options)
         self.bwd_counts = bcounts
         self.bwd_exe = _make_backend(backend, bg, options)
 

@@ -3,7 +3,8 @@ state, and raise at the first output, parameter/buffer or gradient that differs.
 
 import numpy as np
 
-from .trace import TraceCheckError, _flatten
+from .errors import NonFiniteError, TraceCheckError
+from .pytree import flatten
 
 
 def _tol(dtype, rtol, atol):
@@ -46,8 +47,12 @@ class Snapshot:
 
         g = v.graph
         self.states = [inp.ref for inp in g.inputs if inp.kind == "state"]
+        written = {i for i, _ in g.state_writes}
+        self.states += [
+            leaves[inp.ref] for i, inp in enumerate(g.inputs) if inp.kind == "arg" and i in written
+        ]
         refs = [inp.ref for inp in g.inputs if inp.kind == "grad"]
-        refs += [r for r, _ in g.grad_binds] + [r for r, _ in v.entry_grads]
+        refs += [r for r, _ in g.grad_binds]
         self.owners = {}
         for r in refs:
             t = resolve(r, leaves)
@@ -74,9 +79,9 @@ class Snapshot:
 def run_checked(tf, v, leaves, args, kwargs):
     snap = Snapshot(v, leaves)
     states, owners = snap.states, snap.owners
-    out_c = v.run(leaves)
+    out_c = v.run(leaves, args, kwargs)
     oc = []
-    _flatten(out_c, oc)
+    flatten(out_c, oc)
     oc = [t._data.copy() for t in oc]
     sc = [t._data.copy() for t in states]
     gc = {k: (None if t._grad is None else t._grad._data.copy()) for k, t in owners.items()}
@@ -84,28 +89,34 @@ def run_checked(tf, v, leaves, args, kwargs):
 
     out_e = tf.fn(*args, **kwargs)
     oe = []
-    _flatten(out_e, oe)
+    flatten(out_e, oe)
     rtol, atol = tf.rtol, tf.atol
-    for i, (a, b) in enumerate(zip(oc, oe)):
-        _compare(f"output {i}", a, b._data, rtol, atol)
-    for i, (t, a) in enumerate(zip(states, sc)):
-        _compare(f"state tensor {i} (shape {list(t.shape)})", a, t._data, rtol, atol)
-    for k, t in owners.items():
-        _compare(
-            f".grad of a tensor of shape {list(t.shape)}",
-            gc[k],
-            None if t._grad is None else t._grad._data,
-            rtol,
-            atol,
+    name = v.guards.name_of
+    try:
+        for i, (a, b) in enumerate(zip(oc, oe)):
+            _compare(f"output {i}", a, b._data, rtol, atol)
+        for t, a in zip(states, sc):
+            _compare(f"state {name(t)}", a, t._data, rtol, atol)
+        for k, t in owners.items():
+            _compare(
+                f"{name(t)}.grad", gc[k], None if t._grad is None else t._grad._data, rtol, atol
+            )
+    except TraceCheckError as e:
+        now = v.guards.failure(args, kwargs, leaves)
+        hint = (
+            f" The guard `{now}` fails after the eager call: the step changes what it depends on."
+            if now
+            else " Every guard holds (see step.explain() for what is guarded): either a kernel "
+            "is wrong or the step reads a Python value jitgrad does not see; pass it as an "
+            "argument tensor"
         )
+        raise TraceCheckError(str(e) + "." + hint) from None
     return out_e
 
 
 def check_finite(v, arrays, outs):
     """Raise ``NonFiniteError`` naming the first op (in the traced graph) that turned finite
     inputs into NaN/inf, if any floating output, gradient or new state is not finite."""
-    from .trace import NonFiniteError
-
     bad = [vid for vid, a in outs.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
     if not bad:
         return

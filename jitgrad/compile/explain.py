@@ -72,4 +72,11 @@ def explain(tf, v):
         f"{'not yet run' if cs is None else f'{cs:.3f} s'}, disk cache hit: "
         f"{getattr(exe, 'cache_hit', False)}"
     )
+    lines += v.guards.describe()
+    fallbacks = list(getattr(exe, "fallbacks", []) or [])
+    bwd = getattr(v, "bwd_exe", None)
+    if bwd is not None:
+        fallbacks += list(getattr(bwd, "fallbacks", []) or [])
+    lines.append("fallbacks: " + ("none" if not fallbacks else ""))
+    lines += [f"  {f}" for f in fallbacks]
     return "\n".join(lines)

@@ -2,232 +2,28 @@
 
 Per input signature (shapes, dtypes, requires_grad, non-tensor arguments, grad mode) the
 first call runs eagerly (it creates lazily-initialised state such as optimizer buffers), the
-second call runs eagerly while recording the graph, and later calls run the compiled code.
-A call whose guards match no compiled variant is handled like a new signature.
+second call runs eagerly while recording the graph and what it read (``guards``), and later
+calls run the compiled code while the guards hold. A call whose guards match no compiled
+variant is recorded again. The two eager calls double as a purity check: Python values the
+step changes are replayed or refused (``TraceError``), never silently dropped.
 """
 
 import functools
 import os
-import threading
-import time
 import warnings
 
-import numpy as np
-
 from .._grad_mode import STATE
-from ..tensor import Tensor, _wrap
+from . import guards as _guards
+from .autodiff import ForwardOnlyVariant
+from .check import Snapshot, run_checked
+from .errors import NonFiniteError, TraceCheckError, TraceError  # noqa: F401
 from .graph import Graph  # noqa: F401
 from .passes.pipeline import optimize
-from .tracer import Tracer, resolve
+from .pytree import constants, flatten, hashable, shape_of
+from .tracer import Tracer, user_frame
+from .variant import Variant, _make_backend  # noqa: F401
 
 
-class TraceCheckError(AssertionError):
-    """``check=True`` found compiled results that differ from eager ones."""
-
-
-class NonFiniteError(RuntimeError):
-    """``check_finite=True``: a compiled step produced NaN or inf (nothing was updated)."""
-
-
-# ---------------------------------------------------------------- pytrees -------------
-def _flatten(obj, leaves):
-    if isinstance(obj, Tensor):
-        leaves.append(obj)
-        return ("T",)
-    if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
-        return (type(obj), tuple(_flatten(o, leaves) for o in obj))
-    if isinstance(obj, tuple):  # namedtuple
-        return ("NT", type(obj), tuple(_flatten(o, leaves) for o in obj))
-    if isinstance(obj, dict):
-        return (dict, tuple(obj.keys()), tuple(_flatten(v, leaves) for v in obj.values()))
-    return ("C", obj)
-
-
-def _unflatten(tree, it):
-    tag = tree[0]
-    if tag == "T":
-        return next(it)
-    if tag == "C":
-        return tree[1]
-    if tag == "NT":
-        return tree[1](*[_unflatten(t, it) for t in tree[2]])
-    if tag is dict:
-        return {k: _unflatten(t, it) for k, t in zip(tree[1], tree[2])}
-    return tag(_unflatten(t, it) for t in tree[1])
-
-
-def _hashable(tree):
-    try:
-        hash(tree)
-        return tree
-    except TypeError:
-        return ("id", id(tree))
-
-
-# ---------------------------------------------------------------- variants ------------
-class Variant:
-    """One compiled graph plus the guards under which it is valid."""
-
-    def __init__(
-        self, fn_name, graph, raw, counts, entry_grads, modules, out_tree, backend, options
-    ):
-        self.fn_name = fn_name
-        self.graph = graph  # optimized
-        self.raw = raw  # as traced
-        self.counts = counts
-        self.entry_grads = entry_grads  # [(tensor, grad_was_none)]
-        self.modules = modules  # [(module, training)]
-        self.out_tree = out_tree
-        self.options = options
-        self.calls = 0
-        t0 = time.perf_counter()
-        self.exe = _make_backend(backend, graph, options)
-        self.build_seconds = time.perf_counter() - t0
-        self.ready = True
-        self.error = None
-        self._prepare()
-
-    def compile_async(self, args):
-        """Compile in a background thread; until it is done, calls run eagerly."""
-        pre = getattr(self.exe, "precompile", None)
-        if pre is None:
-            return
-        self.ready = False
-        arrays = self.gather(args)
-
-        def work():
-            try:
-                pre(arrays)
-            except BaseException as e:  # reported on the next call, which then runs eagerly
-                self.error = e
-            self.ready = True
-
-        self._thread = threading.Thread(target=work, name="jitgrad-compile", daemon=True)
-        self._thread.start()
-
-    def wait(self):
-        """Block until a background compile is done."""
-        t = getattr(self, "_thread", None)
-        if t is not None:
-            t.join()
-
-    def _prepare(self):
-        g = self.graph
-        self.getters = []
-        for inp in g.inputs:
-            self.getters.append(_getter(inp))
-        self.out_kind = []
-        in_vid = {inp.vid: k for k, inp in enumerate(g.inputs)}
-        refs = g.out_refs or [None] * len(g.outputs)
-        for v, r in zip(g.outputs, refs):
-            k = in_vid.get(v)
-            if r is not None:
-                self.out_kind.append(("ref", r))
-            elif k is not None and g.inputs[k].kind in ("arg", "state"):
-                self.out_kind.append(("input", k))
-            else:
-                self.out_kind.append(("new", v))
-
-    def guard_ok(self, args):
-        for r, was_none in self.entry_grads:
-            if (resolve(r, args)._grad is None) != was_none:
-                return False
-        for m, training in self.modules:
-            if m.training != training:
-                return False
-        return True
-
-    def failed_guard(self, args):
-        for r, was_none in self.entry_grads:
-            t = resolve(r, args)
-            if (t._grad is None) != was_none:
-                now = "None" if t._grad is None else "set"
-                return f".grad of a tensor of shape {list(t.shape)} is {now}"
-        for m, training in self.modules:
-            if m.training != training:
-                return f"{type(m).__name__}.training is {m.training}"
-        return None
-
-    def gather(self, args):
-        return [get(args) for get in self.getters]
-
-    def run(self, args):
-        arrays = self.gather(args)
-        outs = self.exe.run(arrays)
-        deferred = getattr(self.exe, "deferred", None)
-        if deferred:  # check_finite: look before committing any state
-            from .check import check_finite
-
-            check_finite(self, arrays, outs)
-            for i, v in deferred:
-                np.copyto(arrays[i], outs[v].reshape(arrays[i].shape))
-        self.calls += 1
-        return self.finish(args, arrays, outs)
-
-    def finish(self, args, arrays, outs):
-        g = self.graph
-        for r, v in g.grad_binds:
-            resolve(r, args)._grad = None if v is None else _wrap(outs[v])
-        return _unflatten(self.out_tree, iter(self.outputs(args, outs)))
-
-    def outputs(self, args, outs):
-        g = self.graph
-        res = []
-        for kind, x in self.out_kind:
-            if kind == "ref":
-                res.append(resolve(x, args))
-            elif kind == "input":
-                inp = g.inputs[x]
-                res.append(args[inp.ref] if inp.kind == "arg" else inp.ref)
-            else:
-                res.append(_wrap(outs[x].reshape(g.values[x].shape)))
-        return res
-
-
-def _getter(inp):
-    kind = inp.kind
-    if kind == "arg":
-        i = inp.ref
-        return lambda args: _contig(args[i]._data)
-    if kind == "state":
-        t = inp.ref
-        return lambda args: t._data
-    if kind == "grad":
-        r = inp.ref
-        return lambda args: resolve(r, args)._grad._data
-    if kind == "scalar":
-        owner, key = inp.ref
-        return lambda args: np.array(float(owner[key]), dtype=np.float64)
-    if kind == "random":
-        from ..creation import draw
-
-        k, shape, dtype, params = inp.info
-        gen = inp.ref
-        return lambda args: draw(k, shape, dtype, params, gen)
-    raise AssertionError(kind)
-
-
-def _contig(a):
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
-
-
-def _make_backend(name, graph, options):
-    if name == "reference":
-        from .backends.reference import ReferenceExecutable
-
-        return ReferenceExecutable(graph, options)
-    if name == "cpu":
-        from .backends.cpu import CPUExecutable
-
-        return CPUExecutable(graph, options)
-    if name == "cuda":
-        from .backends.cuda import CUDAExecutable
-
-        return CUDAExecutable(graph, options)
-    raise ValueError(f"jitgrad.trace: unknown device/backend {name!r}; use 'cpu' or 'cuda'")
-
-
-# ---------------------------------------------------------------- the decorator ---------
 class TracedFunction:
     """A function whose calls replay a compiled static graph; see ``jitgrad.trace``."""
 
@@ -268,6 +64,9 @@ class TracedFunction:
         self._variants = {}  # signature -> [Variant]
         self._seen = {}
         self._history = []
+        self._warm = {}  # signature -> (entry values, exit values, output tree) of warm-up
+        self._by_tensors = {}  # tensor part of a signature -> non-tensor parts seen
+        self._warned_args = False
         self.last = None
         self.stats = {"eager_calls": 0, "captures": 0, "compiled_calls": 0}
         functools.update_wrapper(self, fn)
@@ -284,7 +83,7 @@ class TracedFunction:
     def _signature(self, leaves, tree):
         return (
             tuple((t._data.shape, t._data.dtype.str, t._requires_grad) for t in leaves),
-            _hashable(tree),
+            hashable(tree),
             STATE.enabled,
         )
 
@@ -292,10 +91,10 @@ class TracedFunction:
         if STATE.tracer is not None:  # nested inside another trace: inline
             return self.fn(*args, **kwargs)
         leaves = []
-        tree = _flatten((args, kwargs), leaves)
+        tree = flatten((args, kwargs), leaves)
         sig = self._signature(leaves, tree)
         for v in self._variants.get(sig, ()):
-            if v.guard_ok(leaves):
+            if v.guards.check(args, kwargs, leaves):
                 if not v.ready or v.error is not None:
                     if v.error is not None and not getattr(v, "_warned", False):
                         v._warned = True
@@ -312,50 +111,105 @@ class TracedFunction:
                 self.stats["compiled_calls"] += 1
                 if self.check:
                     return self._checked(v, leaves, args, kwargs)
+                rng = _rng_state() if v.has_random else None
                 try:
-                    return v.run(leaves)
+                    return v.run(leaves, args, kwargs)
                 except NonFiniteError:
                     raise
                 except Exception as e:  # state is untouched: let eager mode say what went wrong
+                    if rng is not None:  # the draws of the failed call are drawn again
+                        _set_rng_state(rng)
                     return self._recover(v, e, leaves, args, kwargs)
-        self._last_leaves = leaves
+        self._last_call = (args, kwargs, leaves)
         n = self._seen.get(sig, 0)
+        if n == 0:
+            self._new_signature(sig, tree)
+        if len(self._seen) > 4096:
+            self._seen.clear()
         self._seen[sig] = n + 1
         if n < self.warmup:
-            self.stats["eager_calls"] += 1
-            return self.fn(*args, **kwargs)
+            return self._warmup(sig, args, kwargs)
         return self._capture(sig, leaves, args, kwargs)
+
+    # ---- eager calls -------------------------------------------------------------------
+    def _warmup(self, sig, args, kwargs):
+        self.stats["eager_calls"] += 1
+        watch = _guards.Watch(self.fn, args, kwargs)
+        before = watch.values(args, kwargs)
+        with _Observe() as consts:
+            out = self.fn(*args, **kwargs)
+        self._warm[sig] = (before, watch.values(args, kwargs), flatten(out, []), consts)
+        if len(self._warm) > 64:
+            self._warm.pop(next(iter(self._warm)))
+        return out
+
+    def _new_signature(self, sig, tree):
+        """Warn once when a non-tensor argument changes at every call (never compiles)."""
+        key = (sig[0], sig[2])
+        seen = self._by_tensors.setdefault(key, [])
+        seen.append(tree)
+        if len(seen) > self.max_variants + 1:
+            seen.pop(0)
+            if not self._warned_args:
+                self._warned_args = True
+                what = _first_difference(seen[-2], seen[-1])
+                warnings.warn(
+                    f"jitgrad.trace({self._name()}): the non-tensor argument {what} changes "
+                    "at every call; each value is its own static graph, so this step keeps "
+                    "running eagerly and never compiles. Pass it as a tensor "
+                    "(jitgrad.tensor(value)) or keep it fixed",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+
+    def _name(self):
+        return getattr(self.fn, "__name__", type(self.fn).__name__)
 
     def _capture(self, sig, leaves, args, kwargs):
         total = sum(len(v) for v in self._variants.values())
         if total >= self.max_variants:
+            total = self._evict_stale()
+        if total >= self.max_variants:
             self._warn_retrace(sig)
             self.stats["eager_calls"] += 1
             return self.fn(*args, **kwargs)
+        watch = _guards.Watch(self.fn, args, kwargs)
+        before = watch.values(args, kwargs)
         tr = Tracer(leaves)
         STATE.tracer = tr
         try:
-            out = self.fn(*args, **kwargs)
+            with _Observe() as consts:
+                out = self.fn(*args, **kwargs)
             out_leaves = []
-            out_tree = _flatten(out, out_leaves)
+            out_tree = flatten(out, out_leaves)
             fwd_only = _record_backward(tr, leaves, out_leaves)
         finally:
             STATE.tracer = None
+        after = watch.values(args, kwargs)
         raw = tr.finish(out_leaves)
-        entry = [(r, none) for r, none, rg in tr.entry_grad.values() if rg or not none]
-        modules = [(m, m.training) for m in _find_modules(self.fn)]
-        name = getattr(self.fn, "__name__", type(self.fn).__name__)
+        guards = _guards.build(tr, watch, leaves)
+        if watch.unstable:
+            warnings.warn(
+                f"jitgrad.trace({self._name()}): the step calls {', '.join(watch.unstable)}, "
+                "whose value changes at every call; a compiled call replays the value from "
+                "the capture (and Python branches taken on it). Use jitgrad's random "
+                "functions inside the step, and read clocks outside it",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        guards.effects = self._effects(watch, tr, before, after, args, kwargs)
+        self._purity(sig, watch, before, out_tree, consts, _used_arrays(tr, raw))
+        name = self._name()
         if fwd_only is None:
             graph, counts = optimize(raw, fusion=self.backend != "reference")
             v = Variant(
-                name, graph, raw, counts, entry, modules, out_tree, self.backend, self.options
+                name, graph, raw, counts, guards, tr.effects, out_tree, self.backend, self.options
             )
         else:
-            from .autodiff import ForwardOnlyVariant
-
             v = ForwardOnlyVariant(
-                name, raw, fwd_only, entry, modules, out_tree, self.backend, self.options
+                name, raw, fwd_only, guards, tr.effects, out_tree, self.backend, self.options
             )
+        self._warn_layout(v)
         if self.async_compile:
             v.compile_async(leaves)
         self._variants.setdefault(sig, []).append(v)
@@ -364,12 +218,129 @@ class TracedFunction:
         self.stats["captures"] += 1
         return out
 
+    def _warn_layout(self, v):
+        """Non-contiguous state on a backend that does not report its own fallbacks: say so
+        (the CPU kernels read C-contiguous state; other layouts run a slower path)."""
+        if self.backend != "cpu" or hasattr(v.exe, "fallbacks"):
+            return
+        odd = [
+            v.guards.name_of(inp.ref)
+            for inp in v.graph.inputs
+            if inp.kind == "state" and not inp.ref._data.flags.c_contiguous
+        ]
+        if odd:
+            warnings.warn(
+                f"jitgrad.trace({self._name()}): non-contiguous state {', '.join(odd)}: the "
+                "CPU backend runs this variant through its NumPy reference interpreter "
+                "(slower). Make it contiguous, e.g. p.data = p.data.contiguous()",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def _evict_stale(self):
+        """Drop variants that captured objects no longer in place; the variant count left."""
+        for sig, vs in list(self._variants.items()):
+            keep = [v for v in vs if not v.guards.stale()]
+            if keep:
+                self._variants[sig] = keep
+            else:
+                del self._variants[sig]
+        return sum(len(v) for v in self._variants.values())
+
+    def _effects(self, watch, tr, before, after, args, kwargs):
+        """Python values the recorded call changed: replayed after every compiled call when
+        the graph is keyed on them (guarded by value), else a ``TraceError``."""
+        effects = []
+        where = f"in the traced step {self._name()}"
+        for key, loc in watch.locations.items():
+            b, a = before.get(key), after.get(key)
+            if _guards.same(b, a) or (isinstance(b, tuple) and b == a):
+                continue
+            name = loc.path.name()
+            if loc.kind == "plain" and _guards.is_plain(loc.path.get(args, kwargs)):
+                effects.append((loc.path, loc.path.get(args, kwargs)))
+                continue
+            what = "contents" if loc.kind == "container" else "binding"
+            raise TraceError(
+                f"{where}: `{name}` ({type(loc.path.get(args, kwargs)).__name__}) has its {what} "
+                "changed by the step itself at every call. A compiled step replays tensor "
+                "operations only, not Python side effects (appends, counters, rebinding). Keep "
+                "Python state outside the traced function (return the value and update it "
+                "there), or remove @jitgrad.trace"
+            )
+        for k, (_m, path) in watch.modules.items():
+            b, a = before.get(("module", k)), after.get(("module", k))
+            if b == a:
+                continue
+            for attr, v in a.items():
+                if b.get(attr, _MISS) != v or type(b.get(attr)) is not type(v):
+                    effects.append((path.child(("a", attr)), v))
+        for k, (o, path) in watch.optimizers.items():
+            b, a = before.get(("opt", k)), after.get(("opt", k))
+            if b[1] == a[1]:
+                continue
+            for i, (gb, ga) in enumerate(zip(b[1], a[1])):
+                group = o.param_groups[i]
+                rt = tr.runtime_keys.get(id(group), (None, set()))[1]
+                for key, v in ga.items():
+                    if gb.get(key, _MISS) == v:
+                        continue
+                    gname = f"{path.name()}.param_groups[{i}][{key!r}]"
+                    if key in rt and not tr.effects:
+                        raise TraceError(
+                            f"{where}: {gname} is changed by Python code inside the step "
+                            f"({gb.get(key)!r} -> {v!r}); a compiled step reads it at every "
+                            "call but does not rerun that code. Change it outside the traced "
+                            "function, or with an lr scheduler (scheduler.step() is replayed)"
+                        )
+                    if key not in rt:
+                        effects.append((path.child(("a", "param_groups"), ("i", i), ("i", key)), v))
+        return effects
+
+    def _purity(self, sig, watch, before, out_tree, consts, used=None):
+        """The warm-up and the recorded call saw the same Python values but built different
+        constants or returned different non-tensor results: the step depends on something
+        unguarded (a clock, a counter, a Python computation), which a replay would freeze."""
+        w = self._warm.pop(sig, None)
+        if w is None:
+            return
+        b1, _, tree1, consts1 = w
+        for key in watch.locations:
+            if not _guards.same(b1.get(key), before.get(key)) and b1.get(key) != before.get(key):
+                return  # a guarded value changed in between: each value gets its own variant
+        site = _Observe.changed(consts1, consts, used)
+        if site is not None:
+            where, a, b = site
+            raise TraceError(
+                f"in the traced step {self._name()}: a tensor built from Python data at {where} "
+                f"had the value {a} in one call and {b} in the next, with the same inputs; the "
+                "compiled step would keep the value from its capture. Pass it as an argument "
+                "tensor, or keep it in a global/attribute that the step reads (those are "
+                "guarded), or remove @jitgrad.trace"
+            )
+        c1, c2 = constants(tree1), constants(out_tree)
+        if shape_of(tree1) == shape_of(out_tree) and all(
+            _guards.same(x[1], y[1]) for x, y in zip(c1, c2)
+        ):
+            return
+        diff = next(((p, x, y) for (p, x), (_, y) in zip(c1, c2) if not _guards.same(x, y)), None)
+        detail = (
+            f"output {list(diff[0])} was {_guards.describe_value(diff[1])} then "
+            f"{_guards.describe_value(diff[2])}"
+            if diff
+            else "the structure of the returned value changed"
+        )
+        raise TraceError(
+            f"the traced step {self._name()} returned a non-tensor value that differs between "
+            f"two calls with the same inputs ({detail}); a compiled step would return the value "
+            "from its capture forever. Return tensors only (compute Python values outside the "
+            "traced function), or remove @jitgrad.trace"
+        )
+
     def _recover(self, v, err, leaves, args, kwargs):
         """The compiled step raised (e.g. an index out of range). Compiled steps write state
         only at their end, so nothing changed: run the step eagerly to raise eager mode's
         precise error, then restore every parameter, buffer and ``.grad`` it touched."""
-        from .check import Snapshot
-
         snap = Snapshot(v, leaves)
         try:
             out = self.fn(*args, **kwargs)
@@ -399,13 +370,14 @@ class TracedFunction:
             elif prev[2] != sig[2]:
                 field = "grad mode"
             else:
+                args, kwargs, leaves = self._last_call
                 for v in self._variants.get(sig, ()):
-                    f = v.failed_guard(self._last_leaves)
+                    f = v.guards.failure(args, kwargs, leaves)
                     if f:
-                        field = f
+                        field = f"the guard `{f}` no longer holds"
                         break
         warnings.warn(
-            f"jitgrad.trace({getattr(self.fn, '__name__', 'fn')}): {self.max_variants} compiled "
+            f"jitgrad.trace({self._name()}): {self.max_variants} compiled "
             f"variants already exist; running eagerly. The field that keeps changing: {field}. "
             "Keep it fixed (e.g. drop_last=True in the DataLoader) or raise max_variants.",
             RuntimeWarning,
@@ -414,8 +386,6 @@ class TracedFunction:
 
     # ---- check=True: compiled vs eager on the same state -----------------------------------
     def _checked(self, v, leaves, args, kwargs):
-        from .check import run_checked
-
         return run_checked(self, v, leaves, args, kwargs)
 
     def wait(self):
@@ -442,15 +412,102 @@ class TracedFunction:
     def traced_graph(self):
         return self._variant().raw
 
+    @property
+    def guards(self):
+        """The guards of the latest variant (``print(*step.guards.describe(), sep="\\n")``)."""
+        return self._variant().guards
+
     def source(self):
         """The generated numba source of the latest variant."""
         return self._variant().exe.source()
 
     def explain(self):
-        """Nodes, fusion groups, loops, estimated bytes/FLOPs, compile time and cache hits."""
+        """Nodes, fusion groups, loops, estimated bytes/FLOPs, compile time, cache hits,
+        guards and runtime inputs, and slower paths taken (fallbacks)."""
         from .explain import explain
 
         return explain(self, self._variant())
+
+
+_MISS = object()
+
+
+class _Observe:
+    """Collect ``(user line, array)`` of the constants created from Python data in a call."""
+
+    def __enter__(self):
+        self.prev = STATE.observer
+        self.arrays = STATE.observer = _SiteList()
+        return self.arrays
+
+    def __exit__(self, *exc):
+        STATE.observer = self.prev
+        return False
+
+    @staticmethod
+    def changed(first, second, used=None):
+        """The first creation site whose values differ between two calls (same count);
+        ``used``: ids of the recorded call's arrays that its graph reads (others are dead)."""
+        import numpy as np
+
+        a, b = first.by_site(), second.by_site()
+        for where, xs in b.items():
+            ys = a.get(where)
+            if ys is None or len(ys) != len(xs):
+                continue
+            for (x, _), (y, k) in zip(ys, xs):
+                if used is not None and k not in used:
+                    continue
+                if x.shape != y.shape or x.dtype != y.dtype:
+                    break
+                if not np.array_equal(x, y, equal_nan=x.dtype.kind == "f"):
+                    return (
+                        where,
+                        _guards.describe_value(x.tolist()),
+                        _guards.describe_value(y.tolist()),
+                    )
+        return None
+
+
+class _SiteList(list):
+    def append(self, arr):
+        if arr.size <= 4096:
+            super().append((user_frame(), arr.copy(), id(arr)))
+
+    def by_site(self):
+        out = {}
+        for where, a, k in self:
+            out.setdefault(where, []).append((a, k))
+        return out
+
+
+def _used_arrays(tr, g):
+    """ids of the arrays whose values the recorded graph reads or returns."""
+    used = set(g.live_outputs())
+    for n in g.nodes:
+        used.update(n.ins)
+    return {k for k, vid in tr.vals.items() if vid in used}
+
+
+def _rng_state():
+    from ..creation import default_generator
+
+    return default_generator._rng, default_generator._rng.bit_generator.state
+
+
+def _set_rng_state(saved):
+    from ..creation import default_generator
+
+    default_generator._rng = saved[0]
+    saved[0].bit_generator.state = saved[1]
+
+
+def _first_difference(t1, t2):
+    for (p, a), (_, b) in zip(constants(t1), constants(t2)):
+        if not _guards.same(a, b):
+            where = f"args[{p[1]}]" if p and p[0] == 0 and len(p) > 1 else f"at {list(p)}"
+            return f"{where} ({_guards.describe_value(a)} -> {_guards.describe_value(b)})"
+    return "(structure)"
 
 
 def _record_backward(tr, leaves, out_leaves):
@@ -487,33 +544,6 @@ def _record_backward(tr, leaves, out_leaves):
         "refs": refs,
         "grad_vids": [None if g is None else tr.val_of(g) for g in grads],
     }
-
-
-def _find_modules(fn):
-    """Modules a step uses (itself, its bound object, globals and closure cells it names)."""
-    try:
-        from ..nn import Module
-    except ImportError:
-        return []
-    found = []
-    cands = [fn, getattr(fn, "__self__", None)]
-    code = getattr(fn, "__code__", None)
-    if code is not None:
-        glb = getattr(fn, "__globals__", {})
-        cands += [glb.get(n) for n in code.co_names]
-        for c in getattr(fn, "__closure__", None) or ():
-            try:
-                cands.append(c.cell_contents)
-            except ValueError:
-                pass
-    seen = set()
-    for c in cands:
-        if isinstance(c, Module):
-            for m in c.modules():
-                if id(m) not in seen:
-                    seen.add(id(m))
-                    found.append(m)
-    return found
 
 
 def trace(
@@ -556,3 +586,6 @@ def trace(
     if fn is None:
         return lambda f: trace(f, **opts)
     return TracedFunction(fn, **opts)
+
+
+__all__ = ["trace", "TracedFunction", "TraceCheckError", "NonFiniteError", "user_frame"]

@@ -46,17 +46,25 @@ class Tracer:
         self.vals = {}  # id(ndarray) -> vid
         self.keep = []  # arrays kept alive so ids stay unique
         self.tensors = {}  # vid -> Tensor that first carried it (for state lookup)
-        self.state = {}  # id(ndarray) -> input index, for state tensors
+        self.state = {}  # id(ndarray) -> input index, for arguments and state tensors
         self.known = []  # state tensors seen (to recognise their .grad)
         self.entry_grad = {}  # id(tensor) -> (tensor, grad-was-None at first sight)
         self.grad_now = {}  # id(tensor) -> (tensor, Tensor-or-None) bindings made in the step
         self.writes = {}  # input index -> tensor written
         self.randoms = []
         self.scalars = {}
+        self.runtime_keys = {}  # id(group dict) -> (dict, {keys read as runtime inputs})
+        self.modules = {}  # id -> (module, plain attributes, hooks) of modules called
+        self.optimizers = {}  # id -> (optimizer, structure) of optimizers used
+        self.effects = []  # (number of inputs before it, fn, args, kwargs): replayed calls
+        self.in_effect = False
         self.arg_index = {id(t): i for i, t in enumerate(args)}
         for i, t in enumerate(args):
+            if id(t._data) in self.vals:  # the same storage passed twice: one value
+                continue
             vid = self.g.new_value(t._data.shape, t._data.dtype)
             self.g.inputs.append(Input(vid, "arg", i))
+            self.state[id(t._data)] = len(self.g.inputs) - 1
             self._bind(t._data, vid)
 
     # ---- value bookkeeping ----------------------------------------------------------
@@ -139,12 +147,32 @@ class Tracer:
         k = (id(owner), key)
         t = self.scalars.get(k)
         if t is None:
-            t = _wrap(np.array(value, dtype=np.float64))
-            vid = self.g.new_value((), np.float64)
-            self.g.inputs.append(Input(vid, "scalar", (owner, key)))
+            if hasattr(value, "_data"):  # a 0-d tensor hyperparameter (lr as a tensor)
+                t = _wrap(np.array(value._data, copy=True))
+            else:
+                t = _wrap(np.array(value, dtype=np.float64))
+            vid = self.g.new_value((), t._data.dtype)
+            self.g.inputs.append(Input(vid, "scalar", (owner, key), (value,)))
             self._bind(t._data, vid)
             self.scalars[k] = t
+            group, gkey = (owner, key) if isinstance(owner, dict) else (owner.group, "betas")
+            self.runtime_keys.setdefault(id(group), (group, set()))[1].add(gkey)
         return t
+
+    def note(self, obj):
+        """A module was called or an optimizer used: its flags and structure are guarded."""
+        from .guards import _is_module, hooks_of, module_values, optimizer_values
+
+        k = id(obj)
+        if _is_module(obj):
+            if k not in self.modules:
+                self.modules[k] = (obj, module_values(obj), hooks_of(obj))
+        elif k not in self.optimizers:
+            self.optimizers[k] = (obj, optimizer_values(obj))
+
+    def effect(self, fn, args, kwargs):
+        """A Python-only call (``scheduler.step()``, ``manual_seed``) to replay in order."""
+        self.effects.append((len(self.g.inputs), fn, args, kwargs))
 
     def cotangent(self, t):
         """A placeholder gradient for an output of a forward-only trace (a runtime input)."""
@@ -235,5 +263,3 @@ class Tracer:
         for t, value in self.grad_now.values():
             g.grad_binds.append((self.ref(t), None if value is None else self.val_of(value)))
         return g
-
-

@@ -8,6 +8,7 @@ import math
 import warnings
 from collections import Counter
 
+from .._trace_hooks import replayed
 from .optimizer import Optimizer
 
 
@@ -44,6 +45,7 @@ class LRScheduler:
         """The learning rates the last ``step()`` set, one per parameter group."""
         return self._last_lr
 
+    @replayed  # inside a traced step, every compiled call runs it again
     def step(self, epoch=None):
         """Advance one epoch (or jump to ``epoch``) and write the new lrs into the groups."""
         self._step_count += 1

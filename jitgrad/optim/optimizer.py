@@ -10,7 +10,7 @@ import copy
 from collections import defaultdict
 
 from .._grad_mode import no_grad
-from .._trace_hooks import scalar_input
+from .._trace_hooks import note, scalar_input
 from ..tensor import Tensor
 
 
@@ -149,6 +149,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none=True):
         """Reset the gradients: to ``None`` (default) or to zeros in place."""
+        note(self)  # under a trace: param_groups and hyperparameters become guards
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -168,6 +169,7 @@ class Optimizer:
         return [p for p in group["params"] if p.grad is not None]
 
     def _run_step(self, closure, update):
+        note(self)
         loss = None
         if closure is not None:
             from .._grad_mode import enable_grad

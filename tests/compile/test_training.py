@@ -215,3 +215,13 @@ def test_state_visible_to_eager_code_between_calls():
     # loading a state dict back between calls is seen by the compiled step
     model.load_state_dict(sd)
     np.testing.assert_array_equal(model[0].weight.detach().numpy(), w0)
+    twin = copy.deepcopy(model)
+    twin_opt = jg.optim.SGD(twin.parameters(), lr=0.1)
+    twin_opt.zero_grad()
+    nn.functional.cross_entropy(twin(data[1][0]), data[1][1]).backward()
+    twin_opt.step()
+    compiled = step.stats["compiled_calls"]
+    step(*data[1])
+    assert step.stats["compiled_calls"] == compiled + 1  # the step after loading is compiled
+    for a, b in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -5,7 +5,8 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ... import _dtype
-from ..._grad_mode import no_grad
+from ..._grad_mode import STATE, no_grad
+from ..._trace_hooks import hooks_changed, note
 from ...tensor import Tensor
 from ..parameter import Parameter
 
@@ -25,6 +26,7 @@ def _type_name(v):
     return type(v).__name__
 
 
+
 class _RemovableHandle:
     _next_id = 0
 
@@ -32,9 +34,11 @@ class _RemovableHandle:
         self._store = store
         self.id = _RemovableHandle._next_id
         _RemovableHandle._next_id += 1
+        hooks_changed()
 
     def remove(self):
         self._store.pop(self.id, None)
+        hooks_changed()
 
     def __enter__(self):
         return self
@@ -548,6 +552,8 @@ class Module:
         return h
 
     def __call__(self, *args, **kwargs):
+        if STATE.tracer is not None:  # a traced step: training, attributes, hooks are guarded
+            note(self)
         if not self._forward_pre_hooks and not self._forward_hooks:
             return self.forward(*args, **kwargs)
         for hook, with_kwargs in list(self._forward_pre_hooks.values()):

@@ -1,0 +1,200 @@
+"""A compiled variant: one optimized graph, its guards, and how to feed and finish a call.
+
+``Variant.run`` reads every runtime input (arguments, state, ``.grad``, scalar
+hyperparameters, random draws, with the recorded Python calls such as ``scheduler.step()``
+replayed in program order between them), runs the backend's executable, writes arguments
+back where the step wrote them, rebinds ``.grad`` and replays the Python values the step set.
+"""
+
+import threading
+import time
+
+import numpy as np
+
+from ..tensor import _wrap
+from .check import check_finite
+from .pytree import unflatten
+from .tracer import resolve
+
+
+def _make_backend(name, graph, options):
+    if name == "reference":
+        from .backends.reference import ReferenceExecutable
+
+        return ReferenceExecutable(graph, options)
+    if name == "cpu":
+        from .backends.cpu import CPUExecutable
+
+        return CPUExecutable(graph, options)
+    if name == "cuda":
+        from .backends.cuda import CUDAExecutable
+
+        return CUDAExecutable(graph, options)
+    raise ValueError(f"jitgrad.trace: unknown device/backend {name!r}; use 'cpu' or 'cuda'")
+
+
+class Variant:
+    """One compiled graph plus the guards under which it is valid."""
+
+    def __init__(self, fn_name, graph, raw, counts, guards, effects, out_tree, backend, options):
+        self.fn_name = fn_name
+        self.graph = graph  # optimized
+        self.raw = raw  # as traced
+        self.counts = counts
+        self.guards = guards
+        self.effects = effects  # [(input position, fn, args, kwargs)] replayed in order
+        self.out_tree = out_tree
+        self.options = options
+        self.calls = 0
+        t0 = time.perf_counter()
+        self.exe = _make_backend(backend, graph, options)
+        self.build_seconds = time.perf_counter() - t0
+        self.ready = True
+        self.error = None
+        self._prepare()
+
+    def compile_async(self, args):
+        """Compile in a background thread; until it is done, calls run eagerly."""
+        pre = getattr(self.exe, "precompile", None)
+        if pre is None:
+            return
+        self.ready = False
+        arrays = self.probe_arrays(args)
+
+        def work():
+            try:
+                pre(arrays)
+            except BaseException as e:  # reported on the next call, which then runs eagerly
+                self.error = e
+            self.ready = True
+
+        self._thread = threading.Thread(target=work, name="jitgrad-compile", daemon=True)
+        self._thread.start()
+
+    def wait(self):
+        """Block until a background compile is done."""
+        t = getattr(self, "_thread", None)
+        if t is not None:
+            t.join()
+
+    def _prepare(self):
+        g = self.graph
+        self.getters = [_getter(inp) for inp in g.inputs]
+        self.out_kind = []
+        in_vid = {inp.vid: k for k, inp in enumerate(g.inputs)}
+        refs = g.out_refs or [None] * len(g.outputs)
+        for v, r in zip(g.outputs, refs):
+            k = in_vid.get(v)
+            if r is not None:
+                self.out_kind.append(("ref", r))
+            elif k is not None and g.inputs[k].kind in ("arg", "state"):
+                self.out_kind.append(("input", k))
+            else:
+                self.out_kind.append(("new", v))
+        self.has_random = any(inp.kind == "random" for inp in g.inputs)
+        # arguments the step writes in place: copied back when the input was a copy
+        self.arg_writes = [
+            (i, g.inputs[i].ref) for i, _ in g.state_writes if g.inputs[i].kind == "arg"
+        ]
+
+    def guard_ok(self, args, kwargs, leaves):
+        return self.guards.check(args, kwargs, leaves)
+
+    def failed_guard(self, args, kwargs, leaves):
+        return self.guards.failure(args, kwargs, leaves)
+
+    def gather(self, leaves):
+        """The input arrays of one call (running the recorded Python calls in between)."""
+        if not self.effects:
+            return [get(leaves) for get in self.getters]
+        arrays = []
+        fx = self.effects
+        j = 0
+        for k, get in enumerate(self.getters):
+            while j < len(fx) and fx[j][0] <= k:
+                _, f, a, kw = fx[j]
+                f(*a, **kw)
+                j += 1
+            arrays.append(get(leaves))
+        for _, f, a, kw in fx[j:]:
+            f(*a, **kw)
+        return arrays
+
+    def probe_arrays(self, leaves):
+        """Inputs of the right types without side effects (no draw, no replayed call)."""
+        out = []
+        for inp, get in zip(self.graph.inputs, self.getters):
+            if inp.kind == "random":
+                val = self.graph.values[inp.vid]
+                out.append(np.zeros(val.shape, val.dtype))
+            else:
+                out.append(get(leaves))
+        return out
+
+    def run(self, leaves, args=(), kwargs=None):
+        arrays = self.gather(leaves)
+        outs = self.exe.run(arrays)
+        deferred = getattr(self.exe, "deferred", None)
+        if deferred:  # check_finite: look before committing any state
+            check_finite(self, arrays, outs)
+            for i, v in deferred:
+                np.copyto(arrays[i], outs[v].reshape(arrays[i].shape))
+        for i, a in self.arg_writes:
+            t = leaves[a]
+            if arrays[i] is not t._data:
+                np.copyto(t._data, arrays[i].reshape(t._data.shape))
+            t._vc[0] += 1
+        if self.guards.effects:
+            self.guards.replay_effects(args, kwargs or {})
+        self.calls += 1
+        return self.finish(leaves, arrays, outs)
+
+    def finish(self, args, arrays, outs):
+        g = self.graph
+        for r, v in g.grad_binds:
+            resolve(r, args)._grad = None if v is None else _wrap(outs[v])
+        return unflatten(self.out_tree, iter(self.outputs(args, outs)))
+
+    def outputs(self, args, outs):
+        g = self.graph
+        res = []
+        for kind, x in self.out_kind:
+            if kind == "ref":
+                res.append(resolve(x, args))
+            elif kind == "input":
+                inp = g.inputs[x]
+                res.append(args[inp.ref] if inp.kind == "arg" else inp.ref)
+            else:
+                res.append(_wrap(outs[x].reshape(g.values[x].shape)))
+        return res
+
+
+def _getter(inp):
+    kind = inp.kind
+    if kind == "arg":
+        i = inp.ref
+        return lambda args: _contig(args[i]._data)
+    if kind == "state":
+        t = inp.ref
+        return lambda args: t._data
+    if kind == "grad":
+        r = inp.ref
+        return lambda args: resolve(r, args)._grad._data
+    if kind == "scalar":
+        owner, key = inp.ref
+        if inp.info and hasattr(inp.info[0], "_data"):  # a 0-d tensor hyperparameter
+            return lambda args: owner[key]._data
+        return lambda args: np.array(float(owner[key]), dtype=np.float64)
+    if kind == "random":
+        from ..creation import draw
+
+        k, shape, dtype, params = inp.info
+        gen = inp.ref
+        return lambda args: draw(k, shape, dtype, params, gen)
+    if kind == "cotangent":
+        return None
+    raise AssertionError(kind)
+
+
+def _contig(a):
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)

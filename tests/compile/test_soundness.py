@@ -1,0 +1,782 @@
+"""A traced step never silently differs from eager: each program runs eagerly and traced for
+8 calls, with a change between calls (freeze a layer, eval(), a new optimizer, a global...),
+and every call's outputs, parameters, gradients, optimizer state and Python-visible values
+must match, or the traced run must raise ``jitgrad.TraceError``.
+
+The programs are ordinary training code. Most use the reference backend (the guards, replays
+and write-backs under test are the front end's; the reference backend has no compile time),
+a few the numba CPU backend.
+"""
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+from jitgrad import nn
+
+CALLS = 8
+
+
+class Env:
+    """What a program builds: the step, its arguments per call, the changes between calls."""
+
+    def __init__(self, step, args=None, change=None, state=None, **kw):
+        self.step = step
+        self.args = args or (lambda i: ())
+        self.change = change or (lambda i: None)
+        self.state = state or (lambda: {})
+        self.__dict__.update(kw)
+
+
+def _values(obj, rg=True):
+    """Comparable copies: arrays for tensors, recursively through containers. A returned
+    tensor's requires_grad is not compared (a compiled step returns values, not graphs)."""
+    if isinstance(obj, jg.Tensor):
+        return ("T", obj._data.copy(), obj.requires_grad if rg else None)
+    if isinstance(obj, dict):
+        return {k: _values(v, rg) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_values(v, rg) for v in obj)
+    if isinstance(obj, (int, float, bool, str, type(None))):
+        return obj
+    return type(obj).__name__  # modules and other objects: each run has its own
+
+
+def _assert_same(a, b, where, rtol, atol):
+    if isinstance(a, tuple) and a and a[0] == "T":
+        assert isinstance(b, tuple) and b and b[0] == "T", f"{where}: tensor vs {b!r}"
+        assert a[1].shape == b[1].shape, f"{where}: shape {a[1].shape} vs {b[1].shape}"
+        if a[1].dtype.kind == "f":
+            np.testing.assert_allclose(a[1], b[1], rtol=rtol, atol=atol, err_msg=where)
+        else:
+            np.testing.assert_array_equal(a[1], b[1], err_msg=where)
+        assert a[2] == b[2], f"{where}: requires_grad {a[2]} vs {b[2]}"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), f"{where}: keys differ"
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}[{k!r}]", rtol, atol)
+    elif isinstance(a, (list, tuple)):
+        assert type(a) is type(b) and len(a) == len(b), f"{where}: {a!r} vs {b!r}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{i}]", rtol, atol)
+    else:
+        assert a == b, f"{where}: {a!r} eager vs {b!r} traced"
+
+
+def model_state(model, opt=None):
+    """Parameters, their .grad, buffers, training flags and optimizer buffers."""
+    out = {}
+    for name, p in model.named_parameters():
+        out[name] = p
+        out[name + ".grad"] = p.grad
+    for name, b in model.named_buffers():
+        out[name] = b
+    out["training"] = [m.training for m in model.modules()]
+    if opt is not None:
+        for i, st in enumerate(opt.state.values()):
+            out[f"opt{i}"] = {k: v for k, v in st.items()}
+        out["groups"] = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+    return out
+
+
+def run(build, traced, calls=CALLS, **trace_kw):
+    """[(output, state)] per call; the traced run stops at a TraceError (returned last)."""
+    jg.manual_seed(0)
+    env = build()
+    step = jg.trace(env.step, backend=trace_kw.pop("backend", "reference"), **trace_kw)
+    fn = step if traced else env.step
+    jg.manual_seed(1)
+    res = []
+    for i in range(calls):
+        env.change(i)
+        args = env.args(i)
+        try:
+            out = fn(*args)
+        except jg.TraceError as e:
+            if not traced:
+                raise
+            res.append(e)
+            break
+        res.append((_values(out, False), _values(args), _values(env.state())))
+    return res, step if traced else None
+
+
+def check(build, must_compile=False, rtol=1e-5, atol=1e-6, **trace_kw):
+    """Traced equals eager call by call, or raised TraceError; returns the traced function."""
+    eager, _ = run(build, False)
+    traced, step = run(build, True, **dict(trace_kw))
+    for i, t in enumerate(traced):
+        if isinstance(t, jg.TraceError):
+            assert not must_compile, f"call {i}: {t}"
+            assert "traced" in str(t) or "trace" in str(t)
+            return step
+        _assert_same(eager[i], t, f"call {i}", rtol, atol)
+    assert len(traced) == len(eager)
+    if must_compile:
+        assert step.stats["compiled_calls"] > 0, step.stats
+    return step
+
+
+def mlp(drop=0.0):
+    layers = [nn.Linear(4, 6), nn.ReLU()]
+    if drop:
+        layers.append(nn.Dropout(drop))
+    return nn.Sequential(*layers, nn.Linear(6, 3))
+
+
+def _batch(i):
+    r = np.random.default_rng(i % 3)
+    return jg.tensor(r.standard_normal((5, 4)), dtype=jg.float32), jg.tensor(r.integers(0, 3, 5))
+
+
+def train_env(model_fn=mlp, opt_fn=None, change=None, loss_extra=None):
+    model = model_fn()
+    opt = (opt_fn or (lambda ps: jg.optim.SGD(ps, lr=0.1)))(model.parameters())
+    holder = Env(None, model=model, opt=opt)
+
+    def step(x, y):
+        holder.opt.zero_grad()
+        loss = nn.functional.cross_entropy(holder.model(x), y)
+        if loss_extra is not None:
+            loss = loss + loss_extra(holder)
+        loss.backward()
+        holder.opt.step()
+        return loss
+
+    holder.step = step
+    holder.args = _batch
+    holder.change = lambda i: change(i, holder) if change else None
+    holder.state = lambda: model_state(holder.model, holder.opt)
+    return holder
+
+
+# ---------------------------------------------------------------- the issue's patterns ----
+def test_freeze_and_unfreeze_a_layer():
+    def change(i, e):
+        if i in (3, 6):
+            for p in e.model[0].parameters():
+                p.requires_grad_(i == 6)
+
+    s = check(lambda: train_env(change=change), must_compile=True)
+    assert "requires_grad" in s.explain()
+
+
+@pytest.mark.parametrize("reach", ["attribute", "argument", "method", "module_method"])
+def test_eval_seen_however_the_model_is_reached(reach):
+    def build():
+        model = mlp(drop=0.5)
+        opt = jg.optim.SGD(model.parameters(), lr=0.1)
+
+        def change(i):
+            if i == 3:
+                model.eval()
+            if i == 6:
+                model.train()
+
+        if reach == "argument":
+
+            def step(m, x, y):
+                opt.zero_grad()
+                loss = nn.functional.cross_entropy(m(x), y)
+                loss.backward()
+                opt.step()
+                return loss
+
+            return Env(step, lambda i: (model, *_batch(i)), change, lambda: model_state(model))
+
+        class Trainer:
+            def __init__(self):
+                self.model, self.opt = model, opt
+
+            def step(self, x, y):
+                self.opt.zero_grad()
+                loss = nn.functional.cross_entropy(self.model(x), y)
+                loss.backward()
+                self.opt.step()
+                return loss
+
+        if reach == "module_method":
+
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.body = model
+
+                def train_step(self, x, y):
+                    opt.zero_grad()
+                    loss = nn.functional.cross_entropy(self.body(x), y)
+                    loss.backward()
+                    opt.step()
+                    return loss
+
+            net = Net()
+            return Env(net.train_step, _batch, change, lambda: model_state(model))
+        t = Trainer()
+        if reach == "attribute":
+            return Env(lambda x, y: t.step(x, y), _batch, change, lambda: model_state(model))
+        return Env(t.step, _batch, change, lambda: model_state(model))
+
+    check(build, must_compile=True)
+
+
+def test_in_place_writes_to_arguments_are_written_back():
+    def build():
+        w = jg.randn(4, requires_grad=True)
+
+        def step(x, z):
+            x.mul_(2)
+            z[0] = 0.0
+            loss = (w * x).sum() + z.sum()
+            return loss
+
+        return Env(step, lambda i: (jg.randn(4), jg.randn(3)), state=lambda: {"w": w})
+
+    check(build, must_compile=True)
+
+
+def test_hook_with_a_python_side_effect_is_refused():
+    norms = []
+
+    def build():
+        norms.clear()
+        e = train_env()
+        e.model[0].weight.register_hook(lambda g: norms.append(1) or g)
+        return e
+
+    check(build)
+    with pytest.raises(jg.TraceError, match="norms"):
+        f = jg.trace(build().step, backend="reference")
+        for i in range(3):
+            f(*_batch(i))
+
+
+def test_in_place_write_through_a_view_of_an_argument():
+    def build():
+        def step(x):
+            x[:, 0].mul_(2.0)
+            return x.sum()
+
+        return Env(step, lambda i: (jg.randn(3, 2),))
+
+    check(build, must_compile=True)
+
+
+def test_in_place_write_to_a_non_contiguous_argument():
+    def build():
+        def step(x):
+            x.add_(1.0)
+            return x.sum()
+
+        return Env(step, lambda i: (jg.randn(4, 3).t(),))
+
+    check(build, must_compile=True)
+
+
+@pytest.mark.parametrize(
+    "what",
+    ["weight_decay", "momentum", "nesterov", "maximize", "dampening", "lr_tensor", "lr_zero"],
+)
+def test_optimizer_hyperparameters_changed_after_capture(what):
+    def change(i, e):
+        g = e.opt.param_groups[0]
+        if i == 3:
+            if what == "weight_decay":
+                g["weight_decay"] = 0.1
+            elif what == "momentum":
+                g["momentum"] = 0.9
+            elif what == "nesterov":
+                g["nesterov"] = True
+            elif what == "maximize":
+                g["maximize"] = True
+            elif what == "dampening":
+                g["dampening"] = 0.5
+            elif what == "lr_tensor":
+                g["lr"] = jg.tensor(0.05)
+            elif what == "lr_zero":
+                g["lr"] = 0.0
+        if i == 6 and what == "lr_tensor":
+            g["lr"] = jg.tensor(0.2)
+
+    mom = 0.5 if what in ("nesterov", "dampening") else 0
+    make = lambda ps: jg.optim.SGD(ps, lr=0.1, momentum=mom)
+    check(lambda: train_env(opt_fn=make, change=change), must_compile=True)
+
+
+@pytest.mark.parametrize("opt_name", ["adam_amsgrad", "adamw_wd", "rmsprop", "adagrad"])
+def test_other_optimizers_branch_flags(opt_name):
+    def make(ps):
+        if opt_name == "adam_amsgrad":
+            return jg.optim.Adam(ps, lr=0.01, amsgrad=True)
+        if opt_name == "adamw_wd":
+            return jg.optim.AdamW(ps, lr=0.01, weight_decay=0.0)
+        if opt_name == "rmsprop":
+            return jg.optim.RMSprop(ps, lr=0.01, momentum=0.9)
+        return jg.optim.Adagrad(ps, lr=0.1)
+
+    def change(i, e):
+        g = e.opt.param_groups[0]
+        if i == 3:
+            if opt_name == "adam_amsgrad":
+                g["amsgrad"] = False
+            elif opt_name == "adamw_wd":
+                g["weight_decay"] = 0.1
+            elif opt_name == "rmsprop":
+                g["momentum"] = 0.0
+            else:
+                g["weight_decay"] = 0.1
+
+    check(lambda: train_env(opt_fn=make, change=change), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("what", ["add_param_group", "load_state_dict", "new_optimizer"])
+def test_optimizer_replaced_or_restructured(what):
+    def build():
+        extra = jg.randn(3, requires_grad=True)
+
+        def change(i, e):
+            if i == 3 and what == "add_param_group":
+                e.opt.add_param_group({"params": [extra], "lr": 0.5})
+            if i == 3 and what == "load_state_dict":
+                e.saved = e.opt.state_dict()
+            if i == 5 and what == "load_state_dict":
+                e.opt.load_state_dict(e.saved)
+            if i == 3 and what == "new_optimizer":
+                e.opt = jg.optim.SGD(e.model.parameters(), lr=0.3, momentum=0.9)
+
+        e = train_env(
+            opt_fn=lambda ps: jg.optim.SGD(ps, lr=0.1, momentum=0.9),
+            change=change,
+            loss_extra=lambda h: (extra * extra).sum(),
+        )
+        state = e.state
+        e.state = lambda: {**state(), "extra": extra, "extra.grad": extra.grad}
+        return e
+
+    check(build, must_compile=True)
+
+
+@pytest.mark.parametrize("what", ["replace_layer", "dropout_p", "tensor_hook", "module_hook"])
+def test_model_changed_after_capture(what):
+    def change(i, e):
+        m = e.model
+        if what == "replace_layer" and i == 3:
+            m[3] = nn.Linear(6, 3)
+        if what == "dropout_p" and i == 3:
+            m[2].p = 0.9
+        if what == "tensor_hook":
+            if i == 2:
+                e.h = m[0].weight.register_hook(lambda g: g * 3)
+            if i == 5:
+                e.h.remove()
+        if what == "module_hook":
+            if i == 2:
+                e.h = m[1].register_forward_hook(lambda mod, a, out: out * 2)
+            if i == 5:
+                e.h.remove()
+
+    check(lambda: train_env(model_fn=lambda: mlp(drop=0.3), change=change), must_compile=True)
+
+
+def test_a_new_optimizer_each_phase_keeps_compiling():
+    def change(i, e):
+        e.opt = jg.optim.SGD(e.model.parameters(), lr=0.1 / (i + 1), momentum=0.9)
+
+    s = check(lambda: train_env(change=change), max_variants=2)
+    assert len(s._variants) <= 2  # stale variants (old optimizers) were dropped
+
+
+def test_scheduler_step_inside_the_step():
+    def build():
+        e = train_env(opt_fn=lambda ps: jg.optim.SGD(ps, lr=0.2, momentum=0.9))
+        sched = jg.optim.lr_scheduler.StepLR(e.opt, step_size=2, gamma=0.5)
+        inner = e.step
+
+        def step(x, y):
+            loss = inner(x, y)
+            sched.step()
+            return loss
+
+        e.step = step
+        state = e.state
+        e.state = lambda: {**state(), "epoch": sched.last_epoch, "last": sched.get_last_lr()}
+        return e
+
+    s = check(build, must_compile=True)
+    assert s.stats["captures"] == 1
+
+
+SCALE = 1.0
+W_GLOBAL = None
+COUNTER = 0
+HISTORY = []
+
+
+def _reset_globals():
+    global SCALE, W_GLOBAL, COUNTER
+    SCALE, COUNTER = 1.0, 0
+    W_GLOBAL = jg.randn(4, requires_grad=True)
+    HISTORY.clear()
+
+
+@pytest.mark.parametrize("what", ["float", "tensor_of_float", "reassigned_tensor"])
+def test_python_globals_read_by_the_step(what):
+    def build():
+        _reset_globals()
+
+        def step(x):
+            if what == "float":
+                return (W_GLOBAL * x * SCALE).sum()
+            if what == "tensor_of_float":
+                return (W_GLOBAL * x * jg.tensor(SCALE)).sum()
+            return (W_GLOBAL * x).sum()
+
+        def change(i):
+            global SCALE, W_GLOBAL
+            if i in (3, 5):
+                SCALE = SCALE * 2.0
+            if what == "reassigned_tensor" and i == 4:
+                W_GLOBAL = jg.randn(4, requires_grad=True)
+
+        return Env(step, lambda i: (jg.randn(4),), change, lambda: {"w": W_GLOBAL})
+
+    check(build, must_compile=True)
+
+
+def test_closure_value_and_helper_function_globals():
+    def helper(x):
+        return x * SCALE
+
+    def build():
+        _reset_globals()
+        cfg = {"k": 2.0}
+
+        def step(x):
+            return helper(x * cfg["k"]).sum()
+
+        def change(i):
+            global SCALE
+            if i == 3:
+                cfg["k"] = 5.0
+            if i == 5:
+                SCALE = 3.0
+
+        return Env(step, lambda i: (jg.randn(4),), change)
+
+    check(build, must_compile=True)
+
+
+def test_tensor_of_a_traced_tensor():
+    def build():
+        w = jg.randn(3, requires_grad=True)
+
+        def step(x):
+            y = (w * x).sum()
+            c = jg.tensor(y * 2)  # a detached copy of a traced value
+            return y + c
+
+        return Env(step, lambda i: (jg.randn(3),))
+
+    check(build, must_compile=True)
+
+
+@pytest.mark.parametrize(
+    "what",
+    [
+        "multinomial",
+        "multinomial_noreplace",
+        "randperm",
+        "randint",
+        "bernoulli",
+        "normal",
+        "rand_like",
+        "uniform_",
+    ],
+)
+def test_random_ops_draw_like_eager(what):
+    def build():
+        def step(p):
+            if what == "multinomial":
+                return jg.multinomial(p, 6, replacement=True)
+            if what == "multinomial_noreplace":
+                return jg.multinomial(p, 3)
+            if what == "randperm":
+                return jg.randperm(5) + p.argmax()
+            if what == "randint":
+                return jg.randint(0, 10, (4,)) * 2
+            if what == "bernoulli":
+                return jg.bernoulli(p)
+            if what == "normal":
+                return jg.normal(p, 1.0)
+            if what == "rand_like":
+                return jg.rand_like(p) * p
+            return p.clone().uniform_(-1, 1)
+
+        return Env(step, lambda i: (jg.softmax(jg.randn(2, 4), -1),))
+
+    check(build, must_compile=True)
+
+
+def test_multinomial_samples_the_distribution():
+    jg.manual_seed(0)
+    p = jg.tensor([0.1, 0.2, 0.0, 0.7])
+    freq = np.bincount(jg.multinomial(p, 20000, replacement=True).numpy(), minlength=4) / 20000
+    np.testing.assert_allclose(freq, [0.1, 0.2, 0.0, 0.7], atol=0.015)
+    rows = jg.multinomial(jg.ones(500, 5), 5).numpy()
+    assert all(sorted(r) == [0, 1, 2, 3, 4] for r in rows)
+    first = np.bincount(jg.multinomial(p.expand(4000, 4), 1).numpy()[:, 0], minlength=4) / 4000
+    np.testing.assert_allclose(first, [0.1, 0.2, 0.0, 0.7], atol=0.03)
+    with pytest.raises(RuntimeError, match="without replacement"):
+        jg.multinomial(p, 5)
+
+
+def test_manual_seed_inside_the_step():
+    def build():
+        def step(x):
+            jg.manual_seed(7)
+            return x + jg.randn(3)
+
+        return Env(step, lambda i: (jg.randn(3),))
+
+    check(build, must_compile=True)
+
+
+def test_non_tensor_return_value_and_side_effects():
+    def build_counter():
+        _reset_globals()
+
+        def step(x):
+            global COUNTER
+            COUNTER += 1
+            return (x * 2).sum(), COUNTER
+
+        return Env(step, lambda i: (jg.randn(3),), state=lambda: {"counter": COUNTER})
+
+    def build_append():
+        _reset_globals()
+
+        def step(x):
+            y = (x * 2).sum()
+            HISTORY.append(1)
+            return y
+
+        return Env(step, lambda i: (jg.randn(3),), state=lambda: {"n": len(HISTORY)})
+
+    def build_unseen():
+        import itertools
+
+        ticks = itertools.count()
+
+        def step(x):
+            return x.sum(), next(ticks)
+
+        return Env(step, lambda i: (jg.randn(3),))
+
+    def build_clock():
+        import itertools
+
+        ticks = itertools.count()
+
+        def step(x):  # a Python value the guards cannot see, baked into a constant
+            return x * jg.tensor(float(next(ticks)))
+
+        return Env(step, lambda i: (jg.randn(3),))
+
+    for b in (build_counter, build_append, build_unseen, build_clock):
+        check(b)
+    with pytest.raises(jg.TraceError, match="built from Python data"):
+        f = jg.trace(build_clock().step, backend="reference")
+        for _ in range(3):
+            f(jg.randn(3))
+    with pytest.raises(jg.TraceError, match="HISTORY"):
+        _reset_globals()
+        f = jg.trace(build_append().step, backend="reference")
+        for _ in range(3):
+            f(jg.randn(3))
+    with pytest.raises(jg.TraceError, match="non-tensor value"):
+        f = jg.trace(build_unseen().step, backend="reference")
+        for _ in range(3):
+            f(jg.randn(3))
+
+
+def test_module_attribute_set_by_the_step_is_replayed():
+    def build():
+        model = mlp(drop=0.5)
+
+        def step(x):
+            model.train()
+            a = model(x).sum()
+            model.eval()  # leaves the model in eval mode, like the eager step
+            return a + model(x).sum()
+
+        return Env(step, lambda i: (jg.randn(2, 4),), state=lambda: model_state(model))
+
+    check(build, must_compile=True)
+
+
+def _transpose_first_weight(i, e):
+    if i == 3:
+        w = e.model[0].weight
+        w.data = jg.tensor(w.detach().numpy().T.copy()).t()
+
+
+def test_non_contiguous_state():
+    s = check(lambda: train_env(change=_transpose_first_weight), must_compile=True)
+    assert "non-contiguous" in s.explain()
+
+
+def test_non_contiguous_state_on_the_cpu_backend_is_not_silent():
+    with pytest.warns(RuntimeWarning, match=r"non-contiguous|fallback"):
+        s = check(lambda: train_env(change=_transpose_first_weight), backend="cpu")
+    text = s.explain()
+    assert "non-contiguous" in text
+
+
+def test_global_changing_every_call_warns_naming_it():
+    _reset_globals()
+
+    def step(x):
+        return (x * SCALE).sum()
+
+    f = jg.trace(step, backend="reference", max_variants=2)
+    with pytest.warns(RuntimeWarning, match="SCALE"):
+        for i in range(8):
+            globals()["SCALE"] = float(i)
+            np.testing.assert_allclose(f(jg.ones(2)).numpy(), 2.0 * i)
+
+
+def test_python_rng_and_clock_inside_the_step_warn():
+    import random
+    import time
+
+    def step(x):
+        return x * random.random() + time.perf_counter() * 0
+
+    f = jg.trace(step, backend="reference")
+    with pytest.warns(RuntimeWarning, match=r"random\.random.*time\.perf_counter"):
+        for _ in range(3):
+            f(jg.randn(2))
+
+
+def test_changing_non_tensor_argument_warns():
+    f = jg.trace(lambda x, k: x * k, backend="reference", max_variants=3)
+    with pytest.warns(RuntimeWarning, match="changes at every call"):
+        for i in range(8):
+            f(jg.randn(2), float(i))
+
+
+# ---------------------------------------------------------------- patterns that work -----
+def test_no_grad_blocks_and_train_eval_inside_and_retain_graph():
+    def build():
+        model = mlp(drop=0.2)
+        w = jg.randn(6, 3, requires_grad=True)
+
+        def step(x):
+            with jg.no_grad():
+                model.eval()
+                ref = model(x)
+                model.train()
+            h = model(x)
+            loss = ((h - ref) ** 2).mean() + (x @ w[:4]).sum() * 0.01
+            loss.backward(retain_graph=True)
+            loss.backward()
+            return loss
+
+        return Env(
+            step, lambda i: (jg.randn(3, 4),), state=lambda: {**model_state(model), "w": w.grad}
+        )
+
+    check(build, must_compile=True)
+
+
+@pytest.mark.parametrize("what", ["zero_grad_in_place", "clip", "accumulate", "batchnorm"])
+def test_training_patterns(what):
+    def build():
+        model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
+        opt = jg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y):
+            if what == "zero_grad_in_place":
+                opt.zero_grad(set_to_none=False)
+            elif what != "accumulate":
+                opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            if what == "clip":
+                nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            if what != "accumulate":
+                opt.step()
+            return loss
+
+        def change(i):
+            if what == "accumulate" and i % 2 == 0:
+                opt.step()
+                opt.zero_grad()
+
+        return Env(step, _batch, change, lambda: model_state(model, opt))
+
+    check(build, must_compile=True)
+
+
+def test_custom_function_and_slice_writes_on_state():
+    class Square(jg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    def build():
+        w = jg.randn(4, requires_grad=True)
+        buf = jg.zeros(3, 4)
+
+        def step(x):
+            loss = Square.apply(w * x).sum()
+            loss.backward()
+            with jg.no_grad():
+                buf[0] = w.grad
+                buf[1:] += 1.0
+                w.sub_(w.grad * 0.1)
+            w.grad = None
+            return loss
+
+        return Env(step, lambda i: (jg.randn(4),), state=lambda: {"w": w, "buf": buf})
+
+    check(build, must_compile=True)
+
+
+def test_dropout_rng_on_the_cpu_backend():
+    check(lambda: train_env(model_fn=lambda: mlp(drop=0.4)), must_compile=True, backend="cpu")
+
+
+def test_check_names_the_owner_path():
+    jg.manual_seed(0)
+    model = mlp()
+    opt = jg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def step(x, y):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    f = jg.trace(step, backend="reference", check=True)
+    for i in range(3):
+        f(*_batch(i))
+    v = f.last
+    real = v.exe.run
+
+    def wrong(arrays):  # a wrong kernel: the first layer's update is off
+        outs = real(arrays)
+        w = model[0].weight
+        w._data += 1.0
+        return outs
+
+    v.exe.run = wrong
+    with pytest.raises(jg.compile.TraceCheckError, match=r"model\.0\.weight"):
+        f(*_batch(0))
+    s = f.explain()
+    assert "guards" in s and "model.0.weight" in s and "fallbacks" in s
+    assert "runtime inputs" in s and "['lr']" in s

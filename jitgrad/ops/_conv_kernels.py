@@ -297,19 +297,18 @@ def conv2d_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, groups):
 def _argmax(x, b, c, r, q, kh, kw, sh, sw, pt, pl, dh, dw):
     """(row, col) of the window maximum in x[b, c]: the first, or the last NaN (torch's rule)."""
     h, wd = x.shape[2], x.shape[3]
-    best = -np.inf
-    bh = -1
-    bw = -1
-    for i in range(kh):
-        hh = r * sh + i * dh - pt
-        if hh < 0 or hh >= h:
-            continue
-        for j in range(kw):
-            ww = q * sw + j * dw - pl
-            if ww < 0 or ww >= wd:
-                continue
-            v = x[b, c, hh, ww]
-            if bh < 0 or v > best or v != v:
+    ilo, ihi = _valid(kh, h, dh, r * sh - pt)
+    jlo, jhi = _valid(kw, wd, dw, q * sw - pl)
+    bh = r * sh - pt + ilo * dh
+    bw = q * sw - pl + jlo * dw
+    best = x[b, c, bh, bw]
+    for i in range(ilo, ihi):
+        hh = r * sh - pt + i * dh
+        row = x[b, c, hh]
+        for j in range(jlo, jhi):
+            ww = q * sw - pl + j * dw
+            v = row[ww]
+            if v > best or v != v:
                 best = v
                 bh = hh
                 bw = ww

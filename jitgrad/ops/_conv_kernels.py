@@ -336,6 +336,18 @@ def max_pool2d_forward(x, out, idx, kh, kw, sh, sw, pt, pl, dh, dw):
 
 
 @_jit
+def max_pool2d_values(x, out, kh, kw, sh, sw, pt, pl, dh, dw):
+    """out (N, C, Ho, Wo) = window maxima of x (``max_pool2d_forward`` without indices)."""
+    max_pool2d_forward(x, out, np.empty((0, 0, 0, 0), np.int64), kh, kw, sh, sw, pt, pl, dh, dw)
+
+
+@_jit
+def max_pool2d_indices(x, idx, kh, kw, sh, sw, pt, pl, dh, dw):
+    """idx (N, C, Ho, Wo, int64) = flat h * W + w input index of each window's maximum."""
+    max_pool2d_forward(x, np.empty(idx.shape, x.dtype), idx, kh, kw, sh, sw, pt, pl, dh, dw)
+
+
+@_jit
 def max_pool2d_backward(g, x, dx, kh, kw, sh, sw, pt, pl, dh, dw):
     """dx (like x) = g (N, C, Ho, Wo) scattered to each window's argmax (summed where shared)."""
     n, c = x.shape[0], x.shape[1]

@@ -141,29 +141,30 @@ def _conv2d_grad_weight_ref(x, g, stride, padding, dilation, groups, ksize):
     return parts[0] if groups == 1 else np.concatenate(parts, axis=0)
 
 
-def _conv2d_impl(x, w, stride, padding, dilation, groups):
-    if not _on_kernel("conv2d", x, w):
-        return _conv2d_ref(x, w, stride, padding, dilation, groups)
-    ho, wo = _out_hw(x.shape[2:], w.shape[2:], stride, padding, dilation)
-    out = np.empty((x.shape[0], w.shape[0], ho, wo), dtype=x.dtype)
-    K.conv2d_forward(_c(x), _c(w), out, *stride, padding[0], padding[2], *dilation, groups)
-    return out
+def _conv_static(stride, padding, dilation, groups, **_):
+    """The kernels' int arguments after the arrays: sh, sw, pt, pl, dh, dw, groups."""
+    return (*stride, padding[0], padding[2], *dilation, groups)
 
 
-def _conv2d_grad_input_impl(g, w, stride, padding, dilation, groups, in_hw):
-    if not _on_kernel("conv2d_grad_input", g, w):
-        return _conv2d_grad_input_ref(g, w, stride, padding, dilation, groups, in_hw)
-    dx = np.empty((g.shape[0], w.shape[1] * groups) + tuple(in_hw), dtype=g.dtype)
-    K.conv2d_grad_input(_c(g), _c(w), dx, *stride, padding[0], padding[2], *dilation, groups)
-    return dx
+def _kernel_op(name, ref, kernel, static, out_shape, out_dtype=None):
+    """A primitive's implementation: ``kernel(*inputs, out, *static(**params))`` (numba, into
+    a fresh ``out``) for float32/float64 inputs, else the NumPy ``ref`` (with a warning)."""
+
+    def impl(*arrays, **p):
+        if not _on_kernel(name, *arrays):
+            return ref(*arrays, **p)
+        shape = out_shape(*[a.shape for a in arrays], **p)
+        out = np.empty(shape, dtype=out_dtype or arrays[0].dtype)
+        kernel(*[_c(a) for a in arrays], out, *static(**p))
+        return out
+
+    impl.__name__ = impl.__qualname__ = f"_{name}_impl"
+    return impl
 
 
-def _conv2d_grad_weight_impl(x, g, stride, padding, dilation, groups, ksize):
-    if not _on_kernel("conv2d_grad_weight", x, g):
-        return _conv2d_grad_weight_ref(x, g, stride, padding, dilation, groups, ksize)
-    gw = np.empty((g.shape[1], x.shape[1] // groups) + tuple(ksize), dtype=x.dtype)
-    K.conv2d_grad_weight(_c(x), _c(g), gw, *stride, padding[0], padding[2], *dilation, groups)
-    return gw
+def _extra(ref, kernel, static):
+    # read by the backends: the oracle, and the kernel a generated step calls directly
+    return {"ref": ref, "kernel": kernel, "kernel_static": static}
 
 
 def _conv_params(p):
@@ -206,8 +207,16 @@ def _conv2d_grad_weight_vjp(gw, out, x, g, ksize, **p):
 conv2d_p = register(
     "conv2d",
     "opaque",
-    _conv2d_impl,
-    extra={"ref": _conv2d_ref},
+    _kernel_op(
+        "conv2d",
+        _conv2d_ref,
+        K.conv2d_forward,
+        _conv_static,
+        lambda xs, ws, stride, padding, dilation, **_: (
+            (xs[0], ws[0]) + _out_hw(xs[2:], ws[2:], stride, padding, dilation)
+        ),
+    ),
+    extra=_extra(_conv2d_ref, K.conv2d_forward, _conv_static),
     vjp=_conv2d_vjp,
     backward_name="ConvolutionBackward0",
     doc="2-D cross-correlation, NCHW input and (O, C/groups, kh, kw) weight",
@@ -215,8 +224,14 @@ conv2d_p = register(
 conv2d_grad_input_p = register(
     "conv2d_grad_input",
     "opaque",
-    _conv2d_grad_input_impl,
-    extra={"ref": _conv2d_grad_input_ref},
+    _kernel_op(
+        "conv2d_grad_input",
+        _conv2d_grad_input_ref,
+        K.conv2d_grad_input,
+        _conv_static,
+        lambda gs, ws, groups, in_hw, **_: (gs[0], ws[1] * groups) + tuple(in_hw),
+    ),
+    extra=_extra(_conv2d_grad_input_ref, K.conv2d_grad_input, _conv_static),
     vjp=_conv2d_grad_input_vjp,
     backward_name="ConvolutionBackwardBackward0",
     doc="transposed convolution: gradient of conv2d w.r.t. its input",
@@ -224,8 +239,14 @@ conv2d_grad_input_p = register(
 conv2d_grad_weight_p = register(
     "conv2d_grad_weight",
     "opaque",
-    _conv2d_grad_weight_impl,
-    extra={"ref": _conv2d_grad_weight_ref},
+    _kernel_op(
+        "conv2d_grad_weight",
+        _conv2d_grad_weight_ref,
+        K.conv2d_grad_weight,
+        _conv_static,
+        lambda xs, gs, groups, ksize, **_: (gs[1], xs[1] // groups) + tuple(ksize),
+    ),
+    extra=_extra(_conv2d_grad_weight_ref, K.conv2d_grad_weight, _conv_static),
     vjp=_conv2d_grad_weight_vjp,
     backward_name="ConvolutionBackwardBackward1",
     doc="gradient of conv2d w.r.t. its weight",
@@ -321,35 +342,13 @@ def _max_pool2d_gather_ref(gg, x, ksize, stride, padding, dilation, out_hw):
     return out
 
 
-def _pool_kernel_args(ksize, stride, padding, dilation):
+def _pool_static(ksize, stride, padding, dilation, **_):
+    """The pool kernels' int arguments after the arrays: kh, kw, sh, sw, pt, pl, dh, dw."""
     return (*ksize, *stride, padding[0], padding[2], *dilation)
 
 
-def _max_pool2d_impl(x, ksize, stride, padding, dilation, out_hw, want="out"):
-    if not _on_kernel("max_pool2d", x):
-        if want == "out":
-            return _max_pool2d_ref(x, ksize, stride, padding, dilation, out_hw)
-        return _flat_indices(x, ksize, stride, padding, dilation, out_hw)
-    out = np.empty(x.shape[:2] + tuple(out_hw), dtype=x.dtype)
-    idx = np.empty(out.shape if want != "out" else (0, 0, 0, 0), dtype=np.int64)
-    K.max_pool2d_forward(_c(x), out, idx, *_pool_kernel_args(ksize, stride, padding, dilation))
-    return out if want == "out" else idx
-
-
-def _max_pool2d_grad_impl(g, x, ksize, stride, padding, dilation, out_hw):
-    if not _on_kernel("max_pool2d_grad", g, x):
-        return _max_pool2d_grad_ref(g, x, ksize, stride, padding, dilation, out_hw)
-    dx = np.empty(x.shape, dtype=g.dtype)
-    K.max_pool2d_backward(_c(g), _c(x), dx, *_pool_kernel_args(ksize, stride, padding, dilation))
-    return dx
-
-
-def _max_pool2d_gather_impl(gg, x, ksize, stride, padding, dilation, out_hw):
-    if not _on_kernel("max_pool2d_gather", gg, x):
-        return _max_pool2d_gather_ref(gg, x, ksize, stride, padding, dilation, out_hw)
-    out = np.empty(x.shape[:2] + tuple(out_hw), dtype=gg.dtype)
-    K.max_pool2d_gather(_c(gg), _c(x), out, *_pool_kernel_args(ksize, stride, padding, dilation))
-    return out
+def _pooled_shape(*shapes, out_hw, **_):
+    return tuple(shapes[-1][:2]) + tuple(out_hw)
 
 
 def _flat_indices(x, ksize, stride, padding, dilation, out_hw):
@@ -377,8 +376,8 @@ def _max_pool2d_gather_vjp(gg, out, g, x, **p):
 max_pool2d_p = register(
     "max_pool2d",
     "opaque",
-    _max_pool2d_impl,
-    extra={"ref": _max_pool2d_ref},
+    _kernel_op("max_pool2d", _max_pool2d_ref, K.max_pool2d_values, _pool_static, _pooled_shape),
+    extra=_extra(_max_pool2d_ref, K.max_pool2d_values, _pool_static),
     vjp=_max_pool2d_vjp,
     backward_name="MaxPool2DWithIndicesBackward0",
     doc="2-D max pooling (NCHW), -inf padding",
@@ -386,8 +385,14 @@ max_pool2d_p = register(
 max_pool2d_grad_p = register(
     "max_pool2d_grad",
     "opaque",
-    _max_pool2d_grad_impl,
-    extra={"ref": _max_pool2d_grad_ref},
+    _kernel_op(
+        "max_pool2d_grad",
+        _max_pool2d_grad_ref,
+        K.max_pool2d_backward,
+        _pool_static,
+        lambda gs, xs, **_: xs,
+    ),
+    extra=_extra(_max_pool2d_grad_ref, K.max_pool2d_backward, _pool_static),
     vjp=_max_pool2d_grad_vjp,
     n_diff=1,
     backward_name="MaxPool2DWithIndicesBackwardBackward0",
@@ -396,8 +401,14 @@ max_pool2d_grad_p = register(
 max_pool2d_gather_p = register(
     "max_pool2d_gather",
     "opaque",
-    _max_pool2d_gather_impl,
-    extra={"ref": _max_pool2d_gather_ref},
+    _kernel_op(
+        "max_pool2d_gather",
+        _max_pool2d_gather_ref,
+        K.max_pool2d_gather,
+        _pool_static,
+        _pooled_shape,
+    ),
+    extra=_extra(_max_pool2d_gather_ref, K.max_pool2d_gather, _pool_static),
     vjp=_max_pool2d_gather_vjp,
     n_diff=1,
     doc="read a tensor at each pooling window's argmax",
@@ -405,8 +416,15 @@ max_pool2d_gather_p = register(
 max_pool2d_indices_p = register(
     "max_pool2d_indices",
     "opaque",
-    lambda x, **p: _max_pool2d_impl(x, **p, want="indices"),
-    extra={"ref": _flat_indices},
+    _kernel_op(
+        "max_pool2d_indices",
+        _flat_indices,
+        K.max_pool2d_indices,
+        _pool_static,
+        _pooled_shape,
+        out_dtype=np.int64,
+    ),
+    extra=_extra(_flat_indices, K.max_pool2d_indices, _pool_static),
     doc="flat (h * W + w) input index of each window's maximum (return_indices=True)",
 )
 

@@ -268,6 +268,9 @@ def conv2d_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, groups):
     if cg == 1 and (groups > 1 or og == 1):
         _direct_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, og)
         return
+    if n * ho * wo == 0:  # no tile will write the result
+        gw[:] = 0
+        return
     k = cg * kh * kw
     acc = gw.reshape(groups, og, k)
     nb, nr = _tiling(n, ho, wo, k, x.itemsize)

@@ -179,6 +179,15 @@ def test_conv_pool_rows_eager_match_traced():
         assert_close(t.grad.numpy(), g, 1e-10, 1e-10, what="traced grad")
 
 
+def test_empty_batch_gives_zero_weight_gradient():
+    x, w, p = _conv_args("plain")
+    x = x[:0]
+    g = np.ones((0, w.shape[0], 3, 4))
+    gw = C.conv2d_grad_weight_p.impl(x, g, **p, ksize=w.shape[2:])
+    np.testing.assert_array_equal(gw, np.zeros_like(w))
+    assert C.conv2d_p.impl(x, w, **p).shape == (0, 4, 3, 4)
+
+
 def test_unsupported_dtype_runs_numpy_reference_with_one_warning():
     C._warned.discard(("conv2d", ("float16", "float16")))
     x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float16)

@@ -46,6 +46,16 @@ def _valid(n_out, n_in, stride, offset):
 
 
 @_jit
+def _col_bounds(kw, wo, wd, sw, dw, pl):
+    """Per kernel column j: the [lo, hi) of output columns that read inside the input."""
+    lo = np.empty(kw, np.int64)
+    hi = np.empty(kw, np.int64)
+    for j in range(kw):
+        lo[j], hi[j] = _valid(wo, wd, sw, j * dw - pl)
+    return lo, hi
+
+
+@_jit
 def _tiling(n, ho, wo, k, itemsize):
     """(images per tile, output rows per tile) so a K x T column buffer is ~TILE_BYTES."""
     per_row = max(1, k * wo * itemsize)
@@ -131,6 +141,7 @@ def _direct_forward(x, w, out, sh, sw, pt, pl, dh, dw, og):
     n, _, h, wd = x.shape
     o, _, kh, kw = w.shape
     ho, wo = out.shape[2], out.shape[3]
+    los, his = _col_bounds(kw, wo, wd, sw, dw, pl)
     for b in range(n):
         for oc in range(o):
             c = oc // og
@@ -145,8 +156,7 @@ def _direct_forward(x, w, out, sh, sw, pt, pl, dh, dw, og):
                     for j in range(kw):
                         wv = w[oc, 0, i, j]
                         off = j * dw - pl
-                        lo, hi = _valid(wo, wd, sw, off)
-                        for q in range(lo, hi):
+                        for q in range(los[j], his[j]):
                             orow[q] += wv * xrow[q * sw + off]
 
 
@@ -155,6 +165,7 @@ def _direct_grad_input(g, w, dx, sh, sw, pt, pl, dh, dw, og):
     n, _, h, wd = dx.shape
     o, _, kh, kw = w.shape
     ho, wo = g.shape[2], g.shape[3]
+    los, his = _col_bounds(kw, wo, wd, sw, dw, pl)
     dx[:] = 0
     for b in range(n):
         for oc in range(o):
@@ -169,8 +180,7 @@ def _direct_grad_input(g, w, dx, sh, sw, pt, pl, dh, dw, og):
                     for j in range(kw):
                         wv = w[oc, 0, i, j]
                         off = j * dw - pl
-                        lo, hi = _valid(wo, wd, sw, off)
-                        for q in range(lo, hi):
+                        for q in range(los[j], his[j]):
                             xrow[q * sw + off] += wv * grow[q]
 
 
@@ -300,16 +310,25 @@ def conv2d_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, groups):
 def _argmax(x, b, c, r, q, kh, kw, sh, sw, pt, pl, dh, dw):
     """(row, col) of the window maximum in x[b, c]: the first, or the last NaN (torch's rule)."""
     h, wd = x.shape[2], x.shape[3]
-    ilo, ihi = _valid(kh, h, dh, r * sh - pt)
-    jlo, jhi = _valid(kw, wd, dw, q * sw - pl)
-    bh = r * sh - pt + ilo * dh
-    bw = q * sw - pl + jlo * dw
+    h0 = r * sh - pt
+    w0 = q * sw - pl
+    # windows inside the input are the common case: no integer division for them
+    if h0 >= 0 and h0 + (kh - 1) * dh < h:
+        ilo, ihi = 0, kh
+    else:
+        ilo, ihi = _valid(kh, h, dh, h0)
+    if w0 >= 0 and w0 + (kw - 1) * dw < wd:
+        jlo, jhi = 0, kw
+    else:
+        jlo, jhi = _valid(kw, wd, dw, w0)
+    bh = h0 + ilo * dh
+    bw = w0 + jlo * dw
     best = x[b, c, bh, bw]
     for i in range(ilo, ihi):
-        hh = r * sh - pt + i * dh
+        hh = h0 + i * dh
         row = x[b, c, hh]
         for j in range(jlo, jhi):
-            ww = q * sw - pl + j * dw
+            ww = w0 + j * dw
             v = row[ww]
             if v > best or v != v:
                 best = v

@@ -33,7 +33,7 @@ LEVELS = {
     "quick": dict(block=0.12, rounds=3, min_keep=2, max_rounds=4, warm=0.1),
     "full": dict(block=0.2, rounds=9, min_keep=3, max_rounds=16, warm=0.3),
 }
-ORDER = ["mlp", "cnn", "elementwise", "overhead", "compile", "inference", "guards"]
+ORDER = ["mlp", "cnn", "resnet", "elementwise", "overhead", "compile", "inference", "guards"]
 
 
 def parse_args(argv):

@@ -4,11 +4,12 @@ A row is a ``Row``: a name and, per column, a setup function that returns a call
 one step (or raises ``Unavailable`` with the reason shown in the table).
 """
 
-from . import cnn, compile_latency, elementwise, guards, inference, mlp, overhead
+from . import cnn, compile_latency, elementwise, guards, inference, mlp, overhead, resnet
 
 WORKLOADS = {
     "mlp": mlp,
     "cnn": cnn,
+    "resnet": resnet,
     "elementwise": elementwise,
     "overhead": overhead,
     "compile": compile_latency,

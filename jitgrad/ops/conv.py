@@ -1,6 +1,9 @@
 """Convolution, pooling and padding primitives (NCHW), each with its VJP in jitgrad ops.
 
-Convolution is im2col through ``sliding_window_view`` plus one BLAS contraction. Its VJP is
+Each conv/pool primitive runs a numba kernel from ``_conv_kernels`` (compiled once, cached
+on disk) for float32/float64; its NumPy implementation (``_*_ref`` below, im2col through
+``sliding_window_view`` plus one BLAS contraction) is kept beside it as the oracle, in
+``prim.extra["ref"]``, and runs for other dtypes (with a warning, once). Convolution's VJP is
 two more primitives, ``conv2d_grad_input`` (a transposed convolution / col2im) and
 ``conv2d_grad_weight``; all three are bilinear, so each one's VJP is written with the other
 two and derivatives of any order stay inside this closed set. Max pooling works the same
@@ -12,10 +15,37 @@ Static parameters (all hashable tuples/ints, as the compiler keys on them):
 ``groups``; the grad primitives also carry the spatial size they must produce.
 """
 
+import warnings
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import _conv_kernels as K
 from .registry import apply, register
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_warned = set()
+
+
+def _on_kernel(op, *arrays):
+    """True when the numba kernel serves these arrays; else warns once (NumPy path is slower)."""
+    dt = arrays[0].dtype
+    if dt in _KERNEL_DTYPES and all(a.dtype == dt for a in arrays):
+        return True
+    key = (op, tuple(a.dtype.name for a in arrays))
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(
+            f"{op}: no compiled kernel for dtype {'/'.join(key[1])}; running the slower NumPy "
+            "implementation (convert to float32 or float64 for the fast path)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return False
+
+
+def _c(a):
+    return np.ascontiguousarray(a)
 
 
 # ---------------------------------------------------------------- helpers -----------------
@@ -111,6 +141,32 @@ def _conv2d_grad_weight_ref(x, g, stride, padding, dilation, groups, ksize):
     return parts[0] if groups == 1 else np.concatenate(parts, axis=0)
 
 
+def _conv_static(stride, padding, dilation, groups, **_):
+    """The kernels' int arguments after the arrays: sh, sw, pt, pl, dh, dw, groups."""
+    return (*stride, padding[0], padding[2], *dilation, groups)
+
+
+def _kernel_op(name, ref, kernel, static, out_shape, out_dtype=None):
+    """A primitive's implementation: ``kernel(*inputs, out, *static(**params))`` (numba, into
+    a fresh ``out``) for float32/float64 inputs, else the NumPy ``ref`` (with a warning)."""
+
+    def impl(*arrays, **p):
+        if not _on_kernel(name, *arrays):
+            return ref(*arrays, **p)
+        shape = out_shape(*[a.shape for a in arrays], **p)
+        out = np.empty(shape, dtype=out_dtype or arrays[0].dtype)
+        kernel(*[_c(a) for a in arrays], out, *static(**p))
+        return out
+
+    impl.__name__ = impl.__qualname__ = f"_{name}_impl"
+    return impl
+
+
+def _extra(ref, kernel, static):
+    # read by the backends: the oracle, and the kernel a generated step calls directly
+    return {"ref": ref, "kernel": kernel, "kernel_static": static}
+
+
 def _conv_params(p):
     return {k: p[k] for k in ("stride", "padding", "dilation", "groups")}
 
@@ -151,7 +207,16 @@ def _conv2d_grad_weight_vjp(gw, out, x, g, ksize, **p):
 conv2d_p = register(
     "conv2d",
     "opaque",
-    _conv2d_ref,
+    _kernel_op(
+        "conv2d",
+        _conv2d_ref,
+        K.conv2d_forward,
+        _conv_static,
+        lambda xs, ws, stride, padding, dilation, **_: (
+            (xs[0], ws[0]) + _out_hw(xs[2:], ws[2:], stride, padding, dilation)
+        ),
+    ),
+    extra=_extra(_conv2d_ref, K.conv2d_forward, _conv_static),
     vjp=_conv2d_vjp,
     backward_name="ConvolutionBackward0",
     doc="2-D cross-correlation, NCHW input and (O, C/groups, kh, kw) weight",
@@ -159,7 +224,14 @@ conv2d_p = register(
 conv2d_grad_input_p = register(
     "conv2d_grad_input",
     "opaque",
-    _conv2d_grad_input_ref,
+    _kernel_op(
+        "conv2d_grad_input",
+        _conv2d_grad_input_ref,
+        K.conv2d_grad_input,
+        _conv_static,
+        lambda gs, ws, groups, in_hw, **_: (gs[0], ws[1] * groups) + tuple(in_hw),
+    ),
+    extra=_extra(_conv2d_grad_input_ref, K.conv2d_grad_input, _conv_static),
     vjp=_conv2d_grad_input_vjp,
     backward_name="ConvolutionBackwardBackward0",
     doc="transposed convolution: gradient of conv2d w.r.t. its input",
@@ -167,7 +239,14 @@ conv2d_grad_input_p = register(
 conv2d_grad_weight_p = register(
     "conv2d_grad_weight",
     "opaque",
-    _conv2d_grad_weight_ref,
+    _kernel_op(
+        "conv2d_grad_weight",
+        _conv2d_grad_weight_ref,
+        K.conv2d_grad_weight,
+        _conv_static,
+        lambda xs, gs, groups, ksize, **_: (gs[1], xs[1] // groups) + tuple(ksize),
+    ),
+    extra=_extra(_conv2d_grad_weight_ref, K.conv2d_grad_weight, _conv_static),
     vjp=_conv2d_grad_weight_vjp,
     backward_name="ConvolutionBackwardBackward1",
     doc="gradient of conv2d w.r.t. its weight",
@@ -242,60 +321,14 @@ def _max_pool2d_ref(x, ksize, stride, padding, dilation, out_hw):
     return out
 
 
-# The backward passes of max pooling need each window's argmax. With NumPy that is a dozen
-# passes over strided slices (~20 ms for a 64x32x26x26 batch); one compiled loop nest does
-# it in one pass. numba is a dependency already (the static-graph backends); the NumPy code
-# above stays as the fallback and as the oracle the tests compare the kernels against.
-try:
-    import numba as _numba
-except ImportError:  # pragma: no cover - numba is a declared dependency
-    _numba = None
-
-
-def _pool_grad_kernel(g, xp, out, kh, kw, sh, sw, dh, dw, scatter):
-    """scatter: out[argmax window pos] += g[i, j]; else out[i, j] = g(padded)[argmax pos]."""
-    n, c, ho, wo = g.shape if scatter else out.shape
-    for a in range(n):
-        for b in range(c):
-            for i in range(ho):
-                for j in range(wo):
-                    h0 = i * sh
-                    w0 = j * sw
-                    best = xp[a, b, h0, w0]
-                    bh = h0
-                    bw = w0
-                    for u in range(kh):
-                        for v in range(kw):
-                            val = xp[a, b, h0 + u * dh, w0 + v * dw]
-                            if val > best or (val != val and (u or v)):
-                                best = val
-                                bh = h0 + u * dh
-                                bw = w0 + v * dw
-                    if scatter:
-                        out[a, b, bh, bw] += g[a, b, i, j]
-                    else:
-                        out[a, b, i, j] = g[a, b, bh, bw]
-
-
-if _numba is not None:
-    _pool_grad_kernel = _numba.njit(cache=True, nogil=True)(_pool_grad_kernel)
-    USE_KERNELS = True
-else:  # pragma: no cover
-    USE_KERNELS = False
-
-
 def _max_pool2d_grad_ref(g, x, ksize, stride, padding, dilation, out_hw):
     pad = _pad_for(x.shape[2:], ksize, stride, padding, dilation, out_hw)
     n, c, h, w = x.shape
     canvas = np.zeros((n, c, h + pad[0] + pad[1], w + pad[2] + pad[3]), dtype=g.dtype)
-    if USE_KERNELS:
-        xp = np.ascontiguousarray(_pad_hw(x, pad, -np.inf))
-        _pool_grad_kernel(np.ascontiguousarray(g), xp, canvas, *ksize, *stride, *dilation, True)
-    else:
-        idx = _pool_argmax(x, ksize, stride, pad, dilation, out_hw)
-        zero = np.zeros((), dtype=g.dtype)
-        for k, (hs, ws) in _offsets(ksize, stride, dilation, out_hw):
-            canvas[:, :, hs, ws] += np.where(idx == k, g, zero)
+    idx = _pool_argmax(x, ksize, stride, pad, dilation, out_hw)
+    zero = np.zeros((), dtype=g.dtype)
+    for k, (hs, ws) in _offsets(ksize, stride, dilation, out_hw):
+        canvas[:, :, hs, ws] += np.where(idx == k, g, zero)
     return np.ascontiguousarray(canvas[:, :, pad[0] : pad[0] + h, pad[2] : pad[2] + w])
 
 
@@ -303,14 +336,29 @@ def _max_pool2d_gather_ref(gg, x, ksize, stride, padding, dilation, out_hw):
     pad = _pad_for(x.shape[2:], ksize, stride, padding, dilation, out_hw)
     gp = _pad_hw(gg, pad)
     out = np.zeros(x.shape[:2] + tuple(out_hw), dtype=gg.dtype)
-    if USE_KERNELS:
-        xp = np.ascontiguousarray(_pad_hw(x, pad, -np.inf))
-        _pool_grad_kernel(np.ascontiguousarray(gp), xp, out, *ksize, *stride, *dilation, False)
-        return out
     idx = _pool_argmax(x, ksize, stride, pad, dilation, out_hw)
     for k, (hs, ws) in _offsets(ksize, stride, dilation, out_hw):
         np.copyto(out, gp[:, :, hs, ws], where=idx == k)
     return out
+
+
+def _pool_static(ksize, stride, padding, dilation, **_):
+    """The pool kernels' int arguments after the arrays: kh, kw, sh, sw, pt, pl, dh, dw."""
+    return (*ksize, *stride, padding[0], padding[2], *dilation)
+
+
+def _pooled_shape(*shapes, out_hw, **_):
+    return tuple(shapes[-1][:2]) + tuple(out_hw)
+
+
+def _flat_indices(x, ksize, stride, padding, dilation, out_hw):
+    pad = _pad_for(x.shape[2:], ksize, stride, padding, dilation, out_hw)
+    idx = _pool_argmax(x, ksize, stride, pad, dilation, out_hw)
+    ho, wo = out_hw
+    i, j = np.divmod(idx, ksize[1])
+    rows = np.arange(ho)[:, None] * stride[0] + i * dilation[0] - pad[0]
+    cols = np.arange(wo)[None, :] * stride[1] + j * dilation[1] - pad[2]
+    return (rows * x.shape[3] + cols).astype(np.int64)
 
 
 def _max_pool2d_vjp(g, out, x, **p):
@@ -328,7 +376,8 @@ def _max_pool2d_gather_vjp(gg, out, g, x, **p):
 max_pool2d_p = register(
     "max_pool2d",
     "opaque",
-    _max_pool2d_ref,
+    _kernel_op("max_pool2d", _max_pool2d_ref, K.max_pool2d_values, _pool_static, _pooled_shape),
+    extra=_extra(_max_pool2d_ref, K.max_pool2d_values, _pool_static),
     vjp=_max_pool2d_vjp,
     backward_name="MaxPool2DWithIndicesBackward0",
     doc="2-D max pooling (NCHW), -inf padding",
@@ -336,7 +385,14 @@ max_pool2d_p = register(
 max_pool2d_grad_p = register(
     "max_pool2d_grad",
     "opaque",
-    _max_pool2d_grad_ref,
+    _kernel_op(
+        "max_pool2d_grad",
+        _max_pool2d_grad_ref,
+        K.max_pool2d_backward,
+        _pool_static,
+        lambda gs, xs, **_: xs,
+    ),
+    extra=_extra(_max_pool2d_grad_ref, K.max_pool2d_backward, _pool_static),
     vjp=_max_pool2d_grad_vjp,
     n_diff=1,
     backward_name="MaxPool2DWithIndicesBackwardBackward0",
@@ -345,7 +401,14 @@ max_pool2d_grad_p = register(
 max_pool2d_gather_p = register(
     "max_pool2d_gather",
     "opaque",
-    _max_pool2d_gather_ref,
+    _kernel_op(
+        "max_pool2d_gather",
+        _max_pool2d_gather_ref,
+        K.max_pool2d_gather,
+        _pool_static,
+        _pooled_shape,
+    ),
+    extra=_extra(_max_pool2d_gather_ref, K.max_pool2d_gather, _pool_static),
     vjp=_max_pool2d_gather_vjp,
     n_diff=1,
     doc="read a tensor at each pooling window's argmax",
@@ -353,21 +416,17 @@ max_pool2d_gather_p = register(
 max_pool2d_indices_p = register(
     "max_pool2d_indices",
     "opaque",
-    lambda x, ksize, stride, padding, dilation, out_hw: _flat_indices(
-        x, ksize, stride, padding, dilation, out_hw
+    _kernel_op(
+        "max_pool2d_indices",
+        _flat_indices,
+        K.max_pool2d_indices,
+        _pool_static,
+        _pooled_shape,
+        out_dtype=np.int64,
     ),
+    extra=_extra(_flat_indices, K.max_pool2d_indices, _pool_static),
     doc="flat (h * W + w) input index of each window's maximum (return_indices=True)",
 )
-
-
-def _flat_indices(x, ksize, stride, padding, dilation, out_hw):
-    pad = _pad_for(x.shape[2:], ksize, stride, padding, dilation, out_hw)
-    idx = _pool_argmax(x, ksize, stride, pad, dilation, out_hw)
-    ho, wo = out_hw
-    i, j = np.divmod(idx, ksize[1])
-    rows = np.arange(ho)[:, None] * stride[0] + i * dilation[0] - pad[0]
-    cols = np.arange(wo)[None, :] * stride[1] + j * dilation[1] - pad[2]
-    return (rows * x.shape[3] + cols).astype(np.int64)
 
 
 def max_pool2d(x, ksize, stride, padding, dilation, out_hw):

@@ -1,0 +1,240 @@
+"""(c) ResNet-18 training steps on 64x64 inputs, batch 8, SGD(lr=0.01, momentum=0.9).
+
+Two rows: the whole network trained, and the fine-tuning recipe (every backbone parameter
+frozen with ``requires_grad=False``, a new ``fc`` trained; BatchNorm in training mode, as
+``model.train()`` leaves it). The network is the torchvision layout (examples/resnet.py),
+built from the same code for jitgrad and torch; every column starts from the same weights.
+"""
+
+import numpy as np
+
+from .. import peers
+from .common import Row, skip_compile
+
+LR, MOMENTUM, CLASSES, SIZE = 0.01, 0.9, 10, 64
+
+
+def build(nn, flatten):
+    """ResNet-18 from ``nn`` (jitgrad.nn or torch.nn): both expose the same layers."""
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin, cout, stride=1):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU()
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(
+                    nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)
+                )
+
+        def forward(self, x):
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            identity = x if self.downsample is None else self.downsample(x)
+            return self.relu(out + identity)
+
+    class ResNet18(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU()
+            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+            layers, cin = [], 64
+            for i, cout in enumerate([64, 128, 256, 512]):
+                blocks = [BasicBlock(cin, cout, 1 if i == 0 else 2), BasicBlock(cout, cout)]
+                layers.append(nn.Sequential(*blocks))
+                cin = cout
+            self.layer1, self.layer2, self.layer3, self.layer4 = layers
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.fc = nn.Linear(512, CLASSES)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(flatten(self.avgpool(x), 1))
+
+    return ResNet18()
+
+
+def weights(seed=0):
+    """Initial weights (name -> array), from jitgrad's default init with a fixed seed."""
+    import jitgrad
+
+    jitgrad.manual_seed(seed)
+    model = build(jitgrad.nn, jitgrad.flatten)
+    return {k: v.detach().numpy().copy() for k, v in model.named_parameters()}
+
+
+def batch(b, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((b, 3, SIZE, SIZE), dtype=np.float32)
+    return x, rng.integers(0, CLASSES, b).astype(np.int64)
+
+
+def _frozen(name, frozen):
+    return frozen and not name.startswith("fc.")
+
+
+# ---------------------------------------------------------------- jitgrad --------------
+def jitgrad_case(ws, data, traced, frozen):
+    import jitgrad
+    from jitgrad import nn
+
+    model = build(nn, jitgrad.flatten)
+    with jitgrad.no_grad():
+        for k, p in model.named_parameters():
+            p.copy_(jitgrad.tensor(ws[k]))
+            p.requires_grad = not _frozen(k, frozen)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = jitgrad.optim.SGD(params, lr=LR, momentum=MOMENTUM)
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = (jitgrad.tensor(a) for a in data)
+
+    def train_step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = jitgrad.trace(train_step) if traced else train_step
+    fn = lambda: step(x, y)
+    fn.traced = step if traced else None
+    return fn
+
+
+# ---------------------------------------------------------------- torch ----------------
+def torch_case(ws, data, compiled, frozen):
+    torch = peers.torch()
+    model = build(torch.nn, torch.flatten)
+    with torch.no_grad():
+        for k, p in model.named_parameters():
+            p.copy_(torch.from_numpy(ws[k]))
+            p.requires_grad_(not _frozen(k, frozen))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=LR, momentum=MOMENTUM)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x, y = (torch.from_numpy(a) for a in data)
+
+    def train_step(x, y):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    step = torch.compile(train_step, dynamic=False) if compiled else train_step
+    return lambda: step(x, y)
+
+
+# ---------------------------------------------------------------- jax ------------------
+def jax_case(ws, data, frozen):
+    jax = peers.jax()
+    jnp, lax = jax.numpy, jax.lax
+
+    def conv(x, w, stride, pad):
+        return lax.conv_general_dilated(
+            x, w, (stride, stride), [(pad, pad)] * 2, dimension_numbers=("NCHW", "OIHW", "NCHW")
+        )
+
+    def bn(x, p, s, name):
+        mean = x.mean((0, 2, 3))
+        var = x.var((0, 2, 3))
+        n = x.size // x.shape[1]
+        s[name + ".running_mean"] = 0.9 * s[name + ".running_mean"] + 0.1 * mean
+        s[name + ".running_var"] = 0.9 * s[name + ".running_var"] + 0.1 * var * (n / (n - 1))
+        xh = (x - mean[None, :, None, None]) * lax.rsqrt(var + 1e-5)[None, :, None, None]
+        return (
+            xh * p[name + ".weight"][None, :, None, None] + p[name + ".bias"][None, :, None, None]
+        )
+
+    def block(x, p, s, pre, stride):
+        out = jax.nn.relu(bn(conv(x, p[pre + "conv1.weight"], stride, 1), p, s, pre + "bn1"))
+        out = bn(conv(out, p[pre + "conv2.weight"], 1, 1), p, s, pre + "bn2")
+        if pre + "downsample.0.weight" in p:
+            x = bn(conv(x, p[pre + "downsample.0.weight"], stride, 0), p, s, pre + "downsample.1")
+        return jax.nn.relu(out + x)
+
+    def forward(p, s, x):
+        x = jax.nn.relu(bn(conv(x, p["conv1.weight"], 2, 3), p, s, "bn1"))
+        x = lax.reduce_window(
+            x, -jnp.inf, lax.max, (1, 1, 3, 3), (1, 1, 2, 2), [(0, 0), (0, 0), (1, 1), (1, 1)]
+        )
+        for i in range(4):
+            for j in range(2):
+                x = block(x, p, s, f"layer{i + 1}.{j}.", 2 if i and not j else 1)
+        return x.mean((2, 3)) @ p["fc.weight"].T + p["fc.bias"]
+
+    def loss_fn(train, fixed, s, x, y):
+        s = dict(s)
+        logits = forward({**fixed, **train}, s, x)
+        logp = jax.nn.log_softmax(logits, axis=1)
+        return -jnp.take_along_axis(logp, y[:, None], axis=1).mean(), s
+
+    def train_step(train, fixed, mom, s, x, y):
+        (loss, s), g = jax.value_and_grad(loss_fn, has_aux=True)(train, fixed, s, x, y)
+        mom = {k: MOMENTUM * mom[k] + g[k] for k in train}
+        train = {k: train[k] - LR * mom[k] for k in train}
+        return train, mom, s, loss
+
+    f = jax.jit(train_step, donate_argnums=(0, 2, 3))
+    p = {k: jnp.asarray(v) for k, v in ws.items()}
+    train = {k: v for k, v in p.items() if not _frozen(k, frozen)}
+    fixed = {k: v for k, v in p.items() if _frozen(k, frozen)}
+    stats = {}
+    for k, v in ws.items():
+        if k.endswith(".weight") and v.ndim == 1:  # a BatchNorm
+            stats[k[:-7] + ".running_mean"] = jnp.zeros_like(v)
+            stats[k[:-7] + ".running_var"] = jnp.ones_like(v)
+    state = [train, {k: jnp.zeros_like(v) for k, v in train.items()}, stats]
+    x, y = (jnp.asarray(a) for a in data)
+
+    def step():
+        train, mom, s, loss = f(state[0], fixed, state[1], state[2], x, y)
+        state[:] = [train, mom, s]
+        return loss.block_until_ready()
+
+    return step
+
+
+def _no_numpy():
+    raise peers.Unavailable("no hand-written NumPy ResNet")
+
+
+def cases(b, level, frozen):
+    ws, data = weights(), batch(b)
+    return {
+        "jitgrad eager": lambda: jitgrad_case(ws, data, False, frozen),
+        "jitgrad compiled": lambda: jitgrad_case(ws, data, True, frozen),
+        "numpy": _no_numpy,
+        "torch eager": lambda: torch_case(ws, data, False, frozen),
+        "torch.compile": lambda: (skip_compile(level), torch_case(ws, data, True, frozen))[1],
+        "jax.jit": lambda: jax_case(ws, data, frozen),
+    }
+
+
+def rows(level):
+    if level == "smoke":
+        return []
+    b = 8
+    return [
+        Row(
+            "resnet",
+            f"(c) ResNet-18 train step (SGD), {SIZE}x{SIZE}, batch {b}",
+            cases(b, level, False),
+            group="(c) ResNet-18",
+            x="train",
+        ),
+        Row(
+            "resnet",
+            f"(c) ResNet-18 fine-tune (frozen backbone, new fc), {SIZE}x{SIZE}, batch {b}",
+            cases(b, level, True),
+            group="(c) ResNet-18",
+            x="fine-tune",
+        ),
+    ]

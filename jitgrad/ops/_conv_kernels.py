@@ -1,0 +1,396 @@
+"""numba kernels for convolution and max pooling (NCHW), shared by eager mode and compiled steps.
+
+Every kernel is ``@njit(cache=True)`` with plain array arguments and writes into an output
+buffer its caller allocates (``np.empty`` is enough: kernels that accumulate zero it first),
+so the same function is called from the ops' implementations (eager, and the objmode path of
+compiled steps) and directly from generated numba code. Static parameters are plain ints:
+``sh, sw`` stride, ``pt, pl`` top/left padding (bottom/right padding is implied by the
+output size), ``dh, dw`` dilation, ``groups``. Inputs must be C-contiguous float32/float64.
+
+Convolution is im2col + BLAS (``np.dot``) over tiles of output positions, so the column
+buffer (K = C/groups * kh * kw rows, T columns) stays near ``TILE_BYTES``; a tile spans
+several whole images when one image is small (late ResNet stages: better GEMM shapes) or a
+band of output rows of one image when it is large. A convolution with one input channel
+per group and either several groups (depthwise) or one output channel (avg pooling's ones
+kernel over N*C planes) takes a direct loop nest instead: there each GEMM would be a
+matrix-vector product. A single-channel input with many filters (MNIST's first layer)
+stays on the GEMM path, which measured faster.
+
+The NumPy implementations in ``ops/conv.py`` are the oracle these are tested against.
+"""
+
+import numba
+import numpy as np
+
+TILE_BYTES = 256 * 1024  # column buffer per tile: fits the L2 cache with room to spare
+MIN_COLS = 256  # but never fewer GEMM columns than this: a big weight is re-read per tile
+
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+
+# ---------------------------------------------------------------- shared helpers ----------
+@_jit
+def _valid(n_out, n_in, stride, offset):
+    """[lo, hi) of output positions q whose input q * stride + offset lies in [0, n_in)."""
+    lo = 0
+    if offset < 0:
+        lo = (-offset + stride - 1) // stride
+    hi = 0
+    if n_in - 1 - offset >= 0:
+        hi = (n_in - 1 - offset) // stride + 1
+    if hi > n_out:
+        hi = n_out
+    if lo > hi:
+        lo = hi
+    return lo, hi
+
+
+@_jit
+def _col_bounds(kw, wo, wd, sw, dw, pl):
+    """Per kernel column j: the [lo, hi) of output columns that read inside the input."""
+    lo = np.empty(kw, np.int64)
+    hi = np.empty(kw, np.int64)
+    for j in range(kw):
+        lo[j], hi[j] = _valid(wo, wd, sw, j * dw - pl)
+    return lo, hi
+
+
+@_jit
+def _tiling(n, ho, wo, k, itemsize):
+    """(images per tile, output rows per tile) so a K x T column buffer is ~TILE_BYTES."""
+    per_row = max(1, k * wo * itemsize)
+    rows = max(1, TILE_BYTES // per_row, -(-MIN_COLS // wo))
+    if rows >= ho:
+        return max(1, min(n, rows // ho)), ho
+    return 1, rows
+
+
+@_jit
+def _im2col(x, cols, b0, nb, r0, nr, c0, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo):
+    """cols[(c*kh+i)*kw+j, (b*nr+r)*wo+q] = x[b0+b, c0+c, (r0+r)*sh+i*dh-pt, q*sw+j*dw-pl]."""
+    h = x.shape[2]
+    wd = x.shape[3]
+    for c in range(cg):
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                lo, hi = _valid(wo, wd, sw, j * dw - pl)
+                for b in range(nb):
+                    for r in range(nr):
+                        base = (b * nr + r) * wo
+                        hh = (r0 + r) * sh + i * dh - pt
+                        if hh < 0 or hh >= h:
+                            for q in range(wo):
+                                cols[row, base + q] = 0
+                            continue
+                        for q in range(lo):
+                            cols[row, base + q] = 0
+                        off = j * dw - pl
+                        for q in range(lo, hi):
+                            cols[row, base + q] = x[b0 + b, c0 + c, hh, q * sw + off]
+                        for q in range(hi, wo):
+                            cols[row, base + q] = 0
+
+
+@_jit
+def _col2im(cols, dx, b0, nb, r0, nr, c0, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo):
+    """The adjoint of ``_im2col``: dx[...] += cols[...] (positions in the padding dropped)."""
+    h = dx.shape[2]
+    wd = dx.shape[3]
+    for c in range(cg):
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                lo, hi = _valid(wo, wd, sw, j * dw - pl)
+                off = j * dw - pl
+                for b in range(nb):
+                    for r in range(nr):
+                        hh = (r0 + r) * sh + i * dh - pt
+                        if hh < 0 or hh >= h:
+                            continue
+                        base = (b * nr + r) * wo
+                        for q in range(lo, hi):
+                            dx[b0 + b, c0 + c, hh, q * sw + off] += cols[row, base + q]
+
+
+@_jit
+def _gather_out(g, gt, b0, nb, r0, nr, o0, og, wo):
+    """gt[o, (b*nr+r)*wo+q] = g[b0+b, o0+o, r0+r, q] (a tile of the output gradient)."""
+    for o in range(og):
+        for b in range(nb):
+            for r in range(nr):
+                base = (b * nr + r) * wo
+                for q in range(wo):
+                    gt[o, base + q] = g[b0 + b, o0 + o, r0 + r, q]
+
+
+@_jit
+def _scatter_out(res, out, b0, nb, r0, nr, o0, og, wo):
+    """out[b0+b, o0+o, r0+r, q] = res[o, (b*nr+r)*wo+q] (the inverse of ``_gather_out``)."""
+    for o in range(og):
+        for b in range(nb):
+            for r in range(nr):
+                base = (b * nr + r) * wo
+                for q in range(wo):
+                    out[b0 + b, o0 + o, r0 + r, q] = res[o, base + q]
+
+
+# ---------------------------------------------------------------- direct loops (cg == 1) --
+@_jit
+def _direct_forward(x, w, out, sh, sw, pt, pl, dh, dw, og):
+    n, _, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    ho, wo = out.shape[2], out.shape[3]
+    los, his = _col_bounds(kw, wo, wd, sw, dw, pl)
+    for b in range(n):
+        for oc in range(o):
+            c = oc // og
+            for r in range(ho):
+                orow = out[b, oc, r]
+                orow[:] = 0
+                for i in range(kh):
+                    hh = r * sh + i * dh - pt
+                    if hh < 0 or hh >= h:
+                        continue
+                    xrow = x[b, c, hh]
+                    for j in range(kw):
+                        wv = w[oc, 0, i, j]
+                        off = j * dw - pl
+                        for q in range(los[j], his[j]):
+                            orow[q] += wv * xrow[q * sw + off]
+
+
+@_jit
+def _direct_grad_input(g, w, dx, sh, sw, pt, pl, dh, dw, og):
+    n, _, h, wd = dx.shape
+    o, _, kh, kw = w.shape
+    ho, wo = g.shape[2], g.shape[3]
+    los, his = _col_bounds(kw, wo, wd, sw, dw, pl)
+    dx[:] = 0
+    for b in range(n):
+        for oc in range(o):
+            c = oc // og
+            for r in range(ho):
+                grow = g[b, oc, r]
+                for i in range(kh):
+                    hh = r * sh + i * dh - pt
+                    if hh < 0 or hh >= h:
+                        continue
+                    xrow = dx[b, c, hh]
+                    for j in range(kw):
+                        wv = w[oc, 0, i, j]
+                        off = j * dw - pl
+                        for q in range(los[j], his[j]):
+                            xrow[q * sw + off] += wv * grow[q]
+
+
+@_jit
+def _direct_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, og):
+    n, _, h, wd = x.shape
+    o, _, kh, kw = gw.shape
+    ho, wo = g.shape[2], g.shape[3]
+    for oc in range(o):
+        c = oc // og
+        for i in range(kh):
+            for j in range(kw):
+                off = j * dw - pl
+                lo, hi = _valid(wo, wd, sw, off)
+                acc = 0.0
+                for b in range(n):
+                    for r in range(ho):
+                        hh = r * sh + i * dh - pt
+                        if hh < 0 or hh >= h:
+                            continue
+                        grow = g[b, oc, r]
+                        xrow = x[b, c, hh]
+                        for q in range(lo, hi):
+                            acc += grow[q] * xrow[q * sw + off]
+                gw[oc, 0, i, j] = acc
+
+
+# ---------------------------------------------------------------- convolution -------------
+@_jit
+def conv2d_forward(x, w, out, sh, sw, pt, pl, dh, dw, groups):
+    """out[n, o, ho, wo] = cross-correlation of x (N, C, H, W) with w (O, C/groups, kh, kw)."""
+    n = x.shape[0]
+    o, cg, kh, kw = w.shape
+    ho, wo = out.shape[2], out.shape[3]
+    og = o // groups
+    if cg == 1 and (groups > 1 or og == 1):
+        _direct_forward(x, w, out, sh, sw, pt, pl, dh, dw, og)
+        return
+    k = cg * kh * kw
+    wg = w.reshape(groups, og, k)
+    nb, nr = _tiling(n, ho, wo, k, x.itemsize)
+    t = nb * nr * wo
+    cbuf = np.empty(k * t, x.dtype)
+    rbuf = np.empty(og * t, x.dtype)
+    for b0 in range(0, n, nb):
+        bn = min(nb, n - b0)
+        for r0 in range(0, ho, nr):
+            rn = min(nr, ho - r0)
+            tt = bn * rn * wo
+            cols = cbuf[: k * tt].reshape(k, tt)
+            res = rbuf[: og * tt].reshape(og, tt)
+            for g in range(groups):
+                _im2col(x, cols, b0, bn, r0, rn, g * cg, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo)
+                np.dot(wg[g], cols, res)
+                _scatter_out(res, out, b0, bn, r0, rn, g * og, og, wo)
+
+
+@_jit
+def conv2d_grad_input(g, w, dx, sh, sw, pt, pl, dh, dw, groups):
+    """dx (N, C, H, W) = gradient of conv2d w.r.t. its input, for output gradient g."""
+    n = g.shape[0]
+    o, cg, kh, kw = w.shape
+    ho, wo = g.shape[2], g.shape[3]
+    og = o // groups
+    if cg == 1 and (groups > 1 or og == 1):
+        _direct_grad_input(g, w, dx, sh, sw, pt, pl, dh, dw, og)
+        return
+    k = cg * kh * kw
+    wg = w.reshape(groups, og, k)  # W^T goes to BLAS as a transposed operand: no copy
+    dx[:] = 0
+    nb, nr = _tiling(n, ho, wo, k, g.itemsize)
+    t = nb * nr * wo
+    cbuf = np.empty(k * t, g.dtype)
+    gbuf = np.empty(og * t, g.dtype)
+    for b0 in range(0, n, nb):
+        bn = min(nb, n - b0)
+        for r0 in range(0, ho, nr):
+            rn = min(nr, ho - r0)
+            tt = bn * rn * wo
+            cols = cbuf[: k * tt].reshape(k, tt)
+            gt = gbuf[: og * tt].reshape(og, tt)
+            for gi in range(groups):
+                _gather_out(g, gt, b0, bn, r0, rn, gi * og, og, wo)
+                np.dot(wg[gi].T, gt, cols)
+                _col2im(cols, dx, b0, bn, r0, rn, gi * cg, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo)
+
+
+@_jit
+def conv2d_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, groups):
+    """gw (O, C/groups, kh, kw) = gradient of conv2d w.r.t. its weight, for output gradient g."""
+    n = x.shape[0]
+    o, cg, kh, kw = gw.shape
+    ho, wo = g.shape[2], g.shape[3]
+    og = o // groups
+    if cg == 1 and (groups > 1 or og == 1):
+        _direct_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, og)
+        return
+    if n * ho * wo == 0:  # no tile will write the result
+        gw[:] = 0
+        return
+    k = cg * kh * kw
+    acc = gw.reshape(groups, og, k)
+    nb, nr = _tiling(n, ho, wo, k, x.itemsize)
+    t = nb * nr * wo
+    cbuf = np.empty(k * t, x.dtype)
+    gbuf = np.empty(og * t, x.dtype)
+    part = np.empty((og, k), x.dtype)
+    for b0 in range(0, n, nb):
+        bn = min(nb, n - b0)
+        for r0 in range(0, ho, nr):
+            rn = min(nr, ho - r0)
+            tt = bn * rn * wo
+            cols = cbuf[: k * tt].reshape(k, tt)
+            gt = gbuf[: og * tt].reshape(og, tt)
+            for gi in range(groups):
+                _im2col(x, cols, b0, bn, r0, rn, gi * cg, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo)
+                _gather_out(g, gt, b0, bn, r0, rn, gi * og, og, wo)
+                if b0 == 0 and r0 == 0:  # the first tile writes, the others add
+                    np.dot(gt, cols.T, acc[gi])
+                else:
+                    np.dot(gt, cols.T, part)
+                    acc[gi] += part
+
+
+# ---------------------------------------------------------------- max pooling -------------
+@_jit
+def _argmax(x, b, c, r, q, kh, kw, sh, sw, pt, pl, dh, dw):
+    """(row, col) of the window maximum in x[b, c]: the first, or the last NaN (torch's rule)."""
+    h, wd = x.shape[2], x.shape[3]
+    h0 = r * sh - pt
+    w0 = q * sw - pl
+    # windows inside the input are the common case: no integer division for them
+    if h0 >= 0 and h0 + (kh - 1) * dh < h:
+        ilo, ihi = 0, kh
+    else:
+        ilo, ihi = _valid(kh, h, dh, h0)
+    if w0 >= 0 and w0 + (kw - 1) * dw < wd:
+        jlo, jhi = 0, kw
+    else:
+        jlo, jhi = _valid(kw, wd, dw, w0)
+    bh = h0 + ilo * dh
+    bw = w0 + jlo * dw
+    best = x[b, c, bh, bw]
+    for i in range(ilo, ihi):
+        hh = h0 + i * dh
+        row = x[b, c, hh]
+        for j in range(jlo, jhi):
+            ww = w0 + j * dw
+            v = row[ww]
+            if v > best or v != v:
+                best = v
+                bh = hh
+                bw = ww
+    return bh, bw
+
+
+@_jit
+def max_pool2d_forward(x, out, idx, kh, kw, sh, sw, pt, pl, dh, dw):
+    """out (N, C, Ho, Wo) = window maxima of x; idx (int64, like out) = flat h * W + w.
+
+    Pass ``idx`` of shape (0, 0, 0, 0) when the indices are not wanted.
+    """
+    n, c = x.shape[0], x.shape[1]
+    wd = x.shape[3]
+    ho, wo = out.shape[2], out.shape[3]
+    want = idx.size > 0
+    for b in range(n):
+        for ch in range(c):
+            for r in range(ho):
+                for q in range(wo):
+                    bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
+                    out[b, ch, r, q] = x[b, ch, bh, bw]
+                    if want:
+                        idx[b, ch, r, q] = bh * wd + bw
+
+
+@_jit
+def max_pool2d_values(x, out, kh, kw, sh, sw, pt, pl, dh, dw):
+    """out (N, C, Ho, Wo) = window maxima of x (``max_pool2d_forward`` without indices)."""
+    max_pool2d_forward(x, out, np.empty((0, 0, 0, 0), np.int64), kh, kw, sh, sw, pt, pl, dh, dw)
+
+
+@_jit
+def max_pool2d_indices(x, idx, kh, kw, sh, sw, pt, pl, dh, dw):
+    """idx (N, C, Ho, Wo, int64) = flat h * W + w input index of each window's maximum."""
+    max_pool2d_forward(x, np.empty(idx.shape, x.dtype), idx, kh, kw, sh, sw, pt, pl, dh, dw)
+
+
+@_jit
+def max_pool2d_backward(g, x, dx, kh, kw, sh, sw, pt, pl, dh, dw):
+    """dx (like x) = g (N, C, Ho, Wo) scattered to each window's argmax (summed where shared)."""
+    n, c = x.shape[0], x.shape[1]
+    ho, wo = g.shape[2], g.shape[3]
+    dx[:] = 0
+    for b in range(n):
+        for ch in range(c):
+            for r in range(ho):
+                for q in range(wo):
+                    bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
+                    dx[b, ch, bh, bw] += g[b, ch, r, q]
+
+
+@_jit
+def max_pool2d_gather(gg, x, out, kh, kw, sh, sw, pt, pl, dh, dw):
+    """out (N, C, Ho, Wo) = gg (like x) read at each window's argmax (max_pool2d_backward's VJP)."""
+    n, c = x.shape[0], x.shape[1]
+    ho, wo = out.shape[2], out.shape[3]
+    for b in range(n):
+        for ch in range(c):
+            for r in range(ho):
+                for q in range(wo):
+                    bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
+                    out[b, ch, r, q] = gg[b, ch, bh, bw]

@@ -1,0 +1,288 @@
+"""Op-table rows for the conv/pool kernels: kernel vs NumPy reference (float32 and float64),
+first/second derivatives vs float64 finite differences, eager vs traced, frozen backbones.
+
+Every row goes through the same numba kernels (compiled once, cached on disk), so the rows
+stay cheap; the traced checks put all rows into one compiled step.
+"""
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+import jitgrad.nn.functional as F
+from jitgrad import nn
+from jitgrad.ops import conv as C
+
+from ._fd import assert_close, check_grad, check_second_order
+
+# name: (x shape, w shape, stride, (top, bottom, left, right) padding, dilation, groups)
+CONV_ROWS = {
+    "plain": ((2, 3, 5, 6), (4, 3, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "strided_dilated_grouped": ((1, 4, 7, 6), (6, 2, 3, 2), (2, 1), (1, 1, 2, 2), (1, 2), 2),
+    "asymmetric_padding": ((2, 2, 5, 6), (2, 2, 2, 3), (1, 1), (0, 1, 1, 1), (1, 1), 1),
+    "depthwise": ((2, 3, 6, 5), (3, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 3),
+    "depthwise_multiplier": ((1, 2, 5, 5), (4, 1, 2, 2), (1, 2), (1, 0, 1, 1), (2, 1), 2),
+    "pointwise_strided": ((2, 4, 5, 5), (6, 4, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),
+    "single_channel_gemm": ((2, 1, 6, 6), (5, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    "single_channel_direct": ((2, 1, 6, 6), (1, 1, 2, 2), (2, 1), (0, 1, 0, 0), (1, 1), 1),
+    "conv1d_shape": ((2, 3, 1, 9), (4, 3, 1, 3), (1, 2), (0, 0, 1, 1), (1, 2), 1),
+    # several row bands per image (column buffer over TILE_BYTES), then several images per
+    # tile with a partial last tile
+    "row_band_tiles": ((1, 8, 30, 30), (4, 8, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    "image_tiles": ((13, 8, 6, 6), (3, 8, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+}
+SMALL = [k for k in CONV_ROWS if k not in ("row_band_tiles", "image_tiles")]
+
+# name: (x shape, ksize, stride, padding, dilation, out_hw)
+POOL_ROWS = {
+    "2x2": ((2, 2, 6, 6), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), (3, 3)),
+    "3x3_s2_p1": ((2, 2, 7, 7), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), (4, 4)),
+    "dilated_rect": ((1, 2, 8, 9), (2, 3), (1, 2), (1, 1, 0, 0), (2, 1), (8, 4)),
+    "ceil_mode": ((1, 2, 5, 5), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), (3, 3)),
+}
+
+
+def _rng(name):
+    return np.random.default_rng(sum(map(ord, name)))
+
+
+def _conv_args(name, dtype=np.float64):
+    xs, ws, stride, pad, dil, groups = CONV_ROWS[name]
+    r = _rng(name)
+    p = {"stride": stride, "padding": pad, "dilation": dil, "groups": groups}
+    return r.standard_normal(xs).astype(dtype), r.standard_normal(ws).astype(dtype), p
+
+
+def _tol(dtype):
+    return (1e-5, 1e-5) if dtype == np.float32 else (1e-12, 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(CONV_ROWS))
+def test_conv_kernels_match_numpy_reference(name, dtype):
+    x, w, p = _conv_args(name, dtype)
+    out = C.conv2d_p.impl(x, w, **p)
+    assert out.dtype == dtype
+    assert_close(out, C.conv2d_p.extra["ref"](x, w, **p), *_tol(dtype), what="conv2d")
+    g = _rng(name + "g").standard_normal(out.shape).astype(dtype)
+    pi = dict(p, in_hw=x.shape[2:])
+    gx = C.conv2d_grad_input_p.impl(g, w, **pi)
+    assert gx.dtype == dtype and gx.shape == x.shape
+    assert_close(gx, C.conv2d_grad_input_p.extra["ref"](g, w, **pi), *_tol(dtype), what="dx")
+    pw = dict(p, ksize=w.shape[2:])
+    gw = C.conv2d_grad_weight_p.impl(x, g, **pw)
+    assert gw.dtype == dtype and gw.shape == w.shape
+    assert_close(gw, C.conv2d_grad_weight_p.extra["ref"](x, g, **pw), *_tol(dtype), what="dw")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(POOL_ROWS))
+def test_max_pool_kernels_match_numpy_reference(name, dtype):
+    xs, k, s, pad, d, out_hw = POOL_ROWS[name]
+    r = _rng(name)
+    x = r.standard_normal(xs).astype(dtype)
+    x[0, 0, :2, :2] = x[0, 0, 0, 0]  # a tie: the first position wins
+    x[-1, -1, 1, 1] = np.nan  # NaN wins its windows, like torch
+    p = {"ksize": k, "stride": s, "padding": pad, "dilation": d, "out_hw": out_hw}
+    for prim in (C.max_pool2d_p, C.max_pool2d_indices_p):
+        got, ref = prim.impl(x, **p), prim.extra["ref"](x, **p)
+        assert got.shape == xs[:2] + out_hw and got.dtype == ref.dtype
+        np.testing.assert_array_equal(got, ref)
+    g = r.standard_normal(xs[:2] + out_hw).astype(dtype)
+    gg = r.standard_normal(xs).astype(dtype)
+    for prim, a in ((C.max_pool2d_grad_p, g), (C.max_pool2d_gather_p, gg)):
+        np.testing.assert_allclose(prim.impl(a, x, **p), prim.extra["ref"](a, x, **p), 1e-6)
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_conv_rows_first_and_second_derivatives(name):
+    x, w, p = _conv_args(name)
+    if x.size > 40:  # finite differences cost two calls per element: take a slice
+        x = x[:1]
+
+    def f(x, w):
+        return C.conv2d(x, w, **p)
+
+    check_grad(f, x, w)
+    # conv is bilinear: a nonlinearity after it makes the second derivative non-trivial
+    check_second_order(lambda x, w: f(x, w).tanh(), x[..., : min(4, x.shape[-1])], w)
+
+
+@pytest.mark.parametrize("name", list(POOL_ROWS))
+def test_max_pool_rows_first_and_second_derivatives(name):
+    xs, k, s, pad, d, out_hw = POOL_ROWS[name]
+    x = _rng(name).standard_normal((1, 1) + xs[2:])  # distinct values: no ties at +-eps
+
+    def f(x):
+        return C.max_pool2d(x, k, s, pad, d, out_hw)
+
+    check_grad(f, x)
+    check_second_order(lambda x: f(x * x) ** 2, x)
+
+
+def test_avg_and_adaptive_pool_rows_derivatives():
+    x = np.random.default_rng(3).standard_normal((1, 2, 5, 6))
+    # the padded, count_include_pad=False path runs the direct single-channel conv kernel
+    check_grad(lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), x)
+    check_second_order(lambda x: F.avg_pool2d(x, (2, 3), (1, 2), (1, 1)) ** 2, x)
+    check_grad(lambda x: F.adaptive_avg_pool2d(x, (2, 4)), x)
+
+
+# Today each conv/pool node of a compiled step is an objmode block that numba compiles on the
+# step's first call (~0.3 s each, even on a disk-cache hit), so the traced rows are a subset
+# that covers each kernel path: GEMM (grouped, strided, dilated, asymmetric padding), direct
+# (depthwise), max pooling with padding, avg pooling (direct single-channel conv).
+TRACED_CONV = ["strided_dilated_grouped", "asymmetric_padding", "depthwise"]
+TRACED_POOL = ["3x3_s2_p1"]
+
+
+def _all_rows_loss(xs, ws, pool_x):
+    loss = 0.0
+    for name, x, w in zip(TRACED_CONV, xs, ws):
+        _, _, stride, pad, dil, groups = CONV_ROWS[name]
+        loss = loss + C.conv2d(x, w, stride, pad, dil, groups).tanh().sum()
+    for name, x in zip(TRACED_POOL, pool_x):
+        _, k, s, pad, d, out_hw = POOL_ROWS[name]
+        loss = loss + (C.max_pool2d(x * x, k, s, pad, d, out_hw) ** 2).sum()
+        loss = loss + (F.avg_pool2d(x, 3, 2, 1, count_include_pad=False) ** 2).sum()
+    return loss
+
+
+def test_conv_pool_rows_eager_match_traced():
+    conv_in = [_conv_args(n)[:2] for n in TRACED_CONV]
+    pool_in = [_rng(n).standard_normal(POOL_ROWS[n][0]) for n in TRACED_POOL]
+
+    def leaves():
+        xs = [jg.tensor(x, requires_grad=True) for x, _ in conv_in]
+        ws = [jg.tensor(w, requires_grad=True) for _, w in conv_in]
+        px = [jg.tensor(x, requires_grad=True) for x in pool_in]
+        return xs, ws, px
+
+    def step(xs, ws, px):
+        for t in xs + ws + px:
+            t.grad = None
+        loss = _all_rows_loss(xs, ws, px)
+        loss.backward()
+        return loss
+
+    eager = leaves()
+    ref_loss = step(*eager).item()
+    ref_grads = [t.grad.numpy().copy() for t in sum(eager, [])]
+    traced_in = leaves()
+    ts = jg.trace(step)
+    for _ in range(3):  # eager, capture, compiled
+        loss = ts(*traced_in)
+    ops = [n.op.name for n in ts.traced_graph.nodes]
+    assert {"conv2d_grad_input", "conv2d_grad_weight", "max_pool2d_grad"} <= set(ops)
+    assert abs(loss.item() - ref_loss) <= 1e-10 * abs(ref_loss)
+    for t, g in zip(sum(traced_in, []), ref_grads):
+        assert_close(t.grad.numpy(), g, 1e-10, 1e-10, what="traced grad")
+
+
+def test_empty_batch_gives_zero_weight_gradient():
+    x, w, p = _conv_args("plain")
+    x = x[:0]
+    g = np.ones((0, w.shape[0], 3, 4))
+    gw = C.conv2d_grad_weight_p.impl(x, g, **p, ksize=w.shape[2:])
+    np.testing.assert_array_equal(gw, np.zeros_like(w))
+    assert C.conv2d_p.impl(x, w, **p).shape == (0, 4, 3, 4)
+
+
+def test_unsupported_dtype_runs_numpy_reference_with_one_warning():
+    C._warned.discard(("conv2d", ("float16", "float16")))
+    x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float16)
+    w = np.ones((1, 2, 2, 2), np.float16)
+    p = {"stride": (1, 1), "padding": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1}
+    with pytest.warns(RuntimeWarning, match=r"conv2d: no compiled kernel for dtype float16"):
+        out = C.conv2d_p.impl(x, w, **p)
+    np.testing.assert_array_equal(out, C.conv2d_p.extra["ref"](x, w, **p))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        C.conv2d_p.impl(x, w, **p)  # once only
+
+
+# ---------------------------------------------------------------- frozen backbones -------
+def _backbone():
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(4, 6, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
+
+
+def _finetune_setup(trainable_last_conv):
+    jg.manual_seed(0)
+    model = nn.Sequential(_backbone(), nn.Linear(6, 3))
+    for p in model[0].parameters():
+        p.requires_grad = False
+    if trainable_last_conv:
+        for p in model[0][6].parameters():
+            p.requires_grad = True
+    opt = jg.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    x = jg.randn(2, 3, 8, 8)
+    y = jg.tensor([0, 2])
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, step, x, y
+
+
+def _tape_names(t):
+    seen, stack, names = set(), [t.grad_fn], []
+    while stack:
+        n = stack.pop()
+        if n is None or id(n) in seen:
+            continue
+        seen.add(id(n))
+        names.append(n.name())
+        stack += [e[0] for e in n.next_functions]
+    return names
+
+
+@pytest.mark.parametrize("trainable_last_conv", [False, True])
+def test_frozen_backbone_computes_no_weight_or_input_gradients(trainable_last_conv):
+    model, step, x, y = _finetune_setup(trainable_last_conv)
+    frozen = [p.detach().numpy().copy() for p in model[0][:6].parameters()]
+    names = _tape_names(F.cross_entropy(model(x), y))
+    # eager: the only convolution on the tape is the trainable one, and its input needs no grad
+    assert names.count("ConvolutionBackward0") == int(trainable_last_conv)
+    assert "MaxPool2DWithIndicesBackward0" not in names
+    assert not any(n.startswith("NativeBatchNorm") or n == "RsqrtBackward0" for n in names)
+    ts = jg.trace(step, backend="reference")
+    eager_losses = [step(x, y).item() for _ in range(1)]
+    for _ in range(3):
+        ts(x, y)
+    ops = [n.op.name for n in ts.traced_graph.nodes]
+    assert ops.count("conv2d_grad_weight") == int(trainable_last_conv)
+    assert "conv2d_grad_input" not in ops and "max_pool2d_grad" not in ops
+    for a, p in zip(frozen, model[0][:6].parameters()):
+        np.testing.assert_array_equal(a, p.detach().numpy())
+    assert np.isfinite(eager_losses).all()
+
+
+def test_frozen_resnet_finetune_step_compiled_matches_eager():
+    # ResNet-style block frozen, new head: compiled (CPU backend) step equals the eager step
+    def run(traced):
+        model, step, x, y = _finetune_setup(False)
+        fn = jg.trace(step) if traced else step
+        losses = [fn(x, y).item() for _ in range(4)]
+        return losses, model[1].weight.detach().numpy().copy()
+
+    (le, we), (lt, wt) = run(False), run(True)
+    np.testing.assert_allclose(lt, le, rtol=1e-5)
+    np.testing.assert_allclose(wt, we, rtol=1e-5, atol=1e-6)
+    assert le[-1] < le[0]

@@ -54,7 +54,7 @@ __all__ = [
 # ``fastmath=False`` must be explicit: numba otherwise inherits the caller's flags, and
 # ``reassoc`` folds the ``(x + M) - M`` rounding of the range reduction to ``x``.
 _OPTS = dict(error_model="numpy", fastmath=False)
-_jit = numba.njit(cache=True, **_OPTS)
+_jit = numba.njit(cache=True, forceinline=True, **_OPTS)  # LLVM alwaysinline: loops vectorise
 _f = np.float32
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "gelu_erf_grad",
     "pow",
     "vectorise_template",
+    "enabled",
     "IMPORT_LINE",
 ]
 
@@ -262,7 +263,7 @@ def _log1p32(x):
 def _log1p64(x):
     """log(1 + x), float64: ``log(w) * x / (w - 1)`` with ``w = 1 + x`` (Goldberg)."""
     w = 1.0 + x
-    r = _log64(w) * x / (w - 1.0)
+    r = _log64(w) * (x / (w - 1.0))  # the ratio first: no overflow for huge x
     r = x if w == 1.0 else r
     return x if x == np.inf else r
 
@@ -446,7 +447,8 @@ def _tanh32(x):
     small = x + (x * z) * _tanh_p32(z)
     ad = np.float64(a)
     big = math.copysign(np.float32(1.0 - 2.0 / (_exp32d(ad + ad) + 1.0)), x)
-    return small if a < _f(0.625) else big
+    r = small if a < _f(0.625) else big
+    return r if x != _f(0.0) else x  # keeps the sign of zero
 
 
 @_jit
@@ -456,7 +458,8 @@ def _tanh64(x):
     z = x * x
     small = x + (x * z) * _tanh_p64(z)
     big = math.copysign(1.0 - 2.0 / (_exp64(a + a) + 1.0), x)
-    return small if a < 0.625 else big
+    r = small if a < 0.625 else big
+    return r if x != 0.0 else x
 
 
 @_jit
@@ -522,27 +525,10 @@ _RSQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @_jit
-def _gelu_tanh32(x):
-    """``0.5 x (1 + tanh(u))`` with ``u = c (x + 0.044715 x**3)``, as ``x sigmoid(2u)``."""
-    u = _f(_GC) * (x + _f(_GA) * (x * x * x))
-    return x * _sigmoid32(u + u)
-
-
-@_jit
 def _gelu_tanh64(x):
     """tanh-form GELU, float64."""
     u = _GC * (x + _GA * (x * x * x))
     return x * _sigmoid64(u + u)
-
-
-@_jit
-def _gelu_tanh_grad32(x):
-    """d/dx of the tanh-form GELU: ``s + 2 x s (1 - s) c (1 + 3 * 0.044715 x**2)``."""
-    xx = x * x
-    u = _f(_GC) * (x + _f(_GA) * (xx * x))
-    s = _sigmoid32(u + u)
-    du = _f(2.0 * _GC) * (_f(1.0) + _f(3.0 * _GA) * xx)
-    return s + x * (s * (_f(1.0) - s)) * du
 
 
 @_jit
@@ -556,22 +542,9 @@ def _gelu_tanh_grad64(x):
 
 
 @_jit
-def _gelu_erf32(x):
-    """``0.5 x (1 + erf(x / sqrt(2)))``, float32."""
-    return (_f(0.5) * x) * (_f(1.0) + _erf32(x * _f(_RSQRT2)))
-
-
-@_jit
 def _gelu_erf64(x):
     """erf-form GELU, float64."""
     return (0.5 * x) * (1.0 + _erf64(x * _RSQRT2))
-
-
-@_jit
-def _gelu_erf_grad32(x):
-    """d/dx of the erf-form GELU: ``Phi(x) + x phi(x)``, float32."""
-    cdf = _f(0.5) + _f(0.5) * _erf32(x * _f(_RSQRT2))
-    return cdf + x * (_f(_RSQRT2PI) * _exp32(_f(-0.5) * (x * x)))
 
 
 @_jit
@@ -579,6 +552,32 @@ def _gelu_erf_grad64(x):
     """d/dx of the erf-form GELU, float64."""
     cdf = 0.5 + 0.5 * _erf64(x * _RSQRT2)
     return cdf + x * (_RSQRT2PI * _exp64(-0.5 * (x * x)))
+
+
+# float32 GELU goes through float64: ``u`` rounded to float32 would cost ``2 |u|`` ulp of
+# ``sigmoid(2u)`` for negative x (x = -10: 20 ulp); in float64 the result rounds once
+@_jit
+def _gelu_tanh32(x):
+    """tanh-form GELU, float32 (through float64)."""
+    return np.float32(_gelu_tanh64(np.float64(x)))
+
+
+@_jit
+def _gelu_tanh_grad32(x):
+    """d/dx of the tanh-form GELU, float32 (through float64)."""
+    return np.float32(_gelu_tanh_grad64(np.float64(x)))
+
+
+@_jit
+def _gelu_erf32(x):
+    """erf-form GELU, float32 (through float64)."""
+    return np.float32(_gelu_erf64(np.float64(x)))
+
+
+@_jit
+def _gelu_erf_grad32(x):
+    """d/dx of the erf-form GELU, float32 (through float64)."""
+    return np.float32(_gelu_erf_grad64(np.float64(x)))
 
 
 # ---------------------------------------------------------------- pow -------------------
@@ -725,3 +724,52 @@ def gelu_erf_grad(x):
 def pow(x, y):
     """x**y with a float exponent (float32: vectorised; float64: libm pow)."""
     return _pow_d(x, y)
+
+
+# ---------------------------------------------------------------- template hook ---------
+#: the line a generated module needs before it uses a rewritten template
+IMPORT_LINE = "from jitgrad.compile import vmath as _vm"
+
+# whole templates first (ops/elementwise.py spells sigmoid with exp), then single calls
+_WHOLE = {"(1.0 / (1.0 + math.exp(-{0})))": "_vm.sigmoid({0})"}
+_CALLS = [
+    (re.compile(r"\bmath\.exp\("), "_vm.exp("),
+    (re.compile(r"\bmath\.pow\(2\.0, "), "_vm.exp2("),
+    (re.compile(r"\bmath\.log\("), "_vm.log("),
+    (re.compile(r"\bmath\.log1p\("), "_vm.log1p("),
+    (re.compile(r"\bmath\.tanh\("), "_vm.tanh("),
+    (re.compile(r"\bmath\.erf\("), "_vm.erf("),
+]
+_NUM = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# ``({0} ** {1})`` and ``({0} ** 2.5)`` (pow and pow_scalar): float32 only, since the
+# float64 pow stays libm's
+_POW = re.compile(r"^\((\{0\}) \*\* (\{1\}|" + _NUM + r")\)$")
+
+
+def enabled(fastmath):
+    """Whether a loop compiled with this ``fastmath`` option/flag set uses vmath (not libm)."""
+    if fastmath is False or fastmath == "strict":
+        return False
+    if isinstance(fastmath, (set, frozenset, tuple, list)):
+        return len(fastmath) > 0
+    return True  # None / "default" / True / "fast"
+
+
+def vectorise_template(src, dtype, fastmath):
+    """Rewrite a scalar template's libm calls to ``_vm.*`` (see ``IMPORT_LINE``); unchanged
+    when ``fastmath`` is False/"strict"/empty or ``dtype`` is not float32/float64."""
+    if not isinstance(src, str) or not enabled(fastmath):
+        return src
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        return src
+    whole = _WHOLE.get(src)
+    if whole is not None:
+        return whole
+    if dt == np.float32:
+        m = _POW.match(src)
+        if m:
+            return f"_vm.pow({m.group(1)}, {m.group(2)})"
+    for pat, rep in _CALLS:
+        src = pat.sub(rep, src)
+    return src

@@ -4,7 +4,8 @@
     python -m benchmarks --quick          # a subset, under two minutes
     python -m benchmarks --smoke          # tiny sizes, for CI (tests/test_benchmarks_smoke.py)
     python -m benchmarks --only mlp       # one workload: mlp cnn elementwise overhead compile
-                                          # inference (comma-separated), or eager_overhead
+                                          # inference (comma-separated), or eager_overhead,
+                                          # or vmath (fused loops with vmath vs libm)
     python -m benchmarks --json out.json --plot out.png --markdown out.md
 
 Columns, measured in the same run and interleaved round-robin: jitgrad eager, jitgrad
@@ -42,7 +43,8 @@ def parse_args(argv):
     g.add_argument("--quick", action="store_true", help="a subset in under two minutes")
     g.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (CI smoke test)")
     p.add_argument(
-        "--only", help="comma-separated workloads: " + ", ".join(ORDER) + " (or eager_overhead)"
+        "--only",
+        help="comma-separated workloads: " + ", ".join(ORDER) + " (or eager_overhead, or vmath)",
     )
     p.add_argument("--json", metavar="OUT.json", help="write all samples and metadata")
     p.add_argument("--plot", metavar="OUT.png", help="bar chart (needs matplotlib)")
@@ -340,9 +342,16 @@ def main(argv=None):
     names = ORDER if not args.only else [s.strip() for s in args.only.split(",") if s.strip()]
     if "eager_overhead" in names:
         return _eager_overhead(level)
+    if "vmath" in names:
+        from .vmath_loops import main as vmath_main
+
+        return vmath_main(level, args.threads)
     bad = [n for n in names if n not in ORDER]
     if bad:
-        print(f"unknown workload(s) {bad}; choose from {ORDER} or eager_overhead", file=sys.stderr)
+        print(
+            f"unknown workload(s) {bad}; choose from {ORDER}, eager_overhead or vmath",
+            file=sys.stderr,
+        )
         return 2
 
     from . import peers
@@ -360,6 +369,7 @@ def main(argv=None):
         threads=args.threads,
         thread_report=peers.thread_report(),
         env=env.reported_env(),
+        peer_policy_env=dict(peers.ENV_AT_IMPORT),
         max_disturb=args.max_disturb,
         jitgrad_source=_source(),
     )
@@ -424,6 +434,7 @@ def header(meta):
         f"threads: {meta['threads']} for every library: "
         + "; ".join(f"{k} {v}" for k, v in meta["thread_report"].items()),
         "env: " + " ".join(f"{k}={v}" for k, v in meta["env"].items()),
+        "peers run in their default configuration: " + _policy_line(meta),
     ]
     if "load_average_at_start" in meta:
         lines.append(
@@ -432,6 +443,19 @@ def header(meta):
             + f" (blocks where others used > {meta['max_disturb']} cores are dropped)"
         )
     return "\n".join(lines) + "\n"
+
+
+def _policy_line(meta):
+    """Which OpenMP/BLAS policy variables each peer saw at import (none: its defaults)."""
+    parts = []
+    for name, e in meta.get("peer_policy_env", {}).items():
+        got = " ".join(f"{k}={v}" for k, v in e.items())
+        parts.append(
+            f"{name} imported with {got} (from the caller's environment)"
+            if e
+            else f"{name} with no OpenMP/BLAS policy variable set"
+        )
+    return "; ".join(parts) + " (only thread counts are pinned)" if parts else "-"
 
 
 def markdown(meta, rows, bandwidth):
@@ -446,6 +470,7 @@ def markdown(meta, rows, bandwidth):
         + "; ".join(f"{k}: {v}" for k, v in meta["thread_report"].items())
         + ")",
         "- environment: " + ", ".join(f"`{k}={v}`" for k, v in meta["env"].items()),
+        "- peers run in their default configuration: " + _policy_line(meta),
     ]
     if "load_average_at_start" in meta:
         out.append(

@@ -243,6 +243,8 @@ def summarize(row, results, status, values, bandwidth, extra, raw=None):
         best_peer=best,
         bytes_moved=row.bytes_moved,
         per=row.per,
+        # bandwidth floor: the minimal bytes of one step over the measured triad bandwidth
+        floor_s=row.bytes_moved / bandwidth if row.bytes_moved and bandwidth else None,
         columns=cols,
         note=row.note,
     )
@@ -293,6 +295,14 @@ def format_row(r, bandwidth):
         lines.append(s.rstrip())
     if r["best_peer"]:
         lines.append(f"  best peer: {r['best_peer']}")
+    if r.get("floor_s"):
+        comp = [c for c in r["columns"] if c["column"] == "jitgrad compiled" and "median_s" in c]
+        vs = f"; jitgrad compiled at {comp[0]['median_s'] / r['floor_s']:.2f}x it" if comp else ""
+        mb = r["bytes_moved"] / 1e6
+        floor = fmt_t(r["floor_s"], unit)
+        lines.append(
+            f"  bandwidth floor: {floor} {unit} ({mb:.0f} MB at {bandwidth / 1e9:.1f} GB/s){vs}"
+        )
     return "\n".join(lines)
 
 
@@ -301,6 +311,7 @@ def summary_table(rows, markdown=False):
     from .workloads.common import COLUMNS
 
     head = ["workload", "unit"] + COLUMNS + ["compiled vs eager", "compiled vs best peer"]
+    head.append("BW floor")
     body = []
     for r in rows:
         cells = [r["name"], r["unit"]]
@@ -320,6 +331,7 @@ def summary_table(rows, markdown=False):
             else "-"
         )
         cells.append(bp)
+        cells.append(fmt_t(r["floor_s"], r["unit"]) if r.get("floor_s") else "-")
         body.append(cells)
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

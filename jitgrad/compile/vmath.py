@@ -48,6 +48,7 @@ __all__ = [
     "vectorise_template",
     "enabled",
     "IMPORT_LINE",
+    "SOURCE_TAG",
 ]
 
 # IEEE semantics (no fast-math: NaN/inf/-0 exact, no reassociation that would break the
@@ -755,6 +756,18 @@ def pow(x, y):
 # ---------------------------------------------------------------- template hook ---------
 #: the line a generated module needs before it uses a rewritten template
 IMPORT_LINE = "from jitgrad.compile import vmath as _vm"
+
+
+def _source_tag():
+    import hashlib
+
+    with open(__file__, "rb") as f:
+        return hashlib.sha1(f.read()).hexdigest()[:10]
+
+
+#: changes whenever this file does: numba's cache of a generated kernel embeds the vmath code
+#: it inlined and does not see vmath.py change, so kernel cache keys must include this
+SOURCE_TAG = _source_tag()
 
 # whole templates first (ops/elementwise.py spells sigmoid with exp), then single calls
 _WHOLE = {"(1.0 / (1.0 + math.exp(-{0})))": "_vm.sigmoid({0})"}

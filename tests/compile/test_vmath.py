@@ -408,6 +408,7 @@ def test_enabled_and_import_line():
     ns = {}
     exec(V.IMPORT_LINE, ns)
     assert ns["_vm"] is V
+    assert re.fullmatch(r"[0-9a-f]{10}", V.SOURCE_TAG)  # for the kernel cache key
     assert V.vectorise_template("math.exp({0})", np.float16, None) == "math.exp({0})"
     assert V.vectorise_template("math.log2({0})", np.float32, None) == "math.log2({0})"
     assert V.vectorise_template("({0} ** {1})", np.float64, None) == "({0} ** {1})"

@@ -4,17 +4,20 @@ numba has no SVML with the PyPI llvmlite, so ``math.exp``/``math.tanh`` inside a
 ``@njit`` loop are scalar libm calls and the loop does not vectorise (PERF-NOTES section 5).
 The functions here are plain arithmetic (polynomials after range reduction, integer bit
 tricks for the exponent, selects instead of branches) that LLVM inlines and vectorises.
-Each dispatches on its argument: float32 arguments are computed in float32 (pow: through
-float64), float64 in float64, integers as float64. They run inside ``@njit`` code and from
-Python (scalars). ``vectorise_template`` rewrites the scalar templates of
-``jitgrad/ops/elementwise.py`` to call them; with ``fastmath=False`` templates keep libm.
+Each dispatches on its argument type: float32 in, float32 out (computed in float32 - log,
+tanh, erf - or in float64 with one final rounding where that is what reaches the accuracy:
+exp, exp2, sigmoid, log1p, softplus, GELU, pow), float64 in float64, integers as float64.
+They run inside ``@njit`` code and from Python (scalars). ``vectorise_template`` rewrites
+the scalar templates of ``jitgrad/ops/elementwise.py`` to call them; with ``fastmath=False``
+templates keep libm.
 
 Accuracy (measured by tests/compile/test_vmath.py, which holds the table): float32 exp, exp2,
-log, log1p, tanh, sigmoid, softplus <= 2 ulp, erf <= 4 ulp, pow <= 1 ulp; float64 within
-1e-15 relative (pow float64 is libm's ``pow``, not approximated). Special values (+-0, +-inf,
-NaN, denormal inputs and results, the overflow and underflow boundaries) follow C99/NumPy.
-The implementations are compiled without fast-math flags (the caller's flags do not reach
-inlined instructions), so results do not depend on the loop's ``fastmath`` setting.
+log, log1p, tanh, sigmoid, softplus, gelu_tanh within 1.3 ulp (target 2), erf 2.5 ulp (target
+4), pow 0.5 ulp; float64 within 5e-16 relative (target 1e-15; pow float64 is libm's ``pow``,
+not approximated). Special values (+-0, +-inf, NaN, denormal inputs and results, the
+overflow and underflow boundaries) follow C99/NumPy. The implementations are compiled with
+``fastmath=False`` and LLVM ``alwaysinline``: the caller's flags do not reach the inlined
+instructions, so results do not depend on the loop's ``fastmath`` setting.
 
 Sources: exp and log follow the range reductions of Cephes ``expf`` and fdlibm/musl
 ``exp``/``logf``/``log`` (their coefficients); the tanh and erf polynomials were fitted for

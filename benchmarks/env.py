@@ -12,21 +12,38 @@ THREAD_VARS = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
-REPORTED_VARS = THREAD_VARS + (
+# Runtime policy knobs of OpenMP/BLAS/threading layers. The harness never sets them: each
+# peer runs in its own default configuration with only the thread count pinned (a passive
+# wait policy once made torch eager 3x slower here and flattered jitgrad). jitgrad's own
+# choices for its numba loops live in jitgrad. Values already in the user's environment
+# are left alone and reported in the header.
+POLICY_VARS = (
     "OMP_WAIT_POLICY",
+    "OMP_PROC_BIND",
+    "OMP_PLACES",
+    "OMP_DYNAMIC",
+    "OMP_SCHEDULE",
+    "GOMP_SPINCOUNT",
+    "KMP_BLOCKTIME",
+    "KMP_AFFINITY",
     "OPENBLAS_CORETYPE",
+    "OPENBLAS_VERBOSE",
+    "MKL_DYNAMIC",
+    "MKL_ENABLE_INSTRUCTIONS",
     "NUMBA_THREADING_LAYER",
     "XLA_FLAGS",
-    "JITGRAD_CACHE_DIR",
 )
+REPORTED_VARS = THREAD_VARS + POLICY_VARS + ("JITGRAD_CACHE_DIR",)
+# what ``configure`` may set besides the thread counts: jitgrad's compile mode (blocking
+# compiles, so compiled code is what gets timed) and TensorFlow/XLA log noise
+HARNESS_VARS = ("JITGRAD_ASYNC_COMPILE", "TF_CPP_MIN_LOG_LEVEL")
 
 
 def configure(threads):
-    """Give every library the same number of threads (call before importing any of them)."""
+    """Give every library the same number of threads (call before importing any of them);
+    nothing else about their threading changes."""
     for var in THREAD_VARS:
         os.environ[var] = str(threads)
-    # jitgrad.compile sets this default itself; set it here so torch's OpenMP sees the same.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # measure compiled code and blocking compile latency, not eager calls made while
     # jitgrad.trace compiles in the background (its default for users)
     os.environ.setdefault("JITGRAD_ASYNC_COMPILE", "0")
@@ -70,4 +87,10 @@ def machine():
 
 
 def reported_env():
+    """The thread and policy variables in effect (for the header)."""
     return {k: os.environ[k] for k in REPORTED_VARS if k in os.environ}
+
+
+def policy_env():
+    """The OpenMP/BLAS policy variables set right now (the harness sets none)."""
+    return {k: os.environ[k] for k in POLICY_VARS if k in os.environ}

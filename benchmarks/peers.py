@@ -10,10 +10,20 @@ class Unavailable(Exception):
 
 
 _cache = {}
+# the OpenMP/BLAS policy variables each peer saw when it was imported (its OpenMP runtime
+# reads them once, at load): empty means the library's own defaults
+ENV_AT_IMPORT = {}
+
+
+def _policy_env():
+    from .env import policy_env
+
+    return policy_env()
 
 
 def torch():
     if "torch" not in _cache:
+        ENV_AT_IMPORT["torch"] = _policy_env()
         try:
             import torch as _t
         except ImportError:
@@ -32,6 +42,7 @@ def torch():
 
 def jax():
     if "jax" not in _cache:
+        ENV_AT_IMPORT["jax"] = _policy_env()
         try:
             import jax as _j
             import jax.numpy  # noqa: F401
@@ -46,7 +57,15 @@ def jax():
 
 
 def versions():
+    """Versions of jitgrad and every peer; imports the peers first, before jitgrad.compile
+    (which sets numba's OpenMP wait policy for jitgrad's own loops) can touch the environment."""
     out = {}
+    peers = {}
+    for name, get in (("torch", torch), ("jax", jax)):
+        try:
+            peers[name] = get().__version__
+        except Unavailable as e:
+            peers[name] = str(e)
     import numba
     import numpy as np
 
@@ -55,11 +74,7 @@ def versions():
     out["jitgrad"] = getattr(jitgrad, "__version__", "?")
     out["numpy"] = np.__version__
     out["numba"] = numba.__version__
-    for name, get in (("torch", torch), ("jax", jax)):
-        try:
-            out[name] = get().__version__
-        except Unavailable as e:
-            out[name] = str(e)
+    out.update(peers)
     return out
 
 

@@ -4,7 +4,8 @@
     python -m benchmarks --quick          # a subset, under two minutes
     python -m benchmarks --smoke          # tiny sizes, for CI (tests/test_benchmarks_smoke.py)
     python -m benchmarks --only mlp       # one workload: mlp cnn elementwise overhead compile
-                                          # inference (comma-separated), or eager_overhead
+                                          # inference (comma-separated), or eager_overhead,
+                                          # or vmath (fused loops with vmath vs libm)
     python -m benchmarks --json out.json --plot out.png --markdown out.md
 
 Columns, measured in the same run and interleaved round-robin: jitgrad eager, jitgrad
@@ -42,7 +43,8 @@ def parse_args(argv):
     g.add_argument("--quick", action="store_true", help="a subset in under two minutes")
     g.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (CI smoke test)")
     p.add_argument(
-        "--only", help="comma-separated workloads: " + ", ".join(ORDER) + " (or eager_overhead)"
+        "--only",
+        help="comma-separated workloads: " + ", ".join(ORDER) + " (or eager_overhead, or vmath)",
     )
     p.add_argument("--json", metavar="OUT.json", help="write all samples and metadata")
     p.add_argument("--plot", metavar="OUT.png", help="bar chart (needs matplotlib)")
@@ -241,6 +243,8 @@ def summarize(row, results, status, values, bandwidth, extra, raw=None):
         best_peer=best,
         bytes_moved=row.bytes_moved,
         per=row.per,
+        # bandwidth floor: the minimal bytes of one step over the measured triad bandwidth
+        floor_s=row.bytes_moved / bandwidth if row.bytes_moved and bandwidth else None,
         columns=cols,
         note=row.note,
     )
@@ -291,6 +295,14 @@ def format_row(r, bandwidth):
         lines.append(s.rstrip())
     if r["best_peer"]:
         lines.append(f"  best peer: {r['best_peer']}")
+    if r.get("floor_s"):
+        comp = [c for c in r["columns"] if c["column"] == "jitgrad compiled" and "median_s" in c]
+        vs = f"; jitgrad compiled at {comp[0]['median_s'] / r['floor_s']:.2f}x it" if comp else ""
+        mb = r["bytes_moved"] / 1e6
+        floor = fmt_t(r["floor_s"], unit)
+        lines.append(
+            f"  bandwidth floor: {floor} {unit} ({mb:.0f} MB at {bandwidth / 1e9:.1f} GB/s){vs}"
+        )
     return "\n".join(lines)
 
 
@@ -299,6 +311,7 @@ def summary_table(rows, markdown=False):
     from .workloads.common import COLUMNS
 
     head = ["workload", "unit"] + COLUMNS + ["compiled vs eager", "compiled vs best peer"]
+    head.append("BW floor")
     body = []
     for r in rows:
         cells = [r["name"], r["unit"]]
@@ -318,6 +331,7 @@ def summary_table(rows, markdown=False):
             else "-"
         )
         cells.append(bp)
+        cells.append(fmt_t(r["floor_s"], r["unit"]) if r.get("floor_s") else "-")
         body.append(cells)
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -340,9 +354,16 @@ def main(argv=None):
     names = ORDER if not args.only else [s.strip() for s in args.only.split(",") if s.strip()]
     if "eager_overhead" in names:
         return _eager_overhead(level)
+    if "vmath" in names:
+        from .vmath_loops import main as vmath_main
+
+        return vmath_main(level, args.threads)
     bad = [n for n in names if n not in ORDER]
     if bad:
-        print(f"unknown workload(s) {bad}; choose from {ORDER} or eager_overhead", file=sys.stderr)
+        print(
+            f"unknown workload(s) {bad}; choose from {ORDER}, eager_overhead or vmath",
+            file=sys.stderr,
+        )
         return 2
 
     from . import peers
@@ -360,6 +381,7 @@ def main(argv=None):
         threads=args.threads,
         thread_report=peers.thread_report(),
         env=env.reported_env(),
+        peer_policy_env=dict(peers.ENV_AT_IMPORT),
         max_disturb=args.max_disturb,
         jitgrad_source=_source(),
     )
@@ -424,6 +446,7 @@ def header(meta):
         f"threads: {meta['threads']} for every library: "
         + "; ".join(f"{k} {v}" for k, v in meta["thread_report"].items()),
         "env: " + " ".join(f"{k}={v}" for k, v in meta["env"].items()),
+        "peers run in their default configuration: " + _policy_line(meta),
     ]
     if "load_average_at_start" in meta:
         lines.append(
@@ -432,6 +455,19 @@ def header(meta):
             + f" (blocks where others used > {meta['max_disturb']} cores are dropped)"
         )
     return "\n".join(lines) + "\n"
+
+
+def _policy_line(meta):
+    """Which OpenMP/BLAS policy variables each peer saw at import (none: its defaults)."""
+    parts = []
+    for name, e in meta.get("peer_policy_env", {}).items():
+        got = " ".join(f"{k}={v}" for k, v in e.items())
+        parts.append(
+            f"{name} imported with {got} (from the caller's environment)"
+            if e
+            else f"{name} with no OpenMP/BLAS policy variable set"
+        )
+    return "; ".join(parts) + " (only thread counts are pinned)" if parts else "-"
 
 
 def markdown(meta, rows, bandwidth):
@@ -446,6 +482,7 @@ def markdown(meta, rows, bandwidth):
         + "; ".join(f"{k}: {v}" for k, v in meta["thread_report"].items())
         + ")",
         "- environment: " + ", ".join(f"`{k}={v}`" for k, v in meta["env"].items()),
+        "- peers run in their default configuration: " + _policy_line(meta),
     ]
     if "load_average_at_start" in meta:
         out.append(

@@ -44,6 +44,7 @@ _CHILD_ENV = "JITGRAD_COMPILE_WORKER"  # set in worker processes: no nested work
 RETRIES = 1  # a job whose worker died is retried this many times on a fresh worker
 _NICE = 10  # workers run at a lower priority than the training process
 _HDR = struct.Struct("<Q")
+_JOB_ENV = ("JITGRAD_CACHE_DIR", "JITGRAD_CACHE_MAX_MB", "XDG_CACHE_HOME")
 
 
 class WorkerError(RuntimeError):
@@ -174,6 +175,7 @@ class _Proc:
             self.busy_since = time.perf_counter()
         t = job.task
         msg = {"id": job.id, "name": t.name, "path": t.path, "func": job.func, "sigs": job.sigs}
+        msg["env"] = {k: os.environ.get(k) for k in _JOB_ENV}  # as of now, not of the spawn
         try:
             with self.wlock:
                 _send(self.p.stdin, msg)
@@ -313,6 +315,18 @@ def submit(key, src, sigs, path=None, name=None):
     if not spec:
         raise ValueError("jitgrad.compile.worker.submit: no signatures to compile")
     return _POOL.submit(_Task(key, name, path, spec))
+
+
+def start():
+    """Start the worker processes now (without a job), so that their imports overlap the
+    eager calls before the first capture; returns their pids."""
+    if not enabled():
+        return []
+    with _POOL.lock:
+        _POOL.procs = [p for p in _POOL.procs if not p.dead]
+        while len(_POOL.procs) < n_workers():
+            _POOL.procs.append(_Proc(_POOL))
+    return pids()
 
 
 def _spec(sigs):
@@ -482,6 +496,11 @@ def _load(name, path, mods):
 
 def _job(msg, mods):
     t0 = time.perf_counter()
+    for k, v in msg.get("env", {}).items():  # the cache settings the parent has now
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     try:
         mod = _load(msg["name"], msg["path"], mods)
         fn = getattr(mod, msg["func"])

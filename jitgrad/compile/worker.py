@@ -343,9 +343,10 @@ def pids():
 
 
 def busy():
-    """Process ids of the workers compiling right now."""
+    """{pid: seconds it has been working} of the workers compiling right now."""
+    now = time.perf_counter()
     with _POOL.lock:
-        return [p.pid for p in _POOL.procs if not p.dead and p.jobs]
+        return {p.pid: now - p.busy_since for p in _POOL.procs if not p.dead and p.jobs}
 
 
 def shutdown():

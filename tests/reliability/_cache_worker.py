@@ -16,8 +16,9 @@ import warnings
 import numpy as np
 
 
-def make_step(torch):
-    """The step every scenario runs: (step function, its weight, its input)."""
+def make_step(torch, lr=0.1):
+    """The step every scenario runs: (step function, its weight, its input). Another ``lr``
+    is another graph (it is a literal in the generated code), so another cache entry."""
     w = torch.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), requires_grad=True)
     x = torch.tensor(np.arange(6, dtype=np.float32).reshape(3, 2) / 6)
 
@@ -26,17 +27,17 @@ def make_step(torch):
         loss = ((w @ x).tanh() ** 2).sum()
         loss.backward()
         with torch.no_grad():
-            w.sub_(w.grad * 0.1)
+            w.sub_(w.grad * lr)
         return loss.detach()
 
     return step, w, x
 
 
-def eager_losses(n):
+def eager_losses(n, lr=0.1):
     """The losses of ``n`` eager steps (the reference for runs that mix eager and compiled)."""
     import jitgrad as torch
 
-    step, _, x = make_step(torch)
+    step, _, x = make_step(torch, lr)
     return [float(step(x).item()) for _ in range(n)]
 
 

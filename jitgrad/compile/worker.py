@@ -329,6 +329,33 @@ def start():
     return pids()
 
 
+_PREWARMED = []
+
+
+def prewarm(workers=True):
+    """Get the slow first-use work out of the way while the first (eager) calls run: start the
+    workers (``workers=True``) and, in a daemon thread, initialise numba's CPU target (its
+    registries: 0.3-1.2 s on the first compile or cache load of a process, most of a warm
+    start). Idempotent."""
+    if workers:
+        start()
+    if _PREWARMED:
+        return
+    _PREWARMED.append(True)
+
+    def work():
+        try:
+            from numba.core.compiler_lock import global_compiler_lock
+            from numba.core.registry import cpu_target
+
+            with global_compiler_lock:  # as a compile does: never concurrent with one
+                cpu_target.target_context.refresh()
+        except Exception:  # only a head start: the first compile does it otherwise
+            pass
+
+    threading.Thread(target=work, name="jitgrad-prewarm", daemon=True).start()
+
+
 def _spec(sigs):
     """{function: [signature tuple]}, from a mapping or from one signature of ``step``."""
     if isinstance(sigs, tuple):

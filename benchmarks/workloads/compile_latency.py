@@ -52,13 +52,13 @@ def _jitgrad_child(mode, workload, cache):
         from jitgrad.compile import worker
 
         worker.patch_cpu_backend()  # a no-op once the backend calls the worker itself
-        if os.environ.get("JITGRAD_BENCH_PREWARM") == "1":  # what trace() would do, wired
-            worker.prewarm()
     t_import = time.perf_counter() - t0
     base = _make("jitgrad eager", workload)
     for _ in range(3):
         base()
     base_ts = _times(base, 30)
+    if mode == "jitgrad worker" and os.environ.get("JITGRAD_BENCH_PREWARM") == "1":
+        worker.prewarm()  # what jitgrad.trace() would do once wired (notes/issue-13.md)
     fn = _make("jitgrad compiled", workload)
     info = _until_compiled(fn.traced, lambda: fn(), timeout=900)
     steady = statistics.median(_times(fn, 15))

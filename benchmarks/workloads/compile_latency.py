@@ -42,7 +42,7 @@ SECOND_BATCH = {"mlp": 48}
 
 
 # ---------------------------------------------------------------- the child ------------
-def _jitgrad_child(mode, workload, cache):
+def _jitgrad_child(mode, workload, cache, level="full"):
     os.environ["JITGRAD_CACHE_DIR"] = cache
     os.environ["JITGRAD_ASYNC_COMPILE"] = "0" if mode == "jitgrad foreground" else "1"
     t0 = time.perf_counter()
@@ -63,7 +63,7 @@ def _jitgrad_child(mode, workload, cache):
     info = _until_compiled(fn.traced, lambda: fn(), timeout=900)
     steady = statistics.median(_times(fn, 15))
     out = dict(import_s=t_import, eager_base_s=statistics.median(base_ts), steady_s=steady, **info)
-    if workload in SECOND_BATCH:
+    if workload in SECOND_BATCH and level == "full":  # another full compile today
         from .common import mnist_batch
 
         x2, y2 = (jitgrad.tensor(a) for a in mnist_batch(SECOND_BATCH[workload]))
@@ -105,7 +105,10 @@ def _until_compiled(traced, call, timeout):
         first_s=t_end - t_start,
         after_capture_s=None if t_capture is None else t_end - t_capture,
         calls=calls,
-        eager_during=during,
+        eager_during_n=len(during),
+        eager_during_median=statistics.median(during) if during else None,
+        eager_during_mean=statistics.mean(during) if during else None,
+        eager_during_max=max(during) if during else None,
         build_s=v.build_seconds,
         numba_compile_s=getattr(exe, "compile_seconds", None),
         cache_hit=getattr(exe, "cache_hit", None),
@@ -141,9 +144,9 @@ def _peer_child(fw, workload, cache):
     return dict(import_s=t_import, first_s=first, after_capture_s=first, steady_s=steady)
 
 
-def _child(fw, workload, cache):
+def _child(fw, workload, cache, level="full"):
     if fw in JITGRAD:
-        return _jitgrad_child(fw, workload, cache)
+        return _jitgrad_child(fw, workload, cache, level)
     return _peer_child(fw, workload, cache)
 
 
@@ -159,9 +162,9 @@ def _make(fw, workload):
 
 
 # ---------------------------------------------------------------- the parent -----------
-def _run_child(fw, workload, cache, timeout):
+def _run_child(fw, workload, cache, timeout, level="full"):
     cmd = [sys.executable, "-m", "benchmarks.workloads.compile_latency"]
-    cmd += ["--fw", fw, "--workload", workload, "--cache", cache]
+    cmd += ["--fw", fw, "--workload", workload, "--cache", cache, "--level", level]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=root)
@@ -266,10 +269,8 @@ def _record(samples, fw, kind, r):
 
     if kind == "cold":
         add("cold", r["first_s"])
-        during = r.get("eager_during") or []
-        if during:
-            add("eager_median", statistics.median(during))
-            add("eager_mean", statistics.mean(during))
+        add("eager_median", r.get("eager_during_median"))
+        add("eager_mean", r.get("eager_during_mean"))
         add("eager_base", r.get("eager_base_s"))
         add("second_batch", (r.get("second_batch") or {}).get("first_s"))
     else:
@@ -303,7 +304,7 @@ def measure(level, log=None):
                 kinds = ("cold",) if fw in JITGRAD[1:] else ("cold", "warm")
                 for k in kinds:
                     log(f"  (e) {fw}: {k} process {rep + 1}/{reps} ...")
-                    r = _run_child(fw, workload, d, timeout=1200)
+                    r = _run_child(fw, workload, d, timeout=1200, level=level)
                     r.update(framework=fw, kind=k, rep=rep)
                     raw.append(r)
                     if "error" in r:
@@ -351,5 +352,6 @@ if __name__ == "__main__":
     p.add_argument("--fw", required=True)
     p.add_argument("--workload", default="mlp")
     p.add_argument("--cache", required=True)
+    p.add_argument("--level", default="full")
     a = p.parse_args()
-    print(json.dumps(_child(a.fw, a.workload, a.cache)))
+    print(json.dumps(_child(a.fw, a.workload, a.cache, a.level)))

@@ -454,8 +454,11 @@ def patch_cpu_backend():
 
         from .backends import cache as _cache
 
-        sig = tuple(numba.typeof(np.ascontiguousarray(a)) for a in self._args(arrays))
-        self.worker_info = compile_in_worker(self.mod, self.key, self.src, {"step": [sig]})
+        args = [np.ascontiguousarray(a) for a in self._args(arrays)]
+        sig = tuple(numba.typeof(a) for a in args)
+        sigs = kernel_signatures(self.mod, args) if n_workers() > 1 else {}
+        sigs["step"] = [sig]
+        self.worker_info = compile_in_worker(self.mod, self.key, self.src, sigs)
         t0 = time.perf_counter()
         orig(self, arrays)  # loads from disk when the worker compiled it
         self.worker_info["load_seconds"] = time.perf_counter() - t0
@@ -466,6 +469,57 @@ def patch_cpu_backend():
     cls.uses_worker = True
     cls._precompile_in_process = orig
     return True
+
+
+class _Stub:
+    """Stands in for a kernel (records argument types) or a kernel module (does nothing)."""
+
+    def __init__(self, found=None, name=None):
+        self.found, self.name = found, name
+
+    def __getattr__(self, attr):
+        return _Stub()
+
+    def __call__(self, *args, **kwargs):
+        if self.found is not None:
+            import numba
+
+            sig = tuple(numba.typeof(a) for a in args)
+            if sig not in self.found.setdefault(self.name, []):
+                self.found[self.name].append(sig)
+
+
+def kernel_signatures(mod, args, func="step"):
+    """{kernel name: [signature]} of the njit functions of ``mod`` that ``func`` calls with
+    these arguments, found by running ``func``'s Python version with recording stubs in place
+    of the kernels (helper modules such as ``K`` do nothing): milliseconds, no compile. Only a
+    head start for parallel compiles: a signature numba would type differently (an array
+    layout) just means the step compiles that kernel itself. Returns {} when it cannot run."""
+    import types
+
+    import numpy as np
+
+    fn = getattr(mod, func)
+    py = getattr(fn, "py_func", None)
+    if py is None:
+        return {}
+    g = dict(py.__globals__)
+    found = {}
+    for name, v in list(g.items()):
+        if name == func or name.startswith("__"):
+            continue
+        if hasattr(v, "py_func") and hasattr(v, "_cache"):  # a dispatcher of this module
+            g[name] = _Stub(found, name)
+        elif isinstance(v, types.ModuleType) and v.__name__.startswith("jitgrad."):
+            g[name] = _Stub()  # hand-written kernels: cached on disk already
+    f = types.FunctionType(py.__code__, g, py.__name__, py.__defaults__, py.__closure__)
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f(*args)
+    except Exception:  # e.g. an index check on the garbage a stub left: no head start
+        return {}
+    return found
 
 
 def disable_disk_cache(mod):
@@ -532,6 +586,8 @@ def _job(msg, mods):
     try:
         mod = _load(msg["name"], msg["path"], mods)
         fn = getattr(mod, msg["func"])
+        others = [v for k, v in vars(mod).items() if k != msg["func"] and hasattr(v, "_cache")]
+        before = sum(sum(o.stats.cache_misses.values()) for o in others)
         with _FileLock(f"{os.path.splitext(msg['path'])[0]}.{msg['func']}.lock"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -544,6 +600,8 @@ def _job(msg, mods):
             "seconds": time.perf_counter() - t0,
             "compiled": len(msg["sigs"]) - hits,
             "from_disk": hits,
+            # kernels the function's compile had to compile itself (not found ready)
+            "callees_compiled": sum(sum(o.stats.cache_misses.values()) for o in others) - before,
         }
         try:
             from .backends import cache as _cache

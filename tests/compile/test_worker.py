@@ -177,3 +177,16 @@ def test_cache_hit_is_reported_when_numba_cache_dir_is_set(fresh_cache, tmp_path
     assert jcache.loaded_from_disk(mod2.step, (VEC, VEC))
     _forget(mod2)
     assert sum(_entry_sizes().values()) > 0  # entries() sees numba's files there too
+
+
+def test_kernel_signatures_are_found_without_compiling(fresh_cache, monkeypatch):
+    monkeypatch.setenv("JITGRAD_COMPILE_WORKERS", "2")
+    key, src, mod = _module("sigs")
+    found = worker.kernel_signatures(mod, [A, B])
+    assert found == {"k_add": [(VEC, VEC, VEC)], "k_mul": [(VEC, VEC, VEC)]}
+    assert not mod.k_add.signatures and not mod.step.signatures  # nothing was compiled
+    info = worker.compile_in_worker(mod, key, src, {**found, "step": [(VEC, VEC)]})
+    jobs = {j["func"]: j for j in info["jobs"]}
+    assert info["workers"] == 2 and jobs["step"]["callees_compiled"] == 0  # all found ready
+    mod.step.compile((VEC, VEC))
+    np.testing.assert_array_equal(mod.step(A, B), (A + B) * B)

@@ -408,6 +408,7 @@ def compile_in_worker(mod, key, src, sigs, timeout=None):
     todo = {
         f: [s for s in ss if not _cache.has_compiled(getattr(mod, f), s)]
         for f, ss in _spec(sigs).items()
+        if hasattr(mod, f)
     }
     if not any(todo.values()):
         return {"worker": False, "reason": "already compiled on disk"}
@@ -586,6 +587,14 @@ def _job(msg, mods):
     try:
         mod = _load(msg["name"], msg["path"], mods)
         fn = getattr(mod, msg["func"])
+    except Exception as e:  # e.g. the entry was evicted meanwhile: not a cache write fault
+        return {
+            "id": msg["id"],
+            "ok": False,
+            "kind": "compile",
+            "error": f"could not import {msg['path']}: {type(e).__name__}: {e}",
+        }
+    try:
         others = [v for k, v in vars(mod).items() if k != msg["func"] and hasattr(v, "_cache")]
         before = sum(sum(o.stats.cache_misses.values()) for o in others)
         with _FileLock(f"{os.path.splitext(msg['path'])[0]}.{msg['func']}.lock"):

@@ -28,6 +28,8 @@ from ... import __version__
 _MEM = {}
 PREFIX = "jitgrad_gen_"
 DEFAULT_MAX_MB = 512
+_SCANS = {}  # cache dir -> (time of the last size scan, bytes it found)
+_RESCAN_S = 60.0
 
 
 def cache_dir():
@@ -249,10 +251,17 @@ def entries():
 def evict(limit=None, keep=()):
     """Delete least-recently-used entries until the cache is at most ``limit`` bytes
     (default ``max_bytes()``); entries this process has loaded (and names in ``keep``) are
-    kept. Returns the number of bytes left."""
-    limit = max_bytes() if limit is None else limit
+    kept. Returns the number of bytes left. Without ``limit``, the directory is not scanned
+    again within a minute of a scan that found it under half the bound."""
+    base, now = cache_dir(), time.monotonic()
+    last = _SCANS.get(base)
+    if limit is None:
+        limit = max_bytes()
+        if last is not None and now - last[0] < _RESCAN_S and last[1] < limit / 2:
+            return last[1]  # well under the bound a moment ago: skip the directory scan
     ents = entries()
     total = sum(e[0] for e in ents.values())
+    _SCANS[base] = (now, total)
     if total <= limit:
         return total
     for (_root, name), (size, _, paths) in sorted(ents.items(), key=lambda kv: kv[1][1]):
@@ -266,6 +275,7 @@ def evict(limit=None, keep=()):
             except OSError:
                 pass
         total -= size
+    _SCANS[base] = (now, total)
     return total
 
 

@@ -141,10 +141,21 @@ def index_exists(mod, func="step"):
     beside the module or under NUMBA_CACHE_DIR)."""
     fn = getattr(mod, func, None)
     cands = [fn] if fn is not None and hasattr(fn, "_cache") else _dispatchers(mod)
-    for d in cands:
-        cf = getattr(d._cache, "_cache_file", None)
-        if cf is not None and os.path.exists(cf._index_path):
-            return True
+    files = [getattr(d._cache, "_cache_file", None) for d in cands]
+    files = [cf for cf in files if cf is not None]
+    if files:
+        return any(os.path.exists(cf._index_path) for cf in files)
+    # other targets (numba.cuda): any index file of this module where numba keeps them
+    path = getattr(mod, "__file__", None)
+    if not path:
+        return False
+    name = os.path.splitext(os.path.basename(path))[0]
+    for d in numba_dirs(os.path.dirname(path)):
+        try:
+            if any(f.startswith(name + ".") and f.endswith(".nbi") for f in os.listdir(d)):
+                return True
+        except OSError:
+            pass
     return False
 
 

@@ -40,7 +40,7 @@ def via_worker(fresh_cache):
 
 def _run_until_compiled(lr, kill=0, timeout=90):
     """Call the test step until a call ran compiled code; kill the worker ``kill`` times on
-    the way, each after it has worked for a second (it starts in ~0.5 s and the compile takes
+    the way, each after it has worked for half a second (it starts in ~0.5 s, the compile takes
     2-3 s). Returns (traced step, weight, every loss, killed pids)."""
     step, w, x = cw.make_step(torch, lr)
     traced = torch.trace(step, async_compile=True)
@@ -49,7 +49,7 @@ def _run_until_compiled(lr, kill=0, timeout=90):
     while traced.stats["compiled_calls"] == 0 and time.monotonic() < deadline:
         losses.append(float(traced(x).item()))
         for pid, secs in worker.busy().items():
-            if len(killed) < kill and pid not in killed and secs > 1.0:
+            if len(killed) < kill and pid not in killed and secs > 0.5:
                 os.kill(pid, 9)
                 killed.append(pid)
         time.sleep(0.01)

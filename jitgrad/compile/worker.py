@@ -336,7 +336,7 @@ def prewarm(workers=True):
     """Get the slow first-use work out of the way while the first (eager) calls run: start the
     workers (``workers=True``) and, in a daemon thread, initialise numba's CPU target (its
     registries: 0.3-1.2 s on the first compile or cache load of a process, most of a warm
-    start). Idempotent."""
+    start) and import the CPU backend (its kernel module: 0.15-0.45 s). Idempotent."""
     if workers:
         start()
     if _PREWARMED:
@@ -350,6 +350,7 @@ def prewarm(workers=True):
 
             with global_compiler_lock:  # as a compile does: never concurrent with one
                 cpu_target.target_context.refresh()
+            from .backends import cpu  # noqa: F401  (and its kernels' dispatchers)
         except Exception:  # only a head start: the first compile does it otherwise
             pass
 

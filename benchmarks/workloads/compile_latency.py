@@ -1,16 +1,23 @@
-"""(e) Compile latency, each measurement in a fresh process:
+"""(e) Compile latency in the default async mode, each measurement in a fresh process.
 
-- first call, cold: a fresh, empty cache directory (jitgrad's JITGRAD_CACHE_DIR, jax's
-  persistent compilation cache, TorchInductor's cache dir);
-- first call, warm cache: a new process reusing the directory the cold run filled;
-- steady state: the median call in that process afterwards.
+jitgrad runs in three ways: ``worker`` (the async compile in the compile worker process,
+``jitgrad/compile/worker.py``), ``thread`` (the async compile in a background thread of the
+training process, as before) and ``foreground`` (``JITGRAD_ASYNC_COMPILE=0``). Per process:
 
-"First call" is the time from the first call of the step until the first call that ran
-compiled code has returned: for jitgrad that includes the eager call(s) before recording
-and the recording call, since a user waits for all of them. Imports are timed apart.
+- cold: a fresh, empty cache directory (jitgrad's JITGRAD_CACHE_DIR, jax's persistent
+  compilation cache, TorchInductor's cache dir); time from the first call of the step until
+  the first call that ran compiled code has returned. For jitgrad that includes the eager
+  call before recording, the recording call and every eager call while the compile runs;
+- eager step time while the compile runs (median and mean of those calls) against the eager
+  step with no compile going on (same process, before);
+- warm: a new process reusing the directory; time from the end of the recording call to
+  the end of the first compiled call (loading from disk), and from the first call;
+- a second batch size after the first one is compiled: time from its first call to its first
+  compiled call, and whether numba compiled anything for it;
+- steady: the median compiled call afterwards.
 
-Run as ``python -m benchmarks.workloads.compile_latency --fw NAME --cache DIR --workload W``
-(the child), or through ``rows()`` (the parent).
+Imports are timed apart. Run as ``python -m benchmarks.workloads.compile_latency --fw NAME
+--cache DIR --workload W`` (the child) or through ``rows()`` (the parent).
 """
 
 import json
@@ -25,17 +32,96 @@ import time
 from ..timing import Block, Result
 from .common import Row
 
-FRAMEWORKS = ("jitgrad compiled", "torch.compile", "jax.jit")
-WORKLOADS = {"mlp": "MNIST MLP train step, batch 32", "arith": "arithmetic chain, 1e3 elements"}
+JITGRAD = ("jitgrad worker", "jitgrad thread", "jitgrad foreground")
+FRAMEWORKS = JITGRAD + ("torch.compile", "jax.jit")
+WORKLOADS = {
+    "mlp": "MNIST MLP train step, batch 32",
+    "arith": "arithmetic chain, 1e3 elements",
+}
+SECOND_BATCH = {"mlp": 48}
 
 
 # ---------------------------------------------------------------- the child ------------
-def _child(fw, workload, cache):
+def _jitgrad_child(mode, workload, cache, level="full"):
+    os.environ["JITGRAD_CACHE_DIR"] = cache
+    os.environ["JITGRAD_ASYNC_COMPILE"] = "0" if mode == "jitgrad foreground" else "1"
     t0 = time.perf_counter()
-    if fw == "jitgrad compiled":
-        os.environ["JITGRAD_CACHE_DIR"] = cache
-        import jitgrad  # noqa: F401
-    elif fw == "torch.compile":
+    import jitgrad  # noqa: F401
+
+    if mode == "jitgrad worker":
+        from jitgrad.compile import worker
+
+        worker.patch_cpu_backend()  # a no-op once the backend calls the worker itself
+    t_import = time.perf_counter() - t0
+    base = _make("jitgrad eager", workload)
+    for _ in range(3):
+        base()
+    base_ts = _times(base, 30)
+    if mode == "jitgrad worker" and os.environ.get("JITGRAD_BENCH_PREWARM") == "1":
+        worker.prewarm()  # what jitgrad.trace() would do once wired (notes/issue-13.md)
+    fn = _make("jitgrad compiled", workload)
+    info = _until_compiled(fn.traced, lambda: fn(), timeout=900)
+    steady = statistics.median(_times(fn, 15))
+    out = dict(import_s=t_import, eager_base_s=statistics.median(base_ts), steady_s=steady, **info)
+    if workload in SECOND_BATCH and level == "full":  # another full compile today
+        from .common import mnist_batch
+
+        x2, y2 = (jitgrad.tensor(a) for a in mnist_batch(SECOND_BATCH[workload]))
+        second = _until_compiled(fn.traced, lambda: fn.traced(x2, y2), timeout=900)
+        out["second_batch"] = {k: second[k] for k in ("first_s", "numba_compiled", "worker")}
+    return out
+
+
+def _times(fn, n):
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return ts
+
+
+def _until_compiled(traced, call, timeout):
+    """Call until a call ran compiled code; times of the calls between capture and then."""
+    st = traced.stats
+    c0, cap0 = st["compiled_calls"], st["captures"]
+    t_start = time.perf_counter()
+    t_capture, during, calls = None, [], 0
+    while st["compiled_calls"] == c0 and time.perf_counter() - t_start < timeout:
+        t = time.perf_counter()
+        call()
+        dt = time.perf_counter() - t
+        calls += 1
+        if t_capture is None and st["captures"] > cap0:
+            t_capture = time.perf_counter()
+        elif t_capture is not None and st["compiled_calls"] == c0:
+            during.append(dt)
+    t_end = time.perf_counter()
+    v = traced.last
+    exe = v.exe
+    winfo = getattr(exe, "worker_info", None) or {}
+    misses = sum(exe.fn.stats.cache_misses.values()) if hasattr(exe, "fn") else None
+    return dict(
+        first_s=t_end - t_start,
+        after_capture_s=None if t_capture is None else t_end - t_capture,
+        calls=calls,
+        eager_during_n=len(during),
+        eager_during_median=statistics.median(during) if during else None,
+        eager_during_mean=statistics.mean(during) if during else None,
+        eager_during_max=max(during) if during else None,
+        build_s=v.build_seconds,
+        numba_compile_s=getattr(exe, "compile_seconds", None),
+        cache_hit=getattr(exe, "cache_hit", None),
+        numba_compiled=bool(misses) or bool(winfo.get("worker")),
+        worker=winfo.get("worker"),
+        worker_reason=winfo.get("reason"),
+        worker_jobs=winfo.get("jobs"),
+    )
+
+
+def _peer_child(fw, workload, cache):
+    t0 = time.perf_counter()
+    if fw == "torch.compile":
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
         from .. import peers
 
@@ -49,31 +135,19 @@ def _child(fw, workload, cache):
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     t_import = time.perf_counter() - t0
     fn = _make(fw, workload)
-    info = {}
     t1 = time.perf_counter()
-    if fw == "jitgrad compiled":
-        calls = 0
-        while fn.traced.stats["compiled_calls"] == 0 and calls < 10:
-            fn()
-            calls += 1
-        v = fn.traced.last
-        info = dict(
-            calls=calls,
-            build_s=v.build_seconds,
-            numba_compile_s=getattr(v.exe, "compile_seconds", None),
-            cache_hit=getattr(v.exe, "cache_hit", None),
-        )
-    else:
-        fn()
+    fn()
     first = time.perf_counter() - t1
     for _ in range(3):
         fn()
-    ts = []
-    for _ in range(15):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return dict(import_s=t_import, first_s=first, steady_s=statistics.median(ts), **info)
+    steady = statistics.median(_times(fn, 15))
+    return dict(import_s=t_import, first_s=first, after_capture_s=first, steady_s=steady)
+
+
+def _child(fw, workload, cache, level="full"):
+    if fw in JITGRAD:
+        return _jitgrad_child(fw, workload, cache, level)
+    return _peer_child(fw, workload, cache)
 
 
 def _make(fw, workload):
@@ -88,18 +162,9 @@ def _make(fw, workload):
 
 
 # ---------------------------------------------------------------- the parent -----------
-def _run_child(fw, workload, cache, timeout):
-    cmd = [
-        sys.executable,
-        "-m",
-        "benchmarks.workloads.compile_latency",
-        "--fw",
-        fw,
-        "--workload",
-        workload,
-        "--cache",
-        cache,
-    ]
+def _run_child(fw, workload, cache, timeout, level="full"):
+    cmd = [sys.executable, "-m", "benchmarks.workloads.compile_latency"]
+    cmd += ["--fw", fw, "--workload", workload, "--cache", cache, "--level", level]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=root)
@@ -121,53 +186,144 @@ def _available(fw, level):
         peers.torch()
     elif fw == "jax.jit":
         peers.jax()
+    elif fw != "jitgrad worker" and level == "smoke":
+        from ..peers import Unavailable
+
+        raise Unavailable("skipped (--smoke)")
+
+
+# row key -> (label, unit, chart x, {table column: (framework, metric)}); "jitgrad compiled"
+# is the mode named in the label, "jitgrad eager" the eager step with no compile running
+_PEERS = ("torch.compile", "jax.jit")
+
+
+def _eager_row(mode, stat, note):
+    return (
+        f"eager step while the compile runs, {stat} [{note}] (eager: no compile running)",
+        "ms",
+        f"eager {stat} ({mode})",
+        {
+            "jitgrad eager": (f"jitgrad {mode}", "eager_base"),
+            "jitgrad compiled": (f"jitgrad {mode}", f"eager_{stat}"),
+        },
+    )
+
+
+ROWS = {
+    "cold": (
+        "first call -> first compiled call, cold cache, new process [worker]",
+        "s",
+        "cold",
+        {"jitgrad compiled": ("jitgrad worker", "cold"), **{p: (p, "cold") for p in _PEERS}},
+    ),
+    "cold_thread": (
+        "first call -> first compiled call, cold cache [thread, as before]",
+        "s",
+        "cold (thread)",
+        {"jitgrad compiled": ("jitgrad thread", "cold")},
+    ),
+    "cold_fg": (
+        "first call -> first compiled call, cold cache [foreground]",
+        "s",
+        "cold (fg)",
+        {"jitgrad compiled": ("jitgrad foreground", "cold")},
+    ),
+    "eager_median": _eager_row("worker", "median", "worker"),
+    "eager_mean": _eager_row("worker", "mean", "worker"),
+    "eager_median_thread": _eager_row("thread", "median", "thread, as before"),
+    "eager_mean_thread": _eager_row("thread", "mean", "thread, as before"),
+    "warm_after_capture": (
+        "capture -> first compiled call, warm cache, new process (peers: first call)",
+        "s",
+        "warm",
+        {"jitgrad compiled": ("jitgrad worker", "warm_after_capture")}
+        | {p: (p, "warm") for p in _PEERS},
+    ),
+    "warm": (
+        "first call -> first compiled call, warm cache, new process",
+        "s",
+        "warm (from 1st call)",
+        {"jitgrad compiled": ("jitgrad worker", "warm")} | {p: (p, "warm") for p in _PEERS},
+    ),
+    "second_batch": (
+        "second batch size (48 after 32): first call -> first compiled call",
+        "s",
+        "batch 48",
+        {"jitgrad compiled": ("jitgrad worker", "second_batch")},
+    ),
+    "steady": (
+        "steady-state compiled call",
+        "ms",
+        "steady",
+        {"jitgrad compiled": ("jitgrad worker", "steady")} | {p: (p, "steady") for p in _PEERS},
+    ),
+}
+
+
+def _record(samples, fw, kind, r):
+    """File one child's numbers under (framework, metric)."""
+
+    def add(metric, x):
+        if x is not None:
+            samples.setdefault((fw, metric), []).append(x)
+
+    if kind == "cold":
+        add("cold", r["first_s"])
+        add("eager_median", r.get("eager_during_median"))
+        add("eager_mean", r.get("eager_during_mean"))
+        add("eager_base", r.get("eager_base_s"))
+        add("second_batch", (r.get("second_batch") or {}).get("first_s"))
+    else:
+        add("warm", r["first_s"])
+        add("warm_after_capture", r["after_capture_s"])
+        add("steady", r["steady_s"])
 
 
 def measure(level, log=None):
-    """Returns {row key: {column: Result | str}}, plus raw records."""
+    """Returns ({row key: {column: Result | str}}, raw records, workload title)."""
     from ..peers import Unavailable
 
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     workload = "arith" if level == "smoke" else "mlp"
     reps = {"smoke": 1, "quick": 1, "full": 3}[level]
-    keys = ("cold", "warm", "steady")
-    out = {k: {} for k in keys}
-    samples = {k: {fw: [] for fw in FRAMEWORKS} for k in keys}
-    raw = []
-    avail = {}
+    samples, raw, why = {}, [], {}
     for fw in FRAMEWORKS:
         try:
+            if level == "quick" and fw in JITGRAD[1:]:
+                raise Unavailable("skipped (--quick)")
             _available(fw, level)
-            avail[fw] = True
         except Unavailable as e:
-            for k in keys:
-                out[k][fw] = str(e)
+            why[fw] = str(e)
     for rep in range(reps):
         for fw in FRAMEWORKS:
-            if fw not in avail:
+            if fw in why:
                 continue
             d = tempfile.mkdtemp(prefix="jg-bench-cache-")
             try:
-                for k in ("cold", "warm"):
+                # the warm process is the same for every jitgrad mode: measured once
+                kinds = ("cold",) if fw in JITGRAD[1:] else ("cold", "warm")
+                for k in kinds:
                     log(f"  (e) {fw}: {k} process {rep + 1}/{reps} ...")
-                    r = _run_child(fw, workload, d, timeout=600)
+                    r = _run_child(fw, workload, d, timeout=1200, level=level)
                     r.update(framework=fw, kind=k, rep=rep)
                     raw.append(r)
                     if "error" in r:
-                        out["cold"][fw] = out["warm"][fw] = out["steady"][fw] = (
-                            "failed: " + r["error"]
-                        )
-                        avail.pop(fw, None)
+                        why[fw] = "failed: " + r["error"]
                         break
-                    samples[k][fw].append(r["first_s"])
-                    samples["steady"][fw].append(r["steady_s"])
+                    _record(samples, fw, k, r)
             finally:
                 shutil.rmtree(d, ignore_errors=True)
-    for k in keys:
-        for fw in FRAMEWORKS:
-            xs = samples[k][fw]
-            if xs and fw not in out[k]:
-                out[k][fw] = Result([Block(x, x, None, None) for x in xs], 1, 1.0, 1)
+    out = {}
+    for key, (_, _, _, cols) in ROWS.items():
+        out[key] = {}
+        for col, (fw, metric) in cols.items():
+            xs = samples.get((fw, metric))
+            if fw in why:
+                out[key][col] = why[fw]
+            elif xs:
+                out[key][col] = Result([Block(x, x, None, None) for x in xs], 1, 1.0, 1)
+            else:
+                out[key][col] = "n/a"
     return out, raw, WORKLOADS[workload]
 
 
@@ -180,21 +336,10 @@ def rows(level):
         return holder["m"][0][key], holder["m"][1]
 
     what = WORKLOADS["arith" if level == "smoke" else "mlp"]
-    labels = {
-        "cold": f"(e) compile: first call, cold cache, new process ({what})",
-        "warm": f"(e) compile: first call, warm cache, new process ({what})",
-        "steady": f"(e) compile: steady-state call after that ({what})",
-    }
     out = []
-    for key in ("cold", "warm", "steady"):
-        r = Row(
-            "compile",
-            labels[key],
-            {},
-            unit="s" if key != "steady" else "ms",
-            group="(e) compile latency",
-            x={"cold": "cold", "warm": "warm cache", "steady": "steady"}[key],
-        )
+    for key, (label, unit, x, _) in ROWS.items():
+        r = Row("compile", f"(e) compile: {label} ({what})", {}, unit=unit, x=x)
+        r.group = "(e) compile latency"
         r.precomputed = lambda key=key: get(key)
         out.append(r)
     return out
@@ -207,5 +352,6 @@ if __name__ == "__main__":
     p.add_argument("--fw", required=True)
     p.add_argument("--workload", default="mlp")
     p.add_argument("--cache", required=True)
+    p.add_argument("--level", default="full")
     a = p.parse_args()
-    print(json.dumps(_child(a.fw, a.workload, a.cache)))
+    print(json.dumps(_child(a.fw, a.workload, a.cache, a.level)))

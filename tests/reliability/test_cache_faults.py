@@ -5,12 +5,16 @@ with ``JITGRAD_CACHE_DIR`` pointing into ``tmp_path``, after damaging a copy of 
 a first run populated. The losses must always equal the clean run's.
 """
 
+import contextlib
 import json
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from jitgrad.compile.backends import cache as jcache
@@ -19,12 +23,21 @@ WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_cache_worker
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(WORKER)))
 
 
-def _start(cache):
+def _start(cache, worker=False, preexec_fn=None, **env_extra):
     pp = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
-    # this checkout's jitgrad; compile in the foreground so call 3 runs compiled code
+    # this checkout's jitgrad; compile in the foreground so call 3 runs compiled code, or
+    # (worker=True) in the default async mode through the compile worker process
     env = dict(os.environ, JITGRAD_CACHE_DIR=str(cache), PYTHONPATH=pp, JITGRAD_ASYNC_COMPILE="0")
+    if worker:
+        env.update(JITGRAD_ASYNC_COMPILE="1", JITGRAD_TEST_WORKER="1")
+    env.update(env_extra)
     return subprocess.Popen(
-        [sys.executable, WORKER], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, WORKER],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec_fn,
     )
 
 
@@ -34,8 +47,8 @@ def _finish(p):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def run_worker(cache):
-    return _finish(_start(cache))
+def run_worker(cache, **kw):
+    return _finish(_start(cache, **kw))
 
 
 def _entry_dir(cache):
@@ -66,6 +79,21 @@ def damaged(populated, tmp_path):
 def _same_numbers(rep, ref):
     assert rep["losses"] == ref["losses"] and rep["w"] == ref["w"]
     assert rep["compiled_calls"] == 3
+
+
+def _same_as_eager(rep):
+    """An async run (eager until compiled, then compiled) trained like eager mode."""
+    from ._cache_worker import eager_losses
+
+    ref = eager_losses(rep["n"])
+    ref = ref if len(ref) <= 10 else ref[:3] + ref[-3:]
+    np.testing.assert_allclose(rep["losses"], ref, rtol=2e-5, atol=1e-7)
+    assert rep["compiled_calls"] == 3 and rep["error"] is None
+
+
+def _no_partial_files(cache):
+    for dirpath, _, files in os.walk(cache):
+        assert not [f for f in files if ".tmp" in f], (dirpath, files)
 
 
 def test_clean_cache_hit(damaged):
@@ -103,9 +131,7 @@ def test_binary_garbage_in_generated_module(damaged):
     _same_numbers(rep, ref)
 
 
-@pytest.mark.parametrize("how", ["truncated_nbc", "garbage_nbi"])
-def test_damaged_numba_cache_is_recompiled(damaged, how):
-    cache, d, _, ref = damaged
+def _damage_numba_files(d, how):
     pyc = os.path.join(d, "__pycache__")
     ext = ".nbc" if how.endswith("nbc") else ".nbi"
     for f in os.listdir(pyc):
@@ -114,7 +140,31 @@ def test_damaged_numba_cache_is_recompiled(damaged, how):
             data = open(p, "rb").read()
             with open(p, "wb") as fh:
                 fh.write(data[:40] if how.startswith("truncated") else b"garbage")
+
+
+@pytest.mark.parametrize("how", ["truncated_nbc", "garbage_nbi"])
+def test_damaged_numba_cache_is_recompiled(damaged, how):
+    cache, d, _, ref = damaged
+    _damage_numba_files(d, how)
     _same_numbers(run_worker(cache), ref)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="backends/cpu.py calls cache.drop_numba_cache inside warnings.simplefilter('ignore') "
+    "(CPUExecutable.run/precompile), which swallows the promised warning; fix: silence only "
+    "numba's warnings there (simplefilter('ignore', numba.NumbaWarning)). Remove this marker "
+    "with that fix (notes/issue-13.md).",
+)
+def test_damaged_numba_cache_warns(damaged):
+    cache, d, _, ref = damaged
+    _damage_numba_files(d, "truncated_nbc")
+    rep = run_worker(cache)
+    _same_numbers(rep, ref)
+    assert any(
+        "numba's cache entry for jitgrad_gen_" in w and "is corrupt" in w and "recompiling" in w
+        for w in rep["warnings"]
+    ), rep["warnings"]
 
 
 def test_env_tag_separates_versions(monkeypatch):
@@ -137,16 +187,36 @@ def test_unwritable_cache_dir_falls_back_to_memory(tmp_path, populated):
     _same_numbers(rep, populated[1])
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
-def test_read_only_cache_dir_falls_back_to_memory(tmp_path, populated):
-    cache = tmp_path / "ro"
-    cache.mkdir()
-    cache.chmod(0o500)
+@contextlib.contextmanager
+def _read_only_dir(path):
+    """A directory nobody can write to, root included: mode 0500 for a normal user; for root
+    (CI runs as root, and root ignores modes) the immutable attribute (chattr +i)."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o500)
+        try:
+            yield path
+        finally:
+            path.chmod(0o700)
+        return
     try:
-        rep = run_worker(cache)
+        r = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    except OSError as e:
+        r = subprocess.CompletedProcess([], 1, "", str(e))
+    if r.returncode:
+        pytest.skip(f"root without chattr +i here ({r.stderr.strip()}): no read-only directory")
+    try:
+        yield path
     finally:
-        cache.chmod(0o700)
-    assert any("not writable" in w for w in rep["warnings"])
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+
+
+def test_read_only_cache_dir_falls_back_to_memory(tmp_path, populated):
+    with _read_only_dir(tmp_path / "ro") as cache:
+        with pytest.raises(OSError):  # really unwritable, for this user too
+            (cache / "probe").write_text("x")
+        rep = run_worker(cache)
+    assert any("not writable" in w and "in memory only" in w for w in rep["warnings"])
     _same_numbers(rep, populated[1])
 
 
@@ -164,3 +234,49 @@ def test_two_processes_compile_the_same_step(tmp_path, populated):
     third = run_worker(cache)
     assert third["cache_hit"] and third["warnings"] == []
     _same_numbers(third, populated[1])
+
+
+def _small_files(limit):
+    """For a child process: writes past ``limit`` bytes fail (EFBIG), as on a full disk."""
+
+    def pre():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return pre
+
+
+def test_full_disk_while_the_worker_compiles(tmp_path, populated):
+    """The worker cannot write numba's files (the generated module, 2 KB, still fits): the
+    step compiles in process without the disk cache, says so, and leaves a valid cache."""
+    cache = tmp_path / "cache"
+    rep = run_worker(cache, worker=True, preexec_fn=_small_files(8192))
+    assert any("could not write compiled code" in w for w in rep["warnings"]), rep["warnings"]
+    assert (
+        rep["worker_info"]["worker"] is False
+        and "cache write failed" in (rep["worker_info"]["reason"])
+    )
+    _same_as_eager(rep)
+    _no_partial_files(cache)
+    after = run_worker(cache)  # room again: compiles, caches, no complaint
+    assert after["warnings"] == []
+    _same_numbers(after, populated[1])
+
+
+def test_two_processes_compile_the_same_step_in_async_mode(tmp_path):
+    cache = tmp_path / "cache"
+    procs = [_start(cache, worker=True) for _ in range(2)]
+    reps = [_finish(p) for p in procs]
+    for rep in reps:
+        assert rep["warnings"] == [], rep["warnings"]
+        assert rep["worker_info"]["worker"] is True
+        _same_as_eager(rep)
+    _no_partial_files(cache)
+    third = run_worker(cache, worker=True)
+    assert third["worker_info"] == {
+        "worker": False,
+        "reason": "already compiled on disk",
+        "load_seconds": third["worker_info"]["load_seconds"],
+    }
+    assert third["cache_hit"] and third["warnings"] == []
+    _same_as_eager(third)

@@ -1,0 +1,662 @@
+"""Compile generated modules in separate worker processes, so the training process keeps going.
+
+numba holds the interpreter lock for most of a compile, so compiling in a background *thread*
+slows every eager step that runs meanwhile. A worker process compiles instead: it imports the
+generated module from the jitgrad disk cache (the same file, under the same module name), calls
+``dispatcher.compile(sig)`` there, and numba writes the result beside the module (``cache=True``).
+The training process then loads the compiled code from disk (the warm path, ~0.2-0.4 s).
+
+- ``submit(key, src, sigs)`` returns a ``concurrent.futures.Future``; ``sigs`` maps function
+  names of the module to lists of numba signatures (tuples of numba types). Functions other
+  than the last one named (``step`` when present) are compiled first, spread over the workers
+  (kernels of one graph in parallel where cores are free), then the last one.
+- ``compile_in_worker(mod, key, src, sigs)`` is the whole recipe for an executable's
+  ``precompile``: submit, wait (without the GIL), and on any failure fall back to the
+  in-process path with a warning. Afterwards ``fn.compile(sig)`` in the caller loads from disk.
+- Workers start lazily, are reused, run at a lower priority (``nice``), and die with the
+  interpreter (killed at exit; a worker whose parent vanished exits by itself).
+- ``JITGRAD_COMPILE_WORKERS``: number of workers (default: CPU count - 1, at least 1, at most
+  4); ``0`` turns the worker off (compile in process, as before).
+
+Failure handling: a worker that dies mid-compile is replaced and the job is retried once; a
+second death, a compile error, or a cache write error (full disk) resolves the future with an
+exception, and ``compile_in_worker`` then compiles in process (without the disk cache when
+the disk was the problem). numba writes its cache files atomically (temp file + rename), and a
+per-function lock file stops two processes from compiling the same function at once (the
+second one then loads the first one's result from disk).
+"""
+
+import atexit
+import concurrent.futures
+import itertools
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import warnings
+
+_CHILD_ENV = "JITGRAD_COMPILE_WORKER"  # set in worker processes: no nested workers there
+RETRIES = 1  # a job whose worker died is retried this many times on a fresh worker
+_NICE = 10  # workers run at a lower priority than the training process
+_HDR = struct.Struct("<Q")
+_JOB_ENV = ("JITGRAD_CACHE_DIR", "JITGRAD_CACHE_MAX_MB", "XDG_CACHE_HOME")
+
+
+class WorkerError(RuntimeError):
+    """The worker could not compile the module (numba raised, or the module did not load)."""
+
+
+class WorkerDied(RuntimeError):
+    """A worker process exited while it was compiling (after the retries)."""
+
+
+class CacheWriteError(OSError):
+    """The worker compiled the code but could not write it to the cache (e.g. a full disk)."""
+
+
+# ---------------------------------------------------------------- framing ---------------
+def _send(f, obj):
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    f.write(_HDR.pack(len(data)) + data)
+    f.flush()
+
+
+def _read_exact(f, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = f.read(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def _recv(f):
+    hdr = _read_exact(f, _HDR.size)
+    if hdr is None:
+        return None
+    data = _read_exact(f, _HDR.unpack(hdr)[0])
+    return None if data is None else pickle.loads(data)
+
+
+# ---------------------------------------------------------------- configuration ---------
+def n_workers():
+    """How many worker processes the pool may start (``JITGRAD_COMPILE_WORKERS``)."""
+    v = os.environ.get("JITGRAD_COMPILE_WORKERS", "").strip()
+    if v:
+        try:
+            return max(0, int(v))
+        except ValueError:
+            warnings.warn(
+                f"JITGRAD_COMPILE_WORKERS={v!r} is not an integer; using the default",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def enabled():
+    """True when compiles may go to a worker process (not inside a worker, not turned off)."""
+    return not os.environ.get(_CHILD_ENV) and n_workers() > 0
+
+
+# ---------------------------------------------------------------- the parent side -------
+class _Job:
+    __slots__ = ("task", "func", "sigs", "attempts", "id", "final")
+
+    def __init__(self, task, func, sigs, final):
+        self.task, self.func, self.sigs, self.final = task, func, sigs, final
+        self.attempts = 0
+        self.id = None
+
+
+class _Task:
+    def __init__(self, key, name, path, jobs_spec):
+        self.key, self.name, self.path = key, name, path
+        self.future = concurrent.futures.Future()
+        self.t0 = time.perf_counter()
+        self.results = []
+        names = list(jobs_spec)
+        final = "step" if "step" in jobs_spec else names[-1]
+        self.first = [_Job(self, f, jobs_spec[f], False) for f in names if f != final]
+        self.final = _Job(self, final, jobs_spec[final], True)
+        self.pending = len(self.first)
+
+    def fail(self, exc):
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+    def succeed(self):
+        if not self.future.done():
+            self.future.set_result(
+                {
+                    "seconds": time.perf_counter() - self.t0,
+                    "jobs": self.results,
+                    "workers": len({r["pid"] for r in self.results}),
+                }
+            )
+
+
+class _Proc:
+    """One worker process, its pipes and the jobs sent to it."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ)
+        env[_CHILD_ENV] = "1"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        self.p = subprocess.Popen(
+            [sys.executable, "-c", "from jitgrad.compile.worker import _child_main; _child_main()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # Ctrl-C in the terminal goes to the training process only
+        )
+        self.pid = self.p.pid
+        self.jobs = {}  # id -> job (sent, no answer yet)
+        self.busy_since = None
+        self.err_tail = b""
+        self.dead = self.killed = False
+        self.wlock = threading.Lock()
+        self._err = threading.Thread(target=self._drain, daemon=True, name="jitgrad-worker-err")
+        self._err.start()
+        threading.Thread(target=self._read, daemon=True, name="jitgrad-worker-out").start()
+
+    def send(self, job):
+        self.jobs[job.id] = job
+        if self.busy_since is None:
+            self.busy_since = time.perf_counter()
+        t = job.task
+        msg = {"id": job.id, "name": t.name, "path": t.path, "func": job.func, "sigs": job.sigs}
+        msg["env"] = {k: os.environ.get(k) for k in _JOB_ENV}  # as of now, not of the spawn
+        try:
+            with self.wlock:
+                _send(self.p.stdin, msg)
+        except (OSError, ValueError):  # the process is gone; _read sees EOF and reassigns
+            pass
+
+    def _drain(self):
+        for line in iter(self.p.stderr.readline, b""):
+            self.err_tail = (self.err_tail + line)[-4000:]
+
+    def _read(self):
+        while True:
+            try:
+                msg = _recv(self.p.stdout)
+            except Exception:  # a garbled message: treat like a dead worker
+                msg = None
+            if msg is None:
+                break
+            self.pool._answer(self, msg)
+        self.dead = True
+        try:
+            rc = self.p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = self.p.wait()
+        self._err.join(timeout=2)  # its last words, for the error message
+        self.pool._died(self, rc)
+
+    def kill(self):
+        self.dead = self.killed = True
+        try:
+            self.p.kill()
+        except OSError:
+            pass
+
+
+class _Pool:
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.procs = []
+        self.ids = itertools.count()
+
+    def _pick(self):
+        """The least-loaded live worker, starting a new one while fewer than allowed run."""
+        live = [p for p in self.procs if not p.dead]
+        self.procs = live
+        idle = [p for p in live if not p.jobs]
+        if idle:
+            return idle[0]
+        if len(live) < max(1, n_workers()):
+            p = _Proc(self)
+            self.procs.append(p)
+            return p
+        return min(live, key=lambda p: len(p.jobs))
+
+    def dispatch(self, job):
+        with self.lock:
+            job.id = next(self.ids)
+            self._pick().send(job)
+
+    def submit(self, task):
+        for job in task.first:
+            self.dispatch(job)
+        if not task.first:
+            self.dispatch(task.final)
+        return task.future
+
+    def _answer(self, proc, msg):
+        with self.lock:
+            job = proc.jobs.pop(msg["id"], None)
+            if not proc.jobs:
+                proc.busy_since = None
+        if job is None:
+            return
+        task = job.task
+        if msg["ok"]:
+            task.results.append({"func": job.func, **msg["info"]})
+        elif msg["kind"] == "cache":
+            return task.fail(CacheWriteError(msg.get("errno") or 0, msg["error"]))
+        elif job.final:
+            return task.fail(WorkerError(msg["error"]))
+        # a kernel that failed alone is only a missed head start: the step compiles it
+        if job.final:
+            return task.succeed()
+        with self.lock:
+            task.pending -= 1
+            go = task.pending == 0
+        if go:
+            self.dispatch(task.final)
+
+    def _died(self, proc, rc):
+        with self.lock:
+            jobs = list(proc.jobs.values())
+            proc.jobs.clear()
+            if proc in self.procs:
+                self.procs.remove(proc)
+        why = f"signal {-rc}" if rc is not None and rc < 0 else f"exit code {rc}"
+        for job in jobs:
+            if not proc.killed and job.attempts < RETRIES:
+                job.attempts += 1
+                try:
+                    self.dispatch(job)
+                    continue
+                except OSError as e:  # cannot start a new worker
+                    why = f"{why}, and no new worker could start ({e})"
+            tail = proc.err_tail.decode("utf-8", "replace").strip()[-1500:]
+            job.task.fail(
+                WorkerDied(
+                    f"jitgrad compile worker (pid {proc.pid}) died with {why} while "
+                    f"compiling {job.func} of {job.task.name}"
+                    + (f"; its last output:\n{tail}" if tail else "")
+                )
+            )
+
+    def shutdown(self):
+        with self.lock:
+            procs, self.procs = self.procs, []
+        for p in procs:
+            p.kill()
+
+
+_POOL = _Pool()
+atexit.register(_POOL.shutdown)
+
+
+def submit(key, src, sigs, path=None, name=None):
+    """Compile ``sigs`` ({function name: [numba signature, ...]}) of the generated module
+    ``src`` in a worker; returns a Future of timing info. The module file is written to the
+    jitgrad cache (if not there yet) unless ``path`` (and ``name``) of an existing file are
+    given. Raises OSError here when the cache directory is not writable."""
+    from .backends import cache as _cache
+
+    if path is None:
+        name, path, _ = _cache.write_source(key, src)
+    name = name or os.path.splitext(os.path.basename(path))[0]
+    spec = _spec(sigs)
+    if not spec:
+        raise ValueError("jitgrad.compile.worker.submit: no signatures to compile")
+    return _POOL.submit(_Task(key, name, path, spec))
+
+
+def start():
+    """Start the worker processes now (without a job), so that their imports overlap the
+    eager calls before the first capture; returns their pids."""
+    if not enabled():
+        return []
+    with _POOL.lock:
+        _POOL.procs = [p for p in _POOL.procs if not p.dead]
+        while len(_POOL.procs) < n_workers():
+            _POOL.procs.append(_Proc(_POOL))
+    return pids()
+
+
+_PREWARMED = []
+
+
+def prewarm(workers=True):
+    """Get the slow first-use work out of the way while the first (eager) calls run: start the
+    workers (``workers=True``) and, in a daemon thread, initialise numba's CPU target (its
+    registries: 0.3-1.2 s on the first compile or cache load of a process, most of a warm
+    start) and import the CPU backend (its kernel module: 0.15-0.45 s). Idempotent."""
+    if workers:
+        start()
+    if _PREWARMED:
+        return
+    _PREWARMED.append(True)
+
+    def work():
+        try:
+            from numba.core.compiler_lock import global_compiler_lock
+            from numba.core.registry import cpu_target
+
+            with global_compiler_lock:  # as a compile does: never concurrent with one
+                cpu_target.target_context.refresh()
+            from .backends import cpu  # noqa: F401  (and its kernels' dispatchers)
+        except Exception:  # only a head start: the first compile does it otherwise
+            pass
+
+    threading.Thread(target=work, name="jitgrad-prewarm", daemon=True).start()
+
+
+def _spec(sigs):
+    """{function: [signature tuple]}, from a mapping or from one signature of ``step``."""
+    if isinstance(sigs, tuple):
+        sigs = {"step": [sigs]}
+    return {f: [tuple(s) for s in ss] for f, ss in sigs.items() if ss}
+
+
+def pids():
+    """Process ids of the live workers (for tests and diagnostics)."""
+    with _POOL.lock:
+        return [p.pid for p in _POOL.procs if not p.dead]
+
+
+def busy():
+    """{pid: seconds it has been working} of the workers compiling right now."""
+    now = time.perf_counter()
+    with _POOL.lock:
+        return {p.pid: now - p.busy_since for p in _POOL.procs if not p.dead and p.jobs}
+
+
+def shutdown():
+    """Kill every worker now (they restart lazily on the next submit)."""
+    _POOL.shutdown()
+
+
+_WARNED = set()
+
+
+def _warn_once(what, msg):
+    if what not in _WARNED:
+        _WARNED.add(what)
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+def compile_in_worker(mod, key, src, sigs, timeout=None):
+    """Compile ``sigs`` of the generated module ``mod`` (loaded from the disk cache) in a
+    worker and wait for it (the GIL stays free). Returns an info dict: ``worker`` (True when
+    the worker compiled it: the caller's ``fn.compile(sig)`` then loads from disk),
+    ``seconds`` and ``reason`` when it did not. Never raises: on any failure the caller
+    compiles in process, as before; a cache write failure also turns this module's numba disk
+    cache off, so the in-process compile does not hit the full disk again."""
+    path = getattr(mod, "__file__", None)
+    if not enabled():
+        return {"worker": False, "reason": "compile workers are turned off"}
+    if not path or not getattr(mod, "CACHE", False):
+        # the cache directory was unwritable: the cache already warned; compile in process
+        return {"worker": False, "reason": "no disk cache for this module"}
+    from .backends import cache as _cache
+
+    todo = {
+        f: [s for s in ss if not _cache.has_compiled(getattr(mod, f), s)]
+        for f, ss in _spec(sigs).items()
+        if hasattr(mod, f)
+    }
+    if not any(todo.values()):
+        return {"worker": False, "reason": "already compiled on disk"}
+    t0 = time.perf_counter()
+    try:
+        fut = submit(key, src, todo, path=path, name=mod.__name__)
+        info = fut.result(timeout)
+    except CacheWriteError as e:
+        disable_disk_cache(mod)
+        _warn_once(
+            "cache-write",
+            f"jitgrad cache: could not write compiled code to the cache ({e.strerror or e}); "
+            f"compiling {mod.__name__} in this process without the disk cache",
+        )
+        return {"worker": False, "reason": f"cache write failed: {e.strerror or e}"}
+    except (WorkerDied, WorkerError, OSError, concurrent.futures.TimeoutError) as e:
+        _warn_once(
+            type(e).__name__,
+            f"jitgrad: the compile worker failed ({type(e).__name__}: {str(e)[:500]}); "
+            "compiling in this process instead (calls run eagerly until it is done)",
+        )
+        return {"worker": False, "reason": f"{type(e).__name__}: {str(e)[:200]}"}
+    info = dict(info, worker=True, wait_seconds=time.perf_counter() - t0)
+    return info
+
+
+def patch_cpu_backend():
+    """Route ``CPUExecutable.precompile`` (the async compile) through the worker.
+
+    Until the lead adds the ``compile_in_worker`` line to ``backends/cpu.py`` (see
+    notes/issue-13.md), tests and benchmarks call this to get the worker path; it does nothing
+    once the backend has the line (``CPUExecutable.uses_worker``). Returns True when it patched.
+    """
+    from .backends import cpu
+
+    cls = cpu.CPUExecutable
+    if getattr(cls, "uses_worker", False):
+        return False
+    orig = cls.precompile
+
+    def precompile(self, arrays):
+        import numba
+        import numpy as np
+
+        from .backends import cache as _cache
+
+        args = [np.ascontiguousarray(a) for a in self._args(arrays)]
+        sig = tuple(numba.typeof(a) for a in args)
+        sigs = kernel_signatures(self.mod, args) if n_workers() > 1 else {}
+        sigs["step"] = [sig]
+        self.worker_info = compile_in_worker(self.mod, self.key, self.src, sigs)
+        t0 = time.perf_counter()
+        orig(self, arrays)  # loads from disk when the worker compiled it
+        self.worker_info["load_seconds"] = time.perf_counter() - t0
+        self.cache_hit = _cache.loaded_from_disk(self.fn, sig)
+
+    precompile.__doc__ = orig.__doc__
+    cls.precompile = precompile
+    cls.uses_worker = True
+    cls._precompile_in_process = orig
+    return True
+
+
+class _Stub:
+    """Stands in for a kernel (records argument types) or a kernel module (does nothing)."""
+
+    def __init__(self, found=None, name=None):
+        self.found, self.name = found, name
+
+    def __getattr__(self, attr):
+        return _Stub()
+
+    def __call__(self, *args, **kwargs):
+        if self.found is not None:
+            import numba
+
+            sig = tuple(numba.typeof(a) for a in args)
+            if sig not in self.found.setdefault(self.name, []):
+                self.found[self.name].append(sig)
+
+
+def kernel_signatures(mod, args, func="step"):
+    """{kernel name: [signature]} of the njit functions of ``mod`` that ``func`` calls with
+    these arguments, found by running ``func``'s Python version with recording stubs in place
+    of the kernels (helper modules such as ``K`` do nothing): milliseconds, no compile. Only a
+    head start for parallel compiles: a signature numba would type differently (an array
+    layout) just means the step compiles that kernel itself. Returns {} when it cannot run."""
+    import types
+
+    import numpy as np
+
+    fn = getattr(mod, func)
+    py = getattr(fn, "py_func", None)
+    if py is None:
+        return {}
+    g = dict(py.__globals__)
+    found = {}
+    for name, v in list(g.items()):
+        if name == func or name.startswith("__"):
+            continue
+        if hasattr(v, "py_func") and hasattr(v, "_cache"):  # a dispatcher of this module
+            g[name] = _Stub(found, name)
+        elif isinstance(v, types.ModuleType) and v.__name__.startswith("jitgrad."):
+            g[name] = _Stub()  # hand-written kernels: cached on disk already
+    f = types.FunctionType(py.__code__, g, py.__name__, py.__defaults__, py.__closure__)
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f(*args)
+    except Exception:  # e.g. an index check on the garbage a stub left: no head start
+        return {}
+    return found
+
+
+def disable_disk_cache(mod):
+    """Stop numba loading/saving this module's functions on disk (after a write failure)."""
+    for v in vars(mod).values():
+        c = getattr(v, "_cache", None)
+        if c is not None and hasattr(c, "disable") and hasattr(v, "py_func"):
+            c.disable()
+
+
+# ---------------------------------------------------------------- the worker side -------
+def _watch_parent(ppid):
+    """Exit when the training process is gone (it may have been killed without cleanup)."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != ppid:
+            os._exit(0)
+
+
+class _FileLock:
+    """An exclusive ``flock`` on ``path`` (no-op where fcntl is unavailable or it fails)."""
+
+    def __init__(self, path):
+        self.path, self.fd = path, None
+
+    def __enter__(self):
+        try:
+            import fcntl
+
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):
+            if self.fd is not None:
+                os.close(self.fd)
+            self.fd = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the lock
+
+
+def _load(name, path, mods):
+    mod = mods.get(name)
+    if mod is None:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        mod.CACHE = True
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+        mods[name] = mod
+    return mod
+
+
+def _job(msg, mods):
+    t0 = time.perf_counter()
+    for k, v in msg.get("env", {}).items():  # the cache settings the parent has now
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    try:
+        mod = _load(msg["name"], msg["path"], mods)
+        fn = getattr(mod, msg["func"])
+    except Exception as e:  # e.g. the entry was evicted meanwhile: not a cache write fault
+        return {
+            "id": msg["id"],
+            "ok": False,
+            "kind": "compile",
+            "error": f"could not import {msg['path']}: {type(e).__name__}: {e}",
+        }
+    try:
+        others = [v for k, v in vars(mod).items() if k != msg["func"] and hasattr(v, "_cache")]
+        before = sum(sum(o.stats.cache_misses.values()) for o in others)
+        with _FileLock(f"{os.path.splitext(msg['path'])[0]}.{msg['func']}.lock"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for sig in msg["sigs"]:
+                    fn.compile(sig)
+        st = fn.stats
+        hits = sum(st.cache_hits[s] for s in msg["sigs"])
+        info = {
+            "pid": os.getpid(),
+            "seconds": time.perf_counter() - t0,
+            "compiled": len(msg["sigs"]) - hits,
+            "from_disk": hits,
+            # kernels the function's compile had to compile itself (not found ready)
+            "callees_compiled": sum(sum(o.stats.cache_misses.values()) for o in others) - before,
+        }
+        try:
+            from .backends import cache as _cache
+
+            _cache._touch(os.path.dirname(msg["path"]), msg["name"])
+            _cache.evict(keep=mods)
+        except Exception:
+            pass
+        return {"id": msg["id"], "ok": True, "info": info}
+    except OSError as e:  # numba could not write its cache files (full disk, quota, ...)
+        return {
+            "id": msg["id"],
+            "ok": False,
+            "kind": "cache",
+            "errno": e.errno,
+            "error": f"{type(e).__name__}: {e}",
+        }
+    except Exception as e:
+        return {
+            "id": msg["id"],
+            "ok": False,
+            "kind": "compile",
+            "error": f"{type(e).__name__}: {e}\n{traceback.format_exc()[-2000:]}",
+        }
+
+
+def _child_main():
+    """Entry point of a worker process: read jobs from stdin, answer on the original stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed while compiling goes to stderr, not into the protocol
+    sys.stdout = sys.stderr
+    inp = sys.stdin.buffer
+    try:
+        os.nice(_NICE)
+    except (AttributeError, OSError):
+        pass
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    import numba  # noqa: F401  (before the first job: unpickling signatures needs numba types)
+
+    mods = {}
+    while True:
+        msg = _recv(inp)
+        if msg is None:
+            break
+        _send(out, _job(msg, mods))
+    out.flush()
+    os._exit(0)

@@ -148,9 +148,9 @@ def mismatch(r, w):
     return out
 
 
-def _train(model, batches, steps, opt_kw=None, traced=False):
-    opt = jitgrad.optim.SGD(model.parameters(), lr=0.1, **(opt_kw or {"momentum": 0.9}))
-    lossf = nn.CrossEntropyLoss()
+def _train(model, batches, steps, momentum=0.9, traced=False, lossf=None):
+    opt = jitgrad.optim.SGD(model.parameters(), lr=0.1, momentum=momentum)
+    lossf = lossf or nn.CrossEntropyLoss()
 
     def step(x, y):
         opt.zero_grad()
@@ -167,11 +167,15 @@ def _train(model, batches, steps, opt_kw=None, traced=False):
 
 def _equivalence(r, w, traced, sizes, steps, b, cap):
     X, Y = data(steps, w * b, sizes[0], sizes[-1])
+    # the traced run uses MSE and plain SGD: a smaller step, so a cold numba compile is shorter
+    kw = {"momentum": 0.0, "lossf": nn.MSELoss()} if traced else {}
+    if traced:
+        Y = np.random.default_rng(9).standard_normal((steps, w * b, sizes[-1]))
     model = mlp(100 + r, sizes)  # a different init per rank: DDP must take rank 0's
     ddp = DDP(model, bucket_cap_mb=cap)
-    fn = _train(ddp, lambda k: (shard(X[k], r, b), shard(Y[k], r, b)), steps, traced=traced)
+    fn = _train(ddp, lambda k: (shard(X[k], r, b), shard(Y[k], r, b)), steps, traced=traced, **kw)
     ref = mlp(100, sizes)
-    _train(ref, lambda k: (jitgrad.tensor(X[k]), jitgrad.tensor(Y[k])), steps)
+    _train(ref, lambda k: (jitgrad.tensor(X[k]), jitgrad.tensor(Y[k])), steps, **kw)
     flat = np.concatenate([p._data.ravel() for p in model.parameters()])
     every = np.empty((w, flat.size))
     dist.group.WORLD.comm.Allgather(flat, every)

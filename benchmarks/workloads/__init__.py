@@ -4,7 +4,7 @@ A row is a ``Row``: a name and, per column, a setup function that returns a call
 one step (or raises ``Unavailable`` with the reason shown in the table).
 """
 
-from . import cnn, compile_latency, elementwise, inference, mlp, overhead
+from . import cnn, compile_latency, ddp, elementwise, inference, mlp, overhead
 
 WORKLOADS = {
     "mlp": mlp,
@@ -13,4 +13,5 @@ WORKLOADS = {
     "overhead": overhead,
     "compile": compile_latency,
     "inference": inference,
+    "ddp": ddp,
 }

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._grad_mode import STATE, no_grad
 from ..ops.registry import apply, register
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap
 from .process_group import _mpi, default_group
 
 
@@ -138,7 +138,6 @@ def allreduce_array(x, op="sum", check=True):
     start_allreduce(pg, buf, op).Wait()
     if op == "avg":
         buf /= pg.size()
-    _bump(pg)
     return buf
 
 
@@ -154,7 +153,6 @@ def broadcast_array(x, src=0, check=True):
         check_same(pg, "broadcast", x, extra=src + 1)
     buf = _contig_copy(x)
     pg.comm.Ibcast(buf, root=src).Wait()
-    _bump(pg)
     return buf
 
 
@@ -166,13 +164,12 @@ def allgather_array(x, check=True):
     send = np.ascontiguousarray(x)
     out = np.empty((pg.size(),) + x.shape, dtype=x.dtype)
     pg.comm.Iallgather(send, out).Wait()
-    _bump(pg)
     return out
 
 
-def _bump(pg):
-    if STATE.tracer is None:  # under a trace the token node counts instead
-        pg.token._data[0] += 1
+def bump(pg):
+    """Count one eager collective (graph nodes count through ``dist_token`` instead)."""
+    pg.token._data[0] += 1
 
 
 # ---------------------------------------------------------------- graph nodes --------------------
@@ -183,6 +180,11 @@ def _all_reduce_impl(x, token, op, check, bucket=-1):
 def _all_reduce_vjp(g, out, x, token, op, check, bucket=-1):
     if op not in ("sum", "avg"):
         raise RuntimeError(f"all_reduce with ReduceOp.{op.upper()} is not differentiable")
+    if STATE.tracer is None:
+        pg = default_group()
+        r = _wrap(allreduce_array(g._data, op))
+        bump(pg)
+        return (r, None)
     return (traced_collective(all_reduce_p, g, {"op": op, "check": True}), None)
 
 
@@ -276,11 +278,12 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
         return Work() if async_op else None
     if not async_op:
         _store(tensor, allreduce_array(tensor._data, name))
+        bump(pg)
         return None
     check_same(pg, "all_reduce", tensor._data)
     buf = _contig_copy(tensor._data)
     req = start_allreduce(pg, buf, name)
-    _bump(pg)
+    bump(pg)
 
     def finish():
         if name == "avg":
@@ -307,6 +310,7 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
         _traced_write(tensor, r)
         return Work() if async_op else None
     _store(tensor, broadcast_array(tensor._data, src))
+    bump(pg)
     return Work() if async_op else None
 
 
@@ -333,6 +337,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
             _traced_write(o, r[i])
         return Work() if async_op else None
     out = allgather_array(tensor._data)
+    bump(pg)
     for i, o in enumerate(tensor_list):
         _store(o, out[i])
     return Work() if async_op else None
@@ -349,5 +354,5 @@ def barrier(group=None, async_op=False, device_ids=None, timeout=None):
             "produce tensors; call barrier() outside the traced step"
         )
     pg.comm.Ibarrier().Wait()
-    _bump(pg)
+    bump(pg)
     return Work() if async_op else None

@@ -148,9 +148,9 @@ def mismatch(r, w):
     return out
 
 
-def _train(model, batches, steps, momentum=0.9, traced=False, lossf=None):
-    opt = jitgrad.optim.SGD(model.parameters(), lr=0.1, momentum=momentum)
-    lossf = lossf or nn.CrossEntropyLoss()
+def _train(model, batches, steps):
+    opt = jitgrad.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    lossf = nn.CrossEntropyLoss()
 
     def step(x, y):
         opt.zero_grad()
@@ -159,23 +159,17 @@ def _train(model, batches, steps, momentum=0.9, traced=False, lossf=None):
         opt.step()
         return loss
 
-    fn = jitgrad.trace(step) if traced else step
     for k in range(steps):
-        fn(*batches(k))
-    return fn
+        step(*batches(k))
 
 
-def _equivalence(r, w, traced, sizes, steps, b, cap):
+def _equivalence(r, w, sizes, steps, b, cap):
     X, Y = data(steps, w * b, sizes[0], sizes[-1])
-    # the traced run uses MSE and plain SGD: a smaller step, so a cold numba compile is shorter
-    kw = {"momentum": 0.0, "lossf": nn.MSELoss()} if traced else {}
-    if traced:
-        Y = np.random.default_rng(9).standard_normal((steps, w * b, sizes[-1]))
     model = mlp(100 + r, sizes)  # a different init per rank: DDP must take rank 0's
     ddp = DDP(model, bucket_cap_mb=cap)
-    fn = _train(ddp, lambda k: (shard(X[k], r, b), shard(Y[k], r, b)), steps, traced=traced, **kw)
+    _train(ddp, lambda k: (shard(X[k], r, b), shard(Y[k], r, b)), steps)
     ref = mlp(100, sizes)
-    _train(ref, lambda k: (jitgrad.tensor(X[k]), jitgrad.tensor(Y[k])), steps, **kw)
+    _train(ref, lambda k: (jitgrad.tensor(X[k]), jitgrad.tensor(Y[k])), steps)
     flat = np.concatenate([p._data.ravel() for p in model.parameters()])
     every = np.empty((w, flat.size))
     dist.group.WORLD.comm.Allgather(flat, every)
@@ -186,22 +180,72 @@ def _equivalence(r, w, traced, sizes, steps, b, cap):
         "buckets": ddp.bucket_sizes,
         "n_params": len(list(model.parameters())),
     }
-    if traced:
-        g = fn.graph
-        res["stats"] = fn.stats
-        res["graph_ops"] = [n.op.name for n in g.nodes if n.op.name in ("all_reduce", "broadcast")]
-        res["objmode_ops"] = list(getattr(fn.last.exe, "objmode_ops", []))
     return res
 
 
 @check
 def ddp_eager(r, w):
-    return _equivalence(r, w, False, (6, 8, 5, 3), 4, 4, 0.0001)
+    return _equivalence(r, w, (6, 8, 5, 3), 4, 4, 0.0001)
+
+
+def _bn_net(seed):
+    jitgrad.manual_seed(seed)
+    m = nn.Sequential(nn.Linear(5, 3), nn.BatchNorm1d(3)).double()
+    m[1].eval()  # running statistics: the same function on every rank and in one process
+    with jitgrad.no_grad():
+        m[1].running_mean.fill_(0.5)
+        m[1].running_var.fill_(2.0)
+    return m
 
 
 @check
 def ddp_traced(r, w):
-    return _equivalence(r, w, True, (5, 3), 4, 3, None)
+    """A compiled DDP step (MSE, plain SGD: a small graph, so a cold numba compile is short)
+    equals one process with the whole batch. Its graph holds the buffer broadcasts, the bucket
+    all-reduce and a user all_reduce of the loss; after it compiled, rank 1's BatchNorm buffers
+    are overwritten and the compiled broadcast must restore rank 0's."""
+    steps, b = 4, 3
+    X = data(steps, w * b, 5)[0]
+    Y = np.random.default_rng(9).standard_normal((steps, w * b, 3))
+    model = _bn_net(100 + r)
+    ddp = DDP(model)
+    opt = jitgrad.optim.SGD(ddp.parameters(), lr=0.1)
+    lossf = nn.MSELoss()
+
+    @jitgrad.trace
+    def step(x, y):
+        opt.zero_grad()
+        loss = lossf(ddp(x), y)
+        loss.backward()
+        opt.step()
+        avg = loss.detach().clone()
+        dist.all_reduce(avg, op=dist.ReduceOp.AVG)
+        return avg
+
+    losses = []
+    for k in range(steps):
+        if k == steps - 1 and r == 1:
+            with jitgrad.no_grad():
+                model[1].running_mean.fill_(9.0)
+        losses.append(step(shard(X[k], r, b), shard(Y[k], r, b)).item())
+    ref = _bn_net(100)
+    ref_opt = jitgrad.optim.SGD(ref.parameters(), lr=0.1)
+    ref_losses = []
+    for k in range(steps):
+        ref_opt.zero_grad()
+        loss = lossf(ref(jitgrad.tensor(X[k])), jitgrad.tensor(Y[k]))
+        loss.backward()
+        ref_opt.step()
+        ref_losses.append(loss.item())
+    names = ("all_reduce", "broadcast")
+    return {
+        "maxdiff_vs_single": maxdiff(model.parameters(), ref.parameters()),
+        "loss_diff": max(abs(a - b_) for a, b_ in zip(losses, ref_losses)),
+        "running_mean": arr(model[1].running_mean),
+        "stats": step.stats,
+        "graph_ops": [n.op.name for n in step.graph.nodes if n.op.name in names],
+        "objmode_ops": list(getattr(step.last.exe, "objmode_ops", [])),
+    }
 
 
 @check

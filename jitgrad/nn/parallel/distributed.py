@@ -205,6 +205,7 @@ class DistributedDataParallel(Module):
                 continue
             flat = np.concatenate([t._data.reshape(-1) for t in ts])
             out = C.broadcast_array(flat, 0, check=False)
+            C.bump(self.process_group)
             n = 0
             for t in ts:
                 k = t._data.size
@@ -381,7 +382,7 @@ class DistributedDataParallel(Module):
         if w > 1:
             b.buf /= w
         b.req = C.start_allreduce(pg, b.buf, "sum")
-        C._bump(pg)
+        C.bump(pg)
 
     def _fill(self, b, slot, i):
         """Parameter ``i`` gets no gradient this step: it contributes its .grad (or zeros)."""

@@ -172,6 +172,7 @@ def test_no_sync_accumulates_locally_then_reduces_the_sum(ranks):
         assert o["local_is_unsynced"] == 0.0
         assert o["synced_vs_single"] < 1e-12
         assert o["launches"] == [[0, 4]]  # one bucket, launched in the synced backward only
+        assert o["bare_is_local"] == 0.0  # the bare module's backward after a DDP step
 
 
 def test_frozen_parameters_are_broadcast_but_never_reduced(ranks):

@@ -444,10 +444,10 @@ class DistributedDataParallel(Module):
     def _leaf_hook(self, i):
         def hook(g):
             if not self._active or i not in self._ready:
-                return None
+                return None  # not a DDP backward (or this parameter's result was taken)
             if not self._finalized:
                 self._finalize()
-            if not np.may_share_memory(g._data, self._ready[i]):
+            if not np.may_share_memory(g._data, self._ready.pop(i)):
                 raise RuntimeError(
                     f"DistributedDataParallel: parameter {self._names[i]} got part of its "
                     "gradient through a use DDP cannot see (read through parameters() or "

@@ -105,7 +105,8 @@ def _launch(n, mode, steps, warm, timeout=900):
         NUMBA_NUM_THREADS="1",
         PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
     )
-    cmd = [_mpiexec(), "-n", str(n), sys.executable, "-m", "benchmarks.workloads.ddp", "--child"]
+    entry = "import sys; from benchmarks.workloads.ddp import main; main(sys.argv[1:])"
+    cmd = [_mpiexec(), "-n", str(n), sys.executable, "-c", entry, "--child"]
     cmd += ["--mode", mode, "--steps", str(steps), "--warm", str(warm)]
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -158,6 +159,11 @@ def measure(level, log=None):
                 f"{mode}: {BATCH / t1:,.0f} samples/s at 1 rank, {2 * BATCH / t2:,.0f} at 2 "
                 f"ranks, scaling efficiency t1/t2 = {t1 / t2:.2f}"
             )
+    if notes:
+        try:
+            notes.append(f"load average {os.getloadavg()[0]:.1f} (2 ranks need 2 idle cores)")
+        except OSError:
+            pass
     return out, raw, "; ".join(notes)
 
 

@@ -8,7 +8,6 @@ core, and three ranks share two cores here.
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,27 +28,9 @@ TWO = (
 THREE = "init collectives mismatch ddp_eager no_sync frozen unused sampler trace_mismatch".split()
 
 
-def _mpiexec():
-    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    found = here if os.path.exists(here) else shutil.which("mpiexec")
-    if found is None:
-        pytest.fail("mpi4py is installed but mpiexec is not on PATH (pip install mpich)")
-    return found
-
-
-def _launch(n, checks, tmp):
-    env = dict(
-        os.environ,
-        MPIR_CVAR_ENABLE_HEAVY_YIELD="1",
-        JITGRAD_ASYNC_COMPILE="0",
-        PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        OMP_NUM_THREADS="1",
-        OPENBLAS_NUM_THREADS="1",
-    )
-    env.setdefault("JITGRAD_CACHE_DIR", os.path.join(ROOT, ".jitgrad_cache", "tests"))
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
-        env.pop(k, None)
-    cmd = [_mpiexec(), "-n", str(n), sys.executable, WORKER, str(tmp)] + checks
+def _launch(mpi, n, checks, tmp):
+    mpiexec, env = mpi
+    cmd = [mpiexec, "-n", str(n), sys.executable, WORKER, str(tmp)] + checks
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         out, _ = p.communicate(timeout=240)
@@ -67,16 +48,33 @@ def _launch(n, checks, tmp):
     return res
 
 
-@pytest.fixture(scope="module", params=[2, 3], ids=["2ranks", "3ranks"])
-def ranks(request, tmp_path_factory):
-    n = request.param
-    return n, _launch(n, TWO if n == 2 else THREE, tmp_path_factory.mktemp(f"mpi{n}"))
+@pytest.fixture(scope="module")
+def launch(mpi, tmp_path_factory):
+    """``launch(n)``: the per-rank results of the one n-rank launch of this module."""
+    done = {}
+
+    def get(n):
+        if n not in done:
+            checks = TWO if n == 2 else THREE
+            done[n] = _launch(mpi, n, checks, tmp_path_factory.mktemp(f"mpi{n}"))
+        return n, done[n]
+
+    return get
+
+
+@pytest.fixture(params=[2, 3], ids=["2ranks", "3ranks"])
+def ranks(request, launch):
+    return launch(request.param)
+
+
+@pytest.fixture
+def two_ranks(launch):
+    return launch(2)
 
 
 def _get(ranks, name):
     n, res = ranks
-    if name not in (TWO if n == 2 else THREE):
-        pytest.skip(f"{name} runs in the 2-rank launch only")
+    assert name in (TWO if n == 2 else THREE)
     out = []
     for r, d in enumerate(res):
         assert name in d, f"rank {r} did not reach check {name}"
@@ -93,8 +91,8 @@ def test_init_honours_and_checks_the_environment(ranks):
         assert o["env"] == [str(r), str(n), str(r)] and o["local"] == r
 
 
-def test_env_rank_that_disagrees_with_mpi_is_an_error(ranks):
-    n, res = _get(ranks, "env_mismatch")
+def test_env_rank_that_disagrees_with_mpi_is_an_error(two_ranks):
+    n, res = _get(two_ranks, "env_mismatch")
     for r, o in enumerate(res):
         assert o["raised"].startswith(
             f"init_process_group: RANK={(r + 1) % n} but MPI says this process has rank {r}"
@@ -154,8 +152,8 @@ def test_ddp_equals_one_process_with_the_whole_batch_eager(ranks):
         assert o["launch_log"] == [[0, 2], [1, 4], [2, 6]]
 
 
-def test_ddp_equals_one_process_with_the_whole_batch_traced(ranks):
-    n, res = _get(ranks, "ddp_traced")
+def test_ddp_equals_one_process_with_the_whole_batch_traced(two_ranks):
+    n, res = _get(two_ranks, "ddp_traced")
     for o in res:
         assert o["maxdiff_vs_single"] < 1e-12
         assert o["loss_diff"] < 1e-12  # the traced user all_reduce(AVG) of the loss
@@ -196,8 +194,8 @@ def test_find_unused_parameters(ranks):
         assert "never.weight" in o["strict_error"]
 
 
-def test_batchnorm_buffers_come_from_rank_0_at_each_forward(ranks):
-    n, res = _get(ranks, "buffers")
+def test_batchnorm_buffers_come_from_rank_0_at_each_forward(two_ranks):
+    n, res = _get(two_ranks, "buffers")
     for o in res:
         assert o["mean"] == [1.0] * 4 and o["var"] == [1.0] * 4
         assert o["y"] == res[0]["y"]
@@ -235,8 +233,8 @@ def test_ranks_tracing_different_graphs_is_an_error_naming_rank_and_field(ranks)
         assert "'arg [2, 3] float64' on rank 0 but 'arg [3, 3] float64' on rank 1" in o["inputs"]
 
 
-def test_collective_after_destroy_raises_torchs_error(ranks):
-    n, res = _get(ranks, "before_init_after_destroy")
+def test_collective_after_destroy_raises_torchs_error(two_ranks):
+    n, res = _get(two_ranks, "before_init_after_destroy")
     for o in res:
         assert o == {
             "initialized": False,

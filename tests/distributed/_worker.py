@@ -203,7 +203,8 @@ def ddp_traced(r, w):
     """A compiled DDP step (MSE, plain SGD: a small graph, so a cold numba compile is short)
     equals one process with the whole batch. Its graph holds the buffer broadcasts, the bucket
     all-reduce and a user all_reduce of the loss; after it compiled, rank 1's BatchNorm buffers
-    are overwritten and the compiled broadcast must restore rank 0's."""
+    are overwritten and the compiled broadcast must restore rank 0's. One step pairs a
+    compiled rank with an eager one."""
     steps, b = 4, 3
     X = data(steps, w * b, 5)[0]
     Y = np.random.default_rng(9).standard_normal((steps, w * b, 3))
@@ -227,7 +228,10 @@ def ddp_traced(r, w):
         if k == steps - 1 and r == 1:
             with jitgrad.no_grad():
                 model[1].running_mean.fill_(9.0)
-        losses.append(step(shard(X[k], r, b), shard(Y[k], r, b)).item())
+        # at k == 2 rank 0 runs compiled code while rank 1 runs the same step eagerly (as while
+        # a background compile is still running): their collectives must still pair up
+        fn = step.fn if (k == 2 and r == 1) else step
+        losses.append(fn(shard(X[k], r, b), shard(Y[k], r, b)).item())
     ref = _bn_net(100)
     ref_opt = jitgrad.optim.SGD(ref.parameters(), lr=0.1)
     ref_losses = []
@@ -246,6 +250,29 @@ def ddp_traced(r, w):
         "graph_ops": [n.op.name for n in step.graph.nodes if n.op.name in names],
         "objmode_ops": list(getattr(step.last.exe, "objmode_ops", [])),
     }
+
+
+@check
+def traced_collectives(r, w):
+    """all_gather, broadcast and all_reduce(MAX) on user tensors inside a compiled step."""
+    outs = [jitgrad.zeros(2, dtype=jitgrad.float64) for _ in range(w)]
+    top = jitgrad.zeros(2, dtype=jitgrad.float64)
+
+    @jitgrad.trace
+    def f(x):
+        y = x * 2
+        dist.all_gather(outs, y)
+        top.copy_(y)
+        dist.all_reduce(top, op=dist.ReduceOp.MAX)
+        z = x + 1
+        dist.broadcast(z, src=w - 1)
+        return z
+
+    got = []
+    for k in range(4):
+        z = f(jitgrad.tensor([float(r + k), -float(r)], dtype=jitgrad.float64))
+        got.append([arr(z), [arr(o) for o in outs], arr(top)])
+    return {"got": got, "stats": f.stats}
 
 
 @check

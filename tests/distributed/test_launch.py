@@ -22,7 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker.py")
 
 TWO = (
-    "env_mismatch init collectives mismatch ddp_eager ddp_traced no_sync frozen unused "
+    "env_mismatch init collectives mismatch ddp_eager ddp_traced traced_collectives no_sync "
+    "frozen unused "
     "buffers sampler trace_mismatch before_init_after_destroy"
 ).split()
 THREE = "init collectives mismatch ddp_eager no_sync frozen unused sampler trace_mismatch".split()
@@ -157,11 +158,24 @@ def test_ddp_equals_one_process_with_the_whole_batch_traced(two_ranks):
     for o in res:
         assert o["maxdiff_vs_single"] < 1e-12
         assert o["loss_diff"] < 1e-12  # the traced user all_reduce(AVG) of the loss
-        assert o["stats"] == {"eager_calls": 1, "captures": 1, "compiled_calls": 2}
+    # rank 1 ran its third step eagerly, opposite rank 0's compiled one
+    assert res[0]["stats"] == {"eager_calls": 1, "captures": 1, "compiled_calls": 2}
+    assert res[1]["stats"] == {"eager_calls": 1, "captures": 1, "compiled_calls": 1}
+    for o in res:
         # BatchNorm buffers (float64, int64), the gradient bucket, the user's all_reduce
         assert o["graph_ops"] == ["broadcast", "broadcast", "all_reduce", "all_reduce"]
         assert "all_reduce" in o["objmode_ops"]
         assert o["running_mean"] == [0.5, 0.5, 0.5]  # rank 1's 9.0 replaced in compiled code
+
+
+def test_user_collectives_inside_a_compiled_step(two_ranks):
+    n, res = _get(two_ranks, "traced_collectives")
+    for o in res:
+        assert o["stats"] == {"eager_calls": 1, "captures": 1, "compiled_calls": 2}
+        for k, (z, gathered, top) in enumerate(o["got"]):
+            assert z == [float(n - 1 + k) + 1, -float(n - 1) + 1]  # broadcast from the last rank
+            assert gathered == [[2.0 * (q + k), -2.0 * q] for q in range(n)]
+            assert top == [2.0 * (n - 1 + k), 0.0]
 
 
 def test_no_sync_accumulates_locally_then_reduces_the_sum(ranks):

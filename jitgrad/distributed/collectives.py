@@ -188,6 +188,10 @@ def _all_reduce_vjp(g, out, x, token, op, check, bucket=-1):
     return (traced_collective(all_reduce_p, g, {"op": op, "check": True}), None)
 
 
+# a flag passes and table-driven tests can read: the op talks to other processes (never fold,
+# merge, drop or call it outside a step; its order among collectives matters)
+_COLLECTIVE = {"collective": True}
+
 all_reduce_p = register(
     "all_reduce",
     "opaque",
@@ -196,18 +200,21 @@ all_reduce_p = register(
     saves=(),
     n_diff=1,
     doc="MPI Iallreduce of the first input; the second is the group's ordering token",
+    extra=_COLLECTIVE,
 )
 broadcast_p = register(
     "broadcast",
     "opaque",
     lambda x, token, src, check, bucket=-1: broadcast_array(x, src, check),
     doc="MPI Ibcast from rank src; the second input is the group's ordering token",
+    extra=_COLLECTIVE,
 )
 all_gather_p = register(
     "all_gather",
     "opaque",
     lambda x, token, check: allgather_array(x, check),
     doc="MPI Iallgather, stacked on a new first axis",
+    extra=_COLLECTIVE,
 )
 # the token: counts the group's collectives; threading it through every collective node keeps
 # dead-code elimination, constant folding and CSE from dropping, running early or merging them
@@ -216,6 +223,7 @@ dist_token_p = register(
     "opaque",
     lambda token, dep: token + 1,
     doc="token' = token + 1 after the collective that produced dep",
+    extra=_COLLECTIVE,
 )
 
 

@@ -347,7 +347,16 @@ class DistributedDataParallel(Module):
                 np.add(g._data.reshape(-1), p._grad._data.reshape(-1), out=dst)
         self._ready[i] = g._data
         b.pending -= 1
+        if not self._traced:
+            self._progress()
         self._launch_ready()
+
+    def _progress(self):
+        """Let MPI move the started buckets along: MPICH progresses a nonblocking collective
+        only inside MPI calls, so without this poke the work would wait for ``Wait``."""
+        for b in self._buckets[: self._next_launch]:
+            if b.req is not None:
+                b.req.Test()
 
     def _launch_ready(self):
         bs = self._buckets

@@ -6,6 +6,7 @@ MPI (through mpi4py) is the transport. ``mpiexec -n N python train.py`` starts t
 
 import datetime
 import os
+import sys
 
 import numpy as np
 
@@ -166,8 +167,33 @@ def init_process_group(
     comm = world.Dup()
     guard = world.Dup()
     _W.pg = ProcessGroup(comm, guard, mlocal, timeout)
+    _abort_on_uncaught_exception(MPI)
     for k, v in (("RANK", mrank), ("WORLD_SIZE", msize), ("LOCAL_RANK", mlocal)):
         os.environ.setdefault(k, str(v))
+
+
+def _abort_on_uncaught_exception(MPI):
+    """An exception that ends one rank ends the job (``MPI_Abort``), after its traceback.
+
+    Otherwise the failed rank blocks in ``MPI_Finalize`` at exit while the others wait for it
+    in their next collective: a hang instead of an error (``python -m mpi4py`` does the same).
+    """
+    if getattr(sys.excepthook, "_jitgrad_dist", False):
+        return
+    previous = sys.excepthook
+
+    def hook(tp, value, tb):
+        previous(tp, value, tb)
+        pg = _W.pg
+        if pg is not None and pg.size() > 1:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                MPI.COMM_WORLD.Abort(1)
+
+    hook._jitgrad_dist = True
+    sys.excepthook = hook
 
 
 def destroy_process_group(group=None):

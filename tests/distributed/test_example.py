@@ -1,11 +1,11 @@
-"""``mpiexec -n 2 python examples/mnist_ddp.py`` runs (quick, eager) and its replicas agree."""
+"""Whole jobs under mpiexec: the mnist_ddp example (quick, eager) and a job whose rank fails."""
 
 import os
 import re
-import subprocess
-import sys
 
 import pytest
+
+from ._jobs import run_job
 
 pytest.importorskip(
     "mpi4py", reason='mpi4py is not installed: pip install -e ".[dist]" to run MPI tests'
@@ -15,14 +15,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def test_mnist_ddp_example_two_ranks(mpi, tmp_path):
-    mpiexec, env = mpi
     script = os.path.join(ROOT, "examples", "mnist_ddp.py")
-    cmd = [mpiexec, "-n", "2", sys.executable, script, "--mode", "eager", "--quick"]
-    p = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
-    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    assert p.stdout.count("mnist_ddp: 2 ranks") == 1  # only rank 0 prints
+    rc, out = run_job(mpi, 2, [script, "--mode", "eager", "--quick"], tmp_path, timeout=240)
+    assert rc == 0, out[-3000:]
+    assert out.count("mnist_ddp: 2 ranks") == 1  # only rank 0 prints
     assert re.search(
         r"mnist_ddp \[eager\] 2 ranks: test accuracy \d+\.\d+%, throughput [\d,]+ samples/s "
         r"\(all ranks\), replicas identical: True",
-        p.stdout,
-    ), p.stdout
+        out,
+    ), out
+
+
+FAILING_RANK = """
+import jitgrad, jitgrad.distributed as dist
+dist.init_process_group("mpi")
+if dist.get_rank() == 1:
+    raise RuntimeError("rank 1 fails here")
+t = jitgrad.ones(3)
+dist.all_reduce(t)  # rank 0 would wait here forever for rank 1
+"""
+
+
+def test_an_exception_on_one_rank_ends_the_whole_job(mpi, tmp_path):
+    rc, out = run_job(mpi, 2, ["-c", FAILING_RANK], tmp_path, timeout=60)
+    assert rc != 0
+    assert "RuntimeError: rank 1 fails here" in out
+    assert "MPI_Abort" in out

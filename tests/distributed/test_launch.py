@@ -8,11 +8,10 @@ core, and three ranks share two cores here.
 
 import json
 import os
-import signal
-import subprocess
-import sys
 
 import pytest
+
+from ._jobs import run_job
 
 pytest.importorskip(
     "mpi4py", reason='mpi4py is not installed: pip install -e ".[dist]" to run MPI tests'
@@ -30,20 +29,12 @@ THREE = "init collectives mismatch ddp_eager no_sync frozen unused sampler trace
 
 
 def _launch(mpi, n, checks, tmp):
-    mpiexec, env = mpi
-    cmd = [mpiexec, "-n", str(n), sys.executable, WORKER, str(tmp)] + checks
-    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        out, _ = p.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        p.send_signal(signal.SIGTERM)  # mpiexec cleans up its ranks on SIGTERM (not SIGKILL)
-        out, _ = p.communicate()
-        pytest.fail(f"mpiexec -n {n} timed out (a hang):\n{out.decode()[-3000:]}")
+    rc, out = run_job(mpi, n, [WORKER, str(tmp)] + checks, ROOT, timeout=240)
     res = []
     for r in range(n):
         path = os.path.join(tmp, f"rank{r}.json")
         if not os.path.exists(path):
-            pytest.fail(f"rank {r} wrote no results (rc={p.returncode}):\n{out.decode()[-3000:]}")
+            pytest.fail(f"rank {r} wrote no results (rc={rc}):\n{out[-3000:]}")
         with open(path) as f:
             res.append(json.load(f))
     return res

@@ -173,7 +173,12 @@ def _equivalence(r, w, sizes, steps, b, cap):
     flat = np.concatenate([p._data.ravel() for p in model.parameters()])
     every = np.empty((w, flat.size))
     dist.group.WORLD.comm.Allgather(flat, every)
+    kept = [p.grad for p in model.parameters()]  # .grad objects of the last step
+    snap = [g._data.copy() for g in kept]
+    model.zero_grad()
+    nn.CrossEntropyLoss()(ddp(shard(X[0], r, b)), shard(Y[0], r, b)).backward()
     res = {
+        "old_grads_kept": max(float(np.abs(g._data - c).max()) for g, c in zip(kept, snap)),
         "maxdiff_vs_single": maxdiff(model.parameters(), ref.parameters()),
         "ranks_agree": float(np.abs(every - every[0]).max()),
         "launch_log": ddp.launch_log,

@@ -140,6 +140,7 @@ def test_ddp_equals_one_process_with_the_whole_batch_eager(ranks):
         assert o["maxdiff_vs_single"] < 1e-12
         assert o["ranks_agree"] == 0.0
         assert o["buckets"] == [18, 45, 56]  # reverse parameter order, bucket_cap_mb=0.0001
+        assert o["old_grads_kept"] == 0.0  # the next backward does not write into old .grad
         # bucket 0 started when 2 of the 6 parameters had gradients: it overlaps the backward
         assert o["launch_log"] == [[0, 2], [1, 4], [2, 6]]
 

@@ -280,6 +280,10 @@ class DistributedDataParallel(Module):
             b.pending = len(b.members)
             b.req = None
             b.parts = [None] * len(b.members) if self._traced else None
+            if not self._traced:
+                # a fresh buffer per step: the averaged .grad tensors are views of it, so no
+                # copy out, and last step's gradients (views of the old buffer) stay as they were
+                b.buf = np.empty_like(b.buf)
         self.launch_log = []
         mods = list(self.module.modules())
         saved = [m.__dict__["_parameters"] for m in mods]
@@ -340,11 +344,13 @@ class DistributedDataParallel(Module):
             b.parts[slot] = g if p._grad is None else g + p._grad
         else:
             off = b.offsets[slot]
-            dst = b.buf[off : off + p._data.size]
+            # a view of the slot in the gradient's shape: one strided pass, no temporary copy
+            # (weight gradients g.T @ x come out transposed, so reshape(-1) would copy)
+            dst = b.buf[off : off + p._data.size].reshape(p._data.shape)
             if p._grad is None:
-                np.copyto(dst, g._data.reshape(-1))
+                np.copyto(dst, g._data)
             else:
-                np.add(g._data.reshape(-1), p._grad._data.reshape(-1), out=dst)
+                np.add(g._data, p._grad._data, out=dst)
         self._ready[i] = g._data
         b.pending -= 1
         if not self._traced:
@@ -431,6 +437,7 @@ class DistributedDataParallel(Module):
                 b.req.Wait()
                 b.req = None
                 flat = b.buf
+                raw = memoryview(flat).cast("B")
             for slot, i in enumerate(b.members):
                 p = self._params[i]
                 off = b.offsets[slot]
@@ -439,12 +446,15 @@ class DistributedDataParallel(Module):
                     # every rank, so there locally unused means unused everywhere)
                     if self._traced or flat[b.numel + slot] == 0:
                         continue
-                seg = flat[off : off + p._data.size]
-                res[i] = (
-                    seg.reshape(p.shape)
-                    if self._traced
-                    else _wrap(seg.reshape(p._data.shape).copy())
-                )
+                n = p._data.size
+                if self._traced:
+                    res[i] = flat[off : off + n].reshape(p.shape)
+                    continue
+                # its own array object over the slot (base: a memoryview, not the bucket), so
+                # the engine sees one gradient per parameter and stores it without a copy
+                k = flat.itemsize
+                own = np.frombuffer(raw[off * k : (off + n) * k], dtype=flat.dtype)
+                res[i] = _wrap(own.reshape(p._data.shape))
         self._results = res
         for i in self._filled:  # no tape edge reaches these: set their .grad here
             if i in res:

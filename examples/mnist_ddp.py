@@ -58,7 +58,7 @@ def train(mode, data, args):
     sampler = DistributedSampler(ds, shuffle=True, seed=args.seed)
     loader = DataLoader(ds, batch_size=args.batch_size, sampler=sampler, drop_last=True)
     quick = is_quick(args)
-    n_batches = 30 if quick else len(loader)
+    n_batches = 10 if quick else len(loader)
     epochs = 1 if quick else args.epochs
     seen, t_train = 0, 0.0
     for epoch in range(epochs):

@@ -41,3 +41,28 @@ def test_an_exception_on_one_rank_ends_the_whole_job(mpi, tmp_path):
     assert rc != 0
     assert "RuntimeError: rank 1 fails here" in out
     assert "MPI_Abort" in out
+
+
+ONE_RANK_CAPTURES = """
+import datetime
+import jitgrad, jitgrad.distributed as dist
+from jitgrad.nn.parallel import DistributedDataParallel as DDP
+dist.init_process_group("mpi", timeout=datetime.timedelta(seconds=3))
+model = DDP(jitgrad.nn.Linear(3, 2))
+
+def step(x):
+    model.zero_grad()
+    model(x).sum().backward()
+
+traced = jitgrad.trace(step)
+x = jitgrad.ones(2, 3)
+for _ in range(3):  # rank 0 captures at its second call; rank 1 never traces
+    (traced if dist.get_rank() == 0 else step)(x)
+"""
+
+
+def test_a_rank_that_captures_alone_fails_after_the_timeout_instead_of_hanging(mpi, tmp_path):
+    rc, out = run_job(mpi, 2, ["-c", ONE_RANK_CAPTURES], tmp_path, timeout=90)
+    assert rc != 0
+    assert "TraceError: jitgrad.trace: rank 0 waited 3 s for the other ranks" in out
+    assert "MPI_Abort" in out

@@ -316,10 +316,23 @@ def no_sync(r, w):
     for k in range(2):
         lossf(ref(jitgrad.tensor(X[k])), jitgrad.tensor(Y[k])).backward()
     synced = [p.grad._data.copy() for p in model.parameters()]
+    # a no_grad forward between a forward and its backward leaves that step's reduction alone
+    model.zero_grad()
+    loss = lossf(ddp(shard(X[1], r, b)), shard(Y[1], r, b))
+    with jitgrad.no_grad():
+        ddp(shard(X[0], r, b))
+    loss.backward()
+    ref2 = mlp(7)
+    lossf(ref2(jitgrad.tensor(X[1])), jitgrad.tensor(Y[1])).backward()
+    interleaved = max(
+        float(np.abs(p.grad._data - q.grad._data).max())
+        for p, q in zip(model.parameters(), ref2.parameters())
+    )
     model.zero_grad()  # a backward through the bare module afterwards is not reduced
     lossf(model(shard(X[0], r, b)), shard(Y[0], r, b)).backward()
     bare = [p.grad._data.copy() for p in model.parameters()]
     return {
+        "no_grad_forward_in_between": interleaved,
         "bare_is_local": max(
             float(np.abs(a - p.grad._data).max()) for a, p in zip(bare, alone.parameters())
         ),

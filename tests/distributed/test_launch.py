@@ -177,6 +177,7 @@ def test_no_sync_accumulates_locally_then_reduces_the_sum(ranks):
         assert o["synced_vs_single"] < 1e-12
         assert o["launches"] == [[0, 4]]  # one bucket, launched in the synced backward only
         assert o["bare_is_local"] == 0.0  # the bare module's backward after a DDP step
+        assert o["no_grad_forward_in_between"] < 1e-12
 
 
 def test_frozen_parameters_are_broadcast_but_never_reduced(ranks):

@@ -251,10 +251,12 @@ class DistributedDataParallel(Module):
         self._next_launch = 0
         self._results = None
 
-    def _finish_previous(self):
+    def _check_previous(self):
         if self._unused_error is not None:
             msg, self._unused_error = self._unused_error, None
             raise RuntimeError(msg)
+
+    def _finish_previous(self):
         if self._active and not self._finalized:
             for b in self._buckets:  # a forward without backward: finish what was started
                 if b.req is not None:
@@ -263,13 +265,16 @@ class DistributedDataParallel(Module):
         self._reset()
 
     def forward(self, *inputs, **kwargs):
-        self._finish_previous()
+        self._check_previous()
         if self.broadcast_buffers and self.process_group.size() > 1:
             bufs = [b for b in self.module.buffers()]
             if bufs:
                 self._broadcast_coalesced(bufs)
         if not (_STATE.enabled and self.require_backward_grad_sync):
             return self.module(*inputs, **kwargs)
+        # only a forward that will be reduced starts a new step: a no_grad or no_sync forward
+        # between a forward and its backward leaves that step's reduction alone
+        self._finish_previous()
         if tuple(p._requires_grad for p in self._params) != self._grad_flags:
             self._build_buckets()  # parameters were frozen or unfrozen (on every rank, please)
         if not self._buckets:

@@ -418,6 +418,22 @@ def unused(r, w):
 
 
 @check
+def forward_twice(r, w):
+    """Two forwards before one backward: an error on every rank, and the ranks stay in step."""
+    m = DDP(nn.Linear(3, 2))
+    x = jitgrad.ones(2, 3)
+    loss = m(x).sum() + m(x * 2).sum()
+    err = None
+    try:
+        loss.backward()
+    except RuntimeError as e:
+        err = str(e)
+    t = jitgrad.tensor([1.0])
+    dist.all_reduce(t)
+    return {"error": err, "after": arr(t)}
+
+
+@check
 def buffers(r, w):
     """BatchNorm running statistics: rank 0's are broadcast at every forward."""
     jitgrad.manual_seed(4)

@@ -22,7 +22,7 @@ WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker.py")
 
 TWO = (
     "env_mismatch init collectives mismatch ddp_eager ddp_traced traced_collectives no_sync "
-    "frozen unused "
+    "frozen unused forward_twice "
     "buffers sampler trace_mismatch before_init_after_destroy"
 ).split()
 THREE = "init collectives mismatch ddp_eager no_sync frozen unused sampler trace_mismatch".split()
@@ -199,6 +199,13 @@ def test_find_unused_parameters(ranks):
         )
         assert f"did not receive grad for rank {r}: " in o["strict_error"]
         assert "never.weight" in o["strict_error"]
+
+
+def test_two_forwards_before_one_backward_is_an_error(two_ranks):
+    n, res = _get(two_ranks, "forward_twice")
+    for o in res:
+        assert "the model ran forward more than once before this backward" in o["error"]
+        assert o["after"] == [float(n)]
 
 
 def test_batchnorm_buffers_come_from_rank_0_at_each_forward(two_ranks):

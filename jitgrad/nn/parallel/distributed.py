@@ -474,9 +474,10 @@ class DistributedDataParallel(Module):
             if not np.may_share_memory(g._data, self._ready.pop(i)):
                 raise RuntimeError(
                     f"DistributedDataParallel: parameter {self._names[i]} got part of its "
-                    "gradient through a use DDP cannot see (read through parameters() or "
-                    "_parameters inside forward instead of as a module attribute); read "
-                    "parameters as attributes (self.weight) inside forward"
+                    "gradient through a use DDP cannot see: the model ran forward more than "
+                    "once before this backward (call backward after each forward, or sum the "
+                    "losses of one forward), or forward read it through parameters() or "
+                    "_parameters instead of as a module attribute (self.weight)"
                 )
             r = self._results.get(i)
             if r is None:

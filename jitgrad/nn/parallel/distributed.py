@@ -13,7 +13,9 @@ How the gradients meet, step by step:
   have started, so every rank starts them in the same order) starts a nonblocking
   ``Iallreduce`` on it while the rest of the backward pass runs.
 - When the tape reaches the parameters themselves, the first one waits for every bucket and
-  each parameter's ``.grad`` becomes its averaged gradient (copied out of the bucket).
+  each parameter's ``.grad`` becomes its averaged gradient: a view of its slot in that step's
+  bucket buffer, which is new every step (so ``gradient_as_bucket_view`` holds either way, and
+  last step's ``.grad`` tensors keep their values).
 
 Under ``@jitgrad.trace`` the same hooks record the bucket packing, an ``all_reduce`` graph node
 per bucket and the unpacking, so the compiled step calls MPI itself (objmode in the CPU
@@ -125,11 +127,6 @@ class DistributedDataParallel(Module):
             raise ValueError(
                 "DistributedDataParallel: device_ids/output_device are for GPUs; jitgrad's "
                 "replicas live on the CPU of each rank, leave them unset"
-            )
-        if gradient_as_bucket_view:
-            raise NotImplementedError(
-                "DistributedDataParallel: gradient_as_bucket_view=True is not implemented "
-                "(.grad is a copy of the averaged bucket)"
             )
         self.module = module
         self.process_group = pg

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 
 import numpy as np
 
@@ -264,7 +265,12 @@ def ddp_traced(r, w):
         ref_opt.step()
         ref_losses.append(loss.item())
     names = ("all_reduce", "broadcast")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with ddp.no_sync():
+            pass
     return {
+        "no_sync_warning": [str(x.message) for x in caught],
         "maxdiff_vs_single": maxdiff(model.parameters(), ref.parameters()),
         "loss_diff": max(abs(a - b_) for a, b_ in zip(losses, ref_losses)),
         "running_mean": arr(model[1].running_mean),

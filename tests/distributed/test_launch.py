@@ -158,6 +158,9 @@ def test_ddp_equals_one_process_with_the_whole_batch_traced(two_ranks):
         assert o["graph_ops"] == ["broadcast", "broadcast", "all_reduce", "all_reduce"]
         assert "all_reduce" in o["objmode_ops"]
         assert o["running_mean"] == [0.5, 0.5, 0.5]  # rank 1's 9.0 replaced in compiled code
+        # the compiled step would still all-reduce inside no_sync(): said once, when entered
+        assert len(o["no_sync_warning"]) == 1
+        assert "still all-reduces inside this block" in o["no_sync_warning"][0]
 
 
 def test_user_collectives_inside_a_compiled_step(two_ranks):

@@ -23,6 +23,7 @@ backend); the capture guard makes every rank prove it traced the same graph firs
 """
 
 import contextlib
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -75,6 +76,12 @@ class _HookedParams(OrderedDict):
 
     def __getitem__(self, name):
         return self._reducer.view_for(OrderedDict.__getitem__(self, name))
+
+
+def _warn_once(ddp, key, msg):
+    if key not in ddp._warned:
+        ddp._warned.add(key)
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
 
 def _meta(name, t):
@@ -147,6 +154,8 @@ class DistributedDataParallel(Module):
         self._build_buckets()
         self._reset()
         self._unused_error = None
+        self._traced_modes = set()  # require_backward_grad_sync values seen by captures
+        self._warned = set()
         self.launch_log = []  # (bucket index, parameters ready when it started) of the last step
 
     # ---- construction ---------------------------------------------------------------------
@@ -263,6 +272,8 @@ class DistributedDataParallel(Module):
 
     def forward(self, *inputs, **kwargs):
         self._check_previous()
+        if _STATE.tracer is not None:
+            self._note_traced()
         if self.broadcast_buffers and self.process_group.size() > 1:
             bufs = [b for b in self.module.buffers()]
             if bufs:
@@ -485,9 +496,31 @@ class DistributedDataParallel(Module):
         return hook
 
     # ---- user API -------------------------------------------------------------------------
+    def _note_traced(self):
+        sync = self.require_backward_grad_sync
+        self._traced_modes.add(sync)
+        if not sync:
+            _warn_once(
+                self,
+                "nosync",
+                "DistributedDataParallel: a step traced inside no_sync() has no gradient "
+                "all-reduce, and its compiled code does not look at no_sync() again: called "
+                "outside the block it still does not sync. Trace the accumulation step and the "
+                "synced step as two functions.",
+            )
+
     @contextlib.contextmanager
     def no_sync(self):
         """Accumulate gradients locally (no communication) for the steps inside the block."""
+        if True in self._traced_modes:
+            _warn_once(
+                self,
+                "sync",
+                "DistributedDataParallel.no_sync(): this model is part of a step compiled by "
+                "jitgrad.trace with gradient sync; that compiled step does not look at no_sync() "
+                "and still all-reduces inside this block. Run the accumulation steps eagerly or "
+                "trace them as a separate function.",
+            )
         old = self.require_backward_grad_sync
         self.require_backward_grad_sync = False
         try:

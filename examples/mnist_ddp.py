@@ -65,15 +65,17 @@ def train(mode, data, args):
         sampler.set_epoch(epoch)
         t0 = time.perf_counter()
         total = torch.zeros(1, dtype=torch.float64)
+        steps = 0
         for i, (x, y) in enumerate(loader):
             if i == n_batches:
                 break
             loss = step(x, y)
             total += loss.detach().double()
             seen += len(y) * world
+            steps += 1
         t_train += time.perf_counter() - t0
         dist.all_reduce(total, op=dist.ReduceOp.AVG)
-        say(f"mnist_ddp [{mode}] epoch {epoch + 1}/{epochs}: mean loss {total.item() / i:.4f}")
+        say(f"mnist_ddp [{mode}] epoch {epoch + 1}/{epochs}: mean loss {total.item() / steps:.4f}")
     # every replica holds the same weights: compare a checksum across ranks
     flat = torch.cat([p.detach().reshape(-1).double() for p in model.parameters()])
     sums = [torch.zeros(2, dtype=torch.float64) for _ in range(world)]

@@ -4,7 +4,7 @@ A row is a ``Row``: a name and, per column, a setup function that returns a call
 one step (or raises ``Unavailable`` with the reason shown in the table).
 """
 
-from . import cnn, compile_latency, elementwise, guards, inference, mlp, overhead, resnet
+from . import cnn, compile_latency, ddp, elementwise, guards, inference, mlp, overhead, resnet
 
 WORKLOADS = {
     "mlp": mlp,
@@ -15,4 +15,5 @@ WORKLOADS = {
     "compile": compile_latency,
     "inference": inference,
     "guards": guards,
+    "ddp": ddp,
 }

@@ -150,7 +150,7 @@ class Node:
         from ..autograd.engine import accumulate_node
 
         return tuple(
-            ((e if isinstance(e, Node) else accumulate_node(e)) if e is not None else None, 0)
+            ((accumulate_node(e) if isinstance(e, Tensor) else e) if e is not None else None, 0)
             for e in self.edges
         )
 
@@ -158,7 +158,7 @@ class Node:
         raise NotImplementedError("Node.register_hook: register hooks on tensors instead")
 
     def __repr__(self):
-        return f"<{self.name()} object>"
+        return f"<{self.name()} object at {id(self):#x}>"
 
 
 def apply(prim, inputs, params=_EMPTY):
@@ -263,7 +263,7 @@ _new_node = Node.__new__
 _asarray = np.asarray
 _ndarray = np.ndarray
 _Tensor = Tensor
-_new = Tensor.__new__
+_new = object.__new__
 
 
 def label(t, name):

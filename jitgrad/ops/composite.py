@@ -776,7 +776,7 @@ def _special(name, ref, dref):
 
 
 def _no_higher(name):
-    def vjp(g, o, x):
+    def vjp(g, o, *x, **params):
         raise NotImplementedError(f"the derivative of {name} is not implemented in jitgrad")
 
     return vjp

@@ -97,6 +97,7 @@ det_p = register(
     "opaque",
     _lapack("det", np.linalg.det),
     vjp=_det_vjp,
+    saves_out=True,
     backward_name="LinalgDetBackward0",
 )
 
@@ -305,7 +306,7 @@ def _svd_ref(x, which):
 
 def _svd_vjp(g, o, x, which):
     # PyTorch's svd_backward (full_matrices=False), split by output
-    u, s, vh = svd(x)
+    u, s, vh = svd(x, full_matrices=False)
     v = _mT(vh)
     m, n = x._data.shape[-2], x._data.shape[-1]
     k = s.shape[-1]

@@ -45,25 +45,46 @@ CASES = {
     "det": (lambda x: torch.linalg.det(x), RNG.standard_normal((3, 3))),
     "slogdet": (lambda x: torch.linalg.slogdet(x)[1], _spd(3)),
     "solve": (lambda x: (torch.linalg.solve(x, torch.tensor(W)) ** 2).sum(), _spd(3)),
-    "cholesky": (lambda x: (torch.linalg.cholesky(x @ x.mT + torch.eye(3, dtype=torch.float64))
-                            * torch.tensor(W)).sum(), RNG.standard_normal((3, 3))),
-    "qr": (lambda x: (torch.linalg.qr(x).Q * torch.tensor(W[:, :2])).sum()
-           + (torch.linalg.qr(x).R ** 2 * torch.tensor(W[:2, :2])).sum(),
-           RNG.standard_normal((3, 2))),
-    "eigh": (lambda x: (torch.linalg.eigh(x + x.mT).eigenvalues * torch.tensor([1.0, 2, 3])).sum()
-             + (torch.linalg.eigh(x + x.mT).eigenvectors ** 2 * torch.tensor(W)).sum(),
-             RNG.standard_normal((3, 3))),
-    "svd": (lambda x: (torch.linalg.svd(x, full_matrices=False).S * torch.tensor([1.0, 2])).sum()
+    "cholesky": (
+        lambda x: (
+            torch.linalg.cholesky(x @ x.mT + torch.eye(3, dtype=torch.float64)) * torch.tensor(W)
+        ).sum(),
+        RNG.standard_normal((3, 3)),
+    ),
+    "qr": (
+        lambda x: (
+            (torch.linalg.qr(x).Q * torch.tensor(W[:, :2])).sum()
+            + (torch.linalg.qr(x).R ** 2 * torch.tensor(W[:2, :2])).sum()
+        ),
+        RNG.standard_normal((3, 2)),
+    ),
+    "eigh": (
+        lambda x: (
+            (torch.linalg.eigh(x + x.mT).eigenvalues * torch.tensor([1.0, 2, 3])).sum()
+            + (torch.linalg.eigh(x + x.mT).eigenvectors ** 2 * torch.tensor(W)).sum()
+        ),
+        RNG.standard_normal((3, 3)),
+    ),
+    "svd": (
+        lambda x: (
+            (torch.linalg.svd(x, full_matrices=False).S * torch.tensor([1.0, 2])).sum()
             + (torch.linalg.svd(x, full_matrices=False).U ** 2 * torch.tensor(W[:, :2])).sum()
-            + (torch.linalg.svd(x, full_matrices=False).Vh ** 2 * torch.tensor(W[:2, :2])).sum(),
-            RNG.standard_normal((3, 2))),
+            + (torch.linalg.svd(x, full_matrices=False).Vh ** 2 * torch.tensor(W[:2, :2])).sum()
+        ),
+        RNG.standard_normal((3, 2)),
+    ),
     "norm_fro": (lambda x: torch.linalg.norm(x), RNG.standard_normal((2, 3))),
     "norm_nuc": (lambda x: torch.linalg.matrix_norm(x, "nuc"), RNG.standard_normal((3, 2))),
-    "einsum": (lambda x: torch.einsum("ij,jk->ik", x, x.mT).sin().sum(), RNG.standard_normal((2, 3))),
+    "einsum": (
+        lambda x: torch.einsum("ij,jk->ik", x, x.mT).sin().sum(),
+        RNG.standard_normal((2, 3)),
+    ),
     "cumprod": (lambda x: torch.cumprod(x, 0).sum(), np.array([0.5, 0.0, 2.0, -1.5])),
     "cross": (lambda x: (torch.cross(x, x.roll(1, 0), dim=0) ** 2).sum(), RNG.standard_normal(3)),
-    "sort": (lambda x: (torch.sort(x).values * torch.arange(4.0, dtype=torch.float64)).pow(2).sum(),
-             RNG.standard_normal(4)),
+    "sort": (
+        lambda x: (torch.sort(x).values * torch.arange(4.0, dtype=torch.float64)).pow(2).sum(),
+        RNG.standard_normal(4),
+    ),
     "logaddexp": (lambda x: torch.logaddexp(x, x * 2).sum(), RNG.standard_normal(3)),
     "lgamma": (lambda x: torch.lgamma(x).sum(), np.array([0.7, 1.5, 3.0])),
     "erfinv": (lambda x: torch.erfinv(x).sum(), np.array([-0.3, 0.1, 0.6])),
@@ -91,7 +112,9 @@ def test_linalg_values_match_numpy():
     q, r = torch.linalg.qr(t)
     np.testing.assert_allclose((q @ r).numpy(), a, atol=1e-12)
     b = RNG.standard_normal(3)
-    np.testing.assert_allclose(torch.linalg.solve(t, torch.tensor(b)).numpy(), np.linalg.solve(a, b))
+    np.testing.assert_allclose(
+        torch.linalg.solve(t, torch.tensor(b)).numpy(), np.linalg.solve(a, b)
+    )
     np.testing.assert_allclose(torch.linalg.norm(torch.tensor(b), 1).item(), np.abs(b).sum())
     with pytest.raises(RuntimeError, match="not positive-definite"):
         torch.linalg.cholesky(torch.tensor([[1.0, 2.0], [2.0, 1.0]]))
@@ -122,11 +145,13 @@ def test_autograd_functional():
     ja, jb = AF.jacobian(lambda a, b: a * b, (x, x * 3))
     np.testing.assert_allclose(ja.numpy(), np.diag([3.0, 6.0]))
     np.testing.assert_allclose(jb.numpy(), np.diag([1.0, 2.0]))
-    assert torch.autograd.gradcheck(lambda a: (a.sin() * a).sum(),
-                                    torch.randn(3, dtype=torch.float64, requires_grad=True))
+    assert torch.autograd.gradcheck(
+        lambda a: (a.sin() * a).sum(), torch.randn(3, dtype=torch.float64, requires_grad=True)
+    )
     with pytest.raises(torch.autograd.GradcheckError):
-        torch.autograd.gradcheck(lambda a: a.detach() * a,
-                                 torch.randn(3, dtype=torch.float64, requires_grad=True))
+        torch.autograd.gradcheck(
+            lambda a: a.detach() * a, torch.randn(3, dtype=torch.float64, requires_grad=True)
+        )
 
 
 def test_profiler_counts_ops_and_prints_table():

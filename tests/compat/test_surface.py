@@ -140,22 +140,29 @@ def test_out_writes_resizes_with_warning_and_returns_out():
     torch.sin(torch.zeros(2), out=v[:2])
     torch.cat([a, b], out=v)
     assert v.tolist() == [1.0, 1.0, 2.0, 2.0]
-    vals, idx = torch.max(torch.tensor([[1.0, 5.0], [3.0, 2.0]]), 1,
-                          out=(torch.empty(2), torch.empty(2, dtype=torch.long)))
+    vals, idx = torch.max(
+        torch.tensor([[1.0, 5.0], [3.0, 2.0]]),
+        1,
+        out=(torch.empty(2), torch.empty(2, dtype=torch.long)),
+    )
     assert vals.tolist() == [5.0, 3.0] and idx.tolist() == [1, 0]
 
 
 def test_out_dtype_and_autograd_rules():
     a = torch.ones(2)
-    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired "
-                                           "output type Long"):
+    with pytest.raises(
+        RuntimeError, match="result type Float can't be cast to the desired output type Long"
+    ):
         torch.add(a, a, out=torch.empty(2, dtype=torch.int64))
     o = torch.empty(2, dtype=torch.float64)
     torch.add(a, a, out=o)
     assert o.dtype == torch.float64 and o.tolist() == [2.0, 2.0]
     x = torch.ones(2, requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"sin\(\): functions with out=\.\.\. arguments don't "
-                                           "support automatic differentiation"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"sin\(\): functions with out=\.\.\. arguments don't "
+        "support automatic differentiation",
+    ):
         torch.sin(x, out=torch.empty(2))
     with torch.no_grad():
         o = torch.empty(2)
@@ -202,10 +209,14 @@ def test_next_functions_order_and_stability():
         (lambda x, m: nn.Linear(3, 2, bias=False)(m), "MmBackward0"),
         (lambda x, m: nn.functional.cross_entropy(m, torch.tensor([0, 1])), "NllLossBackward0"),
         (lambda x, m: nn.functional.nll_loss(m, torch.tensor([0, 1])), "NllLossBackward0"),
-        (lambda x, m: nn.functional.binary_cross_entropy_with_logits(x, torch.ones(3)),
-         "BinaryCrossEntropyWithLogitsBackward0"),
-        (lambda x, m: nn.functional.binary_cross_entropy(x.sigmoid(), torch.ones(3)),
-         "BinaryCrossEntropyBackward0"),
+        (
+            lambda x, m: nn.functional.binary_cross_entropy_with_logits(x, torch.ones(3)),
+            "BinaryCrossEntropyWithLogitsBackward0",
+        ),
+        (
+            lambda x, m: nn.functional.binary_cross_entropy(x.sigmoid(), torch.ones(3)),
+            "BinaryCrossEntropyBackward0",
+        ),
         (lambda x, m: nn.functional.mse_loss(x, torch.ones(3)), "MseLossBackward0"),
         (lambda x, m: nn.functional.embedding(torch.tensor([1]), m), "EmbeddingBackward0"),
         (lambda x, m: nn.functional.gelu(x), "GeluBackward0"),
@@ -225,8 +236,18 @@ def test_grad_fn_names(make, name):
 def test_optimizer_param_group_keys_follow_pytorch():
     p = [nn.Parameter(torch.ones(2))]
     keys = list(torch.optim.SGD(p, lr=0.1).state_dict()["param_groups"][0])
-    assert keys == ["lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize",
-                    "foreach", "differentiable", "fused", "params"]
+    assert keys == [
+        "lr",
+        "momentum",
+        "dampening",
+        "weight_decay",
+        "nesterov",
+        "maximize",
+        "foreach",
+        "differentiable",
+        "fused",
+        "params",
+    ]
     keys = list(torch.optim.Adam(p).state_dict()["param_groups"][0])
     assert keys[-4:] == ["differentiable", "fused", "decoupled_weight_decay", "params"]
     opt = torch.optim.Adam(p)
@@ -239,8 +260,7 @@ def test_optimizer_param_group_keys_follow_pytorch():
 
 def test_return_types_print_like_torch():
     r = torch.max(torch.tensor([[1.0, 3.0]]), 1)
-    assert repr(r) == ("jitgrad.return_types.max(\nvalues=tensor([3.]),\n"
-                       "indices=tensor([1]))")
+    assert repr(r) == ("jitgrad.return_types.max(\nvalues=tensor([3.]),\nindices=tensor([1]))")
     assert r.values.tolist() == [3.0]
 
 
@@ -346,7 +366,9 @@ def test_sort_topk_and_shape_helpers():
     assert torch.diag(torch.tensor([1.0, 2.0])).tolist() == [[1.0, 0.0], [0.0, 2.0]]
     assert torch.hstack([torch.ones(2), torch.zeros(1)]).tolist() == [1.0, 1.0, 0.0]
     assert torch.allclose(torch.ones(2), torch.ones(2) + 1e-9)
-    assert torch.equal(torch.ones(2), torch.ones(2)) and not torch.equal(torch.ones(2), torch.ones(3))
+    assert torch.equal(torch.ones(2), torch.ones(2)) and not torch.equal(
+        torch.ones(2), torch.ones(3)
+    )
 
 
 # ---- module hooks -------------------------------------------------------------------------
@@ -368,8 +390,9 @@ def test_module_hooks_with_removal_handles():
     out.sum().backward()
     assert grads["out"][0].tolist() == [[1.0, 1.0]] * 4
     # grad_input = grad_output @ W
-    np.testing.assert_allclose(grads["in"][0].numpy(), np.ones((4, 2)) @ lin.weight.detach().numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        grads["in"][0].numpy(), np.ones((4, 2)) @ lin.weight.detach().numpy(), rtol=1e-6
+    )
     np.testing.assert_allclose(x.grad.numpy(), grads["in"][0].numpy())
     for h in (h1, h2, h3):
         h.remove()

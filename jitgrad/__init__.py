@@ -70,12 +70,16 @@ from .ops.bitwise import (
     bitwise_xor,
 )
 from .ops.composite import (
+    acosh,
     addbmm,
     addmv,
     addr,
     allclose,
     aminmax,
     argsort,
+    argwhere,
+    asinh,
+    atanh,
     atleast_1d,
     atleast_2d,
     atleast_3d,
@@ -89,7 +93,9 @@ from .ops.composite import (
     clamp_min,
     column_stack,
     copysign,
+    corrcoef,
     count_nonzero,
+    cov,
     cross,
     cummax,
     cummin,
@@ -120,6 +126,9 @@ from .ops.composite import (
     hypot,
     inner,
     isclose,
+    isneginf,
+    isposinf,
+    isreal,
     kron,
     kthvalue,
     lcm,
@@ -133,8 +142,11 @@ from .ops.composite import (
     mode,
     msort,
     nan_to_num,
+    nanquantile,
+    poisson,
     positive,
     promote_types,
+    quantile,
     rad2deg,
     ravel,
     repeat_interleave,
@@ -145,6 +157,7 @@ from .ops.composite import (
     searchsorted,
     sgn,
     signbit,
+    sinc,
     sort,
     take,
     tensordot,
@@ -215,9 +228,11 @@ from .ops.elementwise import (
     trunc,
     where,
 )
+from .ops.linalg import cholesky as _cholesky
 from .ops.linalg import det, logdet, matrix_power, slogdet
 from .ops.linalg import inv as inverse
 from .ops.linalg import pinv as pinverse
+from .ops.linalg import qr as _qr
 from .ops.linalg import torch_svd as svd
 from .ops.matmul import addmm, bmm, dot, matmul, mm, mv, outer
 from .ops.movement import (
@@ -295,6 +310,52 @@ greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 moveaxis = movedim
 swapdims = swapaxes
 fix = trunc
+arccosh, arcsinh, arctanh = acosh, asinh, atanh
+
+
+def qr(input, some=True):
+    """``torch.qr``: ``(Q, R)`` (reduced)."""
+    return _qr(input)
+
+
+def cholesky(input, upper=False):
+    """``torch.cholesky``: the lower Cholesky factor (``upper=True``: its transpose)."""
+    return _cholesky(input, upper=upper)
+
+
+def scatter(input, dim, index, src=None, value=None, *, reduce=None):
+    """Out-of-place ``scatter``: ``input`` with ``src`` written at ``index`` along ``dim``."""
+    return input.scatter(dim, index, src, value, reduce=reduce)
+
+
+def dropout(input, p=0.5, train=True):
+    """``nn.functional.dropout`` under its ``torch.dropout`` name."""
+    from .nn.functional import dropout as _d
+
+    return _d(input, p, train)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, cudnn_enable=True):
+    """``nn.functional.layer_norm``."""
+    from .nn.functional import layer_norm as _ln
+
+    return _ln(input, normalized_shape, weight, bias, eps)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``nn.functional.conv2d``."""
+    from .nn.functional import conv2d as _c
+
+    return _c(input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``nn.functional.conv1d``."""
+    from .nn.functional import conv1d as _c
+
+    return _c(input, weight, bias, stride, padding, dilation, groups)
+
+
 ger = outer
 Tensor.__module__ = "jitgrad"  # ``type(t)`` prints <class 'jitgrad.Tensor'>, as torch's does
 Size.__module__ = "jitgrad"

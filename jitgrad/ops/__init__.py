@@ -662,7 +662,8 @@ INPLACE = (
     "bitwise_left_shift bitwise_right_shift eq ne lt le gt ge greater less greater_equal "
     "less_equal not_equal hypot deg2rad rad2deg logit erfinv erfc lgamma digamma xlogy "
     "nan_to_num copysign heaviside sgn fmax fmin tril triu cumsum cumprod index_fill "
-    "float_power"
+    "float_power acosh asinh atanh arccosh arcsinh arctanh sinc fix addmm addmv addr baddbmm "
+    "addbmm gcd lcm"
 ).split()
 
 _VIEW_INPLACE = {
@@ -845,6 +846,33 @@ def _install_more():
         "cummax": C.cummax,
         "cummin": C.cummin,
         "logcumsumexp": C.logcumsumexp,
+        "acosh": C.acosh,
+        "arccosh": C.acosh,
+        "asinh": C.asinh,
+        "arcsinh": C.asinh,
+        "atanh": C.atanh,
+        "arctanh": C.atanh,
+        "sinc": C.sinc,
+        "fix": E.trunc,
+        "argwhere": C.argwhere,
+        "isposinf": C.isposinf,
+        "isneginf": C.isneginf,
+        "isreal": C.isreal,
+        "quantile": C.quantile,
+        "nanquantile": C.nanquantile,
+        "cov": C.cov,
+        "corrcoef": C.corrcoef,
+        "hardshrink": lambda s, lambd=0.5: E.where(s.abs() > lambd, s, 0.0),
+        "bernoulli": lambda s, p=None, generator=None: _creation().bernoulli(s, p, generator),
+        "multinomial": lambda s, num_samples, replacement=False, generator=None: (
+            _creation().multinomial(s, num_samples, replacement, generator)
+        ),
+        "index_put": lambda s, indices, values, accumulate=False: _index_put(
+            s.clone(), indices, values, accumulate
+        ),
+        "index_put_": lambda s, indices, values, accumulate=False: _index_put(
+            s, indices, values, accumulate
+        ),
         "moveaxis": V.movedim,
         "swapdims": V.transpose,
         "bitwise_not": B.bitwise_not,
@@ -965,6 +993,44 @@ def _install_more():
 
     R.return_types.max = _rt.max
     R.return_types.min = _rt.min
+
+
+def _creation():
+    from .. import creation
+
+    return creation
+
+
+def _index_put(s, indices, values, accumulate):
+    """``s[indices] = values`` (``+=`` with ``accumulate``, duplicates summed); returns ``s``."""
+    idx = tuple(indices)
+    if accumulate:
+        from .._grad_mode import no_grad
+
+        if len(idx) != s.ndim:
+            raise NotImplementedError("index_put_(accumulate=True) needs one index per dimension")
+        lin = np.ravel_multi_index(tuple(i._data for i in idx), s._data.shape)
+        cur = s.reshape(-1)
+        v = (
+            values
+            if isinstance(values, Tensor)
+            else C._wrap(np.full(lin.shape, values, s._data.dtype))
+        )
+        v = v.expand(*lin.shape) if tuple(v.shape) != lin.shape else v
+        new = V.scatter_add(cur, 0, C._wrap(lin.reshape(-1).astype(np.int64)), v.reshape(-1))
+        with no_grad() if not (s._requires_grad or v._requires_grad) else _nullctx():
+            s.copy_(new.reshape(s.shape))
+        return s
+    s[idx] = values
+    return s
+
+
+class _nullctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
 
 
 def _mk_inplace(name, fn):

@@ -1029,3 +1029,121 @@ def can_cast(from_, to):
 
 
 __all__ = [n for n in dir() if not n.startswith("_") and callable(globals()[n])]
+
+
+def acosh(input):
+    """Inverse hyperbolic cosine: ``log(x + sqrt(x^2 - 1))``."""
+    (x,) = promote_float("acosh", _t(input, "acosh"))
+    return E.log(x + E.sqrt(x * x - 1))
+
+
+def asinh(input):
+    """Inverse hyperbolic sine: ``sign(x) log(|x| + sqrt(x^2 + 1))`` (stable for x < 0)."""
+    (x,) = promote_float("asinh", _t(input, "asinh"))
+    a = E.abs(x)
+    return E.sign(x) * E.log(a + E.sqrt(a * a + 1))
+
+
+def atanh(input):
+    """Inverse hyperbolic tangent: ``0.5 log((1 + x) / (1 - x))``."""
+    (x,) = promote_float("atanh", _t(input, "atanh"))
+    return 0.5 * (E.log1p(x) - E.log1p(-x))
+
+
+def sinc(input):
+    """``sin(pi x) / (pi x)``, 1 at 0."""
+    (x,) = promote_float("sinc", _t(input, "sinc"))
+    px = x * math.pi
+    zero = E.eq(x, 0)
+    return E.where(zero, 1.0, E.sin(px) / E.where(zero, 1.0, px))
+
+
+def argwhere(input):
+    """Indices of the non-zero elements, one row each."""
+    return V.nonzero(input)
+
+
+def isposinf(input):
+    """True at +inf."""
+    return E.eq(input, math.inf) if input.is_floating_point() else E.ne(input, input)
+
+
+def isneginf(input):
+    """True at -inf."""
+    return E.eq(input, -math.inf) if input.is_floating_point() else E.ne(input, input)
+
+
+def isreal(input):
+    """True everywhere (jitgrad tensors are real)."""
+    return _wrap(np.ones(input._data.shape, dtype=np.bool_))
+
+
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """The ``q``-quantile(s) (linear interpolation between the sorted values)."""
+    x = _t(input, "quantile")
+    if dim is None:
+        x, dim = x.reshape(-1), 0
+    d = _wrap_dim(dim, x._data.ndim, "quantile")
+    qs = (
+        q._data.reshape(-1).tolist()
+        if isinstance(q, Tensor)
+        else ([q] if isinstance(q, (int, float)) else list(q))
+    )
+    s = sort(x, d).values
+    n = x._data.shape[d]
+    outs = []
+    for qq in qs:
+        if not 0 <= qq <= 1:
+            raise RuntimeError("quantile() q values must be in the range [0, 1]")
+        pos = qq * (n - 1)
+        lo, hi = int(math.floor(pos)), int(math.ceil(pos))
+        a, b = V.select(s, d, lo), V.select(s, d, hi)
+        frac_ = pos - lo
+        if interpolation == "lower":
+            r = a
+        elif interpolation == "higher":
+            r = b
+        elif interpolation == "nearest":
+            r = a if frac_ <= 0.5 and not (frac_ == 0.5 and lo % 2) else b
+        elif interpolation == "midpoint":
+            r = (a + b) * 0.5
+        else:
+            r = a + (b - a) * frac_
+        outs.append(r.unsqueeze(d) if keepdim else r)
+    scalar_q = not isinstance(q, (list, tuple)) and not (isinstance(q, Tensor) and q.ndim)
+    return outs[0] if scalar_q else V.stack(outs, 0)
+
+
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """``quantile`` ignoring NaN (for inputs without NaN, the same)."""
+    if input.is_floating_point() and bool(np.isnan(input._data).any()):
+        raise NotImplementedError("nanquantile with NaN values is not supported by jitgrad")
+    return quantile(input, q, dim, keepdim, interpolation=interpolation)
+
+
+def cov(input, *, correction=1, fweights=None, aweights=None):
+    """Covariance matrix of the rows (variables) of ``input`` over its columns."""
+    if fweights is not None or aweights is not None:
+        raise NotImplementedError("cov: fweights/aweights are not supported by jitgrad")
+    x = input if input.ndim == 2 else input.reshape(1, -1)
+    n = x.shape[1]
+    xc = x - R.mean(x, 1, keepdim=True)
+    c = M.matmul(xc, xc.transpose(0, 1)) / _bmax(n - correction, 0)
+    return c if input.ndim == 2 else c.reshape(())
+
+
+def corrcoef(input):
+    """Pearson correlation matrix of the rows of ``input``."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    d = E.sqrt(diagonal(c))
+    return E.clamp(c / d.unsqueeze(0) / d.unsqueeze(1), -1, 1)
+
+
+def poisson(input, generator=None):
+    """Poisson samples with rates ``input``."""
+    from ..creation import default_generator
+
+    rng = (generator or default_generator)._rng
+    return _wrap(rng.poisson(input._data).astype(input._data.dtype))

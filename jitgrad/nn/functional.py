@@ -1475,13 +1475,20 @@ def multi_margin_loss(
 
 
 # PyTorch's grad_fn names for the layers and losses composed above
-def _labelled_fn(fn, name, when=None):
+def _labelled_fn(fn, name, when=None, shown=None):
+    """``fn`` whose result's grad_fn shows PyTorch's name (and, with ``shown(*args)``, the
+    operands PyTorch's node would point to in ``next_functions``)."""
     from ..ops.registry import label
 
     def wrapper(*args, **kwargs):
         r = fn(*args, **kwargs)
-        if isinstance(r, Tensor) and (when is None or when(*args, **kwargs)):
-            label(r, name(*args, **kwargs) if callable(name) else name)
+        if (
+            isinstance(r, Tensor)
+            and r._grad_fn is not None
+            and (when is None or when(*args, **kwargs))
+        ):
+            nm = name(*args, **kwargs) if callable(name) else name
+            label(r, nm, shown(*args, **kwargs) if shown is not None else None)
         return r
 
     wrapper.__name__ = fn.__name__
@@ -1498,27 +1505,55 @@ def _linear_name(input, weight, bias=None):
     return "ViewBackward0" if bias is not None else "UnsafeViewBackward0"
 
 
-linear = _labelled_fn(linear, _linear_name)
-nll_loss = _labelled_fn(nll_loss, "NllLossBackward0")
-cross_entropy = _labelled_fn(
-    cross_entropy,
-    "NllLossBackward0",
-    lambda input, target, *a, **k: (
-        not (isinstance(target, Tensor) and target.is_floating_point())
-        and not k.get("label_smoothing")
-    ),
+def _linear_shown(input, weight, bias=None):
+    from ..ops.registry import ShownNode
+
+    if input.ndim != 2:
+        return None
+    wt = ShownNode("TBackward0", (weight,))
+    return (bias, input, wt) if bias is not None else (input, wt)
+
+
+def _first(input, *a, **k):
+    return (input,)
+
+
+def _pair(input, target, *a, **k):
+    return (input, target)
+
+
+def _ce_shown(input, *a, **k):
+    from ..ops.registry import ShownNode
+
+    return (ShownNode("LogSoftmaxBackward0", (input,)),)
+
+
+def _class_target(input, target, *a, **k):
+    return not (isinstance(target, Tensor) and target.is_floating_point()) and not k.get(
+        "label_smoothing"
+    )
+
+
+linear = _labelled_fn(linear, _linear_name, shown=_linear_shown)
+nll_loss = _labelled_fn(nll_loss, "NllLossBackward0", shown=_first)
+cross_entropy = _labelled_fn(cross_entropy, "NllLossBackward0", _class_target, _ce_shown)
+binary_cross_entropy = _labelled_fn(
+    binary_cross_entropy, "BinaryCrossEntropyBackward0", shown=_pair
 )
-binary_cross_entropy = _labelled_fn(binary_cross_entropy, "BinaryCrossEntropyBackward0")
 binary_cross_entropy_with_logits = _labelled_fn(
-    binary_cross_entropy_with_logits, "BinaryCrossEntropyWithLogitsBackward0"
+    binary_cross_entropy_with_logits, "BinaryCrossEntropyWithLogitsBackward0", shown=_pair
 )
-mse_loss = _labelled_fn(mse_loss, "MseLossBackward0")
-smooth_l1_loss = _labelled_fn(smooth_l1_loss, "SmoothL1LossBackward0")
-huber_loss = _labelled_fn(huber_loss, "HuberLossBackward0")
+mse_loss = _labelled_fn(mse_loss, "MseLossBackward0", shown=_pair)
+smooth_l1_loss = _labelled_fn(smooth_l1_loss, "SmoothL1LossBackward0", shown=_pair)
+huber_loss = _labelled_fn(huber_loss, "HuberLossBackward0", shown=_pair)
 kl_div = _labelled_fn(kl_div, "KlDivBackward0", lambda *a, **k: k.get("reduction") == "none")
-embedding = _labelled_fn(embedding, "EmbeddingBackward0")
-layer_norm = _labelled_fn(layer_norm, "NativeLayerNormBackward0")
-gelu = _labelled_fn(gelu, "GeluBackward0")
+embedding = _labelled_fn(embedding, "EmbeddingBackward0", shown=lambda i, w, *a, **k: (w,))
+layer_norm = _labelled_fn(
+    layer_norm,
+    "NativeLayerNormBackward0",
+    shown=lambda x, s, w=None, b=None, *a, **k: (x, w, b),
+)
+gelu = _labelled_fn(gelu, "GeluBackward0", shown=_first)
 leaky_relu = _labelled_fn(
     leaky_relu, "LeakyReluBackward0", lambda *a, **k: not (k.get("inplace") or a[2:3] == (True,))
 )

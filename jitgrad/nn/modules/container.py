@@ -3,7 +3,7 @@
 import operator
 from collections import OrderedDict
 
-from .module import Module
+from .module import Module, _addindent
 
 
 def _index(idx, n, what):
@@ -165,9 +165,24 @@ class ModuleList(Module):
         )
 
     def __repr__(self):
-        if not self._modules:
+        """Runs of identical modules print once, as ``(0-1): 2 x Linear(...)`` (like torch)."""
+        items = list(self._modules.items())
+        if not items:
             return "ModuleList()"
-        return super().__repr__()
+        lines = []
+        k = 0
+        while k < len(items):
+            r = repr(items[k][1])
+            e = k
+            while e + 1 < len(items) and repr(items[e + 1][1]) == r:
+                e += 1
+            body = _addindent(r, 2)
+            if e == k:
+                lines.append(f"({items[k][0]}): {body}")
+            else:
+                lines.append(f"({items[k][0]}-{items[e][0]}): {e - k + 1} x {body}")
+            k = e + 1
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):

@@ -8,6 +8,7 @@ from ...tensor import _wrap
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from .linear import Linear
 from .loss import _Loss, _WeightedLoss
 from .module import Module
 
@@ -229,6 +230,10 @@ class InstanceNorm2d(InstanceNorm1d):
     """Instance normalisation of (N, C, H, W)."""
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """``Linear`` under the name PyTorch gives MultiheadAttention's ``out_proj``."""
+
+
 class MultiheadAttention(Module):
     """Multi-head attention with PyTorch's packed ``in_proj_weight`` and ``out_proj``."""
 
@@ -259,8 +264,6 @@ class MultiheadAttention(Module):
                 "MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim != embed_dim are "
                 "not supported by jitgrad"
             )
-        from .linear import Linear
-
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
         self.batch_first = batch_first
         self.head_dim = embed_dim // num_heads
@@ -270,7 +273,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(_wrap(np.zeros(3 * embed_dim, np.float32)))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias)
         if bias:
             init.zeros_(self.out_proj.bias)
 

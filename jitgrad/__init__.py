@@ -510,6 +510,69 @@ class iinfo:
         return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
 
 
+_THREADS = [None]
+_DETERMINISTIC = [False]
+_MATMUL_PRECISION = ["highest"]
+
+
+def set_num_threads(n):
+    """Recorded only: NumPy's BLAS and numba choose their own thread counts."""
+    _THREADS[0] = int(n)
+
+
+def get_num_threads():
+    """The value given to ``set_num_threads`` (else the number of CPUs)."""
+    import os
+
+    return _THREADS[0] or os.cpu_count() or 1
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):  # noqa: F811 (torch's names)
+    """Recorded only: jitgrad's eager ops are deterministic already."""
+    _DETERMINISTIC[0] = bool(mode)
+
+
+def are_deterministic_algorithms_enabled():
+    """The flag given to ``use_deterministic_algorithms``."""
+    return _DETERMINISTIC[0]
+
+
+def set_float32_matmul_precision(precision):
+    """Recorded only: float32 matmuls always use full float32 precision."""
+    if precision not in ("highest", "high", "medium"):
+        raise RuntimeError(f"Invalid precision {precision!r}")
+    _MATMUL_PRECISION[0] = precision
+
+
+def get_float32_matmul_precision():
+    """The value given to ``set_float32_matmul_precision``."""
+    return _MATMUL_PRECISION[0]
+
+
+def is_inference_mode_enabled():
+    """True inside ``inference_mode()`` (an alias of ``no_grad`` here)."""
+    return not is_grad_enabled()
+
+
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):  # noqa: F811
+    """``as_tensor`` with NumPy's ``asarray`` spelling (shares memory unless ``copy``)."""
+    r = tensor(obj, dtype=dtype, device=device) if copy else as_tensor(obj, dtype, device)
+    return r.requires_grad_(True) if requires_grad else r
+
+
+def frombuffer(buffer, *, dtype, count=-1, offset=0, requires_grad=False):  # noqa: F811
+    """A 1-D tensor sharing memory with a Python buffer."""
+    import numpy as _np
+
+    a = _np.frombuffer(buffer, dtype=_dtype.to_np(dtype), count=count, offset=offset)
+    return from_numpy(a).requires_grad_(requires_grad)
+
+
+def empty_strided(size, stride, *, dtype=None, device=None, requires_grad=False):  # noqa: F811
+    """``empty(size)`` (jitgrad tensors are contiguous; ``stride`` is not honoured)."""
+    return empty(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
 def compile(model=None, **kwargs):
     """``torch.compile`` stand-in: returns ``model`` unchanged (eager) with a warning.
 

@@ -50,10 +50,20 @@ class Tensor:
 
     def __new__(cls, *args, **kwargs):
         """The legacy constructor: ``Tensor(data)`` / ``Tensor(2, 3)`` / ``Tensor(size)``."""
+        if not args and not kwargs:
+            # ``Tensor()`` (filled by __init__), or internal code allocating a bare object
+            # with ``Tensor.__new__(Tensor)`` and setting the slots itself
+            return object.__new__(cls)
         return _legacy_new(cls, _dtype.float32.np, "Tensor", args, kwargs)
 
     def __init__(self, *args, **kwargs):
-        pass  # everything happens in __new__
+        if not args and not kwargs:
+            try:
+                self._data
+            except AttributeError:  # ``Tensor()``: an empty float32 tensor, like torch
+                t = _legacy_new(Tensor, _dtype.float32.np, "Tensor", (), {})
+                for k in Tensor.__slots__[:-1]:
+                    setattr(self, k, getattr(t, k))
 
     # ---- metadata -------------------------------------------------------------------
     @property

@@ -42,6 +42,16 @@ def _dt(dtype, default=None):
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor copying ``data`` (lists, scalars, arrays, tensors)."""
     _check_device(device, "tensor")
+    if isinstance(data, Tensor):
+        import warnings
+
+        warnings.warn(
+            "To copy construct from a tensor, it is recommended to use "
+            "sourceTensor.clone().detach() or sourceTensor.clone().detach().requires_grad_(True), "
+            "rather than torch.tensor(sourceTensor).",
+            UserWarning,
+            stacklevel=2,
+        )
     return _new(_as_array(data, dtype), requires_grad)
 
 

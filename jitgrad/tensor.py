@@ -57,13 +57,11 @@ class Tensor:
         return _legacy_new(cls, _dtype.float32.np, "Tensor", args, kwargs)
 
     def __init__(self, *args, **kwargs):
-        if not args and not kwargs:
-            try:
-                self._data
-            except AttributeError:  # ``Tensor()``: an empty float32 tensor, like torch
-                t = _legacy_new(Tensor, _dtype.float32.np, "Tensor", (), {})
-                for k in Tensor.__slots__[:-1]:
-                    setattr(self, k, getattr(t, k))
+        if not args and not kwargs and not hasattr(self, "_data"):
+            # ``Tensor()``: an empty float32 tensor, like torch
+            t = _legacy_new(Tensor, _dtype.float32.np, "Tensor", (), {})
+            for k in Tensor.__slots__[:-1]:
+                setattr(self, k, getattr(t, k))
 
     # ---- metadata -------------------------------------------------------------------
     @property

@@ -649,11 +649,26 @@ def elu(input, alpha=1.0, inplace=False):
     return _apply_maybe_inplace(input, fn, inplace, "elu_")
 
 
+def _implicit_dim(name, stacklevel):
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
+        "dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+
+
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """``exp(x) / sum(exp(x), dim)``; no ``dim`` warns and picks torch's legacy choice."""
+    if dim is None:
+        _implicit_dim("softmax", _stacklevel)
     return _J.softmax(input, dim, dtype=dtype)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """``log(softmax(x, dim))``, computed stably; no ``dim`` warns like torch."""
+    if dim is None:
+        _implicit_dim("log_softmax", _stacklevel)
     return _J.log_softmax(input, dim, dtype=dtype)
 
 
@@ -1106,6 +1121,9 @@ def softsign(input):
 
 def softmin(input, dim=None, _stacklevel=3, dtype=None):
     """``softmax(-x)``."""
+    if dim is None:
+        _implicit_dim("softmin", _stacklevel)
+        dim = 0 if input.ndim in (0, 1, 3) else 1
     return softmax(-input, dim, dtype=dtype)
 
 

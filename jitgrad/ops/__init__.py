@@ -476,7 +476,7 @@ def _install():
     T.__rmod__ = _rbinop(E.remainder)
     T.__pow__ = _binop(E.pow)
     T.__rpow__ = _rbinop(E.pow)
-    T.__matmul__ = lambda s, o: M.matmul(s, o) if isinstance(o, Tensor) else NotImplemented
+    T.__matmul__ = _matmul_op
     T.__rmatmul__ = lambda s, o: NotImplemented
     T.__neg__ = E.neg
     T.__pos__ = lambda s: s
@@ -585,6 +585,14 @@ def _install():
     T.new_tensor = lambda s, data, dtype=None, requires_grad=False: _new_tensor(
         s, data, dtype, requires_grad
     )
+
+
+def _matmul_op(s, o):
+    if not isinstance(o, Tensor):
+        return NotImplemented
+    if s._data.ndim == 1 and o._data.ndim == 1:
+        return M.dot(s, o)  # torch records ``v @ v`` as DotBackward0
+    return M.matmul(s, o)
 
 
 def _bitnot(s):

@@ -112,6 +112,8 @@ class Optimizer:
     def __repr__(self):
         lines = [self.__class__.__name__ + " ("]
         for i, group in enumerate(self.param_groups):
+            if i:
+                lines.append("")  # torch separates the groups by an empty line
             lines.append(f"Parameter Group {i}")
             for key in sorted(group):
                 if key != "params":

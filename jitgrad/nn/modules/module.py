@@ -9,6 +9,7 @@ from ..._grad_mode import no_grad
 from ...tensor import Tensor
 from ..parameter import Parameter
 
+
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """``load_state_dict``'s result; prints ``<All keys matched successfully>`` when empty."""
 

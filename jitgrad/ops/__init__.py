@@ -465,11 +465,11 @@ def _install():
     T.__add__ = _binop(E.add)
     T.__radd__ = _binop(E.add)  # ``2 + x`` is ``x + 2`` (torch's operand order)
     T.__sub__ = _binop(E.sub)
-    T.__rsub__ = _rbinop(E.sub)
+    T.__rsub__ = _rsub
     T.__mul__ = _binop(E.mul)
     T.__rmul__ = _binop(E.mul)  # ``2 * x`` is ``x * 2`` (torch's operand order)
     T.__truediv__ = _binop(E.div)
-    T.__rtruediv__ = _rbinop(E.div)
+    T.__rtruediv__ = _rtruediv
     T.__floordiv__ = _binop(lambda a, b: div(a, b, rounding_mode="floor"))
     T.__rfloordiv__ = _rbinop(E.floor_divide)
     T.__mod__ = _binop(E.remainder)
@@ -585,6 +585,28 @@ def _install():
     T.new_tensor = lambda s, data, dtype=None, requires_grad=False: _new_tensor(
         s, data, dtype, requires_grad
     )
+
+
+_RSUB = _rbinop(E.sub)
+_RDIV = _rbinop(E.div)
+
+
+def _rsub(s, o):
+    """``2 - x``: torch's one-input ``RsubBackward1`` node."""
+    from .registry import label
+
+    r = _RSUB(s, o)
+    return r if r is NotImplemented else label(r, "RsubBackward1", (s,))
+
+
+def _rtruediv(s, o):
+    """``2 / x``: torch records ``reciprocal(x) * 2`` (``MulBackward0``)."""
+    from .registry import ShownNode, label
+
+    r = _RDIV(s, o)
+    if r is NotImplemented or r._grad_fn is None:
+        return r
+    return label(r, "MulBackward0", (ShownNode("ReciprocalBackward0", (s,)), None))
 
 
 def _matmul_op(s, o):

@@ -200,6 +200,21 @@ def test_next_functions_order_and_stability():
     assert inner[0][0] is again[0][0] and inner[0][0].variable is x
     assert repr(inner[0][0]).startswith("<AccumulateGrad object at 0x")
     assert (1 + x).grad_fn.next_functions[0][0].variable is x
+    r = (2 - x).grad_fn
+    assert r.name() == "RsubBackward1" and r.next_functions[0][0].variable is x
+    d = (2 / x).grad_fn
+    assert d.name() == "MulBackward0" and d.next_functions[1] == (None, 0)
+    assert d.next_functions[0][0].name() == "ReciprocalBackward0"
+    assert (x @ x).grad_fn.name() == "DotBackward0"
+    # the tutorial's walk: MseLoss -> Addmm -> (bias, ReLU input, T(weight))
+    lin = nn.Linear(3, 2)
+    loss = nn.MSELoss()(lin(torch.relu(torch.randn(4, 3, requires_grad=True))), torch.zeros(4, 2))
+    addmm = loss.grad_fn.next_functions[0][0]
+    assert addmm.name() == "AddmmBackward0" and loss.grad_fn.next_functions[1] == (None, 0)
+    names = [f[0].name() for f in addmm.next_functions]
+    assert names == ["AccumulateGrad", "ReluBackward0", "TBackward0"]
+    assert addmm.next_functions[0][0].variable is lin.bias
+    assert addmm.next_functions[2][0].next_functions[0][0].variable is lin.weight
 
 
 @pytest.mark.parametrize(

@@ -425,6 +425,36 @@ class Module:
     def share_memory(self):
         return self
 
+    def get_buffer(self, target):
+        """The buffer at the dotted path ``target``."""
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path) if mod_path else self
+        if name not in mod._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return mod._buffers[name]
+
+    def set_submodule(self, target, module, strict=False):
+        """Replace (or add) the submodule at the dotted path ``target``."""
+        mod_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(mod_path) if mod_path else self
+        if strict and name not in parent._modules:
+            raise AttributeError(f"{parent._get_name()} has no attribute `{name}`")
+        parent.add_module(name, module)
+
+    def compile(self, *args, **kwargs):
+        """``torch.compile`` in place: a no-op with a warning (use ``jitgrad.trace``)."""
+        import warnings
+
+        warnings.warn(
+            "Module.compile() leaves the module eager; compile a training step with "
+            "@jitgrad.trace instead",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    def bfloat16(self):
+        raise NotImplementedError("bfloat16 is out of jitgrad's scope (NumPy has no bfloat16)")
+
     def get_extra_state(self):
         raise RuntimeError("Module has no extra state")
 

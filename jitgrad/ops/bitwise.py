@@ -29,6 +29,8 @@ _rsh = E._binary("bitwise_right_shift", np.right_shift, None, "({0} >> {1})", no
 def bitwise_not(input):
     """``~input`` (logical not for bool tensors)."""
     _check("bitwise_not", input)
+    if isinstance(input, Tensor) and input._data.dtype == np.bool_:
+        return E.logical_not(input)  # ``~`` in a generated loop would give -2 for True
     return _not(input)
 
 

@@ -160,7 +160,10 @@ def tensor_repr(t, prefix="tensor("):
         _SUMMARIZE[0] = _summarized(a)
         fmt = _Formatter(a)
         body = _tensor_str(a, indent, fmt)
-    if a.dtype not in _DEFAULT_DTYPES or (a.size == 0 and a.dtype != _DEFAULT_DTYPES[0]):
+    fdef = np.dtype(_dtype.default_float())  # set_default_dtype(float64) hides float64
+    if (a.dtype != fdef and a.dtype not in _DEFAULT_DTYPES[1:]) or (
+        a.size == 0 and a.dtype != fdef
+    ):
         suffixes.append(f"dtype={_dtype._FROM_NP[a.dtype]!r}")
     if t._grad_fn is not None:
         suffixes.append(f"grad_fn=<{t._grad_fn.name()}>")

@@ -220,6 +220,7 @@ class Tensor:
                     t._grad = _wrap(t._grad._data + gd._data)
             return None
 
+        _retain._r = 1  # retain_grad runs after every other hook, as in torch
         self._add_pre_hook(_retain, retain=True)
 
     @property

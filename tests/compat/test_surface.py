@@ -424,3 +424,34 @@ def test_backward_hook_can_replace_grad_input():
     lin(x).sum().backward()
     assert x.grad.tolist() == [[0.0, 0.0]]
     assert lin.weight.grad is not None  # parameters still get theirs
+
+
+def test_retain_grad_runs_after_hooks_and_anomaly_context():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    y.register_hook(lambda g: g * 10)
+    (y**2).sum().backward()
+    # dz/dy = 2y = [4, 8], scaled by the hook: y.grad shows the hooked value, like torch
+    assert y.grad.tolist() == [40.0, 80.0] and x.grad.tolist() == [80.0, 160.0]
+    assert not torch.autograd.is_anomaly_enabled()
+    with torch.autograd.set_detect_anomaly(True):
+        assert torch.autograd.is_anomaly_enabled()
+    assert not torch.autograd.is_anomaly_enabled()
+
+
+def test_printing_follows_default_dtype_and_print_options():
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert repr(torch.tensor([1.5])) == "tensor([1.5000])"
+        assert repr(torch.tensor([1.5], dtype=torch.float32)) == (
+            "tensor([1.5000], dtype=jitgrad.float32)"
+        )
+    finally:
+        torch.set_default_dtype(torch.float32)
+    torch.set_printoptions(precision=2)
+    try:
+        assert repr(torch.tensor([1.23456])) == "tensor([1.23])"
+    finally:
+        torch.set_printoptions(profile="default")
+    assert repr(torch.tensor([1.23456])) == "tensor([1.2346])"

@@ -692,8 +692,6 @@ _OUT_OF_SCOPE = {
     "autocast": "mixed precision (autocast)",
     "nested": "nested tensors",
     "masked": "masked tensors",
-    "special": "torch.special",
-    "testing": "torch.testing",
     "profiler": "torch.profiler (use jitgrad.autograd.profiler.profile)",
 }
 
@@ -704,7 +702,28 @@ def _lazy(name):
     return importlib.import_module(f"jitgrad.{name}")
 
 
-_LAZY = ("nn", "optim", "utils", "datasets", "linalg", "functional", "accelerator", "backends")
+_LAZY = (
+    "nn",
+    "optim",
+    "utils",
+    "datasets",
+    "linalg",
+    "functional",
+    "accelerator",
+    "backends",
+    "testing",
+    "special",
+)
+
+
+class version:  # noqa: N801 (``torch.version``)
+    """``jitgrad.version.__version__``; ``cuda``/``hip`` are None (eager tensors are CPU-only)."""
+
+    __version__ = __version__
+    cuda = None
+    hip = None
+    git_version = "unknown"
+    debug = False
 
 
 def __getattr__(name):

@@ -455,3 +455,17 @@ def test_printing_follows_default_dtype_and_print_options():
     finally:
         torch.set_printoptions(profile="default")
     assert repr(torch.tensor([1.23456])) == "tensor([1.2346])"
+
+
+def test_testing_special_and_version_namespaces():
+    torch.testing.assert_close(torch.tensor([1.0]), torch.tensor([1.0 + 1e-7]))
+    with pytest.raises(AssertionError, match="not close"):
+        torch.testing.assert_close(torch.tensor([1.0]), torch.tensor([1.001]))
+    with pytest.raises(AssertionError, match="dtype"):
+        torch.testing.assert_close(torch.ones(1), torch.ones(1, dtype=torch.float64))
+    x = torch.tensor([-1.0, 0.0, 2.0])
+    np.testing.assert_allclose(
+        torch.special.expit(x).numpy(), 1 / (1 + np.exp(-x.numpy())), rtol=1e-6
+    )
+    np.testing.assert_allclose(torch.special.ndtr(torch.tensor([0.0])).numpy(), [0.5])
+    assert torch.version.cuda is None and torch.version.__version__ == torch.__version__

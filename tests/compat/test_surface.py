@@ -104,8 +104,11 @@ def test_default_device_and_accelerator():
     assert torch.get_default_device() == torch.device("cpu")
     torch.set_default_device("cuda")
     try:
-        with pytest.raises(AssertionError):
-            torch.zeros(1, device=None) if False else torch.tensor([1.0], device="cuda")
+        assert torch.get_default_device() == torch.device("cuda")
+        for make in (lambda: torch.zeros(1), lambda: torch.rand(2), lambda: torch.tensor([1.0])):
+            with pytest.raises(AssertionError, match="not compiled with CUDA"):
+                make()  # the default device is used when none is given
+        assert torch.zeros(1, device="cpu").device == torch.device("cpu")
     finally:
         torch.set_default_device(None)
     assert torch.get_default_device().type == "cpu"

@@ -679,11 +679,6 @@ def _view_inplace(name, fn):
     return m
 
 
-def _method(fn):
-    """A function of (input, ...) usable as a Tensor method."""
-    return fn
-
-
 # in-place forms of out-of-place methods (the result is written back into the tensor)
 INPLACE = (
     "acos asin atan atan2 arccos arcsin arctan arctan2 cosh sinh tan log2 log10 rsqrt exp2 "

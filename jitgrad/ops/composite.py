@@ -1028,9 +1028,6 @@ def can_cast(from_, to):
     return a._cat <= b._cat
 
 
-__all__ = [n for n in dir() if not n.startswith("_") and callable(globals()[n])]
-
-
 def acosh(input):
     """Inverse hyperbolic cosine: ``log(x + sqrt(x^2 - 1))``."""
     (x,) = promote_float("acosh", _t(input, "acosh"))

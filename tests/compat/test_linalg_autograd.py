@@ -107,7 +107,6 @@ def test_linalg_values_match_numpy():
     w, v = torch.linalg.eigh(t)
     np.testing.assert_allclose(w.numpy(), np.linalg.eigvalsh(a))
     u, s, vh = torch.linalg.svd(t)
-    np.testing.assert_allclose((u * s) @ vh, a, atol=1e-12) if False else None
     np.testing.assert_allclose(((u * s) @ vh).numpy(), a, atol=1e-12)
     q, r = torch.linalg.qr(t)
     np.testing.assert_allclose((q @ r).numpy(), a, atol=1e-12)

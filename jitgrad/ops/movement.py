@@ -583,10 +583,8 @@ def index_select(input, dim, index):
     idx = index.reshape(-1).long()
     _check_bounds(input, spec, (idx,), "index_select")
     if idx._data.size and idx._data.min() < 0:  # torch: "index out of range in self"
-        raise IndexError(
-            f"index_select(): index {idx._data.min()} is out of range for dimension "
-            f"{d} with size {input._data.shape[d]} (negative indices are not allowed)"
-        )
+        raise IndexError(f"index_select(): index {idx._data.min()} is out of range for dimension "
+                         f"{d} with size {input._data.shape[d]} (negative indices are not allowed)")
     if STATE.tracer is not None:  # a replay skips the check above: make the kernel raise
         from .elementwise import where
 
@@ -719,9 +717,8 @@ def _full_index(index, dim):
 def _nonneg(index, op):
     """Indices of gather/scatter_add must be >= 0 (torch); NumPy would wrap them."""
     if index.size and index.min() < 0:
-        raise RuntimeError(
-            f"{op}(): index {index.min()} is out of bounds (negative indices are not allowed)"
-        )
+        raise RuntimeError(f"{op}(): index {index.min()} is out of bounds (negative indices are "
+                           "not allowed)")
     return index
 
 

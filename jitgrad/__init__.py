@@ -8,14 +8,24 @@ tensor([2., 4.])
 
 __version__ = "0.1.0"
 
-from . import _dtype, autograd, cuda
+from . import _dtype, autograd, cuda, return_types
 from . import ops as _ops
+from ._devices import get_default_device, set_default_device
 from ._dtype import DType as dtype
 from ._dtype import bool_ as bool
 from ._dtype import float16, float32, float64, int8, int16, int32, int64, uint8
 from ._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
     Generator,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
     arange,
     as_tensor,
     bernoulli,
@@ -28,6 +38,7 @@ from .creation import (
     full_like,
     get_rng_state,
     initial_seed,
+    layout,
     linspace,
     logspace,
     manual_seed,
@@ -44,11 +55,122 @@ from .creation import (
     randperm,
     seed,
     set_rng_state,
+    strided,
     tensor,
     zeros,
     zeros_like,
 )
 from .ops import add, addcdiv, addcmul, div, divide, mul, multiply, sub, subtract, true_divide
+from .ops.bitwise import (
+    bitwise_and,
+    bitwise_left_shift,
+    bitwise_not,
+    bitwise_or,
+    bitwise_right_shift,
+    bitwise_xor,
+)
+from .ops.composite import (
+    acosh,
+    addbmm,
+    addmv,
+    addr,
+    allclose,
+    aminmax,
+    argsort,
+    argwhere,
+    asinh,
+    atanh,
+    atleast_1d,
+    atleast_2d,
+    atleast_3d,
+    baddbmm,
+    bincount,
+    bucketize,
+    can_cast,
+    cdist,
+    chain_matmul,
+    clamp_max,
+    clamp_min,
+    column_stack,
+    copysign,
+    corrcoef,
+    count_nonzero,
+    cov,
+    cross,
+    cummax,
+    cummin,
+    cumprod,
+    deg2rad,
+    diag,
+    diag_embed,
+    diagflat,
+    diagonal,
+    diff,
+    digamma,
+    dist,
+    dstack,
+    einsum,
+    equal,
+    erfc,
+    erfinv,
+    fliplr,
+    flipud,
+    float_power,
+    fmax,
+    fmin,
+    frac,
+    gcd,
+    heaviside,
+    histc,
+    hstack,
+    hypot,
+    inner,
+    isclose,
+    isneginf,
+    isposinf,
+    isreal,
+    kron,
+    kthvalue,
+    lcm,
+    lgamma,
+    logaddexp,
+    logaddexp2,
+    logcumsumexp,
+    logit,
+    median,
+    meshgrid,
+    mode,
+    msort,
+    nan_to_num,
+    nanquantile,
+    poisson,
+    positive,
+    promote_types,
+    quantile,
+    rad2deg,
+    ravel,
+    repeat_interleave,
+    result_type,
+    roll,
+    rot90,
+    row_stack,
+    searchsorted,
+    sgn,
+    signbit,
+    sinc,
+    sort,
+    take,
+    tensordot,
+    tile,
+    topk,
+    tril,
+    triu,
+    unique,
+    unique_consecutive,
+    vdot,
+    vstack,
+    xlogy,
+)
 from .ops.elementwise import (
     abs,
     acos,
@@ -106,6 +228,12 @@ from .ops.elementwise import (
     trunc,
     where,
 )
+from .ops.linalg import cholesky as _cholesky
+from .ops.linalg import det, logdet, matrix_power, slogdet
+from .ops.linalg import inv as inverse
+from .ops.linalg import pinv as pinverse
+from .ops.linalg import qr as _qr
+from .ops.linalg import torch_svd as svd
 from .ops.matmul import addmm, bmm, dot, matmul, mm, mv, outer
 from .ops.movement import (
     broadcast_to,
@@ -161,7 +289,7 @@ from .ops.reduce import (
     var,
     var_mean,
 )
-from .tensor import Size, Tensor, TraceError
+from .tensor import Size, Tensor, TraceError, device
 
 float = float32
 double = float64
@@ -169,10 +297,68 @@ half = float16
 long = int64
 int = int32
 short = int16
+char = int8
+cfloat = complex64 = _dtype.complex64
+cdouble = complex128 = _dtype.complex128
+chalf = complex32 = _dtype.complex32
+bfloat16 = _dtype.bfloat16
+quint8, qint8, qint32, quint4x2 = _dtype.quint8, _dtype.qint8, _dtype.qint32, _dtype.quint4x2
 negative = neg
 absolute = abs
 arcsin, arccos, arctan, arctan2 = asin, acos, atan, atan2
 greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
+moveaxis = movedim
+swapdims = swapaxes
+fix = trunc
+arccosh, arcsinh, arctanh = acosh, asinh, atanh
+
+
+def qr(input, some=True):
+    """``torch.qr``: ``(Q, R)`` (reduced)."""
+    return _qr(input)
+
+
+def cholesky(input, upper=False):
+    """``torch.cholesky``: the lower Cholesky factor (``upper=True``: its transpose)."""
+    return _cholesky(input, upper=upper)
+
+
+def scatter(input, dim, index, src=None, value=None, *, reduce=None):
+    """Out-of-place ``scatter``: ``input`` with ``src`` written at ``index`` along ``dim``."""
+    return input.scatter(dim, index, src, value, reduce=reduce)
+
+
+def dropout(input, p=0.5, train=True):
+    """``nn.functional.dropout`` under its ``torch.dropout`` name."""
+    from .nn.functional import dropout as _d
+
+    return _d(input, p, train)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, cudnn_enable=True):
+    """``nn.functional.layer_norm``."""
+    from .nn.functional import layer_norm as _ln
+
+    return _ln(input, normalized_shape, weight, bias, eps)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``nn.functional.conv2d``."""
+    from .nn.functional import conv2d as _c
+
+    return _c(input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``nn.functional.conv1d``."""
+    from .nn.functional import conv1d as _c
+
+    return _c(input, weight, bias, stride, padding, dilation, groups)
+
+
+ger = outer
+Tensor.__module__ = "jitgrad"  # ``type(t)`` prints <class 'jitgrad.Tensor'>, as torch's does
+Size.__module__ = "jitgrad"
 
 
 def is_tensor(obj):
@@ -180,41 +366,334 @@ def is_tensor(obj):
     return isinstance(obj, Tensor)
 
 
+def is_storage(obj):
+    """Always False: jitgrad has no separate storage objects."""
+    return False
+
+
 def numel(input):
+    """The number of elements of ``input``."""
     return input.numel()
 
 
 def is_floating_point(input):
+    """True for floating dtypes."""
     return input.is_floating_point()
 
 
+def is_complex(input):
+    """Always False: complex dtypes are out of jitgrad's scope."""
+    return False
+
+
+def is_nonzero(input):
+    """``bool(input)`` for a one-element tensor."""
+    return input.is_nonzero()
+
+
+def typename(obj):
+    """``'jitgrad.FloatTensor'`` for a float32 tensor, else the type's name."""
+    if isinstance(obj, Tensor):
+        return obj.type()
+    return type(obj).__module__ + "." + type(obj).__qualname__
+
+
 def get_default_dtype():
-    return float32
+    """The dtype of floating tensors made from Python floats (float32 unless changed)."""
+    return _dtype._FROM_NP[_dtype.default_float()]
 
 
 def set_default_dtype(d):
+    """Make float32 or float64 the default floating dtype."""
     if d not in (float32, float64):
         raise TypeError("only floating-point types are supported as the default type")
     _dtype.default_float = lambda: d.np
 
 
+def set_default_tensor_type(kind):
+    """Legacy: ``set_default_tensor_type(jitgrad.DoubleTensor)`` sets the default dtype."""
+    from .creation import LEGACY_TYPES
+
+    if isinstance(kind, str):
+        kind = LEGACY_TYPES[kind.split(".")[-1]]
+    set_default_dtype(_dtype._FROM_NP[kind.np_dtype])
+
+
 def broadcast_shapes(*shapes):
+    """The shape that all ``shapes`` broadcast to."""
     from .ops._common import broadcast_shapes as _b
 
     return Size(_b("broadcast_shapes", *shapes))
 
 
 def broadcast_tensors(*tensors):
+    """Expanded views of ``tensors`` with one common shape."""
     shape = broadcast_shapes(*[x.shape for x in tensors])
     return tuple(x.expand(*shape) for x in tensors)
 
 
-def device(spec="cpu"):
-    from .tensor import _CPU
+def block_diag(*tensors):
+    """A block-diagonal matrix from 2-D (or smaller) tensors."""
+    from .nn.functional import pad
 
-    if str(spec).split(":")[0] != "cpu":
-        raise RuntimeError(f"jitgrad eager tensors live on the CPU (got device {spec!r})")
-    return _CPU
+    mats = [m.reshape(1, -1) if m.ndim < 2 else m for m in tensors]
+    rows = builtins_sum(m.shape[0] for m in mats)
+    cols = builtins_sum(m.shape[1] for m in mats)
+    r = c = 0
+    res = None
+    for m in mats:
+        h, w = m.shape
+        p = pad(m, (c, cols - c - w, r, rows - r - h))
+        res = p if res is None else res + p
+        r += h
+        c += w
+    return res
+
+
+def cartesian_prod(*tensors):
+    """All combinations of the elements of 1-D tensors, one per row."""
+    grids = meshgrid(*tensors, indexing="ij")
+    if len(tensors) == 1:
+        return tensors[0] * 1
+    return stack([g.reshape(-1) for g in grids], 1)
+
+
+def unravel_index(indices, shape):
+    """The coordinates of flat ``indices`` in ``shape`` (a tuple of tensors)."""
+    import numpy as _np
+
+    idx = indices._data if isinstance(indices, Tensor) else _np.asarray(indices)
+    return tuple(tensor(a) for a in _np.unravel_index(idx, tuple(shape)))
+
+
+def set_printoptions(
+    precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None
+):
+    """Printing options, as ``torch.set_printoptions`` (precision, threshold, ...)."""
+    from . import _format
+
+    _format.set_printoptions(precision, threshold, edgeitems, linewidth, profile, sci_mode)
+
+
+class finfo:
+    """Machine limits of a floating dtype: ``jitgrad.finfo(jitgrad.float32).eps``."""
+
+    def __init__(self, type=None):
+        import numpy as _np
+
+        d = _dtype.canon(type if type is not None else get_default_dtype())
+        f = _np.finfo(d.np)
+        self.bits, self.eps, self.max, self.min = f.bits, float(f.eps), float(f.max), float(f.min)
+        self.tiny = self.smallest_normal = float(f.tiny)
+        self.resolution = float(f.resolution)
+        self.dtype = d.name
+
+    def __repr__(self):
+        return (
+            f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
+            f"eps={self.eps:g}, smallest_normal={self.tiny:g}, tiny={self.tiny:g}, "
+            f"dtype={self.dtype})"
+        )
+
+
+class iinfo:
+    """Limits of an integer dtype: ``jitgrad.iinfo(jitgrad.int64).max``."""
+
+    def __init__(self, type):
+        import numpy as _np
+
+        d = _dtype.canon(type)
+        f = _np.iinfo(d.np)
+        self.bits, self.max, self.min, self.dtype = f.bits, int(f.max), int(f.min), d.name
+
+    def __repr__(self):
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+_THREADS = [None]
+_DETERMINISTIC = [False]
+_MATMUL_PRECISION = ["highest"]
+
+
+def set_num_threads(n):
+    """Recorded only: NumPy's BLAS and numba choose their own thread counts."""
+    _THREADS[0] = int(n)
+
+
+def get_num_threads():
+    """The value given to ``set_num_threads`` (else the number of CPUs)."""
+    import os
+
+    return _THREADS[0] or os.cpu_count() or 1
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):  # noqa: F811 (torch's names)
+    """Recorded only: jitgrad's eager ops are deterministic already."""
+    _DETERMINISTIC[0] = bool(mode)
+
+
+def are_deterministic_algorithms_enabled():
+    """The flag given to ``use_deterministic_algorithms``."""
+    return _DETERMINISTIC[0]
+
+
+def set_float32_matmul_precision(precision):
+    """Recorded only: float32 matmuls always use full float32 precision."""
+    if precision not in ("highest", "high", "medium"):
+        raise RuntimeError(f"Invalid precision {precision!r}")
+    _MATMUL_PRECISION[0] = precision
+
+
+def get_float32_matmul_precision():
+    """The value given to ``set_float32_matmul_precision``."""
+    return _MATMUL_PRECISION[0]
+
+
+def is_inference_mode_enabled():
+    """True inside ``inference_mode()`` (an alias of ``no_grad`` here)."""
+    return not is_grad_enabled()
+
+
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):  # noqa: F811
+    """``as_tensor`` with NumPy's ``asarray`` spelling (shares memory unless ``copy``)."""
+    r = tensor(obj, dtype=dtype, device=device) if copy else as_tensor(obj, dtype, device)
+    return r.requires_grad_(True) if requires_grad else r
+
+
+def frombuffer(buffer, *, dtype, count=-1, offset=0, requires_grad=False):  # noqa: F811
+    """A 1-D tensor sharing memory with a Python buffer."""
+    import numpy as _np
+
+    a = _np.frombuffer(buffer, dtype=_dtype.to_np(dtype), count=count, offset=offset)
+    return from_numpy(a).requires_grad_(requires_grad)
+
+
+def empty_strided(size, stride, *, dtype=None, device=None, requires_grad=False):  # noqa: F811
+    """``empty(size)`` (jitgrad tensors are contiguous; ``stride`` is not honoured)."""
+    return empty(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def compile(model=None, **kwargs):
+    """``torch.compile`` stand-in: returns ``model`` unchanged (eager) with a warning.
+
+    jitgrad compiles whole training steps with ``jitgrad.trace``; see the README.
+    """
+    import warnings
+
+    def wrap(m):
+        warnings.warn(
+            "jitgrad.compile returns the model/function unchanged (eager mode); compile a "
+            "training step with @jitgrad.trace instead",
+            UserWarning,
+            stacklevel=3,
+        )
+        return m
+
+    return wrap if model is None else wrap(model)
+
+
+builtins_sum = __builtins__["sum"] if isinstance(__builtins__, dict) else __builtins__.sum
+
+
+def trace(*args, **kwargs):
+    """``@jitgrad.trace``: compile a step (see ``jitgrad.compile.trace``).
+
+    ``jitgrad.trace(matrix)`` (a Tensor first argument) is ``torch.trace``: the sum of the
+    main diagonal, so tutorials that call ``torch.trace(m)`` keep working.
+    """
+    if args and isinstance(args[0], Tensor):
+        from .ops.composite import trace as _matrix_trace
+
+        return _matrix_trace(*args, **kwargs)
+    return _lazy("compile").trace(*args, **kwargs)
+
+
+def _make_out_forms():
+    from ._out import with_out
+
+    g = globals()
+    factories = (
+        "zeros ones empty full rand randn randint randperm arange linspace logspace eye"
+    ).split()
+    ops = (
+        "add sub subtract mul multiply div divide true_divide floor_divide remainder fmod pow "
+        "atan2 maximum minimum fmax fmin hypot logaddexp xlogy copysign lerp where "
+        "abs absolute neg negative exp exp2 expm1 log log2 log10 log1p sqrt rsqrt sin cos tan "
+        "asin acos atan arcsin arccos arctan sinh cosh tanh sigmoid reciprocal erf erfc erfinv "
+        "sign sgn floor ceil trunc fix round frac clamp clip clamp_min clamp_max square "
+        "lgamma digamma logit nan_to_num deg2rad rad2deg "
+        "eq ne lt le gt ge greater less greater_equal less_equal not_equal "
+        "logical_and logical_or logical_xor logical_not isnan isinf isfinite "
+        "bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift bitwise_right_shift "
+        "matmul mm bmm mv dot outer addmm addmv addr baddbmm addbmm addcmul addcdiv ger inner "
+        "kron tensordot cross einsum cat concat concatenate stack hstack vstack dstack "
+        "column_stack sum mean prod std var amax amin argmax argmin max min logsumexp "
+        "cumsum cumprod sort argsort topk kthvalue median mode diff tril triu diag "
+        "index_select masked_select gather take nonzero cdist det inverse"
+    ).split()
+    for n in factories:
+        g[n] = with_out(g[n], n, factory=True)
+    for n in ops:
+        if n in g:
+            g[n] = with_out(g[n], n)
+
+
+_make_out_forms()
+
+
+def _make_inplace_functions():
+    # torch.sin_(x), torch.relu_(x), torch.zero_(x) ...: the Tensor in-place methods
+    g = globals()
+    for name in dir(Tensor):
+        if not name.endswith("_") or name.startswith("_"):
+            continue
+        base = name[:-1]
+        if name in g or (base not in g and base not in ("zero", "fill")):
+            continue
+
+        def f(input, *args, _m=name, **kwargs):
+            return getattr(input, _m)(*args, **kwargs)
+
+        f.__name__ = name
+        f.__doc__ = f"``jitgrad.{name}(t, ...)`` is ``t.{name}(...)``."
+        g[name] = f
+
+
+_make_inplace_functions()
+
+_OUT_OF_SCOPE = {
+    "sparse": "sparse tensors",
+    "sparse_coo_tensor": "sparse tensors",
+    "sparse_csr_tensor": "sparse tensors",
+    "sparse_coo": "sparse layouts",
+    "sparse_csr": "sparse layouts",
+    "quantization": "quantisation",
+    "ao": "quantisation (torch.ao)",
+    "quantize_per_tensor": "quantisation",
+    "quantize_per_channel": "quantisation",
+    "fft": "FFTs (complex tensors)",
+    "complex": "complex tensors",
+    "view_as_complex": "complex tensors",
+    "view_as_real": "complex tensors",
+    "polar": "complex tensors",
+    "stft": "the STFT (complex tensors)",
+    "istft": "the STFT (complex tensors)",
+    "jit": "TorchScript (use @jitgrad.trace to compile a training step)",
+    "onnx": "ONNX export",
+    "mps": "the MPS (Apple GPU) backend",
+    "xpu": "the XPU backend",
+    "vmap": "vmap (functorch transforms)",
+    "func": "torch.func transforms",
+    "export": "torch.export",
+    "fx": "torch.fx graph capture (use jitgrad.trace and its graph printing)",
+    "hub": "torch.hub (no network access; load weights with jitgrad.load)",
+    "distributions": "torch.distributions",
+    "amp": "mixed precision (torch.amp)",
+    "autocast": "mixed precision (autocast)",
+    "nested": "nested tensors",
+    "masked": "masked tensors",
+    "profiler": "torch.profiler (use jitgrad.autograd.profiler.profile)",
+}
 
 
 def _lazy(name):
@@ -223,10 +702,38 @@ def _lazy(name):
     return importlib.import_module(f"jitgrad.{name}")
 
 
+_LAZY = (
+    "nn",
+    "optim",
+    "utils",
+    "datasets",
+    "linalg",
+    "functional",
+    "accelerator",
+    "backends",
+    "testing",
+    "special",
+)
+
+
+class version:  # noqa: N801 (``torch.version``)
+    """``jitgrad.version.__version__``; ``cuda``/``hip`` are None (eager tensors are CPU-only)."""
+
+    __version__ = __version__
+    cuda = None
+    hip = None
+    git_version = "unknown"
+    debug = False
+
+
 def __getattr__(name):
-    if name in ("nn", "optim", "utils", "datasets"):
+    if name in _LAZY:
         return _lazy(name)
-    if name in ("trace", "save", "load"):
-        mod = {"trace": "compile", "save": "serialization", "load": "serialization"}[name]
+    if name in ("save", "load"):
+        mod = "serialization"
         return getattr(_lazy(mod), name)
+    if name in _OUT_OF_SCOPE:
+        from ._scope import out_of_scope
+
+        return out_of_scope(f"jitgrad.{name}", _OUT_OF_SCOPE[name])
     raise AttributeError(f"module 'jitgrad' has no attribute {name!r}")

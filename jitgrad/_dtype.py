@@ -48,6 +48,35 @@ _NAMES.update(
 )
 
 
+class UnsupportedDType:
+    """A PyTorch dtype jitgrad does not have (complex, bfloat16, quantised): using it raises."""
+
+    __slots__ = ("name", "why")
+    is_floating_point = False
+    is_complex = False
+
+    def __init__(self, name, why):
+        self.name, self.why = name, why
+
+    def __repr__(self):
+        return f"jitgrad.{self.name}"
+
+    def fail(self):
+        raise NotImplementedError(
+            f"dtype jitgrad.{self.name}: {self.why} are out of jitgrad's scope"
+        )
+
+
+complex32 = UnsupportedDType("complex32", "complex dtypes")
+complex64 = UnsupportedDType("complex64", "complex dtypes")
+complex128 = UnsupportedDType("complex128", "complex dtypes")
+bfloat16 = UnsupportedDType("bfloat16", "bfloat16 tensors (NumPy has no bfloat16)")
+quint8 = UnsupportedDType("quint8", "quantised dtypes")
+qint8 = UnsupportedDType("qint8", "quantised dtypes")
+qint32 = UnsupportedDType("qint32", "quantised dtypes")
+quint4x2 = UnsupportedDType("quint4x2", "quantised dtypes")
+
+
 def _by_name(name):
     return _NAMES[name]
 
@@ -70,6 +99,8 @@ def to_np(dtype):
     """NumPy dtype for a DType, a NumPy dtype, a Python type or a name."""
     if isinstance(dtype, DType):
         return dtype.np
+    if isinstance(dtype, UnsupportedDType):
+        dtype.fail()
     if dtype is float:
         return float32.np
     if dtype is int:

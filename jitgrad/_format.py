@@ -9,6 +9,36 @@ from . import _dtype
 LINEWIDTH = 80
 THRESHOLD = 1000
 EDGEITEMS = 3
+PRECISION = 4
+SCI_MODE = None  # None: PyTorch's automatic choice; True/False force it
+_DEFAULTS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80}
+_PROFILES = {
+    "default": _DEFAULTS,
+    "short": {"precision": 2, "threshold": 1000, "edgeitems": 2, "linewidth": 80},
+    "full": {"precision": 4, "threshold": float("inf"), "edgeitems": 3, "linewidth": 80},
+}
+
+
+def set_printoptions(
+    precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None
+):
+    """Change how tensors print (``jitgrad.set_printoptions`` documents the arguments)."""
+    global PRECISION, THRESHOLD, EDGEITEMS, LINEWIDTH, SCI_MODE
+    if profile is not None:
+        p = _PROFILES[profile]
+        PRECISION, THRESHOLD = p["precision"], p["threshold"]
+        EDGEITEMS, LINEWIDTH = p["edgeitems"], p["linewidth"]
+    if precision is not None:
+        PRECISION = int(precision)
+    if threshold is not None:
+        THRESHOLD = threshold
+    if edgeitems is not None:
+        EDGEITEMS = int(edgeitems)
+    if linewidth is not None:
+        LINEWIDTH = int(linewidth)
+    SCI_MODE = sci_mode
+
+
 _DEFAULT_DTYPES = (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_))
 
 
@@ -60,6 +90,8 @@ class _Formatter:
             self.sci = mx / mn > 1000.0 or mx > 1e8
         else:
             self.sci = mx / mn > 1000.0 or mx > 1e8 or mn < 1e-4
+        if SCI_MODE is not None:
+            self.sci = bool(SCI_MODE)
         self.width = max(len(self._fmt(v)) for v in nzf)
 
     def _fmt(self, v):
@@ -71,10 +103,10 @@ class _Formatter:
         if not math.isfinite(v):
             return "nan" if v != v else ("inf" if v > 0 else "-inf")
         if self.sci:
-            return f"{v:.4e}"
+            return f"{v:.{PRECISION}e}"
         if self.int_mode:
             return f"{v:.0f}."
-        return f"{v:.4f}"
+        return f"{v:.{PRECISION}f}"
 
     def format(self, v):
         return self._fmt(v).rjust(self.width)
@@ -128,7 +160,10 @@ def tensor_repr(t, prefix="tensor("):
         _SUMMARIZE[0] = _summarized(a)
         fmt = _Formatter(a)
         body = _tensor_str(a, indent, fmt)
-    if a.dtype not in _DEFAULT_DTYPES or (a.size == 0 and a.dtype != _DEFAULT_DTYPES[0]):
+    fdef = np.dtype(_dtype.default_float())  # set_default_dtype(float64) hides float64
+    if (a.dtype != fdef and a.dtype not in _DEFAULT_DTYPES[1:]) or (
+        a.size == 0 and a.dtype != fdef
+    ):
         suffixes.append(f"dtype={_dtype._FROM_NP[a.dtype]!r}")
     if t._grad_fn is not None:
         suffixes.append(f"grad_fn=<{t._grad_fn.name()}>")

@@ -3,9 +3,10 @@
 import numpy as np
 
 from . import _dtype
+from ._devices import check_device
 from ._grad_mode import STATE
 from ._trace_hooks import replayed
-from .tensor import Tensor, _as_array, _wrap
+from .tensor import Tensor, _as_array, _legacy_new, _wrap
 
 
 def _new(arr, requires_grad=False, constant=True):
@@ -44,7 +45,7 @@ def _dt(dtype, default=None):
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor copying ``data`` (lists, scalars, arrays, tensors)."""
-    _check_device(device)
+    _check_device(device, "tensor")
     tr = STATE.tracer
     if tr is not None and _holds_traced(data, tr):
         if not isinstance(data, Tensor):
@@ -59,6 +60,16 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         if dtype is not None:
             t = t.to(dtype)
         return t.requires_grad_() if requires_grad else t
+    if isinstance(data, Tensor):
+        import warnings
+
+        warnings.warn(
+            "To copy construct from a tensor, it is recommended to use "
+            "sourceTensor.clone().detach() or sourceTensor.clone().detach().requires_grad_(True), "
+            "rather than torch.tensor(sourceTensor).",
+            UserWarning,
+            stacklevel=2,
+        )
     return _new(_as_array(data, dtype), requires_grad)
 
 
@@ -71,6 +82,8 @@ def _holds_traced(data, tr):
 
 
 def as_tensor(data, dtype=None, device=None):
+    """``data`` as a tensor, sharing memory with a Tensor or NumPy array when the dtype fits."""
+    _check_device(device, "as_tensor")
     if isinstance(data, Tensor) and (dtype is None or data._data.dtype == _dtype.to_np(dtype)):
         return data
     if isinstance(data, np.ndarray) and (dtype is None or data.dtype == _dtype.to_np(dtype)):
@@ -86,28 +99,51 @@ def from_numpy(a):
     return _new(a)
 
 
-def _check_device(device):
-    if device is not None and str(device) not in ("cpu", "device(type='cpu')"):
-        raise RuntimeError(
-            f"jitgrad eager tensors live on the CPU (got device={device!r}); use "
-            "jitgrad.trace(device='cuda') to run a step on the GPU"
-        )
+def _check_device(device, op="factory"):
+    check_device(device, op)
 
 
 def _filled(op, size, value, dtype, requires_grad, device=None):
-    _check_device(device)
+    _check_device(device, op)
     return _new(np.full(_size(op, size), value, dtype=dtype), requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def zeros(
+    *size,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    layout=None,
+    pin_memory=False,
+    memory_format=None,
+):
+    _check_layout(layout, "zeros")
     return _filled("zeros", size, 0, _dt(dtype), requires_grad, device)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(
+    *size,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    layout=None,
+    pin_memory=False,
+    memory_format=None,
+):
+    _check_layout(layout, "ones")
     return _filled("ones", size, 1, _dt(dtype), requires_grad, device)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(
+    *size,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    layout=None,
+    pin_memory=False,
+    memory_format=None,
+):
+    _check_layout(layout, "empty")
     return _filled("empty", size, 0, _dt(dtype), requires_grad, device)
 
 
@@ -128,24 +164,31 @@ def _like(x, dtype):
     return x._data.dtype if dtype is None else _dtype.to_np(dtype)
 
 
-def zeros_like(input, dtype=None, requires_grad=False, device=None):
+def zeros_like(
+    input, dtype=None, requires_grad=False, device=None, memory_format=None, layout=None
+):
     return _filled("zeros_like", input.shape, 0, _like(input, dtype), requires_grad, device)
 
 
-def ones_like(input, dtype=None, requires_grad=False, device=None):
+def ones_like(input, dtype=None, requires_grad=False, device=None, memory_format=None, layout=None):
     return _filled("ones_like", input.shape, 1, _like(input, dtype), requires_grad, device)
 
 
-def empty_like(input, dtype=None, requires_grad=False, device=None):
+def empty_like(
+    input, dtype=None, requires_grad=False, device=None, memory_format=None, layout=None
+):
     return _filled("empty_like", input.shape, 0, _like(input, dtype), requires_grad, device)
 
 
-def full_like(input, fill_value, dtype=None, requires_grad=False, device=None):
+def full_like(
+    input, fill_value, dtype=None, requires_grad=False, device=None, memory_format=None, layout=None
+):
     return _filled("full_like", input.shape, fill_value, _like(input, dtype), requires_grad, device)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
     """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 unless a float is given."""
+    _check_device(device, "arange")
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
@@ -163,18 +206,24 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    _check_device(device, "linspace")
     if steps < 0:
         raise RuntimeError(f"linspace: number of steps must be non-negative (got {steps})")
     return _new(np.linspace(start, end, int(steps)).astype(_dt(dtype)), requires_grad)
 
 
 def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False):
+    """``base ** linspace(start, end, steps)``."""
+    _check_device(device, "logspace")
     if steps < 0:
         raise RuntimeError(f"logspace: number of steps must be non-negative (got {steps})")
     return _new(np.logspace(start, end, int(steps), base=base).astype(_dt(dtype)), requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    """The identity matrix (n x m)."""
+    _check_device(device, "eye")
     if n < 0 or (m is not None and m < 0):
         raise RuntimeError(f"eye: n and m must be non-negative (got n={n}, m={m})")
     return _new(np.eye(n, m, dtype=_dt(dtype)), requires_grad)
@@ -283,11 +332,13 @@ def _random(kind, shape, dtype, params=(), requires_grad=False, generator=None):
 
 def rand(*size, dtype=None, generator=None, device=None, requires_grad=False):
     """Uniform samples in [0, 1)."""
+    _check_device(device, "rand")
     return _random("rand", _size("rand", size), _dt(dtype), (), requires_grad, generator)
 
 
 def randn(*size, dtype=None, generator=None, device=None, requires_grad=False):
     """Standard normal samples."""
+    _check_device(device, "randn")
     return _random("randn", _size("randn", size), _dt(dtype), (), requires_grad, generator)
 
 
@@ -295,6 +346,7 @@ def randint(
     low, high=None, size=None, dtype=None, generator=None, device=None, requires_grad=False
 ):
     """Integers in [low, high); ``randint(high, size)`` or ``randint(low, high, size)``."""
+    _check_device(device, "randint")
     if size is None:
         if high is None or not isinstance(high, (tuple, list)):
             raise TypeError("randint() missing required argument 'size'")
@@ -316,6 +368,8 @@ def randint(
 
 
 def randperm(n, dtype=None, generator=None, device=None, requires_grad=False):
+    """A random permutation of ``0 .. n-1``."""
+    _check_device(device, "randperm")
     if n < 0:
         raise RuntimeError(f"randperm: n must be non-negative, got {n}")
     return _random(
@@ -323,20 +377,31 @@ def randperm(n, dtype=None, generator=None, device=None, requires_grad=False):
     )
 
 
-def rand_like(input, dtype=None, requires_grad=False):
+def rand_like(input, dtype=None, requires_grad=False, device=None, memory_format=None):
+    """Uniform samples shaped like ``input``."""
+    _check_device(device, "rand_like")
     return rand(*input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def randn_like(input, dtype=None, requires_grad=False):
+def randn_like(input, dtype=None, requires_grad=False, device=None, memory_format=None):
+    """Normal samples shaped like ``input``."""
+    _check_device(device, "randn_like")
     return randn(*input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def randint_like(input, low=0, high=None, dtype=None):
+def randint_like(input, low=0, high=None, dtype=None, device=None):
+    """Random integers shaped like ``input``."""
+    _check_device(device, "randint_like")
+    if high is None:
+        low, high = 0, low
     return randint(low, high, tuple(input.shape), dtype=_like(input, dtype))
 
 
-def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, requires_grad=False):
+def normal(
+    mean=0.0, std=1.0, size=None, generator=None, dtype=None, device=None, requires_grad=False
+):
     """Normal samples; ``mean`` and ``std`` may each be a tensor or a number."""
+    _check_device(device, "normal")
     mt, st = isinstance(mean, Tensor), isinstance(std, Tensor)
     if not mt and not st:
         if size is None:
@@ -421,3 +486,71 @@ def multinomial(input, num_samples, replacement=False, generator=None):
 
         idx = stack(picks, -1)
     return idx.reshape(num_samples) if input.ndim == 1 else idx
+
+
+def _check_layout(layout, op):
+    if layout is not None and str(layout) != "jitgrad.strided":
+        raise NotImplementedError(
+            f"{op}(): layout={layout} is out of jitgrad's scope (sparse layouts are not "
+            "supported; only jitgrad.strided)"
+        )
+
+
+class layout:
+    """A memory layout; jitgrad has ``strided`` only (sparse layouts are out of scope)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"jitgrad.{self.name}"
+
+
+strided = layout("strided")
+
+
+class _LegacyType(type):
+    """``jitgrad.FloatTensor`` & co: constructors of one dtype, and isinstance checks by dtype."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj._data.dtype == cls.np_dtype
+
+    def __repr__(cls):
+        return f"<class 'jitgrad.{cls.__name__}'>"
+
+
+def _legacy_type(name, npdt):
+    def __new__(cls, *args, **kwargs):
+        return _legacy_new(Tensor, np.dtype(npdt), name, args, kwargs)
+
+    doc = f"Legacy constructor: ``{name}(data)`` or ``{name}(*size)``, always {np.dtype(npdt)}."
+    return _LegacyType(
+        name,
+        (),
+        {"__new__": __new__, "np_dtype": np.dtype(npdt), "__module__": "jitgrad", "__doc__": doc},
+    )
+
+
+FloatTensor = _legacy_type("FloatTensor", np.float32)
+DoubleTensor = _legacy_type("DoubleTensor", np.float64)
+HalfTensor = _legacy_type("HalfTensor", np.float16)
+LongTensor = _legacy_type("LongTensor", np.int64)
+IntTensor = _legacy_type("IntTensor", np.int32)
+ShortTensor = _legacy_type("ShortTensor", np.int16)
+CharTensor = _legacy_type("CharTensor", np.int8)
+ByteTensor = _legacy_type("ByteTensor", np.uint8)
+BoolTensor = _legacy_type("BoolTensor", np.bool_)
+LEGACY_TYPES = {
+    c.__name__: c
+    for c in (
+        FloatTensor,
+        DoubleTensor,
+        HalfTensor,
+        LongTensor,
+        IntTensor,
+        ShortTensor,
+        CharTensor,
+        ByteTensor,
+        BoolTensor,
+    )
+}

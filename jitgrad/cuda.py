@@ -89,4 +89,26 @@ def get_device_name():
     return name.decode() if isinstance(name, bytes) else name
 
 
-__all__ = ["is_available", "require", "device_count", "synchronize", "simulated", "get_device_name"]
+def manual_seed(seed):
+    """No-op: eager tensors use the CPU generator (``jitgrad.manual_seed`` seeds it)."""
+
+
+def manual_seed_all(seed):
+    """No-op, as ``manual_seed``."""
+
+
+def empty_cache():
+    """No-op: eager mode holds no CUDA memory."""
+
+
+__all__ = [
+    "manual_seed",
+    "manual_seed_all",
+    "empty_cache",
+    "is_available",
+    "require",
+    "device_count",
+    "synchronize",
+    "simulated",
+    "get_device_name",
+]

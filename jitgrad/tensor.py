@@ -17,7 +17,7 @@ class TraceError(RuntimeError):
 
 
 def _wrap(arr):
-    t = Tensor.__new__(Tensor)
+    t = _new_tensor(Tensor)
     t._data = arr
     t._requires_grad = False
     t._grad_fn = None
@@ -48,17 +48,20 @@ class Tensor:
     )
     __array_priority__ = 1000  # numpy scalars defer to Tensor's reflected operators
 
-    def __init__(self, data=None, dtype=None, requires_grad=False):
-        arr = _as_array(data if data is not None else [], dtype)
-        self._data = arr
-        self._requires_grad = False
-        self._grad_fn = None
-        self._grad = None
-        self._vc = [0]
-        self._base = None
-        self._x = None
-        if requires_grad:
-            self.requires_grad = True
+    def __new__(cls, *args, **kwargs):
+        """The legacy constructor: ``Tensor(data)`` / ``Tensor(2, 3)`` / ``Tensor(size)``."""
+        if not args and not kwargs:
+            # ``Tensor()`` (filled by __init__), or internal code allocating a bare object
+            # with ``Tensor.__new__(Tensor)`` and setting the slots itself
+            return object.__new__(cls)
+        return _legacy_new(cls, _dtype.float32.np, "Tensor", args, kwargs)
+
+    def __init__(self, *args, **kwargs):
+        if not args and not kwargs and not hasattr(self, "_data"):
+            # ``Tensor()``: an empty float32 tensor, like torch
+            t = _legacy_new(Tensor, _dtype.float32.np, "Tensor", (), {})
+            for k in Tensor.__slots__[:-1]:
+                setattr(self, k, getattr(t, k))
 
     # ---- metadata -------------------------------------------------------------------
     @property
@@ -217,6 +220,7 @@ class Tensor:
                     t._grad = _wrap(t._grad._data + gd._data)
             return None
 
+        _retain._r = 1  # retain_grad runs after every other hook, as in torch
         self._add_pre_hook(_retain, retain=True)
 
     @property
@@ -369,7 +373,7 @@ class Tensor:
                 "Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
                 "protocol at the moment"
             )
-        t = type(self).__new__(type(self))
+        t = object.__new__(type(self))
         for s in Tensor.__slots__[:-1]:
             setattr(t, s, None)
         t._data = self._data.copy()
@@ -406,24 +410,91 @@ class Size(tuple):
         return n
 
 
-class _Device:
-    type = "cpu"
-    index = None
+_DEVICE_TYPES = (
+    "cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, vulkan, "
+    "mps, meta, hpu, mtia, privateuseone"
+)
+_KNOWN_TYPES = frozenset(_DEVICE_TYPES.split(", "))
+
+
+class device:
+    """A device spec: ``jitgrad.device("cpu")``, ``device("cuda:0")``, ``device("cuda", 1)``.
+
+    Any PyTorch device type constructs; eager tensors live on the CPU, so a factory or
+    ``.to()`` given another type raises PyTorch's error for a machine without that device.
+    """
+
+    __slots__ = ("type", "index")
+    __module__ = "jitgrad"
+
+    def __init__(self, type="cpu", index=None):
+        if isinstance(type, device):
+            self.type, self.index = type.type, type.index
+            return
+        if isinstance(type, int) and not isinstance(type, bool):
+            type, index = "cuda", type
+        if not isinstance(type, str):
+            raise TypeError(
+                f"device() received an invalid combination of arguments - got "
+                f"({_type_name(type)}), but expected one of: (str type, int index = -1)"
+            )
+        spec = type
+        if ":" in spec:
+            if index is not None:
+                raise RuntimeError(
+                    f"type (string) must not include an index because index was passed "
+                    f"explicitly: {spec}"
+                )
+            spec, _, idx = spec.partition(":")
+            if not idx.isdigit() or (len(idx) > 1 and idx[0] == "0"):
+                raise RuntimeError(f"Invalid device string: '{type}'")
+            index = int(idx)
+        if spec not in _KNOWN_TYPES:
+            raise RuntimeError(
+                f"Expected one of {_DEVICE_TYPES} device type at start of device string: {type}"
+            )
+        if index is not None and index < 0:
+            raise RuntimeError(f"Device index must not be negative (got {index})")
+        self.type, self.index = spec, index
 
     def __repr__(self):
-        return "device(type='cpu')"
-
-    def __eq__(self, other):
-        return str(other) in ("cpu", "device(type='cpu')") or isinstance(other, _Device)
-
-    def __hash__(self):
-        return hash("cpu")
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
 
     def __str__(self):
-        return "cpu"
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __eq__(self, other):
+        if not isinstance(other, device):  # like torch: device("cpu") == "cpu" is False
+            return NotImplemented
+        return self.type == other.type and self.index == other.index
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+    def __reduce__(self):
+        return (device, (self.type, self.index))
+
+    def __enter__(self):
+        from . import _devices
+
+        self._prev = _devices.get_default_device()
+        _devices.set_default_device(self)
+        return self
+
+    def __exit__(self, *exc):
+        from . import _devices
+
+        _devices.set_default_device(self._prev)
 
 
-_CPU = _Device()
+def _type_name(v):
+    return type(v).__name__
+
+
+_Device = device
+_CPU = device("cpu")
 
 
 class _RemovableHandle:
@@ -510,3 +581,61 @@ def _unwrap_nested(data):
         else:
             out.append(d)
     return out
+
+
+def _legacy_new(cls, npdt, name, args, kwargs):
+    """``torch.Tensor(...)``'s rules: data (always of dtype ``npdt``), a size, or nothing."""
+    bad = set(kwargs) - {"device"}
+    if bad:
+        raise TypeError(
+            f"new() received an invalid combination of arguments - got unexpected keyword "
+            f"argument(s) {', '.join(sorted(bad))}; {name}(data) always makes a "
+            f"{_FROM_NP_NAME(npdt)} tensor: use jitgrad.tensor(data, dtype=...) for another dtype"
+        )
+    from ._devices import check_device
+
+    check_device(kwargs.get("device"), name)
+    if len(args) == 1 and not isinstance(args[0], (int, np.integer)) or len(args) == 0:
+        data = args[0] if args else []
+        if isinstance(data, Size):
+            arr = np.empty(tuple(data), dtype=npdt)
+        elif isinstance(data, Tensor):
+            if data._data.dtype != npdt:
+                raise TypeError(
+                    f"expected {name} with dtype {_FROM_NP_NAME(npdt)} (got {data.dtype}); "
+                    f"convert with .to()"
+                )
+            arr = data._data  # shares storage, like torch.Tensor(t)
+        else:
+            arr = _as_array(data, npdt)
+    else:
+        for a in args:
+            if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+                raise TypeError(
+                    f"new(): argument 'size' must be tuple of ints, but found element of type "
+                    f"{type(a).__name__} at pos {args.index(a)}"
+                )
+            if a < 0:
+                raise RuntimeError(
+                    f"Trying to create tensor with negative dimension {a}: {list(args)}"
+                )
+        arr = np.zeros(tuple(int(a) for a in args), dtype=npdt)  # "uninitialised": zeros
+    t = object.__new__(cls) if cls is not Tensor else _new_tensor(Tensor)
+    t._data = arr
+    t._requires_grad = False
+    t._grad_fn = None
+    t._grad = None
+    t._vc = data._vc if len(args) == 1 and isinstance(args[0], Tensor) else [0]
+    t._base = None
+    t._x = None
+    tr = STATE.tracer
+    if tr is not None:
+        tr.constant(t)
+    return t
+
+
+def _FROM_NP_NAME(npdt):
+    return _dtype._FROM_NP[np.dtype(npdt)]
+
+
+_new_tensor = object.__new__

@@ -48,9 +48,20 @@ def check_outputs(node, grads):
             )
 
 
-def set_detect_anomaly(mode):
-    """Turn anomaly checks on or off: ``jitgrad.autograd.set_detect_anomaly(True)``."""
-    STATE.anomaly = bool(mode)
+class set_detect_anomaly:  # noqa: N801 (torch's name; a function and a context manager)
+    """Turn anomaly checks on or off: ``set_detect_anomaly(True)``, or ``with
+    set_detect_anomaly(True): ...`` to restore the previous setting afterwards."""
+
+    def __init__(self, mode, check_nan=True):
+        self._prev = STATE.anomaly
+        STATE.anomaly = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        STATE.anomaly = self._prev
+        return False
 
 
 def is_anomaly_enabled():

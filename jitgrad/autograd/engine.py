@@ -24,26 +24,44 @@ _SECOND_TIME = (
 
 
 class AccumulateGrad:
-    """The ``next_functions`` entry of a leaf; ``.variable`` is the leaf tensor."""
+    """The ``next_functions`` entry of a leaf; ``.variable`` is the leaf tensor.
+
+    One per leaf, kept on the leaf itself (its ``_x`` dict), so repeated reads of
+    ``next_functions`` return the same object. The node holds the leaf weakly: the leaf owns
+    the node, never the other way round (no reference cycle keeps a parameter alive).
+    """
+
+    __slots__ = ("_ref", "__weakref__")
 
     def __init__(self, variable):
-        self.variable = variable
-        self.next_functions = ()
+        self._ref = weakref.ref(variable)
+
+    @property
+    def variable(self):
+        return self._ref()
+
+    @property
+    def next_functions(self):
+        return ()
 
     def name(self):
         return "AccumulateGrad"
 
+    def register_hook(self, fn):
+        """``fn(grad_inputs, grad_outputs)`` after the leaf's gradient is accumulated."""
+        leaf = self._ref()
+        return leaf.register_post_accumulate_grad_hook(lambda t: fn((t.grad,), (t.grad,)))
+
     def __repr__(self):
-        return "<AccumulateGrad object>"
-
-
-_ACC = weakref.WeakKeyDictionary()
+        return f"<AccumulateGrad object at {id(self):#x}>"
 
 
 def accumulate_node(leaf):
-    n = _ACC.get(leaf)
+    """The leaf's AccumulateGrad node (created on first use, then the same object)."""
+    x = leaf._extra()
+    n = x.get("acc")
     if n is None:
-        n = _ACC[leaf] = AccumulateGrad(leaf)
+        n = x["acc"] = AccumulateGrad(leaf)
     return n
 
 
@@ -289,7 +307,7 @@ def _sum_arrays(arrays):
     return np.asarray(np.add.reduce(np.stack(arrays)))
 
 
-_new = Tensor.__new__
+_new = object.__new__
 _ndarray = np.ndarray
 
 
@@ -312,6 +330,10 @@ def _accumulate(leaf, g, create_graph, stored_roots):
         leaf.grad = cur + g
     else:
         cur.add_(g)
+    x = leaf._x
+    if x is not None and x.get("post_hooks"):
+        for h in list(x["post_hooks"]):
+            h(leaf)
 
 
 def _inplace_error(node, i, t):

@@ -649,11 +649,26 @@ def elu(input, alpha=1.0, inplace=False):
     return _apply_maybe_inplace(input, fn, inplace, "elu_")
 
 
+def _implicit_dim(name, stacklevel):
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
+        "dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+
+
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """``exp(x) / sum(exp(x), dim)``; no ``dim`` warns and picks torch's legacy choice."""
+    if dim is None:
+        _implicit_dim("softmax", _stacklevel)
     return _J.softmax(input, dim, dtype=dtype)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """``log(softmax(x, dim))``, computed stably; no ``dim`` warns like torch."""
+    if dim is None:
+        _implicit_dim("log_softmax", _stacklevel)
     return _J.log_softmax(input, dim, dtype=dtype)
 
 
@@ -1081,3 +1096,536 @@ def cross_entropy(
             smooth_r = smooth.sum() / w.sum()
         loss = loss * (1.0 - label_smoothing) + smooth_r * (label_smoothing / c)
     return loss.squeeze(0) if unbatched and reduction == "none" else loss
+
+
+# ---------------------------------------------------------------- more activations -------
+def selu(input, inplace=False):
+    """``scale * elu(x, alpha)`` with SELU's constants."""
+    a, s = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    return _apply_maybe_inplace(
+        input, lambda x: s * _J.where(x > 0, x, a * (_J.exp(x) - 1)), inplace, "selu"
+    )
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
+    return _apply_maybe_inplace(
+        input, lambda x: _J.where(x > 0, x, alpha * (_J.exp(x / alpha) - 1)), inplace, "celu"
+    )
+
+
+def softsign(input):
+    """``x / (1 + |x|)``."""
+    return input / (1 + input.abs())
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    """``softmax(-x)``."""
+    if dim is None:
+        _implicit_dim("softmin", _stacklevel)
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+    return softmax(-input, dim, dtype=dtype)
+
+
+def hardsigmoid(input, inplace=False):
+    """``relu6(x + 3) / 6``."""
+    return _apply_maybe_inplace(input, lambda x: _J.clamp(x + 3, 0, 6) / 6, inplace, "hardsigmoid")
+
+
+def hardswish(input, inplace=False):
+    """``x * relu6(x + 3) / 6``."""
+    return _apply_maybe_inplace(
+        input, lambda x: x * _J.clamp(x + 3, 0, 6) / 6, inplace, "hardswish"
+    )
+
+
+def tanhshrink(input):
+    """``x - tanh(x)``."""
+    return input - _J.tanh(input)
+
+
+def hardshrink(input, lambd=0.5):
+    """``x`` where ``|x| > lambd``, else 0."""
+    return _J.where(input.abs() > lambd, input, 0.0)
+
+
+def softshrink(input, lambd=0.5):
+    """Shrink towards 0 by ``lambd`` (0 inside [-lambd, lambd])."""
+    return _J.where(input > lambd, input - lambd, _J.where(input < -lambd, input + lambd, 0.0))
+
+
+def threshold(input, threshold, value, inplace=False):
+    """``x`` where ``x > threshold``, else ``value``."""
+    return _apply_maybe_inplace(
+        input, lambda x: _J.where(x > threshold, x, value), inplace, "threshold"
+    )
+
+
+def glu(input, dim=-1):
+    """``a * sigmoid(b)`` for the two halves of ``input`` along ``dim``."""
+    if input.shape[dim] % 2:
+        raise RuntimeError(
+            f"Halving dimension must be even, but dimension {dim % input.ndim} is size "
+            f"{input.shape[dim]}"
+        )
+    a, b = input.chunk(2, dim)
+    return a * _J.sigmoid(b)
+
+
+def prelu(input, weight):
+    """``max(0, x) + weight * min(0, x)`` (weight per channel, dim 1)."""
+    w = weight
+    if weight.numel() > 1 and input.ndim > 1:
+        w = weight.reshape((1, -1) + (1,) * (input.ndim - 2))
+    return _J.where(input > 0, input, w * input)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Randomised leaky ReLU (the mean slope in eval mode)."""
+    if training:
+        a = _J.rand(*input.shape, dtype=input.dtype) * (upper - lower) + lower
+        return _J.where(input >= 0, input, input * a)
+    return leaky_relu(input, (lower + upper) / 2, inplace)
+
+
+def relu_(input):
+    """In-place ``relu``."""
+    return relu(input, inplace=True)
+
+
+def elu_(input, alpha=1.0):
+    """In-place ``elu``."""
+    return elu(input, alpha, inplace=True)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    """In-place ``leaky_relu``."""
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    """In-place ``hardtanh``."""
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Dropout that keeps SELU's mean and variance."""
+    if not training or p == 0:
+        return input
+    a_ = -1.7580993408473766
+    keep = (_J.rand(*input.shape, dtype=input.dtype) >= p).to(input.dtype)
+    a = ((1 - p) * (1 + p * a_ * a_)) ** -0.5
+    b = -a * a_ * p
+    return (input * keep + a_ * (1 - keep)) * a + b
+
+
+# ---------------------------------------------------------------- distances, attention ---
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """``x1 . x2 / max(||x1|| ||x2||, eps)`` along ``dim``."""
+    n1 = _J.sum(x1 * x1, dim).sqrt()
+    n2 = _J.sum(x2 * x2, dim).sqrt()
+    return _J.sum(x1 * x2, dim) / _J.clamp(n1 * n2, min=eps)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """``||x1 - x2 + eps||_p`` over the last dimension."""
+    return _J.norm(x1 - x2 + eps, p, -1, keepdim)
+
+
+def scaled_dot_product_attention(
+    query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False
+):
+    """``softmax(Q K^T / sqrt(d) + mask) V``, PyTorch's reference semantics."""
+    L, S = query.shape[-2], key.shape[-2]
+    s = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    w = query @ key.transpose(-2, -1) * s
+    if is_causal:
+        mask = _J.tensor(np.tril(np.ones((L, S), dtype=bool)))
+        w = w.masked_fill(~mask, float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype == _J.bool:
+            w = w.masked_fill(~attn_mask, float("-inf"))
+        else:
+            w = w + attn_mask
+    w = softmax(w, -1)
+    if dropout_p > 0:
+        w = dropout(w, dropout_p, True)
+    return w @ value
+
+
+def pixel_shuffle(input, upscale_factor):
+    """(*, C r^2, H, W) -> (*, C, H r, W r)."""
+    r = upscale_factor
+    *lead, c, h, w = input.shape
+    x = input.reshape(*lead, c // (r * r), r, r, h, w)
+    n = len(lead)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return x.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """(*, C, H r, W r) -> (*, C r^2, H, W)."""
+    r = downscale_factor
+    *lead, c, h, w = input.shape
+    n = len(lead)
+    x = input.reshape(*lead, c, h // r, r, w // r, r)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return x.reshape(*lead, c * r * r, h // r, w // r)
+
+
+def interpolate(
+    input,
+    size=None,
+    scale_factor=None,
+    mode="nearest",
+    align_corners=None,
+    recompute_scale_factor=None,
+    antialias=False,
+):
+    """Resize the spatial dims: ``'nearest'`` and ``'linear'``/``'bilinear'``."""
+    nsp = input.ndim - 2
+    if size is None:
+        sf = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nsp
+        size = tuple(int(math.floor(n * f)) for n, f in zip(input.shape[2:], sf))
+    elif isinstance(size, int):
+        size = (size,) * nsp
+    x = input
+    for k, out in enumerate(size):
+        d = 2 + k
+        n = x.shape[d]
+        if mode == "nearest":
+            idx = np.floor(np.arange(out) * (n / out)).astype(np.int64)
+            x = x.index_select(d, _J.tensor(np.minimum(idx, n - 1)))
+        elif mode in ("linear", "bilinear", "trilinear"):
+            if align_corners:
+                pos = np.arange(out) * ((n - 1) / (out - 1)) if out > 1 else np.zeros(out)
+            else:
+                pos = np.maximum((np.arange(out) + 0.5) * (n / out) - 0.5, 0)
+            i0 = np.minimum(np.floor(pos).astype(np.int64), n - 1)
+            i1 = np.minimum(i0 + 1, n - 1)
+            wt = (pos - i0).astype(input._data.dtype)
+            shape = [1] * x.ndim
+            shape[d] = out
+            a = x.index_select(d, _J.tensor(i0))
+            b = x.index_select(d, _J.tensor(i1))
+            x = a + (b - a) * _J.tensor(wt.reshape(shape))
+        else:
+            raise NotImplementedError(f"interpolate: mode={mode!r} is not supported by jitgrad")
+    return x
+
+
+upsample = interpolate
+
+
+def instance_norm(
+    input,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    use_input_stats=True,
+    momentum=0.1,
+    eps=1e-5,
+):
+    """Normalise every (sample, channel) over its spatial dims."""
+    dims = tuple(range(2, input.ndim))
+    mu = input.mean(dims, keepdim=True)
+    var = ((input - mu) ** 2).mean(dims, keepdim=True)
+    y = (input - mu) / (var + eps).sqrt()
+    shape = (1, -1) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """``adaptive_avg_pool2d`` on a (N, C, L) input."""
+    return adaptive_avg_pool2d(input.unsqueeze(-2), (1, output_size)).squeeze(-2)
+
+
+# ---------------------------------------------------------------- more losses ------------
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """``target * (log target - input)`` (input holds log-probabilities)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if reduction == "mean":
+        warnings.warn(
+            "reduction: 'mean' divides the total loss by both the batch size and the support "
+            "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
+            "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
+            "major release.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if log_target:
+        loss = _J.exp(target) * (target - input)
+    else:
+        loss = _J.xlogy(target, target) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / input.shape[0] if input.ndim else loss.sum()
+    return _reduce(loss, reduction, "kl_div")
+
+
+def _red(loss, reduction, op):
+    _check_reduction(reduction, op)
+    return _reduce(loss, reduction, op)
+
+
+def margin_ranking_loss(
+    input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"
+):
+    """``max(0, -y (x1 - x2) + margin)``."""
+    reduction = _reduction(size_average, reduce, reduction)
+    return _red(
+        _J.clamp(-target * (input1 - input2) + margin, min=0), reduction, "margin_ranking_loss"
+    )
+
+
+def hinge_embedding_loss(
+    input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"
+):
+    """``x`` for y = 1, ``max(0, margin - x)`` for y = -1."""
+    reduction = _reduction(size_average, reduce, reduction)
+    loss = _J.where(target == 1, input, 0.0) + _J.where(
+        target == -1, _J.clamp(margin - input, min=0), 0.0
+    )
+    return _red(loss, reduction, "hinge_embedding_loss")
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """``log(1 + exp(-y x))``."""
+    reduction = _reduction(size_average, reduce, reduction)
+    return _red(softplus(-target * input), reduction, "soft_margin_loss")
+
+
+def cosine_embedding_loss(
+    input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"
+):
+    """``1 - cos`` for y = 1, ``max(0, cos - margin)`` for y = -1."""
+    reduction = _reduction(size_average, reduce, reduction)
+    cos = cosine_similarity(input1, input2, -1, 1e-8)
+    loss = _J.where(target == 1, 1 - cos, _J.clamp(cos - margin, min=0))
+    return _red(loss, reduction, "cosine_embedding_loss")
+
+
+def triplet_margin_loss(
+    anchor,
+    positive,
+    negative,
+    margin=1.0,
+    p=2,
+    eps=1e-6,
+    swap=False,
+    size_average=None,
+    reduce=None,
+    reduction="mean",
+):
+    """``max(d(a, p) - d(a, n) + margin, 0)``."""
+    reduction = _reduction(size_average, reduce, reduction)
+    dp = pairwise_distance(anchor, positive, p, eps)
+    dn = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        dn = _J.minimum(dn, pairwise_distance(positive, negative, p, eps))
+    return _red(_J.clamp(dp - dn + margin, min=0), reduction, "triplet_margin_loss")
+
+
+def poisson_nll_loss(
+    input,
+    target,
+    log_input=True,
+    full=False,
+    size_average=None,
+    eps=1e-8,
+    reduce=None,
+    reduction="mean",
+):
+    """Poisson negative log-likelihood."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if log_input:
+        loss = _J.exp(input) - target * input
+    else:
+        loss = input - target * _J.log(input + eps)
+    if full:
+        st = target * _J.log(target) - target + 0.5 * _J.log(2 * math.pi * target)
+        loss = loss + _J.where(target > 1, st, 0.0)
+    return _red(loss, reduction, "poisson_nll_loss")
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """``0.5 (log var + (x - y)^2 / var)`` (+ const when ``full``)."""
+    v = _J.clamp(var, min=eps)
+    loss = 0.5 * (_J.log(v) + (input - target) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _red(loss, reduction, "gaussian_nll_loss")
+
+
+def multilabel_soft_margin_loss(
+    input, target, weight=None, size_average=None, reduce=None, reduction="mean"
+):
+    """Per-class binary cross-entropy with logits, averaged over classes."""
+    reduction = _reduction(size_average, reduce, reduction)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    return _red(loss.mean(-1), reduction, "multilabel_soft_margin_loss")
+
+
+def multi_margin_loss(
+    input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None, reduction="mean"
+):
+    """Multi-class hinge loss."""
+    reduction = _reduction(size_average, reduce, reduction)
+    x = input if input.ndim == 2 else input.unsqueeze(0)
+    t = target if target.ndim == 1 else target.unsqueeze(0)
+    xy = x.gather(1, t.long().unsqueeze(1))
+    m = _J.clamp(margin - xy + x, min=0)
+    if p == 2:
+        m = m * m
+    if weight is not None:
+        m = m * weight[t.long()].unsqueeze(1)
+    onehot = one_hot(t.long(), x.shape[1]).bool()
+    loss = _J.where(onehot, 0.0, m).sum(1) / x.shape[1]
+    if input.ndim == 1:
+        loss = loss.squeeze(0)
+    return _red(loss, reduction, "multi_margin_loss")
+
+
+# PyTorch's grad_fn names for the layers and losses composed above
+def _labelled_fn(fn, name, when=None, shown=None):
+    """``fn`` whose result's grad_fn shows PyTorch's name (and, with ``shown(*args)``, the
+    operands PyTorch's node would point to in ``next_functions``)."""
+    from ..ops.registry import label
+
+    def wrapper(*args, **kwargs):
+        r = fn(*args, **kwargs)
+        if (
+            isinstance(r, Tensor)
+            and r._grad_fn is not None
+            and (when is None or when(*args, **kwargs))
+        ):
+            nm = name(*args, **kwargs) if callable(name) else name
+            label(r, nm, shown(*args, **kwargs) if shown is not None else None)
+        return r
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__wrapped__ = fn
+    return wrapper
+
+
+def _linear_name(input, weight, bias=None):
+    if input.ndim == 2:
+        return "AddmmBackward0" if bias is not None else "MmBackward0"
+    if input.ndim == 1:
+        return "ViewBackward0" if bias is not None else "SqueezeBackward4"
+    return "ViewBackward0" if bias is not None else "UnsafeViewBackward0"
+
+
+def _linear_shown(input, weight, bias=None):
+    from ..ops.registry import ShownNode
+
+    if input.ndim != 2:
+        return None
+    wt = ShownNode("TBackward0", (weight,))
+    return (bias, input, wt) if bias is not None else (input, wt)
+
+
+def _first(input, *a, **k):
+    return (input,)
+
+
+def _pair(input, target, *a, **k):
+    return (input, target)
+
+
+def _ce_shown(input, *a, **k):
+    from ..ops.registry import ShownNode
+
+    return (ShownNode("LogSoftmaxBackward0", (input,)),)
+
+
+def _class_target(input, target, *a, **k):
+    return not (isinstance(target, Tensor) and target.is_floating_point()) and not k.get(
+        "label_smoothing"
+    )
+
+
+linear = _labelled_fn(linear, _linear_name, shown=_linear_shown)
+nll_loss = _labelled_fn(nll_loss, "NllLossBackward0", shown=_first)
+cross_entropy = _labelled_fn(cross_entropy, "NllLossBackward0", _class_target, _ce_shown)
+binary_cross_entropy = _labelled_fn(
+    binary_cross_entropy, "BinaryCrossEntropyBackward0", shown=_pair
+)
+binary_cross_entropy_with_logits = _labelled_fn(
+    binary_cross_entropy_with_logits, "BinaryCrossEntropyWithLogitsBackward0", shown=_pair
+)
+mse_loss = _labelled_fn(mse_loss, "MseLossBackward0", shown=_pair)
+smooth_l1_loss = _labelled_fn(smooth_l1_loss, "SmoothL1LossBackward0", shown=_pair)
+huber_loss = _labelled_fn(huber_loss, "HuberLossBackward0", shown=_pair)
+kl_div = _labelled_fn(kl_div, "KlDivBackward0", lambda *a, **k: k.get("reduction") == "none")
+embedding = _labelled_fn(embedding, "EmbeddingBackward0", shown=lambda i, w, *a, **k: (w,))
+layer_norm = _labelled_fn(
+    layer_norm,
+    "NativeLayerNormBackward0",
+    shown=lambda x, s, w=None, b=None, *a, **k: (x, w, b),
+)
+gelu = _labelled_fn(gelu, "GeluBackward0", shown=_first)
+leaky_relu = _labelled_fn(
+    leaky_relu, "LeakyReluBackward0", lambda *a, **k: not (k.get("inplace") or a[2:3] == (True,))
+)
+silu = _labelled_fn(silu, "SiluBackward0")
+elu = _labelled_fn(elu, "EluBackward0", lambda *a, **k: not k.get("inplace"))
+softplus = _labelled_fn(softplus, "SoftplusBackward0")
+hardtanh = _labelled_fn(hardtanh, "HardtanhBackward0", lambda *a, **k: not k.get("inplace"))
+relu6 = _labelled_fn(relu6, "HardtanhBackward0", lambda *a, **k: not k.get("inplace"))
+mish = _labelled_fn(mish, "MishBackward0")
+logsigmoid = _labelled_fn(logsigmoid, "LogSigmoidBackward0")
+batch_norm = _labelled_fn(batch_norm, "NativeBatchNormBackward0")
+group_norm = _labelled_fn(group_norm, "NativeGroupNormBackward0")
+selu = _labelled_fn(selu, "EluBackward0", lambda *a, **k: not k.get("inplace"))
+hardsigmoid = _labelled_fn(hardsigmoid, "HardsigmoidBackward0")
+hardswish = _labelled_fn(hardswish, "HardswishBackward0")
+glu = _labelled_fn(glu, "GluBackward0")
+prelu = _labelled_fn(prelu, "PreluKernelBackward0")
+
+__all__ += [
+    "selu",
+    "celu",
+    "softsign",
+    "softmin",
+    "hardsigmoid",
+    "hardswish",
+    "tanhshrink",
+    "hardshrink",
+    "softshrink",
+    "threshold",
+    "glu",
+    "prelu",
+    "rrelu",
+    "relu_",
+    "elu_",
+    "leaky_relu_",
+    "hardtanh_",
+    "alpha_dropout",
+    "cosine_similarity",
+    "pairwise_distance",
+    "scaled_dot_product_attention",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "interpolate",
+    "upsample",
+    "instance_norm",
+    "adaptive_avg_pool1d",
+    "kl_div",
+    "margin_ranking_loss",
+    "hinge_embedding_loss",
+    "soft_margin_loss",
+    "cosine_embedding_loss",
+    "triplet_margin_loss",
+    "poisson_nll_loss",
+    "gaussian_nll_loss",
+    "multilabel_soft_margin_loss",
+    "multi_margin_loss",
+]

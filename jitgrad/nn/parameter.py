@@ -24,7 +24,7 @@ class Parameter(Tensor):
                 f"Parameter(): data must be a Tensor, not {type(data).__name__}; wrap it "
                 "with jitgrad.tensor(...) first"
             )
-        t = Tensor.__new__(cls)
+        t = object.__new__(cls)
         t._data = arr
         t._requires_grad = False
         t._grad_fn = None

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import _dtype
-from ..tensor import Tensor
+from ..tensor import Tensor, _as_array, _wrap
 from . import elementwise as E
 from . import matmul as M
 from . import movement as V
@@ -64,38 +64,71 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     return input + (q * value if isinstance(value, Tensor) or value != 1 else q)
 
 
+def _is_dtype(a):
+    return (
+        isinstance(a, (_dtype.DType, np.dtype))
+        or a in (float, int, bool)
+        or (isinstance(a, type) and issubclass(a, np.generic))
+        or isinstance(a, _dtype.UnsupportedDType)
+        or (isinstance(a, str) and a in _dtype._NAMES)
+    )
+
+
 def to(self, *args, **kwargs):
-    """``t.to(dtype)``; a device of 'cpu' is accepted, copy=True forces a copy."""
-    dtype = kwargs.get("dtype")
-    copy = kwargs.get("copy", False)
+    """``t.to(dtype)``, ``t.to(device)``, ``t.to(other)``, ``t.to(device, dtype)``.
+
+    Eager tensors live on the CPU: ``"cpu"`` returns ``self``; another device raises
+    PyTorch's error for a machine without it. ``copy=True`` forces a copy.
+    """
+    from .._devices import check_device
+
+    dtype = kwargs.pop("dtype", None)
+    dev = kwargs.pop("device", None)
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"to() received an invalid keyword argument '{next(iter(kwargs))}'")
     for a in args:
         if isinstance(a, Tensor):
             dtype = a.dtype
-        elif (
-            isinstance(a, (_dtype.DType, type))
-            or (isinstance(a, str) and a in _dtype._NAMES)
-            or isinstance(a, np.dtype)
-        ):
+        elif isinstance(a, bool):
+            continue  # positional non_blocking / copy
+        elif _is_dtype(a):
             dtype = a
-        elif str(a) not in ("cpu", "device(type='cpu')"):
-            raise RuntimeError(f"to(): jitgrad eager tensors live on the CPU (got {a!r})")
-    dev = kwargs.get("device")
-    if dev is not None and str(dev) not in ("cpu", "device(type='cpu')"):
-        raise RuntimeError(f"to(): jitgrad eager tensors live on the CPU (got {dev!r})")
+        else:
+            dev = a
+    if dev is not None:
+        check_device(dev, "to")
     r = self if dtype is None else cast(self, _dtype.to_np(dtype))
     return r.clone() if copy and r is self else r
 
 
-def _type(self, dtype=None):
+def _type(self, dtype=None, non_blocking=False, **kwargs):
+    """``t.type()`` names the legacy type (``'jitgrad.FloatTensor'``); ``t.type(T)`` casts."""
+    from ..creation import LEGACY_TYPES
+
     if dtype is None:
-        return {
-            "float32": "jitgrad.FloatTensor",
-            "float64": "jitgrad.DoubleTensor",
-            "int64": "jitgrad.LongTensor",
-            "int32": "jitgrad.IntTensor",
-            "bool": "jitgrad.BoolTensor",
-        }.get(self.dtype.name, "jitgrad.Tensor")
+        for name, c in LEGACY_TYPES.items():
+            if c.np_dtype == self._data.dtype:
+                return "jitgrad." + name
+        return "jitgrad.Tensor"
+    if isinstance(dtype, str) and dtype.split(".")[-1] in LEGACY_TYPES:
+        if ".cuda." in dtype:
+            from .._devices import check_device
+
+            check_device("cuda", "type")
+        dtype = LEGACY_TYPES[dtype.split(".")[-1]]
+    if isinstance(dtype, type) and hasattr(dtype, "np_dtype"):
+        dtype = dtype.np_dtype
     return to(self, dtype)
+
+
+def _cuda(self, device=None, non_blocking=False, memory_format=None):
+    from .._devices import check_device
+
+    check_device("cuda" if device is None or isinstance(device, int) else device, "cuda")
+    return self
 
 
 _NUMBER = (Tensor, int, float, bool, np.number, np.bool_)
@@ -134,7 +167,7 @@ def _setitem(self, idx, value):
     vt = isinstance(value, Tensor)
     if not vt and not isinstance(value, (int, float, bool, np.number, np.bool_)):
         try:
-            value = Tensor(np.asarray(value))
+            value = _wrap(_as_array(value))
             vt = True
         except (TypeError, ValueError):
             raise TypeError(f"can't assign a {type(value).__name__} to a Tensor") from None
@@ -160,6 +193,39 @@ def _setitem(self, idx, value):
         self._vc[0] += 1
         return
     inplace(self, lambda s: V.setitem_value(s, idx, value)[0], (value,), "index_put_")
+
+
+_PLAIN = frozenset((int, slice, type(None), type(Ellipsis), Tensor))
+
+
+def _norm_item(it):
+    """A Python sequence index (list, range, tuple, ndarray, bool) as an index tensor."""
+    if isinstance(it, (bool, np.bool_)):
+        return _wrap(np.array(bool(it)))
+    if isinstance(it, (list, tuple, range, np.ndarray)):
+        try:
+            arr = _as_array(list(it) if isinstance(it, range) else it)
+        except (ValueError, TypeError):
+            raise IndexError(f"index: could not turn {it!r} into an index tensor") from None
+        if arr.size == 0 and arr.dtype.kind == "f":
+            arr = arr.astype(np.int64)
+        return _wrap(arr)
+    return it
+
+
+def _norm_index(idx):
+    c = idx.__class__
+    if c in _PLAIN:
+        return idx
+    if c is tuple:
+        return tuple(it if it.__class__ in _PLAIN else _norm_item(it) for it in idx)
+    return _norm_item(idx)
+
+
+def _getitem(self, idx):
+    if idx.__class__ in _PLAIN:
+        return V.getitem(self, idx)
+    return V.getitem(self, _norm_index(idx))
 
 
 def _uniform_(self, a=0.0, b=1.0, generator=None):
@@ -320,13 +386,13 @@ def _install():
             "short": lambda s: to(s, np.int16),
             "byte": lambda s: to(s, np.uint8),
             "type_as": lambda s, o: to(s, o.dtype),
-            "cpu": lambda s: s,
+            "cpu": lambda s, memory_format=None: s,
             "contiguous": lambda s, memory_format=None: (
                 s if s._data.flags.c_contiguous else E.clone(s)
             ),
             "clamp_min": lambda s, m: E.clamp(s, min=m),
             "clamp_max": lambda s, m: E.clamp(s, max=m),
-            "cuda": _no_cuda,
+            "cuda": _cuda,
         }
     )
     red = {
@@ -397,20 +463,20 @@ def _install():
             setattr(T, name, fn)
 
     T.__add__ = _binop(E.add)
-    T.__radd__ = _rbinop(E.add)
+    T.__radd__ = _binop(E.add)  # ``2 + x`` is ``x + 2`` (torch's operand order)
     T.__sub__ = _binop(E.sub)
-    T.__rsub__ = _rbinop(E.sub)
+    T.__rsub__ = _rsub
     T.__mul__ = _binop(E.mul)
-    T.__rmul__ = _rbinop(E.mul)
+    T.__rmul__ = _binop(E.mul)  # ``2 * x`` is ``x * 2`` (torch's operand order)
     T.__truediv__ = _binop(E.div)
-    T.__rtruediv__ = _rbinop(E.div)
+    T.__rtruediv__ = _rtruediv
     T.__floordiv__ = _binop(lambda a, b: div(a, b, rounding_mode="floor"))
     T.__rfloordiv__ = _rbinop(E.floor_divide)
     T.__mod__ = _binop(E.remainder)
     T.__rmod__ = _rbinop(E.remainder)
     T.__pow__ = _binop(E.pow)
     T.__rpow__ = _rbinop(E.pow)
-    T.__matmul__ = lambda s, o: M.matmul(s, o) if isinstance(o, Tensor) else NotImplemented
+    T.__matmul__ = _matmul_op
     T.__rmatmul__ = lambda s, o: NotImplemented
     T.__neg__ = E.neg
     T.__pos__ = lambda s: s
@@ -431,8 +497,8 @@ def _install():
     T.__rand__ = _rbinop(E.bitwise_and)
     T.__ror__ = _rbinop(E.bitwise_or)
     T.__hash__ = lambda s: id(s)
-    T.__getitem__ = V.getitem
-    T.__setitem__ = _setitem
+    T.__getitem__ = _getitem
+    T.__setitem__ = lambda s, idx, v: _setitem(s, _norm_index(idx), v)
 
     # in-place forms: out-of-place op, then written back
     def mk(name, fn):
@@ -521,17 +587,40 @@ def _install():
     )
 
 
+_RSUB = _rbinop(E.sub)
+_RDIV = _rbinop(E.div)
+
+
+def _rsub(s, o):
+    """``2 - x``: torch's one-input ``RsubBackward1`` node."""
+    from .registry import label
+
+    r = _RSUB(s, o)
+    return r if r is NotImplemented else label(r, "RsubBackward1", (s,))
+
+
+def _rtruediv(s, o):
+    """``2 / x``: torch records ``reciprocal(x) * 2`` (``MulBackward0``)."""
+    from .registry import ShownNode, label
+
+    r = _RDIV(s, o)
+    if r is NotImplemented or r._grad_fn is None:
+        return r
+    return label(r, "MulBackward0", (ShownNode("ReciprocalBackward0", (s,)), None))
+
+
+def _matmul_op(s, o):
+    if not isinstance(o, Tensor):
+        return NotImplemented
+    if s._data.ndim == 1 and o._data.ndim == 1:
+        return M.dot(s, o)  # torch records ``v @ v`` as DotBackward0
+    return M.matmul(s, o)
+
+
 def _bitnot(s):
     from .registry import const
 
     return E.sub(const(-1, s._data.dtype), s)
-
-
-def _no_cuda(self, *a, **k):
-    raise RuntimeError(
-        "jitgrad eager tensors live on the CPU; use jitgrad.trace(device='cuda') "
-        "to compile a step for the GPU"
-    )
 
 
 def _new_like(s, kind, size, dtype, requires_grad):
@@ -553,3 +642,571 @@ def _new_tensor(s, data, dtype, requires_grad):
 
 
 _install()
+
+
+# ---------------------------------------------------------------- the wider surface ------
+from . import bitwise as B  # noqa: E402
+from . import composite as C  # noqa: E402
+from . import linalg as L  # noqa: E402
+
+_LEAF_VIEW = (
+    "a leaf Variable that requires grad is being used in an in-place operation ({op} on a "
+    "tensor of shape {shape}); wrap the update in `with jitgrad.no_grad():` or operate on a clone"
+)
+
+
+def _view_inplace(name, fn):
+    """``t.unsqueeze_(0)`` & co: ``t`` takes the view's shape (and its history)."""
+    from .._grad_mode import STATE
+
+    def m(self, *args, **kwargs):
+        if STATE.enabled and self._requires_grad and self._grad_fn is None:
+            raise RuntimeError(_LEAF_VIEW.format(op=name, shape=list(self._data.shape)))
+        tr = STATE.tracer
+        if tr is not None and tr.is_traced(self):
+            tr.fail(f"{name} (an in-place change of a tensor's shape)")
+        r = fn(self, *args, **kwargs)
+        self._data = r._data
+        if r._grad_fn is not None:
+            self._grad_fn = r._grad_fn
+            if r._grad_fn.prim.saves_out:
+                r._grad_fn.out_vc = self._vc
+                r._grad_fn.out_version = self._vc[0]
+        return self
+
+    m.__name__ = name
+    m.__doc__ = f"In-place ``{name[:-1]}``: the tensor itself takes the new shape."
+    return m
+
+
+# in-place forms of out-of-place methods (the result is written back into the tensor)
+INPLACE = (
+    "acos asin atan atan2 arccos arcsin arctan arctan2 cosh sinh tan log2 log10 rsqrt exp2 "
+    "square frac absolute negative floor_divide true_divide divide multiply subtract lerp "
+    "logical_and logical_or logical_xor bitwise_and bitwise_or bitwise_xor bitwise_not "
+    "bitwise_left_shift bitwise_right_shift eq ne lt le gt ge greater less greater_equal "
+    "less_equal not_equal hypot deg2rad rad2deg logit erfinv erfc lgamma digamma xlogy "
+    "nan_to_num copysign heaviside sgn fmax fmin tril triu cumsum cumprod index_fill "
+    "float_power acosh asinh atanh arccosh arcsinh arctanh sinc fix addmm addmv addr baddbmm "
+    "addbmm gcd lcm"
+).split()
+
+_VIEW_INPLACE = {
+    "unsqueeze_": V.unsqueeze,
+    "squeeze_": V.squeeze,
+    "t_": V.t,
+    "transpose_": V.transpose,
+    "swapaxes_": V.transpose,
+    "swapdims_": V.transpose,
+}
+
+
+def _scatter(input, dim, index, src=None, value=None, *, reduce=None):
+    """Out-of-place ``scatter``: ``input`` with ``src`` (or ``value``) written at ``index``."""
+    if src is None:
+        src = value
+    if reduce is not None:
+        if reduce not in ("add", "multiply"):
+            raise RuntimeError(f"reduce argument must be either add or multiply. Got {reduce}")
+        if reduce == "add":
+            s = (
+                src
+                if isinstance(src, Tensor)
+                else C._wrap(np.full(index.shape, src, input._data.dtype))
+            )
+            return V.scatter_add(input, dim, index, s)
+    if not isinstance(src, Tensor):
+        src = C._wrap(np.full(tuple(index.shape), src, dtype=input._data.dtype))
+    d = dim % max(input.ndim, 1)
+    sl = tuple(slice(0, n) for n in index.shape)
+    s = src[sl] if tuple(src.shape) != tuple(index.shape) else src
+    if reduce == "multiply":
+        cur = V.gather(input, d, index)
+        s = cur * s
+    # keep = 1 where nothing is scattered; scatter_add of the (src - current) difference
+    mask = np.ones(input._data.shape, dtype=np.bool_)
+    np.put_along_axis(mask, index._data, False, axis=d)
+    keep = C._wrap(mask)
+    base = E.where(keep, input, 0)
+    zeros = C._wrap(np.zeros(input._data.shape, input._data.dtype))
+    placed = V.scatter_add(zeros, d, index, s)
+    cnt = np.zeros(input._data.shape, dtype=np.int64)
+    np.add.at(cnt, _along(index._data, d), 1)
+    if (cnt > 1).any():  # duplicate indices: the last write wins, like NumPy (no gradient)
+        if s._requires_grad:
+            raise RuntimeError(
+                "scatter: the gradient with duplicate indices is not defined (which write wins "
+                "is unspecified); use scatter_add or unique indices"
+            )
+        vals = np.where(mask, input._data, 0).astype(input._data.dtype)
+        np.put_along_axis(vals, index._data, s._data, axis=d)
+        return C._wrap(vals)
+    return base + placed
+
+
+def _along(idx, d):
+    grids = list(np.indices(idx.shape, sparse=True))
+    grids[d] = idx
+    return tuple(grids)
+
+
+def _index_fill(input, dim, index, value):
+    """``input`` with the slices at ``index`` along ``dim`` set to ``value``."""
+    d = dim % max(input.ndim, 1)
+    m = np.zeros(input._data.shape[d], dtype=np.bool_)
+    m[index._data.reshape(-1)] = True
+    m = m.reshape((-1,) + (1,) * (input.ndim - d - 1))
+    return E.where(C._wrap(m), value, input)
+
+
+def _index_add(input, dim, index, source, *, alpha=1):
+    """``input`` with ``alpha * source`` slices added at ``index`` along ``dim``."""
+    d = dim % max(input.ndim, 1)
+    idx = index._data.reshape((1,) * d + (-1,) + (1,) * (input.ndim - d - 1))
+    full = np.broadcast_to(idx, source.shape).copy()
+    return V.scatter_add(input, d, C._wrap(full), source * alpha if alpha != 1 else source)
+
+
+def _index_copy(input, dim, index, source):
+    """``input`` with the slices at ``index`` along ``dim`` replaced by ``source``."""
+    d = dim % max(input.ndim, 1)
+    idx = index._data.reshape((1,) * d + (-1,) + (1,) * (input.ndim - d - 1))
+    full = np.broadcast_to(idx, source.shape).copy()
+    return _scatter(input, d, C._wrap(full), source)
+
+
+def _masked_scatter(input, mask, source):
+    """``input`` with the positions of ``mask`` filled from ``source`` in order."""
+    m = np.broadcast_to(mask._data, input._data.shape)
+    pos = np.flatnonzero(m)
+    flat = input.reshape(-1)
+    src = source.reshape(-1)[C._wrap(np.arange(pos.size))]
+    out = V.scatter_add(
+        E.where(C._wrap(~m.reshape(-1)), flat, 0), 0, C._wrap(pos.astype(np.int64)), src
+    )
+    return out.reshape(input.shape)
+
+
+def _unsupported(what):
+    def f(self, *a, **k):
+        raise NotImplementedError(f"{what} is out of jitgrad's scope")
+
+    return f
+
+
+def _imag(self):
+    raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+
+
+def _install_more():
+    T = Tensor
+    methods = {
+        # composites (values keep their gradient)
+        "sort": C.sort,
+        "argsort": C.argsort,
+        "msort": C.msort,
+        "topk": C.topk,
+        "kthvalue": C.kthvalue,
+        "median": C.median,
+        "mode": C.mode,
+        "unique": C.unique,
+        "unique_consecutive": C.unique_consecutive,
+        "bincount": C.bincount,
+        "histc": C.histc,
+        "roll": C.roll,
+        "tile": C.tile,
+        "repeat_interleave": C.repeat_interleave,
+        "fliplr": C.fliplr,
+        "flipud": C.flipud,
+        "rot90": C.rot90,
+        "ravel": C.ravel,
+        "diff": C.diff,
+        "take": C.take,
+        "tril": C.tril,
+        "triu": C.triu,
+        "diagonal": C.diagonal,
+        "diag": C.diag,
+        "diag_embed": C.diag_embed,
+        "diagflat": C.diagflat,
+        "trace": C.trace,
+        "cross": C.cross,
+        "kron": C.kron,
+        "inner": C.inner,
+        "vdot": C.vdot,
+        "addmv": C.addmv,
+        "addr": C.addr,
+        "baddbmm": C.baddbmm,
+        "addbmm": C.addbmm,
+        "addmm": M.addmm,
+        "dist": C.dist,
+        "frac": C.frac,
+        "logaddexp": C.logaddexp,
+        "logaddexp2": C.logaddexp2,
+        "xlogy": C.xlogy,
+        "logit": C.logit,
+        "erfc": C.erfc,
+        "erfinv": C.erfinv,
+        "lgamma": C.lgamma,
+        "digamma": C.digamma,
+        "nan_to_num": C.nan_to_num,
+        "fmax": C.fmax,
+        "fmin": C.fmin,
+        "hypot": C.hypot,
+        "deg2rad": C.deg2rad,
+        "rad2deg": C.rad2deg,
+        "sgn": C.sgn,
+        "signbit": C.signbit,
+        "heaviside": C.heaviside,
+        "copysign": C.copysign,
+        "float_power": C.float_power,
+        "positive": C.positive,
+        "gcd": C.gcd,
+        "lcm": C.lcm,
+        "isclose": C.isclose,
+        "allclose": C.allclose,
+        "equal": C.equal,
+        "count_nonzero": C.count_nonzero,
+        "aminmax": C.aminmax,
+        "cumprod": C.cumprod,
+        "cummax": C.cummax,
+        "cummin": C.cummin,
+        "logcumsumexp": C.logcumsumexp,
+        "acosh": C.acosh,
+        "arccosh": C.acosh,
+        "asinh": C.asinh,
+        "arcsinh": C.asinh,
+        "atanh": C.atanh,
+        "arctanh": C.atanh,
+        "sinc": C.sinc,
+        "fix": E.trunc,
+        "argwhere": C.argwhere,
+        "isposinf": C.isposinf,
+        "isneginf": C.isneginf,
+        "isreal": C.isreal,
+        "quantile": C.quantile,
+        "nanquantile": C.nanquantile,
+        "cov": C.cov,
+        "corrcoef": C.corrcoef,
+        "hardshrink": lambda s, lambd=0.5: E.where(s.abs() > lambd, s, 0.0),
+        "bernoulli": lambda s, p=None, generator=None: _creation().bernoulli(s, p, generator),
+        "multinomial": lambda s, num_samples, replacement=False, generator=None: (
+            _creation().multinomial(s, num_samples, replacement, generator)
+        ),
+        "index_put": lambda s, indices, values, accumulate=False: _index_put(
+            s.clone(), indices, values, accumulate
+        ),
+        "index_put_": lambda s, indices, values, accumulate=False: _index_put(
+            s, indices, values, accumulate
+        ),
+        "moveaxis": V.movedim,
+        "swapdims": V.transpose,
+        "bitwise_not": B.bitwise_not,
+        "bitwise_and": B.bitwise_and,
+        "bitwise_or": B.bitwise_or,
+        "bitwise_xor": B.bitwise_xor,
+        "bitwise_left_shift": B.bitwise_left_shift,
+        "bitwise_right_shift": B.bitwise_right_shift,
+        "scatter": _scatter,
+        "index_fill": _index_fill,
+        "index_add": _index_add,
+        "index_copy": _index_copy,
+        "masked_scatter": _masked_scatter,
+        # linear algebra
+        "inverse": L.inv,
+        "det": L.det,
+        "logdet": L.logdet,
+        "slogdet": L.slogdet,
+        "cholesky": lambda s, upper=False: L.cholesky(s, upper=upper),
+        "qr": lambda s, some=True: L.qr(s),
+        "svd": L.torch_svd,
+        "pinverse": lambda s, rcond=1e-15: L.pinv(s, rcond),
+        "matrix_power": L.matrix_power,
+        "ger": M.outer,
+        # metadata and layout (strided CPU tensors only)
+        "is_complex": lambda s: False,
+        "is_signed": lambda s: s._data.dtype.kind in "if",
+        "is_nonzero": lambda s: _is_nonzero(s),
+        "get_device": lambda s: -1,
+        "is_same_size": lambda s, o: tuple(s.shape) == tuple(o.shape),
+        "conj": lambda s: s,
+        "resolve_conj": lambda s: s,
+        "resolve_neg": lambda s: s,
+        "to_dense": lambda s, dtype=None, masked_grad=None: s,
+        "pin_memory": lambda s, device=None: s,
+        "is_pinned": lambda s, device=None: False,
+        "share_memory_": lambda s: s,
+        "is_shared": lambda s: False,
+        "storage_offset": lambda s: 0,
+        "to_sparse": _unsupported("to_sparse (sparse tensors)"),
+        "to_sparse_csr": _unsupported("to_sparse_csr (sparse tensors)"),
+        "to_sparse_coo": _unsupported("to_sparse_coo (sparse tensors)"),
+        "coalesce": _unsupported("coalesce (sparse tensors)"),
+        "dequantize": _unsupported("dequantize (quantisation)"),
+        "q_scale": _unsupported("q_scale (quantisation)"),
+        "int_repr": _unsupported("int_repr (quantisation)"),
+        "cfloat": _unsupported("cfloat (complex dtypes)"),
+        "cdouble": _unsupported("cdouble (complex dtypes)"),
+        "bfloat16": _unsupported("bfloat16 (NumPy has no bfloat16)"),
+        "char": lambda s: to(s, np.int8),
+        "apply_": _apply_,
+        "map_": _map_,
+        "random_": _random_,
+        "exponential_": _exponential_,
+        "geometric_": _geometric_,
+        "log_normal_": _log_normal_,
+        "cauchy_": _cauchy_,
+        "fill_diagonal_": _fill_diagonal_,
+        "resize_": _resize_,
+        "resize_as_": lambda s, o: _resize_(s, *o.shape),
+        "nansum": lambda s, dim=None, keepdim=False, dtype=None: R.sum(
+            E.where(E.isnan(s), 0, s), dim, keepdim
+        ),
+        "nanmean": lambda s, dim=None, keepdim=False, dtype=None: (
+            R.sum(E.where(E.isnan(s), 0, s), dim, keepdim)
+            / R.sum(E.logical_not(E.isnan(s)).to(s.dtype), dim, keepdim)
+        ),
+        "sum_to_size": lambda s, *size: _sum_to_size(s, size),
+        "split_with_sizes": lambda s, split_sizes, dim=0: V.split(s, list(split_sizes), dim),
+        "tensor_split": _tensor_split,
+        "hsplit": lambda s, sections: _tensor_split(s, sections, 1 if s.ndim > 1 else 0),
+        "vsplit": lambda s, sections: _tensor_split(s, sections, 0),
+        "dsplit": lambda s, sections: _tensor_split(s, sections, 2),
+        "unfold": _unfold,
+        "new": lambda s, *args: Tensor(*args).to(s.dtype),
+    }
+    for name, fn in methods.items():
+        setattr(T, name, fn)
+    T.real = property(lambda s: s)
+    T.imag = property(_imag)
+    T.is_cpu = property(lambda s: True)
+    T.is_sparse = property(lambda s: False)
+    T.is_quantized = property(lambda s: False)
+    T.is_meta = property(lambda s: False)
+    T.is_mps = property(lambda s: False)
+    T.layout = property(lambda s: _strided())
+    T.itemsize = property(lambda s: s._data.itemsize)
+    T.nbytes = property(lambda s: s._data.nbytes)
+    T.H = property(lambda s: s.t() if s.ndim == 2 else s)
+    T.mH = property(lambda s: s.transpose(-2, -1))
+    T.name = None
+    T.names = property(lambda s: (None,) * s.ndim)
+    for dn, fn in B.OPERATORS.items():
+        setattr(T, dn, fn)
+    T.__iand__ = _mk_inplace("bitwise_and_", B.bitwise_and)
+    T.__ior__ = _mk_inplace("bitwise_or_", B.bitwise_or)
+    T.__ixor__ = _mk_inplace("bitwise_xor_", B.bitwise_xor)
+    T.__ilshift__ = _mk_inplace("bitwise_left_shift_", B.bitwise_left_shift)
+    T.__irshift__ = _mk_inplace("bitwise_right_shift_", B.bitwise_right_shift)
+    T.__ifloordiv__ = _mk_inplace("floor_divide_", lambda a, b: div(a, b, rounding_mode="floor"))
+    T.__imod__ = _mk_inplace("remainder_", E.remainder)
+    T.__imatmul__ = _mk_inplace("matmul_", M.matmul)
+    T.__rmatmul__ = lambda s, o: M.matmul(o, s) if isinstance(o, Tensor) else NotImplemented
+    for base in INPLACE:
+        fn = getattr(T, base, None)
+        if fn is not None and not hasattr(T, base + "_"):
+            setattr(T, base + "_", _mk_inplace(base + "_", fn))
+    for name, fn in _VIEW_INPLACE.items():
+        setattr(T, name, _view_inplace(name, fn))
+    T.scatter_ = _mk_inplace("scatter_", _scatter)
+    T.index_fill_ = _mk_inplace("index_fill_", _index_fill)
+    T.index_add_ = _mk_inplace("index_add_", _index_add)
+    T.index_copy_ = _mk_inplace("index_copy_", _index_copy)
+    T.masked_scatter_ = _mk_inplace("masked_scatter_", _masked_scatter)
+    T.clamp_min_ = getattr(T, "clamp_min_", None) or _mk_inplace("clamp_min_", T.clamp_min)
+    T.register_post_accumulate_grad_hook = _post_accumulate_hook
+    from .. import return_types as _rt
+
+    R.return_types.max = _rt.max
+    R.return_types.min = _rt.min
+
+
+def _creation():
+    from .. import creation
+
+    return creation
+
+
+def _index_put(s, indices, values, accumulate):
+    """``s[indices] = values`` (``+=`` with ``accumulate``, duplicates summed); returns ``s``."""
+    idx = tuple(indices)
+    if accumulate:
+        from .._grad_mode import no_grad
+
+        if len(idx) != s.ndim:
+            raise NotImplementedError("index_put_(accumulate=True) needs one index per dimension")
+        lin = np.ravel_multi_index(tuple(i._data for i in idx), s._data.shape)
+        cur = s.reshape(-1)
+        v = (
+            values
+            if isinstance(values, Tensor)
+            else C._wrap(np.full(lin.shape, values, s._data.dtype))
+        )
+        v = v.expand(*lin.shape) if tuple(v.shape) != lin.shape else v
+        new = V.scatter_add(cur, 0, C._wrap(lin.reshape(-1).astype(np.int64)), v.reshape(-1))
+        with no_grad() if not (s._requires_grad or v._requires_grad) else _nullctx():
+            s.copy_(new.reshape(s.shape))
+        return s
+    s[idx] = values
+    return s
+
+
+class _nullctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def _mk_inplace(name, fn):
+    def m(self, *args, **kwargs):
+        return inplace(self, lambda s: fn(s, *args, **kwargs), args, name)
+
+    m.__name__ = name
+    return m
+
+
+def _strided():
+    from ..creation import strided
+
+    return strided
+
+
+def _is_nonzero(s):
+    if s._data.size == 0:
+        raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
+    if s._data.size > 1:
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+    return bool(s._data.reshape(()))
+
+
+def _sum_to_size(s, size):
+    from ._common import sum_to
+
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    return sum_to(s, tuple(size))
+
+
+def _tensor_split(s, indices_or_sections, dim=0):
+    n = s.shape[dim]
+    if isinstance(indices_or_sections, int):
+        k = indices_or_sections
+        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    else:
+        cuts = [0] + [min(int(i), n) for i in indices_or_sections] + [n]
+        sizes = [max(b - a, 0) for a, b in zip(cuts[:-1], cuts[1:])]
+    out, start = [], 0
+    for z in sizes:
+        out.append(V.narrow(s, dim, start, z))
+        start += z
+    return tuple(out)
+
+
+def _unfold(s, dimension, size, step):
+    """Sliding windows of ``size`` with ``step`` along ``dimension`` (a new last dimension)."""
+    d = dimension % max(s.ndim, 1)
+    n = s.shape[d]
+    starts = range(0, n - size + 1, step)
+    wins = [V.narrow(s, d, i, size).unsqueeze(d) for i in starts]
+    if not wins:
+        shape = list(s.shape)
+        shape[d] = 0
+        return C._wrap(np.zeros(shape + [size], s._data.dtype))
+    return V.movedim(V.cat(wins, d), d + 1, -1)
+
+
+def _apply_(self, fn):
+    from .._grad_mode import STATE
+
+    if STATE.tracer is not None:
+        STATE.tracer.fail("apply_ (a Python function per element)")
+    flat = self._data.reshape(-1)
+    for i in range(flat.size):
+        flat[i] = fn(flat[i].item())
+    self._vc[0] += 1
+    return self
+
+
+def _map_(self, other, fn):
+    a, b = np.broadcast_arrays(self._data, other._data)
+    flat, fo = self._data.reshape(-1), b.reshape(-1)
+    for i in range(flat.size):
+        flat[i] = fn(flat[i].item(), fo[i].item())
+    self._vc[0] += 1
+    return self
+
+
+def _rng():
+    from ..creation import default_generator
+
+    return default_generator._rng
+
+
+def _fill_random(self, arr, op):
+    return inplace(self, lambda s: C._wrap(np.asarray(arr, dtype=s._data.dtype)), (), op)
+
+
+def _random_(self, from_=0, to=None, *, generator=None):
+    if to is None:
+        from_, to = 0, (from_ if from_ else (2**24 if self._data.dtype.kind == "f" else 2**31))
+    return _fill_random(self, _rng().integers(from_, to, self._data.shape), "random_")
+
+
+def _exponential_(self, lambd=1.0, *, generator=None):
+    return _fill_random(self, _rng().exponential(1 / lambd, self._data.shape), "exponential_")
+
+
+def _geometric_(self, p, *, generator=None):
+    return _fill_random(self, _rng().geometric(p, self._data.shape), "geometric_")
+
+
+def _log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+    return _fill_random(self, _rng().lognormal(mean, std, self._data.shape), "log_normal_")
+
+
+def _cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+    return _fill_random(self, median + sigma * _rng().standard_cauchy(self._data.shape), "cauchy_")
+
+
+def _fill_diagonal_(self, fill_value, wrap=False):
+    def f(s):
+        m = np.zeros(s._data.shape, dtype=np.bool_)
+        np.fill_diagonal(m, True, wrap=wrap)
+        return E.where(C._wrap(m), fill_value, s)
+
+    return inplace(self, f, (), "fill_diagonal_")
+
+
+def _resize_(self, *size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    if self._requires_grad:
+        raise RuntimeError("cannot resize variables that require grad")
+    n = int(np.prod(size)) if size else 1
+    flat = self._data.reshape(-1)
+    new = np.zeros(n, dtype=self._data.dtype)
+    new[: min(n, flat.size)] = flat[: min(n, flat.size)]
+    self._data = new.reshape(size)
+    self._vc[0] += 1
+    return self
+
+
+def _post_accumulate_hook(self, hook):
+    """``hook(tensor)`` after the leaf's ``.grad`` was accumulated in backward."""
+    if not self.is_leaf:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    from ..tensor import _RemovableHandle
+
+    lst = self._extra().setdefault("post_hooks", [])
+    lst.append(hook)
+
+    class _H(_RemovableHandle):
+        def remove(self_h):
+            if hook in lst:
+                lst.remove(hook)
+
+    return _H(self, hook)
+
+
+_install_more()

@@ -159,6 +159,7 @@ class Node:
         "out_meta",
         "label",
         "seq",
+        "shown",
         "__weakref__",
     )
 
@@ -199,16 +200,18 @@ class Node:
     def next_functions(self):
         from ..autograd.engine import accumulate_node
 
+        # ``shown``: the edges PyTorch's single node for a composite would have (see label)
+        edges = getattr(self, "shown", None) or self.edges
         return tuple(
-            ((e if isinstance(e, Node) else accumulate_node(e)) if e is not None else None, 0)
-            for e in self.edges
+            ((accumulate_node(e) if isinstance(e, Tensor) else e) if e is not None else None, 0)
+            for e in edges
         )
 
     def register_hook(self, fn):
         raise NotImplementedError("Node.register_hook: register hooks on tensors instead")
 
     def __repr__(self):
-        return f"<{self.name()} object>"
+        return f"<{self.name()} object at {id(self):#x}>"
 
 
 def apply(prim, inputs, params=_EMPTY):
@@ -313,15 +316,54 @@ _new_node = Node.__new__
 _asarray = np.asarray
 _ndarray = np.ndarray
 _Tensor = Tensor
-_new = Tensor.__new__
+_new = object.__new__
 
 
-def label(t, name):
-    """Give ``t``'s grad_fn PyTorch's display name for the composite that made it."""
+def label(t, name, inputs=None):
+    """Give ``t``'s grad_fn PyTorch's display name for the composite that made it.
+
+    With ``inputs`` (the composite's operands, in PyTorch's order; a ``ShownNode`` stands for
+    a node PyTorch has and jitgrad does not), ``next_functions`` reports those operands'
+    nodes, as PyTorch's one node for the composite would. Only introspection changes: the
+    tape keeps the composite's real nodes.
+    """
     n = t._grad_fn
     if n is not None and n.__class__ is Node:
         n.label = name
+        if inputs is not None:
+            n.shown = tuple(_edge_of(x) for x in inputs)
     return t
+
+
+def _edge_of(x):
+    if isinstance(x, Tensor):
+        return x._grad_fn if x._grad_fn is not None else (x if x._requires_grad else None)
+    return x if isinstance(x, ShownNode) else None
+
+
+class ShownNode:
+    """A display-only node (``TBackward0`` of a weight inside ``AddmmBackward0``)."""
+
+    __slots__ = ("_name", "_edges", "__weakref__")
+
+    def __init__(self, name, inputs):
+        self._name = name
+        self._edges = tuple(_edge_of(x) for x in inputs)
+
+    def name(self):
+        return self._name
+
+    @property
+    def next_functions(self):
+        from ..autograd.engine import accumulate_node
+
+        return tuple(
+            ((accumulate_node(e) if isinstance(e, Tensor) else e) if e is not None else None, 0)
+            for e in self._edges
+        )
+
+    def __repr__(self):
+        return f"<{self._name} object at {id(self):#x}>"
 
 
 _CONSTS = {}

@@ -9,6 +9,19 @@ class Adagrad(Optimizer):
     """PyTorch's Adagrad: ``Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0,
     initial_accumulator_value=0, eps=1e-10, maximize=False)``."""
 
+    _flags = dict(foreach=None, differentiable=False, fused=None)
+    _key_order = (
+        "lr",
+        "lr_decay",
+        "eps",
+        "weight_decay",
+        "initial_accumulator_value",
+        "foreach",
+        "maximize",
+        "differentiable",
+        "fused",
+    )
+
     def __init__(
         self,
         params,

@@ -27,7 +27,23 @@ class Adam(Optimizer):
     >>> opt = jitgrad.optim.Adam(model.parameters(), lr=1e-3)
     """
 
+    _flags = dict(foreach=None, capturable=False, differentiable=False, fused=None)
+    _key_order = (
+        "lr",
+        "betas",
+        "eps",
+        "weight_decay",
+        "amsgrad",
+        "maximize",
+        "foreach",
+        "capturable",
+        "differentiable",
+        "fused",
+        "decoupled_weight_decay",
+    )
+
     _decoupled = False
+    _flags = {**_flags, "decoupled_weight_decay": False}
 
     def __init__(
         self,
@@ -105,6 +121,7 @@ class AdamW(Adam):
     """
 
     _decoupled = True
+    _flags = {**Adam._flags, "decoupled_weight_decay": True}
 
     def __init__(
         self,

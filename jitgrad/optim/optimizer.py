@@ -75,8 +75,20 @@ class Optimizer:
     >>> opt.zero_grad(); loss.backward(); opt.step()
     """
 
+    # PyTorch's implementation switches (foreach, fused, ...): kept in every param group so
+    # state dicts carry PyTorch's keys; jitgrad has one implementation and ignores them
+    _flags = {}
+    _key_order = ()  # PyTorch's order of the group keys (state dicts and repr show it)
+
     def __init__(self, params, defaults):
-        self.defaults = defaults
+        full = dict(defaults)
+        for k, v in self._flags.items():
+            full.setdefault(k, v)
+        if self._key_order:
+            ordered = {k: full[k] for k in self._key_order if k in full}
+            ordered.update((k, v) for k, v in full.items() if k not in ordered)
+            full = ordered
+        self.defaults = full
         self.state = defaultdict(dict)
         self.param_groups = []
         if isinstance(params, Tensor):
@@ -100,6 +112,8 @@ class Optimizer:
     def __repr__(self):
         lines = [self.__class__.__name__ + " ("]
         for i, group in enumerate(self.param_groups):
+            if i:
+                lines.append("")  # torch separates the groups by an empty line
             lines.append(f"Parameter Group {i}")
             for key in sorted(group):
                 if key != "params":

@@ -12,6 +12,20 @@ class RMSprop(Optimizer):
     >>> opt = jitgrad.optim.RMSprop(model.parameters(), lr=1e-3, momentum=0.9)
     """
 
+    _flags = dict(capturable=False, foreach=None, differentiable=False)
+    _key_order = (
+        "lr",
+        "momentum",
+        "alpha",
+        "eps",
+        "centered",
+        "weight_decay",
+        "capturable",
+        "foreach",
+        "maximize",
+        "differentiable",
+    )
+
     def __init__(
         self,
         params,

@@ -11,6 +11,19 @@ class SGD(Optimizer):
     >>> opt = jitgrad.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     """
 
+    _flags = dict(foreach=None, differentiable=False, fused=None)
+    _key_order = (
+        "lr",
+        "momentum",
+        "dampening",
+        "weight_decay",
+        "nesterov",
+        "maximize",
+        "foreach",
+        "differentiable",
+        "fused",
+    )
+
     def __init__(
         self,
         params,

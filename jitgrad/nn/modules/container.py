@@ -3,7 +3,7 @@
 import operator
 from collections import OrderedDict
 
-from .module import Module
+from .module import Module, _addindent
 
 
 def _index(idx, n, what):
@@ -165,9 +165,24 @@ class ModuleList(Module):
         )
 
     def __repr__(self):
-        if not self._modules:
+        """Runs of identical modules print once, as ``(0-1): 2 x Linear(...)`` (like torch)."""
+        items = list(self._modules.items())
+        if not items:
             return "ModuleList()"
-        return super().__repr__()
+        lines = []
+        k = 0
+        while k < len(items):
+            r = repr(items[k][1])
+            e = k
+            while e + 1 < len(items) and repr(items[e + 1][1]) == r:
+                e += 1
+            body = _addindent(r, 2)
+            if e == k:
+                lines.append(f"({items[k][0]}): {body}")
+            else:
+                lines.append(f"({items[k][0]}-{items[e][0]}): {e - k + 1} x {body}")
+            k = e + 1
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):
@@ -223,3 +238,125 @@ class ModuleDict(Module):
 
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict"]
+
+
+class ParameterList(Module):
+    """A list of Parameters, registered as ``'0'``, ``'1'``, ..."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self.extend(values)
+
+    def _as_param(self, v):
+        from ...tensor import Tensor
+        from ..parameter import Parameter
+
+        if isinstance(v, Tensor) and not isinstance(v, Parameter):
+            v = Parameter(v)
+        return v
+
+    def append(self, value):
+        """Add a parameter at the end."""
+        self.register_parameter(str(self._size), self._as_param(value))
+        self.__dict__["_size"] = self._size + 1
+        return self
+
+    def extend(self, values):
+        """Add each parameter of ``values``."""
+        for v in values:
+            self.append(v)
+        return self
+
+    def __setattr__(self, name, value):
+        if name == "_size":
+            self.__dict__[name] = value
+            return
+        super().__setattr__(name, value)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return ParameterList([self[i] for i in range(len(self))[idx]])
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range")
+        return self._parameters[str(idx % n)]
+
+    def __setitem__(self, idx, value):
+        self.register_parameter(str(idx % len(self)), self._as_param(value))
+
+    def __len__(self):
+        return self._size
+
+    def __iter__(self):
+        return iter(self[i] for i in range(len(self)))
+
+    def __iadd__(self, other):
+        return self.extend(other)
+
+    def extra_repr(self):
+        lines = []
+        for i, p in enumerate(self):
+            size = "x".join(str(s) for s in p.shape)
+            lines.append(f"({i}): Parameter containing: [jitgrad.{p.dtype.name} of size {size}]")
+        return "\n".join(lines)
+
+
+class ParameterDict(Module):
+    """A dict of Parameters, registered under their keys."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return self._parameters[key]
+
+    def __setitem__(self, key, value):
+        from ...tensor import Tensor
+        from ..parameter import Parameter
+
+        if isinstance(value, Tensor) and not isinstance(value, Parameter):
+            value = Parameter(value)
+        self.register_parameter(key, value)
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def update(self, parameters):
+        """Add every (key, parameter) pair."""
+        items = parameters.items() if hasattr(parameters, "items") else parameters
+        for k, v in items:
+            self[k] = v
+
+    def pop(self, key):
+        v = self._parameters[key]
+        del self._parameters[key]
+        return v
+
+    def extra_repr(self):
+        lines = []
+        for k, p in self._parameters.items():
+            size = "x".join(str(s) for s in p.shape)
+            lines.append(f"({k}): Parameter containing: [jitgrad.{p.dtype.name} of size {size}]")
+        return "\n".join(lines)

@@ -10,7 +10,18 @@ from ..._trace_hooks import hooks_changed, note
 from ...tensor import Tensor
 from ..parameter import Parameter
 
-_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """``load_state_dict``'s result; prints ``<All keys matched successfully>`` when empty."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
 def _addindent(s, n):
@@ -74,6 +85,8 @@ class Module:
         d["_modules"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
         d["_forward_pre_hooks"] = OrderedDict()
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
 
     def forward(self, *input):
         raise NotImplementedError(
@@ -372,11 +385,12 @@ class Module:
                 isinstance(a, str) and a in _dtype._NAMES
             ):
                 dtype = a
-            elif str(a).split(":")[0] != "cpu":
-                raise RuntimeError(
-                    f"Module.to(): jitgrad eager modules live on the CPU (got {a!r}); use "
-                    "jitgrad.trace(device='cuda') to compile a step for the GPU"
-                )
+            elif isinstance(a, bool):
+                continue  # positional non_blocking
+            else:
+                from ..._devices import check_device
+
+                check_device(a, "Module.to")
         if dtype is None:
             return self
         npdt = _dtype.to_np(dtype)
@@ -402,10 +416,51 @@ class Module:
         return self
 
     def cuda(self, device=None):
-        raise RuntimeError(
-            "jitgrad eager modules live on the CPU; use jitgrad.trace(device='cuda') to compile "
-            "a training step for the GPU"
+        """Refuses like a CPU-only PyTorch (eager modules live on the CPU)."""
+        from ..._devices import check_device
+
+        check_device("cuda" if device is None or isinstance(device, int) else device, "cuda")
+        return self
+
+    def to_empty(self, *, device=None, recurse=True):
+        """Parameters and buffers keep their values (jitgrad has no meta device)."""
+        return self.to(device) if device is not None else self
+
+    def share_memory(self):
+        return self
+
+    def get_buffer(self, target):
+        """The buffer at the dotted path ``target``."""
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path) if mod_path else self
+        if name not in mod._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return mod._buffers[name]
+
+    def set_submodule(self, target, module, strict=False):
+        """Replace (or add) the submodule at the dotted path ``target``."""
+        mod_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(mod_path) if mod_path else self
+        if strict and name not in parent._modules:
+            raise AttributeError(f"{parent._get_name()} has no attribute `{name}`")
+        parent.add_module(name, module)
+
+    def compile(self, *args, **kwargs):
+        """``torch.compile`` in place: a no-op with a warning (use ``jitgrad.trace``)."""
+        import warnings
+
+        warnings.warn(
+            "Module.compile() leaves the module eager; compile a training step with "
+            "@jitgrad.trace instead",
+            UserWarning,
+            stacklevel=2,
         )
+
+    def bfloat16(self):
+        raise NotImplementedError("bfloat16 is out of jitgrad's scope (NumPy has no bfloat16)")
+
+    def get_extra_state(self):
+        raise RuntimeError("Module has no extra state")
 
     # ---- state dict ----------------------------------------------------------------
     def _save_to_state_dict(self, destination, prefix, keep_vars):
@@ -551,10 +606,35 @@ class Module:
             self._forward_pre_hooks.move_to_end(h.id, last=False)
         return h
 
+    def register_full_backward_hook(self, hook, prepend=False):
+        """``hook(module, grad_input, grad_output)`` when the gradients w.r.t. the module's
+        tensor inputs are computed; a non-None return replaces ``grad_input``."""
+        return self._add_hook("_backward_hooks", hook, prepend)
+
+    def register_backward_hook(self, hook):
+        """Legacy name; behaves as ``register_full_backward_hook`` (grad_input is with respect
+        to the module's inputs, not to its last operation as PyTorch's legacy hook was)."""
+        return self._add_hook("_backward_hooks", hook, False)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """``hook(module, grad_output)`` before the module's gradients are computed; a non-None
+        return replaces ``grad_output``."""
+        return self._add_hook("_backward_pre_hooks", hook, prepend)
+
+    def _add_hook(self, store, hook, prepend):
+        d = self.__dict__.setdefault(store, OrderedDict())
+        h = _RemovableHandle(d)
+        d[h.id] = hook
+        if prepend:
+            d.move_to_end(h.id, last=False)
+        return h
+
     def __call__(self, *args, **kwargs):
         if STATE.tracer is not None:  # a traced step: training, attributes, hooks are guarded
             note(self)
-        if not self._forward_pre_hooks and not self._forward_hooks:
+        d = self.__dict__
+        bw = d.get("_backward_hooks") or d.get("_backward_pre_hooks")
+        if not self._forward_pre_hooks and not self._forward_hooks and not bw:
             return self.forward(*args, **kwargs)
         for hook, with_kwargs in list(self._forward_pre_hooks.values()):
             if with_kwargs:
@@ -565,11 +645,15 @@ class Module:
                 r = hook(self, args)
                 if r is not None:
                     args = r if isinstance(r, tuple) else (r,)
+        if bw:
+            args, state = _backward_inputs(self, args)
         out = self.forward(*args, **kwargs)
         for hook, with_kwargs in list(self._forward_hooks.values()):
             r = hook(self, args, kwargs, out) if with_kwargs else hook(self, args, out)
             if r is not None:
                 out = r
+        if bw:
+            out = _backward_outputs(self, out, state)
         return out
 
     # ---- printing ------------------------------------------------------------------
@@ -601,6 +685,98 @@ class Module:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+
+
+class _BackwardState:
+    """One call's gradients: grad_output as it arrives, then grad_input per input."""
+
+    def __init__(self, n_in):
+        self.grad_output = None
+        self.grad_input = [None] * n_in
+        self.pending = 0
+
+
+def _backward_inputs(module, args):
+    """Identity views of the tensor inputs that need gradients, with hooks that collect them."""
+    from ...tensor import Tensor
+
+    st = _BackwardState(len([a for a in args if isinstance(a, Tensor)]))
+    new = []
+    k = 0
+    for a in args:
+        if isinstance(a, Tensor):
+            if a.requires_grad:
+                v = a.view_as(a)
+                st.pending += 1
+                v.register_hook(_input_hook(module, st, k))
+                new.append(v)
+            else:
+                new.append(a)
+            k += 1
+        else:
+            new.append(a)
+    return tuple(new), st
+
+
+def _input_hook(module, st, k):
+    def hook(g):
+        st.grad_input[k] = g
+        st.pending -= 1
+        if st.pending == 0:
+            gi = _call_backward_hooks(module, tuple(st.grad_input), st.grad_output)
+            if gi is not None:
+                return gi[k]
+        return None
+
+    return hook
+
+
+def _call_backward_hooks(module, grad_input, grad_output):
+    replaced = None
+    for h in list(module.__dict__.get("_backward_hooks", {}).values()):
+        r = h(module, grad_input, grad_output)
+        if r is not None:
+            replaced = grad_input = tuple(r) if isinstance(r, (tuple, list)) else (r,)
+    return replaced
+
+
+def _backward_outputs(module, out, st):
+    from ...tensor import Tensor
+
+    outs = out if isinstance(out, tuple) else (out,)
+    tens = [o for o in outs if isinstance(o, Tensor) and o.requires_grad]
+    if not tens:
+        return out
+    got = {}
+
+    def make(i):
+        def hook(g):
+            got[i] = g
+            if len(got) < len(tens):
+                return None
+            go = tuple(got.get(j) for j in range(len(tens)))
+            for h in list(module.__dict__.get("_backward_pre_hooks", {}).values()):
+                r = h(module, go)
+                if r is not None:
+                    go = tuple(r) if isinstance(r, (tuple, list)) else (r,)
+            st.grad_output = go
+            if st.pending == 0:  # no input needs a gradient: grad_input is all None
+                _call_backward_hooks(module, tuple(st.grad_input), go)
+            return go[i]
+
+        return hook
+
+    new = []
+    j = 0
+    for o in outs:
+        if isinstance(o, Tensor) and o.requires_grad:
+            v = o.view_as(o)
+            v.register_hook(make(j))
+            j += 1
+            new.append(v)
+        else:
+            new.append(o)
+    return tuple(new) if isinstance(out, tuple) else new[0]
 
 
 __all__ = ["Module"]

@@ -97,8 +97,10 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (
-            "{num_features}, eps={eps}, momentum={momentum}, affine={affine}, "
-            "track_running_stats={track_running_stats}".format(**self.__dict__)
+            "{num_features}, eps={eps}, momentum={momentum}, affine={affine}, bias={bias}, "
+            "track_running_stats={track_running_stats}".format(
+                bias=self._parameters.get("bias") is not None, **self.__dict__
+            )
         )
 
 
@@ -152,8 +154,9 @@ class LayerNorm(Module):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return "{normalized_shape}, eps={eps}, elementwise_affine={elementwise_affine}".format(
-            **self.__dict__
+        return (
+            "{normalized_shape}, eps={eps}, elementwise_affine={elementwise_affine}, "
+            "bias={bias}".format(bias=self._parameters.get("bias") is not None, **self.__dict__)
         )
 
 

@@ -5,9 +5,31 @@
 """
 
 from .dataloader import DataLoader, default_collate
-from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from .dataset import (
+    ChainDataset,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    StackDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
 from .distributed import DistributedSampler
-from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
+from .sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
+
+
+def get_worker_info():
+    """None: data loading runs in the main process (there are no worker processes)."""
+    return None
+
 
 __all__ = [
     "Dataset",
@@ -22,4 +44,10 @@ __all__ = [
     "RandomSampler",
     "BatchSampler",
     "DistributedSampler",
+    "SubsetRandomSampler",
+    "WeightedRandomSampler",
+    "IterableDataset",
+    "ChainDataset",
+    "StackDataset",
+    "get_worker_info",
 ]

@@ -73,6 +73,22 @@ class DataLoader:
         self.dataset = dataset
         self.num_workers = num_workers
         self.generator = generator
+        from .dataset import IterableDataset
+
+        self._iterable = isinstance(dataset, IterableDataset)
+        if self._iterable:
+            if shuffle or sampler is not None or batch_sampler is not None:
+                raise ValueError(
+                    "DataLoader with IterableDataset: expected unspecified shuffle, sampler and "
+                    "batch_sampler options"
+                )
+            self.batch_size, self.drop_last = batch_size, drop_last
+            self.sampler = self.batch_sampler = None
+            self._custom_collate = collate_fn is not None
+            self.collate_fn = collate_fn or (
+                default_collate if batch_size is not None else (lambda x: x)
+            )
+            return
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
                 raise ValueError(
@@ -101,9 +117,28 @@ class DataLoader:
             self.collate_fn = default_collate if batch_size is not None else (lambda x: x)
 
     def __len__(self):
+        if self._iterable:
+            n = len(self.dataset)  # TypeError when the iterable dataset has no length
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
         return len(self.sampler)
+
+    def _iter_iterable(self, ds):
+        if self.batch_size is None:
+            for item in ds:
+                yield self.collate_fn(item)
+            return
+        batch = []
+        for item in ds:
+            batch.append(item)
+            if len(batch) == self.batch_size:
+                yield self.collate_fn(batch)
+                batch = []
+        if batch and not self.drop_last:
+            yield self.collate_fn(batch)
 
     def _index_batches(self):
         """Batches of indices as NumPy arrays, without a Python loop per sample when possible."""
@@ -122,6 +157,9 @@ class DataLoader:
 
     def __iter__(self):
         ds = self.dataset
+        if self._iterable:
+            yield from self._iter_iterable(ds)
+            return
         if self.batch_sampler is None:  # batch_size=None: samples one by one
             for i in self.sampler:
                 yield self.collate_fn(ds[i])

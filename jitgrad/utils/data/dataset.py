@@ -135,3 +135,55 @@ def random_split(dataset, lengths, generator=None):
         out.append(Subset(dataset, perm[offset : offset + length]))
         offset += length
     return out
+
+
+class IterableDataset(Dataset):
+    """A dataset that is iterated (``__iter__``) rather than indexed; DataLoader batches
+    consecutive items."""
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
+
+    def __getitem__(self, index):
+        raise NotImplementedError("an IterableDataset is iterated, not indexed")
+
+    def __add__(self, other):
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """Iterate several iterable datasets one after another."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+
+    def __iter__(self):
+        for d in self.datasets:
+            yield from d
+
+    def __len__(self):
+        return sum(len(d) for d in self.datasets)
+
+
+class StackDataset(Dataset):
+    """Samples from several datasets of one length, as a tuple (or a dict with keywords)."""
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError(
+                "Supported either ``tuple``- (via ``args``) or``dict``- (via "
+                "``kwargs``) like input/output, but both types are given."
+            )
+        self._args, self._kwargs = args, kwargs
+        lens = {len(d) for d in (args or tuple(kwargs.values()))}
+        if len(lens) > 1:
+            raise ValueError("Size mismatch between datasets")
+        self._length = lens.pop() if lens else 0
+
+    def __getitem__(self, index):
+        if self._kwargs:
+            return {k: d[index] for k, d in self._kwargs.items()}
+        return tuple(d[index] for d in self._args)
+
+    def __len__(self):
+        return self._length

@@ -1,0 +1,436 @@
+"""More layers, activations and losses tutorials use: thin modules over ``nn.functional``."""
+
+import math
+
+import numpy as np
+
+from ...tensor import _wrap
+from .. import functional as F
+from .. import init
+from ..parameter import Parameter
+from .linear import Linear
+from .loss import _Loss, _WeightedLoss
+from .module import Module
+
+
+def _simple(name, fn, doc, **defaults):
+    """A parameter-free module calling ``fn(input, **settings)``."""
+
+    def __init__(self, *args, **kwargs):
+        Module.__init__(self)
+        keys = list(defaults)
+        vals = dict(defaults)
+        for k, v in zip(keys, args):
+            vals[k] = v
+        vals.update(kwargs)
+        for k, v in vals.items():
+            setattr(self, k, v)
+
+    def forward(self, input):
+        return fn(input, **{k: getattr(self, k) for k in defaults})
+
+    def extra_repr(self):
+        return ", ".join(
+            f"{k}={getattr(self, k)}" for k in defaults if k != "inplace" or getattr(self, k)
+        )
+
+    return type(
+        name,
+        (Module,),
+        {
+            "__init__": __init__,
+            "forward": forward,
+            "extra_repr": extra_repr,
+            "__doc__": doc,
+            "__module__": __name__,
+        },
+    )
+
+
+SELU = _simple("SELU", F.selu, "SELU activation.", inplace=False)
+CELU = _simple("CELU", F.celu, "CELU activation.", alpha=1.0, inplace=False)
+Softsign = _simple("Softsign", F.softsign, "x / (1 + |x|).")
+Softmin = _simple("Softmin", F.softmin, "softmax(-x) along dim.", dim=None)
+Hardsigmoid = _simple("Hardsigmoid", F.hardsigmoid, "relu6(x + 3) / 6.", inplace=False)
+Hardswish = _simple("Hardswish", F.hardswish, "x * relu6(x + 3) / 6.", inplace=False)
+Tanhshrink = _simple("Tanhshrink", F.tanhshrink, "x - tanh(x).")
+Hardshrink = _simple("Hardshrink", F.hardshrink, "Hard shrinkage.", lambd=0.5)
+Softshrink = _simple("Softshrink", F.softshrink, "Soft shrinkage.", lambd=0.5)
+Threshold = _simple(
+    "Threshold",
+    F.threshold,
+    "x if x > threshold else value.",
+    threshold=0.0,
+    value=0.0,
+    inplace=False,
+)
+GLU = _simple("GLU", F.glu, "Gated linear unit.", dim=-1)
+RReLU = _simple(
+    "RReLU",
+    lambda x, lower, upper, inplace: F.rrelu(x, lower, upper, False, inplace),
+    "Randomised leaky ReLU (eval-mode slope).",
+    lower=1.0 / 8,
+    upper=1.0 / 3,
+    inplace=False,
+)
+PixelShuffle = _simple("PixelShuffle", F.pixel_shuffle, "Depth to space.", upscale_factor=1)
+PixelUnshuffle = _simple("PixelUnshuffle", F.pixel_unshuffle, "Space to depth.", downscale_factor=1)
+AlphaDropout = _simple(
+    "AlphaDropout",
+    lambda x, p, inplace: F.alpha_dropout(x, p, False),
+    "Alpha dropout (identity in eval mode).",
+    p=0.5,
+    inplace=False,
+)
+
+
+class PReLU(Module):
+    """``max(0, x) + a * min(0, x)`` with a learnable ``a`` (one or one per channel)."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.init = init
+        self.weight = Parameter(_wrap(np.full((num_parameters,), init, dtype=np.float32)))
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+class CosineSimilarity(Module):
+    """Cosine similarity along ``dim``."""
+
+    def __init__(self, dim=1, eps=1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1, x2):
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    """p-norm distance of row pairs."""
+
+    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1, x2):
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+class Upsample(Module):
+    """``F.interpolate`` as a module."""
+
+    def __init__(
+        self,
+        size=None,
+        scale_factor=None,
+        mode="nearest",
+        align_corners=None,
+        recompute_scale_factor=None,
+    ):
+        super().__init__()
+        self.size, self.scale_factor = size, scale_factor
+        self.mode, self.align_corners = mode, align_corners
+
+    def forward(self, input):
+        return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners)
+
+    def extra_repr(self):
+        if self.scale_factor is not None:
+            return f"scale_factor={float(self.scale_factor)}, mode='{self.mode}'"
+        return f"size={self.size}, mode='{self.mode}'"
+
+
+class _Pad(Module):
+    mode = "constant"
+    nd = 2
+
+    def __init__(self, padding, value=0.0):
+        super().__init__()
+        self.padding = (padding,) * (2 * self.nd) if isinstance(padding, int) else tuple(padding)
+        self.value = value
+
+    def forward(self, input):
+        if self.mode == "constant":
+            return F.pad(input, self.padding, "constant", self.value)
+        return F.pad(input, self.padding, self.mode)
+
+    def extra_repr(self):
+        return f"{self.padding}" + (f", value={self.value}" if self.mode == "constant" else "")
+
+
+def _pad(name, mode, nd, zero=False):
+    attrs = {"mode": mode, "nd": nd, "__module__": __name__, "__doc__": f"{mode} padding."}
+    if zero:
+        attrs["__init__"] = lambda self, padding: _Pad.__init__(self, padding, 0.0)
+        attrs["extra_repr"] = lambda self: f"{self.padding}"
+    elif mode != "constant":
+        attrs["__init__"] = lambda self, padding: _Pad.__init__(self, padding)
+    return type(name, (_Pad,), attrs)
+
+
+ConstantPad1d = _pad("ConstantPad1d", "constant", 1)
+ConstantPad2d = _pad("ConstantPad2d", "constant", 2)
+ConstantPad3d = _pad("ConstantPad3d", "constant", 3)
+ZeroPad1d = _pad("ZeroPad1d", "constant", 1, True)
+ZeroPad2d = _pad("ZeroPad2d", "constant", 2, True)
+ReflectionPad1d = _pad("ReflectionPad1d", "reflect", 1)
+ReflectionPad2d = _pad("ReflectionPad2d", "reflect", 2)
+ReplicationPad1d = _pad("ReplicationPad1d", "replicate", 1)
+ReplicationPad2d = _pad("ReplicationPad2d", "replicate", 2)
+CircularPad1d = _pad("CircularPad1d", "circular", 1)
+CircularPad2d = _pad("CircularPad2d", "circular", 2)
+
+
+class InstanceNorm1d(Module):
+    """Instance normalisation (per sample and channel), optional affine."""
+
+    def __init__(
+        self,
+        num_features,
+        eps=1e-5,
+        momentum=0.1,
+        affine=False,
+        track_running_stats=False,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if track_running_stats:
+            raise NotImplementedError("InstanceNorm(track_running_stats=True) is not supported")
+        self.num_features, self.eps, self.momentum, self.affine = (
+            num_features,
+            eps,
+            momentum,
+            affine,
+        )
+        self.track_running_stats = False
+        if affine:
+            self.weight = Parameter(_wrap(np.ones(num_features, np.float32)))
+            self.bias = Parameter(_wrap(np.zeros(num_features, np.float32)))
+        else:
+            self.weight = self.bias = None
+
+    def forward(self, input):
+        return F.instance_norm(input, weight=self.weight, bias=self.bias, eps=self.eps)
+
+    def extra_repr(self):
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+        )
+
+
+class InstanceNorm2d(InstanceNorm1d):
+    """Instance normalisation of (N, C, H, W)."""
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """``Linear`` under the name PyTorch gives MultiheadAttention's ``out_proj``."""
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention with PyTorch's packed ``in_proj_weight`` and ``out_proj``."""
+
+    def __init__(
+        self,
+        embed_dim,
+        num_heads,
+        dropout=0.0,
+        bias=True,
+        add_bias_kv=False,
+        add_zero_attn=False,
+        kdim=None,
+        vdim=None,
+        batch_first=False,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if embed_dim % num_heads:
+            raise AssertionError("embed_dim must be divisible by num_heads")
+        if (
+            add_bias_kv
+            or add_zero_attn
+            or (kdim not in (None, embed_dim))
+            or (vdim not in (None, embed_dim))
+        ):
+            raise NotImplementedError(
+                "MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim != embed_dim are "
+                "not supported by jitgrad"
+            )
+        self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
+        self.batch_first = batch_first
+        self.head_dim = embed_dim // num_heads
+        self.in_proj_weight = Parameter(_wrap(np.empty((3 * embed_dim, embed_dim), np.float32)))
+        init.xavier_uniform_(self.in_proj_weight)
+        if bias:
+            self.in_proj_bias = Parameter(_wrap(np.zeros(3 * embed_dim, np.float32)))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias)
+        if bias:
+            init.zeros_(self.out_proj.bias)
+
+    def forward(
+        self,
+        query,
+        key,
+        value,
+        key_padding_mask=None,
+        need_weights=True,
+        attn_mask=None,
+        average_attn_weights=True,
+        is_causal=False,
+    ):
+        batched = query.ndim == 3
+        q, k, v = query, key, value
+        if not batched:
+            q, k, v = q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)
+        elif self.batch_first:
+            q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)
+        L, N, E = q.shape
+        S = k.shape[0]
+        w = self.in_proj_weight
+        b = self.in_proj_bias
+        wq, wk, wv = w.chunk(3, 0)
+        bq, bk, bv = b.chunk(3, 0) if b is not None else (None, None, None)
+        h, d = self.num_heads, self.head_dim
+
+        def heads(x, wt, bt, n):
+            y = F.linear(x, wt, bt)  # (n, N, E)
+            return y.reshape(n, N * h, d).transpose(0, 1)  # (N h, n, d)
+
+        qh, kh, vh = heads(q, wq, bq, L), heads(k, wk, bk, S), heads(v, wv, bv, S)
+        scores = qh @ kh.transpose(1, 2) / math.sqrt(d)  # (N h, L, S)
+        mask = None
+        if attn_mask is not None:
+            mask = attn_mask if attn_mask.ndim == 3 else attn_mask.unsqueeze(0)
+        if is_causal and attn_mask is None:
+            from ... import tensor as _t
+
+            mask = _t(np.triu(np.ones((L, S), dtype=bool), 1)).unsqueeze(0)
+        if mask is not None:
+            if mask.dtype.name == "bool":
+                scores = scores.masked_fill(mask, float("-inf"))
+            else:
+                scores = scores + mask
+        if key_padding_mask is not None:
+            kpm = key_padding_mask.reshape(N, 1, 1, S).expand(N, h, 1, S).reshape(N * h, 1, S)
+            if kpm.dtype.name == "bool":
+                scores = scores.masked_fill(kpm, float("-inf"))
+            else:
+                scores = scores + kpm
+        attn = F.softmax(scores, -1)
+        if self.dropout and self.training:
+            attn = F.dropout(attn, self.dropout, True)
+        out = (attn @ vh).transpose(0, 1).reshape(L, N, E)
+        out = self.out_proj(out)
+        if not batched:
+            out = out.squeeze(1)
+        elif self.batch_first:
+            out = out.transpose(0, 1)
+        weights = None
+        if need_weights:
+            weights = attn.reshape(N, h, L, S)
+            if average_attn_weights:
+                weights = weights.mean(1)
+            if not batched:
+                weights = weights.squeeze(0)
+        return out, weights
+
+
+class KLDivLoss(_Loss):
+    """KL divergence; ``reduction='batchmean'`` is the mathematically right mean."""
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
+        Module.__init__(self)
+        self.reduction = reduction
+        self.log_target = log_target
+
+    def forward(self, input, target):
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+def _loss(name, fn, doc, *argnames, **defaults):
+    def __init__(self, *args, size_average=None, reduce=None, reduction="mean", **kwargs):
+        _Loss.__init__(self, size_average, reduce, reduction)
+        vals = dict(defaults)
+        for k, v in zip(defaults, args):
+            vals[k] = v
+        vals.update(kwargs)
+        for k, v in vals.items():
+            setattr(self, k, v)
+
+    def forward(self, *inputs):
+        return fn(*inputs, reduction=self.reduction, **{k: getattr(self, k) for k in defaults})
+
+    return type(
+        name,
+        (_Loss,),
+        {"__init__": __init__, "forward": forward, "__doc__": doc, "__module__": __name__},
+    )
+
+
+MarginRankingLoss = _loss(
+    "MarginRankingLoss", F.margin_ranking_loss, "Ranking hinge loss.", margin=0.0
+)
+HingeEmbeddingLoss = _loss(
+    "HingeEmbeddingLoss", F.hinge_embedding_loss, "Hinge embedding.", margin=1.0
+)
+SoftMarginLoss = _loss("SoftMarginLoss", F.soft_margin_loss, "log(1 + exp(-y x)).")
+CosineEmbeddingLoss = _loss(
+    "CosineEmbeddingLoss", F.cosine_embedding_loss, "Cosine embedding loss.", margin=0.0
+)
+TripletMarginLoss = _loss(
+    "TripletMarginLoss",
+    F.triplet_margin_loss,
+    "Triplet loss.",
+    margin=1.0,
+    p=2.0,
+    eps=1e-6,
+    swap=False,
+)
+PoissonNLLLoss = _loss(
+    "PoissonNLLLoss", F.poisson_nll_loss, "Poisson NLL.", log_input=True, full=False, eps=1e-8
+)
+GaussianNLLLoss = _loss(
+    "GaussianNLLLoss", F.gaussian_nll_loss, "Gaussian NLL.", full=False, eps=1e-6
+)
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """Per-class logistic loss averaged over classes."""
+
+    def forward(self, input, target):
+        return F.multilabel_soft_margin_loss(input, target, self.weight, reduction=self.reduction)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """Multi-class hinge loss."""
+
+    def __init__(
+        self, p=1, margin=1.0, weight=None, size_average=None, reduce=None, reduction="mean"
+    ):
+        super().__init__(weight, size_average, reduce, reduction)
+        self.p, self.margin = p, margin
+
+    def forward(self, input, target):
+        return F.multi_margin_loss(
+            input, target, self.p, self.margin, self.weight, reduction=self.reduction
+        )
+
+
+__all__ = [
+    n
+    for n, v in list(globals().items())
+    if isinstance(v, type)
+    and issubclass(v, Module)
+    and v.__module__ == __name__
+    and not n.startswith("_")
+]

@@ -939,6 +939,16 @@ def build(tr, watch, leaves):
                 f"{k}.{attr} {op} {c.lit(v) if _litable(v) else c.const(v)}",
                 f"{name}.{attr} == {v!r}",
             )
+        for attr in sorted(reads or ()):  # other objects forward reads: functions, configs
+            v = mod.__dict__.get(attr, _MISSING)
+            if v is _MISSING or is_plain(v) or isinstance(v, Tensor) or _is_module(v):
+                continue
+            if not attr.isidentifier() or keyword.iskeyword(attr):
+                continue
+            if _plain_container(v):
+                G.expr(f"_snapc({k}.{attr}) == {c.const(_snap(v))}", f"{name}.{attr} == {v!r}")
+            else:
+                G.expr(f"{k}.{attr} is {c.const(v)}", f"{name}.{attr} is the object captured")
         hook_objs.append((mod, hooks))
     G.hook_objs = hook_objs
     if hook_objs:

@@ -385,6 +385,37 @@ def test_a_new_optimizer_each_phase_keeps_compiling():
     assert len(s._variants) <= 2  # stale variants (old optimizers) were dropped
 
 
+def test_user_module_attributes_read_by_forward():
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+            self.act = jg.tanh
+            self.scale = 1.0
+            self.dims = [0]
+
+        def forward(self, x):
+            return self.act(self.fc(x)).sum(self.dims) * self.scale
+
+    def build():
+        m = Block()
+
+        def step(x):
+            return m(x).sum()
+
+        def change(i):
+            if i == 3:
+                m.act = jg.sigmoid
+            if i == 5:
+                m.scale = 2.0
+            if i == 6:
+                m.dims.append(1)
+
+        return Env(step, lambda i: (jg.randn(2, 4),), change, lambda: model_state(m))
+
+    check(build, must_compile=True)
+
+
 def test_scheduler_step_inside_the_step():
     def build():
         e = train_env(opt_fn=lambda ps: jg.optim.SGD(ps, lr=0.2, momentum=0.9))

@@ -367,6 +367,13 @@ class Watch:
             self.roots.append((me, fn.__self__))
         elif isinstance(fn, types.FunctionType):
             self._add_function(fn, None, args, kwargs)
+        elif isinstance(fn, functools.partial):  # its own arguments are roots, its code scanned
+            me = Path(("obj", fn), (), "partial", 0)
+            for j, a in enumerate(fn.args):
+                self.roots.append((me.child(("a", "args"), ("i", j)), a))
+            for key, a in fn.keywords.items():
+                self.roots.append((me.child(("a", "keywords"), ("i", key)), a))
+            self._targets(fn.func, (), {})
         else:
             call = getattr(type(fn), "forward" if _is_module(fn) else "__call__", None)
             root = Path(("obj", fn), (), type(fn).__name__.lower(), 0)

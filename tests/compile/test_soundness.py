@@ -496,6 +496,30 @@ def test_closure_value_and_helper_function_globals():
     check(build, must_compile=True)
 
 
+def test_partial_of_a_function_reading_a_global():
+    import functools
+
+    def build():
+        _reset_globals()
+
+        def step(model, x):
+            return (model(x) * SCALE).sum()
+
+        model = mlp(drop=0.5)
+        f = functools.partial(step, model)
+
+        def change(i):
+            global SCALE
+            if i == 3:
+                SCALE = 4.0
+            if i == 5:
+                model.eval()
+
+        return Env(f, lambda i: (jg.randn(2, 4),), change, lambda: model_state(model))
+
+    check(build, must_compile=True)
+
+
 def test_tensor_of_a_traced_tensor():
     def build():
         w = jg.randn(3, requires_grad=True)

@@ -260,10 +260,12 @@ def _static_attr(obj, name):
     if isinstance(obj, type):
         return None
     for klass in type(obj).__mro__:
-        attr = klass.__dict__.get(name)
-        if attr is not None:
+        attr = klass.__dict__.get(name, _MISSING)
+        if attr is not _MISSING:
             if isinstance(attr, types.FunctionType):
                 return None, None, attr
+            if is_plain(attr) or _plain_container(attr):  # a class-level setting
+                return (("a", name),), attr, None
             return None
     return None
 
@@ -948,6 +950,13 @@ def build(tr, watch, leaves):
             )
         for attr in sorted(reads or ()):  # other objects forward reads: functions, configs
             v = mod.__dict__.get(attr, _MISSING)
+            if v is _MISSING:  # a class attribute (a setting shared by the class)
+                r = _static_attr(mod, attr)
+                if r is not None and r[0] is not None and is_plain(r[1]):
+                    op = "is" if type(r[1]) in (bool, type(None)) else "=="
+                    lit = c.lit(r[1]) if _litable(r[1]) else c.const(r[1])
+                    G.expr(f"{k}.{attr} {op} {lit}", f"{name}.{attr} == {r[1]!r} (class)")
+                continue
             if v is _MISSING or is_plain(v) or isinstance(v, Tensor) or _is_module(v):
                 continue
             if not attr.isidentifier() or keyword.iskeyword(attr):

@@ -387,6 +387,8 @@ def test_a_new_optimizer_each_phase_keeps_compiling():
 
 def test_user_module_attributes_read_by_forward():
     class Block(nn.Module):
+        GAIN = 1.0
+
         def __init__(self):
             super().__init__()
             self.fc = nn.Linear(4, 3)
@@ -395,9 +397,10 @@ def test_user_module_attributes_read_by_forward():
             self.dims = [0]
 
         def forward(self, x):
-            return self.act(self.fc(x)).sum(self.dims) * self.scale
+            return self.act(self.fc(x)).sum(self.dims) * self.scale * self.GAIN
 
     def build():
+        Block.GAIN = 1.0
         m = Block()
 
         def step(x):
@@ -410,6 +413,8 @@ def test_user_module_attributes_read_by_forward():
                 m.scale = 2.0
             if i == 6:
                 m.dims.append(1)
+            if i == 7:
+                Block.GAIN = 3.0
 
         return Env(step, lambda i: (jg.randn(2, 4),), change, lambda: model_state(m))
 

@@ -535,16 +535,16 @@ class Watch:
                     self._chains(code, glb, cells, fast, d)
 
     def rewalk(self):
-        """Owner paths as they are now (for state the step created or attached)."""
+        """Owner paths as they are now (for state the step created or attached); the entry
+        view (paths, owners, modules, optimizers, entry values) is kept, new owners added."""
         saved = (self.tensor_path, self.owner, self.modules, self.optimizers)
-        me, oe = self.module_entry, self.opt_entry
+        entry = (self.module_entry, self.opt_entry)
         self.walk()
-        now = self.tensor_path
-        for k, v in saved[1].items():
+        now, owners = self.tensor_path, self.owner
+        self.tensor_path, self.owner, self.modules, self.optimizers = saved
+        self.module_entry, self.opt_entry = entry
+        for k, v in owners.items():
             self.owner.setdefault(k, v)
-        self.tensor_path, self.modules, self.optimizers = saved[0], saved[2], saved[3]
-        self.owner = {**self.owner, **saved[1]}
-        self.module_entry, self.opt_entry = me, oe
         return now
 
     def walk(self):

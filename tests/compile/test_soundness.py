@@ -421,6 +421,12 @@ def test_user_module_attributes_read_by_forward():
     check(build, must_compile=True)
 
 
+def test_no_warmup_call_state_created_while_recording():
+    make = lambda ps: jg.optim.Adam(ps, lr=0.01)
+    s = check(lambda: train_env(opt_fn=make), rtol=1e-4, warmup=0)
+    assert s.stats["compiled_calls"] > 0
+
+
 def test_scheduler_step_inside_the_step():
     def build():
         e = train_env(opt_fn=lambda ps: jg.optim.SGD(ps, lr=0.2, momentum=0.9))

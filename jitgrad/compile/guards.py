@@ -260,10 +260,12 @@ def _static_attr(obj, name):
     if isinstance(obj, type):
         return None
     for klass in type(obj).__mro__:
-        attr = klass.__dict__.get(name)
-        if attr is not None:
+        attr = klass.__dict__.get(name, _MISSING)
+        if attr is not _MISSING:
             if isinstance(attr, types.FunctionType):
                 return None, None, attr
+            if is_plain(attr) or _plain_container(attr):  # a class-level setting
+                return (("a", name),), attr, None
             return None
     return None
 
@@ -367,6 +369,13 @@ class Watch:
             self.roots.append((me, fn.__self__))
         elif isinstance(fn, types.FunctionType):
             self._add_function(fn, None, args, kwargs)
+        elif isinstance(fn, functools.partial):  # its own arguments are roots, its code scanned
+            me = Path(("obj", fn), (), "partial", 0)
+            for j, a in enumerate(fn.args):
+                self.roots.append((me.child(("a", "args"), ("i", j)), a))
+            for key, a in fn.keywords.items():
+                self.roots.append((me.child(("a", "keywords"), ("i", key)), a))
+            self._targets(fn.func, (), {})
         else:
             call = getattr(type(fn), "forward" if _is_module(fn) else "__call__", None)
             root = Path(("obj", fn), (), type(fn).__name__.lower(), 0)
@@ -526,16 +535,16 @@ class Watch:
                     self._chains(code, glb, cells, fast, d)
 
     def rewalk(self):
-        """Owner paths as they are now (for state the step created or attached)."""
+        """Owner paths as they are now (for state the step created or attached); the entry
+        view (paths, owners, modules, optimizers, entry values) is kept, new owners added."""
         saved = (self.tensor_path, self.owner, self.modules, self.optimizers)
-        me, oe = self.module_entry, self.opt_entry
+        entry = (self.module_entry, self.opt_entry)
         self.walk()
-        now = self.tensor_path
-        for k, v in saved[1].items():
+        now, owners = self.tensor_path, self.owner
+        self.tensor_path, self.owner, self.modules, self.optimizers = saved
+        self.module_entry, self.opt_entry = entry
+        for k, v in owners.items():
             self.owner.setdefault(k, v)
-        self.tensor_path, self.modules, self.optimizers = saved[0], saved[2], saved[3]
-        self.owner = {**self.owner, **saved[1]}
-        self.module_entry, self.opt_entry = me, oe
         return now
 
     def walk(self):
@@ -939,6 +948,23 @@ def build(tr, watch, leaves):
                 f"{k}.{attr} {op} {c.lit(v) if _litable(v) else c.const(v)}",
                 f"{name}.{attr} == {v!r}",
             )
+        for attr in sorted(reads or ()):  # other objects forward reads: functions, configs
+            v = mod.__dict__.get(attr, _MISSING)
+            if v is _MISSING:  # a class attribute (a setting shared by the class)
+                r = _static_attr(mod, attr)
+                if r is not None and r[0] is not None and is_plain(r[1]):
+                    op = "is" if type(r[1]) in (bool, type(None)) else "=="
+                    lit = c.lit(r[1]) if _litable(r[1]) else c.const(r[1])
+                    G.expr(f"{k}.{attr} {op} {lit}", f"{name}.{attr} == {r[1]!r} (class)")
+                continue
+            if v is _MISSING or is_plain(v) or isinstance(v, Tensor) or _is_module(v):
+                continue
+            if not attr.isidentifier() or keyword.iskeyword(attr):
+                continue
+            if _plain_container(v):
+                G.expr(f"_snapc({k}.{attr}) == {c.const(_snap(v))}", f"{name}.{attr} == {v!r}")
+            else:
+                G.expr(f"{k}.{attr} is {c.const(v)}", f"{name}.{attr} is the object captured")
         hook_objs.append((mod, hooks))
     G.hook_objs = hook_objs
     if hook_objs:

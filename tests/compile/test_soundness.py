@@ -385,6 +385,48 @@ def test_a_new_optimizer_each_phase_keeps_compiling():
     assert len(s._variants) <= 2  # stale variants (old optimizers) were dropped
 
 
+def test_user_module_attributes_read_by_forward():
+    class Block(nn.Module):
+        GAIN = 1.0
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+            self.act = jg.tanh
+            self.scale = 1.0
+            self.dims = [0]
+
+        def forward(self, x):
+            return self.act(self.fc(x)).sum(self.dims) * self.scale * self.GAIN
+
+    def build():
+        Block.GAIN = 1.0
+        m = Block()
+
+        def step(x):
+            return m(x).sum()
+
+        def change(i):
+            if i == 3:
+                m.act = jg.sigmoid
+            if i == 5:
+                m.scale = 2.0
+            if i == 6:
+                m.dims.append(1)
+            if i == 7:
+                Block.GAIN = 3.0
+
+        return Env(step, lambda i: (jg.randn(2, 4),), change, lambda: model_state(m))
+
+    check(build, must_compile=True)
+
+
+def test_no_warmup_call_state_created_while_recording():
+    make = lambda ps: jg.optim.Adam(ps, lr=0.01)
+    s = check(lambda: train_env(opt_fn=make), rtol=1e-4, warmup=0)
+    assert s.stats["compiled_calls"] > 0
+
+
 def test_scheduler_step_inside_the_step():
     def build():
         e = train_env(opt_fn=lambda ps: jg.optim.SGD(ps, lr=0.2, momentum=0.9))
@@ -461,6 +503,30 @@ def test_closure_value_and_helper_function_globals():
                 SCALE = 3.0
 
         return Env(step, lambda i: (jg.randn(4),), change)
+
+    check(build, must_compile=True)
+
+
+def test_partial_of_a_function_reading_a_global():
+    import functools
+
+    def build():
+        _reset_globals()
+
+        def step(model, x):
+            return (model(x) * SCALE).sum()
+
+        model = mlp(drop=0.5)
+        f = functools.partial(step, model)
+
+        def change(i):
+            global SCALE
+            if i == 3:
+                SCALE = 4.0
+            if i == 5:
+                model.eval()
+
+        return Env(f, lambda i: (jg.randn(2, 4),), change, lambda: model_state(model))
 
     check(build, must_compile=True)
 

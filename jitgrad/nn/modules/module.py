@@ -37,7 +37,6 @@ def _type_name(v):
     return type(v).__name__
 
 
-
 class _RemovableHandle:
     _next_id = 0
 

@@ -472,3 +472,25 @@ def test_testing_special_and_version_namespaces():
     )
     np.testing.assert_allclose(torch.special.ndtr(torch.tensor([0.0])).numpy(), [0.5])
     assert torch.version.cuda is None and torch.version.__version__ == torch.__version__
+
+
+def test_embedding_bag_modes_and_gradients():
+    w = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+    idx, offsets = [1, 2, 0, 3, 3], [0, 2]
+    bags = [[1, 2], [0, 3, 3]]
+    for mode, red in (("sum", np.sum), ("mean", np.mean), ("max", np.max)):
+        m = nn.EmbeddingBag.from_pretrained(torch.tensor(w), freeze=False, mode=mode)
+        out = m(torch.tensor(idx), torch.tensor(offsets))
+        np.testing.assert_allclose(out.detach().numpy(), [red(w[b], 0) for b in bags], rtol=1e-6)
+        assert out.grad_fn.name() == "EmbeddingBagBackward0"
+        out.sum().backward()
+        if mode == "sum":  # each use of a row adds one
+            np.testing.assert_allclose(m.weight.grad.numpy()[:, 0], [1, 1, 1, 2])
+        if mode == "mean":
+            np.testing.assert_allclose(
+                m.weight.grad.numpy()[:, 0], [1 / 3, 0.5, 0.5, 2 / 3], rtol=1e-6
+            )
+    two_d = nn.EmbeddingBag.from_pretrained(torch.tensor(w), mode="sum")(
+        torch.tensor([[0, 1], [2, 3]])
+    )
+    np.testing.assert_allclose(two_d.numpy(), [w[0] + w[1], w[2] + w[3]], rtol=1e-6)

@@ -687,7 +687,6 @@ _OUT_OF_SCOPE = {
     "export": "torch.export",
     "fx": "torch.fx graph capture (use jitgrad.trace and its graph printing)",
     "hub": "torch.hub (no network access; load weights with jitgrad.load)",
-    "distributions": "torch.distributions",
     "amp": "mixed precision (torch.amp)",
     "autocast": "mixed precision (autocast)",
     "nested": "nested tensors",
@@ -713,6 +712,7 @@ _LAZY = (
     "backends",
     "testing",
     "special",
+    "distributions",
 )
 
 

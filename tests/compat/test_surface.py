@@ -494,3 +494,34 @@ def test_embedding_bag_modes_and_gradients():
         torch.tensor([[0, 1], [2, 3]])
     )
     np.testing.assert_allclose(two_d.numpy(), [w[0] + w[1], w[2] + w[3]], rtol=1e-6)
+
+
+def test_distributions_log_prob_entropy_and_sampling():
+    D = torch.distributions
+    p = np.array([0.2, 0.3, 0.5])
+    c = D.Categorical(probs=torch.tensor(p, dtype=torch.float64))
+    np.testing.assert_allclose(c.log_prob(torch.tensor([0, 2])).numpy(), np.log(p[[0, 2]]))
+    np.testing.assert_allclose(c.entropy().item(), -(p * np.log(p)).sum())
+    torch.manual_seed(0)
+    s = c.sample((4000,))
+    assert s.shape == (4000,) and set(s.tolist()) <= {0, 1, 2}
+    np.testing.assert_allclose(np.bincount(s.numpy(), minlength=3) / 4000, p, atol=0.03)
+    logits = torch.tensor([[1.0, 2.0, 0.5]], requires_grad=True)
+    D.Categorical(logits=logits).log_prob(torch.tensor([1])).sum().backward()
+    sm = np.exp([1.0, 2.0, 0.5]) / np.exp([1.0, 2.0, 0.5]).sum()
+    np.testing.assert_allclose(logits.grad.numpy()[0], np.eye(3)[1] - sm, rtol=1e-6)
+    n = D.Normal(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 2.0]))
+    x, mu, sd = np.array([0.5, 0.5]), np.array([0.0, 1.0]), np.array([1.0, 2.0])
+    ref = -((x - mu) ** 2) / (2 * sd**2) - np.log(sd) - 0.5 * np.log(2 * np.pi)
+    np.testing.assert_allclose(
+        n.log_prob(torch.tensor(x, dtype=torch.float32)).numpy(), ref, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        n.entropy().numpy(), 0.5 + 0.5 * np.log(2 * np.pi) + np.log(sd), rtol=1e-6
+    )
+    b = D.Bernoulli(torch.tensor([0.3, 0.9]))
+    np.testing.assert_allclose(
+        b.log_prob(torch.tensor([1.0, 0.0])).numpy(), np.log([0.3, 0.1]), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="support"):
+        D.Uniform(0.0, 2.0).log_prob(torch.tensor([3.0]))

@@ -641,6 +641,50 @@ def _make_out_forms():
 _make_out_forms()
 
 
+def _make_kw_aliases():
+    # torch's keyword spellings: torch.sum(x, axis=0), torch.reshape(x, shape=...),
+    # torch.permute(x, dims=...), torch.zeros(size=(2, 3))
+    from .ops import kw_alias
+
+    g = globals()
+    for n in (
+        "sum",
+        "mean",
+        "std",
+        "var",
+        "prod",
+        "amax",
+        "amin",
+        "argmax",
+        "argmin",
+        "max",
+        "min",
+        "any",
+        "all",
+        "logsumexp",
+        "cumsum",
+        "cumprod",
+        "median",
+        "count_nonzero",
+        "std_mean",
+        "var_mean",
+    ):
+        g[n] = kw_alias(g[n], axis_to_dim=True)
+    for n, kw in (
+        ("reshape", "shape"),
+        ("permute", "dims"),
+        ("zeros", "size"),
+        ("ones", "size"),
+        ("empty", "size"),
+        ("rand", "size"),
+        ("randn", "size"),
+    ):
+        g[n] = kw_alias(g[n], positional=kw)
+
+
+_make_kw_aliases()
+
+
 def _make_inplace_functions():
     # torch.sin_(x), torch.relu_(x), torch.zero_(x) ...: the Tensor in-place methods
     g = globals()

@@ -525,3 +525,11 @@ def test_distributions_log_prob_entropy_and_sampling():
     )
     with pytest.raises(ValueError, match="support"):
         D.Uniform(0.0, 2.0).log_prob(torch.tensor([3.0]))
+
+
+def test_torch_keyword_spellings():
+    x = torch.tensor([[1.0, 5.0], [3.0, 2.0]])
+    assert torch.sum(x, axis=0).tolist() == [4.0, 7.0] and x.mean(axis=1).tolist() == [3.0, 2.5]
+    assert torch.reshape(x, shape=(4,)).tolist() == [1.0, 5.0, 3.0, 2.0]
+    assert x.permute(dims=(1, 0)).tolist() == [[1.0, 3.0], [5.0, 2.0]]
+    assert torch.zeros(size=(2, 3)).shape == (2, 3) and torch.rand(size=(4,)).shape == (4,)

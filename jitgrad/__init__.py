@@ -556,7 +556,9 @@ def is_inference_mode_enabled():
 
 def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):  # noqa: F811
     """``as_tensor`` with NumPy's ``asarray`` spelling (shares memory unless ``copy``)."""
-    r = tensor(obj, dtype=dtype, device=device) if copy else as_tensor(obj, dtype, device)
+    r = as_tensor(obj, dtype, device)
+    if copy:
+        r = r.clone() if isinstance(obj, Tensor) and r is obj else tensor(r._data)
     return r.requires_grad_(True) if requires_grad else r
 
 

@@ -762,6 +762,49 @@ _LAZY = (
 )
 
 
+class memory_format:  # noqa: N801
+    """A memory format: accepted where torch takes ``memory_format=`` and ignored (jitgrad
+    tensors are always C-contiguous)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"jitgrad.{self.name}"
+
+
+contiguous_format = memory_format("contiguous_format")
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
+preserve_format = memory_format("preserve_format")
+
+
+class random:  # noqa: N801 (``torch.random``)
+    """``jitgrad.random.manual_seed`` & co, as ``torch.random``."""
+
+    manual_seed = staticmethod(manual_seed)
+    seed = staticmethod(seed)
+    initial_seed = staticmethod(initial_seed)
+    get_rng_state = staticmethod(get_rng_state)
+    set_rng_state = staticmethod(set_rng_state)
+
+    @staticmethod
+    def fork_rng(devices=None, enabled=True, **kwargs):
+        """Restore the generator's state when the block ends."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def ctx():
+            state = get_rng_state()
+            try:
+                yield
+            finally:
+                if enabled:
+                    set_rng_state(state)
+
+        return ctx()
+
+
 class version:  # noqa: N801 (``torch.version``)
     """``jitgrad.version.__version__``; ``cuda``/``hip`` are None (eager tensors are CPU-only)."""
 

@@ -533,3 +533,15 @@ def test_torch_keyword_spellings():
     assert torch.reshape(x, shape=(4,)).tolist() == [1.0, 5.0, 3.0, 2.0]
     assert x.permute(dims=(1, 0)).tolist() == [[1.0, 3.0], [5.0, 2.0]]
     assert torch.zeros(size=(2, 3)).shape == (2, 3) and torch.rand(size=(4,)).shape == (4,)
+
+
+def test_memory_formats_and_random_namespace():
+    x = torch.ones(2, 3).contiguous(memory_format=torch.channels_last)
+    assert x.is_contiguous() and repr(torch.channels_last) == "jitgrad.channels_last"
+    nn.Linear(2, 2).to(memory_format=torch.channels_last)
+    torch.random.manual_seed(5)
+    first = torch.rand(3).tolist()
+    torch.random.manual_seed(5)
+    with torch.random.fork_rng():
+        torch.rand(7)  # draws inside the block do not move the outer stream
+    assert torch.rand(3).tolist() == first

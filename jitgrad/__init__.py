@@ -479,13 +479,16 @@ class finfo:
     """Machine limits of a floating dtype: ``jitgrad.finfo(jitgrad.float32).eps``."""
 
     def __init__(self, type=None):
+        import builtins as _b
+
         import numpy as _np
 
         d = _dtype.canon(type if type is not None else get_default_dtype())
         f = _np.finfo(d.np)
-        self.bits, self.eps, self.max, self.min = f.bits, float(f.eps), float(f.max), float(f.min)
-        self.tiny = self.smallest_normal = float(f.tiny)
-        self.resolution = float(f.resolution)
+        fl = _b.float  # the module's ``float`` is jitgrad.float32
+        self.bits, self.eps, self.max, self.min = f.bits, fl(f.eps), fl(f.max), fl(f.min)
+        self.tiny = self.smallest_normal = fl(f.tiny)
+        self.resolution = fl(f.resolution)
         self.dtype = d.name
 
     def __repr__(self):
@@ -500,11 +503,13 @@ class iinfo:
     """Limits of an integer dtype: ``jitgrad.iinfo(jitgrad.int64).max``."""
 
     def __init__(self, type):
+        import builtins as _b
+
         import numpy as _np
 
         d = _dtype.canon(type)
         f = _np.iinfo(d.np)
-        self.bits, self.max, self.min, self.dtype = f.bits, int(f.max), int(f.min), d.name
+        self.bits, self.max, self.min, self.dtype = f.bits, _b.int(f.max), _b.int(f.min), d.name
 
     def __repr__(self):
         return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
@@ -826,3 +831,229 @@ def __getattr__(name):
 
         return out_of_scope(f"jitgrad.{name}", _OUT_OF_SCOPE[name])
     raise AttributeError(f"module 'jitgrad' has no attribute {name!r}")
+
+
+# ---------------------------------------------------------------- more torch.* names -----
+def _tensor_method(name):
+    def f(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+
+    f.__name__ = name
+    f.__doc__ = f"``jitgrad.{name}(t, ...)`` is ``t.{name}(...)``."
+    return f
+
+
+for _n in (
+    "index_add",
+    "index_copy",
+    "index_fill",
+    "index_put",
+    "masked_scatter",
+    "nansum",
+    "nanmean",
+    "is_same_size",
+    "is_signed",
+    "tensor_split",
+    "hsplit",
+    "vsplit",
+    "dsplit",
+    "detach",
+    "conj",
+    "resolve_conj",
+    "resolve_neg",
+    "hardshrink",
+    "split_with_sizes",
+    "unsafe_chunk",
+    "unsafe_split",
+):
+    if _n not in globals():
+        globals()[_n] = _tensor_method(_n.replace("unsafe_", ""))
+
+
+def _from_functional(name, fname=None):
+    def f(*args, **kwargs):
+        from .nn import functional as F
+
+        return getattr(F, fname or name)(*args, **kwargs)
+
+    f.__name__ = name
+    f.__doc__ = f"``nn.functional.{fname or name}`` under its ``torch.{name}`` name."
+    return f
+
+
+for _n in (
+    "selu",
+    "celu",
+    "threshold",
+    "prelu",
+    "rrelu",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "embedding",
+    "embedding_bag",
+    "bilinear",
+    "cosine_similarity",
+    "pairwise_distance",
+    "kl_div",
+    "hinge_embedding_loss",
+    "margin_ranking_loss",
+    "triplet_margin_loss",
+    "poisson_nll_loss",
+    "cosine_embedding_loss",
+    "binary_cross_entropy_with_logits",
+    "group_norm",
+    "instance_norm",
+    "batch_norm",
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool1d",
+    "adaptive_avg_pool1d",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+):
+    if _n not in globals():
+        globals()[_n] = _from_functional(_n, {"feature_alpha_dropout": "alpha_dropout"}.get(_n))
+for _n in ("selu_", "celu_", "threshold_", "rrelu_", "dropout_", "alpha_dropout_"):
+    if _n not in globals():
+        globals()[_n] = (
+            lambda base: lambda input, *a, **k: _from_functional(base)(input, *a, inplace=True, **k)
+        )(_n[:-1])
+del _n
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """True where an element of ``elements`` is in ``test_elements``."""
+    import numpy as _np
+
+    e = elements._data if isinstance(elements, Tensor) else _np.asarray(elements)
+    te = test_elements._data if isinstance(test_elements, Tensor) else _np.asarray(test_elements)
+    return from_numpy(_np.asarray(_np.isin(e, te, invert=invert)))
+
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):  # noqa: F811
+    """The (2, N) indices of the lower triangle of a row x col matrix."""
+    import numpy as _np
+
+    r, c = _np.tril_indices(row, offset, col)
+    return tensor(_np.stack([r, c]), dtype=dtype or int64, device=device)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):  # noqa: F811
+    """The (2, N) indices of the upper triangle of a row x col matrix."""
+    import numpy as _np
+
+    r, c = _np.triu_indices(row, offset, col)
+    return tensor(_np.stack([r, c]), dtype=dtype or int64, device=device)
+
+
+def trapezoid(y, x=None, *, dx=None, dim=-1):
+    """Trapezoidal-rule integral of ``y`` along ``dim`` (spacing ``x`` or ``dx``)."""
+    n = y.shape[dim]
+    a, b = narrow(y, dim, 1, n - 1), narrow(y, dim, 0, n - 1)
+    if x is not None:
+        d = narrow(x, dim if x.ndim == y.ndim else -1, 1, n - 1) - narrow(
+            x, dim if x.ndim == y.ndim else -1, 0, n - 1
+        )
+        return ((a + b) * d).sum(dim) / 2
+    return (a + b).sum(dim) * ((1.0 if dx is None else dx) / 2)
+
+
+trapz = trapezoid
+
+
+def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
+    """Running trapezoidal integral of ``y`` along ``dim``."""
+    n = y.shape[dim]
+    a, b = narrow(y, dim, 1, n - 1), narrow(y, dim, 0, n - 1)
+    if x is not None:
+        d = narrow(x, -1, 1, n - 1) - narrow(x, -1, 0, n - 1)
+        return cumsum((a + b) * d / 2, dim)
+    return cumsum((a + b) * ((1.0 if dx is None else dx) / 2), dim)
+
+
+def vander(x, N=None, increasing=False):
+    """The Vandermonde matrix of the 1-D ``x``."""
+    n = x.shape[0] if N is None else N
+    p = arange(n, dtype=x.dtype if x.is_floating_point() else int64)
+    if not increasing:
+        p = p.flip(0)
+    return x.unsqueeze(-1) ** p
+
+
+def combinations(input, r=2, with_replacement=False):
+    """All length-``r`` combinations of the 1-D ``input``'s elements, one per row."""
+    import itertools
+
+    pick = itertools.combinations_with_replacement if with_replacement else (itertools.combinations)
+    idx = list(pick(range(input.shape[0]), r))
+    if not idx:
+        return input.new_zeros(0, r)
+    return input[tensor(idx)]
+
+
+def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):  # noqa: F811
+    """A 0-d tensor (float32 by default)."""
+    return tensor(s, dtype=dtype or get_default_dtype(), device=device, requires_grad=requires_grad)
+
+
+def rsub(input, other, *, alpha=1):
+    """``other - alpha * input``."""
+    return other - input * alpha if alpha != 1 else other - input
+
+
+def fill(input, value):
+    """A tensor shaped like ``input`` filled with ``value``."""
+    return full_like(input, value)
+
+
+def pdist(input, p=2):
+    """Distances between all pairs of rows (upper triangle, row-major)."""
+    n = input.shape[0]
+    i, j = triu_indices(n, n, 1)
+    d = input[i] - input[j]
+    return norm(d, p, 1)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing ``normalized_shape``."""
+    shape = (
+        (normalized_shape,)
+        if isinstance(normalized_shape, builtins_int)
+        else tuple(normalized_shape)
+    )
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    e = finfo(input.dtype).eps if eps is None else eps
+    y = input * rsqrt((input * input).mean(dims, keepdim=True) + e)
+    return y * weight if weight is not None else y
+
+
+def nuclear_norm(input, keepdim=False):
+    """The sum of the singular values."""
+    from .linalg import matrix_norm
+
+    return matrix_norm(input, "nuc", keepdim=keepdim)
+
+
+def frobenius_norm(input, dim, keepdim=False):
+    """The Frobenius norm."""
+    from .linalg import matrix_norm
+
+    return matrix_norm(input, "fro", dim, keepdim)
+
+
+def ldexp(input, other):
+    """``input * 2 ** other``."""
+    return input * exp2(other.to(input.dtype) if isinstance(other, Tensor) else other)
+
+
+def is_anomaly_enabled():
+    """True while anomaly detection is on."""
+    return autograd.is_anomaly_enabled()
+
+
+def set_anomaly_enabled(enabled, check_nan=True):
+    """Turn anomaly detection on or off."""
+    autograd.set_detect_anomaly(enabled)
+
+
+builtins_int = __builtins__["int"] if isinstance(__builtins__, dict) else __builtins__.int

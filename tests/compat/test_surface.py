@@ -545,3 +545,23 @@ def test_memory_formats_and_random_namespace():
     with torch.random.fork_rng():
         torch.rand(7)  # draws inside the block do not move the outer stream
     assert torch.rand(3).tolist() == first
+
+
+def test_more_torch_functions():
+    assert torch.finfo(torch.float32).eps == float(np.finfo(np.float32).eps)
+    assert torch.iinfo(torch.int64).max == np.iinfo(np.int64).max
+    assert torch.isin(torch.tensor([1, 2, 3]), torch.tensor([2, 5])).tolist() == [
+        False,
+        True,
+        False,
+    ]
+    assert torch.tril_indices(3, 3).tolist() == [list(v) for v in np.tril_indices(3)]
+    assert torch.triu_indices(3, 4, 1).tolist() == [list(v) for v in np.triu_indices(3, 1, 4)]
+    y = np.array([1.0, 2.0, 4.0])
+    assert torch.trapezoid(torch.tensor(y)).item() == np.trapezoid(y)
+    assert torch.combinations(torch.tensor([1, 2, 3])).tolist() == [[1, 2], [1, 3], [2, 3]]
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [0.0, 1.0]])
+    ref = [np.linalg.norm(x[i] - x[j]) for i in range(3) for j in range(i + 1, 3)]
+    np.testing.assert_allclose(torch.pdist(torch.tensor(x)).numpy(), ref)
+    assert torch.rsub(torch.tensor([1.0, 2.0]), 5).tolist() == [4.0, 3.0]
+    assert torch.scalar_tensor(3).dtype == torch.float32

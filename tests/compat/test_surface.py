@@ -565,3 +565,20 @@ def test_more_torch_functions():
     np.testing.assert_allclose(torch.pdist(torch.tensor(x)).numpy(), ref)
     assert torch.rsub(torch.tensor([1.0, 2.0]), 5).tolist() == [4.0, 3.0]
     assert torch.scalar_tensor(3).dtype == torch.float32
+
+
+def test_post_accumulate_grad_hook_and_backward_pre_hook():
+    w = torch.ones(2, requires_grad=True)
+    seen = []
+    h = w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+    (w * 3).sum().backward()
+    (w * 3).sum().backward()
+    assert seen == [[3.0, 3.0], [6.0, 6.0]]  # after accumulation, each time
+    h.remove()
+    (w * 3).sum().backward()
+    assert len(seen) == 2
+    lin = nn.Linear(2, 1)
+    lin.register_full_backward_pre_hook(lambda m, go: (go[0] * 2,))
+    x = torch.ones(1, 2, requires_grad=True)
+    lin(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * lin.weight.detach().numpy())

@@ -479,13 +479,16 @@ class finfo:
     """Machine limits of a floating dtype: ``jitgrad.finfo(jitgrad.float32).eps``."""
 
     def __init__(self, type=None):
+        import builtins as _b
+
         import numpy as _np
 
         d = _dtype.canon(type if type is not None else get_default_dtype())
         f = _np.finfo(d.np)
-        self.bits, self.eps, self.max, self.min = f.bits, float(f.eps), float(f.max), float(f.min)
-        self.tiny = self.smallest_normal = float(f.tiny)
-        self.resolution = float(f.resolution)
+        fl = _b.float  # the module's ``float`` is jitgrad.float32
+        self.bits, self.eps, self.max, self.min = f.bits, fl(f.eps), fl(f.max), fl(f.min)
+        self.tiny = self.smallest_normal = fl(f.tiny)
+        self.resolution = fl(f.resolution)
         self.dtype = d.name
 
     def __repr__(self):
@@ -500,11 +503,13 @@ class iinfo:
     """Limits of an integer dtype: ``jitgrad.iinfo(jitgrad.int64).max``."""
 
     def __init__(self, type):
+        import builtins as _b
+
         import numpy as _np
 
         d = _dtype.canon(type)
         f = _np.iinfo(d.np)
-        self.bits, self.max, self.min, self.dtype = f.bits, int(f.max), int(f.min), d.name
+        self.bits, self.max, self.min, self.dtype = f.bits, _b.int(f.max), _b.int(f.min), d.name
 
     def __repr__(self):
         return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
@@ -556,7 +561,9 @@ def is_inference_mode_enabled():
 
 def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):  # noqa: F811
     """``as_tensor`` with NumPy's ``asarray`` spelling (shares memory unless ``copy``)."""
-    r = tensor(obj, dtype=dtype, device=device) if copy else as_tensor(obj, dtype, device)
+    r = as_tensor(obj, dtype, device)
+    if copy:
+        r = r.clone() if isinstance(obj, Tensor) and r is obj else tensor(r._data)
     return r.requires_grad_(True) if requires_grad else r
 
 
@@ -641,6 +648,50 @@ def _make_out_forms():
 _make_out_forms()
 
 
+def _make_kw_aliases():
+    # torch's keyword spellings: torch.sum(x, axis=0), torch.reshape(x, shape=...),
+    # torch.permute(x, dims=...), torch.zeros(size=(2, 3))
+    from .ops import kw_alias
+
+    g = globals()
+    for n in (
+        "sum",
+        "mean",
+        "std",
+        "var",
+        "prod",
+        "amax",
+        "amin",
+        "argmax",
+        "argmin",
+        "max",
+        "min",
+        "any",
+        "all",
+        "logsumexp",
+        "cumsum",
+        "cumprod",
+        "median",
+        "count_nonzero",
+        "std_mean",
+        "var_mean",
+    ):
+        g[n] = kw_alias(g[n], axis_to_dim=True)
+    for n, kw in (
+        ("reshape", "shape"),
+        ("permute", "dims"),
+        ("zeros", "size"),
+        ("ones", "size"),
+        ("empty", "size"),
+        ("rand", "size"),
+        ("randn", "size"),
+    ):
+        g[n] = kw_alias(g[n], positional=kw)
+
+
+_make_kw_aliases()
+
+
 def _make_inplace_functions():
     # torch.sin_(x), torch.relu_(x), torch.zero_(x) ...: the Tensor in-place methods
     g = globals()
@@ -687,7 +738,6 @@ _OUT_OF_SCOPE = {
     "export": "torch.export",
     "fx": "torch.fx graph capture (use jitgrad.trace and its graph printing)",
     "hub": "torch.hub (no network access; load weights with jitgrad.load)",
-    "distributions": "torch.distributions",
     "amp": "mixed precision (torch.amp)",
     "autocast": "mixed precision (autocast)",
     "nested": "nested tensors",
@@ -713,7 +763,51 @@ _LAZY = (
     "backends",
     "testing",
     "special",
+    "distributions",
 )
+
+
+class memory_format:  # noqa: N801
+    """A memory format: accepted where torch takes ``memory_format=`` and ignored (jitgrad
+    tensors are always C-contiguous)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"jitgrad.{self.name}"
+
+
+contiguous_format = memory_format("contiguous_format")
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
+preserve_format = memory_format("preserve_format")
+
+
+class random:  # noqa: N801 (``torch.random``)
+    """``jitgrad.random.manual_seed`` & co, as ``torch.random``."""
+
+    manual_seed = staticmethod(manual_seed)
+    seed = staticmethod(seed)
+    initial_seed = staticmethod(initial_seed)
+    get_rng_state = staticmethod(get_rng_state)
+    set_rng_state = staticmethod(set_rng_state)
+
+    @staticmethod
+    def fork_rng(devices=None, enabled=True, **kwargs):
+        """Restore the generator's state when the block ends."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def ctx():
+            state = get_rng_state()
+            try:
+                yield
+            finally:
+                if enabled:
+                    set_rng_state(state)
+
+        return ctx()
 
 
 class version:  # noqa: N801 (``torch.version``)
@@ -737,3 +831,229 @@ def __getattr__(name):
 
         return out_of_scope(f"jitgrad.{name}", _OUT_OF_SCOPE[name])
     raise AttributeError(f"module 'jitgrad' has no attribute {name!r}")
+
+
+# ---------------------------------------------------------------- more torch.* names -----
+def _tensor_method(name):
+    def f(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+
+    f.__name__ = name
+    f.__doc__ = f"``jitgrad.{name}(t, ...)`` is ``t.{name}(...)``."
+    return f
+
+
+for _n in (
+    "index_add",
+    "index_copy",
+    "index_fill",
+    "index_put",
+    "masked_scatter",
+    "nansum",
+    "nanmean",
+    "is_same_size",
+    "is_signed",
+    "tensor_split",
+    "hsplit",
+    "vsplit",
+    "dsplit",
+    "detach",
+    "conj",
+    "resolve_conj",
+    "resolve_neg",
+    "hardshrink",
+    "split_with_sizes",
+    "unsafe_chunk",
+    "unsafe_split",
+):
+    if _n not in globals():
+        globals()[_n] = _tensor_method(_n.replace("unsafe_", ""))
+
+
+def _from_functional(name, fname=None):
+    def f(*args, **kwargs):
+        from .nn import functional as F
+
+        return getattr(F, fname or name)(*args, **kwargs)
+
+    f.__name__ = name
+    f.__doc__ = f"``nn.functional.{fname or name}`` under its ``torch.{name}`` name."
+    return f
+
+
+for _n in (
+    "selu",
+    "celu",
+    "threshold",
+    "prelu",
+    "rrelu",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "embedding",
+    "embedding_bag",
+    "bilinear",
+    "cosine_similarity",
+    "pairwise_distance",
+    "kl_div",
+    "hinge_embedding_loss",
+    "margin_ranking_loss",
+    "triplet_margin_loss",
+    "poisson_nll_loss",
+    "cosine_embedding_loss",
+    "binary_cross_entropy_with_logits",
+    "group_norm",
+    "instance_norm",
+    "batch_norm",
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool1d",
+    "adaptive_avg_pool1d",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+):
+    if _n not in globals():
+        globals()[_n] = _from_functional(_n, {"feature_alpha_dropout": "alpha_dropout"}.get(_n))
+for _n in ("selu_", "celu_", "threshold_", "rrelu_", "dropout_", "alpha_dropout_"):
+    if _n not in globals():
+        globals()[_n] = (
+            lambda base: lambda input, *a, **k: _from_functional(base)(input, *a, inplace=True, **k)
+        )(_n[:-1])
+del _n
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """True where an element of ``elements`` is in ``test_elements``."""
+    import numpy as _np
+
+    e = elements._data if isinstance(elements, Tensor) else _np.asarray(elements)
+    te = test_elements._data if isinstance(test_elements, Tensor) else _np.asarray(test_elements)
+    return from_numpy(_np.asarray(_np.isin(e, te, invert=invert)))
+
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):  # noqa: F811
+    """The (2, N) indices of the lower triangle of a row x col matrix."""
+    import numpy as _np
+
+    r, c = _np.tril_indices(row, offset, col)
+    return tensor(_np.stack([r, c]), dtype=dtype or int64, device=device)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):  # noqa: F811
+    """The (2, N) indices of the upper triangle of a row x col matrix."""
+    import numpy as _np
+
+    r, c = _np.triu_indices(row, offset, col)
+    return tensor(_np.stack([r, c]), dtype=dtype or int64, device=device)
+
+
+def trapezoid(y, x=None, *, dx=None, dim=-1):
+    """Trapezoidal-rule integral of ``y`` along ``dim`` (spacing ``x`` or ``dx``)."""
+    n = y.shape[dim]
+    a, b = narrow(y, dim, 1, n - 1), narrow(y, dim, 0, n - 1)
+    if x is not None:
+        d = narrow(x, dim if x.ndim == y.ndim else -1, 1, n - 1) - narrow(
+            x, dim if x.ndim == y.ndim else -1, 0, n - 1
+        )
+        return ((a + b) * d).sum(dim) / 2
+    return (a + b).sum(dim) * ((1.0 if dx is None else dx) / 2)
+
+
+trapz = trapezoid
+
+
+def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
+    """Running trapezoidal integral of ``y`` along ``dim``."""
+    n = y.shape[dim]
+    a, b = narrow(y, dim, 1, n - 1), narrow(y, dim, 0, n - 1)
+    if x is not None:
+        d = narrow(x, -1, 1, n - 1) - narrow(x, -1, 0, n - 1)
+        return cumsum((a + b) * d / 2, dim)
+    return cumsum((a + b) * ((1.0 if dx is None else dx) / 2), dim)
+
+
+def vander(x, N=None, increasing=False):
+    """The Vandermonde matrix of the 1-D ``x``."""
+    n = x.shape[0] if N is None else N
+    p = arange(n, dtype=x.dtype if x.is_floating_point() else int64)
+    if not increasing:
+        p = p.flip(0)
+    return x.unsqueeze(-1) ** p
+
+
+def combinations(input, r=2, with_replacement=False):
+    """All length-``r`` combinations of the 1-D ``input``'s elements, one per row."""
+    import itertools
+
+    pick = itertools.combinations_with_replacement if with_replacement else (itertools.combinations)
+    idx = list(pick(range(input.shape[0]), r))
+    if not idx:
+        return input.new_zeros(0, r)
+    return input[tensor(idx)]
+
+
+def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):  # noqa: F811
+    """A 0-d tensor (float32 by default)."""
+    return tensor(s, dtype=dtype or get_default_dtype(), device=device, requires_grad=requires_grad)
+
+
+def rsub(input, other, *, alpha=1):
+    """``other - alpha * input``."""
+    return other - input * alpha if alpha != 1 else other - input
+
+
+def fill(input, value):
+    """A tensor shaped like ``input`` filled with ``value``."""
+    return full_like(input, value)
+
+
+def pdist(input, p=2):
+    """Distances between all pairs of rows (upper triangle, row-major)."""
+    n = input.shape[0]
+    i, j = triu_indices(n, n, 1)
+    d = input[i] - input[j]
+    return norm(d, p, 1)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing ``normalized_shape``."""
+    shape = (
+        (normalized_shape,)
+        if isinstance(normalized_shape, builtins_int)
+        else tuple(normalized_shape)
+    )
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    e = finfo(input.dtype).eps if eps is None else eps
+    y = input * rsqrt((input * input).mean(dims, keepdim=True) + e)
+    return y * weight if weight is not None else y
+
+
+def nuclear_norm(input, keepdim=False):
+    """The sum of the singular values."""
+    from .linalg import matrix_norm
+
+    return matrix_norm(input, "nuc", keepdim=keepdim)
+
+
+def frobenius_norm(input, dim, keepdim=False):
+    """The Frobenius norm."""
+    from .linalg import matrix_norm
+
+    return matrix_norm(input, "fro", dim, keepdim)
+
+
+def ldexp(input, other):
+    """``input * 2 ** other``."""
+    return input * exp2(other.to(input.dtype) if isinstance(other, Tensor) else other)
+
+
+def is_anomaly_enabled():
+    """True while anomaly detection is on."""
+    return autograd.is_anomaly_enabled()
+
+
+def set_anomaly_enabled(enabled, check_nan=True):
+    """Turn anomaly detection on or off."""
+    autograd.set_detect_anomaly(enabled)
+
+
+builtins_int = __builtins__["int"] if isinstance(__builtins__, dict) else __builtins__.int

@@ -88,6 +88,8 @@ def as_tensor(data, dtype=None, device=None):
         return data
     if isinstance(data, np.ndarray) and (dtype is None or data.dtype == _dtype.to_np(dtype)):
         return from_numpy(data)
+    if isinstance(data, Tensor):
+        return data.to(dtype)  # a converted copy, keeping the graph (no copy-construct warning)
     return tensor(data, dtype)
 
 

@@ -1629,3 +1629,79 @@ __all__ += [
     "multilabel_soft_margin_loss",
     "multi_margin_loss",
 ]
+
+
+def embedding_bag(
+    input,
+    weight,
+    offsets=None,
+    max_norm=None,
+    norm_type=2,
+    scale_grad_by_freq=False,
+    mode="mean",
+    sparse=False,
+    per_sample_weights=None,
+    include_last_offset=False,
+    padding_idx=None,
+):
+    """Sums / means / maxes of bags of embedding rows (a 2-D ``input`` is one bag per row;
+    a 1-D ``input`` is split into bags at ``offsets``)."""
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"mode has to be one of sum, mean or max, got {mode}")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(
+            "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+            f"supported for mode='sum' (got mode='{mode}'). Please open a feature request on "
+            "GitHub."
+        )
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None")
+        n, k = input.shape
+        flat = input.reshape(-1)
+        bag = np.repeat(np.arange(n), k)
+        psw = per_sample_weights.reshape(-1) if per_sample_weights is not None else None
+    else:
+        if offsets is None:
+            raise ValueError("offsets has to be a 1D Tensor but got None")
+        off = [int(v) for v in offsets._data.reshape(-1)]
+        if include_last_offset:
+            off = off[:-1]
+        n = len(off)
+        bounds = off + [input.shape[0]]
+        bag = (
+            np.concatenate([np.full(bounds[i + 1] - bounds[i], i) for i in range(n)])
+            if n
+            else np.zeros(0, np.int64)
+        )
+        flat = input
+        psw = per_sample_weights
+    keep = np.ones(flat.shape[0], dtype=bool)
+    if padding_idx is not None:
+        keep = flat._data != (padding_idx % weight.shape[0])
+    rows = embedding(flat, weight)
+    if psw is not None:
+        rows = rows * psw.unsqueeze(-1)
+    counts = np.bincount(bag[keep], minlength=n).astype(weight._data.dtype)
+    rows = _J.where(_J.tensor(keep).unsqueeze(-1), rows, 0.0)
+    if mode == "max":
+        out = []
+        for i in range(n):
+            sel = np.nonzero((bag == i) & keep)[0]
+            out.append(
+                rows[_J.tensor(sel)].amax(0) if sel.size else rows.new_zeros(weight.shape[1])
+            )
+        return _J.stack(out) if out else rows.new_zeros(0, weight.shape[1])
+    idx = _J.tensor(np.broadcast_to(bag[:, None], (bag.size, weight.shape[1])).copy())
+    summed = _J.zeros(n, weight.shape[1], dtype=weight.dtype).scatter_add(0, idx, rows)
+    if mode == "sum":
+        return summed
+    return summed / _J.tensor(np.maximum(counts, 1)).unsqueeze(-1)
+
+
+__all__.append("embedding_bag")
+
+
+embedding_bag = _labelled_fn(
+    embedding_bag, "EmbeddingBagBackward0", shown=lambda i, w, *a, **k: (w,)
+)

@@ -1209,4 +1209,64 @@ def _post_accumulate_hook(self, hook):
     return _H(self, hook)
 
 
+def kw_alias(fn, *, axis_to_dim=False, positional=None):
+    """``fn`` also accepting torch's keyword spellings: ``axis=`` for ``dim=`` (NumPy style)
+    and, with ``positional='shape'``, ``fn(x, shape=(...))`` for ``fn(x, *shape)``."""
+    import functools
+
+    @functools.wraps(fn)
+    def f(*args, **kwargs):
+        if axis_to_dim and "axis" in kwargs:
+            kwargs["dim"] = kwargs.pop("axis")
+        if positional is not None and positional in kwargs:
+            v = kwargs.pop(positional)
+            args = args + (tuple(v) if isinstance(v, (list, tuple)) else (v,))
+        return fn(*args, **kwargs)
+
+    return f
+
+
+def _install_aliases():
+    T = Tensor
+    for name in (
+        "sum",
+        "mean",
+        "std",
+        "var",
+        "prod",
+        "amax",
+        "amin",
+        "argmax",
+        "argmin",
+        "max",
+        "min",
+        "any",
+        "all",
+        "logsumexp",
+        "cumsum",
+        "cumprod",
+        "nansum",
+        "nanmean",
+        "count_nonzero",
+        "median",
+        "norm",
+        "softmax",
+        "log_softmax",
+    ):
+        if hasattr(T, name):
+            setattr(T, name, kw_alias(getattr(T, name), axis_to_dim=True))
+    for name, kw in (
+        ("reshape", "shape"),
+        ("view", "size"),
+        ("permute", "dims"),
+        ("repeat", "repeats"),
+        ("expand", "size"),
+        ("flip", None),
+        ("tile", None),
+    ):
+        if kw is not None:
+            setattr(T, name, kw_alias(getattr(T, name), positional=kw))
+
+
 _install_more()
+_install_aliases()

@@ -472,3 +472,113 @@ def test_testing_special_and_version_namespaces():
     )
     np.testing.assert_allclose(torch.special.ndtr(torch.tensor([0.0])).numpy(), [0.5])
     assert torch.version.cuda is None and torch.version.__version__ == torch.__version__
+
+
+def test_embedding_bag_modes_and_gradients():
+    w = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+    idx, offsets = [1, 2, 0, 3, 3], [0, 2]
+    bags = [[1, 2], [0, 3, 3]]
+    for mode, red in (("sum", np.sum), ("mean", np.mean), ("max", np.max)):
+        m = nn.EmbeddingBag.from_pretrained(torch.tensor(w), freeze=False, mode=mode)
+        out = m(torch.tensor(idx), torch.tensor(offsets))
+        np.testing.assert_allclose(out.detach().numpy(), [red(w[b], 0) for b in bags], rtol=1e-6)
+        assert out.grad_fn.name() == "EmbeddingBagBackward0"
+        out.sum().backward()
+        if mode == "sum":  # each use of a row adds one
+            np.testing.assert_allclose(m.weight.grad.numpy()[:, 0], [1, 1, 1, 2])
+        if mode == "mean":
+            np.testing.assert_allclose(
+                m.weight.grad.numpy()[:, 0], [1 / 3, 0.5, 0.5, 2 / 3], rtol=1e-6
+            )
+    two_d = nn.EmbeddingBag.from_pretrained(torch.tensor(w), mode="sum")(
+        torch.tensor([[0, 1], [2, 3]])
+    )
+    np.testing.assert_allclose(two_d.numpy(), [w[0] + w[1], w[2] + w[3]], rtol=1e-6)
+
+
+def test_distributions_log_prob_entropy_and_sampling():
+    D = torch.distributions
+    p = np.array([0.2, 0.3, 0.5])
+    c = D.Categorical(probs=torch.tensor(p, dtype=torch.float64))
+    np.testing.assert_allclose(c.log_prob(torch.tensor([0, 2])).numpy(), np.log(p[[0, 2]]))
+    np.testing.assert_allclose(c.entropy().item(), -(p * np.log(p)).sum())
+    torch.manual_seed(0)
+    s = c.sample((4000,))
+    assert s.shape == (4000,) and set(s.tolist()) <= {0, 1, 2}
+    np.testing.assert_allclose(np.bincount(s.numpy(), minlength=3) / 4000, p, atol=0.03)
+    logits = torch.tensor([[1.0, 2.0, 0.5]], requires_grad=True)
+    D.Categorical(logits=logits).log_prob(torch.tensor([1])).sum().backward()
+    sm = np.exp([1.0, 2.0, 0.5]) / np.exp([1.0, 2.0, 0.5]).sum()
+    np.testing.assert_allclose(logits.grad.numpy()[0], np.eye(3)[1] - sm, rtol=1e-6)
+    n = D.Normal(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 2.0]))
+    x, mu, sd = np.array([0.5, 0.5]), np.array([0.0, 1.0]), np.array([1.0, 2.0])
+    ref = -((x - mu) ** 2) / (2 * sd**2) - np.log(sd) - 0.5 * np.log(2 * np.pi)
+    np.testing.assert_allclose(
+        n.log_prob(torch.tensor(x, dtype=torch.float32)).numpy(), ref, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        n.entropy().numpy(), 0.5 + 0.5 * np.log(2 * np.pi) + np.log(sd), rtol=1e-6
+    )
+    b = D.Bernoulli(torch.tensor([0.3, 0.9]))
+    np.testing.assert_allclose(
+        b.log_prob(torch.tensor([1.0, 0.0])).numpy(), np.log([0.3, 0.1]), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="support"):
+        D.Uniform(0.0, 2.0).log_prob(torch.tensor([3.0]))
+
+
+def test_torch_keyword_spellings():
+    x = torch.tensor([[1.0, 5.0], [3.0, 2.0]])
+    assert torch.sum(x, axis=0).tolist() == [4.0, 7.0] and x.mean(axis=1).tolist() == [3.0, 2.5]
+    assert torch.reshape(x, shape=(4,)).tolist() == [1.0, 5.0, 3.0, 2.0]
+    assert x.permute(dims=(1, 0)).tolist() == [[1.0, 3.0], [5.0, 2.0]]
+    assert torch.zeros(size=(2, 3)).shape == (2, 3) and torch.rand(size=(4,)).shape == (4,)
+
+
+def test_memory_formats_and_random_namespace():
+    x = torch.ones(2, 3).contiguous(memory_format=torch.channels_last)
+    assert x.is_contiguous() and repr(torch.channels_last) == "jitgrad.channels_last"
+    nn.Linear(2, 2).to(memory_format=torch.channels_last)
+    torch.random.manual_seed(5)
+    first = torch.rand(3).tolist()
+    torch.random.manual_seed(5)
+    with torch.random.fork_rng():
+        torch.rand(7)  # draws inside the block do not move the outer stream
+    assert torch.rand(3).tolist() == first
+
+
+def test_more_torch_functions():
+    assert torch.finfo(torch.float32).eps == float(np.finfo(np.float32).eps)
+    assert torch.iinfo(torch.int64).max == np.iinfo(np.int64).max
+    assert torch.isin(torch.tensor([1, 2, 3]), torch.tensor([2, 5])).tolist() == [
+        False,
+        True,
+        False,
+    ]
+    assert torch.tril_indices(3, 3).tolist() == [list(v) for v in np.tril_indices(3)]
+    assert torch.triu_indices(3, 4, 1).tolist() == [list(v) for v in np.triu_indices(3, 1, 4)]
+    y = np.array([1.0, 2.0, 4.0])
+    assert torch.trapezoid(torch.tensor(y)).item() == np.trapezoid(y)
+    assert torch.combinations(torch.tensor([1, 2, 3])).tolist() == [[1, 2], [1, 3], [2, 3]]
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [0.0, 1.0]])
+    ref = [np.linalg.norm(x[i] - x[j]) for i in range(3) for j in range(i + 1, 3)]
+    np.testing.assert_allclose(torch.pdist(torch.tensor(x)).numpy(), ref)
+    assert torch.rsub(torch.tensor([1.0, 2.0]), 5).tolist() == [4.0, 3.0]
+    assert torch.scalar_tensor(3).dtype == torch.float32
+
+
+def test_post_accumulate_grad_hook_and_backward_pre_hook():
+    w = torch.ones(2, requires_grad=True)
+    seen = []
+    h = w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+    (w * 3).sum().backward()
+    (w * 3).sum().backward()
+    assert seen == [[3.0, 3.0], [6.0, 6.0]]  # after accumulation, each time
+    h.remove()
+    (w * 3).sum().backward()
+    assert len(seen) == 2
+    lin = nn.Linear(2, 1)
+    lin.register_full_backward_pre_hook(lambda m, go: (go[0] * 2,))
+    x = torch.ones(1, 2, requires_grad=True)
+    lin(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * lin.weight.detach().numpy())

@@ -426,6 +426,71 @@ class MultiMarginLoss(_WeightedLoss):
         )
 
 
+class EmbeddingBag(Module):
+    """Bags of embeddings reduced by ``mode`` ('mean' by default); weight ~ N(0, 1)."""
+
+    def __init__(
+        self,
+        num_embeddings,
+        embedding_dim,
+        max_norm=None,
+        norm_type=2.0,
+        scale_grad_by_freq=False,
+        mode="mean",
+        sparse=False,
+        _weight=None,
+        include_last_offset=False,
+        padding_idx=None,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if max_norm is not None or scale_grad_by_freq or sparse:
+            raise NotImplementedError(
+                "EmbeddingBag: max_norm, scale_grad_by_freq and sparse are not supported"
+            )
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.mode, self.include_last_offset, self.padding_idx = (
+            mode,
+            include_last_offset,
+            (padding_idx),
+        )
+        self.max_norm, self.norm_type = None, norm_type
+        self.scale_grad_by_freq, self.sparse = False, False
+        self.weight = Parameter(_wrap(np.empty((num_embeddings, embedding_dim), np.float32)))
+        if _weight is None:
+            init.normal_(self.weight)
+        else:
+            from ..._grad_mode import no_grad
+
+            with no_grad():
+                self.weight.copy_(_weight)
+
+    def forward(self, input, offsets=None, per_sample_weights=None):
+        return F.embedding_bag(
+            input,
+            self.weight,
+            offsets,
+            mode=self.mode,
+            per_sample_weights=per_sample_weights,
+            include_last_offset=self.include_last_offset,
+            padding_idx=self.padding_idx,
+        )
+
+    def extra_repr(self):
+        s = f"{self.num_embeddings}, {self.embedding_dim}, mode='{self.mode}'"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        return s
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, mode="mean", **kw):
+        """An EmbeddingBag whose weight is ``embeddings`` (frozen by default)."""
+        m = cls(embeddings.shape[0], embeddings.shape[1], _weight=embeddings, mode=mode, **kw)
+        m.weight.requires_grad = not freeze
+        return m
+
+
 __all__ = [
     n
     for n, v in list(globals().items())

@@ -56,7 +56,7 @@ def _jitgrad_child(mode, workload, cache, level="full"):
     base = _make("jitgrad eager", workload)
     for _ in range(3):
         base()
-    base_ts = _times(base, 30)
+    base_ts = _times(base, 30 if level == "full" else 8)
     if mode == "jitgrad worker" and os.environ.get("JITGRAD_BENCH_PREWARM") == "1":
         worker.prewarm()  # what jitgrad.trace() would do once wired (notes/issue-13.md)
     fn = _make("jitgrad compiled", workload)

@@ -59,6 +59,8 @@ def _jitgrad_child(mode, workload, cache, level="full"):
     base_ts = _times(base, 30 if level == "full" else 8)
     if mode == "jitgrad worker" and os.environ.get("JITGRAD_BENCH_PREWARM") == "1":
         worker.prewarm()  # what jitgrad.trace() would do once wired (notes/issue-13.md)
+    if os.environ.get("JITGRAD_BENCH_INLINE_WARM") == "1":
+        _inline_warm_load()
     fn = _make("jitgrad compiled", workload)
     info = _until_compiled(fn.traced, lambda: fn(), timeout=900)
     steady = statistics.median(_times(fn, 15))
@@ -70,6 +72,31 @@ def _jitgrad_child(mode, workload, cache, level="full"):
         second = _until_compiled(fn.traced, lambda: fn.traced(x2, y2), timeout=900)
         out["second_batch"] = {k: second[k] for k in ("first_s", "numba_compiled", "worker")}
     return out
+
+
+def _inline_warm_load():
+    """Emulates recommendation 5 of notes/issue-13.md (a trace.py change, benchmark only):
+    code already on disk is loaded by the recording call itself, not by the thread."""
+    import importlib
+
+    import numba
+    import numpy as np
+
+    from jitgrad.compile.backends import cache as _cache
+
+    _trace = importlib.import_module("jitgrad.compile.trace")  # the package exports trace()
+    orig = _trace.Variant.compile_async
+
+    def compile_async(self, args):
+        exe = self.exe
+        if getattr(exe, "fn", None) is not None and hasattr(exe, "_args"):
+            arrays = self.gather(args)
+            sig = tuple(numba.typeof(np.ascontiguousarray(a)) for a in exe._args(arrays))
+            if _cache.has_compiled(exe.fn, sig):
+                return exe.precompile(arrays)
+        return orig(self, args)
+
+    _trace.Variant.compile_async = compile_async
 
 
 def _times(fn, n):
@@ -86,7 +113,7 @@ def _until_compiled(traced, call, timeout):
     st = traced.stats
     c0, cap0 = st["compiled_calls"], st["captures"]
     t_start = time.perf_counter()
-    t_capture, during, calls = None, [], 0
+    t_capture, during, calls, capture_call = None, [], 0, None
     while st["compiled_calls"] == c0 and time.perf_counter() - t_start < timeout:
         t = time.perf_counter()
         call()
@@ -94,6 +121,7 @@ def _until_compiled(traced, call, timeout):
         calls += 1
         if t_capture is None and st["captures"] > cap0:
             t_capture = time.perf_counter()
+            capture_call = dt
         elif t_capture is not None and st["compiled_calls"] == c0:
             during.append(dt)
     t_end = time.perf_counter()
@@ -104,6 +132,7 @@ def _until_compiled(traced, call, timeout):
     return dict(
         first_s=t_end - t_start,
         after_capture_s=None if t_capture is None else t_end - t_capture,
+        capture_call_s=capture_call,
         calls=calls,
         eager_during_n=len(during),
         eager_during_median=statistics.median(during) if during else None,

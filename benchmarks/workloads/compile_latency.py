@@ -56,9 +56,11 @@ def _jitgrad_child(mode, workload, cache, level="full"):
     base = _make("jitgrad eager", workload)
     for _ in range(3):
         base()
-    base_ts = _times(base, 30)
+    base_ts = _times(base, 30 if level == "full" else 8)
     if mode == "jitgrad worker" and os.environ.get("JITGRAD_BENCH_PREWARM") == "1":
         worker.prewarm()  # what jitgrad.trace() would do once wired (notes/issue-13.md)
+    if os.environ.get("JITGRAD_BENCH_INLINE_WARM") == "1":
+        _inline_warm_load()
     fn = _make("jitgrad compiled", workload)
     info = _until_compiled(fn.traced, lambda: fn(), timeout=900)
     steady = statistics.median(_times(fn, 15))
@@ -70,6 +72,31 @@ def _jitgrad_child(mode, workload, cache, level="full"):
         second = _until_compiled(fn.traced, lambda: fn.traced(x2, y2), timeout=900)
         out["second_batch"] = {k: second[k] for k in ("first_s", "numba_compiled", "worker")}
     return out
+
+
+def _inline_warm_load():
+    """Emulates recommendation 5 of notes/issue-13.md (a trace.py change, benchmark only):
+    code already on disk is loaded by the recording call itself, not by the thread."""
+    import importlib
+
+    import numba
+    import numpy as np
+
+    from jitgrad.compile.backends import cache as _cache
+
+    _trace = importlib.import_module("jitgrad.compile.trace")  # the package exports trace()
+    orig = _trace.Variant.compile_async
+
+    def compile_async(self, args):
+        exe = self.exe
+        if getattr(exe, "fn", None) is not None and hasattr(exe, "_args"):
+            arrays = self.gather(args)
+            sig = tuple(numba.typeof(np.ascontiguousarray(a)) for a in exe._args(arrays))
+            if _cache.has_compiled(exe.fn, sig):
+                return exe.precompile(arrays)
+        return orig(self, args)
+
+    _trace.Variant.compile_async = compile_async
 
 
 def _times(fn, n):
@@ -86,7 +113,7 @@ def _until_compiled(traced, call, timeout):
     st = traced.stats
     c0, cap0 = st["compiled_calls"], st["captures"]
     t_start = time.perf_counter()
-    t_capture, during, calls = None, [], 0
+    t_capture, during, calls, capture_call = None, [], 0, None
     while st["compiled_calls"] == c0 and time.perf_counter() - t_start < timeout:
         t = time.perf_counter()
         call()
@@ -94,6 +121,7 @@ def _until_compiled(traced, call, timeout):
         calls += 1
         if t_capture is None and st["captures"] > cap0:
             t_capture = time.perf_counter()
+            capture_call = dt
         elif t_capture is not None and st["compiled_calls"] == c0:
             during.append(dt)
     t_end = time.perf_counter()
@@ -104,6 +132,7 @@ def _until_compiled(traced, call, timeout):
     return dict(
         first_s=t_end - t_start,
         after_capture_s=None if t_capture is None else t_end - t_capture,
+        capture_call_s=capture_call,
         calls=calls,
         eager_during_n=len(during),
         eager_during_median=statistics.median(during) if during else None,
@@ -345,13 +374,170 @@ def rows(level):
     return out
 
 
+# ---------------------------------------------------------------- compile breakdown ----
+def breakdown(workload="mlp"):
+    """Where numba's cold compile of the workload's generated step goes, by phase and by
+    function (numba's event API, exclusive times); run in a fresh process:
+    ``python -m benchmarks.workloads.compile_latency --breakdown``."""
+    import collections
+
+    import numpy as np
+
+    os.environ["JITGRAD_ASYNC_COMPILE"] = "0"
+    os.environ["JITGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="jg-breakdown-")
+    import numba
+    from numba.core import event as ev
+
+    fn = _make("jitgrad compiled", workload)
+    fn()
+    fn()  # the recording call: the executable exists, nothing compiled yet
+    tr = fn.traced
+    exe = tr.last.exe
+    args = exe._args(tr.last.gather(tr._last_leaves))
+    sig = tuple(numba.typeof(np.ascontiguousarray(a)) for a in args)
+    stack, phases, per_fn = [], collections.Counter(), collections.defaultdict(float)
+
+    class Listener(ev.Listener):
+        def __init__(self, kind):
+            self.kind = kind
+
+        def on_start(self, e):
+            d = e.data if isinstance(e.data, dict) else {}
+            if self.kind == "numba:compile":
+                name = d["dispatcher"].py_func.__name__
+            else:
+                name = str(d.get("name", "")).split(" [")[0]
+            stack.append([self.kind, name, time.perf_counter(), 0.0])
+
+        def on_end(self, e):
+            kind, name, t0, inner = stack.pop()
+            dur = time.perf_counter() - t0
+            excl = dur - inner
+            if stack:
+                stack[-1][3] += dur
+            if kind == "numba:llvm_lock":
+                phase = "LLVM optimisation + machine code"
+            elif kind == "numba:compile":
+                phase = "dispatcher overhead"
+            elif "type_inference" in name:
+                phase = "type inference"
+            elif name == "native_lowering":
+                phase = "lowering to LLVM IR (incl. CPython wrappers)"
+            else:
+                phase = "other numba passes"
+            phases[phase] += excl
+            owner = next((x[1] for x in reversed(stack) if x[0] == "numba:compile"), name)
+            if kind == "numba:compile":
+                owner = name
+            per_fn[owner] += excl
+
+    kinds = ("numba:run_pass", "numba:llvm_lock", "numba:compile")
+    listeners = [(k, Listener(k)) for k in kinds]
+    for k, lis in listeners:
+        ev.register(k, lis)
+    t0 = time.perf_counter()
+    try:
+        exe.fn.compile(sig)
+    finally:
+        for k, lis in listeners:
+            ev.unregister(k, lis)
+    total = time.perf_counter() - t0
+    kernels = sum(v for k, v in per_fn.items() if k.startswith("k_"))
+    return {
+        "workload": WORKLOADS[workload],
+        "loops": exe.loops,
+        "kernels": exe.n_kernels,
+        "total_s": total,
+        "by_phase_s": dict(phases.most_common()),
+        "step_function_s": per_fn.get("step", 0.0),
+        "fused_kernels_s": kernels,
+        "numba_internal_overloads_s": sum(per_fn.values()) - per_fn.get("step", 0.0) - kernels,
+        "load_average": open("/proc/loadavg").read().split()[0]
+        if os.path.exists("/proc/loadavg")
+        else None,
+    }
+
+
+def _warm_pieces(workload, cache):
+    """In a new process on a warm cache: the pieces of a warm start, in order."""
+    t = {}
+    t0 = time.perf_counter()
+    import numba
+
+    t["import numba"] = time.perf_counter() - t0
+    os.environ.update(JITGRAD_CACHE_DIR=cache, JITGRAD_ASYNC_COMPILE="0")
+    t0 = time.perf_counter()
+    import numpy as np
+
+    import jitgrad  # noqa: F401
+
+    t["import jitgrad"] = time.perf_counter() - t0
+    from jitgrad.compile.backends import cache as jcache
+
+    fn = _make("jitgrad compiled", workload)
+    t0 = time.perf_counter()
+    fn()
+    t["call 1 (eager)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fn()
+    t["call 2 (capture: trace, passes, codegen, module load)"] = time.perf_counter() - t0
+    tr = fn.traced
+    exe = tr.last.exe
+    args = exe._args(tr.last.gather(tr._last_leaves))
+    sig = tuple(numba.typeof(np.ascontiguousarray(a)) for a in args)
+    t0 = time.perf_counter()
+    hit = jcache.has_compiled(exe.fn, sig)
+    t["index lookup"] = time.perf_counter() - t0
+    from numba.core.registry import cpu_target
+
+    t0 = time.perf_counter()
+    cpu_target.target_context.refresh()
+    t["numba target initialisation (once per process)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    exe.fn.compile(sig)
+    t["numba cache load (read, unpickle, rebuild)"] = time.perf_counter() - t0
+    exe.compile_seconds = 0.0
+    t0 = time.perf_counter()
+    fn()
+    t["first compiled call"] = time.perf_counter() - t0
+    return {"seconds": t, "hit": hit and jcache.loaded_from_disk(exe.fn, sig)}
+
+
+def warm_breakdown(workload="mlp"):
+    """Fill a fresh cache in one process, then time the warm-start pieces in another:
+    ``python -m benchmarks.workloads.compile_latency --warm-breakdown``."""
+    d = tempfile.mkdtemp(prefix="jg-warm-")
+    try:
+        r = _run_child("jitgrad foreground", workload, d, timeout=1200, level="quick")
+        if "error" in r:
+            return r
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        cmd = [sys.executable, "-m", "benchmarks.workloads.compile_latency"]
+        cmd += ["--warm-pieces", "--workload", workload, "--cache", d]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=root)
+        lines = [x for x in p.stdout.splitlines() if x.startswith("{")]
+        return json.loads(lines[-1]) if lines else {"error": p.stderr[-500:]}
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     import argparse
 
     p = argparse.ArgumentParser()
-    p.add_argument("--fw", required=True)
+    p.add_argument("--fw")
+    p.add_argument("--breakdown", action="store_true", help="where the cold compile goes")
+    p.add_argument("--warm-breakdown", action="store_true", help="where a warm start goes")
+    p.add_argument("--warm-pieces", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--workload", default="mlp")
-    p.add_argument("--cache", required=True)
+    p.add_argument("--cache")
     p.add_argument("--level", default="full")
     a = p.parse_args()
-    print(json.dumps(_child(a.fw, a.workload, a.cache, a.level)))
+    if a.breakdown:
+        print(json.dumps(breakdown(a.workload), indent=1))
+    elif a.warm_breakdown:
+        print(json.dumps(warm_breakdown(a.workload), indent=1))
+    elif a.warm_pieces:
+        print(json.dumps(_warm_pieces(a.workload, a.cache)))
+    else:
+        print(json.dumps(_child(a.fw, a.workload, a.cache, a.level)))

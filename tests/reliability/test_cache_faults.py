@@ -273,10 +273,7 @@ def test_two_processes_compile_the_same_step_in_async_mode(tmp_path):
         _same_as_eager(rep)
     _no_partial_files(cache)
     third = run_worker(cache, worker=True)
-    assert third["worker_info"] == {
-        "worker": False,
-        "reason": "already compiled on disk",
-        "load_seconds": third["worker_info"]["load_seconds"],
-    }
+    info = third["worker_info"]
+    assert info["worker"] is False and info["reason"] == "already compiled on disk"
     assert third["cache_hit"] and third["warnings"] == []
     _same_as_eager(third)

@@ -944,3 +944,6 @@ class CUDAExecutable(Executable):
         if self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - t0
         return outs
+
+
+CUDA.executable = CUDAExecutable

@@ -211,6 +211,7 @@ expand_p = register(
     view=True,
     noop=_same_shape,
     scalar="{0}",  # inside a fused loop an expand is a broadcast read
+    fusible=True,
 )
 
 

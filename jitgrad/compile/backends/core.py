@@ -33,11 +33,16 @@ class Backend:
     """A target: ``lower`` (Primitive -> lowering(gen, node)), ``scalar`` (Primitive ->
     template for fused loops) and the generator class that uses them."""
 
-    def __init__(self, name, lower, scalar, generator=None):
+    def __init__(self, name, lower, scalar, generator=None, executable=None):
         self.name = name
         self.lower = lower
         self.scalar = scalar
         self.generator = generator
+        self.executable = executable  # the Executable class ``compile`` builds
+
+    def compile(self, graph, options):
+        """The compiled step of ``graph`` for this target (an ``Executable``)."""
+        return self.executable(graph, options)
 
     def __repr__(self):
         return f"<Backend {self.name}: {len(self.lower)} lowerings, {len(self.scalar)} templates>"

@@ -622,3 +622,6 @@ class CPUExecutable(Executable):
             for i in back:
                 np.copyto(arrays[i], args[i].reshape(arrays[i].shape))
         return dict(zip(self.out_vids, res))
+
+
+CPU.executable = CPUExecutable

@@ -632,14 +632,13 @@ class CUDAGen(Generator):
         self.launch(name, grid, (T, T), [f"B[{out.buf}]", f"B[{va.buf}]", f"B[{vb.buf}]"])
 
     # ---- index ops --------------------------------------------------------------------
-    def _index_kernel(self, n, x, idx, out_view, mode):
+    def _index_kernel(self, n, x, out_view, mode):
         """gather: out[p] = x[p with dim := idx[p]]; scatter: out[...] += src[p] (atomic)."""
         d = n.params["dim"]
         ish = self.shape(n.ins[1])
         xs = x.shape
         ni = _prod(ish)
         iv = self.view[n.ins[1]]
-        nd = len(ish)
         L = ["def KERNEL(o, x, ix, err):", "    i = cuda.grid(1)", f"    while i < {ni}:"]
         ind = "        "
         cs = _decompose(L, ind, "i", ish, "j")
@@ -661,7 +660,6 @@ class CUDAGen(Generator):
                 f"x[{_off_expr(sv.off, cs, sv.strides)}])"
             )
         L.append(f"{ind}i += cuda.gridsize(1)")
-        _ = nd
         name = self.kernel("\n".join(L))
         grid, block = self.L.flat(ni)
         src = x if mode == "gather" else self.view[n.ins[2]]
@@ -677,7 +675,7 @@ class CUDAGen(Generator):
         if not x.shape or self.dtype(n.ins[1]).kind not in "iu" or _prod(self.shape(n.out)) == 0:
             return self.fallback(n, "0-d input, non-integer index or empty result")
         out = self.new_value(n.out)
-        self._index_kernel(n, x, None, out, "gather")
+        self._index_kernel(n, x, out, "gather")
 
     def lower_scatter_add(self, n):
         base, idx, src = n.ins
@@ -697,7 +695,7 @@ class CUDAGen(Generator):
         out = self.new_value(n.out)
         self.copy(self.view[base], out, dt)
         if _prod(self.shape(idx)):
-            self._index_kernel(n, out, None, out, "scatter")
+            self._index_kernel(n, out, out, "scatter")
 
     # ---- the fallback: NumPy on the host ----------------------------------------------
     def emit_fallback(self, n):
@@ -946,3 +944,6 @@ class CUDAExecutable(Executable):
         if self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - t0
         return outs
+
+
+CUDA.executable = CUDAExecutable

@@ -72,6 +72,17 @@ def explain(tf, v):
         f"{'not yet run' if cs is None else f'{cs:.3f} s'}, disk cache hit: "
         f"{getattr(exe, 'cache_hit', False)}"
     )
+    wi = getattr(exe, "worker_info", None)
+    if wi is not None:
+        where = "in a compile worker process" if wi.get("worker") else "in this process"
+        why = f" ({wi['reason']})" if wi.get("reason") else ""
+        secs = wi.get("seconds")
+        load = wi.get("load_seconds")
+        lines.append(
+            f"async compile: {where}{why}"
+            + (f", {secs:.3f} s" if isinstance(secs, (int, float)) else "")
+            + (f", load {load:.3f} s" if isinstance(load, (int, float)) else "")
+        )
     lines += v.guards.describe()
     fallbacks = list(getattr(exe, "fallbacks", []) or [])
     bwd = getattr(v, "bwd_exe", None)

@@ -124,6 +124,10 @@ class TracedFunction:
         n = self._seen.get(sig, 0)
         if n == 0:
             self._new_signature(sig, tree)
+            if self.async_compile and self.backend == "cpu":
+                from .worker import prewarm
+
+                prewarm()  # worker start-up and numba's setup hide behind the eager calls
         if len(self._seen) > 4096:
             self._seen.clear()
         self._seen[sig] = n + 1
@@ -201,7 +205,9 @@ class TracedFunction:
         self._purity(sig, watch, before, out_tree, consts, _used_arrays(tr, raw))
         name = self._name()
         if fwd_only is None:
-            graph, counts = optimize(raw, fusion=self.backend != "reference")
+            graph, counts = optimize(
+                raw, fusion=self.backend != "reference", fastmath=self.options["fastmath"]
+            )
             v = Variant(
                 name, graph, raw, counts, guards, tr.effects, out_tree, self.backend, self.options
             )

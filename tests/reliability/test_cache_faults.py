@@ -149,13 +149,6 @@ def test_damaged_numba_cache_is_recompiled(damaged, how):
     _same_numbers(run_worker(cache), ref)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="backends/cpu.py calls cache.drop_numba_cache inside warnings.simplefilter('ignore') "
-    "(CPUExecutable.run/precompile), which swallows the promised warning; fix: silence only "
-    "numba's warnings there (simplefilter('ignore', numba.NumbaWarning)). Remove this marker "
-    "with that fix (notes/issue-13.md).",
-)
 def test_damaged_numba_cache_warns(damaged):
     cache, d, _, ref = damaged
     _damage_numba_files(d, "truncated_nbc")

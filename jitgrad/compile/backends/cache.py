@@ -42,7 +42,10 @@ def cache_dir():
 
 def _env_tag():
     py = sys.version_info[:2]
+    from ..vmath import SOURCE_TAG  # numba's cache holds inlined vmath code: key on its source
+
     s = f"{__version__}-{numba.__version__}-{np.__version__}-{platform.machine()}-{py}"
+    s += f"-{SOURCE_TAG}"
     return "".join(c if c.isalnum() else "_" for c in s)
 
 

@@ -71,15 +71,18 @@ def cast_expr(expr, dtype):
     return f"{_NP_NAMES[dt.name]}({expr})"
 
 
-def member_expr(node, operands, scalar):
+def member_expr(node, operands, scalar, rewrite=None):
     """The scalar expression of one elementwise member, operands already rendered.
 
     ``scalar`` is the backend's template table (Primitive -> template); ops not in it use
     their registry template. A template is a format string or a function of the params.
+    ``rewrite(template)`` lets a backend substitute calls (the CPU's vectorisable math).
     """
     t = scalar.get(node.op) or node.op.scalar
     if callable(t):
         t = t(**node.params)
+    if rewrite is not None:
+        t = rewrite(t)
     return t.format(*operands)
 
 

@@ -141,7 +141,11 @@ class Generator:
         """Scalar expression of a fused member through this backend's template table."""
         from .codegen import member_expr
 
-        return member_expr(m, operands, self.backend.scalar)
+        return member_expr(m, operands, self.backend.scalar, self.rewrite_template(m))
+
+    def rewrite_template(self, m):
+        """A backend's substitution of a member's template (None: the template as is)."""
+        return None
 
     def lower_nodes(self):
         """Every node in order: fused loops, the lowering table, else the fallback."""

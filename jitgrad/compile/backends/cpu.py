@@ -25,6 +25,7 @@ from ...ops import movement as _mv
 from ...ops import reduce as _red
 from ...ops.movement import expand_spec as _expand_spec
 from ...ops.registry import PRIMITIVES
+from ..vmath import IMPORT_LINE, vectorise_template
 from . import cache as _cache
 from .codegen import cast_expr, objmode_type, pyobj
 from .core import Backend, Executable, Generator, KernelSet, used_consts
@@ -71,6 +72,11 @@ def fastmath_flags(opt):
 
 class CPUGen(Generator):
     """Source of one numba module: a ``step`` function and its loop kernels."""
+
+    def rewrite_template(self, m):
+        """libm calls become vectorisable ``vmath`` ones unless fastmath is off."""
+        dt, fm = self.dtype(m.out), self.fm
+        return lambda t: vectorise_template(t, dt, fm)
 
     def __init__(self, g, options):
         super().__init__(g, options)
@@ -153,6 +159,7 @@ class CPUGen(Generator):
             "from numba import prange",
             "from jitgrad.compile.backends import cpu_kernels as K",
             "from jitgrad.compile.backends.cpu import py_op as _py_op",
+            IMPORT_LINE,
             f"_FM = {sorted(self.fm)!r}",
             "",
         ]
@@ -571,18 +578,46 @@ class CPUExecutable(Executable):
     def _reload_without_cache(self, err):
         if not _cache.drop_numba_cache(self.mod, err):
             return False
-        self.mod, self.cache_hit = _cache.load_module(self.key, self.src, False)
+        # the damaged entry is gone: recompile with the cache on, so the next process hits
+        self.mod, self.cache_hit = _cache.load_module(self.key, self.src)
         self.fn = self.mod.step
         return True
 
+    uses_worker = True  # the async compile goes to the compile worker process
+
     def precompile(self, arrays):
-        """Compile for these argument types without running the step."""
+        """Compile for these argument types without running the step: a compile worker
+        process compiles into the disk cache (this thread waits without the interpreter
+        lock), then the code is loaded from disk; any worker failure falls back to an
+        in-process compile with a warning (``worker.compile_in_worker``)."""
+        import numba
+
+        from .. import worker as _worker
+
+        args = [np.ascontiguousarray(a) for a in self._args(arrays)]
+        sig = tuple(numba.typeof(a) for a in args)
+        sigs = _worker.kernel_signatures(self.mod, args) if _worker.n_workers() > 1 else {}
+        sigs["step"] = [sig]
+        self.worker_info = _worker.compile_in_worker(self.mod, self.key, self.src, sigs)
+        t0 = time.perf_counter()
+        self._precompile_in_process(arrays)  # loads from disk when the worker compiled it
+        self.worker_info["load_seconds"] = time.perf_counter() - t0
+        self.cache_hit = _cache.loaded_from_disk(self.fn, sig)
+
+    def on_disk(self, arrays):
+        """Whether numba's disk cache already holds the step for these arrays (cheap)."""
+        import numba
+
+        sig = tuple(numba.typeof(np.ascontiguousarray(a)) for a in self._args(arrays))
+        return _cache.has_compiled(self.fn, sig)
+
+    def _precompile_in_process(self, arrays):
         import numba
 
         t0 = time.perf_counter()
         sig = tuple(numba.typeof(np.ascontiguousarray(a)) for a in self._args(arrays))
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore", numba.NumbaWarning)  # jitgrad's own warnings pass
             try:
                 self.fn.compile(sig)
             except _CACHE_ERRORS as e:
@@ -607,8 +642,10 @@ class CPUExecutable(Executable):
             args[i] = args[i].reshape(1)
         if self.compile_seconds is None:
             t0 = time.perf_counter()
+            import numba
+
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+                warnings.simplefilter("ignore", numba.NumbaWarning)  # jitgrad's own pass
                 try:
                     res = self.fn(*args, *self.const_args)
                 except _CACHE_ERRORS as e:

@@ -362,8 +362,28 @@ def max_pool2d_forward(x, out, idx, kh, kw, sh, sw, pt, pl, dh, dw):
 
 @_jit
 def max_pool2d_values(x, out, kh, kw, sh, sw, pt, pl, dh, dw):
-    """out (N, C, Ho, Wo) = window maxima of x (``max_pool2d_forward`` without indices)."""
-    max_pool2d_forward(x, out, np.empty((0, 0, 0, 0), np.int64), kh, kw, sh, sw, pt, pl, dh, dw)
+    """out (N, C, Ho, Wo) = window maxima of x (a NaN in a window gives NaN).
+
+    Tap-major loops over whole output rows (no argmax to track): they vectorise, and measured
+    several times faster than ``max_pool2d_forward``'s per-window loop.
+    """
+    n, c, h, wd = x.shape
+    ho, wo = out.shape[2], out.shape[3]
+    los, his = _col_bounds(kw, wo, wd, sw, dw, pl)
+    out[:] = -np.inf
+    for b in range(n):
+        for ch in range(c):
+            for i in range(kh):
+                for r in range(ho):
+                    hh = r * sh + i * dh - pt
+                    if hh < 0 or hh >= h:
+                        continue
+                    for j in range(kw):
+                        off = j * dw - pl
+                        for q in range(los[j], his[j]):
+                            v = x[b, ch, hh, q * sw + off]
+                            o = out[b, ch, r, q]
+                            out[b, ch, r, q] = v if (v > o) | (v != v) else o
 
 
 @_jit

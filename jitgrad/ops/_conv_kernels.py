@@ -26,6 +26,8 @@ TILE_BYTES = 256 * 1024  # column buffer per tile: fits the L2 cache with room t
 MIN_COLS = 256  # but never fewer GEMM columns than this: a big weight is re-read per tile
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+# per-output helpers: a real call per output element costs more than the work inside it
+_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 
 
 # ---------------------------------------------------------------- shared helpers ----------
@@ -306,9 +308,10 @@ def conv2d_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, groups):
 
 
 # ---------------------------------------------------------------- max pooling -------------
-@_jit
+@_inline
 def _argmax(x, b, c, r, q, kh, kw, sh, sw, pt, pl, dh, dw):
-    """(row, col) of the window maximum in x[b, c]: the first, or the last NaN (torch's rule)."""
+    """(value, row, col) of the maximum of window (r, q) of x[b, c]: the first maximum, or
+    the last NaN (torch's ``val > max || isnan(val)``)."""
     h, wd = x.shape[2], x.shape[3]
     h0 = r * sh - pt
     w0 = q * sw - pl
@@ -324,17 +327,18 @@ def _argmax(x, b, c, r, q, kh, kw, sh, sw, pt, pl, dh, dw):
     bh = h0 + ilo * dh
     bw = w0 + jlo * dw
     best = x[b, c, bh, bw]
+    # 4-D indexing and branch-free selects: a row view per tap (reference counted) and the
+    # short-circuit branches of ``or`` on random data each cost several times the loop
     for i in range(ilo, ihi):
         hh = h0 + i * dh
-        row = x[b, c, hh]
         for j in range(jlo, jhi):
             ww = w0 + j * dw
-            v = row[ww]
-            if v > best or v != v:
-                best = v
-                bh = hh
-                bw = ww
-    return bh, bw
+            v = x[b, c, hh, ww]
+            take = (v > best) | (v != v)
+            best = v if take else best
+            bh = hh if take else bh
+            bw = ww if take else bw
+    return best, bh, bw
 
 
 @_jit
@@ -343,24 +347,43 @@ def max_pool2d_forward(x, out, idx, kh, kw, sh, sw, pt, pl, dh, dw):
 
     Pass ``idx`` of shape (0, 0, 0, 0) when the indices are not wanted.
     """
-    n, c = x.shape[0], x.shape[1]
-    wd = x.shape[3]
+    n, c, _, wd = x.shape
     ho, wo = out.shape[2], out.shape[3]
     want = idx.size > 0
     for b in range(n):
         for ch in range(c):
             for r in range(ho):
                 for q in range(wo):
-                    bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
-                    out[b, ch, r, q] = x[b, ch, bh, bw]
+                    v, bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
+                    out[b, ch, r, q] = v
                     if want:
                         idx[b, ch, r, q] = bh * wd + bw
 
 
 @_jit
 def max_pool2d_values(x, out, kh, kw, sh, sw, pt, pl, dh, dw):
-    """out (N, C, Ho, Wo) = window maxima of x (``max_pool2d_forward`` without indices)."""
-    max_pool2d_forward(x, out, np.empty((0, 0, 0, 0), np.int64), kh, kw, sh, sw, pt, pl, dh, dw)
+    """out (N, C, Ho, Wo) = window maxima of x (a NaN in a window gives NaN).
+
+    Tap-major loops over whole output rows (no argmax to track): they vectorise, and measured
+    several times faster than ``max_pool2d_forward``'s per-window loop.
+    """
+    n, c, h, wd = x.shape
+    ho, wo = out.shape[2], out.shape[3]
+    los, his = _col_bounds(kw, wo, wd, sw, dw, pl)
+    out[:] = -np.inf
+    for b in range(n):
+        for ch in range(c):
+            for i in range(kh):
+                for r in range(ho):
+                    hh = r * sh + i * dh - pt
+                    if hh < 0 or hh >= h:
+                        continue
+                    for j in range(kw):
+                        off = j * dw - pl
+                        for q in range(los[j], his[j]):
+                            v = x[b, ch, hh, q * sw + off]
+                            o = out[b, ch, r, q]
+                            out[b, ch, r, q] = v if (v > o) | (v != v) else o
 
 
 @_jit
@@ -379,7 +402,7 @@ def max_pool2d_backward(g, x, dx, kh, kw, sh, sw, pt, pl, dh, dw):
         for ch in range(c):
             for r in range(ho):
                 for q in range(wo):
-                    bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
+                    _, bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
                     dx[b, ch, bh, bw] += g[b, ch, r, q]
 
 
@@ -392,5 +415,5 @@ def max_pool2d_gather(gg, x, out, kh, kw, sh, sw, pt, pl, dh, dw):
         for ch in range(c):
             for r in range(ho):
                 for q in range(wo):
-                    bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
+                    _, bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
                     out[b, ch, r, q] = gg[b, ch, bh, bw]

@@ -11,6 +11,7 @@ is set; ``numba_dirs`` finds both. The cache is bounded: least-recently-used ent
 deleted once the whole directory exceeds ``JITGRAD_CACHE_MAX_MB`` (default 512).
 """
 
+import functools
 import importlib.util
 import os
 import platform
@@ -40,12 +41,25 @@ def cache_dir():
     return os.path.join(base, "jitgrad")
 
 
+@functools.lru_cache(maxsize=None)
+def _linked_sources_tag():
+    import hashlib
+
+    from ...ops import _conv_kernels
+    from .. import vmath
+
+    h = hashlib.sha1(vmath.SOURCE_TAG.encode())
+    with open(_conv_kernels.__file__, "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()[:10]
+
+
 def _env_tag():
     py = sys.version_info[:2]
-    from ..vmath import SOURCE_TAG  # numba's cache holds inlined vmath code: key on its source
-
+    # numba's cache of a generated step holds the vmath and conv-kernel code it linked in and
+    # does not see those files change: key on their source
     s = f"{__version__}-{numba.__version__}-{np.__version__}-{platform.machine()}-{py}"
-    s += f"-{SOURCE_TAG}"
+    s += f"-{_linked_sources_tag()}"
     return "".join(c if c.isalnum() else "_" for c in s)
 
 

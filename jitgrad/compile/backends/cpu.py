@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from ...ops import conv as _conv  # noqa: F401  (registers the kernel ops)
 from ...ops import elementwise as _ew
 from ...ops import matmul as _mm
 from ...ops import movement as _mv
@@ -158,6 +159,7 @@ class CPUGen(Generator):
             "import numpy as np",
             "from numba import prange",
             "from jitgrad.compile.backends import cpu_kernels as K",
+            "from jitgrad.ops import _conv_kernels as CK",
             "from jitgrad.compile.backends.cpu import py_op as _py_op",
             IMPORT_LINE,
             f"_FM = {sorted(self.fm)!r}",
@@ -451,6 +453,19 @@ class CPUGen(Generator):
         arrs = ", ".join(self.c(v) for v in n.ins)
         self._new(n.out, f"np.concatenate(({arrs},), axis={d})")
 
+    def lower_kernel(self, n):
+        """An op with a numba kernel (``extra["kernel"]``: convolution, pooling) called from the
+        step: ``kernel(*inputs, out, *static)`` into a fresh ``out``."""
+        dts = {self.dtype(v) for v in n.ins}
+        if len(dts) != 1 or next(iter(dts)).name not in ("float32", "float64"):
+            names = ", ".join(sorted(d.name for d in dts))
+            return self.fallback(n, f"{names} inputs have no kernel (float32/float64 only)")
+        kernel = n.op.extra["kernel"]
+        static = ", ".join(str(int(a)) for a in n.op.extra["kernel_static"](**n.params))
+        self._new(n.out, f"np.empty({_cs(self.shape(n.out))!r}, dtype=np.{self.dtype(n.out).name})")
+        args = ", ".join([self.c(v) for v in n.ins] + [f"v{n.out}"])
+        self.emit(f"CK.{kernel.__name__}({args}{', ' + static if static else ''})")
+
     # ---- the fallback: the op's NumPy implementation in object mode -------------------------
     def emit_fallback(self, n):
         k = len(self.pyfuncs)
@@ -534,6 +549,8 @@ CPU_LOWER = {
     _red.amin_p: CPUGen.lower_amin,
     _red.prod_p: CPUGen.lower_prod,
 }
+# ops that carry a numba kernel (ops/conv.py) are called directly
+CPU_LOWER.update({p: CPUGen.lower_kernel for p in PRIMITIVES.values() if "kernel" in p.extra})
 CPU = Backend("cpu", CPU_LOWER, CPU_SCALAR, CPUGen)
 CPUGen.backend = CPU
 

@@ -27,7 +27,9 @@ class ReferenceExecutable(Executable):
         for n in g.nodes:
             members = n.members if isinstance(n, FusedNode) else (n,)
             for m in members:
-                r = m.op.impl(*[env[v] for v in m.ins], **m.params)
+                # the NumPy reference (an op whose impl runs a numba kernel keeps it in extra)
+                impl = m.op.extra.get("ref", m.op.impl)
+                r = impl(*[env[v] for v in m.ins], **m.params)
                 val = g.values[m.out]
                 if not isinstance(r, np.ndarray) or r.dtype != val.dtype:
                     r = np.asarray(r, dtype=val.dtype)

@@ -313,11 +313,11 @@ def _templates():
         if p.kind != "elementwise" or t is None:
             continue
         if callable(t):
-            params = (
-                [dict(exponent=e) for e in (2, 3, 0.5, 2.5, -1.5, 4.0)]
-                if name == "pow_scalar"
-                else [dict(lo=-0.5, hi=0.5), dict(lo=None, hi=1.0)]
-            )
+            params = {
+                "pow_scalar": [dict(exponent=e) for e in (2, 3, 0.5, 2.5, -1.5, 4.0)],
+                "clamp": [dict(lo=-0.5, hi=0.5), dict(lo=None, hi=1.0)],
+                "cast": [dict(dtype=np.float32), dict(dtype=np.float64)],
+            }[name]
             out += [(p, prm, t(**prm)) for prm in params]
         else:
             out.append((p, {}, t))
@@ -325,7 +325,14 @@ def _templates():
 
 
 BOOL_OR_INT = {"logical_and", "logical_or", "logical_xor", "logical_not"}
-BITS = {"bitwise_and", "bitwise_or", "bitwise_xor"}
+BITS = {
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_xor",
+    "bitwise_not",
+    "bitwise_left_shift",
+    "bitwise_right_shift",
+}
 POSITIVE = {"log", "log2", "log10", "log1p", "sqrt", "rsqrt", "pow", "pow_scalar"}
 UNIT = {"asin", "acos"}
 
@@ -347,7 +354,13 @@ def _operands(p, dt, n=257):
 
 def _tmpl_of(p):
     t = p.scalar
-    return t(exponent=2.5) if p.name == "pow_scalar" else t(lo=0, hi=1) if callable(t) else t
+    if not callable(t):
+        return t
+    return t(
+        **{"pow_scalar": dict(exponent=2.5), "cast": dict(dtype=np.float64)}.get(
+            p.name, dict(lo=0, hi=1)
+        )
+    )
 
 
 def _kernel(template, arity):

@@ -353,6 +353,8 @@ class TracedFunction:
         except Exception:
             snap.restore()
             raise
+        self.stats["compiled_calls"] -= 1  # this call's result is the eager one
+        self.stats["eager_calls"] += 1
         warnings.warn(
             f"jitgrad.trace({v.fn_name}): the compiled step raised "
             f"{type(err).__name__}: {err}, but the same call ran eagerly without error; "

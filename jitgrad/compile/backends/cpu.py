@@ -533,6 +533,9 @@ CPU_SCALAR = {
     _ew.ceil.prim: "np.ceil({0})",
     _ew.trunc.prim: "np.trunc({0})",
     _ew.sign.prim: "np.sign({0})",
+    # numba has no math.fmod and its integer np.fmod is wrong (fmod(7, -3) gives 7): exact in
+    # float64 for float32 and for integers below 2**53
+    _ew.fmod.prim: "np.fmod(np.float64({0}), np.float64({1}))",
 }
 CPU_LOWER = {
     _mm.matmul_p: CPUGen.lower_matmul,

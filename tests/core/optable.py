@@ -846,6 +846,182 @@ def _strided_cases():
     ]
 
 
+def _orth(n):
+    """A random orthogonal matrix (the Q of a QR, signs fixed)."""
+    q, r = np.linalg.qr(_RNG.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def _spd(n, eigs=None):
+    """A symmetric positive-definite matrix with well-separated eigenvalues."""
+    q = _orth(n)
+    e = np.asarray(eigs if eigs is not None else np.linspace(1.0, 1.0 + 1.5 * (n - 1), n))
+    return (q * e) @ q.T
+
+
+def _sym(a):
+    """The symmetric part, so finite differences see a symmetric input (cholesky / eigh read
+    one triangle; their gradients are the symmetric ones)."""
+    return (a + a.mT) * 0.5
+
+
+def _np_sym(a):
+    return (a + np.swapaxes(a, -1, -2)) * 0.5
+
+
+def _np_svd_parts(a):
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    return np.concatenate([s, (u * u).reshape(-1), (vh * vh).reshape(-1)])
+
+
+def _svd_parts(a):
+    # |U|^2 and |Vh|^2: invariant under the sign of each singular pair, one term per output
+    u, s, vh = jg.linalg.svd(a, full_matrices=False)
+    return jg.cat([s, (u * u).reshape(-1), (vh * vh).reshape(-1)])
+
+
+def _eigh_parts(a):
+    w, v = jg.linalg.eigh(_sym(a))
+    return jg.cat([w, (v * v).reshape(-1)])
+
+
+def _np_eigh_parts(a):
+    w, v = np.linalg.eigh(_np_sym(a))
+    return np.concatenate([w, (v * v).reshape(-1)])
+
+
+def _with_grad(f, w):
+    """``f(x)`` stacked with the gradient of ``sum(f(x) * w)`` computed by autograd: an op
+    whose own derivative is not implemented (cumprod's backward, trigamma) is still checked
+    (against NumPy) and traced through its VJP."""
+
+    def fn(x):
+        with jg.enable_grad():
+            if not x.requires_grad:
+                x = x.detach().requires_grad_()
+            y = f(x)
+            g = jg.autograd.grad(
+                (y * jg.tensor(w.astype(x._data.dtype))).sum(), x, create_graph=True
+            )[0]
+        return jg.stack([y, g])
+
+    return fn
+
+
+def _np_cumprod_grad(x, w):
+    """d/dx_i sum_j w_j prod_{k<=j} x_k along the last axis, by the product rule (no division:
+    exact at zeros)."""
+    g = np.zeros_like(x)
+    n = x.shape[-1]
+    for i in range(n):
+        for j in range(i, n):
+            p = np.prod(np.delete(x[..., : j + 1], i, axis=-1), axis=-1)
+            g[..., i] += w[..., j] * p
+    return g
+
+
+def _np_mode(x):
+    """(values, last index of the value) of the most frequent value along the last axis,
+    the smallest on ties."""
+    vals, idx = [], []
+    for row in x.reshape(-1, x.shape[-1]):
+        u, c = np.unique(row, return_counts=True)
+        v = u[np.argmax(c)]
+        vals.append(v)
+        idx.append(np.nonzero(row == v)[0][-1])
+    return np.array(vals).reshape(x.shape[:-1]), np.array(idx).reshape(x.shape[:-1])
+
+
+def _composite_linalg_cases():
+    """Sorting, special functions, einsum, cumprod, bitwise shifts and the linalg
+    decompositions (opaque primitives: traced through the generic fallback)."""
+    cp = np.array([[0.5, -1.2, 0.0, 1.5], [1.1, 0.7, -0.9, 1.3]])  # a zero: the exact path
+    wc = _RNG.uniform(0.5, 1.5, cp.shape)
+    dg = pos((2, 3))
+    wd = _RNG.uniform(0.5, 1.5, dg.shape)
+    md = np.array([[1.5, -0.5, 1.5, 2.0, -0.5, 1.5], [0.25, -1.0, 0.25, -1.0, 3.0, 2.0]])
+    sh_i = _idx([[3, -4, 5], [7, 0, -2]])
+    sh_k = _idx([[1, 2, 0], [3, 1, 2]])
+    u3, v3, u4 = _orth(3), _orth(3), _orth(4)
+    tall = (u4[:, :3] * np.array([3.0, 2.0, 1.0])) @ v3.T  # singular values 3, 2, 1
+    wide = tall.T.copy()
+    sq = 3.0 * np.eye(3) + 0.4 * away((3, 3))  # well-conditioned, det far from 0
+    neg = u3 @ np.diag([-2.0, 1.5, 1.0]) @ v3.T  # negative determinant
+    return [
+        Case(
+            "sort_desc",
+            lambda x: jg.sort(x, 1, descending=True).values,
+            lambda x: -np.sort(-x, 1),
+            [distinct((2, 4))],
+        ),
+        Case(
+            "argsort",
+            lambda x: jg.argsort(x, 0),
+            lambda x: np.argsort(x, 0, kind="stable"),
+            [distinct((3, 2))],
+        ),
+        Case(
+            "mode",
+            lambda x: jg.mode(x, -1).values + 10 * jg.mode(x, -1).indices,
+            lambda x: _np_mode(x)[0] + 10 * _np_mode(x)[1],
+            [md],
+            grad=False,  # the mode jumps when a perturbation breaks a tie
+        ),
+        Case("lgamma", jg.lgamma, sp.gammaln, [pos((2, 3))]),  # its VJP is digamma
+        Case(
+            "digamma_and_grad",  # trigamma (digamma's VJP) has no derivative: no grad check
+            _with_grad(jg.digamma, wd),
+            lambda x: np.stack([sp.psi(x), wd * sp.polygamma(1, x)]),
+            [dg],
+            grad=False,
+        ),
+        Case("erfinv", jg.erfinv, sp.erfinv, [unit((2, 3))]),
+        Case(
+            "cumprod_and_grad",  # cumprod_backward has no derivative: no grad check
+            _with_grad(lambda x: jg.cumprod(x, 1), wc),
+            lambda x: np.stack([np.cumprod(x, 1), _np_cumprod_grad(x, wc)]),
+            [cp],
+            grad=False,
+        ),
+        Case(
+            "einsum",
+            lambda a, b, c: jg.einsum("bij,bjk,k->bi", a, b, c),
+            lambda a, b, c: np.einsum("bij,bjk,k->bi", a, b, c),
+            [away((2, 2, 3)), away((2, 3, 2)), away((2,))],
+        ),
+        Case(
+            "bitwise_shift_not",
+            lambda i, k: (~i) ^ jg.bitwise_left_shift(i, k) ^ (i >> k),
+            lambda i, k: (~i) ^ (i << k) ^ (i >> k),
+            [sh_i, sh_k],
+        ),
+        Case("linalg_det", jg.linalg.det, np.linalg.det, [sq]),
+        Case(
+            "linalg_logabsdet",
+            lambda a: jg.linalg.slogdet(a).logabsdet,
+            lambda a: np.linalg.slogdet(a)[1],
+            [neg],
+        ),
+        Case("linalg_inv", jg.linalg.inv, np.linalg.inv, [sq]),
+        Case("linalg_solve", jg.linalg.solve, np.linalg.solve, [sq, away((3, 2))]),
+        Case(
+            "linalg_cholesky",
+            lambda a: jg.linalg.cholesky(_sym(a)),
+            lambda a: np.linalg.cholesky(_np_sym(a)),
+            [_spd(3)],
+        ),
+        Case("linalg_eigh", _eigh_parts, _np_eigh_parts, [_spd(3, [-1.0, 0.5, 2.0])]),
+        Case(
+            "linalg_qr",
+            lambda a: jg.cat([t.reshape(-1) for t in jg.linalg.qr(a)]),
+            lambda a: np.concatenate([t.reshape(-1) for t in np.linalg.qr(a)]),
+            [tall],
+        ),
+        Case("linalg_svd_tall", _svd_parts, _np_svd_parts, [tall]),
+        Case("linalg_svd_wide", _svd_parts, _np_svd_parts, [wide]),
+    ]
+
+
 def _np_scatter_add(dim):
     def f(x, i, s):
         r = x.copy()
@@ -889,6 +1065,7 @@ def all_cases():
         _movement_cases() + _nn_cases() + _strided_cases() + _logic_cases() + _dynamic_cases()
     ):
         cases.append(Case(name, fn, ref, args))
+    cases += _composite_linalg_cases()
     for c in cases:
         if c.ref is None:  # logical rows: NumPy's spelling of the same expression
             c.ref = _LOGIC_REF[c.name]

@@ -251,9 +251,16 @@ class DistributedDataParallel(Module):
         self._active = False
         self._finalized = False
         self._traced = False
-        self._views = {}
-        self._ready = {}  # parameter index -> gradient array seen by its view's hook
-        self._filled = set()  # parameters that got no gradient (their slot holds .grad or 0)
+        # emptied in place, not rebound: a traced step guards these objects' identity, and an
+        # eager step run between compiled ones must not invalidate the compiled variant
+        for name, new in (("_views", dict), ("_ready", dict), ("_filled", set)):
+            d = self.__dict__.get(name)
+            if d is None:
+                setattr(self, name, new())
+            else:
+                d.clear()
+        # _views: parameter index -> its view; _ready: parameter index -> gradient array seen
+        # by its view's hook; _filled: parameters that got no gradient (slot holds .grad or 0)
         self._next_launch = 0
         self._results = None
 

@@ -43,7 +43,7 @@ def test_benchmarks_smoke(tmp_path):
     assert any(n.startswith("(c)") for n in names) and any(n.startswith("(d)") for n in names)
     for r in data["rows"]:
         cols = {c["column"]: c for c in r["columns"]}
-        if r["workload"] != "compile":
+        if r["workload"] not in ("compile", "guards", "ddp"):  # rows without an eager column
             assert "median_s" in cols["jitgrad eager"], r  # eager always runs
             assert cols["numpy"].get("median_s", 0) > 0
         for c in cols.values():  # a time, or an honest reason why not

@@ -651,31 +651,12 @@ _make_out_forms()
 def _make_kw_aliases():
     # torch's keyword spellings: torch.sum(x, axis=0), torch.reshape(x, shape=...),
     # torch.permute(x, dims=...), torch.zeros(size=(2, 3))
-    from .ops import kw_alias
+    from .ops import AXIS_REDUCTIONS, kw_alias
 
     g = globals()
-    for n in (
-        "sum",
-        "mean",
-        "std",
-        "var",
-        "prod",
-        "amax",
-        "amin",
-        "argmax",
-        "argmin",
-        "max",
-        "min",
-        "any",
-        "all",
-        "logsumexp",
-        "cumsum",
-        "cumprod",
-        "median",
-        "count_nonzero",
-        "std_mean",
-        "var_mean",
-    ):
+    for n in AXIS_REDUCTIONS:
+        if n not in g:
+            continue
         g[n] = kw_alias(g[n], axis_to_dim=True)
     for n, kw in (
         ("reshape", "shape"),

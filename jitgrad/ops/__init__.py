@@ -1226,33 +1226,39 @@ def kw_alias(fn, *, axis_to_dim=False, positional=None):
     return f
 
 
+# reductions whose ``dim=`` torch also spells ``axis=`` (functions and Tensor methods)
+AXIS_REDUCTIONS = (
+    "sum",
+    "mean",
+    "std",
+    "var",
+    "prod",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "max",
+    "min",
+    "any",
+    "all",
+    "logsumexp",
+    "cumsum",
+    "cumprod",
+    "nansum",
+    "nanmean",
+    "count_nonzero",
+    "median",
+    "norm",
+    "softmax",
+    "log_softmax",
+    "std_mean",
+    "var_mean",
+)
+
+
 def _install_aliases():
     T = Tensor
-    for name in (
-        "sum",
-        "mean",
-        "std",
-        "var",
-        "prod",
-        "amax",
-        "amin",
-        "argmax",
-        "argmin",
-        "max",
-        "min",
-        "any",
-        "all",
-        "logsumexp",
-        "cumsum",
-        "cumprod",
-        "nansum",
-        "nanmean",
-        "count_nonzero",
-        "median",
-        "norm",
-        "softmax",
-        "log_softmax",
-    ):
+    for name in AXIS_REDUCTIONS:
         if hasattr(T, name):
             setattr(T, name, kw_alias(getattr(T, name), axis_to_dim=True))
     for name, kw in (

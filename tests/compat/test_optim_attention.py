@@ -230,3 +230,23 @@ def test_transformer_encoder_layer_is_post_norm_attention_plus_ffn():
     np.testing.assert_allclose(layer(torch.tensor(x)).detach().numpy(), ref, rtol=1e-9, atol=1e-12)
     mask = nn.Transformer.generate_square_subsequent_mask(3)
     assert mask.tolist() == [[0.0, -math.inf, -math.inf], [0.0, 0.0, -math.inf], [0.0] * 3]
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("kind", ["encoder", "decoder"])
+def test_transformer_layers_match_pytorch(kind, norm_first):
+    """Same parameter names in the same order as PyTorch, same outputs with its weights."""
+    real = pytest.importorskip("torch")
+    cls = "TransformerEncoderLayer" if kind == "encoder" else "TransformerDecoderLayer"
+    ref = getattr(real.nn, cls)(4, 2, 8, dropout=0.0, norm_first=norm_first).double().eval()
+    ours = getattr(nn, cls)(4, 2, 8, dropout=0.0, norm_first=norm_first).double()
+    sd = ref.state_dict()
+    assert list(ours.state_dict()) == list(sd)
+    ours.load_state_dict({k: torch.tensor(v.numpy()) for k, v in sd.items()})
+    rng = np.random.default_rng(2)
+    x, mem = rng.standard_normal((3, 2, 4)), rng.standard_normal((5, 2, 4))
+    args = (x,) if kind == "encoder" else (x, mem)
+    mask = real.nn.Transformer.generate_square_subsequent_mask(3).double()
+    want = ref(*map(real.tensor, args), mask).detach().numpy()
+    got = ours(*map(torch.tensor, args), torch.tensor(mask.numpy()))
+    np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-10, atol=1e-12)

@@ -26,7 +26,59 @@ def _act(activation):
     raise RuntimeError(f"activation should be relu/gelu, not {activation}")
 
 
-class TransformerEncoderLayer(Module):
+class _Sublayers(Module):
+    """What encoder and decoder layers share: ``attentions`` (PyTorch's attribute names), a
+    feed-forward block, one LayerNorm and one Dropout per sublayer, and the residual rule
+    (``x + f(norm(x))`` with ``norm_first``, else ``norm(x + f(x))``)."""
+
+    def __init__(
+        self,
+        attentions,
+        d_model,
+        nhead,
+        dim_feedforward,
+        dropout,
+        activation,
+        layer_norm_eps,
+        batch_first,
+        norm_first,
+        bias,
+    ):
+        super().__init__()
+        for name in attentions:
+            attn = MultiheadAttention(
+                d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first
+            )
+            setattr(self, name, attn)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
+        self.norm_first = norm_first
+        n = len(attentions) + 1
+        for i in range(1, n + 1):
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps))
+        for i in range(1, n + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout))
+        self.activation = _act(activation)
+
+    def _attn_block(self, attn, i, x, kv, mask, kpm, is_causal):
+        x = attn(
+            x, kv, kv, attn_mask=mask, key_padding_mask=kpm, need_weights=False, is_causal=is_causal
+        )[0]
+        return getattr(self, f"dropout{i}")(x)
+
+    def _ff_block(self, x, i):
+        h = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return getattr(self, f"dropout{i}")(h)
+
+    def _residuals(self, x, blocks):
+        for i, block in enumerate(blocks, 1):
+            norm = getattr(self, f"norm{i}")
+            x = x + block(norm(x), i) if self.norm_first else norm(x + block(x, i))
+        return x
+
+
+class TransformerEncoderLayer(_Sublayers):
     """Self-attention then a feed-forward block, each with a residual and a LayerNorm."""
 
     def __init__(
@@ -43,41 +95,29 @@ class TransformerEncoderLayer(Module):
         device=None,
         dtype=None,
     ):
-        super().__init__()
-        self.self_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first
+        super().__init__(
+            ("self_attn",),
+            d_model,
+            nhead,
+            dim_feedforward,
+            dropout,
+            activation,
+            layer_norm_eps,
+            batch_first,
+            norm_first,
+            bias,
         )
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.activation = _act(activation)
-
-    def _sa_block(self, x, mask, kpm, is_causal=False):
-        x = self.self_attn(
-            x, x, x, attn_mask=mask, key_padding_mask=kpm, need_weights=False, is_causal=is_causal
-        )[0]
-        return self.dropout1(x)
-
-    def _ff_block(self, x):
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
-        x = src
-        if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
-            x = x + self._ff_block(self.norm2(x))
-        else:
-            x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
-            x = self.norm2(x + self._ff_block(x))
-        return x
+        def sa(x, i):
+            return self._attn_block(
+                self.self_attn, i, x, x, src_mask, src_key_padding_mask, is_causal
+            )
+
+        return self._residuals(src, (sa, self._ff_block))
 
 
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_Sublayers):
     """Self-attention, attention over ``memory``, then a feed-forward block."""
 
     def __init__(
@@ -94,45 +134,18 @@ class TransformerDecoderLayer(Module):
         device=None,
         dtype=None,
     ):
-        super().__init__()
-        self.self_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first
+        super().__init__(
+            ("self_attn", "multihead_attn"),
+            d_model,
+            nhead,
+            dim_feedforward,
+            dropout,
+            activation,
+            layer_norm_eps,
+            batch_first,
+            norm_first,
+            bias,
         )
-        self.multihead_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first
-        )
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.activation = _act(activation)
-
-    def _sa_block(self, x, mask, kpm, is_causal=False):
-        x = self.self_attn(
-            x, x, x, attn_mask=mask, key_padding_mask=kpm, need_weights=False, is_causal=is_causal
-        )[0]
-        return self.dropout1(x)
-
-    def _mha_block(self, x, mem, mask, kpm, is_causal=False):
-        x = self.multihead_attn(
-            x,
-            mem,
-            mem,
-            attn_mask=mask,
-            key_padding_mask=kpm,
-            need_weights=False,
-            is_causal=is_causal,
-        )[0]
-        return self.dropout2(x)
-
-    def _ff_block(self, x):
-        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
     def forward(
         self,
@@ -145,21 +158,23 @@ class TransformerDecoderLayer(Module):
         tgt_is_causal=False,
         memory_is_causal=False,
     ):
-        x = tgt
-        if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
-            x = x + self._mha_block(
-                self.norm2(x), memory, memory_mask, memory_key_padding_mask, memory_is_causal
+        def sa(x, i):
+            return self._attn_block(
+                self.self_attn, i, x, x, tgt_mask, tgt_key_padding_mask, tgt_is_causal
             )
-            x = x + self._ff_block(self.norm3(x))
-        else:
-            x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
-            x = self.norm2(
-                x
-                + self._mha_block(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal)
+
+        def mha(x, i):
+            return self._attn_block(
+                self.multihead_attn,
+                i,
+                x,
+                memory,
+                memory_mask,
+                memory_key_padding_mask,
+                memory_is_causal,
             )
-            x = self.norm3(x + self._ff_block(x))
-        return x
+
+        return self._residuals(tgt, (sa, mha, self._ff_block))
 
 
 class TransformerEncoder(Module):

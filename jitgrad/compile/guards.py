@@ -23,6 +23,7 @@ once), so a call costs a few dict lookups and ``is`` tests per guarded object.
 import dis
 import functools
 import keyword
+import math
 import os
 import types
 
@@ -143,7 +144,26 @@ _NAMES = {}  # id(tensor) -> owner path name, for printing optimizer-state keys
 
 
 def _litable(k):
-    return type(k) in (int, str, bool, type(None)) or (type(k) is float and k == k)
+    return type(k) in (int, str, bool, type(None)) or (type(k) is float and math.isfinite(k))
+
+
+def _same_float(a, b):
+    """Floats that produce the same program: equal with the same sign (``-0.0`` is not
+    ``0.0``: ``x * -0.0`` differs), or both NaN."""
+    return (a == b and math.copysign(1.0, a) == math.copysign(1.0, b)) or (a != a and b != b)
+
+
+def _eq_src(e, v, lit):
+    """Guard source for "``e`` still holds the plain value ``v``" (``lit`` spells ``v``):
+    identity for bools and None, same type for numbers (``1`` and ``1.0`` promote differently),
+    NaN equal to NaN, and the sign of zero kept."""
+    if type(v) in (bool, type(None)):
+        return f"{e} is {lit}"
+    if type(v) is float and (v != v or v == 0.0):
+        return f"(type({e}) is float and _same_float({e}, {lit}))"
+    if type(v) in (int, float):
+        return f"(type({e}) is {type(v).__name__} and {e} == {lit})"
+    return f"{e} == {lit}"
 
 
 class _Code:
@@ -330,6 +350,8 @@ def same(a, b):
         return False
     if type(a) in (list, tuple):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if type(a) is float:
+        return _same_float(a, b)
     if is_plain(a):
         try:
             return bool(a == b)
@@ -729,12 +751,11 @@ class Guards:
 
     def path_eq(self, path, value, desc):
         c = self.code
-        v = c.lit(value) if _litable(value) else c.const(value)
-        op = "is" if type(value) in (bool, type(None)) else "=="
+        v = c.lit(value)
         if type(value) in (list, dict, set, tuple, frozenset) and not _litable(value):
             self.add(f"_same({c.hoisted(path)}, {v})", f"_same({c.full(path)}, {v})", desc)
             return
-        self.add(f"{c.hoisted(path)} {op} {v}", f"{c.full(path)} {op} {v}", desc)
+        self.add(_eq_src(c.hoisted(path), value, v), _eq_src(c.full(path), value, v), desc)
 
     def expr(self, src, desc):
         self.add(src, src, desc)
@@ -742,6 +763,7 @@ class Guards:
     def build(self):
         c = self.code
         c.ns["_same"] = same
+        c.ns["_same_float"] = _same_float
         c.ns["_EP"] = _trace_hooks.HOOK_EPOCH
         c.ns["_hooks_ok"] = self._hooks_ok
         src = "def guard(A, K, L):\n    try:\n"
@@ -943,19 +965,14 @@ def build(tr, watch, leaves):
                 continue
             if reads is not None and attr not in reads and attr != "training":
                 continue
-            op = "is" if type(v) in (bool, type(None)) else "=="
-            G.expr(
-                f"{k}.{attr} {op} {c.lit(v) if _litable(v) else c.const(v)}",
-                f"{name}.{attr} == {v!r}",
-            )
+            G.expr(_eq_src(f"{k}.{attr}", v, c.lit(v)), f"{name}.{attr} == {v!r}")
         for attr in sorted(reads or ()):  # other objects forward reads: functions, configs
             v = mod.__dict__.get(attr, _MISSING)
             if v is _MISSING:  # a class attribute (a setting shared by the class)
                 r = _static_attr(mod, attr)
                 if r is not None and r[0] is not None and is_plain(r[1]):
-                    op = "is" if type(r[1]) in (bool, type(None)) else "=="
-                    lit = c.lit(r[1]) if _litable(r[1]) else c.const(r[1])
-                    G.expr(f"{k}.{attr} {op} {lit}", f"{name}.{attr} == {r[1]!r} (class)")
+                    src = _eq_src(f"{k}.{attr}", r[1], c.lit(r[1]))
+                    G.expr(src, f"{name}.{attr} == {r[1]!r} (class)")
                 continue
             if v is _MISSING or is_plain(v) or isinstance(v, Tensor) or _is_module(v):
                 continue

@@ -601,11 +601,19 @@ _powc_p = register(
         if exponent == 3
         else "math.sqrt({0})"
         if exponent == 0.5
-        else f"({{0}} ** {float(exponent)!r})"
+        else f"({{0}} ** {_float_literal(exponent)})"
     ),
     saves=(0,),
     backward_name="PowBackward0",
 )
+
+
+def _float_literal(v):
+    """``v`` as generated source: ``repr`` for finite floats, NumPy's names otherwise."""
+    v = float(v)
+    if math.isnan(v):
+        return "np.nan"
+    return repr(v) if math.isfinite(v) else ("np.inf" if v > 0 else "-np.inf")
 
 
 def pow(input, exponent):

@@ -8,6 +8,8 @@ and write-backs under test are the front end's; the reference backend has no com
 a few the numba CPU backend.
 """
 
+import math
+
 import numpy as np
 import pytest
 
@@ -851,3 +853,36 @@ def test_check_names_the_owner_path():
     s = f.explain()
     assert "guards" in s and "model.0.weight" in s and "fallbacks" in s
     assert "runtime inputs" in s and "['lr']" in s
+
+
+G_VALUE = 2.0
+_G_SEQUENCE = [2.0, math.nan, math.inf, -math.inf, -0.0, 0.0, 3, 3.0, True]
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_global_number_guards_keep_nan_inf_zero_sign_and_type(backend):
+    """A global that becomes NaN/inf stays compiled (its guard holds); -0.0 after 0.0, 3
+    after 3.0 and True after 1 each retrace: they are different programs (sign of the
+    result, dtype promotion). Traced equals eager bit for bit and dtype for dtype."""
+    global G_VALUE
+    x = jg.tensor(np.array([1, -2, 0, 5]))
+
+    def step(x):
+        y = x * G_VALUE
+        return y, 1.0 / (y.to(jg.float64) - 0.0)
+
+    ts = jg.trace(step, backend=backend, max_variants=len(_G_SEQUENCE))
+    for v in _G_SEQUENCE:
+        G_VALUE = v
+        compiled = ts.stats["compiled_calls"]
+        for _ in range(3):
+            got = ts(x)
+            want = step(x)
+            for a, b in zip(got, want):
+                assert a.dtype == b.dtype, (v, a.dtype, b.dtype)
+                np.testing.assert_array_equal(
+                    np.signbit(a.numpy()), np.signbit(b.numpy()), err_msg=repr(v)
+                )
+                np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=repr(v))
+        assert ts.stats["compiled_calls"] > compiled, (v, ts.stats)
+    G_VALUE = 2.0

@@ -183,6 +183,14 @@ class Tracer:
         return c
 
     def set_grad(self, t, value):
+        if (
+            id(t) not in self.arg_index
+            and id(t._data) in self.vals
+            and id(t._data) not in self.state
+        ):
+            # a leaf the step itself created (``x.clone().requires_grad_()``): its .grad lives
+            # and dies with this call, like the tensor; guarding it would fail at every call
+            return
         self._first_sight(t)
         self.grad_now[id(t)] = (t, value)
 

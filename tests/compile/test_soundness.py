@@ -886,3 +886,27 @@ def test_global_number_guards_keep_nan_inf_zero_sign_and_type(backend):
                 np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=repr(v))
         assert ts.stats["compiled_calls"] > compiled, (v, ts.stats)
     G_VALUE = 2.0
+
+
+def test_leaf_created_inside_the_step_gets_no_grad_guard():
+    """A gradient penalty: ``x.clone().requires_grad_()`` inside the step is a new leaf at
+    every call; its .grad (set by backward) is not state, so the variant keeps holding."""
+
+    def build():
+        model = mlp()
+        opt = jg.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            x = x.clone().requires_grad_(True)
+            loss = jg.nn.functional.cross_entropy(model(x), y)
+            (g,) = jg.autograd.grad(loss, x, create_graph=True)
+            total = loss + (g**2).sum()
+            total.backward()
+            opt.step()
+            return total
+
+        return Env(step, _batch, state=lambda: model_state(model, opt))
+
+    step = check(build, must_compile=True)
+    assert step.stats["captures"] == 1, step.stats

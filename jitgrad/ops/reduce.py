@@ -313,13 +313,23 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     return label(_norm(input, p, dim, keepdim, dtype), "LinalgVectorNormBackward0")
 
 
+def root_at_zero_safe(s, p=2):
+    """``s ** (1/p)`` for ``s >= 0`` whose gradient at ``s == 0`` is 0 (PyTorch's subgradient
+    of a norm at the zero vector), not ``inf * 0 = nan``; twice differentiable."""
+    from .elementwise import where
+
+    zero = s == 0
+    safe = where(zero, 1.0, s)
+    return where(zero, 0.0, safe.sqrt() if p == 2 else safe ** (1.0 / p))
+
+
 def _norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     (x,) = promote_float("norm", to_tensor(input, "norm"))
     if dtype is not None:
         x = x.to(dtype)
     dims = norm_dims(dim, x._data.ndim, "norm")
     if p in ("fro", 2, 2.0):
-        return sum(x * x, dims, keepdim).sqrt()
+        return root_at_zero_safe(sum(x * x, dims, keepdim))
     if p == "nuc":
         raise NotImplementedError("norm: the nuclear norm is not supported")
     if p in (math.inf, float("inf")):
@@ -330,7 +340,7 @@ def _norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         return sum((x != 0).to(x._data.dtype), dims, keepdim)
     if p == 1:
         return sum(x.abs(), dims, keepdim)
-    return sum(x.abs() ** p, dims, keepdim) ** (1.0 / p)
+    return root_at_zero_safe(sum(x.abs() ** p, dims, keepdim), p)
 
 
 def cumsum(input, dim, dtype=None):

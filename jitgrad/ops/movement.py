@@ -226,7 +226,8 @@ def expand(input, *sizes):
         )
     lead = len(sizes) - len(sh)
     out = []
-    for i, s in enumerate(sizes):
+    for i in reversed(range(len(sizes))):  # PyTorch checks (and reports) from the last dim
+        s = sizes[i]
         if i < lead:
             if s < 0:
                 raise RuntimeError(
@@ -246,7 +247,7 @@ def expand(input, *sizes):
                 f"{list(sh)}"
             )
         out.append(s)
-    out = tuple(out)
+    out = tuple(reversed(out))
     if out == sh:
         return _share_vc(apply(reshape_p, (input,), {"shape": sh}), input)
     return _share_vc(apply(expand_p, (input,), {"shape": out}), input)

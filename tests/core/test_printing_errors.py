@@ -147,7 +147,7 @@ def test_repr_like_torch(expr, expected):
         (  # PyTorch reports the last mismatching dimension first
             lambda: jg.ones(2, 3).expand(4, 4),
             RuntimeError,
-            ["size (4) must match the existing size (3) at non-singleton dimension 1"],
+            ["tensor (4) must match the existing size (3) at non-singleton dimension 1"],
         ),
         (lambda: jg.ones(2, 3)[5], IndexError, ["index 5 is out of bounds", "size 2"]),
         (lambda: jg.ones(2, 3)[0, 0, 0], IndexError, ["too many indices"]),

@@ -301,3 +301,18 @@ def test_flatten_unflatten_pad_one_hot():
         RuntimeError, match="Class values must be non-negative and smaller than num_classes"
     ):
         F.one_hot(jg.tensor([4]), 3)
+
+
+def test_batchnorm_checkpoint_without_num_batches_tracked_loads_strictly():
+    """PyTorch < 0.4.1 checkpoints lack num_batches_tracked: loading keeps the current
+    count and reports no missing key, as PyTorch does; other missing keys still raise."""
+    bn = jg.nn.BatchNorm1d(3)
+    bn(jg.randn(4, 3))
+    old = {k: v for k, v in bn.state_dict().items() if k != "num_batches_tracked"}
+    fresh = jg.nn.BatchNorm1d(3)
+    assert fresh.load_state_dict(old).missing_keys == []
+    assert fresh.num_batches_tracked.item() == 0
+    np.testing.assert_array_equal(fresh.running_mean.numpy(), bn.running_mean.numpy())
+    del old["running_var"]
+    with pytest.raises(RuntimeError, match="running_var"):
+        fresh.load_state_dict(old)

@@ -47,6 +47,14 @@ class _BatchNorm(Module):
             self.register_buffer("num_batches_tracked", None)
         self.reset_parameters()
 
+    def _load_from_state_dict(self, state_dict, prefix, missing, unexpected, errors, assign):
+        # checkpoints from before num_batches_tracked existed (PyTorch < 0.4.1) lack it:
+        # keep the current count instead of reporting a missing key, as PyTorch does
+        key = prefix + "num_batches_tracked"
+        if self.num_batches_tracked is not None and key not in state_dict:
+            state_dict = {**state_dict, key: self.num_batches_tracked}
+        super()._load_from_state_dict(state_dict, prefix, missing, unexpected, errors, assign)
+
     def reset_running_stats(self):
         if self.track_running_stats:
             with no_grad():

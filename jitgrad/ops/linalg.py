@@ -14,7 +14,7 @@ from . import elementwise as E
 from . import matmul as M
 from . import reduce as R
 from ._common import promote_float
-from .registry import apply, label, register
+from .registry import apply, label, public, register
 
 
 def _mT(x):
@@ -83,6 +83,7 @@ inv_p = register(
 )
 
 
+@public(name="inverse", prim=inv_p)
 def inv(A):
     """The inverse of a square matrix (or a batch); RuntimeError when singular."""
     return apply(inv_p, (_square(A, "inv"),))
@@ -102,6 +103,7 @@ det_p = register(
 )
 
 
+@public(prim=det_p)
 def det(A):
     """The determinant of a square matrix (or a batch)."""
     return apply(det_p, (_square(A, "det"),))
@@ -116,6 +118,7 @@ logabsdet_p = register(
 )
 
 
+@public()
 def slogdet(A):
     """``(sign, log|det|)``; the second carries the gradient."""
     x = _square(A, "slogdet")
@@ -123,6 +126,7 @@ def slogdet(A):
     return return_types.linalg_slogdet(sign, apply(logabsdet_p, (x,)))
 
 
+@public()
 def logdet(A):
     """``log(det(A))`` (NaN for a negative determinant)."""
     s, la = slogdet(A)
@@ -365,12 +369,14 @@ def svdvals(A):
     return svd(A, full_matrices=False).S
 
 
+@public(name="svd")
 def torch_svd(input, some=True, compute_uv=True):
     """``torch.svd``: ``(U, S, V)`` (V, not Vh), reduced when ``some``."""
     u, s, vh = svd(input, full_matrices=not some)
     return return_types.svd(u, s, _mT(vh))
 
 
+@public(name="pinverse", method=lambda s, rcond=1e-15: pinv(s, rcond))
 def pinv(A, rcond=None, hermitian=False, *, atol=None, rtol=None):
     """The Moore-Penrose pseudo-inverse (through the SVD)."""
     u, s, vh = svd(A, full_matrices=False)
@@ -401,6 +407,7 @@ def lstsq(A, B, rcond=None, driver=None):
     return return_types.linalg_lstsq(x, empty, _wrap(np.zeros((), np.int64)), empty)
 
 
+@public()
 def matrix_power(A, n):
     """``A`` multiplied by itself ``n`` times (``inv(A)`` powers for negative n)."""
     x = _square(A, "matrix_power")

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..tensor import Tensor, _wrap_dim
 from ._common import norm_dims, promote_float, to_tensor
-from .registry import apply, label, register
+from .registry import apply, label, public, register
 
 
 def _keep_shape(shape, dims):
@@ -111,6 +111,7 @@ def _reduce(prim, op, input, dim, keepdim, empty_ok=True):
     return apply(prim, (x,), {"dims": dims, "keepdim": bool(keepdim)})
 
 
+@public(axis=True, prim=sum_p)
 def sum(input, dim=None, keepdim=False, dtype=None):
     """Sum over ``dim`` (int, tuple or None for all)."""
     r = _reduce(sum_p, "sum", input, dim, keepdim)
@@ -119,6 +120,7 @@ def sum(input, dim=None, keepdim=False, dtype=None):
     return r if dtype is None else r.to(dtype)
 
 
+@public(axis=True)
 def mean(input, dim=None, keepdim=False, dtype=None):
     """Mean over ``dim``; floating inputs only, like torch."""
     x = to_tensor(input, "mean")
@@ -138,23 +140,28 @@ def mean(input, dim=None, keepdim=False, dtype=None):
     return label(r, "MeanBackward0" if dim is None else "MeanBackward1")
 
 
+@public(axis=True, prim=amax_p)
 def amax(input, dim=(), keepdim=False):
     return _reduce(amax_p, "amax", input, None if dim == () else dim, keepdim, empty_ok=False)
 
 
+@public(axis=True, prim=amin_p)
 def amin(input, dim=(), keepdim=False):
     return _reduce(amin_p, "amin", input, None if dim == () else dim, keepdim, empty_ok=False)
 
 
+@public(axis=True, prim=prod_p)
 def prod(input, dim=None, keepdim=False, dtype=None):
     r = _reduce(prod_p, "prod", input, dim, keepdim)
     return r if dtype is None else r.to(dtype)
 
 
+@public(axis=True, prim=any_p)
 def any(input, dim=None, keepdim=False):
     return _reduce(any_p, "any", input, dim, keepdim)
 
 
+@public(axis=True, prim=all_p)
 def all(input, dim=None, keepdim=False):
     return _reduce(all_p, "all", input, dim, keepdim)
 
@@ -174,10 +181,12 @@ def _arg(prim, op, input, dim, keepdim):
     return apply(prim, (x,), {"dim": d, "keepdim": bool(keepdim)})
 
 
+@public(axis=True, prim=argmax_p)
 def argmax(input, dim=None, keepdim=False):
     return _arg(argmax_p, "argmax", input, dim, keepdim)
 
 
+@public(axis=True, prim=argmin_p)
 def argmin(input, dim=None, keepdim=False):
     return _arg(argmin_p, "argmin", input, dim, keepdim)
 
@@ -211,11 +220,13 @@ def _minmax(op, amm, argf, input, dim, keepdim, other):
     return getattr(return_types, op)(vals, idx)
 
 
+@public(axis=True)
 def max(input, dim=None, keepdim=False, *, other=None):
     """``max(x)``; ``max(x, dim)`` gives (values, indices); ``max(x, y)`` is ``maximum``."""
     return _minmax("max", amax, argmax, input, dim, keepdim, other)
 
 
+@public(axis=True)
 def min(input, dim=None, keepdim=False, *, other=None):
     return _minmax("min", amin, argmin, input, dim, keepdim, other)
 
@@ -227,6 +238,7 @@ def _count(x, dims):
     return n
 
 
+@public(axis=True)
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance with Bessel's correction by default (``correction=1``)."""
     if isinstance(dim, bool):  # var(x, False) is the legacy unbiased flag
@@ -242,18 +254,22 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return label(sum(d * d, dims, keepdim=keepdim) / builtins_max(n - corr, 0), "VarBackward0")
 
 
+@public(axis=True)
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return label(var(input, dim, unbiased, keepdim, correction=correction).sqrt(), "StdBackward0")
 
 
+@public(axis=True, method=False)
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return (var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
 
 
+@public(axis=True, method=False)
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return (std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
 
 
+@public(axis=True)
 def logsumexp(input, dim=None, keepdim=False):
     """``log(sum(exp(x), dim))`` computed stably."""
     (x,) = promote_float("logsumexp", to_tensor(input, "logsumexp"))
@@ -278,6 +294,7 @@ def _softmax_dim(op, x, dim):
     return _wrap_dim(dim, x._data.ndim, op)
 
 
+@public(axis=True)
 def softmax(input, dim=None, dtype=None):
     """``exp(x) / sum(exp(x), dim)``, shifted by the (detached) max for stability."""
     x = to_tensor(input, "softmax")
@@ -296,6 +313,7 @@ def softmax(input, dim=None, dtype=None):
     return label(e / sum(e, d, keepdim=True), "SoftmaxBackward0")
 
 
+@public(axis=True)
 def log_softmax(input, dim=None, dtype=None):
     """``x - logsumexp(x, dim)``."""
     x = to_tensor(input, "log_softmax")
@@ -308,6 +326,7 @@ def log_softmax(input, dim=None, dtype=None):
     return label(x - logsumexp(x, d, keepdim=True), "LogSoftmaxBackward0")
 
 
+@public(axis=True)
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """Vector p-norm over ``dim`` (all elements by default); p in {fro, 2, 1, inf, -inf, x}."""
     return label(_norm(input, p, dim, keepdim, dtype), "LinalgVectorNormBackward0")
@@ -333,6 +352,7 @@ def _norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     return sum(x.abs() ** p, dims, keepdim) ** (1.0 / p)
 
 
+@public(axis=True, inplace=True)
 def cumsum(input, dim, dtype=None):
     x = to_tensor(input, "cumsum")
     if dtype is not None:

@@ -58,7 +58,7 @@ def argsort(input, dim=-1, descending=False, stable=False):
     return apply(argsort_p, (x,), {"dim": d, "descending": bool(descending)})
 
 
-@public()
+@public
 def sort(input, dim=-1, descending=False, stable=False):
     """``(values, indices)`` sorted along ``dim``; values carry the gradient."""
     x = _t(input, "sort")
@@ -69,13 +69,13 @@ def sort(input, dim=-1, descending=False, stable=False):
     return return_types.sort(label(V.gather(x, d, idx), "SortBackward0"), idx)
 
 
-@public()
+@public
 def msort(input):
     """``sort(input, dim=0).values``."""
     return sort(input, 0).values
 
 
-@public()
+@public
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The ``k`` largest (or smallest) values along ``dim`` and their indices."""
     x = _t(input, "topk")
@@ -89,7 +89,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     return return_types.topk(label(V.gather(x, d, idx), "TopkBackward0"), idx)
 
 
-@public()
+@public
 def kthvalue(input, k, dim=-1, keepdim=False):
     """The k-th smallest value along ``dim`` (1-based) and its index."""
     x = _t(input, "kthvalue")
@@ -162,7 +162,7 @@ def _unique_np(x, dim, sorted_, return_inverse, return_counts):
     return u, inv.astype(np.int64), cnt.astype(np.int64)
 
 
-@public()
+@public
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     """Distinct values (sorted); optionally the inverse indices and the counts."""
     x = _t(input, "unique")
@@ -176,7 +176,7 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     return out[0] if len(out) == 1 else tuple(out)
 
 
-@public()
+@public
 def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
     """Collapse runs of equal consecutive values."""
     x = _t(input, "unique_consecutive")
@@ -197,7 +197,7 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
     return out[0] if len(out) == 1 else tuple(out)
 
 
-@public()
+@public
 def bincount(input, weights=None, minlength=0):
     """Counts of each non-negative integer value (weighted sums with ``weights``)."""
     x = _t(input, "bincount")
@@ -212,7 +212,7 @@ def bincount(input, weights=None, minlength=0):
     return _wrap(r.astype(w.dtype if w.dtype.kind == "f" else np.float64))
 
 
-@public()
+@public
 def histc(input, bins=100, min=0, max=0):
     """A histogram of ``bins`` equal bins over [min, max] (the data range when both are 0)."""
     x = _t(input, "histc")
@@ -250,11 +250,7 @@ def bucketize(input, boundaries, out_int32=False, right=False):
 
 
 # ---------------------------------------------------------------- shape helpers ----------
-def _arange_shape(n, d, ndim):
-    return _wrap(np.arange(n, dtype=np.int64).reshape((n,) + (1,) * (ndim - d - 1)))
-
-
-@public()
+@public
 def roll(input, shifts, dims=None):
     """Rotate elements along ``dims`` by ``shifts`` (the flattened tensor when dims is None)."""
     x = _t(input, "roll")
@@ -277,7 +273,7 @@ def roll(input, shifts, dims=None):
     return label(x, "RollBackward0")
 
 
-@public()
+@public
 def tile(input, dims):
     """Repeat ``input`` by ``dims`` (padded with leading 1s)."""
     x = _t(input, "tile")
@@ -287,7 +283,7 @@ def tile(input, dims):
     return V.repeat(x, *dims)
 
 
-@public()
+@public
 def repeat_interleave(input, repeats=None, dim=None, output_size=None):
     """Repeat each element ``repeats`` times along ``dim`` (the flattened tensor by default)."""
     if repeats is None:  # repeat_interleave(repeats): indices repeated by their counts
@@ -302,19 +298,19 @@ def repeat_interleave(input, repeats=None, dim=None, output_size=None):
     return V.index_select(x, d, _idx_tensor(idx))
 
 
-@public()
+@public
 def fliplr(input):
     """Flip the columns (dim 1)."""
     return V.flip(input, [1])
 
 
-@public()
+@public
 def flipud(input):
     """Flip the rows (dim 0)."""
     return V.flip(input, [0])
 
 
-@public()
+@public
 def rot90(input, k=1, dims=(0, 1)):
     """Rotate by 90 degrees ``k`` times in the plane of ``dims``."""
     d0, d1 = dims
@@ -426,13 +422,13 @@ def meshgrid(*tensors, indexing=None):
     return tuple(out)
 
 
-@public()
+@public
 def ravel(input):
     """The flattened tensor."""
     return input.reshape(-1)
 
 
-@public()
+@public
 def diff(input, n=1, dim=-1, prepend=None, append=None):
     """``n``-th forward difference along ``dim``."""
     x = _t(input, "diff")
@@ -450,7 +446,7 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
     return x
 
 
-@public()
+@public
 def take(input, index):
     """Elements of the flattened ``input`` at ``index``."""
     return input.reshape(-1)[index]
@@ -483,7 +479,7 @@ def triu(input, diagonal=0):
     return label(r, "TriuBackward0")
 
 
-@public()
+@public
 def diagonal(input, offset=0, dim1=0, dim2=1):
     """The diagonal of the ``dim1`` x ``dim2`` planes, as the last dimension."""
     x = _t(input, "diagonal")
@@ -498,7 +494,7 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     return label(x[(Ellipsis, ii, jj)], "DiagonalBackward0")
 
 
-@public()
+@public
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     """Matrices (last two dims) whose ``offset`` diagonal is ``input``'s last dimension."""
     x = _t(input, "diag_embed")
@@ -513,7 +509,7 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     return label(r, "DiagEmbedBackward0")
 
 
-@public()
+@public
 def diag(input, diagonal=0):
     """A 1-D tensor as a diagonal matrix, or a matrix's diagonal as a 1-D tensor."""
     x = _t(input, "diag")
@@ -524,7 +520,7 @@ def diag(input, diagonal=0):
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x._data.ndim}D")
 
 
-@public()
+@public
 def diagflat(input, offset=0):
     """``diag(input.flatten(), offset)``."""
     return diag_embed(input.reshape(-1), offset)
@@ -540,7 +536,7 @@ def trace(input):
 
 
 # ---------------------------------------------------------------- products ---------------
-@public()
+@public
 def cross(input, other, dim=None):
     """The 3-vector cross product along ``dim`` (the first dimension of size 3 by default)."""
     a, b = promote("cross", input, other)
@@ -691,7 +687,7 @@ def tensordot(a, b, dims=2):
     return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
 
 
-@public()
+@public
 def kron(input, other):
     """The Kronecker product."""
     a, b = promote("kron", input, other)
@@ -703,7 +699,7 @@ def kron(input, other):
     return (a.reshape(sa) * b.reshape(sb)).reshape(tuple(x * y for x, y in zip(a.shape, b.shape)))
 
 
-@public()
+@public
 def inner(input, other):
     """Sum over the last dimensions (a dot product for 1-D tensors)."""
     if input.ndim == 0 or other.ndim == 0:
@@ -711,7 +707,7 @@ def inner(input, other):
     return tensordot(input, other, ([input.ndim - 1], [other.ndim - 1]))
 
 
-@public()
+@public
 def vdot(input, other):
     """Dot product of two 1-D tensors."""
     return M.dot(input, other)
@@ -767,7 +763,7 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
     return R.sum(d.abs() ** p, -1) ** (1.0 / p)
 
 
-@public()
+@public
 def dist(input, other, p=2):
     """The p-norm of ``input - other``."""
     return R.norm(input - other, p)
@@ -780,7 +776,7 @@ def frac(input):
     return label(input - E.trunc(input).detach(), "FracBackward0")
 
 
-@public()
+@public
 def logaddexp(input, other):
     """``log(exp(a) + exp(b))`` without overflow."""
     a, b = promote_float("logaddexp", input, other)
@@ -788,7 +784,7 @@ def logaddexp(input, other):
     return m + E.log(E.exp(a - m) + E.exp(b - m))
 
 
-@public()
+@public
 def logaddexp2(input, other):
     """``log2(2**a + 2**b)``."""
     return logaddexp(input * math.log(2.0), other * math.log(2.0)) / math.log(2.0)
@@ -922,7 +918,7 @@ def sgn(input):
     return E.sign(input)
 
 
-@public()
+@public
 def signbit(input):
     """True where the sign bit is set."""
     return _wrap(np.signbit(_t(input, "signbit")._data))
@@ -949,7 +945,7 @@ def float_power(input, exponent):
     return E.pow(a, b)
 
 
-@public()
+@public
 def positive(input):
     """``input`` itself."""
     return input
@@ -967,7 +963,7 @@ def lcm(input, other):
     return _wrap(np.lcm(input._data, other._data if isinstance(other, Tensor) else other))
 
 
-@public()
+@public
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """``|a - b| <= atol + rtol * |b|`` elementwise (infinities equal to themselves)."""
     a, b = promote("isclose", input, other)
@@ -975,13 +971,13 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return _wrap(np.asarray(r))
 
 
-@public()
+@public
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """True when every element is ``isclose``."""
     return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())
 
 
-@public()
+@public
 def equal(input, other):
     """True when both tensors have the same shape and elements."""
     if tuple(input.shape) != tuple(other.shape):
@@ -995,7 +991,7 @@ def count_nonzero(input, dim=None):
     return R.sum(E.ne(input, 0).long(), dim) if dim is not None else R.sum(E.ne(input, 0).long())
 
 
-@public()
+@public
 def aminmax(input, *, dim=None, keepdim=False):
     """``(amin, amax)`` in one call."""
     if dim is None:
@@ -1043,13 +1039,13 @@ cumprod_p = register(
 )
 
 
-@public()
+@public
 def cummax(input, dim):
     """Running maximum along ``dim`` and the index where it was reached."""
     return _cumext(input, dim, np.maximum, "cummax")
 
 
-@public()
+@public
 def cummin(input, dim):
     """Running minimum along ``dim`` and the index where it was reached."""
     return _cumext(input, dim, np.minimum, "cummin")
@@ -1072,7 +1068,7 @@ def _cumext(input, dim, fn, op):
     return rt(V.gather(x, d, ind), ind)
 
 
-@public()
+@public
 def logcumsumexp(input, dim):
     """``log(cumsum(exp(input)))`` computed stably."""
     m = R.amax(input, dim, keepdim=True).detach()
@@ -1089,10 +1085,6 @@ def clamp_min(input, min):
 def clamp_max(input, max):
     """``clamp(input, max=max)``."""
     return E.clamp(input, max=max)
-
-
-def _dt_of(d):
-    return _dtype.canon(d)
 
 
 @public(method=False)
@@ -1146,31 +1138,31 @@ def sinc(input):
     return E.where(zero, 1.0, E.sin(px) / E.where(zero, 1.0, px))
 
 
-@public()
+@public
 def argwhere(input):
     """Indices of the non-zero elements, one row each."""
     return V.nonzero(input)
 
 
-@public()
+@public
 def isposinf(input):
     """True at +inf."""
     return E.eq(input, math.inf) if input.is_floating_point() else E.ne(input, input)
 
 
-@public()
+@public
 def isneginf(input):
     """True at -inf."""
     return E.eq(input, -math.inf) if input.is_floating_point() else E.ne(input, input)
 
 
-@public()
+@public
 def isreal(input):
     """True everywhere (jitgrad tensors are real)."""
     return _wrap(np.ones(input._data.shape, dtype=np.bool_))
 
 
-@public()
+@public
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """The ``q``-quantile(s) (linear interpolation between the sorted values)."""
     x = _t(input, "quantile")
@@ -1207,7 +1199,7 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     return outs[0] if scalar_q else V.stack(outs, 0)
 
 
-@public()
+@public
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """``quantile`` ignoring NaN (for inputs without NaN, the same)."""
     if input.is_floating_point() and bool(np.isnan(input._data).any()):
@@ -1215,7 +1207,7 @@ def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     return quantile(input, q, dim, keepdim, interpolation=interpolation)
 
 
-@public()
+@public
 def cov(input, *, correction=1, fweights=None, aweights=None):
     """Covariance matrix of the rows (variables) of ``input`` over its columns."""
     if fweights is not None or aweights is not None:
@@ -1227,7 +1219,7 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
     return c if input.ndim == 2 else c.reshape(())
 
 
-@public()
+@public
 def corrcoef(input):
     """Pearson correlation matrix of the rows of ``input``."""
     c = cov(input)

@@ -118,7 +118,7 @@ logabsdet_p = register(
 )
 
 
-@public()
+@public
 def slogdet(A):
     """``(sign, log|det|)``; the second carries the gradient."""
     x = _square(A, "slogdet")
@@ -126,7 +126,7 @@ def slogdet(A):
     return return_types.linalg_slogdet(sign, apply(logabsdet_p, (x,)))
 
 
-@public()
+@public
 def logdet(A):
     """``log(det(A))`` (NaN for a negative determinant)."""
     s, la = slogdet(A)
@@ -407,7 +407,7 @@ def lstsq(A, B, rcond=None, driver=None):
     return return_types.linalg_lstsq(x, empty, _wrap(np.zeros((), np.int64)), empty)
 
 
-@public()
+@public
 def matrix_power(A, n):
     """``A`` multiplied by itself ``n`` times (``inv(A)`` powers for negative n)."""
     x = _square(A, "matrix_power")

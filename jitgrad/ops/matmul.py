@@ -78,7 +78,7 @@ def matmul(input, other):
     return _mm2("matmul", a, b)
 
 
-@public()
+@public
 def mm(input, mat2):
     _check("mm", input, mat2)
     if input._data.ndim != 2 or mat2._data.ndim != 2:
@@ -88,7 +88,7 @@ def mm(input, mat2):
     return _mm2("mm", input, mat2)
 
 
-@public()
+@public
 def bmm(input, mat2):
     _check("bmm", input, mat2)
     if input._data.ndim != 3 or mat2._data.ndim != 3:
@@ -104,7 +104,7 @@ def bmm(input, mat2):
     return _mm2("bmm", input, mat2)
 
 
-@public()
+@public
 def dot(input, other):
     _check("dot", input, other)
     if input._data.ndim != 1 or other._data.ndim != 1:
@@ -116,7 +116,7 @@ def dot(input, other):
     return label(matmul(input, other), "DotBackward0")
 
 
-@public()
+@public
 def mv(input, vec):
     _check("mv", input, vec)
     if input._data.ndim != 2 or vec._data.ndim != 1:

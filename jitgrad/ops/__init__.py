@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _dtype
 from ..tensor import Tensor, _as_array, _wrap
+from . import composite_reduce as RC  # noqa: F401  (declares var, softmax, ...)
 from . import elementwise as E
 from . import matmul as M
 from . import movement as V

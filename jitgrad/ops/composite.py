@@ -15,6 +15,7 @@ import scipy.special as _sp
 
 from .. import _dtype, return_types
 from ..tensor import Tensor, _wrap, _wrap_dim
+from . import composite_reduce as RC
 from . import elementwise as E
 from . import matmul as M
 from . import movement as V
@@ -766,7 +767,7 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
 @public
 def dist(input, other, p=2):
     """The p-norm of ``input - other``."""
-    return R.norm(input - other, p)
+    return RC.norm(input - other, p)
 
 
 # ---------------------------------------------------------------- elementwise composites -

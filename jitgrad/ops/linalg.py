@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import return_types
 from ..tensor import Tensor, _wrap
+from . import composite_reduce as RC
 from . import elementwise as E
 from . import matmul as M
 from . import reduce as R
@@ -431,7 +432,7 @@ def multi_dot(tensors):
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     """The vector ``ord``-norm over ``dim`` (all elements by default)."""
-    return R.norm(x, ord, dim, keepdim, dtype)
+    return RC.norm(x, ord, dim, keepdim, dtype)
 
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
@@ -464,7 +465,7 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     if isinstance(dim, int):
         dim = (dim,)
     if ord is None:
-        return R.norm(x, 2, dim, keepdim, dtype)
+        return RC.norm(x, 2, dim, keepdim, dtype)
     if dim is None:
         dim = tuple(range(x.ndim)) if x.ndim <= 2 else None
         if dim is None:
@@ -475,7 +476,7 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
         return matrix_norm(x, ord, dim, keepdim, dtype=dtype)
     if isinstance(ord, str):
         raise RuntimeError(f"linalg.vector_norm: ord={ord!r} is only defined for matrices")
-    return R.norm(x, ord, dim, keepdim, dtype)
+    return RC.norm(x, ord, dim, keepdim, dtype)
 
 
 def cond(A, p=None):

@@ -7,7 +7,7 @@ import math
 
 from ..tensor import _wrap_dim
 from ._common import norm_dims, promote_float, to_tensor
-from .reduce import amax, amin, mean, sum
+from .reduce import amax, amin, mean, root_at_zero_safe, sum
 from .registry import label, public
 
 builtins_max = builtins.max
@@ -120,7 +120,7 @@ def _norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         x = x.to(dtype)
     dims = norm_dims(dim, x._data.ndim, "norm")
     if p in ("fro", 2, 2.0):
-        return sum(x * x, dims, keepdim).sqrt()
+        return root_at_zero_safe(sum(x * x, dims, keepdim))
     if p == "nuc":
         raise NotImplementedError("norm: the nuclear norm is not supported")
     if p in (math.inf, float("inf")):
@@ -131,4 +131,4 @@ def _norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         return sum((x != 0).to(x._data.dtype), dims, keepdim)
     if p == 1:
         return sum(x.abs(), dims, keepdim)
-    return sum(x.abs() ** p, dims, keepdim) ** (1.0 / p)
+    return root_at_zero_safe(sum(x.abs() ** p, dims, keepdim), p)

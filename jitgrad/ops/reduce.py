@@ -231,6 +231,16 @@ def min(input, dim=None, keepdim=False, *, other=None):
     return _minmax("min", amin, argmin, input, dim, keepdim, other)
 
 
+def root_at_zero_safe(s, p=2):
+    """``s ** (1/p)`` for ``s >= 0`` whose gradient at ``s == 0`` is 0 (PyTorch's subgradient
+    of a norm at the zero vector), not ``inf * 0 = nan``; twice differentiable."""
+    from .elementwise import where
+
+    zero = s == 0
+    safe = where(zero, 1.0, s)
+    return where(zero, 0.0, safe.sqrt() if p == 2 else safe ** (1.0 / p))
+
+
 @public(axis=True, inplace=True)
 def cumsum(input, dim, dtype=None):
     x = to_tensor(input, "cumsum")

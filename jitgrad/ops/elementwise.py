@@ -797,7 +797,6 @@ _powc_p = register(
 )
 
 
-@public(inplace=True, prim=pow_.prim)
 def pow(input, exponent):
     """``input ** exponent`` elementwise; either may be a Python number."""
     if (
@@ -817,6 +816,9 @@ def pow(input, exponent):
             return x * 1
         return apply(_powc_p, (x,), {"exponent": exponent})
     return label(pow_(input, exponent), "PowBackward1")
+
+
+public(pow, inplace=True, prim=pow_.prim)
 
 
 def _clamp_vjp(g, o, x, lo, hi):

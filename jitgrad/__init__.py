@@ -381,51 +381,27 @@ def trace(*args, **kwargs):
 
 
 def _make_out_forms():
+    # factories take out= (the ops that do are declared so: public(..., out=True))
     from ._out import with_out
 
     g = globals()
     factories = (
         "zeros ones empty full rand randn randint randperm arange linspace logspace eye"
     ).split()
-    ops = (
-        "add sub subtract mul multiply div divide true_divide floor_divide remainder fmod pow "
-        "atan2 maximum minimum fmax fmin hypot logaddexp xlogy copysign lerp where "
-        "abs absolute neg negative exp exp2 expm1 log log2 log10 log1p sqrt rsqrt sin cos tan "
-        "asin acos atan arcsin arccos arctan sinh cosh tanh sigmoid reciprocal erf erfc erfinv "
-        "sign sgn floor ceil trunc fix round frac clamp clip clamp_min clamp_max square "
-        "lgamma digamma logit nan_to_num deg2rad rad2deg "
-        "eq ne lt le gt ge greater less greater_equal less_equal not_equal "
-        "logical_and logical_or logical_xor logical_not isnan isinf isfinite "
-        "bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift bitwise_right_shift "
-        "matmul mm bmm mv dot outer addmm addmv addr baddbmm addbmm addcmul addcdiv ger inner "
-        "kron tensordot cross einsum cat concat concatenate stack hstack vstack dstack "
-        "column_stack sum mean prod std var amax amin argmax argmin max min logsumexp "
-        "cumsum cumprod sort argsort topk kthvalue median mode diff tril triu diag "
-        "index_select masked_select gather take nonzero cdist det inverse"
-    ).split()
     for n in factories:
         g[n] = with_out(g[n], n, factory=True)
-    for n in ops:
-        if n in g:
-            g[n] = with_out(g[n], n)
 
 
 _make_out_forms()
 
 
 def _make_kw_aliases():
-    # torch's keyword spellings: torch.sum(x, axis=0), torch.reshape(x, shape=...),
-    # torch.permute(x, dims=...), torch.zeros(size=(2, 3))
-    from .ops import AXIS_REDUCTIONS, kw_alias
+    # torch.zeros(size=(2, 3)); the ops' keyword spellings (torch.sum(x, axis=0),
+    # torch.reshape(x, shape=...)) are declared on the ops: public(..., axis=, shape_kw=)
+    from .ops import kw_alias
 
     g = globals()
-    for n in AXIS_REDUCTIONS:
-        if n not in g:
-            continue
-        g[n] = kw_alias(g[n], axis_to_dim=True)
     for n, kw in (
-        ("reshape", "shape"),
-        ("permute", "dims"),
         ("zeros", "size"),
         ("ones", "size"),
         ("empty", "size"),

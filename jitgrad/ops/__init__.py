@@ -11,6 +11,7 @@ import sys
 import numpy as np
 
 from .. import _dtype
+from .._out import with_out
 from ..tensor import Tensor, _as_array, _wrap
 from . import composite_reduce as RC  # noqa: F401  (declares var, softmax, ...)
 from . import elementwise as E
@@ -22,7 +23,7 @@ from .inplace import inplace
 from .registry import _INSTALLERS, PRIMITIVES, SURFACE, apply, public, register  # noqa: F401
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def add(input, other, *, alpha=1):
     """``input + alpha * other`` with broadcasting."""
     if isinstance(alpha, Tensor) or alpha != 1:
@@ -30,7 +31,7 @@ def add(input, other, *, alpha=1):
     return E.add(input, other)
 
 
-@public(inplace=True, aliases=("subtract",))
+@public(inplace=True, aliases=("subtract",), out=True)
 def sub(input, other, *, alpha=1):
     """``input - alpha * other`` with broadcasting."""
     if isinstance(alpha, Tensor) or alpha != 1:
@@ -42,7 +43,7 @@ subtract = sub
 multiply = mul = E.mul
 
 
-@public(inplace=True, aliases=("divide", "true_divide"))
+@public(inplace=True, aliases=("divide", "true_divide"), out=True)
 def div(input, other, *, rounding_mode=None):
     """True division; ``rounding_mode='floor'`` or ``'trunc'`` rounds the quotient."""
     if rounding_mode is None:
@@ -65,14 +66,14 @@ def div(input, other, *, rounding_mode=None):
 divide = true_divide = div
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def addcmul(input, tensor1, tensor2, *, value=1):
     """``input + value * tensor1 * tensor2``."""
     p = tensor1 * tensor2
     return input + (p * value if isinstance(value, Tensor) or value != 1 else p)
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def addcdiv(input, tensor1, tensor2, *, value=1):
     """``input + value * tensor1 / tensor2``."""
     q = tensor1 / tensor2
@@ -904,10 +905,13 @@ def _install_entry(e):
     if e.export:
         late = _install_entry in _INSTALLERS  # declared after ``import jitgrad`` (a toy op)
         for n in e.names:
-            _EXPORTS[n] = e.fn
+            f = with_out(e.fn, n) if e.out else e.fn
+            if e.axis or e.shape_kw:
+                f = kw_alias(f, axis_to_dim=e.axis, positional=e.shape_kw)
+            _EXPORTS[n] = f
             for mod in ("jitgrad.ops.exports", "jitgrad") if late else ():
                 if mod in sys.modules:
-                    setattr(sys.modules[mod], n, e.fn)
+                    setattr(sys.modules[mod], n, f)
 
 
 def _install():
@@ -933,5 +937,3 @@ def entries():
 
 
 _install()
-# reductions whose ``dim=`` torch also spells ``axis=`` (for jitgrad's functions of that name)
-AXIS_REDUCTIONS = tuple(n for e in entries() if e.axis for n in e.names)

@@ -29,7 +29,7 @@ _rsh = E._binary(
 )
 
 
-@public(inplace=True, prim=_not.prim)
+@public(inplace=True, prim=_not.prim, out=True)
 def bitwise_not(input):
     """``~input`` (logical not for bool tensors)."""
     _check("bitwise_not", input)
@@ -45,7 +45,7 @@ def _checked(op, fn):
 
     f.__name__ = op
     f.__doc__ = f"Elementwise {op} of integer/bool tensors: ``jitgrad.{op}(a, b)``."
-    return public(f, op, inplace=True, prim=fn.prim)
+    return public(f, op, inplace=True, out=True, prim=fn.prim)
 
 
 bitwise_and = _checked("bitwise_and", E.bitwise_and)

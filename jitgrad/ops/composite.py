@@ -49,7 +49,7 @@ def _argsort_ref(x, dim, descending):
 argsort_p = register("argsort", "opaque", _argsort_ref, nondiff=True)
 
 
-@public(prim=argsort_p)
+@public(prim=argsort_p, out=True)
 def argsort(input, dim=-1, descending=False, stable=False):
     """Indices that sort ``input`` along ``dim`` (stable)."""
     x = _t(input, "argsort")
@@ -59,7 +59,7 @@ def argsort(input, dim=-1, descending=False, stable=False):
     return apply(argsort_p, (x,), {"dim": d, "descending": bool(descending)})
 
 
-@public
+@public(out=True)
 def sort(input, dim=-1, descending=False, stable=False):
     """``(values, indices)`` sorted along ``dim``; values carry the gradient."""
     x = _t(input, "sort")
@@ -76,7 +76,7 @@ def msort(input):
     return sort(input, 0).values
 
 
-@public
+@public(out=True)
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The ``k`` largest (or smallest) values along ``dim`` and their indices."""
     x = _t(input, "topk")
@@ -90,7 +90,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     return return_types.topk(label(V.gather(x, d, idx), "TopkBackward0"), idx)
 
 
-@public
+@public(out=True)
 def kthvalue(input, k, dim=-1, keepdim=False):
     """The k-th smallest value along ``dim`` (1-based) and its index."""
     x = _t(input, "kthvalue")
@@ -105,7 +105,7 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     return return_types.kthvalue(label(vals, "KthvalueBackward0"), idx)
 
 
-@public(axis=True)
+@public(axis=True, out=True)
 def median(input, dim=None, keepdim=False):
     """The lower median; with ``dim``, ``(values, indices)``."""
     x = _t(input, "median")
@@ -134,7 +134,7 @@ def _mode_ref(x, dim):
 mode_p = register("mode", "opaque", _mode_ref, nondiff=True)
 
 
-@public(prim=mode_p)
+@public(prim=mode_p, out=True)
 def mode(input, dim=-1, keepdim=False):
     """The most frequent value along ``dim`` (the smallest on ties) and its last index."""
     x = _t(input, "mode")
@@ -360,7 +360,7 @@ def _atleast(tensors, n):
     return out[0] if len(out) == 1 else tuple(out)
 
 
-@public(method=False)
+@public(method=False, out=True)
 def hstack(tensors):
     """Concatenate along dim 1 (dim 0 for 1-D tensors)."""
     ts = _atleast(tuple(tensors), 1)
@@ -368,7 +368,7 @@ def hstack(tensors):
     return V.cat(list(ts), 0 if ts[0].ndim == 1 else 1)
 
 
-@public(method=False, aliases=("row_stack",))
+@public(method=False, aliases=("row_stack",), out=True)
 def vstack(tensors):
     """Concatenate along dim 0 after making every tensor at least 2-D."""
     ts = _atleast(tuple(tensors), 2)
@@ -378,14 +378,14 @@ def vstack(tensors):
 row_stack = vstack
 
 
-@public(method=False)
+@public(method=False, out=True)
 def dstack(tensors):
     """Concatenate along dim 2 after making every tensor at least 3-D."""
     ts = _atleast(tuple(tensors), 3)
     return V.cat(list(ts if isinstance(ts, tuple) else (ts,)), 2)
 
 
-@public(method=False)
+@public(method=False, out=True)
 def column_stack(tensors):
     """Stack 1-D tensors as columns (2-D ones are concatenated along dim 1)."""
     ts = [t.reshape(-1, 1) if t.ndim <= 1 else t for t in tensors]
@@ -429,7 +429,7 @@ def ravel(input):
     return input.reshape(-1)
 
 
-@public
+@public(out=True)
 def diff(input, n=1, dim=-1, prepend=None, append=None):
     """``n``-th forward difference along ``dim``."""
     x = _t(input, "diff")
@@ -447,7 +447,7 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
     return x
 
 
-@public
+@public(out=True)
 def take(input, index):
     """Elements of the flattened ``input`` at ``index``."""
     return input.reshape(-1)[index]
@@ -460,7 +460,7 @@ def _tri_mask(shape, k, lower):
     return _wrap(m)
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def tril(input, diagonal=0):
     """The lower triangle (``j <= i + diagonal``), zeros elsewhere."""
     x = _t(input, "tril")
@@ -470,7 +470,7 @@ def tril(input, diagonal=0):
     return label(r, "TrilBackward0")
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def triu(input, diagonal=0):
     """The upper triangle (``j >= i + diagonal``), zeros elsewhere."""
     x = _t(input, "triu")
@@ -510,7 +510,7 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     return label(r, "DiagEmbedBackward0")
 
 
-@public
+@public(out=True)
 def diag(input, diagonal=0):
     """A 1-D tensor as a diagonal matrix, or a matrix's diagonal as a 1-D tensor."""
     x = _t(input, "diag")
@@ -537,7 +537,7 @@ def trace(input):
 
 
 # ---------------------------------------------------------------- products ---------------
-@public
+@public(out=True)
 def cross(input, other, dim=None):
     """The 3-vector cross product along ``dim`` (the first dimension of size 3 by default)."""
     a, b = promote("cross", input, other)
@@ -659,7 +659,7 @@ def _einsum_apply(ins, out, ops):
     return apply(einsum_p, tuple(fixed), {"ins": tuple(ins), "out": out})
 
 
-@public(method=False, prim=einsum_p)
+@public(method=False, prim=einsum_p, out=True)
 def einsum(equation, *operands):
     """Einstein summation, e.g. ``einsum('ij,jk->ik', a, b)``; differentiable."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
@@ -669,7 +669,7 @@ def einsum(equation, *operands):
     return label(_einsum_apply(ins, out, list(ops)), "EinsumBackward0")
 
 
-@public(method=False)
+@public(method=False, out=True)
 def tensordot(a, b, dims=2):
     """Sum over the last ``dims`` axes of ``a`` and the first of ``b`` (or explicit lists)."""
     if isinstance(dims, int):
@@ -688,7 +688,7 @@ def tensordot(a, b, dims=2):
     return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
 
 
-@public
+@public(out=True)
 def kron(input, other):
     """The Kronecker product."""
     a, b = promote("kron", input, other)
@@ -700,7 +700,7 @@ def kron(input, other):
     return (a.reshape(sa) * b.reshape(sb)).reshape(tuple(x * y for x, y in zip(a.shape, b.shape)))
 
 
-@public
+@public(out=True)
 def inner(input, other):
     """Sum over the last dimensions (a dot product for 1-D tensors)."""
     if input.ndim == 0 or other.ndim == 0:
@@ -718,25 +718,25 @@ def _scaled(t, s):
     return t if not isinstance(s, Tensor) and s == 1 else t * s
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def addmv(input, mat, vec, *, beta=1, alpha=1):
     """``beta * input + alpha * (mat @ vec)``."""
     return _scaled(input, beta) + _scaled(M.mv(mat, vec), alpha)
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def addr(input, vec1, vec2, *, beta=1, alpha=1):
     """``beta * input + alpha * outer(vec1, vec2)``."""
     return _scaled(input, beta) + _scaled(M.outer(vec1, vec2), alpha)
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """``beta * input + alpha * bmm(batch1, batch2)``."""
     return label(_scaled(input, beta) + _scaled(M.bmm(batch1, batch2), alpha), "BaddbmmBackward0")
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """``beta * input + alpha * sum_b batch1[b] @ batch2[b]``."""
     return _scaled(input, beta) + _scaled(R.sum(M.bmm(batch1, batch2), 0), alpha)
@@ -751,7 +751,7 @@ def chain_matmul(*matrices):
     return r
 
 
-@public(method=False)
+@public(method=False, out=True)
 def cdist(x1, x2, p=2.0, compute_mode=None):
     """Pairwise p-norm distances between the rows of ``x1`` and ``x2``."""
     d = x1.unsqueeze(-2) - x2.unsqueeze(-3)
@@ -771,13 +771,13 @@ def dist(input, other, p=2):
 
 
 # ---------------------------------------------------------------- elementwise composites -
-@public(inplace=True)
+@public(inplace=True, out=True)
 def frac(input):
     """``input - trunc(input)``."""
     return label(input - E.trunc(input).detach(), "FracBackward0")
 
 
-@public
+@public(out=True)
 def logaddexp(input, other):
     """``log(exp(a) + exp(b))`` without overflow."""
     a, b = promote_float("logaddexp", input, other)
@@ -791,14 +791,14 @@ def logaddexp2(input, other):
     return logaddexp(input * math.log(2.0), other * math.log(2.0)) / math.log(2.0)
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def xlogy(input, other):
     """``input * log(other)``, 0 where ``input`` is 0."""
     a, b = promote_float("xlogy", input, other)
     return E.where(E.eq(a, 0), 0.0, a * E.log(b))
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def logit(input, eps=None):
     """``log(p / (1 - p))``; ``eps`` clamps p to [eps, 1 - eps]."""
     (x,) = promote_float("logit", input)
@@ -807,7 +807,7 @@ def logit(input, eps=None):
     return E.log(x / (1 - x))
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def erfc(input):
     """``1 - erf(input)``."""
     return 1 - E.erf(input)
@@ -848,8 +848,8 @@ _trigamma_p = register(
 )
 digamma = _special("digamma", _keep(_sp.psi), _trigamma_p)
 lgamma = _special("lgamma", _keep(_sp.gammaln), digamma.prim)
-public(digamma, inplace=True, prim=digamma.prim)
-public(lgamma, inplace=True, prim=lgamma.prim)
+public(digamma, out=True, inplace=True, prim=digamma.prim)
+public(lgamma, out=True, inplace=True, prim=lgamma.prim)
 _erfinv_prim = register(
     "erfinv",
     "opaque",
@@ -860,14 +860,14 @@ _erfinv_prim = register(
 )
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def erfinv(input):
     """The inverse error function."""
     (x,) = promote_float("erfinv", _t(input, "erfinv"))
     return apply(_erfinv_prim, (x,))
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     """Replace NaN and +-inf by finite numbers (the dtype's max/min by default)."""
     x = _t(input, "nan_to_num")
@@ -881,39 +881,39 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     return E.where(E.eq(r, -math.inf), ni, r)
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def fmax(input, other):
     """``maximum`` that ignores NaN."""
     a, b = promote("fmax", input, other)
     return E.where(E.isnan(a), b, E.where(E.isnan(b), a, E.maximum(a, b)))
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def fmin(input, other):
     """``minimum`` that ignores NaN."""
     a, b = promote("fmin", input, other)
     return E.where(E.isnan(a), b, E.where(E.isnan(b), a, E.minimum(a, b)))
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def hypot(input, other):
     """``sqrt(a**2 + b**2)``."""
     return E.sqrt(input * input + other * other)
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def deg2rad(input):
     """Degrees to radians."""
     return input * (math.pi / 180)
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def rad2deg(input):
     """Radians to degrees."""
     return input * (180 / math.pi)
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def sgn(input):
     """``sign`` (for real tensors)."""
     return E.sign(input)
@@ -931,7 +931,7 @@ def heaviside(input, values):
     return E.where(E.eq(input, 0), values, (input > 0).to(input.dtype))
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def copysign(input, other):
     """``|input|`` with the sign of ``other``."""
     a, b = promote_float("copysign", input, other)
@@ -1000,7 +1000,7 @@ def aminmax(input, *, dim=None, keepdim=False):
     return return_types.aminmax(R.amin(input, dim, keepdim), R.amax(input, dim, keepdim))
 
 
-@public(inplace=True, axis=True)
+@public(inplace=True, axis=True, out=True)
 def cumprod(input, dim, dtype=None):
     """Cumulative product along ``dim``; the gradient is exact at zeros too."""
     x = _t(input, "cumprod")
@@ -1076,13 +1076,13 @@ def logcumsumexp(input, dim):
     return E.log(R.cumsum(E.exp(input - m), dim)) + m
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def clamp_min(input, min):
     """``clamp(input, min=min)``."""
     return E.clamp(input, min=min)
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def clamp_max(input, max):
     """``clamp(input, max=max)``."""
     return E.clamp(input, max=max)

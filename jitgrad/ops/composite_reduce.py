@@ -20,7 +20,7 @@ def _count(x, dims):
     return n
 
 
-@public(axis=True)
+@public(axis=True, out=True)
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance with Bessel's correction by default (``correction=1``)."""
     if isinstance(dim, bool):  # var(x, False) is the legacy unbiased flag
@@ -36,7 +36,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return label(sum(d * d, dims, keepdim=keepdim) / builtins_max(n - corr, 0), "VarBackward0")
 
 
-@public(axis=True)
+@public(axis=True, out=True)
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return label(var(input, dim, unbiased, keepdim, correction=correction).sqrt(), "StdBackward0")
 
@@ -51,7 +51,7 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return (std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
 
 
-@public(axis=True)
+@public(axis=True, out=True)
 def logsumexp(input, dim=None, keepdim=False):
     """``log(sum(exp(x), dim))`` computed stably."""
     (x,) = promote_float("logsumexp", to_tensor(input, "logsumexp"))

@@ -68,8 +68,8 @@ def _unary(
 
 
 def _publish(fn, prim, api):
-    if api:
-        public(fn, prim.name, prim=prim, **({} if api is True else api))
+    if api:  # an elementwise function takes out= (torch's do, relu aside)
+        public(fn, prim.name, prim=prim, **{"out": True, **({} if api is True else api)})
 
 
 neg = _unary(
@@ -229,7 +229,7 @@ relu = _unary(
     saves=(),
     saves_out=True,
     float_only=False,
-    api={"inplace": True},
+    api={"inplace": True, "out": False},  # torch.relu takes no out=
 )
 reciprocal = _unary(
     "reciprocal",
@@ -296,7 +296,7 @@ logical_not = _unary(
 )
 
 
-@public(inplace=True, prim=_round.prim)
+@public(inplace=True, prim=_round.prim, out=True)
 def round(input, decimals=0):
     """Round half to even, like torch.round; zero gradient."""
     if decimals:
@@ -818,7 +818,7 @@ def pow(input, exponent):
     return label(pow_(input, exponent), "PowBackward1")
 
 
-public(pow, inplace=True, prim=pow_.prim)
+public(pow, out=True, inplace=True, prim=pow_.prim)
 
 
 def _clamp_vjp(g, o, x, lo, hi):
@@ -860,7 +860,7 @@ _clamp_p = register(
 )
 
 
-@public(inplace=True, aliases=("clip",), prim=_clamp_p)
+@public(inplace=True, aliases=("clip",), prim=_clamp_p, out=True)
 def clamp(input, min=None, max=None):
     """Limit values to ``[min, max]``; gradient passes where ``min <= x <= max``."""
     if min is None and max is None:
@@ -897,7 +897,7 @@ where_p = register(
 )
 
 
-@public(method=lambda self, condition, other: where(condition, self, other), prim=where_p)
+@public(method=lambda self, condition, other: where(condition, self, other), prim=where_p, out=True)
 def where(condition, input=None, other=None):
     """``input`` where ``condition`` else ``other`` (either may be a Python number)."""
     from ._common import to_tensor
@@ -922,12 +922,12 @@ def where(condition, input=None, other=None):
         raise
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def lerp(input, end, weight):
     return input + weight * (end - input)
 
 
-@public(inplace=True)
+@public(inplace=True, out=True)
 def square(input):
     return pow(input, 2)
 

@@ -84,7 +84,7 @@ inv_p = register(
 )
 
 
-@public(name="inverse", prim=inv_p)
+@public(name="inverse", prim=inv_p, out=True)
 def inv(A):
     """The inverse of a square matrix (or a batch); RuntimeError when singular."""
     return apply(inv_p, (_square(A, "inv"),))
@@ -104,7 +104,7 @@ det_p = register(
 )
 
 
-@public(prim=det_p)
+@public(prim=det_p, out=True)
 def det(A):
     """The determinant of a square matrix (or a batch)."""
     return apply(det_p, (_square(A, "det"),))

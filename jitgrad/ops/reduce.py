@@ -111,7 +111,7 @@ def _reduce(prim, op, input, dim, keepdim, empty_ok=True):
     return apply(prim, (x,), {"dims": dims, "keepdim": bool(keepdim)})
 
 
-@public(axis=True, prim=sum_p)
+@public(axis=True, prim=sum_p, out=True)
 def sum(input, dim=None, keepdim=False, dtype=None):
     """Sum over ``dim`` (int, tuple or None for all)."""
     r = _reduce(sum_p, "sum", input, dim, keepdim)
@@ -120,7 +120,7 @@ def sum(input, dim=None, keepdim=False, dtype=None):
     return r if dtype is None else r.to(dtype)
 
 
-@public(axis=True)
+@public(axis=True, out=True)
 def mean(input, dim=None, keepdim=False, dtype=None):
     """Mean over ``dim``; floating inputs only, like torch."""
     x = to_tensor(input, "mean")
@@ -140,17 +140,17 @@ def mean(input, dim=None, keepdim=False, dtype=None):
     return label(r, "MeanBackward0" if dim is None else "MeanBackward1")
 
 
-@public(axis=True, prim=amax_p)
+@public(axis=True, prim=amax_p, out=True)
 def amax(input, dim=(), keepdim=False):
     return _reduce(amax_p, "amax", input, None if dim == () else dim, keepdim, empty_ok=False)
 
 
-@public(axis=True, prim=amin_p)
+@public(axis=True, prim=amin_p, out=True)
 def amin(input, dim=(), keepdim=False):
     return _reduce(amin_p, "amin", input, None if dim == () else dim, keepdim, empty_ok=False)
 
 
-@public(axis=True, prim=prod_p)
+@public(axis=True, prim=prod_p, out=True)
 def prod(input, dim=None, keepdim=False, dtype=None):
     r = _reduce(prod_p, "prod", input, dim, keepdim)
     return r if dtype is None else r.to(dtype)
@@ -181,12 +181,12 @@ def _arg(prim, op, input, dim, keepdim):
     return apply(prim, (x,), {"dim": d, "keepdim": bool(keepdim)})
 
 
-@public(axis=True, prim=argmax_p)
+@public(axis=True, prim=argmax_p, out=True)
 def argmax(input, dim=None, keepdim=False):
     return _arg(argmax_p, "argmax", input, dim, keepdim)
 
 
-@public(axis=True, prim=argmin_p)
+@public(axis=True, prim=argmin_p, out=True)
 def argmin(input, dim=None, keepdim=False):
     return _arg(argmin_p, "argmin", input, dim, keepdim)
 
@@ -220,13 +220,13 @@ def _minmax(op, amm, argf, input, dim, keepdim, other):
     return getattr(return_types, op)(vals, idx)
 
 
-@public(axis=True)
+@public(axis=True, out=True)
 def max(input, dim=None, keepdim=False, *, other=None):
     """``max(x)``; ``max(x, dim)`` gives (values, indices); ``max(x, y)`` is ``maximum``."""
     return _minmax("max", amax, argmax, input, dim, keepdim, other)
 
 
-@public(axis=True)
+@public(axis=True, out=True)
 def min(input, dim=None, keepdim=False, *, other=None):
     return _minmax("min", amin, argmin, input, dim, keepdim, other)
 
@@ -241,7 +241,7 @@ def root_at_zero_safe(s, p=2):
     return where(zero, 0.0, safe.sqrt() if p == 2 else safe ** (1.0 / p))
 
 
-@public(axis=True, inplace=True)
+@public(axis=True, inplace=True, out=True)
 def cumsum(input, dim, dtype=None):
     x = to_tensor(input, "cumsum")
     if dtype is not None:

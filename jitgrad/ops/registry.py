@@ -136,7 +136,8 @@ class Api:
     (``unsqueeze_``); ``export``: the function is ``jitgrad.<name>``; ``aliases``: more names
     for all of these (``arcsin`` for ``asin``); ``axis``: the method also takes torch's
     ``axis=`` spelling of ``dim=`` (and so does the function: ``AXIS_REDUCTIONS``);
-    ``shape_kw``: the method also takes its ``*shape`` as that keyword (``view(size=...)``).
+    ``shape_kw``: the method also takes its ``*shape`` as that keyword (``view(size=...)``);
+    ``out``: the function takes torch's ``out=`` (``jitgrad._out.with_out``).
     """
 
     __slots__ = (
@@ -148,13 +149,14 @@ class Api:
         "aliases",
         "axis",
         "shape_kw",
+        "out",
         "prim",
     )
 
-    def __init__(self, name, fn, method, inplace, export, aliases, axis, shape_kw, prim):
+    def __init__(self, name, fn, method, inplace, export, aliases, axis, shape_kw, out, prim):
         self.name, self.fn, self.method, self.inplace = name, fn, method, inplace
         self.export, self.aliases, self.axis, self.prim = export, tuple(aliases), axis, prim
-        self.shape_kw = shape_kw
+        self.shape_kw, self.out = shape_kw, out
 
     @property
     def names(self):
@@ -179,6 +181,7 @@ def public(
     aliases=(),
     axis=False,
     shape_kw=None,
+    out=False,
     prim=None,
 ):
     """Declare ``fn`` a public op (see ``Api``); usable as ``@public(...)``. Returns ``fn``.
@@ -197,11 +200,12 @@ def public(
             aliases=aliases,
             axis=axis,
             shape_kw=shape_kw,
+            out=out,
             prim=prim,
         )
     name = name or fn.__name__
     m = fn if method is True else (method or None)
-    entry = Api(name, fn, m, inplace, export, aliases, axis, shape_kw, prim)
+    entry = Api(name, fn, m, inplace, export, aliases, axis, shape_kw, out, prim)
     for n in entry.names:
         if n in SURFACE:
             raise ValueError(f"public name {n!r} declared twice ({SURFACE[n]} and {entry})")

@@ -144,12 +144,15 @@ def test_view_inplace_forms_take_the_new_shape():
 
 def test_toy_op_gets_method_inplace_and_export_from_its_one_declaration():
     assert jitgrad.Tensor.toy_softsign is softsign
-    assert jitgrad.toy_softsign is softsign
+    assert _unwrap(jitgrad.toy_softsign) is softsign
     assert softsign.prim.api is SURFACE["toy_softsign"]
     x = jitgrad.tensor([-2.0, 0.5, 3.0])
     want = (x / (1 + x.abs())).numpy()
     assert np.allclose(x.toy_softsign().numpy(), want)
     assert np.allclose(jitgrad.toy_softsign(x).numpy(), want)
+    out = jitgrad.empty(3)
+    assert jitgrad.toy_softsign(x, out=out) is out  # an elementwise export takes out=
+    assert np.allclose(out.numpy(), want)
     v = x._vc[0]
     assert x.toy_softsign_() is x and x._vc[0] == v + 1
     assert np.allclose(x.numpy(), want)
@@ -164,6 +167,20 @@ def test_a_public_name_is_declared_once():
     with pytest.raises(ValueError, match="'arcsin' declared twice"):
         public(lambda x: x, "toy_other", aliases=("arcsin",))
     assert "toy_other" not in SURFACE
+
+
+def test_out_flag_gives_out_and_its_absence_refuses_it():
+    x = jitgrad.tensor([[1.0, -2.0], [3.0, 4.0]])
+    for name in ("exp", "sum", "cat", "arctan2", "bitwise_and"):
+        assert SURFACE[name].out, name
+    o = jitgrad.empty(2, 2)
+    assert jitgrad.arctan2(x, x, out=o) is o
+    assert np.allclose(o.numpy(), np.arctan2(x.numpy(), x.numpy()))
+    s = jitgrad.empty(())
+    assert jitgrad.sum(x, out=s) is s and s.item() == 6.0
+    assert not SURFACE["relu"].out  # as torch.relu
+    with pytest.raises(TypeError, match="out"):
+        jitgrad.relu(x, out=o)
 
 
 def test_axis_spelling_on_declared_reductions():

@@ -135,7 +135,7 @@ class Api:
     leaf check: ``ops.inplace``), ``"view"``: the tensor takes the view's shape
     (``unsqueeze_``); ``export``: the function is ``jitgrad.<name>``; ``aliases``: more names
     for all of these (``arcsin`` for ``asin``); ``axis``: the method also takes torch's
-    ``axis=`` spelling of ``dim=`` (and so does the function: ``AXIS_REDUCTIONS``);
+    ``axis=`` spelling of ``dim=`` (and so does the exported function);
     ``shape_kw``: the method also takes its ``*shape`` as that keyword (``view(size=...)``);
     ``out``: the function takes torch's ``out=`` (``jitgrad._out.with_out``).
     """

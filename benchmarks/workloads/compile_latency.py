@@ -393,7 +393,7 @@ def breakdown(workload="mlp"):
     fn()  # the recording call: the executable exists, nothing compiled yet
     tr = fn.traced
     exe = tr.last.exe
-    args = exe._args(tr.last.gather(tr._last_leaves))
+    args = exe._args(tr.last.gather(tr._last_call[2]))
     sig = tuple(numba.typeof(np.ascontiguousarray(a)) for a in args)
     stack, phases, per_fn = [], collections.Counter(), collections.defaultdict(float)
 
@@ -483,7 +483,7 @@ def _warm_pieces(workload, cache):
     t["call 2 (capture: trace, passes, codegen, module load)"] = time.perf_counter() - t0
     tr = fn.traced
     exe = tr.last.exe
-    args = exe._args(tr.last.gather(tr._last_leaves))
+    args = exe._args(tr.last.gather(tr._last_call[2]))
     sig = tuple(numba.typeof(np.ascontiguousarray(a)) for a in args)
     t0 = time.perf_counter()
     hit = jcache.has_compiled(exe.fn, sig)

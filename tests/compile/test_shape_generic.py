@@ -224,3 +224,23 @@ def test_gradient_buffers_recycled_only_when_nobody_holds_them():
     np.testing.assert_allclose(loss.item(), le.item(), rtol=1e-6)
     for t, e in zip(xs, ce):
         np.testing.assert_allclose(t.grad.numpy(), e.grad.numpy(), rtol=1e-6)
+
+
+def test_returned_slice_of_a_temporary_is_a_copy():
+    """A temporary lives in a buffer the executable reuses; a contiguous slice of it that
+    the step returns must not alias it."""
+
+    def f(x):
+        h = (x * 2 + 1).exp()
+        return h[1:3], h.sum()
+
+    traced = torch.trace(f, async_compile=False)
+    x1 = torch.tensor(np.linspace(0, 1, 12, dtype=np.float32).reshape(4, 3))
+    x2 = torch.tensor(np.linspace(-1, 0, 12, dtype=np.float32).reshape(4, 3))
+    for _ in range(3):
+        first, _ = traced(x1)
+    assert traced.stats["compiled_calls"] == 1
+    kept = first.numpy().copy()
+    second, _ = traced(x2)
+    np.testing.assert_array_equal(first.numpy(), kept)
+    np.testing.assert_allclose(second.numpy(), f(x2)[0].numpy(), rtol=1e-6)

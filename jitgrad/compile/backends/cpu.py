@@ -409,6 +409,7 @@ class CPUGen(Generator):
             f"np.ascontiguousarray(np.broadcast_to({self.c(x)}.reshape({self.cshp(al)}), "
             f"{self.cshp(S)}))",
         )
+        self.views.add(n.out)  # no copy when nothing is broadcast
 
     def _reduce(self, n, kern):
         x = n.ins[0]
@@ -523,6 +524,7 @@ class CPUGen(Generator):
         if len(n.ins) == 1:
             sl = _basic_slices(n.params["spec"], len(sx), self.sz)
             if sl is not None and sx:
+                self.views.add(n.out)  # a contiguous slice is not copied
                 return self._new(
                     n.out,
                     f"np.ascontiguousarray({self.v(x)}[{sl}]).reshape"

@@ -18,6 +18,22 @@ from .pytree import unflatten
 from .tracer import resolve
 
 
+class _Slot:
+    __slots__ = ("x",)
+
+
+def _sole_count():
+    """What ``sys.getrefcount`` says of an object held by one slot and one local variable
+    (the pattern ``Variant.recycled`` tests; measured, since interpreters differ)."""
+    holder = _Slot()
+    holder.x = [0]
+    obj = holder.x
+    return sys.getrefcount(obj)
+
+
+_SOLE = _sole_count()
+
+
 def _make_backend(name, graph, options):
     if name == "reference":
         from .backends.reference import ReferenceExecutable
@@ -151,12 +167,11 @@ class Variant:
         for r, v in self.recycle_binds:
             t = resolve(r, leaves)
             old = t._grad
-            # references: the .grad slot, ``old``, getrefcount's argument
-            if old is None or sys.getrefcount(old) > 3:
+            # held by the .grad slot and ``old`` only (no user reference)
+            if old is None or sys.getrefcount(old) > _SOLE:
                 continue
-            a = old._data
-            # the tensor's _data, ``a``, getrefcount's argument
-            if sys.getrefcount(a) > 3 or a.base is not None or not a.flags.c_contiguous:
+            a = old._data  # held by the tensor's _data and ``a`` only
+            if sys.getrefcount(a) > _SOLE or a.base is not None or not a.flags.c_contiguous:
                 continue
             sh, dt = self.exe.recyclable[v]
             if a.shape != sh or a.dtype != dt or not a.flags.writeable:

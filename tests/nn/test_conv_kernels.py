@@ -36,6 +36,8 @@ SMALL = [k for k in CONV_ROWS if k not in ("row_band_tiles", "image_tiles")]
 # name: (x shape, ksize, stride, padding, dilation, out_hw)
 POOL_ROWS = {
     "2x2": ((2, 2, 6, 6), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), (3, 3)),
+    # tiling windows that leave the last row and column unread
+    "2x2_odd": ((1, 2, 7, 5), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), (3, 2)),
     "3x3_s2_p1": ((2, 2, 7, 7), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), (4, 4)),
     "dilated_rect": ((1, 2, 8, 9), (2, 3), (1, 2), (1, 1, 0, 0), (2, 1), (8, 4)),
     "ceil_mode": ((1, 2, 5, 5), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), (3, 3)),

@@ -34,8 +34,9 @@ def evaluate(model, x, y, batch=1000):
     return correct / len(y)
 
 
-def train(mode, build, make_opt, data, args, name):
-    """Train one model in ``mode``; returns a result dict, or None if the mode is unavailable."""
+def train(mode, build, make_opt, data, args, name, make_sched=None):
+    """Train one model in ``mode``; returns a result dict, or None if the mode is unavailable.
+    ``make_sched(opt, total_steps)``: an lr scheduler stepped after every batch (optional)."""
     (xtr, ytr), (xte, yte) = data
     quick = is_quick(args)
     torch.manual_seed(args.seed)
@@ -65,6 +66,7 @@ def train(mode, build, make_opt, data, args, name):
     )
     n_batches = 5 if quick else len(loader)
     epochs = 1 if quick else args.epochs
+    sched = make_sched(opt, epochs * n_batches) if make_sched else None
     losses, rates = [], []
     t_start = time.perf_counter()
     for epoch in range(epochs):
@@ -79,6 +81,8 @@ def train(mode, build, make_opt, data, args, name):
                     print(f"\ntrace mode unavailable: compiling the step failed ({e}); skipping it")
                     return None
                 raise
+            if sched is not None:
+                sched.step()
             losses.append(loss.item())
             bar.update(i, len(y), losses[-1])
         rates.append(bar.close())
@@ -95,13 +99,15 @@ def train(mode, build, make_opt, data, args, name):
     )
 
 
-def main(args, name, build, make_opt, flatten):
+def main(args, name, build, make_opt, flatten, make_sched=None):
     print(f"{name}: loading MNIST (shipped with jitgrad; LeCun, Cortes, Burges, CC BY-SA 3.0)")
     train_set = torch.datasets.MNIST(train=True)
     test_set = torch.datasets.MNIST(train=False)
     data = (train_set.tensors(flatten=flatten), test_set.tensors(flatten=flatten))
     modes = ["eager", "trace"] if args.mode == "both" else [args.mode]
-    results = [r for r in (train(m, build, make_opt, data, args, name) for m in modes) if r]
+    results = [
+        r for r in (train(m, build, make_opt, data, args, name, make_sched) for m in modes) if r
+    ]
     if len(results) == 2:
         print(f"\n{'mode':<8}{'test acc':>10}{'samples/s':>12}{'train s':>10}")
         for r in results:

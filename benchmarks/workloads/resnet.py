@@ -2,8 +2,8 @@
 
 Two rows: the whole network trained, and the fine-tuning recipe (every backbone parameter
 frozen with ``requires_grad=False``, a new ``fc`` trained; BatchNorm in training mode, as
-``model.train()`` leaves it). The network is the torchvision layout (examples/resnet.py),
-built from the same code for jitgrad and torch; every column starts from the same weights.
+``model.train()`` leaves it). The network is the torchvision layout, ``build`` in
+examples/resnet.py for jitgrad and torch alike; every column starts from the same weights.
 """
 
 import numpy as np
@@ -14,51 +14,27 @@ from .common import Row, skip_compile
 LR, MOMENTUM, CLASSES, SIZE = 0.01, 0.9, 10, 64
 
 
+def _example():
+    """examples/resnet.py, the one definition of the network (examples/ is no package)."""
+    import importlib.util
+    import os
+    import sys
+
+    name = "_jitgrad_example_resnet"
+    if name not in sys.modules:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        spec = importlib.util.spec_from_file_location(
+            name, os.path.join(root, "examples", "resnet.py")
+        )
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        sys.modules[name] = mod
+    return sys.modules[name]
+
+
 def build(nn, flatten):
     """ResNet-18 from ``nn`` (jitgrad.nn or torch.nn): both expose the same layers."""
-
-    class BasicBlock(nn.Module):
-        def __init__(self, cin, cout, stride=1):
-            super().__init__()
-            self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-            self.bn1 = nn.BatchNorm2d(cout)
-            self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
-            self.bn2 = nn.BatchNorm2d(cout)
-            self.relu = nn.ReLU()
-            self.downsample = None
-            if stride != 1 or cin != cout:
-                self.downsample = nn.Sequential(
-                    nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)
-                )
-
-        def forward(self, x):
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            identity = x if self.downsample is None else self.downsample(x)
-            return self.relu(out + identity)
-
-    class ResNet18(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
-            self.relu = nn.ReLU()
-            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-            layers, cin = [], 64
-            for i, cout in enumerate([64, 128, 256, 512]):
-                blocks = [BasicBlock(cin, cout, 1 if i == 0 else 2), BasicBlock(cout, cout)]
-                layers.append(nn.Sequential(*blocks))
-                cin = cout
-            self.layer1, self.layer2, self.layer3, self.layer4 = layers
-            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-            self.fc = nn.Linear(512, CLASSES)
-
-        def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            return self.fc(flatten(self.avgpool(x), 1))
-
-    return ResNet18()
+    return _example().build(nn, flatten, CLASSES)
 
 
 def weights(seed=0):

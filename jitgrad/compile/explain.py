@@ -48,6 +48,14 @@ def explain(tf, v):
         if not isinstance(n, FusedNode):
             others[n.op.name] = others.get(n.op.name, 0) + 1
     lines.append("other nodes: " + ", ".join(f"{k} x{c}" for k, c in sorted(others.items())))
+    kernel_ops = [n.op for n in g.nodes if not isinstance(n, FusedNode) and "kernel" in n.op.extra]
+    if kernel_ops:  # conv/pool: which gradient products the step computes (frozen layers: none)
+        grads = {}
+        for op in kernel_ops:
+            if "grad_of" in op.extra:
+                grads[op.extra["grad_of"]] = grads.get(op.extra["grad_of"], 0) + 1
+        shown = ", ".join(f"{k} x{c}" for k, c in sorted(grads.items()))
+        lines.append(f"conv/pool gradient products: {shown or 'none'}")
     loops = getattr(exe, "loops", None)
     if loops is not None:
         lines.append(

@@ -162,9 +162,13 @@ def _kernel_op(name, ref, kernel, static, out_shape, out_dtype=None):
     return impl
 
 
-def _extra(ref, kernel, static):
-    # read by the backends: the oracle, and the kernel a generated step calls directly
-    return {"ref": ref, "kernel": kernel, "kernel_static": static}
+def _extra(ref, kernel, static, grad_of=None):
+    # read by the backends: the oracle, and the kernel a generated step calls directly;
+    # ``grad_of`` names the gradient product an op computes (``explain()`` counts them)
+    e = {"ref": ref, "kernel": kernel, "kernel_static": static}
+    if grad_of:
+        e["grad_of"] = grad_of
+    return e
 
 
 def _conv_params(p):
@@ -231,7 +235,7 @@ conv2d_grad_input_p = register(
         _conv_static,
         lambda gs, ws, groups, in_hw, **_: (gs[0], ws[1] * groups) + tuple(in_hw),
     ),
-    extra=_extra(_conv2d_grad_input_ref, K.conv2d_grad_input, _conv_static),
+    extra=_extra(_conv2d_grad_input_ref, K.conv2d_grad_input, _conv_static, "conv2d input"),
     vjp=_conv2d_grad_input_vjp,
     backward_name="ConvolutionBackwardBackward0",
     doc="transposed convolution: gradient of conv2d w.r.t. its input",
@@ -246,7 +250,7 @@ conv2d_grad_weight_p = register(
         _conv_static,
         lambda xs, gs, groups, ksize, **_: (gs[1], xs[1] // groups) + tuple(ksize),
     ),
-    extra=_extra(_conv2d_grad_weight_ref, K.conv2d_grad_weight, _conv_static),
+    extra=_extra(_conv2d_grad_weight_ref, K.conv2d_grad_weight, _conv_static, "conv2d weight"),
     vjp=_conv2d_grad_weight_vjp,
     backward_name="ConvolutionBackwardBackward1",
     doc="gradient of conv2d w.r.t. its weight",
@@ -392,7 +396,7 @@ max_pool2d_grad_p = register(
         _pool_static,
         lambda gs, xs, **_: xs,
     ),
-    extra=_extra(_max_pool2d_grad_ref, K.max_pool2d_backward, _pool_static),
+    extra=_extra(_max_pool2d_grad_ref, K.max_pool2d_backward, _pool_static, "max_pool2d input"),
     vjp=_max_pool2d_grad_vjp,
     n_diff=1,
     backward_name="MaxPool2DWithIndicesBackwardBackward0",

@@ -36,6 +36,8 @@ SMALL = [k for k in CONV_ROWS if k not in ("row_band_tiles", "image_tiles")]
 # name: (x shape, ksize, stride, padding, dilation, out_hw)
 POOL_ROWS = {
     "2x2": ((2, 2, 6, 6), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), (3, 3)),
+    # tiling windows that leave the last row and column unread
+    "2x2_odd": ((1, 2, 7, 5), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), (3, 2)),
     "3x3_s2_p1": ((2, 2, 7, 7), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), (4, 4)),
     "dilated_rect": ((1, 2, 8, 9), (2, 3), (1, 2), (1, 1, 0, 0), (2, 1), (8, 4)),
     "ceil_mode": ((1, 2, 5, 5), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), (3, 3)),
@@ -269,6 +271,8 @@ def test_frozen_backbone_computes_no_weight_or_input_gradients(trainable_last_co
     ops = [n.op.name for n in ts.traced_graph.nodes]
     assert ops.count("conv2d_grad_weight") == int(trainable_last_conv)
     assert "conv2d_grad_input" not in ops and "max_pool2d_grad" not in ops
+    shown = "conv2d weight x1" if trainable_last_conv else "none"
+    assert f"conv/pool gradient products: {shown}\n" in ts.explain()
     for a, p in zip(frozen, model[0][:6].parameters()):
         np.testing.assert_array_equal(a, p.detach().numpy())
     assert np.isfinite(eager_losses).all()
@@ -286,3 +290,35 @@ def test_frozen_resnet_finetune_step_compiled_matches_eager():
     np.testing.assert_allclose(lt, le, rtol=1e-5)
     np.testing.assert_allclose(wt, we, rtol=1e-5, atol=1e-6)
     assert le[-1] < le[0]
+
+
+def test_frozen_resnet18_finetune_step_has_no_gradient_below_fc():
+    # the fine-tuning recipe on the examples' ResNet-18 (narrow, tiny input): every backbone
+    # parameter frozen, a new fc trained; the traced step's backward is fc's weight gradient
+    from benchmarks.workloads.resnet import _example
+
+    jg.manual_seed(0)
+    model = _example().ResNet18(width=4)
+    for p in model.parameters():
+        p.requires_grad = False
+    model.fc = nn.Linear(model.fc.in_features, 3)
+    opt = jg.optim.SGD(model.fc.parameters(), lr=0.1, momentum=0.9)
+    x, y = jg.randn(2, 3, 16, 16), jg.tensor([0, 2])
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    ts = jg.trace(step, backend="reference")
+    for _ in range(3):
+        ts(x, y)
+    # the compiled step's graph (after the passes): the input gradient of fc that the
+    # traced graph records is dead code, removed
+    ops = [n.op.name for n in ts.last.graph.nodes if getattr(n, "op", None) is not None]
+    assert ops.count("conv2d") == 20 and ops.count("max_pool2d") == 1
+    assert not [o for o in ops if o.startswith(("conv2d_grad", "max_pool2d_g"))]
+    assert ops.count("matmul") == 2  # fc forward and its weight gradient: no input gradient
+    assert "conv/pool gradient products: none\n" in ts.explain()

@@ -46,6 +46,7 @@ import warnings
 
 import numpy as np
 
+from ...ops import conv as _cv
 from ...ops import elementwise as _ew
 from ...ops import matmul as _mm
 from ...ops import movement as _mv
@@ -508,18 +509,36 @@ class CUDAGen(Generator):
         rshape, (rst,) = _collapse([sh[d] for d in dims], [[x.strides[d] for d in dims]])
         nout = _prod(kshape)
         out = self.new_value(n.out)
-        ot = self.dtype(n.out)
+
+        def per_out(lines, ind):
+            kc = _decompose(lines, ind, "ob", kshape, "p")
+            lines.append(f"{ind}base = {_off_expr(x.off, kc, kst)}")
+
+        def per_r(lines, ind):
+            rc = _decompose(lines, ind, "r", rshape, "u")
+            lines.append(f"{ind}v = x[base + {_off_expr(0, rc, rst)}]")
+
+        self.reduction(out, [("x", x)], nout, R, per_out, per_r, init, comb, acc_t)
+
+    def reduction(self, out, ins, nout, R, per_out, per_r, init, comb, acc_t):
+        """Launch a kernel computing ``out[ob] = combine(v over r < R)`` for ``ob < nout``.
+
+        ``ins``: [(param name, View)] after the output ``o``; ``per_out(lines, ind)`` emits
+        what is computed once per output index ``ob``, ``per_r(lines, ind)`` the lines that set
+        ``v`` for reduced index ``r``. ``init``/``comb`` are the accumulator's start value and
+        combine step (of ``acc`` and ``v``), ``acc_t`` "np.float64" or "np.int64". One thread
+        per output when R is small and outputs are many, else one block per output
+        (shared-memory tree)."""
+        ot = self.bufs[out.buf][1]
         serial = R <= 16 or (nout >= 1024 and R <= 256)
-        lines = ["def KERNEL(o, x):"]
+        lines = [f"def KERNEL({', '.join(['o'] + [k for k, _ in ins])}):"]
         if serial:
             lines += ["    ob = cuda.grid(1)", f"    while ob < {nout}:"]
             ind = "        "
-            kc = _decompose(lines, ind, "ob", kshape, "p")
-            lines.append(f"{ind}base = {_off_expr(x.off, kc, kst)}")
+            per_out(lines, ind)
             lines.append(f"{ind}acc = {init}")
             lines.append(f"{ind}for r in range({R}):")
-            rc = _decompose(lines, ind + "    ", "r", rshape, "u")
-            lines.append(f"{ind}    v = x[base + {_off_expr(0, rc, rst)}]")
+            per_r(lines, ind + "    ")
             lines.append(f"{ind}    acc = {comb}")
             lines.append(f"{ind}o[ob] = {cast_expr('acc', ot)}")
             lines.append(f"{ind}ob += cuda.gridsize(1)")
@@ -534,13 +553,11 @@ class CUDAGen(Generator):
                 f"    while ob < {nout}:",
             ]
             ind = "        "
-            kc = _decompose(lines, ind, "ob", kshape, "p")
-            lines.append(f"{ind}base = {_off_expr(x.off, kc, kst)}")
+            per_out(lines, ind)
             lines.append(f"{ind}acc = {init}")
             lines.append(f"{ind}r = tid")
             lines.append(f"{ind}while r < {R}:")
-            rc = _decompose(lines, ind + "    ", "r", rshape, "u")
-            lines.append(f"{ind}    v = x[base + {_off_expr(0, rc, rst)}]")
+            per_r(lines, ind + "    ")
             lines.append(f"{ind}    acc = {comb}")
             lines.append(f"{ind}    r += {T}")
             lines.append(f"{ind}sh[tid] = acc")
@@ -559,7 +576,7 @@ class CUDAGen(Generator):
             lines.append(f"{ind}ob += cuda.gridDim.x")
             grid, block = min(nout, self.L.red_blocks), T
         name = self.kernel("\n".join(lines))
-        self.launch(name, grid, block, [f"B[{out.buf}]", f"B[{x.buf}]"])
+        self.launch(name, grid, block, [f"B[{out.buf}]"] + [f"B[{v.buf}]" for _, v in ins])
 
     # ---- matmul -----------------------------------------------------------------------
     def lower_matmul(self, n):
@@ -697,6 +714,258 @@ class CUDAGen(Generator):
         if _prod(self.shape(idx)):
             self._index_kernel(n, out, out, "scatter")
 
+    # ---- convolution and pooling: direct kernels ----------------------------------------
+    # Every one is a grid-stride loop with one thread per output element (the weight gradient
+    # is a reduction per weight element, see ``reduction``); sizes, strides, padding and
+    # dilation are literals. Inputs are read through their views (no copies).
+    def _float_inputs(self, n):
+        """True when every input is float32/float64 of one dtype; else the fallback."""
+        dts = [self.dtype(v) for v in n.ins]
+        if dts[0].name in ("float32", "float64") and all(d == dts[0] for d in dts):
+            return True
+        self.fallback(n, f"{'/'.join(d.name for d in dts)} inputs (float32/float64 only)")
+        return False
+
+    def _per_output(self, params, shape):
+        """Kernel head looping ``i`` over the flat output: (lines, indent, coordinate names)."""
+        L = [f"def KERNEL({params}):", "    i = cuda.grid(1)", f"    while i < {_prod(shape)}:"]
+        ind = "        "
+        return L, ind, _decompose(L, ind, "i", shape, "j")
+
+    def _launch_per_output(self, L, ind, shape, views):
+        L.append(f"{ind}i += cuda.gridsize(1)")
+        name = self.kernel("\n".join(L))
+        grid, block = self.L.flat(_prod(shape))
+        self.launch(name, grid, block, [f"B[{v.buf}]" for v in views])
+
+    @staticmethod
+    def _taps(L, ind, k, n, pos, base, step, lim):
+        """``for k < n: pos = base + k * step``, kept when ``0 <= pos < lim``: the body's indent
+        (forward direction: output position -> the input positions its window reads)."""
+        L.append(f"{ind}for {k} in range({n}):")
+        L.append(f"{ind}    {pos} = {base} + {k} * {step}")
+        L.append(f"{ind}    if {pos} >= 0 and {pos} < {lim}:")
+        return ind + "        "
+
+    @staticmethod
+    def _taps_t(L, ind, k, n, pos, base, step, stride, lim):
+        """The transposed direction: for ``k < n`` the output position ``pos`` whose window
+        tap ``k`` reads input position ``base`` (``base - k * step == pos * stride``), kept
+        when ``0 <= pos < lim``."""
+        t = f"t_{pos}"
+        L.append(f"{ind}for {k} in range({n}):")
+        L.append(f"{ind}    {t} = {base} - {k} * {step}")
+        if stride == 1:
+            L.append(f"{ind}    if {t} >= 0 and {t} < {lim}:")
+            L.append(f"{ind}        {pos} = {t}")
+        else:
+            L.append(f"{ind}    if {t} >= 0 and {t} % {stride} == 0 and {t} // {stride} < {lim}:")
+            L.append(f"{ind}        {pos} = {t} // {stride}")
+        return ind + "        "
+
+    @staticmethod
+    def _at(v, coords):
+        """Element ``coords`` (source expressions) of view ``v``."""
+        return _off_expr(v.off, [f"({c})" for c in coords], v.strides)
+
+    def lower_conv2d(self, n):
+        if not self._float_inputs(n):
+            return
+        x, w = (self.view[v] for v in n.ins)
+        H, W = x.shape[2:]
+        O, CG, KH, KW = w.shape
+        sh, sw, pt, pl, dh, dw, G = n.op.extra["kernel_static"](**n.params)
+        S = self.shape(n.out)
+        out = self.new_value(n.out)
+        if not _prod(S):
+            return
+        L, ind, (b, oc, oh, ow) = self._per_output("o, x, w", S)
+        L.append(f"{ind}c0 = {oc} // {O // G} * {CG}")
+        L.append(f"{ind}h0 = {oh} * {sh} - {pt}")
+        L.append(f"{ind}w0 = {ow} * {sw} - {pl}")
+        L.append(f"{ind}acc = {lit(0.0, self.dtype(n.out))}")
+        L.append(f"{ind}for c in range({CG}):")
+        i2 = self._taps(L, ind + "    ", "ki", KH, "hi", "h0", dh, H)
+        i3 = self._taps(L, i2, "kj", KW, "wi", "w0", dw, W)
+        L.append(
+            f"{i3}acc += x[{self._at(x, [b, 'c0 + c', 'hi', 'wi'])}]"
+            f" * w[{self._at(w, [oc, 'c', 'ki', 'kj'])}]"
+        )
+        L.append(f"{ind}o[i] = acc")
+        self._launch_per_output(L, ind, S, [out, x, w])
+
+    def lower_conv2d_grad_input(self, n):
+        if not self._float_inputs(n):
+            return
+        g, w = (self.view[v] for v in n.ins)
+        HO, WO = g.shape[2:]
+        O, CG, KH, KW = w.shape
+        sh, sw, pt, pl, dh, dw, G = n.op.extra["kernel_static"](**n.params)
+        OG = O // G
+        S = self.shape(n.out)
+        out = self.new_value(n.out)
+        if not _prod(S):
+            return
+        L, ind, (b, ci, h, wx) = self._per_output("o, g, w", S)
+        L.append(f"{ind}o0 = {ci} // {CG} * {OG}")
+        L.append(f"{ind}cc = {ci} % {CG}")
+        L.append(f"{ind}hp = {h} + {pt}")
+        L.append(f"{ind}wp = {wx} + {pl}")
+        L.append(f"{ind}acc = {lit(0.0, self.dtype(n.out))}")
+        L.append(f"{ind}for oo in range({OG}):")
+        i2 = self._taps_t(L, ind + "    ", "ki", KH, "qh", "hp", dh, sh, HO)
+        i3 = self._taps_t(L, i2, "kj", KW, "qw", "wp", dw, sw, WO)
+        L.append(
+            f"{i3}acc += g[{self._at(g, [b, 'o0 + oo', 'qh', 'qw'])}]"
+            f" * w[{self._at(w, ['o0 + oo', 'cc', 'ki', 'kj'])}]"
+        )
+        L.append(f"{ind}o[i] = acc")
+        self._launch_per_output(L, ind, S, [out, g, w])
+
+    def lower_conv2d_grad_weight(self, n):
+        if not self._float_inputs(n):
+            return
+        x, g = (self.view[v] for v in n.ins)
+        H, W = x.shape[2:]
+        N, O, HO, WO = g.shape
+        sh, sw, pt, pl, dh, dw, G = n.op.extra["kernel_static"](**n.params)
+        S = self.shape(n.out)  # (O, C/groups, kh, kw)
+        CG = S[1]
+        dt = self.dtype(n.out)
+        out = self.new_value(n.out)
+        R = N * HO * WO
+        if not _prod(S):
+            return
+        if not R:
+            self.ew(S, [(out, dt)], [], lambda nm: ([], [lit(0, dt)]))
+            return
+
+        def per_out(L, ind):
+            oc, cc, ki, kj = _decompose(L, ind, "ob", S, "p")
+            L.append(f"{ind}oc = {oc}")
+            L.append(f"{ind}ci = {oc} // {O // G} * {CG} + {cc}")
+            L.append(f"{ind}hk = {ki} * {dh} - {pt}")
+            L.append(f"{ind}wk = {kj} * {dw} - {pl}")
+
+        def per_r(L, ind):
+            b, oh, ow = _decompose(L, ind, "r", (N, HO, WO), "u")
+            L.append(f"{ind}hi = hk + {oh} * {sh}")
+            L.append(f"{ind}wi = wk + {ow} * {sw}")
+            L.append(f"{ind}v = 0.0")
+            L.append(f"{ind}if hi >= 0 and hi < {H} and wi >= 0 and wi < {W}:")
+            L.append(
+                f"{ind}    v = x[{self._at(x, [b, 'ci', 'hi', 'wi'])}]"
+                f" * g[{self._at(g, [b, 'oc', oh, ow])}]"
+            )
+
+        self.reduction(
+            out,
+            [("x", x), ("g", g)],
+            _prod(S),
+            R,
+            per_out,
+            per_r,
+            "np.float64(0)",
+            "acc + v",
+            "np.float64",
+        )
+
+    def _argmax(self, L, ind, x, b, c, oh, ow, n):
+        """Lines leaving ``best``, ``bh``, ``bw``: the maximum of window (oh, ow) of x[b, c]
+        and its position: the first maximum, or the last NaN (the CPU kernels' rule, torch's
+        ``val > max || isnan(val)``); ``bh`` stays -1 for a window with no input element."""
+        kh, kw, sh, sw, pt, pl, dh, dw = n.op.extra["kernel_static"](**n.params)
+        H, W = x.shape[2:]
+        L.append(f"{ind}h0 = {oh} * {sh} - {pt}")
+        L.append(f"{ind}w0 = {ow} * {sw} - {pl}")
+        L.append(f"{ind}best = -np.inf")
+        L.append(f"{ind}bh = -1")
+        L.append(f"{ind}bw = -1")
+        i2 = self._taps(L, ind, "ki", kh, "hi", "h0", dh, H)
+        i3 = self._taps(L, i2, "kj", kw, "wi", "w0", dw, W)
+        L.append(f"{i3}v = x[{self._at(x, [b, c, 'hi', 'wi'])}]")
+        L.append(f"{i3}if v > best or v != v or bh < 0:")
+        L.append(f"{i3}    best = v")
+        L.append(f"{i3}    bh = hi")
+        L.append(f"{i3}    bw = wi")
+
+    def _pool(self, n, what):
+        """max_pool2d (``what`` "value"), its indices ("index") and max_pool2d_gather
+        ("gather"): one thread per window."""
+        if not self._float_inputs(n):
+            return
+        x = self.view[n.ins[-1]]
+        S = self.shape(n.out)
+        out = self.new_value(n.out)
+        if not _prod(S):
+            return
+        gg = self.view[n.ins[0]] if what == "gather" else None
+        L, ind, (b, c, oh, ow) = self._per_output("o, x" + (", gg" if gg else ""), S)
+        self._argmax(L, ind, x, b, c, oh, ow, n)
+        if what == "value":
+            val = "best"
+        elif what == "index":
+            val = f"bh * {x.shape[3]} + bw"
+        else:
+            val = f"gg[{self._at(gg, [b, c, 'bh', 'bw'])}]"
+        L.append(f"{ind}o[i] = {cast_expr(val, self.dtype(n.out))}")
+        self._launch_per_output(L, ind, S, [out, x] + ([gg] if gg else []))
+
+    def lower_max_pool2d(self, n):
+        self._pool(n, "value")
+
+    def lower_max_pool2d_indices(self, n):
+        self._pool(n, "index")
+
+    def lower_max_pool2d_gather(self, n):
+        self._pool(n, "gather")
+
+    def lower_max_pool2d_grad(self, n):
+        """Zeros, then each window's gradient added at its argmax (atomic: windows overlap)."""
+        if not self._float_inputs(n):
+            return
+        g, x = (self.view[v] for v in n.ins)
+        S = self.shape(n.out)
+        dt = self.dtype(n.out)
+        out = self.new_value(n.out)
+        if not _prod(S):
+            return
+        self.ew(S, [(out, dt)], [], lambda nm: ([], [lit(0, dt)]))
+        G = g.shape
+        if not _prod(G):
+            return
+        L, ind, (b, c, oh, ow) = self._per_output("o, x, g", G)
+        self._argmax(L, ind, x, b, c, oh, ow, n)
+        L.append(f"{ind}if bh >= 0:")
+        L.append(
+            f"{ind}    cuda.atomic.add(o, {self._at(out, [b, c, 'bh', 'bw'])}, "
+            f"g[{self._at(g, [b, c, oh, ow])}])"
+        )
+        self._launch_per_output(L, ind, G, [out, x, g])
+
+    def lower_pad(self, n):
+        """Constant padding: each output element reads its input element or is the value."""
+        x = self.view[n.ins[0]]
+        S = self.shape(n.out)
+        dt = self.dtype(n.out)
+        out = self.new_value(n.out)
+        if not _prod(S):
+            return
+        if not _prod(x.shape):
+            self.ew(S, [(out, dt)], [], lambda nm: ([], [lit(n.params["value"], dt)]))
+            return
+        pads = n.params["pads"]
+        L, ind, js = self._per_output("o, x", S)
+        src = [f"{j} - {b}" if b else j for j, (b, _) in zip(js, pads)]
+        inside = [
+            f"{j} >= {b} and {j} < {b + m}" for j, (b, a), m in zip(js, pads, x.shape) if b or a
+        ]
+        val = f"x[{self._at(x, src)}]"
+        if inside:
+            val = f"{val} if {' and '.join(inside)} else {lit(n.params['value'], dt)}"
+        L.append(f"{ind}o[i] = {cast_expr(val, dt)}")
+        self._launch_per_output(L, ind, S, [out, x])
+
     # ---- the fallback: NumPy on the host ----------------------------------------------
     def emit_fallback(self, n):
         k = len(self.host_nodes)
@@ -772,6 +1041,14 @@ CUDA_LOWER = {
     _red.amax_p: CUDAGen.lower_reduce,
     _red.amin_p: CUDAGen.lower_reduce,
     _red.prod_p: CUDAGen.lower_reduce,
+    _cv.conv2d_p: CUDAGen.lower_conv2d,
+    _cv.conv2d_grad_input_p: CUDAGen.lower_conv2d_grad_input,
+    _cv.conv2d_grad_weight_p: CUDAGen.lower_conv2d_grad_weight,
+    _cv.max_pool2d_p: CUDAGen.lower_max_pool2d,
+    _cv.max_pool2d_indices_p: CUDAGen.lower_max_pool2d_indices,
+    _cv.max_pool2d_grad_p: CUDAGen.lower_max_pool2d_grad,
+    _cv.max_pool2d_gather_p: CUDAGen.lower_max_pool2d_gather,
+    _cv.pad_p: CUDAGen.lower_pad,
 }
 CUDA = Backend("cuda", CUDA_LOWER, CUDA_SCALAR, CUDAGen)
 CUDAGen.backend = CUDA

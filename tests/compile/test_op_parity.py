@@ -42,6 +42,36 @@ def test_table_float32_on_cpu():
     assert not bad, "\n".join(bad[:40])
 
 
+def test_run_traced_fails_on_an_eager_result_and_on_undeclared_slow_paths(monkeypatch):
+    """A row that ran eagerly (the compiled step raised, the eager result came back) or took a
+    slow path its row does not declare cannot pass as traced parity."""
+    from types import SimpleNamespace
+
+    from jitgrad.compile.backends.reference import ReferenceExecutable
+
+    from ..core.optable import _slow_path_msgs
+
+    row = next(c for c in all_cases() if c.id == "tanh[2x3]")
+    assert run_traced([row], "reference")[0] == []
+
+    def raises(self, arrays):
+        raise IndexError("broken on purpose")
+
+    monkeypatch.setattr(ReferenceExecutable, "run", raises)
+    bad, _ = run_traced([row], "reference")
+    assert any("did not run" in m for m in bad), bad
+    assert any("returning the eager result" in m for m in bad), bad
+
+    cumsum = next(c for c in all_cases() if c.name == "cumsum_d0")
+    fake = SimpleNamespace(last=SimpleNamespace(exe=SimpleNamespace(fallbacks=["cumsum: why"])))
+    assert _slow_path_msgs([cumsum], "cpu_parallel", fake, []) == []
+    assert _slow_path_msgs([row], "cpu", fake, []) == [
+        "cpu: cumsum: why (a slow path no row of this batch declares: see SLOW_PATHS)"
+    ]
+    warned = SimpleNamespace(message="jitgrad.trace(step): non-contiguous state x: ...")
+    assert _slow_path_msgs([cumsum], "cpu", fake, [warned])[0].startswith("cpu: the traced")
+
+
 def _kinds(case):
     return {PRIMITIVES[p].kind for p in primitives_of(case)}
 

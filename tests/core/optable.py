@@ -13,6 +13,7 @@ that cover every primitive (and, per op kind, 0-d, empty, broadcast and strided 
 """
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,12 +29,15 @@ class Case:
     ref: object  # NumPy: (*arrays) -> array
     args: list  # NumPy arrays
     grad: bool = True  # check derivatives
-    grad2: bool = True  # check second derivatives
+    grad2: bool = True  # check second derivatives (only with ``grad``)
     tags: set = field(default_factory=set)
     backends: tuple = ("reference", "cpu", "cpu_parallel", "cuda")  # traced checks
+    # backend -> primitives allowed to take that backend's slow path (see SLOW_PATHS)
+    slow: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.args = [np.asarray(a) for a in self.args]
+        self.grad2 = self.grad and self.grad2
 
     @property
     def id(self):
@@ -1071,6 +1075,9 @@ def all_cases():
             c.ref = _LOGIC_REF[c.name]
         if c.name in DYNAMIC_SHAPE:
             c.backends = ()
+        c.slow = {b: set(ops) for b, ops in SLOW_PATHS.get(c.name, {}).items()}
+        if _empty_sum_on_host(c):
+            c.slow.setdefault("cuda", set()).add("sum")
     return cases
 
 
@@ -1078,6 +1085,79 @@ _LOGIC_REF = {
     "logical": lambda m, n: np.logical_and(m, n) ^ np.logical_or(m, ~n),
     "logical_not_xor": lambda m, n: np.logical_xor(np.logical_not(m), n),
 }
+
+
+# ---------------------------------------------------------------- slow paths ---------------
+# The primitives a row's traced step may run through a backend's slow path (CPU: NumPy in
+# numba object mode, CUDA: NumPy on the host; each one in ``exe.fallbacks`` and in the one
+# fallback warning). ``run_traced`` fails on any fallback no row of its batch declares and on
+# every other ``jitgrad.trace`` warning, so a row that (partly) ran eagerly cannot pass as
+# traced parity. "cpu" holds for "cpu_parallel" too (the same generator).
+def _on(*ops, cpu=True, cuda=True):
+    return {b: set(ops) for b, on in (("cpu", cpu), ("cuda", cuda)) if on}
+
+
+_GETITEM = ("getitem", "getitem_grad")
+SLOW_PATHS = {
+    # no lowering on either numba backend
+    **{f"cumsum_d{d}": _on("cumsum") for d in (0, 1, -1)},
+    "cumsum_0d": _on("cumsum"),
+    "cumsum_int": _on("cumsum"),
+    **{f"max_dim_d{d}": _on("argmax") for d in (0, 1, -1)},
+    **{f"min_dim_keep_d{d}": _on("argmin") for d in (0, 1, -1)},
+    "pad": _on("constant_pad_nd"),
+    "any_all": _on("any", "all"),
+    "sort_desc": _on("argsort"),
+    "argsort": _on("argsort"),
+    "mode": _on("mode", "amax"),  # amax of the int64 counts
+    "lgamma": _on("lgamma", "digamma"),
+    "digamma_and_grad": _on("digamma", "trigamma"),
+    "erfinv": _on("erfinv"),
+    "cumprod_and_grad": _on("cumprod", "cumprod_backward"),
+    "einsum": _on("einsum"),
+    "linalg_det": _on("linalg_det", "linalg_inv"),
+    "linalg_logabsdet": _on("linalg_logabsdet", "linalg_inv"),
+    "linalg_inv": _on("linalg_inv"),
+    "linalg_solve": _on("linalg_solve"),
+    "linalg_cholesky": _on("linalg_cholesky", "linalg_inv"),
+    "linalg_eigh": _on("linalg_eigvalsh", "linalg_eigh_v"),
+    "linalg_qr": _on("linalg_qr_q", "linalg_qr_r", "linalg_inv", "getitem"),
+    "linalg_svd_tall": _on("linalg_svd_u", "linalg_svd_s", "linalg_svd_vh"),
+    "linalg_svd_wide": _on("linalg_svd_u", "linalg_svd_s", "linalg_svd_vh"),
+    # index shapes the kernels do not take
+    "scatter_add_dim0": _on("scatter_add", "setitem"),  # index smaller than the source
+    **{n: _on(*_GETITEM) for n in ("adv_two", "adv_2d_index", "adv_mixed_slice")},
+    "adv_separated": _on(*_GETITEM),
+    "getitem_0d": _on(*_GETITEM, cuda=False),  # x[...] of a 0-d tensor
+    "getitem_0d_none": _on(*_GETITEM, cuda=False),
+    # CUDA: advanced indexing (integer tensors and lists) runs on the host
+    **{n: _on(*_GETITEM, cpu=False) for n in ("adv_int_tensor", "adv_int_list", "adv_neg")},
+    **{n: _on(*_GETITEM, cpu=False) for n in ("index_select", "index_select_0")},
+    # CPU: reductions of a 0-d input
+    "prod_0d": _on("prod"),
+    "sum_0d_dim": _on("sum"),
+    "mean_0d": _on("sum"),
+    # CPU: matmul beyond 2-D and equal-batch 3-D; CUDA: empty operands
+    **{n: _on("matmul", cuda=False) for n in ("matmul_bcast", "matmul_1d_3d", "matmul_3d_1d")},
+    **{n: _on("matmul", cpu=False) for n in ("matmul_empty", "matmul_empty_k")},
+    # CUDA: reductions of an empty input
+    **{n: _on("sum", cpu=False) for n in ("softmax_default_dim", "softmax_empty_dim")},
+    **{n: _on("sum", cpu=False) for n in ("sum_empty", "sum_empty_dim")},
+    # CUDA: no conv/pool lowering
+    "conv2d": _on("conv2d", "conv2d_grad_input", "conv2d_grad_weight", cpu=False),
+    "max_pool2d": _on("max_pool2d", "max_pool2d_grad", cpu=False),
+    "max_pool2d_indices": _on("max_pool2d", "max_pool2d_grad", cpu=False),
+    "max_pool2d_grad_of_grad": _on("max_pool2d", "max_pool2d_grad", "max_pool2d_gather", cpu=False),
+}
+
+
+def _empty_sum_on_host(case):
+    """CUDA's reduction kernel takes no empty input: the gradient of an operand broadcast
+    against an empty one (``(0, 3) + (3,)``), and softmax over an empty tensor, sum on the host."""
+    shapes = [a.shape for a in case.args]
+    if case.name in ("softmax_0d", "log_softmax_0d"):
+        return any(0 in s for s in shapes)
+    return len(shapes) > 1 and shapes[0] == (0, 3) and shapes[1] == (3,)
 
 
 # data-dependent output shapes: a trace refuses them (TraceError), so eager only
@@ -1146,13 +1226,16 @@ def run_traced(cases, backend, dtype=np.float64):
         return [jg.tensor(a, requires_grad=a.dtype.kind == "f") for a in flat]
 
     ref_out, ref_g = step(*args())
-    ts = jg.trace(step, **TRACE_OPTIONS[backend])
-    for _ in range(2):  # eager warm-up, then the capture
-        ts(*args())
-    got_out, got_g = ts(*args())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ts = jg.trace(step, **TRACE_OPTIONS[backend])
+        for _ in range(2):  # eager warm-up, then the capture
+            ts(*args())
+        got_out, got_g = ts(*args())
     bad = []
     if ts.stats["compiled_calls"] != 1:
         bad.append(f"{backend}: the compiled step did not run ({ts.stats})")
+    bad += _slow_path_msgs(cases, backend, ts, caught)
     rtol, atol = (1e-9, 1e-12) if np.dtype(dtype) == np.float64 else (1e-4, 1e-5)
     for c, (s, k), a, b in zip(cases, spans, ref_out, got_out):
         bad += _diff_msgs(f"{backend} {c.id} forward", a, b, rtol, atol)
@@ -1161,6 +1244,26 @@ def run_traced(cases, backend, dtype=np.float64):
                 f"{backend} {c.id} grad of arg {j}", ref_g[s + j], got_g[s + j], rtol, atol
             )
     return bad, ts
+
+
+def _slow_path_msgs(cases, backend, ts, caught):
+    """What ran slower than compiled without a row declaring it: each fallback op no row of
+    the batch lists in ``slow`` for ``backend``, and every other ``jitgrad.trace`` warning
+    (an eager result returned, a failed compile, an interpreted variant, ...)."""
+    allowed = set()
+    for c in cases:
+        allowed |= set(c.slow.get("cpu" if backend == "cpu_parallel" else backend, ()))
+    exe = getattr(ts.last, "exe", None)
+    bad = [
+        f"{backend}: {f} (a slow path no row of this batch declares: see SLOW_PATHS)"
+        for f in dict.fromkeys(getattr(exe, "fallbacks", None) or ())
+        if f.split(":", 1)[0] not in allowed
+    ]
+    for w in caught:
+        msg = str(w.message)
+        if msg.startswith("jitgrad.trace") and " run through a slower path " not in msg:
+            bad.append(f"{backend}: the traced step warned: {msg[:400]}")
+    return bad
 
 
 def _diff_msgs(what, a, b, rtol, atol):

@@ -1705,3 +1705,122 @@ __all__.append("embedding_bag")
 embedding_bag = _labelled_fn(
     embedding_bag, "EmbeddingBagBackward0", shown=lambda i, w, *a, **k: (w,)
 )
+
+
+# ---------------------------------------------------------------- transposed convolution --
+def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    """Composite: zeros between input pixels, pad by d*(k-1)-p, then a stride-1 ``conv2d``
+    with the (in, out/g, k...) weight regrouped to (out, in/g, k...) and flipped."""
+    _check_tensor(input, op)
+    _check_tensor(weight, op, "weight")
+    if weight._data.ndim != nd + 2:
+        raise RuntimeError(
+            f"{op}: weight must be {nd + 2}-D (in_channels, out_channels/groups, kernel...), "
+            f"got shape {_shape(weight)}"
+        )
+    if input._data.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(
+            f"{op}: Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {op}, but got "
+            f"input of size: {_shape(input)}"
+        )
+    unbatched = input._data.ndim == nd + 1
+    x = input.unsqueeze(0) if unbatched else input
+    _same_dtype(op, x, weight)
+    groups = int(groups)
+    if groups <= 0:
+        raise RuntimeError(f"{op}: non-positive groups is not supported (got {groups})")
+    cin, og = weight._data.shape[:2]
+    c = x._data.shape[1]
+    if c != cin or cin % groups:
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {_shape(weight)}, expected input{_shape(x)} to "
+            f"have {cin} channels, but got {c} channels instead"
+            + (f" (and {cin} is not divisible by groups={groups})" if cin % groups else "")
+        )
+    ksize = tuple(weight._data.shape[2:])
+    s = _tuple(stride, nd, "stride", op)
+    p = _tuple(padding, nd, "padding", op)
+    op_ = _tuple(output_padding, nd, "output_padding", op)
+    d = _tuple(dilation, nd, "dilation", op)
+    if any(v <= 0 for v in s):
+        raise RuntimeError(f"{op}: non-positive stride is not supported (got {s})")
+    if any(v <= 0 for v in d):
+        raise RuntimeError(f"{op}: dilation should be greater than zero (got {d})")
+    if any(v < 0 for v in p):
+        raise RuntimeError(f"{op}: negative padding is not supported (got {p})")
+    if any(o < 0 or (o >= si and o >= di) for o, si, di in zip(op_, s, d)):
+        vals = [((e,) + t if nd == 1 else t) for e, t in zip((0, 1, 1), (op_, s, d))]
+        shown = " ".join(
+            f"{what}_{nm}: {v}"
+            for what, t in zip(("output_padding", "stride", "dilation"), vals)
+            for nm, v in zip(("height", "width"), t)
+        )
+        raise RuntimeError(
+            f"output padding must be smaller than either stride or dilation, but got {shown}"
+        )
+    spatial = x._data.shape[2:]
+    out_sz = tuple(
+        (n - 1) * si - 2 * pi + di * (k - 1) + oi + 1
+        for n, si, pi, di, k, oi in zip(spatial, s, p, d, ksize, op_)
+    )
+    if any(v <= 0 for v in out_sz):
+        raise RuntimeError(
+            f"{op}: Given input size per channel: ({' x '.join(map(str, spatial))}). Calculated "
+            f"output size per channel: ({' x '.join(map(str, out_sz))}). Output size is too small"
+        )
+    # 1. stride - 1 zeros between input pixels (pad a new trailing axis, merge, drop the tail)
+    for ax, si in enumerate(s):
+        if si == 1:
+            continue
+        dim = 2 + ax
+        sh = x._data.shape
+        y = x.unsqueeze(dim + 1)
+        y = pad(y, (0, 0) * (len(sh) - dim - 1) + (0, si - 1))
+        y = y.reshape(sh[:dim] + (sh[dim] * si,) + sh[dim + 1 :])
+        x = y.narrow(dim, 0, (sh[dim] - 1) * si + 1)
+    # 2. pad d*(k-1)-p each side (negative crops), output_padding more at the end
+    pads = []
+    for k, pi, di, oi in reversed(list(zip(ksize, p, d, op_))):
+        e = di * (k - 1) - pi
+        pads += [e, e + oi]
+    if any(pads):
+        x = pad(x, tuple(pads))
+    # 3. the weight as a conv2d weight: (g, in/g, out/g, k...) -> (out, in/g, k...), flipped
+    w = weight.reshape((groups, cin // groups, og) + ksize).transpose(1, 2)
+    w = w.reshape((groups * og, cin // groups) + ksize).flip(tuple(range(2, 2 + nd)))
+    if nd == 1:
+        x, w, d2 = x.unsqueeze(2), w.unsqueeze(2), (1,) + d
+    else:
+        d2 = d
+    out = _C.conv2d(x, w, (1, 1), (0, 0, 0, 0), d2, groups)
+    if nd == 1:
+        out = out.squeeze(2)
+    if bias is not None:
+        o = groups * og
+        if bias._data.shape != (o,):
+            raise RuntimeError(
+                f"{op}: bias must have shape [{o}] (out_channels), got {_shape(bias)}"
+            )
+        out = out + bias.reshape((o,) + (1,) * nd)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv_transpose2d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """2-D transposed convolution of (N, C_in, H, W) with weight (C_in, C_out/groups, kh, kw)."""
+    return _conv_transpose(
+        "conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def conv_transpose1d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """1-D transposed convolution of (N, C_in, L) with weight (C_in, C_out/groups, k)."""
+    return _conv_transpose(
+        "conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+__all__ += ["conv_transpose1d", "conv_transpose2d"]

@@ -1810,7 +1810,16 @@ def conv_transpose2d(
 ):
     """2-D transposed convolution of (N, C_in, H, W) with weight (C_in, C_out/groups, kh, kw)."""
     return _conv_transpose(
-        "conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation
+        "conv_transpose2d",
+        2,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
     )
 
 
@@ -1819,8 +1828,109 @@ def conv_transpose1d(
 ):
     """1-D transposed convolution of (N, C_in, L) with weight (C_in, C_out/groups, k)."""
     return _conv_transpose(
-        "conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation
+        "conv_transpose1d",
+        1,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
     )
 
 
 __all__ += ["conv_transpose1d", "conv_transpose2d"]
+
+
+# ---------------------------------------------------------------- unfold / fold -----------
+def _im2col_index(op, hw, kernel_size, dilation, padding, stride):
+    """Flat indices into the padded (Hp*Wp) image, ordered (ki, kj, block): (kk*L,) int64,
+    with the block grid (oh, ow) and the padded size (Hp, Wp)."""
+    k = _tuple(kernel_size, 2, "kernel_size", op)
+    d = _tuple(dilation, 2, "dilation", op)
+    p = _tuple(padding, 2, "padding", op)
+    s = _tuple(stride, 2, "stride", op)
+    if any(v <= 0 for v in k + d + s) or any(v < 0 for v in p):
+        raise RuntimeError(
+            f"{op}: kernel_size, dilation and stride should be greater than zero and padding "
+            f"non-negative, but got kernel_size={k}, dilation={d}, padding={p}, stride={s}"
+        )
+    hp, wp = hw[0] + 2 * p[0], hw[1] + 2 * p[1]
+    oh = (hp - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    ow = (wp - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    if oh <= 0 or ow <= 0:
+        raise RuntimeError(
+            f"{op}: Given input with spatial size ({hw[0]}, {hw[1]}), kernel_size={k}, "
+            f"dilation={d}, padding={p}, calculated shape of the array of sliding blocks as "
+            f"({oh}, {ow}), but its components must be at least one."
+        )
+    ki = np.arange(k[0]).reshape(-1, 1, 1, 1) * d[0]
+    kj = np.arange(k[1]).reshape(1, -1, 1, 1) * d[1]
+    a = np.arange(oh).reshape(1, 1, -1, 1) * s[0]
+    b = np.arange(ow).reshape(1, 1, 1, -1) * s[1]
+    idx = ((a + ki) * wp + (b + kj)).reshape(-1).astype(np.int64)
+    return idx, k, p, (oh, ow), (hp, wp)
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """im2col: (N, C, H, W) -> (N, C*kh*kw, L), the sliding blocks as columns."""
+    _check_tensor(input, "unfold")
+    if input._data.ndim not in (3, 4):
+        raise NotImplementedError(
+            "Input Error: Only 3D or 4D input Tensors are supported (got "
+            f"{input._data.ndim}D) in unfold (im2col)"
+        )
+    unbatched = input._data.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    n, c, h, w = x._data.shape
+    idx, k, p, (oh, ow), (hp, wp) = _im2col_index(
+        "unfold", (h, w), kernel_size, dilation, padding, stride
+    )
+    if p != (0, 0):
+        x = pad(x, (p[1], p[1], p[0], p[0]))
+    cols = x.reshape(n, c, hp * wp).index_select(2, _J.tensor(idx))
+    out = cols.reshape(n, c * k[0] * k[1], oh * ow)
+    return out.squeeze(0) if unbatched else out
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """col2im: (N, C*kh*kw, L) -> (N, C, H, W), overlapping blocks summed (unfold's adjoint)."""
+    _check_tensor(input, "fold")
+    if input._data.ndim not in (2, 3):
+        raise NotImplementedError(
+            "Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported (got "
+            f"{input._data.ndim}D) in fold (col2im)"
+        )
+    unbatched = input._data.ndim == 2
+    x = input.unsqueeze(0) if unbatched else input
+    hw = _tuple(output_size, 2, "output_size", "fold")
+    idx, k, p, (oh, ow), (hp, wp) = _im2col_index(
+        "fold", hw, kernel_size, dilation, padding, stride
+    )
+    n, ck, L = x._data.shape
+    kk = k[0] * k[1]
+    if ck % kk:
+        raise RuntimeError(
+            "Expected size of input's dimension 1 to be divisible by the product of "
+            f"kernel_size, but got input.size(1)={ck} and kernel_size={k}."
+        )
+    if L != oh * ow:
+        raise RuntimeError(
+            f"Given output_size={hw}, kernel_size={k}, dilation="
+            f"{_tuple(dilation, 2, 'dilation', 'fold')}, padding={p}, stride="
+            f"{_tuple(stride, 2, 'stride', 'fold')}, expected size of input's dimension 2 to "
+            f"match the calculated number of sliding blocks {oh} * {ow} = {oh * ow}, but got "
+            f"input.size(2)={L}."
+        )
+    c = ck // kk
+    full = _J.tensor(np.broadcast_to(idx, (n, c, idx.size)).copy())
+    img = _J.zeros(n, c, hp * wp, dtype=x.dtype).scatter_add(2, full, x.reshape(n, c, kk * L))
+    img = img.reshape(n, c, hp, wp)
+    if p != (0, 0):
+        img = img[:, :, p[0] : hp - p[0], p[1] : wp - p[1]]
+    return img.squeeze(0) if unbatched else img
+
+
+__all__ += ["unfold", "fold"]

@@ -235,6 +235,7 @@ from .ops.linalg import pinv as pinverse
 from .ops.linalg import qr as _qr
 from .ops.linalg import torch_svd as svd
 from .ops.matmul import addmm, bmm, dot, matmul, mm, mv, outer
+from .ops.more import i0, nanmedian, renorm, scatter_reduce
 from .ops.movement import (
     broadcast_to,
     cat,

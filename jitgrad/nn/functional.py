@@ -1934,3 +1934,129 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 
 __all__ += ["unfold", "fold"]
+
+
+# ---------------------------------------------------------------- more pooling, norms -----
+def _adaptive_windows(n, out):
+    """Per output cell, the input positions of its adaptive window, padded to the longest
+    window by repeating the first (a repeat never changes a max nor wins a tie)."""
+    starts = [(i * n) // out for i in range(out)]
+    ends = [-(-((i + 1) * n) // out) for i in range(out)]
+    k = max(e - s for s, e in zip(starts, ends))
+    return np.array(
+        [list(range(s, e)) + [s] * (k - (e - s)) for s, e in zip(starts, ends)], dtype=np.int64
+    )
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max over adaptive windows to a fixed (oh, ow) output; ``return_indices`` gives flat
+    h*W+w; the gradient goes to the (first) maximum, like PyTorch."""
+    op = "adaptive_max_pool2d"
+    _check_tensor(input, op)
+    if input._data.ndim not in (3, 4):
+        raise RuntimeError(f"{op}(): Expected 3D or 4D tensor, but got: {_shape(input)}")
+    unbatched = input._data.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    n, c, h, w = x._data.shape
+    if isinstance(output_size, (int, np.integer)) or output_size is None:
+        output_size = (output_size, output_size)
+    oh = h if output_size[0] is None else int(output_size[0])
+    ow = w if output_size[1] is None else int(output_size[1])
+    if oh < 0 or ow < 0:
+        raise RuntimeError(f"{op}(): output_size must be non-negative, got {(oh, ow)}")
+    if oh == 0 or ow == 0 or h == 0 or w == 0:
+        if h == 0 or w == 0:
+            raise RuntimeError(
+                f"{op}(): Expected input to have non-zero size for non-batch dimensions, but "
+                f"input has sizes {_shape(input)}"
+            )
+        out = x.new_zeros(n, c, oh, ow)
+        idx = _J.zeros(n, c, oh, ow, dtype=_J.int64)
+    else:
+        rows, cols = _adaptive_windows(h, oh), _adaptive_windows(w, ow)
+        table = (rows[:, None, :, None] * w + cols[None, :, None, :]).reshape(oh, ow, -1)
+        kk = table.shape[-1]
+        flat = x.reshape(n, c, h * w)
+        win = flat.index_select(2, _J.tensor(table.reshape(-1))).reshape(n, c, oh, ow, kk)
+        pick = win.argmax(-1, keepdim=True)
+        tab = _J.tensor(np.broadcast_to(table, (n, c, oh, ow, kk)).copy())
+        idx = tab.gather(4, pick).reshape(n, c, oh, ow)
+        out = flat.gather(2, idx.reshape(n, c, oh * ow)).reshape(n, c, oh, ow)
+    if unbatched:
+        out, idx = out.squeeze(0), idx.squeeze(0)
+    return (out, idx) if return_indices else out
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """``adaptive_max_pool2d`` on a (N, C, L) input."""
+    _check_tensor(input, "adaptive_max_pool1d")
+    if input._data.ndim not in (2, 3):
+        raise RuntimeError(
+            f"adaptive_max_pool1d(): Expected 2D or 3D tensor, but got: {_shape(input)}"
+        )
+    r = adaptive_max_pool2d(input.unsqueeze(-2), (1, output_size), True)
+    out, idx = r[0].squeeze(-2), r[1].squeeze(-2)
+    return (out, idx) if return_indices else out
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """``(sum over the window of x**p) ** (1/p)``, PyTorch's formula (via ``avg_pool2d``)."""
+    kw, kh = _tuple(kernel_size, 2, "kernel_size", "lp_pool2d")
+    out = avg_pool2d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * relu(out.abs())).mul(kw * kh).pow(1.0 / norm_type)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """``(sum over the window of x**p) ** (1/p)`` over the last dimension."""
+    (k,) = _tuple(kernel_size, 1, "kernel_size", "lp_pool1d")
+    out = avg_pool1d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * relu(out.abs())).mul(k).pow(1.0 / norm_type)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """``x / (k + alpha * mean of x**2 over size neighbouring channels) ** beta``."""
+    _check_tensor(input, "local_response_norm")
+    nd = input._data.ndim
+    if nd < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {nd} dimensions)")
+    if input.numel() == 0:
+        return input
+    sizes = input._data.shape
+    div = (input * input).reshape(sizes[0], 1, sizes[1], -1)
+    div = pad(div, (0, 0, size // 2, (size - 1) // 2))
+    div = avg_pool2d(div, (size, 1), stride=1).reshape(sizes)
+    return input / (div * alpha + k).pow(beta)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """``x / sqrt(mean(x**2 over the last dims) + eps) * weight``; ``eps=None`` is the
+    dtype's machine epsilon (PyTorch 2.4+)."""
+    _check_tensor(input, "rms_norm")
+    if isinstance(normalized_shape, (int, np.integer)):
+        normalized_shape = (int(normalized_shape),)
+    shp = tuple(int(v) for v in normalized_shape)
+    nd = len(shp)
+    if nd == 0 or input._data.shape[input._data.ndim - nd :] != shp or input._data.ndim < nd:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shp)}, expected input with shape "
+            f"[*{', '.join(map(str, shp))}], but got input of size{_shape(input)}"
+        )
+    if weight is not None and tuple(weight._data.shape) != shp:
+        raise RuntimeError(
+            f"rms_norm: weight must have shape {list(shp)} (normalized_shape), got {_shape(weight)}"
+        )
+    if eps is None:
+        eps = float(np.finfo(input._data.dtype).eps)
+    dims = tuple(range(-nd, 0))
+    out = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    return out * weight if weight is not None else out
+
+
+__all__ += [
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "lp_pool1d",
+    "lp_pool2d",
+    "local_response_norm",
+    "rms_norm",
+]

@@ -920,6 +920,11 @@ def binary_cross_entropy(
     """``-(t log(x) + (1 - t) log(1 - x))`` for probabilities ``x``; logs clamped at -100."""
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "binary_cross_entropy")
+    if isinstance(weight, Tensor) and weight.requires_grad and _J.is_grad_enabled():
+        raise RuntimeError(
+            "The function 'binary_cross_entropy' is not differentiable with respect to argument "
+            "'weight'. This input cannot have requires_grad True."
+        )
     target = _as_target(target, "binary_cross_entropy")
     if target._data.shape != input._data.shape:
         raise ValueError(

@@ -1773,31 +1773,28 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
             f"{op}: Given input size per channel: ({' x '.join(map(str, spatial))}). Calculated "
             f"output size per channel: ({' x '.join(map(str, out_sz))}). Output size is too small"
         )
-    # 1. stride - 1 zeros between input pixels (pad a new trailing axis, merge, drop the tail)
+    # 1. stride - 1 zeros between input pixels (a zero block on a new axis, merged, tail cut)
     for ax, si in enumerate(s):
-        if si == 1:
-            continue
-        dim = 2 + ax
-        sh = x._data.shape
-        y = x.unsqueeze(dim + 1)
-        y = pad(y, (0, 0) * (len(sh) - dim - 1) + (0, si - 1))
-        y = y.reshape(sh[:dim] + (sh[dim] * si,) + sh[dim + 1 :])
-        x = y.narrow(dim, 0, (sh[dim] - 1) * si + 1)
-    # 2. pad d*(k-1)-p each side (negative crops), output_padding more at the end
+        if si > 1:
+            sh = x._data.shape
+            y = _zeros_around(x.unsqueeze(3 + ax), 3 + ax, 0, si - 1)
+            y = y.reshape(sh[: 2 + ax] + (sh[2 + ax] * si,) + sh[3 + ax :])
+            x = y.narrow(2 + ax, 0, (sh[2 + ax] - 1) * si + 1)
+    # 2. pad d*(k-1)-p each side (+ output_padding at the end); negative amounts crop
     pads = []
-    for k, pi, di, oi in reversed(list(zip(ksize, p, d, op_))):
+    for ax, (k, pi, di, oi) in enumerate(zip(ksize, p, d, op_)):
         e = di * (k - 1) - pi
-        pads += [e, e + oi]
-    if any(pads):
-        x = pad(x, tuple(pads))
+        lo, hi = e, e + oi
+        if lo < 0 or hi < 0:
+            n_ax = x._data.shape[2 + ax]
+            x = x.narrow(2 + ax, max(-lo, 0), n_ax - max(-lo, 0) - max(-hi, 0))
+        pads += [max(lo, 0), max(hi, 0)]
     # 3. the weight as a conv2d weight: (g, in/g, out/g, k...) -> (out, in/g, k...), flipped
     w = weight.reshape((groups, cin // groups, og) + ksize).transpose(1, 2)
     w = w.reshape((groups * og, cin // groups) + ksize).flip(tuple(range(2, 2 + nd)))
     if nd == 1:
-        x, w, d2 = x.unsqueeze(2), w.unsqueeze(2), (1,) + d
-    else:
-        d2 = d
-    out = _C.conv2d(x, w, (1, 1), (0, 0, 0, 0), d2, groups)
+        x, w, d, pads = x.unsqueeze(2), w.unsqueeze(2), (1,) + d, [0, 0] + pads
+    out = _C.conv2d(x, w, (1, 1), tuple(pads), d, groups)
     if nd == 1:
         out = out.squeeze(2)
     if bias is not None:
@@ -1808,6 +1805,17 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
             )
         out = out + bias.reshape((o,) + (1,) * nd)
     return out.squeeze(0) if unbatched else out
+
+
+def _zeros_around(x, dim, before, after):
+    """``x`` with ``before`` / ``after`` zeros along ``dim`` (``cat`` with constants: lowered
+    on every backend, unlike ``pad``)."""
+    sh = x._data.shape
+    parts = [_J.zeros(*(sh[:dim] + (n,) + sh[dim + 1 :]), dtype=x.dtype) for n in (before, after)]
+    parts = [t for t, n in zip(parts, (before, after)) if n]
+    if not parts:
+        return x
+    return _J.cat(([parts.pop(0)] if before else []) + [x] + parts, dim)
 
 
 def conv_transpose2d(
@@ -1893,8 +1901,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     idx, k, p, (oh, ow), (hp, wp) = _im2col_index(
         "unfold", (h, w), kernel_size, dilation, padding, stride
     )
-    if p != (0, 0):
-        x = pad(x, (p[1], p[1], p[0], p[0]))
+    x = _zeros_around(_zeros_around(x, 2, p[0], p[0]), 3, p[1], p[1])
     cols = x.reshape(n, c, hp * wp).index_select(2, _J.tensor(idx))
     out = cols.reshape(n, c * k[0] * k[1], oh * ow)
     return out.squeeze(0) if unbatched else out
@@ -2028,7 +2035,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         return input
     sizes = input._data.shape
     div = (input * input).reshape(sizes[0], 1, sizes[1], -1)
-    div = pad(div, (0, 0, size // 2, (size - 1) // 2))
+    div = _zeros_around(div, 2, size // 2, (size - 1) // 2)
     div = avg_pool2d(div, (size, 1), stride=1).reshape(sizes)
     return input / (div * alpha + k).pow(beta)
 

@@ -60,236 +60,9 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .ops import add, addcdiv, addcmul, div, divide, mul, multiply, sub, subtract, true_divide
-from .ops.bitwise import (
-    bitwise_and,
-    bitwise_left_shift,
-    bitwise_not,
-    bitwise_or,
-    bitwise_right_shift,
-    bitwise_xor,
-)
-from .ops.composite import (
-    acosh,
-    addbmm,
-    addmv,
-    addr,
-    allclose,
-    aminmax,
-    argsort,
-    argwhere,
-    asinh,
-    atanh,
-    atleast_1d,
-    atleast_2d,
-    atleast_3d,
-    baddbmm,
-    bincount,
-    bucketize,
-    can_cast,
-    cdist,
-    chain_matmul,
-    clamp_max,
-    clamp_min,
-    column_stack,
-    copysign,
-    corrcoef,
-    count_nonzero,
-    cov,
-    cross,
-    cummax,
-    cummin,
-    cumprod,
-    deg2rad,
-    diag,
-    diag_embed,
-    diagflat,
-    diagonal,
-    diff,
-    digamma,
-    dist,
-    dstack,
-    einsum,
-    equal,
-    erfc,
-    erfinv,
-    fliplr,
-    flipud,
-    float_power,
-    fmax,
-    fmin,
-    frac,
-    gcd,
-    heaviside,
-    histc,
-    hstack,
-    hypot,
-    inner,
-    isclose,
-    isneginf,
-    isposinf,
-    isreal,
-    kron,
-    kthvalue,
-    lcm,
-    lgamma,
-    logaddexp,
-    logaddexp2,
-    logcumsumexp,
-    logit,
-    median,
-    meshgrid,
-    mode,
-    msort,
-    nan_to_num,
-    nanquantile,
-    poisson,
-    positive,
-    promote_types,
-    quantile,
-    rad2deg,
-    ravel,
-    repeat_interleave,
-    result_type,
-    roll,
-    rot90,
-    row_stack,
-    searchsorted,
-    sgn,
-    signbit,
-    sinc,
-    sort,
-    take,
-    tensordot,
-    tile,
-    topk,
-    tril,
-    triu,
-    unique,
-    unique_consecutive,
-    vdot,
-    vstack,
-    xlogy,
-)
-from .ops.elementwise import (
-    abs,
-    acos,
-    asin,
-    atan,
-    atan2,
-    ceil,
-    clamp,
-    clip,
-    clone,
-    cos,
-    cosh,
-    eq,
-    erf,
-    exp,
-    exp2,
-    expm1,
-    floor,
-    floor_divide,
-    fmod,
-    ge,
-    gt,
-    isfinite,
-    isinf,
-    isnan,
-    le,
-    lerp,
-    log,
-    log1p,
-    log2,
-    log10,
-    logical_and,
-    logical_not,
-    logical_or,
-    logical_xor,
-    lt,
-    maximum,
-    minimum,
-    ne,
-    neg,
-    pow,
-    reciprocal,
-    relu,
-    remainder,
-    round,
-    rsqrt,
-    sigmoid,
-    sign,
-    sin,
-    sinh,
-    sqrt,
-    square,
-    tan,
-    tanh,
-    trunc,
-    where,
-)
+from .ops.exports import *  # every op declared public(export=True): ops/registry.py
 from .ops.linalg import cholesky as _cholesky
-from .ops.linalg import det, logdet, matrix_power, slogdet
-from .ops.linalg import inv as inverse
-from .ops.linalg import pinv as pinverse
 from .ops.linalg import qr as _qr
-from .ops.linalg import torch_svd as svd
-from .ops.matmul import addmm, bmm, dot, matmul, mm, mv, outer
-from .ops.more import i0, nanmedian, renorm, scatter_reduce
-from .ops.movement import (
-    broadcast_to,
-    cat,
-    chunk,
-    concat,
-    concatenate,
-    expand_as,
-    flatten,
-    flip,
-    gather,
-    index_select,
-    masked_fill,
-    masked_select,
-    movedim,
-    narrow,
-    nonzero,
-    permute,
-    repeat,
-    reshape,
-    scatter_add,
-    select,
-    split,
-    squeeze,
-    stack,
-    swapaxes,
-    t,
-    take_along_dim,
-    transpose,
-    unbind,
-    unflatten,
-    unsqueeze,
-)
-from .ops.reduce import (
-    all,
-    amax,
-    amin,
-    any,
-    argmax,
-    argmin,
-    cumsum,
-    log_softmax,
-    logsumexp,
-    max,
-    mean,
-    min,
-    norm,
-    prod,
-    softmax,
-    std,
-    std_mean,
-    sum,
-    var,
-    var_mean,
-)
 from .tensor import Size, Tensor, TraceError, device
 
 float = float32
@@ -304,14 +77,6 @@ cdouble = complex128 = _dtype.complex128
 chalf = complex32 = _dtype.complex32
 bfloat16 = _dtype.bfloat16
 quint8, qint8, qint32, quint4x2 = _dtype.quint8, _dtype.qint8, _dtype.qint32, _dtype.quint4x2
-negative = neg
-absolute = abs
-arcsin, arccos, arctan, arctan2 = asin, acos, atan, atan2
-greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
-moveaxis = movedim
-swapdims = swapaxes
-fix = trunc
-arccosh, arcsinh, arctanh = acosh, asinh, atanh
 
 
 def qr(input, some=True):
@@ -357,7 +122,6 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _c(input, weight, bias, stride, padding, dilation, groups)
 
 
-ger = outer
 Tensor.__module__ = "jitgrad"  # ``type(t)`` prints <class 'jitgrad.Tensor'>, as torch's does
 Size.__module__ = "jitgrad"
 
@@ -617,51 +381,27 @@ def trace(*args, **kwargs):
 
 
 def _make_out_forms():
+    # factories take out= (the ops that do are declared so: public(..., out=True))
     from ._out import with_out
 
     g = globals()
     factories = (
         "zeros ones empty full rand randn randint randperm arange linspace logspace eye"
     ).split()
-    ops = (
-        "add sub subtract mul multiply div divide true_divide floor_divide remainder fmod pow "
-        "atan2 maximum minimum fmax fmin hypot logaddexp xlogy copysign lerp where "
-        "abs absolute neg negative exp exp2 expm1 log log2 log10 log1p sqrt rsqrt sin cos tan "
-        "asin acos atan arcsin arccos arctan sinh cosh tanh sigmoid reciprocal erf erfc erfinv "
-        "sign sgn floor ceil trunc fix round frac clamp clip clamp_min clamp_max square "
-        "lgamma digamma logit nan_to_num deg2rad rad2deg "
-        "eq ne lt le gt ge greater less greater_equal less_equal not_equal "
-        "logical_and logical_or logical_xor logical_not isnan isinf isfinite "
-        "bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift bitwise_right_shift "
-        "matmul mm bmm mv dot outer addmm addmv addr baddbmm addbmm addcmul addcdiv ger inner "
-        "kron tensordot cross einsum cat concat concatenate stack hstack vstack dstack "
-        "column_stack sum mean prod std var amax amin argmax argmin max min logsumexp "
-        "cumsum cumprod sort argsort topk kthvalue median mode diff tril triu diag "
-        "index_select masked_select gather take nonzero cdist det inverse"
-    ).split()
     for n in factories:
         g[n] = with_out(g[n], n, factory=True)
-    for n in ops:
-        if n in g:
-            g[n] = with_out(g[n], n)
 
 
 _make_out_forms()
 
 
 def _make_kw_aliases():
-    # torch's keyword spellings: torch.sum(x, axis=0), torch.reshape(x, shape=...),
-    # torch.permute(x, dims=...), torch.zeros(size=(2, 3))
-    from .ops import AXIS_REDUCTIONS, kw_alias
+    # torch.zeros(size=(2, 3)); the ops' keyword spellings (torch.sum(x, axis=0),
+    # torch.reshape(x, shape=...)) are declared on the ops: public(..., axis=, shape_kw=)
+    from .ops import kw_alias
 
     g = globals()
-    for n in AXIS_REDUCTIONS:
-        if n not in g:
-            continue
-        g[n] = kw_alias(g[n], axis_to_dim=True)
     for n, kw in (
-        ("reshape", "shape"),
-        ("permute", "dims"),
         ("zeros", "size"),
         ("ones", "size"),
         ("empty", "size"),

@@ -493,7 +493,6 @@ def _type_name(v):
     return type(v).__name__
 
 
-_Device = device
 _CPU = device("cpu")
 
 

@@ -22,6 +22,7 @@ def _bytes(g, n):
 
 
 def explain(tf, v):
+    """The text of ``step.explain()`` for variant ``v`` of traced function ``tf``."""
     g = v.graph
     exe = v.exe
     lines = [
@@ -53,9 +54,6 @@ def explain(tf, v):
             f"generated loops (fused + reductions): {loops}; kernels: "
             f"{getattr(exe, 'n_kernels', '?')}"
         )
-    om = getattr(exe, "objmode_ops", [])
-    if om:
-        lines.append(f"ops run through their NumPy implementation (objmode): {', '.join(om)}")
     flops = sum(_flops(g, n) for n in g.nodes)
     nbytes = sum(_bytes(g, n) for n in g.nodes)
     lines.append(f"estimated work per call: {flops / 1e6:.3f} MFLOP, {nbytes / 1e6:.3f} MB moved")
@@ -88,6 +86,10 @@ def explain(tf, v):
     bwd = getattr(v, "bwd_exe", None)
     if bwd is not None:
         fallbacks += list(getattr(bwd, "fallbacks", []) or [])
-    lines.append("fallbacks: " + ("none" if not fallbacks else ""))
-    lines += [f"  {f}" for f in fallbacks]
+    fallbacks = list(dict.fromkeys(fallbacks))
+    if not fallbacks:
+        lines.append("fallbacks: none")
+    else:  # one line per op that took a slower path, with the reason ("cumsum: no cpu lowering")
+        lines.append(f"fallbacks ({len(fallbacks)} op(s) on a slower path, op: reason):")
+        lines += [f"  {f}" for f in fallbacks]
     return "\n".join(lines)

@@ -1227,8 +1227,8 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
 # ---------------------------------------------------------------- distances, attention ---
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """``x1 . x2 / max(||x1|| ||x2||, eps)`` along ``dim``."""
-    n1 = _J.sum(x1 * x1, dim).sqrt()
-    n2 = _J.sum(x2 * x2, dim).sqrt()
+    n1 = _J.norm(x1, 2, dim)
+    n2 = _J.norm(x2, 2, dim)
     return _J.sum(x1 * x2, dim) / _J.clamp(n1 * n2, min=eps)
 
 

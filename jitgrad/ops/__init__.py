@@ -1,18 +1,29 @@
-"""All ops, and the Tensor methods and operators that call them."""
+"""All ops, and the Tensor methods and operators that call them.
+
+Ops declare their public surface where they are defined (``registry.public``: the
+``jitgrad.<name>`` function, ``Tensor.<name>``, the in-place ``Tensor.<name>_``, aliases);
+``_install`` below turns every declaration into methods and exports. What stays here: the
+operators, and the Tensor methods that are no op of their own (conversions, metadata, ...).
+"""
+
+import sys
 
 import numpy as np
 
 from .. import _dtype
+from .._out import with_out
 from ..tensor import Tensor, _as_array, _wrap
+from . import composite_reduce as RC  # noqa: F401  (declares var, softmax, ...)
 from . import elementwise as E
 from . import matmul as M
 from . import movement as V
 from . import reduce as R
 from ._common import cast, promote
 from .inplace import inplace
-from .registry import PRIMITIVES, apply, register  # noqa: F401
+from .registry import _INSTALLERS, PRIMITIVES, SURFACE, apply, public, register  # noqa: F401
 
 
+@public(inplace=True, out=True)
 def add(input, other, *, alpha=1):
     """``input + alpha * other`` with broadcasting."""
     if isinstance(alpha, Tensor) or alpha != 1:
@@ -20,7 +31,9 @@ def add(input, other, *, alpha=1):
     return E.add(input, other)
 
 
+@public(inplace=True, aliases=("subtract",), out=True)
 def sub(input, other, *, alpha=1):
+    """``input - alpha * other`` with broadcasting."""
     if isinstance(alpha, Tensor) or alpha != 1:
         other = other * alpha
     return E.sub(input, other)
@@ -30,6 +43,7 @@ subtract = sub
 multiply = mul = E.mul
 
 
+@public(inplace=True, aliases=("divide", "true_divide"), out=True)
 def div(input, other, *, rounding_mode=None):
     """True division; ``rounding_mode='floor'`` or ``'trunc'`` rounds the quotient."""
     if rounding_mode is None:
@@ -52,12 +66,14 @@ def div(input, other, *, rounding_mode=None):
 divide = true_divide = div
 
 
+@public(inplace=True, out=True)
 def addcmul(input, tensor1, tensor2, *, value=1):
     """``input + value * tensor1 * tensor2``."""
     p = tensor1 * tensor2
     return input + (p * value if isinstance(value, Tensor) or value != 1 else p)
 
 
+@public(inplace=True, out=True)
 def addcdiv(input, tensor1, tensor2, *, value=1):
     """``input + value * tensor1 / tensor2``."""
     q = tensor1 / tensor2
@@ -287,306 +303,6 @@ def _copy(s, src):
     return E.clone(r)
 
 
-def _install():
-    T = Tensor
-    ew = {
-        n: getattr(E, n)
-        for n in (
-            "exp",
-            "exp2",
-            "log",
-            "log2",
-            "log10",
-            "log1p",
-            "expm1",
-            "sqrt",
-            "rsqrt",
-            "abs",
-            "sin",
-            "cos",
-            "tan",
-            "asin",
-            "acos",
-            "atan",
-            "sinh",
-            "cosh",
-            "tanh",
-            "sigmoid",
-            "relu",
-            "reciprocal",
-            "erf",
-            "sign",
-            "floor",
-            "ceil",
-            "trunc",
-            "round",
-            "isnan",
-            "isinf",
-            "isfinite",
-            "logical_not",
-            "neg",
-            "pow",
-            "maximum",
-            "minimum",
-            "atan2",
-            "eq",
-            "ne",
-            "lt",
-            "le",
-            "gt",
-            "ge",
-            "logical_and",
-            "logical_or",
-            "logical_xor",
-            "clamp",
-            "clip",
-            "lerp",
-            "square",
-            "fmod",
-            "remainder",
-            "bitwise_and",
-            "bitwise_or",
-            "bitwise_xor",
-            "floor_divide",
-        )
-    }
-    ew.update(
-        {
-            "arcsin": E.asin,
-            "arccos": E.acos,
-            "arctan": E.atan,
-            "arctan2": E.atan2,
-            "negative": E.neg,
-            "absolute": E.abs,
-            "greater": E.gt,
-            "less": E.lt,
-            "greater_equal": E.ge,
-            "less_equal": E.le,
-            "not_equal": E.ne,
-            "clone": E.clone,
-            "where": lambda self, cond, other: E.where(cond, self, other),
-            "add": add,
-            "sub": sub,
-            "subtract": sub,
-            "mul": E.mul,
-            "multiply": E.mul,
-            "div": div,
-            "divide": div,
-            "true_divide": div,
-            "addcmul": addcmul,
-            "addcdiv": addcdiv,
-            "to": to,
-            "type": _type,
-            "float": lambda s: to(s, np.float32),
-            "double": lambda s: to(s, np.float64),
-            "half": lambda s: to(s, np.float16),
-            "long": lambda s: to(s, np.int64),
-            "int": lambda s: to(s, np.int32),
-            "bool": lambda s: to(s, np.bool_),
-            "short": lambda s: to(s, np.int16),
-            "byte": lambda s: to(s, np.uint8),
-            "type_as": lambda s, o: to(s, o.dtype),
-            "cpu": lambda s, memory_format=None: s,
-            "contiguous": lambda s, memory_format=None: (
-                s if s._data.flags.c_contiguous else E.clone(s)
-            ),
-            "clamp_min": lambda s, m: E.clamp(s, min=m),
-            "clamp_max": lambda s, m: E.clamp(s, max=m),
-            "cuda": _cuda,
-        }
-    )
-    red = {
-        n: getattr(R, n)
-        for n in (
-            "sum",
-            "mean",
-            "prod",
-            "amax",
-            "amin",
-            "argmax",
-            "argmin",
-            "max",
-            "min",
-            "var",
-            "std",
-            "logsumexp",
-            "softmax",
-            "log_softmax",
-            "norm",
-            "any",
-            "all",
-            "cumsum",
-        )
-    }
-    mov = {
-        n: getattr(V, n)
-        for n in (
-            "reshape",
-            "view",
-            "flatten",
-            "unflatten",
-            "squeeze",
-            "unsqueeze",
-            "permute",
-            "transpose",
-            "swapaxes",
-            "t",
-            "expand",
-            "expand_as",
-            "repeat",
-            "narrow",
-            "split",
-            "chunk",
-            "unbind",
-            "select",
-            "index_select",
-            "masked_select",
-            "masked_fill",
-            "gather",
-            "scatter_add",
-            "flip",
-            "movedim",
-            "nonzero",
-            "take_along_dim",
-        )
-    }
-    mov.update(
-        {
-            "view_as": lambda s, o: V.view(s, *o.shape),
-            "reshape_as": lambda s, o: V.reshape(s, *o.shape),
-            "broadcast_to": V.broadcast_to,
-        }
-    )
-    mm = {"matmul": M.matmul, "mm": M.mm, "bmm": M.bmm, "dot": M.dot, "mv": M.mv, "outer": M.outer}
-    for table in (ew, red, mov, mm):
-        for name, fn in table.items():
-            setattr(T, name, fn)
-
-    T.__add__ = _binop(E.add)
-    T.__radd__ = _binop(E.add)  # ``2 + x`` is ``x + 2`` (torch's operand order)
-    T.__sub__ = _binop(E.sub)
-    T.__rsub__ = _rsub
-    T.__mul__ = _binop(E.mul)
-    T.__rmul__ = _binop(E.mul)  # ``2 * x`` is ``x * 2`` (torch's operand order)
-    T.__truediv__ = _binop(E.div)
-    T.__rtruediv__ = _rtruediv
-    T.__floordiv__ = _binop(lambda a, b: div(a, b, rounding_mode="floor"))
-    T.__rfloordiv__ = _rbinop(E.floor_divide)
-    T.__mod__ = _binop(E.remainder)
-    T.__rmod__ = _rbinop(E.remainder)
-    T.__pow__ = _binop(E.pow)
-    T.__rpow__ = _rbinop(E.pow)
-    T.__matmul__ = _matmul_op
-    T.__rmatmul__ = lambda s, o: NotImplemented
-    T.__neg__ = E.neg
-    T.__pos__ = lambda s: s
-    T.__abs__ = E.abs
-    T.__invert__ = lambda s: E.logical_not(s) if s._data.dtype == np.bool_ else _bitnot(s)
-    for dn, fn in (
-        ("__eq__", E.eq),
-        ("__ne__", E.ne),
-        ("__lt__", E.lt),
-        ("__le__", E.le),
-        ("__gt__", E.gt),
-        ("__ge__", E.ge),
-        ("__and__", E.bitwise_and),
-        ("__or__", E.bitwise_or),
-        ("__xor__", E.bitwise_xor),
-    ):
-        setattr(T, dn, _binop(fn))
-    T.__rand__ = _rbinop(E.bitwise_and)
-    T.__ror__ = _rbinop(E.bitwise_or)
-    T.__hash__ = lambda s: id(s)
-    T.__getitem__ = _getitem
-    T.__setitem__ = lambda s, idx, v: _setitem(s, _norm_index(idx), v)
-
-    # in-place forms: out-of-place op, then written back
-    def mk(name, fn):
-        def m(self, *args, **kwargs):
-            return inplace(self, lambda s: fn(s, *args, **kwargs), args, name)
-
-        m.__name__ = name
-        return m
-
-    for base in (
-        "add",
-        "sub",
-        "mul",
-        "div",
-        "pow",
-        "clamp",
-        "clamp_min",
-        "clamp_max",
-        "neg",
-        "exp",
-        "log",
-        "sqrt",
-        "abs",
-        "sigmoid",
-        "tanh",
-        "relu",
-        "floor",
-        "ceil",
-        "round",
-        "trunc",
-        "sign",
-        "reciprocal",
-        "masked_fill",
-        "addcmul",
-        "addcdiv",
-        "lerp",
-        "sin",
-        "cos",
-        "fmod",
-        "remainder",
-        "t",
-        "transpose",
-        "squeeze",
-        "unsqueeze",
-        "logical_not",
-        "clip",
-        "scatter_add",
-        "maximum",
-        "minimum",
-        "log1p",
-        "expm1",
-        "erf",
-    ):
-        if base in ("t", "transpose", "squeeze", "unsqueeze"):
-            continue
-        setattr(T, base + "_", mk(base + "_", getattr(T, base)))
-    T.__iadd__ = mk("add_", E.add)
-    T.__isub__ = mk("sub_", E.sub)
-    T.__imul__ = mk("mul_", E.mul)
-    T.__itruediv__ = mk("div_", E.div)
-    T.__ipow__ = mk("pow_", E.pow)
-    T.__iand__ = mk("bitwise_and_", E.bitwise_and)
-    T.__ior__ = mk("bitwise_or_", E.bitwise_or)
-    T.zero_ = lambda self: inplace(self, lambda s: _fill(s, 0), (), "zero_")
-    T.fill_ = lambda self, value: inplace(self, lambda s: _fill(s, value), (value,), "fill_")
-    T.copy_ = lambda self, src, non_blocking=False: inplace(
-        self, lambda s: _copy(s, src), (src,), "copy_"
-    )
-    T.uniform_ = _uniform_
-    T.normal_ = _normal_
-    T.bernoulli_ = _bernoulli_
-    T.new_zeros = lambda s, *size, dtype=None, requires_grad=False: _new_like(
-        s, "zeros", size, dtype, requires_grad
-    )
-    T.new_ones = lambda s, *size, dtype=None, requires_grad=False: _new_like(
-        s, "ones", size, dtype, requires_grad
-    )
-    T.new_empty = lambda s, *size, dtype=None, requires_grad=False: _new_like(
-        s, "empty", size, dtype, requires_grad
-    )
-    T.new_full = lambda s, size, fill_value, dtype=None, requires_grad=False: _full_like(
-        s, size, fill_value, dtype, requires_grad
-    )
-    T.new_tensor = lambda s, data, dtype=None, requires_grad=False: _new_tensor(
-        s, data, dtype, requires_grad
-    )
-
-
 _RSUB = _rbinop(E.sub)
 _RDIV = _rbinop(E.div)
 
@@ -617,12 +333,6 @@ def _matmul_op(s, o):
     return M.matmul(s, o)
 
 
-def _bitnot(s):
-    from .registry import const
-
-    return E.sub(const(-1, s._data.dtype), s)
-
-
 def _new_like(s, kind, size, dtype, requires_grad):
     from .. import creation
 
@@ -639,9 +349,6 @@ def _new_tensor(s, data, dtype, requires_grad):
     from .. import creation
 
     return creation.tensor(data, dtype=dtype or s.dtype, requires_grad=requires_grad)
-
-
-_install()
 
 
 # ---------------------------------------------------------------- the wider surface ------
@@ -680,25 +387,6 @@ def _view_inplace(name, fn):
 
 
 # in-place forms of out-of-place methods (the result is written back into the tensor)
-INPLACE = (
-    "acos asin atan atan2 arccos arcsin arctan arctan2 cosh sinh tan log2 log10 rsqrt exp2 "
-    "square frac absolute negative floor_divide true_divide divide multiply subtract lerp "
-    "logical_and logical_or logical_xor bitwise_and bitwise_or bitwise_xor bitwise_not "
-    "bitwise_left_shift bitwise_right_shift eq ne lt le gt ge greater less greater_equal "
-    "less_equal not_equal hypot deg2rad rad2deg logit erfinv erfc lgamma digamma xlogy "
-    "nan_to_num copysign heaviside sgn fmax fmin tril triu cumsum cumprod index_fill "
-    "float_power acosh asinh atanh arccosh arcsinh arctanh sinc fix addmm addmv addr baddbmm "
-    "addbmm gcd lcm"
-).split()
-
-_VIEW_INPLACE = {
-    "unsqueeze_": V.unsqueeze,
-    "squeeze_": V.squeeze,
-    "t_": V.t,
-    "transpose_": V.transpose,
-    "swapaxes_": V.transpose,
-    "swapdims_": V.transpose,
-}
 
 
 def _scatter(input, dim, index, src=None, value=None, *, reduce=None):
@@ -796,228 +484,6 @@ def _unsupported(what):
 
 def _imag(self):
     raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
-
-
-def _install_more():
-    T = Tensor
-    methods = {
-        # composites (values keep their gradient)
-        "sort": C.sort,
-        "argsort": C.argsort,
-        "msort": C.msort,
-        "topk": C.topk,
-        "kthvalue": C.kthvalue,
-        "median": C.median,
-        "mode": C.mode,
-        "unique": C.unique,
-        "unique_consecutive": C.unique_consecutive,
-        "bincount": C.bincount,
-        "histc": C.histc,
-        "roll": C.roll,
-        "tile": C.tile,
-        "repeat_interleave": C.repeat_interleave,
-        "fliplr": C.fliplr,
-        "flipud": C.flipud,
-        "rot90": C.rot90,
-        "ravel": C.ravel,
-        "diff": C.diff,
-        "take": C.take,
-        "tril": C.tril,
-        "triu": C.triu,
-        "diagonal": C.diagonal,
-        "diag": C.diag,
-        "diag_embed": C.diag_embed,
-        "diagflat": C.diagflat,
-        "trace": C.trace,
-        "cross": C.cross,
-        "kron": C.kron,
-        "inner": C.inner,
-        "vdot": C.vdot,
-        "addmv": C.addmv,
-        "addr": C.addr,
-        "baddbmm": C.baddbmm,
-        "addbmm": C.addbmm,
-        "addmm": M.addmm,
-        "dist": C.dist,
-        "frac": C.frac,
-        "logaddexp": C.logaddexp,
-        "logaddexp2": C.logaddexp2,
-        "xlogy": C.xlogy,
-        "logit": C.logit,
-        "erfc": C.erfc,
-        "erfinv": C.erfinv,
-        "lgamma": C.lgamma,
-        "digamma": C.digamma,
-        "nan_to_num": C.nan_to_num,
-        "fmax": C.fmax,
-        "fmin": C.fmin,
-        "hypot": C.hypot,
-        "deg2rad": C.deg2rad,
-        "rad2deg": C.rad2deg,
-        "sgn": C.sgn,
-        "signbit": C.signbit,
-        "heaviside": C.heaviside,
-        "copysign": C.copysign,
-        "float_power": C.float_power,
-        "positive": C.positive,
-        "gcd": C.gcd,
-        "lcm": C.lcm,
-        "isclose": C.isclose,
-        "allclose": C.allclose,
-        "equal": C.equal,
-        "count_nonzero": C.count_nonzero,
-        "aminmax": C.aminmax,
-        "cumprod": C.cumprod,
-        "cummax": C.cummax,
-        "cummin": C.cummin,
-        "logcumsumexp": C.logcumsumexp,
-        "acosh": C.acosh,
-        "arccosh": C.acosh,
-        "asinh": C.asinh,
-        "arcsinh": C.asinh,
-        "atanh": C.atanh,
-        "arctanh": C.atanh,
-        "sinc": C.sinc,
-        "fix": E.trunc,
-        "argwhere": C.argwhere,
-        "isposinf": C.isposinf,
-        "isneginf": C.isneginf,
-        "isreal": C.isreal,
-        "quantile": C.quantile,
-        "nanquantile": C.nanquantile,
-        "cov": C.cov,
-        "corrcoef": C.corrcoef,
-        "hardshrink": lambda s, lambd=0.5: E.where(s.abs() > lambd, s, 0.0),
-        "bernoulli": lambda s, p=None, generator=None: _creation().bernoulli(s, p, generator),
-        "multinomial": lambda s, num_samples, replacement=False, generator=None: (
-            _creation().multinomial(s, num_samples, replacement, generator)
-        ),
-        "index_put": lambda s, indices, values, accumulate=False: _index_put(
-            s.clone(), indices, values, accumulate
-        ),
-        "index_put_": lambda s, indices, values, accumulate=False: _index_put(
-            s, indices, values, accumulate
-        ),
-        "moveaxis": V.movedim,
-        "swapdims": V.transpose,
-        "bitwise_not": B.bitwise_not,
-        "bitwise_and": B.bitwise_and,
-        "bitwise_or": B.bitwise_or,
-        "bitwise_xor": B.bitwise_xor,
-        "bitwise_left_shift": B.bitwise_left_shift,
-        "bitwise_right_shift": B.bitwise_right_shift,
-        "scatter": _scatter,
-        "index_fill": _index_fill,
-        "index_add": _index_add,
-        "index_copy": _index_copy,
-        "masked_scatter": _masked_scatter,
-        # linear algebra
-        "inverse": L.inv,
-        "det": L.det,
-        "logdet": L.logdet,
-        "slogdet": L.slogdet,
-        "cholesky": lambda s, upper=False: L.cholesky(s, upper=upper),
-        "qr": lambda s, some=True: L.qr(s),
-        "svd": L.torch_svd,
-        "pinverse": lambda s, rcond=1e-15: L.pinv(s, rcond),
-        "matrix_power": L.matrix_power,
-        "ger": M.outer,
-        # metadata and layout (strided CPU tensors only)
-        "is_complex": lambda s: False,
-        "is_signed": lambda s: s._data.dtype.kind in "if",
-        "is_nonzero": lambda s: _is_nonzero(s),
-        "get_device": lambda s: -1,
-        "is_same_size": lambda s, o: tuple(s.shape) == tuple(o.shape),
-        "conj": lambda s: s,
-        "resolve_conj": lambda s: s,
-        "resolve_neg": lambda s: s,
-        "to_dense": lambda s, dtype=None, masked_grad=None: s,
-        "pin_memory": lambda s, device=None: s,
-        "is_pinned": lambda s, device=None: False,
-        "share_memory_": lambda s: s,
-        "is_shared": lambda s: False,
-        "storage_offset": lambda s: 0,
-        "to_sparse": _unsupported("to_sparse (sparse tensors)"),
-        "to_sparse_csr": _unsupported("to_sparse_csr (sparse tensors)"),
-        "to_sparse_coo": _unsupported("to_sparse_coo (sparse tensors)"),
-        "coalesce": _unsupported("coalesce (sparse tensors)"),
-        "dequantize": _unsupported("dequantize (quantisation)"),
-        "q_scale": _unsupported("q_scale (quantisation)"),
-        "int_repr": _unsupported("int_repr (quantisation)"),
-        "cfloat": _unsupported("cfloat (complex dtypes)"),
-        "cdouble": _unsupported("cdouble (complex dtypes)"),
-        "bfloat16": _unsupported("bfloat16 (NumPy has no bfloat16)"),
-        "char": lambda s: to(s, np.int8),
-        "apply_": _apply_,
-        "map_": _map_,
-        "random_": _random_,
-        "exponential_": _exponential_,
-        "geometric_": _geometric_,
-        "log_normal_": _log_normal_,
-        "cauchy_": _cauchy_,
-        "fill_diagonal_": _fill_diagonal_,
-        "resize_": _resize_,
-        "resize_as_": lambda s, o: _resize_(s, *o.shape),
-        "nansum": lambda s, dim=None, keepdim=False, dtype=None: R.sum(
-            E.where(E.isnan(s), 0, s), dim, keepdim
-        ),
-        "nanmean": lambda s, dim=None, keepdim=False, dtype=None: (
-            R.sum(E.where(E.isnan(s), 0, s), dim, keepdim)
-            / R.sum(E.logical_not(E.isnan(s)).to(s.dtype), dim, keepdim)
-        ),
-        "sum_to_size": lambda s, *size: _sum_to_size(s, size),
-        "split_with_sizes": lambda s, split_sizes, dim=0: V.split(s, list(split_sizes), dim),
-        "tensor_split": _tensor_split,
-        "hsplit": lambda s, sections: _tensor_split(s, sections, 1 if s.ndim > 1 else 0),
-        "vsplit": lambda s, sections: _tensor_split(s, sections, 0),
-        "dsplit": lambda s, sections: _tensor_split(s, sections, 2),
-        "unfold": _unfold,
-        "new": lambda s, *args: Tensor(*args).to(s.dtype),
-    }
-    for name, fn in methods.items():
-        setattr(T, name, fn)
-    T.real = property(lambda s: s)
-    T.imag = property(_imag)
-    T.is_cpu = property(lambda s: True)
-    T.is_sparse = property(lambda s: False)
-    T.is_quantized = property(lambda s: False)
-    T.is_meta = property(lambda s: False)
-    T.is_mps = property(lambda s: False)
-    T.layout = property(lambda s: _strided())
-    T.itemsize = property(lambda s: s._data.itemsize)
-    T.nbytes = property(lambda s: s._data.nbytes)
-    T.H = property(lambda s: s.t() if s.ndim == 2 else s)
-    T.mH = property(lambda s: s.transpose(-2, -1))
-    T.name = None
-    T.names = property(lambda s: (None,) * s.ndim)
-    for dn, fn in B.OPERATORS.items():
-        setattr(T, dn, fn)
-    T.__iand__ = _mk_inplace("bitwise_and_", B.bitwise_and)
-    T.__ior__ = _mk_inplace("bitwise_or_", B.bitwise_or)
-    T.__ixor__ = _mk_inplace("bitwise_xor_", B.bitwise_xor)
-    T.__ilshift__ = _mk_inplace("bitwise_left_shift_", B.bitwise_left_shift)
-    T.__irshift__ = _mk_inplace("bitwise_right_shift_", B.bitwise_right_shift)
-    T.__ifloordiv__ = _mk_inplace("floor_divide_", lambda a, b: div(a, b, rounding_mode="floor"))
-    T.__imod__ = _mk_inplace("remainder_", E.remainder)
-    T.__imatmul__ = _mk_inplace("matmul_", M.matmul)
-    T.__rmatmul__ = lambda s, o: M.matmul(o, s) if isinstance(o, Tensor) else NotImplemented
-    for base in INPLACE:
-        fn = getattr(T, base, None)
-        if fn is not None and not hasattr(T, base + "_"):
-            setattr(T, base + "_", _mk_inplace(base + "_", fn))
-    for name, fn in _VIEW_INPLACE.items():
-        setattr(T, name, _view_inplace(name, fn))
-    T.scatter_ = _mk_inplace("scatter_", _scatter)
-    T.index_fill_ = _mk_inplace("index_fill_", _index_fill)
-    T.index_add_ = _mk_inplace("index_add_", _index_add)
-    T.index_copy_ = _mk_inplace("index_copy_", _index_copy)
-    T.masked_scatter_ = _mk_inplace("masked_scatter_", _masked_scatter)
-    T.clamp_min_ = getattr(T, "clamp_min_", None) or _mk_inplace("clamp_min_", T.clamp_min)
-    T.register_post_accumulate_grad_hook = _post_accumulate_hook
-    from .. import return_types as _rt
-
-    R.return_types.max = _rt.max
-    R.return_types.min = _rt.min
 
 
 def _creation():
@@ -1227,52 +693,247 @@ def kw_alias(fn, *, axis_to_dim=False, positional=None):
 
 
 # reductions whose ``dim=`` torch also spells ``axis=`` (functions and Tensor methods)
-AXIS_REDUCTIONS = (
-    "sum",
-    "mean",
-    "std",
-    "var",
-    "prod",
-    "amax",
-    "amin",
-    "argmax",
-    "argmin",
-    "max",
-    "min",
-    "any",
-    "all",
-    "logsumexp",
-    "cumsum",
-    "cumprod",
-    "nansum",
-    "nanmean",
-    "count_nonzero",
-    "median",
-    "norm",
-    "softmax",
-    "log_softmax",
-    "std_mean",
-    "var_mean",
-)
 
 
-def _install_aliases():
-    T = Tensor
-    for name in AXIS_REDUCTIONS:
-        if hasattr(T, name):
-            setattr(T, name, kw_alias(getattr(T, name), axis_to_dim=True))
-    for name, kw in (
-        ("reshape", "shape"),
-        ("view", "size"),
-        ("permute", "dims"),
-        ("repeat", "repeats"),
-        ("expand", "size"),
-        ("flip", None),
-        ("tile", None),
+# ---------------------------------------------------------------- declared here ----------
+public(_scatter, "scatter", inplace=True, export=False)  # jitgrad.scatter is its own function
+public(_index_fill, "index_fill", inplace=True)
+public(_index_add, "index_add", inplace=True)
+public(_index_copy, "index_copy", inplace=True)
+public(_masked_scatter, "masked_scatter", inplace=True)
+public(_tensor_split, "tensor_split")
+
+
+@public(axis=True)
+def nansum(input, dim=None, keepdim=False, dtype=None):
+    """``sum`` treating NaN as zero."""
+    return R.sum(E.where(E.isnan(input), 0, input), dim, keepdim)
+
+
+@public(axis=True)
+def nanmean(input, dim=None, keepdim=False, dtype=None):
+    """``mean`` over the non-NaN elements."""
+    return R.sum(E.where(E.isnan(input), 0, input), dim, keepdim) / R.sum(
+        E.logical_not(E.isnan(input)).to(input.dtype), dim, keepdim
+    )
+
+
+# Tensor methods that are no op of their own: conversions, factories, metadata, sampling in
+# place, and adaptors whose signature differs from the function's (ops are declared with
+# ``public`` where they are defined: see registry.Api)
+_METHODS = {
+    "to": to,
+    "type": _type,
+    "cuda": _cuda,
+    "float": lambda s: to(s, np.float32),
+    "double": lambda s: to(s, np.float64),
+    "half": lambda s: to(s, np.float16),
+    "long": lambda s: to(s, np.int64),
+    "int": lambda s: to(s, np.int32),
+    "bool": lambda s: to(s, np.bool_),
+    "short": lambda s: to(s, np.int16),
+    "byte": lambda s: to(s, np.uint8),
+    "char": lambda s: to(s, np.int8),
+    "type_as": lambda s, o: to(s, o.dtype),
+    "cpu": lambda s, memory_format=None: s,
+    "contiguous": lambda s, memory_format=None: s if s._data.flags.c_contiguous else E.clone(s),
+    "view_as": lambda s, o: V.view(s, *o.shape),
+    "reshape_as": lambda s, o: V.reshape(s, *o.shape),
+    "zero_": lambda self: inplace(self, lambda s: _fill(s, 0), (), "zero_"),
+    "fill_": lambda self, value: inplace(self, lambda s: _fill(s, value), (value,), "fill_"),
+    "copy_": lambda self, src, non_blocking=False: inplace(
+        self, lambda s: _copy(s, src), (src,), "copy_"
+    ),
+    "uniform_": _uniform_,
+    "normal_": _normal_,
+    "bernoulli_": _bernoulli_,
+    "new_zeros": lambda s, *size, dtype=None, requires_grad=False: _new_like(
+        s, "zeros", size, dtype, requires_grad
+    ),
+    "new_ones": lambda s, *size, dtype=None, requires_grad=False: _new_like(
+        s, "ones", size, dtype, requires_grad
+    ),
+    "new_empty": lambda s, *size, dtype=None, requires_grad=False: _new_like(
+        s, "empty", size, dtype, requires_grad
+    ),
+    "new_full": lambda s, size, fill_value, dtype=None, requires_grad=False: _full_like(
+        s, size, fill_value, dtype, requires_grad
+    ),
+    "new_tensor": lambda s, data, dtype=None, requires_grad=False: _new_tensor(
+        s, data, dtype, requires_grad
+    ),
+    "new": lambda s, *args: Tensor(*args).to(s.dtype),
+    "hardshrink": lambda s, lambd=0.5: E.where(s.abs() > lambd, s, 0.0),
+    "bernoulli": lambda s, p=None, generator=None: _creation().bernoulli(s, p, generator),
+    "multinomial": lambda s, num_samples, replacement=False, generator=None: (
+        _creation().multinomial(s, num_samples, replacement, generator)
+    ),
+    "index_put": lambda s, indices, values, accumulate=False: _index_put(
+        s.clone(), indices, values, accumulate
+    ),
+    "index_put_": lambda s, indices, values, accumulate=False: _index_put(
+        s, indices, values, accumulate
+    ),
+    "cholesky": lambda s, upper=False: L.cholesky(s, upper=upper),
+    "qr": lambda s, some=True: L.qr(s),
+    # metadata and layout (strided CPU tensors only)
+    "is_complex": lambda s: False,
+    "is_signed": lambda s: s._data.dtype.kind in "if",
+    "is_nonzero": lambda s: _is_nonzero(s),
+    "get_device": lambda s: -1,
+    "is_same_size": lambda s, o: tuple(s.shape) == tuple(o.shape),
+    "conj": lambda s: s,
+    "resolve_conj": lambda s: s,
+    "resolve_neg": lambda s: s,
+    "to_dense": lambda s, dtype=None, masked_grad=None: s,
+    "pin_memory": lambda s, device=None: s,
+    "is_pinned": lambda s, device=None: False,
+    "share_memory_": lambda s: s,
+    "is_shared": lambda s: False,
+    "storage_offset": lambda s: 0,
+    "to_sparse": _unsupported("to_sparse (sparse tensors)"),
+    "to_sparse_csr": _unsupported("to_sparse_csr (sparse tensors)"),
+    "to_sparse_coo": _unsupported("to_sparse_coo (sparse tensors)"),
+    "coalesce": _unsupported("coalesce (sparse tensors)"),
+    "dequantize": _unsupported("dequantize (quantisation)"),
+    "q_scale": _unsupported("q_scale (quantisation)"),
+    "int_repr": _unsupported("int_repr (quantisation)"),
+    "cfloat": _unsupported("cfloat (complex dtypes)"),
+    "cdouble": _unsupported("cdouble (complex dtypes)"),
+    "bfloat16": _unsupported("bfloat16 (NumPy has no bfloat16)"),
+    "apply_": _apply_,
+    "map_": _map_,
+    "random_": _random_,
+    "exponential_": _exponential_,
+    "geometric_": _geometric_,
+    "log_normal_": _log_normal_,
+    "cauchy_": _cauchy_,
+    "fill_diagonal_": _fill_diagonal_,
+    "resize_": _resize_,
+    "resize_as_": lambda s, o: _resize_(s, *o.shape),
+    "sum_to_size": lambda s, *size: _sum_to_size(s, size),
+    "split_with_sizes": lambda s, split_sizes, dim=0: V.split(s, list(split_sizes), dim),
+    "hsplit": lambda s, sections: _tensor_split(s, sections, 1 if s.ndim > 1 else 0),
+    "vsplit": lambda s, sections: _tensor_split(s, sections, 0),
+    "dsplit": lambda s, sections: _tensor_split(s, sections, 2),
+    "unfold": _unfold,
+    "register_post_accumulate_grad_hook": _post_accumulate_hook,
+}
+
+_PROPERTIES = {
+    "real": lambda s: s,
+    "imag": _imag,
+    "is_cpu": lambda s: True,
+    "is_sparse": lambda s: False,
+    "is_quantized": lambda s: False,
+    "is_meta": lambda s: False,
+    "is_mps": lambda s: False,
+    "layout": lambda s: _strided(),
+    "itemsize": lambda s: s._data.itemsize,
+    "nbytes": lambda s: s._data.nbytes,
+    "H": lambda s: s.t() if s.ndim == 2 else s,
+    "mH": lambda s: s.transpose(-2, -1),
+    "names": lambda s: (None,) * s.ndim,
+}
+
+
+def _install_operators(T):
+    T.__add__ = _binop(E.add)
+    T.__radd__ = _binop(E.add)  # ``2 + x`` is ``x + 2`` (torch's operand order)
+    T.__sub__ = _binop(E.sub)
+    T.__rsub__ = _rsub
+    T.__mul__ = _binop(E.mul)
+    T.__rmul__ = _binop(E.mul)  # ``2 * x`` is ``x * 2`` (torch's operand order)
+    T.__truediv__ = _binop(E.div)
+    T.__rtruediv__ = _rtruediv
+    T.__floordiv__ = _binop(lambda a, b: div(a, b, rounding_mode="floor"))
+    T.__rfloordiv__ = _rbinop(E.floor_divide)
+    T.__mod__ = _binop(E.remainder)
+    T.__rmod__ = _rbinop(E.remainder)
+    T.__pow__ = _binop(E.pow)
+    T.__rpow__ = _rbinop(E.pow)
+    T.__matmul__ = _matmul_op
+    T.__rmatmul__ = lambda s, o: M.matmul(o, s) if isinstance(o, Tensor) else NotImplemented
+    T.__neg__ = E.neg
+    T.__pos__ = lambda s: s
+    T.__abs__ = E.abs
+    for dn, fn in (
+        ("__eq__", E.eq),
+        ("__ne__", E.ne),
+        ("__lt__", E.lt),
+        ("__le__", E.le),
+        ("__gt__", E.gt),
+        ("__ge__", E.ge),
     ):
-        if kw is not None:
-            setattr(T, name, kw_alias(getattr(T, name), positional=kw))
+        setattr(T, dn, _binop(fn))
+    for dn, fn in B.OPERATORS.items():  # & | ^ << >> ~ and their reflections
+        setattr(T, dn, fn)
+    T.__getitem__ = _getitem
+    T.__setitem__ = lambda s, idx, v: _setitem(s, _norm_index(idx), v)
+    T.__iadd__ = _mk_inplace("add_", E.add)
+    T.__isub__ = _mk_inplace("sub_", E.sub)
+    T.__imul__ = _mk_inplace("mul_", E.mul)
+    T.__itruediv__ = _mk_inplace("div_", E.div)
+    T.__ipow__ = _mk_inplace("pow_", E.pow)
+    T.__iand__ = _mk_inplace("bitwise_and_", B.bitwise_and)
+    T.__ior__ = _mk_inplace("bitwise_or_", B.bitwise_or)
+    T.__ixor__ = _mk_inplace("bitwise_xor_", B.bitwise_xor)
+    T.__ilshift__ = _mk_inplace("bitwise_left_shift_", B.bitwise_left_shift)
+    T.__irshift__ = _mk_inplace("bitwise_right_shift_", B.bitwise_right_shift)
+    T.__ifloordiv__ = _mk_inplace("floor_divide_", lambda a, b: div(a, b, rounding_mode="floor"))
+    T.__imod__ = _mk_inplace("remainder_", E.remainder)
+    T.__imatmul__ = _mk_inplace("matmul_", M.matmul)
 
 
-_install_more()
-_install_aliases()
+_EXPORTS = {}  # jitgrad.<name> -> function, for jitgrad.ops.exports
+
+
+def _install_entry(e):
+    """Tensor methods, in-place forms and the jitgrad export of one ``public`` entry."""
+    T = Tensor
+    m = e.method
+    if m is not None:
+        shown = m
+        if e.axis or e.shape_kw:
+            shown = kw_alias(m, axis_to_dim=e.axis, positional=e.shape_kw)
+        for n in e.names:
+            setattr(T, n, shown)
+            if e.inplace == "view":
+                setattr(T, n + "_", _view_inplace(n + "_", m))
+            elif e.inplace:
+                setattr(T, n + "_", _mk_inplace(n + "_", m))
+    if e.export:
+        late = _install_entry in _INSTALLERS  # declared after ``import jitgrad`` (a toy op)
+        for n in e.names:
+            f = with_out(e.fn, n) if e.out else e.fn
+            if e.axis or e.shape_kw:
+                f = kw_alias(f, axis_to_dim=e.axis, positional=e.shape_kw)
+            _EXPORTS[n] = f
+            for mod in ("jitgrad.ops.exports", "jitgrad") if late else ():
+                if mod in sys.modules:
+                    setattr(sys.modules[mod], n, f)
+
+
+def _install():
+    T = Tensor
+    for name, fn in _METHODS.items():
+        setattr(T, name, fn)
+    for name, fn in _PROPERTIES.items():
+        setattr(T, name, property(fn))
+    T.name = None
+    for e in dict.fromkeys(SURFACE.values()):  # each entry once, in declaration order
+        _install_entry(e)
+    _INSTALLERS.append(_install_entry)
+    _install_operators(T)
+    from .. import return_types as _rt
+
+    R.return_types.max = _rt.max
+    R.return_types.min = _rt.min
+
+
+def entries():
+    """Every public-op entry once (``registry.Api``), in declaration order."""
+    return list(dict.fromkeys(SURFACE.values()))
+
+
+_install()

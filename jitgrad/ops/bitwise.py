@@ -6,6 +6,7 @@ import numpy as np
 from ..tensor import Tensor
 from . import elementwise as E
 from ._common import promote
+from .registry import public
 
 _NAMES = {"f": "Float", "d": "Double", "e": "Half"}
 
@@ -21,11 +22,14 @@ def _check(op, *xs):
             raise RuntimeError(f"{op}: a float operand is not supported by bitwise ops")
 
 
-_not = E._unary("bitwise_not", np.invert, None, "(~{0})", nondiff=True, float_only=False)
-_lsh = E._binary("bitwise_left_shift", np.left_shift, None, "({0} << {1})", nondiff=True)
-_rsh = E._binary("bitwise_right_shift", np.right_shift, None, "({0} >> {1})", nondiff=True)
+_not = E._unary("bitwise_not", np.invert, None, "(~{0})", nondiff=True, float_only=False, api=False)
+_lsh = E._binary("bitwise_left_shift", np.left_shift, None, "({0} << {1})", nondiff=True, api=False)
+_rsh = E._binary(
+    "bitwise_right_shift", np.right_shift, None, "({0} >> {1})", nondiff=True, api=False
+)
 
 
+@public(inplace=True, prim=_not.prim, out=True)
 def bitwise_not(input):
     """``~input`` (logical not for bool tensors)."""
     _check("bitwise_not", input)
@@ -41,7 +45,7 @@ def _checked(op, fn):
 
     f.__name__ = op
     f.__doc__ = f"Elementwise {op} of integer/bool tensors: ``jitgrad.{op}(a, b)``."
-    return f
+    return public(f, op, inplace=True, out=True, prim=fn.prim)
 
 
 bitwise_and = _checked("bitwise_and", E.bitwise_and)

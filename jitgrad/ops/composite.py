@@ -15,12 +15,13 @@ import scipy.special as _sp
 
 from .. import _dtype, return_types
 from ..tensor import Tensor, _wrap, _wrap_dim
+from . import composite_reduce as RC
 from . import elementwise as E
 from . import matmul as M
 from . import movement as V
 from . import reduce as R
 from ._common import promote, promote_float
-from .registry import apply, const, label, register
+from .registry import apply, const, label, public, register
 
 _bmax = builtins.max
 _bmin = builtins.min
@@ -48,6 +49,7 @@ def _argsort_ref(x, dim, descending):
 argsort_p = register("argsort", "opaque", _argsort_ref, nondiff=True)
 
 
+@public(prim=argsort_p, out=True)
 def argsort(input, dim=-1, descending=False, stable=False):
     """Indices that sort ``input`` along ``dim`` (stable)."""
     x = _t(input, "argsort")
@@ -57,6 +59,7 @@ def argsort(input, dim=-1, descending=False, stable=False):
     return apply(argsort_p, (x,), {"dim": d, "descending": bool(descending)})
 
 
+@public(out=True)
 def sort(input, dim=-1, descending=False, stable=False):
     """``(values, indices)`` sorted along ``dim``; values carry the gradient."""
     x = _t(input, "sort")
@@ -67,11 +70,13 @@ def sort(input, dim=-1, descending=False, stable=False):
     return return_types.sort(label(V.gather(x, d, idx), "SortBackward0"), idx)
 
 
+@public
 def msort(input):
     """``sort(input, dim=0).values``."""
     return sort(input, 0).values
 
 
+@public(out=True)
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The ``k`` largest (or smallest) values along ``dim`` and their indices."""
     x = _t(input, "topk")
@@ -85,6 +90,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     return return_types.topk(label(V.gather(x, d, idx), "TopkBackward0"), idx)
 
 
+@public(out=True)
 def kthvalue(input, k, dim=-1, keepdim=False):
     """The k-th smallest value along ``dim`` (1-based) and its index."""
     x = _t(input, "kthvalue")
@@ -99,6 +105,7 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     return return_types.kthvalue(label(vals, "KthvalueBackward0"), idx)
 
 
+@public(axis=True, out=True)
 def median(input, dim=None, keepdim=False):
     """The lower median; with ``dim``, ``(values, indices)``."""
     x = _t(input, "median")
@@ -127,6 +134,7 @@ def _mode_ref(x, dim):
 mode_p = register("mode", "opaque", _mode_ref, nondiff=True)
 
 
+@public(prim=mode_p, out=True)
 def mode(input, dim=-1, keepdim=False):
     """The most frequent value along ``dim`` (the smallest on ties) and its last index."""
     x = _t(input, "mode")
@@ -155,6 +163,7 @@ def _unique_np(x, dim, sorted_, return_inverse, return_counts):
     return u, inv.astype(np.int64), cnt.astype(np.int64)
 
 
+@public
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     """Distinct values (sorted); optionally the inverse indices and the counts."""
     x = _t(input, "unique")
@@ -168,6 +177,7 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     return out[0] if len(out) == 1 else tuple(out)
 
 
+@public
 def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
     """Collapse runs of equal consecutive values."""
     x = _t(input, "unique_consecutive")
@@ -188,6 +198,7 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
     return out[0] if len(out) == 1 else tuple(out)
 
 
+@public
 def bincount(input, weights=None, minlength=0):
     """Counts of each non-negative integer value (weighted sums with ``weights``)."""
     x = _t(input, "bincount")
@@ -202,6 +213,7 @@ def bincount(input, weights=None, minlength=0):
     return _wrap(r.astype(w.dtype if w.dtype.kind == "f" else np.float64))
 
 
+@public
 def histc(input, bins=100, min=0, max=0):
     """A histogram of ``bins`` equal bins over [min, max] (the data range when both are 0)."""
     x = _t(input, "histc")
@@ -214,6 +226,7 @@ def histc(input, bins=100, min=0, max=0):
     return _wrap(h.astype(x._data.dtype))
 
 
+@public(method=False)
 def searchsorted(sorted_sequence, input, out_int32=False, right=False, side=None, sorter=None):
     """Insertion indices of ``input`` in the last dimension of ``sorted_sequence``."""
     seq = sorted_sequence._data
@@ -231,16 +244,14 @@ def searchsorted(sorted_sequence, input, out_int32=False, right=False, side=None
     return _wrap(np.asarray(r, dtype=np.int32 if out_int32 else np.int64))
 
 
+@public(method=False)
 def bucketize(input, boundaries, out_int32=False, right=False):
     """Bucket index of each value for the 1-D ``boundaries``."""
     return searchsorted(boundaries, input, out_int32, right)
 
 
 # ---------------------------------------------------------------- shape helpers ----------
-def _arange_shape(n, d, ndim):
-    return _wrap(np.arange(n, dtype=np.int64).reshape((n,) + (1,) * (ndim - d - 1)))
-
-
+@public
 def roll(input, shifts, dims=None):
     """Rotate elements along ``dims`` by ``shifts`` (the flattened tensor when dims is None)."""
     x = _t(input, "roll")
@@ -263,6 +274,7 @@ def roll(input, shifts, dims=None):
     return label(x, "RollBackward0")
 
 
+@public
 def tile(input, dims):
     """Repeat ``input`` by ``dims`` (padded with leading 1s)."""
     x = _t(input, "tile")
@@ -272,6 +284,7 @@ def tile(input, dims):
     return V.repeat(x, *dims)
 
 
+@public
 def repeat_interleave(input, repeats=None, dim=None, output_size=None):
     """Repeat each element ``repeats`` times along ``dim`` (the flattened tensor by default)."""
     if repeats is None:  # repeat_interleave(repeats): indices repeated by their counts
@@ -286,16 +299,19 @@ def repeat_interleave(input, repeats=None, dim=None, output_size=None):
     return V.index_select(x, d, _idx_tensor(idx))
 
 
+@public
 def fliplr(input):
     """Flip the columns (dim 1)."""
     return V.flip(input, [1])
 
 
+@public
 def flipud(input):
     """Flip the rows (dim 0)."""
     return V.flip(input, [0])
 
 
+@public
 def rot90(input, k=1, dims=(0, 1)):
     """Rotate by 90 degrees ``k`` times in the plane of ``dims``."""
     d0, d1 = dims
@@ -309,16 +325,19 @@ def rot90(input, k=1, dims=(0, 1)):
     return input * 1
 
 
+@public(method=False)
 def atleast_1d(*tensors):
     """Views with at least one dimension."""
     return _atleast(tensors, 1)
 
 
+@public(method=False)
 def atleast_2d(*tensors):
     """Views with at least two dimensions."""
     return _atleast(tensors, 2)
 
 
+@public(method=False)
 def atleast_3d(*tensors):
     """Views with at least three dimensions."""
     return _atleast(tensors, 3)
@@ -341,6 +360,7 @@ def _atleast(tensors, n):
     return out[0] if len(out) == 1 else tuple(out)
 
 
+@public(method=False, out=True)
 def hstack(tensors):
     """Concatenate along dim 1 (dim 0 for 1-D tensors)."""
     ts = _atleast(tuple(tensors), 1)
@@ -348,6 +368,7 @@ def hstack(tensors):
     return V.cat(list(ts), 0 if ts[0].ndim == 1 else 1)
 
 
+@public(method=False, aliases=("row_stack",), out=True)
 def vstack(tensors):
     """Concatenate along dim 0 after making every tensor at least 2-D."""
     ts = _atleast(tuple(tensors), 2)
@@ -357,18 +378,21 @@ def vstack(tensors):
 row_stack = vstack
 
 
+@public(method=False, out=True)
 def dstack(tensors):
     """Concatenate along dim 2 after making every tensor at least 3-D."""
     ts = _atleast(tuple(tensors), 3)
     return V.cat(list(ts if isinstance(ts, tuple) else (ts,)), 2)
 
 
+@public(method=False, out=True)
 def column_stack(tensors):
     """Stack 1-D tensors as columns (2-D ones are concatenated along dim 1)."""
     ts = [t.reshape(-1, 1) if t.ndim <= 1 else t for t in tensors]
     return V.cat(ts, 1)
 
 
+@public(method=False)
 def meshgrid(*tensors, indexing=None):
     """Coordinate grids (``indexing='ij'`` by default, like torch; ``'xy'`` swaps 0 and 1)."""
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
@@ -399,11 +423,13 @@ def meshgrid(*tensors, indexing=None):
     return tuple(out)
 
 
+@public
 def ravel(input):
     """The flattened tensor."""
     return input.reshape(-1)
 
 
+@public(out=True)
 def diff(input, n=1, dim=-1, prepend=None, append=None):
     """``n``-th forward difference along ``dim``."""
     x = _t(input, "diff")
@@ -421,6 +447,7 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
     return x
 
 
+@public(out=True)
 def take(input, index):
     """Elements of the flattened ``input`` at ``index``."""
     return input.reshape(-1)[index]
@@ -433,6 +460,7 @@ def _tri_mask(shape, k, lower):
     return _wrap(m)
 
 
+@public(inplace=True, out=True)
 def tril(input, diagonal=0):
     """The lower triangle (``j <= i + diagonal``), zeros elsewhere."""
     x = _t(input, "tril")
@@ -442,6 +470,7 @@ def tril(input, diagonal=0):
     return label(r, "TrilBackward0")
 
 
+@public(inplace=True, out=True)
 def triu(input, diagonal=0):
     """The upper triangle (``j >= i + diagonal``), zeros elsewhere."""
     x = _t(input, "triu")
@@ -451,6 +480,7 @@ def triu(input, diagonal=0):
     return label(r, "TriuBackward0")
 
 
+@public
 def diagonal(input, offset=0, dim1=0, dim2=1):
     """The diagonal of the ``dim1`` x ``dim2`` planes, as the last dimension."""
     x = _t(input, "diagonal")
@@ -465,6 +495,7 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     return label(x[(Ellipsis, ii, jj)], "DiagonalBackward0")
 
 
+@public
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     """Matrices (last two dims) whose ``offset`` diagonal is ``input``'s last dimension."""
     x = _t(input, "diag_embed")
@@ -479,6 +510,7 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     return label(r, "DiagEmbedBackward0")
 
 
+@public(out=True)
 def diag(input, diagonal=0):
     """A 1-D tensor as a diagonal matrix, or a matrix's diagonal as a 1-D tensor."""
     x = _t(input, "diag")
@@ -489,11 +521,13 @@ def diag(input, diagonal=0):
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x._data.ndim}D")
 
 
+@public
 def diagflat(input, offset=0):
     """``diag(input.flatten(), offset)``."""
     return diag_embed(input.reshape(-1), offset)
 
 
+@public(export=False)
 def trace(input):
     """The sum of the main diagonal of a matrix."""
     x = _t(input, "trace")
@@ -503,6 +537,7 @@ def trace(input):
 
 
 # ---------------------------------------------------------------- products ---------------
+@public(out=True)
 def cross(input, other, dim=None):
     """The 3-vector cross product along ``dim`` (the first dimension of size 3 by default)."""
     a, b = promote("cross", input, other)
@@ -624,6 +659,7 @@ def _einsum_apply(ins, out, ops):
     return apply(einsum_p, tuple(fixed), {"ins": tuple(ins), "out": out})
 
 
+@public(method=False, prim=einsum_p, out=True)
 def einsum(equation, *operands):
     """Einstein summation, e.g. ``einsum('ij,jk->ik', a, b)``; differentiable."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
@@ -633,6 +669,7 @@ def einsum(equation, *operands):
     return label(_einsum_apply(ins, out, list(ops)), "EinsumBackward0")
 
 
+@public(method=False, out=True)
 def tensordot(a, b, dims=2):
     """Sum over the last ``dims`` axes of ``a`` and the first of ``b`` (or explicit lists)."""
     if isinstance(dims, int):
@@ -651,6 +688,7 @@ def tensordot(a, b, dims=2):
     return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
 
 
+@public(out=True)
 def kron(input, other):
     """The Kronecker product."""
     a, b = promote("kron", input, other)
@@ -662,6 +700,7 @@ def kron(input, other):
     return (a.reshape(sa) * b.reshape(sb)).reshape(tuple(x * y for x, y in zip(a.shape, b.shape)))
 
 
+@public(out=True)
 def inner(input, other):
     """Sum over the last dimensions (a dot product for 1-D tensors)."""
     if input.ndim == 0 or other.ndim == 0:
@@ -669,6 +708,7 @@ def inner(input, other):
     return tensordot(input, other, ([input.ndim - 1], [other.ndim - 1]))
 
 
+@public
 def vdot(input, other):
     """Dot product of two 1-D tensors."""
     return M.dot(input, other)
@@ -678,26 +718,31 @@ def _scaled(t, s):
     return t if not isinstance(s, Tensor) and s == 1 else t * s
 
 
+@public(inplace=True, out=True)
 def addmv(input, mat, vec, *, beta=1, alpha=1):
     """``beta * input + alpha * (mat @ vec)``."""
     return _scaled(input, beta) + _scaled(M.mv(mat, vec), alpha)
 
 
+@public(inplace=True, out=True)
 def addr(input, vec1, vec2, *, beta=1, alpha=1):
     """``beta * input + alpha * outer(vec1, vec2)``."""
     return _scaled(input, beta) + _scaled(M.outer(vec1, vec2), alpha)
 
 
+@public(inplace=True, out=True)
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """``beta * input + alpha * bmm(batch1, batch2)``."""
     return label(_scaled(input, beta) + _scaled(M.bmm(batch1, batch2), alpha), "BaddbmmBackward0")
 
 
+@public(inplace=True, out=True)
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """``beta * input + alpha * sum_b batch1[b] @ batch2[b]``."""
     return _scaled(input, beta) + _scaled(R.sum(M.bmm(batch1, batch2), 0), alpha)
 
 
+@public(method=False)
 def chain_matmul(*matrices):
     """``m0 @ m1 @ ...``."""
     r = matrices[0]
@@ -706,6 +751,7 @@ def chain_matmul(*matrices):
     return r
 
 
+@public(method=False, out=True)
 def cdist(x1, x2, p=2.0, compute_mode=None):
     """Pairwise p-norm distances between the rows of ``x1`` and ``x2``."""
     d = x1.unsqueeze(-2) - x2.unsqueeze(-3)
@@ -718,17 +764,20 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
     return R.sum(d.abs() ** p, -1) ** (1.0 / p)
 
 
+@public
 def dist(input, other, p=2):
     """The p-norm of ``input - other``."""
-    return R.norm(input - other, p)
+    return RC.norm(input - other, p)
 
 
 # ---------------------------------------------------------------- elementwise composites -
+@public(inplace=True, out=True)
 def frac(input):
     """``input - trunc(input)``."""
     return label(input - E.trunc(input).detach(), "FracBackward0")
 
 
+@public(out=True)
 def logaddexp(input, other):
     """``log(exp(a) + exp(b))`` without overflow."""
     a, b = promote_float("logaddexp", input, other)
@@ -736,17 +785,20 @@ def logaddexp(input, other):
     return m + E.log(E.exp(a - m) + E.exp(b - m))
 
 
+@public
 def logaddexp2(input, other):
     """``log2(2**a + 2**b)``."""
     return logaddexp(input * math.log(2.0), other * math.log(2.0)) / math.log(2.0)
 
 
+@public(inplace=True, out=True)
 def xlogy(input, other):
     """``input * log(other)``, 0 where ``input`` is 0."""
     a, b = promote_float("xlogy", input, other)
     return E.where(E.eq(a, 0), 0.0, a * E.log(b))
 
 
+@public(inplace=True, out=True)
 def logit(input, eps=None):
     """``log(p / (1 - p))``; ``eps`` clamps p to [eps, 1 - eps]."""
     (x,) = promote_float("logit", input)
@@ -755,6 +807,7 @@ def logit(input, eps=None):
     return E.log(x / (1 - x))
 
 
+@public(inplace=True, out=True)
 def erfc(input):
     """``1 - erf(input)``."""
     return 1 - E.erf(input)
@@ -795,6 +848,8 @@ _trigamma_p = register(
 )
 digamma = _special("digamma", _keep(_sp.psi), _trigamma_p)
 lgamma = _special("lgamma", _keep(_sp.gammaln), digamma.prim)
+public(digamma, out=True, inplace=True, prim=digamma.prim)
+public(lgamma, out=True, inplace=True, prim=lgamma.prim)
 _erfinv_prim = register(
     "erfinv",
     "opaque",
@@ -805,12 +860,14 @@ _erfinv_prim = register(
 )
 
 
+@public(inplace=True, out=True)
 def erfinv(input):
     """The inverse error function."""
     (x,) = promote_float("erfinv", _t(input, "erfinv"))
     return apply(_erfinv_prim, (x,))
 
 
+@public(inplace=True, out=True)
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     """Replace NaN and +-inf by finite numbers (the dtype's max/min by default)."""
     x = _t(input, "nan_to_num")
@@ -824,48 +881,57 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     return E.where(E.eq(r, -math.inf), ni, r)
 
 
+@public(inplace=True, out=True)
 def fmax(input, other):
     """``maximum`` that ignores NaN."""
     a, b = promote("fmax", input, other)
     return E.where(E.isnan(a), b, E.where(E.isnan(b), a, E.maximum(a, b)))
 
 
+@public(inplace=True, out=True)
 def fmin(input, other):
     """``minimum`` that ignores NaN."""
     a, b = promote("fmin", input, other)
     return E.where(E.isnan(a), b, E.where(E.isnan(b), a, E.minimum(a, b)))
 
 
+@public(inplace=True, out=True)
 def hypot(input, other):
     """``sqrt(a**2 + b**2)``."""
     return E.sqrt(input * input + other * other)
 
 
+@public(inplace=True, out=True)
 def deg2rad(input):
     """Degrees to radians."""
     return input * (math.pi / 180)
 
 
+@public(inplace=True, out=True)
 def rad2deg(input):
     """Radians to degrees."""
     return input * (180 / math.pi)
 
 
+@public(inplace=True, out=True)
 def sgn(input):
     """``sign`` (for real tensors)."""
     return E.sign(input)
 
 
+@public
 def signbit(input):
     """True where the sign bit is set."""
     return _wrap(np.signbit(_t(input, "signbit")._data))
 
 
+@public(inplace=True)
 def heaviside(input, values):
     """0 for x < 0, ``values`` at 0, 1 for x > 0."""
     return E.where(E.eq(input, 0), values, (input > 0).to(input.dtype))
 
 
+@public(inplace=True, out=True)
 def copysign(input, other):
     """``|input|`` with the sign of ``other``."""
     a, b = promote_float("copysign", input, other)
@@ -875,6 +941,7 @@ def copysign(input, other):
     return label(out, "CopysignBackward0")
 
 
+@public(inplace=True)
 def float_power(input, exponent):
     """``input ** exponent`` in float64."""
     a = input.double() if isinstance(input, Tensor) else input
@@ -882,21 +949,25 @@ def float_power(input, exponent):
     return E.pow(a, b)
 
 
+@public
 def positive(input):
     """``input`` itself."""
     return input
 
 
+@public(inplace=True)
 def gcd(input, other):
     """Elementwise greatest common divisor of integer tensors."""
     return _wrap(np.gcd(input._data, other._data if isinstance(other, Tensor) else other))
 
 
+@public(inplace=True)
 def lcm(input, other):
     """Elementwise least common multiple of integer tensors."""
     return _wrap(np.lcm(input._data, other._data if isinstance(other, Tensor) else other))
 
 
+@public
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """``|a - b| <= atol + rtol * |b|`` elementwise (infinities equal to themselves)."""
     a, b = promote("isclose", input, other)
@@ -904,11 +975,13 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return _wrap(np.asarray(r))
 
 
+@public
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """True when every element is ``isclose``."""
     return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())
 
 
+@public
 def equal(input, other):
     """True when both tensors have the same shape and elements."""
     if tuple(input.shape) != tuple(other.shape):
@@ -916,11 +989,13 @@ def equal(input, other):
     return bool(np.array_equal(input._data, other._data))
 
 
+@public(axis=True)
 def count_nonzero(input, dim=None):
     """The number of non-zero elements (over ``dim``)."""
     return R.sum(E.ne(input, 0).long(), dim) if dim is not None else R.sum(E.ne(input, 0).long())
 
 
+@public
 def aminmax(input, *, dim=None, keepdim=False):
     """``(amin, amax)`` in one call."""
     if dim is None:
@@ -928,6 +1003,7 @@ def aminmax(input, *, dim=None, keepdim=False):
     return return_types.aminmax(R.amin(input, dim, keepdim), R.amax(input, dim, keepdim))
 
 
+@public(inplace=True, axis=True, out=True)
 def cumprod(input, dim, dtype=None):
     """Cumulative product along ``dim``; the gradient is exact at zeros too."""
     x = _t(input, "cumprod")
@@ -967,11 +1043,13 @@ cumprod_p = register(
 )
 
 
+@public
 def cummax(input, dim):
     """Running maximum along ``dim`` and the index where it was reached."""
     return _cumext(input, dim, np.maximum, "cummax")
 
 
+@public
 def cummin(input, dim):
     """Running minimum along ``dim`` and the index where it was reached."""
     return _cumext(input, dim, np.minimum, "cummin")
@@ -994,49 +1072,53 @@ def _cumext(input, dim, fn, op):
     return rt(V.gather(x, d, ind), ind)
 
 
+@public
 def logcumsumexp(input, dim):
     """``log(cumsum(exp(input)))`` computed stably."""
     m = R.amax(input, dim, keepdim=True).detach()
     return E.log(R.cumsum(E.exp(input - m), dim)) + m
 
 
+@public(inplace=True, out=True)
 def clamp_min(input, min):
     """``clamp(input, min=min)``."""
     return E.clamp(input, min=min)
 
 
+@public(inplace=True, out=True)
 def clamp_max(input, max):
     """``clamp(input, max=max)``."""
     return E.clamp(input, max=max)
 
 
-def _dt_of(d):
-    return _dtype.canon(d)
-
-
+@public(method=False)
 def result_type(tensor1, tensor2):
     """The dtype PyTorch's promotion gives for two operands."""
     ops = [t._data if isinstance(t, Tensor) else t for t in (tensor1, tensor2)]
     return _dtype._FROM_NP[np.dtype(_dtype.result_type(*ops))]
 
 
+@public(method=False)
 def promote_types(type1, type2):
     """The smallest dtype both ``type1`` and ``type2`` promote to."""
     return _dtype._FROM_NP[_dtype._join(_dtype.to_np(type1), _dtype.to_np(type2))]
 
 
+@public(method=False)
 def can_cast(from_, to):
     """True when PyTorch's casting rules allow ``from_`` -> ``to`` (no category demotion)."""
     a, b = _dtype.canon(from_), _dtype.canon(to)
     return a._cat <= b._cat
 
 
+@public(inplace=True, aliases=("arccosh",))
 def acosh(input):
     """Inverse hyperbolic cosine: ``log(x + sqrt(x^2 - 1))``."""
     (x,) = promote_float("acosh", _t(input, "acosh"))
     return E.log(x + E.sqrt(x * x - 1))
 
 
+@public(inplace=True, aliases=("arcsinh",))
 def asinh(input):
     """Inverse hyperbolic sine: ``sign(x) log(|x| + sqrt(x^2 + 1))`` (stable for x < 0)."""
     (x,) = promote_float("asinh", _t(input, "asinh"))
@@ -1044,12 +1126,14 @@ def asinh(input):
     return E.sign(x) * E.log(a + E.sqrt(a * a + 1))
 
 
+@public(inplace=True, aliases=("arctanh",))
 def atanh(input):
     """Inverse hyperbolic tangent: ``0.5 log((1 + x) / (1 - x))``."""
     (x,) = promote_float("atanh", _t(input, "atanh"))
     return 0.5 * (E.log1p(x) - E.log1p(-x))
 
 
+@public(inplace=True)
 def sinc(input):
     """``sin(pi x) / (pi x)``, 1 at 0."""
     (x,) = promote_float("sinc", _t(input, "sinc"))
@@ -1058,26 +1142,31 @@ def sinc(input):
     return E.where(zero, 1.0, E.sin(px) / E.where(zero, 1.0, px))
 
 
+@public
 def argwhere(input):
     """Indices of the non-zero elements, one row each."""
     return V.nonzero(input)
 
 
+@public
 def isposinf(input):
     """True at +inf."""
     return E.eq(input, math.inf) if input.is_floating_point() else E.ne(input, input)
 
 
+@public
 def isneginf(input):
     """True at -inf."""
     return E.eq(input, -math.inf) if input.is_floating_point() else E.ne(input, input)
 
 
+@public
 def isreal(input):
     """True everywhere (jitgrad tensors are real)."""
     return _wrap(np.ones(input._data.shape, dtype=np.bool_))
 
 
+@public
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """The ``q``-quantile(s) (linear interpolation between the sorted values)."""
     x = _t(input, "quantile")
@@ -1114,6 +1203,7 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     return outs[0] if scalar_q else V.stack(outs, 0)
 
 
+@public
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """``quantile`` ignoring NaN (for inputs without NaN, the same)."""
     if input.is_floating_point() and bool(np.isnan(input._data).any()):
@@ -1121,6 +1211,7 @@ def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     return quantile(input, q, dim, keepdim, interpolation=interpolation)
 
 
+@public
 def cov(input, *, correction=1, fweights=None, aweights=None):
     """Covariance matrix of the rows (variables) of ``input`` over its columns."""
     if fweights is not None or aweights is not None:
@@ -1132,6 +1223,7 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
     return c if input.ndim == 2 else c.reshape(())
 
 
+@public
 def corrcoef(input):
     """Pearson correlation matrix of the rows of ``input``."""
     c = cov(input)
@@ -1141,6 +1233,7 @@ def corrcoef(input):
     return E.clamp(c / d.unsqueeze(0) / d.unsqueeze(1), -1, 1)
 
 
+@public(method=False)
 def poisson(input, generator=None):
     """Poisson samples with rates ``input``."""
     from ..creation import default_generator

@@ -12,7 +12,7 @@ import scipy.special as _sp
 from .. import _dtype
 from ..tensor import Tensor
 from ._common import broadcast_shapes, promote, promote_float, sum_to
-from .registry import Identity, apply, const, label, register
+from .registry import Identity, apply, const, label, public, register
 
 np.seterr(divide="ignore", invalid="ignore", over="ignore", under="ignore")
 
@@ -32,7 +32,13 @@ def _unary(
     float_only=True,
     nondiff=False,
     backward_name=None,
+    api=True,
 ):
+    """Register unary primitive ``name`` and return its public function ``jitgrad.<name>``.
+
+    ``api``: True (``jitgrad.<name>`` and ``Tensor.<name>``), a dict of more ``public``
+    facts (``inplace``, ``aliases``), or False for an internal op.
+    """
     prim = register(
         name,
         "elementwise",
@@ -57,15 +63,33 @@ def _unary(
     fn.__name__ = name
     fn.__doc__ = f"Elementwise {name}: ``jitgrad.{name}(x)``."
     fn.prim = prim
+    _publish(fn, prim, api)
     return fn
 
 
+def _publish(fn, prim, api):
+    if api:  # an elementwise function takes out= (torch's do, relu aside)
+        public(fn, prim.name, prim=prim, **{"out": True, **({} if api is True else api)})
+
+
 neg = _unary(
-    "neg", np.negative, lambda g, o, x: (apply(neg_p, (g,)),), "(-{0})", saves=(), float_only=False
+    "neg",
+    np.negative,
+    lambda g, o, x: (apply(neg_p, (g,)),),
+    "(-{0})",
+    saves=(),
+    float_only=False,
+    api={"inplace": True, "aliases": ("negative",)},
 )
 neg_p = neg.prim
 exp = _unary(
-    "exp", np.exp, lambda g, o, x: _mul_out_vjp(g, o, x), "math.exp({0})", saves=(), saves_out=True
+    "exp",
+    np.exp,
+    lambda g, o, x: _mul_out_vjp(g, o, x),
+    "math.exp({0})",
+    saves=(),
+    saves_out=True,
+    api={"inplace": True},
 )
 exp2 = _unary(
     "exp2",
@@ -74,16 +98,43 @@ exp2 = _unary(
     "math.pow(2.0, {0})",
     saves=(),
     saves_out=True,
+    api={"inplace": True},
 )
-log = _unary("log", np.log, lambda g, o, x: (g / x,), "math.log({0})")
-log2 = _unary("log2", np.log2, lambda g, o, x: (g / (x * math.log(2.0)),), "math.log2({0})")
-log10 = _unary("log10", np.log10, lambda g, o, x: (g / (x * math.log(10.0)),), "math.log10({0})")
-log1p = _unary("log1p", np.log1p, lambda g, o, x: (g / (x + 1),), "math.log1p({0})")
+log = _unary("log", np.log, lambda g, o, x: (g / x,), "math.log({0})", api={"inplace": True})
+log2 = _unary(
+    "log2",
+    np.log2,
+    lambda g, o, x: (g / (x * math.log(2.0)),),
+    "math.log2({0})",
+    api={"inplace": True},
+)
+log10 = _unary(
+    "log10",
+    np.log10,
+    lambda g, o, x: (g / (x * math.log(10.0)),),
+    "math.log10({0})",
+    api={"inplace": True},
+)
+log1p = _unary(
+    "log1p", np.log1p, lambda g, o, x: (g / (x + 1),), "math.log1p({0})", api={"inplace": True}
+)
 expm1 = _unary(
-    "expm1", np.expm1, lambda g, o, x: (g * (o + 1),), "math.expm1({0})", saves=(), saves_out=True
+    "expm1",
+    np.expm1,
+    lambda g, o, x: (g * (o + 1),),
+    "math.expm1({0})",
+    saves=(),
+    saves_out=True,
+    api={"inplace": True},
 )
 sqrt = _unary(
-    "sqrt", np.sqrt, lambda g, o, x: (g / (o * 2),), "math.sqrt({0})", saves=(), saves_out=True
+    "sqrt",
+    np.sqrt,
+    lambda g, o, x: (g / (o * 2),),
+    "math.sqrt({0})",
+    saves=(),
+    saves_out=True,
+    api={"inplace": True},
 )
 rsqrt = _unary(
     "rsqrt",
@@ -92,18 +143,54 @@ rsqrt = _unary(
     "(1.0 / math.sqrt({0}))",
     saves=(),
     saves_out=True,
+    api={"inplace": True},
 )
-abs = _unary("abs", np.abs, lambda g, o, x: (g * sign(x),), "abs({0})", float_only=False)
-sin = _unary("sin", np.sin, lambda g, o, x: (g * cos(x),), "math.sin({0})")
-cos = _unary("cos", np.cos, lambda g, o, x: (-g * sin(x),), "math.cos({0})")
+abs = _unary(
+    "abs",
+    np.abs,
+    lambda g, o, x: (g * sign(x),),
+    "abs({0})",
+    float_only=False,
+    api={"inplace": True, "aliases": ("absolute",)},
+)
+sin = _unary("sin", np.sin, lambda g, o, x: (g * cos(x),), "math.sin({0})", api={"inplace": True})
+cos = _unary("cos", np.cos, lambda g, o, x: (-g * sin(x),), "math.cos({0})", api={"inplace": True})
 tan = _unary(
-    "tan", np.tan, lambda g, o, x: (g * (o * o + 1),), "math.tan({0})", saves=(), saves_out=True
+    "tan",
+    np.tan,
+    lambda g, o, x: (g * (o * o + 1),),
+    "math.tan({0})",
+    saves=(),
+    saves_out=True,
+    api={"inplace": True},
 )
-asin = _unary("asin", np.arcsin, lambda g, o, x: (g * rsqrt(1 - x * x),), "math.asin({0})")
-acos = _unary("acos", np.arccos, lambda g, o, x: (-g * rsqrt(1 - x * x),), "math.acos({0})")
-atan = _unary("atan", np.arctan, lambda g, o, x: (g / (x * x + 1),), "math.atan({0})")
-sinh = _unary("sinh", np.sinh, lambda g, o, x: (g * cosh(x),), "math.sinh({0})")
-cosh = _unary("cosh", np.cosh, lambda g, o, x: (g * sinh(x),), "math.cosh({0})")
+asin = _unary(
+    "asin",
+    np.arcsin,
+    lambda g, o, x: (g * rsqrt(1 - x * x),),
+    "math.asin({0})",
+    api={"inplace": True, "aliases": ("arcsin",)},
+)
+acos = _unary(
+    "acos",
+    np.arccos,
+    lambda g, o, x: (-g * rsqrt(1 - x * x),),
+    "math.acos({0})",
+    api={"inplace": True, "aliases": ("arccos",)},
+)
+atan = _unary(
+    "atan",
+    np.arctan,
+    lambda g, o, x: (g / (x * x + 1),),
+    "math.atan({0})",
+    api={"inplace": True, "aliases": ("arctan",)},
+)
+sinh = _unary(
+    "sinh", np.sinh, lambda g, o, x: (g * cosh(x),), "math.sinh({0})", api={"inplace": True}
+)
+cosh = _unary(
+    "cosh", np.cosh, lambda g, o, x: (g * sinh(x),), "math.cosh({0})", api={"inplace": True}
+)
 tanh = _unary(
     "tanh",
     np.tanh,
@@ -111,6 +198,7 @@ tanh = _unary(
     "math.tanh({0})",
     saves=(),
     saves_out=True,
+    api={"inplace": True},
 )
 
 
@@ -131,6 +219,7 @@ sigmoid = _unary(
     "(1.0 / (1.0 + math.exp(-{0})))",
     saves=(),
     saves_out=True,
+    api={"inplace": True},
 )
 relu = _unary(
     "relu",
@@ -140,6 +229,7 @@ relu = _unary(
     saves=(),
     saves_out=True,
     float_only=False,
+    api={"inplace": True, "out": False},  # torch.relu takes no out=
 )
 reciprocal = _unary(
     "reciprocal",
@@ -148,28 +238,65 @@ reciprocal = _unary(
     "(1.0 / {0})",
     saves=(),
     saves_out=True,
+    api={"inplace": True},
 )
 erf = _unary(
     "erf",
     lambda x: _sp.erf(x).astype(x.dtype, copy=False),
     lambda g, o, x: (g * exp(-x * x) * (2 / math.sqrt(math.pi)),),
     "math.erf({0})",
+    api={"inplace": True},
 )
-sign = _unary("sign", np.sign, _zeros_vjp, "(({0} > 0) - ({0} < 0))", saves=(), float_only=False)
-floor = _unary("floor", np.floor, _zeros_vjp, "math.floor({0})", saves=(), float_only=False)
-ceil = _unary("ceil", np.ceil, _zeros_vjp, "math.ceil({0})", saves=(), float_only=False)
-trunc = _unary("trunc", np.trunc, _zeros_vjp, "math.trunc({0})", saves=(), float_only=False)
-_round = _unary("round", np.round, _zeros_vjp, "np.round({0})", saves=(), float_only=False)
+sign = _unary(
+    "sign",
+    np.sign,
+    _zeros_vjp,
+    "(({0} > 0) - ({0} < 0))",
+    saves=(),
+    float_only=False,
+    api={"inplace": True},
+)
+floor = _unary(
+    "floor",
+    np.floor,
+    _zeros_vjp,
+    "math.floor({0})",
+    saves=(),
+    float_only=False,
+    api={"inplace": True},
+)
+ceil = _unary(
+    "ceil", np.ceil, _zeros_vjp, "math.ceil({0})", saves=(), float_only=False, api={"inplace": True}
+)
+trunc = _unary(
+    "trunc",
+    np.trunc,
+    _zeros_vjp,
+    "math.trunc({0})",
+    saves=(),
+    float_only=False,
+    api={"inplace": True, "aliases": ("fix",)},
+)
+_round = _unary(
+    "round", np.round, _zeros_vjp, "np.round({0})", saves=(), float_only=False, api=False
+)
 isnan = _unary("isnan", np.isnan, None, "math.isnan({0})", nondiff=True, float_only=False)
 isinf = _unary("isinf", np.isinf, None, "math.isinf({0})", nondiff=True, float_only=False)
 isfinite = _unary(
     "isfinite", np.isfinite, None, "math.isfinite({0})", nondiff=True, float_only=False
 )
 logical_not = _unary(
-    "logical_not", np.logical_not, None, "(not {0})", nondiff=True, float_only=False
+    "logical_not",
+    np.logical_not,
+    None,
+    "(not {0})",
+    nondiff=True,
+    float_only=False,
+    api={"inplace": True},
 )
 
 
+@public(inplace=True, prim=_round.prim, out=True)
 def round(input, decimals=0):
     """Round half to even, like torch.round; zero gradient."""
     if decimals:
@@ -208,6 +335,7 @@ copy_p = register(
 )
 
 
+@public(prim=copy_p)
 def clone(input, memory_format=None):
     """A copy with its own storage; gradients flow through."""
     return apply(copy_p, (input,))
@@ -227,7 +355,10 @@ def _binary(
     out_bool=False,
     saves_for=None,
     identities=(),
+    api=True,
 ):
+    """Register binary primitive ``name`` and return its public function (``api``: as
+    ``_unary``'s)."""
     prim = register(
         name,
         "elementwise",
@@ -302,6 +433,7 @@ def _binary(
     fn.prim = prim
     fn.op = op
     fn.rop = rop
+    _publish(fn, prim, api)
     return fn
 
 
@@ -419,6 +551,7 @@ add = _binary(
         Identity(1, 0.0, _X, "int"),
         Identity(0, 0.0, _X, "int"),
     ),
+    api=False,
 )
 sub = _binary(
     "sub",
@@ -431,6 +564,7 @@ sub = _binary(
         Identity(1, -0.0, _X, "int"),
         Identity(None, None, 0, "int"),
     ),
+    api=False,
 )
 mul = _binary(
     "mul",
@@ -446,6 +580,7 @@ mul = _binary(
         Identity(1, -0.0, 0, "int"),
         Identity(0, -0.0, 0, "int"),
     ),
+    api={"inplace": True, "aliases": ("multiply",)},
 )
 div = _binary(
     "div",
@@ -455,40 +590,94 @@ div = _binary(
     floating=True,
     saves_for={0: (1,), 1: (0, 1)},
     identities=(Identity(1, 1, _X, "ieee"), Identity(None, None, 1, "fast")),
+    api=False,
 )
 pow_ = _binary(
-    "pow", np.power, _pow_vjp, "({0} ** {1})", saves_out=True, saves_for={0: (0, 1), 1: (0,)}
+    "pow",
+    np.power,
+    _pow_vjp,
+    "({0} ** {1})",
+    saves_out=True,
+    saves_for={0: (0, 1), 1: (0,)},
+    api=False,
 )
-maximum = _binary("maximum", np.maximum, _max_vjp, "max({0}, {1})")
-minimum = _binary("minimum", np.minimum, _min_vjp, "min({0}, {1})")
-atan2 = _binary("atan2", np.arctan2, _atan2_vjp, "math.atan2({0}, {1})", floating=True)
+maximum = _binary("maximum", np.maximum, _max_vjp, "max({0}, {1})", api={"inplace": True})
+minimum = _binary("minimum", np.minimum, _min_vjp, "min({0}, {1})", api={"inplace": True})
+atan2 = _binary(
+    "atan2",
+    np.arctan2,
+    _atan2_vjp,
+    "math.atan2({0}, {1})",
+    floating=True,
+    api={"inplace": True, "aliases": ("arctan2",)},
+)
 _mul_p = mul.prim
 _div_p = div.prim
-eq = _binary("eq", np.equal, None, "({0} == {1})", nondiff=True)
-ne = _binary("ne", np.not_equal, None, "({0} != {1})", nondiff=True)
-lt = _binary("lt", np.less, None, "({0} < {1})", nondiff=True)
-le = _binary("le", np.less_equal, None, "({0} <= {1})", nondiff=True)
-gt = _binary("gt", np.greater, None, "({0} > {1})", nondiff=True)
-ge = _binary("ge", np.greater_equal, None, "({0} >= {1})", nondiff=True)
-logical_and = _binary("logical_and", np.logical_and, None, "({0} and {1})", nondiff=True)
-logical_or = _binary("logical_or", np.logical_or, None, "({0} or {1})", nondiff=True)
-logical_xor = _binary("logical_xor", np.logical_xor, None, "({0} != {1})", nondiff=True)
-bitwise_and = _binary("bitwise_and", np.bitwise_and, None, "({0} & {1})", nondiff=True)
-bitwise_or = _binary("bitwise_or", np.bitwise_or, None, "({0} | {1})", nondiff=True)
-bitwise_xor = _binary("bitwise_xor", np.bitwise_xor, None, "({0} ^ {1})", nondiff=True)
-floor_divide = _binary("floor_divide", np.floor_divide, None, "({0} // {1})", nondiff=True)
+eq = _binary("eq", np.equal, None, "({0} == {1})", nondiff=True, api={"inplace": True})
+ne = _binary(
+    "ne",
+    np.not_equal,
+    None,
+    "({0} != {1})",
+    nondiff=True,
+    api={"inplace": True, "aliases": ("not_equal",)},
+)
+lt = _binary(
+    "lt", np.less, None, "({0} < {1})", nondiff=True, api={"inplace": True, "aliases": ("less",)}
+)
+le = _binary(
+    "le",
+    np.less_equal,
+    None,
+    "({0} <= {1})",
+    nondiff=True,
+    api={"inplace": True, "aliases": ("less_equal",)},
+)
+gt = _binary(
+    "gt",
+    np.greater,
+    None,
+    "({0} > {1})",
+    nondiff=True,
+    api={"inplace": True, "aliases": ("greater",)},
+)
+ge = _binary(
+    "ge",
+    np.greater_equal,
+    None,
+    "({0} >= {1})",
+    nondiff=True,
+    api={"inplace": True, "aliases": ("greater_equal",)},
+)
+logical_and = _binary(
+    "logical_and", np.logical_and, None, "({0} and {1})", nondiff=True, api={"inplace": True}
+)
+logical_or = _binary(
+    "logical_or", np.logical_or, None, "({0} or {1})", nondiff=True, api={"inplace": True}
+)
+logical_xor = _binary(
+    "logical_xor", np.logical_xor, None, "({0} != {1})", nondiff=True, api={"inplace": True}
+)
+bitwise_and = _binary("bitwise_and", np.bitwise_and, None, "({0} & {1})", nondiff=True, api=False)
+bitwise_or = _binary("bitwise_or", np.bitwise_or, None, "({0} | {1})", nondiff=True, api=False)
+bitwise_xor = _binary("bitwise_xor", np.bitwise_xor, None, "({0} ^ {1})", nondiff=True, api=False)
+floor_divide = _binary(
+    "floor_divide", np.floor_divide, None, "({0} // {1})", nondiff=True, api={"inplace": True}
+)
 remainder = _binary(
     "remainder",
     np.remainder,
     lambda g, o, a, b: (sum_to(g, a._data.shape), sum_to(-g * floor_divide(a, b), b._data.shape)),
     "({0} % {1})",
     saves=(0, 1),
+    api={"inplace": True},
 )
 fmod = _binary(
     "fmod",
     np.fmod,
     lambda g, o, a, b: (sum_to(g, a._data.shape), sum_to(-g * trunc(a / b), b._data.shape)),
     "math.fmod({0}, {1})",
+    api={"inplace": True},
 )
 
 
@@ -629,6 +818,9 @@ def pow(input, exponent):
     return label(pow_(input, exponent), "PowBackward1")
 
 
+public(pow, out=True, inplace=True, prim=pow_.prim)
+
+
 def _clamp_vjp(g, o, x, lo, hi):
     m = None
     if lo is not None:
@@ -668,6 +860,7 @@ _clamp_p = register(
 )
 
 
+@public(inplace=True, aliases=("clip",), prim=_clamp_p, out=True)
 def clamp(input, min=None, max=None):
     """Limit values to ``[min, max]``; gradient passes where ``min <= x <= max``."""
     if min is None and max is None:
@@ -704,6 +897,7 @@ where_p = register(
 )
 
 
+@public(method=lambda self, condition, other: where(condition, self, other), prim=where_p, out=True)
 def where(condition, input=None, other=None):
     """``input`` where ``condition`` else ``other`` (either may be a Python number)."""
     from ._common import to_tensor
@@ -728,10 +922,12 @@ def where(condition, input=None, other=None):
         raise
 
 
+@public(inplace=True, out=True)
 def lerp(input, end, weight):
     return input + weight * (end - input)
 
 
+@public(inplace=True, out=True)
 def square(input):
     return pow(input, 2)
 

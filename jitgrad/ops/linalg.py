@@ -10,11 +10,12 @@ import numpy as np
 
 from .. import return_types
 from ..tensor import Tensor, _wrap
+from . import composite_reduce as RC
 from . import elementwise as E
 from . import matmul as M
 from . import reduce as R
 from ._common import promote_float
-from .registry import apply, label, register
+from .registry import apply, label, public, register
 
 
 def _mT(x):
@@ -83,6 +84,7 @@ inv_p = register(
 )
 
 
+@public(name="inverse", prim=inv_p, out=True)
 def inv(A):
     """The inverse of a square matrix (or a batch); RuntimeError when singular."""
     return apply(inv_p, (_square(A, "inv"),))
@@ -102,6 +104,7 @@ det_p = register(
 )
 
 
+@public(prim=det_p, out=True)
 def det(A):
     """The determinant of a square matrix (or a batch)."""
     return apply(det_p, (_square(A, "det"),))
@@ -116,6 +119,7 @@ logabsdet_p = register(
 )
 
 
+@public
 def slogdet(A):
     """``(sign, log|det|)``; the second carries the gradient."""
     x = _square(A, "slogdet")
@@ -123,6 +127,7 @@ def slogdet(A):
     return return_types.linalg_slogdet(sign, apply(logabsdet_p, (x,)))
 
 
+@public
 def logdet(A):
     """``log(det(A))`` (NaN for a negative determinant)."""
     s, la = slogdet(A)
@@ -365,12 +370,14 @@ def svdvals(A):
     return svd(A, full_matrices=False).S
 
 
+@public(name="svd")
 def torch_svd(input, some=True, compute_uv=True):
     """``torch.svd``: ``(U, S, V)`` (V, not Vh), reduced when ``some``."""
     u, s, vh = svd(input, full_matrices=not some)
     return return_types.svd(u, s, _mT(vh))
 
 
+@public(name="pinverse", method=lambda s, rcond=1e-15: pinv(s, rcond))
 def pinv(A, rcond=None, hermitian=False, *, atol=None, rtol=None):
     """The Moore-Penrose pseudo-inverse (through the SVD)."""
     u, s, vh = svd(A, full_matrices=False)
@@ -401,6 +408,7 @@ def lstsq(A, B, rcond=None, driver=None):
     return return_types.linalg_lstsq(x, empty, _wrap(np.zeros((), np.int64)), empty)
 
 
+@public
 def matrix_power(A, n):
     """``A`` multiplied by itself ``n`` times (``inv(A)`` powers for negative n)."""
     x = _square(A, "matrix_power")
@@ -424,7 +432,7 @@ def multi_dot(tensors):
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     """The vector ``ord``-norm over ``dim`` (all elements by default)."""
-    return R.norm(x, ord, dim, keepdim, dtype)
+    return RC.norm(x, ord, dim, keepdim, dtype)
 
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
@@ -434,7 +442,8 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
         x = x.to(dtype)
     d0, d1 = (d % x.ndim for d in dim)
     if ord == "fro":
-        return label(R.sum(x * x, (d0, d1), keepdim).sqrt(), "LinalgVectorNormBackward0")
+        r = R.root_at_zero_safe(R.sum(x * x, (d0, d1), keepdim))
+        return label(r, "LinalgVectorNormBackward0")
     if ord in ("nuc", 2, -2):
         y = x.movedim((d0, d1), (-2, -1))
         s = svdvals(y)
@@ -457,7 +466,7 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     if isinstance(dim, int):
         dim = (dim,)
     if ord is None:
-        return R.norm(x, 2, dim, keepdim, dtype)
+        return RC.norm(x, 2, dim, keepdim, dtype)
     if dim is None:
         dim = tuple(range(x.ndim)) if x.ndim <= 2 else None
         if dim is None:
@@ -468,7 +477,7 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
         return matrix_norm(x, ord, dim, keepdim, dtype=dtype)
     if isinstance(ord, str):
         raise RuntimeError(f"linalg.vector_norm: ord={ord!r} is only defined for matrices")
-    return R.norm(x, ord, dim, keepdim, dtype)
+    return RC.norm(x, ord, dim, keepdim, dtype)
 
 
 def cond(A, p=None):

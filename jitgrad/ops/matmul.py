@@ -4,7 +4,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from ._common import sum_to
-from .registry import apply, label, register
+from .registry import apply, label, public, register
 
 
 def _mT(x):
@@ -57,6 +57,7 @@ def _mm2(op, a, b):
     return apply(matmul_p, (a, b))
 
 
+@public(prim=matmul_p, out=True)
 def matmul(input, other):
     """``input @ other`` with NumPy/torch semantics for 1-D and batched operands."""
     a, b = input, other
@@ -77,6 +78,7 @@ def matmul(input, other):
     return _mm2("matmul", a, b)
 
 
+@public(out=True)
 def mm(input, mat2):
     _check("mm", input, mat2)
     if input._data.ndim != 2 or mat2._data.ndim != 2:
@@ -86,6 +88,7 @@ def mm(input, mat2):
     return _mm2("mm", input, mat2)
 
 
+@public(out=True)
 def bmm(input, mat2):
     _check("bmm", input, mat2)
     if input._data.ndim != 3 or mat2._data.ndim != 3:
@@ -101,6 +104,7 @@ def bmm(input, mat2):
     return _mm2("bmm", input, mat2)
 
 
+@public(out=True)
 def dot(input, other):
     _check("dot", input, other)
     if input._data.ndim != 1 or other._data.ndim != 1:
@@ -112,6 +116,7 @@ def dot(input, other):
     return label(matmul(input, other), "DotBackward0")
 
 
+@public(out=True)
 def mv(input, vec):
     _check("mv", input, vec)
     if input._data.ndim != 2 or vec._data.ndim != 1:
@@ -119,10 +124,12 @@ def mv(input, vec):
     return matmul(input, vec)
 
 
+@public(aliases=("ger",), out=True)
 def outer(input, vec2):
     return input.reshape(-1, 1) * vec2.reshape(1, -1)
 
 
+@public(inplace=True, out=True)
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     r = mm(mat1, mat2)
     if isinstance(alpha, Tensor) or alpha != 1:

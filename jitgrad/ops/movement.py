@@ -7,7 +7,7 @@ import numpy as np
 from .._grad_mode import STATE
 from ..tensor import Tensor, _wrap_dim
 from ._common import norm_dims, sum_to, to_tensor
-from .registry import apply, const, label, register
+from .registry import apply, const, label, public, register
 
 
 def _share_vc(res, x):
@@ -891,3 +891,34 @@ index_select = _labelled(index_select, "IndexSelectBackward0")
 masked_fill = _labelled(masked_fill, "MaskedFillBackward0")
 repeat = _labelled(repeat, "RepeatBackward0")
 flip = _labelled(flip, "FlipBackward0")
+
+# the public surface of the movement ops (after ``_labelled``: the names' final functions)
+public(reshape, shape_kw="shape", prim=reshape_p)
+public(view, export=False, shape_kw="size")
+public(flatten)
+public(unflatten)
+public(squeeze, inplace="view")
+public(unsqueeze, inplace="view")
+public(permute, shape_kw="dims", prim=permute_p)
+public(transpose, inplace="view", aliases=("swapaxes", "swapdims"))
+public(t, inplace="view")
+public(movedim, aliases=("moveaxis",))
+public(expand, export=False, shape_kw="size", prim=expand_p)
+public(broadcast_to)
+public(expand_as)
+public(repeat, shape_kw="repeats")
+public(narrow)
+public(split)
+public(chunk)
+public(unbind)
+public(select)
+public(index_select, out=True)
+public(masked_select, out=True)
+public(masked_fill, inplace=True)
+public(gather, out=True, prim=gather_p)
+public(scatter_add, inplace=True, prim=scatter_add_p)
+public(flip)
+public(nonzero, out=True, prim=nonzero_p)
+public(take_along_dim)
+public(cat, out=True, method=False, aliases=("concat", "concatenate"), prim=cat_p)
+public(stack, out=True, method=False)

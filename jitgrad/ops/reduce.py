@@ -1,14 +1,14 @@
-"""Reductions (sum, amax, prod, argmax) and the composites built on them."""
+"""Reduction primitives (sum, amax, prod, argmax, any, cumsum) and their thin wrappers
+(mean, max/min with indices); the composites built on them are in ``composite_reduce.py``."""
 
 import builtins
 import collections
-import math
 
 import numpy as np
 
 from ..tensor import Tensor, _wrap_dim
-from ._common import norm_dims, promote_float, to_tensor
-from .registry import apply, label, register
+from ._common import norm_dims, to_tensor
+from .registry import apply, label, public, register
 
 
 def _keep_shape(shape, dims):
@@ -111,6 +111,7 @@ def _reduce(prim, op, input, dim, keepdim, empty_ok=True):
     return apply(prim, (x,), {"dims": dims, "keepdim": bool(keepdim)})
 
 
+@public(axis=True, prim=sum_p, out=True)
 def sum(input, dim=None, keepdim=False, dtype=None):
     """Sum over ``dim`` (int, tuple or None for all)."""
     r = _reduce(sum_p, "sum", input, dim, keepdim)
@@ -119,6 +120,7 @@ def sum(input, dim=None, keepdim=False, dtype=None):
     return r if dtype is None else r.to(dtype)
 
 
+@public(axis=True, out=True)
 def mean(input, dim=None, keepdim=False, dtype=None):
     """Mean over ``dim``; floating inputs only, like torch."""
     x = to_tensor(input, "mean")
@@ -138,23 +140,28 @@ def mean(input, dim=None, keepdim=False, dtype=None):
     return label(r, "MeanBackward0" if dim is None else "MeanBackward1")
 
 
+@public(axis=True, prim=amax_p, out=True)
 def amax(input, dim=(), keepdim=False):
     return _reduce(amax_p, "amax", input, None if dim == () else dim, keepdim, empty_ok=False)
 
 
+@public(axis=True, prim=amin_p, out=True)
 def amin(input, dim=(), keepdim=False):
     return _reduce(amin_p, "amin", input, None if dim == () else dim, keepdim, empty_ok=False)
 
 
+@public(axis=True, prim=prod_p, out=True)
 def prod(input, dim=None, keepdim=False, dtype=None):
     r = _reduce(prod_p, "prod", input, dim, keepdim)
     return r if dtype is None else r.to(dtype)
 
 
+@public(axis=True, prim=any_p)
 def any(input, dim=None, keepdim=False):
     return _reduce(any_p, "any", input, dim, keepdim)
 
 
+@public(axis=True, prim=all_p)
 def all(input, dim=None, keepdim=False):
     return _reduce(all_p, "all", input, dim, keepdim)
 
@@ -174,10 +181,12 @@ def _arg(prim, op, input, dim, keepdim):
     return apply(prim, (x,), {"dim": d, "keepdim": bool(keepdim)})
 
 
+@public(axis=True, prim=argmax_p, out=True)
 def argmax(input, dim=None, keepdim=False):
     return _arg(argmax_p, "argmax", input, dim, keepdim)
 
 
+@public(axis=True, prim=argmin_p, out=True)
 def argmin(input, dim=None, keepdim=False):
     return _arg(argmin_p, "argmin", input, dim, keepdim)
 
@@ -211,128 +220,28 @@ def _minmax(op, amm, argf, input, dim, keepdim, other):
     return getattr(return_types, op)(vals, idx)
 
 
+@public(axis=True, out=True)
 def max(input, dim=None, keepdim=False, *, other=None):
     """``max(x)``; ``max(x, dim)`` gives (values, indices); ``max(x, y)`` is ``maximum``."""
     return _minmax("max", amax, argmax, input, dim, keepdim, other)
 
 
+@public(axis=True, out=True)
 def min(input, dim=None, keepdim=False, *, other=None):
     return _minmax("min", amin, argmin, input, dim, keepdim, other)
 
 
-def _count(x, dims):
-    n = 1
-    for d in dims:
-        n *= x._data.shape[d]
-    return n
+def root_at_zero_safe(s, p=2):
+    """``s ** (1/p)`` for ``s >= 0`` whose gradient at ``s == 0`` is 0 (PyTorch's subgradient
+    of a norm at the zero vector), not ``inf * 0 = nan``; twice differentiable."""
+    from .elementwise import where
+
+    zero = s == 0
+    safe = where(zero, 1.0, s)
+    return where(zero, 0.0, safe.sqrt() if p == 2 else safe ** (1.0 / p))
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """Variance with Bessel's correction by default (``correction=1``)."""
-    if isinstance(dim, bool):  # var(x, False) is the legacy unbiased flag
-        unbiased, dim = dim, None
-    corr = 1 if correction is None else correction
-    if unbiased is not None:
-        corr = 1 if unbiased else 0
-    (x,) = promote_float("var", to_tensor(input, "var"))
-    dims = norm_dims(dim, x._data.ndim, "var")
-    n = _count(x, dims)
-    mu = mean(x, dims, keepdim=True)
-    d = x - mu
-    return label(sum(d * d, dims, keepdim=keepdim) / builtins_max(n - corr, 0), "VarBackward0")
-
-
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return label(var(input, dim, unbiased, keepdim, correction=correction).sqrt(), "StdBackward0")
-
-
-def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return (var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
-
-
-def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return (std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
-
-
-def logsumexp(input, dim=None, keepdim=False):
-    """``log(sum(exp(x), dim))`` computed stably."""
-    (x,) = promote_float("logsumexp", to_tensor(input, "logsumexp"))
-    dims = norm_dims(dim, x._data.ndim, "logsumexp")
-    if x._data.size == 0:
-        return log_(sum(x.exp(), dims, keepdim))
-    m = amax(x, dims, keepdim=True).detach()
-    m = m.masked_fill(m.isinf(), 0.0)
-    r = log_(sum((x - m).exp(), dims, keepdim=True)) + m
-    return label(r if keepdim else r.squeeze(dims), "LogsumexpBackward0")
-
-
-def log_(x):
-    from .elementwise import log
-
-    return log(x)
-
-
-def _softmax_dim(op, x, dim):
-    if dim is None:
-        dim = 0 if x._data.ndim in (0, 1, 3) else 1
-    return _wrap_dim(dim, x._data.ndim, op)
-
-
-def softmax(input, dim=None, dtype=None):
-    """``exp(x) / sum(exp(x), dim)``, shifted by the (detached) max for stability."""
-    x = to_tensor(input, "softmax")
-    if dtype is not None:
-        x = x.to(dtype)
-    (x,) = promote_float("softmax", x)
-    d = _softmax_dim("softmax", x, dim)
-    if x._data.ndim == 0:  # always 1, with zero gradient
-        e = (x - x.detach()).exp()
-        return e / e
-    if x._data.size == 0:
-        e = x.exp()
-        return e / sum(e, d, keepdim=True)
-    m = amax(x, d, keepdim=True).detach()
-    e = (x - m).exp()
-    return label(e / sum(e, d, keepdim=True), "SoftmaxBackward0")
-
-
-def log_softmax(input, dim=None, dtype=None):
-    """``x - logsumexp(x, dim)``."""
-    x = to_tensor(input, "log_softmax")
-    if dtype is not None:
-        x = x.to(dtype)
-    (x,) = promote_float("log_softmax", x)
-    d = _softmax_dim("log_softmax", x, dim)
-    if x._data.ndim == 0:  # always 0, with zero gradient
-        return x - x
-    return label(x - logsumexp(x, d, keepdim=True), "LogSoftmaxBackward0")
-
-
-def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
-    """Vector p-norm over ``dim`` (all elements by default); p in {fro, 2, 1, inf, -inf, x}."""
-    return label(_norm(input, p, dim, keepdim, dtype), "LinalgVectorNormBackward0")
-
-
-def _norm(input, p="fro", dim=None, keepdim=False, dtype=None):
-    (x,) = promote_float("norm", to_tensor(input, "norm"))
-    if dtype is not None:
-        x = x.to(dtype)
-    dims = norm_dims(dim, x._data.ndim, "norm")
-    if p in ("fro", 2, 2.0):
-        return sum(x * x, dims, keepdim).sqrt()
-    if p == "nuc":
-        raise NotImplementedError("norm: the nuclear norm is not supported")
-    if p in (math.inf, float("inf")):
-        return amax(x.abs(), dims, keepdim)
-    if p == -math.inf:
-        return amin(x.abs(), dims, keepdim)
-    if p == 0:
-        return sum((x != 0).to(x._data.dtype), dims, keepdim)
-    if p == 1:
-        return sum(x.abs(), dims, keepdim)
-    return sum(x.abs() ** p, dims, keepdim) ** (1.0 / p)
-
-
+@public(axis=True, inplace=True, out=True)
 def cumsum(input, dim, dtype=None):
     x = to_tensor(input, "cumsum")
     if dtype is not None:
@@ -355,5 +264,3 @@ def _cumsum_vjp(g, o, x, dim):
 
 
 cumsum_p = register("cumsum", "opaque", _cumsum_ref, vjp=_cumsum_vjp, saves=())
-
-builtins_max = builtins.max

@@ -42,6 +42,8 @@ class Primitive:
         "identities",
         "noop",
         "fusible",
+        # ---- the public surface: the ``Api`` entry of the function that runs this op ----
+        "api",
     )
 
     def __init__(
@@ -99,6 +101,7 @@ class Primitive:
         if fusible is None:
             fusible = kind == "elementwise" and scalar is not None
         self.fusible = fusible
+        self.api = None  # set by ``public(fn, prim=self)``: jitgrad.<name>, Tensor.<name>, ...
 
     def __repr__(self):
         return f"<Primitive {self.name} ({self.kind})>"
@@ -121,6 +124,98 @@ class Identity:
 
     def __repr__(self):
         return f"Identity({self.const_pos}, {self.value!r}, {self.result!r}, {self.exact!r})"
+
+
+class Api:
+    """Where one public op appears: ``jitgrad.<name>``, ``Tensor.<name>``, ``Tensor.<name>_``.
+
+    ``fn`` is the function; ``method`` the callable behind the Tensor method (``fn`` itself,
+    or an adaptor such as ``where``'s ``self``-first form; ``None``: no method); ``inplace``:
+    True: ``Tensor.<name>_`` runs the method and writes the result back (version counter,
+    leaf check: ``ops.inplace``), ``"view"``: the tensor takes the view's shape
+    (``unsqueeze_``); ``export``: the function is ``jitgrad.<name>``; ``aliases``: more names
+    for all of these (``arcsin`` for ``asin``); ``axis``: the method also takes torch's
+    ``axis=`` spelling of ``dim=`` (and so does the exported function);
+    ``shape_kw``: the method also takes its ``*shape`` as that keyword (``view(size=...)``);
+    ``out``: the function takes torch's ``out=`` (``jitgrad._out.with_out``).
+    """
+
+    __slots__ = (
+        "name",
+        "fn",
+        "method",
+        "inplace",
+        "export",
+        "aliases",
+        "axis",
+        "shape_kw",
+        "out",
+        "prim",
+    )
+
+    def __init__(self, name, fn, method, inplace, export, aliases, axis, shape_kw, out, prim):
+        self.name, self.fn, self.method, self.inplace = name, fn, method, inplace
+        self.export, self.aliases, self.axis, self.prim = export, tuple(aliases), axis, prim
+        self.shape_kw, self.out = shape_kw, out
+
+    @property
+    def names(self):
+        """The public name and its aliases."""
+        return (self.name,) + self.aliases
+
+    def __repr__(self):
+        return f"<Api {self.name}>"
+
+
+SURFACE = {}  # every public name (aliases too) -> its Api entry, in declaration order
+_INSTALLERS = []  # jitgrad.ops appends the function that installs one entry (late entries)
+
+
+def public(
+    fn=None,
+    name=None,
+    *,
+    method=True,
+    inplace=False,
+    export=True,
+    aliases=(),
+    axis=False,
+    shape_kw=None,
+    out=False,
+    prim=None,
+):
+    """Declare ``fn`` a public op (see ``Api``); usable as ``@public(...)``. Returns ``fn``.
+
+    ``method``: True (the method is ``fn``), False, or the callable the method runs.
+    ``prim``: the primitive ``fn`` runs (``prim.api`` then names the entry). An entry declared
+    after ``import jitgrad`` (a toy op in a test) is installed at once.
+    """
+    if fn is None:
+        return lambda f: public(
+            f,
+            name,
+            method=method,
+            inplace=inplace,
+            export=export,
+            aliases=aliases,
+            axis=axis,
+            shape_kw=shape_kw,
+            out=out,
+            prim=prim,
+        )
+    name = name or fn.__name__
+    m = fn if method is True else (method or None)
+    entry = Api(name, fn, m, inplace, export, aliases, axis, shape_kw, out, prim)
+    for n in entry.names:
+        if n in SURFACE:
+            raise ValueError(f"public name {n!r} declared twice ({SURFACE[n]} and {entry})")
+    for n in entry.names:
+        SURFACE[n] = entry
+    if prim is not None:
+        prim.api = entry
+    for install in _INSTALLERS:
+        install(entry)
+    return fn
 
 
 def _camel(name):
@@ -400,4 +495,16 @@ def const(value, dtype):
     return t
 
 
-__all__ = ["Primitive", "Identity", "register", "apply", "const", "Node", "PRIMITIVES", "Tensor"]
+__all__ = [
+    "Api",
+    "SURFACE",
+    "public",
+    "Primitive",
+    "Identity",
+    "register",
+    "apply",
+    "const",
+    "Node",
+    "PRIMITIVES",
+    "Tensor",
+]

@@ -2,6 +2,7 @@
 
 from .. import _dtype
 from ..creation import tensor, zeros_like
+from ..ops import elementwise as E
 from .optimizer import Optimizer, betas, check_nonneg, check_unit, hp
 
 
@@ -18,6 +19,46 @@ def _check(lr, eps, b, weight_decay):
 def new_step_counter():
     """The per-parameter step counter: a 0-d float32 tensor, updated in place (``add_(1)``)."""
     return tensor(0.0, dtype=_dtype.float32)
+
+
+def moments(opt, group, second="exp_avg_sq", decoupled=False, more_state=()):
+    """The part every Adam-family update shares, per parameter with a gradient.
+
+    Creates the state (the step counter, ``more_state`` entries ``(name, make(p))`` in that
+    order, ``exp_avg`` and the second moment ``second``), counts the step, applies weight
+    decay (``decoupled``: ``p *= 1 - lr * wd``, else L2 on the gradient), then updates the
+    first moment ``m = lerp(m, g, 1 - beta1)`` and the second: ``"exp_avg_sq"``:
+    ``v = beta2 * v + (1 - beta2) * g * g``; ``"exp_inf"`` (Adamax): ``u = max(beta2 * u,
+    |g| + eps)``. Yields ``(p, g, state, step)``, ``step`` the counter in ``p``'s dtype.
+    """
+    lr = hp(group, "lr")
+    beta1, beta2 = betas(group)
+    has_wd = group["weight_decay"] != 0
+    wd = hp(group, "weight_decay") if has_wd else 0
+    for p in opt._params_with_grad(group):
+        g = -p.grad if group["maximize"] else p.grad
+        st = opt.state[p]
+        if not st:
+            st["step"] = new_step_counter()
+            for name, make in more_state:
+                st[name] = make(p)
+            st["exp_avg"] = zeros_like(p)
+            st[second] = zeros_like(p)
+        st["step"].add_(1)
+        if has_wd:
+            if decoupled:
+                p.mul_(1 - lr * wd)
+            else:
+                g = g + p * wd
+        m, v = st["exp_avg"], st[second]
+        m.lerp_(g, 1 - beta1)
+        if second == "exp_inf":
+            v.copy_(E.maximum(v * beta2, g.abs() + hp(group, "eps")))
+        else:
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        # the counter tensor (exact integers) in the parameter's dtype, so float64 runs match
+        # torch's Python-float arithmetic
+        yield p, g, st, st["step"].to(p.dtype)
 
 
 class Adam(Optimizer):
@@ -72,39 +113,15 @@ class Adam(Optimizer):
         return self._run_step(closure, self._update)
 
     def _update(self, group):
-        has_wd = group["weight_decay"] != 0
-        lr = hp(group, "lr")
+        lr, eps = hp(group, "lr"), hp(group, "eps")
         beta1, beta2 = betas(group)
-        eps = hp(group, "eps")
-        wd = hp(group, "weight_decay") if has_wd else 0
         amsgrad = group["amsgrad"]
-        for p in self._params_with_grad(group):
-            g = p.grad
-            if group["maximize"]:
-                g = -g
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = new_step_counter()
-                state["exp_avg"] = zeros_like(p)
-                state["exp_avg_sq"] = zeros_like(p)
-                if amsgrad:
-                    state["max_exp_avg_sq"] = zeros_like(p)
-            step_t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-            step_t.add_(1)
-            if has_wd:
-                if self._decoupled:
-                    p.mul_(1 - lr * wd)
-                else:
-                    g = g + p * wd
-            m.lerp_(g, 1 - beta1)
-            v.mul_(beta2).add_(g * g * (1 - beta2))
-            # bias corrections from the counter tensor (exact integers), in the parameter's
-            # dtype so float64 runs match torch's Python-float arithmetic
-            step = step_t.to(p.dtype)
-            bias_correction1 = 1 - beta1**step
-            bias_correction2 = 1 - beta2**step
-            step_size = lr / bias_correction1
-            bias_correction2_sqrt = bias_correction2.sqrt()
+        for p, _g, state, step in moments(self, group, decoupled=self._decoupled):
+            if amsgrad and "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = zeros_like(p)
+            m, v = state["exp_avg"], state["exp_avg_sq"]
+            step_size = lr / (1 - beta1**step)
+            bias_correction2_sqrt = (1 - beta2**step).sqrt()
             if amsgrad:
                 vmax = state["max_exp_avg_sq"]
                 vmax.maximum_(v)

@@ -1,8 +1,6 @@
 """Adamax (Adam with the infinity norm), with PyTorch's update formula."""
 
-from ..creation import zeros_like
-from ..ops import elementwise as E
-from .adam import _check, new_step_counter
+from .adam import _check, moments
 from .optimizer import Optimizer, betas, hp
 
 
@@ -45,22 +43,8 @@ class Adamax(Optimizer):
         return self._run_step(closure, self._update)
 
     def _update(self, group):
-        lr, eps = hp(group, "lr"), hp(group, "eps")
-        beta1, beta2 = betas(group)
-        has_wd = group["weight_decay"] != 0
-        wd = hp(group, "weight_decay") if has_wd else 0
-        for p in self._params_with_grad(group):
-            g = -p.grad if group["maximize"] else p.grad
-            st = self.state[p]
-            if not st:
-                st["step"] = new_step_counter()
-                st["exp_avg"] = zeros_like(p)
-                st["exp_inf"] = zeros_like(p)
-            st["step"].add_(1)
-            if has_wd:
-                g = g + p * wd
-            m, u = st["exp_avg"], st["exp_inf"]
-            m.lerp_(g, 1 - beta1)
-            u.copy_(E.maximum(u * beta2, g.abs() + eps))
-            clr = lr / (1 - beta1 ** st["step"].to(p.dtype))
-            p.sub_(m / u * clr)
+        lr = hp(group, "lr")
+        beta1, _ = betas(group)
+        for p, _g, st, step in moments(self, group, second="exp_inf"):
+            clr = lr / (1 - beta1**step)
+            p.sub_(st["exp_avg"] / st["exp_inf"] * clr)

@@ -1,8 +1,7 @@
 """RAdam (rectified Adam), with PyTorch's update formula."""
 
-from ..creation import zeros_like
 from ..ops import elementwise as E
-from .adam import _check, new_step_counter
+from .adam import _check, moments
 from .optimizer import Optimizer, betas, hp
 
 
@@ -57,28 +56,11 @@ class RAdam(Optimizer):
     def _update(self, group):
         lr, eps = hp(group, "lr"), hp(group, "eps")
         beta1, beta2 = betas(group)
-        has_wd = group["weight_decay"] != 0
-        wd = hp(group, "weight_decay") if has_wd else 0
-        for p in self._params_with_grad(group):
-            g = -p.grad if group["maximize"] else p.grad
-            st = self.state[p]
-            if not st:
-                st["step"] = new_step_counter()
-                st["exp_avg"] = zeros_like(p)
-                st["exp_avg_sq"] = zeros_like(p)
-            st["step"].add_(1)
-            step = st["step"].to(p.dtype)
-            if has_wd:
-                if group["decoupled_weight_decay"]:
-                    p.mul_(1 - lr * wd)
-                else:
-                    g = g + p * wd
-            m, v = st["exp_avg"], st["exp_avg_sq"]
-            m.lerp_(g, 1 - beta1)
-            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        decoupled = group["decoupled_weight_decay"]
+        for p, _g, st, step in moments(self, group, decoupled=decoupled):
             bc1 = 1 - beta1**step
             bc2 = 1 - beta2**step
-            mhat = m / bc1
+            mhat = st["exp_avg"] / bc1
             rho_inf = 2 / (1 - beta2) - 1
             rho_t = rho_inf - 2 * step * (beta2**step) / bc2
             on = rho_t > 5.0
@@ -86,6 +68,6 @@ class RAdam(Optimizer):
             # tensor, so a traced step takes the same decision as the eager one
             safe = E.where(on, rho_t, 6.0)
             rect = (safe - 4) * (safe - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * safe)
-            adaptive = bc2.sqrt() / (v.sqrt() + eps)
+            adaptive = bc2.sqrt() / (st["exp_avg_sq"].sqrt() + eps)
             upd = E.where(on, mhat * lr * adaptive * rect.sqrt(), mhat * lr)
             p.sub_(upd)

@@ -4,7 +4,9 @@ jitgrad/ops/elementwise.py only so that the library does not ship it) plus one o
 softsign(x) = x / (1 + |x|); d/dx = 1 / (1 + |x|)^2. The registration holds the NumPy
 implementation (eager and the reference backend), the VJP in jitgrad ops (so the tape, the
 tracer and second derivatives share it) and the scalar template both numba backends paste
-into their fused loops. Nothing else in jitgrad changes.
+into their fused loops; ``api`` declares its public surface (the function
+``jitgrad.toy_softsign``, the Tensor method and the in-place form). Nothing else in jitgrad
+changes.
 """
 
 import numpy as np
@@ -23,6 +25,7 @@ softsign = _unary(
     _ref,
     lambda g, out, x: (g / ((x.abs() + 1) * (x.abs() + 1)),),
     "({0} / (1.0 + abs({0})))",
+    api={"inplace": True},  # jitgrad.toy_softsign, Tensor.toy_softsign and .toy_softsign_()
 )
 
 # the table row: function, NumPy reference, inputs (away from 0: |x| has a kink there)

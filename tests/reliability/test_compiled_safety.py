@@ -325,14 +325,16 @@ def test_eager_error_after_zero_grad_leaves_grads_cleared():
 
 
 def test_fusion_cycle_regression():
-    """Was "internal: fusion created a cycle" (notes/compile_requests.md)."""
+    """Was "internal: fusion created a cycle" (notes/compile_requests.md): same-shape
+    elementwise ops on both sides of a reduction (``y / y.sum()``) must not join one loop."""
     w = torch.randn(2, 3, requires_grad=True)
 
     def step(x):
         w.grad = None
         y = w.exp() + w.tanh()
-        y.sum().backward()
-        return y.detach()
+        z = y / y.sum() * x  # the division reads a reduction of y
+        z.sum().backward()
+        return z.detach()
 
     s = torch.trace(step)
     x = torch.rand(2, 3)
@@ -341,6 +343,7 @@ def test_fusion_cycle_regression():
     for _ in range(3):
         got = s(x)
     assert s.stats["compiled_calls"] == 1  # the fused graph compiled and ran
-    assert any(n.name.startswith("fused[") for n in s.graph.nodes)
+    fused = [n.name for n in s.graph.nodes if n.name.startswith("fused[")]
+    assert "fused[exp,tanh,add]" in fused and len(fused) >= 3, fused  # sum splits the loops
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
     np.testing.assert_allclose(w.grad.numpy(), want_grad, rtol=1e-6)

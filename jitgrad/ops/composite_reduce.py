@@ -1,0 +1,134 @@
+"""Reductions composed of primitives: var/std (and with the mean), logsumexp, softmax,
+log_softmax and the vector norm. Each is jitgrad ops only, so its gradient, its trace and its
+compiled form come from the primitives' rules."""
+
+import builtins
+import math
+
+from ..tensor import _wrap_dim
+from ._common import norm_dims, promote_float, to_tensor
+from .reduce import amax, amin, mean, root_at_zero_safe, sum
+from .registry import label, public
+
+builtins_max = builtins.max
+
+
+def _count(x, dims):
+    n = 1
+    for d in dims:
+        n *= x._data.shape[d]
+    return n
+
+
+@public(axis=True, out=True)
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance with Bessel's correction by default (``correction=1``)."""
+    if isinstance(dim, bool):  # var(x, False) is the legacy unbiased flag
+        unbiased, dim = dim, None
+    corr = 1 if correction is None else correction
+    if unbiased is not None:
+        corr = 1 if unbiased else 0
+    (x,) = promote_float("var", to_tensor(input, "var"))
+    dims = norm_dims(dim, x._data.ndim, "var")
+    n = _count(x, dims)
+    mu = mean(x, dims, keepdim=True)
+    d = x - mu
+    return label(sum(d * d, dims, keepdim=keepdim) / builtins_max(n - corr, 0), "VarBackward0")
+
+
+@public(axis=True, out=True)
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return label(var(input, dim, unbiased, keepdim, correction=correction).sqrt(), "StdBackward0")
+
+
+@public(axis=True, method=False)
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return (var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
+
+
+@public(axis=True, method=False)
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return (std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
+
+
+@public(axis=True, out=True)
+def logsumexp(input, dim=None, keepdim=False):
+    """``log(sum(exp(x), dim))`` computed stably."""
+    (x,) = promote_float("logsumexp", to_tensor(input, "logsumexp"))
+    dims = norm_dims(dim, x._data.ndim, "logsumexp")
+    if x._data.size == 0:
+        return log_(sum(x.exp(), dims, keepdim))
+    m = amax(x, dims, keepdim=True).detach()
+    m = m.masked_fill(m.isinf(), 0.0)
+    r = log_(sum((x - m).exp(), dims, keepdim=True)) + m
+    return label(r if keepdim else r.squeeze(dims), "LogsumexpBackward0")
+
+
+def log_(x):
+    from .elementwise import log
+
+    return log(x)
+
+
+def _softmax_dim(op, x, dim):
+    if dim is None:
+        dim = 0 if x._data.ndim in (0, 1, 3) else 1
+    return _wrap_dim(dim, x._data.ndim, op)
+
+
+@public(axis=True)
+def softmax(input, dim=None, dtype=None):
+    """``exp(x) / sum(exp(x), dim)``, shifted by the (detached) max for stability."""
+    x = to_tensor(input, "softmax")
+    if dtype is not None:
+        x = x.to(dtype)
+    (x,) = promote_float("softmax", x)
+    d = _softmax_dim("softmax", x, dim)
+    if x._data.ndim == 0:  # always 1, with zero gradient
+        e = (x - x.detach()).exp()
+        return e / e
+    if x._data.size == 0:
+        e = x.exp()
+        return e / sum(e, d, keepdim=True)
+    m = amax(x, d, keepdim=True).detach()
+    e = (x - m).exp()
+    return label(e / sum(e, d, keepdim=True), "SoftmaxBackward0")
+
+
+@public(axis=True)
+def log_softmax(input, dim=None, dtype=None):
+    """``x - logsumexp(x, dim)``."""
+    x = to_tensor(input, "log_softmax")
+    if dtype is not None:
+        x = x.to(dtype)
+    (x,) = promote_float("log_softmax", x)
+    d = _softmax_dim("log_softmax", x, dim)
+    if x._data.ndim == 0:  # always 0, with zero gradient
+        return x - x
+    return label(x - logsumexp(x, d, keepdim=True), "LogSoftmaxBackward0")
+
+
+@public(axis=True)
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """Vector p-norm over ``dim`` (all elements by default); p in {fro, 2, 1, inf, -inf, x}."""
+    return label(_norm(input, p, dim, keepdim, dtype), "LinalgVectorNormBackward0")
+
+
+def _norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    (x,) = promote_float("norm", to_tensor(input, "norm"))
+    if dtype is not None:
+        x = x.to(dtype)
+    dims = norm_dims(dim, x._data.ndim, "norm")
+    if p in ("fro", 2, 2.0):
+        return root_at_zero_safe(sum(x * x, dims, keepdim))
+    if p == "nuc":
+        raise NotImplementedError("norm: the nuclear norm is not supported")
+    if p in (math.inf, float("inf")):
+        return amax(x.abs(), dims, keepdim)
+    if p == -math.inf:
+        return amin(x.abs(), dims, keepdim)
+    if p == 0:
+        return sum((x != 0).to(x._data.dtype), dims, keepdim)
+    if p == 1:
+        return sum(x.abs(), dims, keepdim)
+    return root_at_zero_safe(sum(x.abs() ** p, dims, keepdim), p)

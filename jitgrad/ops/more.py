@@ -1,8 +1,8 @@
 """More PyTorch ops tutorials use: ``i0``/``i1``, ``renorm``, ``nanmedian``, ``scatter_reduce``.
 
 Composites of the existing primitives where that is exact; three opaque primitives (the
-Bessel functions and the scatter max/min/prod forward) where it is not. ``TENSOR_METHODS``
-lists the Tensor methods this module adds.
+Bessel functions and the scatter max/min/prod forward) where it is not. Functions, Tensor
+methods and in-place forms come from the ``public`` declarations.
 """
 
 import numpy as np
@@ -12,11 +12,12 @@ from .. import return_types
 from .._grad_mode import STATE
 from ..tensor import Tensor, _wrap, _wrap_dim
 from . import composite as C
+from . import composite_reduce as RC
 from . import elementwise as E
 from . import movement as V
 from . import reduce as R
 from ._common import promote_float
-from .registry import apply, register
+from .registry import apply, public, register
 
 
 def _t(x, op):
@@ -45,6 +46,7 @@ i1_p = register("i1", "opaque", _keep(_sp.i1), vjp=_i1_grad, saves_out=True)
 i0_p = register("i0", "opaque", _keep(_sp.i0), vjp=lambda g, o, x: (g * apply(i1_p, (x,)),))
 
 
+@public(inplace=True, out=True)
 def i0(input):
     """The modified Bessel function of the first kind, order 0 (its gradient is ``i1``)."""
     (x,) = promote_float("i0", _t(input, "i0"))
@@ -58,6 +60,7 @@ def i1(input):
 
 
 # ---------------------------------------------------------------- renorm ------------------
+@public(inplace=True, out=True)
 def renorm(input, p, dim, maxnorm):
     """Each slice along ``dim`` whose ``p``-norm exceeds ``maxnorm`` rescaled to ``maxnorm``."""
     x = _t(input, "renorm")
@@ -73,12 +76,13 @@ def renorm(input, p, dim, maxnorm):
     if x._data.dtype.kind != "f":
         raise RuntimeError(f"renorm: expected a floating-point input, got {x.dtype}")
     others = tuple(i for i in range(x._data.ndim) if i != d)
-    norm = R.norm(x, p, others, True)
+    norm = RC.norm(x, p, others, True)
     factor = E.where(norm > maxnorm, maxnorm / (norm + 1e-7), 1.0)
     return x * factor
 
 
 # ---------------------------------------------------------------- nanmedian ---------------
+@public(axis=True, out=True)
 def nanmedian(input, dim=None, keepdim=False):
     """The lower median ignoring NaN (NaN where all are NaN); with ``dim``,
     ``(values, indices)``."""
@@ -136,6 +140,7 @@ def _scatter_reduce_ref(base, index, src, dim, reduce, include_self):
 scatter_reduce_p = register("scatter_reduce", "opaque", _scatter_reduce_ref, nondiff=True)
 
 
+@public(inplace=True, out=True)
 def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     """``input`` with ``src`` reduced into the positions ``index`` names along ``dim``
     (sum, prod, mean, amax, amin; ``include_self`` counts ``input``'s own value)."""
@@ -202,13 +207,3 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     )
     diff = e.detach() - e
     return out - E.where(E.isfinite(diff), diff, 0.0)
-
-
-TENSOR_METHODS = {
-    "i0": i0,
-    "renorm": renorm,
-    "nanmedian": nanmedian,
-    "scatter_reduce": scatter_reduce,
-}
-for _name, _fn in TENSOR_METHODS.items():
-    setattr(Tensor, _name, _fn)

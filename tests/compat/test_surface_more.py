@@ -208,7 +208,7 @@ def _np_unfold(x, k, d, p, s):
 UF_CONFIGS = [
     ((2, 2), (1, 1), (0, 0), (1, 1)),
     ((2, 3), (1, 2), (1, 0), (2, 1)),
-    ((3, 3), (1, 1), (1, 1), (2, 2)),
+    ((3, 2), (2, 1), (1, 1), (2, 2)),
 ]
 
 
@@ -534,3 +534,20 @@ def test_binary_cross_entropy_refuses_a_weight_that_requires_grad():
         )
     ).mean()
     np.testing.assert_allclose(v.item(), ref, rtol=1e-5)
+
+
+def test_declared_forms_in_place_out_and_axis():
+    x = torch.tensor(R.standard_normal((3, 4)))
+    y = x.clone()
+    assert y.renorm_(2, 0, 0.5) is y
+    np.testing.assert_allclose(y.norm(dim=1).numpy(), 0.5, rtol=1e-6)
+    z = torch.zeros(3, dtype=torch.float64)
+    z.scatter_reduce_(0, torch.tensor([0, 0, 2]), torch.tensor([1.0, 2.0, 3.0]).double(), "amax")
+    np.testing.assert_array_equal(z.numpy(), [2.0, 0.0, 3.0])
+    o = torch.empty(3, 4, dtype=torch.float64)
+    torch.i0(x, out=o)
+    np.testing.assert_array_equal(o.numpy(), sp.i0(x.numpy()))
+    np.testing.assert_array_equal(
+        torch.nanmedian(x, axis=1).values.numpy(), torch.nanmedian(x, 1).values.numpy()
+    )
+    np.testing.assert_array_equal(torch.special.i0(x).numpy(), sp.i0(x.numpy()))

@@ -1951,13 +1951,15 @@ __all__ += ["unfold", "fold"]
 # ---------------------------------------------------------------- more pooling, norms -----
 def _adaptive_windows(n, out):
     """Per output cell, the input positions of its adaptive window, padded to the longest
-    window by repeating the first (a repeat never changes a max nor wins a tie)."""
+    window by repeating the first (a repeat never changes a max nor wins a tie), and which
+    slots are real."""
     starts = [(i * n) // out for i in range(out)]
     ends = [-(-((i + 1) * n) // out) for i in range(out)]
     k = max(e - s for s, e in zip(starts, ends))
-    return np.array(
+    idx = np.array(
         [list(range(s, e)) + [s] * (k - (e - s)) for s, e in zip(starts, ends)], dtype=np.int64
     )
+    return idx, np.arange(k)[None, :] < (np.array(ends) - np.array(starts))[:, None]
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
@@ -1985,12 +1987,19 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
         out = x.new_zeros(n, c, oh, ow)
         idx = _J.zeros(n, c, oh, ow, dtype=_J.int64)
     else:
-        rows, cols = _adaptive_windows(h, oh), _adaptive_windows(w, ow)
+        (rows, vr), (cols, vc) = _adaptive_windows(h, oh), _adaptive_windows(w, ow)
         table = (rows[:, None, :, None] * w + cols[None, :, None, :]).reshape(oh, ow, -1)
+        valid = (vr[:, None, :, None] & vc[None, :, None, :]).reshape(oh, ow, -1)
         kk = table.shape[-1]
         flat = x.reshape(n, c, h * w)
         win = flat.index_select(2, _J.tensor(table.reshape(-1))).reshape(n, c, oh, ow, kk)
-        pick = win.argmax(-1, keepdim=True)
+        # torch's pick: the last NaN of the window if any, else the first maximum (amax/amin
+        # lower on every backend, argmax does not)
+        ar = _J.arange(kk)
+        first = _J.where(win == win.amax(-1, keepdim=True), ar, kk).amin(-1, keepdim=True)
+        real = _J.tensor(np.broadcast_to(valid, (oh, ow, kk)).copy())
+        last_nan = _J.where(win.isnan() & real, ar, -1).amax(-1, keepdim=True)
+        pick = _J.where(last_nan >= 0, last_nan, first).clamp(max=kk - 1)
         tab = _J.tensor(np.broadcast_to(table, (n, c, oh, ow, kk)).copy())
         idx = tab.gather(4, pick).reshape(n, c, oh, ow)
         out = flat.gather(2, idx.reshape(n, c, oh * ow)).reshape(n, c, oh, ow)

@@ -276,6 +276,11 @@ def test_adaptive_max_pool_ties_indices_1d_and_modules():
     g = np.zeros(16)
     np.add.at(g, idx.numpy().reshape(-1), 1.0)
     np.testing.assert_array_equal(x.grad.numpy().reshape(-1), g)
+    nan = np.ones((1, 1, 4, 4))
+    nan[0, 0, 0, 0] = nan[0, 0, 1, 1] = np.nan  # torch picks a window's last NaN
+    o, i = F.adaptive_max_pool2d(_t(nan, False), 2, return_indices=True)
+    np.testing.assert_array_equal(i.numpy()[0, 0], [[5, 2], [8, 10]])
+    assert np.isnan(o.numpy()[0, 0, 0, 0]) and o.numpy()[0, 0, 1, 1] == 1.0
     y = R.standard_normal((2, 3, 7))
     o1, i1 = F.adaptive_max_pool1d(_t(y, False), 3, return_indices=True)
     r1, ri1 = _np_adaptive_max(y[:, :, None], 1, 3)

@@ -1993,13 +1993,13 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
         kk = table.shape[-1]
         flat = x.reshape(n, c, h * w)
         win = flat.index_select(2, _J.tensor(table.reshape(-1))).reshape(n, c, oh, ow, kk)
-        # torch's pick: the last NaN of the window if any, else the first maximum (amax/amin
-        # lower on every backend, argmax does not)
-        ar = _J.arange(kk)
+        # torch's pick: the last NaN of the window if any, else the first maximum (float
+        # amax/amin lower on every backend; argmax and integer amax/amin do not)
+        ar = _J.arange(kk, dtype=x.dtype)
         first = _J.where(win == win.amax(-1, keepdim=True), ar, kk).amin(-1, keepdim=True)
         real = _J.tensor(np.broadcast_to(valid, (oh, ow, kk)).copy())
-        last_nan = _J.where(win.isnan() & real, ar, -1).amax(-1, keepdim=True)
-        pick = _J.where(last_nan >= 0, last_nan, first).clamp(max=kk - 1)
+        last_nan = _J.where(win.isnan() & real, ar, -1.0).amax(-1, keepdim=True)
+        pick = _J.where(last_nan >= 0, last_nan, first).clamp(max=kk - 1).long()
         tab = _J.tensor(np.broadcast_to(table, (n, c, oh, ow, kk)).copy())
         idx = tab.gather(4, pick).reshape(n, c, oh, ow)
         out = flat.gather(2, idx.reshape(n, c, oh * ow)).reshape(n, c, oh, ow)

@@ -18,6 +18,7 @@ from . import (
     softmax,
     xlogy,
 )
+from .ops.more import i0, i1
 
 expit = sigmoid
 gammaln = lgamma
@@ -66,4 +67,6 @@ __all__ = [
     "entr",
     "ndtr",
     "log_ndtr",
+    "i0",
+    "i1",
 ]

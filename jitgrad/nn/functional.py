@@ -920,6 +920,11 @@ def binary_cross_entropy(
     """``-(t log(x) + (1 - t) log(1 - x))`` for probabilities ``x``; logs clamped at -100."""
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "binary_cross_entropy")
+    if isinstance(weight, Tensor) and weight.requires_grad and _J.is_grad_enabled():
+        raise RuntimeError(
+            "The function 'binary_cross_entropy' is not differentiable with respect to argument "
+            "'weight'. This input cannot have requires_grad True."
+        )
     target = _as_target(target, "binary_cross_entropy")
     if target._data.shape != input._data.shape:
         raise ValueError(
@@ -1705,3 +1710,374 @@ __all__.append("embedding_bag")
 embedding_bag = _labelled_fn(
     embedding_bag, "EmbeddingBagBackward0", shown=lambda i, w, *a, **k: (w,)
 )
+
+
+# ---------------------------------------------------------------- transposed convolution --
+def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    """Composite: zeros between input pixels, pad by d*(k-1)-p, then a stride-1 ``conv2d``
+    with the (in, out/g, k...) weight regrouped to (out, in/g, k...) and flipped."""
+    _check_tensor(input, op)
+    _check_tensor(weight, op, "weight")
+    if weight._data.ndim != nd + 2:
+        raise RuntimeError(
+            f"{op}: weight must be {nd + 2}-D (in_channels, out_channels/groups, kernel...), "
+            f"got shape {_shape(weight)}"
+        )
+    if input._data.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(
+            f"{op}: Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {op}, but got "
+            f"input of size: {_shape(input)}"
+        )
+    unbatched = input._data.ndim == nd + 1
+    x = input.unsqueeze(0) if unbatched else input
+    _same_dtype(op, x, weight)
+    groups = int(groups)
+    if groups <= 0:
+        raise RuntimeError(f"{op}: non-positive groups is not supported (got {groups})")
+    cin, og = weight._data.shape[:2]
+    c = x._data.shape[1]
+    if c != cin or cin % groups:
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {_shape(weight)}, expected input{_shape(x)} to "
+            f"have {cin} channels, but got {c} channels instead"
+            + (f" (and {cin} is not divisible by groups={groups})" if cin % groups else "")
+        )
+    ksize = tuple(weight._data.shape[2:])
+    s = _tuple(stride, nd, "stride", op)
+    p = _tuple(padding, nd, "padding", op)
+    op_ = _tuple(output_padding, nd, "output_padding", op)
+    d = _tuple(dilation, nd, "dilation", op)
+    if any(v <= 0 for v in s):
+        raise RuntimeError(f"{op}: non-positive stride is not supported (got {s})")
+    if any(v <= 0 for v in d):
+        raise RuntimeError(f"{op}: dilation should be greater than zero (got {d})")
+    if any(v < 0 for v in p):
+        raise RuntimeError(f"{op}: negative padding is not supported (got {p})")
+    if any(o < 0 or (o >= si and o >= di) for o, si, di in zip(op_, s, d)):
+        vals = [((e,) + t if nd == 1 else t) for e, t in zip((0, 1, 1), (op_, s, d))]
+        shown = " ".join(
+            f"{what}_{nm}: {v}"
+            for what, t in zip(("output_padding", "stride", "dilation"), vals)
+            for nm, v in zip(("height", "width"), t)
+        )
+        raise RuntimeError(
+            f"output padding must be smaller than either stride or dilation, but got {shown}"
+        )
+    spatial = x._data.shape[2:]
+    out_sz = tuple(
+        (n - 1) * si - 2 * pi + di * (k - 1) + oi + 1
+        for n, si, pi, di, k, oi in zip(spatial, s, p, d, ksize, op_)
+    )
+    if any(v <= 0 for v in out_sz):
+        raise RuntimeError(
+            f"{op}: Given input size per channel: ({' x '.join(map(str, spatial))}). Calculated "
+            f"output size per channel: ({' x '.join(map(str, out_sz))}). Output size is too small"
+        )
+    # 1. stride - 1 zeros between input pixels (a zero block on a new axis, merged, tail cut)
+    for ax, si in enumerate(s):
+        if si > 1:
+            sh = x._data.shape
+            y = _zeros_around(x.unsqueeze(3 + ax), 3 + ax, 0, si - 1)
+            y = y.reshape(sh[: 2 + ax] + (sh[2 + ax] * si,) + sh[3 + ax :])
+            x = y.narrow(2 + ax, 0, (sh[2 + ax] - 1) * si + 1)
+    # 2. pad d*(k-1)-p each side (+ output_padding at the end); negative amounts crop
+    pads = []
+    for ax, (k, pi, di, oi) in enumerate(zip(ksize, p, d, op_)):
+        e = di * (k - 1) - pi
+        lo, hi = e, e + oi
+        if lo < 0 or hi < 0:
+            n_ax = x._data.shape[2 + ax]
+            x = x.narrow(2 + ax, max(-lo, 0), n_ax - max(-lo, 0) - max(-hi, 0))
+        pads += [max(lo, 0), max(hi, 0)]
+    # 3. the weight as a conv2d weight: (g, in/g, out/g, k...) -> (out, in/g, k...), flipped
+    w = weight.reshape((groups, cin // groups, og) + ksize).transpose(1, 2)
+    w = w.reshape((groups * og, cin // groups) + ksize).flip(tuple(range(2, 2 + nd)))
+    if nd == 1:
+        x, w, d, pads = x.unsqueeze(2), w.unsqueeze(2), (1,) + d, [0, 0] + pads
+    out = _C.conv2d(x, w, (1, 1), tuple(pads), d, groups)
+    if nd == 1:
+        out = out.squeeze(2)
+    if bias is not None:
+        o = groups * og
+        if bias._data.shape != (o,):
+            raise RuntimeError(
+                f"{op}: bias must have shape [{o}] (out_channels), got {_shape(bias)}"
+            )
+        out = out + bias.reshape((o,) + (1,) * nd)
+    return out.squeeze(0) if unbatched else out
+
+
+def _zeros_around(x, dim, before, after):
+    """``x`` with ``before`` / ``after`` zeros along ``dim`` (``cat`` with constants: lowered
+    on every backend, unlike ``pad``)."""
+    sh = x._data.shape
+    parts = [_J.zeros(*(sh[:dim] + (n,) + sh[dim + 1 :]), dtype=x.dtype) for n in (before, after)]
+    parts = [t for t, n in zip(parts, (before, after)) if n]
+    if not parts:
+        return x
+    return _J.cat(([parts.pop(0)] if before else []) + [x] + parts, dim)
+
+
+def conv_transpose2d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """2-D transposed convolution of (N, C_in, H, W) with weight (C_in, C_out/groups, kh, kw)."""
+    return _conv_transpose(
+        "conv_transpose2d",
+        2,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+    )
+
+
+def conv_transpose1d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """1-D transposed convolution of (N, C_in, L) with weight (C_in, C_out/groups, k)."""
+    return _conv_transpose(
+        "conv_transpose1d",
+        1,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+    )
+
+
+__all__ += ["conv_transpose1d", "conv_transpose2d"]
+
+
+# ---------------------------------------------------------------- unfold / fold -----------
+def _im2col_index(op, hw, kernel_size, dilation, padding, stride):
+    """Flat indices into the padded (Hp*Wp) image, ordered (ki, kj, block): (kk*L,) int64,
+    with the block grid (oh, ow) and the padded size (Hp, Wp)."""
+    k = _tuple(kernel_size, 2, "kernel_size", op)
+    d = _tuple(dilation, 2, "dilation", op)
+    p = _tuple(padding, 2, "padding", op)
+    s = _tuple(stride, 2, "stride", op)
+    if any(v <= 0 for v in k + d + s) or any(v < 0 for v in p):
+        raise RuntimeError(
+            f"{op}: kernel_size, dilation and stride should be greater than zero and padding "
+            f"non-negative, but got kernel_size={k}, dilation={d}, padding={p}, stride={s}"
+        )
+    hp, wp = hw[0] + 2 * p[0], hw[1] + 2 * p[1]
+    oh = (hp - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    ow = (wp - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    if oh <= 0 or ow <= 0:
+        raise RuntimeError(
+            f"{op}: Given input with spatial size ({hw[0]}, {hw[1]}), kernel_size={k}, "
+            f"dilation={d}, padding={p}, calculated shape of the array of sliding blocks as "
+            f"({oh}, {ow}), but its components must be at least one."
+        )
+    ki = np.arange(k[0]).reshape(-1, 1, 1, 1) * d[0]
+    kj = np.arange(k[1]).reshape(1, -1, 1, 1) * d[1]
+    a = np.arange(oh).reshape(1, 1, -1, 1) * s[0]
+    b = np.arange(ow).reshape(1, 1, 1, -1) * s[1]
+    idx = ((a + ki) * wp + (b + kj)).reshape(-1).astype(np.int64)
+    return idx, k, p, (oh, ow), (hp, wp)
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """im2col: (N, C, H, W) -> (N, C*kh*kw, L), the sliding blocks as columns."""
+    _check_tensor(input, "unfold")
+    if input._data.ndim not in (3, 4):
+        raise NotImplementedError(
+            "Input Error: Only 3D or 4D input Tensors are supported (got "
+            f"{input._data.ndim}D) in unfold (im2col)"
+        )
+    unbatched = input._data.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    n, c, h, w = x._data.shape
+    idx, k, p, (oh, ow), (hp, wp) = _im2col_index(
+        "unfold", (h, w), kernel_size, dilation, padding, stride
+    )
+    x = _zeros_around(_zeros_around(x, 2, p[0], p[0]), 3, p[1], p[1])
+    cols = x.reshape(n, c, hp * wp).index_select(2, _J.tensor(idx))
+    out = cols.reshape(n, c * k[0] * k[1], oh * ow)
+    return out.squeeze(0) if unbatched else out
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """col2im: (N, C*kh*kw, L) -> (N, C, H, W), overlapping blocks summed (unfold's adjoint)."""
+    _check_tensor(input, "fold")
+    if input._data.ndim not in (2, 3):
+        raise NotImplementedError(
+            "Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported (got "
+            f"{input._data.ndim}D) in fold (col2im)"
+        )
+    unbatched = input._data.ndim == 2
+    x = input.unsqueeze(0) if unbatched else input
+    hw = _tuple(output_size, 2, "output_size", "fold")
+    idx, k, p, (oh, ow), (hp, wp) = _im2col_index(
+        "fold", hw, kernel_size, dilation, padding, stride
+    )
+    n, ck, L = x._data.shape
+    kk = k[0] * k[1]
+    if ck % kk:
+        raise RuntimeError(
+            "Expected size of input's dimension 1 to be divisible by the product of "
+            f"kernel_size, but got input.size(1)={ck} and kernel_size={k}."
+        )
+    if L != oh * ow:
+        raise RuntimeError(
+            f"Given output_size={hw}, kernel_size={k}, dilation="
+            f"{_tuple(dilation, 2, 'dilation', 'fold')}, padding={p}, stride="
+            f"{_tuple(stride, 2, 'stride', 'fold')}, expected size of input's dimension 2 to "
+            f"match the calculated number of sliding blocks {oh} * {ow} = {oh * ow}, but got "
+            f"input.size(2)={L}."
+        )
+    c = ck // kk
+    full = _J.tensor(np.broadcast_to(idx, (n, c, idx.size)).copy())
+    img = _J.zeros(n, c, hp * wp, dtype=x.dtype).scatter_add(2, full, x.reshape(n, c, kk * L))
+    img = img.reshape(n, c, hp, wp)
+    if p != (0, 0):
+        img = img[:, :, p[0] : hp - p[0], p[1] : wp - p[1]]
+    return img.squeeze(0) if unbatched else img
+
+
+__all__ += ["unfold", "fold"]
+
+
+# ---------------------------------------------------------------- more pooling, norms -----
+def _adaptive_windows(n, out):
+    """Per output cell, the input positions of its adaptive window, padded to the longest
+    window by repeating the first (a repeat never changes a max nor wins a tie), and which
+    slots are real."""
+    starts = [(i * n) // out for i in range(out)]
+    ends = [-(-((i + 1) * n) // out) for i in range(out)]
+    k = max(e - s for s, e in zip(starts, ends))
+    idx = np.array(
+        [list(range(s, e)) + [s] * (k - (e - s)) for s, e in zip(starts, ends)], dtype=np.int64
+    )
+    return idx, np.arange(k)[None, :] < (np.array(ends) - np.array(starts))[:, None]
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max over adaptive windows to a fixed (oh, ow) output; ``return_indices`` gives flat
+    h*W+w; the gradient goes to the (first) maximum, like PyTorch."""
+    op = "adaptive_max_pool2d"
+    _check_tensor(input, op)
+    if input._data.ndim not in (3, 4):
+        raise RuntimeError(f"{op}(): Expected 3D or 4D tensor, but got: {_shape(input)}")
+    unbatched = input._data.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    n, c, h, w = x._data.shape
+    if isinstance(output_size, (int, np.integer)) or output_size is None:
+        output_size = (output_size, output_size)
+    oh = h if output_size[0] is None else int(output_size[0])
+    ow = w if output_size[1] is None else int(output_size[1])
+    if oh < 0 or ow < 0:
+        raise RuntimeError(f"{op}(): output_size must be non-negative, got {(oh, ow)}")
+    if oh == 0 or ow == 0 or h == 0 or w == 0:
+        if h == 0 or w == 0:
+            raise RuntimeError(
+                f"{op}(): Expected input to have non-zero size for non-batch dimensions, but "
+                f"input has sizes {_shape(input)}"
+            )
+        out = x.new_zeros(n, c, oh, ow)
+        idx = _J.zeros(n, c, oh, ow, dtype=_J.int64)
+    else:
+        (rows, vr), (cols, vc) = _adaptive_windows(h, oh), _adaptive_windows(w, ow)
+        table = (rows[:, None, :, None] * w + cols[None, :, None, :]).reshape(oh, ow, -1)
+        valid = (vr[:, None, :, None] & vc[None, :, None, :]).reshape(oh, ow, -1)
+        kk = table.shape[-1]
+        flat = x.reshape(n, c, h * w)
+        win = flat.index_select(2, _J.tensor(table.reshape(-1))).reshape(n, c, oh, ow, kk)
+        # torch's pick: the last NaN of the window if any, else the first maximum (float
+        # amax/amin lower on every backend; argmax and integer amax/amin do not)
+        ar = _J.arange(kk, dtype=x.dtype)
+        first = _J.where(win == win.amax(-1, keepdim=True), ar, kk).amin(-1, keepdim=True)
+        real = _J.tensor(np.broadcast_to(valid, (oh, ow, kk)).copy())
+        last_nan = _J.where(win.isnan() & real, ar, -1.0).amax(-1, keepdim=True)
+        pick = _J.where(last_nan >= 0, last_nan, first).clamp(max=kk - 1).long()
+        tab = _J.tensor(np.broadcast_to(table, (n, c, oh, ow, kk)).copy())
+        idx = tab.gather(4, pick).reshape(n, c, oh, ow)
+        out = flat.gather(2, idx.reshape(n, c, oh * ow)).reshape(n, c, oh, ow)
+    if unbatched:
+        out, idx = out.squeeze(0), idx.squeeze(0)
+    return (out, idx) if return_indices else out
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """``adaptive_max_pool2d`` on a (N, C, L) input."""
+    _check_tensor(input, "adaptive_max_pool1d")
+    if input._data.ndim not in (2, 3):
+        raise RuntimeError(
+            f"adaptive_max_pool1d(): Expected 2D or 3D tensor, but got: {_shape(input)}"
+        )
+    r = adaptive_max_pool2d(input.unsqueeze(-2), (1, output_size), True)
+    out, idx = r[0].squeeze(-2), r[1].squeeze(-2)
+    return (out, idx) if return_indices else out
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """``(sum over the window of x**p) ** (1/p)``, PyTorch's formula (via ``avg_pool2d``)."""
+    kw, kh = _tuple(kernel_size, 2, "kernel_size", "lp_pool2d")
+    out = avg_pool2d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * relu(out.abs())).mul(kw * kh).pow(1.0 / norm_type)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """``(sum over the window of x**p) ** (1/p)`` over the last dimension."""
+    (k,) = _tuple(kernel_size, 1, "kernel_size", "lp_pool1d")
+    out = avg_pool1d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * relu(out.abs())).mul(k).pow(1.0 / norm_type)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """``x / (k + alpha * mean of x**2 over size neighbouring channels) ** beta``."""
+    _check_tensor(input, "local_response_norm")
+    nd = input._data.ndim
+    if nd < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {nd} dimensions)")
+    if input.numel() == 0:
+        return input
+    sizes = input._data.shape
+    div = (input * input).reshape(sizes[0], 1, sizes[1], -1)
+    div = _zeros_around(div, 2, size // 2, (size - 1) // 2)
+    div = avg_pool2d(div, (size, 1), stride=1).reshape(sizes)
+    return input / (div * alpha + k).pow(beta)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """``x / sqrt(mean(x**2 over the last dims) + eps) * weight``; ``eps=None`` is the
+    dtype's machine epsilon (PyTorch 2.4+)."""
+    _check_tensor(input, "rms_norm")
+    if isinstance(normalized_shape, (int, np.integer)):
+        normalized_shape = (int(normalized_shape),)
+    shp = tuple(int(v) for v in normalized_shape)
+    nd = len(shp)
+    if nd == 0 or input._data.shape[input._data.ndim - nd :] != shp or input._data.ndim < nd:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shp)}, expected input with shape "
+            f"[*{', '.join(map(str, shp))}], but got input of size{_shape(input)}"
+        )
+    if weight is not None and tuple(weight._data.shape) != shp:
+        raise RuntimeError(
+            f"rms_norm: weight must have shape {list(shp)} (normalized_shape), got {_shape(weight)}"
+        )
+    if eps is None:
+        eps = float(np.finfo(input._data.dtype).eps)
+    dims = tuple(range(-nd, 0))
+    out = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    return out * weight if weight is not None else out
+
+
+__all__ += [
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "lp_pool1d",
+    "lp_pool2d",
+    "local_response_norm",
+    "rms_norm",
+]

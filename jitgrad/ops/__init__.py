@@ -355,6 +355,7 @@ def _new_tensor(s, data, dtype, requires_grad):
 from . import bitwise as B  # noqa: E402
 from . import composite as C  # noqa: E402
 from . import linalg as L  # noqa: E402
+from . import more as _more  # noqa: E402,F401  (declares i0, renorm, nanmedian, ...)
 
 _LEAF_VIEW = (
     "a leaf Variable that requires grad is being used in an in-place operation ({op} on a "

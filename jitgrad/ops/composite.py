@@ -935,7 +935,10 @@ def heaviside(input, values):
 def copysign(input, other):
     """``|input|`` with the sign of ``other``."""
     a, b = promote_float("copysign", input, other)
-    return E.where(_wrap(np.signbit(b._data)), -E.abs(a), E.abs(a))
+    out = E.where(_wrap(np.signbit(b._data)), -E.abs(a), E.abs(a))
+    if b._requires_grad:  # PyTorch gives ``other`` a zero gradient, not None
+        out = E.where(_wrap(np.zeros((), np.bool_)), b, out)
+    return label(out, "CopysignBackward0")
 
 
 @public(inplace=True)

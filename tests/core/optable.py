@@ -1070,6 +1070,7 @@ def all_cases():
     ):
         cases.append(Case(name, fn, ref, args))
     cases += _composite_linalg_cases()
+    cases += _surface_more_cases()
     for c in cases:
         if c.ref is None:  # logical rows: NumPy's spelling of the same expression
             c.ref = _LOGIC_REF[c.name]
@@ -1079,6 +1080,31 @@ def all_cases():
         if _empty_sum_on_host(c):
             c.slow.setdefault("cuda", set()).add("sum")
     return cases
+
+
+def _np_scatter_reduce(x, idx, s, ufunc, include_self):
+    out = x.copy()
+    rows = np.arange(idx.shape[0])[:, None]
+    if not include_self:
+        out[rows, idx] = {np.maximum: -np.inf, np.minimum: np.inf, np.multiply: 1.0}[ufunc]
+    ufunc.at(out, (rows, idx), s)
+    return out
+
+
+def _surface_more_cases():
+    """The Bessel functions and scatter_reduce's amax/amin/prod forward (opaque primitives:
+    traced through the generic fallback); amax's gradient is composed around it."""
+    si = _idx([[0, 2, 2], [3, 1, 3]])
+    return [
+        Case("i0", jg.i0, sp.i0, [away((2, 3))]),  # its VJP is i1
+        Case("special_i1", jg.special.i1, sp.i1, [away((2, 3))]),
+        Case(
+            "scatter_reduce_amax",
+            lambda x, s: x.scatter_reduce(1, jg.tensor(si), s, "amax", include_self=False),
+            lambda x, s: _np_scatter_reduce(x, si, s, np.maximum, False),
+            [distinct((2, 4)), distinct((2, 3))],
+        ),
+    ]
 
 
 _LOGIC_REF = {

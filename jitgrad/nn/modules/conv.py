@@ -1,4 +1,4 @@
-"""Conv1d, Conv2d."""
+"""Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d."""
 
 import math
 
@@ -63,14 +63,15 @@ class _ConvNd(Module):
         self.dilation = _ntuple(dilation, n)
         self.groups = groups
         self.padding_mode = padding_mode
-        self.weight = Parameter(
-            _c.empty(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype)
-        )
+        self.weight = Parameter(_c.empty(*self._weight_shape(), dtype=dtype))
         if bias:
             self.bias = Parameter(_c.empty(out_channels, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+
+    def _weight_shape(self):
+        return (self.out_channels, self.in_channels // self.groups) + self.kernel_size
 
     def reset_parameters(self):
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
@@ -87,6 +88,8 @@ class _ConvNd(Module):
             s += ", padding={padding}"
         if self.dilation != (1,) * n:
             s += ", dilation={dilation}"
+        if getattr(self, "output_padding", (0,) * n) != (0,) * n:
+            s += ", output_padding={output_padding}"
         if self.groups != 1:
             s += ", groups={groups}"
         if self.bias is None:
@@ -120,3 +123,103 @@ class Conv1d(_ConvNd):
         return F.conv1d(
             input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
+
+
+class _ConvTransposeNd(_ConvNd):
+    """Transposed convolution: weight (in, out/groups, k...), init as PyTorch's (fan_in from
+    ``weight.size(1)`` times the receptive field)."""
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups=1,
+        bias=True,
+        dilation=1,
+        padding_mode="zeros",
+        device=None,
+        dtype=None,
+    ):
+        name = type(self).__name__
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {name}')
+        if isinstance(padding, str):
+            raise ValueError(f"{name}: padding must be an int or a tuple of ints, got {padding!r}")
+        self.output_padding = _ntuple(output_padding, self._nd)
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            device,
+            dtype,
+        )
+
+    def _weight_shape(self):
+        return (self.in_channels, self.out_channels // self.groups) + self.kernel_size
+
+    def _output_padding(self, input, output_size):
+        """The output_padding that makes the output ``output_size`` (PyTorch's rule)."""
+        if output_size is None:
+            return self.output_padding
+        n = self._nd
+        lead = 2 if input.ndim == n + 2 else 1
+        output_size = list(output_size)
+        if len(output_size) == lead + n:
+            output_size = output_size[lead:]
+        if len(output_size) != n:
+            raise ValueError(
+                f"ConvTranspose{n}D: for {input.ndim}D input, output_size must have {n} "
+                f"or {lead + n} elements (got {len(output_size)})"
+            )
+        spatial = tuple(input.shape[lead:])
+        lo = [
+            (spatial[i] - 1) * self.stride[i]
+            - 2 * self.padding[i]
+            + self.dilation[i] * (self.kernel_size[i] - 1)
+            + 1
+            for i in range(n)
+        ]
+        hi = [lo[i] + self.stride[i] - 1 for i in range(n)]
+        for i, size in enumerate(output_size):
+            if size < lo[i] or size > hi[i]:
+                raise ValueError(
+                    f"requested an output size of {output_size}, but valid sizes range "
+                    f"from {lo} to {hi} (for an input of {list(spatial)})"
+                )
+        return tuple(int(output_size[i]) - lo[i] for i in range(n))
+
+    def forward(self, input, output_size=None):
+        fn = F.conv_transpose2d if self._nd == 2 else F.conv_transpose1d
+        return fn(
+            input,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self._output_padding(input, output_size),
+            self.groups,
+            self.dilation,
+        )
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution over (N, C_in, H, W); ``forward(x, output_size=...)``
+    picks the output_padding."""
+
+    _nd = 2
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution over (N, C_in, L)."""
+
+    _nd = 1

@@ -1026,6 +1026,8 @@ CUDA_SCALAR = {
     _ew.ceil.prim: "d_ceil({0})",
     _ew.trunc.prim: "d_trunc({0})",
     _ew.sign.prim: "(1 if {0} > 0 else (-1 if {0} < 0 else {0}))",  # NaN and 0 map to themselves
+    # in float64 like the CPU backend (integer operands: fmod(7, -3) is 1, exact below 2**53)
+    _ew.fmod.prim: "math.fmod(np.float64({0}), np.float64({1}))",
 }
 CUDA_LOWER = {
     _mm.matmul_p: CUDAGen.lower_matmul,

@@ -19,6 +19,10 @@ Kernels:
 - matmul (any batch broadcasting, float32/float64): shared-memory tiles, bounds-checked
   edges, operands read through their strides.
 - gather / scatter_add (atomic adds) with bounds checks; ``cat`` as strided copies.
+- conv2d and its input/weight gradients, max pooling (values, indices, backward by atomic
+  adds at the argmax, gather) and constant padding: direct kernels, one thread per output
+  element (the weight gradient is a reduction per weight element); average/adaptive pooling
+  and the norms are built from the ops above.
 - anything else: the core's fallback, here the primitive's NumPy implementation on the host
   (inputs copied down, result copied up): warned once, listed in ``exe.fallbacks``.
 

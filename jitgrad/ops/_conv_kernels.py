@@ -68,37 +68,12 @@ def _tiling(n, ho, wo, k, itemsize):
 
 
 @_jit
-def _im2col(x, cols, b0, nb, r0, nr, c0, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo):
-    """cols[(c*kh+i)*kw+j, (b*nr+r)*wo+q] = x[b0+b, c0+c, (r0+r)*sh+i*dh-pt, q*sw+j*dw-pl]."""
+def _cols(x, cols, b0, nb, r0, nr, c0, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo, adjoint):
+    """im2col: cols[(c*kh+i)*kw+j, (b*nr+r)*wo+q] = x[b0+b, c0+c, (r0+r)*sh+i*dh-pt,
+    q*sw+j*dw-pl] (0 where that is padding); ``adjoint`` (col2im): x[...] += cols[...]
+    instead, positions in the padding dropped."""
     h = x.shape[2]
     wd = x.shape[3]
-    for c in range(cg):
-        for i in range(kh):
-            for j in range(kw):
-                row = (c * kh + i) * kw + j
-                lo, hi = _valid(wo, wd, sw, j * dw - pl)
-                for b in range(nb):
-                    for r in range(nr):
-                        base = (b * nr + r) * wo
-                        hh = (r0 + r) * sh + i * dh - pt
-                        if hh < 0 or hh >= h:
-                            for q in range(wo):
-                                cols[row, base + q] = 0
-                            continue
-                        for q in range(lo):
-                            cols[row, base + q] = 0
-                        off = j * dw - pl
-                        for q in range(lo, hi):
-                            cols[row, base + q] = x[b0 + b, c0 + c, hh, q * sw + off]
-                        for q in range(hi, wo):
-                            cols[row, base + q] = 0
-
-
-@_jit
-def _col2im(cols, dx, b0, nb, r0, nr, c0, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo):
-    """The adjoint of ``_im2col``: dx[...] += cols[...] (positions in the padding dropped)."""
-    h = dx.shape[2]
-    wd = dx.shape[3]
     for c in range(cg):
         for i in range(kh):
             for j in range(kw):
@@ -107,49 +82,61 @@ def _col2im(cols, dx, b0, nb, r0, nr, c0, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo
                 off = j * dw - pl
                 for b in range(nb):
                     for r in range(nr):
-                        hh = (r0 + r) * sh + i * dh - pt
-                        if hh < 0 or hh >= h:
-                            continue
                         base = (b * nr + r) * wo
+                        hh = (r0 + r) * sh + i * dh - pt
+                        inside = hh >= 0 and hh < h
+                        if adjoint:
+                            if inside:
+                                for q in range(lo, hi):
+                                    x[b0 + b, c0 + c, hh, q * sw + off] += cols[row, base + q]
+                            continue
+                        if not inside:
+                            for q in range(wo):
+                                cols[row, base + q] = 0
+                            continue
+                        for q in range(lo):
+                            cols[row, base + q] = 0
                         for q in range(lo, hi):
-                            dx[b0 + b, c0 + c, hh, q * sw + off] += cols[row, base + q]
+                            cols[row, base + q] = x[b0 + b, c0 + c, hh, q * sw + off]
+                        for q in range(hi, wo):
+                            cols[row, base + q] = 0
 
 
 @_jit
-def _gather_out(g, gt, b0, nb, r0, nr, o0, og, wo):
-    """gt[o, (b*nr+r)*wo+q] = g[b0+b, o0+o, r0+r, q] (a tile of the output gradient)."""
+def _out_tile(g, gt, b0, nb, r0, nr, o0, og, wo, scatter):
+    """gt[o, (b*nr+r)*wo+q] = g[b0+b, o0+o, r0+r, q] (a tile of an output-shaped array as
+    GEMM columns); ``scatter``: the inverse, g[...] = gt[...]."""
     for o in range(og):
         for b in range(nb):
             for r in range(nr):
                 base = (b * nr + r) * wo
-                for q in range(wo):
-                    gt[o, base + q] = g[b0 + b, o0 + o, r0 + r, q]
-
-
-@_jit
-def _scatter_out(res, out, b0, nb, r0, nr, o0, og, wo):
-    """out[b0+b, o0+o, r0+r, q] = res[o, (b*nr+r)*wo+q] (the inverse of ``_gather_out``)."""
-    for o in range(og):
-        for b in range(nb):
-            for r in range(nr):
-                base = (b * nr + r) * wo
-                for q in range(wo):
-                    out[b0 + b, o0 + o, r0 + r, q] = res[o, base + q]
+                if scatter:
+                    for q in range(wo):
+                        g[b0 + b, o0 + o, r0 + r, q] = gt[o, base + q]
+                else:
+                    for q in range(wo):
+                        gt[o, base + q] = g[b0 + b, o0 + o, r0 + r, q]
 
 
 # ---------------------------------------------------------------- direct loops (cg == 1) --
 @_jit
-def _direct_forward(x, w, out, sh, sw, pt, pl, dh, dw, og):
+def _direct(y, w, x, sh, sw, pt, pl, dh, dw, og, adjoint):
+    """Direct loops of a convolution with one input channel per group: y (N, O, Ho, Wo) =
+    conv(x (N, C, H, W), w (O, 1, kh, kw)); ``adjoint``: x = the input gradient for output
+    gradient y (the same taps, accumulated the other way)."""
     n, _, h, wd = x.shape
     o, _, kh, kw = w.shape
-    ho, wo = out.shape[2], out.shape[3]
+    ho, wo = y.shape[2], y.shape[3]
     los, his = _col_bounds(kw, wo, wd, sw, dw, pl)
+    if adjoint:
+        x[:] = 0
     for b in range(n):
         for oc in range(o):
             c = oc // og
             for r in range(ho):
-                orow = out[b, oc, r]
-                orow[:] = 0
+                yrow = y[b, oc, r]
+                if not adjoint:
+                    yrow[:] = 0
                 for i in range(kh):
                     hh = r * sh + i * dh - pt
                     if hh < 0 or hh >= h:
@@ -158,32 +145,12 @@ def _direct_forward(x, w, out, sh, sw, pt, pl, dh, dw, og):
                     for j in range(kw):
                         wv = w[oc, 0, i, j]
                         off = j * dw - pl
-                        for q in range(los[j], his[j]):
-                            orow[q] += wv * xrow[q * sw + off]
-
-
-@_jit
-def _direct_grad_input(g, w, dx, sh, sw, pt, pl, dh, dw, og):
-    n, _, h, wd = dx.shape
-    o, _, kh, kw = w.shape
-    ho, wo = g.shape[2], g.shape[3]
-    los, his = _col_bounds(kw, wo, wd, sw, dw, pl)
-    dx[:] = 0
-    for b in range(n):
-        for oc in range(o):
-            c = oc // og
-            for r in range(ho):
-                grow = g[b, oc, r]
-                for i in range(kh):
-                    hh = r * sh + i * dh - pt
-                    if hh < 0 or hh >= h:
-                        continue
-                    xrow = dx[b, c, hh]
-                    for j in range(kw):
-                        wv = w[oc, 0, i, j]
-                        off = j * dw - pl
-                        for q in range(los[j], his[j]):
-                            xrow[q * sw + off] += wv * grow[q]
+                        if adjoint:
+                            for q in range(los[j], his[j]):
+                                xrow[q * sw + off] += wv * yrow[q]
+                        else:
+                            for q in range(los[j], his[j]):
+                                yrow[q] += wv * xrow[q * sw + off]
 
 
 @_jit
@@ -219,7 +186,7 @@ def conv2d_forward(x, w, out, sh, sw, pt, pl, dh, dw, groups):
     ho, wo = out.shape[2], out.shape[3]
     og = o // groups
     if cg == 1 and (groups > 1 or og == 1):
-        _direct_forward(x, w, out, sh, sw, pt, pl, dh, dw, og)
+        _direct(out, w, x, sh, sw, pt, pl, dh, dw, og, False)
         return
     k = cg * kh * kw
     wg = w.reshape(groups, og, k)
@@ -235,9 +202,11 @@ def conv2d_forward(x, w, out, sh, sw, pt, pl, dh, dw, groups):
             cols = cbuf[: k * tt].reshape(k, tt)
             res = rbuf[: og * tt].reshape(og, tt)
             for g in range(groups):
-                _im2col(x, cols, b0, bn, r0, rn, g * cg, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo)
+                _cols(
+                    x, cols, b0, bn, r0, rn, g * cg, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo, False
+                )
                 np.dot(wg[g], cols, res)
-                _scatter_out(res, out, b0, bn, r0, rn, g * og, og, wo)
+                _out_tile(out, res, b0, bn, r0, rn, g * og, og, wo, True)
 
 
 @_jit
@@ -248,7 +217,7 @@ def conv2d_grad_input(g, w, dx, sh, sw, pt, pl, dh, dw, groups):
     ho, wo = g.shape[2], g.shape[3]
     og = o // groups
     if cg == 1 and (groups > 1 or og == 1):
-        _direct_grad_input(g, w, dx, sh, sw, pt, pl, dh, dw, og)
+        _direct(g, w, dx, sh, sw, pt, pl, dh, dw, og, True)
         return
     k = cg * kh * kw
     wg = w.reshape(groups, og, k)  # W^T goes to BLAS as a transposed operand: no copy
@@ -265,9 +234,11 @@ def conv2d_grad_input(g, w, dx, sh, sw, pt, pl, dh, dw, groups):
             cols = cbuf[: k * tt].reshape(k, tt)
             gt = gbuf[: og * tt].reshape(og, tt)
             for gi in range(groups):
-                _gather_out(g, gt, b0, bn, r0, rn, gi * og, og, wo)
+                _out_tile(g, gt, b0, bn, r0, rn, gi * og, og, wo, False)
                 np.dot(wg[gi].T, gt, cols)
-                _col2im(cols, dx, b0, bn, r0, rn, gi * cg, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo)
+                _cols(
+                    dx, cols, b0, bn, r0, rn, gi * cg, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo, True
+                )
 
 
 @_jit
@@ -298,8 +269,10 @@ def conv2d_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, groups):
             cols = cbuf[: k * tt].reshape(k, tt)
             gt = gbuf[: og * tt].reshape(og, tt)
             for gi in range(groups):
-                _im2col(x, cols, b0, bn, r0, rn, gi * cg, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo)
-                _gather_out(g, gt, b0, bn, r0, rn, gi * og, og, wo)
+                _cols(
+                    x, cols, b0, bn, r0, rn, gi * cg, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo, False
+                )
+                _out_tile(g, gt, b0, bn, r0, rn, gi * og, og, wo, False)
                 if b0 == 0 and r0 == 0:  # the first tile writes, the others add
                     np.dot(gt, cols.T, acc[gi])
                 else:

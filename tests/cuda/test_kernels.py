@@ -161,3 +161,11 @@ def test_conv2d_and_pool():
         [_any(1, 2, 4, 4), _any(2, 2, 3, 3)],
     )
     assert exe.fallback_ops == []
+
+
+def test_fmod_of_integers_matches_numpy():
+    # computed in float64 like the CPU backend: C's fmod sign rule on integers too
+    a = np.array([7, -7, 7, -7, 5, 0], dtype=np.int64)
+    b = np.array([-3, 3, 3, -3, 2, 4], dtype=np.int64)
+    exe = parity(lambda a, b: jg.fmod(a, b), [a, b], grad=False)
+    assert exe.fallback_ops == []

@@ -19,6 +19,10 @@ Kernels:
 - matmul (any batch broadcasting, float32/float64): shared-memory tiles, bounds-checked
   edges, operands read through their strides.
 - gather / scatter_add (atomic adds) with bounds checks; ``cat`` as strided copies.
+- conv2d and its input/weight gradients, max pooling (values, indices, backward by atomic
+  adds at the argmax, gather) and constant padding: direct kernels, one thread per output
+  element (the weight gradient is a reduction per weight element); average/adaptive pooling
+  and the norms are built from the ops above.
 - anything else: the core's fallback, here the primitive's NumPy implementation on the host
   (inputs copied down, result copied up): warned once, listed in ``exe.fallbacks``.
 
@@ -1026,6 +1030,8 @@ CUDA_SCALAR = {
     _ew.ceil.prim: "d_ceil({0})",
     _ew.trunc.prim: "d_trunc({0})",
     _ew.sign.prim: "(1 if {0} > 0 else (-1 if {0} < 0 else {0}))",  # NaN and 0 map to themselves
+    # in float64 like the CPU backend (integer operands: fmod(7, -3) is 1, exact below 2**53)
+    _ew.fmod.prim: "math.fmod(np.float64({0}), np.float64({1}))",
 }
 CUDA_LOWER = {
     _mm.matmul_p: CUDAGen.lower_matmul,

@@ -141,7 +141,8 @@ def test_gradient_accumulation_without_zero_grad():
 
 def test_lr_schedule_changes_lr_mid_run():
     data = _data((8, 12))
-    make = lambda p: jg.optim.SGD(p, lr=0.2, momentum=0.9)
+    # the same step as test_mlp_sgd_momentum[False] (lr is a runtime input): one compile serves both
+    make = lambda p: jg.optim.SGD(p, lr=0.2, momentum=0.9, weight_decay=1e-3)
     sched = lambda o: jg.optim.lr_scheduler.StepLR(o, step_size=5, gamma=0.1)
     eager = _run(mlp, make, data, sched=sched)
     traced = _run(mlp, make, data, {}, sched=sched)

@@ -240,7 +240,13 @@ class CPUGen(Generator):
         elif vid not in self.escaping_roots:
             self.buffers.append(("temp", vid))
             self.name[vid] = f"b{vid}"
-        elif vid in self.grad_vals and sum(1 for _, v in self.g.grad_binds if v == vid) == 1:
+        elif (
+            vid in self.grad_vals
+            and sum(1 for _, v in self.g.grad_binds if v == vid) == 1
+            # a failing call (or a check_finite refusal) leaves the old .grad intact
+            and self.pos > self.plan.last_raise
+            and not self.defer
+        ):
             self.buffers.append(("grad", vid))
             self.name[vid] = f"b{vid}"
         else:

@@ -169,8 +169,10 @@ def test_unwritable_cache_dir_falls_back_to_memory(tmp_path, monkeypatch):
     bad.write_text("not a directory")
     monkeypatch.setenv("JITGRAD_CACHE_DIR", str(bad / "sub"))
     model, step = _toy()
-    ts = jg.trace(step)
-    x = jg.randn(11, 6)  # a shape no other test compiles in this process
+    # a graph structure no other test compiles in this process (a new shape alone would
+    # reuse the compiled code: the generated source does not depend on sizes)
+    ts = jg.trace(lambda x: step(x.tanh().sin()))
+    x = jg.randn(11, 6)
     with pytest.warns(RuntimeWarning, match="not writable"):
         for _ in range(3):
             ts(x)

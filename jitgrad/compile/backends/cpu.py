@@ -28,11 +28,12 @@ from ...ops.movement import expand_spec as _expand_spec
 from ...ops.registry import PRIMITIVES
 from ..vmath import IMPORT_LINE, vectorise_template
 from . import cache as _cache
+from .calibrate import par_threshold, work_per_element
 from .codegen import cast_expr, objmode_type, pyobj
 from .core import Backend, Executable, Generator, KernelSet, used_consts
 
-PAR_MIN = 1 << 20  # elements: below this a loop stays serial (threads cost more than they save,
-# and numba's OpenMP threads must not fight OpenBLAS's on a small machine)
+# parallel=None: each loop runs its prange branch from calibrate.par_threshold(work) elements
+# (measured once per machine; None = serial code only); parallel=True: from PAR_SMALL
 PAR_SMALL = 4096  # elements: with parallel=True, loops from this size use prange (tests set 1)
 # what numba raises when its on-disk cache entry is damaged
 _CACHE_ERRORS = (
@@ -109,10 +110,12 @@ class CPUGen(Generator):
     def emit(self, s):
         self.lines.append("    " + s)
 
-    def par_ok(self, n):
+    def par_min(self, work):
+        """Elements from which a loop doing ``work`` units per element takes its ``prange``
+        branch (decided at run time in the kernel), or None for serial code only."""
         if self.parallel is False:
-            return False
-        return n >= PAR_MIN or (self.parallel is True and n >= PAR_SMALL)
+            return None
+        return par_threshold(work, PAR_SMALL if self.parallel is True else None)
 
     # ---- the function ----------------------------------------------------------------
     def generate(self):
@@ -207,9 +210,7 @@ class CPUGen(Generator):
                 cm = tuple(mask[grp[0]] for grp in groups)
                 arrays.append((vid, cm))
         outs = list(n.outs)
-        # kernel source
-        par = self.par_ok(_prod(cS))
-        loop = "prange" if par else "range"
+        # kernel source: the loop body first, its work per element decides serial/prange
         a_names = (
             [f"o{k}" for k in range(len(outs))]
             + [f"a{k}" for k in range(len(arrays))]
@@ -220,28 +221,40 @@ class CPUGen(Generator):
             body.append(f"    n{d} = o0.shape[{d}]")
         for k in range(len(scalars)):
             body.append(f"    x_s{k} = s{k}[0]")
-        ind = "    "
-        for d in range(cnd):
-            body.append(f"{ind}for j{d} in {loop if d == 0 else 'range'}(n{d}):")
-            ind += "    "
         idx_full = ", ".join(f"j{d}" for d in range(cnd))
-        names = {}
+        names, stmts, exprs = {}, [], []
         for k, (vid, cm) in enumerate(arrays):
             idx = ", ".join("0" if cm[d] else f"j{d}" for d in range(cnd))
-            body.append(f"{ind}x_a{k} = a{k}[{idx}]")
+            stmts.append(f"x_a{k} = a{k}[{idx}]")
             names[vid] = f"x_a{k}"
         for k, vid in enumerate(scalars):
             names[vid] = f"x_s{k}"
         names.update(inline)
         for mi, m in enumerate(n.members):
             expr = self.member(m, [names[v] for v in m.ins])
-            t = f"t{mi}"
-            body.append(f"{ind}{t} = {cast_expr(expr, self.dtype(m.out))}")
-            names[m.out] = t
+            exprs.append(expr)
+            stmts.append(f"t{mi} = {cast_expr(expr, self.dtype(m.out))}")
+            names[m.out] = f"t{mi}"
         for k, vid in enumerate(outs):
-            body.append(f"{ind}o{k}[{idx_full}] = {names[vid]}")
+            stmts.append(f"o{k}[{idx_full}] = {names[vid]}")
+        pn = self.par_min(work_per_element(exprs, len(arrays) + len(outs)))
+
+        def nest(loop, ind):
+            lines = []
+            for d in range(cnd):
+                lines.append(f"{ind}for j{d} in {loop if d == 0 else 'range'}(n{d}):")
+                ind += "    "
+            return lines + [ind + st for st in stmts]
+
+        if pn is None:
+            body += nest("range", "    ")
+        else:  # run-time choice: the same loop serial below pn elements, prange from there
+            body.append(f"    if {' * '.join(f'n{d}' for d in range(cnd))} >= {pn}:")
+            body += nest("prange", "        ")
+            body.append("    else:")
+            body += nest("range", "        ")
         ksrc = "\n".join(body)
-        kname = self.kernels.add(ksrc, (ksrc, par))
+        kname = self.kernels.add(ksrc, (ksrc, pn is not None))
         # call site: outputs go into state (direct writes), a dead input's buffer (reuse) or
         # a new array
         for vid in outs:
@@ -334,23 +347,24 @@ class CPUGen(Generator):
             kept = tuple(d for d in range(len(sh)) if d not in dims)
             src = f"np.ascontiguousarray(np.transpose({self.v(x)}, {kept + dims!r}))"
             A, R, B = _prod(sh[d] for d in kept), _prod(sh[d] for d in dims), 1
-        par = "_par" if self.par_ok(_prod(sh)) and (A >= 8 or B >= 8) else ""
+        pn = self.par_min(work_per_element(["x"], 1))
         self._new(n.out, f"np.empty(({A}, {B}), dtype=np.{self.dtype(n.out).name})")
-        self.emit(f"K.{kern}{par}({src}.reshape(({A}, {R}, {B})), v{n.out})")
+        call = f"K.{kern}, {src}.reshape(({A}, {R}, {B})), v{n.out}"
+        self.emit(f"K.reduce3({call})" if pn is None else f"K.reduce3_par({call}, {pn})")
         self._reshape_out(n)
         self.loops += 1
 
     def lower_sum(self, n):
-        self._reduce(n, "sum3")
+        self._reduce(n, "SUM")
 
     def lower_amax(self, n):
-        self._reduce(n, "max3")
+        self._reduce(n, "MAX")
 
     def lower_amin(self, n):
-        self._reduce(n, "min3")
+        self._reduce(n, "MIN")
 
     def lower_prod(self, n):
-        self._reduce(n, "prod3")
+        self._reduce(n, "PROD")
 
     def _split3(self, shape, dim):
         return _prod(shape[:dim]), shape[dim], _prod(shape[dim + 1 :])

@@ -1,7 +1,8 @@
 """Hand-written numba kernels the generated CPU code calls (shape- and dtype-generic).
 
 Compiled once per dtype signature and cached on disk by numba, so every traced graph reuses
-them. ``*_par`` variants use ``prange`` and are chosen only for large inputs.
+them. ``*_par`` variants take a ``prange`` branch at run time from a threshold the generated
+code passes (``calibrate.par_threshold``) and give the same results as the serial ones.
 """
 
 import numba
@@ -49,201 +50,167 @@ def limit_blas_threads():
 BLAS_THREADS = limit_blas_threads()
 
 
-# (x: (A, R, B) -> out: (A, B)); accumulation in float64, NaN propagates like NumPy
-# The eight reductions below differ only in init/update/prange and are written out on purpose:
-# numba caches on disk only functions defined in a real source file (exec-generated ones raise
-# "no locator available"), and a combine function passed as an argument would be a call in the
-# innermost loop. Change all eight together.
-@numba.njit(parallel=False, **_NB)
-def sum3(x, out):
+# ---- reductions: x (A, R, B) -> out (A, B), accumulated in float64, NaN propagates like NumPy
+# The work is cut into tasks whose shape depends only on the input shape: a row (B == 1) in
+# chunks of CHUNK elements whose partials are combined in order, or COLS columns of a row
+# block (B > 1) summed over r in order. The serial and the parallel kernels run the same tasks
+# (``range`` or ``prange`` over them), so results are the same bits run to run, whatever the
+# thread count, and the same as the serial path's. Each reduction's inner loops are written
+# out (a combine function passed as an argument would be a call in the innermost loop, and
+# numba caches on disk only functions defined in a real source file): change all four together.
+CHUNK = 4096
+COLS = 64
+SUM, PROD, MAX, MIN = 0, 1, 2, 3
+
+
+@numba.njit(**_NB)
+def _init(op):
+    if op == SUM:
+        return 0.0
+    if op == PROD:
+        return 1.0
+    return -np.inf if op == MAX else np.inf
+
+
+@numba.njit(**_NB)
+def _update(op, acc, v):
+    if op == SUM:
+        return acc + v
+    if op == PROD:
+        return acc * v
+    if op == MAX:
+        return v if (v > acc or v != v) and acc == acc else acc
+    return v if (v < acc or v != v) and acc == acc else acc
+
+
+@numba.njit(**_NB)
+def _sum_task(x, out, part, a, lo, hi):
+    if part.shape[1] > 0:  # a chunk of a row
+        acc = 0.0
+        for r in range(lo, hi):
+            acc += x[a, r, 0]
+        part[a, lo // CHUNK] = acc
+    else:  # columns lo:hi of row block a
+        accs = np.zeros(hi - lo)
+        for r in range(x.shape[1]):
+            for b in range(lo, hi):
+                accs[b - lo] += x[a, r, b]
+        for b in range(lo, hi):
+            out[a, b] = accs[b - lo]
+
+
+@numba.njit(**_NB)
+def _prod_task(x, out, part, a, lo, hi):
+    if part.shape[1] > 0:
+        acc = 1.0
+        for r in range(lo, hi):
+            acc *= x[a, r, 0]
+        part[a, lo // CHUNK] = acc
+    else:
+        accs = np.ones(hi - lo)
+        for r in range(x.shape[1]):
+            for b in range(lo, hi):
+                accs[b - lo] *= x[a, r, b]
+        for b in range(lo, hi):
+            out[a, b] = accs[b - lo]
+
+
+@numba.njit(**_NB)
+def _max_task(x, out, part, a, lo, hi):
+    if part.shape[1] > 0:
+        acc = -np.inf
+        for r in range(lo, hi):
+            v = x[a, r, 0]
+            acc = v if (v > acc or v != v) and acc == acc else acc
+        part[a, lo // CHUNK] = acc
+    else:
+        accs = np.full(hi - lo, -np.inf)
+        for r in range(x.shape[1]):
+            for b in range(lo, hi):
+                v = x[a, r, b]
+                acc = accs[b - lo]
+                accs[b - lo] = v if (v > acc or v != v) and acc == acc else acc
+        for b in range(lo, hi):
+            out[a, b] = accs[b - lo]
+
+
+@numba.njit(**_NB)
+def _min_task(x, out, part, a, lo, hi):
+    if part.shape[1] > 0:
+        acc = np.inf
+        for r in range(lo, hi):
+            v = x[a, r, 0]
+            acc = v if (v < acc or v != v) and acc == acc else acc
+        part[a, lo // CHUNK] = acc
+    else:
+        accs = np.full(hi - lo, np.inf)
+        for r in range(x.shape[1]):
+            for b in range(lo, hi):
+                v = x[a, r, b]
+                acc = accs[b - lo]
+                accs[b - lo] = v if (v < acc or v != v) and acc == acc else acc
+        for b in range(lo, hi):
+            out[a, b] = accs[b - lo]
+
+
+@numba.njit(**_NB)
+def _plan(x):
+    """(tasks per row block, partials): a row's chunks (B == 1) or column blocks (B > 1)."""
     A, R, B = x.shape
     if B == 1:
-        for a in range(A):
-            acc = 0.0
-            for r in range(R):
-                v = x[a, r, 0]
-                acc += v
-            out[a, 0] = acc
+        nc = max(1, (R + CHUNK - 1) // CHUNK)
+        return nc, np.empty((A, nc))
+    return (B + COLS - 1) // COLS, np.empty((A, 0))
+
+
+@numba.njit(**_NB)
+def _task(op, x, out, part, t, nt):
+    a = t // nt
+    k = t - a * nt
+    if part.shape[1] > 0:
+        lo, hi = k * CHUNK, min(x.shape[1], (k + 1) * CHUNK)
     else:
-        for a in range(A):
-            accs = np.full(B, 0.0)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc += v
-                    accs[b] = acc
-            for b in range(B):
-                acc = accs[b]
-                out[a, b] = acc
-
-
-@numba.njit(parallel=False, **_NB)
-def prod3(x, out):
-    A, R, B = x.shape
-    if B == 1:
-        for a in range(A):
-            acc = 1.0
-            for r in range(R):
-                v = x[a, r, 0]
-                acc *= v
-            out[a, 0] = acc
+        lo, hi = k * COLS, min(x.shape[2], (k + 1) * COLS)
+    if op == SUM:
+        _sum_task(x, out, part, a, lo, hi)
+    elif op == PROD:
+        _prod_task(x, out, part, a, lo, hi)
+    elif op == MAX:
+        _max_task(x, out, part, a, lo, hi)
     else:
-        for a in range(A):
-            accs = np.full(B, 1.0)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc *= v
-                    accs[b] = acc
-            for b in range(B):
-                acc = accs[b]
-                out[a, b] = acc
+        _min_task(x, out, part, a, lo, hi)
 
 
-@numba.njit(parallel=False, **_NB)
-def max3(x, out):
-    A, R, B = x.shape
-    if B == 1:
-        for a in range(A):
-            acc = -np.inf
-            for r in range(R):
-                v = x[a, r, 0]
-                acc = v if (v > acc or v != v) and acc == acc else acc
-            out[a, 0] = acc
-    else:
-        for a in range(A):
-            accs = np.full(B, -np.inf)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc = v if (v > acc or v != v) and acc == acc else acc
-                    accs[b] = acc
-            for b in range(B):
-                acc = accs[b]
-                out[a, b] = acc
+@numba.njit(**_NB)
+def _combine(op, part, out):
+    for a in range(part.shape[0]):
+        acc = _init(op)
+        for c in range(part.shape[1]):
+            acc = _update(op, acc, part[a, c])
+        out[a, 0] = acc
 
 
-@numba.njit(parallel=False, **_NB)
-def min3(x, out):
-    A, R, B = x.shape
-    if B == 1:
-        for a in range(A):
-            acc = np.inf
-            for r in range(R):
-                v = x[a, r, 0]
-                acc = v if (v < acc or v != v) and acc == acc else acc
-            out[a, 0] = acc
-    else:
-        for a in range(A):
-            accs = np.full(B, np.inf)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc = v if (v < acc or v != v) and acc == acc else acc
-                    accs[b] = acc
-            for b in range(B):
-                acc = accs[b]
-                out[a, b] = acc
+@numba.njit(**_NB)
+def reduce3(op, x, out):
+    """out[a, b] = op over r of x[a, r, b], serially (``op``: SUM, PROD, MAX, MIN)."""
+    nt, part = _plan(x)
+    for t in range(x.shape[0] * nt):
+        _task(op, x, out, part, t, nt)
+    if part.shape[1] > 0:
+        _combine(op, part, out)
 
 
 @numba.njit(parallel=True, **_NB)
-def sum3_par(x, out):
-    A, R, B = x.shape
-    if B == 1:
-        for a in prange(A):
-            acc = 0.0
-            for r in range(R):
-                v = x[a, r, 0]
-                acc += v
-            out[a, 0] = acc
-    else:
-        for a in range(A):
-            accs = np.full(B, 0.0)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc += v
-                    accs[b] = acc
-            for b in prange(B):
-                acc = accs[b]
-                out[a, b] = acc
-
-
-@numba.njit(parallel=True, **_NB)
-def prod3_par(x, out):
-    A, R, B = x.shape
-    if B == 1:
-        for a in prange(A):
-            acc = 1.0
-            for r in range(R):
-                v = x[a, r, 0]
-                acc *= v
-            out[a, 0] = acc
-    else:
-        for a in range(A):
-            accs = np.full(B, 1.0)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc *= v
-                    accs[b] = acc
-            for b in prange(B):
-                acc = accs[b]
-                out[a, b] = acc
-
-
-@numba.njit(parallel=True, **_NB)
-def max3_par(x, out):
-    A, R, B = x.shape
-    if B == 1:
-        for a in prange(A):
-            acc = -np.inf
-            for r in range(R):
-                v = x[a, r, 0]
-                acc = v if (v > acc or v != v) and acc == acc else acc
-            out[a, 0] = acc
-    else:
-        for a in range(A):
-            accs = np.full(B, -np.inf)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc = v if (v > acc or v != v) and acc == acc else acc
-                    accs[b] = acc
-            for b in prange(B):
-                acc = accs[b]
-                out[a, b] = acc
-
-
-@numba.njit(parallel=True, **_NB)
-def min3_par(x, out):
-    A, R, B = x.shape
-    if B == 1:
-        for a in prange(A):
-            acc = np.inf
-            for r in range(R):
-                v = x[a, r, 0]
-                acc = v if (v < acc or v != v) and acc == acc else acc
-            out[a, 0] = acc
-    else:
-        for a in range(A):
-            accs = np.full(B, np.inf)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc = v if (v < acc or v != v) and acc == acc else acc
-                    accs[b] = acc
-            for b in prange(B):
-                acc = accs[b]
-                out[a, b] = acc
+def reduce3_par(op, x, out, par_n):
+    """``reduce3`` with its tasks in a ``prange`` from ``par_n`` elements (same results)."""
+    nt, part = _plan(x)
+    if x.size < par_n or x.shape[0] * nt < 2:
+        reduce3(op, x, out)
+        return
+    for t in prange(x.shape[0] * nt):
+        _task(op, x, out, part, t, nt)
+    if part.shape[1] > 0:
+        _combine(op, part, out)
 
 
 @numba.njit(**_NB)

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 
@@ -34,6 +35,10 @@ def _rows(pays_from):
     return [(n, 1.0, 0.5 if n >= pays_from else 1.2) for n in calibrate.SIZES]
 
 
+def _gemm(pays_from):
+    return [(m * 784 * 256, 1.0, 0.5 if m * 784 * 256 >= pays_from else 1.0) for m in (8, 64, 512)]
+
+
 def test_threshold_is_the_size_from_which_parallel_keeps_paying():
     (_, wl, _, _), (_, wh, _, _) = calibrate.KERNELS
     never = [(n, 1.0, 1.0) for n in calibrate.SIZES]  # equal is not "pays": needs MARGIN
@@ -49,7 +54,7 @@ def test_calibrated_once_then_read_from_disk(calib, monkeypatch):
 
     def fake_measure():
         calls.append(1)
-        return {"light": _rows(1 << 20), "heavy": _rows(1 << 14)}
+        return {"light": _rows(1 << 20), "heavy": _rows(1 << 14), "gemm": _gemm(1 << 24)}
 
     monkeypatch.setattr(calibrate, "measure", fake_measure)
     wl, wh = calibrate.KERNELS[0][1], calibrate.KERNELS[1][1]
@@ -64,13 +69,17 @@ def test_calibrated_once_then_read_from_disk(calib, monkeypatch):
     calibrate._STATE.pop("table")
     monkeypatch.setattr(calibrate, "measure", lambda: pytest.fail("calibrated twice"))
     assert calibrate.par_threshold(wl) == 1 << 20
+    assert calibrate.blas_plan() == (512 * 784 * 256, numba.config.NUMBA_NUM_THREADS)
     assert "from" in calibrate.describe()
 
 
 def test_never_paying_means_serial_code(calib, monkeypatch):
     never = [(n, 1.0, 1.0) for n in calibrate.SIZES]
-    monkeypatch.setattr(calibrate, "measure", lambda: {"light": never, "heavy": never})
+    monkeypatch.setattr(
+        calibrate, "measure", lambda: {"light": never, "heavy": never, "gemm": _gemm(math.inf)}
+    )
     assert calibrate.par_threshold(40) is None
+    assert calibrate.blas_plan() is None
 
     def f(x):
         return (jg.tanh(x) * 2.0 + 1.0).sum()
@@ -208,3 +217,19 @@ def test_numba_runtime_gets_the_passive_policy(monkeypatch):
         calibrate._STATE.pop("threads", None)
         if had:
             calibrate._STATE["threads"] = had
+
+
+def test_dot_gives_big_gemms_threads_and_restores_one():
+    import ctypes
+
+    if K._BLAS_SET is None:
+        pytest.skip("scipy's OpenBLAS not found: dot leaves threads alone")
+    lib = ctypes.CDLL(K._BLAS_LIB)
+    get = getattr(lib, K._BLAS_SET.replace("set_num_threads", "get_num_threads"))
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((40, 30)), rng.standard_normal((30, 20))
+    for mnk_min in (0, 10**9):  # threaded and single-threaded branches
+        np.testing.assert_allclose(K.dot(a, b, mnk_min, 2), a @ b, rtol=1e-12)
+        assert get() == 1  # numba's threads and BLAS's never both hold the cores
+    np.testing.assert_allclose(K.dot(a.T.copy().T, b, 0, 2), a @ b, rtol=1e-12)  # F layout
+    assert calibrate.blas_plan() == (calibrate.DEFAULT_GEMM, numba.config.NUMBA_NUM_THREADS)

@@ -35,6 +35,8 @@ TRANSCENDENTAL = 8  # work units of one vmath/libm call next to a multiply-add
 MARGIN = 0.8  # parallel time / serial time a size must reach to count as paying
 DEFAULT = 1 << 21  # work units, when calibration is off (~700k elements of a light loop)
 SIZES = (1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20)
+GEMM_ROWS = (16, 64, 256, 1024)  # m of the timed (m, 784) @ (784, 256) float32 GEMMs
+DEFAULT_GEMM = 1 << 27  # m*n*k from which a GEMM gets every thread, calibration off
 _FILE = "calibration.json"
 _STATE = {}  # "table": [(work per element, threshold in work units or inf)], "source": ...
 
@@ -103,17 +105,17 @@ KERNELS = (
 )
 
 
-def _best(fn, o, a, rounds, block_s=0.002):
-    fn(o, a)
+def _best(fn, rounds=1, block_s=0.002):
+    fn()
     t0 = time.perf_counter()
-    fn(o, a)
+    fn()
     one = max(time.perf_counter() - t0, 1e-7)
     reps = max(1, int(block_s / one))
     best = math.inf
     for _ in range(rounds):
         t0 = time.perf_counter()
         for _ in range(reps):
-            fn(o, a)
+            fn()
         best = min(best, (time.perf_counter() - t0) / reps)
     return best
 
@@ -131,27 +133,42 @@ def measure(sizes=SIZES, rounds=5):
             o = np.empty_like(a)
             ts, tp = math.inf, math.inf
             for _ in range(rounds):  # interleaved: load changes hit both alike
-                ts = min(ts, _best(fs, o, a, 1))
-                tp = min(tp, _best(fp, o, a, 1))
+                ts = min(ts, _best(lambda: fs(o, a)))
+                tp = min(tp, _best(lambda: fp(o, a)))
             rows.append((n, ts, tp))
         out[name] = rows
+    # GEMMs (m, 784) @ (784, 256) through numba's np.dot: one BLAS thread or all of them
+    from . import cpu_kernels as K
+
+    nt = numba.config.NUMBA_NUM_THREADS
+    b = rng.uniform(-1, 1, (784, 256)).astype(np.float32)
+    rows = []
+    for m in GEMM_ROWS:
+        a = rng.uniform(-1, 1, (m, 784)).astype(np.float32)
+        t1, tn = math.inf, math.inf
+        for _ in range(rounds):
+            t1 = min(t1, _best(lambda: K.dot(a, b, 0, 1)))
+            tn = min(tn, _best(lambda: K.dot(a, b, 0, nt)))
+        rows.append((m * 784 * 256, t1, tn))
+    out["gemm"] = rows
     return out
+
+
+def _pays_from(rows):
+    """The smallest size from which the parallel time stays within ``MARGIN`` of serial."""
+    thr = math.inf
+    for n, ts, tp in reversed(rows):
+        if tp <= MARGIN * ts:
+            thr = n
+        else:
+            break
+    return thr
 
 
 def thresholds(measured):
     """``[(work per element, threshold in work units or inf)]`` from ``measure()``: the
     smallest size from which parallel beats serial by ``MARGIN`` at every larger size."""
-    table = []
-    for name, w, _, _ in KERNELS:
-        rows = measured[name]
-        thr = math.inf
-        for n, ts, tp in reversed(rows):
-            if tp <= MARGIN * ts:
-                thr = n * w
-            else:
-                break
-        table.append((w, thr))
-    return table
+    return [(w, _pays_from(measured[name]) * w) for name, w, _, _ in KERNELS]
 
 
 def _machine_tag():
@@ -184,12 +201,12 @@ def _load():
     try:
         with open(_path()) as f:
             entry = json.load(f).get(_machine_tag())
-        return [(int(w), float(t)) for w, t in entry["table"]], entry
+        return [(int(w), float(t)) for w, t in entry["table"]], float(entry["gemm"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None, None
 
 
-def _store(table, measured):
+def _store(table, gemm, measured):
     path = _path()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -202,6 +219,7 @@ def _store(table, measured):
             data = {}
         data[_machine_tag()] = {
             "table": [[w, t] for w, t in table],
+            "gemm": gemm,
             "measured": measured,
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
@@ -231,17 +249,37 @@ def table():
     if os.environ.get("JITGRAD_CALIBRATE", "1") in ("0", ""):
         _STATE["source"] = "default (JITGRAD_CALIBRATE=0)"
         return [(KERNELS[0][1], float(DEFAULT))]
-    if "table" not in _STATE:
-        tab, _ = _load()
-        if tab is not None:
-            _STATE["source"] = f"calibrated, from {_path()}"
-        else:
-            measured = measure()
-            tab = thresholds(measured)
-            _store(tab, measured)
-            _STATE["source"] = "calibrated now"
-        _STATE["table"] = tab
+    _calibrated()
     return _STATE["table"]
+
+
+def _calibrated():
+    """Load this machine's calibration from disk, or measure and store it (once)."""
+    if "table" in _STATE:
+        return
+    tab, gemm = _load()
+    if tab is not None:
+        _STATE["source"] = f"calibrated, from {_path()}"
+    else:
+        measured = measure()
+        tab, gemm = thresholds(measured), _pays_from(measured["gemm"])
+        _store(tab, gemm, measured)
+        _STATE["source"] = "calibrated now"
+    _STATE["table"], _STATE["gemm"] = tab, gemm
+
+
+def blas_plan():
+    """``(m*n*k, threads)``: GEMMs from that size run on ``threads`` BLAS threads (numba's
+    count), smaller ones on one; None when every GEMM keeps the process-wide count
+    (``JITGRAD_BLAS_THREADS`` set by the user, one core, or threads never paid here)."""
+    nt = numba.config.NUMBA_NUM_THREADS
+    if os.environ.get("JITGRAD_BLAS_THREADS") or nt < 2:
+        return None
+    if os.environ.get("JITGRAD_CALIBRATE", "1") in ("0", ""):
+        return (DEFAULT_GEMM, nt)
+    _calibrated()
+    g = _STATE["gemm"]
+    return None if math.isinf(g) else (int(g), nt)
 
 
 def par_threshold(work, forced=None):
@@ -266,4 +304,6 @@ def describe():
         f"{w} units/element: " + ("never" if math.isinf(t) else f"from {t:.0f} units")
         for w, t in sorted(tab)
     ]
-    return f"parallel loops ({_STATE.get('source')}): " + "; ".join(parts)
+    plan = blas_plan()
+    blas = "1 thread" if plan is None else f"{plan[1]} threads from m*n*k = {plan[0]}"
+    return f"parallel loops ({_STATE.get('source')}): " + "; ".join(parts) + f"; BLAS: {blas}"

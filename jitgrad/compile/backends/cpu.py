@@ -28,7 +28,7 @@ from ...ops.movement import expand_spec as _expand_spec
 from ...ops.registry import PRIMITIVES
 from ..vmath import IMPORT_LINE, vectorise_template
 from . import cache as _cache
-from .calibrate import par_threshold, work_per_element
+from .calibrate import blas_plan, par_threshold, work_per_element
 from .codegen import cast_expr, objmode_type, pyobj
 from .core import Backend, Executable, Generator, KernelSet, used_consts
 
@@ -295,7 +295,13 @@ class CPUGen(Generator):
         if len(sa) == 2 and len(sb) == 2:
             ea = self.v(a) if self.layout.get(a) in ("C", "F") else self.c(a)
             eb = self.v(b) if self.layout.get(b) in ("C", "F") else self.c(b)
-            return self._new(n.out, f"np.dot({ea}, {eb})")
+            plan = blas_plan()  # BLAS threads for the GEMMs big enough to pay (run time)
+            dot = (
+                f"np.dot({ea}, {eb})"
+                if plan is None
+                else f"K.dot({ea}, {eb}, {plan[0]}, {plan[1]})"
+            )
+            return self._new(n.out, dot)
         if len(sa) == 3 and len(sb) == 3 and sa[0] == sb[0]:
             self._new(
                 n.out, f"np.empty({_cs(self.shape(n.out))!r}, dtype=np.{self.dtype(n.out).name})"

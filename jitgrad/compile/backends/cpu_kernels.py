@@ -12,14 +12,10 @@ from numba import prange
 _NB = dict(cache=True, error_model="numpy", fastmath={"reassoc"})
 
 
-def limit_blas_threads():
-    """Run the BLAS that compiled code calls (scipy's OpenBLAS, which numba's ``np.dot`` uses)
-    with ``JITGRAD_BLAS_THREADS`` threads (default 1). On a small shared machine a second
-    OpenBLAS pool that spin-waits next to NumPy's was measured 3-4x slower than one thread
-    (PERF-NOTES section 1); big GEMMs lose at most the second core. Returns the count set, or
-    None when the library could not be found (then nothing changes)."""
+def _find_blas():
+    """(library path, ``set_num_threads`` symbol) of the OpenBLAS that numba's ``np.dot``
+    calls (scipy's), or (None, None)."""
     import ctypes
-    import os
 
     try:
         import scipy.linalg.cython_blas  # noqa: F401  (loads the library numba calls)
@@ -27,9 +23,8 @@ def limit_blas_threads():
         with open("/proc/self/maps") as f:
             libs = {line.split()[-1] for line in f if "openblas" in line and "scipy.libs" in line}
     except (ImportError, OSError):
-        return None
-    n = int(os.environ.get("JITGRAD_BLAS_THREADS", "1"))
-    for path in libs:
+        return None, None
+    for path in sorted(libs):
         try:
             lib = ctypes.CDLL(path)
         except OSError:
@@ -40,14 +35,53 @@ def limit_blas_threads():
             "scipy_openblas_set_num_threads64_",
             "openblas_set_num_threads64_",
         ):
-            fn = getattr(lib, sym, None)
-            if fn is not None:
-                fn(ctypes.c_int(n))
-                return n
-    return None
+            if getattr(lib, sym, None) is not None:
+                return path, sym
+    return None, None
+
+
+_BLAS_LIB, _BLAS_SET = _find_blas()
+if _BLAS_SET is not None:
+    import llvmlite.binding as _llb
+
+    _llb.load_library_permanently(_BLAS_LIB)  # the symbol resolves in (cached) compiled code
+    _set_blas_threads = numba.types.ExternalFunction(_BLAS_SET, numba.types.void(numba.types.intc))
+else:
+
+    @numba.njit(**_NB)
+    def _set_blas_threads(n):  # no OpenBLAS found: its thread count is left alone
+        pass
+
+
+def limit_blas_threads():
+    """Give the BLAS that compiled code calls (scipy's OpenBLAS) ``JITGRAD_BLAS_THREADS``
+    threads (default 1) for the whole process; ``dot`` raises the count only around the GEMMs
+    that pay for threads (``calibrate.blas_plan``). A second OpenBLAS pool spinning next to
+    NumPy's was measured 3-4x slower than one thread on a small machine (PERF-NOTES section
+    1), 3-7x under load. Returns the count set, or None when the library was not found."""
+    import ctypes
+    import os
+
+    if _BLAS_SET is None:
+        return None
+    n = int(os.environ.get("JITGRAD_BLAS_THREADS", "1"))
+    getattr(ctypes.CDLL(_BLAS_LIB), _BLAS_SET)(ctypes.c_int(n))
+    return n
 
 
 BLAS_THREADS = limit_blas_threads()
+
+
+@numba.njit(**_NB)
+def dot(a, b, mnk_min, threads):
+    """``np.dot(a, b)`` of 2-D arrays, on ``threads`` BLAS threads when m*n*k reaches
+    ``mnk_min`` (numba's own threads sleep meanwhile: no oversubscription), else on one."""
+    if threads > 1 and a.shape[0] * a.shape[1] * b.shape[1] >= mnk_min:
+        _set_blas_threads(threads)
+        r = np.dot(a, b)
+        _set_blas_threads(1)
+        return r
+    return np.dot(a, b)
 
 
 # ---- reductions: x (A, R, B) -> out (A, B), accumulated in float64, NaN propagates like NumPy

@@ -72,6 +72,11 @@ def explain(tf, v):
         f"{'not yet run' if cs is None else f'{cs:.3f} s'}, disk cache hit: "
         f"{getattr(exe, 'cache_hit', False)}"
     )
+    if getattr(exe, "reused_from", None):
+        lines.append(
+            f"compiled code reused from {exe.reused_from} (same graph structure at other "
+            "sizes): 0 kernels compiled"
+        )
     wi = getattr(exe, "worker_info", None)
     if wi is not None:
         where = "in a compile worker process" if wi.get("worker") else "in this process"

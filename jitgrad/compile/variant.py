@@ -6,6 +6,7 @@ replayed in program order between them), runs the backend's executable, writes a
 back where the step wrote them, rebinds ``.grad`` and replays the Python values the step set.
 """
 
+import sys
 import threading
 import time
 
@@ -15,6 +16,22 @@ from ..tensor import _wrap
 from .check import check_finite
 from .pytree import unflatten
 from .tracer import resolve
+
+
+class _Slot:
+    __slots__ = ("x",)
+
+
+def _sole_count():
+    """What ``sys.getrefcount`` says of an object held by one slot and one local variable
+    (the pattern ``Variant.recycled`` tests; measured, since interpreters differ)."""
+    holder = _Slot()
+    holder.x = [0]
+    obj = holder.x
+    return sys.getrefcount(obj)
+
+
+_SOLE = _sole_count()
 
 
 def _make_backend(name, graph, options):
@@ -99,6 +116,8 @@ class Variant:
             else:
                 self.out_kind.append(("new", v))
         self.has_random = any(inp.kind == "random" for inp in g.inputs)
+        rec = getattr(self.exe, "recyclable", None) or {}
+        self.recycle_binds = [(r, v) for r, v in g.grad_binds if v in rec]
         # arguments the step writes in place: copied back when the input was a copy
         self.arg_writes = [
             (i, g.inputs[i].ref) for i, _ in g.state_writes if g.inputs[i].kind == "arg"
@@ -138,9 +157,37 @@ class Variant:
                 out.append(get(leaves))
         return out
 
+    def recycled(self, leaves, arrays):
+        """{vid: array} of the ``.grad`` buffers of the previous call that only their
+        ``.grad`` slot holds (no user reference to the tensor or its memory, not an input of
+        this call): the step writes the new gradients into them instead of fresh memory (a
+        fresh big array costs a page fault per 4 KB page at every call)."""
+        out = {}
+        inputs = None
+        for r, v in self.recycle_binds:
+            t = resolve(r, leaves)
+            old = t._grad
+            # held by the .grad slot and ``old`` only (no user reference)
+            if old is None or sys.getrefcount(old) > _SOLE:
+                continue
+            a = old._data  # held by the tensor's _data and ``a`` only
+            if sys.getrefcount(a) > _SOLE or a.base is not None or not a.flags.c_contiguous:
+                continue
+            sh, dt = self.exe.recyclable[v]
+            if a.shape != sh or a.dtype != dt or not a.flags.writeable:
+                continue
+            if inputs is None:
+                inputs = {id(x) for x in arrays}
+            if id(a) not in inputs:
+                out[v] = a
+        return out
+
     def run(self, leaves, args=(), kwargs=None):
         arrays = self.gather(leaves)
-        outs = self.exe.run(arrays)
+        if self.recycle_binds:
+            outs = self.exe.run(arrays, self.recycled(leaves, arrays))
+        else:
+            outs = self.exe.run(arrays)
         deferred = getattr(self.exe, "deferred", None)
         if deferred:  # check_finite: look before committing any state
             check_finite(self, arrays, outs)

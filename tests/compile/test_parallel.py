@@ -136,7 +136,7 @@ def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
     monkeypatch.setenv("JITGRAD_PAR_THRESHOLD", "0")
     tp, par = run()
     src = tp.source()
-    assert "prange(" in src and " >= 0:" in src and "K.reduce3_par(" in src
+    assert "prange(" in src and ">= par_t:" in src and "K.reduce3_par(" in src
     assert tp.last.exe.name == "cpu" and not tp.last.exe.fallbacks
     _, ser = run(parallel=False)
     # (the first call runs eagerly, the second captures: compiled code from the third)

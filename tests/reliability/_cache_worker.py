@@ -16,15 +16,19 @@ import warnings
 import numpy as np
 
 
-def make_step(torch, lr=0.1):
-    """The step every scenario runs: (step function, its weight, its input). Another ``lr``
-    is another graph (it is a literal in the generated code), so another cache entry."""
+def make_step(torch, lr=0.1, variant=0):
+    """The step every scenario runs: (step function, its weight, its input). Another
+    ``variant`` (``variant`` extra ``sin``) is another graph structure, so another cache
+    entry; ``lr`` alone is not (constants are arguments of the generated code)."""
     w = torch.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), requires_grad=True)
     x = torch.tensor(np.arange(6, dtype=np.float32).reshape(3, 2) / 6)
 
     def step(x):
         w.grad = None
-        loss = ((w @ x).tanh() ** 2).sum()
+        y = w @ x
+        for _ in range(variant):
+            y = y.sin()
+        loss = (y.tanh() ** 2).sum()
         loss.backward()
         with torch.no_grad():
             w.sub_(w.grad * lr)
@@ -33,11 +37,11 @@ def make_step(torch, lr=0.1):
     return step, w, x
 
 
-def eager_losses(n, lr=0.1):
+def eager_losses(n, lr=0.1, variant=0):
     """The losses of ``n`` eager steps (the reference for runs that mix eager and compiled)."""
     import jitgrad as torch
 
-    step, _, x = make_step(torch, lr)
+    step, _, x = make_step(torch, lr, variant)
     return [float(step(x).item()) for _ in range(n)]
 
 

@@ -32,9 +32,15 @@ from .calibrate import blas_plan, par_threshold, work_per_element
 from .codegen import cast_expr, objmode_type, pyobj
 from .core import Backend, Executable, Generator, KernelSet, used_consts
 
-# parallel=None: each loop runs its prange branch from calibrate.par_threshold(work) elements
-# (measured once per machine; None = serial code only); parallel=True: from PAR_SMALL
+# parallel=None: a loop runs its prange form from calibrate.par_threshold(work) elements
+# (measured once per machine from elements x work per element; None = serial code only);
+# parallel=True: from PAR_SMALL elements
 PAR_SMALL = 4096  # elements: with parallel=True, loops from this size use prange (tests set 1)
+# The generated code is shape-generic, so serial vs prange is decided at run time (the
+# threshold travels in the size vector ``_S``). A loop gets a prange form only when it is
+# within this factor of the threshold at capture: smaller loops stay serial-only (a parallel
+# kernel costs compile time), a batch that grows past the factor is a new graph structure.
+PAR_REACH = 4
 # what numba raises when its on-disk cache entry is damaged
 _CACHE_ERRORS = (
     EOFError,
@@ -48,7 +54,7 @@ _CACHE_ERRORS = (
 # numba's cache of a generated step does not notice changes in the kernels it calls: key the
 # generated modules on the kernels' source too
 with open(os.path.join(os.path.dirname(__file__), "cpu_kernels.py"), "rb") as _f:
-    _VERSION = "cpu-2-" + hashlib.sha1(_f.read()).hexdigest()[:12]
+    _VERSION = "cpu-3-" + hashlib.sha1(_f.read()).hexdigest()[:12]
 
 
 def _prod(s):
@@ -95,6 +101,20 @@ class CPUGen(Generator):
         self.name = {}
         self.layout = {}
         self.const_args = []  # arrays passed after the inputs
+        self.sizes = []  # the runtime size vector ``_S`` (first argument of ``step``)
+        # buffers the caller passes (after the constants): ("temp", vid) are owned by the
+        # executable and reused call to call (nothing that escapes lives in them); ("grad",
+        # vid) are gradients bound to ``.grad``: the caller recycles the previous call's
+        # buffer when nobody else holds it, else passes a fresh one
+        self.buffers = []
+        g = self.g
+        exported = set(g.outputs) | {v for _, v in g.grad_binds if v is not None}
+        if self.defer:
+            exported |= {v for _, v in g.state_writes}
+        self.exported = exported
+        self.escaping_roots = {self.reuse.get(v, v) for v in exported}
+        self.grad_vals = {v for _, v in g.grad_binds if v is not None} - set(g.outputs)
+        self.grad_vals -= {v for _, v in g.state_writes}
         self.views = set()  # values that may alias another buffer (reshape/permute views)
 
     # ---- helpers ------------------------------------------------------------------
@@ -110,12 +130,38 @@ class CPUGen(Generator):
     def emit(self, s):
         self.lines.append("    " + s)
 
-    def par_min(self, work):
-        """Elements from which a loop doing ``work`` units per element takes its ``prange``
-        branch (decided at run time in the kernel), or None for serial code only."""
+    def sz(self, n, literal=(0, 1)):
+        """Source text of the size ``n``: a slot ``_S[k]`` of the runtime size vector, so the
+        generated source is the same for every batch size; 0 and 1 stay literals (which dims
+        are empty or broadcast is part of the code's structure)."""
+        n = int(n)
+        if n in literal:
+            return str(n)
+        self.sizes.append(n)
+        return f"_S[{len(self.sizes) - 1}]"
+
+    def shp(self, shape):
+        """Source text of a shape tuple, its sizes through ``sz``."""
+        return "(" + ", ".join(self.sz(d) for d in shape) + ",)"
+
+    def cshp(self, shape):
+        """``shp`` of the C-level shape (0-d values are stored as 1 element)."""
+        return self.shp(_cs(shape))
+
+    def par_threshold(self, work):
+        """Elements from which a loop doing ``work`` units per element runs its prange form
+        (decided at run time; ``calibrate.par_threshold``); None when loops stay serial."""
         if self.parallel is False:
             return None
         return par_threshold(work, PAR_SMALL if self.parallel is True else None)
+
+    def par_slot(self, n, work):
+        """``_S`` slot text of the prange threshold for a loop of ``n`` elements at capture
+        doing ``work`` units per element, or None when the loop gets only its serial form."""
+        t = self.par_threshold(work)
+        if t is None or n * PAR_REACH < t:
+            return None
+        return self.sz(t, literal=())
 
     # ---- the function ----------------------------------------------------------------
     def generate(self):
@@ -135,6 +181,7 @@ class CPUGen(Generator):
         for k, size, msg in self.arg_checks:
             self.emit(f"K.check_range(in{k}, {size}, {msg!r})")
         self.lower_nodes()
+        params += [f"b{vid}" for _, vid in self.buffers]
         # state writes that were not done directly by a loop
         for idx, vid in g.state_writes:
             if self.direct.get(vid) == idx or self.defer:
@@ -170,23 +217,59 @@ class CPUGen(Generator):
         ]
         body = [
             "@numba.njit(cache=CACHE, error_model='numpy', fastmath=set(_FM))",
-            f"def step({', '.join(params)}):",
+            f"def step({', '.join(['_S'] + params)}):",
         ] + (self.lines or ["    pass"])
         src = "\n".join(head + self.kernels.src + self.pyfuncs + body) + "\n"
+        self.S = np.array(self.sizes, dtype=np.int64)
         return src
 
     # ---- fused elementwise loops -------------------------------------------------------
+    def _out_buffer(self, vid, shape):
+        """Name the buffer a fused output goes into: the state it finally is (direct write),
+        a dead input's buffer (reuse), or a new array."""
+        tgt = self.direct.get(vid)
+        donor = self.reuse.get(vid)
+        if tgt is not None:
+            self.name[vid] = f"in{tgt}"
+        elif donor is not None and self.layout.get(donor) == "C" and donor in self.name:
+            self.name[vid] = self.name[donor]
+        elif vid not in self.escaping_roots:
+            self.buffers.append(("temp", vid))
+            self.name[vid] = f"b{vid}"
+        elif vid in self.grad_vals and sum(1 for _, v in self.g.grad_binds if v == vid) == 1:
+            self.buffers.append(("grad", vid))
+            self.name[vid] = f"b{vid}"
+        else:
+            self.emit(f"v{vid} = np.empty({self.shp(shape)}, dtype=np.{self.dtype(vid).name})")
+            self.name[vid] = f"v{vid}"
+        self.layout[vid] = "C"
+
+    def fused_scalar(self, n, cS):
+        """A one-element fused group (``[] <- div``) as straight-line code in ``step``: no
+        kernel to compile, no call."""
+        k = self.loops
+        names = {}
+        for j, vid in enumerate(n.ins):
+            names[vid] = f"q{k}_i{j}"
+            self.emit(f"q{k}_i{j} = {self.c(vid)}.reshape(-1)[0]")
+        for mi, m in enumerate(n.members):
+            expr = self.member(m, [names[v] for v in m.ins])
+            self.emit(f"q{k}_t{mi} = {cast_expr(expr, self.dtype(m.out))}")
+            names[m.out] = f"q{k}_t{mi}"
+        for vid in n.outs:
+            self._out_buffer(vid, cS)
+            self.emit(f"{self.v(vid)}.reshape(-1)[0] = {names[vid]}")
+        self.loops += 1
+
     def fused(self, n):
         S = n.shape
         cS = _cs(S)
         nd = len(cS)
-        ins = []  # (vid, mask) for array inputs
-        inline = {}
+        if _prod(cS) == 1:
+            return self.fused_scalar(n, cS)
+        ins = []  # (vid, aligned shape, broadcast mask) per input; constants included: their
+        # values are arguments, so graphs that differ only in a constant share the code
         for vid in n.ins:
-            sc = self.scalar_const(vid)
-            if sc is not None:
-                inline[vid] = sc
-                continue
             sh = self.shape(vid)
             al = (1,) * (nd - len(sh)) + tuple(sh) if len(sh) <= nd else tuple(sh)
             mask = tuple(al[d] == 1 and cS[d] != 1 for d in range(nd))
@@ -210,74 +293,68 @@ class CPUGen(Generator):
                 cm = tuple(mask[grp[0]] for grp in groups)
                 arrays.append((vid, cm))
         outs = list(n.outs)
-        # kernel source: the loop body first, its work per element decides serial/prange
+        # kernel source: the serial loop nest, and a prange one chosen at run time when the
+        # loop may be big enough to pay for threads (its work per element decides)
+        inner = []  # the loop body, indented for the innermost loop of cnd levels
+        idx_full = ", ".join(f"j{d}" for d in range(cnd))
+        names, exprs = {}, []
+        for k, (vid, cm) in enumerate(arrays):
+            idx = ", ".join("0" if cm[d] else f"j{d}" for d in range(cnd))
+            inner.append(f"x_a{k} = a{k}[{idx}]")
+            names[vid] = f"x_a{k}"
+        for k, vid in enumerate(scalars):
+            names[vid] = f"x_s{k}"
+        for mi, m in enumerate(n.members):
+            expr = self.member(m, [names[v] for v in m.ins])
+            exprs.append(expr)
+            t = f"t{mi}"
+            inner.append(f"{t} = {cast_expr(expr, self.dtype(m.out))}")
+            names[m.out] = t
+        for k, vid in enumerate(outs):
+            inner.append(f"o{k}[{idx_full}] = {names[vid]}")
+        par = self.par_slot(_prod(cS), work_per_element(exprs, len(arrays) + len(outs)))
         a_names = (
             [f"o{k}" for k in range(len(outs))]
             + [f"a{k}" for k in range(len(arrays))]
             + [f"s{k}" for k in range(len(scalars))]
+            + (["par_t"] if par else [])
         )
-        body = [f"def KERNEL({', '.join(a_names)}):"]
+        head = [f"def KERNEL({', '.join(a_names)}):"]
         for d in range(cnd):
-            body.append(f"    n{d} = o0.shape[{d}]")
+            head.append(f"    n{d} = o0.shape[{d}]")
         for k in range(len(scalars)):
-            body.append(f"    x_s{k} = s{k}[0]")
-        idx_full = ", ".join(f"j{d}" for d in range(cnd))
-        names, stmts, exprs = {}, [], []
-        for k, (vid, cm) in enumerate(arrays):
-            idx = ", ".join("0" if cm[d] else f"j{d}" for d in range(cnd))
-            stmts.append(f"x_a{k} = a{k}[{idx}]")
-            names[vid] = f"x_a{k}"
-        for k, vid in enumerate(scalars):
-            names[vid] = f"x_s{k}"
-        names.update(inline)
-        for mi, m in enumerate(n.members):
-            expr = self.member(m, [names[v] for v in m.ins])
-            exprs.append(expr)
-            stmts.append(f"t{mi} = {cast_expr(expr, self.dtype(m.out))}")
-            names[m.out] = f"t{mi}"
-        for k, vid in enumerate(outs):
-            stmts.append(f"o{k}[{idx_full}] = {names[vid]}")
-        pn = self.par_min(work_per_element(exprs, len(arrays) + len(outs)))
+            head.append(f"    x_s{k} = s{k}[0]")
 
-        def nest(loop, ind):
-            lines = []
+        def nest(ind, first):
+            out = []
             for d in range(cnd):
-                lines.append(f"{ind}for j{d} in {loop if d == 0 else 'range'}(n{d}):")
+                out.append(f"{ind}for j{d} in {first if d == 0 else 'range'}(n{d}):")
                 ind += "    "
-            return lines + [ind + st for st in stmts]
+            return out + [ind + line for line in inner]
 
-        if pn is None:
-            body += nest("range", "    ")
-        else:  # run-time choice: the same loop serial below pn elements, prange from there
-            body.append(f"    if {' * '.join(f'n{d}' for d in range(cnd))} >= {pn}:")
-            body += nest("prange", "        ")
-            body.append("    else:")
-            body += nest("range", "        ")
+        if par:
+            total = " * ".join(f"n{d}" for d in range(cnd))
+            body = head + [f"    if {total} >= par_t:"] + nest("        ", "prange")
+            body += ["    else:"] + nest("        ", "range")
+        else:
+            body = head + nest("    ", "range")
         ksrc = "\n".join(body)
-        kname = self.kernels.add(ksrc, (ksrc, pn is not None))
-        # call site: outputs go into state (direct writes), a dead input's buffer (reuse) or
-        # a new array
+        kname = self.kernels.add(ksrc, (ksrc, bool(par)))
         for vid in outs:
-            tgt = self.direct.get(vid)
-            donor = self.reuse.get(vid)
-            if tgt is not None:
-                self.name[vid] = f"in{tgt}"
-            elif donor is not None and self.layout.get(donor) == "C" and donor in self.name:
-                self.name[vid] = self.name[donor]
-            else:
-                self.emit(f"v{vid} = np.empty({cS!r}, dtype=np.{self.dtype(vid).name})")
-                self.name[vid] = f"v{vid}"
-            self.layout[vid] = "C"
-        args = [f"{self.v(v)}.reshape({cshape!r})" for v in outs]
+            self._out_buffer(vid, cS)
+        cs_txt = self.shp(cshape)
+        args = [f"{self.v(v)}.reshape({cs_txt})" for v in outs]
         for vid, _ in arrays:
             al = [s for s in ((1,) * (nd - len(self.shape(vid))) + tuple(self.shape(vid)))]
             csh = tuple(_prod(al[d] for d in grp) for grp in groups)
             if csh == tuple(self.shape(vid)) and self.layout.get(vid) != "C":
                 args.append(self.v(vid))
             else:
-                args.append(f"{self.c(vid)}.reshape({csh!r})")
+                args.append(f"{self.c(vid)}.reshape({self.shp(csh)})")
         for vid in scalars:
             args.append(f"{self.c(vid)}.reshape((1,))")
+        if par:
+            args.append(par)
         self.emit(f"{kname}({', '.join(args)})")
         self.loops += 1
 
@@ -304,7 +381,8 @@ class CPUGen(Generator):
             return self._new(n.out, dot)
         if len(sa) == 3 and len(sb) == 3 and sa[0] == sb[0]:
             self._new(
-                n.out, f"np.empty({_cs(self.shape(n.out))!r}, dtype=np.{self.dtype(n.out).name})"
+                n.out,
+                f"np.empty({self.cshp(self.shape(n.out))}, dtype=np.{self.dtype(n.out).name})",
             )
             self.emit(f"K.bmm({self.v(a)}, {self.v(b)}, v{n.out})")
             return
@@ -312,7 +390,7 @@ class CPUGen(Generator):
 
     def lower_reshape(self, n):
         x = n.ins[0]
-        self._new(n.out, f"{self.c(x)}.reshape({_cs(self.shape(n.out))!r})")
+        self._new(n.out, f"{self.c(x)}.reshape({self.cshp(self.shape(n.out))})")
         self.views.add(n.out)
 
     def lower_permute(self, n):
@@ -333,8 +411,10 @@ class CPUGen(Generator):
         al = (1,) * (len(S) - len(sh)) + tuple(sh)
         self._new(
             n.out,
-            f"np.ascontiguousarray(np.broadcast_to({self.c(x)}.reshape({_cs(al)!r}), {_cs(S)!r}))",
+            f"np.ascontiguousarray(np.broadcast_to({self.c(x)}.reshape({self.cshp(al)}), "
+            f"{self.cshp(S)}))",
         )
+        self.views.add(n.out)  # no copy when nothing is broadcast
 
     def _reduce(self, n, kern):
         x = n.ins[0]
@@ -353,10 +433,12 @@ class CPUGen(Generator):
             kept = tuple(d for d in range(len(sh)) if d not in dims)
             src = f"np.ascontiguousarray(np.transpose({self.v(x)}, {kept + dims!r}))"
             A, R, B = _prod(sh[d] for d in kept), _prod(sh[d] for d in dims), 1
-        pn = self.par_min(work_per_element(["x"], 1))
+        par = self.par_slot(_prod(sh), work_per_element(["x"], 1))
+        A, R, B = self.sz(A), self.sz(R), self.sz(B)
         self._new(n.out, f"np.empty(({A}, {B}), dtype=np.{self.dtype(n.out).name})")
         call = f"K.{kern}, {src}.reshape(({A}, {R}, {B})), v{n.out}"
-        self.emit(f"K.reduce3({call})" if pn is None else f"K.reduce3_par({call}, {pn})")
+        # reduce3_par compares the size with the threshold at run time (same bits either way)
+        self.emit(f"K.reduce3({call})" if par is None else f"K.reduce3_par({call}, {par})")
         self._reshape_out(n)
         self.loops += 1
 
@@ -373,7 +455,8 @@ class CPUGen(Generator):
         self._reduce(n, "PROD")
 
     def _split3(self, shape, dim):
-        return _prod(shape[:dim]), shape[dim], _prod(shape[dim + 1 :])
+        """(A, N, B) around ``dim``, as ``_S`` source text."""
+        return tuple(self.sz(x) for x in (_prod(shape[:dim]), shape[dim], _prod(shape[dim + 1 :])))
 
     def lower_gather(self, n):
         x, idx = n.ins
@@ -382,7 +465,7 @@ class CPUGen(Generator):
         if not sx or any(a != b for k, (a, b) in enumerate(zip(sx, si)) if k != d):
             return self.fallback(n, f"index shape {list(si)} differs from input {list(sx)}")
         A, N, B = self._split3(sx, d)
-        I = si[d]
+        I = self.sz(si[d])
         self._new(n.out, f"np.empty(({A}, {I}, {B}), dtype=np.{self.dtype(n.out).name})")
         self.emit(
             f"K.gather3({self.c(x)}.reshape(({A}, {N}, {B})), "
@@ -397,7 +480,7 @@ class CPUGen(Generator):
         if not sb or si != ss or any(a != b for k, (a, b) in enumerate(zip(sb, si)) if k != d):
             return self.fallback(n, f"index {list(si)} / source {list(ss)} / base {list(sb)}")
         A, N, B = self._split3(sb, d)
-        I = si[d]
+        I = self.sz(si[d])
         self._new(n.out, f"{self.c(base)}.copy().reshape(({A}, {N}, {B}))")
         self.emit(
             f"K.scatter_add3(v{n.out}, {self.c(idx)}.reshape(({A}, {I}, {B})), "
@@ -421,11 +504,11 @@ class CPUGen(Generator):
         pat = self._take_pattern(n.params["spec"], len(shape))
         if pat is None or len(n.ins) != 2 or len(self.shape(n.ins[1])) != 1:
             return None
-        return self._split3(shape, pat[0]) + (self.shape(n.ins[1])[0],)
+        return self._split3(shape, pat[0]) + (self.sz(self.shape(n.ins[1])[0]),)
 
     def _reshape_out(self, n):
         """Give a kernel's 3-D/2-D result the node's own shape."""
-        self.emit(f"v{n.out} = v{n.out}.reshape({_cs(self.shape(n.out))!r})")
+        self.emit(f"v{n.out} = v{n.out}.reshape({self.cshp(self.shape(n.out))})")
 
     def lower_getitem(self, n):
         x = n.ins[0]
@@ -439,11 +522,13 @@ class CPUGen(Generator):
             )
             return self._reshape_out(n)
         if len(n.ins) == 1:
-            sl = _basic_slices(n.params["spec"], len(sx))
+            sl = _basic_slices(n.params["spec"], len(sx), self.sz)
             if sl is not None and sx:
+                self.views.add(n.out)  # a contiguous slice is not copied
                 return self._new(
                     n.out,
-                    f"np.ascontiguousarray({self.v(x)}[{sl}]).reshape({_cs(self.shape(n.out))!r})",
+                    f"np.ascontiguousarray({self.v(x)}[{sl}]).reshape"
+                    f"({self.cshp(self.shape(n.out))})",
                 )
         return self.fallback(n, "index is not basic or one 1-D integer tensor")
 
@@ -461,10 +546,11 @@ class CPUGen(Generator):
             )
             return self._reshape_out(n)
         if len(n.ins) == 1 and shape:
-            sl = _basic_slices(spec, len(shape))
+            sl = _basic_slices(spec, len(shape), self.sz)
             if sl is not None:
-                self._new(n.out, f"np.zeros({_cs(shape)!r}, dtype=np.{dt})")
-                self.emit(f"v{n.out}[{sl}] = {self.c(gv)}.reshape({_sliced_shape(spec, shape)!r})")
+                self._new(n.out, f"np.zeros({self.cshp(shape)}, dtype=np.{dt})")
+                sub = self.shp(_sliced_shape(spec, shape))
+                self.emit(f"v{n.out}[{sl}] = {self.c(gv)}.reshape({sub})")
                 return
         return self.fallback(n, "index is not basic or one 1-D integer tensor")
 
@@ -482,7 +568,9 @@ class CPUGen(Generator):
             return self.fallback(n, f"{names} inputs have no kernel (float32/float64 only)")
         kernel = n.op.extra["kernel"]
         static = ", ".join(str(int(a)) for a in n.op.extra["kernel_static"](**n.params))
-        self._new(n.out, f"np.empty({_cs(self.shape(n.out))!r}, dtype=np.{self.dtype(n.out).name})")
+        self._new(
+            n.out, f"np.empty({self.cshp(self.shape(n.out))}, dtype=np.{self.dtype(n.out).name})"
+        )
         args = ", ".join([self.c(v) for v in n.ins] + [f"v{n.out}"])
         self.emit(f"CK.{kernel.__name__}({args}{', ' + static if static else ''})")
 
@@ -518,18 +606,19 @@ def py_op(name, arrays, shapes, params, dtype, cshape):
     return np.ascontiguousarray(np.asarray(r, dtype=dtype)).reshape(cshape)
 
 
-def _basic_slices(spec, ndim):
-    """numba slicing text for a spec of ints/slices (None handled by the caller's reshape)."""
+def _basic_slices(spec, ndim, sz=str):
+    """numba slicing text for a spec of ints/slices (None handled by the caller's reshape);
+    ``sz`` renders each integer (the generator's ``_S`` slots)."""
     ex = _expand_spec(spec, ndim)
     parts = []
     for s in ex:
         if s[0] == "i":
-            parts.append(str(s[1]))
+            parts.append(sz(s[1]))
         elif s[0] == "s":
             a, b, c = s[1], s[2], s[3]
             parts.append(
-                f"{'' if a is None else a}:{'' if b is None else b}"
-                f"{'' if c is None else ':' + str(c)}"
+                f"{'' if a is None else sz(a)}:{'' if b is None else sz(b)}"
+                f"{'' if c is None else ':' + sz(c)}"
             )
         else:
             return None
@@ -590,6 +679,13 @@ class CPUExecutable(Executable):
         self.src = gen.generate()
         self.out_vids = gen.out_vids
         self.const_args = gen.const_args
+        self.S = gen.S  # this graph's sizes: the source itself is the same for every batch size
+        vals = graph.values
+        # (kind, vid, shape, dtype) of the buffers passed after the constants (CPUGen.buffers)
+        self.buffers = [(k, v, _cs(vals[v].shape), vals[v].dtype) for k, v in gen.buffers]
+        self.recyclable = {v: (sh, dt) for k, v, sh, dt in self.buffers if k == "grad"}
+        self._temps = None  # allocated at the first call, reused by every later one
+        self.recycled_calls = 0  # calls that wrote a gradient into the previous call's buffer
         self.loops = gen.loops
         self.fallbacks = gen.fallbacks
         self.n_kernels = len(gen.kernels)
@@ -605,15 +701,46 @@ class CPUExecutable(Executable):
         )
         self.fn = self.mod.step
         self.import_seconds = time.perf_counter() - t0
+        # the same source (same graph structure, other sizes) already compiled in this process
+        self.reused_from = None
+
+    def _sig(self, arrays):
+        import numba
+
+        return tuple(numba.typeof(np.ascontiguousarray(a)) for a in self._args(arrays))
+
+    def _reuse(self, sig):
+        """True (and say so) when this process already holds the step compiled for ``sig``:
+        another variant with the same source, i.e. the same graph at other sizes."""
+        if sig not in self.fn.overloads:
+            return False
+        self.reused_from = self.key
+        self.compile_seconds = 0.0
+        self.cache_hit = True
+        return True
 
     def source(self):
         return self.src
+
+    def _buffers(self, recycled=None):
+        """The buffer arguments of one call: the executable's own temporaries (the same at
+        every call) and a buffer per gradient, recycled (``{vid: array}``) or fresh."""
+        if self._temps is None:
+            self._temps = {v: np.empty(sh, dt) for k, v, sh, dt in self.buffers if k == "temp"}
+        out = []
+        for k, v, sh, dt in self.buffers:
+            if k == "temp":
+                out.append(self._temps[v])
+            else:
+                r = recycled.get(v) if recycled else None
+                out.append(np.empty(sh, dt) if r is None else r)
+        return out
 
     def _args(self, arrays):
         args = list(arrays)
         for i in self.zero_d:
             args[i] = args[i].reshape(1)
-        return args + list(self.const_args)
+        return [self.S] + args + list(self.const_args) + self._buffers()
 
     def _reload_without_cache(self, err):
         if not _cache.drop_numba_cache(self.mod, err):
@@ -636,6 +763,9 @@ class CPUExecutable(Executable):
 
         args = [np.ascontiguousarray(a) for a in self._args(arrays)]
         sig = tuple(numba.typeof(a) for a in args)
+        if self._reuse(sig):
+            self.worker_info = {"worker": False, "reason": f"compiled code reused from {self.key}"}
+            return
         sigs = _worker.kernel_signatures(self.mod, args) if _worker.n_workers() > 1 else {}
         sigs["step"] = [sig]
         self.worker_info = _worker.compile_in_worker(self.mod, self.key, self.src, sigs)
@@ -645,17 +775,18 @@ class CPUExecutable(Executable):
         self.cache_hit = _cache.loaded_from_disk(self.fn, sig)
 
     def on_disk(self, arrays):
-        """Whether numba's disk cache already holds the step for these arrays (cheap)."""
-        import numba
-
-        sig = tuple(numba.typeof(np.ascontiguousarray(a)) for a in self._args(arrays))
-        return _cache.has_compiled(self.fn, sig)
+        """Whether the step for these arrays is compiled already: in this process (another
+        variant with the same source) or in numba's disk cache (cheap either way)."""
+        sig = self._sig(arrays)
+        return sig in self.fn.overloads or _cache.has_compiled(self.fn, sig)
 
     def _precompile_in_process(self, arrays):
         import numba
 
         t0 = time.perf_counter()
-        sig = tuple(numba.typeof(np.ascontiguousarray(a)) for a in self._args(arrays))
+        sig = self._sig(arrays)
+        if self._reuse(sig):
+            return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", numba.NumbaWarning)  # jitgrad's own warnings pass
             try:
@@ -666,7 +797,9 @@ class CPUExecutable(Executable):
                 self.fn.compile(sig)
         self.compile_seconds = time.perf_counter() - t0
 
-    def run(self, arrays):
+    def run(self, arrays, recycled=None):
+        """Run the step; ``recycled`` maps gradient vids to the previous call's buffers that
+        nobody else holds (``Variant`` checks), written instead of fresh arrays."""
         args = list(arrays)
         back = None
         for i in self.state_idx:
@@ -680,24 +813,27 @@ class CPUExecutable(Executable):
             self.noncontig_calls += 1
         for i in self.zero_d:
             args[i] = args[i].reshape(1)
-        if self.compile_seconds is None:
+        args = [self.S] + args + list(self.const_args) + self._buffers(recycled)
+        if recycled:
+            self.recycled_calls += 1
+        if self.compile_seconds is None and not self._reuse(self._sig(arrays)):
             t0 = time.perf_counter()
             import numba
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", numba.NumbaWarning)  # jitgrad's own pass
                 try:
-                    res = self.fn(*args, *self.const_args)
+                    res = self.fn(*args)
                 except _CACHE_ERRORS as e:
                     if not self._reload_without_cache(e):
                         raise
-                    res = self.fn(*args, *self.const_args)
+                    res = self.fn(*args)
             self.compile_seconds = time.perf_counter() - t0
         else:
-            res = self.fn(*args, *self.const_args)
+            res = self.fn(*args)
         if back and not self.deferred:
             for i in back:
-                np.copyto(arrays[i], args[i].reshape(arrays[i].shape))
+                np.copyto(arrays[i], args[i + 1].reshape(arrays[i].shape))
         return dict(zip(self.out_vids, res))
 
 

@@ -153,24 +153,24 @@ def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
 @pytest.mark.parametrize("shape", [(1, 3 * K.CHUNK + 17, 1), (5, 300, 1), (3, 40, 2 * K.COLS + 9)])
 def test_reduction_kernels_parallel_equal_serial(shape):
     rng = np.random.default_rng(2)
-    x = rng.standard_normal(shape).astype(np.float32)
-    x[0, 7, 0] = np.nan  # NaN propagates through max/min like NumPy's
-    x[-1, 3, -1] = 1e30
-    ref = {
-        K.SUM: x.astype(np.float64).sum(1),
-        K.PROD: (x[:, :20].astype(np.float64)).prod(1),
-        K.MAX: x.max(1),
-        K.MIN: x.min(1),
+    x = rng.standard_normal(shape)  # float64 out: a different summation order shows
+    xn = x.copy()
+    xn[0, 7, 0] = np.nan  # NaN propagates through max/min like NumPy's
+    xn[-1, 3, -1] = 1e30
+    xp = np.ascontiguousarray(x[:, :20])
+    cases = {
+        K.SUM: (x, x.sum(1)),
+        K.PROD: (xp, xp.prod(1)),
+        K.MAX: (xn, xn.max(1)),
+        K.MIN: (xn, xn.min(1)),
     }
     A, R, B = shape
-    for op, want in ref.items():
-        xi = np.ascontiguousarray(x[:, :20]) if op == K.PROD else x
-        s = np.empty((A, B), np.float32)
-        p = np.empty((A, B), np.float32)
+    for op, (xi, want) in cases.items():
+        s, p = np.empty((A, B)), np.empty((A, B))
         K.reduce3(op, xi, s)
         K.reduce3_par(op, xi, p, 0)
         assert s.tobytes() == p.tobytes(), op
-        np.testing.assert_allclose(p, want, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(p, want, rtol=1e-12, atol=1e-12)
         for _ in range(2):
             K.reduce3_par(op, xi, p, 0)
             assert s.tobytes() == p.tobytes()

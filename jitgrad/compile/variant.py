@@ -189,8 +189,9 @@ class Variant:
         else:
             outs = self.exe.run(arrays)
         deferred = getattr(self.exe, "deferred", None)
-        if deferred:  # check_finite: look before committing any state
+        if getattr(self.exe, "check_finite", False):  # look before committing any state
             check_finite(self, arrays, outs)
+        if deferred:
             for i, v in deferred:
                 np.copyto(arrays[i], outs[v].reshape(arrays[i].shape))
         for i, a in self.arg_writes:

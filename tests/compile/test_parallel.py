@@ -228,8 +228,9 @@ def test_dot_gives_big_gemms_threads_and_restores_one():
     get = getattr(lib, K._BLAS_SET.replace("set_num_threads", "get_num_threads"))
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal((40, 30)), rng.standard_normal((30, 20))
-    for mnk_min in (0, 10**9):  # threaded and single-threaded branches
-        np.testing.assert_allclose(K.dot(a, b, mnk_min, 2), a @ b, rtol=1e-12)
+    for mnk_min, aa in ((0, a), (10**9, a), (0, np.asfortranarray(a))):  # both branches, F
+        out = np.full((40, 20), np.nan)
+        K.dot(aa, b, out, mnk_min, 2)
+        np.testing.assert_allclose(out, a @ b, rtol=1e-12)
         assert get() == 1  # numba's threads and BLAS's never both hold the cores
-    np.testing.assert_allclose(K.dot(a.T.copy().T, b, 0, 2), a @ b, rtol=1e-12)  # F layout
     assert calibrate.blas_plan() == (calibrate.DEFAULT_GEMM, numba.config.NUMBA_NUM_THREADS)

@@ -244,3 +244,29 @@ def test_returned_slice_of_a_temporary_is_a_copy():
     second, _ = traced(x2)
     np.testing.assert_array_equal(first.numpy(), kept)
     np.testing.assert_allclose(second.numpy(), f(x2)[0].numpy(), rtol=1e-6)
+
+
+def test_refused_call_leaves_the_old_grad_intact():
+    """check_finite refuses a call whose results are not finite: the .grad of the call before
+    stays as it was (so the step never writes gradients into the old .grad buffers)."""
+    from jitgrad.compile import NonFiniteError
+
+    x = torch.tensor(np.linspace(0.1, 1, 20, dtype=np.float32), requires_grad=True)
+    w = torch.tensor(np.linspace(1, 2, 20, dtype=np.float32))
+
+    def f(x, w):
+        x.grad = None
+        loss = (x * w).exp().sum()
+        loss.backward()
+        return loss
+
+    traced = torch.trace(f, async_compile=False, check_finite=True)
+    for _ in range(3):
+        traced(x, w)
+    assert traced.stats["compiled_calls"] == 1
+    expected = x.grad.numpy().copy()
+    with torch.no_grad():
+        w[3] = float("inf")
+    with pytest.raises(NonFiniteError):
+        traced(x, w)
+    np.testing.assert_array_equal(x.grad.numpy(), expected)

@@ -150,7 +150,8 @@ class Generator:
     def lower_nodes(self):
         """Every node in order: fused loops, the lowering table, else the fallback."""
         table = self.backend.lower
-        for n in self.g.nodes:
+        for i, n in enumerate(self.g.nodes):
+            self.pos = i  # the node being lowered (its place relative to plan.last_raise)
             if isinstance(n, FusedNode):
                 self.fused(n)
                 continue

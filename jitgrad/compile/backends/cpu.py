@@ -225,8 +225,10 @@ class CPUGen(Generator):
 
     # ---- fused elementwise loops -------------------------------------------------------
     def _out_buffer(self, vid, shape):
-        """Name the buffer a fused output goes into: the state it finally is (direct write),
-        a dead input's buffer (reuse), or a new array."""
+        """Name the buffer an output of a loop or a matmul goes into: the state it finally is
+        (direct write), a dead input's buffer (reuse), a temporary the executable owns (when
+        nothing that escapes the call lives in it), a recycled ``.grad`` buffer, or a new
+        array."""
         tgt = self.direct.get(vid)
         donor = self.reuse.get(vid)
         if tgt is not None:
@@ -236,7 +238,13 @@ class CPUGen(Generator):
         elif vid not in self.escaping_roots:
             self.buffers.append(("temp", vid))
             self.name[vid] = f"b{vid}"
-        elif vid in self.grad_vals and sum(1 for _, v in self.g.grad_binds if v == vid) == 1:
+        elif (
+            vid in self.grad_vals
+            and sum(1 for _, v in self.g.grad_binds if v == vid) == 1
+            # a failing call (or a check_finite refusal) leaves the old .grad intact
+            and self.pos > self.plan.last_raise
+            and not self.defer
+        ):
             self.buffers.append(("grad", vid))
             self.name[vid] = f"b{vid}"
         else:
@@ -372,19 +380,17 @@ class CPUGen(Generator):
         if len(sa) == 2 and len(sb) == 2:
             ea = self.v(a) if self.layout.get(a) in ("C", "F") else self.c(a)
             eb = self.v(b) if self.layout.get(b) in ("C", "F") else self.c(b)
+            # into a buffer: the executable's own temporary, a recycled .grad, or a new array
+            self._out_buffer(n.out, _cs(self.shape(n.out)))
             plan = blas_plan()  # BLAS threads for the GEMMs big enough to pay (run time)
-            dot = (
-                f"np.dot({ea}, {eb})"
-                if plan is None
-                else f"K.dot({ea}, {eb}, {plan[0]}, {plan[1]})"
-            )
-            return self._new(n.out, dot)
+            if plan is None:
+                self.emit(f"np.dot({ea}, {eb}, {self.v(n.out)})")
+            else:
+                self.emit(f"K.dot({ea}, {eb}, {self.v(n.out)}, {plan[0]}, {plan[1]})")
+            return
         if len(sa) == 3 and len(sb) == 3 and sa[0] == sb[0]:
-            self._new(
-                n.out,
-                f"np.empty({self.cshp(self.shape(n.out))}, dtype=np.{self.dtype(n.out).name})",
-            )
-            self.emit(f"K.bmm({self.v(a)}, {self.v(b)}, v{n.out})")
+            self._out_buffer(n.out, _cs(self.shape(n.out)))
+            self.emit(f"K.bmm({self.v(a)}, {self.v(b)}, {self.v(n.out)})")
             return
         return self.fallback(n, f"shapes {list(sa)} @ {list(sb)} (only 2-D and equal-batch 3-D)")
 

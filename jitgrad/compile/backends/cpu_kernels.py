@@ -73,15 +73,15 @@ BLAS_THREADS = limit_blas_threads()
 
 
 @numba.njit(**_NB)
-def dot(a, b, mnk_min, threads):
-    """``np.dot(a, b)`` of 2-D arrays, on ``threads`` BLAS threads when m*n*k reaches
+def dot(a, b, out, mnk_min, threads):
+    """``np.dot(a, b, out)`` of 2-D arrays, on ``threads`` BLAS threads when m*n*k reaches
     ``mnk_min`` (numba's own threads sleep meanwhile: no oversubscription), else on one."""
     if threads > 1 and a.shape[0] * a.shape[1] * b.shape[1] >= mnk_min:
         _set_blas_threads(threads)
-        r = np.dot(a, b)
+        np.dot(a, b, out)
         _set_blas_threads(1)
-        return r
-    return np.dot(a, b)
+    else:
+        np.dot(a, b, out)
 
 
 # ---- reductions: x (A, R, B) -> out (A, B), accumulated in float64, NaN propagates like NumPy

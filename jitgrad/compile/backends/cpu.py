@@ -422,14 +422,10 @@ class CPUGen(Generator):
         )
         self.views.add(n.out)  # no copy when nothing is broadcast
 
-    def _reduce(self, n, kern):
-        x = n.ins[0]
+    def _as3(self, x, dims):
+        """(source of ``x`` as a C-contiguous array, A, R, B): ``x`` seen as (A, R, B) with the
+        reduced ``dims`` in R (transposed there when they are not adjacent)."""
         sh = self.shape(x)
-        if self.dtype(x).kind != "f" or not sh:
-            return self.fallback(n, f"{self.dtype(x)} input of shape {list(sh)}")
-        dims = tuple(n.params["dims"])
-        if not dims:
-            return self.fallback(n, "no reduced dims")
         src = self.c(x)
         if dims == tuple(range(dims[0], dims[-1] + 1)):
             A = _prod(sh[: dims[0]])
@@ -439,14 +435,58 @@ class CPUGen(Generator):
             kept = tuple(d for d in range(len(sh)) if d not in dims)
             src = f"np.ascontiguousarray(np.transpose({self.v(x)}, {kept + dims!r}))"
             A, R, B = _prod(sh[d] for d in kept), _prod(sh[d] for d in dims), 1
-        par = self.par_slot(_prod(sh), work_per_element(["x"], 1))
+        return src, A, R, B
+
+    def _reduce3(self, n, dims, call):
+        """Emit ``call(x3, out)`` (a source format with ``{x}`` and ``{out}``) for a reduction
+        of ``n.ins[0]`` over ``dims`` into an (A, B) result given the node's shape."""
+        src, A, R, B = self._as3(n.ins[0], dims)
         A, R, B = self.sz(A), self.sz(R), self.sz(B)
         self._new(n.out, f"np.empty(({A}, {B}), dtype=np.{self.dtype(n.out).name})")
-        call = f"K.{kern}, {src}.reshape(({A}, {R}, {B})), v{n.out}"
-        # reduce3_par compares the size with the threshold at run time (same bits either way)
-        self.emit(f"K.reduce3({call})" if par is None else f"K.reduce3_par({call}, {par})")
+        self.emit(call.format(x=f"{src}.reshape(({A}, {R}, {B}))", out=f"v{n.out}"))
         self._reshape_out(n)
         self.loops += 1
+
+    def _reduce(self, n, kern):
+        x = n.ins[0]
+        sh = self.shape(x)
+        if self.dtype(x).kind != "f" or not sh:
+            return self.fallback(n, f"{self.dtype(x)} input of shape {list(sh)}")
+        dims = tuple(n.params["dims"])
+        if not dims:
+            return self.fallback(n, "no reduced dims")
+        par = self.par_slot(_prod(sh), work_per_element(["x"], 1))
+        # reduce3_par compares the size with the threshold at run time (same bits either way)
+        call = f"K.reduce3(K.{kern}, {{x}}, {{out}})"
+        if par is not None:
+            call = f"K.reduce3_par(K.{kern}, {{x}}, {{out}}, {par})"
+        self._reduce3(n, dims, call)
+
+    def _arg(self, n, is_max):
+        x = n.ins[0]
+        sh = self.shape(x)
+        if self.dtype(x).kind not in "fiu" or not sh or _prod(sh) == 0:
+            return self.fallback(n, f"{self.dtype(x)} input of shape {list(sh)}")
+        self._reduce3(n, (n.params["dim"],), f"K.arg3({is_max}, {{x}}, {{out}})")
+
+    def lower_argmax(self, n):
+        self._arg(n, True)
+
+    def lower_argmin(self, n):
+        self._arg(n, False)
+
+    def _anyall(self, n, is_any):
+        sh = self.shape(n.ins[0])
+        dims = tuple(n.params["dims"])
+        if not sh or not dims:
+            return self.fallback(n, f"input of shape {list(sh)} over dims {list(dims)}")
+        self._reduce3(n, dims, f"K.anyall3({is_any}, {{x}}, {{out}})")
+
+    def lower_any(self, n):
+        self._anyall(n, True)
+
+    def lower_all(self, n):
+        self._anyall(n, False)
 
     def lower_sum(self, n):
         self._reduce(n, "SUM")
@@ -666,6 +706,10 @@ CPU_LOWER = {
     _red.amax_p: CPUGen.lower_amax,
     _red.amin_p: CPUGen.lower_amin,
     _red.prod_p: CPUGen.lower_prod,
+    _red.argmax_p: CPUGen.lower_argmax,
+    _red.argmin_p: CPUGen.lower_argmin,
+    _red.any_p: CPUGen.lower_any,
+    _red.all_p: CPUGen.lower_all,
 }
 # ops that carry a numba kernel (ops/conv.py) are called directly
 CPU_LOWER.update({p: CPUGen.lower_kernel for p in PRIMITIVES.values() if "kernel" in p.extra})

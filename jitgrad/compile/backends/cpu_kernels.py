@@ -248,6 +248,41 @@ def reduce3_par(op, x, out, par_n):
 
 
 @numba.njit(**_NB)
+def arg3(is_max, x, out):
+    """out[a, b] = the index r of the first maximum (``is_max``) or minimum of x[a, r, b]; the
+    first NaN wins, as in torch and NumPy."""
+    A, R, B = x.shape
+    for a in range(A):
+        for b in range(B):
+            k = 0
+            best = x[a, 0, b]
+            if best == best:
+                for r in range(1, R):
+                    v = x[a, r, b]
+                    if v != v:
+                        k = r
+                        break
+                    if (v > best) if is_max else (v < best):
+                        best = v
+                        k = r
+            out[a, b] = k
+
+
+@numba.njit(**_NB)
+def anyall3(is_any, x, out):
+    """out[a, b] = any (``is_any``) or all of x[a, r, b] != 0 over r (NaN counts as true)."""
+    A, R, B = x.shape
+    for a in range(A):
+        for b in range(B):
+            res = not is_any
+            for r in range(R):
+                if (x[a, r, b] != 0) == is_any:
+                    res = is_any
+                    break
+            out[a, b] = res
+
+
+@numba.njit(**_NB)
 def gather3(x, idx, out):
     """out[a, i, b] = x[a, idx[a, i, b], b]; indices must be in [0, N) like torch's gather."""
     A, N, B = x.shape

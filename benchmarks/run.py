@@ -389,6 +389,9 @@ def main(argv=None):
         meta["load_average_at_start"] = os.getloadavg()
     except OSError:
         pass
+    from jitgrad.compile.backends import calibrate  # after the peers' imports (see peers.py)
+
+    meta["jitgrad_threads"] = calibrate.describe()  # calibrates here at first need
     print(header(meta), flush=True)
 
     bandwidth = None
@@ -448,6 +451,8 @@ def header(meta):
         "env: " + " ".join(f"{k}={v}" for k, v in meta["env"].items()),
         "peers run in their default configuration: " + _policy_line(meta),
     ]
+    if "jitgrad_threads" in meta:
+        lines.append(f"jitgrad's own thread choices: {meta['jitgrad_threads']}")
     if "load_average_at_start" in meta:
         lines.append(
             "load average at start: "
@@ -484,6 +489,8 @@ def markdown(meta, rows, bandwidth):
         "- environment: " + ", ".join(f"`{k}={v}`" for k, v in meta["env"].items()),
         "- peers run in their default configuration: " + _policy_line(meta),
     ]
+    if "jitgrad_threads" in meta:
+        out.append(f"- jitgrad's own thread choices: {meta['jitgrad_threads']}")
     if "load_average_at_start" in meta:
         out.append(
             "- load average at start / end: "

@@ -28,11 +28,13 @@ from ...ops.movement import expand_spec as _expand_spec
 from ...ops.registry import PRIMITIVES
 from ..vmath import IMPORT_LINE, vectorise_template
 from . import cache as _cache
+from .calibrate import blas_plan, par_threshold, work_per_element
 from .codegen import cast_expr, objmode_type, pyobj
 from .core import Backend, Executable, Generator, KernelSet, used_consts
 
-PAR_MIN = 1 << 20  # elements: below this a loop stays serial (threads cost more than they save,
-# and numba's OpenMP threads must not fight OpenBLAS's on a small machine)
+# parallel=None: a loop runs its prange form from calibrate.par_threshold(work) elements
+# (measured once per machine from elements x work per element; None = serial code only);
+# parallel=True: from PAR_SMALL elements
 PAR_SMALL = 4096  # elements: with parallel=True, loops from this size use prange (tests set 1)
 # The generated code is shape-generic, so serial vs prange is decided at run time (the
 # threshold travels in the size vector ``_S``). A loop gets a prange form only when it is
@@ -146,21 +148,17 @@ class CPUGen(Generator):
         """``shp`` of the C-level shape (0-d values are stored as 1 element)."""
         return self.shp(_cs(shape))
 
-    def par_threshold(self):
-        """Elements from which a loop runs its prange form (decided at run time); None when
-        loops stay serial."""
+    def par_threshold(self, work):
+        """Elements from which a loop doing ``work`` units per element runs its prange form
+        (decided at run time; ``calibrate.par_threshold``); None when loops stay serial."""
         if self.parallel is False:
             return None
-        return PAR_SMALL if self.parallel is True else PAR_MIN
+        return par_threshold(work, PAR_SMALL if self.parallel is True else None)
 
-    def par_ok(self, n):
-        t = self.par_threshold()
-        return t is not None and n >= t
-
-    def par_slot(self, n):
-        """``_S`` slot text of the prange threshold for a loop of ``n`` elements at capture,
-        or None when the loop gets only its serial form."""
-        t = self.par_threshold()
+    def par_slot(self, n, work):
+        """``_S`` slot text of the prange threshold for a loop of ``n`` elements at capture
+        doing ``work`` units per element, or None when the loop gets only its serial form."""
+        t = self.par_threshold(work)
         if t is None or n * PAR_REACH < t:
             return None
         return self.sz(t, literal=())
@@ -304,8 +302,25 @@ class CPUGen(Generator):
                 arrays.append((vid, cm))
         outs = list(n.outs)
         # kernel source: the serial loop nest, and a prange one chosen at run time when the
-        # loop may be big enough to pay for threads
-        par = self.par_slot(_prod(cS))
+        # loop may be big enough to pay for threads (its work per element decides)
+        inner = []  # the loop body, indented for the innermost loop of cnd levels
+        idx_full = ", ".join(f"j{d}" for d in range(cnd))
+        names, exprs = {}, []
+        for k, (vid, cm) in enumerate(arrays):
+            idx = ", ".join("0" if cm[d] else f"j{d}" for d in range(cnd))
+            inner.append(f"x_a{k} = a{k}[{idx}]")
+            names[vid] = f"x_a{k}"
+        for k, vid in enumerate(scalars):
+            names[vid] = f"x_s{k}"
+        for mi, m in enumerate(n.members):
+            expr = self.member(m, [names[v] for v in m.ins])
+            exprs.append(expr)
+            t = f"t{mi}"
+            inner.append(f"{t} = {cast_expr(expr, self.dtype(m.out))}")
+            names[m.out] = t
+        for k, vid in enumerate(outs):
+            inner.append(f"o{k}[{idx_full}] = {names[vid]}")
+        par = self.par_slot(_prod(cS), work_per_element(exprs, len(arrays) + len(outs)))
         a_names = (
             [f"o{k}" for k in range(len(outs))]
             + [f"a{k}" for k in range(len(arrays))]
@@ -317,22 +332,6 @@ class CPUGen(Generator):
             head.append(f"    n{d} = o0.shape[{d}]")
         for k in range(len(scalars)):
             head.append(f"    x_s{k} = s{k}[0]")
-        inner = []  # the loop body, indented for the innermost loop of cnd levels
-        idx_full = ", ".join(f"j{d}" for d in range(cnd))
-        names = {}
-        for k, (vid, cm) in enumerate(arrays):
-            idx = ", ".join("0" if cm[d] else f"j{d}" for d in range(cnd))
-            inner.append(f"x_a{k} = a{k}[{idx}]")
-            names[vid] = f"x_a{k}"
-        for k, vid in enumerate(scalars):
-            names[vid] = f"x_s{k}"
-        for mi, m in enumerate(n.members):
-            expr = self.member(m, [names[v] for v in m.ins])
-            t = f"t{mi}"
-            inner.append(f"{t} = {cast_expr(expr, self.dtype(m.out))}")
-            names[m.out] = t
-        for k, vid in enumerate(outs):
-            inner.append(f"o{k}[{idx_full}] = {names[vid]}")
 
         def nest(ind, first):
             out = []
@@ -383,7 +382,11 @@ class CPUGen(Generator):
             eb = self.v(b) if self.layout.get(b) in ("C", "F") else self.c(b)
             # into a buffer: the executable's own temporary, a recycled .grad, or a new array
             self._out_buffer(n.out, _cs(self.shape(n.out)))
-            self.emit(f"np.dot({ea}, {eb}, {self.v(n.out)})")
+            plan = blas_plan()  # BLAS threads for the GEMMs big enough to pay (run time)
+            if plan is None:
+                self.emit(f"np.dot({ea}, {eb}, {self.v(n.out)})")
+            else:
+                self.emit(f"K.dot({ea}, {eb}, {self.v(n.out)}, {plan[0]}, {plan[1]})")
             return
         if len(sa) == 3 and len(sb) == 3 and sa[0] == sb[0]:
             self._out_buffer(n.out, _cs(self.shape(n.out)))
@@ -419,14 +422,10 @@ class CPUGen(Generator):
         )
         self.views.add(n.out)  # no copy when nothing is broadcast
 
-    def _reduce(self, n, kern):
-        x = n.ins[0]
+    def _as3(self, x, dims):
+        """(source of ``x`` as a C-contiguous array, A, R, B): ``x`` seen as (A, R, B) with the
+        reduced ``dims`` in R (transposed there when they are not adjacent)."""
         sh = self.shape(x)
-        if self.dtype(x).kind != "f" or not sh:
-            return self.fallback(n, f"{self.dtype(x)} input of shape {list(sh)}")
-        dims = tuple(n.params["dims"])
-        if not dims:
-            return self.fallback(n, "no reduced dims")
         src = self.c(x)
         if dims == tuple(range(dims[0], dims[-1] + 1)):
             A = _prod(sh[: dims[0]])
@@ -436,31 +435,70 @@ class CPUGen(Generator):
             kept = tuple(d for d in range(len(sh)) if d not in dims)
             src = f"np.ascontiguousarray(np.transpose({self.v(x)}, {kept + dims!r}))"
             A, R, B = _prod(sh[d] for d in kept), _prod(sh[d] for d in dims), 1
-        par = self.par_slot(_prod(sh))
+        return src, A, R, B
+
+    def _reduce3(self, n, dims, call):
+        """Emit ``call(x3, out)`` (a source format with ``{x}`` and ``{out}``) for a reduction
+        of ``n.ins[0]`` over ``dims`` into an (A, B) result given the node's shape."""
+        src, A, R, B = self._as3(n.ins[0], dims)
         A, R, B = self.sz(A), self.sz(R), self.sz(B)
         self._new(n.out, f"np.empty(({A}, {B}), dtype=np.{self.dtype(n.out).name})")
-        call = f"({src}.reshape(({A}, {R}, {B})), v{n.out})"
-        if par:  # the parallel kernel pays only for big inputs with 8+ independent outputs
-            self.emit(f"if {A} * {R} * {B} >= {par} and ({A} >= 8 or {B} >= 8):")
-            self.emit(f"    K.{kern}_par{call}")
-            self.emit("else:")
-            self.emit(f"    K.{kern}{call}")
-        else:
-            self.emit(f"K.{kern}{call}")
+        self.emit(call.format(x=f"{src}.reshape(({A}, {R}, {B}))", out=f"v{n.out}"))
         self._reshape_out(n)
         self.loops += 1
 
+    def _reduce(self, n, kern):
+        x = n.ins[0]
+        sh = self.shape(x)
+        if self.dtype(x).kind != "f" or not sh:
+            return self.fallback(n, f"{self.dtype(x)} input of shape {list(sh)}")
+        dims = tuple(n.params["dims"])
+        if not dims:
+            return self.fallback(n, "no reduced dims")
+        par = self.par_slot(_prod(sh), work_per_element(["x"], 1))
+        # reduce3_par compares the size with the threshold at run time (same bits either way)
+        call = f"K.reduce3(K.{kern}, {{x}}, {{out}})"
+        if par is not None:
+            call = f"K.reduce3_par(K.{kern}, {{x}}, {{out}}, {par})"
+        self._reduce3(n, dims, call)
+
+    def _arg(self, n, is_max):
+        x = n.ins[0]
+        sh = self.shape(x)
+        if self.dtype(x).kind not in "fiu" or not sh or _prod(sh) == 0:
+            return self.fallback(n, f"{self.dtype(x)} input of shape {list(sh)}")
+        self._reduce3(n, (n.params["dim"],), f"K.arg3({is_max}, {{x}}, {{out}})")
+
+    def lower_argmax(self, n):
+        self._arg(n, True)
+
+    def lower_argmin(self, n):
+        self._arg(n, False)
+
+    def _anyall(self, n, is_any):
+        sh = self.shape(n.ins[0])
+        dims = tuple(n.params["dims"])
+        if not sh or not dims:
+            return self.fallback(n, f"input of shape {list(sh)} over dims {list(dims)}")
+        self._reduce3(n, dims, f"K.anyall3({is_any}, {{x}}, {{out}})")
+
+    def lower_any(self, n):
+        self._anyall(n, True)
+
+    def lower_all(self, n):
+        self._anyall(n, False)
+
     def lower_sum(self, n):
-        self._reduce(n, "sum3")
+        self._reduce(n, "SUM")
 
     def lower_amax(self, n):
-        self._reduce(n, "max3")
+        self._reduce(n, "MAX")
 
     def lower_amin(self, n):
-        self._reduce(n, "min3")
+        self._reduce(n, "MIN")
 
     def lower_prod(self, n):
-        self._reduce(n, "prod3")
+        self._reduce(n, "PROD")
 
     def _split3(self, shape, dim):
         """(A, N, B) around ``dim``, as ``_S`` source text."""
@@ -668,6 +706,10 @@ CPU_LOWER = {
     _red.amax_p: CPUGen.lower_amax,
     _red.amin_p: CPUGen.lower_amin,
     _red.prod_p: CPUGen.lower_prod,
+    _red.argmax_p: CPUGen.lower_argmax,
+    _red.argmin_p: CPUGen.lower_argmin,
+    _red.any_p: CPUGen.lower_any,
+    _red.all_p: CPUGen.lower_all,
 }
 # ops that carry a numba kernel (ops/conv.py) are called directly
 CPU_LOWER.update({p: CPUGen.lower_kernel for p in PRIMITIVES.values() if "kernel" in p.extra})

@@ -1,7 +1,8 @@
 """Hand-written numba kernels the generated CPU code calls (shape- and dtype-generic).
 
 Compiled once per dtype signature and cached on disk by numba, so every traced graph reuses
-them. ``*_par`` variants use ``prange`` and are chosen only for large inputs.
+them. ``*_par`` variants take a ``prange`` branch at run time from a threshold the generated
+code passes (``calibrate.par_threshold``) and give the same results as the serial ones.
 """
 
 import numba
@@ -11,14 +12,10 @@ from numba import prange
 _NB = dict(cache=True, error_model="numpy", fastmath={"reassoc"})
 
 
-def limit_blas_threads():
-    """Run the BLAS that compiled code calls (scipy's OpenBLAS, which numba's ``np.dot`` uses)
-    with ``JITGRAD_BLAS_THREADS`` threads (default 1). On a small shared machine a second
-    OpenBLAS pool that spin-waits next to NumPy's was measured 3-4x slower than one thread
-    (PERF-NOTES section 1); big GEMMs lose at most the second core. Returns the count set, or
-    None when the library could not be found (then nothing changes)."""
+def _find_blas():
+    """(library path, ``set_num_threads`` symbol) of the OpenBLAS that numba's ``np.dot``
+    calls (scipy's), or (None, None)."""
     import ctypes
-    import os
 
     try:
         import scipy.linalg.cython_blas  # noqa: F401  (loads the library numba calls)
@@ -26,9 +23,8 @@ def limit_blas_threads():
         with open("/proc/self/maps") as f:
             libs = {line.split()[-1] for line in f if "openblas" in line and "scipy.libs" in line}
     except (ImportError, OSError):
-        return None
-    n = int(os.environ.get("JITGRAD_BLAS_THREADS", "1"))
-    for path in libs:
+        return None, None
+    for path in sorted(libs):
         try:
             lib = ctypes.CDLL(path)
         except OSError:
@@ -39,211 +35,251 @@ def limit_blas_threads():
             "scipy_openblas_set_num_threads64_",
             "openblas_set_num_threads64_",
         ):
-            fn = getattr(lib, sym, None)
-            if fn is not None:
-                fn(ctypes.c_int(n))
-                return n
-    return None
+            if getattr(lib, sym, None) is not None:
+                return path, sym
+    return None, None
+
+
+_BLAS_LIB, _BLAS_SET = _find_blas()
+if _BLAS_SET is not None:
+    import llvmlite.binding as _llb
+
+    _llb.load_library_permanently(_BLAS_LIB)  # the symbol resolves in (cached) compiled code
+    _set_blas_threads = numba.types.ExternalFunction(_BLAS_SET, numba.types.void(numba.types.intc))
+else:
+
+    @numba.njit(**_NB)
+    def _set_blas_threads(n):  # no OpenBLAS found: its thread count is left alone
+        pass
+
+
+def limit_blas_threads():
+    """Give the BLAS that compiled code calls (scipy's OpenBLAS) ``JITGRAD_BLAS_THREADS``
+    threads (default 1) for the whole process; ``dot`` raises the count only around the GEMMs
+    that pay for threads (``calibrate.blas_plan``). A second OpenBLAS pool spinning next to
+    NumPy's was measured 3-4x slower than one thread on a small machine (PERF-NOTES section
+    1), 3-7x under load. Returns the count set, or None when the library was not found."""
+    import ctypes
+    import os
+
+    if _BLAS_SET is None:
+        return None
+    n = int(os.environ.get("JITGRAD_BLAS_THREADS", "1"))
+    getattr(ctypes.CDLL(_BLAS_LIB), _BLAS_SET)(ctypes.c_int(n))
+    return n
 
 
 BLAS_THREADS = limit_blas_threads()
 
 
-# (x: (A, R, B) -> out: (A, B)); accumulation in float64, NaN propagates like NumPy
-# The eight reductions below differ only in init/update/prange and are written out on purpose:
-# numba caches on disk only functions defined in a real source file (exec-generated ones raise
-# "no locator available"), and a combine function passed as an argument would be a call in the
-# innermost loop. Change all eight together.
-@numba.njit(parallel=False, **_NB)
-def sum3(x, out):
+@numba.njit(**_NB)
+def dot(a, b, out, mnk_min, threads):
+    """``np.dot(a, b, out)`` of 2-D arrays, on ``threads`` BLAS threads when m*n*k reaches
+    ``mnk_min`` (numba's own threads sleep meanwhile: no oversubscription), else on one."""
+    if threads > 1 and a.shape[0] * a.shape[1] * b.shape[1] >= mnk_min:
+        _set_blas_threads(threads)
+        np.dot(a, b, out)
+        _set_blas_threads(1)
+    else:
+        np.dot(a, b, out)
+
+
+# ---- reductions: x (A, R, B) -> out (A, B), accumulated in float64, NaN propagates like NumPy
+# The work is cut into tasks whose shape depends only on the input shape: a row (B == 1) in
+# chunks of CHUNK elements whose partials are combined in order, or COLS columns of a row
+# block (B > 1) summed over r in order. The serial and the parallel kernels run the same tasks
+# (``range`` or ``prange`` over them), so results are the same bits run to run, whatever the
+# thread count, and the same as the serial path's. Each reduction's inner loops are written
+# out (a combine function passed as an argument would be a call in the innermost loop, and
+# numba caches on disk only functions defined in a real source file): change all four together.
+CHUNK = 4096
+COLS = 64
+SUM, PROD, MAX, MIN = 0, 1, 2, 3
+
+
+@numba.njit(**_NB)
+def _init(op):
+    if op == SUM:
+        return 0.0
+    if op == PROD:
+        return 1.0
+    return -np.inf if op == MAX else np.inf
+
+
+@numba.njit(**_NB)
+def _update(op, acc, v):
+    if op == SUM:
+        return acc + v
+    if op == PROD:
+        return acc * v
+    if op == MAX:
+        return v if (v > acc or v != v) and acc == acc else acc
+    return v if (v < acc or v != v) and acc == acc else acc
+
+
+@numba.njit(**_NB)
+def _sum_task(x, out, part, a, lo, hi):
+    if part.shape[1] > 0:  # a chunk of a row
+        acc = 0.0
+        for r in range(lo, hi):
+            acc += x[a, r, 0]
+        part[a, lo // CHUNK] = acc
+    else:  # columns lo:hi of row block a
+        accs = np.zeros(hi - lo)
+        for r in range(x.shape[1]):
+            for b in range(lo, hi):
+                accs[b - lo] += x[a, r, b]
+        for b in range(lo, hi):
+            out[a, b] = accs[b - lo]
+
+
+@numba.njit(**_NB)
+def _prod_task(x, out, part, a, lo, hi):
+    if part.shape[1] > 0:
+        acc = 1.0
+        for r in range(lo, hi):
+            acc *= x[a, r, 0]
+        part[a, lo // CHUNK] = acc
+    else:
+        accs = np.ones(hi - lo)
+        for r in range(x.shape[1]):
+            for b in range(lo, hi):
+                accs[b - lo] *= x[a, r, b]
+        for b in range(lo, hi):
+            out[a, b] = accs[b - lo]
+
+
+@numba.njit(**_NB)
+def _max_task(x, out, part, a, lo, hi):
+    if part.shape[1] > 0:
+        acc = -np.inf
+        for r in range(lo, hi):
+            v = x[a, r, 0]
+            acc = v if (v > acc or v != v) and acc == acc else acc
+        part[a, lo // CHUNK] = acc
+    else:
+        accs = np.full(hi - lo, -np.inf)
+        for r in range(x.shape[1]):
+            for b in range(lo, hi):
+                v = x[a, r, b]
+                acc = accs[b - lo]
+                accs[b - lo] = v if (v > acc or v != v) and acc == acc else acc
+        for b in range(lo, hi):
+            out[a, b] = accs[b - lo]
+
+
+@numba.njit(**_NB)
+def _min_task(x, out, part, a, lo, hi):
+    if part.shape[1] > 0:
+        acc = np.inf
+        for r in range(lo, hi):
+            v = x[a, r, 0]
+            acc = v if (v < acc or v != v) and acc == acc else acc
+        part[a, lo // CHUNK] = acc
+    else:
+        accs = np.full(hi - lo, np.inf)
+        for r in range(x.shape[1]):
+            for b in range(lo, hi):
+                v = x[a, r, b]
+                acc = accs[b - lo]
+                accs[b - lo] = v if (v < acc or v != v) and acc == acc else acc
+        for b in range(lo, hi):
+            out[a, b] = accs[b - lo]
+
+
+@numba.njit(**_NB)
+def _plan(x):
+    """(tasks per row block, partials): a row's chunks (B == 1) or column blocks (B > 1)."""
     A, R, B = x.shape
     if B == 1:
-        for a in range(A):
-            acc = 0.0
-            for r in range(R):
-                v = x[a, r, 0]
-                acc += v
-            out[a, 0] = acc
+        nc = max(1, (R + CHUNK - 1) // CHUNK)
+        return nc, np.empty((A, nc))
+    return (B + COLS - 1) // COLS, np.empty((A, 0))
+
+
+@numba.njit(**_NB)
+def _task(op, x, out, part, t, nt):
+    a = t // nt
+    k = t - a * nt
+    if part.shape[1] > 0:
+        lo, hi = k * CHUNK, min(x.shape[1], (k + 1) * CHUNK)
     else:
-        for a in range(A):
-            accs = np.full(B, 0.0)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc += v
-                    accs[b] = acc
-            for b in range(B):
-                acc = accs[b]
-                out[a, b] = acc
-
-
-@numba.njit(parallel=False, **_NB)
-def prod3(x, out):
-    A, R, B = x.shape
-    if B == 1:
-        for a in range(A):
-            acc = 1.0
-            for r in range(R):
-                v = x[a, r, 0]
-                acc *= v
-            out[a, 0] = acc
+        lo, hi = k * COLS, min(x.shape[2], (k + 1) * COLS)
+    if op == SUM:
+        _sum_task(x, out, part, a, lo, hi)
+    elif op == PROD:
+        _prod_task(x, out, part, a, lo, hi)
+    elif op == MAX:
+        _max_task(x, out, part, a, lo, hi)
     else:
-        for a in range(A):
-            accs = np.full(B, 1.0)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc *= v
-                    accs[b] = acc
-            for b in range(B):
-                acc = accs[b]
-                out[a, b] = acc
+        _min_task(x, out, part, a, lo, hi)
 
 
-@numba.njit(parallel=False, **_NB)
-def max3(x, out):
-    A, R, B = x.shape
-    if B == 1:
-        for a in range(A):
-            acc = -np.inf
-            for r in range(R):
-                v = x[a, r, 0]
-                acc = v if (v > acc or v != v) and acc == acc else acc
-            out[a, 0] = acc
-    else:
-        for a in range(A):
-            accs = np.full(B, -np.inf)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc = v if (v > acc or v != v) and acc == acc else acc
-                    accs[b] = acc
-            for b in range(B):
-                acc = accs[b]
-                out[a, b] = acc
+@numba.njit(**_NB)
+def _combine(op, part, out):
+    for a in range(part.shape[0]):
+        acc = _init(op)
+        for c in range(part.shape[1]):
+            acc = _update(op, acc, part[a, c])
+        out[a, 0] = acc
 
 
-@numba.njit(parallel=False, **_NB)
-def min3(x, out):
-    A, R, B = x.shape
-    if B == 1:
-        for a in range(A):
-            acc = np.inf
-            for r in range(R):
-                v = x[a, r, 0]
-                acc = v if (v < acc or v != v) and acc == acc else acc
-            out[a, 0] = acc
-    else:
-        for a in range(A):
-            accs = np.full(B, np.inf)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc = v if (v < acc or v != v) and acc == acc else acc
-                    accs[b] = acc
-            for b in range(B):
-                acc = accs[b]
-                out[a, b] = acc
+@numba.njit(**_NB)
+def reduce3(op, x, out):
+    """out[a, b] = op over r of x[a, r, b], serially (``op``: SUM, PROD, MAX, MIN)."""
+    nt, part = _plan(x)
+    for t in range(x.shape[0] * nt):
+        _task(op, x, out, part, t, nt)
+    if part.shape[1] > 0:
+        _combine(op, part, out)
 
 
 @numba.njit(parallel=True, **_NB)
-def sum3_par(x, out):
+def reduce3_par(op, x, out, par_n):
+    """``reduce3`` with its tasks in a ``prange`` from ``par_n`` elements (same results)."""
+    nt, part = _plan(x)
+    if x.size < par_n or x.shape[0] * nt < 2:
+        reduce3(op, x, out)
+        return
+    for t in prange(x.shape[0] * nt):
+        _task(op, x, out, part, t, nt)
+    if part.shape[1] > 0:
+        _combine(op, part, out)
+
+
+@numba.njit(**_NB)
+def arg3(is_max, x, out):
+    """out[a, b] = the index r of the first maximum (``is_max``) or minimum of x[a, r, b]; the
+    first NaN wins, as in torch and NumPy."""
     A, R, B = x.shape
-    if B == 1:
-        for a in prange(A):
-            acc = 0.0
-            for r in range(R):
-                v = x[a, r, 0]
-                acc += v
-            out[a, 0] = acc
-    else:
-        for a in range(A):
-            accs = np.full(B, 0.0)
-            for r in range(R):
-                for b in range(B):
+    for a in range(A):
+        for b in range(B):
+            k = 0
+            best = x[a, 0, b]
+            if best == best:
+                for r in range(1, R):
                     v = x[a, r, b]
-                    acc = accs[b]
-                    acc += v
-                    accs[b] = acc
-            for b in prange(B):
-                acc = accs[b]
-                out[a, b] = acc
+                    if v != v:
+                        k = r
+                        break
+                    if (v > best) if is_max else (v < best):
+                        best = v
+                        k = r
+            out[a, b] = k
 
 
-@numba.njit(parallel=True, **_NB)
-def prod3_par(x, out):
+@numba.njit(**_NB)
+def anyall3(is_any, x, out):
+    """out[a, b] = any (``is_any``) or all of x[a, r, b] != 0 over r (NaN counts as true)."""
     A, R, B = x.shape
-    if B == 1:
-        for a in prange(A):
-            acc = 1.0
+    for a in range(A):
+        for b in range(B):
+            res = not is_any
             for r in range(R):
-                v = x[a, r, 0]
-                acc *= v
-            out[a, 0] = acc
-    else:
-        for a in range(A):
-            accs = np.full(B, 1.0)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc *= v
-                    accs[b] = acc
-            for b in prange(B):
-                acc = accs[b]
-                out[a, b] = acc
-
-
-@numba.njit(parallel=True, **_NB)
-def max3_par(x, out):
-    A, R, B = x.shape
-    if B == 1:
-        for a in prange(A):
-            acc = -np.inf
-            for r in range(R):
-                v = x[a, r, 0]
-                acc = v if (v > acc or v != v) and acc == acc else acc
-            out[a, 0] = acc
-    else:
-        for a in range(A):
-            accs = np.full(B, -np.inf)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc = v if (v > acc or v != v) and acc == acc else acc
-                    accs[b] = acc
-            for b in prange(B):
-                acc = accs[b]
-                out[a, b] = acc
-
-
-@numba.njit(parallel=True, **_NB)
-def min3_par(x, out):
-    A, R, B = x.shape
-    if B == 1:
-        for a in prange(A):
-            acc = np.inf
-            for r in range(R):
-                v = x[a, r, 0]
-                acc = v if (v < acc or v != v) and acc == acc else acc
-            out[a, 0] = acc
-    else:
-        for a in range(A):
-            accs = np.full(B, np.inf)
-            for r in range(R):
-                for b in range(B):
-                    v = x[a, r, b]
-                    acc = accs[b]
-                    acc = v if (v < acc or v != v) and acc == acc else acc
-                    accs[b] = acc
-            for b in prange(B):
-                acc = accs[b]
-                out[a, b] = acc
+                if (x[a, r, b] != 0) == is_any:
+                    res = is_any
+                    break
+            out[a, b] = res
 
 
 @numba.njit(**_NB)

@@ -1,0 +1,236 @@
+"""Parallel loops that pay: the calibrated serial/prange threshold, the run-time choice inside
+generated kernels, deterministic parallel reductions, and numba's OpenMP policy kept out of
+``os.environ``."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+
+import jitgrad as jg
+from jitgrad.compile.backends import calibrate
+from jitgrad.compile.backends import cpu_kernels as K
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def calib(monkeypatch, tmp_path):
+    """Calibration switched on, a private cache directory, no remembered table."""
+    monkeypatch.setenv("JITGRAD_CALIBRATE", "1")
+    monkeypatch.delenv("JITGRAD_PAR_THRESHOLD", raising=False)
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.delitem(calibrate._STATE, "table", raising=False)
+    yield tmp_path
+    calibrate._STATE.pop("table", None)
+
+
+def _rows(pays_from):
+    """Synthetic measurements: parallel twice as fast from ``pays_from`` elements on."""
+    return [(n, 1.0, 0.5 if n >= pays_from else 1.2) for n in calibrate.SIZES]
+
+
+def _gemm(pays_from):
+    return [(m * 784 * 256, 1.0, 0.5 if m * 784 * 256 >= pays_from else 1.0) for m in (8, 64, 512)]
+
+
+def test_threshold_is_the_size_from_which_parallel_keeps_paying():
+    (_, wl, _, _), (_, wh, _, _) = calibrate.KERNELS
+    never = [(n, 1.0, 1.0) for n in calibrate.SIZES]  # equal is not "pays": needs MARGIN
+    tab = calibrate.thresholds({"light": never, "heavy": _rows(1 << 16)})
+    assert tab == [(wl, math.inf), (wh, (1 << 16) * wh)]
+    # paying at small sizes only (noise) does not count: it must hold up to the largest size
+    flaky = [(n, 1.0, 0.5 if n < (1 << 18) else 1.0) for n in calibrate.SIZES]
+    assert calibrate.thresholds({"light": flaky, "heavy": flaky})[0][1] == math.inf
+
+
+def test_calibrated_once_then_read_from_disk(calib, monkeypatch):
+    calls = []
+
+    def fake_measure():
+        calls.append(1)
+        return {"light": _rows(1 << 20), "heavy": _rows(1 << 14), "gemm": _gemm(1 << 24)}
+
+    monkeypatch.setattr(calibrate, "measure", fake_measure)
+    wl, wh = calibrate.KERNELS[0][1], calibrate.KERNELS[1][1]
+    # a light loop (below the heavy kernel's work) follows the light kernel's threshold
+    assert calibrate.par_threshold(wl) == 1 << 20
+    assert calibrate.par_threshold(wh + 5) == math.ceil((1 << 14) * wh / (wh + 5))
+    assert calls == [1]
+    with open(calib / "calibration.json") as f:
+        (entry,) = json.load(f).values()
+    assert entry["table"] == [[wl, float((1 << 20) * wl)], [wh, float((1 << 14) * wh)]]
+    # a new process (no table in memory) reads the file instead of timing again
+    calibrate._STATE.pop("table")
+    monkeypatch.setattr(calibrate, "measure", lambda: pytest.fail("calibrated twice"))
+    assert calibrate.par_threshold(wl) == 1 << 20
+    assert calibrate.blas_plan() == (512 * 784 * 256, numba.config.NUMBA_NUM_THREADS)
+    assert "from" in calibrate.describe()
+
+
+def test_never_paying_means_serial_code(calib, monkeypatch):
+    never = [(n, 1.0, 1.0) for n in calibrate.SIZES]
+    monkeypatch.setattr(
+        calibrate, "measure", lambda: {"light": never, "heavy": never, "gemm": _gemm(math.inf)}
+    )
+    assert calibrate.par_threshold(40) is None
+    assert calibrate.blas_plan() is None
+
+    def f(x):
+        return (jg.tanh(x) * 2.0 + 1.0).sum()
+
+    ts = jg.trace(f)
+    x = jg.tensor(np.linspace(-1, 1, 64))
+    ts(x)
+    ts(x)
+    src = ts.source()
+    assert "prange(" not in src and "parallel=True" not in src and "_par(" not in src
+
+
+def test_environment_overrides(monkeypatch):
+    monkeypatch.setenv("JITGRAD_PAR_THRESHOLD", "0")
+    assert calibrate.par_threshold(3) == 0
+    monkeypatch.setenv("JITGRAD_PAR_THRESHOLD", "never")
+    assert calibrate.par_threshold(3) is None
+    monkeypatch.setenv("JITGRAD_PAR_THRESHOLD", "lots")
+    with pytest.raises(ValueError, match="JITGRAD_PAR_THRESHOLD='lots'.*work units"):
+        calibrate.par_threshold(3)
+    monkeypatch.delenv("JITGRAD_PAR_THRESHOLD")
+    monkeypatch.setenv("JITGRAD_CALIBRATE", "0")
+    assert calibrate.par_threshold(8) == calibrate.DEFAULT // 8
+    assert calibrate.par_threshold(8, forced=5) == 5
+
+
+def _chain(x, w):
+    h = jg.tanh(x * w)
+    return (h * x).sum() + h.amax()
+
+
+def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
+    """Every loop takes its prange branch (threshold 0): outputs and gradients are the serial
+    code's bits (same per-element code, same reduction tasks), and repeat call to call."""
+    rng = np.random.default_rng(1)
+    xv = rng.uniform(-2, 2, (96, 50)).astype(np.float32)
+    wv = rng.uniform(-1, 1, (50,)).astype(np.float32)
+
+    def step(x, w):
+        loss = _chain(x, w)
+        loss.backward()
+        return loss
+
+    def run(**kw):
+        x, w = jg.tensor(xv), jg.tensor(wv, requires_grad=True)
+        ts = jg.trace(step, **kw)
+        res = []
+        for _ in range(4):
+            w.grad = None
+            loss = ts(x, w)
+            res.append((loss.detach().numpy().copy(), w.grad.numpy().copy()))
+        return ts, res
+
+    monkeypatch.setenv("JITGRAD_PAR_THRESHOLD", "0")
+    tp, par = run()
+    src = tp.source()
+    assert "prange(" in src and ">= par_t:" in src and "K.reduce3_par(" in src
+    assert tp.last.exe.name == "cpu" and not tp.last.exe.fallbacks
+    _, ser = run(parallel=False)
+    # (the first call runs eagerly, the second captures: compiled code from the third)
+    for (lp, gp), (ls, gs) in zip(par[2:], ser[2:]):
+        assert lp.tobytes() == ls.tobytes() and gp.tobytes() == gs.tobytes()
+        assert lp.tobytes() == par[2][0].tobytes() and gp.tobytes() == par[2][1].tobytes()
+    x, w = jg.tensor(xv), jg.tensor(wv, requires_grad=True)
+    loss = _chain(x, w)
+    loss.backward()
+    np.testing.assert_allclose(par[0][0], loss.detach().numpy(), rtol=2e-6)
+    np.testing.assert_allclose(par[0][1], w.grad.numpy(), rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(1, 3 * K.CHUNK + 17, 1), (5, 300, 1), (3, 40, 2 * K.COLS + 9)])
+def test_reduction_kernels_parallel_equal_serial(shape):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape)  # float64 out: a different summation order shows
+    xn = x.copy()
+    xn[0, 7, 0] = np.nan  # NaN propagates through max/min like NumPy's
+    xn[-1, 3, -1] = 1e30
+    xp = np.ascontiguousarray(x[:, :20])
+    cases = {
+        K.SUM: (x, x.sum(1)),
+        K.PROD: (xp, xp.prod(1)),
+        K.MAX: (xn, xn.max(1)),
+        K.MIN: (xn, xn.min(1)),
+    }
+    A, R, B = shape
+    for op, (xi, want) in cases.items():
+        s, p = np.empty((A, B)), np.empty((A, B))
+        K.reduce3(op, xi, s)
+        K.reduce3_par(op, xi, p, 0)
+        assert s.tobytes() == p.tobytes(), op
+        np.testing.assert_allclose(p, want, rtol=1e-12, atol=1e-12)
+        for _ in range(2):
+            K.reduce3_par(op, xi, p, 0)
+            assert s.tobytes() == p.tobytes()
+
+
+def test_import_leaves_openmp_environment_alone():
+    code = (
+        "import os, re\n"
+        "pat = re.compile('^(OMP|GOMP|KMP)_')\n"
+        "before = {k: v for k, v in os.environ.items() if pat.match(k)}\n"
+        "import jitgrad, jitgrad.compile\n"
+        "from jitgrad.compile.backends import calibrate, cpu\n"
+        "calibrate.start_threads()\n"
+        "import numba\n"
+        "after = {k: v for k, v in os.environ.items() if pat.match(k)}\n"
+        "print(before == after, sorted(after), numba.threading_layer())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_", "KMP_"))}
+    env["PYTHONPATH"] = ROOT
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[:2] == ["True", "[]"], out.stdout
+
+
+def test_numba_runtime_gets_the_passive_policy(monkeypatch):
+    from numba.np.ufunc import parallel
+
+    seen = []
+    monkeypatch.setattr(parallel, "_launch_threads", lambda: seen.append(dict(os.environ)))
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    had = calibrate._STATE.pop("threads", None)
+    try:
+        calibrate.start_threads()
+        assert seen[0]["OMP_WAIT_POLICY"] == "PASSIVE" and "OMP_WAIT_POLICY" not in os.environ
+        # a user's own choice is neither overridden nor removed
+        calibrate._STATE.pop("threads")
+        monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+        calibrate.start_threads()
+        assert seen[1]["OMP_WAIT_POLICY"] == "ACTIVE"
+        assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    finally:
+        calibrate._STATE.pop("threads", None)
+        if had:
+            calibrate._STATE["threads"] = had
+
+
+def test_dot_gives_big_gemms_threads_and_restores_one():
+    import ctypes
+
+    if K._BLAS_SET is None:
+        pytest.skip("scipy's OpenBLAS not found: dot leaves threads alone")
+    lib = ctypes.CDLL(K._BLAS_LIB)
+    get = getattr(lib, K._BLAS_SET.replace("set_num_threads", "get_num_threads"))
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((40, 30)), rng.standard_normal((30, 20))
+    for mnk_min, aa in ((0, a), (10**9, a), (0, np.asfortranarray(a))):  # both branches, F
+        out = np.full((40, 20), np.nan)
+        K.dot(aa, b, out, mnk_min, 2)
+        np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+        assert get() == 1  # numba's threads and BLAS's never both hold the cores
+    assert calibrate.blas_plan() == (calibrate.DEFAULT_GEMM, numba.config.NUMBA_NUM_THREADS)

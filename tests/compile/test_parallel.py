@@ -234,3 +234,44 @@ def test_dot_gives_big_gemms_threads_and_restores_one():
         np.testing.assert_allclose(out, a @ b, rtol=1e-12)
         assert get() == 1  # numba's threads and BLAS's never both hold the cores
     assert calibrate.blas_plan() == (calibrate.DEFAULT_GEMM, numba.config.NUMBA_NUM_THREADS)
+
+
+def _vmath_calls_in_loops(src):
+    """Lines calling vmath inside a ``for j`` loop of the generated source."""
+    bad, loop_ind = [], None
+    for line in src.splitlines():
+        ind = len(line) - len(line.lstrip())
+        if loop_ind is not None and line.strip() and ind <= loop_ind:
+            loop_ind = None
+        if line.lstrip().startswith("for j"):
+            loop_ind = ind if loop_ind is None else loop_ind
+        elif loop_ind is not None and "_vm." in line:
+            bad.append(line.strip())
+    return bad
+
+
+def test_loop_invariant_vmath_chain_is_not_in_a_loop():
+    """A chain of tanh/sigmoid on one element (LLVM's vectoriser took minutes on such a chain
+    inside a loop) is computed outside any loop: no ``_vm.`` call under a ``for j``."""
+    x = jg.tensor(np.full(1, 0.5, np.float32), requires_grad=True)
+    z = jg.tensor(np.linspace(-1, 1, 64).astype(np.float32))
+
+    def step(x, z):
+        x.grad = None
+        y = x
+        for _ in range(3):
+            y = jg.sigmoid(jg.tanh(y * 0.9 + 0.1))
+        loss = (y + z * y).sum()
+        loss.backward()
+        return loss
+
+    ts = jg.trace(step)
+    for _ in range(3):
+        loss = ts(x, z)
+    src = ts.source()
+    assert src.count("_vm.") >= 6 and not _vmath_calls_in_loops(src)
+    g = x.grad.numpy().copy()
+    x.grad = None
+    want = step(x, z)
+    np.testing.assert_allclose(loss.detach().numpy(), want.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-5)

@@ -312,11 +312,19 @@ class CPUGen(Generator):
             names[vid] = f"x_a{k}"
         for k, vid in enumerate(scalars):
             names[vid] = f"x_s{k}"
+        # members that depend only on scalar inputs are computed once, before the loop: LLVM's
+        # loop vectoriser took minutes on loop-invariant chains of inlined vmath calls
+        invariant, hoisted = set(scalars), []
         for mi, m in enumerate(n.members):
             expr = self.member(m, [names[v] for v in m.ins])
-            exprs.append(expr)
             t = f"t{mi}"
-            inner.append(f"{t} = {cast_expr(expr, self.dtype(m.out))}")
+            line = f"{t} = {cast_expr(expr, self.dtype(m.out))}"
+            if all(v in invariant for v in m.ins):
+                invariant.add(m.out)
+                hoisted.append(line)
+            else:
+                exprs.append(expr)
+                inner.append(line)
             names[m.out] = t
         for k, vid in enumerate(outs):
             inner.append(f"o{k}[{idx_full}] = {names[vid]}")
@@ -332,6 +340,7 @@ class CPUGen(Generator):
             head.append(f"    n{d} = o0.shape[{d}]")
         for k in range(len(scalars)):
             head.append(f"    x_s{k} = s{k}[0]")
+        head += ["    " + line for line in hoisted]
 
         def nest(ind, first):
             out = []

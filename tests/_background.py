@@ -1,58 +1,114 @@
-"""Test jobs that run in a child process of their own (the CUDA simulator needs one), started
-as soon as pytest knows they are selected, so they run on the second core while the main
-process works through the rest of the suite; their tests then wait for the result."""
+"""Parts of the suite that run in child processes on the second core while the main pytest
+process works through the rest (2-core CI: the main process is one busy core).
+
+Each job has a consumer test that waits for it and fails with the child's output when the
+child fails. ``tests/cuda`` needs a process of its own anyway (``NUMBA_ENABLE_CUDASIM`` is read
+at numba's import); a *moved* job takes the selected tests of its paths out of the main run and
+runs exactly those node ids in the child, so ``pytest tests/compile/test_op_parity.py`` alone
+still runs them in-process (the consumer is not selected then). Jobs run one after another in
+one background lane, started right after collection (``tests/conftest.py``).
+"""
 
 import os
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_BASE = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "ignore::RuntimeWarning"]
 
-# name -> (test node id that consumes it, argv after the interpreter, extra environment)
+# name -> consumer test, paths, extra environment, moved out of the main run?
 JOBS = {
     "cuda-simulator": (
         "tests/test_cuda_sim.py::test_cuda_backend_on_simulator",
-        ["-m", "pytest", "-p", "no:cacheprovider", "-W", "ignore::RuntimeWarning", "tests/cuda"],
+        ["tests/cuda"],
         {"NUMBA_ENABLE_CUDASIM": "1"},
+        False,
+    ),
+    "op-parity": (
+        "tests/test_background.py::test_op_parity_in_a_second_process",
+        ["tests/compile/test_op_parity.py"],
+        {},
+        True,
     ),
 }
-_RUNNING = {}  # name -> (Popen, output file, start time)
+_ARGS = {}  # name -> the child's test arguments
+_DONE = {}  # name -> (return code, output)
+_LANE = {"thread": None, "proc": None, "stop": False}
 
 
-def start(name):
-    """Start job ``name`` (once) in the background."""
-    if name in _RUNNING:
-        return
-    _, argv, extra = JOBS[name]
-    env = dict(os.environ, **extra)
-    env.setdefault("JITGRAD_CACHE_DIR", os.path.join(ROOT, ".jitgrad_cache", "tests"))
-    out = tempfile.TemporaryFile(mode="w+")
-    p = subprocess.Popen(
-        [sys.executable, *argv], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True
-    )
-    _RUNNING[name] = (p, out, time.monotonic())
+def plan(items, deselect):
+    """Decide the jobs for this session from the collected ``items`` (moved tests are handed
+    to ``deselect``); returns whether any job will run."""
+    ids = {it.nodeid for it in items}
+    moved = []
+    for name, (consumer, paths, _, move) in JOBS.items():
+        if consumer not in ids:
+            continue
+        if move:
+            mine = [it for it in items if any(it.nodeid.startswith(p) for p in paths)]
+            moved += mine
+            _ARGS[name] = [it.nodeid for it in mine]
+        else:
+            _ARGS[name] = list(paths)
+    if moved:
+        deselect(moved)
+        items[:] = [it for it in items if it not in set(moved)]
+    return bool(_ARGS)
+
+
+def _run_lane():
+    for name, args in _ARGS.items():
+        if _LANE["stop"]:
+            break
+        if not args:
+            _DONE[name] = (0, "nothing selected")
+            continue
+        env = dict(os.environ, **JOBS[name][2])
+        env.setdefault("JITGRAD_CACHE_DIR", os.path.join(ROOT, ".jitgrad_cache", "tests"))
+        p = subprocess.Popen(
+            _BASE + args,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        _LANE["proc"] = p
+        out, _ = p.communicate()
+        _DONE[name] = (p.returncode, out)
+
+
+def start():
+    """Start the background lane (once)."""
+    if _LANE["thread"] is None and _ARGS:
+        _LANE["thread"] = threading.Thread(target=_run_lane, daemon=True)
+        _LANE["thread"].start()
 
 
 def result(name, timeout):
-    """(return code, output) of job ``name``, started now if it was not; kills it after
-    ``timeout`` seconds from its start."""
-    start(name)
-    p, out, t0 = _RUNNING[name]
-    try:
-        rc = p.wait(timeout=max(1.0, timeout - (time.monotonic() - t0)))
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        rc = f"killed after {timeout} s"
-    out.seek(0)
-    return rc, out.read()
+    """(return code, output) of job ``name``; its consumer calls this. A job that was not
+    planned (the consumer run on its own) is planned and run now."""
+    if name not in _ARGS:
+        consumer, paths, _, _ = JOBS[name]
+        _ARGS[name] = list(paths)
+    start()
+    t0 = time.monotonic()
+    while name not in _DONE:
+        if time.monotonic() - t0 > timeout:
+            stop_all()
+            return f"still running after {timeout} s", ""
+        if not _LANE["thread"].is_alive() and name not in _DONE:
+            _LANE["thread"] = None
+            start()
+        time.sleep(0.2)
+    return _DONE[name]
 
 
 def stop_all():
-    """Kill jobs nobody waited for (an interrupted session)."""
-    for p, _, _ in _RUNNING.values():
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    """Kill the running child (an interrupted session or a timeout)."""
+    _LANE["stop"] = True
+    p = _LANE["proc"]
+    if p is not None and p.poll() is None:
+        p.kill()

@@ -32,6 +32,12 @@ JOBS = {
         {},
         True,
     ),
+    "compiled-models": (
+        "tests/test_background.py::test_compiled_model_steps_in_a_second_process",
+        ["tests/nn/test_conv_kernels.py", "tests/compat/test_rnn.py"],
+        {},
+        True,
+    ),
 }
 _ARGS = {}  # name -> the child's test arguments
 _DONE = {}  # name -> (return code, output)

@@ -76,14 +76,19 @@ def _softmax_dim(op, x, dim):
     return _wrap_dim(dim, x._data.ndim, op)
 
 
+def _softmax_input(op, input, dim, dtype):
+    """(``input`` as a floating tensor of ``dtype``, the wrapped softmax dim)."""
+    x = to_tensor(input, op)
+    if dtype is not None:
+        x = x.to(dtype)
+    (x,) = promote_float(op, x)
+    return x, _softmax_dim(op, x, dim)
+
+
 @public(axis=True)
 def softmax(input, dim=None, dtype=None):
     """``exp(x) / sum(exp(x), dim)``, shifted by the (detached) max for stability."""
-    x = to_tensor(input, "softmax")
-    if dtype is not None:
-        x = x.to(dtype)
-    (x,) = promote_float("softmax", x)
-    d = _softmax_dim("softmax", x, dim)
+    x, d = _softmax_input("softmax", input, dim, dtype)
     if x._data.ndim == 0:  # always 1, with zero gradient
         e = (x - x.detach()).exp()
         return e / e
@@ -98,11 +103,7 @@ def softmax(input, dim=None, dtype=None):
 @public(axis=True)
 def log_softmax(input, dim=None, dtype=None):
     """``x - logsumexp(x, dim)``."""
-    x = to_tensor(input, "log_softmax")
-    if dtype is not None:
-        x = x.to(dtype)
-    (x,) = promote_float("log_softmax", x)
-    d = _softmax_dim("log_softmax", x, dim)
+    x, d = _softmax_input("log_softmax", input, dim, dtype)
     if x._data.ndim == 0:  # always 0, with zero gradient
         return x - x
     return label(x - logsumexp(x, d, keepdim=True), "LogSoftmaxBackward0")

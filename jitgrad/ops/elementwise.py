@@ -613,57 +613,27 @@ atan2 = _binary(
 )
 _mul_p = mul.prim
 _div_p = div.prim
-eq = _binary("eq", np.equal, None, "({0} == {1})", nondiff=True, api={"inplace": True})
-ne = _binary(
-    "ne",
-    np.not_equal,
-    None,
-    "({0} != {1})",
-    nondiff=True,
-    api={"inplace": True, "aliases": ("not_equal",)},
-)
-lt = _binary(
-    "lt", np.less, None, "({0} < {1})", nondiff=True, api={"inplace": True, "aliases": ("less",)}
-)
-le = _binary(
-    "le",
-    np.less_equal,
-    None,
-    "({0} <= {1})",
-    nondiff=True,
-    api={"inplace": True, "aliases": ("less_equal",)},
-)
-gt = _binary(
-    "gt",
-    np.greater,
-    None,
-    "({0} > {1})",
-    nondiff=True,
-    api={"inplace": True, "aliases": ("greater",)},
-)
-ge = _binary(
-    "ge",
-    np.greater_equal,
-    None,
-    "({0} >= {1})",
-    nondiff=True,
-    api={"inplace": True, "aliases": ("greater_equal",)},
-)
-logical_and = _binary(
-    "logical_and", np.logical_and, None, "({0} and {1})", nondiff=True, api={"inplace": True}
-)
-logical_or = _binary(
-    "logical_or", np.logical_or, None, "({0} or {1})", nondiff=True, api={"inplace": True}
-)
-logical_xor = _binary(
-    "logical_xor", np.logical_xor, None, "({0} != {1})", nondiff=True, api={"inplace": True}
-)
-bitwise_and = _binary("bitwise_and", np.bitwise_and, None, "({0} & {1})", nondiff=True, api=False)
-bitwise_or = _binary("bitwise_or", np.bitwise_or, None, "({0} | {1})", nondiff=True, api=False)
-bitwise_xor = _binary("bitwise_xor", np.bitwise_xor, None, "({0} ^ {1})", nondiff=True, api=False)
-floor_divide = _binary(
-    "floor_divide", np.floor_divide, None, "({0} // {1})", nondiff=True, api={"inplace": True}
-)
+
+
+def _predicate(name, fn, sym, aliases=(), api=True):
+    """A binary op without a gradient whose scalar template is ``({0} sym {1})``."""
+    surface = {"inplace": True, "aliases": aliases} if api else False
+    return _binary(name, fn, None, f"({{0}} {sym} {{1}})", nondiff=True, api=surface)
+
+
+eq = _predicate("eq", np.equal, "==")
+ne = _predicate("ne", np.not_equal, "!=", ("not_equal",))
+lt = _predicate("lt", np.less, "<", ("less",))
+le = _predicate("le", np.less_equal, "<=", ("less_equal",))
+gt = _predicate("gt", np.greater, ">", ("greater",))
+ge = _predicate("ge", np.greater_equal, ">=", ("greater_equal",))
+logical_and = _predicate("logical_and", np.logical_and, "and")
+logical_or = _predicate("logical_or", np.logical_or, "or")
+logical_xor = _predicate("logical_xor", np.logical_xor, "!=")
+bitwise_and = _predicate("bitwise_and", np.bitwise_and, "&", api=False)
+bitwise_or = _predicate("bitwise_or", np.bitwise_or, "|", api=False)
+bitwise_xor = _predicate("bitwise_xor", np.bitwise_xor, "^", api=False)
+floor_divide = _predicate("floor_divide", np.floor_divide, "//")
 remainder = _binary(
     "remainder",
     np.remainder,

@@ -41,6 +41,7 @@ JOBS = {
 }
 _ARGS = {}  # name -> the child's test arguments
 _DONE = {}  # name -> (return code, output)
+_TIMES = {}  # name -> (seconds after the lane started, seconds the job took)
 _LANE = {"thread": None, "proc": None, "stop": False}
 
 
@@ -65,6 +66,7 @@ def plan(items, deselect):
 
 
 def _run_lane():
+    t_lane = time.monotonic()
     for name, args in _ARGS.items():
         if _LANE["stop"]:
             break
@@ -82,7 +84,9 @@ def _run_lane():
             text=True,
         )
         _LANE["proc"] = p
+        t0 = time.monotonic()
         out, _ = p.communicate()
+        _TIMES[name] = (time.monotonic() - t_lane, time.monotonic() - t0)
         _DONE[name] = (p.returncode, out)
 
 
@@ -110,6 +114,15 @@ def result(name, timeout):
             start()
         time.sleep(0.2)
     return _DONE[name]
+
+
+def summary():
+    """One line per finished job: how long it took and when the lane finished it (to balance
+    the lanes: the lane should finish before the main process reaches its consumers)."""
+    return [
+        f"background job {name}: {took:.0f} s, done {at:.0f} s after the lane started"
+        for name, (at, took) in _TIMES.items()
+    ]
 
 
 def stop_all():

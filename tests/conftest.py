@@ -23,3 +23,10 @@ def pytest_sessionfinish(session, exitstatus):
     from tests import _background
 
     _background.stop_all()
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests import _background
+
+    for line in _background.summary():
+        terminalreporter.write_line(line)

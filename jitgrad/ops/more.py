@@ -192,7 +192,8 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     if not grad or dt.kind != "f":
         return out
     # the gradient PyTorch gives: shared evenly among the values equal to the result (self's
-    # own only where it takes part); ``out - (e.detach() - e)`` keeps out's value bit for bit
+    # own only where it takes part, though PyTorch counts it in the share even when
+    # include_self=False); ``out - (e.detach() - e)`` keeps out's value bit for bit
     value = V.gather(out, d, index)
     self_is = E.eq(x, out)
     src_is = E.eq(s, value)

@@ -498,6 +498,13 @@ def test_scatter_reduce_amax_ties_share_the_gradient_evenly():
     assert np.signbit(o2.detach().numpy()[0, 0]) and o2.detach().numpy()[0, 1] == 0.0
     o2.sum().backward()
     np.testing.assert_array_equal(x2.grad.numpy(), [[0.0, 1.0]])  # scattered-to self: no grad
+    # include_self=False: a self equal to the scattered maximum gets no gradient but still
+    # counts in the share (PyTorch's rule): two sources of 3 and self 3 -> 6 / 3 each
+    x3, s3 = _t([[1.0, 2.0, 3.0, 0.5]]), _t([[0.0, 3.0, 3.0]])
+    o3 = x3.scatter_reduce(1, torch.tensor([[0, 2, 2]]), s3, "amax", include_self=False)
+    o3.backward(torch.tensor([[1.0, 2.0, 6.0, 4.0]], dtype=torch.float64))
+    np.testing.assert_allclose(s3.grad.numpy(), [[1.0, 2.0, 2.0]])
+    np.testing.assert_allclose(x3.grad.numpy(), [[0.0, 2.0, 0.0, 4.0]])
 
 
 def test_scatter_reduce_errors():

@@ -147,14 +147,20 @@ class Variant:
         return arrays
 
     def probe_arrays(self, leaves):
-        """Inputs of the right types without side effects (no draw, no replayed call)."""
+        """Inputs of the right types without side effects (no draw, no replayed call). Read
+        after the recording call, which may have changed the state (a ``.grad`` the step's
+        ``zero_grad()`` set to None): such an input is stood in for by zeros of its type."""
         out = []
         for inp, get in zip(self.graph.inputs, self.getters):
-            if inp.kind == "random":
-                val = self.graph.values[inp.vid]
-                out.append(np.zeros(val.shape, val.dtype))
-            else:
-                out.append(get(leaves))
+            val = self.graph.values[inp.vid]
+            arr = None
+            if inp.kind != "random":
+                try:
+                    arr = get(leaves)
+                except AttributeError:  # the tensor or its .grad is gone now
+                    arr = None
+            ok = isinstance(arr, np.ndarray) and arr.shape == tuple(val.shape)
+            out.append(arr if ok and arr.dtype == val.dtype else np.zeros(val.shape, val.dtype))
         return out
 
     def recycled(self, leaves, arrays):

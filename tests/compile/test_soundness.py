@@ -910,3 +910,29 @@ def test_leaf_created_inside_the_step_gets_no_grad_guard():
 
     step = check(build, must_compile=True)
     assert step.stats["captures"] == 1, step.stats
+
+
+def test_grad_set_outside_a_step_that_clears_it_async():
+    """The step ends with ``zero_grad()`` (set_to_none) and the user sets a ``.grad`` between
+    calls (accumulate into it): the retrace records a variant whose input ``.grad`` is gone
+    by the time the async compile asks for its arrays. It must not fail, and match eager."""
+
+    def build():
+        model = mlp()
+        opt = jg.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, y):
+            loss = jg.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        def change(i):
+            if i in (3, 5):
+                model[0].weight.grad = jg.ones(6, 4)
+
+        return Env(step, _batch, change, state=lambda: model_state(model, opt))
+
+    step = check(build, async_compile=True)
+    assert step.stats["captures"] >= 2, step.stats

@@ -201,8 +201,14 @@ class TracedFunction:
                 RuntimeWarning,
                 stacklevel=3,
             )
-        guards.effects = self._effects(watch, tr, before, after, args, kwargs)
-        self._purity(sig, watch, before, out_tree, consts, _used_arrays(tr, raw))
+        try:
+            guards.effects = self._effects(watch, tr, before, after, args, kwargs)
+            self._purity(sig, watch, before, out_tree, consts, _used_arrays(tr, raw))
+        except TraceError as e:  # found after the call ran: say what it left behind
+            raise TraceError(
+                f"{e} (this call ran eagerly to its end: its updates are applied, so do not "
+                "call it again to retry)"
+            ) from None
         name = self._name()
         if fwd_only is None:
             graph, counts = optimize(

@@ -5,6 +5,7 @@ import numpy as np
 from . import _dtype
 from ._devices import check_device
 from ._grad_mode import STATE
+from ._sizes import int_tuple
 from ._trace_hooks import replayed
 from .tensor import Tensor, _as_array, _legacy_new, _wrap
 
@@ -23,12 +24,7 @@ def _new(arr, requires_grad=False, constant=True):
 
 
 def _size(op, size):
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
-    try:
-        size = tuple(int(s) for s in size)
-    except TypeError:
-        raise TypeError(f"{op}(): size must be a sequence of ints, got {size!r}") from None
+    size = int_tuple(op, "size", size)
     for s in size:
         if s < 0:
             raise RuntimeError(

@@ -5,6 +5,7 @@ import builtins
 import numpy as np
 
 from .._grad_mode import STATE
+from .._sizes import int_tuple
 from ..tensor import Tensor, _wrap_dim
 from ._common import norm_dims, sum_to, to_tensor
 from .registry import apply, const, label, public, register
@@ -19,12 +20,7 @@ def _share_vc(res, x):
 
 
 def _shape_arg(op, shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    try:
-        return tuple(int(s) for s in shape)
-    except TypeError:
-        raise TypeError(f"{op}(): shape must be a sequence of ints, got {shape!r}") from None
+    return int_tuple(op, "shape", shape)
 
 
 # ---------------------------------------------------------------- reshape -----------------

@@ -144,6 +144,21 @@ def test_negative_sizes(name, size):
     check_error(ei.value, "negative dimension", min(size))
 
 
+@pytest.mark.parametrize("name", sorted(CREATORS))
+@pytest.mark.parametrize("bad", [2.0, True, "2"])
+def test_non_integer_sizes(name, bad):
+    """A float, bool or string size is a TypeError naming the op and the element (PyTorch's
+    type), also as a shape of view/reshape; integer tensors and NumPy ints are sizes."""
+    with pytest.raises(TypeError) as ei:
+        CREATORS[name]((2, bad))
+    check_error(ei.value, name, "element 1", type(bad).__name__)
+    with pytest.raises(TypeError) as ei:
+        torch.ones(4).view(bad, -1)
+    check_error(ei.value, "view", "shape", "element 0")
+    assert torch.ones(6).reshape(torch.tensor(2), np.int64(3)).shape == (2, 3)
+    assert tuple(CREATORS[name]((torch.tensor(2), np.int32(1))).shape) == (2, 1)
+
+
 @PROPS
 @given(shapes, st.integers(-8, 8))
 def test_reshape_sizes(shape, k):

@@ -517,6 +517,12 @@ def _hooks_changed():
 
 
 def _wrap_dim(dim, ndim, op):
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        if isinstance(dim, bool) or not hasattr(dim, "__index__"):
+            raise TypeError(
+                f"{op}(): argument 'dim' must be int, not {type(dim).__name__} ({dim!r})"
+            )
+        dim = dim.__index__()
     n = max(ndim, 1)
     if not -n <= dim < n:
         raise IndexError(

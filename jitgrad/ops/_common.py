@@ -102,9 +102,16 @@ def norm_dims(dim, ndim, op):
     if dim is None:
         return tuple(range(ndim))
     if isinstance(dim, (int, np.integer)):
-        d = _wrap_dim(int(dim), ndim, op)
+        d = _wrap_dim(dim if type(dim) is bool else int(dim), ndim, op)
         return (d,) if ndim else ()  # a 0-d tensor accepts dim 0 / -1 and reduces nothing
-    dims = tuple(sorted(_wrap_dim(int(d), ndim, op) for d in dim))
+    if not isinstance(dim, (tuple, list)) and not hasattr(dim, "__index__"):
+        raise TypeError(
+            f"{op}(): argument 'dim' must be an int or a tuple of ints, not "
+            f"{type(dim).__name__} ({dim!r})"
+        )
+    if hasattr(dim, "__index__"):  # a 0-d integer tensor
+        return norm_dims(dim.__index__(), ndim, op)
+    dims = tuple(sorted(_wrap_dim(d, ndim, op) for d in dim))
     if not ndim:
         return ()
     if len(set(dims)) != len(dims):

@@ -121,6 +121,7 @@ def squeeze(input, dim=None):
 
 def unsqueeze(input, dim):
     nd = input._data.ndim
+    dim = _wrap_dim(dim, nd + 1, "unsqueeze") if type(dim) is not int else dim
     if not -nd - 1 <= dim <= nd:
         raise IndexError(
             f"unsqueeze: Dimension out of range (expected to be in range of "

@@ -159,6 +159,30 @@ def test_non_integer_sizes(name, bad):
     assert tuple(CREATORS[name]((torch.tensor(2), np.int32(1))).shape) == (2, 1)
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t, d: t.sum(d),
+        lambda t, d: t.sum((0, d)),
+        lambda t, d: t.softmax(d),
+        lambda t, d: t.transpose(0, d),
+        lambda t, d: t.unsqueeze(d),
+        lambda t, d: t.cumsum(d),
+        lambda t, d: t.flatten(d),
+    ],
+)
+def test_non_integer_dims(call):
+    """A float or bool dim is a TypeError naming the argument (not Python's own message);
+    NumPy ints and 0-d integer tensors are dims."""
+    t = torch.ones(2, 3)
+    for bad in (1.0, True):
+        with pytest.raises(TypeError) as ei:
+            call(t, bad)
+        check_error(ei.value, "dim", type(bad).__name__)
+    ref = call(t, 1).shape
+    assert call(t, np.int64(1)).shape == ref and call(t, torch.tensor(1)).shape == ref
+
+
 @PROPS
 @given(shapes, st.integers(-8, 8))
 def test_reshape_sizes(shape, k):

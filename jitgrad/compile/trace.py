@@ -180,6 +180,7 @@ class TracedFunction:
         watch = _guards.Watch(self.fn, args, kwargs)
         before = watch.values(args, kwargs)
         tr = Tracer(leaves)
+        rng = _rng_state()
         STATE.tracer = tr
         try:
             with _Observe() as consts:
@@ -187,6 +188,12 @@ class TracedFunction:
             out_leaves = []
             out_tree = flatten(out, out_leaves)
             fwd_only = _record_backward(tr, leaves, out_leaves)
+        except TraceError as e:  # stopped half-way: undo what the call had written
+            tr.undo_writes()
+            _set_rng_state(rng)
+            raise TraceError(
+                f"{e} (the call stopped there; the tensors it had updated in place are restored)"
+            ) from None
         finally:
             STATE.tracer = None
         after = watch.values(args, kwargs)

@@ -58,6 +58,8 @@ class Tracer:
         self.optimizers = {}  # id -> (optimizer, structure) of optimizers used
         self.effects = []  # (number of inputs before it, fn, args, kwargs): replayed calls
         self.in_effect = False
+        self.undo = {}  # id(ndarray) -> (array, its value before the call's first write)
+        self.grads_before = {}  # id(tensor) -> (tensor, its .grad before the call bound one)
         self.arg_index = {id(t): i for i, t in enumerate(args)}
         for i, t in enumerate(args):
             if id(t._data) in self.vals:  # the same storage passed twice: one value
@@ -192,7 +194,23 @@ class Tracer:
             # and dies with this call, like the tensor; guarding it would fail at every call
             return
         self._first_sight(t)
+        self.grads_before.setdefault(id(t), (t, t._grad))
         self.grad_now[id(t)] = (t, value)
+
+    def before_write(self, arr):
+        """An in-place write into ``arr`` is about to happen: keep its value if it is memory
+        from outside the step (arguments, state, .grad), for ``undo_writes``."""
+        k = id(arr)
+        if k not in self.undo and (k not in self.vals or k in self.state):
+            self.undo[k] = (arr, arr.copy())
+
+    def undo_writes(self):
+        """Put back every outside array and ``.grad`` binding the call changed (a capture that
+        raised half-way leaves nothing half-updated)."""
+        for arr, old in self.undo.values():
+            arr[...] = old
+        for t, g in self.grads_before.values():
+            t._grad = g
 
     def alias(self, s, t):
         self._bind(s._data, self.val_of(t))

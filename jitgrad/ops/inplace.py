@@ -78,6 +78,8 @@ def inplace(self, fn, others=(), op="inplace"):
             "broadcast (expanded) view where several elements share one memory location; "
             "clone() it first"
         )
+    if st.tracer is not None:  # a capture that fails later puts this memory back
+        st.tracer.before_write(self._data)
     np.copyto(self._data, rd, casting="unsafe")
     self._vc[0] += 1
     if need:

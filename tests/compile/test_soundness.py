@@ -937,3 +937,44 @@ def test_grad_set_outside_a_step_that_clears_it_async():
 
     step = check(build, async_compile=True)
     assert step.stats["captures"] >= 2, step.stats
+
+
+@pytest.mark.parametrize("where", ["after_forward", "after_step"])
+def test_capture_that_fails_half_way_leaves_nothing_changed(where):
+    """A ``.item()`` inside the step is refused at the capture call; by then the call had
+    updated BatchNorm statistics (and, at the end, parameters, momentum, .grad and the
+    random generator): all of it is put back, so the refused call changed nothing."""
+    jg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Dropout(0.3))
+    opt = jg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).square().mean()
+        if where == "after_forward":
+            loss.item()
+        loss.backward()
+        opt.step()
+        if where == "after_step":
+            loss.item()
+        return loss
+
+    traced = jg.trace(step, backend="reference")
+    x = jg.randn(5, 4)
+    traced(x)  # the warm-up call runs eagerly (and creates the momentum buffers)
+
+    def state():
+        arrays = [t.detach().numpy().copy() for t in model.state_dict().values()]
+        arrays += [p.grad.numpy().copy() for p in model.parameters()]
+        arrays += [s["momentum_buffer"].numpy().copy() for s in opt.state.values()]
+        return arrays + [jg.rand(3).numpy()]
+
+    rng = jg.get_rng_state()
+    before = state()
+    jg.set_rng_state(rng)
+    grads = [p.grad for p in model.parameters()]
+    with pytest.raises(jg.TraceError, match=r"\.item\(\).*tensors it had updated in place"):
+        traced(x)
+    assert all(p.grad is g for p, g in zip(model.parameters(), grads))  # same .grad objects
+    for a, b in zip(state(), before):
+        np.testing.assert_array_equal(a, b)

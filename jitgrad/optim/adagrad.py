@@ -1,5 +1,6 @@
 """Adagrad, with PyTorch's update formula."""
 
+from .. import _dtype
 from ..creation import full_like
 from .adam import new_step_counter
 from .optimizer import Optimizer, check_nonneg, hp
@@ -81,7 +82,7 @@ class Adagrad(Optimizer):
             step_t.add_(1)
             if has_wd:
                 g = g + p * wd
-            clr = lr / (1 + (step_t.to(p.dtype) - 1) * lr_decay)
+            clr = lr / (1 + (step_t.to(_dtype.float64) - 1) * lr_decay)  # torch: a Python float
             state["sum"].add_(g * g)
             std = state["sum"].sqrt().add_(eps)
             p.sub_(g / std * clr)

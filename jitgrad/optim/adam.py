@@ -56,9 +56,9 @@ def moments(opt, group, second="exp_avg_sq", decoupled=False, more_state=()):
             v.copy_(E.maximum(v * beta2, g.abs() + hp(group, "eps")))
         else:
             v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-        # the counter tensor (exact integers) in the parameter's dtype, so float64 runs match
-        # torch's Python-float arithmetic
-        yield p, g, st, st["step"].to(p.dtype)
+        # the counter (exact integers) in float64: torch reads it as a Python float, so its
+        # bias corrections are double precision whatever the parameter's dtype
+        yield p, g, st, st["step"].to(_dtype.float64)
 
 
 class Adam(Optimizer):

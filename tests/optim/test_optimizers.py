@@ -449,3 +449,25 @@ def test_load_state_dict_rejects_mismatched_groups():
         SGD([a], lr=0.1).load_state_dict(sd)
     with pytest.raises(ValueError, match="different number of parameter groups"):
         SGD([{"params": [a]}, {"params": [b]}], lr=0.1).load_state_dict(sd)
+
+
+@pytest.mark.parametrize("kw", [{}, {"amsgrad": True}, {"weight_decay": 0.1}])
+@pytest.mark.parametrize("cls,ref", [(Adam, np_adam), (AdamW, np_adamw)])
+def test_float32_bias_corrections_are_double_precision(cls, ref, kw):
+    """torch reads the step counter as a Python float: ``1 - beta2**step`` is computed in
+    double precision even for float32 parameters (in float32, ``1 - 0.999`` is off by 1.3e-5,
+    which moved every float32 Adam update by ~7e-6 relative)."""
+    rng = np.random.default_rng(3)
+    p0 = (rng.standard_normal(64) * 1e-3).astype(np.float32)  # small: the update dominates
+    grads = [rng.standard_normal(64).astype(np.float32) for _ in range(12)]
+    p = torch.tensor(p0.copy(), requires_grad=True)
+    opt = cls([p], lr=1e-3, **kw)
+    want, st = p0.copy(), {}
+    for t, g in enumerate(grads, 1):
+        p.grad = torch.tensor(g)
+        opt.step()
+        ref(want, g, st, lr=1e-3, **kw)
+        got = p.detach().numpy()
+        assert got.dtype == np.float32
+        err = np.abs(got.astype(np.float64) - want) - 4 * np.spacing(np.abs(want))
+        assert err.max() <= 1e-6 * 1e-3 * t, err.max() / (1e-3 * t)  # each update is ~lr

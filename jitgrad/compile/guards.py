@@ -697,6 +697,23 @@ def _arg_label(fn, i):
     return f"args[{i}]"
 
 
+def _children_guard(G, c, k, mod, name):
+    """The names of a module's children: one appended to a Sequential or a ModuleList, or
+    deleted from it, changes what a forward that iterates them runs."""
+    kids = mod.__dict__.get("_modules")
+    if kids:
+        keys = tuple(kids)
+        G.expr(f"tuple({k}._modules) == {c.const(keys)}", f"{name} has the children {list(keys)}")
+
+
+@functools.lru_cache(maxsize=1)
+def _iterated_containers():
+    """The containers a forward iterates or indexes rather than calls."""
+    from ..nn.modules.container import ModuleDict, ModuleList
+
+    return ModuleList, ModuleDict
+
+
 def module_values(m):
     """``{attr: value}`` of a module's training flag and plain attributes."""
     return {k: v for k, v in m.__dict__.items() if not k.startswith("_") and is_plain(v)}
@@ -959,6 +976,7 @@ def build(tr, watch, leaves):
             G.path_is(hit[1], mod, f"{name} is the module captured")
         entry = watch.module_entry.get(km, noted)
         k = c.const(mod)
+        _children_guard(G, c, k, mod, name)
         reads = forward_reads(type(mod))
         for attr, v in entry.items():
             if not attr.isidentifier() or keyword.iskeyword(attr):
@@ -983,6 +1001,9 @@ def build(tr, watch, leaves):
             else:
                 G.expr(f"{k}.{attr} is {c.const(v)}", f"{name}.{attr} is the object captured")
         hook_objs.append((mod, hooks))
+    for km, (mod, path) in watch.modules.items():  # containers iterated, not called
+        if km not in mods and isinstance(mod, _iterated_containers()):
+            _children_guard(G, c, c.const(mod), mod, path.name())
     G.hook_objs = hook_objs
     if hook_objs:
         G.expr("_EP[0] == _e[0] or _hooks_ok()", "no hook added to or removed from them")

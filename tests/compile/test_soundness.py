@@ -978,3 +978,34 @@ def test_capture_that_fails_half_way_leaves_nothing_changed(where):
     assert all(p.grad is g for p, g in zip(model.parameters(), grads))  # same .grad objects
     for a, b in zip(state(), before):
         np.testing.assert_array_equal(a, b)
+
+
+class _Stack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+@pytest.mark.parametrize("container", ["Sequential", "ModuleList"])
+@pytest.mark.parametrize("edit", ["append", "delete"])
+def test_children_added_or_removed_after_capture(container, edit):
+    """A forward that iterates its children (Sequential, a ModuleList in a loop) runs a new
+    set of modules when one is appended or deleted: the variant must not keep running."""
+
+    def change(i, env):
+        if i != 3:
+            return
+        seq = env.model if container == "Sequential" else env.model.layers
+        if edit == "append":
+            seq.append(nn.ReLU())
+        else:
+            del seq[1]
+
+    model_fn = mlp if container == "Sequential" else _Stack
+    step = check(lambda: train_env(model_fn=model_fn, change=change), must_compile=True)
+    assert step.stats["captures"] == 2, step.stats

@@ -652,6 +652,15 @@ class Watch:
             _NAMES[k] = p.name()
         self.module_entry = {k: module_values(m) for k, (m, _) in self.modules.items()}
         self.opt_entry = {k: optimizer_values(o) for k, (o, _) in self.optimizers.items()}
+        self.state_entry = {k: state_layout(o) for k, (o, _) in self.optimizers.items()}
+
+    def state_created(self):
+        """An optimizer whose per-parameter state gained entries since the call started
+        (``amsgrad`` switched on: the step creates ``max_exp_avg_sq``): the recorded graph
+        built that state from nothing, so it is not the program of the calls that follow."""
+        return [
+            o for k, (o, _) in self.optimizers.items() if state_layout(o) != self.state_entry[k]
+        ]
 
     _A = ()
     _K = {}
@@ -725,6 +734,11 @@ def optimizer_values(o):
         [{k: v for k, v in g.items() if k != "params" and is_plain(v)} for g in o.param_groups],
         len(o.state),
     )
+
+
+def state_layout(o):
+    """How many parameters have optimizer state, and how many entries it holds in all."""
+    return len(o.state), sum(len(st) for st in o.state.values() if isinstance(st, dict))
 
 
 def hooks_of(obj):
@@ -1089,10 +1103,15 @@ def build(tr, watch, leaves):
 
     # Python values the code reads: by value, or by identity for objects
     for loc in watch.locations.values():
-        if not loc.guard:
-            continue
         p = loc.path
         name = p.name()
+        if not loc.guard:
+            if loc.kind == "container":  # a list/dict of objects: the step may loop over it
+                n = loc.value[1]
+                G.add(
+                    f"len({c.hoisted(p)}) == {n}", f"len({c.full(p)}) == {n}", f"len({name}) == {n}"
+                )
+            continue
         if loc.kind == "plain":
             G.path_eq(p, loc.value, f"{name} == {describe_value(loc.value)}")
         elif loc.kind == "container":

@@ -197,6 +197,19 @@ class TracedFunction:
         finally:
             STATE.tracer = None
         after = watch.values(args, kwargs)
+        created = watch.state_created()
+        if created:  # the next call records the step with that state as state
+            self.stats["eager_calls"] += 1
+            self.stats["state_created"] = self.stats.get("state_created", 0) + 1
+            if self.stats["state_created"] == 3:
+                warnings.warn(
+                    f"jitgrad.trace({self._name()}): the step creates new optimizer state at "
+                    f"every call ({type(created[0]).__name__}.state grows), so it keeps "
+                    "running eagerly; create the state before the traced calls",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            return out
         raw = tr.finish(out_leaves)
         guards = _guards.build(tr, watch, leaves)
         if watch.unstable:

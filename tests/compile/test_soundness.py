@@ -1009,3 +1009,32 @@ def test_children_added_or_removed_after_capture(container, edit):
     model_fn = mlp if container == "Sequential" else _Stack
     step = check(lambda: train_env(model_fn=model_fn, change=change), must_compile=True)
     assert step.stats["captures"] == 2, step.stats
+
+
+def test_optimizer_state_created_by_a_recording_call():
+    """``amsgrad`` switched on after capture: the retrace's recording call creates
+    ``max_exp_avg_sq``; a variant recorded from that call would rebuild it from zeros at every
+    call (plain Adam). The next call records again, with the new entry as state."""
+
+    def change(i, env):
+        if i == 2:
+            env.opt.param_groups[0]["amsgrad"] = True
+
+    make = lambda ps: jg.optim.Adam(ps, lr=0.05, betas=(0.5, 0.6))  # noqa: E731
+    step = check(lambda: train_env(opt_fn=make, change=change), must_compile=True)
+    assert step.stats["state_created"] == 1, step.stats
+
+
+def test_length_of_a_list_the_step_reads():
+    """The step loops over a list of tensors that the program extends between calls (a list
+    of objects is guarded by its length; a list of numbers by its values)."""
+    scales = []
+
+    def build():
+        scales[:] = [jg.tensor(1.0)]
+        env = train_env(loss_extra=lambda h: sum(s * h.model[0].weight.sum() for s in scales))
+        env.change = lambda i: scales.append(jg.tensor(0.5)) if i == 3 else None
+        return env
+
+    step = check(build, must_compile=True)
+    assert step.stats["captures"] == 2, step.stats

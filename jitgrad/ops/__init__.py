@@ -19,7 +19,7 @@ from . import matmul as M
 from . import movement as V
 from . import reduce as R
 from ._common import cast, promote
-from .inplace import inplace
+from .inplace import fast_binary, inplace
 from .registry import _INSTALLERS, PRIMITIVES, SURFACE, apply, public, register  # noqa: F401
 
 
@@ -525,8 +525,15 @@ class _nullctx:
         return False
 
 
+_UFUNC_INPLACE = {"add_": np.add, "sub_": np.subtract, "mul_": np.multiply, "div_": np.true_divide}
+
+
 def _mk_inplace(name, fn):
+    uf = _UFUNC_INPLACE.get(name)
+
     def m(self, *args, **kwargs):
+        if uf is not None and len(args) == 1 and not kwargs and fast_binary(self, uf, args[0]):
+            return self
         return inplace(self, lambda s: fn(s, *args, **kwargs), args, name)
 
     m.__name__ = name

@@ -35,6 +35,34 @@ def _castable(src, dst):
     return order.index(ks) <= order.index(kd)
 
 
+def fast_binary(self, ufunc, other):
+    """``self op= other`` straight into ``self``'s memory (NumPy's ``out=``) when nothing is
+    recorded (no tracer, no gradient) and the result needs no promotion or broadcast of
+    ``self``: an optimizer's ``buf.mul_(m).add_(g)`` costs one pass, not a temporary and a
+    copy. Returns False (nothing done) otherwise; ``inplace`` then does the general work."""
+    st = STATE
+    a = self._data
+    if st.tracer is not None or a.dtype.kind != "f" or not a.flags.writeable:
+        return False
+    if isinstance(other, Tensor):
+        b = other._data
+        if st.enabled and (self._requires_grad or other._requires_grad):
+            return False
+        if b.dtype != a.dtype or b.ndim > a.ndim:
+            return False
+        if b.shape != a.shape and np.broadcast_shapes(b.shape, a.shape) != a.shape:
+            return False
+    elif type(other) in (int, float):
+        if st.enabled and self._requires_grad:
+            return False
+        b = other
+    else:
+        return False
+    ufunc(a, b, out=a)
+    self._vc[0] += 1
+    return True
+
+
 def inplace(self, fn, others=(), op="inplace"):
     """Run ``fn(self) -> Tensor`` and store the result into ``self``; returns ``self``."""
     st = STATE

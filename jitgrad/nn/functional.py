@@ -82,9 +82,12 @@ def _check_tensor(x, op, name="input"):
 
 def _same_dtype(op, x, w, what="weight"):
     if x._data.dtype != w._data.dtype:
+        fix = f"model.to({x.dtype}) or input.to({w.dtype})"
+        if x._data.dtype.kind != "f":  # an integer/bool input: only converting it makes sense
+            fix = f"input.to({w.dtype}) (e.g. input.float())"
         raise RuntimeError(
             f"{op}: Input type ({x.dtype}) and {what} type ({w.dtype}) should be the same; "
-            f"convert one, e.g. model.to({x.dtype}) or input.to({w.dtype})"
+            f"convert one, e.g. {fix}"
         )
 
 
@@ -96,15 +99,18 @@ def _shape(t):
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``; ``input`` is (*, in_features)."""
     _check_tensor(input, "linear")
-    if input._data.ndim == 0 or input._data.shape[-1] != weight._data.shape[-1]:
+    if input._data.ndim == 0:
+        raise RuntimeError(
+            f"linear: both arguments to linear need to be at least 1D, but they are 0D and "
+            f"{weight._data.ndim}D; give the input a feature dimension, e.g. x.reshape(1, -1) "
+            f"or x.unsqueeze(-1) (in_features is {weight._data.shape[-1]})"
+        )
+    if input._data.shape[-1] != weight._data.shape[-1]:
         a = "x".join(map(str, (int(np.prod(input._data.shape[:-1])), input._data.shape[-1])))
-        if input._data.ndim == 0:
-            a = "scalar"
         b = "x".join(map(str, weight._data.shape[::-1]))
         raise RuntimeError(
             f"linear: mat1 and mat2 shapes cannot be multiplied ({a} and {b}); the input's last "
-            f"dimension ({input._data.shape[-1] if input._data.ndim else '-'}) must equal "
-            f"in_features ({weight._data.shape[-1]})"
+            f"dimension ({input._data.shape[-1]}) must equal in_features ({weight._data.shape[-1]})"
         )
     _same_dtype("linear", input, weight)
     out = input @ weight.t() if weight._data.ndim == 2 else input @ weight

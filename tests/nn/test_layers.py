@@ -43,6 +43,10 @@ def test_linear_module_init_and_errors():
         r"\(64x20 and 100x30\)",
     ):
         lin(jg.randn(64, 20))
+    with pytest.raises(RuntimeError, match=r"linear: both arguments .* at least 1D.*0D and 2D"):
+        lin(jg.tensor(1.0))
+    with pytest.raises(RuntimeError, match=r"Input type \(jitgrad.int64\).*input.float\(\)"):
+        lin(jg.ones(2, 100, dtype=jg.int64))
     assert nn.Linear(3, 2, bias=False).bias is None
 
 

@@ -91,6 +91,14 @@ def _same_dtype(op, x, w, what="weight"):
         )
 
 
+def _float_only(op, x):
+    if isinstance(x, Tensor) and x._data.dtype.kind not in "fc":
+        raise NotImplementedError(
+            f'"{op}" not implemented for {x.dtype} (input of shape {list(x._data.shape)}); '
+            "convert with input.float()"
+        )
+
+
 def _shape(t):
     return list(t._data.shape)
 
@@ -867,6 +875,7 @@ def _as_target(target, op):
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean squared error ``(input - target) ** 2``."""
+    _float_only("mse_loss", input)
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "mse_loss")
     _warn_size("mse_loss", input, _as_target(target, "mse_loss"))
@@ -1070,7 +1079,7 @@ def cross_entropy(
             f"cross_entropy: label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
         )
     if input._data.ndim == 0:
-        raise ValueError("cross_entropy: input must have at least 1 dimension (got a 0-d tensor)")
+        raise RuntimeError("cross_entropy: input must have at least 1 dimension (got a 0-d tensor)")
     unbatched = input._data.ndim == 1
     cdim = 0 if unbatched else 1
     c = input._data.shape[cdim]
@@ -1295,6 +1304,11 @@ def interpolate(
 ):
     """Resize the spatial dims: ``'nearest'`` and ``'linear'``/``'bilinear'``."""
     nsp = input.ndim - 2
+    if (size is None) == (scale_factor is None):
+        raise ValueError(
+            f"interpolate: {'only one' if size is not None else 'either'} of size or "
+            f"scale_factor should be defined (input of shape {list(input.shape)})"
+        )
     if size is None:
         sf = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nsp
         size = tuple(int(math.floor(n * f)) for n, f in zip(input.shape[2:], sf))

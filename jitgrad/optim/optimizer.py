@@ -7,6 +7,7 @@ under a tracer); plain Python values decide only the structure (``if momentum !=
 """
 
 import copy
+import warnings
 from collections import defaultdict
 
 from .._grad_mode import no_grad
@@ -144,10 +145,13 @@ class Optimizer:
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
         ids = [id(p) for p in param_group["params"]]
-        if len(set(ids)) != len(ids):
-            raise ValueError(
-                "optimizer contains a parameter group with duplicate parameters "
-                "(the same tensor was given twice)"
+        if len(set(ids)) != len(ids):  # PyTorch warns and updates such a tensor twice
+            warnings.warn(
+                "optimizer contains a parameter group with duplicate parameters; in future, "
+                "this will cause an error (each copy is updated at every step: pass each "
+                "tensor once)",
+                UserWarning,
+                stacklevel=3,
             )
         for name, default in self.defaults.items():
             if default is required and name not in param_group:

@@ -320,3 +320,15 @@ def test_batchnorm_checkpoint_without_num_batches_tracked_loads_strictly():
     del old["running_var"]
     with pytest.raises(RuntimeError, match="running_var"):
         fresh.load_state_dict(old)
+
+
+def test_interpolate_and_loss_argument_errors():
+    x = jg.ones(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="either of size or scale_factor"):
+        F.interpolate(x)
+    with pytest.raises(ValueError, match="only one of size or scale_factor"):
+        F.interpolate(x, size=2, scale_factor=2)
+    with pytest.raises(NotImplementedError, match='"mse_loss" not implemented for jitgrad.int64'):
+        F.mse_loss(jg.ones(2, dtype=jg.int64), jg.ones(2, dtype=jg.int64))
+    with pytest.raises(RuntimeError, match="cross_entropy: input must have at least 1 dim"):
+        F.cross_entropy(jg.tensor(1.0), jg.tensor(0))

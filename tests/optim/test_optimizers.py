@@ -377,8 +377,12 @@ def test_bad_parameter_lists():
     a = torch.zeros(2, requires_grad=True)
     with pytest.raises(ValueError, match="empty parameter list"):
         SGD([], lr=0.1)
-    with pytest.raises(ValueError, match="duplicate parameters"):
-        SGD([a, a], lr=0.1)
+    with pytest.warns(UserWarning, match="duplicate parameters"):  # PyTorch: warns, then
+        dup = SGD([a, a], lr=0.1)  # updates the tensor once per copy
+    a.grad = torch.ones(2)
+    dup.step()
+    np.testing.assert_allclose(a.detach().numpy(), [-0.2, -0.2])
+    a = torch.zeros(2, requires_grad=True)
     with pytest.raises(ValueError, match="more than one parameter group"):
         SGD([{"params": [a]}, {"params": [a]}], lr=0.1)
     with pytest.raises(TypeError, match="iterable of Tensors"):

@@ -332,3 +332,10 @@ def test_interpolate_and_loss_argument_errors():
         F.mse_loss(jg.ones(2, dtype=jg.int64), jg.ones(2, dtype=jg.int64))
     with pytest.raises(RuntimeError, match="cross_entropy: input must have at least 1 dim"):
         F.cross_entropy(jg.tensor(1.0), jg.tensor(0))
+
+
+def test_multihead_attention_embedding_dimension_error():
+    mha = nn.MultiheadAttention(8, 2)
+    x = jg.ones(2, 3, 7)
+    with pytest.raises(AssertionError, match="expecting embedding dimension of 8, but got 7"):
+        mha(x, x, x)

@@ -297,6 +297,11 @@ class MultiheadAttention(Module):
             q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)
         L, N, E = q.shape
         S = k.shape[0]
+        if E != self.embed_dim:  # PyTorch's assertion, with the shapes
+            raise AssertionError(
+                f"was expecting embedding dimension of {self.embed_dim}, but got {E} "
+                f"(query of shape {list(query.shape)}, batch_first={self.batch_first})"
+            )
         w = self.in_proj_weight
         b = self.in_proj_bias
         wq, wk, wv = w.chunk(3, 0)

@@ -5,14 +5,21 @@ Format: a NumPy ``.npz`` archive. Each tensor is an array entry ``t0, t1, ...``;
 strings, None, tensor references). Loading uses ``allow_pickle=False`` and validates every
 part, so a malformed or malicious file raises an error instead of running code.
 
+A whole ``nn.Module`` (``jitgrad.save(model, path)``) is stored as its class's import path,
+its plain attributes, parameters, buffers and children. Rebuilding it imports that class,
+which is code: like PyTorch (2.6+), ``load`` refuses it unless ``weights_only=False``.
+
 >>> jitgrad.save(model.state_dict(), "model.pt")
 >>> model.load_state_dict(jitgrad.load("model.pt"))
 """
 
+import importlib
 import io
 import json
 import math
 import os
+import pickle
+import types
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -61,11 +68,37 @@ class _Writer:
             return [self.enc(v, depth + 1) for v in obj]
         if isinstance(obj, (set, frozenset)):
             return {"set": [self.enc(v, depth + 1) for v in obj]}
+        if _is_module(obj):
+            return {"module": self.module(obj, depth)}
+        if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, type)):
+            return {"callable": _import_path(obj, self.where)}
         raise TypeError(
-            f"jitgrad.save: can't save an object of type {type(obj).__name__}; "
-            "supported: tensors, NumPy arrays, dicts, lists, tuples, numbers, "
-            "strings, None"
+            f"jitgrad.save: can't save an object of type {type(obj).__name__}"
+            f"{f' (at {self.where})' if self.where else ''}; supported: tensors, NumPy arrays, "
+            "dicts, lists, tuples, numbers, strings, None, nn.Modules and importable functions"
         )
+
+    where = ""
+
+    def module(self, m, depth):
+        d = m.__dict__
+        out = {"class": _import_path(type(m), self.where or type(m).__name__), "attrs": []}
+        for slot in ("_parameters", "_buffers", "_modules"):
+            out[slot[1:]] = [[k, self._at(k, v, depth)] for k, v in d[slot].items()]
+        out["non_persistent"] = sorted(d.get("_non_persistent_buffers_set", ()))
+        for k, v in d.items():
+            if k in _MODULE_INTERNALS:
+                continue
+            out["attrs"].append([k, self._at(k, v, depth)])
+        return out
+
+    def _at(self, name, v, depth):
+        outer = self.where
+        self.where = f"{outer}.{name}" if outer else name
+        try:
+            return None if v is None else self.enc(v, depth + 1)
+        finally:
+            self.where = outer
 
     def key(self, k):
         if isinstance(k, (Tensor, np.ndarray, dict, list)):
@@ -94,6 +127,48 @@ class _Writer:
         return d
 
 
+_MODULE_INTERNALS = {
+    "_parameters",
+    "_buffers",
+    "_modules",
+    "_non_persistent_buffers_set",
+    "_forward_hooks",
+    "_forward_pre_hooks",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+}
+
+
+def _is_module(obj):
+    from .nn.modules.module import Module
+
+    return isinstance(obj, Module)
+
+
+def _import_path(obj, where):
+    """``"package.module:Qual.name"`` of a class or function that importing finds again."""
+    mod, qual = getattr(obj, "__module__", None), getattr(obj, "__qualname__", "")
+    found = None
+    try:
+        module = importlib.import_module(mod) if mod else None
+    except ImportError:
+        module = None
+    if module is not None and "<" not in qual:
+        found = module
+        for part in qual.split("."):
+            found = getattr(found, part, None)
+    if found is not obj and module is not None:  # a wrapper exported under another name
+        qual = next((k for k, v in vars(module).items() if v is obj), qual)
+        found = getattr(module, qual, None) if "<" not in qual else None
+    if found is not obj:
+        raise TypeError(
+            f"jitgrad.save: {where or 'the object'} is {obj!r}, which can't be found again by "
+            "importing it (a lambda, a local function or class): define it at module level, "
+            "or save model.state_dict() instead"
+        )
+    return f"{mod}:{qual}"
+
+
 def save(obj, f):
     """Write ``obj`` (tensors, state dicts, nested containers) to a path or binary file."""
     w = _Writer()
@@ -113,10 +188,61 @@ def _bad(src, why):
 
 
 class _Reader:
-    def __init__(self, npz, src):
+    def __init__(self, npz, src, weights_only=True):
         self.npz = npz
         self.src = src
         self.cache = {}
+        self.weights_only = weights_only
+
+    def code(self, path, what):
+        """The class or function ``path`` names (only with ``weights_only=False``)."""
+        if self.weights_only:
+            raise pickle.UnpicklingError(
+                f"jitgrad.load: {self.src} holds a whole {what} ({path}); rebuilding it imports "
+                "and runs that code, so the default weights_only=True refuses it. If you trust "
+                "the file, load it with jitgrad.load(f, weights_only=False); or save and load "
+                "model.state_dict() instead"
+            )
+        if not isinstance(path, str) or path.count(":") != 1:
+            raise _bad(self.src, f"a {what} entry is malformed ({str(path)[:60]!r})")
+        mod, qual = path.split(":")
+        try:
+            obj = importlib.import_module(mod)
+            for part in qual.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as e:
+            raise RuntimeError(
+                f"jitgrad.load: {self.src} holds a {what} of class/function {path}, which can't "
+                f"be imported here ({type(e).__name__}: {e}); define or import it first"
+            ) from None
+        return obj
+
+    def module(self, d, depth):
+        from .nn.modules.module import Module
+
+        if not isinstance(d, dict) or not {
+            "class",
+            "attrs",
+            "parameters",
+            "buffers",
+            "modules",
+        } <= set(d):
+            raise _bad(self.src, "a module entry is malformed")
+        cls = self.code(d["class"], "nn.Module")
+        if not (isinstance(cls, type) and issubclass(cls, Module)):
+            raise _bad(self.src, f"{d['class']} is not an nn.Module class")
+        m = cls.__new__(cls)
+        Module.__init__(m)
+        dd = m.__dict__
+        for slot in ("parameters", "buffers", "modules"):
+            for k, v in d[slot]:
+                dd["_" + slot][k] = None if v is None else self.dec(v, depth + 1)
+        dd["_non_persistent_buffers_set"] = set(d.get("non_persistent", ()))
+        for k, v in d["attrs"]:
+            if not isinstance(k, str) or k in _MODULE_INTERNALS:
+                raise _bad(self.src, f"a module attribute name is malformed ({str(k)[:60]!r})")
+            dd[k] = self.dec(v, depth + 1)
+        return m
 
     def array(self, name):
         if not isinstance(name, str) or name == _META or name not in self.npz.files:
@@ -182,6 +308,10 @@ class _Reader:
             return self.array(v).copy()
         if kind == "dtype" and isinstance(v, str) and v in _dtype._NAMES:
             return _dtype._NAMES[v]
+        if kind == "module":
+            return self.module(v, depth)
+        if kind == "callable":
+            return self.code(v, "function")
         raise _bad(self.src, f"unknown structure element {kind!r}")
 
     def _key(self, k):
@@ -191,7 +321,8 @@ class _Reader:
 
 
 def load(f, map_location=None, weights_only=True, **_compat):
-    """Read what ``jitgrad.save`` wrote, from a path or binary file. Never unpickles."""
+    """Read what ``jitgrad.save`` wrote, from a path or binary file. Never unpickles; a whole
+    module (its class imported and rebuilt) only with ``weights_only=False``."""
     if map_location is not None and str(map_location) not in ("cpu", "device(type='cpu')"):
         raise RuntimeError(
             f"jitgrad.load: map_location={map_location!r}: jitgrad eager tensors live on the CPU"
@@ -228,7 +359,7 @@ def load(f, map_location=None, weights_only=True, **_compat):
                 src, f"it was written by a newer jitgrad (format version {meta.get('version')!r})"
             )
         try:
-            return _Reader(npz, src).dec(meta["obj"])
+            return _Reader(npz, src, weights_only=weights_only is not False).dec(meta["obj"])
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
             raise _bad(src, f"an array entry is corrupt ({e})") from None
         except (TypeError, ValueError) as e:  # e.g. an unhashable set item or dict key

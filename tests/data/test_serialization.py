@@ -56,8 +56,56 @@ def test_file_objects_and_single_tensor():
 
 
 def test_unsupported_objects_refused_on_save():
-    with pytest.raises(TypeError, match="can't save an object of type"):
+    with pytest.raises(TypeError, match="can't be found again by importing"):
         torch.save({"f": lambda: 0}, io.BytesIO())
+    with pytest.raises(TypeError, match="can't save an object of type object"):
+        torch.save({"f": object()}, io.BytesIO())
+    m = torch.nn.Linear(2, 2)
+    m.act = lambda x: x  # a lambda attribute: named by its path in the module
+    with pytest.raises(TypeError, match="act is <function"):
+        torch.save(torch.nn.Sequential(m), io.BytesIO())
+
+
+class _Block(torch.nn.Module):
+    """A user module: a ModuleList, a function attribute, a non-persistent buffer."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.ModuleList([torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)])
+        self.act = torch.nn.functional.gelu
+        self.scale = 0.5
+        self.register_buffer("seen", torch.zeros(1), persistent=False)
+
+    def forward(self, x):
+        self.seen += 1
+        return self.act(self.layers[1](self.layers[0](x))) * self.scale
+
+
+def test_whole_module_round_trip_needs_weights_only_false(tmp_path):
+    """``save(model)`` / ``load(path, weights_only=False)`` as in PyTorch's tutorial; the
+    default ``weights_only=True`` refuses to import the class, like PyTorch >= 2.6."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(_Block(), torch.nn.Dropout(0.3), torch.nn.Linear(4, 2))
+    net[2].weight.requires_grad_(False)
+    net(torch.randn(5, 3))
+    net.eval()
+    path = tmp_path / "model.pt"
+    torch.save(net, path)
+    with pytest.raises(pickle.UnpicklingError, match="weights_only=False"):
+        torch.load(path)
+    got = torch.load(path, weights_only=False)
+    assert type(got[0]) is _Block and got[0].act is torch.nn.functional.gelu
+    assert not got.training and not got[0].layers[1].training and got[0].scale == 0.5
+    assert got[0].seen.tolist() == [1.0] and "0.seen" not in got.state_dict()
+    assert not got[2].weight.requires_grad and got[0].layers[0].weight.requires_grad
+    assert isinstance(got[2].weight, torch.nn.Parameter)
+    x = torch.randn(4, 3)
+    np.testing.assert_array_equal(got(x).detach().numpy(), net(x).detach().numpy())
+    for k, v in net.state_dict().items():
+        np.testing.assert_array_equal(got.state_dict()[k].numpy(), v.numpy())
+    got.train()  # the rebuilt module trains: its parameters get gradients
+    got(x).sum().backward()
+    assert got[0].layers[0].weight.grad is not None and got[2].weight.grad is None
 
 
 def _npz(**arrays):
@@ -111,3 +159,20 @@ def test_plain_npy_and_zip_without_header(tmp_path):
         f.writestr("hello.txt", "hi")
     with pytest.raises(RuntimeError, match="__jitgrad__"):
         torch.load(z)
+
+
+def test_module_entries_of_a_crafted_file():
+    """A header naming code: refused by default; with weights_only=False only nn.Module
+    classes are rebuilt (nothing is called)."""
+    fake = {"class": "os:system", "attrs": [], "parameters": [], "buffers": [], "modules": []}
+    data = _npz(__jitgrad__=_header({"module": fake}))
+    with pytest.raises(pickle.UnpicklingError, match="weights_only=True refuses"):
+        torch.load(io.BytesIO(data))
+    with pytest.raises(RuntimeError, match="os:system is not an nn.Module class"):
+        torch.load(io.BytesIO(data), weights_only=False)
+    bad = _npz(__jitgrad__=_header({"module": {"class": "jitgrad.nn:Linear"}}))
+    with pytest.raises(RuntimeError, match="module entry is malformed"):
+        torch.load(io.BytesIO(bad), weights_only=False)
+    gone = dict(fake, **{"class": "no_such_package_xyz:Net"})
+    with pytest.raises(RuntimeError, match="can't be imported here"):
+        torch.load(io.BytesIO(_npz(__jitgrad__=_header({"module": gone}))), weights_only=False)

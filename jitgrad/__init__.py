@@ -287,7 +287,13 @@ _MATMUL_PRECISION = ["highest"]
 
 def set_num_threads(n):
     """Recorded only: NumPy's BLAS and numba choose their own thread counts."""
-    _THREADS[0] = int(n)
+    import builtins as _b  # ``int`` here is jitgrad.int (int32), as in torch
+
+    if not isinstance(n, _b.int) or isinstance(n, _b.bool):
+        raise RuntimeError(f"set_num_threads expects an int, but got {type(n).__name__}")
+    if n < 1:
+        raise RuntimeError(f"set_num_threads expects a positive integer (got {n})")
+    _THREADS[0] = n
 
 
 def get_num_threads():
@@ -299,7 +305,9 @@ def get_num_threads():
 
 def use_deterministic_algorithms(mode, *, warn_only=False):  # noqa: F811 (torch's names)
     """Recorded only: jitgrad's eager ops are deterministic already."""
-    _DETERMINISTIC[0] = bool(mode)
+    import builtins as _b  # ``bool`` here is jitgrad.bool, as in torch
+
+    _DETERMINISTIC[0] = _b.bool(mode)
 
 
 def are_deterministic_algorithms_enabled():

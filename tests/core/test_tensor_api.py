@@ -244,3 +244,19 @@ def test_int_ops_keep_int_and_math_on_ints_gives_float():
     assert i.float().mean().item() == 2.0
     with pytest.raises(RuntimeError, match="mean"):
         i.mean()
+
+
+def test_global_settings_torch_scripts_call():
+    """``torch.set_num_threads``/``use_deterministic_algorithms`` inside jitgrad's namespace,
+    where ``int``/``bool`` are dtypes (as in torch): recorded, and checked like torch."""
+    n = jg.get_num_threads()
+    jg.set_num_threads(2)
+    assert jg.get_num_threads() == 2
+    for bad, msg in ((2.0, "expects an int, but got float"), (True, "got bool"), (0, "positive")):
+        with pytest.raises(RuntimeError, match=msg):
+            jg.set_num_threads(bad)
+    jg.set_num_threads(n)
+    jg.use_deterministic_algorithms(True)
+    assert jg.are_deterministic_algorithms_enabled() is True
+    jg.use_deterministic_algorithms(False)
+    assert jg.are_deterministic_algorithms_enabled() is False

@@ -17,6 +17,15 @@ from .rmsprop import RMSprop
 from .rprop import Rprop
 from .sgd import SGD
 
+
+def __getattr__(name):  # torch.optim.swa_utils without importing nn at optim import
+    if name == "swa_utils":
+        import importlib
+
+        return importlib.import_module(".swa_utils", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "Optimizer",
     "SGD",
@@ -32,4 +41,5 @@ __all__ = [
     "Rprop",
     "LBFGS",
     "lr_scheduler",
+    "swa_utils",
 ]

@@ -1,5 +1,5 @@
-"""Utilities: ``jitgrad.utils.data`` (datasets, samplers, DataLoader)."""
+"""Utilities: ``jitgrad.utils.data`` (datasets, samplers, DataLoader), ``checkpoint``."""
 
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]

@@ -87,3 +87,23 @@ def test_update_bn_recomputes_statistics_over_the_pass():
         bn.running_var.numpy(), np.mean([x.var(0, ddof=1) for x in xs], 0), rtol=1e-5
     )
     assert bn.momentum == 0.1 and not model.training  # restored
+
+
+def test_checkpoint_same_values_and_gradients_and_says_no_memory_is_saved(monkeypatch):
+    from jitgrad.utils import checkpoint as ck
+
+    monkeypatch.setattr(ck, "_WARNED", [False])
+    torch.manual_seed(3)
+    seq = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    x = torch.randn(5, 3, requires_grad=True)
+    plain = seq(x).square().sum()
+    gp = torch.autograd.grad(plain, [x, *seq.parameters()])
+    with pytest.warns(RuntimeWarning, match="not recomputed"):
+        out = ck.checkpoint(seq, x, use_reentrant=False).square().sum()
+    gc = torch.autograd.grad(out, [x, *seq.parameters()])
+    out2 = ck.checkpoint_sequential(seq, 2, x).square().sum()
+    assert float(out) == float(plain) == float(out2)
+    for a, b in zip(gp, gc):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match="segments must be >= 1"):
+        ck.checkpoint_sequential(seq, 0, x)

@@ -8,6 +8,11 @@ def int_tuple(op, what, args):
     other non-integer is a TypeError naming ``op`` and the argument, as PyTorch's."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
+    for s in args:  # the common case: plain ints
+        if type(s) is not int:
+            break
+    else:
+        return args if type(args) is tuple else tuple(args)
     out = []
     for k, s in enumerate(args):
         if isinstance(s, bool) or not hasattr(s, "__index__"):

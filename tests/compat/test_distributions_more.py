@@ -1,0 +1,418 @@
+"""jitgrad.distributions beyond Normal/Categorical: values against scipy.stats, KL against
+numerical integration and closed forms written in NumPy, samples against the laws (KS test,
+pmf), reparameterised gradients against finite differences of the sampler, validation
+errors, and a traced VAE-style rsample + KL step."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+import jitgrad as jg
+import jitgrad.distributions as D
+from jitgrad.autograd import gradcheck
+
+
+def _t(x, grad=False):
+    return jg.tensor(np.asarray(x, np.float64), requires_grad=grad)
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+A = np.array([0.7, 2.5])
+B = np.array([1.5, 0.4])
+X_POS = np.array([0.3, 1.7])
+X_UNIT = np.array([0.25, 0.8])
+
+# (jitgrad distribution, the frozen scipy law, points inside the support)
+CONT = [
+    (lambda: D.Exponential(_t(B)), stats.expon(scale=1 / B), X_POS),
+    (lambda: D.Laplace(_t(A), _t(B)), stats.laplace(A, B), np.array([-0.3, 2.9])),
+    (lambda: D.LogNormal(_t(A), _t(B)), stats.lognorm(B, scale=np.exp(A)), X_POS),
+    (lambda: D.Gamma(_t(A), _t(B)), stats.gamma(A, scale=1 / B), X_POS),
+    (lambda: D.Beta(_t(A), _t(B)), stats.beta(A, B), X_UNIT),
+    (lambda: D.Normal(_t(A), _t(B)), stats.norm(A, B), np.array([-0.3, 2.9])),
+    (
+        lambda: D.Uniform(_t([0.0, 1.0]), _t([1.0, 3.0])),
+        stats.uniform([0, 1], [1, 2]),
+        np.array([0.25, 2.5]),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "make,ref,x",
+    CONT,
+    ids=["Exponential", "Laplace", "LogNormal", "Gamma", "Beta", "Normal", "Uniform"],
+)
+def test_continuous_values_match_scipy(make, ref, x):
+    d = make()
+    assert d.batch_shape == (2,) and d.event_shape == ()
+    np.testing.assert_allclose(_np(d.log_prob(_t(x))), ref.logpdf(x), rtol=1e-10)
+    np.testing.assert_allclose(_np(d.mean), ref.mean(), rtol=1e-10)
+    np.testing.assert_allclose(_np(d.variance), ref.var(), rtol=1e-10)
+    np.testing.assert_allclose(_np(d.stddev), ref.std(), rtol=1e-10)
+    np.testing.assert_allclose(_np(d.entropy()), ref.entropy(), rtol=1e-10)
+    if type(d).__name__ != "Beta":  # PyTorch's Beta has no cdf/icdf either
+        np.testing.assert_allclose(_np(d.cdf(_t(x))), ref.cdf(x), rtol=1e-9)
+    if type(d).__name__ not in ("Beta", "Gamma"):
+        np.testing.assert_allclose(_np(d.icdf(_t([0.2, 0.9]))), ref.ppf([0.2, 0.9]), rtol=1e-9)
+
+
+def test_discrete_values_match_scipy():
+    k = np.array([0.0, 3.0])
+    cases = [
+        (D.Poisson(_t([0.5, 3.0])), stats.poisson([0.5, 3.0])),
+        (D.Binomial(5, _t([0.3, 0.6])), stats.binom(5, [0.3, 0.6])),
+        (D.Binomial(5, logits=_t([-0.5, 1.0])), stats.binom(5, 1 / (1 + np.exp([0.5, -1.0])))),
+        (D.Geometric(_t([0.3, 0.8])), stats.geom([0.3, 0.8], loc=-1)),
+        (D.Geometric(logits=_t([0.2, -1.0])), stats.geom(1 / (1 + np.exp([-0.2, 1.0])), loc=-1)),
+    ]
+    for d, ref in cases:
+        np.testing.assert_allclose(_np(d.log_prob(_t(k))), ref.logpmf(k), rtol=1e-10)
+        np.testing.assert_allclose(_np(d.mean), ref.mean(), rtol=1e-10)
+        np.testing.assert_allclose(_np(d.variance), ref.var(), rtol=1e-10)
+        if not isinstance(d, D.Poisson):  # PyTorch's Poisson has no entropy
+            np.testing.assert_allclose(_np(d.entropy()), ref.entropy(), rtol=1e-9)
+    np.testing.assert_allclose(_np(D.Binomial(5, _t([0.3, 0.6])).mode), [1.0, 3.0])
+    oh = D.OneHotCategorical(_t([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]]))
+    assert oh.batch_shape == (2,) and oh.event_shape == (3,)
+    lp = oh.log_prob(_t([[0, 0, 1], [0, 1, 0]]))
+    np.testing.assert_allclose(_np(lp), np.log([0.5, 0.3]), rtol=1e-12)
+    np.testing.assert_allclose(_np(oh.variance)[0], [0.16, 0.21, 0.25], rtol=1e-12)
+
+
+def test_dirichlet_and_mvn_match_scipy():
+    c = np.array([0.5, 1.5, 2.0])
+    d = D.Dirichlet(_t(c))
+    v = np.array([0.2, 0.3, 0.5])
+    ref = stats.dirichlet(c)
+    np.testing.assert_allclose(d.log_prob(_t(v)).item(), ref.logpdf(v), rtol=1e-10)
+    np.testing.assert_allclose(d.entropy().item(), ref.entropy(), rtol=1e-10)
+    np.testing.assert_allclose(_np(d.mean), ref.mean(), rtol=1e-12)
+    np.testing.assert_allclose(_np(d.variance), ref.var(), rtol=1e-12)
+    cov = np.array([[2.0, 0.3], [0.3, 1.0]])
+    loc = np.array([[0.0, 1.0], [1.0, -1.0]])
+    x = np.array([0.3, 0.2])
+    ref = [stats.multivariate_normal(m, cov) for m in loc]
+    for kw in (
+        {"covariance_matrix": cov},
+        {"precision_matrix": np.linalg.inv(cov)},
+        {"scale_tril": np.linalg.cholesky(cov)},
+    ):
+        m = D.MultivariateNormal(_t(loc), **{k: _t(v) for k, v in kw.items()})
+        assert m.batch_shape == (2,) and m.event_shape == (2,)
+        np.testing.assert_allclose(_np(m.log_prob(_t(x))), [r.logpdf(x) for r in ref], rtol=1e-10)
+        np.testing.assert_allclose(_np(m.entropy()), [r.entropy() for r in ref], rtol=1e-10)
+        np.testing.assert_allclose(_np(m.covariance_matrix)[1], cov, rtol=1e-12)
+        np.testing.assert_allclose(_np(m.precision_matrix)[0], np.linalg.inv(cov), rtol=1e-10)
+        np.testing.assert_allclose(_np(m.variance), np.diag(cov)[None].repeat(2, 0), rtol=1e-12)
+    ind = D.Independent(D.Normal(_t(loc), _t(np.ones((2, 2)))), 1)
+    assert ind.batch_shape == (2,) and ind.event_shape == (2,)
+    np.testing.assert_allclose(
+        _np(ind.log_prob(_t(x))), stats.norm(loc).logpdf(x).sum(-1), rtol=1e-12
+    )
+    assert (
+        repr(ind)
+        == "Independent(Normal(loc: jitgrad.Size([2, 2]), scale: jitgrad.Size([2, 2])), 1)"
+    )
+
+
+def _kl_quad(p, q, lo, hi):
+    def f(x):
+        lp = p.logpdf(x)
+        return 0.0 if not np.isfinite(lp) else np.exp(lp) * (lp - q.logpdf(x))
+
+    return integrate.quad(f, lo, hi, limit=200)[0]
+
+
+def test_kl_divergence_against_integration_and_closed_forms():
+    kl = D.kl_divergence
+    pairs = [
+        (
+            D.Exponential(_t(1.5)),
+            D.Exponential(_t(0.4)),
+            stats.expon(scale=1 / 1.5),
+            stats.expon(scale=2.5),
+            0,
+            np.inf,
+        ),
+        (
+            D.Laplace(_t(0.2), _t(1.1)),
+            D.Laplace(_t(-0.5), _t(0.7)),
+            stats.laplace(0.2, 1.1),
+            stats.laplace(-0.5, 0.7),
+            -60,
+            60,
+        ),
+        (
+            D.Gamma(_t(2.0), _t(1.5)),
+            D.Gamma(_t(0.8), _t(0.5)),
+            stats.gamma(2.0, scale=1 / 1.5),
+            stats.gamma(0.8, scale=2.0),
+            0,
+            np.inf,
+        ),
+        (
+            D.Beta(_t(2.0), _t(3.0)),
+            D.Beta(_t(0.9), _t(1.2)),
+            stats.beta(2.0, 3.0),
+            stats.beta(0.9, 1.2),
+            0,
+            1,
+        ),
+        (
+            D.Normal(_t(0.3), _t(0.8)),
+            D.Normal(_t(-1.0), _t(1.7)),
+            stats.norm(0.3, 0.8),
+            stats.norm(-1.0, 1.7),
+            -np.inf,
+            np.inf,
+        ),
+        (
+            D.LogNormal(_t(0.3), _t(0.8)),
+            D.LogNormal(_t(-1.0), _t(1.7)),
+            stats.lognorm(0.8, scale=np.exp(0.3)),
+            stats.lognorm(1.7, scale=np.exp(-1.0)),
+            0,
+            np.inf,
+        ),
+    ]
+    for p, q, sp, sq, lo, hi in pairs:
+        np.testing.assert_allclose(kl(p, q).item(), _kl_quad(sp, sq, lo, hi), rtol=1e-6)
+    k = np.arange(200.0)
+    for p, q, sp, sq in [
+        (D.Poisson(_t(3.0)), D.Poisson(_t(1.2)), stats.poisson(3.0), stats.poisson(1.2)),
+        (
+            D.Geometric(_t(0.3)),
+            D.Geometric(_t(0.6)),
+            stats.geom(0.3, loc=-1),
+            stats.geom(0.6, loc=-1),
+        ),
+        (D.Bernoulli(_t(0.3)), D.Bernoulli(_t(0.6)), stats.bernoulli(0.3), stats.bernoulli(0.6)),
+    ]:
+        m = sp.pmf(k) > 0
+        want = (sp.pmf(k[m]) * (sp.logpmf(k[m]) - sq.logpmf(k[m]))).sum()
+        np.testing.assert_allclose(kl(p, q).item(), want, rtol=1e-9)
+    pc, qc = np.array([0.2, 0.3, 0.5]), np.array([0.6, 0.1, 0.3])
+    want = (pc * np.log(pc / qc)).sum()
+    np.testing.assert_allclose(kl(D.Categorical(_t(pc)), D.Categorical(_t(qc))).item(), want)
+    np.testing.assert_allclose(
+        kl(D.OneHotCategorical(_t(pc)), D.OneHotCategorical(_t(qc))).item(), want
+    )
+    # a zero in q where p has mass: infinite, as in PyTorch
+    assert kl(D.Bernoulli(_t(0.3)), D.Bernoulli(_t(0.0))).item() == math.inf
+    # MVN: 0.5 (tr(Sq^-1 Sp) + dm^T Sq^-1 dm - k + log det Sq / det Sp)
+    sp_, sq_ = np.array([[2.0, 0.3], [0.3, 1.0]]), np.array([[1.0, -0.2], [-0.2, 0.5]])
+    mp, mq = np.array([0.0, 1.0]), np.array([1.0, -1.0])
+    iq = np.linalg.inv(sq_)
+    want = 0.5 * (
+        np.trace(iq @ sp_)
+        + (mq - mp) @ iq @ (mq - mp)
+        - 2
+        + np.log(np.linalg.det(sq_) / np.linalg.det(sp_))
+    )
+    got = kl(
+        D.MultivariateNormal(_t(mp), covariance_matrix=_t(sp_)),
+        D.MultivariateNormal(_t(mq), scale_tril=_t(np.linalg.cholesky(sq_))),
+    )
+    np.testing.assert_allclose(got.item(), want, rtol=1e-10)
+    # Independent sums the reinterpreted dims; Dirichlet against scipy's entropy identity
+    pi = D.Independent(D.Normal(_t([[0.0, 1.0]]), _t([[1.0, 2.0]])), 1)
+    qi = D.Independent(D.Normal(_t([[1.0, 0.0]]), _t([[0.5, 1.0]])), 1)
+    ref = kl(D.Normal(_t([0.0, 1.0]), _t([1.0, 2.0])), D.Normal(_t([1.0, 0.0]), _t([0.5, 1.0])))
+    np.testing.assert_allclose(_np(kl(pi, qi)), [_np(ref).sum()], rtol=1e-12)
+    cp, cq = np.array([0.5, 1.5, 2.0]), np.array([1.0, 1.0, 3.0])
+    dp, dq = stats.dirichlet(cp), stats.dirichlet(cq)
+    v = stats.dirichlet(cp).rvs(40000, random_state=0)
+    mc = (dp.logpdf(v.T) - dq.logpdf(v.T)).mean()
+    got = kl(D.Dirichlet(_t(cp)), D.Dirichlet(_t(cq))).item()
+    assert abs(got - mc) < 0.02
+    with pytest.raises(
+        NotImplementedError,
+        match="No KL\\(p \\|\\| q\\) is implemented for p type Normal and q type Gamma",
+    ):
+        kl(D.Normal(0.0, 1.0), D.Gamma(1.0, 1.0))  # fmt: skip
+
+
+def test_register_kl_most_specific_pair():
+    class MyNormal(D.Normal):
+        pass
+
+    @D.register_kl(MyNormal, D.Normal)
+    def _kl(p, q):
+        return p.loc * 0 + 42.0
+
+    assert D.kl_divergence(MyNormal(0.0, 1.0), D.Normal(0.0, 1.0)).item() == 42.0
+    assert D.kl_divergence(D.Normal(0.0, 1.0), MyNormal(0.0, 1.0)).item() == 0.0
+    with pytest.raises(TypeError, match="Distribution subclass"):
+        D.register_kl(int, D.Normal)
+
+
+def test_samples_follow_the_laws():
+    jg.manual_seed(0)
+    for d, ref in [
+        (D.Gamma(_t(0.6), _t(2.0)), stats.gamma(0.6, scale=0.5)),
+        (D.Beta(_t(0.5), _t(2.0)), stats.beta(0.5, 2.0)),
+        (D.Exponential(_t(2.0)), stats.expon(scale=0.5)),
+        (D.Laplace(_t(1.0), _t(2.0)), stats.laplace(1, 2)),
+        (D.LogNormal(_t(0.2), _t(0.5)), stats.lognorm(0.5, scale=np.exp(0.2))),
+    ]:
+        s = d.sample((2000,))
+        assert s.shape == (2000,) and not s.requires_grad
+        assert stats.kstest(_np(s), ref.cdf).pvalue > 1e-3, type(d).__name__
+    k = np.arange(15)
+    for d, ref in [
+        (D.Poisson(_t(3.5)), stats.poisson(3.5)),
+        (D.Binomial(10, _t(0.3)), stats.binom(10, 0.3)),
+        (D.Geometric(_t(0.3)), stats.geom(0.3, loc=-1)),
+    ]:
+        s = _np(d.sample((4000,)))
+        assert s.dtype == np.float64 and (s == np.round(s)).all()
+        freq = np.array([(s == i).mean() for i in k])
+        assert np.abs(freq - ref.pmf(k)).max() < 0.025, type(d).__name__
+    s = D.Dirichlet(_t([0.5, 1.0, 3.0])).sample((3000,))
+    assert s.shape == (3000, 3)
+    np.testing.assert_allclose(_np(s).sum(-1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(_np(s).mean(0), [0.5 / 4.5, 1 / 4.5, 3 / 4.5], atol=0.015)
+    cov = np.array([[2.0, 0.6], [0.6, 1.0]])
+    s = _np(D.MultivariateNormal(_t([1.0, -1.0]), _t(cov)).sample((6000,)))
+    np.testing.assert_allclose(np.cov(s.T), cov, atol=0.1)
+    oh = _np(D.OneHotCategorical(_t([0.2, 0.8])).sample((3000,)))
+    assert set(oh.sum(-1).tolist()) == {1.0} and abs(oh[:, 1].mean() - 0.8) < 0.03
+
+
+@pytest.mark.parametrize(
+    "make,params",
+    [
+        (D.Gamma, [0.4, 1.5]),
+        (D.Gamma, [7.0, 0.5]),
+        (D.Beta, [0.7, 2.0]),
+        (lambda c: D.Dirichlet(c), [[0.5, 1.0, 2.0]]),
+        (D.Exponential, [1.3]),
+        (D.Laplace, [0.2, 0.9]),
+        (D.LogNormal, [0.2, 0.9]),
+        (
+            lambda m, s: D.MultivariateNormal(m, scale_tril=s, validate_args=False),
+            [[0.1, -0.2], [[1.0, 0.0], [0.5, 0.8]]],
+        ),
+    ],
+)
+def test_rsample_gradients_match_finite_differences(make, params):
+    """d(weighted sum of samples)/d param at fixed uniforms (same seed), central differences."""
+
+    def value(ps, grad=False):
+        ts = [_t(v, grad) for v in ps]
+        jg.manual_seed(3)
+        s = make(*ts).rsample((5,))
+        w = _t(np.linspace(0.5, 1.5, s.numel()).reshape(tuple(s.shape)))
+        return (s * w).sum(), ts
+
+    out, ts = value(params, True)
+    out.backward()
+    for i, p in enumerate(params):
+        flat = np.array(p, np.float64).ravel()
+        want = np.zeros_like(flat)
+        for j in range(flat.size):
+            vals = []
+            for h in (1e-6, -1e-6):
+                q = list(params)
+                q[i] = (flat + h * np.eye(flat.size)[j]).reshape(np.shape(p))
+                vals.append(value(q)[0].item())
+            want[j] = (vals[0] - vals[1]) / 2e-6
+        np.testing.assert_allclose(_np(ts[i].grad).ravel(), want, rtol=1e-4, atol=1e-7)
+
+
+def test_log_prob_entropy_kl_gradcheck():
+    x = _t([0.3, 0.7])
+    gradcheck(lambda c, r: D.Gamma(c, r).log_prob(x), (_t([0.7, 2.0], 1), _t([1.2, 0.5], 1)))
+    gradcheck(lambda a, b: D.Beta(a, b).entropy(), (_t([0.7, 2.0], 1), _t([1.2, 0.5], 1)))
+    gradcheck(lambda c: D.Dirichlet(c).log_prob(_t([0.2, 0.3, 0.5])), (_t([0.7, 2.0, 1.1], 1),))
+    gradcheck(lambda lg: D.Binomial(5, logits=lg).log_prob(_t([1.0, 4.0])), (_t([0.3, -1.0], 1),))
+    gradcheck(lambda r: D.Gamma(_t([0.7, 2.0]), r).cdf(x), (_t([1.2, 0.5], 1),))
+    gradcheck(  # covariance a @ a.T + I: perturbing one entry keeps it symmetric
+        lambda m, a: D.kl_divergence(
+            D.MultivariateNormal(m, a @ a.T + _t(np.eye(2))),
+            D.MultivariateNormal(_t([0.0, 0.0]), precision_matrix=_t([[2.0, 0.5], [0.5, 1.0]])),
+        ),
+        (_t([0.5, -0.2], 1), _t([[1.0, 0.3], [-0.2, 0.8]], 1)),
+    )
+
+
+def test_validation_errors_name_the_parameter_and_constraint():
+    with pytest.raises(
+        ValueError,
+        match=r"Expected parameter scale \(Tensor of shape \(\)\) of distribution "
+        r"Normal\(loc: 0.0, scale: -1.0\) to satisfy the constraint GreaterThan\(lower_bound=0.0\)",
+    ):
+        D.Normal(0.0, -1.0)
+    with pytest.raises(ValueError, match=r"parameter rate .* constraint GreaterThan"):
+        D.Exponential(_t([1.0, 0.0]))
+    with pytest.raises(
+        ValueError, match=r"constraint IndependentConstraint\(GreaterThan\(lower_bound=0.0\), 1\)"
+    ):
+        D.Dirichlet(_t([1.0, -1.0]))  # fmt: skip
+    with pytest.raises(ValueError, match="constraint PositiveDefinite"):
+        D.MultivariateNormal(_t([0.0, 0.0]), _t([[1.0, 2.0], [2.0, 1.0]]))
+    with pytest.raises(ValueError, match="Exactly one of covariance_matrix or precision_matrix"):
+        D.MultivariateNormal(_t([0.0]), _t([[1.0]]), scale_tril=_t([[1.0]]))
+    with pytest.raises(ValueError, match="Either `probs` or `logits` must be specified"):
+        D.Geometric()
+    with pytest.raises(ValueError, match="to be positive but found invalid values"):
+        D.Geometric(_t([0.0, 0.5]))
+    with pytest.raises(
+        ValueError,
+        match=r"Expected value argument \(Tensor of shape \(1,\)\) to be within the support "
+        r"\(GreaterThanEq\(lower_bound=0.0\)\) of the distribution Exponential",
+    ):
+        D.Exponential(_t(1.0)).log_prob(_t([-1.0]))
+    with pytest.raises(ValueError, match="support \\(IntegerGreaterThan"):
+        D.Poisson(_t(1.0)).log_prob(_t([1.5]))
+    with pytest.raises(ValueError, match="Value is not broadcastable with batch_shape"):
+        D.Normal(_t([0.0, 1.0]), 1.0).log_prob(_t([0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match="reinterpreted_batch_ndims <= len"):
+        D.Independent(D.Normal(0.0, 1.0), 1)
+    # validate_args=False skips the checks (and the NaN they would have caught comes out)
+    assert math.isnan(D.Normal(0.0, -1.0, validate_args=False).entropy().item())
+    with pytest.raises(NotImplementedError, match="Inhomogeneous total count"):
+        D.Binomial(_t([2.0, 3.0]), _t([0.5, 0.5])).entropy()
+    with pytest.raises(NotImplementedError, match="Poisson has no rsample"):
+        D.Poisson(_t(1.0)).rsample()
+
+
+def test_traced_vae_step_with_rsample_and_kl():
+    from jitgrad import nn
+
+    def make():
+        jg.manual_seed(0)
+        return nn.Linear(3, 4), nn.Linear(2, 3)
+
+    def run(enc, dec, steps, traced):
+        opt = jg.optim.SGD(list(enc.parameters()) + list(dec.parameters()), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            h = enc(x)
+            q = D.Normal(h[:, :2], h[:, 2:].exp())
+            z = q.rsample()
+            prior = D.Normal(jg.zeros(2), jg.ones(2))
+            kl = D.kl_divergence(q, prior).sum(-1).mean()
+            g = D.Gamma(h[:, :1].exp(), 2.0).rsample()  # an implicit-gradient sample too
+            rec = D.Independent(D.Normal(dec(z), 1.0), 1).log_prob(x).mean()
+            loss = kl - rec + g.mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = jg.trace(step, backend="reference") if traced else step
+        x = jg.tensor(np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32))
+        jg.manual_seed(7)
+        return [f(x).item() for _ in range(steps)], f
+
+    eager, _ = run(*make(), 4, False)
+    traced, f = run(*make(), 4, True)
+    assert f.stats["compiled_calls"] >= 2
+    np.testing.assert_allclose(traced, eager, rtol=1e-5)

@@ -444,7 +444,6 @@ _OUT_OF_SCOPE = {
     "ao": "quantisation (torch.ao)",
     "quantize_per_tensor": "quantisation",
     "quantize_per_channel": "quantisation",
-    "fft": "FFTs (complex tensors)",
     "complex": "complex tensors",
     "view_as_complex": "complex tensors",
     "view_as_real": "complex tensors",
@@ -486,6 +485,7 @@ _LAZY = (
     "testing",
     "special",
     "distributions",
+    "fft",
 )
 
 

@@ -1,0 +1,292 @@
+"""Round-3 torch.nn surface: grid_sample/affine_grid (spatial transformer), max_unpool,
+pdist, gumbel_softmax, channel_shuffle, dropout1d, Softmax2d, LazyLinear, Upsampling aliases,
+AdaptiveAvgPool1d, init.dirac_ and the nn.utils additions, against NumPy/SciPy references
+written here, finite-difference gradients and PyTorch's error messages."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist as sp_pdist
+
+import jitgrad as jg
+from jitgrad import nn
+from jitgrad.autograd import gradcheck
+from jitgrad.nn import functional as F
+
+RNG = np.random.default_rng(0)
+
+
+def _t(x, grad=False):
+    return jg.tensor(np.asarray(x, np.float64), requires_grad=grad)
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+# ---- grid_sample / affine_grid -------------------------------------------------------------
+def _ref_index(c, n, pad, ac):
+    x = (c + 1) / 2 * (n - 1) if ac else ((c + 1) * n - 1) / 2
+    if pad == "border":
+        x = min(max(x, 0), n - 1)
+    if pad == "reflection":  # fold into [lo, hi] by repeated mirroring
+        lo, hi = (0.0, n - 1.0) if ac else (-0.5, n - 0.5)
+        while x < lo or x > hi:
+            x = 2 * lo - x if x < lo else 2 * hi - x
+        x = min(max(x, 0), n - 1)
+    return x
+
+
+def _ref_grid_sample(img, grid, mode, pad, ac):
+    n, c, h, w = img.shape
+    out = np.zeros((n, c) + grid.shape[1:3])
+    for b in range(n):
+        for i in range(grid.shape[1]):
+            for j in range(grid.shape[2]):
+                x = _ref_index(grid[b, i, j, 0], w, pad, ac)
+                y = _ref_index(grid[b, i, j, 1], h, pad, ac)
+
+                def px(yy, xx):
+                    ok = 0 <= yy < h and 0 <= xx < w
+                    return img[b, :, yy, xx] if ok else np.zeros(c)
+
+                if mode == "nearest":
+                    out[b, :, i, j] = px(int(np.rint(y)), int(np.rint(x)))
+                else:
+                    x0, y0 = math.floor(x), math.floor(y)
+                    fx, fy = x - x0, y - y0
+                    out[b, :, i, j] = (
+                        px(y0, x0) * (1 - fx) * (1 - fy)
+                        + px(y0, x0 + 1) * fx * (1 - fy)
+                        + px(y0 + 1, x0) * (1 - fx) * fy
+                        + px(y0 + 1, x0 + 1) * fx * fy
+                    )
+    return out
+
+
+def test_affine_grid_is_the_affine_map_of_the_pixel_centres():
+    theta = RNG.standard_normal((2, 2, 3))
+    for ac in (True, False):
+        g = _np(F.affine_grid(_t(theta), (2, 1, 3, 4), align_corners=ac))
+        xs = np.linspace(-1, 1, 4) * (1 if ac else 3 / 4)
+        ys = np.linspace(-1, 1, 3) * (1 if ac else 2 / 3)
+        base = np.stack(np.broadcast_arrays(xs[None, :], ys[:, None], 1.0), -1)
+        np.testing.assert_allclose(g, np.einsum("hwk,nck->nhwc", base, theta), rtol=1e-12)
+    with pytest.raises(ValueError, match="Expected a batch of 2D affine matrices of shape Nx2x3"):
+        F.affine_grid(_t(np.zeros((2, 3, 3))), (2, 1, 3, 4), align_corners=False)
+    with pytest.warns(UserWarning, match="align_corners=False since 1.3.0"):
+        F.affine_grid(_t(theta), (2, 1, 3, 4))
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_grid_sample_matches_a_loop_reference(mode):
+    img = RNG.standard_normal((2, 2, 4, 5))
+    grid = RNG.uniform(-1.4, 1.4, (2, 3, 4, 2))
+    for pad in ("zeros", "border", "reflection"):
+        for ac in (True, False):
+            got = _np(F.grid_sample(_t(img), _t(grid), mode, pad, ac))
+            want = _ref_grid_sample(img, grid, mode, pad, ac)
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"{pad} {ac}")
+    # the identity transform reproduces the image
+    eye = _t(np.tile(np.eye(2, 3), (2, 1, 1)))
+    g = F.affine_grid(eye, (2, 2, 4, 5), align_corners=False)
+    np.testing.assert_allclose(_np(F.grid_sample(_t(img), g, mode, align_corners=False)), img)
+
+
+def test_grid_sample_gradients_and_errors():
+    img = _t(RNG.standard_normal((1, 2, 3, 4)), True)
+    grid = _t(RNG.uniform(-0.9, 0.9, (1, 2, 3, 2)), True)
+    for pad in ("zeros", "border", "reflection"):
+        gradcheck(
+            lambda x, g: F.grid_sample(x, g, padding_mode=pad, align_corners=False), (img, grid)
+        )  # noqa: E501
+    with pytest.raises(ValueError, match="expected padding_mode to be 'zeros', 'border', or"):
+        F.grid_sample(img, grid, padding_mode="wrap", align_corners=False)
+    with pytest.raises(ValueError, match="expected mode to be 'bilinear', 'nearest' or"):
+        F.grid_sample(img, grid, mode="area", align_corners=False)
+    with pytest.raises(RuntimeError, match="expected grid and input to have same batch size"):
+        F.grid_sample(img, _t(np.zeros((2, 2, 3, 2))), align_corners=False)
+
+
+def test_spatial_transformer_step_traces():
+    jg.manual_seed(0)
+    loc = nn.Linear(20, 6)
+    opt = jg.optim.SGD(loc.parameters(), lr=0.05)
+
+    def step(x, y):
+        opt.zero_grad()
+        theta = loc(x.reshape(x.shape[0], -1)).reshape(-1, 2, 3)
+        grid = F.affine_grid(theta, tuple(x.shape), align_corners=False)
+        out = F.grid_sample(x, grid, align_corners=False)
+        loss = F.mse_loss(out, y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    x = jg.tensor(RNG.standard_normal((2, 1, 4, 5)).astype(np.float32))
+    y = jg.tensor(RNG.standard_normal((2, 1, 4, 5)).astype(np.float32))
+    state = {k: v.detach().clone() for k, v in loc.state_dict().items()}
+    eager = [step(x, y).item() for _ in range(3)]
+    loc.load_state_dict(state)
+    ts = jg.trace(step, backend="reference")
+    traced = [ts(x, y).item() for _ in range(3)]
+    assert ts.stats["compiled_calls"] >= 1
+    np.testing.assert_allclose(traced, eager, rtol=1e-5)
+
+
+# ---- pooling with indices, unpooling ------------------------------------------------------
+def test_max_unpool_puts_the_maxima_back():
+    x = RNG.standard_normal((2, 3, 4, 6))
+    out, idx = F.max_pool2d_with_indices(_t(x), 2)
+    o2, i2 = F.max_pool2d(_t(x), 2, return_indices=True)
+    np.testing.assert_array_equal(_np(out), _np(o2))
+    np.testing.assert_array_equal(idx.numpy(), i2.numpy())
+    up = _np(F.max_unpool2d(out, idx, 2))
+    blocks = x.reshape(2, 3, 2, 2, 3, 2).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 2, 3, 4)
+    keep = blocks == blocks.max(-1, keepdims=True)
+    want = (blocks * keep).reshape(2, 3, 2, 3, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(x.shape)
+    np.testing.assert_array_equal(up, want)
+    assert nn.MaxUnpool2d(2)(out, idx, output_size=(5, 7)).shape == (2, 3, 5, 7)
+    x1 = RNG.standard_normal((2, 6))
+    o, i = F.max_pool1d_with_indices(_t(x1), 3)
+    u = _np(nn.MaxUnpool1d(3)(o, i))
+    np.testing.assert_array_equal(u.max(-1), x1.max(-1))
+    assert (u != 0).sum() == 4
+    v = _t(RNG.standard_normal((2, 3, 2, 3)), True)
+    gradcheck(lambda t: F.max_unpool2d(t, idx, 2), (v,))
+    with pytest.raises(ValueError, match=r'invalid output_size "\(9, 9\)" \(dim 0 must be'):
+        F.max_unpool2d(out, idx, 2, output_size=(9, 9))
+    with pytest.raises(RuntimeError, match="Expected shape of indices to be same as that of"):
+        F.max_unpool2d(out, idx[:, :, :1], 2)
+    o, i = F.adaptive_max_pool2d_with_indices(_t(x), (2, 3))
+    np.testing.assert_array_equal(_np(o), _np(F.adaptive_max_pool2d(_t(x), (2, 3))))
+    o, i = F.adaptive_max_pool1d_with_indices(_t(x1), 2)
+    np.testing.assert_array_equal(_np(o), x1.reshape(2, 2, 3).max(-1))
+    np.testing.assert_array_equal(i.numpy(), x1.reshape(2, 2, 3).argmax(-1) + [0, 3])
+
+
+def test_pdist_matches_scipy():
+    x = RNG.standard_normal((5, 3))
+    for p, metric in ((2.0, "euclidean"), (1.0, "cityblock"), (math.inf, "chebyshev")):
+        np.testing.assert_allclose(_np(F.pdist(_t(x), p)), sp_pdist(x, metric), rtol=1e-12)
+    np.testing.assert_allclose(
+        _np(F.pdist(_t(x), 3.0)), sp_pdist(x, "minkowski", p=3.0), rtol=1e-12
+    )
+    gradcheck(lambda t: F.pdist(t), (_t(x, True),))
+    with pytest.raises(RuntimeError, match="pdist only supports 2D tensors, got: 3D"):
+        F.pdist(_t(np.ones((2, 2, 2))))
+
+
+def test_gumbel_softmax_soft_hard_and_the_gumbel_max_law():
+    logits = _t([[1.0, 0.0, -1.0]], True)
+    jg.manual_seed(0)
+    soft = F.gumbel_softmax(logits.expand(4000, 3), tau=0.5)
+    np.testing.assert_allclose(_np(soft).sum(-1), 1.0, rtol=1e-12)
+    freq = np.bincount(_np(soft).argmax(-1), minlength=3) / 4000
+    p = np.exp([1.0, 0.0, -1.0]) / np.exp([1.0, 0.0, -1.0]).sum()
+    np.testing.assert_allclose(freq, p, atol=0.03)
+    jg.manual_seed(1)
+    hard = F.gumbel_softmax(logits, tau=0.5, hard=True)
+    jg.manual_seed(1)
+    soft = F.gumbel_softmax(logits, tau=0.5)
+    assert sorted(_np(hard)[0].tolist()) == [0.0, 0.0, 1.0]
+    assert _np(hard)[0].argmax() == _np(soft)[0].argmax()
+    w = _t([[0.3, -1.0, 2.0]])
+    (hard * w).sum().backward()
+    g_hard = logits.grad.numpy().copy()
+    logits.grad = None
+    (soft * w).sum().backward()
+    np.testing.assert_allclose(g_hard, logits.grad.numpy(), rtol=1e-12)
+
+
+# ---- small layers ---------------------------------------------------------------------
+def test_channel_shuffle_dropout1d_softmax2d():
+    x = RNG.standard_normal((2, 6, 3))
+    want = x.reshape(2, 3, 2, 3).transpose(0, 2, 1, 3).reshape(2, 6, 3)
+    np.testing.assert_array_equal(_np(nn.ChannelShuffle(3)(_t(x))), want)
+    with pytest.raises(RuntimeError, match="Number of channels must be divisible by groups"):
+        F.channel_shuffle(_t(x), 4)
+    jg.manual_seed(0)
+    d = nn.Dropout1d(0.5)
+    y = _np(d(_t(np.ones((40, 8, 5)))))
+    assert set(np.unique(y).tolist()) <= {0.0, 2.0}
+    assert (y == y[..., :1]).all() and 0.35 < (y[..., 0] == 0).mean() < 0.65
+    d.eval()
+    assert _np(d(_t(x))) is not None and np.array_equal(_np(d(_t(x))), x)
+    with pytest.raises(RuntimeError, match="dropout1d: Expected 2D or 3D input, but received"):
+        F.dropout1d(_t(np.ones((1, 2, 3, 4))))
+    s = _np(nn.Softmax2d()(_t(RNG.standard_normal((2, 3, 2, 2)))))
+    np.testing.assert_allclose(s.sum(1), 1.0, rtol=1e-12)
+    with pytest.raises(ValueError, match="Softmax2d: expected input to be 3D or 4D, got 2D"):
+        nn.Softmax2d()(_t(np.ones((2, 2))))
+
+
+def test_upsampling_aliases_and_adaptive_avg_pool1d():
+    x = _t(RNG.standard_normal((1, 2, 3, 4)))
+    np.testing.assert_array_equal(
+        _np(nn.UpsamplingNearest2d(scale_factor=2)(x)),
+        _np(F.interpolate(x, scale_factor=2, mode="nearest")),
+    )
+    up = _np(nn.UpsamplingBilinear2d(size=(5, 7))(x))
+    np.testing.assert_allclose(up[..., 0, 0], _np(x)[..., 0, 0])  # corners aligned
+    np.testing.assert_allclose(up[..., -1, -1], _np(x)[..., -1, -1])
+    np.testing.assert_allclose(up[..., 2, 3], _np(x)[..., 1, 1:3].mean(-1), rtol=1e-12)
+    v = RNG.standard_normal((2, 3, 7))
+    got = _np(nn.AdaptiveAvgPool1d(3)(_t(v)))
+    want = np.stack([v[..., 0:3].mean(-1), v[..., 2:5].mean(-1), v[..., 4:7].mean(-1)], -1)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_lazy_linear_infers_in_features():
+    jg.manual_seed(0)
+    m = nn.LazyLinear(3)
+    assert repr(m) == "LazyLinear(in_features=0, out_features=3, bias=True)"
+    assert m.has_uninitialized_params()
+    w = m.weight
+    y = m(_t(np.ones((2, 5))).float())
+    assert type(m) is nn.Linear and m.in_features == 5 and y.shape == (2, 3)
+    assert m.weight is w and type(w) is nn.Parameter and w.shape == (3, 5)
+    assert np.abs(w.detach().numpy()).max() <= 1 / math.sqrt(5)
+    opt = jg.optim.SGD(m.parameters(), lr=0.1)
+    m(_t(np.ones((2, 5))).float()).sum().backward()
+    opt.step()
+    assert [p.shape for p in m.parameters()] == [(3, 5), (3,)]
+
+
+def _conv_ref(x, w, groups=1):
+    """A NumPy 'same' cross-correlation (stride 1, padding k // 2) with groups."""
+    k = w.shape[-1]
+    xp = np.pad(x, ((0, 0), (0, 0), (k // 2,) * 2, (k // 2,) * 2))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), (2, 3))  # N C H W k k
+    cin, cout = w.shape[1], w.shape[0] // groups
+    outs = [
+        np.einsum(
+            "nchwij,ocij->nohw", win[:, g * cin : (g + 1) * cin], w[g * cout : (g + 1) * cout]
+        )
+        for g in range(groups)
+    ]
+    return np.concatenate(outs, 1)
+
+
+def test_dirac_init_is_the_identity_convolution():
+    x = RNG.standard_normal((1, 4, 5, 5))
+    w = nn.init.dirac_(jg.empty(4, 4, 3, 3, dtype=jg.float64))
+    np.testing.assert_allclose(_conv_ref(x, _np(w)), x)
+    w = nn.init.dirac_(jg.empty(6, 2, 3, 3, dtype=jg.float64), groups=2)
+    out = _conv_ref(x, _np(w), groups=2)
+    np.testing.assert_allclose(out[:, [0, 1, 3, 4]], x)
+    assert not out[:, [2, 5]].any()
+    w1 = _np(nn.init.dirac_(jg.empty(2, 3, 5)))
+    assert w1.sum() == 2 and w1[0, 0, 2] == 1 and w1[1, 1, 2] == 1
+    with pytest.raises(ValueError, match="Only tensors with 3, 4, or 5 dimensions"):
+        nn.init.dirac_(jg.empty(2, 2))
+    with pytest.raises(ValueError, match="dim 0 must be divisible by groups"):
+        nn.init.dirac_(jg.empty(3, 2, 3), groups=2)
+
+
+def test_no_warning_with_align_corners_given():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        F.grid_sample(_t(np.ones((1, 1, 2, 2))), _t(np.zeros((1, 1, 1, 2))), align_corners=True)

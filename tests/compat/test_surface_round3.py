@@ -290,3 +290,213 @@ def test_no_warning_with_align_corners_given():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         F.grid_sample(_t(np.ones((1, 1, 2, 2))), _t(np.zeros((1, 1, 1, 2))), align_corners=True)
+
+
+# ---- nn.utils ---------------------------------------------------------------------------
+def _lin(seed=0):
+    jg.manual_seed(seed)
+    return nn.Linear(3, 4).double()
+
+
+def test_weight_norm_hook_values_gradients_and_removal():
+    x = _t(RNG.standard_normal((5, 3)))
+    for dim, axes in ((0, 1), (1, 0), (None, None)):
+        m = _lin()
+        w0 = _np(m.weight).copy()
+        nn.utils.weight_norm(m, dim=dim)
+        assert [n for n, _ in m.named_parameters()] == ["bias", "weight_g", "weight_v"]
+        norm = np.sqrt((w0**2).sum(axes, keepdims=axes is not None))
+        np.testing.assert_allclose(_np(m.weight_g), norm, rtol=1e-12)
+        np.testing.assert_allclose(_np(m(x)), _np(x) @ w0.T + _np(m.bias), rtol=1e-12)
+        g = RNG.uniform(0.5, 2.0, np.shape(norm))
+        with jg.no_grad():
+            m.weight_g.copy_(_t(g))
+        want_w = g * w0 / norm
+        np.testing.assert_allclose(_np(m(x)), _np(x) @ want_w.T + _np(m.bias), rtol=1e-12)
+        gradcheck(
+            lambda gg, vv: F.linear(
+                x, vv * (gg / vv.norm() if dim is None else gg / vv.norm(dim=axes, keepdim=True))
+            ),  # noqa: E501
+            (_t(g, True), _t(w0, True)),
+        )
+        (m(x) ** 2).sum().backward()
+        assert m.weight_g.grad is not None and m.weight_v.grad.shape == (4, 3)
+        with pytest.raises(RuntimeError, match="Cannot register two weight_norm hooks"):
+            nn.utils.weight_norm(m, dim=dim)
+        nn.utils.remove_weight_norm(m)
+        assert isinstance(m.weight, nn.Parameter)
+        np.testing.assert_allclose(_np(m.weight), want_w, rtol=1e-12)
+        with pytest.raises(ValueError, match="weight_norm of 'weight' not found in"):
+            nn.utils.remove_weight_norm(m)
+
+
+def test_weight_norm_gradient_matches_finite_differences():
+    x = _t(RNG.standard_normal((5, 3)))
+    m = nn.utils.weight_norm(_lin())
+    (m(x) ** 2).sum().backward()
+    for p in (m.weight_g, m.weight_v):
+        flat = p.detach().numpy().ravel().copy()
+        fd = np.zeros_like(flat)
+        for i in range(flat.size):
+            vals = []
+            for h in (1e-6, -1e-6):
+                with jg.no_grad():
+                    p.data.numpy().ravel()[i] = flat[i] + h
+                vals.append((m(x) ** 2).sum().item())
+            with jg.no_grad():
+                p.data.numpy().ravel()[i] = flat[i]
+            fd[i] = (vals[0] - vals[1]) / 2e-6
+        np.testing.assert_allclose(p.grad.numpy().ravel(), fd, rtol=1e-6, atol=1e-8)
+
+
+def test_spectral_norm_power_iteration_reaches_the_top_singular_value():
+    m = nn.utils.spectral_norm(_lin(), n_power_iterations=30)
+    assert [n for n, _ in m.named_parameters()] == ["bias", "weight_orig"]
+    assert [n for n, _ in m.named_buffers()] == ["weight_u", "weight_v"]
+    w0 = _np(m.weight_orig)
+    x = _t(RNG.standard_normal((2, 3)))
+    m(x)
+    sigma = np.linalg.svd(w0, compute_uv=False)[0]
+    np.testing.assert_allclose(_np(m.weight), w0 / sigma, rtol=1e-10)
+    np.testing.assert_allclose(np.linalg.svd(_np(m.weight), compute_uv=False)[0], 1.0, rtol=1e-10)
+    (m(x) ** 2).sum().backward()
+    assert m.weight_orig.grad.shape == (4, 3)
+    m.eval()
+    u = _np(m.weight_u).copy()
+    m(x)
+    np.testing.assert_array_equal(_np(m.weight_u), u)  # eval: no power iteration
+    nn.utils.remove_spectral_norm(m)
+    assert [n for n, _ in m.named_parameters()] == ["bias", "weight"] and not list(m.buffers())
+    np.testing.assert_allclose(_np(m.weight), w0 / sigma, rtol=1e-10)
+    with pytest.raises(ValueError, match="Expected n_power_iterations to be positive"):
+        nn.utils.spectral_norm(_lin(), n_power_iterations=0)
+
+
+class _Symmetric(nn.Module):
+    def forward(self, x):
+        return x.triu() + x.triu(1).mT
+
+    def right_inverse(self, a):
+        return a.triu()
+
+
+def test_register_parametrization_property_right_inverse_and_removal():
+    P = nn.utils.parametrize
+    jg.manual_seed(0)
+    m = nn.Linear(3, 3).double()
+    w0 = _np(m.weight).copy()
+    P.register_parametrization(m, "weight", _Symmetric())
+    assert type(m).__name__ == "ParametrizedLinear" and isinstance(m, nn.Linear)
+    assert (
+        P.is_parametrized(m) and P.is_parametrized(m, "weight") and not P.is_parametrized(m, "bias")
+    )
+    assert P.type_before_parametrizations(m) is nn.Linear
+    names = [n for n, _ in m.named_parameters()]
+    assert names == ["bias", "parametrizations.weight.original"]
+    w = _np(m.weight)
+    np.testing.assert_allclose(w, np.triu(w0) + np.triu(w0, 1).T)
+    x = _t(RNG.standard_normal((2, 3)))
+    (m(x) ** 2).sum().backward()
+    orig = m.parametrizations.weight.original
+    g = orig.grad.numpy()
+    assert np.allclose(np.tril(g, -1), 0)  # the lower triangle of the original is unused
+    a = RNG.standard_normal((3, 3))
+    m.weight = _t(a + a.T)  # assignment goes through right_inverse
+    np.testing.assert_allclose(_np(m.weight), a + a.T)
+    with P.cached():
+        assert m.weight is m.weight
+    assert m.weight is not m.weight
+    P.remove_parametrizations(m, "weight")
+    assert type(m) is nn.Linear and isinstance(m.weight, nn.Parameter) and m.weight is orig
+    np.testing.assert_allclose(_np(m.weight), a + a.T)
+    with pytest.raises(ValueError, match="does not have a parameter, a buffer, or a parametrized"):
+        P.register_parametrization(m, "nothing", _Symmetric())
+
+    class Cut(nn.Module):
+        def forward(self, x):
+            return x[:2]
+
+    with pytest.raises(ValueError, match="may not change the shape or dtype"):
+        P.register_parametrization(m, "weight", Cut())
+
+
+def test_parametrizations_weight_norm_and_traced_step():
+    x = _t(RNG.standard_normal((5, 3)))
+    m = nn.utils.parametrizations.weight_norm(_lin())
+    w0 = _np(m.weight).copy()
+    names = [n for n, _ in m.named_parameters()]
+    assert names == [
+        "bias",
+        "parametrizations.weight.original0",
+        "parametrizations.weight.original1",
+    ]
+    g0 = m.parametrizations.weight.original0
+    np.testing.assert_allclose(_np(g0), np.sqrt((w0**2).sum(1, keepdims=True)), rtol=1e-12)
+    np.testing.assert_allclose(_np(m(x)), _np(x) @ w0.T + _np(m.bias), rtol=1e-12)
+
+    def run(traced):
+        jg.manual_seed(1)
+        mm = nn.Sequential(
+            nn.utils.weight_norm(nn.Linear(3, 4).double()),
+            nn.utils.spectral_norm(nn.Linear(4, 2).double()),
+        )
+        opt = jg.optim.SGD(mm.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (mm(x) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = jg.trace(step, backend="reference") if traced else step
+        out = [f(x).item() for _ in range(3)]
+        return out, f
+
+    eager, _ = run(False)
+    traced, f = run(True)
+    assert f.stats["compiled_calls"] >= 1
+    np.testing.assert_allclose(traced, eager, rtol=1e-10)
+
+
+def test_fuse_bn_eval_and_total_norm():
+    jg.manual_seed(0)
+    conv, bn = nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4)
+    with jg.no_grad():
+        bn.running_mean.copy_(jg.tensor(RNG.standard_normal(4).astype(np.float32)))
+        bn.running_var.copy_(jg.tensor(RNG.uniform(0.5, 2, 4).astype(np.float32)))
+        bn.weight.copy_(jg.tensor(RNG.standard_normal(4).astype(np.float32)))
+    with pytest.raises(AssertionError, match="Fusion only for eval"):
+        nn.utils.fuse_conv_bn_eval(conv, bn)
+    conv.eval(), bn.eval()
+    fused = nn.utils.fuse_conv_bn_eval(conv, bn)
+    scale = _np(bn.weight) / np.sqrt(_np(bn.running_var) + bn.eps)
+    np.testing.assert_allclose(
+        _np(fused.weight), _np(conv.weight) * scale[:, None, None, None], rtol=1e-6
+    )
+    want_b = (_np(conv.bias) - _np(bn.running_mean)) * scale + _np(bn.bias)
+    np.testing.assert_allclose(_np(fused.bias), want_b, rtol=1e-6, atol=1e-7)
+    assert fused is not conv and isinstance(fused.weight, nn.Parameter)
+    lin, bn1 = nn.Linear(3, 4).eval(), nn.BatchNorm1d(4)
+    with jg.no_grad():
+        bn1.running_mean.copy_(jg.tensor(RNG.standard_normal(4).astype(np.float32)))
+        bn1.running_var.copy_(jg.tensor(RNG.uniform(0.5, 2, 4).astype(np.float32)))
+    bn1.eval()
+    x = jg.tensor(RNG.standard_normal((5, 3)).astype(np.float32))
+    np.testing.assert_allclose(
+        _np(nn.utils.fuse_linear_bn_eval(lin, bn1)(x)), _np(bn1(lin(x))), rtol=1e-5, atol=1e-6
+    )
+    gs = [RNG.standard_normal(3), RNG.standard_normal((2, 2))]
+    flat = np.concatenate([g.ravel() for g in gs])
+    for p in (2.0, 1.0, 3.0, math.inf):
+        got = nn.utils.get_total_norm([_t(g) for g in gs], p).item()
+        np.testing.assert_allclose(got, np.linalg.norm(flat, p), rtol=1e-12)
+    ps = [_t(g, True) for g in gs]
+    for p, g in zip(ps, gs):
+        p.grad = _t(g)
+    total = nn.utils.get_total_norm([p.grad for p in ps])
+    nn.utils.clip_grads_with_norm_(ps, 1.0, total)
+    np.testing.assert_allclose(
+        np.concatenate([p.grad.numpy().ravel() for p in ps]), flat / (np.linalg.norm(flat) + 1e-6)
+    )
+    assert nn.utils.get_total_norm([]).item() == 0.0

@@ -370,6 +370,20 @@ def test_spectral_norm_power_iteration_reaches_the_top_singular_value():
     np.testing.assert_allclose(_np(m.weight), w0 / sigma, rtol=1e-10)
     with pytest.raises(ValueError, match="Expected n_power_iterations to be positive"):
         nn.utils.spectral_norm(_lin(), n_power_iterations=0)
+    # the parametrization form: 15 power steps at registration, then one per training call
+    m = nn.utils.parametrizations.spectral_norm(_lin(), n_power_iterations=20)
+    assert [n for n, _ in m.named_buffers()] == [
+        "parametrizations.weight.0._u",
+        "parametrizations.weight.0._v",
+    ]
+    w0 = _np(m.parametrizations.weight.original)
+    m(x)
+    sigma = np.linalg.svd(w0, compute_uv=False)[0]
+    np.testing.assert_allclose(_np(m.weight), w0 / sigma, rtol=1e-10)
+    (m(x) ** 2).sum().backward()
+    assert m.parametrizations.weight.original.grad.shape == (4, 3)
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        nn.utils.parametrizations.spectral_norm(_lin(), dim=2)
 
 
 class _Symmetric(nn.Module):

@@ -3,7 +3,7 @@
 ``event_shape``, argument validation, ``kl_divergence``), built from differentiable jitgrad
 ops, so a reparameterised ``rsample`` + ``log_prob``/``kl`` step backpropagates and traces."""
 
-from . import constraints
+from . import constraints, transforms
 from .continuous import (
     Beta,
     Dirichlet,
@@ -27,6 +27,7 @@ from .discrete import (
 from .distribution import Distribution, ExponentialFamily
 from .independent import Independent
 from .kl import kl_divergence, register_kl
+from .transformed_distribution import TransformedDistribution
 
 __all__ = [
     "Bernoulli",
@@ -47,8 +48,10 @@ __all__ = [
     "OneHotCategorical",
     "OneHotCategoricalStraightThrough",
     "Poisson",
+    "TransformedDistribution",
     "Uniform",
     "constraints",
+    "transforms",
     "kl_divergence",
     "register_kl",
 ]

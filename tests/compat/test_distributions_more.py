@@ -416,3 +416,39 @@ def test_traced_vae_step_with_rsample_and_kl():
     traced, f = run(*make(), 4, True)
     assert f.stats["compiled_calls"] >= 2
     np.testing.assert_allclose(traced, eager, rtol=1e-5)
+
+
+def test_transformed_distribution_change_of_variables():
+    T = D.transforms
+    mu, sd = np.array([0.3, -0.5]), np.array([0.8, 1.5])
+    # SAC's squashed Gaussian: log p(tanh x) = log N(x) - log(1 - tanh(x)^2)
+    d = D.TransformedDistribution(D.Normal(_t(mu), _t(sd)), [T.TanhTransform(cache_size=1)])
+    x = np.array([0.4, -1.2])
+    want = stats.norm(mu, sd).logpdf(x) - np.log(1 - np.tanh(x) ** 2)
+    np.testing.assert_allclose(_np(d.log_prob(_t(np.tanh(x)))), want, rtol=1e-10)
+    jg.manual_seed(0)
+    y = d.rsample((3,))
+    assert d.transforms[0].inv(y) is d.transforms[0]._cached_x_y[0]  # the cache gives x back
+    # sigmoid(a + b x): a logit-normal law
+    a, b = np.array([1.0, 2.0]), np.array([0.5, -2.0])
+    d = D.TransformedDistribution(
+        D.Normal(_t(mu), _t(sd)), [T.AffineTransform(_t(a), _t(b)), T.SigmoidTransform()]
+    )
+    v = np.array([0.3, 0.9])
+    lg = np.log(v / (1 - v))
+    want = stats.norm(mu, sd).logpdf((lg - a) / b) - np.log(np.abs(b)) - np.log(v * (1 - v))
+    np.testing.assert_allclose(_np(d.log_prob(_t(v))), want, rtol=1e-10)
+    # exp(x) ** 2 = exp(2 x): LogNormal(2 mu, 2 sd), a decreasing map included via its cdf
+    d = D.TransformedDistribution(
+        D.Normal(_t(mu), _t(sd)), [T.ExpTransform(), T.PowerTransform(_t(2.0))]
+    )
+    ref = stats.lognorm(2 * sd, scale=np.exp(2 * mu))
+    np.testing.assert_allclose(_np(d.log_prob(_t(X_POS))), ref.logpdf(X_POS), rtol=1e-10)
+    np.testing.assert_allclose(_np(d.cdf(_t(X_POS))), ref.cdf(X_POS), rtol=1e-10)
+    np.testing.assert_allclose(_np(d.icdf(_t([0.2, 0.7]))), ref.ppf([0.2, 0.7]), rtol=1e-10)
+    d = D.TransformedDistribution(D.Normal(_t(mu), _t(sd)), T.AffineTransform(0.0, -2.0))
+    np.testing.assert_allclose(
+        _np(d.cdf(_t([0.1, 0.2]))), stats.norm(-2 * mu, 2 * sd).cdf([0.1, 0.2]), rtol=1e-10
+    )
+    with pytest.raises(ValueError, match="transforms must be a Transform or a list"):
+        D.TransformedDistribution(D.Normal(0.0, 1.0), [1])

@@ -12,7 +12,13 @@ from .._dtype import to_np
 from ..ops.registry import apply, register
 from ..tensor import Size
 from . import _prims, constraints
-from .distribution import Distribution, ExponentialFamily, broadcast_all, lazy_property
+from .distribution import (
+    Distribution,
+    ExponentialFamily,
+    _all_true,
+    broadcast_all,
+    lazy_property,
+)
 
 _LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
 
@@ -83,7 +89,7 @@ class Uniform(Distribution):
     def __init__(self, low, high, validate_args=None):
         self.low, self.high = broadcast_all(low, high)
         super().__init__(self.low.shape, validate_args=validate_args)
-        if self._validate_args and not bool((self.low < self.high).all()):
+        if self._validate_args and not _all_true(self.low < self.high):
             raise ValueError("Uniform is not defined when low>= high")
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)

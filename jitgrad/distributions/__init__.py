@@ -27,9 +27,16 @@ from .discrete import (
 from .distribution import Distribution, ExponentialFamily
 from .independent import Independent
 from .kl import kl_divergence, register_kl
+from .more import Cauchy, Chi2, HalfNormal, MixtureSameFamily, Multinomial, StudentT
 from .transformed_distribution import TransformedDistribution
 
 __all__ = [
+    "Cauchy",
+    "Chi2",
+    "HalfNormal",
+    "MixtureSameFamily",
+    "Multinomial",
+    "StudentT",
     "Bernoulli",
     "Beta",
     "Binomial",

@@ -84,8 +84,12 @@ class Distribution:
             self._validate_args = validate_args
         if self._validate_args:
             for param, constraint in self.arg_constraints.items():
-                if constraints.is_dependent(constraint) or param not in self.__dict__:
+                if constraints.is_dependent(constraint):
                     continue
+                if param not in self.__dict__ and isinstance(
+                    getattr(type(self), param, None), lazy_property
+                ):
+                    continue  # not computed yet: the given parameter is checked instead
                 value = getattr(self, param)
                 with no_grad():
                     valid = constraint.check(value)

@@ -2,6 +2,8 @@
 
 import numbers
 
+import numpy as np
+
 from .. import creation
 from .._grad_mode import STATE, no_grad
 from ..tensor import Size, Tensor
@@ -171,23 +173,28 @@ class Distribution:
         return self.entropy().exp()
 
     def expand(self, batch_shape, _instance=None):
-        """The same distribution with parameters expanded to ``batch_shape``."""
-        batch_shape = Size(tuple(batch_shape))
+        """The same distribution with its batch dims broadcast to ``batch_shape`` (parameter
+        tensors and inner distributions expanded, no data copied)."""
+        batch_shape = tuple(batch_shape)
+        old = tuple(self._batch_shape)
+        try:
+            ok = np.broadcast_shapes(old, batch_shape) == batch_shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise RuntimeError(
+                f"expand: the batch shape {Size(old)} cannot be expanded to {Size(batch_shape)}"
+            )
         new = type(self).__new__(type(self))
+        n = len(old)
         for k, v in self.__dict__.items():
-            if isinstance(v, Tensor) and k in self._expandable():
-                tail = tuple(v.shape[v.ndim - self._param_event_ndim(k) :])
-                v = v.expand(*(tuple(batch_shape) + tail))
+            if isinstance(v, Tensor) and tuple(v.shape[:n]) == old and v.ndim >= n:
+                v = v.expand(*(batch_shape + tuple(v.shape[n:])))
+            elif isinstance(v, Distribution) and tuple(v.batch_shape[:n]) == old:
+                v = v.expand(batch_shape + tuple(v.batch_shape[n:]))
             new.__dict__[k] = v
-        new._batch_shape = batch_shape
+        new._batch_shape = Size(batch_shape)
         return new
-
-    def _expandable(self):
-        return tuple(self.arg_constraints) + tuple(getattr(self, "_also_expand", ()))
-
-    def _param_event_ndim(self, name):
-        c = self.arg_constraints.get(name)
-        return c.event_dim if c is not None else 0
 
     def _validate_sample(self, value):
         if not isinstance(value, Tensor):

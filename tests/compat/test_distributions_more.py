@@ -520,3 +520,31 @@ def test_mixture_same_family():
 
 
 RNG_T = np.random.default_rng(5)
+
+
+def test_expand_broadcasts_the_batch():
+    cov = _t([[2.0, 0.3], [0.3, 1.0]])
+    cases = [
+        (D.Normal(_t(A), _t(B)), _t(X_POS)),
+        (D.LogNormal(_t(A), _t(B)), _t(X_POS)),
+        (D.Gamma(_t(A), _t(B)), _t(X_POS)),
+        (D.Chi2(_t(A)), _t(X_POS)),
+        (D.Beta(_t(A), _t(B)), _t(X_UNIT)),
+        (D.StudentT(_t(A), 0.0, _t(B)), _t(X_POS)),
+        (D.Categorical(_t([[0.2, 0.8], [0.5, 0.5]])), jg.tensor([1, 0])),
+        (D.Multinomial(3, _t([[0.2, 0.8], [0.5, 0.5]])), _t([[1.0, 2.0], [3.0, 0.0]])),
+        (D.Dirichlet(_t([[0.5, 2.0], [1.0, 1.0]])), _t([[0.3, 0.7], [0.6, 0.4]])),
+        (D.MultivariateNormal(_t([[0.0, 1.0], [1.0, 0.0]]), cov), _t([[0.3, 0.2], [1.0, 2.0]])),
+        (
+            D.Independent(D.Normal(_t([[0.0, 1.0], [1.0, 0.0]]), 1.0), 1),
+            _t([[0.3, 0.2], [1.0, 2.0]]),
+        ),
+    ]
+    for d, v in cases:
+        e = d.expand((3, 2))
+        assert e.batch_shape == (3, 2) and e.event_shape == d.event_shape, type(d).__name__
+        want = np.broadcast_to(_np(d.log_prob(v)), (3, 2))
+        np.testing.assert_allclose(_np(e.log_prob(v)), want, rtol=1e-12, err_msg=type(d).__name__)
+        assert e.sample((4,)).shape == (4, 3, 2) + tuple(d.event_shape)
+    with pytest.raises(RuntimeError, match="cannot be expanded"):
+        D.Normal(_t(A), _t(B)).expand((3,))

@@ -3,7 +3,7 @@
 ``event_shape``, argument validation, ``kl_divergence``), built from differentiable jitgrad
 ops, so a reparameterised ``rsample`` + ``log_prob``/``kl`` step backpropagates and traces."""
 
-from . import constraints, transforms
+from . import constraints, transforms, utils
 from .continuous import (
     Beta,
     Dirichlet,
@@ -59,6 +59,7 @@ __all__ = [
     "Uniform",
     "constraints",
     "transforms",
+    "utils",
     "kl_divergence",
     "register_kl",
 ]

@@ -28,9 +28,19 @@ from .distribution import Distribution, ExponentialFamily
 from .independent import Independent
 from .kl import kl_divergence, register_kl
 from .more import Cauchy, Chi2, HalfNormal, MixtureSameFamily, Multinomial, StudentT
+from .relaxed import (
+    ExpRelaxedCategorical,
+    LogitRelaxedBernoulli,
+    RelaxedBernoulli,
+    RelaxedOneHotCategorical,
+)
 from .transformed_distribution import TransformedDistribution
 
 __all__ = [
+    "ExpRelaxedCategorical",
+    "LogitRelaxedBernoulli",
+    "RelaxedBernoulli",
+    "RelaxedOneHotCategorical",
     "Cauchy",
     "Chi2",
     "HalfNormal",

@@ -548,3 +548,35 @@ def test_expand_broadcasts_the_batch():
         assert e.sample((4,)).shape == (4, 3, 2) + tuple(d.event_shape)
     with pytest.raises(RuntimeError, match="cannot be expanded"):
         D.Normal(_t(A), _t(B)).expand((3,))
+
+
+def test_relaxed_distributions_match_the_concrete_densities():
+    lam, p = 0.5, np.array([0.2, 0.3, 0.5])
+    x = np.array([0.1, 0.3, 0.6])
+    d = D.RelaxedOneHotCategorical(_t(lam), _t(p))
+    assert d.batch_shape == () and d.event_shape == (3,)
+    # Maddison et al.: (n-1)! lam^(n-1) prod_k p_k x_k^(-lam-1) / sum_i p_i x_i^(-lam)
+    want = (
+        math.lgamma(3)
+        + 2 * math.log(lam)
+        + np.sum(np.log(p) + (-lam - 1) * np.log(x) - np.log(np.sum(p * x**-lam)))
+    )
+    np.testing.assert_allclose(d.log_prob(_t(x)).item(), want, rtol=1e-12)
+    pb, y = np.array([0.3, 0.8]), np.array([0.4, 0.95])
+    a = pb / (1 - pb)
+    want = np.log(
+        lam * a * y ** (-lam - 1) * (1 - y) ** (-lam - 1) / (a * y**-lam + (1 - y) ** -lam) ** 2
+    )
+    rb = D.RelaxedBernoulli(_t(lam), _t(pb))
+    np.testing.assert_allclose(_np(rb.log_prob(_t(y))), want, rtol=1e-12)
+    logits = _t([[1.0, 0.0, -1.0]], True)
+    jg.manual_seed(0)
+    s = D.RelaxedOneHotCategorical(_t(0.3), logits=logits.expand(3000, 3)).rsample()
+    np.testing.assert_allclose(_np(s).sum(-1), 1.0, rtol=1e-12)
+    freq = np.bincount(_np(s).argmax(-1), minlength=3) / 3000  # the Gumbel-max law
+    sm = np.exp([1.0, 0.0, -1.0]) / np.exp([1.0, 0.0, -1.0]).sum()
+    np.testing.assert_allclose(freq, sm, atol=0.03)
+    (s[:, 0]).sum().backward()
+    assert logits.grad is not None and logits.grad.numpy()[0, 0] > 0
+    r = _np(rb.rsample((2000,)))
+    assert ((r > 0) & (r < 1)).all() and abs((r[:, 1] > 0.5).mean() - 0.8) < 0.05

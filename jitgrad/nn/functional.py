@@ -2289,11 +2289,11 @@ def affine_grid(theta, size, align_corners=None):
     n, _, h, w = size
     dt = theta._data.dtype
     xs, ys = _base_coords(w, align_corners, dt), _base_coords(h, align_corners, dt)
-    base = np.stack(
-        [np.broadcast_to(xs, (h, w)), np.broadcast_to(ys[:, None], (h, w)), np.ones((h, w), dt)],
-        -1,
-    )  # (H, W, 3)
-    grid = _J.tensor(base.reshape(1, h * w, 3)) @ theta.transpose(1, 2)  # (N, H*W, 2)
+    bx = _J.tensor(np.broadcast_to(xs, (h, w)).reshape(1, h * w, 1).copy())
+    by = _J.tensor(np.broadcast_to(ys[:, None], (h, w)).reshape(1, h * w, 1).copy())
+    # grid[n, p, j] = theta[n, j, 0] x_p + theta[n, j, 1] y_p + theta[n, j, 2]: elementwise
+    t = theta.unsqueeze(1)  # (N, 1, 2, 3)
+    grid = bx * t[..., 0] + by * t[..., 1] + t[..., 2]  # (N, H*W, 2)
     return grid.reshape(theta.shape[0], h, w, 2)
 
 

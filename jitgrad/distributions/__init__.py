@@ -27,7 +27,15 @@ from .discrete import (
 from .distribution import Distribution, ExponentialFamily
 from .independent import Independent
 from .kl import kl_divergence, register_kl
-from .more import Cauchy, Chi2, HalfNormal, MixtureSameFamily, Multinomial, StudentT
+from .more import (
+    Cauchy,
+    Chi2,
+    HalfNormal,
+    LowRankMultivariateNormal,
+    MixtureSameFamily,
+    Multinomial,
+    StudentT,
+)
 from .relaxed import (
     ExpRelaxedCategorical,
     LogitRelaxedBernoulli,
@@ -37,6 +45,7 @@ from .relaxed import (
 from .transformed_distribution import TransformedDistribution
 
 __all__ = [
+    "LowRankMultivariateNormal",
     "ExpRelaxedCategorical",
     "LogitRelaxedBernoulli",
     "RelaxedBernoulli",

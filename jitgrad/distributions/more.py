@@ -355,3 +355,115 @@ class MixtureSameFamily(Distribution):
             f"MixtureSameFamily(\n  {self._mixture_distribution!r},\n  "
             f"{self._component_distribution!r})"
         )
+
+
+def _batch_capacitance_tril(W, D):
+    """The Cholesky factor of ``I + W^T D^-1 W``."""
+    from .. import linalg
+
+    m = W.shape[-1]
+    K = (W.mT / D.unsqueeze(-2)) @ W
+    return linalg.cholesky(K + creation.eye(m, dtype=K.dtype))
+
+
+def _batch_lowrank_logdet(W, D, capacitance_tril):
+    return 2 * capacitance_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1) + D.log().sum(-1)
+
+
+def _batch_lowrank_mahalanobis(W, D, x, capacitance_tril):
+    from .continuous import _batch_mahalanobis
+
+    wt_dinv_x = ((W.mT / D.unsqueeze(-2)) @ x.unsqueeze(-1)).squeeze(-1)
+    return (x.pow(2) / D).sum(-1) - _batch_mahalanobis(capacitance_tril, wt_dinv_x)
+
+
+class LowRankMultivariateNormal(Distribution):
+    """Gaussian vectors with covariance ``cov_factor @ cov_factor.mT + diag(cov_diag)``
+    (log_prob and entropy through the m x m capacitance matrix)."""
+
+    arg_constraints = {
+        "loc": constraints.real_vector,
+        "cov_factor": constraints.independent(constraints.real, 2),
+        "cov_diag": constraints.independent(constraints.positive, 1),
+    }
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, loc, cov_factor, cov_diag, validate_args=None):
+        from .. import broadcast_tensors
+
+        if loc.ndim < 1:
+            raise ValueError("loc must be at least one-dimensional.")
+        k = loc.shape[-1]
+        if cov_factor.ndim < 2:
+            raise ValueError(
+                "cov_factor must be at least two-dimensional, with optional leading batch "
+                "dimensions"
+            )
+        if cov_factor.shape[-2] != k:
+            raise ValueError(f"cov_factor must be a batch of matrices with shape {k} x m")
+        if tuple(cov_diag.shape[-1:]) != (k,):
+            raise ValueError(f"cov_diag must be a batch of vectors with shape {(k,)}")
+        loc_, self.cov_factor, diag_ = broadcast_tensors(
+            loc.unsqueeze(-1), cov_factor, cov_diag.unsqueeze(-1)
+        )
+        self.loc, self.cov_diag = loc_[..., 0], diag_[..., 0]
+        self._unbroadcasted_cov_factor = cov_factor
+        self._unbroadcasted_cov_diag = cov_diag
+        self._capacitance_tril = _batch_capacitance_tril(cov_factor, cov_diag)
+        super().__init__(tuple(self.loc.shape[:-1]), (k,), validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc
+
+    @property
+    def variance(self):
+        W, D = self._unbroadcasted_cov_factor, self._unbroadcasted_cov_diag
+        return (W.pow(2).sum(-1) + D).expand(*self.loc.shape)
+
+    @property
+    def covariance_matrix(self):
+        """``W W^T + diag(D)``."""
+        W, D = self._unbroadcasted_cov_factor, self._unbroadcasted_cov_diag
+        cov = W @ W.mT + D.diag_embed()
+        return cov.expand(*(tuple(self.loc.shape) + (self.loc.shape[-1],)))
+
+    @property
+    def scale_tril(self):
+        """The lower Cholesky factor of the covariance."""
+        from .. import linalg
+
+        return linalg.cholesky(self.covariance_matrix)
+
+    @property
+    def precision_matrix(self):
+        """The inverse covariance (Woodbury)."""
+        from .. import linalg
+
+        return linalg.inv(self.covariance_matrix)
+
+    def rsample(self, sample_shape=()):
+        shape = tuple(self._extended_shape(sample_shape))
+        W, D = self._unbroadcasted_cov_factor, self._unbroadcasted_cov_diag
+        eps_w = creation.randn(*(shape[:-1] + (W.shape[-1],)), dtype=self.loc.dtype)
+        eps_d = creation.randn(*shape, dtype=self.loc.dtype)
+        return self.loc + (W @ eps_w.unsqueeze(-1)).squeeze(-1) + D.sqrt() * eps_d
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        W, D = self._unbroadcasted_cov_factor, self._unbroadcasted_cov_diag
+        m = _batch_lowrank_mahalanobis(W, D, value - self.loc, self._capacitance_tril)
+        log_det = _batch_lowrank_logdet(W, D, self._capacitance_tril)
+        return -0.5 * (self._event_shape[0] * math.log(2 * math.pi) + log_det + m)
+
+    def entropy(self):
+        W, D = self._unbroadcasted_cov_factor, self._unbroadcasted_cov_diag
+        log_det = _batch_lowrank_logdet(W, D, self._capacitance_tril)
+        h = 0.5 * (self._event_shape[0] * (1.0 + math.log(2 * math.pi)) + log_det)
+        return h.expand(*self._batch_shape) if tuple(h.shape) != tuple(self._batch_shape) else h

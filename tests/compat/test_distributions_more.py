@@ -580,3 +580,29 @@ def test_relaxed_distributions_match_the_concrete_densities():
     assert logits.grad is not None and logits.grad.numpy()[0, 0] > 0
     r = _np(rb.rsample((2000,)))
     assert ((r > 0) & (r < 1)).all() and abs((r[:, 1] > 0.5).mean() - 0.8) < 0.05
+
+
+def test_low_rank_mvn_matches_the_full_covariance():
+    r = np.random.default_rng(3)
+    loc, w, dg = r.standard_normal((2, 3)), r.standard_normal((3, 2)), r.uniform(0.5, 1.5, 3)
+    cov = w @ w.T + np.diag(dg)
+    d = D.LowRankMultivariateNormal(_t(loc), _t(w, True), _t(dg))
+    assert d.batch_shape == (2,) and d.event_shape == (3,)
+    v = r.standard_normal((4, 2, 3))
+    want = np.stack([stats.multivariate_normal(loc[i], cov).logpdf(v[:, i]) for i in range(2)], 1)
+    np.testing.assert_allclose(_np(d.log_prob(_t(v))), want, rtol=1e-10)
+    np.testing.assert_allclose(
+        _np(d.entropy()), stats.multivariate_normal(loc[0], cov).entropy(), rtol=1e-10
+    )
+    np.testing.assert_allclose(_np(d.covariance_matrix)[1], cov, rtol=1e-12)
+    np.testing.assert_allclose(_np(d.precision_matrix)[0], np.linalg.inv(cov), rtol=1e-10)
+    jg.manual_seed(0)
+    s = _np(d.sample((6000,)))[:, 0]
+    np.testing.assert_allclose(np.cov(s.T), cov, atol=0.15)
+    d.log_prob(_t(v)).sum().backward()
+    gradcheck(
+        lambda ww: D.LowRankMultivariateNormal(_t(loc), ww, _t(dg)).log_prob(_t(v)),
+        (_t(w, True),),
+    )
+    with pytest.raises(ValueError, match="cov_factor must be a batch of matrices with shape 3 x m"):
+        D.LowRankMultivariateNormal(_t(loc), _t(w.T), _t(dg))

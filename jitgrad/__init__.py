@@ -452,7 +452,6 @@ _OUT_OF_SCOPE = {
     "ao": "quantisation (torch.ao)",
     "quantize_per_tensor": "quantisation",
     "quantize_per_channel": "quantisation",
-    "fft": "FFTs (complex tensors)",
     "complex": "complex tensors",
     "view_as_complex": "complex tensors",
     "view_as_real": "complex tensors",
@@ -494,6 +493,7 @@ _LAZY = (
     "testing",
     "special",
     "distributions",
+    "fft",
 )
 
 

@@ -2101,3 +2101,321 @@ __all__ += [
     "local_response_norm",
     "rms_norm",
 ]
+
+
+# ---------------------------------------------------------------- surface round 3 ---------
+# Wrappers over the pools above and new functions composed of Tensor ops (helper HS).
+def max_pool1d_with_indices(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
+    """``max_pool1d`` returning ``(output, indices)``."""
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
+    """``max_pool2d`` returning ``(output, indices)`` (flat ``h * W + w``)."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=False):
+    """``adaptive_max_pool1d`` returning ``(output, indices)``."""
+    return adaptive_max_pool1d(input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=False):
+    """``adaptive_max_pool2d`` returning ``(output, indices)``."""
+    return adaptive_max_pool2d(input, output_size, True)
+
+
+def _unpool_size(op, input, kernel_size, stride, padding, output_size, nd):
+    k = _tuple(kernel_size, nd, "kernel_size", op)
+    s = k if stride is None else _tuple(stride, nd, "stride", op)
+    p = _tuple(padding, nd, "padding", op)
+    spatial = tuple(input._data.shape[-nd:])
+    default = tuple((n - 1) * si - 2 * pi + ki for n, ki, si, pi in zip(spatial, k, s, p))
+    if output_size is None:
+        return default
+    out = tuple(int(v) for v in output_size)
+    if len(out) == nd + 2 or len(out) == nd + 1:
+        out = out[-nd:]
+    if len(out) != nd:
+        raise ValueError(
+            f"{op}: output_size must have {nd} or {nd + 2} elements (got {len(output_size)})"
+        )
+    for d, (o, dflt, si) in enumerate(zip(out, default, s)):
+        if not dflt - si < o < dflt + si:
+            raise ValueError(
+                f'{op}: invalid output_size "{tuple(output_size)}" (dim {d} must be between '
+                f"{dflt - si} and {dflt + si})"
+            )
+    return out
+
+
+def _max_unpool(op, nd, input, indices, kernel_size, stride, padding, output_size):
+    _check_tensor(input, op)
+    if input._data.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(
+            f"{op}: Expected {nd + 1}D or {nd + 2}D input tensor, but got input of size "
+            f"{_shape(input)}"
+        )
+    if tuple(indices._data.shape) != tuple(input._data.shape):
+        raise RuntimeError(
+            f"{op}: Expected shape of indices to be same as that of the input tensor "
+            f"({_shape(input)}) but got indices tensor with shape: {_shape(indices)}"
+        )
+    _check_int_index(op, indices)
+    out = _unpool_size(op, input, kernel_size, stride, padding, output_size, nd)
+    lead = tuple(input._data.shape[:-nd])
+    total = int(np.prod(out))
+    flat_i = indices.reshape(*lead, -1).long()
+    if not _is_tracing() and flat_i._data.size:
+        lo, hi = int(flat_i._data.min()), int(flat_i._data.max())
+        if lo < 0 or hi >= total:
+            raise RuntimeError(
+                f"{op}: Found an invalid max index: {hi if hi >= total else lo} (output volumes "
+                f"are of size {'x'.join(map(str, out))})"
+            )
+    zeros = input.new_zeros(*lead, total)
+    res = zeros.scatter(len(lead), flat_i, input.reshape(*lead, -1))
+    return res.reshape(*lead, *out)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The partial inverse of ``max_pool1d``: values written back at ``indices``, zeros
+    elsewhere."""
+    return _max_unpool("max_unpool1d", 1, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The partial inverse of ``max_pool2d``: values written back at the flat ``indices``
+    (``h * W + w``), zeros elsewhere."""
+    return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding, output_size)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, L) or (C, L) with probability ``p``; scale the rest."""
+    _check_p(p, "dropout1d")
+    nd = input.ndim
+    if nd not in (2, 3):
+        raise RuntimeError(
+            f"dropout1d: Expected 2D or 3D input, but received a {nd}D input. Note that "
+            "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+            "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or 3D "
+            "inputs)."
+        )
+    if not training or p == 0.0:
+        return input
+
+    def fn(x):
+        if p == 1.0:
+            return x * 0.0
+        keep = (_J.rand(*x._data.shape[:-1], 1, dtype=x.dtype) >= p).to(x.dtype)
+        return x * keep * (1.0 / (1.0 - p))
+
+    return _apply_maybe_inplace(input, fn, inplace, "dropout1d_")
+
+
+def channel_shuffle(input, groups):
+    """Split the C channels of (N, C, *) into ``groups`` and interleave them."""
+    n, c = input.shape[0], input.shape[1]
+    groups = int(groups)
+    if groups <= 0:
+        raise ValueError(
+            f"Number of groups to divide channels in must be positive. Value of groups:{groups}"
+        )
+    if c % groups:
+        raise RuntimeError(
+            f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups."
+        )
+    rest = tuple(input.shape[2:])
+    x = input.reshape(n, groups, c // groups, *rest).transpose(1, 2)
+    return x.reshape(n, c, *rest)
+
+
+native_channel_shuffle = channel_shuffle
+
+
+def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
+    """Samples of the Gumbel-softmax (Concrete) relaxation; ``hard``: one-hot forward with the
+    soft gradient (straight-through)."""
+    u = _J.rand(*logits.shape, dtype=logits.dtype)
+    gumbels = -(-(-u).log1p()).log()  # -log(Exponential(1))
+    y_soft = ((logits + gumbels) / tau).softmax(dim)
+    if not hard:
+        return y_soft
+    index = y_soft.argmax(dim, keepdim=True)
+    y_hard = _J.zeros_like(logits).scatter(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
+
+
+def pdist(input, p=2.0):
+    """The p-norm distances between the rows of an (N, M) input: the N (N - 1) / 2 pairs
+    ``i < j`` in row-major order."""
+    _check_tensor(input, "pdist")
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    i, j = np.triu_indices(input.shape[0], 1)
+    diff = input.index_select(0, _J.tensor(i)) - input.index_select(0, _J.tensor(j))
+    return _J.linalg.vector_norm(diff, ord=p, dim=-1)
+
+
+def _align_default(align_corners):
+    if align_corners is None:
+        warnings.warn(
+            "Default grid_sample and affine_grid behavior has changed to align_corners=False "
+            "since 1.3.0. Please specify align_corners=True if the old behavior is desired. "
+            "See the documentation of grid_sample for details.",
+            stacklevel=3,
+        )
+        return False
+    return bool(align_corners)
+
+
+def _base_coords(n, align_corners, dtype):
+    if n <= 1:
+        return np.zeros(max(n, 0), dtype)
+    c = np.linspace(-1.0, 1.0, n)
+    return (c if align_corners else c * (n - 1) / n).astype(dtype)
+
+
+def affine_grid(theta, size, align_corners=None):
+    """The (N, H, W, 2) sampling grid of the affine maps ``theta`` (N, 2, 3) for an output of
+    ``size`` (N, C, H, W), in [-1, 1] coordinates (x first), for ``grid_sample``."""
+    align_corners = _align_default(align_corners)
+    if not theta.is_floating_point():
+        raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
+    size = [int(v) for v in size]
+    if len(size) == 5:
+        raise NotImplementedError(
+            "affine_grid: 3D affine transforms (5D sizes) are not implemented in jitgrad; "
+            "2D (Nx2x3 theta, 4D size) is"
+        )
+    if len(size) != 4:
+        raise NotImplementedError(
+            "affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
+            f"respectively. Got size {size}."
+        )
+    if theta.ndim != 3 or tuple(theta.shape[-2:]) != (2, 3):
+        raise ValueError(
+            f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. Got "
+            f"{theta.shape}."
+        )
+    if min(size) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {size}")
+    n, _, h, w = size
+    dt = theta._data.dtype
+    xs, ys = _base_coords(w, align_corners, dt), _base_coords(h, align_corners, dt)
+    bx = _J.tensor(np.broadcast_to(xs, (h, w)).reshape(1, h * w, 1).copy())
+    by = _J.tensor(np.broadcast_to(ys[:, None], (h, w)).reshape(1, h * w, 1).copy())
+    # grid[n, p, j] = theta[n, j, 0] x_p + theta[n, j, 1] y_p + theta[n, j, 2]: elementwise
+    t = theta.unsqueeze(1)  # (N, 1, 2, 3)
+    grid = bx * t[..., 0] + by * t[..., 1] + t[..., 2]  # (N, H*W, 2)
+    return grid.reshape(theta.shape[0], h, w, 2)
+
+
+def _unnormalize(coord, n, align_corners):
+    if align_corners:
+        return (coord + 1) * ((n - 1) / 2)
+    return ((coord + 1) * n - 1) / 2
+
+
+def _reflect(x, lo2, hi2):
+    # reflect x into [lo2 / 2, hi2 / 2] (PyTorch's reflect_coordinates, twice-scaled bounds)
+    if lo2 == hi2:
+        return x * 0
+    mn, span = lo2 / 2, (hi2 - lo2) / 2
+    x = (x - mn).abs()
+    extra = x - (x / span).floor() * span
+    flips = (x / span).floor()
+    even = (flips - (flips / 2).floor() * 2) == 0
+    return _J.where(even, extra + mn, span - extra + mn)
+
+
+def _source_index(coord, n, padding_mode, align_corners):
+    x = _unnormalize(coord, n, align_corners)
+    if padding_mode == "border":
+        x = x.clamp(0, n - 1)
+    elif padding_mode == "reflection":
+        x = _reflect(x, 0, 2 * (n - 1)) if align_corners else _reflect(x, -1, 2 * n - 1)
+        x = x.clamp(0, n - 1)
+    return x
+
+
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    """Sample (N, C, H, W) ``input`` at the (N, Ho, Wo, 2) ``grid`` of [-1, 1] (x, y)
+    locations: ``mode`` bilinear/nearest, ``padding_mode`` zeros/border/reflection;
+    differentiable in ``input`` and (bilinear) ``grid``."""
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(
+            "nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or "
+            f"'bicubic', but got: '{mode}'"
+        )
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(
+            "nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+            f"'reflection', but got: '{padding_mode}'"
+        )
+    if mode == "bicubic":
+        raise NotImplementedError("grid_sample: mode='bicubic' is not implemented in jitgrad")
+    align_corners = _align_default(align_corners)
+    _check_tensor(input, "grid_sample")
+    if input.ndim == 5:
+        raise NotImplementedError("grid_sample: 5D (volumetric) inputs are not implemented")
+    if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2:
+        raise RuntimeError(
+            "grid_sampler(): expected 4D input and grid with same number of dimensions and "
+            f"grid.size(-1) == 2, but got input with sizes {_shape(input)} and grid with sizes "
+            f"{_shape(grid)}"
+        )
+    if input.shape[0] != grid.shape[0]:
+        raise RuntimeError(
+            "grid_sampler(): expected grid and input to have same batch size, but got input "
+            f"with sizes {_shape(input)} and grid with sizes {_shape(grid)}"
+        )
+    _same_dtype("grid_sample", input, grid, "grid")
+    n, c, h, w = input.shape
+    ho, wo = grid.shape[1], grid.shape[2]
+    ix = _source_index(grid[..., 0], w, padding_mode, align_corners)  # (N, Ho, Wo)
+    iy = _source_index(grid[..., 1], h, padding_mode, align_corners)
+    flat = input.reshape(n, c, h * w)
+
+    def tap(xi, yi):
+        # the input at integer (xi, yi) (float tensors), zero outside the image
+        inside = (xi >= 0) & (xi <= w - 1) & (yi >= 0) & (yi <= h - 1)
+        lin = (yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)).long().reshape(n, 1, ho * wo)
+        v = flat.gather(2, lin.expand(n, c, ho * wo)).reshape(n, c, ho, wo)
+        return v * inside.to(input.dtype).unsqueeze(1)
+
+    if mode == "nearest":
+        return tap(ix.detach().round(), iy.detach().round())
+    x0, y0 = ix.detach().floor(), iy.detach().floor()
+    x1, y1 = x0 + 1, y0 + 1
+    wx1, wy1 = (ix - x0).unsqueeze(1), (iy - y0).unsqueeze(1)
+    wx0, wy0 = 1 - wx1, 1 - wy1
+    return (
+        tap(x0, y0) * (wx0 * wy0)
+        + tap(x1, y0) * (wx1 * wy0)
+        + tap(x0, y1) * (wx0 * wy1)
+        + tap(x1, y1) * (wx1 * wy1)
+    )
+
+
+__all__ += [
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d_with_indices",
+    "affine_grid",
+    "channel_shuffle",
+    "dropout1d",
+    "grid_sample",
+    "gumbel_softmax",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "max_unpool1d",
+    "max_unpool2d",
+    "native_channel_shuffle",
+    "pdist",
+]

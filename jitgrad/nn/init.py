@@ -205,3 +205,28 @@ def orthogonal_(tensor, gain=1, generator=None):
 
 
 __all__.append("orthogonal_")
+
+
+def dirac_(tensor, groups=1):
+    """Fill a 3-, 4- or 5-D conv weight with the Dirac delta: each of the first in-channels
+    (per group) passes through unchanged (the identity convolution)."""
+    _check(tensor, "dirac_")
+    nd = tensor.ndim
+    if nd not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    sizes = tuple(tensor.shape)
+    if sizes[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    out_per = sizes[0] // groups
+    w = np.zeros(sizes, dtype=tensor._data.dtype)
+    centre = tuple(s // 2 for s in sizes[2:])
+    for g in range(groups):
+        for d in range(min(out_per, sizes[1])):
+            w[(g * out_per + d, d) + centre] = 1
+    with no_grad():
+        tensor.copy_(Tensor(w))
+    return tensor
+
+
+__all__.append("dirac_")
+dirac = dirac_  # deprecated torch spelling

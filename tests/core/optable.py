@@ -1071,6 +1071,7 @@ def all_cases():
         cases.append(Case(name, fn, ref, args))
     cases += _composite_linalg_cases()
     cases += _surface_more_cases()
+    cases += _distribution_cases()
     for c in cases:
         if c.ref is None:  # logical rows: NumPy's spelling of the same expression
             c.ref = _LOGIC_REF[c.name]
@@ -1080,6 +1081,58 @@ def all_cases():
         if _empty_sum_on_host(c):
             c.slow.setdefault("cuda", set()).add("sum")
     return cases
+
+
+def _distribution_cases():
+    """The inverse-CDF samplers of jitgrad.distributions and the gamma CDF (opaque
+    primitives: traced through the generic fallback; their gradients are checked in
+    tests/compat/test_distributions_more.py)."""
+    import scipy.stats as st
+
+    from jitgrad.distributions import _prims, continuous
+    from jitgrad.ops.registry import apply
+
+    def prim(p):
+        return lambda *xs: apply(p, xs)
+
+    # an own generator: drawing from _RNG would shift the rows of every later all_cases()
+    r = np.random.default_rng(77)
+
+    def pos(shape):
+        return r.uniform(0.5, 2.0, shape)
+
+    u = r.uniform(0.05, 0.95, (2, 3))
+    return [
+        Case("standard_gamma", prim(_prims._gamma_p), sp.gammaincinv, [pos((2, 3)), u], grad=False),
+        Case(
+            "standard_gamma_grad",
+            prim(_prims._gamma_grad_p),
+            _prims._gamma_icdf_grad,
+            [pos((2, 3)), pos((2, 3))],
+            grad=False,
+        ),
+        Case(
+            "gammainc",
+            prim(continuous._gammainc_p),
+            sp.gammainc,
+            [pos((2, 3)), pos((2, 3))],
+            grad=False,
+        ),
+        Case(
+            "poisson_icdf",
+            prim(_prims._poisson_p),
+            lambda rate, q: st.poisson.ppf(q, rate),
+            [pos((2, 3)), u],
+            grad=False,
+        ),
+        Case(
+            "binomial_icdf",
+            prim(_prims._binomial_p),
+            lambda n, p, q: st.binom.ppf(q, n, p),
+            [np.array([[3.0, 5.0, 2.0]]), r.uniform(0.1, 0.9, (2, 3)), u],
+            grad=False,
+        ),
+    ]
 
 
 def _np_scatter_reduce(x, idx, s, ufunc, include_self):
@@ -1144,6 +1197,8 @@ SLOW_PATHS = {
     "i0": _on("i0", "i1"),
     "special_i1": _on("i1"),
     "scatter_reduce_amax": _on("scatter_reduce"),
+    **{n: _on(n) for n in ("standard_gamma", "standard_gamma_grad", "gammainc")},
+    **{n: _on(n) for n in ("poisson_icdf", "binomial_icdf")},
     "cumprod_and_grad": _on("cumprod", "cumprod_backward"),
     "einsum": _on("einsum"),
     "linalg_det": _on("linalg_det", "linalg_inv"),

@@ -1,6 +1,7 @@
 """Module classes of ``jitgrad.nn``."""
 
 from . import extra as _extra
+from . import more as _more
 from .activation import (
     ELU,
     GELU,
@@ -34,6 +35,7 @@ from .loss import (
     SmoothL1Loss,
 )
 from .module import Module
+from .more import *  # noqa: F401,F403
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
@@ -110,3 +112,4 @@ __all__ = [
     "TransformerEncoderLayer",
     "TransformerDecoderLayer",
 ] + list(_extra.__all__)
+__all__ += list(_more.__all__)

@@ -148,6 +148,11 @@ class CPUGen(Generator):
         """``shp`` of the C-level shape (0-d values are stored as 1 element)."""
         return self.shp(_cs(shape))
 
+    def view(self, expr, shape_txt):
+        """Source of the C-contiguous array ``expr`` re-viewed with the shape ``shape_txt``
+        (``views.cview``: far less to compile than ``reshape`` at every call site)."""
+        return f"_cv({expr}, {shape_txt})"
+
     def par_threshold(self, work):
         """Elements from which a loop doing ``work`` units per element runs its prange form
         (decided at run time; ``calibrate.par_threshold``); None when loops stay serial."""
@@ -211,6 +216,7 @@ class CPUGen(Generator):
             "from jitgrad.compile.backends import cpu_kernels as K",
             "from jitgrad.ops import _conv_kernels as CK",
             "from jitgrad.compile.backends.cpu import py_op as _py_op",
+            "from jitgrad.compile.backends.views import cview as _cv",
             IMPORT_LINE,
             f"_FM = {sorted(self.fm)!r}",
             "",
@@ -360,16 +366,16 @@ class CPUGen(Generator):
         for vid in outs:
             self._out_buffer(vid, cS)
         cs_txt = self.shp(cshape)
-        args = [f"{self.v(v)}.reshape({cs_txt})" for v in outs]
+        args = [self.view(self.v(v), cs_txt) for v in outs]
         for vid, _ in arrays:
             al = [s for s in ((1,) * (nd - len(self.shape(vid))) + tuple(self.shape(vid)))]
             csh = tuple(_prod(al[d] for d in grp) for grp in groups)
             if csh == tuple(self.shape(vid)) and self.layout.get(vid) != "C":
                 args.append(self.v(vid))
             else:
-                args.append(f"{self.c(vid)}.reshape({self.shp(csh)})")
+                args.append(self.view(self.c(vid), self.shp(csh)))
         for vid in scalars:
-            args.append(f"{self.c(vid)}.reshape((1,))")
+            args.append(self.view(self.c(vid), "(1,)"))
         if par:
             args.append(par)
         self.emit(f"{kname}({', '.join(args)})")

@@ -57,6 +57,14 @@ def _jitgrad_child(mode, workload, cache, level="full"):
     for _ in range(3):
         base()
     base_ts = _times(base, 30 if level == "full" else 8)
+    # the same eager step with NumPy's BLAS on one thread (as it runs while a compile is in
+    # flight, worker.hold_blas): the eager-while-compiling rows compare with both
+    from jitgrad.compile import worker as _w
+
+    held = _w.hold_blas()
+    base_1t = _times(base, 30 if level == "full" else 8) if held else []
+    if held:
+        _w.release_blas()
     if mode == "jitgrad worker" and os.environ.get("JITGRAD_BENCH_PREWARM") == "1":
         worker.prewarm()  # what jitgrad.trace() would do once wired (notes/issue-13.md)
     if os.environ.get("JITGRAD_BENCH_INLINE_WARM") == "1":
@@ -65,6 +73,10 @@ def _jitgrad_child(mode, workload, cache, level="full"):
     info = _until_compiled(fn.traced, lambda: fn(), timeout=900)
     steady = statistics.median(_times(fn, 15))
     out = dict(import_s=t_import, eager_base_s=statistics.median(base_ts), steady_s=steady, **info)
+    out["eager_base_mean_s"] = statistics.mean(base_ts)
+    if base_1t:
+        out["eager_base_1t_s"] = statistics.median(base_1t)
+        out["eager_base_1t_mean_s"] = statistics.mean(base_1t)
     if workload in SECOND_BATCH and level != "smoke":  # the compiled code is reused
         from .common import mnist_batch
 
@@ -170,7 +182,16 @@ def _peer_child(fw, workload, cache):
     for _ in range(3):
         fn()
     steady = statistics.median(_times(fn, 15))
-    return dict(import_s=t_import, first_s=first, after_capture_s=first, steady_s=steady)
+    out = dict(import_s=t_import, first_s=first, after_capture_s=first, steady_s=steady)
+    if workload in SECOND_BATCH:
+        # the same step at another batch size in the same process: jax.jit traces and compiles
+        # again for the new shape; torch.compile(dynamic=False) recompiles (same code object,
+        # failed shape guards); neither finds it in its disk cache (another shape)
+        fn2 = _make(fw, workload, SECOND_BATCH[workload])
+        t1 = time.perf_counter()
+        fn2()
+        out["second_batch"] = {"first_s": time.perf_counter() - t1}
+    return out
 
 
 def _child(fw, workload, cache, level="full"):
@@ -179,12 +200,12 @@ def _child(fw, workload, cache, level="full"):
     return _peer_child(fw, workload, cache)
 
 
-def _make(fw, workload):
+def _make(fw, workload, batch=32):
     level = "full"
     if workload == "mlp":
         from . import mlp
 
-        return mlp.cases(32, level)[fw]()
+        return mlp.cases(batch, level)[fw]()
     from . import elementwise
 
     return elementwise.cases("arith", 1000, level)[fw]()
@@ -226,16 +247,19 @@ def _available(fw, level):
 _PEERS = ("torch.compile", "jax.jit")
 
 
-def _eager_row(mode, stat, note):
+def _eager_row(mode, stat, note, base="eager_base", what="no compile running"):
     return (
-        f"eager step while the compile runs, {stat} [{note}] (eager: no compile running)",
+        f"eager step while the compile runs, {stat} [{note}] (eager: {what})",
         "ms",
         f"eager {stat} ({mode})",
         {
-            "jitgrad eager": (f"jitgrad {mode}", "eager_base"),
+            "jitgrad eager": (f"jitgrad {mode}", base + ("_mean" if stat == "mean" else "")),
             "jitgrad compiled": (f"jitgrad {mode}", f"eager_{stat}"),
         },
     )
+
+
+_ONE = "no compile running, NumPy's BLAS on 1 thread"
 
 
 ROWS = {
@@ -259,6 +283,8 @@ ROWS = {
     ),
     "eager_median": _eager_row("worker", "median", "worker"),
     "eager_mean": _eager_row("worker", "mean", "worker"),
+    "eager_median_1t": _eager_row("worker", "median", "worker", "eager_base_1t", _ONE),
+    "eager_mean_1t": _eager_row("worker", "mean", "worker", "eager_base_1t", _ONE),
     "eager_median_thread": _eager_row("thread", "median", "thread, as before"),
     "eager_mean_thread": _eager_row("thread", "mean", "thread, as before"),
     "warm_after_capture": (
@@ -278,7 +304,8 @@ ROWS = {
         "second batch size (48 after 32): first call -> first compiled call",
         "s",
         "batch 48",
-        {"jitgrad compiled": ("jitgrad worker", "second_batch")},
+        {"jitgrad compiled": ("jitgrad worker", "second_batch")}
+        | {p: (p, "second_batch") for p in _PEERS},
     ),
     "steady": (
         "steady-state compiled call",
@@ -300,7 +327,8 @@ def _record(samples, fw, kind, r):
         add("cold", r["first_s"])
         add("eager_median", r.get("eager_during_median"))
         add("eager_mean", r.get("eager_during_mean"))
-        add("eager_base", r.get("eager_base_s"))
+        for m in ("eager_base", "eager_base_mean", "eager_base_1t", "eager_base_1t_mean"):
+            add(m, r.get(m + "_s"))
         add("second_batch", (r.get("second_batch") or {}).get("first_s"))
     else:
         add("warm", r["first_s"])

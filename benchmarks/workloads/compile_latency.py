@@ -16,7 +16,8 @@ training process, as before) and ``foreground`` (``JITGRAD_ASYNC_COMPILE=0``). P
   compiled call, and whether numba compiled anything for it;
 - steady: the median compiled call afterwards.
 
-Imports are timed apart. Run as ``python -m benchmarks.workloads.compile_latency --fw NAME
+Imports, and the CPU backend's one-time calibration (per machine and cache directory, not per
+graph), are timed apart. Run as ``python -m benchmarks.workloads.compile_latency --fw NAME
 --cache DIR --workload W`` (the child) or through ``rows()`` (the parent).
 """
 
@@ -53,6 +54,14 @@ def _jitgrad_child(mode, workload, cache, level="full"):
 
         worker.patch_cpu_backend()  # a no-op once the backend calls the worker itself
     t_import = time.perf_counter() - t0
+    # once per machine and cache directory, not per graph: the CPU backend's calibration of
+    # its thread thresholds (kept in the cache directory); timed apart from the cold compile
+    from jitgrad.compile.backends import calibrate
+
+    t0 = time.perf_counter()
+    calibrate.table()
+    calibrate.blas_plan()
+    t_calibrate = time.perf_counter() - t0
     base = _make("jitgrad eager", workload)
     for _ in range(3):
         base()
@@ -74,6 +83,7 @@ def _jitgrad_child(mode, workload, cache, level="full"):
     steady = statistics.median(_times(fn, 15))
     out = dict(import_s=t_import, eager_base_s=statistics.median(base_ts), steady_s=steady, **info)
     out["eager_base_mean_s"] = statistics.mean(base_ts)
+    out["calibrate_s"] = t_calibrate
     if base_1t:
         out["eager_base_1t_s"] = statistics.median(base_1t)
         out["eager_base_1t_mean_s"] = statistics.mean(base_1t)
@@ -405,8 +415,8 @@ def rows(level):
 # ---------------------------------------------------------------- compile breakdown ----
 def breakdown(workload="mlp"):
     """Where numba's cold compile of the workload's generated step goes, by phase and by
-    function (numba's event API, exclusive times); run in a fresh process:
-    ``python -m benchmarks.workloads.compile_latency --breakdown``."""
+    function (numba's event API, exclusive CPU times: the wall time varies with the load);
+    run in a fresh process: ``python -m benchmarks.workloads.compile_latency --breakdown``."""
     import collections
 
     import numpy as np
@@ -435,11 +445,11 @@ def breakdown(workload="mlp"):
                 name = d["dispatcher"].py_func.__name__
             else:
                 name = str(d.get("name", "")).split(" [")[0]
-            stack.append([self.kind, name, time.perf_counter(), 0.0])
+            stack.append([self.kind, name, time.process_time(), 0.0])
 
         def on_end(self, e):
             kind, name, t0, inner = stack.pop()
-            dur = time.perf_counter() - t0
+            dur = time.process_time() - t0
             excl = dur - inner
             if stack:
                 stack[-1][3] += dur
@@ -463,19 +473,21 @@ def breakdown(workload="mlp"):
     listeners = [(k, Listener(k)) for k in kinds]
     for k, lis in listeners:
         ev.register(k, lis)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         exe.fn.compile(sig)
     finally:
         for k, lis in listeners:
             ev.unregister(k, lis)
     total = time.perf_counter() - t0
+    cpu = time.process_time() - c0  # less load-dependent than the wall time
     kernels = sum(v for k, v in per_fn.items() if k.startswith("k_"))
     return {
         "workload": WORKLOADS[workload],
         "loops": exe.loops,
         "kernels": exe.n_kernels,
         "total_s": total,
+        "cpu_s": cpu,
         "by_phase_s": dict(phases.most_common()),
         "step_function_s": per_fn.get("step", 0.0),
         "fused_kernels_s": kernels,

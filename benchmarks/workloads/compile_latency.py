@@ -9,11 +9,13 @@ training process, as before) and ``foreground`` (``JITGRAD_ASYNC_COMPILE=0``). P
   the first call that ran compiled code has returned. For jitgrad that includes the eager
   call before recording, the recording call and every eager call while the compile runs;
 - eager step time while the compile runs (median and mean of those calls) against the eager
-  step with no compile going on (same process, before);
+  step with no compile going on (same process, before), with NumPy's default BLAS threads and
+  with NumPy's BLAS on one thread (what it runs on while a compile is in flight);
 - warm: a new process reusing the directory; time from the end of the recording call to
   the end of the first compiled call (loading from disk), and from the first call;
 - a second batch size after the first one is compiled: time from its first call to its first
-  compiled call, and whether numba compiled anything for it;
+  compiled call, and whether numba compiled anything for it (peers: the first call of the
+  same step at the new batch size, in the same process);
 - steady: the median compiled call afterwards.
 
 Imports, and the CPU backend's one-time calibration (per machine and cache directory, not per

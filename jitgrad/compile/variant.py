@@ -94,9 +94,9 @@ class Variant:
             except BaseException as e:  # reported on the next call, which then runs eagerly
                 self.error = e
             finally:
+                self.ready = True  # first: no eager call sees the restored count as "compiling"
                 if held:
                     release_blas()
-            self.ready = True
 
         self._thread = threading.Thread(target=work, name="jitgrad-compile", daemon=True)
         self._thread.start()

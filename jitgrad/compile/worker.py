@@ -427,6 +427,12 @@ def hold_blas():
     return True
 
 
+def blas_held():
+    """Whether a hold is active: compiled code that raises NumPy's BLAS threads for big GEMMs
+    should stay at one thread meanwhile (the cap the thread plan respects)."""
+    return _HOLD["n"] > 0
+
+
 def release_blas():
     """End one ``hold_blas()``; the last one puts NumPy's thread count back, unless someone
     changed it meanwhile (theirs is kept)."""

@@ -204,12 +204,13 @@ def test_numpy_blas_hold_is_one_thread_and_restores_the_count(monkeypatch):
     scipy_before = K.BLAS_THREADS
     try:
         set_(2)
-        assert worker.hold_blas() and get() == 1
+        assert not worker.blas_held()
+        assert worker.hold_blas() and get() == 1 and worker.blas_held()
         assert worker.hold_blas() and get() == 1  # nested: the inner release keeps it
         worker.release_blas()
         assert get() == 1
         worker.release_blas()
-        assert get() == 2  # exactly the count the first hold found
+        assert get() == 2 and not worker.blas_held()  # exactly the count the first hold found
         worker.release_blas()  # an unmatched release changes nothing
         assert get() == 2
         worker.hold_blas()

@@ -9,14 +9,17 @@ training process, as before) and ``foreground`` (``JITGRAD_ASYNC_COMPILE=0``). P
   the first call that ran compiled code has returned. For jitgrad that includes the eager
   call before recording, the recording call and every eager call while the compile runs;
 - eager step time while the compile runs (median and mean of those calls) against the eager
-  step with no compile going on (same process, before);
+  step with no compile going on (same process, before), with NumPy's default BLAS threads and
+  with NumPy's BLAS on one thread (what it runs on while a compile is in flight);
 - warm: a new process reusing the directory; time from the end of the recording call to
   the end of the first compiled call (loading from disk), and from the first call;
 - a second batch size after the first one is compiled: time from its first call to its first
-  compiled call, and whether numba compiled anything for it;
+  compiled call, and whether numba compiled anything for it (peers: the first call of the
+  same step at the new batch size, in the same process);
 - steady: the median compiled call afterwards.
 
-Imports are timed apart. Run as ``python -m benchmarks.workloads.compile_latency --fw NAME
+Imports, and the CPU backend's one-time calibration (per machine and cache directory, not per
+graph), are timed apart. Run as ``python -m benchmarks.workloads.compile_latency --fw NAME
 --cache DIR --workload W`` (the child) or through ``rows()`` (the parent).
 """
 
@@ -53,10 +56,26 @@ def _jitgrad_child(mode, workload, cache, level="full"):
 
         worker.patch_cpu_backend()  # a no-op once the backend calls the worker itself
     t_import = time.perf_counter() - t0
+    # once per machine and cache directory, not per graph: the CPU backend's calibration of
+    # its thread thresholds (kept in the cache directory); timed apart from the cold compile
+    from jitgrad.compile.backends import calibrate
+
+    t0 = time.perf_counter()
+    calibrate.table()
+    calibrate.blas_plan()
+    t_calibrate = time.perf_counter() - t0
     base = _make("jitgrad eager", workload)
     for _ in range(3):
         base()
     base_ts = _times(base, 30 if level == "full" else 8)
+    # the same eager step with NumPy's BLAS on one thread (as it runs while a compile is in
+    # flight, worker.hold_blas): the eager-while-compiling rows compare with both
+    from jitgrad.compile import worker as _w
+
+    held = _w.hold_blas()
+    base_1t = _times(base, 30 if level == "full" else 8) if held else []
+    if held:
+        _w.release_blas()
     if mode == "jitgrad worker" and os.environ.get("JITGRAD_BENCH_PREWARM") == "1":
         worker.prewarm()  # what jitgrad.trace() would do once wired (notes/issue-13.md)
     if os.environ.get("JITGRAD_BENCH_INLINE_WARM") == "1":
@@ -65,6 +84,11 @@ def _jitgrad_child(mode, workload, cache, level="full"):
     info = _until_compiled(fn.traced, lambda: fn(), timeout=900)
     steady = statistics.median(_times(fn, 15))
     out = dict(import_s=t_import, eager_base_s=statistics.median(base_ts), steady_s=steady, **info)
+    out["eager_base_mean_s"] = statistics.mean(base_ts)
+    out["calibrate_s"] = t_calibrate
+    if base_1t:
+        out["eager_base_1t_s"] = statistics.median(base_1t)
+        out["eager_base_1t_mean_s"] = statistics.mean(base_1t)
     if workload in SECOND_BATCH and level != "smoke":  # the compiled code is reused
         from .common import mnist_batch
 
@@ -170,7 +194,16 @@ def _peer_child(fw, workload, cache):
     for _ in range(3):
         fn()
     steady = statistics.median(_times(fn, 15))
-    return dict(import_s=t_import, first_s=first, after_capture_s=first, steady_s=steady)
+    out = dict(import_s=t_import, first_s=first, after_capture_s=first, steady_s=steady)
+    if workload in SECOND_BATCH:
+        # the same step at another batch size in the same process: jax.jit traces and compiles
+        # again for the new shape; torch.compile(dynamic=False) recompiles (same code object,
+        # failed shape guards); neither finds it in its disk cache (another shape)
+        fn2 = _make(fw, workload, SECOND_BATCH[workload])
+        t1 = time.perf_counter()
+        fn2()
+        out["second_batch"] = {"first_s": time.perf_counter() - t1}
+    return out
 
 
 def _child(fw, workload, cache, level="full"):
@@ -179,12 +212,12 @@ def _child(fw, workload, cache, level="full"):
     return _peer_child(fw, workload, cache)
 
 
-def _make(fw, workload):
+def _make(fw, workload, batch=32):
     level = "full"
     if workload == "mlp":
         from . import mlp
 
-        return mlp.cases(32, level)[fw]()
+        return mlp.cases(batch, level)[fw]()
     from . import elementwise
 
     return elementwise.cases("arith", 1000, level)[fw]()
@@ -226,16 +259,19 @@ def _available(fw, level):
 _PEERS = ("torch.compile", "jax.jit")
 
 
-def _eager_row(mode, stat, note):
+def _eager_row(mode, stat, note, base="eager_base", what="no compile running"):
     return (
-        f"eager step while the compile runs, {stat} [{note}] (eager: no compile running)",
+        f"eager step while the compile runs, {stat} [{note}] (eager: {what})",
         "ms",
         f"eager {stat} ({mode})",
         {
-            "jitgrad eager": (f"jitgrad {mode}", "eager_base"),
+            "jitgrad eager": (f"jitgrad {mode}", base + ("_mean" if stat == "mean" else "")),
             "jitgrad compiled": (f"jitgrad {mode}", f"eager_{stat}"),
         },
     )
+
+
+_ONE = "no compile running, NumPy's BLAS on 1 thread"
 
 
 ROWS = {
@@ -259,6 +295,8 @@ ROWS = {
     ),
     "eager_median": _eager_row("worker", "median", "worker"),
     "eager_mean": _eager_row("worker", "mean", "worker"),
+    "eager_median_1t": _eager_row("worker", "median", "worker", "eager_base_1t", _ONE),
+    "eager_mean_1t": _eager_row("worker", "mean", "worker", "eager_base_1t", _ONE),
     "eager_median_thread": _eager_row("thread", "median", "thread, as before"),
     "eager_mean_thread": _eager_row("thread", "mean", "thread, as before"),
     "warm_after_capture": (
@@ -278,7 +316,8 @@ ROWS = {
         "second batch size (48 after 32): first call -> first compiled call",
         "s",
         "batch 48",
-        {"jitgrad compiled": ("jitgrad worker", "second_batch")},
+        {"jitgrad compiled": ("jitgrad worker", "second_batch")}
+        | {p: (p, "second_batch") for p in _PEERS},
     ),
     "steady": (
         "steady-state compiled call",
@@ -300,7 +339,8 @@ def _record(samples, fw, kind, r):
         add("cold", r["first_s"])
         add("eager_median", r.get("eager_during_median"))
         add("eager_mean", r.get("eager_during_mean"))
-        add("eager_base", r.get("eager_base_s"))
+        for m in ("eager_base", "eager_base_mean", "eager_base_1t", "eager_base_1t_mean"):
+            add(m, r.get(m + "_s"))
         add("second_batch", (r.get("second_batch") or {}).get("first_s"))
     else:
         add("warm", r["first_s"])
@@ -377,8 +417,8 @@ def rows(level):
 # ---------------------------------------------------------------- compile breakdown ----
 def breakdown(workload="mlp"):
     """Where numba's cold compile of the workload's generated step goes, by phase and by
-    function (numba's event API, exclusive times); run in a fresh process:
-    ``python -m benchmarks.workloads.compile_latency --breakdown``."""
+    function (numba's event API, exclusive CPU times: the wall time varies with the load);
+    run in a fresh process: ``python -m benchmarks.workloads.compile_latency --breakdown``."""
     import collections
 
     import numpy as np
@@ -407,11 +447,11 @@ def breakdown(workload="mlp"):
                 name = d["dispatcher"].py_func.__name__
             else:
                 name = str(d.get("name", "")).split(" [")[0]
-            stack.append([self.kind, name, time.perf_counter(), 0.0])
+            stack.append([self.kind, name, time.process_time(), 0.0])
 
         def on_end(self, e):
             kind, name, t0, inner = stack.pop()
-            dur = time.perf_counter() - t0
+            dur = time.process_time() - t0
             excl = dur - inner
             if stack:
                 stack[-1][3] += dur
@@ -435,19 +475,21 @@ def breakdown(workload="mlp"):
     listeners = [(k, Listener(k)) for k in kinds]
     for k, lis in listeners:
         ev.register(k, lis)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         exe.fn.compile(sig)
     finally:
         for k, lis in listeners:
             ev.unregister(k, lis)
     total = time.perf_counter() - t0
+    cpu = time.process_time() - c0  # less load-dependent than the wall time
     kernels = sum(v for k, v in per_fn.items() if k.startswith("k_"))
     return {
         "workload": WORKLOADS[workload],
         "loops": exe.loops,
         "kernels": exe.n_kernels,
         "total_s": total,
+        "cpu_s": cpu,
         "by_phase_s": dict(phases.most_common()),
         "step_function_s": per_fn.get("step", 0.0),
         "fused_kernels_s": kernels,

@@ -6,7 +6,7 @@ for the first time is an argument if it was passed in, else state read from outs
 """
 
 import os
-import traceback
+import sys
 
 import numpy as np
 
@@ -16,11 +16,21 @@ from .graph import GNode, Graph, Input
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+_INSIDE = {}  # code filename -> whether it lies inside the jitgrad package
+
+
 def user_frame():
-    """'file:line' of the innermost stack frame outside the jitgrad package."""
-    for fs in reversed(traceback.extract_stack()):
-        if not os.path.abspath(fs.filename).startswith(_PKG + os.sep):
-            return f"{fs.filename}:{fs.lineno}"
+    """'file:line' of the innermost stack frame outside the jitgrad package (a frame walk:
+    called once per recorded op, so no source lines are read)."""
+    f = sys._getframe(1)
+    while f is not None:
+        name = f.f_code.co_filename
+        inside = _INSIDE.get(name)
+        if inside is None:
+            inside = _INSIDE[name] = os.path.abspath(name).startswith(_PKG + os.sep)
+        if not inside:
+            return f"{name}:{f.f_lineno}"
+        f = f.f_back
     return "<unknown>"
 
 

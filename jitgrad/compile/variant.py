@@ -84,13 +84,19 @@ class Variant:
                 self.error = e
             return
         self.ready = False
+        from .worker import hold_blas, release_blas
+
+        held = hold_blas()  # NumPy's BLAS on one thread meanwhile (worker.py says why)
 
         def work():
             try:
                 pre(arrays)
             except BaseException as e:  # reported on the next call, which then runs eagerly
                 self.error = e
-            self.ready = True
+            finally:
+                self.ready = True  # first: no eager call sees the restored count as "compiling"
+                if held:
+                    release_blas()
 
         self._thread = threading.Thread(target=work, name="jitgrad-compile", daemon=True)
         self._thread.start()

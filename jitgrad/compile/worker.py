@@ -357,6 +357,96 @@ def prewarm(workers=True):
     threading.Thread(target=work, name="jitgrad-prewarm", daemon=True).start()
 
 
+# ---- NumPy's BLAS threads while a compile runs ------------------------------------------
+# On a small machine the eager steps that run while the worker compiles lose most of their time
+# to NumPy's multi-threaded OpenBLAS: each GEMM waits until its second thread gets the core the
+# worker holds (eager MLP steps 1.7x slower in the median, 3.6x in the mean, at 2 cores). So
+# while a background compile is in flight, NumPy's OpenBLAS (numpy.libs; not scipy's, which the
+# compiled code calls and ``cpu_kernels`` keeps at one thread outside its GEMMs) runs on one
+# thread, and the count it had is put back when the last compile in flight ends. Only the
+# count of threads in use changes, not OpenBLAS's pool (lowering it leaves the pool's threads
+# in place, and raising it back to their number does not create threads). Off with
+# ``JITGRAD_BLAS_HOLD=0``.
+_HOLD = {"n": 0, "saved": None, "lib": False}
+_HOLD_LOCK = threading.Lock()
+
+
+def _numpy_blas():
+    """(get, set) of the thread count of the OpenBLAS NumPy calls, or None (not found)."""
+    if _HOLD["lib"] is False:
+        _HOLD["lib"] = None
+        try:
+            import ctypes
+
+            import numpy  # noqa: F401  (its OpenBLAS is mapped once numpy is imported)
+
+            with open("/proc/self/maps") as f:
+                paths = sorted(
+                    {ln.split()[-1] for ln in f if "openblas" in ln and "numpy.libs" in ln}
+                )
+            for path in paths:
+                lib = ctypes.CDLL(path)
+                for suffix in ("64_", ""):
+                    get = getattr(lib, "scipy_openblas_get_num_threads" + suffix, None)
+                    set_ = getattr(lib, "scipy_openblas_set_num_threads" + suffix, None)
+                    if get is None or set_ is None:
+                        get = getattr(lib, "openblas_get_num_threads" + suffix, None)
+                        set_ = getattr(lib, "openblas_set_num_threads" + suffix, None)
+                    if get is not None and set_ is not None:
+                        get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
+                        _HOLD["lib"] = (get, set_)
+                        break
+                if _HOLD["lib"]:
+                    break
+        except (OSError, ImportError):  # no /proc (not Linux), or another BLAS
+            pass
+    return _HOLD["lib"]
+
+
+def numpy_blas_threads():
+    """The number of threads NumPy's OpenBLAS uses now (None when it was not found)."""
+    lib = _numpy_blas()
+    return None if lib is None else lib[0]()
+
+
+def hold_blas():
+    """NumPy's OpenBLAS on one thread until the matching ``release_blas()`` (nested holds
+    count; the last release restores the count the first hold found)."""
+    if os.environ.get("JITGRAD_BLAS_HOLD", "1") in ("0", ""):
+        return False
+    lib = _numpy_blas()
+    if lib is None:
+        return False
+    with _HOLD_LOCK:
+        if _HOLD["n"] == 0:
+            n = lib[0]()
+            _HOLD["saved"] = n
+            if n > 1:
+                lib[1](1)
+        _HOLD["n"] += 1
+    return True
+
+
+def blas_held():
+    """Whether a hold is active: compiled code that raises NumPy's BLAS threads for big GEMMs
+    should stay at one thread meanwhile (the cap the thread plan respects)."""
+    return _HOLD["n"] > 0
+
+
+def release_blas():
+    """End one ``hold_blas()``; the last one puts NumPy's thread count back, unless someone
+    changed it meanwhile (theirs is kept)."""
+    lib = _numpy_blas()
+    with _HOLD_LOCK:
+        if _HOLD["n"] == 0:
+            return
+        _HOLD["n"] -= 1
+        if _HOLD["n"] == 0 and _HOLD["saved"] is not None:
+            if _HOLD["saved"] > 1 and lib[0]() == 1:
+                lib[1](_HOLD["saved"])
+            _HOLD["saved"] = None
+
+
 def _spec(sigs):
     """{function: [signature tuple]}, from a mapping or from one signature of ``step``."""
     if isinstance(sigs, tuple):

@@ -45,9 +45,13 @@ def _run_until_compiled(lr, kill=0, timeout=90, variant=0):
     step, w, x = cw.make_step(torch, lr, variant)
     traced = torch.trace(step, async_compile=True)
     losses, killed = [], []
+    blas = worker.numpy_blas_threads()
+    traced.blas_while_compiling = set()  # NumPy's BLAS threads seen while the worker compiled
     deadline = time.monotonic() + timeout
     while traced.stats["compiled_calls"] == 0 and time.monotonic() < deadline:
         losses.append(float(traced(x).item()))
+        if traced.stats["captures"] and not traced.last.ready:
+            traced.blas_while_compiling.add(worker.numpy_blas_threads())
         for pid, secs in worker.busy().items():
             if len(killed) < kill and pid not in killed and secs > 0.5:
                 os.kill(pid, 9)
@@ -56,6 +60,8 @@ def _run_until_compiled(lr, kill=0, timeout=90, variant=0):
     for _ in range(2):
         losses.append(float(traced(x).item()))
     assert len(killed) == kill
+    traced.wait()  # the compile thread puts NumPy's count back right after it is ready
+    assert worker.numpy_blas_threads() == blas  # the count the compile found, put back
     return traced, w, losses, killed
 
 
@@ -76,6 +82,8 @@ def test_worker_compiles_while_eager_calls_run(via_worker):
     assert not exe.fn.stats.cache_misses  # ... and compiled nothing itself
     assert traced.stats["eager_calls"] >= 3  # calls ran while the worker compiled
     assert traced.stats["compiled_calls"] == 3
+    if worker.numpy_blas_threads() is not None:  # NumPy's BLAS on one thread meanwhile
+        assert traced.blas_while_compiling == {1}
     _matches_eager(w, losses, 0.1)
     # a second traced step of the same graph structure (another lr: constants are
     # arguments) reuses the compiled code: no worker, no compile, compiled from the call

@@ -270,3 +270,28 @@ def test_refused_call_leaves_the_old_grad_intact():
     with pytest.raises(NonFiniteError):
         traced(x, w)
     np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+def test_cview_is_a_view_with_c_strides_and_other_layouts_reshape():
+    import numba
+
+    from jitgrad.compile.backends.views import cview
+
+    @numba.njit
+    def two(a, n, m):
+        return cview(a, (n, m))
+
+    x = np.arange(12.0)
+    y = two(x, 3, 4)
+    np.testing.assert_array_equal(y, x.reshape(3, 4))
+    assert y.flags.c_contiguous and y.strides == (32, 8)
+    y[1, 2] = -1.0  # the same memory
+    assert x[6] == -1.0
+    assert two(np.zeros(0, np.float32), 0, 5).shape == (0, 5)
+    ro = np.arange(4.0)
+    ro.flags.writeable = False
+    assert not two(ro, 2, 2).flags.writeable  # read-only stays read-only
+    # another layout (a transposed, F-ordered array) goes through numba's reshape, which
+    # cannot view it in C order without a copy and says so
+    with pytest.raises(NotImplementedError, match="incompatible shape"):
+        two(np.ones((3, 2)).T, 3, 2)

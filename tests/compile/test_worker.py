@@ -191,3 +191,41 @@ def test_kernel_signatures_are_found_without_compiling(fresh_cache, monkeypatch)
     assert info["workers"] == 2 and jobs["step"]["callees_compiled"] == 0  # all found ready
     mod.step.compile((VEC, VEC))
     np.testing.assert_array_equal(mod.step(A, B), (A + B) * B)
+
+
+def test_numpy_blas_hold_is_one_thread_and_restores_the_count(monkeypatch):
+    lib = worker._numpy_blas()
+    if lib is None:
+        pytest.skip("NumPy's OpenBLAS not found (not Linux, or another BLAS)")
+    from jitgrad.compile.backends import cpu_kernels as K
+
+    get, set_ = lib
+    before = get()
+    scipy_get = None
+    if K._BLAS_SET is not None:  # the OpenBLAS that compiled code calls (scipy's)
+        import ctypes
+
+        scipy_get = getattr(ctypes.CDLL(K._BLAS_LIB), K._BLAS_SET.replace("_set_", "_get_"))
+    scipy_before = scipy_get() if scipy_get else None
+    try:
+        set_(2)
+        assert not worker.blas_held()
+        assert worker.hold_blas() and get() == 1 and worker.blas_held()
+        assert worker.hold_blas() and get() == 1  # nested: the inner release keeps it
+        worker.release_blas()
+        assert get() == 1
+        worker.release_blas()
+        assert get() == 2 and not worker.blas_held()  # exactly the count the first hold found
+        worker.release_blas()  # an unmatched release changes nothing
+        assert get() == 2
+        worker.hold_blas()
+        # the BLAS of compiled code (scipy's) is another library, left alone
+        assert get() == 1 and (scipy_get is None or scipy_get() == scipy_before)
+        set_(3)  # the user changed it meanwhile: theirs is kept
+        worker.release_blas()
+        assert get() == 3
+        set_(2)
+        monkeypatch.setenv("JITGRAD_BLAS_HOLD", "0")
+        assert not worker.hold_blas() and get() == 2 and not worker.blas_held()
+    finally:
+        set_(before)

@@ -148,6 +148,11 @@ class CPUGen(Generator):
         """``shp`` of the C-level shape (0-d values are stored as 1 element)."""
         return self.shp(_cs(shape))
 
+    def view(self, expr, shape_txt):
+        """Source of the C-contiguous array ``expr`` re-viewed with the shape ``shape_txt``
+        (``views.cview``: far less to compile than ``reshape`` at every call site)."""
+        return f"_cv({expr}, {shape_txt})"
+
     def par_threshold(self, work):
         """Elements from which a loop doing ``work`` units per element runs its prange form
         (decided at run time; ``calibrate.par_threshold``); None when loops stay serial."""
@@ -211,6 +216,7 @@ class CPUGen(Generator):
             "from jitgrad.compile.backends import cpu_kernels as K",
             "from jitgrad.ops import _conv_kernels as CK",
             "from jitgrad.compile.backends.cpu import py_op as _py_op",
+            "from jitgrad.compile.backends.views import cview as _cv",
             IMPORT_LINE,
             f"_FM = {sorted(self.fm)!r}",
             "",
@@ -259,14 +265,14 @@ class CPUGen(Generator):
         names = {}
         for j, vid in enumerate(n.ins):
             names[vid] = f"q{k}_i{j}"
-            self.emit(f"q{k}_i{j} = {self.c(vid)}.reshape(-1)[0]")
+            self.emit(f"q{k}_i{j} = {self.view(self.c(vid), '(1,)')}[0]")
         for mi, m in enumerate(n.members):
             expr = self.member(m, [names[v] for v in m.ins])
             self.emit(f"q{k}_t{mi} = {cast_expr(expr, self.dtype(m.out))}")
             names[m.out] = f"q{k}_t{mi}"
         for vid in n.outs:
             self._out_buffer(vid, cS)
-            self.emit(f"{self.v(vid)}.reshape(-1)[0] = {names[vid]}")
+            self.emit(f"{self.view(self.v(vid), '(1,)')}[0] = {names[vid]}")
         self.loops += 1
 
     def fused(self, n):
@@ -360,16 +366,16 @@ class CPUGen(Generator):
         for vid in outs:
             self._out_buffer(vid, cS)
         cs_txt = self.shp(cshape)
-        args = [f"{self.v(v)}.reshape({cs_txt})" for v in outs]
+        args = [self.view(self.v(v), cs_txt) for v in outs]
         for vid, _ in arrays:
             al = [s for s in ((1,) * (nd - len(self.shape(vid))) + tuple(self.shape(vid)))]
             csh = tuple(_prod(al[d] for d in grp) for grp in groups)
             if csh == tuple(self.shape(vid)) and self.layout.get(vid) != "C":
                 args.append(self.v(vid))
             else:
-                args.append(f"{self.c(vid)}.reshape({self.shp(csh)})")
+                args.append(self.view(self.c(vid), self.shp(csh)))
         for vid in scalars:
-            args.append(f"{self.c(vid)}.reshape((1,))")
+            args.append(self.view(self.c(vid), "(1,)"))
         if par:
             args.append(par)
         self.emit(f"{kname}({', '.join(args)})")
@@ -405,7 +411,7 @@ class CPUGen(Generator):
 
     def lower_reshape(self, n):
         x = n.ins[0]
-        self._new(n.out, f"{self.c(x)}.reshape({self.cshp(self.shape(n.out))})")
+        self._new(n.out, self.view(self.c(x), self.cshp(self.shape(n.out))))
         self.views.add(n.out)
 
     def lower_permute(self, n):
@@ -452,7 +458,7 @@ class CPUGen(Generator):
         src, A, R, B = self._as3(n.ins[0], dims)
         A, R, B = self.sz(A), self.sz(R), self.sz(B)
         self._new(n.out, f"np.empty(({A}, {B}), dtype=np.{self.dtype(n.out).name})")
-        self.emit(call.format(x=f"{src}.reshape(({A}, {R}, {B}))", out=f"v{n.out}"))
+        self.emit(call.format(x=self.view(src, f"({A}, {R}, {B})"), out=f"v{n.out}"))
         self._reshape_out(n)
         self.loops += 1
 
@@ -523,8 +529,8 @@ class CPUGen(Generator):
         I = self.sz(si[d])
         self._new(n.out, f"np.empty(({A}, {I}, {B}), dtype=np.{self.dtype(n.out).name})")
         self.emit(
-            f"K.gather3({self.c(x)}.reshape(({A}, {N}, {B})), "
-            f"{self.c(idx)}.reshape(({A}, {I}, {B})), v{n.out})"
+            f"K.gather3({self.view(self.c(x), f'({A}, {N}, {B})')}, "
+            f"{self.view(self.c(idx), f'({A}, {I}, {B})')}, v{n.out})"
         )
         self._reshape_out(n)
 
@@ -538,8 +544,8 @@ class CPUGen(Generator):
         I = self.sz(si[d])
         self._new(n.out, f"{self.c(base)}.copy().reshape(({A}, {N}, {B}))")
         self.emit(
-            f"K.scatter_add3(v{n.out}, {self.c(idx)}.reshape(({A}, {I}, {B})), "
-            f"{self.c(src)}.reshape(({A}, {I}, {B})))"
+            f"K.scatter_add3(v{n.out}, {self.view(self.c(idx), f'({A}, {I}, {B})')}, "
+            f"{self.view(self.c(src), f'({A}, {I}, {B})')})"
         )
         self._reshape_out(n)
 
@@ -563,7 +569,7 @@ class CPUGen(Generator):
 
     def _reshape_out(self, n):
         """Give a kernel's 3-D/2-D result the node's own shape."""
-        self.emit(f"v{n.out} = v{n.out}.reshape({self.cshp(self.shape(n.out))})")
+        self.emit(f"v{n.out} = {self.view(f'v{n.out}', self.cshp(self.shape(n.out)))}")
 
     def lower_getitem(self, n):
         x = n.ins[0]
@@ -572,9 +578,8 @@ class CPUGen(Generator):
         if take is not None:
             A, N, B, I = take
             self._new(n.out, f"np.empty(({A}, {I}, {B}), dtype=np.{self.dtype(n.out).name})")
-            self.emit(
-                f"K.take3({self.c(x)}.reshape(({A}, {N}, {B})), {self.v(n.ins[1])}, v{n.out})"
-            )
+            x3 = self.view(self.c(x), f"({A}, {N}, {B})")
+            self.emit(f"K.take3({x3}, {self.v(n.ins[1])}, v{n.out})")
             return self._reshape_out(n)
         if len(n.ins) == 1:
             sl = _basic_slices(n.params["spec"], len(sx), self.sz)
@@ -597,7 +602,8 @@ class CPUGen(Generator):
             A, N, B, I = take
             self._new(n.out, f"np.zeros(({A}, {N}, {B}), dtype=np.{dt})")
             self.emit(
-                f"K.put_add3(v{n.out}, {self.v(n.ins[1])}, {self.c(gv)}.reshape(({A}, {I}, {B})))"
+                f"K.put_add3(v{n.out}, {self.v(n.ins[1])}, "
+                f"{self.view(self.c(gv), f'({A}, {I}, {B})')})"
             )
             return self._reshape_out(n)
         if len(n.ins) == 1 and shape:

@@ -4,7 +4,15 @@ import numpy as np
 
 from ..peers import Unavailable
 
-COLUMNS = ["jitgrad eager", "jitgrad compiled", "numpy", "torch eager", "torch.compile", "jax.jit"]
+COLUMNS = [
+    "jitgrad eager",
+    "jitgrad compiled",
+    "jitgrad serial",  # compiled with trace(parallel=False): serial loops, one BLAS thread
+    "numpy",
+    "torch eager",
+    "torch.compile",
+    "jax.jit",
+]
 PEERS = ["numpy", "torch eager", "torch.compile", "jax.jit"]
 
 

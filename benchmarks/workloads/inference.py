@@ -18,7 +18,8 @@ def jitgrad_case(params, x, traced):
         with jitgrad.no_grad():
             return model(x)
 
-    step = jitgrad.trace(forward) if traced else forward
+    kw = {"parallel": False} if traced == "serial" else {}
+    step = jitgrad.trace(forward, **kw) if traced else forward
     fn = lambda: step(xt)
     fn.traced = step if traced else None
     return fn
@@ -78,6 +79,7 @@ def cases(batch, level):
     return {
         "jitgrad eager": lambda: jitgrad_case(params, x, False),
         "jitgrad compiled": lambda: jitgrad_case(params, x, True),
+        "jitgrad serial": lambda: jitgrad_case(params, x, "serial"),
         "numpy": lambda: numpy_case(params, x),
         "torch eager": lambda: torch_case(params, x, False),
         "torch.compile": lambda: (skip_compile(level), torch_case(params, x, True))[1],

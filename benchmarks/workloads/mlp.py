@@ -159,6 +159,7 @@ def cases(batch_size, level, params=None, batch=None):
     return {
         "jitgrad eager": lambda: jitgrad_step(params, batch, False),
         "jitgrad compiled": lambda: jitgrad_step(params, batch, True),
+        "jitgrad serial": lambda: jitgrad_step(params, batch, True, {"parallel": False}),
         "numpy": lambda: numpy_step(params, batch),
         "torch eager": lambda: torch_step(params, batch, False),
         "torch.compile": lambda: (skip_compile(level), torch_step(params, batch, True))[1],

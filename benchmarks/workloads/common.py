@@ -40,6 +40,12 @@ class Row:
         self.note = note
 
 
+def skip_serial(level):
+    """The serial-compiled column (another compile per row) is left out of the smoke run."""
+    if level == "smoke":
+        raise Unavailable("skipped (--smoke)")
+
+
 def skip_compile(level):
     """torch.compile costs tens of seconds per graph: only in the full run."""
     if level != "full":

@@ -474,78 +474,101 @@ def plan_mode():
     return mode
 
 
+PLAN_NAMES = ("calibrated", "serial", "BLAS threads only")
+
+
 class ThreadPlan:
     """Chooses, call by call, the plan a compiled step runs with: 0 = the calibrated one
     (prange loops and BLAS threads where the calibration said they pay), 1 = serial (every
-    loop serial, every GEMM on one BLAS thread). Both give the same results (the loops are
+    loop serial, every GEMM on one BLAS thread), 2 (where the step has both kinds) = threaded
+    GEMMs with serial loops (OpenBLAS's idle workers spin ~0.1 s after a threaded GEMM, on
+    the cores numba's prange threads want). The plans give the same results (the loops are
     elementwise, the reductions split their work the same way serial or parallel, BLAS
     splits the output, not the sums), so switching is invisible except in time.
 
     A calibration is a snapshot: taken on a quiet machine, threads pay; when other processes
     later hold the cores, threads wait for them and the same step runs several times slower
     than serial (measured 5-10x on 2 busy cores). So the step times itself: a trial runs the
-    two plans interleaved, ``PROBE`` calls each, and keeps the plan with the smaller median
-    (the other must win by ``GAIN``). Trials come ``FIRST`` calls apart at first, then further
-    apart each time nothing changes (at least 40x the trial's extra cost, at most ``LAST``
-    calls), and ``FIRST`` apart again after a switch."""
+    current plan and one other (in turn) interleaved, ``PROBE`` calls each, and keeps the one
+    with the smaller median (the other must win by ``GAIN``). Trials come ``FIRST`` calls
+    apart at first, then further apart each time nothing changes (at least 40x the trial's
+    extra cost, at most ``LAST`` calls), and ``FIRST`` apart again after a switch."""
 
     PROBE = 3
     FIRST = 32
     LAST = 4096
     GAIN = 0.9
+    HOPELESS = 3.0  # a trial call this many times the current plan's time ends the trial
 
-    def __init__(self, mode="adaptive"):
+    def __init__(self, mode="adaptive", n_plans=2):
         self.mode = mode
+        self.n = n_plans
         self.cur = 1 if mode == "serial" else 0
         self.calls = 0  # timed calls
         self.next_trial = 1 if mode == "adaptive" else None
         self.interval = self.FIRST
         self.queue = []  # plans still to run in the trial under way
-        self.samples = ([], [])
+        self.samples = {}
+        self.other = self.cur
+        self.untried = set(range(n_plans)) - {self.cur}  # since the last switch
+        self.recent = None  # seconds of the latest call on the current plan
         self.switches = 0
-        self.last = None  # (median calibrated, median serial) seconds of the last trial
+        self.last = None  # {plan: median seconds} of the last trial
 
     def pick(self):
         """The plan of the next call."""
         if self.queue:
             return self.queue[0]
         if self.next_trial is not None and self.calls >= self.next_trial:
-            other = 1 - self.cur
+            other = (self.other + 1) % self.n
+            while other == self.cur:
+                other = (other + 1) % self.n
+            self.other = other
             self.queue = [other, self.cur] * self.PROBE
-            self.samples = ([], [])
+            self.samples = {other: [], self.cur: []}
             return other
         return self.cur
 
     def record(self, plan, seconds):
         """The time of a call that ran ``plan`` (calls that compiled are not recorded)."""
         self.calls += 1
+        if plan == self.cur:
+            self.recent = seconds
         if not self.queue or self.queue[0] != plan:
             return
         self.queue.pop(0)
         self.samples[plan].append(seconds)
+        other, cur = self.other, self.cur
+        if plan == other and self.recent and seconds > self.HOPELESS * self.recent:
+            self.queue = []  # far slower than the current plan: no need for more calls
+            self.samples[cur].append(self.recent)
         if self.queue:
             return
-        med = [sorted(s)[len(s) // 2] for s in self.samples]
-        self.last = (med[0], med[1])
-        other = 1 - self.cur
-        if med[other] <= self.GAIN * med[self.cur]:
+        med = {k: sorted(v)[len(v) // 2] for k, v in self.samples.items()}
+        self.last = med
+        self.untried.discard(other)
+        if med[other] <= self.GAIN * med[cur]:
             self.cur = other
+            self.recent = med[other]
             self.switches += 1
             self.interval = self.FIRST
+            self.untried = set(range(self.n)) - {other}
+        elif self.untried:
+            self.interval = self.FIRST  # try the remaining plan soon
         else:
-            ratio = med[other] / max(med[self.cur], 1e-12)
+            ratio = med[other] / max(med[cur], 1e-12)
             self.interval = min(self.LAST, max(2 * self.interval, int(40 * self.PROBE * ratio)))
         self.next_trial = self.calls + self.interval
 
     def describe(self):
         """One line for ``explain()``."""
-        name = ("calibrated (threads where they pay)", "serial")[self.cur]
+        name = PLAN_NAMES[self.cur]
         if self.mode != "adaptive":
             return f"thread plan: {name} (JITGRAD_THREAD_PLAN={self.mode})"
         s = f"thread plan: {name}, chosen at run time from the step's own timings"
         if self.last is not None:
-            s += (
-                f" (last trial: calibrated {self.last[0] * 1e3:.3f} ms, serial "
-                f"{self.last[1] * 1e3:.3f} ms; {self.switches} switch(es) in {self.calls} calls)"
+            trial = ", ".join(
+                f"{PLAN_NAMES[k]} {v * 1e3:.3f} ms" for k, v in sorted(self.last.items())
             )
+            s += f" (last trial: {trial}; {self.switches} switch(es) in {self.calls} calls)"
         return s

@@ -111,7 +111,8 @@ class CPUGen(Generator):
         self.layout = {}
         self.const_args = []  # arrays passed after the inputs
         self.sizes = []  # the runtime size vector ``_S`` (first argument of ``step``)
-        self.thread_slots = []  # slots of _S that are thread thresholds (``thread_slot``)
+        # slots of _S that are thread thresholds (``thread_slot``): of loops, of GEMMs
+        self.thread_slots, self.gemm_slots = [], []
         # buffers the caller passes (after the constants): ("temp", vid) are owned by the
         # executable and reused call to call (nothing that escapes lives in them); ("grad",
         # vid) are gradients bound to ``.grad``: the caller recycles the previous call's
@@ -173,11 +174,11 @@ class CPUGen(Generator):
             return None
         return self.thread_slot(t)
 
-    def thread_slot(self, t):
+    def thread_slot(self, t, gemm=False):
         """``_S`` slot text of a thread threshold ``t`` (a prange threshold in elements or a
         GEMM's m*n*k): the executable may run the step with every such slot raised out of
-        reach (its serial plan, ``CPUExecutable.S_serial``) when that measures faster."""
-        self.thread_slots.append(len(self.sizes))
+        reach (the serial plans in ``CPUExecutable.S_plans``) when that measures faster."""
+        (self.gemm_slots if gemm else self.thread_slots).append(len(self.sizes))
         return self.sz(t, literal=())
 
     # ---- the function ----------------------------------------------------------------
@@ -239,8 +240,14 @@ class CPUGen(Generator):
         src = "\n".join(head + self.kernels.src + self.pyfuncs + body) + "\n"
         self.S = np.array(self.sizes, dtype=np.int64)
         # the same sizes with every thread threshold out of reach: serial loops, 1-thread BLAS
-        self.S_serial = self.S.copy()
-        self.S_serial[self.thread_slots] = NEVER_GEMM
+        # plans (``ThreadPlan``): calibrated; serial; threaded GEMMs with serial loops
+        serial = self.S.copy()
+        serial[self.thread_slots + self.gemm_slots] = NEVER_GEMM
+        self.S_plans = [self.S, serial]
+        if self.thread_slots and self.gemm_slots:
+            blas = self.S.copy()
+            blas[self.thread_slots] = NEVER_GEMM
+            self.S_plans.append(blas)
         return src
 
     # ---- fused elementwise loops -------------------------------------------------------
@@ -435,7 +442,7 @@ class CPUGen(Generator):
                 self.emit(f"np.dot({ea}, {eb}, {self.v(n.out)})")
             else:  # K.gemm: NumPy's OpenBLAS (one pool with eager code); K.dot: scipy's
                 fn = "K.gemm" if _K.NUMPY_BLAS is not None else "K.dot"
-                mnk = self.thread_slot(plan[0]) if 0 < plan[0] < NEVER_GEMM else plan[0]
+                mnk = self.thread_slot(plan[0], True) if 0 < plan[0] < NEVER_GEMM else plan[0]
                 self.emit(f"{fn}({ea}, {eb}, {self.v(n.out)}, {mnk}, {plan[1]})")
             return
         if len(sa) == 3 and len(sb) == 3 and sa[0] == sb[0]:
@@ -782,10 +789,10 @@ class CPUExecutable(Executable):
         self.S = gen.S  # this graph's sizes: the source itself is the same for every batch size
         # the same sizes, every thread threshold out of reach; which of the two a call gets is
         # the thread plan's choice (None: the step has no thread choice to make)
-        self.S_serial = gen.S_serial
+        self.S_plans = gen.S_plans  # [calibrated, serial(, threaded GEMMs, serial loops)]
         self.thread_plan = None
-        if gen.thread_slots and gen.parallel is None:
-            self.thread_plan = ThreadPlan(plan_mode())
+        if len(self.S) and (self.S != self.S_plans[1]).any() and gen.parallel is None:
+            self.thread_plan = ThreadPlan(plan_mode(), len(self.S_plans))
         vals = graph.values
         # (kind, vid, shape, dtype) of the buffers passed after the constants (CPUGen.buffers)
         self.buffers = [(k, v, _cs(vals[v].shape), vals[v].dtype) for k, v in gen.buffers]
@@ -931,7 +938,7 @@ class CPUExecutable(Executable):
             args[i] = args[i].reshape(1)
         tp = self.thread_plan
         plan = 0 if tp is None else tp.pick()
-        args = [self.S_serial if plan else self.S] + args + list(self.const_args)
+        args = [self.S_plans[plan]] + args + list(self.const_args)
         args += self._buffers(recycled)
         if recycled:
             self.recycled_calls += 1

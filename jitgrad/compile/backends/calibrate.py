@@ -488,30 +488,36 @@ class ThreadPlan:
 
     A calibration is a snapshot: taken on a quiet machine, threads pay; when other processes
     later hold the cores, threads wait for them and the same step runs several times slower
-    than serial (measured 5-10x on 2 busy cores). So the step times itself: a trial runs the
-    current plan and one other (in turn) interleaved, ``PROBE`` calls each, and keeps the one
-    with the smaller median (the other must win by ``GAIN``). Trials come ``FIRST`` calls
-    apart at first, then further apart each time nothing changes (at least 40x the trial's
-    extra cost, at most ``LAST`` calls), and ``FIRST`` apart again after a switch."""
+    than serial (measured 5-10x on 2 busy cores). So the step times itself: a trial runs one
+    other plan (in turn) for ``PROBE`` + 1 calls in a row, drops the first (it pays for the
+    previous plan's leftovers: OpenBLAS workers still spinning), and compares their median
+    with the median of the current plan's last ``WINDOW`` calls; the other plan must win by
+    ``GAIN``. (Interleaving the plans call by call hid the cost of threads: every call then
+    ran next to the previous threaded call's spinning workers.) A trial call more than
+    ``HOPELESS`` times the current plan's time ends the trial at once. Trials come ``FIRST``
+    calls apart at first, then further apart each time nothing changes (at least 40x the
+    trial's extra cost, at most ``LAST`` calls), and ``FIRST`` apart again after a switch."""
 
     PROBE = 3
+    WINDOW = 5
     FIRST = 32
     LAST = 4096
     GAIN = 0.9
-    HOPELESS = 3.0  # a trial call this many times the current plan's time ends the trial
+    HOPELESS = 3.0
 
     def __init__(self, mode="adaptive", n_plans=2):
         self.mode = mode
         self.n = n_plans
         self.cur = 1 if mode == "serial" else 0
         self.calls = 0  # timed calls
-        self.next_trial = 1 if mode == "adaptive" else None
+        self.next_trial = self.WINDOW if mode == "adaptive" else None
         self.interval = self.FIRST
-        self.queue = []  # plans still to run in the trial under way
-        self.samples = {}
+        self.queue = []  # calls of the trial under way still to run
+        self.samples = []
+        self.window = []  # the current plan's latest call times
+        self.skip = False  # the next call on the current plan follows a trial: not recorded
         self.other = self.cur
         self.untried = set(range(n_plans)) - {self.cur}  # since the last switch
-        self.recent = None  # seconds of the latest call on the current plan
         self.switches = 0
         self.last = None  # {plan: median seconds} of the last trial
 
@@ -519,44 +525,51 @@ class ThreadPlan:
         """The plan of the next call."""
         if self.queue:
             return self.queue[0]
-        if self.next_trial is not None and self.calls >= self.next_trial:
+        due = self.next_trial is not None and self.calls >= self.next_trial
+        if due and len(self.window) >= 3:
             other = (self.other + 1) % self.n
             while other == self.cur:
                 other = (other + 1) % self.n
             self.other = other
-            self.queue = [other, self.cur] * self.PROBE
-            self.samples = {other: [], self.cur: []}
+            self.queue = [other] * (self.PROBE + 1)
+            self.samples = []
             return other
         return self.cur
 
     def record(self, plan, seconds):
         """The time of a call that ran ``plan`` (calls that compiled are not recorded)."""
         self.calls += 1
-        if plan == self.cur:
-            self.recent = seconds
-        if not self.queue or self.queue[0] != plan:
+        if not self.queue:
+            if plan == self.cur and not self.skip:
+                self.window = (self.window + [seconds])[-self.WINDOW :]
+            self.skip = False
             return
+        if plan != self.queue[0]:
+            return
+        first = len(self.queue) == self.PROBE + 1
         self.queue.pop(0)
-        self.samples[plan].append(seconds)
-        other, cur = self.other, self.cur
-        if plan == other and self.recent and seconds > self.HOPELESS * self.recent:
-            self.queue = []  # far slower than the current plan: no need for more calls
-            self.samples[cur].append(self.recent)
+        cur_t = sorted(self.window)[len(self.window) // 2]
+        if not first:
+            self.samples.append(seconds)
+            if seconds > self.HOPELESS * cur_t:
+                self.queue = []  # far slower than the current plan: no need for more calls
         if self.queue:
             return
-        med = {k: sorted(v)[len(v) // 2] for k, v in self.samples.items()}
-        self.last = med
+        other = self.other
+        med = sorted(self.samples)[len(self.samples) // 2]
+        self.last = {self.cur: cur_t, other: med}
         self.untried.discard(other)
-        if med[other] <= self.GAIN * med[cur]:
+        self.skip = True
+        if med <= self.GAIN * cur_t:
             self.cur = other
-            self.recent = med[other]
+            self.window = self.samples[-self.WINDOW :]
             self.switches += 1
             self.interval = self.FIRST
             self.untried = set(range(self.n)) - {other}
         elif self.untried:
             self.interval = self.FIRST  # try the remaining plan soon
         else:
-            ratio = med[other] / max(med[cur], 1e-12)
+            ratio = med / max(cur_t, 1e-12)
             self.interval = min(self.LAST, max(2 * self.interval, int(40 * self.PROBE * ratio)))
         self.next_trial = self.calls + self.interval
 

@@ -494,9 +494,9 @@ class ThreadPlan:
     with the median of the current plan's last ``WINDOW`` calls; the other plan must win by
     ``GAIN``. (Interleaving the plans call by call hid the cost of threads: every call then
     ran next to the previous threaded call's spinning workers.) A trial call more than
-    ``HOPELESS`` times the current plan's time ends the trial at once. Trials come ``FIRST``
-    calls apart at first, then further apart each time nothing changes (at least 40x the
-    trial's extra cost, at most ``LAST`` calls), and ``FIRST`` apart again after a switch."""
+    ``HOPELESS`` times the current plan's time ends the trial at once. Trials come at least
+    40x their extra cost apart (``FIRST`` calls where the plans cost about the same), further
+    apart each time nothing changes, at most ``LAST`` calls."""
 
     PROBE = 3
     WINDOW = 5
@@ -560,17 +560,19 @@ class ThreadPlan:
         self.last = {self.cur: cur_t, other: med}
         self.untried.discard(other)
         self.skip = True
+        # the next trial comes at least 40x its extra cost later (the loser's calls)
+        ratio = max(med, cur_t) / max(min(med, cur_t), 1e-12)
+        base = max(self.FIRST, int(40 * self.PROBE * ratio)) if ratio > 1.5 else self.FIRST
         if med <= self.GAIN * cur_t:
             self.cur = other
             self.window = self.samples[-self.WINDOW :]
             self.switches += 1
-            self.interval = self.FIRST
+            self.interval = min(self.LAST, base)
             self.untried = set(range(self.n)) - {other}
         elif self.untried:
-            self.interval = self.FIRST  # try the remaining plan soon
+            self.interval = min(self.LAST, base)  # the remaining plan next
         else:
-            ratio = med / max(cur_t, 1e-12)
-            self.interval = min(self.LAST, max(2 * self.interval, int(40 * self.PROBE * ratio)))
+            self.interval = min(self.LAST, max(2 * self.interval, base))
         self.next_trial = self.calls + self.interval
 
     def describe(self):

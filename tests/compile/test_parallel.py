@@ -376,7 +376,9 @@ def test_gemm_through_numpys_blas():
 
 def test_serial_plan_gives_the_same_bits(calib, monkeypatch):
     """A step whose GEMM and loops have thread thresholds gives the same bits under the
-    calibrated plan (threads) and the serial one, and explain() says which plan runs."""
+    calibrated plan (threads), the serial one and threaded GEMMs with serial loops (loops and
+    reductions split the same way; this GEMM is below OpenBLAS's own threading size, bigger
+    ones may round differently on 2 threads), and explain() says which plan runs."""
     fast = [(n, 1.0, 0.5) for n in calibrate.SIZES]
     monkeypatch.setattr(
         calibrate, "measure", lambda: {"light": fast, "heavy": fast, "gemm": [(1000, 1.0, 0.5)]}

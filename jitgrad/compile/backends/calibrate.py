@@ -482,9 +482,12 @@ class ThreadPlan:
     (prange loops and BLAS threads where the calibration said they pay), 1 = serial (every
     loop serial, every GEMM on one BLAS thread), 2 (where the step has both kinds) = threaded
     GEMMs with serial loops (OpenBLAS's idle workers spin ~0.1 s after a threaded GEMM, on
-    the cores numba's prange threads want). The plans give the same results (the loops are
-    elementwise, the reductions split their work the same way serial or parallel, BLAS
-    splits the output, not the sums), so switching is invisible except in time.
+    the cores numba's prange threads want). Loops and reductions give the same bits under
+    every plan (elementwise loops; reductions split their work the same way serial or
+    parallel); a GEMM on 2 OpenBLAS threads may round differently from 1 thread (measured:
+    512x784x256 differs in the last bits, 256x512x784 does not), so with big GEMMs a switch
+    can change results within float rounding: ``JITGRAD_THREAD_PLAN=calibrated`` or
+    ``serial`` gives run-to-run reproducible results.
 
     A calibration is a snapshot: taken on a quiet machine, threads pay; when other processes
     later hold the cores, threads wait for them and the same step runs several times slower

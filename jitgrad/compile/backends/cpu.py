@@ -2,7 +2,8 @@
 
 Fused elementwise groups become loop kernels (``prange`` only when big enough to pay for
 threads), reductions and index ops call the hand-written kernels in ``cpu_kernels``, matmul is
-``np.dot`` (BLAS), and any op without a native lowering runs its NumPy implementation in an
+``K.gemm`` (NumPy's OpenBLAS; ``np.dot`` where that library is not found), and any op
+without a native lowering runs its NumPy implementation in an
 ``objmode`` block (the core's fallback: warned once, listed in ``exe.fallbacks``), so every
 graph compiles. State (parameters, optimizer buffers) is written in place at the end, or
 directly by the loop that computes its final value when the memory plan allows it.

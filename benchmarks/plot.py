@@ -5,6 +5,7 @@ import math
 COLORS = {
     "jitgrad eager": "#9ecae1",
     "jitgrad compiled": "#08519c",
+    "jitgrad serial": "#4292c6",
     "numpy": "#999999",
     "torch eager": "#fdae6b",
     "torch.compile": "#e6550d",

@@ -149,7 +149,7 @@ def run_row(row, cfg, level, bandwidth, log):
             t_first = time.perf_counter() - t0
             warm_up(
                 fn,
-                min_calls=6 if col == "jitgrad compiled" else 3,
+                min_calls=6 if col in ("jitgrad compiled", "jitgrad serial") else 3,
                 min_time=cfg["warm"],
                 max_time=max(cfg["warm"], 2.0),
             )
@@ -311,16 +311,18 @@ def summary_table(rows, markdown=False):
     from .workloads.common import COLUMNS
 
     head = ["workload", "unit"] + COLUMNS + ["compiled vs eager", "compiled vs best peer"]
-    head.append("BW floor")
+    head += ["serial / compiled", "BW floor"]
     body = []
     for r in rows:
         cells = [r["name"], r["unit"]]
-        comp = None
+        comp = ser = None
         for c in r["columns"]:
             if "median_s" in c:
                 cells.append(fmt_t(c["median_s"], r["unit"]))
                 if c["column"] == "jitgrad compiled":
                     comp = c
+                if c["column"] == "jitgrad serial":
+                    ser = c
             else:
                 st = c["status"]
                 cells.append("n/a" if st == "n/a" else st.split(":")[0])
@@ -331,6 +333,8 @@ def summary_table(rows, markdown=False):
             else "-"
         )
         cells.append(bp)
+        # parallel vs serial: >= 1x means the default (threads where they pay) is not slower
+        cells.append(fmt_x(ser["median_s"] / comp["median_s"]) if comp and ser else "-")
         cells.append(fmt_t(r["floor_s"], r["unit"]) if r.get("floor_s") else "-")
         body.append(cells)
     if markdown:

@@ -8,6 +8,7 @@ clean blocks remain; otherwise the least disturbed ones are kept and the row is 
 """
 
 import os
+import random
 import statistics
 import time
 
@@ -132,7 +133,10 @@ def measure(
     max_rounds = max_rounds or rounds * 2
     r = 0
     while True:
-        order = names[r % len(names) :] + names[: r % len(names)]
+        # a new order every round (seeded): a case that leaves threads spinning (OpenBLAS
+        # workers spin ~0.1 s after a threaded call) slows whichever case runs next, so no
+        # case may always follow the same one (a rotation would keep every predecessor)
+        order = random.Random(r).sample(names, len(names))
         for k in order:
             blocks[k].append(time_block(cases[k], ns[k], cap=4 * block))
         r += 1

@@ -4,7 +4,15 @@ import numpy as np
 
 from ..peers import Unavailable
 
-COLUMNS = ["jitgrad eager", "jitgrad compiled", "numpy", "torch eager", "torch.compile", "jax.jit"]
+COLUMNS = [
+    "jitgrad eager",
+    "jitgrad compiled",
+    "jitgrad serial",  # compiled with trace(parallel=False): serial loops, one BLAS thread
+    "numpy",
+    "torch eager",
+    "torch.compile",
+    "jax.jit",
+]
 PEERS = ["numpy", "torch eager", "torch.compile", "jax.jit"]
 
 
@@ -30,6 +38,12 @@ class Row:
         self.group = group or workload  # chart panel
         self.x = x  # chart x label within the panel
         self.note = note
+
+
+def skip_serial(level):
+    """The serial-compiled column (another compile per row) is left out of the smoke run."""
+    if level == "smoke":
+        raise Unavailable("skipped (--smoke)")
 
 
 def skip_compile(level):

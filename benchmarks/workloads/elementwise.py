@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import peers
-from .common import Row, skip_compile
+from .common import Row, skip_compile, skip_serial
 
 C = math.sqrt(2.0 / math.pi)
 A = 0.044715
@@ -44,7 +44,8 @@ def jitgrad_case(kind, arrays, traced):
         loss.backward()
         return loss
 
-    step = jitgrad.trace(chain) if traced else chain
+    kw = {"parallel": False} if traced == "serial" else {}
+    step = jitgrad.trace(chain, **kw) if traced else chain
     fn = lambda: step(x, w, b)
     fn.traced = step if traced else None
     return fn
@@ -135,6 +136,7 @@ def cases(kind, n, level):
     return {
         "jitgrad eager": lambda: jitgrad_case(kind, arrays(), False),
         "jitgrad compiled": lambda: jitgrad_case(kind, arrays(), True),
+        "jitgrad serial": lambda: (skip_serial(level), jitgrad_case(kind, arrays(), "serial"))[1],
         "numpy": lambda: numpy_case(kind, arrays()),
         "torch eager": lambda: torch_case(kind, arrays(), False),
         "torch.compile": lambda: (skip_compile(level), torch_case(kind, arrays(), True))[1],

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import peers
-from .common import Row, flat_params, load_torch, mlp_params, mnist_batch, skip_compile
+from .common import Row, flat_params, load_torch, mlp_params, mnist_batch, skip_compile, skip_serial
 from .mlp import SIZES, jitgrad_model
 
 
@@ -18,7 +18,8 @@ def jitgrad_case(params, x, traced):
         with jitgrad.no_grad():
             return model(x)
 
-    step = jitgrad.trace(forward) if traced else forward
+    kw = {"parallel": False} if traced == "serial" else {}
+    step = jitgrad.trace(forward, **kw) if traced else forward
     fn = lambda: step(xt)
     fn.traced = step if traced else None
     return fn
@@ -78,6 +79,7 @@ def cases(batch, level):
     return {
         "jitgrad eager": lambda: jitgrad_case(params, x, False),
         "jitgrad compiled": lambda: jitgrad_case(params, x, True),
+        "jitgrad serial": lambda: (skip_serial(level), jitgrad_case(params, x, "serial"))[1],
         "numpy": lambda: numpy_case(params, x),
         "torch eager": lambda: torch_case(params, x, False),
         "torch.compile": lambda: (skip_compile(level), torch_case(params, x, True))[1],

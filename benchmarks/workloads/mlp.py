@@ -11,6 +11,7 @@ from .common import (
     mlp_params,
     mnist_batch,
     skip_compile,
+    skip_serial,
 )
 
 SIZES = (784, 256, 256, 10)
@@ -159,6 +160,10 @@ def cases(batch_size, level, params=None, batch=None):
     return {
         "jitgrad eager": lambda: jitgrad_step(params, batch, False),
         "jitgrad compiled": lambda: jitgrad_step(params, batch, True),
+        "jitgrad serial": lambda: (
+            skip_serial(level),
+            jitgrad_step(params, batch, True, {"parallel": False}),
+        )[1],
         "numpy": lambda: numpy_step(params, batch),
         "torch eager": lambda: torch_step(params, batch, False),
         "torch.compile": lambda: (skip_compile(level), torch_step(params, batch, True))[1],

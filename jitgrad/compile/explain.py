@@ -62,6 +62,8 @@ def explain(tf, v):
             f"generated loops (fused + reductions): {loops}; kernels: "
             f"{getattr(exe, 'n_kernels', '?')}"
         )
+    if hasattr(exe, "thread_plan"):  # CPU: thresholds, BLAS, the run-time thread plan
+        lines.append(f"threads: {exe.threads}")
     flops = sum(_flops(g, n) for n in g.nodes)
     nbytes = sum(_bytes(g, n) for n in g.nodes)
     lines.append(f"estimated work per call: {flops / 1e6:.3f} MFLOP, {nbytes / 1e6:.3f} MB moved")

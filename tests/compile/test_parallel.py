@@ -39,6 +39,16 @@ def _gemm(pays_from):
     return [(m * 784 * 256, 1.0, 0.5 if m * 784 * 256 >= pays_from else 1.0) for m in (8, 64, 512)]
 
 
+def _plan(mnk):
+    """``blas_plan()`` expected when GEMMs pay for threads from ``mnk`` (inf: never)."""
+    if K.NUMPY_BLAS is None:  # numba's np.dot (scipy's OpenBLAS), numba's thread count
+        nt = numba.config.NUMBA_NUM_THREADS
+        return None if math.isinf(mnk) or nt < 2 else (mnk, nt)
+    if math.isinf(mnk) or calibrate.blas_threads() < 2:
+        return (calibrate.NEVER_GEMM, 1)
+    return (mnk, 0)  # NumPy's pool, at its own thread count
+
+
 def test_threshold_is_the_size_from_which_parallel_keeps_paying():
     (_, wl, _, _), (_, wh, _, _) = calibrate.KERNELS
     never = [(n, 1.0, 1.0) for n in calibrate.SIZES]  # equal is not "pays": needs MARGIN
@@ -69,7 +79,7 @@ def test_calibrated_once_then_read_from_disk(calib, monkeypatch):
     calibrate._STATE.pop("table")
     monkeypatch.setattr(calibrate, "measure", lambda: pytest.fail("calibrated twice"))
     assert calibrate.par_threshold(wl) == 1 << 20
-    assert calibrate.blas_plan() == (512 * 784 * 256, numba.config.NUMBA_NUM_THREADS)
+    assert calibrate.blas_plan() == _plan(512 * 784 * 256)
     assert "from" in calibrate.describe()
 
 
@@ -79,7 +89,7 @@ def test_never_paying_means_serial_code(calib, monkeypatch):
         calibrate, "measure", lambda: {"light": never, "heavy": never, "gemm": _gemm(math.inf)}
     )
     assert calibrate.par_threshold(40) is None
-    assert calibrate.blas_plan() is None
+    assert calibrate.blas_plan() == _plan(math.inf)
 
     def f(x):
         return (jg.tanh(x) * 2.0 + 1.0).sum()
@@ -233,7 +243,7 @@ def test_dot_gives_big_gemms_threads_and_restores_one():
         K.dot(aa, b, out, mnk_min, 2)
         np.testing.assert_allclose(out, a @ b, rtol=1e-12)
         assert get() == 1  # numba's threads and BLAS's never both hold the cores
-    assert calibrate.blas_plan() == (calibrate.DEFAULT_GEMM, numba.config.NUMBA_NUM_THREADS)
+    assert calibrate.blas_plan() == _plan(calibrate.DEFAULT_GEMM)
 
 
 def _vmath_calls_in_loops(src):
@@ -275,3 +285,160 @@ def test_loop_invariant_vmath_chain_is_not_in_a_loop():
     want = step(x, z)
     np.testing.assert_allclose(loss.detach().numpy(), want.detach().numpy(), rtol=1e-5)
     np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-5)
+
+
+def test_busy_machine_calibration_is_not_kept(calib, monkeypatch):
+    """Measured while other processes hold the cores (twice), a calibration is not used:
+    the defaults are, other processes do not measure again for RECHECK_S, then they do,
+    and a quiet measurement replaces the busy one."""
+    never = [(n, 1.0, 1.0) for n in calibrate.SIZES]
+    calls = []
+
+    def busy():
+        calls.append("busy")
+        return {"light": never, "heavy": never, "gemm": _gemm(math.inf), "others": 1.5}
+
+    monkeypatch.setattr(calibrate, "measure", busy)
+    assert calibrate.par_threshold(3) == math.ceil(calibrate.DEFAULT / 3)
+    assert calls == ["busy", "busy"]  # measured once more before giving up
+    assert "busy" in calibrate.describe()
+    with open(calib / "calibration.json") as f:
+        (entry,) = json.load(f).values()
+    assert entry["contended"] is True and entry["others"] == 1.5
+    calibrate._STATE.pop("table")
+    monkeypatch.setattr(calibrate, "measure", lambda: pytest.fail("measured again too soon"))
+    assert calibrate.par_threshold(3) == math.ceil(calibrate.DEFAULT / 3)
+    # after RECHECK_S a process measures again; quiet, the result is kept
+    monkeypatch.setattr(calibrate.time, "time", lambda: entry["time"] + calibrate.RECHECK_S + 1)
+    monkeypatch.setattr(
+        calibrate,
+        "measure",
+        lambda: {"light": _rows(1 << 16), "heavy": never, "gemm": _gemm(1 << 24), "others": 0.0},
+    )
+    calibrate._STATE.pop("table")
+    assert calibrate.par_threshold(3) == 1 << 16
+    with open(calib / "calibration.json") as f:
+        (entry,) = json.load(f).values()
+    assert entry["contended"] is False
+
+
+def test_thread_plan_follows_the_step_timings():
+    """The run-time plan switches to the plan that measures faster, keeps it while the other
+    loses, and tries the other less and less often."""
+    tp = calibrate.ThreadPlan()
+    cost = [10.0, 1.0]  # the calibrated plan 10x slower (threads waiting for busy cores)
+    seen = []
+    for _ in range(400):
+        p = tp.pick()
+        seen.append(p)
+        tp.record(p, cost[p])
+    assert tp.cur == 1 and tp.switches == 1 and tp.last == {0: 10.0, 1: 1.0}
+    # after the switch: trials far apart (at least 40x their extra cost)
+    assert seen[50:].count(0) <= 2 * calibrate.ThreadPlan.PROBE
+    cost[0] = 0.5  # the machine got quiet: threads pay again
+    for _ in range(5000):
+        p = tp.pick()
+        tp.record(p, cost[p])
+    assert tp.cur == 0 and tp.switches == 2
+    assert "calibrated" in tp.describe()
+    three = calibrate.ThreadPlan(n_plans=3)  # every plan gets tried: the third one wins
+    cost = [4.0, 2.0, 1.0]
+    for _ in range(300):
+        p = three.pick()
+        three.record(p, cost[p])
+    assert three.cur == 2 and "BLAS threads only" in three.describe()
+    fixed = calibrate.ThreadPlan("serial")
+    assert all(fixed.pick() == 1 for _ in range(100))
+
+
+def test_gemm_through_numpys_blas():
+    """``K.gemm`` (NumPy's OpenBLAS) equals ``a @ b`` for C, F and strided operands, float32
+    and float64, empty and k = 0 products, on one thread or the pool's, and leaves the pool's
+    thread count as it was."""
+    if K.NUMPY_BLAS is None:
+        pytest.skip("NumPy's OpenBLAS not found: generated code calls K.dot")
+    before = K.numpy_blas_threads()
+    rng = np.random.default_rng(4)
+    for dt in (np.float32, np.float64):
+        for m, k, n in ((5, 7, 3), (1, 4, 6), (6, 1, 1), (0, 3, 2), (3, 0, 2)):
+            a0 = rng.standard_normal((m, k)).astype(dt)
+            b0 = rng.standard_normal((k, n)).astype(dt)
+            want = a0.astype(np.float64) @ b0.astype(np.float64)
+            b_rev = np.ascontiguousarray(b0[:, ::-1])[:, ::-1]  # negative strides
+            for a in (a0, np.asfortranarray(a0)):
+                for b in (b0, np.asfortranarray(b0), b_rev):
+                    for mnk_min, threads in ((0, 0), (10**12, 2), (0, 1)):
+                        out = np.full((m, n), np.nan, dt)
+                        K.gemm(a, b, out, mnk_min, threads)
+                        np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+                        assert K.numpy_blas_threads() == before
+
+
+def test_serial_plan_gives_the_same_bits(calib, monkeypatch):
+    """A step whose GEMM and loops have thread thresholds gives the same bits under the
+    calibrated plan (threads), the serial one and threaded GEMMs with serial loops (loops and
+    reductions split the same way; this GEMM is below OpenBLAS's own threading size, bigger
+    ones may round differently on 2 threads), and explain() says which plan runs."""
+    fast = [(n, 1.0, 0.5) for n in calibrate.SIZES]
+    monkeypatch.setattr(
+        calibrate, "measure", lambda: {"light": fast, "heavy": fast, "gemm": [(1000, 1.0, 0.5)]}
+    )
+    rng = np.random.default_rng(5)
+    w = jg.tensor(rng.standard_normal((48, 64)).astype(np.float32), requires_grad=True)
+    x = jg.tensor(rng.standard_normal((40, 64)).astype(np.float32))
+
+    def step(x):
+        w.grad = None
+        loss = jg.tanh(x @ w.T).sum()
+        loss.backward()
+        return loss
+
+    ts = jg.trace(step)
+    for _ in range(3):
+        ts(x)
+    exe = ts._variant().exe
+    tp = exe.thread_plan
+    assert tp is not None and len(exe.S_plans) == 3  # threaded loops and GEMM: 3 plans
+    assert "_S[" in ts.source().split("K.gemm(")[1].split(")")[0]  # threshold from _S
+    res = []
+    for plan in (0, 1, 2, 0):
+        tp.cur, tp.next_trial, tp.queue = plan, None, []
+        loss = ts(x)
+        res.append((loss.detach().numpy().tobytes(), w.grad.numpy().tobytes()))
+    assert res[0] == res[1] == res[2] == res[3]
+    assert "thread plan: calibrated" in ts.explain()
+
+
+def test_in_place_update_passes_its_buffer_once():
+    """A loop that overwrites an input it reads (the SGD momentum update writes the buffer
+    and the weight in place) gets that buffer once, as its output: passed twice, the two
+    overlapping pointers kept LLVM on the scalar loop. Values match eager."""
+    rng = np.random.default_rng(6)
+    w0 = rng.standard_normal((8, 16)).astype(np.float32)
+    x = jg.tensor(rng.standard_normal((5, 16)).astype(np.float32))
+
+    def make():
+        w = jg.tensor(w0.copy(), requires_grad=True)
+        opt = jg.optim.SGD([w], lr=0.1, momentum=0.9)
+
+        def step(x):
+            opt.zero_grad()
+            loss = jg.tanh(x @ w.T).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        return w, step
+
+    (w, step), (we, eager) = make(), make()
+    ts = jg.trace(step)
+    for _ in range(4):
+        ts(x)
+        eager(x)
+    np.testing.assert_allclose(w.detach().numpy(), we.detach().numpy(), rtol=1e-5, atol=1e-6)
+    src = ts.source()
+    assert "x_o0 = o0[" in src and "x_o1 = o1[" in src
+    for line in src.splitlines():  # no kernel call gets one state buffer twice
+        if line.strip().startswith("k_"):
+            bufs = [a.split(".")[0] for a in line.split("(", 1)[1].split(", ") if "reshape" in a]
+            assert len(bufs) == len(set(bufs)), line

@@ -33,9 +33,13 @@ from ..vmath import tanh as _vtanh
 
 TRANSCENDENTAL = 8  # work units of one vmath/libm call next to a multiply-add
 MARGIN = 0.8  # parallel time / serial time a size must reach to count as paying
+# cores other processes may keep busy on average during a calibration for it to be cached
+CONTENDED = 0.25
+RECHECK_S = 600  # a busy machine's calibration is tried again after this many seconds
+LOADED_GEMM = 1 << 24  # m*n*k from which GEMMs get threads when the machine was too busy
 DEFAULT = 1 << 21  # work units, when calibration is off (~700k elements of a light loop)
 SIZES = (1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20)
-GEMM_ROWS = (16, 64, 256, 1024)  # m of the timed (m, 784) @ (784, 256) float32 GEMMs
+GEMM_ROWS = (16, 32, 64, 256, 1024)  # m of the timed (m, 784) @ (784, 256) float32 GEMMs
 DEFAULT_GEMM = 1 << 27  # m*n*k from which a GEMM gets every thread, calibration off
 _FILE = "calibration.json"
 _STATE = {}  # "table": [(work per element, threshold in work units or inf)], "source": ...
@@ -120,9 +124,53 @@ def _best(fn, rounds=1, block_s=0.002):
     return best
 
 
+def _busy():
+    """(CPU seconds used by the whole machine, by this process), or None without /proc."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    t = os.times()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(v) - v[3] - v[4]) / tick, t.user + t.system
+
+
 def measure(sizes=SIZES, rounds=5):
     """Serial and parallel seconds of each calibration kernel at each size:
-    ``{name: [(n, serial, parallel)]}`` (rounds interleaved, best of ``rounds``)."""
+    ``{name: [(n, serial, parallel)]}`` (rounds interleaved, best of ``rounds``), and
+    ``"others"``: how many cores other processes kept busy meanwhile (None: unknown)."""
+    b0, t0 = _busy(), time.perf_counter()
+    out = _measure(sizes, rounds)
+    b1 = _busy()
+    if b0 is not None and b1 is not None:
+        wall = max(time.perf_counter() - t0, 1e-9)
+        out["others"] = max(0.0, (b1[0] - b0[0]) - (b1[1] - b0[1])) / wall
+    else:
+        out["others"] = None
+    return out
+
+
+def _merge(m1, m2):
+    """Best of two measurements, size by size (the second taken because the first looked
+    contended): noise only ever makes a kernel slower."""
+    out = {}
+    for k, rows in m1.items():
+        if isinstance(rows, list):
+            out[k] = [
+                (n, min(s1, s2), min(p1, p2)) for (n, s1, p1), (_, s2, p2) in zip(rows, m2[k])
+            ]
+    vals = [x for x in (m1.get("others"), m2.get("others")) if x is not None]
+    out["others"] = min(vals) if vals else None
+    return out
+
+
+def _contended(measured):
+    o = measured.get("others")
+    return o is not None and o > CONTENDED
+
+
+def _measure(sizes, rounds):
     start_threads()
     rng = np.random.default_rng(0)
     out = {}
@@ -137,22 +185,37 @@ def measure(sizes=SIZES, rounds=5):
                 tp = min(tp, _best(lambda: fp(o, a)))
             rows.append((n, ts, tp))
         out[name] = rows
-    # GEMMs (m, 784) @ (784, 256) through numba's np.dot: one BLAS thread or all of them
-    from . import cpu_kernels as K
-
-    nt = numba.config.NUMBA_NUM_THREADS
+    # GEMMs (m, 784) @ (784, 256) as the generated code calls them: one BLAS thread or all
+    nt = blas_threads()
+    gemm = _gemm_fn()
     b = rng.uniform(-1, 1, (784, 256)).astype(np.float32)
     rows = []
-    for m in GEMM_ROWS:
+    for m in GEMM_ROWS if nt > 1 else ():
         a = rng.uniform(-1, 1, (m, 784)).astype(np.float32)
         c = np.empty((m, 256), np.float32)
         t1, tn = math.inf, math.inf
         for _ in range(rounds):
-            t1 = min(t1, _best(lambda: K.dot(a, b, c, 0, 1)))
-            tn = min(tn, _best(lambda: K.dot(a, b, c, 0, nt)))
+            t1 = min(t1, _best(lambda: gemm(a, b, c, 0, 1)))
+            tn = min(tn, _best(lambda: gemm(a, b, c, 0, nt)))
         rows.append((m * 784 * 256, t1, tn))
     out["gemm"] = rows
     return out
+
+
+def _gemm_fn():
+    from . import cpu_kernels as K
+
+    return K.gemm if K.NUMPY_BLAS is not None else K.dot
+
+
+def blas_threads():
+    """Threads a GEMM that pays for them gets: NumPy's OpenBLAS pool's count (the generated
+    code calls that library), or numba's count where it calls scipy's (``np.dot``)."""
+    from . import cpu_kernels as K
+
+    if K.NUMPY_BLAS is not None:
+        return K.numpy_blas_threads()
+    return numba.config.NUMBA_NUM_THREADS
 
 
 def _pays_from(rows):
@@ -187,9 +250,17 @@ def _machine_tag():
             str(numba.config.NUMBA_NUM_THREADS),
             numba.__version__,
             f"margin={MARGIN}",
+            _blas_tag(),
             ",".join(map(str, SIZES)),
+            "gemm=" + ",".join(map(str, GEMM_ROWS)),
         ]
     )
+
+
+def _blas_tag():
+    from . import cpu_kernels as K
+
+    return "blas=numpy" if K.NUMPY_BLAS is not None else "blas=scipy"
 
 
 def _path():
@@ -199,15 +270,29 @@ def _path():
 
 
 def _load():
+    """(table, gemm, entry) of this machine's stored calibration, or (None, None, None)."""
     try:
         with open(_path()) as f:
             entry = json.load(f).get(_machine_tag())
-        return [(int(w), float(t)) for w, t in entry["table"]], float(entry["gemm"])
+        tab = [(int(w), float(t)) for w, t in entry["table"]]
+        return tab, float(entry["gemm"]), entry
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None, None
+        return None, None, None
 
 
-def _store(table, gemm, measured):
+def _store(table, gemm, measured, contended=False):
+    """Write this machine's entry (a contended one only where no quiet one is stored);
+    returns the entry."""
+    entry = {
+        "table": [[w, t] for w, t in table],
+        "gemm": gemm,
+        "measured": measured,
+        "contended": contended,
+        "others": measured.get("others") or 0.0,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "time": time.time(),
+        "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
     path = _path()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -218,19 +303,17 @@ def _store(table, gemm, measured):
                 data = {}
         except (OSError, ValueError):
             data = {}
-        data[_machine_tag()] = {
-            "table": [[w, t] for w, t in table],
-            "gemm": gemm,
-            "measured": measured,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        }
+        old = data.get(_machine_tag())
+        if contended and isinstance(old, dict) and not old.get("contended", True):
+            return entry  # keep the quiet measurement
+        data[_machine_tag()] = entry
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
             json.dump(data, f, indent=1)
         os.replace(tmp, path)
     except OSError:
         pass  # an unwritable cache directory: calibrate again in the next process
+    return entry
 
 
 def table():
@@ -254,33 +337,85 @@ def table():
     return _STATE["table"]
 
 
+def _under_load(entry):
+    """The table used while the machine is too busy to calibrate: loops from ``DEFAULT``
+    work units, GEMMs from ``LOADED_GEMM`` get threads, and the step's run-time plan
+    (``ThreadPlan``) keeps them serial for as long as threads lose."""
+    _STATE["source"] = (
+        f"machine busy when calibrated ({entry['others']:.1f} cores used by other "
+        f"processes, {entry['date']}): defaults, measured again after {RECHECK_S // 60} min"
+    )
+    return [(KERNELS[0][1], float(DEFAULT))], float(LOADED_GEMM)
+
+
 def _calibrated():
-    """Load this machine's calibration from disk, or measure and store it (once)."""
+    """Load this machine's calibration from disk, or measure and store it (once).
+
+    A measurement taken while other processes kept the cores busy (``CONTENDED``) is
+    measured once more (best of both, kernel by kernel); still contended, it is not used:
+    the defaults are (``_under_load``), the file records when (so other processes do not
+    measure again within ``RECHECK_S``), and a quiet measurement stored earlier is kept."""
     if "table" in _STATE:
         return
-    tab, gemm = _load()
-    if tab is not None:
+    tab, gemm, entry = _load()
+    if tab is not None and not entry.get("contended"):
         _STATE["source"] = f"calibrated, from {_path()}"
+    elif tab is not None and time.time() - entry.get("time", 0) < RECHECK_S:
+        tab, gemm = _under_load(entry)
     else:
         measured = measure()
+        if _contended(measured):  # measure again; each kernel keeps its best time
+            measured = _merge(measured, measure())
         tab, gemm = thresholds(measured), _pays_from(measured["gemm"])
-        _store(tab, gemm, measured)
-        _STATE["source"] = "calibrated now"
+        if _contended(measured):
+            entry = _store(tab, gemm, measured, contended=True)
+            tab, gemm = _under_load(entry)
+        else:
+            _store(tab, gemm, measured)
+            _STATE["source"] = "calibrated now"
     _STATE["table"], _STATE["gemm"] = tab, gemm
 
 
-def blas_plan():
-    """``(m*n*k, threads)``: GEMMs from that size run on ``threads`` BLAS threads (numba's
-    count), smaller ones on one; None when every GEMM keeps the process-wide count
-    (``JITGRAD_BLAS_THREADS`` set by the user, one core, or threads never paid here)."""
-    nt = numba.config.NUMBA_NUM_THREADS
-    if os.environ.get("JITGRAD_BLAS_THREADS") or nt < 2:
-        return None
+NEVER_GEMM = 1 << 62  # an m*n*k no GEMM reaches: every GEMM on one thread
+
+
+def blas_plan(serial=False):
+    """``(m*n*k, threads)``: GEMMs from that size run on ``threads`` BLAS threads, smaller
+    ones on one (``K.gemm``/``K.dot`` arguments); ``serial`` (``trace(parallel=False)``):
+    every GEMM on one thread unless ``JITGRAD_BLAS_THREADS`` says otherwise.
+
+    With NumPy's OpenBLAS (``K.gemm``): ``JITGRAD_BLAS_THREADS=n`` gives every GEMM n
+    threads; else the calibrated size, GEMMs above it on the pool's own count (``threads``
+    0, i.e. NumPy's), or ``NEVER_GEMM`` where threads never paid. With scipy's (``K.dot``,
+    NumPy's library not found): None when every GEMM keeps the process-wide count
+    (``JITGRAD_BLAS_THREADS`` set, one core, threads never paid)."""
+    from . import cpu_kernels as K
+
+    numpy_blas = K.NUMPY_BLAS is not None
+    env = os.environ.get("JITGRAD_BLAS_THREADS", "").strip()
+    if env:
+        if not numpy_blas:
+            return None
+        try:
+            n = int(env)
+            if n < 1:
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f"JITGRAD_BLAS_THREADS={env!r}: expected a positive number of BLAS threads"
+            ) from None
+        return (0, n)
+    nt = blas_threads()
+    if nt < 2 or serial:
+        return (NEVER_GEMM, 1) if numpy_blas else None
     if os.environ.get("JITGRAD_CALIBRATE", "1") in ("0", ""):
-        return (DEFAULT_GEMM, nt)
-    _calibrated()
-    g = _STATE["gemm"]
-    return None if math.isinf(g) else (int(g), nt)
+        g = float(DEFAULT_GEMM)
+    else:
+        _calibrated()
+        g = _STATE["gemm"]
+    if math.isinf(g):
+        return (NEVER_GEMM, 1) if numpy_blas else None
+    return (int(g), 0 if numpy_blas else nt)
 
 
 def par_threshold(work, forced=None):
@@ -305,6 +440,153 @@ def describe():
         f"{w} units/element: " + ("never" if math.isinf(t) else f"from {t:.0f} units")
         for w, t in sorted(tab)
     ]
+    return f"parallel loops ({_STATE.get('source')}): " + "; ".join(parts) + "; " + describe_blas()
+
+
+def describe_blas():
+    """Which BLAS the generated code calls and on how many threads."""
+    from . import cpu_kernels as K
+
     plan = blas_plan()
-    blas = "1 thread" if plan is None else f"{plan[1]} threads from m*n*k = {plan[0]}"
-    return f"parallel loops ({_STATE.get('source')}): " + "; ".join(parts) + f"; BLAS: {blas}"
+    if K.NUMPY_BLAS is None:
+        lib = "scipy's OpenBLAS (NumPy's not found)"
+        n = "1 thread" if plan is None else f"{plan[1]} threads from m*n*k = {plan[0]}, 1 below"
+    else:
+        lib = "NumPy's OpenBLAS"
+        if plan[0] >= NEVER_GEMM:
+            n = "1 thread (threads never paid here)"
+        elif plan[0] == 0:
+            n = f"{plan[1]} thread(s) (JITGRAD_BLAS_THREADS)"
+        else:
+            n = f"its pool's {blas_threads()} threads from m*n*k = {plan[0]}, 1 below"
+    return f"BLAS: {lib}, {n}"
+
+
+def plan_mode():
+    """``JITGRAD_THREAD_PLAN``: ``adaptive`` (default: the step's own timings choose between
+    the calibrated plan and the serial one, re-checked now and then), ``calibrated`` or
+    ``serial`` (always that plan)."""
+    mode = os.environ.get("JITGRAD_THREAD_PLAN", "adaptive").strip().lower() or "adaptive"
+    if mode not in ("adaptive", "calibrated", "serial"):
+        raise ValueError(
+            f"JITGRAD_THREAD_PLAN={mode!r}: expected 'adaptive', 'calibrated' or 'serial'"
+        )
+    return mode
+
+
+PLAN_NAMES = ("calibrated", "serial", "BLAS threads only")
+
+
+class ThreadPlan:
+    """Chooses, call by call, the plan a compiled step runs with: 0 = the calibrated one
+    (prange loops and BLAS threads where the calibration said they pay), 1 = serial (every
+    loop serial, every GEMM on one BLAS thread), 2 (where the step has both kinds) = threaded
+    GEMMs with serial loops (OpenBLAS's idle workers spin ~0.1 s after a threaded GEMM, on
+    the cores numba's prange threads want). Loops and reductions give the same bits under
+    every plan (elementwise loops; reductions split their work the same way serial or
+    parallel); a GEMM on 2 OpenBLAS threads may round differently from 1 thread (measured:
+    512x784x256 differs in the last bits, 256x512x784 does not), so with big GEMMs a switch
+    can change results within float rounding: ``JITGRAD_THREAD_PLAN=calibrated`` or
+    ``serial`` gives run-to-run reproducible results.
+
+    A calibration is a snapshot: taken on a quiet machine, threads pay; when other processes
+    later hold the cores, threads wait for them and the same step runs several times slower
+    than serial (measured 5-10x on 2 busy cores). So the step times itself: a trial runs one
+    other plan (in turn) for ``PROBE`` + 1 calls in a row, drops the first (it pays for the
+    previous plan's leftovers: OpenBLAS workers still spinning), and compares their median
+    with the median of the current plan's last ``WINDOW`` calls; the other plan must win by
+    ``GAIN``. (Interleaving the plans call by call hid the cost of threads: every call then
+    ran next to the previous threaded call's spinning workers.) A trial call more than
+    ``HOPELESS`` times the current plan's time ends the trial at once. Trials come at least
+    40x their extra cost apart (``FIRST`` calls where the plans cost about the same), further
+    apart each time nothing changes, at most ``LAST`` calls."""
+
+    PROBE = 3
+    WINDOW = 5
+    FIRST = 32
+    LAST = 4096
+    GAIN = 0.9
+    HOPELESS = 3.0
+
+    def __init__(self, mode="adaptive", n_plans=2):
+        self.mode = mode
+        self.n = n_plans
+        self.cur = 1 if mode == "serial" else 0
+        self.calls = 0  # timed calls
+        self.next_trial = self.WINDOW if mode == "adaptive" else None
+        self.interval = self.FIRST
+        self.queue = []  # calls of the trial under way still to run
+        self.samples = []
+        self.window = []  # the current plan's latest call times
+        self.skip = False  # the next call on the current plan follows a trial: not recorded
+        self.other = self.cur
+        self.untried = set(range(n_plans)) - {self.cur}  # since the last switch
+        self.switches = 0
+        self.last = None  # {plan: median seconds} of the last trial
+
+    def pick(self):
+        """The plan of the next call."""
+        if self.queue:
+            return self.queue[0]
+        due = self.next_trial is not None and self.calls >= self.next_trial
+        if due and len(self.window) >= 3:
+            other = (self.other + 1) % self.n
+            while other == self.cur:
+                other = (other + 1) % self.n
+            self.other = other
+            self.queue = [other] * (self.PROBE + 1)
+            self.samples = []
+            return other
+        return self.cur
+
+    def record(self, plan, seconds):
+        """The time of a call that ran ``plan`` (calls that compiled are not recorded)."""
+        self.calls += 1
+        if not self.queue:
+            if plan == self.cur and not self.skip:
+                self.window = (self.window + [seconds])[-self.WINDOW :]
+            self.skip = False
+            return
+        if plan != self.queue[0]:
+            return
+        first = len(self.queue) == self.PROBE + 1
+        self.queue.pop(0)
+        cur_t = sorted(self.window)[len(self.window) // 2]
+        if not first:
+            self.samples.append(seconds)
+            if seconds > self.HOPELESS * cur_t:
+                self.queue = []  # far slower than the current plan: no need for more calls
+        if self.queue:
+            return
+        other = self.other
+        med = sorted(self.samples)[len(self.samples) // 2]
+        self.last = {self.cur: cur_t, other: med}
+        self.untried.discard(other)
+        self.skip = True
+        # the next trial comes at least 40x its extra cost later (the loser's calls)
+        ratio = max(med, cur_t) / max(min(med, cur_t), 1e-12)
+        base = max(self.FIRST, int(40 * self.PROBE * ratio)) if ratio > 1.5 else self.FIRST
+        if med <= self.GAIN * cur_t:
+            self.cur = other
+            self.window = self.samples[-self.WINDOW :]
+            self.switches += 1
+            self.interval = min(self.LAST, base)
+            self.untried = set(range(self.n)) - {other}
+        elif self.untried:
+            self.interval = min(self.LAST, base)  # the remaining plan next
+        else:
+            self.interval = min(self.LAST, max(2 * self.interval, base))
+        self.next_trial = self.calls + self.interval
+
+    def describe(self):
+        """One line for ``explain()``."""
+        name = PLAN_NAMES[self.cur]
+        if self.mode != "adaptive":
+            return f"thread plan: {name} (JITGRAD_THREAD_PLAN={self.mode})"
+        s = f"thread plan: {name}, chosen at run time from the step's own timings"
+        if self.last is not None:
+            trial = ", ".join(
+                f"{PLAN_NAMES[k]} {v * 1e3:.3f} ms" for k, v in sorted(self.last.items())
+            )
+            s += f" (last trial: {trial}; {self.switches} switch(es) in {self.calls} calls)"
+        return s

@@ -2,7 +2,8 @@
 
 Fused elementwise groups become loop kernels (``prange`` only when big enough to pay for
 threads), reductions and index ops call the hand-written kernels in ``cpu_kernels``, matmul is
-``np.dot`` (BLAS), and any op without a native lowering runs its NumPy implementation in an
+``K.gemm`` (NumPy's OpenBLAS; ``np.dot`` where that library is not found), and any op
+without a native lowering runs its NumPy implementation in an
 ``objmode`` block (the core's fallback: warned once, listed in ``exe.fallbacks``), so every
 graph compiles. State (parameters, optimizer buffers) is written in place at the end, or
 directly by the loop that computes its final value when the memory plan allows it.
@@ -28,7 +29,16 @@ from ...ops.movement import expand_spec as _expand_spec
 from ...ops.registry import PRIMITIVES
 from ..vmath import IMPORT_LINE, vectorise_template
 from . import cache as _cache
-from .calibrate import blas_plan, par_threshold, work_per_element
+from . import cpu_kernels as _K
+from .calibrate import (
+    NEVER_GEMM,
+    ThreadPlan,
+    blas_plan,
+    par_threshold,
+    plan_mode,
+    work_per_element,
+)
+from .calibrate import describe as describe_threads
 from .codegen import cast_expr, objmode_type, pyobj
 from .core import Backend, Executable, Generator, KernelSet, used_consts
 
@@ -102,6 +112,8 @@ class CPUGen(Generator):
         self.layout = {}
         self.const_args = []  # arrays passed after the inputs
         self.sizes = []  # the runtime size vector ``_S`` (first argument of ``step``)
+        # slots of _S that are thread thresholds (``thread_slot``): of loops, of GEMMs
+        self.thread_slots, self.gemm_slots = [], []
         # buffers the caller passes (after the constants): ("temp", vid) are owned by the
         # executable and reused call to call (nothing that escapes lives in them); ("grad",
         # vid) are gradients bound to ``.grad``: the caller recycles the previous call's
@@ -166,6 +178,13 @@ class CPUGen(Generator):
         t = self.par_threshold(work)
         if t is None or n * PAR_REACH < t:
             return None
+        return self.thread_slot(t)
+
+    def thread_slot(self, t, gemm=False):
+        """``_S`` slot text of a thread threshold ``t`` (a prange threshold in elements or a
+        GEMM's m*n*k): the executable may run the step with every such slot raised out of
+        reach (the serial plans in ``CPUExecutable.S_plans``) when that measures faster."""
+        (self.gemm_slots if gemm else self.thread_slots).append(len(self.sizes))
         return self.sz(t, literal=())
 
     # ---- the function ----------------------------------------------------------------
@@ -227,6 +246,15 @@ class CPUGen(Generator):
         ] + (self.lines or ["    pass"])
         src = "\n".join(head + self.kernels.src + self.pyfuncs + body) + "\n"
         self.S = np.array(self.sizes, dtype=np.int64)
+        # the same sizes with every thread threshold out of reach: serial loops, 1-thread BLAS
+        # plans (``ThreadPlan``): calibrated; serial; threaded GEMMs with serial loops
+        serial = self.S.copy()
+        serial[self.thread_slots + self.gemm_slots] = NEVER_GEMM
+        self.S_plans = [self.S, serial]
+        if self.thread_slots and self.gemm_slots:
+            blas = self.S.copy()
+            blas[self.thread_slots] = NEVER_GEMM
+            self.S_plans.append(blas)
         return src
 
     # ---- fused elementwise loops -------------------------------------------------------
@@ -307,11 +335,31 @@ class CPUGen(Generator):
                 cm = tuple(mask[grp[0]] for grp in groups)
                 arrays.append((vid, cm))
         outs = list(n.outs)
+        for vid in outs:
+            self._out_buffer(vid, cS)
+        # an input whose buffer the loop overwrites (in-place state updates, buffers reused
+        # by the memory plan) is read through the output's argument: passed twice, LLVM
+        # sees two pointers that overlap and runs the scalar loop (10x slower measured on an
+        # SGD update); one pointer read then written at the same index vectorises
+        same = {}
+        for vid, cm in arrays:
+            for j, ov in enumerate(outs):
+                if (
+                    not any(cm)
+                    and self.v(vid) == self.v(ov)
+                    and self.layout.get(vid) == "C"
+                    and _prod(self.shape(vid)) == _prod(cS)
+                ):
+                    same[vid] = j
+        arrays = [(vid, cm) for vid, cm in arrays if vid not in same]
         # kernel source: the serial loop nest, and a prange one chosen at run time when the
         # loop may be big enough to pay for threads (its work per element decides)
         inner = []  # the loop body, indented for the innermost loop of cnd levels
         idx_full = ", ".join(f"j{d}" for d in range(cnd))
         names, exprs = {}, []
+        for vid, j in same.items():
+            inner.append(f"x_o{j} = o{j}[{idx_full}]")
+            names[vid] = f"x_o{j}"
         for k, (vid, cm) in enumerate(arrays):
             idx = ", ".join("0" if cm[d] else f"j{d}" for d in range(cnd))
             inner.append(f"x_a{k} = a{k}[{idx}]")
@@ -334,7 +382,7 @@ class CPUGen(Generator):
             names[m.out] = t
         for k, vid in enumerate(outs):
             inner.append(f"o{k}[{idx_full}] = {names[vid]}")
-        par = self.par_slot(_prod(cS), work_per_element(exprs, len(arrays) + len(outs)))
+        par = self.par_slot(_prod(cS), work_per_element(exprs, len(arrays) + len(same) + len(outs)))
         a_names = (
             [f"o{k}" for k in range(len(outs))]
             + [f"a{k}" for k in range(len(arrays))]
@@ -363,8 +411,6 @@ class CPUGen(Generator):
             body = head + nest("    ", "range")
         ksrc = "\n".join(body)
         kname = self.kernels.add(ksrc, (ksrc, bool(par)))
-        for vid in outs:
-            self._out_buffer(vid, cS)
         cs_txt = self.shp(cshape)
         args = [self.view(self.v(v), cs_txt) for v in outs]
         for vid, _ in arrays:
@@ -397,11 +443,14 @@ class CPUGen(Generator):
             eb = self.v(b) if self.layout.get(b) in ("C", "F") else self.c(b)
             # into a buffer: the executable's own temporary, a recycled .grad, or a new array
             self._out_buffer(n.out, _cs(self.shape(n.out)))
-            plan = blas_plan()  # BLAS threads for the GEMMs big enough to pay (run time)
+            # BLAS threads for the GEMMs big enough to pay (run time); parallel=False: one
+            plan = blas_plan(serial=self.parallel is False)
             if plan is None:
                 self.emit(f"np.dot({ea}, {eb}, {self.v(n.out)})")
-            else:
-                self.emit(f"K.dot({ea}, {eb}, {self.v(n.out)}, {plan[0]}, {plan[1]})")
+            else:  # K.gemm: NumPy's OpenBLAS (one pool with eager code); K.dot: scipy's
+                fn = "K.gemm" if _K.NUMPY_BLAS is not None else "K.dot"
+                mnk = self.thread_slot(plan[0], True) if 0 < plan[0] < NEVER_GEMM else plan[0]
+                self.emit(f"{fn}({ea}, {eb}, {self.v(n.out)}, {mnk}, {plan[1]})")
             return
         if len(sa) == 3 and len(sb) == 3 and sa[0] == sb[0]:
             self._out_buffer(n.out, _cs(self.shape(n.out)))
@@ -745,6 +794,12 @@ class CPUExecutable(Executable):
         self.out_vids = gen.out_vids
         self.const_args = gen.const_args
         self.S = gen.S  # this graph's sizes: the source itself is the same for every batch size
+        # the same sizes, every thread threshold out of reach; which of the two a call gets is
+        # the thread plan's choice (None: the step has no thread choice to make)
+        self.S_plans = gen.S_plans  # [calibrated, serial(, threaded GEMMs, serial loops)]
+        self.thread_plan = None
+        if len(self.S) and (self.S != self.S_plans[1]).any() and gen.parallel is None:
+            self.thread_plan = ThreadPlan(plan_mode(), len(self.S_plans))
         vals = graph.values
         # (kind, vid, shape, dtype) of the buffers passed after the constants (CPUGen.buffers)
         self.buffers = [(k, v, _cs(vals[v].shape), vals[v].dtype) for k, v in gen.buffers]
@@ -786,6 +841,16 @@ class CPUExecutable(Executable):
 
     def source(self):
         return self.src
+
+    @property
+    def threads(self):
+        """The thread choices in force (calibration, BLAS) and the run-time plan's state."""
+        tp = self.thread_plan
+        return f"{describe_threads()}; " + (
+            tp.describe()
+            if tp
+            else "no run-time thread plan (parallel= given or nothing to thread)"
+        )
 
     def _buffers(self, recycled=None):
         """The buffer arguments of one call: the executable's own temporaries (the same at
@@ -878,7 +943,10 @@ class CPUExecutable(Executable):
             self.noncontig_calls += 1
         for i in self.zero_d:
             args[i] = args[i].reshape(1)
-        args = [self.S] + args + list(self.const_args) + self._buffers(recycled)
+        tp = self.thread_plan
+        plan = 0 if tp is None else tp.pick()
+        args = [self.S_plans[plan]] + args + list(self.const_args)
+        args += self._buffers(recycled)
         if recycled:
             self.recycled_calls += 1
         if self.compile_seconds is None and not self._reuse(self._sig(arrays)):
@@ -894,8 +962,12 @@ class CPUExecutable(Executable):
                         raise
                     res = self.fn(*args)
             self.compile_seconds = time.perf_counter() - t0
-        else:
+        elif tp is None:
             res = self.fn(*args)
+        else:
+            t0 = time.perf_counter()
+            res = self.fn(*args)
+            tp.record(plan, time.perf_counter() - t0)
         if back and not self.deferred:
             for i in back:
                 np.copyto(arrays[i], args[i + 1].reshape(arrays[i].shape))

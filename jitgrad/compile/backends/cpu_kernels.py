@@ -72,6 +72,130 @@ def limit_blas_threads():
 BLAS_THREADS = limit_blas_threads()
 
 
+def _find_numpy_blas():
+    """(library path, sgemm, dgemm, get_num_threads, set_num_threads symbols) of NumPy's own
+    OpenBLAS (the ILP64 ``scipy_openblas64_`` build NumPy wheels bundle), or None."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "openblas" in line and "numpy.libs" in line}
+    except OSError:
+        return None
+    for path in sorted(libs):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for pre, suf in (("scipy_", "64_"), ("", "64_")):
+            syms = (
+                f"{pre}cblas_sgemm{suf}",
+                f"{pre}cblas_dgemm{suf}",
+                f"{pre}openblas_get_num_threads{suf}",
+                f"{pre}openblas_set_num_threads{suf}",
+            )
+            if all(getattr(lib, s, None) is not None for s in syms):
+                return (path,) + syms
+    return None
+
+
+# Compiled GEMMs call NumPy's own OpenBLAS (cblas_?gemm through its ILP64 interface), the
+# library and thread pool that eager jitgrad and user NumPy code use: one pool in the
+# process. numba's ``np.dot`` calls scipy's OpenBLAS, a second pool whose idle workers spin
+# for ~0.1 s after each threaded call, on the same cores as NumPy's (the two fought on 2
+# cores). Where NumPy's library is not found (another BLAS), ``dot`` below is used instead.
+NUMPY_BLAS = _find_numpy_blas()
+if NUMPY_BLAS is not None:
+    import llvmlite.binding as _llb
+
+    _llb.load_library_permanently(NUMPY_BLAS[0])
+    _i64, _ptr = numba.types.int64, numba.types.uintp
+
+    def _gemm_sig(ft):
+        # order, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc
+        return numba.types.void(
+            numba.types.intc, numba.types.intc, numba.types.intc, _i64, _i64, _i64,
+            ft, _ptr, _i64, _ptr, _i64, ft, _ptr, _i64,
+        )  # fmt: skip
+
+    _sgemm = numba.types.ExternalFunction(NUMPY_BLAS[1], _gemm_sig(numba.types.float32))
+    _dgemm = numba.types.ExternalFunction(NUMPY_BLAS[2], _gemm_sig(numba.types.float64))
+    _np_get_threads = numba.types.ExternalFunction(NUMPY_BLAS[3], numba.types.intc())
+    _np_set_threads = numba.types.ExternalFunction(
+        NUMPY_BLAS[4], numba.types.void(numba.types.intc)
+    )
+else:
+
+    @numba.njit(**_NB)
+    def _sgemm(*args):
+        raise RuntimeError("NumPy's OpenBLAS was not found: generated code calls K.dot")
+
+    _dgemm = _sgemm
+
+    @numba.njit(**_NB)
+    def _np_get_threads():
+        return 1
+
+    @numba.njit(**_NB)
+    def _np_set_threads(n):
+        pass
+
+
+_ROW, _NOTRANS, _TRANS = 101, 111, 112  # CblasRowMajor, CblasNoTrans, CblasTrans
+
+
+@numba.njit(**_NB)
+def _operand(x):
+    """(x or a contiguous copy, cblas transpose flag, leading dimension) of a 2-D operand
+    in row-major terms: C-contiguous as is, F-contiguous as the transpose of a C array."""
+    if x.strides[1] == x.itemsize and x.strides[0] >= max(1, x.shape[1]) * x.itemsize:
+        return x, _NOTRANS, max(1, x.strides[0] // x.itemsize)
+    if x.strides[0] == x.itemsize and x.strides[1] >= max(1, x.shape[0]) * x.itemsize:
+        return x, _TRANS, max(1, x.strides[1] // x.itemsize)
+    c = np.ascontiguousarray(x)
+    return c, _NOTRANS, max(1, x.shape[1])
+
+
+@numba.njit(**_NB)
+def gemm(a, b, out, mnk_min, threads):
+    """``out[...] = a @ b`` (2-D, float32/float64, ``out`` C-contiguous) through NumPy's
+    OpenBLAS. GEMMs below ``mnk_min`` (m*n*k) run on one thread, the others on ``threads``
+    (0: the pool's own count, NumPy's); the pool's count is put back after."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        out[:] = 0
+        return
+    x, ta, lda = _operand(a)
+    y, tb, ldb = _operand(b)
+    want = 1 if m * n * k < mnk_min else threads
+    prev = 0
+    if want > 0:
+        prev = _np_get_threads()
+        if prev != want:
+            _np_set_threads(want)
+    ldc = max(1, out.strides[0] // out.itemsize)
+    if out.itemsize == 4:  # float32 (float64 otherwise: the only dtypes lowered to BLAS)
+        _sgemm(_ROW, ta, tb, m, n, k, np.float32(1.0), x.ctypes.data, lda, y.ctypes.data, ldb,
+               np.float32(0.0), out.ctypes.data, ldc)  # fmt: skip
+    else:
+        _dgemm(_ROW, ta, tb, m, n, k, 1.0, x.ctypes.data, lda, y.ctypes.data, ldb, 0.0,
+               out.ctypes.data, ldc)  # fmt: skip
+    if prev > 0 and prev != want:
+        _np_set_threads(prev)
+
+
+def numpy_blas_threads():
+    """The thread count of NumPy's OpenBLAS pool right now (None where not found)."""
+    import ctypes
+
+    if NUMPY_BLAS is None:
+        return None
+    return int(getattr(ctypes.CDLL(NUMPY_BLAS[0]), NUMPY_BLAS[3])())
+
+
 @numba.njit(**_NB)
 def dot(a, b, out, mnk_min, threads):
     """``np.dot(a, b, out)`` of 2-D arrays, on ``threads`` BLAS threads when m*n*k reaches

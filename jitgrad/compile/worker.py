@@ -361,52 +361,39 @@ def prewarm(workers=True):
 # On a small machine the eager steps that run while the worker compiles lose most of their time
 # to NumPy's multi-threaded OpenBLAS: each GEMM waits until its second thread gets the core the
 # worker holds (eager MLP steps 1.7x slower in the median, 3.6x in the mean, at 2 cores). So
-# while a background compile is in flight, NumPy's OpenBLAS (numpy.libs; not scipy's, which the
-# compiled code calls and ``cpu_kernels`` keeps at one thread outside its GEMMs) runs on one
-# thread, and the count it had is put back when the last compile in flight ends. Only the
-# count of threads in use changes, not OpenBLAS's pool (lowering it leaves the pool's threads
-# in place, and raising it back to their number does not create threads). Off with
+# while a background compile is in flight, NumPy's OpenBLAS (numpy.libs: the pool eager code
+# and the compiled GEMMs share; compiled calls run their serial plan meanwhile, ``blas_held``)
+# runs on one thread, and the count it had is put back when the last compile in flight ends.
+# Only the count of threads in use changes, not OpenBLAS's pool (lowering it leaves the pool's
+# threads in place, and raising it back to their number does not create threads). Off with
 # ``JITGRAD_BLAS_HOLD=0``.
 _HOLD = {"n": 0, "saved": None, "lib": False}
 _HOLD_LOCK = threading.Lock()
 
 
 def _numpy_blas():
-    """(get, set) of the thread count of the OpenBLAS NumPy calls, or None (not found)."""
+    """(get, set) of the thread count of the OpenBLAS NumPy calls, or None (not found). The
+    library is the one ``cpu_kernels`` found for the compiled GEMMs (one owner of the pool)."""
     if _HOLD["lib"] is False:
         _HOLD["lib"] = None
-        try:
-            import ctypes
+        import ctypes
 
-            import numpy  # noqa: F401  (its OpenBLAS is mapped once numpy is imported)
+        from .backends import cpu_kernels as K
 
-            with open("/proc/self/maps") as f:
-                paths = sorted(
-                    {ln.split()[-1] for ln in f if "openblas" in ln and "numpy.libs" in ln}
-                )
-            for path in paths:
-                lib = ctypes.CDLL(path)
-                for suffix in ("64_", ""):
-                    get = getattr(lib, "scipy_openblas_get_num_threads" + suffix, None)
-                    set_ = getattr(lib, "scipy_openblas_set_num_threads" + suffix, None)
-                    if get is None or set_ is None:
-                        get = getattr(lib, "openblas_get_num_threads" + suffix, None)
-                        set_ = getattr(lib, "openblas_set_num_threads" + suffix, None)
-                    if get is not None and set_ is not None:
-                        get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
-                        _HOLD["lib"] = (get, set_)
-                        break
-                if _HOLD["lib"]:
-                    break
-        except (OSError, ImportError):  # no /proc (not Linux), or another BLAS
-            pass
+        nb = K.NUMPY_BLAS
+        if nb is not None:
+            lib = ctypes.CDLL(nb[0])
+            get, set_ = getattr(lib, nb[3]), getattr(lib, nb[4])
+            get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
+            _HOLD["lib"] = (get, set_)
     return _HOLD["lib"]
 
 
 def numpy_blas_threads():
     """The number of threads NumPy's OpenBLAS uses now (None when it was not found)."""
-    lib = _numpy_blas()
-    return None if lib is None else lib[0]()
+    from .backends import cpu_kernels as K
+
+    return K.numpy_blas_threads()
 
 
 def hold_blas():

@@ -407,6 +407,21 @@ def test_serial_plan_gives_the_same_bits(calib, monkeypatch):
         res.append((loss.detach().numpy().tobytes(), w.grad.numpy().tobytes()))
     assert res[0] == res[1] == res[2] == res[3]
     assert "thread plan: calibrated" in ts.explain()
+    # while a compile holds NumPy's BLAS at one thread (worker.hold_blas), compiled calls run
+    # the serial plan and are not timed for the plan's choice
+    from jitgrad.compile import worker
+
+    tp.cur, tp.next_trial, tp.queue = 0, None, []
+    used = []
+    real = exe.fn
+    monkeypatch.setattr(exe, "fn", lambda S, *a: used.append(S is exe.S_plans[1]) or real(S, *a))
+    monkeypatch.setitem(worker._HOLD, "n", 1)
+    calls = tp.calls
+    assert ts(x).detach().numpy().tobytes() == res[0][0]
+    assert used == [True] and tp.calls == calls
+    monkeypatch.setitem(worker._HOLD, "n", 0)
+    ts(x)
+    assert used == [True, False] and tp.calls == calls + 1
 
 
 def test_in_place_update_passes_its_buffer_once():

@@ -944,7 +944,8 @@ class CPUExecutable(Executable):
         for i in self.zero_d:
             args[i] = args[i].reshape(1)
         tp = self.thread_plan
-        plan = 0 if tp is None else tp.pick()
+        held = _blas_held()  # a compile in flight holds NumPy's BLAS at one thread: stay serial
+        plan = 1 if held else (0 if tp is None else tp.pick())
         args = [self.S_plans[plan]] + args + list(self.const_args)
         args += self._buffers(recycled)
         if recycled:
@@ -962,7 +963,7 @@ class CPUExecutable(Executable):
                         raise
                     res = self.fn(*args)
             self.compile_seconds = time.perf_counter() - t0
-        elif tp is None:
+        elif tp is None or held:
             res = self.fn(*args)
         else:
             t0 = time.perf_counter()
@@ -972,6 +973,12 @@ class CPUExecutable(Executable):
             for i in back:
                 np.copyto(arrays[i], args[i + 1].reshape(arrays[i].shape))
         return dict(zip(self.out_vids, res))
+
+
+def _blas_held():
+    from .. import worker
+
+    return worker.blas_held()
 
 
 CPU.executable = CPUExecutable

@@ -334,6 +334,14 @@ def max_pool2d_forward(x, out, idx, kh, kw, sh, sw, pt, pl, dh, dw):
 
 
 @_jit
+def _tiles(h, wd, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
+    """True when the pooling windows tile the input: stride = kernel, no padding or
+    dilation, every window inside (the usual 2x2, stride 2)."""
+    plain = sh == kh and sw == kw and dh == 1 and dw == 1 and pt == 0 and pl == 0
+    return plain and ho * kh <= h and wo * kw <= wd
+
+
+@_jit
 def _max_pool2d_tiles(x, out, kh, kw):
     """``max_pool2d_values`` for windows that tile the input (stride = kernel, no padding,
     no dilation, every window inside): no bounds, the first tap initialises the row."""
@@ -364,8 +372,7 @@ def max_pool2d_values(x, out, kh, kw, sh, sw, pt, pl, dh, dw):
     """
     n, c, h, wd = x.shape
     ho, wo = out.shape[2], out.shape[3]
-    tiles = sh == kh and sw == kw and dh == 1 and dw == 1 and pt == 0 and pl == 0
-    if tiles and ho * kh <= h and wo * kw <= wd:
+    if _tiles(h, wd, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
         _max_pool2d_tiles(x, out, kh, kw)
         return
     los, his = _col_bounds(kw, wo, wd, sw, dw, pl)
@@ -392,10 +399,49 @@ def max_pool2d_indices(x, idx, kh, kw, sh, sw, pt, pl, dh, dw):
 
 
 @_jit
+def _max_pool2d_tiles_backward(g, x, dx, kh, kw):
+    """``max_pool2d_backward`` for windows that tile the input (see ``_tiles``): each input
+    element is in at most one window, so each window writes its part of dx (zeros, then the
+    gradient at its argmax) and no zeroing pass or accumulation is needed. Same argmax rule
+    as ``_argmax``; 1.65 vs 3.06 ms on 64x16x26x26 float32 (min, 1 thread, loaded machine)."""
+    n, c, h, wd = x.shape
+    ho, wo = g.shape[2], g.shape[3]
+    zero = np.zeros(1, dx.dtype)[0]  # an int 0 in a select would widen float32 to float64
+    for b in range(n):
+        for ch in range(c):
+            xp = x[b, ch]
+            dp = dx[b, ch]
+            for r in range(ho):
+                h0 = r * kh
+                for q in range(wo):
+                    w0 = q * kw
+                    best = xp[h0, w0]
+                    bi, bj = h0, w0
+                    for i in range(kh):
+                        for j in range(kw):
+                            v = xp[h0 + i, w0 + j]
+                            take = (v > best) | (v != v)
+                            best = v if take else best
+                            bi = h0 + i if take else bi
+                            bj = w0 + j if take else bj
+                            dp[h0 + i, w0 + j] = zero
+                    dp[bi, bj] = g[b, ch, r, q]
+                for i in range(kh):  # columns no window reads
+                    for ww in range(wo * kw, wd):
+                        dp[h0 + i, ww] = zero
+            for hh in range(ho * kh, h):  # rows no window reads
+                for ww in range(wd):
+                    dp[hh, ww] = zero
+
+
+@_jit
 def max_pool2d_backward(g, x, dx, kh, kw, sh, sw, pt, pl, dh, dw):
     """dx (like x) = g (N, C, Ho, Wo) scattered to each window's argmax (summed where shared)."""
-    n, c = x.shape[0], x.shape[1]
+    n, c, h, wd = x.shape
     ho, wo = g.shape[2], g.shape[3]
+    if _tiles(h, wd, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
+        _max_pool2d_tiles_backward(g, x, dx, kh, kw)
+        return
     dx[:] = 0
     for b in range(n):
         for ch in range(c):
@@ -416,3 +462,24 @@ def max_pool2d_gather(gg, x, out, kh, kw, sh, sw, pt, pl, dh, dw):
                 for q in range(wo):
                     _, bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
                     out[b, ch, r, q] = gg[b, ch, bh, bw]
+
+
+# ---------------------------------------------------------------- constant padding --------
+@_jit
+def constant_pad(x, out, value, n1, n2, n3, b1, b2, b3, m1, m2, m3):
+    """out = x padded with ``value``, both seen as 4-D: x (n0, n1, n2, n3) lands at offset
+    (0, b1, b2, b3) of out (n0, m1, m2, m3); n0, a leading unpadded block (the batch, or 1),
+    is implied by the sizes. Any pad of at most three padded dimensions has such a view
+    (``ops.conv._pad_dims``)."""
+    out.reshape(out.size)[:] = value
+    if x.size == 0 or out.size == 0:
+        return
+    xv = x.reshape((x.size // (n1 * n2 * n3), n1, n2, n3))
+    ov = out.reshape((xv.shape[0], m1, m2, m3))
+    for i in range(xv.shape[0]):
+        for j in range(n1):
+            for k in range(n2):
+                orow = ov[i, b1 + j, b2 + k]
+                xrow = xv[i, j, k]
+                for q in range(n3):
+                    orow[b3 + q] = xrow[q]

@@ -205,6 +205,56 @@ def test_unsupported_dtype_runs_numpy_reference_with_one_warning():
         C.conv2d_p.impl(x, w, **p)  # once only
 
 
+# ---------------------------------------------------------------- constant padding -------
+# (shape, F.pad's pad, dtype): the kernel's 4-D view with a folded batch, a leading padded
+# dim, one padded dim of a 1-D input, an empty input, and four padded dims (two primitives)
+PAD_ROWS = [
+    ((2, 3, 4, 5), (1, 2, 0, 1), np.float32),
+    ((3, 4), (0, 0, 2, 1), np.int64),
+    ((5,), (2, 3), np.bool_),
+    ((0, 3), (1, 1), np.float64),
+    ((2, 3, 4, 5, 2), (1, 1, 0, 2, 1, 0, 1, 1), np.float64),
+]
+
+
+@pytest.mark.parametrize("shape, pad, dtype", PAD_ROWS)
+def test_pad_kernel_matches_numpy(shape, pad, dtype):
+    x = (_rng(str(shape)).standard_normal(shape) * 3).astype(dtype)
+    out = F.pad(jg.tensor(x), pad, value=2.0)
+    pairs = [(0, 0)] * (len(shape) - len(pad) // 2) + [
+        pad[i : i + 2] for i in range(0, len(pad), 2)
+    ][::-1]
+    ref = np.pad(x, pairs, constant_values=2.0)
+    assert out.dtype == jg.tensor(ref).dtype
+    np.testing.assert_array_equal(out.numpy(), ref)
+    assert C._pad_dims((2, 3, 4, 5), ((1, 0), (1, 0), (0, 1), (2, 0))) is None  # 4 padded dims
+
+
+def test_pad_traced_runs_its_kernel_and_matches_eager():
+    def step(x, m):
+        x.grad = None
+        y = F.pad(x, (1, 1, 0, 2, 1, 0, 1, 1), value=float("-inf"))  # two pad primitives
+        z = F.pad(m, (2, 1), value=1.0)
+        (jg.where(jg.isinf(y), 0.0, y) ** 2).sum().backward()
+        return y, z, x.grad
+
+    def args():
+        x = _rng("pad").standard_normal((2, 3, 2, 3, 2))
+        return jg.tensor(x, requires_grad=True), jg.tensor(np.array([[True, False]]))
+
+    ref = step(*args())
+    ts = jg.trace(step, parallel=False)
+    for _ in range(3):
+        got = ts(*args())
+    assert ts.stats["compiled_calls"] == 1
+    assert ts.last.exe.fallbacks == []
+    ops = [n.op.name for n in ts.traced_graph.nodes]
+    assert ops.count("constant_pad_nd") == 3, ops
+    for a, b in zip(ref, got):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
 # ---------------------------------------------------------------- frozen backbones -------
 def _backbone():
     return nn.Sequential(

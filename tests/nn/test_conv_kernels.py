@@ -26,12 +26,18 @@ CONV_ROWS = {
     "single_channel_gemm": ((2, 1, 6, 6), (5, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
     "single_channel_direct": ((2, 1, 6, 6), (1, 1, 2, 2), (2, 1), (0, 1, 0, 0), (1, 1), 1),
     "conv1d_shape": ((2, 3, 1, 9), (4, 3, 1, 3), (1, 2), (0, 0, 1, 1), (1, 2), 1),
+    # stride 1 (wide rows) with dilation, groups and padding on every side but one
+    "wide_dilated_grouped": ((2, 4, 7, 12), (6, 2, 3, 2), (1, 1), (2, 0, 1, 2), (2, 2), 2),
     # several row bands per image (column buffer over TILE_BYTES), then several images per
     # tile with a partial last tile
     "row_band_tiles": ((1, 8, 30, 30), (4, 8, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
     "image_tiles": ((13, 8, 6, 6), (3, 8, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    # the same in wide rows (stride 1, images wide enough: ``_use_wide``); row_band_tiles is
+    # wide too, with a shorter last band
+    "wide_image_tiles": ((13, 8, 12, 12), (3, 8, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
 }
-SMALL = [k for k in CONV_ROWS if k not in ("row_band_tiles", "image_tiles")]
+BIG = ("row_band_tiles", "image_tiles", "wide_image_tiles", "wide_dilated_grouped")
+SMALL = [k for k in CONV_ROWS if k not in BIG]
 
 # name: (x shape, ksize, stride, padding, dilation, out_hw)
 POOL_ROWS = {

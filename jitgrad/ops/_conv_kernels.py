@@ -16,6 +16,10 @@ kernel over N*C planes) takes a direct loop nest instead: there each GEMM would 
 matrix-vector product. A single-channel input with many filters (MNIST's first layer)
 stays on the GEMM path, which measured faster.
 
+Stride-1 convolutions with several input channels compute each output row over the
+padded width ("wide rows", ``_conv_wide``): im2col is then one contiguous copy per tap and
+image instead of a loop per output row. ``constant_pad`` is the pad kernel (any dtype).
+
 The NumPy implementations in ``ops/conv.py`` are the oracle these are tested against.
 """
 

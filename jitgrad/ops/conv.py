@@ -495,7 +495,14 @@ def _pad_dims(shape, pads):
 
 def _pad_static(pads, value, shape):
     """The pad kernel's arguments after the arrays: value, n1..n3, b1..b3, m1..m3."""
-    n, b, m = _pad_dims(shape, pads)
+    dims = _pad_dims(shape, pads)
+    if dims is None:
+        raise ValueError(
+            f"constant_pad_nd: pads {pads} of a {shape} input pad more than {_PAD_AT_ONCE} "
+            "dimensions in one primitive; build it with ops.conv.constant_pad (F.pad), which "
+            "chains primitives"
+        )
+    n, b, m = dims
     return (value, *n, *b, *m)
 
 

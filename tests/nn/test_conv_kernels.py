@@ -233,7 +233,9 @@ def test_pad_kernel_matches_numpy(shape, pad, dtype):
     ref = np.pad(x, pairs, constant_values=2.0)
     assert out.dtype == jg.tensor(ref).dtype
     np.testing.assert_array_equal(out.numpy(), ref)
-    assert C._pad_dims((2, 3, 4, 5), ((1, 0), (1, 0), (0, 1), (2, 0))) is None  # 4 padded dims
+    four = ((1, 0), (1, 0), (0, 1), (2, 0))
+    with pytest.raises(ValueError, match=r"constant_pad_nd: pads .* more than 3 dimensions"):
+        C.pad_p.impl(np.zeros((2, 3, 4, 5)), pads=four, value=0.0, shape=(2, 3, 4, 5))
 
 
 def test_pad_traced_runs_its_kernel_and_matches_eager():

@@ -27,10 +27,10 @@ _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _warned = set()
 
 
-def _on_kernel(op, *arrays):
+def _on_kernel(op, *arrays, dtypes=_KERNEL_DTYPES):
     """True when the numba kernel serves these arrays; else warns once (NumPy path is slower)."""
     dt = arrays[0].dtype
-    if dt in _KERNEL_DTYPES and all(a.dtype == dt for a in arrays):
+    if dt in dtypes and all(a.dtype == dt for a in arrays):
         return True
     key = (op, tuple(a.dtype.name for a in arrays))
     if key not in _warned:
@@ -462,31 +462,93 @@ def max_pool2d_indices(x, ksize, stride, padding, dilation, out_hw):
 
 
 # ---------------------------------------------------------------- constant padding --------
-def _pad_ref(x, pads, value):
+# Any dtype numba compiles: the pad kernel only copies
+_PAD_DTYPES = tuple(
+    np.dtype(t)
+    for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32)
+    + (np.uint64, np.float32, np.float64, np.complex64, np.complex128)
+)
+_PAD_AT_ONCE = 3  # padded dimensions one kernel call takes (its 4-D view, see _pad_dims)
+
+
+def _pad_dims(shape, pads):
+    """(in, before, out) sizes of a 4-D view of a pad, without the leading dimension (the
+    kernel infers it): an unpadded dimension folds into the one before it (its size
+    multiplies that one's size and padding), so a leading unpadded block (the batch) and
+    the padded dimensions remain; None when more than ``_PAD_AT_ONCE`` dimensions are padded."""
+    dims = []
+    for n, (b, a) in zip(shape, pads):
+        if dims and b == a == 0:
+            dims[-1] = [v * n for v in dims[-1]]
+        else:
+            dims.append([n, b, a])
+    lead = [dims.pop(0)] if dims and dims[0][1:] == [0, 0] else [[1, 0, 0]]
+    if len(dims) > _PAD_AT_ONCE:
+        return None
+    dims = lead + [[1, 0, 0]] * (_PAD_AT_ONCE - len(dims)) + dims
+    return (
+        tuple(d[0] for d in dims[1:]),
+        tuple(d[1] for d in dims[1:]),
+        tuple(d[0] + d[1] + d[2] for d in dims[1:]),
+    )
+
+
+def _pad_static(pads, value, shape):
+    """The pad kernel's arguments after the arrays: value, n1..n3, b1..b3, m1..m3."""
+    dims = _pad_dims(shape, pads)
+    if dims is None:
+        raise ValueError(
+            f"constant_pad_nd: pads {pads} of a {shape} input pad more than {_PAD_AT_ONCE} "
+            "dimensions in one primitive; build it with ops.conv.constant_pad (F.pad), which "
+            "chains primitives"
+        )
+    n, b, m = dims
+    return (value, *n, *b, *m)
+
+
+def _pad_ref(x, pads, value, shape=None):
     return np.pad(x, pads, constant_values=value)
 
 
-def _pad_vjp(g, out, x, pads, value):
+def _pad_impl(x, pads, value, shape):
+    if not _on_kernel("constant_pad_nd", x, dtypes=_PAD_DTYPES):
+        return _pad_ref(x, pads, value)
+    out = np.empty(tuple(n + b + a for n, (b, a) in zip(shape, pads)), x.dtype)
+    K.constant_pad(_c(x), out, *_pad_static(pads, value, shape))
+    return out
+
+
+def _pad_vjp(g, out, x, pads, value, shape):
     from .movement import getitem_p
 
-    spec = tuple(("s", b, b + n, None) for (b, _), n in zip(pads, x._data.shape))
+    spec = tuple(("s", b, b + n, None) for (b, _), n in zip(pads, shape))
     return (apply(getitem_p, (g,), {"spec": spec}),)
 
 
 pad_p = register(
     "constant_pad_nd",
     "opaque",
-    _pad_ref,
+    _pad_impl,
+    extra=dict(_extra(_pad_ref, K.constant_pad, _pad_static), kernel_dtypes=_PAD_DTYPES),
     vjp=_pad_vjp,
     saves=(),
     backward_name="ConstantPadNdBackward0",
-    doc="pad every dimension with a constant; pads = ((before, after), ...)",
+    doc="pad every dimension with a constant; pads = ((before, after), ...), at most "
+    f"{_PAD_AT_ONCE} of them non-zero (``constant_pad`` chains calls for more)",
 )
 
 
 def constant_pad(x, pads, value=0.0):
     """``x`` padded by non-negative ``pads`` (one (before, after) pair per dimension)."""
-    return apply(pad_p, (x,), {"pads": tuple(tuple(p) for p in pads), "value": float(value)})
+    pads = [tuple(int(v) for v in p) for p in pads]
+    padded = [d for d, p in enumerate(pads) if p != (0, 0)]
+    # one primitive per _PAD_AT_ONCE padded dimensions (the kernel's 4-D view), outermost first
+    for k in range(0, max(len(padded), 1), _PAD_AT_ONCE):
+        part = set(padded[k : k + _PAD_AT_ONCE])
+        ps = tuple(p if d in part else (0, 0) for d, p in enumerate(pads))
+        shape = tuple(x._data.shape)
+        x = apply(pad_p, (x,), {"pads": ps, "value": float(value), "shape": shape})
+    return x
 
 
 __all__ = [

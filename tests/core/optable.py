@@ -1186,7 +1186,6 @@ SLOW_PATHS = {
     "cumsum_int": _on("cumsum"),
     **{f"max_dim_d{d}": _on("argmax") for d in (0, 1, -1)},
     **{f"min_dim_keep_d{d}": _on("argmin") for d in (0, 1, -1)},
-    "pad": _on("constant_pad_nd"),
     "any_all": _on("any", "all"),
     "sort_desc": _on("argsort"),
     "argsort": _on("argsort"),

@@ -26,12 +26,18 @@ CONV_ROWS = {
     "single_channel_gemm": ((2, 1, 6, 6), (5, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
     "single_channel_direct": ((2, 1, 6, 6), (1, 1, 2, 2), (2, 1), (0, 1, 0, 0), (1, 1), 1),
     "conv1d_shape": ((2, 3, 1, 9), (4, 3, 1, 3), (1, 2), (0, 0, 1, 1), (1, 2), 1),
+    # stride 1 (wide rows) with dilation, groups and padding on every side but one
+    "wide_dilated_grouped": ((2, 4, 7, 12), (6, 2, 3, 2), (1, 1), (2, 0, 1, 2), (2, 2), 2),
     # several row bands per image (column buffer over TILE_BYTES), then several images per
     # tile with a partial last tile
     "row_band_tiles": ((1, 8, 30, 30), (4, 8, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
     "image_tiles": ((13, 8, 6, 6), (3, 8, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    # the same in wide rows (stride 1, images wide enough: ``_use_wide``); row_band_tiles is
+    # wide too, with a shorter last band
+    "wide_image_tiles": ((13, 8, 12, 12), (3, 8, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
 }
-SMALL = [k for k in CONV_ROWS if k not in ("row_band_tiles", "image_tiles")]
+BIG = ("row_band_tiles", "image_tiles", "wide_image_tiles", "wide_dilated_grouped")
+SMALL = [k for k in CONV_ROWS if k not in BIG]
 
 # name: (x shape, ksize, stride, padding, dilation, out_hw)
 POOL_ROWS = {
@@ -203,6 +209,58 @@ def test_unsupported_dtype_runs_numpy_reference_with_one_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         C.conv2d_p.impl(x, w, **p)  # once only
+
+
+# ---------------------------------------------------------------- constant padding -------
+# (shape, F.pad's pad, dtype): the kernel's 4-D view with a folded batch, a leading padded
+# dim, one padded dim of a 1-D input, an empty input, and four padded dims (two primitives)
+PAD_ROWS = [
+    ((2, 3, 4, 5), (1, 2, 0, 1), np.float32),
+    ((3, 4), (0, 0, 2, 1), np.int64),
+    ((5,), (2, 3), np.bool_),
+    ((0, 3), (1, 1), np.float64),
+    ((2, 3, 4, 5, 2), (1, 1, 0, 2, 1, 0, 1, 1), np.float64),
+]
+
+
+@pytest.mark.parametrize("shape, pad, dtype", PAD_ROWS)
+def test_pad_kernel_matches_numpy(shape, pad, dtype):
+    x = (_rng(str(shape)).standard_normal(shape) * 3).astype(dtype)
+    out = F.pad(jg.tensor(x), pad, value=2.0)
+    pairs = [(0, 0)] * (len(shape) - len(pad) // 2) + [
+        pad[i : i + 2] for i in range(0, len(pad), 2)
+    ][::-1]
+    ref = np.pad(x, pairs, constant_values=2.0)
+    assert out.dtype == jg.tensor(ref).dtype
+    np.testing.assert_array_equal(out.numpy(), ref)
+    four = ((1, 0), (1, 0), (0, 1), (2, 0))
+    with pytest.raises(ValueError, match=r"constant_pad_nd: pads .* more than 3 dimensions"):
+        C.pad_p.impl(np.zeros((2, 3, 4, 5)), pads=four, value=0.0, shape=(2, 3, 4, 5))
+
+
+def test_pad_traced_runs_its_kernel_and_matches_eager():
+    def step(x, m):
+        x.grad = None
+        y = F.pad(x, (1, 1, 0, 2, 1, 0, 1, 1), value=float("-inf"))  # two pad primitives
+        z = F.pad(m, (2, 1), value=1.0)
+        (jg.where(jg.isinf(y), 0.0, y) ** 2).sum().backward()
+        return y, z, x.grad
+
+    def args():
+        x = _rng("pad").standard_normal((2, 3, 2, 3, 2))
+        return jg.tensor(x, requires_grad=True), jg.tensor(np.array([[True, False]]))
+
+    ref = step(*args())
+    ts = jg.trace(step, parallel=False)
+    for _ in range(3):
+        got = ts(*args())
+    assert ts.stats["compiled_calls"] == 1
+    assert ts.last.exe.fallbacks == []
+    ops = [n.op.name for n in ts.traced_graph.nodes]
+    assert ops.count("constant_pad_nd") == 3, ops
+    for a, b in zip(ref, got):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
 # ---------------------------------------------------------------- frozen backbones -------

@@ -673,11 +673,12 @@ class CPUGen(Generator):
         """An op with a numba kernel (``extra["kernel"]``: convolution, pooling) called from the
         step: ``kernel(*inputs, out, *static)`` into a fresh ``out``."""
         dts = {self.dtype(v) for v in n.ins}
-        if len(dts) != 1 or next(iter(dts)).name not in ("float32", "float64"):
+        ok = n.op.extra.get("kernel_dtypes", _KERNEL_DTYPES)
+        if len(dts) != 1 or next(iter(dts)) not in ok:
             names = ", ".join(sorted(d.name for d in dts))
-            return self.fallback(n, f"{names} inputs have no kernel (float32/float64 only)")
+            return self.fallback(n, f"{names} inputs have no kernel (see ops/_conv_kernels.py)")
         kernel = n.op.extra["kernel"]
-        static = ", ".join(str(int(a)) for a in n.op.extra["kernel_static"](**n.params))
+        static = ", ".join(_literal(a) for a in n.op.extra["kernel_static"](**n.params))
         self._new(
             n.out, f"np.empty({self.cshp(self.shape(n.out))}, dtype=np.{self.dtype(n.out).name})"
         )
@@ -707,6 +708,16 @@ class CPUGen(Generator):
         self.layout[out] = "C"
         self.emit(f"with numba.objmode(v{out}={objmode_type(dt, len(cs))!r}):")
         self.emit(f"    v{out} = _py{k}({args}{',' if len(n.ins) == 1 else ''})")
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _literal(a):
+    """Source text of a kernel's static argument: an int, or a float (pad values)."""
+    if isinstance(a, float):
+        return repr(a) if np.isfinite(a) else ("np.nan" if a != a else f"{'-' * (a < 0)}np.inf")
+    return str(int(a))
 
 
 def py_op(name, arrays, shapes, params, dtype, cshape):

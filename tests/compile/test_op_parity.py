@@ -14,7 +14,14 @@ import jitgrad as jg
 from jitgrad.compile.backends import cpu
 from jitgrad.ops.registry import PRIMITIVES
 
-from ..core.optable import all_cases, chunks, compiled_sample, primitives_of, run_traced
+from ..core.optable import (
+    all_cases,
+    chunks,
+    compiled_sample,
+    declared_slow,
+    primitives_of,
+    run_traced,
+)
 
 PARTS = {"reference": 2, "cpu": 2, "cpu_parallel": 1}
 R = np.random.default_rng(0)
@@ -92,7 +99,8 @@ def test_table_covers_every_primitive(backend):
         # prange differs from the serial path only in loops: each reduction kernel and
         # fused loops with broadcasting, select and transcendental members
         ours = {"sum", "amax", "amin", "prod", "where", "add", "mul", "tanh", "exp"}
-    assert ours - covered - EAGER_ONLY - DISTRIBUTED == set()
+    # ops a backend runs only through its slow path are covered by a few rows (FALLBACK_ROWS)
+    assert ours - covered - EAGER_ONLY - DISTRIBUTED - declared_slow(backend) == set()
     # the eager-only ones still have eager rows
     assert EAGER_ONLY <= {c.name for c in all_cases() if not c.backends}
 
@@ -136,7 +144,7 @@ def _random_program(seed):
 
 
 def test_random_elementwise_dags_fuse_correctly():
-    progs = [_random_program(s) for s in range(5)]
+    progs = [_random_program(s) for s in range(3)]
     x0, y0 = _any(5, 4), _any(5, 4)
     w = jg.tensor(_any(5, 4))
 

@@ -34,7 +34,11 @@ JOBS = {
     ),
     "compiled-models": (
         "tests/test_background.py::test_compiled_model_steps_in_a_second_process",
-        ["tests/nn/test_conv_kernels.py", "tests/compat/test_rnn.py"],
+        [
+            "tests/nn/test_conv_kernels.py",
+            "tests/compat/test_rnn.py",
+            "tests/compat/test_surface_more.py::test_traced_autoencoder_step_matches_eager",
+        ],
         {},
         True,
     ),

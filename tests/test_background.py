@@ -21,5 +21,6 @@ def test_op_parity_in_a_second_process():
 
 
 def test_compiled_model_steps_in_a_second_process():
-    """tests/nn/test_conv_kernels.py and tests/compat/test_rnn.py (conv nets and RNNs traced)."""
+    """tests/nn/test_conv_kernels.py, tests/compat/test_rnn.py and the traced conv autoencoder
+    of test_surface_more (conv nets and RNNs traced)."""
     _check("compiled-models", timeout=1500)

@@ -15,6 +15,7 @@ from . import _prims, constraints
 from .distribution import (
     Distribution,
     ExponentialFamily,
+    LocScale,
     _all_true,
     broadcast_all,
     lazy_property,
@@ -31,23 +32,11 @@ def _shape_of(*ts):
     return Size(np.broadcast_shapes(*(tuple(t.shape) for t in ts)))
 
 
-class Normal(ExponentialFamily):
+class Normal(LocScale, ExponentialFamily):
     """Gaussian with ``loc`` and ``scale``; ``rsample`` is ``loc + scale * eps``."""
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, validate_args=validate_args)
 
     @property
     def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
         return self.loc
 
     @property
@@ -182,23 +171,11 @@ class Exponential(ExponentialFamily):
         return 1.0 - self.rate.log()
 
 
-class Laplace(Distribution):
+class Laplace(LocScale, Distribution):
     """Laplace with ``loc`` and ``scale``; ``rsample`` by the inverse CDF of a uniform."""
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, validate_args=validate_args)
 
     @property
     def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
         return self.loc
 
     @property

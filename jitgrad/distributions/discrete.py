@@ -7,7 +7,13 @@ import numpy as np
 from .. import creation
 from .._dtype import to_np
 from . import _prims, constraints
-from .distribution import Distribution, ExponentialFamily, broadcast_all, lazy_property
+from .distribution import (
+    Distribution,
+    ExponentialFamily,
+    OnCategorical,
+    broadcast_all,
+    lazy_property,
+)
 
 
 def _eps(t):
@@ -127,7 +133,7 @@ class Categorical(Distribution):
         return values.expand(-1, *self._batch_shape) if expand else values
 
 
-class OneHotCategorical(Distribution):
+class OneHotCategorical(OnCategorical, Distribution):
     """A ``Categorical`` whose samples are one-hot vectors of length K."""
 
     arg_constraints = Categorical.arg_constraints
@@ -135,24 +141,7 @@ class OneHotCategorical(Distribution):
     has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        self._categorical = Categorical(probs, logits)
-        super().__init__(
-            self._categorical.batch_shape,
-            tuple(self._categorical.param_shape[-1:]),
-            validate_args=validate_args,
-        )
-
-    @property
-    def probs(self):
-        return self._categorical.probs
-
-    @property
-    def logits(self):
-        return self._categorical.logits
-
-    @property
-    def param_shape(self):
-        return self._categorical.param_shape
+        self._init_categorical(probs, logits, validate_args)
 
     @property
     def mean(self):

@@ -234,3 +234,46 @@ class Distribution:
 
 class ExponentialFamily(Distribution):
     """Marker base class of the exponential families (PyTorch's name)."""
+
+
+def delegating(owner, *names):
+    """A mixin whose read-only properties ``names`` are ``self.<owner>.<name>`` (a
+    distribution built on another one: ``OneHotCategorical`` on its ``Categorical``)."""
+    ns = {
+        n: property(lambda self, n=n: getattr(getattr(self, owner), n), doc=f"``{owner}.{n}``")
+        for n in names
+    }
+    return type(f"_Via{owner.strip('_').title()}", (), ns)
+
+
+class LocScale:
+    """Mixin of the location-scale families (Normal, Laplace, Cauchy): real support,
+    ``loc``/``scale`` broadcast together, the mode is ``loc``, ``rsample`` exists."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args=None):
+        self.loc, self.scale = broadcast_all(loc, scale)
+        Distribution.__init__(self, self.loc.shape, validate_args=validate_args)
+
+    @property
+    def mode(self):
+        return self.loc
+
+
+class OnCategorical(delegating("_categorical", "probs", "logits", "param_shape")):
+    """Mixin of the distributions over K categories built on a ``Categorical`` of the same
+    ``probs``/``logits``: event shape (K,), the categorical's batch shape."""
+
+    def _init_categorical(self, probs, logits, validate_args):
+        from .discrete import Categorical
+
+        self._categorical = Categorical(probs=probs, logits=logits)
+        Distribution.__init__(
+            self,
+            self._categorical.batch_shape,
+            tuple(self._categorical.param_shape[-1:]),
+            validate_args=validate_args,
+        )

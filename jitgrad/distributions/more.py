@@ -7,7 +7,7 @@ from .. import creation
 from . import constraints
 from .continuous import Gamma, Normal
 from .discrete import Binomial, Categorical
-from .distribution import Distribution, broadcast_all
+from .distribution import Distribution, LocScale, OnCategorical, broadcast_all
 
 
 class HalfNormal(Distribution):
@@ -55,24 +55,12 @@ class HalfNormal(Distribution):
         return self.base_dist.entropy() - math.log(2)
 
 
-class Cauchy(Distribution):
+class Cauchy(LocScale, Distribution):
     """Cauchy (Lorentz) with ``loc`` and ``scale``; ``rsample`` by the inverse CDF."""
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, validate_args=validate_args)
 
     @property
     def mean(self):
         return creation.full(tuple(self._batch_shape), math.nan, dtype=self.loc.dtype)
-
-    @property
-    def mode(self):
-        return self.loc
 
     @property
     def variance(self):
@@ -180,7 +168,7 @@ class StudentT(Distribution):
         )
 
 
-class Multinomial(Distribution):
+class Multinomial(OnCategorical, Distribution):
     """Counts of ``total_count`` draws from ``Categorical(probs/logits)`` (last dim)."""
 
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
@@ -189,29 +177,12 @@ class Multinomial(Distribution):
         if not isinstance(total_count, int):
             raise NotImplementedError("inhomogeneous total_count is not supported")
         self.total_count = total_count
-        self._categorical = Categorical(probs=probs, logits=logits)
+        self._init_categorical(probs, logits, validate_args)
         self._binomial = Binomial(total_count=total_count, probs=self._categorical.probs)
-        super().__init__(
-            self._categorical.batch_shape,
-            tuple(self._categorical.param_shape[-1:]),
-            validate_args=validate_args,
-        )
 
     @property
     def support(self):
         return constraints.independent(constraints.integer_interval(0, self.total_count), 1)
-
-    @property
-    def probs(self):
-        return self._categorical.probs
-
-    @property
-    def logits(self):
-        return self._categorical.logits
-
-    @property
-    def param_shape(self):
-        return self._categorical.param_shape
 
     @property
     def mean(self):

@@ -3,10 +3,12 @@
 
 from .. import creation
 from . import constraints
-from .discrete import Categorical, _one_of, clamp_probs, logits_to_probs, probs_to_logits
-from .distribution import Distribution, broadcast_all, lazy_property
+from .discrete import _one_of, clamp_probs, logits_to_probs, probs_to_logits
+from .distribution import Distribution, OnCategorical, broadcast_all, delegating, lazy_property
 from .transformed_distribution import TransformedDistribution
 from .transforms import ExpTransform, SigmoidTransform
+
+_ViaBase = delegating("base_dist", "temperature", "logits", "probs")
 
 
 class LogitRelaxedBernoulli(Distribution):
@@ -50,7 +52,7 @@ class LogitRelaxedBernoulli(Distribution):
         return self.temperature.log() + diff - 2 * diff.exp().log1p()
 
 
-class RelaxedBernoulli(TransformedDistribution):
+class RelaxedBernoulli(_ViaBase, TransformedDistribution):
     """A continuous relaxation of ``Bernoulli`` on (0, 1) with ``temperature``."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -61,20 +63,8 @@ class RelaxedBernoulli(TransformedDistribution):
         base = LogitRelaxedBernoulli(temperature, probs, logits)
         super().__init__(base, SigmoidTransform(), validate_args=validate_args)
 
-    @property
-    def temperature(self):
-        return self.base_dist.temperature
 
-    @property
-    def logits(self):
-        return self.base_dist.logits
-
-    @property
-    def probs(self):
-        return self.base_dist.probs
-
-
-class ExpRelaxedCategorical(Distribution):
+class ExpRelaxedCategorical(OnCategorical, Distribution):
     """The log of a ``RelaxedOneHotCategorical`` sample."""
 
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
@@ -82,25 +72,12 @@ class ExpRelaxedCategorical(Distribution):
     has_rsample = True
 
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        self._categorical = Categorical(probs, logits)
+        self._init_categorical(probs, logits, validate_args)
         if not hasattr(temperature, "shape"):  # a number: a 0-d tensor of the logits' dtype
             temperature = creation.full(
                 (), float(temperature), dtype=self._categorical.logits.dtype
             )
         self.temperature = temperature
-        super().__init__(
-            self._categorical.batch_shape,
-            tuple(self._categorical.param_shape[-1:]),
-            validate_args=validate_args,
-        )
-
-    @property
-    def logits(self):
-        return self._categorical.logits
-
-    @property
-    def probs(self):
-        return self._categorical.probs
 
     def rsample(self, sample_shape=()):
         shape = tuple(self._extended_shape(sample_shape))
@@ -121,7 +98,7 @@ class ExpRelaxedCategorical(Distribution):
         return score + log_scale
 
 
-class RelaxedOneHotCategorical(TransformedDistribution):
+class RelaxedOneHotCategorical(_ViaBase, TransformedDistribution):
     """A continuous relaxation of ``OneHotCategorical`` on the simplex with ``temperature``
     (the Gumbel-softmax / Concrete distribution)."""
 
@@ -132,15 +109,3 @@ class RelaxedOneHotCategorical(TransformedDistribution):
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
         base = ExpRelaxedCategorical(temperature, probs, logits)
         super().__init__(base, ExpTransform(), validate_args=validate_args)
-
-    @property
-    def temperature(self):
-        return self.base_dist.temperature
-
-    @property
-    def logits(self):
-        return self.base_dist.logits
-
-    @property
-    def probs(self):
-        return self.base_dist.probs

@@ -783,20 +783,41 @@ class CUDAGen(Generator):
         out = self.new_value(n.out)
         if not _prod(S):
             return
-        L, ind, (b, oc, oh, ow) = self._per_output("o, x, w", S)
-        L.append(f"{ind}c0 = {oc} // {O // G} * {CG}")
-        L.append(f"{ind}h0 = {oh} * {sh} - {pt}")
-        L.append(f"{ind}w0 = {ow} * {sw} - {pl}")
-        L.append(f"{ind}acc = {lit(0.0, self.dtype(n.out))}")
-        L.append(f"{ind}for c in range({CG}):")
-        i2 = self._taps(L, ind + "    ", "ki", KH, "hi", "h0", dh, H)
-        i3 = self._taps(L, i2, "kj", KW, "wi", "w0", dw, W)
-        L.append(
-            f"{i3}acc += x[{self._at(x, [b, 'c0 + c', 'hi', 'wi'])}]"
-            f" * w[{self._at(w, [oc, 'c', 'ki', 'kj'])}]"
+        self._window_sum(
+            n,
+            ("x", x, w, out),
+            lambda b, oc, oh, ow: [
+                f"c0 = {oc} // {O // G} * {CG}",
+                f"h0 = {oh} * {sh} - {pt}",
+                f"w0 = {ow} * {sw} - {pl}",
+            ],
+            ("c", CG),
+            [
+                lambda L, i: self._taps(L, i, "ki", KH, "hi", "h0", dh, H),
+                lambda L, i: self._taps(L, i, "kj", KW, "wi", "w0", dw, W),
+            ],
+            lambda b, oc, oh, ow: ([b, "c0 + c", "hi", "wi"], [oc, "c", "ki", "kj"]),
         )
+
+    def _window_sum(self, n, arrays, prologue, loop, taps, coords):
+        """One thread per output element of ``n``: ``acc`` sums ``a[...] * w[...]`` over
+        ``loop`` (variable, count) channels and the kernel taps the ``taps`` emitters open
+        (``_taps``, or ``_taps_t`` for the transposed walk); ``prologue`` and ``coords`` map the
+        output index to setup lines and to the (a, w) element coordinates. The convolution
+        and its input gradient differ only in those."""
+        name, a, w, out = arrays
+        S = self.shape(n.out)
+        L, ind, idx = self._per_output(f"o, {name}, w", S)
+        L += [ind + line for line in prologue(*idx)]
+        L.append(f"{ind}acc = {lit(0.0, self.dtype(n.out))}")
+        L.append(f"{ind}for {loop[0]} in range({loop[1]}):")
+        i = ind + "    "
+        for emit in taps:
+            i = emit(L, i)
+        ac, wc = coords(*idx)
+        L.append(f"{i}acc += {name}[{self._at(a, ac)}] * w[{self._at(w, wc)}]")
         L.append(f"{ind}o[i] = acc")
-        self._launch_per_output(L, ind, S, [out, x, w])
+        self._launch_per_output(L, ind, S, [out, a, w])
 
     def lower_conv2d_grad_input(self, n):
         if not self._float_inputs(n):
@@ -810,21 +831,22 @@ class CUDAGen(Generator):
         out = self.new_value(n.out)
         if not _prod(S):
             return
-        L, ind, (b, ci, h, wx) = self._per_output("o, g, w", S)
-        L.append(f"{ind}o0 = {ci} // {CG} * {OG}")
-        L.append(f"{ind}cc = {ci} % {CG}")
-        L.append(f"{ind}hp = {h} + {pt}")
-        L.append(f"{ind}wp = {wx} + {pl}")
-        L.append(f"{ind}acc = {lit(0.0, self.dtype(n.out))}")
-        L.append(f"{ind}for oo in range({OG}):")
-        i2 = self._taps_t(L, ind + "    ", "ki", KH, "qh", "hp", dh, sh, HO)
-        i3 = self._taps_t(L, i2, "kj", KW, "qw", "wp", dw, sw, WO)
-        L.append(
-            f"{i3}acc += g[{self._at(g, [b, 'o0 + oo', 'qh', 'qw'])}]"
-            f" * w[{self._at(w, ['o0 + oo', 'cc', 'ki', 'kj'])}]"
+        self._window_sum(
+            n,
+            ("g", g, w, out),
+            lambda b, ci, h, wx: [
+                f"o0 = {ci} // {CG} * {OG}",
+                f"cc = {ci} % {CG}",
+                f"hp = {h} + {pt}",
+                f"wp = {wx} + {pl}",
+            ],
+            ("oo", OG),
+            [
+                lambda L, i: self._taps_t(L, i, "ki", KH, "qh", "hp", dh, sh, HO),
+                lambda L, i: self._taps_t(L, i, "kj", KW, "qw", "wp", dw, sw, WO),
+            ],
+            lambda b, ci, h, wx: ([b, "o0 + oo", "qh", "qw"], ["o0 + oo", "cc", "ki", "kj"]),
         )
-        L.append(f"{ind}o[i] = acc")
-        self._launch_per_output(L, ind, S, [out, g, w])
 
     def lower_conv2d_grad_weight(self, n):
         if not self._float_inputs(n):

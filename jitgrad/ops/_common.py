@@ -64,6 +64,28 @@ def promote_float(op, *xs):
     return xs
 
 
+_TORCH_NAMES = {
+    "int64": "Long",
+    "int32": "Int",
+    "int16": "Short",
+    "int8": "Char",
+    "uint8": "Byte",
+    "bool": "Bool",
+}
+
+
+def require_float(op, x, message=None):
+    """``x`` itself when floating; otherwise PyTorch's error for ``op`` on an integer/bool
+    tensor (``message``: its text, ``{name}`` for the dtype; default: not implemented for it)."""
+    if x._data.dtype.kind == "f":
+        return x
+    name = _TORCH_NAMES.get(x._data.dtype.name, x._data.dtype.name)
+    hint = f" (input dtype {x._data.dtype.name}); convert it first, e.g. x.float()"
+    if message is None:
+        raise NotImplementedError(f"\"{op}\" not implemented for '{name}'{hint}")
+    raise RuntimeError(message.format(name=name) + hint)
+
+
 def cast(x, npdt):
     """``x`` converted to NumPy dtype ``npdt`` (differentiable); no-op when already that dtype."""
     if x._data.dtype == npdt:

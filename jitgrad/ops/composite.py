@@ -20,7 +20,7 @@ from . import elementwise as E
 from . import matmul as M
 from . import movement as V
 from . import reduce as R
-from ._common import promote, promote_float
+from ._common import promote, promote_float, require_float
 from .registry import apply, const, label, public, register
 
 _bmax = builtins.max
@@ -466,7 +466,7 @@ def tril(input, diagonal=0):
     x = _t(input, "tril")
     if x._data.ndim < 2:
         raise RuntimeError("tril: input tensor must have at least 2 dimensions")
-    r = E.where(_tri_mask(x._data.shape, diagonal, True), x, 0)
+    r = E.where(_tri_mask(x._data.shape, diagonal, True), x, _wrap(np.zeros((), x._data.dtype)))
     return label(r, "TrilBackward0")
 
 
@@ -476,7 +476,7 @@ def triu(input, diagonal=0):
     x = _t(input, "triu")
     if x._data.ndim < 2:
         raise RuntimeError("triu: input tensor must have at least 2 dimensions")
-    r = E.where(_tri_mask(x._data.shape, diagonal, False), x, 0)
+    r = E.where(_tri_mask(x._data.shape, diagonal, False), x, _wrap(np.zeros((), x._data.dtype)))
     return label(r, "TriuBackward0")
 
 
@@ -774,6 +774,7 @@ def dist(input, other, p=2):
 @public(inplace=True, out=True)
 def frac(input):
     """``input - trunc(input)``."""
+    require_float("frac_cpu", _t(input, "frac"))
     return label(input - E.trunc(input).detach(), "FracBackward0")
 
 
@@ -872,7 +873,7 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     """Replace NaN and +-inf by finite numbers (the dtype's max/min by default)."""
     x = _t(input, "nan_to_num")
     if x._data.dtype.kind != "f":
-        return x * 1
+        return x.clone()
     fi = np.finfo(x._data.dtype)
     pi = float(fi.max) if posinf is None else posinf
     ni = float(fi.min) if neginf is None else neginf
@@ -898,6 +899,7 @@ def fmin(input, other):
 @public(inplace=True, out=True)
 def hypot(input, other):
     """``sqrt(a**2 + b**2)``."""
+    require_float("hypot_cpu", _t(input, "hypot"))
     return E.sqrt(input * input + other * other)
 
 
@@ -1009,7 +1011,7 @@ def cumprod(input, dim, dtype=None):
     x = _t(input, "cumprod")
     if dtype is not None:
         x = x.to(dtype)
-    elif x._data.dtype.kind in "bi":
+    elif x._data.dtype.kind in "biu":
         x = x.long()
     d = _wrap_dim(dim, x._data.ndim, "cumprod")
     return apply(cumprod_p, (x,), {"dim": d})
@@ -1075,6 +1077,7 @@ def _cumext(input, dim, fn, op):
 @public
 def logcumsumexp(input, dim):
     """``log(cumsum(exp(input)))`` computed stably."""
+    require_float("logcumsumexp_out_cpu", _t(input, "logcumsumexp"))
     m = R.amax(input, dim, keepdim=True).detach()
     return E.log(R.cumsum(E.exp(input - m), dim)) + m
 

@@ -6,7 +6,7 @@ import builtins
 import math
 
 from ..tensor import _wrap_dim
-from ._common import norm_dims, promote_float, to_tensor
+from ._common import norm_dims, promote_float, require_float, to_tensor
 from .reduce import amax, amin, mean, root_at_zero_safe, sum
 from .registry import label, public
 
@@ -28,7 +28,9 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     corr = 1 if correction is None else correction
     if unbiased is not None:
         corr = 1 if unbiased else 0
-    (x,) = promote_float("var", to_tensor(input, "var"))
+    x = require_float(
+        "var", to_tensor(input, "var"), "std and var only support floating point and complex dtypes"
+    )
     dims = norm_dims(dim, x._data.ndim, "var")
     n = _count(x, dims)
     mu = mean(x, dims, keepdim=True)
@@ -81,7 +83,7 @@ def _softmax_input(op, input, dim, dtype):
     x = to_tensor(input, op)
     if dtype is not None:
         x = x.to(dtype)
-    (x,) = promote_float(op, x)
+    require_float(f"{op}_kernel_impl", x)
     return x, _softmax_dim(op, x, dim)
 
 
@@ -116,9 +118,11 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
 
 
 def _norm(input, p="fro", dim=None, keepdim=False, dtype=None):
-    (x,) = promote_float("norm", to_tensor(input, "norm"))
+    x = to_tensor(input, "norm")
     if dtype is not None:
         x = x.to(dtype)
+    msg = "linalg.vector_norm: Expected a floating point or complex tensor as input. Got {name}"
+    require_float("norm", x, msg)
     dims = norm_dims(dim, x._data.ndim, "norm")
     if p in ("fro", 2, 2.0):
         return root_at_zero_safe(sum(x * x, dims, keepdim))

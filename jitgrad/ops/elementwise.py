@@ -11,7 +11,7 @@ import scipy.special as _sp
 
 from .. import _dtype
 from ..tensor import Tensor
-from ._common import broadcast_shapes, promote, promote_float, sum_to
+from ._common import broadcast_shapes, cast, promote, promote_float, require_float, sum_to
 from .registry import Identity, apply, const, label, public, register
 
 np.seterr(divide="ignore", invalid="ignore", over="ignore", under="ignore")
@@ -249,7 +249,7 @@ erf = _unary(
 )
 sign = _unary(
     "sign",
-    np.sign,
+    lambda x: x.copy() if x.dtype == np.bool_ else np.sign(x),
     _zeros_vjp,
     "(({0} > 0) - ({0} < 0))",
     saves=(),
@@ -790,6 +790,8 @@ def pow(input, exponent):
                     f"(tensor dtype {x.dtype}, exponent {exponent})"
                 )
             (x,) = promote_float("pow", x)
+        elif x._data.dtype == np.bool_:  # bool ** int is int64, as torch promotes
+            x = cast(x, np.dtype(np.int64))
         if exponent == 1:
             return x * 1
         return apply(_powc_p, (x,), {"exponent": exponent})
@@ -853,6 +855,8 @@ def clamp(input, min=None, max=None):
     x = input
     if x._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
         (x,) = promote_float("clamp", x)
+    elif x._data.dtype == np.bool_ and not (isinstance(min, bool) or isinstance(max, bool)):
+        x = cast(x, np.dtype(np.int64))  # bool clamped to int bounds is int64, as torch
     if x._data.dtype.kind == "f":
         min = None if min is None else float(min)
         max = None if max is None else float(max)
@@ -902,6 +906,8 @@ def where(condition, input=None, other=None):
 
 @public(inplace=True, out=True)
 def lerp(input, end, weight):
+    if isinstance(input, Tensor):
+        require_float("lerp_kernel_scalar", input)
     return input + weight * (end - input)
 
 

@@ -126,6 +126,12 @@ def mv(input, vec):
 
 @public(aliases=("ger",), out=True)
 def outer(input, vec2):
+    for name, v in (("self", input), ("vec2", vec2)):
+        if isinstance(v, Tensor) and v._data.ndim != 1:
+            raise RuntimeError(
+                f"outer: Expected 1-D argument {name}, but got {v._data.ndim}-D "
+                f"(shape {list(v._data.shape)}); flatten it first"
+            )
     return input.reshape(-1, 1) * vec2.reshape(1, -1)
 
 

@@ -6,6 +6,7 @@ import collections
 
 import numpy as np
 
+from .. import _dtype
 from ..tensor import Tensor, _wrap_dim
 from ._common import norm_dims, to_tensor
 from .registry import apply, label, public, register
@@ -158,12 +159,18 @@ def prod(input, dim=None, keepdim=False, dtype=None):
 
 @public(axis=True, prim=any_p)
 def any(input, dim=None, keepdim=False):
-    return _reduce(any_p, "any", input, dim, keepdim)
+    return _uint8_kept(input, _reduce(any_p, "any", input, dim, keepdim))
 
 
 @public(axis=True, prim=all_p)
 def all(input, dim=None, keepdim=False):
-    return _reduce(all_p, "all", input, dim, keepdim)
+    return _uint8_kept(input, _reduce(all_p, "all", input, dim, keepdim))
+
+
+def _uint8_kept(input, r):
+    """any/all of a uint8 tensor are uint8 (0/1) in torch, bool otherwise."""
+    u8 = isinstance(input, Tensor) and input._data.dtype == np.uint8
+    return r.to(_dtype.uint8) if u8 else r
 
 
 def _arg(prim, op, input, dim, keepdim):

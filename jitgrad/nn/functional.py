@@ -740,12 +740,14 @@ def embedding(
 ):
     """Rows of ``weight`` picked by the integer tensor ``input``."""
     _check_int_index("embedding", input)
-    if max_norm is not None or scale_grad_by_freq or sparse:
+    if scale_grad_by_freq or sparse:
         raise NotImplementedError(
-            "embedding: max_norm, scale_grad_by_freq and sparse are not supported in jitgrad"
+            "embedding: scale_grad_by_freq and sparse are not supported in jitgrad"
         )
     num = weight._data.shape[0]
     _check_embedding_indices(input, num)
+    if max_norm is not None:
+        _embedding_renorm_(weight, input, max_norm, norm_type)
     out = weight[_trace_guard_index(input.long(), num)]
     if padding_idx is not None:
         if padding_idx < 0:
@@ -753,6 +755,17 @@ def embedding(
         keep = (input != padding_idx).unsqueeze(-1)
         out = _J.where(keep, out, out.detach())  # same value, no gradient for padding rows
     return out
+
+
+def _embedding_renorm_(weight, input, max_norm, norm_type):
+    """torch's ``embedding_renorm_``: rows of ``weight`` that ``input`` picks and whose
+    ``norm_type``-norm exceeds ``max_norm`` are scaled (in place, untracked) to ``max_norm``."""
+    with no_grad():
+        rows = _J.unique(input.reshape(-1).long())
+        w = weight[rows]
+        n = _J.norm(w, norm_type, 1, keepdim=True)
+        scale = _J.where(n > max_norm, max_norm / (n + 1e-7), _J.ones_like(n))
+        weight[rows] = w * scale
 
 
 def one_hot(tensor, num_classes=-1):
@@ -1148,15 +1161,13 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
 
 
 def hardsigmoid(input, inplace=False):
-    """``relu6(x + 3) / 6``."""
-    return _apply_maybe_inplace(input, lambda x: _J.clamp(x + 3, 0, 6) / 6, inplace, "hardsigmoid")
+    """``relu6(x + 3) / 6`` (zero gradient at x = +-3, as torch)."""
+    return _apply_maybe_inplace(input, lambda x: relu6(x + 3) / 6, inplace, "hardsigmoid")
 
 
 def hardswish(input, inplace=False):
-    """``x * relu6(x + 3) / 6``."""
-    return _apply_maybe_inplace(
-        input, lambda x: x * _J.clamp(x + 3, 0, 6) / 6, inplace, "hardswish"
-    )
+    """``x * relu6(x + 3) / 6`` (gradient 0 at x = -3 and 1 at x = 3, as torch)."""
+    return _apply_maybe_inplace(input, lambda x: x * relu6(x + 3) / 6, inplace, "hardswish")
 
 
 def tanhshrink(input):
@@ -1228,15 +1239,27 @@ def hardtanh_(input, min_val=-1.0, max_val=1.0):
     return hardtanh(input, min_val, max_val, inplace=True)
 
 
-def alpha_dropout(input, p=0.5, training=False, inplace=False):
+def alpha_dropout(input, p=0.5, training=False, inplace=False, _feature=False):
     """Dropout that keeps SELU's mean and variance."""
+    if p < 0 or p > 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return input
+    if p == 1:
+        return input * 0
     a_ = -1.7580993408473766
-    keep = (_J.rand(*input.shape, dtype=input.dtype) >= p).to(input.dtype)
+    shape = tuple(input.shape)
+    if _feature:  # one draw per (sample, channel), broadcast over the rest
+        shape = shape[:2] + (1,) * (len(shape) - 2)
+    keep = (_J.rand(*shape, dtype=input.dtype) >= p).to(input.dtype)
     a = ((1 - p) * (1 + p * a_ * a_)) ** -0.5
     b = -a * a_ * p
     return (input * keep + a_ * (1 - keep)) * a + b
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """``alpha_dropout`` of whole channels (one draw per sample and channel)."""
+    return alpha_dropout(input, p, training, inplace, _feature=True)
 
 
 # ---------------------------------------------------------------- distances, attention ---
@@ -1302,41 +1325,88 @@ def interpolate(
     recompute_scale_factor=None,
     antialias=False,
 ):
-    """Resize the spatial dims: ``'nearest'`` and ``'linear'``/``'bilinear'``."""
+    """Resize the spatial dims (nearest, nearest-exact, linear/bilinear/trilinear, bicubic,
+    area), with torch's source-coordinate rules: a given ``scale_factor`` maps coordinates by
+    ``1 / scale_factor`` unless ``recompute_scale_factor=True``."""
     nsp = input.ndim - 2
     if (size is None) == (scale_factor is None):
         raise ValueError(
             f"interpolate: {'only one' if size is not None else 'either'} of size or "
             f"scale_factor should be defined (input of shape {list(input.shape)})"
         )
+    needs = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+    if mode not in ("nearest", "nearest-exact", "area") and mode not in needs:
+        raise NotImplementedError(f"interpolate: mode={mode!r} is not supported by jitgrad")
+    if mode in needs and needs[mode] != nsp:
+        raise NotImplementedError(
+            f"Got {input.ndim}D input, but {mode} mode needs {needs[mode] + 2}D input"
+        )
+    if align_corners is not None and mode not in needs:
+        raise ValueError(
+            "align_corners option can only be set with the interpolating modes: "
+            "linear | bilinear | bicubic | trilinear"
+        )
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported by jitgrad")
+    scales = (None,) * nsp
     if size is None:
         sf = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nsp
         size = tuple(int(math.floor(n * f)) for n, f in zip(input.shape[2:], sf))
+        if not recompute_scale_factor:
+            scales = tuple(float(f) for f in sf)
     elif isinstance(size, int):
         size = (size,) * nsp
+    if mode == "area":
+        pool = {1: adaptive_avg_pool1d, 2: adaptive_avg_pool2d}.get(nsp)
+        if pool is None:
+            raise NotImplementedError("interpolate: mode='area' supports 3-D and 4-D input")
+        return pool(input, size[0] if nsp == 1 else tuple(size))
     x = input
+    dt = input._data.dtype
     for k, out in enumerate(size):
         d = 2 + k
         n = x.shape[d]
-        if mode == "nearest":
-            idx = np.floor(np.arange(out) * (n / out)).astype(np.int64)
+        # torch's scale: 1 / scale_factor when one was given, else input / output size
+        sc = 1.0 / scales[k] if scales[k] else (n / out if out else 0.0)
+        dst = np.arange(out, dtype=np.float64)
+        if mode in ("nearest", "nearest-exact"):
+            off = 0.5 if mode == "nearest-exact" else 0.0
+            idx = np.floor((dst + off) * sc).astype(np.int64)
             x = x.index_select(d, _J.tensor(np.minimum(idx, n - 1)))
-        elif mode in ("linear", "bilinear", "trilinear"):
-            if align_corners:
-                pos = np.arange(out) * ((n - 1) / (out - 1)) if out > 1 else np.zeros(out)
-            else:
-                pos = np.maximum((np.arange(out) + 0.5) * (n / out) - 0.5, 0)
-            i0 = np.minimum(np.floor(pos).astype(np.int64), n - 1)
-            i1 = np.minimum(i0 + 1, n - 1)
-            wt = (pos - i0).astype(input._data.dtype)
-            shape = [1] * x.ndim
-            shape[d] = out
-            a = x.index_select(d, _J.tensor(i0))
-            b = x.index_select(d, _J.tensor(i1))
-            x = a + (b - a) * _J.tensor(wt.reshape(shape))
+            continue
+        if align_corners:
+            pos = dst * ((n - 1) / (out - 1)) if out > 1 else np.zeros(out)
         else:
-            raise NotImplementedError(f"interpolate: mode={mode!r} is not supported by jitgrad")
+            pos = (dst + 0.5) * sc - 0.5
+        shape = [1] * x.ndim
+        shape[d] = out
+        if mode == "bicubic":
+            x = _cubic_along(x, d, n, pos, shape, dt)
+            continue
+        pos = np.maximum(pos, 0)
+        i0 = np.minimum(np.floor(pos).astype(np.int64), n - 1)
+        i1 = np.minimum(i0 + 1, n - 1)
+        wt = (pos - i0).astype(dt)
+        a = x.index_select(d, _J.tensor(i0))
+        b = x.index_select(d, _J.tensor(i1))
+        x = a + (b - a) * _J.tensor(wt.reshape(shape))
     return x
+
+
+def _cubic_along(x, d, n, pos, shape, dt, A=-0.75):
+    """Keys' cubic convolution (torch's A = -0.75) of ``x`` along ``d`` at source ``pos``;
+    the four taps clamped to the border."""
+    f = np.floor(pos)
+    t = pos - f
+    c1 = lambda u: ((A + 2) * u - (A + 3)) * u * u + 1  # noqa: E731  |u| <= 1
+    c2 = lambda u: ((A * u - 5 * A) * u + 8 * A) * u - 4 * A  # noqa: E731  1 < |u| < 2
+    ws = (c2(t + 1), c1(t), c1(1 - t), c2(2 - t))
+    r = None
+    for j, w in enumerate(ws):
+        idx = np.clip(f.astype(np.int64) - 1 + j, 0, n - 1)
+        term = x.index_select(d, _J.tensor(idx)) * _J.tensor(w.astype(dt).reshape(shape))
+        r = term if r is None else r + term
+    return r
 
 
 upsample = interpolate
@@ -1505,7 +1575,7 @@ def multi_margin_loss(
     x = input if input.ndim == 2 else input.unsqueeze(0)
     t = target if target.ndim == 1 else target.unsqueeze(0)
     xy = x.gather(1, t.long().unsqueeze(1))
-    m = _J.clamp(margin - xy + x, min=0)
+    m = relu(margin - xy + x)  # torch: no gradient where the margin is exactly met
     if p == 2:
         m = m * m
     if weight is not None:

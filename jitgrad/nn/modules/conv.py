@@ -50,10 +50,10 @@ class _ConvNd(Module):
                 )
             if padding == "same" and any(s != 1 for s in _ntuple(stride, n)):
                 raise ValueError("padding='same' is not supported for strided convolutions")
-        if padding_mode != "zeros":
-            raise NotImplementedError(
-                f"{name}: padding_mode={padding_mode!r} is not supported; use 'zeros' (or pad "
-                "the input with nn.functional.pad(..., mode=...) and padding=0)"
+        modes = ("zeros", "reflect", "replicate", "circular")
+        if padding_mode not in modes:
+            raise ValueError(
+                f"padding_mode must be one of {set(modes)}, but got padding_mode='{padding_mode}'"
             )
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -63,6 +63,18 @@ class _ConvNd(Module):
         self.dilation = _ntuple(dilation, n)
         self.groups = groups
         self.padding_mode = padding_mode
+        # F.pad's amounts (last dimension first) for a non-zeros padding_mode, as torch
+        rp = []
+        pads = (0,) * n if isinstance(padding, str) else _ntuple(padding, n)
+        for k, d, p in reversed(list(zip(self.kernel_size, self.dilation, pads))):
+            if padding == "same":
+                total = d * (k - 1)
+                rp += [total // 2, total - total // 2]
+            elif padding == "valid":
+                rp += [0, 0]
+            else:
+                rp += [p, p]
+        self._reversed_padding_repeated_twice = tuple(rp)
         self.weight = Parameter(_c.empty(*self._weight_shape(), dtype=dtype))
         if bias:
             self.bias = Parameter(_c.empty(out_channels, dtype=dtype))
@@ -72,6 +84,13 @@ class _ConvNd(Module):
 
     def _weight_shape(self):
         return (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+
+    def _padded(self, input):
+        """(input, padding) for the convolution: a non-zeros ``padding_mode`` pads with F.pad."""
+        if self.padding_mode == "zeros":
+            return input, self.padding
+        x = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+        return x, 0
 
     def reset_parameters(self):
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
@@ -109,9 +128,8 @@ class Conv2d(_ConvNd):
     _nd = 2
 
     def forward(self, input):
-        return F.conv2d(
-            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
+        x, pad = self._padded(input)
+        return F.conv2d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
 
 
 class Conv1d(_ConvNd):
@@ -120,9 +138,8 @@ class Conv1d(_ConvNd):
     _nd = 1
 
     def forward(self, input):
-        return F.conv1d(
-            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
+        x, pad = self._padded(input)
+        return F.conv1d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
 
 
 class _ConvTransposeNd(_ConvNd):

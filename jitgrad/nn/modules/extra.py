@@ -76,13 +76,30 @@ RReLU = _simple(
 )
 PixelShuffle = _simple("PixelShuffle", F.pixel_shuffle, "Depth to space.", upscale_factor=1)
 PixelUnshuffle = _simple("PixelUnshuffle", F.pixel_unshuffle, "Space to depth.", downscale_factor=1)
-AlphaDropout = _simple(
-    "AlphaDropout",
-    lambda x, p, inplace: F.alpha_dropout(x, p, False),
-    "Alpha dropout (identity in eval mode).",
-    p=0.5,
-    inplace=False,
-)
+
+
+class AlphaDropout(Module):
+    """Alpha dropout (SELU networks) in training mode, the identity in eval mode."""
+
+    _fn = staticmethod(F.alpha_dropout)
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if p < 0 or p > 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p, self.inplace = p, inplace
+
+    def forward(self, input):
+        return self._fn(input, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class FeatureAlphaDropout(AlphaDropout):
+    """Alpha dropout of whole channels."""
+
+    _fn = staticmethod(F.feature_alpha_dropout)
 
 
 class PReLU(Module):
@@ -200,6 +217,8 @@ class InstanceNorm1d(Module):
         track_running_stats=False,
         device=None,
         dtype=None,
+        *,
+        bias=True,
     ):
         super().__init__()
         if track_running_stats:
@@ -211,11 +230,8 @@ class InstanceNorm1d(Module):
             affine,
         )
         self.track_running_stats = False
-        if affine:
-            self.weight = Parameter(_wrap(np.ones(num_features, np.float32)))
-            self.bias = Parameter(_wrap(np.zeros(num_features, np.float32)))
-        else:
-            self.weight = self.bias = None
+        self.weight = Parameter(_c.ones(num_features, dtype=dtype)) if affine else None
+        self.bias = Parameter(_c.zeros(num_features, dtype=dtype)) if affine and bias else None
 
     def forward(self, input):
         return F.instance_norm(input, weight=self.weight, bias=self.bias, eps=self.eps)
@@ -223,7 +239,8 @@ class InstanceNorm1d(Module):
     def extra_repr(self):
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
         )
 
 

@@ -408,11 +408,7 @@ class RNN(RNNBase):
             raise ValueError(f"Unknown nonlinearity '{nl}'. Select from 'tanh' or 'relu'.")
         self.__dict__["nonlinearity"] = nl
         super().__init__("RNN_TANH" if nl == "tanh" else "RNN_RELU", *args, **kwargs)
-        self.nonlinearity = nl
-
-    def extra_repr(self):
-        s = super().extra_repr()
-        return s if self.nonlinearity == "tanh" else s + f", nonlinearity={self.nonlinearity}"
+        self.nonlinearity = nl  # torch's RNN repr does not show it (RNNCell's does)
 
 
 class LSTM(RNNBase):

@@ -1,0 +1,200 @@
+"""PyTorch semantics found wrong by side-by-side probes (round 4): subgradients at kinks,
+result dtypes, integer inputs refused like torch, interpolation's source coordinates,
+conv padding modes, embedding max_norm, alpha dropout in training mode, module reprs.
+Expected values come from torch's documented rules, not from jitgrad runs."""
+
+import math
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+import jitgrad.nn as nn
+import jitgrad.nn.functional as F
+from jitgrad.autograd import gradcheck
+
+
+def _grad(fn, values):
+    x = jg.tensor(values, dtype=jg.float64, requires_grad=True)
+    fn(x).sum().backward()
+    return x.grad.numpy()
+
+
+def test_hard_activations_have_torchs_gradient_at_the_kinks():
+    pts = [-3.0, 3.0, -2.0, 4.0]
+    # torch: hardswish' = 0 for x <= -3, x/3 + 1/2 inside, 1 for x >= 3
+    np.testing.assert_allclose(_grad(F.hardswish, pts), [0.0, 1.0, -2 / 3 + 0.5, 1.0])
+    # hardsigmoid' = 1/6 strictly inside (-3, 3), else 0
+    np.testing.assert_allclose(_grad(F.hardsigmoid, pts), [0.0, 0.0, 1 / 6, 0.0])
+    x = jg.tensor(pts, dtype=jg.float64, requires_grad=True)
+    assert gradcheck(
+        F.hardswish, (jg.tensor([-2.5, 0.3, 2.9], dtype=jg.float64, requires_grad=True),)
+    )
+    del x
+
+
+def test_multi_margin_loss_has_no_gradient_where_the_margin_is_exactly_met():
+    x = jg.tensor([[1.0, 0.0, -2.0]], dtype=jg.float64, requires_grad=True)
+    # margin term of class 1: 1 - x[0] + x[1] = 0 exactly: torch counts only z > 0
+    F.multi_margin_loss(x, jg.tensor([0])).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((1, 3)))
+    y = jg.tensor([[1.0, 0.5, -2.0]], dtype=jg.float64, requires_grad=True)
+    F.multi_margin_loss(y, jg.tensor([0])).backward()
+    np.testing.assert_allclose(y.grad.numpy(), [[-1 / 3, 1 / 3, 0.0]])
+
+
+@pytest.mark.parametrize("fn", [jg.triu, jg.tril])
+def test_triangles_keep_the_dtype(fn):
+    for dt in (jg.bool, jg.int32, jg.uint8, jg.float16):
+        assert fn(jg.ones(3, 3, dtype=dt)).dtype == dt
+
+
+def test_multihead_attention_bool_causal_mask_from_triu_masks_the_future():
+    jg.manual_seed(0)
+    m = nn.MultiheadAttention(4, 2, batch_first=True)
+    x = jg.randn(1, 3, 4)
+    mask = jg.triu(jg.ones(3, 3, dtype=jg.bool), 1)  # True = not allowed
+    _, w = m(x, x, x, attn_mask=mask)
+    w = w.detach().numpy()[0]
+    assert np.all(w[np.triu_indices(3, 1)] == 0)
+    np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(w[0, 0], 1.0)
+
+
+def test_result_dtypes_follow_torchs_promotion():
+    b = jg.tensor([[True, False], [True, True]])
+    u8 = jg.tensor([[1, 0], [2, 1]], dtype=jg.uint8)
+    assert (b**2).dtype == jg.int64 and b.square().dtype == jg.int64
+    assert b.clamp(0, 1).dtype == jg.int64 and b.clamp(0.5).dtype == jg.float32
+    assert b.sign().dtype == jg.bool and b.sign().tolist() == b.tolist()
+    assert b.nan_to_num().dtype == jg.bool
+    assert u8.any().dtype == jg.uint8 and u8.all(0).dtype == jg.uint8
+    assert u8.all(0).tolist() == [1, 0] and jg.ones(2, dtype=jg.int32).any().dtype == jg.bool
+    c = u8.cumprod(0)
+    assert c.dtype == jg.int64 and c.tolist() == [[1, 0], [2, 0]]
+    s = b.scatter(0, jg.tensor([[1, 0]]), 5)
+    assert s.dtype == jg.bool
+
+
+@pytest.mark.parametrize(
+    "call, msg",
+    [
+        (lambda x: x.softmax(0), "softmax_kernel_impl"),
+        (lambda x: F.log_softmax(x, 0), "log_softmax_kernel_impl"),
+        (lambda x: x.var(), "std and var only support floating point"),
+        (lambda x: x.std(0), "std and var only support floating point"),
+        (lambda x: x.norm(), "linalg.vector_norm: Expected a floating point"),
+        (lambda x: jg.lerp(x, x, 0.5), "lerp_kernel_scalar"),
+        (lambda x: jg.hypot(x, x), "hypot_cpu"),
+        (lambda x: x.logcumsumexp(0), "logcumsumexp_out_cpu"),
+        (lambda x: x.frac(), "frac_cpu"),
+    ],
+)
+def test_float_only_ops_refuse_integers_like_torch(call, msg):
+    x = jg.tensor([[1, 2], [3, 4]])
+    with pytest.raises(RuntimeError, match=msg) as e:
+        call(x)
+    assert "int64" in str(e.value) and "float()" in str(e.value)
+    call(x.float())  # the fix the message names works
+    assert x.softmax(0, dtype=jg.float32).dtype == jg.float32
+
+
+def test_outer_wants_vectors():
+    with pytest.raises(RuntimeError, match="outer: Expected 1-D argument self, but got 2-D"):
+        jg.outer(jg.ones(2, 2), jg.ones(2))
+    assert jg.outer(jg.arange(3.0), jg.arange(2.0)).tolist() == [[0, 0], [0, 1], [0, 2]]
+
+
+def test_interpolate_scale_factor_maps_coordinates_by_its_inverse():
+    x = jg.arange(5.0).reshape(1, 1, 5)
+    sf = 1.7
+    out = int(math.floor(5 * sf))
+    dst = np.arange(out)
+    # torch: src = floor(dst / scale_factor) (not dst * in / out) unless recomputed
+    near = F.interpolate(x, scale_factor=sf, mode="nearest").numpy()[0, 0]
+    np.testing.assert_array_equal(near, np.minimum(np.floor(dst / sf), 4))
+    rec = F.interpolate(x, scale_factor=sf, mode="nearest", recompute_scale_factor=True)
+    np.testing.assert_array_equal(rec.numpy()[0, 0], np.floor(dst * 5 / out))
+    lin = F.interpolate(x, scale_factor=sf, mode="linear").numpy()[0, 0]
+    np.testing.assert_allclose(lin, np.clip((dst + 0.5) / sf - 0.5, 0, 4), rtol=1e-6)
+    ex = F.interpolate(x, size=8, mode="nearest-exact").numpy()[0, 0]
+    np.testing.assert_array_equal(ex, np.minimum(np.floor((dst + 0.5) * 5 / 8), 4))
+
+
+def test_interpolate_bicubic_and_area():
+    # Keys' cubic reproduces a linear ramp away from the clamped border
+    ramp = jg.tensor(np.add.outer(np.arange(6.0), 2 * np.arange(6.0))).reshape(1, 1, 6, 6)
+    y = F.interpolate(ramp, size=(11, 11), mode="bicubic", align_corners=True).numpy()[0, 0]
+    pos = np.arange(11) * 0.5
+    np.testing.assert_allclose(y[2:-2, 2:-2], np.add.outer(pos, 2 * pos)[2:-2, 2:-2], atol=1e-9)
+    g = jg.tensor(np.random.default_rng(0).standard_normal((1, 2, 4, 3)), requires_grad=True)
+    assert gradcheck(lambda t: F.interpolate(t, size=(5, 7), mode="bicubic"), (g,))
+    a = F.interpolate(jg.arange(16.0).reshape(1, 1, 4, 4), size=(2, 2), mode="area")
+    assert a.numpy()[0, 0].tolist() == [[2.5, 4.5], [10.5, 12.5]]
+    with pytest.raises(NotImplementedError, match="bilinear mode needs 4D input"):
+        F.interpolate(jg.ones(1, 1, 4), size=3, mode="bilinear")
+    with pytest.raises(ValueError, match="align_corners option can only be set"):
+        F.interpolate(jg.ones(1, 1, 4), size=3, mode="nearest", align_corners=True)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_conv_padding_modes_pad_the_input_first(mode):
+    jg.manual_seed(0)
+    m = nn.Conv2d(2, 3, (3, 2), padding=(1, 2), padding_mode=mode, dilation=(1, 2)).double()
+    x = jg.randn(1, 2, 5, 4, dtype=jg.float64)
+    ref = F.conv2d(F.pad(x, (2, 2, 1, 1), mode=mode), m.weight, m.bias, dilation=(1, 2))
+    np.testing.assert_allclose(m(x).detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+    same = nn.Conv1d(2, 2, 4, padding="same", padding_mode=mode).double()
+    z = jg.randn(1, 2, 6, dtype=jg.float64)
+    # 'same' with an even kernel: torch puts the extra element on the right
+    ref1 = F.conv1d(F.pad(z, (1, 2), mode=mode), same.weight, same.bias)
+    np.testing.assert_allclose(same(z).detach().numpy(), ref1.detach().numpy(), rtol=1e-12)
+    assert f"padding_mode={mode}" in repr(m)
+    with pytest.raises(ValueError, match="padding_mode must be one of"):
+        nn.Conv2d(1, 1, 3, padding_mode="zero")
+
+
+def test_embedding_max_norm_renormalises_the_rows_it_reads():
+    e = nn.Embedding(4, 2, max_norm=1.0)
+    with jg.no_grad():
+        e.weight.copy_(jg.tensor([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0], [1.0, 0.0]]))
+    y = e(jg.tensor([0, 1, 0]))
+    w = e.weight.detach().numpy()
+    np.testing.assert_allclose(w[0], [0.6, 0.8], rtol=1e-6)  # 5 -> 1 (scaled by 1/(5+1e-7))
+    np.testing.assert_allclose(w[1], [0.3, 0.4])  # under the bound: unchanged
+    np.testing.assert_allclose(w[2], [6.0, 8.0])  # not read: unchanged
+    np.testing.assert_allclose(y.detach().numpy(), w[[0, 1, 0]])
+    y.sum().backward()
+    np.testing.assert_allclose(e.weight.grad.numpy(), [[2, 2], [1, 1], [0, 0], [0, 0]])
+
+
+def test_alpha_dropout_modules_drop_in_training_mode():
+    jg.manual_seed(0)
+    m = nn.AlphaDropout(0.5)
+    x = jg.randn(400, 50)
+    y = m(x).numpy()
+    dropped = np.unique(y, return_counts=True)[1].max() / y.size  # dropped units: one value
+    assert 0.4 < dropped < 0.6
+    # alpha dropout keeps a standard normal input's mean and variance (SELU's fixed point)
+    assert abs(y.mean()) < 0.05 and abs(y.std() - 1) < 0.05
+    m.eval()
+    assert m(x) is x or np.array_equal(m(x).numpy(), x.numpy())
+    f = nn.FeatureAlphaDropout(0.5)(jg.ones(8, 6, 5)).numpy()
+    assert np.all(f == f[:, :, :1])  # one draw per (sample, channel)
+    assert repr(m) == "AlphaDropout(p=0.5, inplace=False)"
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        F.alpha_dropout(x, 1.5, True)
+
+
+def test_norm_layer_bias_flag_and_reprs():
+    g = nn.GroupNorm(2, 4, bias=False)
+    assert g.bias is None and g.weight is not None
+    assert repr(g) == "GroupNorm(2, 4, eps=1e-05, affine=True, bias=False)"
+    i = nn.InstanceNorm2d(3)
+    assert repr(i) == (
+        "InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=False, bias=False, "
+        "track_running_stats=False)"
+    )
+    assert nn.InstanceNorm1d(2, affine=True, dtype=jg.float64).weight.dtype == jg.float64
+    assert repr(nn.RNN(2, 3, nonlinearity="relu")) == "RNN(2, 3)"
+    assert repr(nn.RNNCell(2, 3, nonlinearity="relu")) == "RNNCell(2, 3, nonlinearity=relu)"

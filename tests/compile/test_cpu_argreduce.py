@@ -1,4 +1,4 @@
-"""argmax/argmin/any/all compile natively on the CPU backend (an accuracy line in a training
+"""argmax/argmin/any/all and sums of bool/int32 compile natively on the CPU backend (an accuracy line in a training
 step used to run in object mode): values, dtypes and shapes equal eager, ties and NaN as
 torch (first occurrence; the first NaN wins), no fallback."""
 
@@ -22,6 +22,8 @@ def _step(x, y, m, k):
         k.argmax(-1),
         k.argmin(0),
         x.permute(1, 0).argmax(0),
+        (a == y).sum(),  # bool and int32 sums: native, counted exactly
+        k.sum(1),
     )
 
 

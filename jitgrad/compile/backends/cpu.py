@@ -514,8 +514,12 @@ class CPUGen(Generator):
     def _reduce(self, n, kern):
         x = n.ins[0]
         sh = self.shape(x)
-        if self.dtype(x).kind != "f" or not sh:
-            return self.fallback(n, f"{self.dtype(x)} input of shape {list(sh)}")
+        dt = self.dtype(x)
+        # the kernels accumulate in float64: exact for sums of bool and <= 32-bit integers
+        # (counts such as ``(pred == y).sum()``) up to 2**53
+        exact = kern == "SUM" and (dt.kind == "b" or (dt.kind in "iu" and dt.itemsize <= 4))
+        if (dt.kind != "f" and not exact) or not sh:
+            return self.fallback(n, f"{dt} input of shape {list(sh)}")
         dims = tuple(n.params["dims"])
         if not dims:
             return self.fallback(n, "no reduced dims")

@@ -467,8 +467,6 @@ _OUT_OF_SCOPE = {
     "export": "torch.export",
     "fx": "torch.fx graph capture (use jitgrad.trace and its graph printing)",
     "hub": "torch.hub (no network access; load weights with jitgrad.load)",
-    "amp": "mixed precision (torch.amp)",
-    "autocast": "mixed precision (autocast)",
     "nested": "nested tensors",
     "masked": "masked tensors",
     "profiler": "torch.profiler (use jitgrad.autograd.profiler.profile)",
@@ -494,6 +492,7 @@ _LAZY = (
     "special",
     "distributions",
     "fft",
+    "amp",
 )
 
 
@@ -553,6 +552,8 @@ class version:  # noqa: N801 (``torch.version``)
 def __getattr__(name):
     if name in _LAZY:
         return _lazy(name)
+    if name == "autocast":
+        return _lazy("amp").autocast
     if name in ("save", "load"):
         mod = "serialization"
         return getattr(_lazy(mod), name)

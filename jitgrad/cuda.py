@@ -112,3 +112,11 @@ __all__ = [
     "simulated",
     "get_device_name",
 ]
+
+
+def __getattr__(name):
+    if name == "amp":  # torch.cuda.amp.GradScaler / autocast (deprecated aliases in torch)
+        from . import amp
+
+        return amp
+    raise AttributeError(f"module 'jitgrad.cuda' has no attribute {name!r}")

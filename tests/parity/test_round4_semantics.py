@@ -198,3 +198,39 @@ def test_norm_layer_bias_flag_and_reprs():
     assert nn.InstanceNorm1d(2, affine=True, dtype=jg.float64).weight.dtype == jg.float64
     assert repr(nn.RNN(2, 3, nonlinearity="relu")) == "RNN(2, 3)"
     assert repr(nn.RNNCell(2, 3, nonlinearity="relu")) == "RNNCell(2, 3, nonlinearity=relu)"
+
+
+def test_grad_scaler_and_autocast_run_amp_ready_code():
+    p = nn.Parameter(jg.ones(3, dtype=jg.float64))
+    opt = jg.optim.SGD([p], lr=0.1)
+    sc = jg.amp.GradScaler("cpu", init_scale=4.0, growth_interval=2)
+    seen = []
+    for g in [1.0, float("inf"), 2.0, 3.0]:
+        opt.zero_grad()
+        sc.scale((p * g).sum()).backward()
+        assert p.grad.numpy()[0] == 4.0 * g or sc.get_scale() != 4.0 or g == float("inf")
+        sc.unscale_(opt)
+        seen.append(float(p.grad.numpy()[0]))
+        before = p.detach().numpy().copy()
+        sc.step(opt)
+        skipped = np.array_equal(before, p.detach().numpy())
+        assert skipped == (g == float("inf"))  # the inf step is skipped, the others taken
+        sc.update()
+        seen.append(sc.get_scale())
+    # unscaled gradients; scale halves after the inf step, doubles after 2 clean steps
+    assert seen == [1.0, 4.0, float("inf"), 2.0, 2.0, 2.0, 3.0, 4.0]
+    np.testing.assert_allclose(p.detach().numpy(), 1 - 0.1 * (1 + 2 + 3))
+    with pytest.raises(RuntimeError, match="already been called"):
+        opt.zero_grad()
+        sc.scale(p.sum()).backward()
+        sc.unscale_(opt)
+        sc.unscale_(opt)
+    off = jg.cuda.amp.GradScaler(enabled=False)
+    loss = p.sum()
+    assert off.scale(loss) is loss and off.get_scale() == 1.0 and off.state_dict() == {}
+    with jg.autocast("cpu", enabled=False):
+        assert (jg.ones(2) * 2).dtype == jg.float32
+    jg.amp._warned.clear()  # warned once per process
+    with pytest.warns(RuntimeWarning, match="mixed precision is not applied"):
+        with jg.amp.autocast("cpu", dtype=jg.float16):
+            pass

@@ -256,17 +256,37 @@ class Tracer:
             self.writes[idx] = t
 
     def write_view(self, base, view):
-        from ..ops.movement import setitem_p
+        from ..ops.movement import ViewOf, setitem_p
 
         spec = view._base[1]
         bvid = self.val_of(base)
         vvid = self.vals[id(view._data)]
-        out = self.g.new_value(base._data.shape, base._data.dtype)
-        self.g.nodes.append(GNode(setitem_p, [bvid, vvid], {"spec": spec}, out))
+        if isinstance(spec, ViewOf):  # reshape/permute/chained views: write by flat index
+            out = self._scatter_flat(base, view, bvid, vvid, spec.flat_index(base._data.shape))
+        else:
+            out = self.g.new_value(base._data.shape, base._data.dtype)
+            self.g.nodes.append(GNode(setitem_p, [bvid, vvid], {"spec": spec}, out))
         self.vals[id(base._data)] = out
         idx = self.state.get(id(base._data))
         if idx is not None:
             self.writes[idx] = base
+
+    def _scatter_flat(self, base, view, bvid, vvid, flat_index):
+        """Graph nodes for ``base`` with the view's values written at ``flat_index``."""
+        from ..ops.movement import reshape_p, setitem_p
+
+        n, m, dt = base._data.size, view._data.size, base._data.dtype
+        flat, vflat, upd = (self.g.new_value((k,), dt) for k in (n, m, n))
+        idx = self.g.new_value((m,), np.dtype(np.int64))
+        self.g.consts[idx] = flat_index
+        out = self.g.new_value(base._data.shape, dt)
+        self.g.nodes += [
+            GNode(reshape_p, [bvid], {"shape": (n,)}, flat),
+            GNode(reshape_p, [vvid], {"shape": (m,)}, vflat),
+            GNode(setitem_p, [flat, vflat, idx], {"spec": (("t", 0),)}, upd),
+            GNode(reshape_p, [upd], {"shape": base._data.shape}, out),
+        ]
+        return out
 
     def is_traced(self, t):
         vid = self.vals.get(id(t._data))

@@ -517,6 +517,14 @@ def _index_put(s, indices, values, accumulate):
     return s
 
 
+def _put(s, index, source, accumulate):
+    """``s`` seen as 1-D with ``source`` written (added) at ``index``; returns ``s``."""
+    if not s.is_contiguous():
+        raise RuntimeError("put_: the tensor must be contiguous (call .contiguous() first)")
+    _index_put(s.view(-1), (index.reshape(-1),), source.reshape(-1), accumulate)
+    return s
+
+
 class _nullctx:
     def __enter__(self):
         return self
@@ -782,6 +790,8 @@ _METHODS = {
     "index_put_": lambda s, indices, values, accumulate=False: _index_put(
         s, indices, values, accumulate
     ),
+    "put_": lambda s, index, source, accumulate=False: _put(s, index, source, accumulate),
+    "put": lambda s, index, source, accumulate=False: _put(s.clone(), index, source, accumulate),
     "cholesky": lambda s, upper=False: L.cholesky(s, upper=upper),
     "qr": lambda s, some=True: L.qr(s),
     # metadata and layout (strided CPU tensors only)

@@ -115,13 +115,19 @@ def inplace(self, fn, others=(), op="inplace"):
         if rd.dtype != self._data.dtype:
             node = r.to(self._data.dtype)._grad_fn
         if base is not None:
-            from .movement import getitem_p, setitem_p
+            from .movement import ViewOf, getitem_p, setitem_p
 
             b, spec = base
-            nb = apply(setitem_p, (base_old, _as_graph_value(self, r)), {"spec": spec})
-            _adopt(b, nb._grad_fn)
-            v = apply(getitem_p, (b,), {"spec": spec})
-            node = v._grad_fn
+            val = _as_graph_value(self, r)
+            if isinstance(spec, ViewOf):  # reshape/permute/chained views: by flat index
+                nb = scatter_flat(base_old, val, spec.flat_index(b._data.shape))
+                _adopt(b, nb._grad_fn)
+                node = spec.of(b)._grad_fn
+            else:
+                nb = apply(setitem_p, (base_old, val), {"spec": spec})
+                _adopt(b, nb._grad_fn)
+                v = apply(getitem_p, (b,), {"spec": spec})
+                node = v._grad_fn
         _adopt(self, node)
     tr = st.tracer
     if tr is not None:
@@ -129,6 +135,19 @@ def inplace(self, fn, others=(), op="inplace"):
         if base is not None:
             tr.write_view(base[0], self)
     return self
+
+
+def scatter_flat(base, value, flat_index):
+    """``base`` with ``value`` written at the flat positions ``flat_index`` (differentiable
+    in both: the write of a view made by any chain of view ops)."""
+    from .movement import reshape_p, setitem_p
+
+    n = base._data.size
+    idx = _wrap(np.asarray(flat_index, dtype=np.int64))
+    flat = apply(reshape_p, (base,), {"shape": (n,)})
+    vflat = apply(reshape_p, (value,), {"shape": (value._data.size,)})
+    out = apply(setitem_p, (flat, vflat, idx), {"spec": (("t", 0),)})
+    return apply(reshape_p, (out,), {"shape": base._data.shape})
 
 
 def _as_graph_value(self, r):

@@ -11,12 +11,50 @@ from ._common import norm_dims, sum_to, to_tensor
 from .registry import apply, const, label, public, register
 
 
-def _share_vc(res, x):
-    """Views share the version counter of their base, so in-place checks see through them."""
+class ViewOf:
+    """How a view was made from its root tensor: the chain of view primitives (reshape,
+    permute, basic getitem) with their params. An in-place write through the view updates
+    the root's autograd history (and a trace's value of the root) from it."""
+
+    __slots__ = ("chain",)
+
+    def __init__(self, chain):
+        self.chain = chain
+
+    def flat_index(self, shape):
+        """For every element of the view, the flat index of the root element it is."""
+        a = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
+        for prim, params in self.chain:
+            a = prim.impl(a, **params)
+        return np.ascontiguousarray(a).reshape(-1)
+
+    def of(self, t):
+        """The view, made again from (a new value of) its root ``t``."""
+        for prim, params in self.chain:
+            t = apply(prim, (t,), params)
+        return t
+
+
+def _share_vc(res, x, prim=None, params=None):
+    """Views share the version counter of their base, so in-place checks see through them;
+    with ``prim``/``params`` (the view op) the view also records its root (``_base``)."""
     a = res._data
-    if a.base is not None and np.may_share_memory(a, x._data):
+    if res is not x and a.base is not None and np.may_share_memory(a, x._data):
         res._vc = x._vc
+        if prim is not None:
+            _set_base(res, x, ((prim, params),))
     return res
+
+
+def _set_base(res, x, chain):
+    """``res`` is a view of ``x`` made by ``chain``: record it against x's own root."""
+    prev = x._base
+    if prev is None:
+        res._base = (x, ViewOf(chain))
+        return
+    root, spec = prev
+    before = spec.chain if isinstance(spec, ViewOf) else ((getitem_p, {"spec": spec}),)
+    res._base = (root, ViewOf(before + chain))
 
 
 def _shape_arg(op, shape):
@@ -62,9 +100,9 @@ def _infer_shape(op, shape, numel):
 def reshape(input, *shape):
     """Same data, new shape (a view when possible); one ``-1`` is inferred."""
     shape = _infer_shape("reshape", _shape_arg("reshape", shape), input._data.size)
-    if shape == input._data.shape:
-        return _share_vc(apply(reshape_p, (input,), {"shape": shape}), input)
-    return _share_vc(apply(reshape_p, (input,), {"shape": shape}), input)
+    return _share_vc(
+        apply(reshape_p, (input,), {"shape": shape}), input, reshape_p, {"shape": shape}
+    )
 
 
 def view(input, *shape):
@@ -84,7 +122,9 @@ def view(input, *shape):
                 f"{tuple(input._data.shape)} -> {shape}; at least one dimension spans across two "
                 "contiguous subspaces). Use .reshape(...) instead."
             ) from None
-    return _share_vc(apply(reshape_p, (input,), {"shape": shape}), input)
+    return _share_vc(
+        apply(reshape_p, (input,), {"shape": shape}), input, reshape_p, {"shape": shape}
+    )
 
 
 def flatten(input, start_dim=0, end_dim=-1):
@@ -163,7 +203,7 @@ def permute(input, *dims):
     dims = tuple(_wrap_dim(d, nd, "permute") for d in dims)
     if len(set(dims)) != nd:
         raise RuntimeError(f"permute(): duplicate dims are not allowed (dims {dims})")
-    return _share_vc(apply(permute_p, (input,), {"dims": dims}), input)
+    return _share_vc(apply(permute_p, (input,), {"dims": dims}), input, permute_p, {"dims": dims})
 
 
 def transpose(input, dim0, dim1):
@@ -246,7 +286,7 @@ def expand(input, *sizes):
         out.append(s)
     out = tuple(reversed(out))
     if out == sh:
-        return _share_vc(apply(reshape_p, (input,), {"shape": sh}), input)
+        return _share_vc(apply(reshape_p, (input,), {"shape": sh}), input, reshape_p, {"shape": sh})
     return _share_vc(apply(expand_p, (input,), {"shape": out}), input)
 
 
@@ -524,7 +564,10 @@ def getitem(x, idx):
     r = apply(getitem_p, (x,) + tensors, {"spec": spec})
     if not tensors:
         _share_vc(r, x)
-        r._base = (x, spec)
+        if x._base is None:
+            r._base = (x, spec)
+        else:  # a view of a view: keep the chain back to the root
+            _set_base(r, x, ((getitem_p, {"spec": spec}),))
         if r._grad_fn is not None:
             kinds = {s[0] for s in spec if s != ("s", None, None, None)}
             if kinds == {"i"}:
@@ -555,7 +598,7 @@ def setitem_value(x, idx, value):
 def _slice_dim(x, dim, start, stop, step=None):
     spec = (("s", None, None, None),) * dim + (("s", start, stop, step),)
     r = apply(getitem_p, (x,), {"spec": spec})
-    return _share_vc(r, x)
+    return _share_vc(r, x, getitem_p, {"spec": spec})
 
 
 def narrow(input, dim, start, length):

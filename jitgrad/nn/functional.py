@@ -936,12 +936,6 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     return _reduce(loss, reduction, "huber_loss")
 
 
-def _safe_log(x):
-    # log clamped at -100 like torch's BCE; the masked branch keeps the VJP free of 0/0
-    pos = x > 0
-    return _J.where(pos, _J.where(pos, x, 1.0).log().clamp(min=-100.0), -100.0)
-
-
 def binary_cross_entropy(
     input, target, weight=None, size_average=None, reduce=None, reduction="mean"
 ):
@@ -967,7 +961,9 @@ def binary_cross_entropy(
             f"(got {bad} in input of shape {_shape(input)}); use binary_cross_entropy_with_logits "
             "for logits"
         )
-    loss = -(target * _safe_log(input) + (1 - target) * _safe_log(1 - input))
+    from ..ops.elementwise import binary_cross_entropy_elementwise
+
+    loss = binary_cross_entropy_elementwise(input, target.to(input.dtype))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
@@ -1051,7 +1047,9 @@ def _nll(op, logp, target, weight, ignore_index, reduction):
         return loss, w
     if reduction == "sum":
         return loss.sum(), w
-    return loss.sum() / w.sum(), w
+    tot = w.sum()
+    none = tot == 0  # every target ignored: NaN, as torch, with zero gradients (not 0/0)
+    return _J.where(none, float("nan"), loss.sum() / _J.where(none, 1.0, tot)), w
 
 
 def nll_loss(

@@ -115,7 +115,14 @@ def median(input, dim=None, keepdim=False):
         if n == 0:
             return const(np.nan, x._data.dtype) * 1
         idx = V.narrow(argsort(f, 0), 0, (n - 1) // 2, 1)
-        return label(V.gather(f, 0, idx).reshape(()), "MedianBackward0")
+        m = V.gather(f, 0, idx).reshape(())
+        if f._data.dtype.kind != "f":
+            return label(m, "MedianBackward0")
+        m = m.detach()
+        # torch spreads the gradient evenly over the elements equal to the median
+        tie = (E.eq(f, m) | (E.isnan(f) & E.isnan(m))).to(f.dtype)
+        r = m + R.sum(tie * E.where(tie > 0, f - m, 0.0)) / R.sum(tie)
+        return label(r, "MedianBackward0")
     d = _wrap_dim(dim, x._data.ndim, "median")
     r = kthvalue(x, (x._data.shape[d] + 1) // 2, d, keepdim)
     return return_types.median(label(r.values, "MedianBackward1"), r.indices)
@@ -756,7 +763,7 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
     """Pairwise p-norm distances between the rows of ``x1`` and ``x2``."""
     d = x1.unsqueeze(-2) - x2.unsqueeze(-3)
     if p == 2:
-        return R.sum(d * d, -1).sqrt()
+        return R.root_at_zero_safe(R.sum(d * d, -1))  # gradient 0 at distance 0, as torch
     if p == 1:
         return R.sum(d.abs(), -1)
     if p == math.inf:

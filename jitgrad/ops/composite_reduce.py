@@ -40,7 +40,8 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 @public(axis=True, out=True)
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return label(var(input, dim, unbiased, keepdim, correction=correction).sqrt(), "StdBackward0")
+    v = var(input, dim, unbiased, keepdim, correction=correction)
+    return label(root_at_zero_safe(v), "StdBackward0")  # gradient 0 where std is 0, as torch
 
 
 @public(axis=True, method=False)

@@ -500,7 +500,7 @@ def _mul_out_vjp(g, o, x):
 def _pow_vjp(g, o, a, b):
     ga = gb = None
     if a._requires_grad:
-        ga = sum_to(g * b * pow(a, b - 1), a._data.shape)
+        ga = sum_to(where(b == 0, 0.0, g * b * pow(a, b - 1)), a._data.shape)  # x ** 0: 0
     if b._requires_grad:
         gb = sum_to(where((a == 0) & (b >= 0), 0, g * o * log(a)), b._data.shape)
     return ga, gb
@@ -526,6 +526,7 @@ def _min_vjp(g, o, a, b):
 
 def _atan2_vjp(g, o, a, b):
     d = a * a + b * b
+    d = where(d == 0, math.inf, d)  # atan2(0, 0): zero gradient, as torch
     return (
         sum_to(g * b / d, a._data.shape) if a._requires_grad else None,
         sum_to(-g * a / d, b._data.shape) if b._requires_grad else None,
@@ -744,6 +745,41 @@ div_backward_rhs = _fused(
     _div_backward_rhs_vjp,
     "(-{0} * {1} / ({2} * {2}))",
     "MulBackward0",  # PyTorch's name: its formula -grad * ((a / b) / b) ends in a mul
+)
+
+
+def _clamped_log(x):
+    """``max(log(x), -100)`` (torch's BCE clamp), 0 <= x <= 1, without log(0) warnings."""
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log(x), x.dtype.type(-100))
+
+
+def _bce_ref(x, t):
+    return -(t * _clamped_log(x) + (1 - t) * _clamped_log(1 - x))
+
+
+def _bce_vjp(g, o, x, t):
+    # torch's formulas: d/dx = (x - t) / max(x (1 - x), 1e-12), d/dt = log(1 - x) - log(x)
+    gx = g * (x - t) / clamp(x * (1 - x), 1e-12) if x._requires_grad else None
+    gt = g * ((1 - x).log() - x.log()) if t._requires_grad else None  # unclamped, as torch
+    return (
+        sum_to(gx, x._data.shape) if gx is not None else None,
+        sum_to(gt, t._data.shape) if gt is not None else None,
+    )
+
+
+_BCE_LOG = "max(math.log({a}) if {a} > 0.0 else -100.0, -100.0)"
+# -(t log(x) + (1 - t) log(1 - x)) with torch's clamp of the logs at -100, one fused loop
+binary_cross_entropy_elementwise = _fused(
+    "binary_cross_entropy",
+    _bce_ref,
+    _bce_vjp,
+    "(-({1} * "
+    + _BCE_LOG.format(a="{0}")
+    + " + (1.0 - {1}) * "
+    + _BCE_LOG.format(a="(1.0 - {0})")
+    + "))",
+    "BinaryCrossEntropyBackward0",
 )
 
 _powc_p = register(

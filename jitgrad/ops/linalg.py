@@ -90,8 +90,34 @@ def inv(A):
     return apply(inv_p, (_square(A, "inv"),))
 
 
+def _cofactor_ref(a):
+    """The cofactor matrix ``det(A) A^-T`` by the SVD, so it exists for singular A too:
+    A = U S V^T gives cof(A) = det(U) det(V) U diag(prod_{j != i} s_j) V^T."""
+    u, sv, vh = np.linalg.svd(a)
+    n = sv.shape[-1]
+    others = (
+        np.stack([np.prod(np.delete(sv, i, axis=-1), axis=-1) for i in range(n)], axis=-1)
+        if n
+        else sv
+    )
+    sign = np.linalg.det(u) * np.linalg.det(vh)
+    return (sign[..., None, None] * (u * others[..., None, :]) @ vh).astype(a.dtype)
+
+
+def _cofactor_vjp(g, o, x):
+    # C = det(A) A^-T: dC -> (<G, C> C - C G^T C) / det(A) (non-singular A only: the
+    # second derivative of det at a singular matrix raises, through inv)
+    d = det(x).unsqueeze(-1).unsqueeze(-1)
+    inner = R.sum(g * o, (-2, -1), keepdim=True)
+    return ((inner * o - o @ _mT(g) @ o) / d,)
+
+
+cofactor_p = register("linalg_cofactor", "opaque", _cofactor_ref, vjp=_cofactor_vjp, saves_out=True)
+
+
 def _det_vjp(g, o, x):
-    return ((g * o).unsqueeze(-1).unsqueeze(-1) * _mT(inv(x)),)
+    # d det / dA = the cofactor matrix (exists for singular A, unlike det * inv(A)^T)
+    return (g.unsqueeze(-1).unsqueeze(-1) * apply(cofactor_p, (x,)),)
 
 
 det_p = register(
@@ -528,3 +554,37 @@ def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
         eye = _eye_like(n, a._data.dtype)
         a = a * (1 - eye) + eye
     return solve(a, B, left=left)
+
+
+# ---------------------------------------------------------------- matrix exponential -----
+def _expm_ref(a):
+    import scipy.linalg as sl
+
+    return np.asarray(sl.expm(a), dtype=a.dtype)
+
+
+def _expm_vjp(g, o, x):
+    # the adjoint of expm at A applied to G is the top-right block of expm([[A^T, G], [0, A^T]])
+    from .movement import cat
+
+    n = x._data.shape[-1]
+    at = _mT(x)
+    top = cat([at, g], -1)
+    bottom = cat([at * 0, at], -1)
+    big = apply(expm_p, (cat([top, bottom], -2),))
+    return (big[..., :n, n:],)
+
+
+expm_p = register(
+    "linalg_matrix_exp",
+    "opaque",
+    _expm_ref,
+    vjp=_expm_vjp,
+    backward_name="LinalgMatrixExpBackward0",
+)
+
+
+@public(prim=expm_p)
+def matrix_exp(A):
+    """``e^A`` of a square matrix (or a batch), by scipy's Pade approximation."""
+    return apply(expm_p, (_square(A, "matrix_exp"),))

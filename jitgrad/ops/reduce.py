@@ -57,9 +57,17 @@ amin_p = register("amin", "reduce", _amin_ref, vjp=_amax_vjp, saves=(0,), saves_
 
 
 def _prod_vjp(g, o, x, dims, keepdim):
-    ok = o if keepdim else o.reshape(_keep_shape(x._data.shape, dims))
-    gk = g if keepdim else g.reshape(ok._data.shape)
-    return (gk * ok / x,)
+    """d prod / dx_i = the product of the other elements, exact where x has zeros (torch's
+    rule): o / x without zeros, the product of the non-zeros at a single zero, else 0."""
+    from .elementwise import where
+
+    gk = g if keepdim else g.reshape(_keep_shape(x._data.shape, dims))
+    zero = x == 0
+    xs = where(zero, 1.0, x)
+    nz = apply(prod_p, (xs,), {"dims": dims, "keepdim": True})  # product of the non-zeros
+    zeros = apply(sum_p, (zero.to(x.dtype),), {"dims": dims, "keepdim": True})
+    others = where(zeros == 0, nz / xs, where(zero & (zeros == 1), nz, 0.0))
+    return (gk * others,)
 
 
 prod_p = register(
@@ -211,7 +219,16 @@ def _minmax(op, amm, argf, input, dim, keepdim, other):
 
         return (E.maximum if op == "max" else E.minimum)(input, other)
     if dim is None:
-        return label(amm(input), "MaxBackward1" if op == "max" else "MinBackward1")
+        r = amm(input)
+        if r._grad_fn is not None and r._data.dtype.kind == "f":
+            # torch spreads the gradient evenly over the elements equal to the result, a NaN
+            # result included (amax's rule gives NaN there); the value stays r exactly
+            from .elementwise import where
+
+            m = r.detach()
+            tie = ((input == m) | (input.isnan() & m.isnan())).to(r.dtype)
+            r = m + sum(tie * where(tie > 0, input - m, 0.0)) / sum(tie)
+        return label(r, "MaxBackward1" if op == "max" else "MinBackward1")
     from .movement import gather
 
     x = to_tensor(input, op)

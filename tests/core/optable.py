@@ -1007,6 +1007,13 @@ def _composite_linalg_cases():
             [neg],
         ),
         Case("linalg_inv", jg.linalg.inv, np.linalg.inv, [sq]),
+        Case("linalg_matrix_exp", jg.linalg.matrix_exp, _expm, [sq * 0.3]),
+        Case(
+            "binary_cross_entropy",
+            lambda x, t: jg.nn.functional.binary_cross_entropy(x, t, reduction="none"),
+            lambda x, t: -(t * np.log(x) + (1 - t) * np.log(1 - x)),
+            [pos((2, 3), 0.1, 0.9), pos((2, 3), 0.0, 1.0)],
+        ),
         Case("linalg_solve", jg.linalg.solve, np.linalg.solve, [sq, away((3, 2))]),
         Case(
             "linalg_cholesky",
@@ -1174,6 +1181,12 @@ _LOGIC_REF = {
 # fallback warning). ``run_traced`` fails on any fallback no row of its batch declares and on
 # every other ``jitgrad.trace`` warning, so a row that (partly) ran eagerly cannot pass as
 # traced parity. "cpu" holds for "cpu_parallel" too (the same generator).
+def _expm(a):
+    import scipy.linalg as sl
+
+    return sl.expm(a)
+
+
 def _on(*ops, cpu=True, cuda=True):
     return {b: set(ops) for b, on in (("cpu", cpu), ("cuda", cuda)) if on}
 
@@ -1200,9 +1213,10 @@ SLOW_PATHS = {
     **{n: _on(n) for n in ("poisson_icdf", "binomial_icdf")},
     "cumprod_and_grad": _on("cumprod", "cumprod_backward"),
     "einsum": _on("einsum"),
-    "linalg_det": _on("linalg_det", "linalg_inv"),
+    "linalg_det": _on("linalg_det", "linalg_cofactor"),
     "linalg_logabsdet": _on("linalg_logabsdet", "linalg_inv"),
     "linalg_inv": _on("linalg_inv"),
+    "linalg_matrix_exp": _on("linalg_matrix_exp"),
     "linalg_solve": _on("linalg_solve"),
     "linalg_cholesky": _on("linalg_cholesky", "linalg_inv"),
     "linalg_eigh": _on("linalg_eigvalsh", "linalg_eigh_v"),

@@ -234,3 +234,85 @@ def test_grad_scaler_and_autocast_run_amp_ready_code():
     with pytest.warns(RuntimeWarning, match="mixed precision is not applied"):
         with jg.amp.autocast("cpu", dtype=jg.float16):
             pass
+
+
+def _g(fn, values):
+    x = jg.tensor(np.asarray(values, dtype=np.float64), requires_grad=True)
+    fn(x).sum().backward()
+    return x.grad.numpy()
+
+
+def test_gradients_at_degenerate_points_follow_torch():
+    e = jg.tensor([2.0, 0.0], dtype=jg.float64)
+    np.testing.assert_array_equal(_g(lambda x: x**e, [0.0, 0.0]), [0.0, 0.0])  # d x**0 = 0
+    np.testing.assert_array_equal(_g(lambda x: x.prod(), [0.0, 2.0, 3.0]), [6.0, 0.0, 0.0])
+    np.testing.assert_array_equal(_g(lambda x: x.prod(), [0.0, 0.0, 3.0]), [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(_g(lambda x: x.reshape(2, 2).prod(1), [0, 2, 3, 4]), [2, 0, 4, 3])
+    np.testing.assert_array_equal(_g(lambda x: x.std(), [2.0, 2.0]), [0.0, 0.0])
+    np.testing.assert_array_equal(_g(lambda x: jg.atan2(x, x * 0), [0.0]), [0.0])
+    np.testing.assert_array_equal(_g(lambda x: x.median(), [2.0, 2.0, 1.0]), [0.5, 0.5, 0.0])
+    np.testing.assert_array_equal(_g(lambda x: x.max(), [1.0, 3.0, 3.0]), [0.0, 0.5, 0.5])
+    np.testing.assert_array_equal(_g(lambda x: x.max(), [1.0, np.nan]), [0.0, 1.0])
+    np.testing.assert_array_equal(_g(lambda x: x.min(), [np.nan, 1.0, np.nan]), [0.5, 0, 0.5])
+    z = _g(lambda x: jg.cdist(x.reshape(1, 2), jg.tensor([[1.0, 2.0]], dtype=jg.float64)), [1, 2])
+    np.testing.assert_array_equal(z, [0.0, 0.0])
+    assert gradcheck(
+        lambda t: t.prod(), (jg.tensor([0.5, 2.0, -3.0], dtype=jg.float64, requires_grad=True),)
+    )
+
+
+def test_losses_with_every_target_ignored_are_nan_with_zero_gradient():
+    for loss in (
+        lambda x: F.cross_entropy(x, jg.tensor([-100, -100])),
+        lambda x: F.nll_loss(x.log_softmax(1), jg.tensor([-100, -100])),
+    ):
+        x = jg.tensor([[1.0, 2.0], [0.5, -1.0]], dtype=jg.float64, requires_grad=True)
+        r = loss(x)
+        r.backward()
+        assert np.isnan(r.item())
+        np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 2)))
+
+
+def test_binary_cross_entropy_gradient_is_torchs_formula():
+    x = jg.tensor([0.0, 1.0, 0.3, 0.9], dtype=jg.float64, requires_grad=True)
+    t = jg.tensor([0.0, 1.0, 1.0, 0.2], dtype=jg.float64)
+    loss = F.binary_cross_entropy(x, t, reduction="none")
+    loss.sum().backward()
+    xv, tv = x.detach().numpy(), t.numpy()
+    # (x - t) / max(x (1 - x), 1e-12): 0 where a certain prediction is right
+    np.testing.assert_allclose(x.grad.numpy(), (xv - tv) / np.maximum(xv * (1 - xv), 1e-12))
+    want = -(tv * np.maximum(np.log(np.where(xv > 0, xv, 1e-300)), -100))
+    want -= (1 - tv) * np.maximum(np.log(np.where(xv < 1, 1 - xv, 1e-300)), -100)
+    np.testing.assert_allclose(loss.detach().numpy(), want)
+    y = jg.tensor([0.2, 0.7], dtype=jg.float64, requires_grad=True)
+    assert gradcheck(
+        lambda v: F.binary_cross_entropy(v, jg.tensor([1.0, 0.0], dtype=jg.float64)), (y,)
+    )
+
+
+def test_det_gradient_of_singular_matrices_is_the_cofactor_matrix():
+    a = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]])  # rank 2
+
+    def cof(m):
+        return np.array(
+            [
+                [
+                    (-1) ** (i + j) * np.linalg.det(np.delete(np.delete(m, i, 0), j, 1))
+                    for j in range(3)
+                ]
+                for i in range(3)
+            ]
+        )
+
+    for m in (a, np.zeros((3, 3)), np.random.default_rng(0).standard_normal((3, 3))):
+        np.testing.assert_allclose(_g(lambda x: jg.linalg.det(x), m), cof(m), atol=1e-12)
+
+
+def test_matrix_exp_values_and_gradients():
+    import scipy.linalg as sl
+
+    a = np.random.default_rng(1).standard_normal((2, 3, 3)) * 0.5
+    np.testing.assert_allclose(jg.linalg.matrix_exp(jg.tensor(a)).numpy(), sl.expm(a), rtol=1e-12)
+    x = jg.tensor(a, requires_grad=True)
+    assert gradcheck(jg.linalg.matrix_exp, (x,))
+    assert jg.autograd.gradgradcheck(jg.matrix_exp, (x,))

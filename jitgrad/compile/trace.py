@@ -10,6 +10,7 @@ step changes are replayed or refused (``TraceError``), never silently dropped.
 
 import functools
 import os
+import time
 import warnings
 
 from .._grad_mode import STATE
@@ -106,7 +107,12 @@ class TracedFunction:
                             stacklevel=2,
                         )
                     self.stats["eager_calls"] += 1
-                    return self.fn(*args, **kwargs)
+                    if v.error is not None or len(v.eager_times) >= 20:
+                        return self.fn(*args, **kwargs)
+                    t0 = time.perf_counter()  # eager vs tier 1 (tiers.check_tier1)
+                    out = self.fn(*args, **kwargs)
+                    v.eager_times.append(time.perf_counter() - t0)
+                    return out
                 self.last = v
                 self.stats["compiled_calls"] += 1
                 if self.check:

@@ -142,6 +142,12 @@ def compile_tiered(variant, arrays):
         t1 = _tier1(variant, exe, arrays, info)
     except Exception as e:  # no tier 1: the whole-step compile as before
         info["tier1_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+        warnings.warn(
+            f"jitgrad.trace({variant.fn_name}): tier 1 of the async compile failed "
+            f"({info['tier1_error']}); calls run eagerly until the whole step is compiled",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     if t1 is not None:
         info["tier"] = 1
         info["tier1_seconds"] = time.perf_counter() - t0

@@ -83,6 +83,7 @@ class Variant:
         if on_disk is not None and on_disk(arrays):
             try:  # a warm cache: loading takes ~0.05 s, so the next call runs compiled
                 pre(arrays)
+                self.exe.tier = 2  # the whole step, directly
             except Exception as e:  # reported on the next call, which then runs eagerly
                 self.error = e
             return

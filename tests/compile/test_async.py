@@ -180,3 +180,27 @@ def test_worker_dying_twice_falls_back_to_compiling_in_process(via_worker, monke
     assert any(f"pid {killed[0]}" in m for m in msgs)
     assert traced.stats["compiled_calls"] >= 5 and traced.tiers[-1] == 2
     _matches_eager(w, losses, 0.12, variant=2)
+
+
+def test_tier1_slower_than_eager_warns_once_when_it_stays():
+    from types import SimpleNamespace
+
+    from jitgrad.compile import tiers
+
+    def variant(tier1, eager, stays=True):
+        info = {"tier2": "not compiled: too big"} if stays else {}
+        exe = SimpleNamespace(tier=1, tier_info=info)
+        return SimpleNamespace(
+            fn_name="f", exe=exe, tier1_times=tier1, eager_times=eager, tier1_warned=False
+        )
+
+    slow = variant([2e-3] * 5, [1e-3] * 3)
+    with pytest.warns(RuntimeWarning, match=r"stays at tier 1 .* 2\.00 ms against 1\.00 ms"):
+        tiers.check_tier1(slow)
+    assert slow.tier1_warned and slow.exe.tier_info["tier1_vs_eager"] == (2e-3, 1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiers.check_tier1(slow)  # once
+        tiers.check_tier1(variant([2e-3] * 4, [1e-3] * 3))  # too few tier-1 calls yet
+        tiers.check_tier1(variant([5e-4] * 5, [1e-3] * 3))  # faster than eager
+        tiers.check_tier1(variant([2e-3] * 5, [1e-3] * 3, stays=False))  # tier 2 is coming

@@ -178,7 +178,9 @@ def _until_compiled(traced, call, timeout):
     v = traced.last
     exe = v.exe
     winfo = getattr(exe, "worker_info", None) or {}
-    misses = sum(exe.fn.stats.cache_misses.values()) if hasattr(exe, "fn") else None
+    stats = getattr(getattr(exe, "fn", None), "stats", None)  # tier 1: a Python function
+    misses = sum(stats.cache_misses.values()) if stats is not None else None
+    tinfo = getattr(exe, "tier_info", None) or {}
     return dict(
         first_s=t_end - t_start,
         after_capture_s=None if t_capture is None else t_end - t_capture,
@@ -191,7 +193,10 @@ def _until_compiled(traced, call, timeout):
         build_s=v.build_seconds,
         numba_compile_s=getattr(exe, "compile_seconds", None),
         cache_hit=getattr(exe, "cache_hit", None),
-        numba_compiled=bool(misses) or bool(winfo.get("worker")),
+        numba_compiled=bool(misses)
+        or bool(winfo.get("worker"))
+        or bool(tinfo.get("tier1_compiled")),
+        tier=getattr(exe, "tier", None),
         worker=winfo.get("worker"),
         worker_reason=winfo.get("reason"),
         worker_jobs=winfo.get("jobs"),

@@ -123,8 +123,8 @@ def tier_line(exe):
     if ti.get("tier1_seconds") is not None:
         parts.append(
             f"tier 1 (the step's Python version over {ti['tier1_kernels']} kernels compiled "
-            f"one by one: {ti['tier1_compiled']} compiled, {ti['tier1_shared']} kernels "
-            f"found on disk) ready after {ti['tier1_seconds']:.3f} s "
+            f"one by one: {ti['tier1_compiled']} function(s) compiled, {ti['tier1_shared']} "
+            f"kernel(s) found compiled) ready after {ti['tier1_seconds']:.3f} s "
             f"(load {ti['tier1_load_seconds']:.3f} s)"
         )
     elif ti.get("tier1_error"):

@@ -127,6 +127,11 @@ def tier_line(exe):
             f"kernel(s) found compiled) ready after {ti['tier1_seconds']:.3f} s "
             f"(load {ti['tier1_load_seconds']:.3f} s)"
         )
+        if ti.get("tier1_in_process"):
+            parts.append(
+                f"{ti['tier1_in_process']} kernel signature(s) compiled in this process at "
+                "the first tier-1 call"
+            )
     elif ti.get("tier1_error"):
         parts.append(f"tier 1 not built ({ti['tier1_error']})")
     if ti.get("tier2_seconds") is not None:

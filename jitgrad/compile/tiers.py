@@ -228,13 +228,33 @@ def _tier1(variant, exe, arrays, info):
     t1._temps = None
     t1.tier = 1
     t1.tier_info = info
+    fns = list(plan.kernels.values()) + [fn for fn, _ in plan.loads]
+    t1.tier1_fns = list({id(fn): fn for fn in fns}.values())
+    info["tier1_misses"] = _misses(t1.tier1_fns)
     return t1
+
+
+def _misses(fns):
+    return sum(sum(fn.stats.cache_misses.values()) for fn in fns)
 
 
 def check_tier1(variant):
     """After a few tier-1 calls of a step that stays at tier 1: warn once when they measure
     slower than the eager calls of the same step (the glue of a very big step in Python)."""
     ts, eager = variant.tier1_times, variant.eager_times
+    fns = getattr(variant.exe, "tier1_fns", None)
+    if len(ts) == 1 and fns:  # the first call: did numba compile anything in this process?
+        info = variant.exe.tier_info
+        extra = _misses(fns) - info["tier1_misses"]
+        if extra > 0:
+            info["tier1_in_process"] = extra
+            warnings.warn(
+                f"jitgrad.trace({variant.fn_name}): the first tier-1 call compiled {extra} "
+                "kernel signature(s) in this process (argument types other than the stub run "
+                "found), so it waited for numba; later calls do not",
+                RuntimeWarning,
+                stacklevel=4,
+            )
     if len(ts) < _TIER1_SAMPLES or variant.tier1_warned:
         return
     variant.tier1_warned = True

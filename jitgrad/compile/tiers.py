@@ -133,6 +133,8 @@ def compile_tiered(variant, arrays):
     Tier 1 (when it can be built) makes the variant ready with a copy of its executable
     running the Python step; tier 2 then swaps the real executable in. Whatever fails in tier
     1 is reported in ``exe.tier_info`` and the whole-step compile goes on as before."""
+    from . import worker as _worker
+
     exe = variant.exe
     t0 = time.perf_counter()
     info = exe.tier_info = {"tier": None, "stmts": None}
@@ -140,6 +142,8 @@ def compile_tiered(variant, arrays):
     try:
         t1 = _tier1(variant, exe, arrays, info)
     except Exception as e:  # no tier 1: the whole-step compile as before
+        if _worker.exiting():
+            raise _worker.Exiting() from None
         info["tier1_error"] = f"{type(e).__name__}: {str(e)[:300]}"
         warnings.warn(
             f"jitgrad.trace({variant.fn_name}): tier 1 of the async compile failed "

@@ -314,6 +314,20 @@ class _Pool:
 
 _POOL = _Pool()
 atexit.register(_POOL.shutdown)
+_EXITING = []
+
+
+class Exiting(BaseException):
+    """The interpreter is exiting (its workers were killed): a background compile just stops
+    (not an ``Exception``: nothing falls back to compiling in process, nothing warns)."""
+
+
+def exiting():
+    """True once the interpreter has started its exit (the workers are being killed)."""
+    return bool(_EXITING)
+
+
+atexit.register(_EXITING.append, True)  # runs before the shutdown above (last in, first out)
 
 
 def submit(key, src, sigs, path=None, name=None):
@@ -527,6 +541,8 @@ def compile_in_worker(mod, key, src, sigs, timeout=None):
         )
         return {"worker": False, "reason": f"cache write failed: {e.strerror or e}"}
     except (WorkerDied, WorkerError, OSError, concurrent.futures.TimeoutError) as e:
+        if _EXITING:
+            raise Exiting() from None
         _warn_once(
             type(e).__name__,
             f"jitgrad: the compile worker failed ({type(e).__name__}: {str(e)[:500]}); "

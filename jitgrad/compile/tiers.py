@@ -165,6 +165,14 @@ def compile_tiered(variant, arrays):
             )
             t1.tier_info = info
             return
+    if t1 is not None:  # tier 2 links tier 1's compiled kernels instead of compiling its own
+        _worker.link_kernels(
+            exe.mod.__name__,
+            {
+                k: (d.py_func.__module__, d.py_func.__globals__["__file__"])
+                for k, d in t1.kernel_fns
+            },
+        )
     try:
         exe.precompile(arrays)  # the worker compiles the whole step; then it loads from disk
     except Exception as e:
@@ -232,6 +240,7 @@ def _tier1(variant, exe, arrays, info):
     t1._temps = None
     t1.tier = 1
     t1.tier_info = info
+    t1.kernel_fns = list(plan.kernels.items())  # (name, dispatcher) of its kernels
     fns = list(plan.kernels.values()) + [fn for fn, _ in plan.loads]
     t1.tier1_fns = list({id(fn): fn for fn in fns}.values())
     info["tier1_misses"] = _misses(t1.tier1_fns)

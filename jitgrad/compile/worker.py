@@ -186,6 +186,8 @@ class _Proc:
             self.busy_since = time.perf_counter()
         msg = {"id": job.id, "name": job.name, "path": job.path, "func": job.func}
         msg["sigs"] = job.sigs
+        if job.final:
+            msg["links"] = _LINKS.get(job.name)
         msg["env"] = {k: os.environ.get(k) for k in _JOB_ENV}  # as of now, not of the spawn
         try:
             with self.wlock:
@@ -344,6 +346,17 @@ def submit(key, src, sigs, path=None, name=None):
     if not spec:
         raise ValueError("jitgrad.compile.worker.submit: no signatures to compile")
     return _POOL.submit(_Task(key, name, path, spec))
+
+
+_LINKS = {}  # generated module name -> {kernel name: (kernel module name, its file)}
+
+
+def link_kernels(name, kernels):
+    """From now on, a worker compiling ``step`` of module ``name`` first rebinds its kernels
+    to the tier-1 kernel modules' dispatchers (``kernels``: {kernel name: (module name,
+    file)}): numba then loads their compiled code from disk while typing ``step`` instead of
+    compiling the step module's own copies (the same source: the same code)."""
+    _LINKS[name] = dict(kernels)
 
 
 def submit_jobs(key, jobs):
@@ -756,6 +769,8 @@ def _job(msg, mods):
 
             mod = importlib.import_module(msg["name"])
         fn = getattr(mod, msg["func"])
+        for k, (kname, kpath) in (msg.get("links") or {}).items():
+            setattr(mod, k, getattr(_load(kname, kpath, mods), k))
     except Exception as e:  # e.g. the entry was evicted meanwhile: not a cache write fault
         return {
             "id": msg["id"],

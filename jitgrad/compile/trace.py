@@ -605,9 +605,11 @@ def trace(
     """Compile a whole training step: ``@jitgrad.trace`` or ``jitgrad.trace(device=...)(fn)``.
 
     ``jitgrad.trace(module)`` traces a forward-only module call. With ``async_compile`` (the
-    default; env ``JITGRAD_ASYNC_COMPILE=0`` turns it off) numba compiles in a background
-    thread while calls keep running eagerly, so no step waits for the compiler;
-    ``step.wait()`` blocks until it is done.
+    default; env ``JITGRAD_ASYNC_COMPILE=0`` turns it off) a compile worker process compiles
+    while calls keep running eagerly, so no step waits for the compiler: on the CPU first the
+    fused loops one by one (tier 1: the step runs as Python over them), then the whole step
+    (tier 2, swapped in when ready; see ``compile/tiers.py``). ``step.wait()`` blocks until
+    the compile is done.
     """
     opts = dict(
         device=device,

@@ -74,7 +74,8 @@ class Variant:
         self._prepare()
 
     def compile_async(self, args):
-        """Compile in a background thread; until it is done, calls run eagerly."""
+        """Compile in a background thread; until it is done, calls run eagerly (a CPU step in
+        tiers: ``tiers.compile_tiered``)."""
         pre = getattr(self.exe, "precompile", None)
         if pre is None:
             return

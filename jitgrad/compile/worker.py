@@ -343,6 +343,8 @@ def submit(key, src, sigs, path=None, name=None):
         name, path, _ = _cache.write_source(key, src)
     name = name or os.path.splitext(os.path.basename(path))[0]
     spec = _spec(sigs)
+    linked = _LINKS.get(name, {})  # kernels tier 1 compiled already: step links those
+    spec = {f: ss for f, ss in spec.items() if f not in linked or f == "step"}
     if not spec:
         raise ValueError("jitgrad.compile.worker.submit: no signatures to compile")
     return _POOL.submit(_Task(key, name, path, spec))

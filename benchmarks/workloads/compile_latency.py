@@ -81,9 +81,18 @@ def _jitgrad_child(mode, workload, cache, level="full"):
     if os.environ.get("JITGRAD_BENCH_INLINE_WARM") == "1":
         _inline_warm_load()
     fn = _make("jitgrad compiled", workload)
+    t_first = time.perf_counter()
     info = _until_compiled(fn.traced, lambda: fn(), timeout=900)
+    tiers = _until_tier2(fn, t_first, timeout=900) if mode == "jitgrad worker" else {}
     steady = statistics.median(_times(fn, 15))
     out = dict(import_s=t_import, eager_base_s=statistics.median(base_ts), steady_s=steady, **info)
+    out.update(tiers)
+    t1 = getattr(fn.traced.last.exe, "tier1_exe", None)
+    if t1 is not None:  # the same step at tier 1, after the compile (no worker running)
+        v = fn.traced.last
+        v.exe, exe = t1, v.exe
+        out["steady_tier1_s"] = statistics.median(_times(fn, 15))
+        v.exe = exe
     out["eager_base_mean_s"] = statistics.mean(base_ts)
     out["calibrate_s"] = t_calibrate
     if base_1t:
@@ -123,6 +132,23 @@ def _inline_warm_load():
     _trace.Variant.compile_async = compile_async
 
 
+def _until_tier2(fn, t_first, timeout):
+    """Keep calling (tier 1) until the whole-step code (tier 2) ran; its timings."""
+    v = fn.traced.last
+    t0 = time.perf_counter()
+    n = 0
+    while getattr(v.exe, "tier", 2) != 2 and time.perf_counter() - t0 < timeout:
+        if "tier2" in (getattr(v.exe, "tier_info", None) or {}):
+            break  # stays at tier 1
+        fn()
+        n += 1
+        time.sleep(0.001)
+    fn()
+    ti = dict(getattr(v.exe, "tier_info", None) or {})
+    ti.pop("tier1_worker", None)
+    return {"tier2_s": time.perf_counter() - t_first, "tier1_calls": n, "tier_info": ti}
+
+
 def _times(fn, n):
     ts = []
     for _ in range(n):
@@ -152,7 +178,9 @@ def _until_compiled(traced, call, timeout):
     v = traced.last
     exe = v.exe
     winfo = getattr(exe, "worker_info", None) or {}
-    misses = sum(exe.fn.stats.cache_misses.values()) if hasattr(exe, "fn") else None
+    stats = getattr(getattr(exe, "fn", None), "stats", None)  # tier 1: a Python function
+    misses = sum(stats.cache_misses.values()) if stats is not None else None
+    tinfo = getattr(exe, "tier_info", None) or {}
     return dict(
         first_s=t_end - t_start,
         after_capture_s=None if t_capture is None else t_end - t_capture,
@@ -165,7 +193,10 @@ def _until_compiled(traced, call, timeout):
         build_s=v.build_seconds,
         numba_compile_s=getattr(exe, "compile_seconds", None),
         cache_hit=getattr(exe, "cache_hit", None),
-        numba_compiled=bool(misses) or bool(winfo.get("worker")),
+        numba_compiled=bool(misses)
+        or bool(winfo.get("worker"))
+        or bool(tinfo.get("tier1_compiled")),
+        tier=getattr(exe, "tier", None),
         worker=winfo.get("worker"),
         worker_reason=winfo.get("reason"),
         worker_jobs=winfo.get("jobs"),
@@ -276,10 +307,16 @@ _ONE = "no compile running, NumPy's BLAS on 1 thread"
 
 ROWS = {
     "cold": (
-        "first call -> first compiled call, cold cache, new process [worker]",
+        "first call -> first compiled call (tier 1), cold cache, new process [worker]",
         "s",
         "cold",
         {"jitgrad compiled": ("jitgrad worker", "cold"), **{p: (p, "cold") for p in _PEERS}},
+    ),
+    "cold_tier2": (
+        "first call -> first whole-step (tier 2) call, cold cache [worker]",
+        "s",
+        "cold (tier 2)",
+        {"jitgrad compiled": ("jitgrad worker", "cold_tier2")},
     ),
     "cold_thread": (
         "first call -> first compiled call, cold cache [thread, as before]",
@@ -325,6 +362,15 @@ ROWS = {
         "steady",
         {"jitgrad compiled": ("jitgrad worker", "steady")} | {p: (p, "steady") for p in _PEERS},
     ),
+    "steady_tier1": (
+        "steady call at tier 1 (Python step over compiled kernels; eager: no compile)",
+        "ms",
+        "steady (tier 1)",
+        {
+            "jitgrad eager": ("jitgrad worker", "eager_base"),
+            "jitgrad compiled": ("jitgrad worker", "steady_tier1"),
+        },
+    ),
 }
 
 
@@ -342,6 +388,8 @@ def _record(samples, fw, kind, r):
         for m in ("eager_base", "eager_base_mean", "eager_base_1t", "eager_base_1t_mean"):
             add(m, r.get(m + "_s"))
         add("second_batch", (r.get("second_batch") or {}).get("first_s"))
+        add("cold_tier2", r.get("tier2_s"))
+        add("steady_tier1", r.get("steady_tier1_s"))
     else:
         add("warm", r["first_s"])
         add("warm_after_capture", r["after_capture_s"])

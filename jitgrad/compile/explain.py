@@ -96,6 +96,9 @@ def explain(tf, v):
             + (f", {secs:.3f} s" if isinstance(secs, (int, float)) else "")
             + (f", load {load:.3f} s" if isinstance(load, (int, float)) else "")
         )
+    tier = tier_line(exe)
+    if tier:
+        lines.append(tier)
     lines += v.guards.describe()
     fallbacks = list(getattr(exe, "fallbacks", []) or [])
     bwd = getattr(v, "bwd_exe", None)
@@ -108,3 +111,39 @@ def explain(tf, v):
         lines.append(f"fallbacks ({len(fallbacks)} op(s) on a slower path, op: reason):")
         lines += [f"  {f}" for f in fallbacks]
     return "\n".join(lines)
+
+
+def tier_line(exe):
+    """The tiered async compile of a CPU step (``tiers.py``): which tier runs, and when each
+    was ready; "" when the step was not compiled in tiers (foreground mode, other backends)."""
+    ti = getattr(exe, "tier_info", None)
+    if not ti:
+        return ""
+    parts = []
+    if ti.get("tier1_seconds") is not None:
+        parts.append(
+            f"tier 1 (the step's Python version over {ti['tier1_kernels']} kernels compiled "
+            f"one by one: {ti['tier1_compiled']} function(s) compiled, {ti['tier1_shared']} "
+            f"kernel(s) found compiled) ready after {ti['tier1_seconds']:.3f} s "
+            f"(load {ti['tier1_load_seconds']:.3f} s)"
+        )
+        if ti.get("tier1_in_process"):
+            parts.append(
+                f"{ti['tier1_in_process']} kernel signature(s) compiled in this process at "
+                "the first tier-1 call"
+            )
+    elif ti.get("tier1_error"):
+        parts.append(f"tier 1 not built ({ti['tier1_error']})")
+    if ti.get("tier2_seconds") is not None:
+        parts.append(f"tier 2 (whole step) ready after {ti['tier2_seconds']:.3f} s")
+    elif ti.get("tier2"):
+        parts.append(f"tier 2 {ti['tier2']}")
+    else:
+        parts.append("tier 2 (whole step) compiling in the worker")
+    if ti.get("tier1_vs_eager"):
+        a, b = ti["tier1_vs_eager"]
+        parts.append(f"tier-1 call {a * 1e3:.2f} ms vs eager {b * 1e3:.2f} ms")
+    now = getattr(exe, "tier", None)
+    return f"compile tiers (running tier {now}, {ti.get('stmts')} step statements): " + (
+        "; ".join(parts)
+    )

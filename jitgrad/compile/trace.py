@@ -10,6 +10,7 @@ step changes are replayed or refused (``TraceError``), never silently dropped.
 
 import functools
 import os
+import time
 import warnings
 
 from .._grad_mode import STATE
@@ -106,7 +107,12 @@ class TracedFunction:
                             stacklevel=2,
                         )
                     self.stats["eager_calls"] += 1
-                    return self.fn(*args, **kwargs)
+                    if v.error is not None or len(v.eager_times) >= 20:
+                        return self.fn(*args, **kwargs)
+                    t0 = time.perf_counter()  # eager vs tier 1 (tiers.check_tier1)
+                    out = self.fn(*args, **kwargs)
+                    v.eager_times.append(time.perf_counter() - t0)
+                    return out
                 self.last = v
                 self.stats["compiled_calls"] += 1
                 if self.check:
@@ -599,9 +605,11 @@ def trace(
     """Compile a whole training step: ``@jitgrad.trace`` or ``jitgrad.trace(device=...)(fn)``.
 
     ``jitgrad.trace(module)`` traces a forward-only module call. With ``async_compile`` (the
-    default; env ``JITGRAD_ASYNC_COMPILE=0`` turns it off) numba compiles in a background
-    thread while calls keep running eagerly, so no step waits for the compiler;
-    ``step.wait()`` blocks until it is done.
+    default; env ``JITGRAD_ASYNC_COMPILE=0`` turns it off) a compile worker process compiles
+    while calls keep running eagerly, so no step waits for the compiler: on the CPU first the
+    fused loops one by one (tier 1: the step runs as Python over them), then the whole step
+    (tier 2, swapped in when ready; see ``compile/tiers.py``). ``step.wait()`` blocks until
+    the compile is done.
     """
     opts = dict(
         device=device,

@@ -6,6 +6,7 @@ replayed in program order between them), runs the backend's executable, writes a
 back where the step wrote them, rebinds ``.grad`` and replays the Python values the step set.
 """
 
+import functools
 import sys
 import threading
 import time
@@ -68,10 +69,13 @@ class Variant:
         self.build_seconds = time.perf_counter() - t0
         self.ready = True
         self.error = None
+        # call times for tiers.check_tier1: eager calls while compiling, tier-1 calls
+        self.eager_times, self.tier1_times, self.tier1_warned = [], [], False
         self._prepare()
 
     def compile_async(self, args):
-        """Compile in a background thread; until it is done, calls run eagerly."""
+        """Compile in a background thread; until it is done, calls run eagerly (a CPU step in
+        tiers: ``tiers.compile_tiered``)."""
         pre = getattr(self.exe, "precompile", None)
         if pre is None:
             return
@@ -80,6 +84,7 @@ class Variant:
         if on_disk is not None and on_disk(arrays):
             try:  # a warm cache: loading takes ~0.05 s, so the next call runs compiled
                 pre(arrays)
+                self.exe.tier = 2  # the whole step, directly
             except Exception as e:  # reported on the next call, which then runs eagerly
                 self.error = e
             return
@@ -87,6 +92,10 @@ class Variant:
         from .worker import hold_blas, release_blas
 
         held = hold_blas()  # NumPy's BLAS on one thread meanwhile (worker.py says why)
+        if getattr(self.exe, "name", None) == "cpu" and hasattr(self.exe, "src"):  # in tiers
+            from .tiers import compile_tiered
+
+            pre = functools.partial(compile_tiered, self)
 
         def work():
             try:
@@ -196,12 +205,20 @@ class Variant:
 
     def run(self, leaves, args=(), kwargs=None):
         arrays = self.gather(leaves)
+        exe = self.exe  # one executable per call (the compile thread may swap in tier 2)
+        timed = getattr(exe, "tier", None) == 1 and not self.tier1_warned
+        t0 = time.perf_counter() if timed else 0.0
         if self.recycle_binds:
-            outs = self.exe.run(arrays, self.recycled(leaves, arrays))
+            outs = exe.run(arrays, self.recycled(leaves, arrays))
         else:
-            outs = self.exe.run(arrays)
-        deferred = getattr(self.exe, "deferred", None)
-        if getattr(self.exe, "check_finite", False):  # look before committing any state
+            outs = exe.run(arrays)
+        if timed:
+            from .tiers import check_tier1
+
+            self.tier1_times.append(time.perf_counter() - t0)
+            check_tier1(self)
+        deferred = getattr(exe, "deferred", None)
+        if getattr(exe, "check_finite", False):  # look before committing any state
             check_finite(self, arrays, outs)
         if deferred:
             for i, v in deferred:

@@ -107,24 +107,35 @@ def enabled():
 
 # ---------------------------------------------------------------- the parent side -------
 class _Job:
-    __slots__ = ("task", "func", "sigs", "attempts", "id", "final")
+    __slots__ = ("task", "name", "path", "func", "sigs", "attempts", "id", "final")
 
-    def __init__(self, task, func, sigs, final):
+    def __init__(self, task, name, path, func, sigs, final):
         self.task, self.func, self.sigs, self.final = task, func, sigs, final
+        # the module: a generated file (name, path), or an importable module (name, None)
+        self.name, self.path = name, path
         self.attempts = 0
         self.id = None
 
 
 class _Task:
-    def __init__(self, key, name, path, jobs_spec):
+    def __init__(self, key, name, path, jobs_spec=None, jobs=None):
+        """One module's functions (``jobs_spec`` {func: sigs}: the others first, then
+        ``step`` or the last one named), or independent ``jobs`` [(module name, path or
+        None, func, sigs)] spread over the workers (no final one)."""
         self.key, self.name, self.path = key, name, path
         self.future = concurrent.futures.Future()
         self.t0 = time.perf_counter()
         self.results = []
-        names = list(jobs_spec)
-        final = "step" if "step" in jobs_spec else names[-1]
-        self.first = [_Job(self, f, jobs_spec[f], False) for f in names if f != final]
-        self.final = _Job(self, final, jobs_spec[final], True)
+        if jobs is not None:
+            self.first = [_Job(self, m, p, f, s, False) for m, p, f, s in jobs]
+            self.final = None
+        else:
+            names = list(jobs_spec)
+            final = "step" if "step" in jobs_spec else names[-1]
+            self.first = [
+                _Job(self, name, path, f, jobs_spec[f], False) for f in names if f != final
+            ]
+            self.final = _Job(self, name, path, final, jobs_spec[final], True)
         self.pending = len(self.first)
 
     def fail(self, exc):
@@ -173,8 +184,10 @@ class _Proc:
         self.jobs[job.id] = job
         if self.busy_since is None:
             self.busy_since = time.perf_counter()
-        t = job.task
-        msg = {"id": job.id, "name": t.name, "path": t.path, "func": job.func, "sigs": job.sigs}
+        msg = {"id": job.id, "name": job.name, "path": job.path, "func": job.func}
+        msg["sigs"] = job.sigs
+        if job.final:
+            msg["links"] = _LINKS.get(job.name)
         msg["env"] = {k: os.environ.get(k) for k in _JOB_ENV}  # as of now, not of the spawn
         try:
             with self.wlock:
@@ -257,13 +270,17 @@ class _Pool:
             return task.fail(CacheWriteError(msg.get("errno") or 0, msg["error"]))
         elif job.final:
             return task.fail(WorkerError(msg["error"]))
+        elif task.final is None:  # independent jobs (tier 1's kernels): each one counts
+            return task.fail(WorkerError(msg["error"]))
         # a kernel that failed alone is only a missed head start: the step compiles it
         if job.final:
             return task.succeed()
         with self.lock:
             task.pending -= 1
             go = task.pending == 0
-        if go:
+        if go and task.final is None:
+            task.succeed()
+        elif go:
             self.dispatch(task.final)
 
     def _died(self, proc, rc):
@@ -285,7 +302,7 @@ class _Pool:
             job.task.fail(
                 WorkerDied(
                     f"jitgrad compile worker (pid {proc.pid}) died with {why} while "
-                    f"compiling {job.func} of {job.task.name}"
+                    f"compiling {job.func} of {job.name}"
                     + (f"; its last output:\n{tail}" if tail else "")
                 )
             )
@@ -299,6 +316,20 @@ class _Pool:
 
 _POOL = _Pool()
 atexit.register(_POOL.shutdown)
+_EXITING = []
+
+
+class Exiting(BaseException):
+    """The interpreter is exiting (its workers were killed): a background compile just stops
+    (not an ``Exception``: nothing falls back to compiling in process, nothing warns)."""
+
+
+def exiting():
+    """True once the interpreter has started its exit (the workers are being killed)."""
+    return bool(_EXITING)
+
+
+atexit.register(_EXITING.append, True)  # runs before the shutdown above (last in, first out)
 
 
 def submit(key, src, sigs, path=None, name=None):
@@ -312,9 +343,31 @@ def submit(key, src, sigs, path=None, name=None):
         name, path, _ = _cache.write_source(key, src)
     name = name or os.path.splitext(os.path.basename(path))[0]
     spec = _spec(sigs)
+    linked = _LINKS.get(name, {})  # kernels tier 1 compiled already: step links those
+    spec = {f: ss for f, ss in spec.items() if f not in linked or f == "step"}
     if not spec:
         raise ValueError("jitgrad.compile.worker.submit: no signatures to compile")
     return _POOL.submit(_Task(key, name, path, spec))
+
+
+_LINKS = {}  # generated module name -> {kernel name: (kernel module name, its file)}
+
+
+def link_kernels(name, kernels):
+    """From now on, a worker compiling ``step`` of module ``name`` first rebinds its kernels
+    to the tier-1 kernel modules' dispatchers (``kernels``: {kernel name: (module name,
+    file)}): numba then loads their compiled code from disk while typing ``step`` instead of
+    compiling the step module's own copies (the same source: the same code)."""
+    _LINKS[name] = dict(kernels)
+
+
+def submit_jobs(key, jobs):
+    """Compile independent functions in the workers, spread over them (the kernels of a
+    tier-1 step): ``jobs`` is [(module name, module file or None for an importable module,
+    function, [signature])]; returns a Future of timing info (as ``submit``)."""
+    if not jobs:
+        raise ValueError("jitgrad.compile.worker.submit_jobs: nothing to compile")
+    return _POOL.submit(_Task(key, None, None, jobs=jobs))
 
 
 def start():
@@ -503,6 +556,8 @@ def compile_in_worker(mod, key, src, sigs, timeout=None):
         )
         return {"worker": False, "reason": f"cache write failed: {e.strerror or e}"}
     except (WorkerDied, WorkerError, OSError, concurrent.futures.TimeoutError) as e:
+        if _EXITING:
+            raise Exiting() from None
         _warn_once(
             type(e).__name__,
             f"jitgrad: the compile worker failed ({type(e).__name__}: {str(e)[:500]}); "
@@ -551,29 +606,44 @@ def patch_cpu_backend():
 
 
 class _Stub:
-    """Stands in for a kernel (records argument types) or a kernel module (does nothing)."""
+    """Stands in for a compiled function (records the argument types of its calls)."""
 
-    def __init__(self, found=None, name=None):
-        self.found, self.name = found, name
-
-    def __getattr__(self, attr):
-        return _Stub()
+    def __init__(self, found, key):
+        self.found, self.key = found, key
 
     def __call__(self, *args, **kwargs):
-        if self.found is not None:
-            import numba
+        import numba
 
-            sig = tuple(numba.typeof(a) for a in args)
-            if sig not in self.found.setdefault(self.name, []):
-                self.found[self.name].append(sig)
+        sig = tuple(numba.typeof(a) for a in args)
+        if sig not in self.found.setdefault(self.key, []):
+            self.found[self.key].append(sig)
 
 
-def kernel_signatures(mod, args, func="step"):
-    """{kernel name: [signature]} of the njit functions of ``mod`` that ``func`` calls with
-    these arguments, found by running ``func``'s Python version with recording stubs in place
-    of the kernels (helper modules such as ``K`` do nothing): milliseconds, no compile. Only a
-    head start for parallel compiles: a signature numba would type differently (an array
-    layout) just means the step compiles that kernel itself. Returns {} when it cannot run."""
+class _ModStub:
+    """Stands in for a kernel module (``K``, ``CK``, ``_vm``): its compiled functions record
+    their calls, anything else (constants such as ``K.SUM``) is the module's own."""
+
+    def __init__(self, mod, found):
+        self._mod, self._found = mod, found
+
+    def __getattr__(self, attr):
+        v = getattr(self._mod, attr)
+        if _is_dispatcher(v):
+            return _Stub(self._found, (self._mod.__name__, attr))
+        return v
+
+
+def _is_dispatcher(v):
+    return hasattr(v, "py_func") and hasattr(v, "_cache")
+
+
+def step_calls(mod, args, func="step"):
+    """{(module, function): [signature]} of every compiled function ``func`` calls with
+    these arguments: ``(None, name)`` for the module's own kernels, ``(module name, name)``
+    for jitgrad's kernel modules' functions (``K.gemm``, ``CK.conv2d_fwd``, ``_vm.exp32``).
+    Found by running ``func``'s Python version with recording stubs in their place
+    (milliseconds, nothing compiled; the stubs compute nothing, so values are garbage).
+    Returns None when that run fails (e.g. an index check on that garbage)."""
     import types
 
     import numpy as np
@@ -581,24 +651,43 @@ def kernel_signatures(mod, args, func="step"):
     fn = getattr(mod, func)
     py = getattr(fn, "py_func", None)
     if py is None:
-        return {}
+        return None
     g = dict(py.__globals__)
     found = {}
     for name, v in list(g.items()):
         if name == func or name.startswith("__"):
             continue
-        if hasattr(v, "py_func") and hasattr(v, "_cache"):  # a dispatcher of this module
-            g[name] = _Stub(found, name)
+        if _is_dispatcher(v):
+            own = getattr(v.py_func, "__module__", None) == mod.__name__
+            g[name] = _Stub(found, (None, name) if own else _home(v, name))
         elif isinstance(v, types.ModuleType) and v.__name__.startswith("jitgrad."):
-            g[name] = _Stub()  # hand-written kernels: cached on disk already
+            g[name] = _ModStub(v, found)
     f = types.FunctionType(py.__code__, g, py.__name__, py.__defaults__, py.__closure__)
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             f(*args)
-    except Exception:  # e.g. an index check on the garbage a stub left: no head start
-        return {}
+    except Exception:
+        return None
     return found
+
+
+def _home(d, name):
+    """(module name, attribute) under which an imported dispatcher ``d`` can be found."""
+    m = d.py_func.__module__
+    mod = sys.modules.get(m)
+    if mod is not None and getattr(mod, name, None) is not d:
+        name = next((k for k, v in vars(mod).items() if v is d), name)
+    return (m, name)
+
+
+def kernel_signatures(mod, args, func="step"):
+    """{kernel name: [signature]} of the module's own njit kernels that ``func`` calls with
+    these arguments (``step_calls``): a head start for parallel compiles; a signature numba
+    would type differently (an array layout) just means the step compiles that kernel
+    itself. Returns {} when it cannot run."""
+    calls = step_calls(mod, args, func) or {}
+    return {f: sigs for (m, f), sigs in calls.items() if m is None}
 
 
 def disable_disk_cache(mod):
@@ -655,16 +744,35 @@ def _load(name, path, mods):
     return mod
 
 
+def _lock_path(msg):
+    """The lock file of one function: beside its generated module, or in the cache's entry
+    directory for an importable module."""
+    if msg["path"]:
+        return f"{os.path.splitext(msg['path'])[0]}.{msg['func']}.lock"
+    from .backends import cache as _cache
+
+    root = _cache.entry_root()
+    os.makedirs(root, exist_ok=True)
+    return os.path.join(root, f"{msg['name']}.{msg['func']}.lock")
+
+
 def _job(msg, mods):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for k, v in msg.get("env", {}).items():  # the cache settings the parent has now
         if v is None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
     try:
-        mod = _load(msg["name"], msg["path"], mods)
+        if msg["path"]:
+            mod = _load(msg["name"], msg["path"], mods)
+        else:  # a library module (jitgrad's hand-written kernels, vmath)
+            import importlib
+
+            mod = importlib.import_module(msg["name"])
         fn = getattr(mod, msg["func"])
+        for k, (kname, kpath) in (msg.get("links") or {}).items():
+            setattr(mod, k, getattr(_load(kname, kpath, mods), k))
     except Exception as e:  # e.g. the entry was evicted meanwhile: not a cache write fault
         return {
             "id": msg["id"],
@@ -675,7 +783,7 @@ def _job(msg, mods):
     try:
         others = [v for k, v in vars(mod).items() if k != msg["func"] and hasattr(v, "_cache")]
         before = sum(sum(o.stats.cache_misses.values()) for o in others)
-        with _FileLock(f"{os.path.splitext(msg['path'])[0]}.{msg['func']}.lock"):
+        with _FileLock(_lock_path(msg)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 for sig in msg["sigs"]:
@@ -685,6 +793,7 @@ def _job(msg, mods):
         info = {
             "pid": os.getpid(),
             "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0,  # this worker's CPU time (load-proof)
             "compiled": len(msg["sigs"]) - hits,
             "from_disk": hits,
             # kernels the function's compile had to compile itself (not found ready)
@@ -693,8 +802,9 @@ def _job(msg, mods):
         try:
             from .backends import cache as _cache
 
-            _cache._touch(os.path.dirname(msg["path"]), msg["name"])
-            _cache.evict(keep=mods)
+            if msg["path"]:
+                _cache._touch(os.path.dirname(msg["path"]), msg["name"])
+                _cache.evict(keep=mods)
         except Exception:
             pass
         return {"id": msg["id"], "ok": True, "info": info}
@@ -715,6 +825,18 @@ def _job(msg, mods):
         }
 
 
+def _child_prewarm():
+    """Before the first job: what every job needs (the generated modules' imports, numba's
+    CPU target), so that the first kernel of tier 1 does not pay for it."""
+    try:
+        from numba.core.registry import cpu_target
+
+        cpu_target.target_context.refresh()
+        from .backends import cpu  # noqa: F401  (cpu_kernels, conv kernels, vmath)
+    except Exception:  # only a head start
+        pass
+
+
 def _child_main():
     """Entry point of a worker process: read jobs from stdin, answer on the original stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -729,6 +851,7 @@ def _child_main():
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     import numba  # noqa: F401  (before the first job: unpickling signatures needs numba types)
 
+    _child_prewarm()
     mods = {}
     while True:
         msg = _recv(inp)

@@ -17,6 +17,7 @@ import pytest
 
 import jitgrad as torch
 from jitgrad.compile import worker
+from jitgrad.compile.backends import cache as _cache
 from jitgrad.compile.backends import cpu
 
 _CW = os.path.join(os.path.dirname(os.path.dirname(__file__)), "reliability", "_cache_worker.py")
@@ -38,30 +39,47 @@ def via_worker(fresh_cache):
         del cls.uses_worker, cls._precompile_in_process
 
 
-def _run_until_compiled(lr, kill=0, timeout=90, variant=0):
+def _run_until_compiled(lr, kill=0, timeout=90, variant=0, tier2=True):
     """Call the test step until a call ran compiled code; kill the worker ``kill`` times on
     the way, each after it has worked for half a second (it starts in ~0.5 s, the compile takes
-    2-3 s). Returns (traced step, weight, every loss, killed pids)."""
+    2-3 s). Two more calls, then (``tier2``) wait for the whole-step compile and two more.
+    Returns (traced step, weight, every loss, killed pids); ``traced.tiers`` is the tier each
+    compiled call ran, ``traced.killed_in`` the compile phase of each kill."""
     step, w, x = cw.make_step(torch, lr, variant)
     traced = torch.trace(step, async_compile=True)
     losses, killed = [], []
     blas = worker.numpy_blas_threads()
     traced.blas_while_compiling = set()  # NumPy's BLAS threads seen while the worker compiled
-    deadline = time.monotonic() + timeout
-    while traced.stats["compiled_calls"] == 0 and time.monotonic() < deadline:
+    traced.tiers, traced.killed_in = [], []
+
+    def call():
+        n = traced.stats["compiled_calls"]
         losses.append(float(traced(x).item()))
+        if traced.stats["compiled_calls"] > n:
+            traced.tiers.append(traced.last.exe.tier)
+
+    deadline = time.monotonic() + timeout
+    while (traced.stats["compiled_calls"] == 0 or len(killed) < kill) and (
+        time.monotonic() < deadline
+    ):
+        call()
         if traced.stats["captures"] and not traced.last.ready:
             traced.blas_while_compiling.add(worker.numpy_blas_threads())
         for pid, secs in worker.busy().items():
             if len(killed) < kill and pid not in killed and secs > 0.5:
+                v = traced.last
+                traced.killed_in.append(1 if v is not None and not v.ready else 2)
                 os.kill(pid, 9)
                 killed.append(pid)
         time.sleep(0.01)
     for _ in range(2):
-        losses.append(float(traced(x).item()))
+        call()
     assert len(killed) == kill
     traced.wait()  # the compile thread puts NumPy's count back right after it is ready
     assert worker.numpy_blas_threads() == blas  # the count the compile found, put back
+    if tier2:
+        for _ in range(2):
+            call()
     return traced, w, losses, killed
 
 
@@ -72,7 +90,7 @@ def _matches_eager(w, losses, lr, variant=0):
     assert not np.allclose(w.detach().numpy(), wref.numpy())  # training moved it
 
 
-def test_worker_compiles_while_eager_calls_run(via_worker):
+def test_worker_compiles_while_eager_calls_run(via_worker, monkeypatch):
     traced, w, losses, _ = _run_until_compiled(0.1)
     exe = traced.last.exe
     info = exe.worker_info
@@ -81,7 +99,46 @@ def test_worker_compiles_while_eager_calls_run(via_worker):
     assert exe.cache_hit  # this process loaded the code from disk ...
     assert not exe.fn.stats.cache_misses  # ... and compiled nothing itself
     assert traced.stats["eager_calls"] >= 3  # calls ran while the worker compiled
-    assert traced.stats["compiled_calls"] == 3
+    assert traced.stats["compiled_calls"] == 5
+    # the first compiled call ran tier 1 (the Python step over kernels the worker compiled
+    # one by one), the last ones the whole step; the same bits either way
+    ti = exe.tier_info
+    assert traced.tiers[0] == 1 and traced.tiers[-2:] == [2, 2] and exe.tier == 2
+    assert ti["tier1_seconds"] < ti["tier2_seconds"] and ti["tier1_kernels"] >= 2
+    assert "tier1_in_process" not in ti  # the stub run found the types the calls have
+    pids1 = {j["pid"] for j in ti["tier1_worker"]["jobs"]}  # the worker(s), not this process
+    assert pids1 and os.getpid() not in pids1 and len(pids1) == ti["tier1_worker"]["workers"]
+    assert info["jobs"][0]["callees_compiled"] == 0  # tier 2 linked tier 1's kernels
+    t1 = exe.tier1_exe
+    assert t1.fn.__name__ == "step_tier1" and not hasattr(t1.fn, "overloads")
+    arrays = traced.last.gather(traced._last_call[2])
+    a1, a2 = [a.copy() for a in arrays], [a.copy() for a in arrays]
+    o1, o2 = t1.run(a1), exe.run(a2)
+    assert o1.keys() == o2.keys() and all(np.array_equal(o1[k], o2[k]) for k in o1)
+    assert all(np.array_equal(x, y) for x, y in zip(a1, a2))  # state written the same
+    assert "running tier 2" in traced.explain() and "tier 1 (the step's Python" in traced.explain()
+    _matches_eager(w, losses, 0.1)
+    # another graph sharing kernels with this one, in a "new process" (the kernel modules
+    # dropped from memory): the shared kernels load from disk, the worker compiles the others;
+    # past JITGRAD_TIER2_MAX_STMTS the step stays at tier 1, and explain() says so
+    kernels = {
+        k: d for k, d in t1.fn.__globals__.items() if k.startswith("k_") and hasattr(d, "py_func")
+    }
+    for d in kernels.values():
+        _cache._MEM.pop(d.py_func.__module__, None)
+    monkeypatch.setenv("JITGRAD_TIER2_MAX_STMTS", "0")
+    traced3, w3, losses3, _ = _run_until_compiled(0.1, variant=3, tier2=False)
+    exe3 = traced3.last.exe
+    ti3 = exe3.tier_info
+    shared = set(kernels) & {k for k in exe3.fn.__globals__ if k.startswith("k_")}
+    assert shared and ti3["tier1_shared"] == len(shared)
+    assert not shared & {j["func"] for j in ti3["tier1_worker"]["jobs"]}  # compiled once
+    for k in shared:
+        d = exe3.fn.__globals__[k]
+        assert d is not kernels[k] and _cache.loaded_from_disk(d, d.signatures[0])
+    assert exe3.tier == 1 and set(traced3.tiers) == {1} and not hasattr(exe3, "worker_info")
+    assert "stays at tier 1" in traced3.explain()
+    _matches_eager(w3, losses3, 0.1, variant=3)
     if worker.numpy_blas_threads() is not None:  # NumPy's BLAS on one thread meanwhile
         assert traced.blas_while_compiling == {1}
     _matches_eager(w, losses, 0.1)
@@ -98,8 +155,12 @@ def test_worker_compiles_while_eager_calls_run(via_worker):
 
 def test_worker_killed_mid_compile_is_retried(via_worker):
     traced, w, losses, killed = _run_until_compiled(0.11, kill=1, variant=1)
-    info = traced.last.exe.worker_info
+    exe = traced.last.exe
+    info = exe.worker_info
     assert info["worker"] is True and info["jobs"][0]["pid"] not in killed
+    jobs = exe.tier_info["tier1_worker"]["jobs"]  # killed in either tier: retried there
+    assert jobs and not {j["pid"] for j in jobs} & set(killed)
+    assert traced.tiers[0] == 1 and traced.tiers[-1] == 2
     _matches_eager(w, losses, 0.11, variant=1)
 
 
@@ -109,9 +170,40 @@ def test_worker_dying_twice_falls_back_to_compiling_in_process(via_worker, monke
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         traced, w, losses, killed = _run_until_compiled(0.12, kill=1, variant=2)
-    info = traced.last.exe.worker_info
-    assert info["worker"] is False and "WorkerDied" in info["reason"]
+    exe = traced.last.exe
+    info = exe.worker_info
     msgs = [str(c.message) for c in caught]
-    assert any("compile worker failed (WorkerDied" in m and f"pid {killed[0]}" in m for m in msgs)
-    assert traced.stats["compiled_calls"] == 3  # compiled in this process after all
+    if traced.killed_in == [1]:  # tier 1 failed (no retry): the whole step in a new worker
+        assert "WorkerDied" in exe.tier_info["tier1_error"] and info["worker"] is True
+        assert any("tier 1 of the async compile failed (WorkerDied" in m for m in msgs)
+        assert traced.tiers[0] == 2
+    else:  # killed while compiling the whole step: compiled in this process after all
+        assert info["worker"] is False and "WorkerDied" in info["reason"]
+        assert any("compile worker failed (WorkerDied" in m for m in msgs)
+    assert any(f"pid {killed[0]}" in m for m in msgs)
+    assert traced.stats["compiled_calls"] >= 5 and traced.tiers[-1] == 2
     _matches_eager(w, losses, 0.12, variant=2)
+
+
+def test_tier1_slower_than_eager_warns_once_when_it_stays():
+    from types import SimpleNamespace
+
+    from jitgrad.compile import tiers
+
+    def variant(tier1, eager, stays=True):
+        info = {"tier2": "not compiled: too big"} if stays else {}
+        exe = SimpleNamespace(tier=1, tier_info=info)
+        return SimpleNamespace(
+            fn_name="f", exe=exe, tier1_times=tier1, eager_times=eager, tier1_warned=False
+        )
+
+    slow = variant([2e-3] * 5, [1e-3] * 3)
+    with pytest.warns(RuntimeWarning, match=r"stays at tier 1 .* 2\.00 ms against 1\.00 ms"):
+        tiers.check_tier1(slow)
+    assert slow.tier1_warned and slow.exe.tier_info["tier1_vs_eager"] == (2e-3, 1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiers.check_tier1(slow)  # once
+        tiers.check_tier1(variant([2e-3] * 4, [1e-3] * 3))  # too few tier-1 calls yet
+        tiers.check_tier1(variant([5e-4] * 5, [1e-3] * 3))  # faster than eager
+        tiers.check_tier1(variant([2e-3] * 5, [1e-3] * 3, stays=False))  # tier 2 is coming

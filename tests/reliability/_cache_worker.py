@@ -4,7 +4,8 @@ Used by test_cache_faults.py and tests/compile/test_async.py: ``python _cache_wo
 with JITGRAD_CACHE_DIR set. With ``JITGRAD_TEST_WORKER=1`` the step compiles in the default
 async mode through the compile worker process (``worker.patch_cpu_backend``) and runs until
 a call ran compiled code (at most ``JITGRAD_TEST_TIMEOUT`` seconds, default 90), then two
-more calls; otherwise (foreground compile) it makes five calls.
+more calls, waits for the whole-step compile (tier 2) and makes two more; otherwise
+(foreground compile) it makes five calls.
 """
 
 import json
@@ -65,6 +66,9 @@ def main():
                 time.sleep(0.02)
             for _ in range(2):
                 losses.append(float(traced(x).item()))
+            traced.wait()  # the whole step (tier 2) after tier 1
+            for _ in range(2):
+                losses.append(float(traced(x).item()))
         else:
             losses = [float(traced(x).item()) for _ in range(5)]
     v = traced.last
@@ -78,6 +82,7 @@ def main():
                 "eager_calls": traced.stats["eager_calls"],
                 "cache_hit": bool(getattr(v.exe, "cache_hit", False)),
                 "worker_info": getattr(v.exe, "worker_info", None),
+                "tier": getattr(v.exe, "tier", None),
                 "error": None if v.error is None else repr(v.error),
                 "warnings": [str(c.message) for c in caught],
             }

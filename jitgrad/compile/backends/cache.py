@@ -12,6 +12,8 @@ deleted once the whole directory exceeds ``JITGRAD_CACHE_MAX_MB`` (default 512).
 """
 
 import functools
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import platform
@@ -97,6 +99,31 @@ def write_source(key, src, stacklevel=2):
             pass
         raise
     return name, path, False
+
+
+class _EntryLoader(importlib.machinery.SourceFileLoader):
+    def exec_module(self, module):
+        module.CACHE = True
+        super().exec_module(module)
+        _MEM[module.__name__] = module
+
+
+class _EntryFinder(importlib.abc.MetaPathFinder):
+    """``import jitgrad_gen_<key>`` finds the entry in this interpreter's cache directory:
+    numba's cached code of a step compiled against the tier-1 kernel modules (tiers.py) names
+    them, and a new process loading that step must import them without having built them."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if path is not None or not fullname.startswith(PREFIX):
+            return None
+        p = os.path.join(entry_root(), fullname + ".py")
+        if not os.path.exists(p):
+            return None
+        return importlib.util.spec_from_file_location(fullname, p, loader=_EntryLoader(fullname, p))
+
+
+if not any(isinstance(f, _EntryFinder) for f in sys.meta_path):
+    sys.meta_path.append(_EntryFinder())
 
 
 def load_module(key, src, use_cache=True):

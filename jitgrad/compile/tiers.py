@@ -1,0 +1,290 @@
+"""Tiered compile of a CPU step (the default async mode): a first compiled call after the
+kernels only, the whole-step compile later.
+
+numba compiles a generated step as one function into which it links every fused kernel and
+optimises the whole again: most of a cold compile (notes/issue-13.md). So the async compile
+runs in two tiers, both in the compile worker process:
+
+- **tier 1**: the step's Python version (the generated source runs as Python: ``cview`` is a
+  reshape there, ``prange`` a range, ``objmode`` a no-op) with each fused kernel compiled on
+  its own, in a module of its own **keyed by the kernel's source** (identical kernels are
+  shared by graphs, residual blocks and processes through the disk cache), and the
+  ``K``/``CK``/``vmath`` functions it calls compiled for the types it calls them with. The
+  worker compiles them (spread over the workers where there are several); this process loads
+  them from disk. Each statement of the step then costs Python's microseconds.
+- **tier 2**: the whole-step numba compile as before, started once tier 1 runs, swapped in
+  when it is loaded. A step of more than ``JITGRAD_TIER2_MAX_STMTS`` statements (default
+  ``TIER2_MAX_STMTS``) stays at tier 1: numba's whole-step compile grows faster than the
+  step (a ResNet-18 step did not finish in 25 minutes), so it would not pay; ``explain()``
+  says so, and a warning (once) says when tier 1 measures slower than the eager step.
+
+Both tiers run the same kernels in the same order, so their results are bit-identical (the
+tests compare them). ``JITGRAD_TIERED=0`` turns tier 1 off (the whole-step compile only). The
+foreground mode (``JITGRAD_ASYNC_COMPILE=0``) is unchanged: the first compiled call compiles
+the whole step in this process (tier 2 directly).
+"""
+
+import ast
+import copy
+import hashlib
+import importlib
+import os
+import time
+import types
+import warnings
+
+import numpy as np
+
+TIER2_MAX_STMTS = 400  # statements of the step function; above, it stays at tier 1
+_TIER1_SAMPLES = 5  # tier-1 calls timed for the slower-than-eager check
+
+
+def enabled():
+    """Whether the async compile runs tier 1 first (``JITGRAD_TIERED``, default on)."""
+    return os.environ.get("JITGRAD_TIERED", "1") not in ("0", "")
+
+
+def tier2_limit():
+    """Statements of a step above which it stays at tier 1 (``JITGRAD_TIER2_MAX_STMTS``)."""
+    v = os.environ.get("JITGRAD_TIER2_MAX_STMTS", "").strip()
+    try:
+        return int(v) if v else TIER2_MAX_STMTS
+    except ValueError:
+        warnings.warn(
+            f"JITGRAD_TIER2_MAX_STMTS={v!r} is not an integer; using {TIER2_MAX_STMTS}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return TIER2_MAX_STMTS
+
+
+def split_kernels(src):
+    """(module header, {kernel name: its decorated source}, statements of ``step``) of a
+    generated CPU module."""
+    tree = ast.parse(src)
+    lines = src.splitlines()
+    first, blocks, n_step = None, {}, 0
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+        first = start if first is None else first
+        if node.name == "step":
+            n_step = sum(1 for s in ast.walk(node) if isinstance(s, ast.stmt)) - 1
+        elif node.name.startswith("k_") and node.decorator_list:
+            blocks[node.name] = "\n".join(lines[start - 1 : node.end_lineno])
+    header = "\n".join(lines[: (first or 1) - 1])
+    return header, blocks, n_step
+
+
+def kernel_module(header, block):
+    """(key, source) of the module holding one kernel: keyed by its source (and the header:
+    the imports and fastmath flags it is compiled with), so identical kernels share it."""
+    from .backends.cpu import _VERSION
+
+    src = f"{header}\n{block}\n"
+    return hashlib.sha256(f"tier1-{_VERSION}{src}".encode()).hexdigest()[:24], src
+
+
+def python_step(mod, kernels):
+    """The generated ``step``'s Python version with ``kernels`` ({name: dispatcher}) in its
+    globals in place of the module's own (numba would link those into the step)."""
+    py = mod.step.py_func
+    g = dict(py.__globals__)
+    g.update(kernels)
+    return types.FunctionType(py.__code__, g, "step_tier1", py.__defaults__, py.__closure__)
+
+
+class _Plan:
+    """What tier 1 needs for one step: the worker jobs and how to load their results."""
+
+    def __init__(self, exe, calls):
+        from .backends import cache as _cache
+
+        header, blocks, self.n_stmts = split_kernels(exe.src)
+        self.jobs, self.loads, self.kernels = [], [], {}
+        self.shared = 0  # kernels found compiled on disk already (another graph's, another run's)
+        for (m, f), sigs in calls.items():
+            if m is None:
+                block = blocks.get(f)
+                if block is None:
+                    raise LookupError(f"kernel {f} not found in the generated module")
+                key, src = kernel_module(header, block)
+                kmod, _ = _cache.load_module(key, src, True)
+                if not getattr(kmod, "CACHE", False) or not getattr(kmod, "__file__", None):
+                    raise OSError("the kernel modules have no disk cache")
+                fn = getattr(kmod, f)
+                self.kernels[f] = fn
+                where = (kmod.__name__, kmod.__file__)
+            else:
+                fn = getattr(importlib.import_module(m), f)
+                where = (m, None)
+            todo = [s for s in sigs if s not in fn.overloads and not _cache.has_compiled(fn, s)]
+            if m is None and not todo:
+                self.shared += 1
+            if todo:
+                self.jobs.append((where[0], where[1], f, todo))
+            self.loads.append((fn, sigs))
+        self.n_kernels = len(self.kernels)
+
+
+def compile_tiered(variant, arrays):
+    """The async compile of ``variant`` (a CPU step) in tiers; runs in the compile thread.
+    Tier 1 (when it can be built) makes the variant ready with a copy of its executable
+    running the Python step; tier 2 then swaps the real executable in. Whatever fails in tier
+    1 is reported in ``exe.tier_info`` and the whole-step compile goes on as before."""
+    from . import worker as _worker
+
+    exe = variant.exe
+    t0 = time.perf_counter()
+    info = exe.tier_info = {"tier": None, "stmts": None}
+    t1 = None
+    try:
+        t1 = _tier1(variant, exe, arrays, info)
+    except Exception as e:  # no tier 1: the whole-step compile as before
+        if _worker.exiting():
+            raise _worker.Exiting() from None
+        info["tier1_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+        warnings.warn(
+            f"jitgrad.trace({variant.fn_name}): tier 1 of the async compile failed "
+            f"({info['tier1_error']}); calls run eagerly until the whole step is compiled",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    if t1 is not None:
+        info["tier"] = 1
+        info["tier1_seconds"] = time.perf_counter() - t0
+        variant.exe = t1
+        variant.ready = True
+        limit = tier2_limit()
+        if info["stmts"] > limit:
+            info["tier2"] = (
+                f"not compiled: the step has {info['stmts']} statements, more than "
+                f"JITGRAD_TIER2_MAX_STMTS={limit} (numba's whole-step compile would take "
+                "longer than it can pay back); the step stays at tier 1"
+            )
+            t1.tier_info = info
+            return
+    if t1 is not None:  # tier 2 links tier 1's compiled kernels instead of compiling its own
+        _worker.link_kernels(
+            exe.mod.__name__,
+            {
+                k: (d.py_func.__module__, d.py_func.__globals__["__file__"])
+                for k, d in t1.kernel_fns
+            },
+        )
+    try:
+        exe.precompile(arrays)  # the worker compiles the whole step; then it loads from disk
+    except Exception as e:
+        if t1 is None:
+            raise
+        info["tier2"] = f"failed ({type(e).__name__}: {str(e)[:300]}); the step stays at tier 1"
+        t1.tier_info = info
+        warnings.warn(
+            f"jitgrad.trace({variant.fn_name}): the whole-step compile {info['tier2']}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return
+    info["tier"] = exe.tier = 2
+    info["tier2_seconds"] = time.perf_counter() - t0
+    exe.tier_info = info
+    variant.exe = exe  # swapped in: the next call runs the whole-step code
+    if t1 is not None:
+        t1._temps = None  # its temporaries; kept as ``exe.tier1_exe`` for comparisons
+        exe.tier1_exe = t1
+
+
+def _tier1(variant, exe, arrays, info):
+    """The tier-1 executable (a copy of ``exe`` whose step is the Python one), or None when
+    the step compiles in one go anyway (already compiled, workers off, no disk cache)."""
+    import numba
+
+    from . import worker as _worker
+    from .backends import cache as _cache
+
+    if not enabled() or not _worker.enabled() or not getattr(exe.mod, "CACHE", False):
+        return None
+    args = [np.ascontiguousarray(a) for a in exe._args(arrays)]
+    sig = tuple(numba.typeof(a) for a in args)
+    if sig in exe.fn.overloads or _cache.has_compiled(exe.fn, sig):
+        return None  # the whole step is there already: loading it is the fast path
+    t0 = time.perf_counter()
+    calls = _worker.step_calls(exe.mod, args)
+    if calls is None:
+        raise RuntimeError("the step's Python version did not run with stub kernels")
+    plan = _Plan(exe, calls)
+    info["stmts"] = plan.n_stmts
+    info["tier1_kernels"] = plan.n_kernels
+    info["tier1_shared"] = plan.shared
+    info["tier1_plan_seconds"] = time.perf_counter() - t0
+    if plan.jobs:
+        info["tier1_worker"] = _worker.submit_jobs(exe.key, plan.jobs).result()
+        info["tier1_compiled"] = len(plan.jobs)
+    else:
+        info["tier1_worker"] = None
+        info["tier1_compiled"] = 0
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numba.NumbaWarning)
+        for fn, sigs in plan.loads:
+            for s in sigs:
+                fn.compile(s)  # from disk: the worker compiled it
+    info["tier1_load_seconds"] = time.perf_counter() - t0
+    t1 = copy.copy(exe)
+    t1.fn = python_step(exe.mod, plan.kernels)
+    t1.compile_seconds = 0.0  # nothing left to compile at the first call
+    # the run-time thread plan is shared: on a busy machine tier 1's prange loops wait for
+    # cores as tier 2's do (measured: MLP batch 512 at load 8, calibrated plan 144 ms a call,
+    # the serial plan tier 2 had picked 14 ms); what it learns carries over to tier 2
+    t1._temps = None
+    t1.tier = 1
+    t1.tier_info = info
+    t1.kernel_fns = list(plan.kernels.items())  # (name, dispatcher) of its kernels
+    fns = list(plan.kernels.values()) + [fn for fn, _ in plan.loads]
+    t1.tier1_fns = list({id(fn): fn for fn in fns}.values())
+    info["tier1_misses"] = _misses(t1.tier1_fns)
+    return t1
+
+
+def _misses(fns):
+    return sum(sum(fn.stats.cache_misses.values()) for fn in fns)
+
+
+def check_tier1(variant):
+    """After a few tier-1 calls of a step that stays at tier 1: warn once when they measure
+    slower than the eager calls of the same step (the glue of a very big step in Python)."""
+    ts, eager = variant.tier1_times, variant.eager_times
+    fns = getattr(variant.exe, "tier1_fns", None)
+    if len(ts) == 1 and fns:  # the first call: did numba compile anything in this process?
+        info = variant.exe.tier_info
+        extra = _misses(fns) - info["tier1_misses"]
+        if extra > 0:
+            info["tier1_in_process"] = extra
+            warnings.warn(
+                f"jitgrad.trace({variant.fn_name}): the first tier-1 call compiled {extra} "
+                "kernel signature(s) in this process (argument types other than the stub run "
+                "found), so it waited for numba; later calls do not",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+    if len(ts) < _TIER1_SAMPLES or variant.tier1_warned:
+        return
+    variant.tier1_warned = True
+    info = getattr(variant.exe, "tier_info", None) or {}
+    if not eager or "tier2" not in info:
+        return
+    # the fastest of each: the eager calls ran next to the compile (sharing the cores), the
+    # tier-1 ones after it, so medians would favour tier 1 on a busy machine
+    t1, te = min(ts), min(eager)
+    info["tier1_vs_eager"] = (t1, te)
+    if t1 > te:
+        warnings.warn(
+            f"jitgrad.trace({variant.fn_name}): the step stays at tier 1 (its Python version "
+            f"over separately compiled kernels; {info['tier2']}), and a call takes "
+            f"{t1 * 1e3:.2f} ms against {te * 1e3:.2f} ms eagerly. Raise "
+            "JITGRAD_TIER2_MAX_STMTS to compile the whole step (slow), or call the step "
+            "without jitgrad.trace",
+            RuntimeWarning,
+            stacklevel=4,
+        )

@@ -990,6 +990,23 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
+def _unbatched_target(input, target):
+    """torch takes a 1-D target of size 1 for a 1-D input: the same as the 0-d target."""
+    if (
+        isinstance(target, Tensor)
+        and input._data.ndim == 1
+        and target._data.ndim == 1
+        and target._data.dtype.kind in "iu"
+    ):
+        if target._data.shape[0] != 1:
+            raise ValueError(
+                f"For 1D input, 1D target must have size 1, but got target size: "
+                f"{target._data.shape[0]}"
+            )
+        return target.reshape(())
+    return target
+
+
 def _check_class_targets(op, input, target, ignore_index):
     """Validate integer class targets (shape, dtype, range) before any indexing."""
     if not isinstance(target, Tensor):
@@ -1059,6 +1076,7 @@ def nll_loss(
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "nll_loss")
     _check_tensor(input, "nll_loss")
+    target = _unbatched_target(input, target)
     c = _check_class_targets("nll_loss", input, target, ignore_index)
     _check_weight("nll_loss", weight, c)
     unbatched = input._data.ndim == 1
@@ -1111,6 +1129,7 @@ def cross_entropy(
         if reduction == "mean":  # averaged over samples (and positions), not over weights
             return loss.sum() / max(input._data.size // max(c, 1), 1)
         return _reduce(loss, reduction, "cross_entropy")
+    target = _unbatched_target(input, target)
     _check_class_targets("cross_entropy", input, target, ignore_index)
     x, t = (input.unsqueeze(0), target.unsqueeze(0)) if unbatched else (input, target)
     logp = _J.log_softmax(x, 1)

@@ -406,6 +406,11 @@ def _scatter(input, dim, index, src=None, value=None, *, reduce=None):
             return V.scatter_add(input, dim, index, s)
     if not isinstance(src, Tensor):
         src = C._wrap(np.full(tuple(index.shape), src, dtype=input._data.dtype))
+    elif src._data.dtype != input._data.dtype:
+        raise RuntimeError(
+            f"scatter(): Expected self.dtype to be equal to src.dtype (self {input.dtype}, "
+            f"src {src.dtype}); convert src with src.to(self.dtype)"
+        )
     d = dim % max(input.ndim, 1)
     sl = tuple(slice(0, n) for n in index.shape)
     s = src[sl] if tuple(src.shape) != tuple(index.shape) else src

@@ -749,7 +749,7 @@ def cat(tensors, dim=0):
 
     tensors = [to_tensor(t, "cat") for t in tensors]
     if not tensors:
-        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+        raise ValueError("cat(): expected a non-empty list of Tensors")
     # legacy: 1-D empty tensors are skipped
     nonempty = [t for t in tensors if not (t._data.ndim == 1 and t._data.shape[0] == 0)]
     if not nonempty:

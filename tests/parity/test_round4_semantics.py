@@ -316,3 +316,16 @@ def test_matrix_exp_values_and_gradients():
     x = jg.tensor(a, requires_grad=True)
     assert gradcheck(jg.linalg.matrix_exp, (x,))
     assert jg.autograd.gradgradcheck(jg.matrix_exp, (x,))
+
+
+def test_class_target_shapes_and_dtypes_as_torch():
+    x = jg.ones(3)
+    for t in (jg.tensor(1), jg.tensor([1])):  # 1-D input: a 0-d or a size-1 target
+        np.testing.assert_allclose(F.cross_entropy(x, t).item(), math.log(3), rtol=1e-6)
+        np.testing.assert_allclose(F.nll_loss(x.log_softmax(0), t).item(), math.log(3), rtol=1e-6)
+    with pytest.raises(ValueError, match="For 1D input, 1D target must have size 1"):
+        F.nll_loss(x, jg.tensor([0, 1]))
+    with pytest.raises(RuntimeError, match="Expected self.dtype to be equal to src.dtype"):
+        jg.zeros(3).scatter(0, jg.tensor([0]), jg.ones(1, dtype=jg.float64))
+    with pytest.raises(ValueError, match="expected a non-empty list of Tensors"):
+        jg.cat([])

@@ -329,3 +329,12 @@ def test_class_target_shapes_and_dtypes_as_torch():
         jg.zeros(3).scatter(0, jg.tensor([0]), jg.ones(1, dtype=jg.float64))
     with pytest.raises(ValueError, match="expected a non-empty list of Tensors"):
         jg.cat([])
+
+
+def test_integer_division_by_zero_raises_like_torch():
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        jg.tensor([1, 2]) // jg.tensor([1, 0])
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        jg.div(jg.tensor([3]), 0, rounding_mode="trunc")
+    assert (jg.tensor([7, -7]) // 2).tolist() == [3, -4]
+    assert np.isinf((jg.tensor([7.0]) // 0).numpy()).all()

@@ -26,11 +26,8 @@ def test_hard_activations_have_torchs_gradient_at_the_kinks():
     np.testing.assert_allclose(_grad(F.hardswish, pts), [0.0, 1.0, -2 / 3 + 0.5, 1.0])
     # hardsigmoid' = 1/6 strictly inside (-3, 3), else 0
     np.testing.assert_allclose(_grad(F.hardsigmoid, pts), [0.0, 0.0, 1 / 6, 0.0])
-    x = jg.tensor(pts, dtype=jg.float64, requires_grad=True)
-    assert gradcheck(
-        F.hardswish, (jg.tensor([-2.5, 0.3, 2.9], dtype=jg.float64, requires_grad=True),)
-    )
-    del x
+    smooth = jg.tensor([-2.5, 0.3, 2.9], dtype=jg.float64, requires_grad=True)
+    assert gradcheck(F.hardswish, (smooth,))
 
 
 def test_multi_margin_loss_has_no_gradient_where_the_margin_is_exactly_met():

@@ -51,10 +51,13 @@ def div(input, other, *, rounding_mode=None):
     if rounding_mode == "floor":
         a, b = promote("div", input, other)
         if a._data.dtype.kind in "iu":
+            _int_divisor(b, rounding_mode)
             return E.floor_divide(a, b)
         return E.floor(E.div(a, b))
     if rounding_mode == "trunc":
         a, b = promote("div", input, other)
+        if a._data.dtype.kind in "iu":
+            _int_divisor(b, rounding_mode)
         q = E.trunc(E.div(a, b))
         return q if a._data.dtype.kind == "f" else q.to(a._data.dtype)
     raise RuntimeError(
@@ -64,6 +67,17 @@ def div(input, other, *, rounding_mode=None):
 
 
 divide = true_divide = div
+
+
+def _int_divisor(b, mode):
+    """torch raises for an integer division by zero (NumPy would give 0 and warn)."""
+    from .._grad_mode import STATE
+
+    if STATE.tracer is None and (b._data == 0).any():
+        raise RuntimeError(
+            f"ZeroDivisionError: integer division by zero (div with rounding_mode={mode!r} on "
+            f"{b._data.dtype.name} tensors)"
+        )
 
 
 @public(inplace=True, out=True)

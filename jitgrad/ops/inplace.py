@@ -65,6 +65,11 @@ def fast_binary(self, ufunc, other):
 
 def inplace(self, fn, others=(), op="inplace"):
     """Run ``fn(self) -> Tensor`` and store the result into ``self``; returns ``self``."""
+    b0 = self._base
+    if b0 is not None and b0[2] != self._vc[0]:  # the root changed since: history anew
+        from .movement import refresh_view
+
+        refresh_view(self)
     st = STATE
     need = False
     if st.enabled:
@@ -117,7 +122,7 @@ def inplace(self, fn, others=(), op="inplace"):
         if base is not None:
             from .movement import ViewOf, getitem_p, setitem_p
 
-            b, spec = base
+            b, spec = base[0], base[1]
             val = _as_graph_value(self, r)
             if isinstance(spec, ViewOf):  # reshape/permute/chained views: by flat index
                 nb = scatter_flat(base_old, val, spec.flat_index(b._data.shape))
@@ -134,6 +139,8 @@ def inplace(self, fn, others=(), op="inplace"):
         tr.write(self, r)
         if base is not None:
             tr.write_view(base[0], self)
+    if base is not None:  # this view is current; the root's other views refresh when used
+        self._base = (base[0], base[1], self._vc[0])
     return self
 
 

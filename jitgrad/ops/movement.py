@@ -47,14 +47,33 @@ def _share_vc(res, x, prim=None, params=None):
 
 
 def _set_base(res, x, chain):
-    """``res`` is a view of ``x`` made by ``chain``: record it against x's own root."""
+    """``res`` is a view of ``x`` made by ``chain``: record it against x's own root, with the
+    version of their shared memory it was made at (``_base`` is (root, spec, version))."""
     prev = x._base
     if prev is None:
-        res._base = (x, ViewOf(chain))
+        res._base = (x, ViewOf(chain), x._vc[0])
         return
-    root, spec = prev
+    root, spec = prev[0], prev[1]
     before = spec.chain if isinstance(spec, ViewOf) else ((getitem_p, {"spec": spec}),)
-    res._base = (root, ViewOf(before + chain))
+    res._base = (root, ViewOf(before + chain), x._vc[0])
+
+
+def refresh_view(t):
+    """``t`` is a view whose root was written in place since ``t`` was made (or last
+    refreshed): take its autograd history (and, in a trace, its value) from the root anew,
+    as torch regenerates a view's grad_fn."""
+    from .._grad_mode import STATE
+
+    root, spec = t._base[0], t._base[1]
+    if isinstance(spec, ViewOf):
+        fresh = spec.of(root)
+    else:
+        fresh = apply(getitem_p, (root,), {"spec": spec})
+    t._grad_fn = fresh._grad_fn
+    t._requires_grad = fresh._requires_grad
+    t._base = (root, spec, t._vc[0])
+    if STATE.tracer is not None:
+        STATE.tracer.alias(t, fresh)
 
 
 def _shape_arg(op, shape):
@@ -565,7 +584,7 @@ def getitem(x, idx):
     if not tensors:
         _share_vc(r, x)
         if x._base is None:
-            r._base = (x, spec)
+            r._base = (x, spec, x._vc[0])
         else:  # a view of a view: keep the chain back to the root
             _set_base(r, x, ((getitem_p, {"spec": spec}),))
         if r._grad_fn is not None:

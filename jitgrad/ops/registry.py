@@ -309,8 +309,18 @@ class Node:
         return f"<{self.name()} object at {id(self):#x}>"
 
 
+def _refresh_view(t):
+    from .movement import refresh_view
+
+    refresh_view(t)
+
+
 def apply(prim, inputs, params=_EMPTY):
     """Run ``prim`` on Tensors ``inputs`` (same dtype already), record tape and trace."""
+    for t in inputs:
+        b = t._base
+        if b is not None and b[2] != t._vc[0]:  # a view whose root changed in place
+            _refresh_view(t)
     n = len(inputs)
     if params:
         out = prim.impl(*[t._data for t in inputs], **params)

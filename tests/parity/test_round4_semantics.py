@@ -26,11 +26,8 @@ def test_hard_activations_have_torchs_gradient_at_the_kinks():
     np.testing.assert_allclose(_grad(F.hardswish, pts), [0.0, 1.0, -2 / 3 + 0.5, 1.0])
     # hardsigmoid' = 1/6 strictly inside (-3, 3), else 0
     np.testing.assert_allclose(_grad(F.hardsigmoid, pts), [0.0, 0.0, 1 / 6, 0.0])
-    x = jg.tensor(pts, dtype=jg.float64, requires_grad=True)
-    assert gradcheck(
-        F.hardswish, (jg.tensor([-2.5, 0.3, 2.9], dtype=jg.float64, requires_grad=True),)
-    )
-    del x
+    smooth = jg.tensor([-2.5, 0.3, 2.9], dtype=jg.float64, requires_grad=True)
+    assert gradcheck(F.hardswish, (smooth,))
 
 
 def test_multi_margin_loss_has_no_gradient_where_the_margin_is_exactly_met():
@@ -329,3 +326,12 @@ def test_class_target_shapes_and_dtypes_as_torch():
         jg.zeros(3).scatter(0, jg.tensor([0]), jg.ones(1, dtype=jg.float64))
     with pytest.raises(ValueError, match="expected a non-empty list of Tensors"):
         jg.cat([])
+
+
+def test_integer_division_by_zero_raises_like_torch():
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        jg.tensor([1, 2]) // jg.tensor([1, 0])
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        jg.div(jg.tensor([3]), 0, rounding_mode="trunc")
+    assert (jg.tensor([7, -7]) // 2).tolist() == [3, -4]
+    assert np.isinf((jg.tensor([7.0]) // 0).numpy()).all()

@@ -354,13 +354,14 @@ def test_thread_plan_follows_the_step_timings():
 def test_gemm_through_numpys_blas():
     """``K.gemm`` (NumPy's OpenBLAS) equals ``a @ b`` for C, F and strided operands, float32
     and float64, empty and k = 0 products, on one thread or the pool's, and leaves the pool's
-    thread count as it was."""
+    thread count as it was; (3, 5) @ (5, 70) takes the swapped-roles path for a transposed
+    ``b`` (``K.SWAP_M``, ``K.SWAP_N``)."""
     if K.NUMPY_BLAS is None:
         pytest.skip("NumPy's OpenBLAS not found: generated code calls K.dot")
     before = K.numpy_blas_threads()
     rng = np.random.default_rng(4)
     for dt in (np.float32, np.float64):
-        for m, k, n in ((5, 7, 3), (1, 4, 6), (6, 1, 1), (0, 3, 2), (3, 0, 2)):
+        for m, k, n in ((5, 7, 3), (1, 4, 6), (6, 1, 1), (0, 3, 2), (3, 0, 2), (3, 5, 70)):
             a0 = rng.standard_normal((m, k)).astype(dt)
             b0 = rng.standard_normal((k, n)).astype(dt)
             want = a0.astype(np.float64) @ b0.astype(np.float64)

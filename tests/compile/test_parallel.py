@@ -57,6 +57,10 @@ def test_threshold_is_the_size_from_which_parallel_keeps_paying():
     # paying at small sizes only (noise) does not count: it must hold up to the largest size
     flaky = [(n, 1.0, 0.5 if n < (1 << 18) else 1.0) for n in calibrate.SIZES]
     assert calibrate.thresholds({"light": flaky, "heavy": flaky})[0][1] == math.inf
+    # GEMMs: threads paying at the smallest size timed leave the small ones to OpenBLAS (1)
+    assert calibrate.gemm_threshold(_gemm(1 << 24)) == 512 * 784 * 256
+    assert calibrate.gemm_threshold(_gemm(0)) == 1
+    assert calibrate.gemm_threshold(_gemm(math.inf)) == math.inf
 
 
 def test_calibrated_once_then_read_from_disk(calib, monkeypatch):

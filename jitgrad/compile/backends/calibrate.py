@@ -39,7 +39,7 @@ RECHECK_S = 600  # a busy machine's calibration is tried again after this many s
 LOADED_GEMM = 1 << 24  # m*n*k from which GEMMs get threads when the machine was too busy
 DEFAULT = 1 << 21  # work units, when calibration is off (~700k elements of a light loop)
 SIZES = (1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20)
-GEMM_ROWS = (16, 32, 64, 256, 1024)  # m of the timed (m, 784) @ (784, 256) float32 GEMMs
+GEMM_ROWS = (4, 8, 16, 32, 64, 256, 1024)  # m of the timed (m, 784) @ (784, 256) float32 GEMMs
 DEFAULT_GEMM = 1 << 27  # m*n*k from which a GEMM gets every thread, calibration off
 _FILE = "calibration.json"
 _STATE = {}  # "table": [(work per element, threshold in work units or inf)], "source": ...
@@ -229,6 +229,14 @@ def _pays_from(rows):
     return thr
 
 
+def gemm_threshold(rows):
+    """m*n*k from which GEMMs get the pool's threads (``_pays_from`` on the timed GEMMs); 1
+    where threads paid at the smallest size timed: then every GEMM gets the pool's count and
+    OpenBLAS's own small-size rule (the one NumPy's calls get) keeps the tiny ones on one."""
+    thr = _pays_from(rows)
+    return 1.0 if rows and thr == rows[0][0] else thr
+
+
 def thresholds(measured):
     """``[(work per element, threshold in work units or inf)]`` from ``measure()``: the
     smallest size from which parallel beats serial by ``MARGIN`` at every larger size."""
@@ -366,7 +374,7 @@ def _calibrated():
         measured = measure()
         if _contended(measured):  # measure again; each kernel keeps its best time
             measured = _merge(measured, measure())
-        tab, gemm = thresholds(measured), _pays_from(measured["gemm"])
+        tab, gemm = thresholds(measured), gemm_threshold(measured["gemm"])
         if _contended(measured):
             entry = _store(tab, gemm, measured, contended=True)
             tab, gemm = _under_load(entry)
@@ -457,6 +465,8 @@ def describe_blas():
             n = "1 thread (threads never paid here)"
         elif plan[0] == 0:
             n = f"{plan[1]} thread(s) (JITGRAD_BLAS_THREADS)"
+        elif plan[0] == 1:
+            n = f"its pool's {blas_threads()} threads (OpenBLAS's own rule for small GEMMs)"
         else:
             n = f"its pool's {blas_threads()} threads from m*n*k = {plan[0]}, 1 below"
     return f"BLAS: {lib}, {n}"

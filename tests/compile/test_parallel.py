@@ -328,7 +328,7 @@ def test_busy_machine_calibration_is_not_kept(calib, monkeypatch):
 
 def test_thread_plan_follows_the_step_timings():
     """The run-time plan switches to the plan that measures faster, keeps it while the other
-    loses, and tries the other less and less often."""
+    loses, and tries the other less and less often (synthetic timings, no compile)."""
     tp = calibrate.ThreadPlan()
     cost = [10.0, 1.0]  # the calibrated plan 10x slower (threads waiting for busy cores)
     seen = []
@@ -338,7 +338,7 @@ def test_thread_plan_follows_the_step_timings():
         tp.record(p, cost[p])
     assert tp.cur == 1 and tp.switches == 1 and tp.last == {0: 10.0, 1: 1.0}
     # after the switch: trials far apart (at least 40x their extra cost)
-    assert seen[50:].count(0) <= 2 * calibrate.ThreadPlan.PROBE
+    assert seen[50:].count(0) <= 3 * 2  # each later trial ends after its second call
     cost[0] = 0.5  # the machine got quiet: threads pay again
     for _ in range(5000):
         p = tp.pick()
@@ -353,6 +353,42 @@ def test_thread_plan_follows_the_step_timings():
     assert three.cur == 2 and "BLAS threads only" in three.describe()
     fixed = calibrate.ThreadPlan("serial")
     assert all(fixed.pick() == 1 for _ in range(100))
+
+
+def _simulate(cost, calls, seed, spin=0.0):
+    """Plans chosen by a ThreadPlan over ``calls`` calls on a noisy idle machine (synthetic,
+    seconds): each call costs ``cost[plan]`` times log-normal noise, now and then a
+    disturbance (the harness's other cases, a daemon) doubles every call for a while, and a
+    serial call within 0.13 s after a threaded one pays ``1 + spin`` (OpenBLAS's workers
+    still spinning on its hyperthread)."""
+    rng = np.random.default_rng(seed)
+    tp = calibrate.ThreadPlan(settle=(1,))
+    seen, burst, clock, last_threaded = [], 0, 0.0, -1.0
+    for _ in range(calls):
+        p = tp.pick()
+        burst = burst - 1 if burst else (int(rng.integers(5, 40)) if rng.random() < 0.03 else 0)
+        t = cost[p] * rng.lognormal(0.0, 0.15) * (2.0 if burst else 1.0)
+        if p == 1 and clock - last_threaded < 0.13:
+            t *= 1.0 + spin
+        clock += t
+        last_threaded = clock if p == 0 else last_threaded
+        tp.record(p, t)
+        seen.append(p)
+    return tp, seen
+
+
+def test_thread_plan_finds_the_faster_plan_on_a_noisy_machine():
+    """With per-call noise, disturbance bursts and the threaded plan's spinning leftovers,
+    the plan ends on serial where serial is 1.36x faster (MLP train b32 on the idle machine:
+    1.21 vs 1.65 ms), stays on the calibrated plan where threads pay 1.4x, and does not
+    thrash where both cost the same (a few switches; trials cost nothing there)."""
+    for seed in range(3):
+        tp, seen = _simulate([1.65e-3, 1.21e-3], 3000, seed, spin=0.4)
+        assert tp.cur == 1 and seen[1000:].count(1) >= 0.95 * 2000, (seed, tp.describe())
+        tp, seen = _simulate([1.0e-3, 1.4e-3], 3000, seed, spin=0.4)
+        assert tp.cur == 0 and seen.count(0) >= 0.9 * 3000, (seed, tp.describe())
+        tp, seen = _simulate([1.0e-3, 1.0e-3], 3000, seed)
+        assert tp.switches <= 8, (seed, tp.describe())
 
 
 def test_gemm_through_numpys_blas():
@@ -407,7 +443,7 @@ def test_serial_plan_gives_the_same_bits(calib, monkeypatch):
     assert "_S[" in ts.source().split("K.gemm(")[1].split(")")[0]  # threshold from _S
     res = []
     for plan in (0, 1, 2, 0):
-        tp.cur, tp.next_trial, tp.queue = plan, None, []
+        tp.cur, tp.next_trial, tp.todo = plan, None, []
         loss = ts(x)
         res.append((loss.detach().numpy().tobytes(), w.grad.numpy().tobytes()))
     assert res[0] == res[1] == res[2] == res[3]
@@ -416,7 +452,7 @@ def test_serial_plan_gives_the_same_bits(calib, monkeypatch):
     # the serial plan and are not timed for the plan's choice
     from jitgrad.compile import worker
 
-    tp.cur, tp.next_trial, tp.queue = 0, None, []
+    tp.cur, tp.next_trial, tp.todo = 0, None, []
     used = []
     real = exe.fn
     monkeypatch.setattr(exe, "fn", lambda S, *a: used.append(S is exe.S_plans[1]) or real(S, *a))

@@ -810,7 +810,9 @@ class CPUExecutable(Executable):
         self.S_plans = gen.S_plans  # [calibrated, serial(, threaded GEMMs, serial loops)]
         self.thread_plan = None
         if len(self.S) and (self.S != self.S_plans[1]).any() and gen.parallel is None:
-            self.thread_plan = ThreadPlan(plan_mode(), len(self.S_plans))
+            # the serial plan's trial blocks wait for threaded GEMMs' spinning BLAS workers
+            settle = (1,) if gen.gemm_slots else ()
+            self.thread_plan = ThreadPlan(plan_mode(), len(self.S_plans), settle)
         vals = graph.values
         # (kind, vid, shape, dtype) of the buffers passed after the constants (CPUGen.buffers)
         self.buffers = [(k, v, _cs(vals[v].shape), vals[v].dtype) for k, v in gen.buffers]

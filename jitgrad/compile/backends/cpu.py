@@ -27,6 +27,7 @@ from ...ops import movement as _mv
 from ...ops import reduce as _red
 from ...ops.movement import expand_spec as _expand_spec
 from ...ops.registry import PRIMITIVES
+from .. import worker as _worker
 from ..vmath import IMPORT_LINE, vectorise_template
 from . import cache as _cache
 from . import cpu_kernels as _K
@@ -818,6 +819,7 @@ class CPUExecutable(Executable):
         self.buffers = [(k, v, _cs(vals[v].shape), vals[v].dtype) for k, v in gen.buffers]
         self.recyclable = {v: (sh, dt) for k, v, sh, dt in self.buffers if k == "grad"}
         self._temps = None  # allocated at the first call, reused by every later one
+        self._tail = None  # constants + temporaries of every call, where nothing else varies
         self.recycled_calls = 0  # calls that wrote a gradient into the previous call's buffer
         self.loops = gen.loops
         self.fallbacks = gen.fallbacks
@@ -870,6 +872,8 @@ class CPUExecutable(Executable):
         every call) and a buffer per gradient, recycled (``{vid: array}``) or fresh."""
         if self._temps is None:
             self._temps = {v: np.empty(sh, dt) for k, v, sh, dt in self.buffers if k == "temp"}
+            if not self.recyclable:  # temporaries only: one list for every call
+                self._tail = list(self.const_args) + [self._temps[v] for _, v, _, _ in self.buffers]
         out = []
         for k, v, sh, dt in self.buffers:
             if k == "temp":
@@ -901,8 +905,6 @@ class CPUExecutable(Executable):
         lock), then the code is loaded from disk; any worker failure falls back to an
         in-process compile with a warning (``worker.compile_in_worker``)."""
         import numba
-
-        from .. import worker as _worker
 
         args = [np.ascontiguousarray(a) for a in self._args(arrays)]
         sig = tuple(numba.typeof(a) for a in args)
@@ -957,10 +959,13 @@ class CPUExecutable(Executable):
         for i in self.zero_d:
             args[i] = args[i].reshape(1)
         tp = self.thread_plan
-        held = _blas_held()  # a compile in flight holds NumPy's BLAS at one thread: stay serial
+        held = _worker.blas_held()  # a compile in flight holds NumPy's BLAS at 1 thread: serial
         plan = 1 if held else (0 if tp is None else tp.pick())
-        args = [self.S_plans[plan]] + args + list(self.const_args)
-        args += self._buffers(recycled)
+        if self._tail is not None:  # no gradient buffers: constants and temporaries, reused
+            args = [self.S_plans[plan]] + args + self._tail
+        else:
+            args = [self.S_plans[plan]] + args + list(self.const_args)
+            args += self._buffers(recycled)
         if recycled:
             self.recycled_calls += 1
         if self.compile_seconds is None and not self._reuse(self._sig(arrays)):
@@ -986,12 +991,6 @@ class CPUExecutable(Executable):
             for i in back:
                 np.copyto(arrays[i], args[i + 1].reshape(arrays[i].shape))
         return dict(zip(self.out_vids, res))
-
-
-def _blas_held():
-    from .. import worker
-
-    return worker.blas_held()
 
 
 CPU.executable = CPUExecutable

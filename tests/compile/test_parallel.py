@@ -122,12 +122,15 @@ def test_environment_overrides(monkeypatch):
 
 def _chain(x, w):
     h = jg.tanh(x * w)
-    return (h * x).sum() + h.amax()
+    xf = x.reshape(-1)  # a one-dimensional loop whose only use is a full sum: summed in it
+    return (h * x).sum() + h.amax() + (xf * jg.tanh(xf * w.sum())).sum()
 
 
 def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
     """Every loop takes its prange branch (threshold 0): outputs and gradients are the serial
-    code's bits (same per-element code, same reduction tasks), and repeat call to call."""
+    code's bits (same per-element code, same reduction tasks), and repeat call to call. The
+    last term's loop (4800 elements, used by nothing but its sum) is summed inside the loop,
+    in 2 chunks of float64 partials."""
     rng = np.random.default_rng(1)
     xv = rng.uniform(-2, 2, (96, 50)).astype(np.float32)
     wv = rng.uniform(-1, 1, (50,)).astype(np.float32)
@@ -151,6 +154,7 @@ def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
     tp, par = run()
     src = tp.source()
     assert "prange(" in src and ">= par_t:" in src and "K.reduce3_par(" in src
+    assert "K.combine(K.SUM" in src and "acc += " in src  # the sum fused into its loop
     assert tp.last.exe.name == "cpu" and not tp.last.exe.fallbacks
     _, ser = run(parallel=False)
     # (the first call runs eagerly, the second captures: compiled code from the third)
@@ -160,8 +164,8 @@ def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
     x, w = jg.tensor(xv), jg.tensor(wv, requires_grad=True)
     loss = _chain(x, w)
     loss.backward()
-    np.testing.assert_allclose(par[0][0], loss.detach().numpy(), rtol=2e-6)
-    np.testing.assert_allclose(par[0][1], w.grad.numpy(), rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(par[-1][0], loss.detach().numpy(), rtol=2e-6)
+    np.testing.assert_allclose(par[-1][1], w.grad.numpy(), rtol=2e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(1, 3 * K.CHUNK + 17, 1), (5, 300, 1), (3, 40, 2 * K.COLS + 9)])

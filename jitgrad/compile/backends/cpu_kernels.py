@@ -364,7 +364,8 @@ def _task(op, x, out, part, t, nt):
 
 
 @numba.njit(**_NB)
-def _combine(op, part, out):
+def combine(op, part, out):
+    """out[a, 0] = op over the partials part[a, :] in order (also a fused loop's sum)."""
     for a in range(part.shape[0]):
         acc = _init(op)
         for c in range(part.shape[1]):
@@ -379,7 +380,7 @@ def reduce3(op, x, out):
     for t in range(x.shape[0] * nt):
         _task(op, x, out, part, t, nt)
     if part.shape[1] > 0:
-        _combine(op, part, out)
+        combine(op, part, out)
 
 
 @numba.njit(parallel=True, **_NB)
@@ -392,7 +393,7 @@ def reduce3_par(op, x, out, par_n):
     for t in prange(x.shape[0] * nt):
         _task(op, x, out, part, t, nt)
     if part.shape[1] > 0:
-        _combine(op, part, out)
+        combine(op, part, out)
 
 
 @numba.njit(**_NB)

@@ -512,8 +512,9 @@ class ThreadPlan:
     machine (the benchmark harness's other cases, other processes), which a comparison with
     calls from before the trial does not: with 3 calls right after the threaded plan against
     its last 5, the default kept a plan 1.36x slower than serial on the idle machine (MLP
-    train step, batch 32). A call of the other plan's first block more than ``HOPELESS``
-    times the current plan's recent median ends the trial at once. The next trial comes at
+    train step, batch 32). Two pairs that agree by far (``EARLY``) end the trial before the
+    third; a call of the other plan's first block more than ``HOPELESS`` times the current
+    plan's recent median ends it at once. The next trial comes at
     least 40x the trial's extra cost later (``FIRST`` calls where the plans cost about the
     same); after a clear loss (ratio above 1 / ``GAIN``) the interval doubles, up to
     ``LAST`` calls (or the cost bound, if further); an undecided trial (between) keeps it."""
@@ -526,6 +527,7 @@ class ThreadPlan:
     GAIN = 0.9
     HOPELESS = 3.0
     SETTLE_S = 0.15  # OpenBLAS's idle workers spin ~0.13 s after a threaded call (measured)
+    EARLY = 0.6  # two pairs this far apart, the same way, end a trial before its third
 
     def __init__(self, mode="adaptive", n_plans=2, settle=()):
         self.mode = mode
@@ -542,7 +544,7 @@ class ThreadPlan:
         self.spent = {}  # {plan: [seconds, calls]} in this trial
         self.window = []  # the current plan's latest call times
         self.skip = False  # the next call on the current plan follows a switch: not recorded
-        self.other = self.cur
+        self.other = self.first = self.cur  # the trial's other plan; the plan it starts with
         self.untried = set(range(n_plans)) - {self.cur}  # since the last switch
         self.switches = 0
         self.last = None  # {plan: median seconds} of the last trial
@@ -560,7 +562,7 @@ class ThreadPlan:
             self.other = other
             # a settling plan's block first: its kept calls, at the block's end, are then
             # next to the other plan's block of the same pair
-            first = self.cur if self.cur in self.settle else other
+            first = self.first = self.cur if self.cur in self.settle else other
             self.todo = [first, other if first == self.cur else self.cur] * self.ROUNDS
             self.kept, self.block = [[]], [0, 0.0, self._settles(first)]
             self.spent = {other: [0.0, 0], self.cur: [0.0, 0]}
@@ -599,18 +601,22 @@ class ThreadPlan:
             return
         if len(self.kept[-1]) < self.BLOCK - 1:
             return
-        done = self.todo.pop(0)
-        if self.todo:
-            self.kept.append([])
-            self.block = [0, 0.0, self._settles(self.todo[0])]
-            return
-        # kept[0::2] are the first plan's blocks: the other one's, or the current one's
-        mine, theirs = self.kept[1::2], self.kept[0::2]
-        if done == self.other:
-            mine, theirs = theirs, mine
-        pairs = [_median(o) / max(_median(c), 1e-12) for o, c in zip(theirs, mine)]
-        flat = [[t for b in bs for t in b] for bs in (theirs, mine)]
-        self._decide(_median(pairs), _median(flat[0]), _median(flat[1]))
+        self.todo.pop(0)
+        if len(self.kept) % 2 == 0:  # a pair complete: kept[0::2] hold the first plan's
+            theirs, mine = self.kept[0::2], self.kept[1::2]
+            if self.first != self.other:
+                theirs, mine = mine, theirs
+            pairs = [_median(o) / max(_median(c), 1e-12) for o, c in zip(theirs, mine)]
+            clear = len(pairs) >= 2 and (
+                all(r <= self.EARLY for r in pairs) or all(r * self.EARLY >= 1 for r in pairs)
+            )
+            if not self.todo or clear:  # the last pair, or two that agree by far: decided
+                self.todo = []
+                flat = [[t for b in bs for t in b] for bs in (theirs, mine)]
+                self._decide(_median(pairs), _median(flat[0]), _median(flat[1]))
+                return
+        self.kept.append([])
+        self.block = [0, 0.0, self._settles(self.todo[0])]
 
     def _decide(self, ratio, other_t, cur_t):
         """End of a trial: the other plan took ``ratio`` times the current one's time."""

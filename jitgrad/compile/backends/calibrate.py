@@ -513,11 +513,11 @@ class ThreadPlan:
     calls from before the trial does not: with 3 calls right after the threaded plan against
     its last 5, the default kept a plan 1.36x slower than serial on the idle machine (MLP
     train step, batch 32). Two pairs that agree by far (``EARLY``) end the trial before the
-    third; a call of the other plan's first block more than ``HOPELESS`` times the current
-    plan's recent median ends it at once. The next trial comes at
+    third; the other plan's first block taking more than ``HOPELESS`` times the current plan's
+    recent median (its median: not one preempted call) ends it at once. The next trial comes at
     least 40x the trial's extra cost later (``FIRST`` calls where the plans cost about the
-    same); after a clear loss (ratio above 1 / ``GAIN``) the interval doubles, up to
-    ``LAST`` calls (or the cost bound, if further); an undecided trial (between) keeps it."""
+    same); after a clear loss (ratio above 1 / ``GAIN``) the interval doubles, up to ``LAST``
+    calls (or the cost bound, if further); an undecided trial (between) keeps it."""
 
     BLOCK = 4
     ROUNDS = 3
@@ -589,17 +589,18 @@ class ThreadPlan:
         n, t, settles = self.block
         # a block's first call, and a settling block's calls within SETTLE_S, pay for the
         # previous plan's leftovers: not kept
-        kept = n > 0 and t >= (self.SETTLE_S if settles else 0.0)
-        if kept:
+        if n > 0 and t >= (self.SETTLE_S if settles else 0.0):
             self.kept[-1].append(seconds)
         self.block = [n + 1, t + seconds, settles]
-        recent = max(_median(self.window), 1e-12)
-        if kept and plan != self.cur and seconds > self.HOPELESS * recent:
-            # the other plan far slower than the current one: no need for more calls
-            self.todo = []
-            self._decide(seconds / recent, seconds, recent)
-            return
         if len(self.kept[-1]) < self.BLOCK - 1:
+            return
+        recent = max(_median(self.window), 1e-12)
+        slow = _median(self.kept[-1])
+        if plan != self.cur and len(self.kept) <= 2 and slow > self.HOPELESS * recent:
+            # the other plan's first block far slower than the current plan (its median: one
+            # call preempted for a scheduler tick, 4 ms, is not): no need for more calls
+            self.todo = []
+            self._decide(slow / recent, slow, recent)
             return
         self.todo.pop(0)
         if len(self.kept) % 2 == 0:  # a pair complete: kept[0::2] hold the first plan's

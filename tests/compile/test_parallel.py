@@ -57,6 +57,10 @@ def test_threshold_is_the_size_from_which_parallel_keeps_paying():
     # paying at small sizes only (noise) does not count: it must hold up to the largest size
     flaky = [(n, 1.0, 0.5 if n < (1 << 18) else 1.0) for n in calibrate.SIZES]
     assert calibrate.thresholds({"light": flaky, "heavy": flaky})[0][1] == math.inf
+    # GEMMs: threads paying at the smallest size timed leave the small ones to OpenBLAS (1)
+    assert calibrate.gemm_threshold(_gemm(1 << 24)) == 512 * 784 * 256
+    assert calibrate.gemm_threshold(_gemm(0)) == 1
+    assert calibrate.gemm_threshold(_gemm(math.inf)) == math.inf
 
 
 def test_calibrated_once_then_read_from_disk(calib, monkeypatch):
@@ -118,12 +122,15 @@ def test_environment_overrides(monkeypatch):
 
 def _chain(x, w):
     h = jg.tanh(x * w)
-    return (h * x).sum() + h.amax()
+    xf = x.reshape(-1)  # a one-dimensional loop whose only use is a full sum: summed in it
+    return (h * x).sum() + h.amax() + (xf * xf * w.sum()).sum()
 
 
 def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
     """Every loop takes its prange branch (threshold 0): outputs and gradients are the serial
-    code's bits (same per-element code, same reduction tasks), and repeat call to call."""
+    code's bits (same per-element code, same reduction tasks), and repeat call to call. The
+    last term's loop (4800 elements, used by nothing but its sum) is summed inside the loop,
+    in 2 chunks of float64 partials."""
     rng = np.random.default_rng(1)
     xv = rng.uniform(-2, 2, (96, 50)).astype(np.float32)
     wv = rng.uniform(-1, 1, (50,)).astype(np.float32)
@@ -147,6 +154,7 @@ def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
     tp, par = run()
     src = tp.source()
     assert "prange(" in src and ">= par_t:" in src and "K.reduce3_par(" in src
+    assert "K.combine(K.SUM" in src and "acc += " in src  # the sum fused into its loop
     assert tp.last.exe.name == "cpu" and not tp.last.exe.fallbacks
     _, ser = run(parallel=False)
     # (the first call runs eagerly, the second captures: compiled code from the third)
@@ -156,8 +164,8 @@ def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
     x, w = jg.tensor(xv), jg.tensor(wv, requires_grad=True)
     loss = _chain(x, w)
     loss.backward()
-    np.testing.assert_allclose(par[0][0], loss.detach().numpy(), rtol=2e-6)
-    np.testing.assert_allclose(par[0][1], w.grad.numpy(), rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(par[-1][0], loss.detach().numpy(), rtol=2e-6)
+    np.testing.assert_allclose(par[-1][1], w.grad.numpy(), rtol=2e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(1, 3 * K.CHUNK + 17, 1), (5, 300, 1), (3, 40, 2 * K.COLS + 9)])
@@ -324,7 +332,7 @@ def test_busy_machine_calibration_is_not_kept(calib, monkeypatch):
 
 def test_thread_plan_follows_the_step_timings():
     """The run-time plan switches to the plan that measures faster, keeps it while the other
-    loses, and tries the other less and less often."""
+    loses, and tries the other less and less often (synthetic timings, no compile)."""
     tp = calibrate.ThreadPlan()
     cost = [10.0, 1.0]  # the calibrated plan 10x slower (threads waiting for busy cores)
     seen = []
@@ -334,7 +342,7 @@ def test_thread_plan_follows_the_step_timings():
         tp.record(p, cost[p])
     assert tp.cur == 1 and tp.switches == 1 and tp.last == {0: 10.0, 1: 1.0}
     # after the switch: trials far apart (at least 40x their extra cost)
-    assert seen[50:].count(0) <= 2 * calibrate.ThreadPlan.PROBE
+    assert seen[50:].count(0) <= 3 * 2  # each later trial ends after its second call
     cost[0] = 0.5  # the machine got quiet: threads pay again
     for _ in range(5000):
         p = tp.pick()
@@ -351,16 +359,53 @@ def test_thread_plan_follows_the_step_timings():
     assert all(fixed.pick() == 1 for _ in range(100))
 
 
+def _simulate(cost, calls, seed, spin=0.0):
+    """Plans chosen by a ThreadPlan over ``calls`` calls on a noisy idle machine (synthetic,
+    seconds): each call costs ``cost[plan]`` times log-normal noise, now and then a
+    disturbance (the harness's other cases, a daemon) doubles every call for a while, and a
+    serial call within 0.13 s after a threaded one pays ``1 + spin`` (OpenBLAS's workers
+    still spinning on its hyperthread)."""
+    rng = np.random.default_rng(seed)
+    tp = calibrate.ThreadPlan(settle=(1,))
+    seen, burst, clock, last_threaded = [], 0, 0.0, -1.0
+    for _ in range(calls):
+        p = tp.pick()
+        burst = burst - 1 if burst else (int(rng.integers(5, 40)) if rng.random() < 0.03 else 0)
+        t = cost[p] * rng.lognormal(0.0, 0.15) * (2.0 if burst else 1.0)
+        if p == 1 and clock - last_threaded < 0.13:
+            t *= 1.0 + spin
+        clock += t
+        last_threaded = clock if p == 0 else last_threaded
+        tp.record(p, t)
+        seen.append(p)
+    return tp, seen
+
+
+def test_thread_plan_finds_the_faster_plan_on_a_noisy_machine():
+    """With per-call noise, disturbance bursts and the threaded plan's spinning leftovers,
+    the plan ends on serial where serial is 1.36x faster (MLP train b32 on the idle machine:
+    1.21 vs 1.65 ms), stays on the calibrated plan where threads pay 1.4x, and does not
+    thrash where both cost the same (a few switches; trials cost nothing there)."""
+    for seed in range(3):
+        tp, seen = _simulate([1.65e-3, 1.21e-3], 3000, seed, spin=0.4)
+        assert tp.cur == 1 and seen[1000:].count(1) >= 0.95 * 2000, (seed, tp.describe())
+        tp, seen = _simulate([1.0e-3, 1.4e-3], 3000, seed, spin=0.4)
+        assert tp.cur == 0 and seen.count(0) >= 0.9 * 3000, (seed, tp.describe())
+        tp, seen = _simulate([1.0e-3, 1.0e-3], 3000, seed)
+        assert tp.switches <= 8, (seed, tp.describe())
+
+
 def test_gemm_through_numpys_blas():
     """``K.gemm`` (NumPy's OpenBLAS) equals ``a @ b`` for C, F and strided operands, float32
     and float64, empty and k = 0 products, on one thread or the pool's, and leaves the pool's
-    thread count as it was."""
+    thread count as it was; (3, 5) @ (5, 70) takes the swapped-roles path for a transposed
+    ``b`` (``K.SWAP_M``, ``K.SWAP_N``)."""
     if K.NUMPY_BLAS is None:
         pytest.skip("NumPy's OpenBLAS not found: generated code calls K.dot")
     before = K.numpy_blas_threads()
     rng = np.random.default_rng(4)
     for dt in (np.float32, np.float64):
-        for m, k, n in ((5, 7, 3), (1, 4, 6), (6, 1, 1), (0, 3, 2), (3, 0, 2)):
+        for m, k, n in ((5, 7, 3), (1, 4, 6), (6, 1, 1), (0, 3, 2), (3, 0, 2), (3, 5, 70)):
             a0 = rng.standard_normal((m, k)).astype(dt)
             b0 = rng.standard_normal((k, n)).astype(dt)
             want = a0.astype(np.float64) @ b0.astype(np.float64)
@@ -402,7 +447,7 @@ def test_serial_plan_gives_the_same_bits(calib, monkeypatch):
     assert "_S[" in ts.source().split("K.gemm(")[1].split(")")[0]  # threshold from _S
     res = []
     for plan in (0, 1, 2, 0):
-        tp.cur, tp.next_trial, tp.queue = plan, None, []
+        tp.cur, tp.next_trial, tp.todo = plan, None, []
         loss = ts(x)
         res.append((loss.detach().numpy().tobytes(), w.grad.numpy().tobytes()))
     assert res[0] == res[1] == res[2] == res[3]
@@ -411,7 +456,7 @@ def test_serial_plan_gives_the_same_bits(calib, monkeypatch):
     # the serial plan and are not timed for the plan's choice
     from jitgrad.compile import worker
 
-    tp.cur, tp.next_trial, tp.queue = 0, None, []
+    tp.cur, tp.next_trial, tp.todo = 0, None, []
     used = []
     real = exe.fn
     monkeypatch.setattr(exe, "fn", lambda S, *a: used.append(S is exe.S_plans[1]) or real(S, *a))

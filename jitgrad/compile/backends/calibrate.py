@@ -39,7 +39,7 @@ RECHECK_S = 600  # a busy machine's calibration is tried again after this many s
 LOADED_GEMM = 1 << 24  # m*n*k from which GEMMs get threads when the machine was too busy
 DEFAULT = 1 << 21  # work units, when calibration is off (~700k elements of a light loop)
 SIZES = (1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20)
-GEMM_ROWS = (16, 32, 64, 256, 1024)  # m of the timed (m, 784) @ (784, 256) float32 GEMMs
+GEMM_ROWS = (4, 8, 16, 32, 64, 256, 1024)  # m of the timed (m, 784) @ (784, 256) float32 GEMMs
 DEFAULT_GEMM = 1 << 27  # m*n*k from which a GEMM gets every thread, calibration off
 _FILE = "calibration.json"
 _STATE = {}  # "table": [(work per element, threshold in work units or inf)], "source": ...
@@ -229,6 +229,14 @@ def _pays_from(rows):
     return thr
 
 
+def gemm_threshold(rows):
+    """m*n*k from which GEMMs get the pool's threads (``_pays_from`` on the timed GEMMs); 1
+    where threads paid at the smallest size timed: then every GEMM gets the pool's count and
+    OpenBLAS's own small-size rule (the one NumPy's calls get) keeps the tiny ones on one."""
+    thr = _pays_from(rows)
+    return 1.0 if rows and thr == rows[0][0] else thr
+
+
 def thresholds(measured):
     """``[(work per element, threshold in work units or inf)]`` from ``measure()``: the
     smallest size from which parallel beats serial by ``MARGIN`` at every larger size."""
@@ -366,7 +374,7 @@ def _calibrated():
         measured = measure()
         if _contended(measured):  # measure again; each kernel keeps its best time
             measured = _merge(measured, measure())
-        tab, gemm = thresholds(measured), _pays_from(measured["gemm"])
+        tab, gemm = thresholds(measured), gemm_threshold(measured["gemm"])
         if _contended(measured):
             entry = _store(tab, gemm, measured, contended=True)
             tab, gemm = _under_load(entry)
@@ -457,6 +465,8 @@ def describe_blas():
             n = "1 thread (threads never paid here)"
         elif plan[0] == 0:
             n = f"{plan[1]} thread(s) (JITGRAD_BLAS_THREADS)"
+        elif plan[0] == 1:
+            n = f"its pool's {blas_threads()} threads (OpenBLAS's own rule for small GEMMs)"
         else:
             n = f"its pool's {blas_threads()} threads from m*n*k = {plan[0]}, 1 below"
     return f"BLAS: {lib}, {n}"
@@ -491,91 +501,150 @@ class ThreadPlan:
 
     A calibration is a snapshot: taken on a quiet machine, threads pay; when other processes
     later hold the cores, threads wait for them and the same step runs several times slower
-    than serial (measured 5-10x on 2 busy cores). So the step times itself: a trial runs one
-    other plan (in turn) for ``PROBE`` + 1 calls in a row, drops the first (it pays for the
-    previous plan's leftovers: OpenBLAS workers still spinning), and compares their median
-    with the median of the current plan's last ``WINDOW`` calls; the other plan must win by
-    ``GAIN``. (Interleaving the plans call by call hid the cost of threads: every call then
-    ran next to the previous threaded call's spinning workers.) A trial call more than
-    ``HOPELESS`` times the current plan's time ends the trial at once. Trials come at least
-    40x their extra cost apart (``FIRST`` calls where the plans cost about the same), further
-    apart each time nothing changes, at most ``LAST`` calls."""
+    than serial (measured 5-10x on 2 busy cores). So the step times itself. A trial runs
+    ``ROUNDS`` pairs of blocks, one other plan (in turn) then the current one, each block
+    keeping ``BLOCK`` - 1 call times, and compares the pairs: the other plan wins when the
+    median over the pairs of (its block's median / the next block's median) is at most
+    ``GAIN``. A block drops its first call, and a block of a ``settle`` plan (the serial plan
+    of a step with threaded GEMMs) its calls within ``SETTLE_S``: they pay for the previous
+    plan's leftovers, OpenBLAS workers spinning ~0.13 s after a threaded GEMM on the core
+    (or the hyperthread) the serial code runs on. Pairs of neighbouring blocks see the same
+    machine (the benchmark harness's other cases, other processes), which a comparison with
+    calls from before the trial does not: with 3 calls right after the threaded plan against
+    its last 5, the default kept a plan 1.36x slower than serial on the idle machine (MLP
+    train step, batch 32). Two pairs that agree by far (``EARLY``) end the trial before the
+    third; the other plan's first block taking more than ``HOPELESS`` times the current plan's
+    recent median (its median: not one preempted call) ends it at once. The next trial comes at
+    least 40x the trial's extra cost later (``FIRST`` calls where the plans cost about the
+    same); after a clear loss (ratio above 1 / ``GAIN``) the interval doubles, up to ``LAST``
+    calls (or the cost bound, if further); an undecided trial (between) keeps it."""
 
-    PROBE = 3
+    BLOCK = 4
+    ROUNDS = 3
     WINDOW = 5
     FIRST = 32
-    LAST = 4096
+    LAST = 2048
     GAIN = 0.9
     HOPELESS = 3.0
+    SETTLE_S = 0.15  # OpenBLAS's idle workers spin ~0.13 s after a threaded call (measured)
+    EARLY = 0.6  # two pairs this far apart, the same way, end a trial before its third
 
-    def __init__(self, mode="adaptive", n_plans=2):
+    def __init__(self, mode="adaptive", n_plans=2, settle=()):
         self.mode = mode
         self.n = n_plans
+        self.settle = set(settle)  # plans whose trial blocks first wait SETTLE_S
         self.cur = 1 if mode == "serial" else 0
         self.calls = 0  # timed calls
         self.next_trial = self.WINDOW if mode == "adaptive" else None
         self.interval = self.FIRST
-        self.queue = []  # calls of the trial under way still to run
-        self.samples = []
+        self.todo = []  # plans of the trial's blocks still to run, the current one first
+        self.kept = []  # per block of the trial so far: its call times after settling
+        self.block = [0, 0.0, False]  # calls, seconds, settling? of the block under way
+        self.prev = self.cur  # the plan of the last call
+        self.spent = {}  # {plan: [seconds, calls]} in this trial
         self.window = []  # the current plan's latest call times
-        self.skip = False  # the next call on the current plan follows a trial: not recorded
-        self.other = self.cur
+        self.skip = False  # the next call on the current plan follows a switch: not recorded
+        self.other = self.first = self.cur  # the trial's other plan; the plan it starts with
         self.untried = set(range(n_plans)) - {self.cur}  # since the last switch
         self.switches = 0
         self.last = None  # {plan: median seconds} of the last trial
 
     def pick(self):
         """The plan of the next call."""
-        if self.queue:
-            return self.queue[0]
+        if self.todo:
+            return self.todo[0]
         due = self.next_trial is not None and self.calls >= self.next_trial
         if due and len(self.window) >= 3:
             other = (self.other + 1) % self.n
             while other == self.cur:
                 other = (other + 1) % self.n
+            other = min(self.untried) if self.untried else other  # an untried plan first
             self.other = other
-            self.queue = [other] * (self.PROBE + 1)
-            self.samples = []
-            return other
+            # a settling plan's block first: its kept calls, at the block's end, are then
+            # next to the other plan's block of the same pair
+            first = self.first = self.cur if self.cur in self.settle else other
+            self.todo = [first, other if first == self.cur else self.cur] * self.ROUNDS
+            self.kept, self.block = [[]], [0, 0.0, self._settles(first)]
+            self.spent = {other: [0.0, 0], self.cur: [0.0, 0]}
+            return first
         return self.cur
+
+    def _settles(self, plan):
+        """Whether a block of ``plan`` starting now waits SETTLE_S (after another plan)."""
+        return plan in self.settle and self.prev != plan
 
     def record(self, plan, seconds):
         """The time of a call that ran ``plan`` (calls that compiled are not recorded)."""
         self.calls += 1
-        if not self.queue:
+        self.prev = plan
+        if not self.todo:
             if plan == self.cur and not self.skip:
                 self.window = (self.window + [seconds])[-self.WINDOW :]
             self.skip = False
             return
-        if plan != self.queue[0]:
+        if plan != self.todo[0]:
             return
-        first = len(self.queue) == self.PROBE + 1
-        self.queue.pop(0)
-        cur_t = sorted(self.window)[len(self.window) // 2]
-        if not first:
-            self.samples.append(seconds)
-            if seconds > self.HOPELESS * cur_t:
-                self.queue = []  # far slower than the current plan: no need for more calls
-        if self.queue:
+        sp = self.spent[plan]
+        sp[0], sp[1] = sp[0] + seconds, sp[1] + 1
+        n, t, settles = self.block
+        # a block's first call, and a settling block's calls within SETTLE_S, pay for the
+        # previous plan's leftovers: not kept
+        if n > 0 and t >= (self.SETTLE_S if settles else 0.0):
+            self.kept[-1].append(seconds)
+        self.block = [n + 1, t + seconds, settles]
+        if len(self.kept[-1]) < self.BLOCK - 1:
             return
+        recent = max(_median(self.window), 1e-12)
+        slow = _median(self.kept[-1])
+        if plan != self.cur and len(self.kept) <= 2 and slow > self.HOPELESS * recent:
+            # the other plan's first block far slower than the current plan (its median: one
+            # call preempted for a scheduler tick, 4 ms, is not): no need for more calls
+            self.todo = []
+            self._decide(slow / recent, slow, recent)
+            return
+        self.todo.pop(0)
+        if len(self.kept) % 2 == 0:  # a pair complete: kept[0::2] hold the first plan's
+            theirs, mine = self.kept[0::2], self.kept[1::2]
+            if self.first != self.other:
+                theirs, mine = mine, theirs
+            pairs = [_median(o) / max(_median(c), 1e-12) for o, c in zip(theirs, mine)]
+            clear = len(pairs) >= 2 and (
+                all(r <= self.EARLY for r in pairs) or all(r * self.EARLY >= 1 for r in pairs)
+            )
+            if not self.todo or clear:  # the last pair, or two that agree by far: decided
+                self.todo = []
+                flat = [[t for b in bs for t in b] for bs in (theirs, mine)]
+                self._decide(_median(pairs), _median(flat[0]), _median(flat[1]))
+                return
+        self.kept.append([])
+        self.block = [0, 0.0, self._settles(self.todo[0])]
+
+    def _decide(self, ratio, other_t, cur_t):
+        """End of a trial: the other plan took ``ratio`` times the current one's time."""
         other = self.other
-        med = sorted(self.samples)[len(self.samples) // 2]
-        self.last = {self.cur: cur_t, other: med}
+        self.last = {self.cur: cur_t, other: other_t}
         self.untried.discard(other)
-        self.skip = True
-        # the next trial comes at least 40x its extra cost later (the loser's calls)
-        ratio = max(med, cur_t) / max(min(med, cur_t), 1e-12)
-        base = max(self.FIRST, int(40 * self.PROBE * ratio)) if ratio > 1.5 else self.FIRST
-        if med <= self.GAIN * cur_t:
-            self.cur = other
-            self.window = self.samples[-self.WINDOW :]
+        win = ratio <= self.GAIN
+        # the next trial comes at least 40x its extra cost later: the loser's calls against
+        # the winner's time per call
+        loser, t_win = (self.cur, other_t) if win else (other, cur_t)
+        secs, calls = self.spent.get(loser, (0.0, 0))
+        extra = max(0.0, secs - calls * t_win) / max(t_win, 1e-12)
+        base = max(self.FIRST, int(40 * extra))  # beyond LAST too: the cost bound first
+        if win:
+            self.window = [other_t]
+            old, self.cur = self.cur, other
             self.switches += 1
-            self.interval = min(self.LAST, base)
-            self.untried = set(range(self.n)) - {other}
+            self.skip = True  # the trial ended on the old plan: its leftovers
+            self.untried = set(range(self.n)) - {other, old}
+            # a plan not tried yet comes next, soon; else the old plan, as far as it lost
+            self.interval = self.FIRST if self.untried else base
         elif self.untried:
-            self.interval = min(self.LAST, base)  # the remaining plan next
-        else:
-            self.interval = min(self.LAST, max(2 * self.interval, base))
+            self.interval = self.FIRST  # the remaining plan next
+        elif ratio * self.GAIN >= 1:  # a clear loss: the current plan is right, look less often
+            self.interval = max(base, min(self.LAST, 2 * self.interval))
+        else:  # undecided: look again as soon as before
+            self.interval = max(self.interval, base)
         self.next_trial = self.calls + self.interval
 
     def describe(self):
@@ -590,3 +659,8 @@ class ThreadPlan:
             )
             s += f" (last trial: {trial}; {self.switches} switch(es) in {self.calls} calls)"
         return s
+
+
+def _median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else 0.0

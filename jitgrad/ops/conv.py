@@ -48,6 +48,30 @@ def _c(a):
     return np.ascontiguousarray(a)
 
 
+_PAR = []
+
+
+def _par():
+    """The kernels' ``par`` argument in eager mode: ``K.PAR_MIN`` when numba has threads
+    (started here, once, with jitgrad's wait policy), else ``K.NEVER``. Importing
+    ``cpu_kernels`` gives the BLAS the kernels' ``np.dot`` calls (scipy's OpenBLAS) one thread,
+    as in compiled steps: the kernels thread over images, and a 2-thread BLAS inside each
+    numba thread oversubscribed the cores (conv 16->32 on a busy 2-core machine: 160 vs 2 ms)."""
+    if not _PAR:
+        import numba
+
+        from ..compile.backends import cpu_kernels  # noqa: F401  (limit_blas_threads)
+
+        par = K.NEVER
+        if numba.config.NUMBA_NUM_THREADS > 1:
+            from ..compile.backends.calibrate import start_threads
+
+            start_threads()
+            par = K.PAR_MIN
+        _PAR.append(par)
+    return _PAR[0]
+
+
 # ---------------------------------------------------------------- helpers -----------------
 def _pad_hw(x, padding, value=0.0):
     pt, pb, pl, pr = padding
@@ -155,7 +179,7 @@ def _kernel_op(name, ref, kernel, static, out_shape, out_dtype=None):
             return ref(*arrays, **p)
         shape = out_shape(*[a.shape for a in arrays], **p)
         out = np.empty(shape, dtype=out_dtype or arrays[0].dtype)
-        kernel(*[_c(a) for a in arrays], out, *static(**p))
+        kernel(*[_c(a) for a in arrays], out, *static(**p), _par())
         return out
 
     impl.__name__ = impl.__qualname__ = f"_{name}_impl"
@@ -165,7 +189,8 @@ def _kernel_op(name, ref, kernel, static, out_shape, out_dtype=None):
 def _extra(ref, kernel, static, grad_of=None):
     # read by the backends: the oracle, and the kernel a generated step calls directly;
     # ``grad_of`` names the gradient product an op computes (``explain()`` counts them)
-    e = {"ref": ref, "kernel": kernel, "kernel_static": static}
+    # ``kernel_par``: the work from which the kernel runs on threads (its last argument)
+    e = {"ref": ref, "kernel": kernel, "kernel_static": static, "kernel_par": K.PAR_MIN}
     if grad_of:
         e["grad_of"] = grad_of
     return e
@@ -529,7 +554,9 @@ pad_p = register(
     "constant_pad_nd",
     "opaque",
     _pad_impl,
-    extra=dict(_extra(_pad_ref, K.constant_pad, _pad_static), kernel_dtypes=_PAD_DTYPES),
+    extra=dict(
+        _extra(_pad_ref, K.constant_pad, _pad_static), kernel_dtypes=_PAD_DTYPES, kernel_par=None
+    ),
     vjp=_pad_vjp,
     saves=(),
     backward_name="ConstantPadNdBackward0",

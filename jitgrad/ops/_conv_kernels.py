@@ -6,6 +6,9 @@ so the same function is called from the ops' implementations (eager, and the obj
 compiled steps) and directly from generated numba code. Static parameters are plain ints:
 ``sh, sw`` stride, ``pt, pl`` top/left padding (bottom/right padding is implied by the
 output size), ``dh, dw`` dilation, ``groups``. Inputs must be C-contiguous float32/float64.
+``conv2d`` is one kernel for the three convolution products (a ``mode`` argument: one
+compile per dtype); every conv/pool kernel's last argument ``par`` is the work from which it
+runs on numba's threads (see "threads" below); its GEMMs run on one BLAS thread each.
 
 Convolution is im2col + BLAS (``np.dot``) over tiles of output positions, so the column
 buffer (K = C/groups * kh * kw rows, T columns) stays near ``TILE_BYTES``; a tile spans
@@ -17,7 +20,7 @@ matrix-vector product. A single-channel input with many filters (MNIST's first l
 stays on the GEMM path, which measured faster.
 
 Stride-1 convolutions with several input channels compute each output row over the
-padded width ("wide rows", ``_conv_wide``): im2col is then one contiguous copy per tap and
+padded width ("wide rows", ``_use_wide``): im2col is then one contiguous copy per tap and
 image instead of a loop per output row. ``constant_pad`` is the pad kernel (any dtype).
 
 The NumPy implementations in ``ops/conv.py`` are the oracle these are tested against.
@@ -210,30 +213,20 @@ def _direct_grad_weight(x, g, gw, oc, sh, sw, pt, pl, dh, dw, og):
 FWD, GRAD_INPUT, GRAD_WEIGHT = 0, 1, 2
 
 
-@_pjit
-def _direct(x, w, g, sh, sw, pt, pl, dh, dw, mode, par):
+@_jit
+def _direct(x, w, g, sh, sw, pt, pl, dh, dw, mode):
     """The three products of a convolution with one input channel per group (depthwise, or
-    avg pooling's ones kernel), by ``mode`` (see ``_conv``): threads over images, or over
-    output channels for the weight gradient."""
+    avg pooling's ones kernel), by ``mode`` (see ``_conv``). Serial: no conv net this project
+    measures has one, and each ``prange`` loop costs seconds of cold compile per dtype."""
     n = x.shape[0]
-    o, _, kh, kw = w.shape
+    o = w.shape[0]
     og = o // (x.shape[1])
-    threads = n * o * g.shape[2] * g.shape[3] * kh * kw >= par
     if mode == GRAD_WEIGHT:
-        if threads:
-            for oc in prange(o):
-                _direct_grad_weight(x, g, w, oc, sh, sw, pt, pl, dh, dw, og)
-        else:
-            for oc in range(o):
-                _direct_grad_weight(x, g, w, oc, sh, sw, pt, pl, dh, dw, og)
+        for oc in range(o):
+            _direct_grad_weight(x, g, w, oc, sh, sw, pt, pl, dh, dw, og)
         return
-    adjoint = mode == GRAD_INPUT
-    if threads:
-        for b in prange(n):
-            _direct_image(g, w, x, b, sh, sw, pt, pl, dh, dw, og, adjoint)
-    else:
-        for b in range(n):
-            _direct_image(g, w, x, b, sh, sw, pt, pl, dh, dw, og, adjoint)
+    for b in range(n):
+        _direct_image(g, w, x, b, sh, sw, pt, pl, dh, dw, og, mode == GRAD_INPUT)
 
 
 # ---------------------------------------------------------------- stride 1: wide rows ------
@@ -435,28 +428,22 @@ def _conv_product(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode, par):
     one output channel (avg pooling's ones kernel), else ``_conv``."""
     o, cg = w.shape[0], w.shape[1]
     if cg == 1 and (groups > 1 or o == 1):
-        _direct(x, w, g, sh, sw, pt, pl, dh, dw, mode, par)
+        _direct(x, w, g, sh, sw, pt, pl, dh, dw, mode)
     else:
         _conv(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode, par)
 
 
 # ---------------------------------------------------------------- convolution -------------
 @_jit
-def conv2d_forward(x, w, out, sh, sw, pt, pl, dh, dw, groups, par):
-    """out[n, o, ho, wo] = cross-correlation of x (N, C, H, W) with w (O, C/groups, kh, kw)."""
-    _conv_product(x, w, out, sh, sw, pt, pl, dh, dw, groups, FWD, par)
-
-
-@_jit
-def conv2d_grad_input(g, w, dx, sh, sw, pt, pl, dh, dw, groups, par):
-    """dx (N, C, H, W) = gradient of conv2d w.r.t. its input, for output gradient g."""
-    _conv_product(dx, w, g, sh, sw, pt, pl, dh, dw, groups, GRAD_INPUT, par)
-
-
-@_jit
-def conv2d_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, groups, par):
-    """gw (O, C/groups, kh, kw) = gradient of conv2d w.r.t. its weight, for output gradient g."""
-    _conv_product(x, gw, g, sh, sw, pt, pl, dh, dw, groups, GRAD_WEIGHT, par)
+def conv2d(a, b, out, sh, sw, pt, pl, dh, dw, groups, mode, par):
+    """The convolution kernel, all three products in one function (one compile per dtype),
+    by ``mode``: FWD out (N, O, Ho, Wo) = cross-correlation of a = x (N, C, H, W) with
+    b = w (O, C/groups, kh, kw); GRAD_INPUT out = dx (N, C, H, W) for a = the output
+    gradient g and b = w; GRAD_WEIGHT out = dw (O, C/groups, kh, kw) for a = x and b = g."""
+    x = out if mode == GRAD_INPUT else a
+    w = out if mode == GRAD_WEIGHT else b
+    g = out if mode == FWD else (a if mode == GRAD_INPUT else b)
+    _conv_product(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode, par)
 
 
 # ---------------------------------------------------------------- max pooling -------------

@@ -170,6 +170,15 @@ def _conv_static(stride, padding, dilation, groups, **_):
     return (*stride, padding[0], padding[2], *dilation, groups)
 
 
+def _conv_mode(mode):
+    """``K.conv2d``'s arguments after the arrays for one product: ``_conv_static``, mode."""
+
+    def static(**p):
+        return (*_conv_static(**p), mode)
+
+    return static
+
+
 def _kernel_op(name, ref, kernel, static, out_shape, out_dtype=None):
     """A primitive's implementation: ``kernel(*inputs, out, *static(**params))`` (numba, into
     a fresh ``out``) for float32/float64 inputs, else the NumPy ``ref`` (with a warning)."""
@@ -239,13 +248,13 @@ conv2d_p = register(
     _kernel_op(
         "conv2d",
         _conv2d_ref,
-        K.conv2d_forward,
-        _conv_static,
+        K.conv2d,
+        _conv_mode(K.FWD),
         lambda xs, ws, stride, padding, dilation, **_: (
             (xs[0], ws[0]) + _out_hw(xs[2:], ws[2:], stride, padding, dilation)
         ),
     ),
-    extra=_extra(_conv2d_ref, K.conv2d_forward, _conv_static),
+    extra=_extra(_conv2d_ref, K.conv2d, _conv_mode(K.FWD)),
     vjp=_conv2d_vjp,
     backward_name="ConvolutionBackward0",
     doc="2-D cross-correlation, NCHW input and (O, C/groups, kh, kw) weight",
@@ -256,11 +265,11 @@ conv2d_grad_input_p = register(
     _kernel_op(
         "conv2d_grad_input",
         _conv2d_grad_input_ref,
-        K.conv2d_grad_input,
-        _conv_static,
+        K.conv2d,
+        _conv_mode(K.GRAD_INPUT),
         lambda gs, ws, groups, in_hw, **_: (gs[0], ws[1] * groups) + tuple(in_hw),
     ),
-    extra=_extra(_conv2d_grad_input_ref, K.conv2d_grad_input, _conv_static, "conv2d input"),
+    extra=_extra(_conv2d_grad_input_ref, K.conv2d, _conv_mode(K.GRAD_INPUT), "conv2d input"),
     vjp=_conv2d_grad_input_vjp,
     backward_name="ConvolutionBackwardBackward0",
     doc="transposed convolution: gradient of conv2d w.r.t. its input",
@@ -271,11 +280,11 @@ conv2d_grad_weight_p = register(
     _kernel_op(
         "conv2d_grad_weight",
         _conv2d_grad_weight_ref,
-        K.conv2d_grad_weight,
-        _conv_static,
+        K.conv2d,
+        _conv_mode(K.GRAD_WEIGHT),
         lambda xs, gs, groups, ksize, **_: (gs[1], xs[1] // groups) + tuple(ksize),
     ),
-    extra=_extra(_conv2d_grad_weight_ref, K.conv2d_grad_weight, _conv_static, "conv2d weight"),
+    extra=_extra(_conv2d_grad_weight_ref, K.conv2d, _conv_mode(K.GRAD_WEIGHT), "conv2d weight"),
     vjp=_conv2d_grad_weight_vjp,
     backward_name="ConvolutionBackwardBackward1",
     doc="gradient of conv2d w.r.t. its weight",

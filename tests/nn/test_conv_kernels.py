@@ -113,15 +113,15 @@ def test_kernels_threaded_equal_serial():
         st = C._conv_static(**p)
         y = C.conv2d_p.impl(x, w, **p)
         g = _rng(name + "g").standard_normal(y.shape)
-        for kernel, a, b, out in (
-            (K.conv2d_forward, x, w, y),
-            (K.conv2d_grad_input, g, w, x),
-            (K.conv2d_grad_weight, x, g, w),
+        for mode, a, b, out in (
+            (K.FWD, x, w, y),
+            (K.GRAD_INPUT, g, w, x),
+            (K.GRAD_WEIGHT, x, g, w),
         ):
             serial, threaded = np.full_like(out, np.nan), np.full_like(out, np.nan)
-            kernel(a, b, serial, *st, K.NEVER)
-            kernel(a, b, threaded, *st, 0)
-            np.testing.assert_array_equal(threaded, serial, err_msg=f"{name} {kernel.__name__}")
+            K.conv2d(a, b, serial, *st, mode, K.NEVER)
+            K.conv2d(a, b, threaded, *st, mode, 0)
+            np.testing.assert_array_equal(threaded, serial, err_msg=f"{name} mode {mode}")
         assert_close(threaded, C.conv2d_grad_weight_p.extra["ref"](x, g, **p, ksize=w.shape[2:]),
                      *_tol(np.float64), what=name)  # fmt: skip
     for name, (xs, k, s, pad, d, out_hw) in POOL_ROWS.items():

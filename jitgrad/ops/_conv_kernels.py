@@ -6,6 +6,9 @@ so the same function is called from the ops' implementations (eager, and the obj
 compiled steps) and directly from generated numba code. Static parameters are plain ints:
 ``sh, sw`` stride, ``pt, pl`` top/left padding (bottom/right padding is implied by the
 output size), ``dh, dw`` dilation, ``groups``. Inputs must be C-contiguous float32/float64.
+``conv2d`` is one kernel for the three convolution products (a ``mode`` argument: one
+compile per dtype); every conv/pool kernel's last argument ``par`` is the work from which it
+runs on numba's threads (see "threads" below); its GEMMs run on one BLAS thread each.
 
 Convolution is im2col + BLAS (``np.dot``) over tiles of output positions, so the column
 buffer (K = C/groups * kh * kw rows, T columns) stays near ``TILE_BYTES``; a tile spans
@@ -17,7 +20,7 @@ matrix-vector product. A single-channel input with many filters (MNIST's first l
 stays on the GEMM path, which measured faster.
 
 Stride-1 convolutions with several input channels compute each output row over the
-padded width ("wide rows", ``_conv_wide``): im2col is then one contiguous copy per tap and
+padded width ("wide rows", ``_use_wide``): im2col is then one contiguous copy per tap and
 image instead of a loop per output row. ``constant_pad`` is the pad kernel (any dtype).
 
 The NumPy implementations in ``ops/conv.py`` are the oracle these are tested against.
@@ -25,6 +28,7 @@ The NumPy implementations in ``ops/conv.py`` are the oracle these are tested aga
 
 import numba
 import numpy as np
+from numba import prange
 
 TILE_BYTES = 256 * 1024  # column buffer per tile: fits the L2 cache with room to spare
 MIN_COLS = 256  # but never fewer GEMM columns than this: a big weight is re-read per tile
@@ -122,63 +126,107 @@ def _out_tile(g, gt, b0, nb, r0, nr, o0, og, wo, scatter):
                         gt[o, base + q] = g[b0 + b, o0 + o, r0 + r, q]
 
 
+# ---------------------------------------------------------------- threads -----------------
+# Every kernel takes a last argument ``par``: the work (multiply-adds, or window taps for
+# pooling) from which it runs on numba's threads (``prange``), else serially. The work is cut
+# the same way either way (images, or chunks of image tiles; a weight gradient sums the
+# chunks' parts in chunk order), so results are the same bits serial or threaded, whatever
+# the thread count. ``NEVER`` keeps a call serial.
+NCHUNK = 8  # chunks of image tiles per convolution call (fixed: results must not vary)
+PAR_MIN = 1 << 18  # default ``par``: below ~0.1 ms of work a fork/join does not pay
+NEVER = 1 << 62
+
+_pjit = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+
+
+@_jit
+def _nchunks(n, nb):
+    """Chunks of the ceil(n / nb) image tiles."""
+    return min(-(-n // nb), NCHUNK)
+
+
+@_jit
+def _chunk(p, nc, n, nb):
+    """[i0, i1): the images of chunk p of nc (whole tiles of nb images)."""
+    tiles = -(-n // nb)
+    return (p * tiles // nc) * nb, min(((p + 1) * tiles // nc) * nb, n)
+
+
 # ---------------------------------------------------------------- direct loops (cg == 1) --
 @_jit
-def _direct(y, w, x, sh, sw, pt, pl, dh, dw, og, adjoint):
-    """Direct loops of a convolution with one input channel per group: y (N, O, Ho, Wo) =
+def _direct_image(y, w, x, b, sh, sw, pt, pl, dh, dw, og, adjoint):
+    """Image b of a convolution with one input channel per group: y (N, O, Ho, Wo) =
     conv(x (N, C, H, W), w (O, 1, kh, kw)); ``adjoint``: x = the input gradient for output
     gradient y (the same taps, accumulated the other way)."""
-    n, _, h, wd = x.shape
+    h, wd = x.shape[2], x.shape[3]
     o, _, kh, kw = w.shape
     ho, wo = y.shape[2], y.shape[3]
     los, his = _col_bounds(kw, wo, wd, sw, dw, pl)
     if adjoint:
-        x[:] = 0
-    for b in range(n):
-        for oc in range(o):
-            c = oc // og
-            for r in range(ho):
-                yrow = y[b, oc, r]
-                if not adjoint:
-                    yrow[:] = 0
-                for i in range(kh):
-                    hh = r * sh + i * dh - pt
-                    if hh < 0 or hh >= h:
-                        continue
-                    xrow = x[b, c, hh]
-                    for j in range(kw):
-                        wv = w[oc, 0, i, j]
-                        off = j * dw - pl
-                        if adjoint:
-                            for q in range(los[j], his[j]):
-                                xrow[q * sw + off] += wv * yrow[q]
-                        else:
-                            for q in range(los[j], his[j]):
-                                yrow[q] += wv * xrow[q * sw + off]
+        x[b] = 0
+    for oc in range(o):
+        c = oc // og
+        for r in range(ho):
+            yrow = y[b, oc, r]
+            if not adjoint:
+                yrow[:] = 0
+            for i in range(kh):
+                hh = r * sh + i * dh - pt
+                if hh < 0 or hh >= h:
+                    continue
+                xrow = x[b, c, hh]
+                for j in range(kw):
+                    wv = w[oc, 0, i, j]
+                    off = j * dw - pl
+                    if adjoint:
+                        for q in range(los[j], his[j]):
+                            xrow[q * sw + off] += wv * yrow[q]
+                    else:
+                        for q in range(los[j], his[j]):
+                            yrow[q] += wv * xrow[q * sw + off]
 
 
 @_jit
-def _direct_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, og):
+def _direct_grad_weight(x, g, gw, oc, sh, sw, pt, pl, dh, dw, og):
+    """Output channel oc of the weight gradient of a one-channel-per-group convolution."""
     n, _, h, wd = x.shape
-    o, _, kh, kw = gw.shape
+    kh, kw = gw.shape[2], gw.shape[3]
     ho, wo = g.shape[2], g.shape[3]
-    for oc in range(o):
-        c = oc // og
-        for i in range(kh):
-            for j in range(kw):
-                off = j * dw - pl
-                lo, hi = _valid(wo, wd, sw, off)
-                acc = 0.0
-                for b in range(n):
-                    for r in range(ho):
-                        hh = r * sh + i * dh - pt
-                        if hh < 0 or hh >= h:
-                            continue
-                        grow = g[b, oc, r]
-                        xrow = x[b, c, hh]
-                        for q in range(lo, hi):
-                            acc += grow[q] * xrow[q * sw + off]
-                gw[oc, 0, i, j] = acc
+    c = oc // og
+    for i in range(kh):
+        for j in range(kw):
+            off = j * dw - pl
+            lo, hi = _valid(wo, wd, sw, off)
+            acc = 0.0
+            for b in range(n):
+                for r in range(ho):
+                    hh = r * sh + i * dh - pt
+                    if hh < 0 or hh >= h:
+                        continue
+                    grow = g[b, oc, r]
+                    xrow = x[b, c, hh]
+                    for q in range(lo, hi):
+                        acc += grow[q] * xrow[q * sw + off]
+            gw[oc, 0, i, j] = acc
+
+
+FWD, GRAD_INPUT, GRAD_WEIGHT = 0, 1, 2
+
+
+@_jit
+def _direct(x, w, g, sh, sw, pt, pl, dh, dw, mode):
+    """The three products of a convolution with one input channel per group (depthwise, or
+    avg pooling's ones kernel), by ``mode`` (see ``_conv``). Serial: no conv net this project
+    measures has one, and each ``prange`` loop costs seconds of cold compile per dtype."""
+    n = x.shape[0]
+    o = w.shape[0]
+    og = o // (x.shape[1])
+    if mode == GRAD_WEIGHT:
+        for oc in range(o):
+            _direct_grad_weight(x, g, w, oc, sh, sw, pt, pl, dh, dw, og)
+        return
+    for b in range(n):
+        _direct_image(g, w, x, b, sh, sw, pt, pl, dh, dw, og, mode == GRAD_INPUT)
 
 
 # ---------------------------------------------------------------- stride 1: wide rows ------
@@ -189,7 +237,6 @@ def _direct_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, og):
 # col2im become long copies (short loops over wo were most of the time: conv 16->32 on 13x13,
 # batch 64: forward 1.57 vs 2.45 ms), at the price of (wp - wo) / wo more GEMM columns. The
 # dropped columns of an output-shaped operand are zeros, so they add nothing.
-FWD, GRAD_INPUT, GRAD_WEIGHT = 0, 1, 2
 
 
 @_jit
@@ -248,178 +295,155 @@ def _wide_tile(g, gt, b0, nb, r0, nr, o0, og, wo, wp, scatter):
                     gt[o, base + q] = g[b0 + b, o0 + o, r0 + r, q]
 
 
+# ---------------------------------------------------------------- im2col + GEMM -----------
 @_jit
-def _conv_wide(x, w, g, pt, pl, dh, dw, groups, mode):
-    """The three products of a stride-1 convolution in wide rows, by ``mode``: FWD writes
-    g = conv(x, w); GRAD_INPUT writes x = the input gradient for output gradient g;
-    GRAD_WEIGHT writes w = the weight gradient."""
-    n = x.shape[0]
+def _conv_range(x, x3, w, g, i0, i1, nb, nr, sh, sw, pt, pl, dh, dw, groups, mode, wp, parts, p):
+    """Images [i0, i1) of ``_conv``, in tiles of nb images x nr output rows. ``wp`` > 0:
+    wide rows (x3 = the padded input, or the input gradient's padded canvas, (N, C, hp*wp));
+    else x3 is unused. GRAD_WEIGHT writes this range's part of the weight gradient into
+    parts[p] (the first tile writes, the others add)."""
     o, cg, kh, kw = w.shape
     ho, wo = g.shape[2], g.shape[3]
     og = o // groups
-    hp, wp = ho + (kh - 1) * dh, wo + (kw - 1) * dw
     k = cg * kh * kw
-    h, wd = x.shape[2], x.shape[3]
-    crop = hp != h or wp != wd
-    if mode != GRAD_INPUT:
-        x3 = _padded(x, pt, pl, hp, wp)
-    elif crop:  # the input gradient on a padded canvas, cropped at the end
-        x3 = np.zeros((n, x.shape[1], hp * wp), x.dtype)
-    else:
-        x[:] = 0
-        x3 = x.reshape((n, x.shape[1], h * wd))
-    if mode == GRAD_WEIGHT and n * ho * wo == 0:
-        w[:] = 0
-        return
+    wide = wp > 0
+    span = (nr - 1) * wp + wo if wide else nr * wo  # columns per image of a tile
     wg = w.reshape(groups, og, k)
-    nb, nr = _tiling(n, ho, wp, k, x.itemsize)
-    t = nb * ((nr - 1) * wp + wo)
-    cbuf = np.empty(k * t, x.dtype)
-    gbuf = np.empty(og * t, x.dtype)
-    part = np.empty((og, k), x.dtype)
-    zeroed = -1  # the band height whose dropped columns are zero in gbuf
-    for b0 in range(0, n, nb):
-        bn = min(nb, n - b0)
+    acc = wg
+    if mode == GRAD_WEIGHT:
+        acc = parts[p].reshape(groups, og, k)
+    cbuf = np.empty(k * nb * span, x.dtype)
+    gbuf = np.empty(og * nb * span, x.dtype)
+    tmp = np.empty((og, k), x.dtype)
+    h, wd = x.shape[2], x.shape[3]
+    crop = wide and x3.shape[2] != h * wd
+    if mode == GRAD_INPUT and not crop:
+        x[i0:i1] = 0
+    zeroed = -1  # wide rows: the band height whose dropped columns are zero in gbuf
+    for b0 in range(i0, i1, nb):
+        bn = min(nb, i1 - b0)
         for r0 in range(0, ho, nr):
             rn = min(nr, ho - r0)
-            tt = bn * ((rn - 1) * wp + wo)
+            tt = bn * ((rn - 1) * wp + wo if wide else rn * wo)
             cols = cbuf[: k * tt].reshape(k, tt)
             gt = gbuf[: og * tt].reshape(og, tt)
-            if mode != FWD and rn != zeroed:  # where the dropped columns are moved
+            if wide and mode != FWD and rn != zeroed:  # where the dropped columns are moved
                 gbuf[:] = 0
                 zeroed = rn
             for gi in range(groups):
                 c0, o0 = gi * cg, gi * og
-                if mode == FWD:
-                    _wide_cols(x3, cols, b0, bn, r0, rn, c0, cg, kh, kw, dh, dw, wo, wp, False)
-                    np.dot(wg[gi], cols, gt)
-                    _wide_tile(g, gt, b0, bn, r0, rn, o0, og, wo, wp, True)
-                elif mode == GRAD_INPUT:
-                    _wide_tile(g, gt, b0, bn, r0, rn, o0, og, wo, wp, False)
-                    np.dot(wg[gi].T, gt, cols)
-                    _wide_cols(x3, cols, b0, bn, r0, rn, c0, cg, kh, kw, dh, dw, wo, wp, True)
-                else:
-                    _wide_cols(x3, cols, b0, bn, r0, rn, c0, cg, kh, kw, dh, dw, wo, wp, False)
-                    _wide_tile(g, gt, b0, bn, r0, rn, o0, og, wo, wp, False)
-                    if b0 == 0 and r0 == 0:  # the first tile writes, the others add
-                        np.dot(gt, cols.T, wg[gi])
+                if mode != GRAD_INPUT:  # the input's columns
+                    if wide:
+                        _wide_cols(x3, cols, b0, bn, r0, rn, c0, cg, kh, kw, dh, dw, wo, wp, False)
                     else:
-                        np.dot(gt, cols.T, part)
-                        wg[gi] += part
+                        _cols(x, cols, b0, bn, r0, rn, c0, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo,
+                              False)  # fmt: skip
+                if mode != FWD:  # the output gradient as GEMM columns
+                    if wide:
+                        _wide_tile(g, gt, b0, bn, r0, rn, o0, og, wo, wp, False)
+                    else:
+                        _out_tile(g, gt, b0, bn, r0, rn, o0, og, wo, False)
+                if mode == FWD:
+                    np.dot(wg[gi], cols, gt)
+                    if wide:
+                        _wide_tile(g, gt, b0, bn, r0, rn, o0, og, wo, wp, True)
+                    else:
+                        _out_tile(g, gt, b0, bn, r0, rn, o0, og, wo, True)
+                elif mode == GRAD_INPUT:
+                    np.dot(wg[gi].T, gt, cols)  # W^T as a transposed operand: no copy
+                    if wide:
+                        _wide_cols(x3, cols, b0, bn, r0, rn, c0, cg, kh, kw, dh, dw, wo, wp, True)
+                    else:
+                        _cols(x, cols, b0, bn, r0, rn, c0, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo,
+                              True)  # fmt: skip
+                elif b0 == i0 and r0 == 0:
+                    np.dot(gt, cols.T, acc[gi])
+                else:
+                    np.dot(gt, cols.T, tmp)
+                    acc[gi] += tmp
     if mode == GRAD_INPUT and crop:
-        x[:] = x3.reshape((n, x.shape[1], hp, wp))[:, :, pt : pt + h, pl : pl + wd]
+        hp = x3.shape[2] // wp
+        x4 = x3.reshape((x3.shape[0], x3.shape[1], hp, wp))
+        x[i0:i1] = x4[i0:i1, :, pt : pt + h, pl : pl + wd]
+
+
+@_jit
+def _canvas(x, w, g, sh, sw, pt, pl, dh, dw, mode):
+    """(x3, wp) for ``_conv_range``: wide rows (wp > 0) with x3 the zero-padded input, or the
+    input gradient's padded canvas (cropped at the end), or x itself seen as (N, C, H*W)."""
+    n, c, h, wd = x.shape
+    kh, kw = w.shape[2], w.shape[3]
+    ho, wo = g.shape[2], g.shape[3]
+    if not _use_wide(sh, sw, w.shape[1], kw, dw, wo):
+        return x.reshape((n, c, h * wd)), 0
+    hp, wp = ho + (kh - 1) * dh, wo + (kw - 1) * dw
+    if mode != GRAD_INPUT:
+        return _padded(x, pt, pl, hp, wp), wp
+    if hp != h or wp != wd:
+        return np.zeros((n, c, hp * wp), x.dtype), wp
+    return x.reshape((n, c, h * wd)), wp
+
+
+@_jit
+def _sum_parts(w, parts):
+    """w = the sum of the chunks' weight-gradient parts, in chunk order (0 when none)."""
+    acc = w.reshape(w.size)
+    acc[:] = 0
+    for p in range(parts.shape[0]):
+        acc += parts[p]
+
+
+@_pjit
+def _conv(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode, par):
+    """The three products of a convolution by im2col + GEMM, by ``mode``: FWD writes
+    g = conv(x, w); GRAD_INPUT writes x = the input gradient for output gradient g;
+    GRAD_WEIGHT writes w = the weight gradient. Chunks of image tiles run on numba's threads
+    when the work reaches ``par`` (each chunk has its own column buffers). No array
+    expressions here: under ``parallel=True`` each would be a threaded loop of its own."""
+    n = x.shape[0]
+    o, cg, kh, kw = w.shape
+    ho, wo = g.shape[2], g.shape[3]
+    k = cg * kh * kw
+    x3, wp = _canvas(x, w, g, sh, sw, pt, pl, dh, dw, mode)
+    nb, nr = _tiling(n, ho, wp if wp > 0 else wo, k, x.itemsize)
+    nc = _nchunks(n, nb) if n * ho * wo > 0 or mode == GRAD_INPUT else 0
+    parts = np.empty((nc if mode == GRAD_WEIGHT else 0, o * k), x.dtype)
+    if nc > 1 and n * o * ho * wo * k >= par:
+        for p in prange(nc):
+            i0, i1 = _chunk(p, nc, n, nb)
+            _conv_range(x, x3, w, g, i0, i1, nb, nr, sh, sw, pt, pl, dh, dw, groups, mode, wp,
+                        parts, p)  # fmt: skip
+    else:
+        for p in range(nc):
+            i0, i1 = _chunk(p, nc, n, nb)
+            _conv_range(x, x3, w, g, i0, i1, nb, nr, sh, sw, pt, pl, dh, dw, groups, mode, wp,
+                        parts, p)  # fmt: skip
+    if mode == GRAD_WEIGHT:
+        _sum_parts(w, parts)
+
+
+@_jit
+def _conv_product(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode, par):
+    """``_direct`` for one input channel per group and either several groups (depthwise) or
+    one output channel (avg pooling's ones kernel), else ``_conv``."""
+    o, cg = w.shape[0], w.shape[1]
+    if cg == 1 and (groups > 1 or o == 1):
+        _direct(x, w, g, sh, sw, pt, pl, dh, dw, mode)
+    else:
+        _conv(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode, par)
 
 
 # ---------------------------------------------------------------- convolution -------------
 @_jit
-def conv2d_forward(x, w, out, sh, sw, pt, pl, dh, dw, groups):
-    """out[n, o, ho, wo] = cross-correlation of x (N, C, H, W) with w (O, C/groups, kh, kw)."""
-    n = x.shape[0]
-    o, cg, kh, kw = w.shape
-    ho, wo = out.shape[2], out.shape[3]
-    og = o // groups
-    if cg == 1 and (groups > 1 or og == 1):
-        _direct(out, w, x, sh, sw, pt, pl, dh, dw, og, False)
-        return
-    if _use_wide(sh, sw, cg, kw, dw, wo):
-        _conv_wide(x, w, out, pt, pl, dh, dw, groups, FWD)
-        return
-    k = cg * kh * kw
-    wg = w.reshape(groups, og, k)
-    nb, nr = _tiling(n, ho, wo, k, x.itemsize)
-    t = nb * nr * wo
-    cbuf = np.empty(k * t, x.dtype)
-    rbuf = np.empty(og * t, x.dtype)
-    for b0 in range(0, n, nb):
-        bn = min(nb, n - b0)
-        for r0 in range(0, ho, nr):
-            rn = min(nr, ho - r0)
-            tt = bn * rn * wo
-            cols = cbuf[: k * tt].reshape(k, tt)
-            res = rbuf[: og * tt].reshape(og, tt)
-            for g in range(groups):
-                _cols(
-                    x, cols, b0, bn, r0, rn, g * cg, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo, False
-                )
-                np.dot(wg[g], cols, res)
-                _out_tile(out, res, b0, bn, r0, rn, g * og, og, wo, True)
-
-
-@_jit
-def conv2d_grad_input(g, w, dx, sh, sw, pt, pl, dh, dw, groups):
-    """dx (N, C, H, W) = gradient of conv2d w.r.t. its input, for output gradient g."""
-    n = g.shape[0]
-    o, cg, kh, kw = w.shape
-    ho, wo = g.shape[2], g.shape[3]
-    og = o // groups
-    if cg == 1 and (groups > 1 or og == 1):
-        _direct(g, w, dx, sh, sw, pt, pl, dh, dw, og, True)
-        return
-    if _use_wide(sh, sw, cg, kw, dw, wo):
-        _conv_wide(dx, w, g, pt, pl, dh, dw, groups, GRAD_INPUT)
-        return
-    k = cg * kh * kw
-    wg = w.reshape(groups, og, k)  # W^T goes to BLAS as a transposed operand: no copy
-    dx[:] = 0
-    nb, nr = _tiling(n, ho, wo, k, g.itemsize)
-    t = nb * nr * wo
-    cbuf = np.empty(k * t, g.dtype)
-    gbuf = np.empty(og * t, g.dtype)
-    for b0 in range(0, n, nb):
-        bn = min(nb, n - b0)
-        for r0 in range(0, ho, nr):
-            rn = min(nr, ho - r0)
-            tt = bn * rn * wo
-            cols = cbuf[: k * tt].reshape(k, tt)
-            gt = gbuf[: og * tt].reshape(og, tt)
-            for gi in range(groups):
-                _out_tile(g, gt, b0, bn, r0, rn, gi * og, og, wo, False)
-                np.dot(wg[gi].T, gt, cols)
-                _cols(
-                    dx, cols, b0, bn, r0, rn, gi * cg, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo, True
-                )
-
-
-@_jit
-def conv2d_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, groups):
-    """gw (O, C/groups, kh, kw) = gradient of conv2d w.r.t. its weight, for output gradient g."""
-    n = x.shape[0]
-    o, cg, kh, kw = gw.shape
-    ho, wo = g.shape[2], g.shape[3]
-    og = o // groups
-    if cg == 1 and (groups > 1 or og == 1):
-        _direct_grad_weight(x, g, gw, sh, sw, pt, pl, dh, dw, og)
-        return
-    if _use_wide(sh, sw, cg, kw, dw, wo):
-        _conv_wide(x, gw, g, pt, pl, dh, dw, groups, GRAD_WEIGHT)
-        return
-    if n * ho * wo == 0:  # no tile will write the result
-        gw[:] = 0
-        return
-    k = cg * kh * kw
-    acc = gw.reshape(groups, og, k)
-    nb, nr = _tiling(n, ho, wo, k, x.itemsize)
-    t = nb * nr * wo
-    cbuf = np.empty(k * t, x.dtype)
-    gbuf = np.empty(og * t, x.dtype)
-    part = np.empty((og, k), x.dtype)
-    for b0 in range(0, n, nb):
-        bn = min(nb, n - b0)
-        for r0 in range(0, ho, nr):
-            rn = min(nr, ho - r0)
-            tt = bn * rn * wo
-            cols = cbuf[: k * tt].reshape(k, tt)
-            gt = gbuf[: og * tt].reshape(og, tt)
-            for gi in range(groups):
-                _cols(
-                    x, cols, b0, bn, r0, rn, gi * cg, cg, kh, kw, sh, sw, pt, pl, dh, dw, wo, False
-                )
-                _out_tile(g, gt, b0, bn, r0, rn, gi * og, og, wo, False)
-                if b0 == 0 and r0 == 0:  # the first tile writes, the others add
-                    np.dot(gt, cols.T, acc[gi])
-                else:
-                    np.dot(gt, cols.T, part)
-                    acc[gi] += part
+def conv2d(a, b, out, sh, sw, pt, pl, dh, dw, groups, mode, par):
+    """The convolution kernel, all three products in one function (one compile per dtype),
+    by ``mode``: FWD out (N, O, Ho, Wo) = cross-correlation of a = x (N, C, H, W) with
+    b = w (O, C/groups, kh, kw); GRAD_INPUT out = dx (N, C, H, W) for a = the output
+    gradient g and b = w; GRAD_WEIGHT out = dw (O, C/groups, kh, kw) for a = x and b = g."""
+    x = out if mode == GRAD_INPUT else a
+    w = out if mode == GRAD_WEIGHT else b
+    g = out if mode == FWD else (a if mode == GRAD_INPUT else b)
+    _conv_product(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode, par)
 
 
 # ---------------------------------------------------------------- max pooling -------------
@@ -457,25 +481,6 @@ def _argmax(x, b, c, r, q, kh, kw, sh, sw, pt, pl, dh, dw):
 
 
 @_jit
-def max_pool2d_forward(x, out, idx, kh, kw, sh, sw, pt, pl, dh, dw):
-    """out (N, C, Ho, Wo) = window maxima of x; idx (int64, like out) = flat h * W + w.
-
-    Pass ``idx`` of shape (0, 0, 0, 0) when the indices are not wanted.
-    """
-    n, c, _, wd = x.shape
-    ho, wo = out.shape[2], out.shape[3]
-    want = idx.size > 0
-    for b in range(n):
-        for ch in range(c):
-            for r in range(ho):
-                for q in range(wo):
-                    v, bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
-                    out[b, ch, r, q] = v
-                    if want:
-                        idx[b, ch, r, q] = bh * wd + bw
-
-
-@_jit
 def _tiles(h, wd, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
     """True when the pooling windows tile the input: stride = kernel, no padding or
     dilation, every window inside (the usual 2x2, stride 2)."""
@@ -484,126 +489,158 @@ def _tiles(h, wd, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
 
 
 @_jit
-def _max_pool2d_tiles(x, out, kh, kw):
-    """``max_pool2d_values`` for windows that tile the input (stride = kernel, no padding,
-    no dilation, every window inside): no bounds, the first tap initialises the row."""
-    n, c = x.shape[0], x.shape[1]
+def _pool_tiles_values(x, out, b, kh, kw):
+    """Max-pool values of image b for windows that tile the input (``_tiles``): no bounds,
+    the first tap initialises the row (2x faster than the general loop: 64x16x26x26,
+    0.65 vs 1.37 ms, 1 thread)."""
+    c = x.shape[1]
     ho, wo = out.shape[2], out.shape[3]
-    for b in range(n):
-        for ch in range(c):
-            for r in range(ho):
-                h0 = r * kh
-                for q in range(wo):
-                    out[b, ch, r, q] = x[b, ch, h0, q * kw]
-                for i in range(kh):
-                    for j in range(kw):
-                        for q in range(wo):
-                            v = x[b, ch, h0 + i, q * kw + j]
-                            o = out[b, ch, r, q]
-                            out[b, ch, r, q] = v if (v > o) | (v != v) else o
-
-
-@_jit
-def max_pool2d_values(x, out, kh, kw, sh, sw, pt, pl, dh, dw):
-    """out (N, C, Ho, Wo) = window maxima of x (a NaN in a window gives NaN).
-
-    Tap-major loops over whole output rows (no argmax to track): they vectorise, and measured
-    several times faster than ``max_pool2d_forward``'s per-window loop. Windows that tile
-    the input (the usual 2x2, stride 2) take ``_max_pool2d_tiles``: 2x faster again (64x16x26x26:
-    0.65 vs 1.37 ms, 1 thread).
-    """
-    n, c, h, wd = x.shape
-    ho, wo = out.shape[2], out.shape[3]
-    if _tiles(h, wd, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
-        _max_pool2d_tiles(x, out, kh, kw)
-        return
-    los, his = _col_bounds(kw, wo, wd, sw, dw, pl)
-    out[:] = -np.inf
-    for b in range(n):
-        for ch in range(c):
+    for ch in range(c):
+        for r in range(ho):
+            h0 = r * kh
+            for q in range(wo):
+                out[b, ch, r, q] = x[b, ch, h0, q * kw]
             for i in range(kh):
-                for r in range(ho):
-                    hh = r * sh + i * dh - pt
-                    if hh < 0 or hh >= h:
-                        continue
-                    for j in range(kw):
-                        off = j * dw - pl
-                        for q in range(los[j], his[j]):
-                            v = x[b, ch, hh, q * sw + off]
-                            o = out[b, ch, r, q]
-                            out[b, ch, r, q] = v if (v > o) | (v != v) else o
+                for j in range(kw):
+                    for q in range(wo):
+                        v = x[b, ch, h0 + i, q * kw + j]
+                        o = out[b, ch, r, q]
+                        out[b, ch, r, q] = v if (v > o) | (v != v) else o
 
 
 @_jit
-def max_pool2d_indices(x, idx, kh, kw, sh, sw, pt, pl, dh, dw):
-    """idx (N, C, Ho, Wo, int64) = flat h * W + w input index of each window's maximum."""
-    max_pool2d_forward(x, np.empty(idx.shape, x.dtype), idx, kh, kw, sh, sw, pt, pl, dh, dw)
+def _pool_values(x, out, b, kh, kw, sh, sw, pt, pl, dh, dw):
+    """Max-pool values of image b: tap-major loops over whole output rows (no argmax to
+    track): they vectorise, and measured several times faster than a per-window loop."""
+    c, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    ho, wo = out.shape[2], out.shape[3]
+    los, his = _col_bounds(kw, wo, wd, sw, dw, pl)
+    out[b] = -np.inf
+    for ch in range(c):
+        for i in range(kh):
+            for r in range(ho):
+                hh = r * sh + i * dh - pt
+                if hh < 0 or hh >= h:
+                    continue
+                for j in range(kw):
+                    off = j * dw - pl
+                    for q in range(los[j], his[j]):
+                        v = x[b, ch, hh, q * sw + off]
+                        o = out[b, ch, r, q]
+                        out[b, ch, r, q] = v if (v > o) | (v != v) else o
 
 
 @_jit
-def _max_pool2d_tiles_backward(g, x, dx, kh, kw):
-    """``max_pool2d_backward`` for windows that tile the input (see ``_tiles``): each input
-    element is in at most one window, so each window writes its part of dx (zeros, then the
-    gradient at its argmax) and no zeroing pass or accumulation is needed. Same argmax rule
-    as ``_argmax``; 1.65 vs 3.06 ms on 64x16x26x26 float32 (min, 1 thread, loaded machine)."""
-    n, c, h, wd = x.shape
+def _pool_tiles_backward(g, x, dx, b, kh, kw):
+    """``max_pool2d_backward`` of image b for windows that tile the input (``_tiles``): each
+    input element is in at most one window, so each window writes its part of dx (zeros,
+    then the gradient at its argmax): no zeroing pass, no accumulation. Same argmax rule as
+    ``_argmax``; 1.65 vs 3.06 ms on 64x16x26x26 float32 (min, 1 thread, loaded machine)."""
+    c, h, wd = x.shape[1], x.shape[2], x.shape[3]
     ho, wo = g.shape[2], g.shape[3]
     zero = np.zeros(1, dx.dtype)[0]  # an int 0 in a select would widen float32 to float64
-    for b in range(n):
-        for ch in range(c):
-            xp = x[b, ch]
-            dp = dx[b, ch]
-            for r in range(ho):
-                h0 = r * kh
-                for q in range(wo):
-                    w0 = q * kw
-                    best = xp[h0, w0]
-                    bi, bj = h0, w0
-                    for i in range(kh):
-                        for j in range(kw):
-                            v = xp[h0 + i, w0 + j]
-                            take = (v > best) | (v != v)
-                            best = v if take else best
-                            bi = h0 + i if take else bi
-                            bj = w0 + j if take else bj
-                            dp[h0 + i, w0 + j] = zero
-                    dp[bi, bj] = g[b, ch, r, q]
-                for i in range(kh):  # columns no window reads
-                    for ww in range(wo * kw, wd):
-                        dp[h0 + i, ww] = zero
-            for hh in range(ho * kh, h):  # rows no window reads
-                for ww in range(wd):
-                    dp[hh, ww] = zero
+    for ch in range(c):
+        xp = x[b, ch]
+        dp = dx[b, ch]
+        for r in range(ho):
+            h0 = r * kh
+            for q in range(wo):
+                w0 = q * kw
+                best = xp[h0, w0]
+                bi, bj = h0, w0
+                for i in range(kh):
+                    for j in range(kw):
+                        v = xp[h0 + i, w0 + j]
+                        take = (v > best) | (v != v)
+                        best = v if take else best
+                        bi = h0 + i if take else bi
+                        bj = w0 + j if take else bj
+                        dp[h0 + i, w0 + j] = zero
+                dp[bi, bj] = g[b, ch, r, q]
+            for i in range(kh):  # columns no window reads
+                for ww in range(wo * kw, wd):
+                    dp[h0 + i, ww] = zero
+        for hh in range(ho * kh, h):  # rows no window reads
+            for ww in range(wd):
+                dp[hh, ww] = zero
+
+
+VALUES, INDICES, BACKWARD, GATHER = 0, 1, 2, 3
 
 
 @_jit
-def max_pool2d_backward(g, x, dx, kh, kw, sh, sw, pt, pl, dh, dw):
-    """dx (like x) = g (N, C, Ho, Wo) scattered to each window's argmax (summed where shared)."""
-    n, c, h, wd = x.shape
-    ho, wo = g.shape[2], g.shape[3]
-    if _tiles(h, wd, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
-        _max_pool2d_tiles_backward(g, x, dx, kh, kw)
+def _pool_image(kind, a, x, out, idx, b, kh, kw, sh, sw, pt, pl, dh, dw):
+    """Image b of a max-pool kernel, by ``kind``: VALUES out = window maxima of x; INDICES
+    also idx = flat h * W + w of each argmax; BACKWARD out (like x) = a (pooled) scattered
+    to each argmax (summed where windows share it); GATHER out (pooled) = a (like x) read at
+    each argmax."""
+    c, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    pooled = a if kind == BACKWARD else out
+    ho, wo = pooled.shape[2], pooled.shape[3]
+    if kind == BACKWARD:
+        if _tiles(h, wd, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
+            _pool_tiles_backward(a, x, out, b, kh, kw)
+            return
+        out[b] = 0
+    elif kind == VALUES:
+        if _tiles(h, wd, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
+            _pool_tiles_values(x, out, b, kh, kw)
+        else:
+            _pool_values(x, out, b, kh, kw, sh, sw, pt, pl, dh, dw)
         return
-    dx[:] = 0
-    for b in range(n):
-        for ch in range(c):
-            for r in range(ho):
-                for q in range(wo):
-                    _, bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
-                    dx[b, ch, bh, bw] += g[b, ch, r, q]
+    for ch in range(c):
+        for r in range(ho):
+            for q in range(wo):
+                v, bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
+                if kind == INDICES:
+                    out[b, ch, r, q] = v
+                    idx[b, ch, r, q] = bh * wd + bw
+                elif kind == GATHER:
+                    out[b, ch, r, q] = a[b, ch, bh, bw]
+                else:
+                    out[b, ch, bh, bw] += a[b, ch, r, q]
+
+
+@_pjit
+def _pool(kind, a, x, out, idx, kh, kw, sh, sw, pt, pl, dh, dw, par):
+    """``_pool_image`` over the images, on numba's threads when the work reaches ``par``.
+    ``a`` is BACKWARD's pooled gradient, GATHER's gradient like x, else unused."""
+    n = x.shape[0]
+    pooled = a if kind == BACKWARD else out
+    if n * x.shape[1] * pooled.shape[2] * pooled.shape[3] * kh * kw >= par:
+        for b in prange(n):
+            _pool_image(kind, a, x, out, idx, b, kh, kw, sh, sw, pt, pl, dh, dw)
+    else:
+        for b in range(n):
+            _pool_image(kind, a, x, out, idx, b, kh, kw, sh, sw, pt, pl, dh, dw)
 
 
 @_jit
-def max_pool2d_gather(gg, x, out, kh, kw, sh, sw, pt, pl, dh, dw):
+def max_pool2d_values(x, out, kh, kw, sh, sw, pt, pl, dh, dw, par):
+    """out (N, C, Ho, Wo) = window maxima of x (a NaN in a window gives NaN)."""
+    _pool(VALUES, out, x, out, np.zeros((0, 0, 0, 0), np.int64), kh, kw, sh, sw, pt, pl, dh, dw,
+          par)  # fmt: skip
+
+
+@_jit
+def max_pool2d_indices(x, idx, kh, kw, sh, sw, pt, pl, dh, dw, par):
+    """idx (N, C, Ho, Wo, int64) = flat h * W + w input index of each window's maximum."""
+    vals = np.empty(idx.shape, x.dtype)
+    _pool(INDICES, vals, x, vals, idx, kh, kw, sh, sw, pt, pl, dh, dw, par)
+
+
+@_jit
+def max_pool2d_backward(g, x, dx, kh, kw, sh, sw, pt, pl, dh, dw, par):
+    """dx (like x) = g (N, C, Ho, Wo) scattered to each window's argmax (summed where shared)."""
+    _pool(BACKWARD, g, x, dx, np.zeros((0, 0, 0, 0), np.int64), kh, kw, sh, sw, pt, pl, dh, dw,
+          par)  # fmt: skip
+
+
+@_jit
+def max_pool2d_gather(gg, x, out, kh, kw, sh, sw, pt, pl, dh, dw, par):
     """out (N, C, Ho, Wo) = gg (like x) read at each window's argmax (max_pool2d_backward's VJP)."""
-    n, c = x.shape[0], x.shape[1]
-    ho, wo = out.shape[2], out.shape[3]
-    for b in range(n):
-        for ch in range(c):
-            for r in range(ho):
-                for q in range(wo):
-                    _, bh, bw = _argmax(x, b, ch, r, q, kh, kw, sh, sw, pt, pl, dh, dw)
-                    out[b, ch, r, q] = gg[b, ch, bh, bw]
+    _pool(GATHER, gg, x, out, np.zeros((0, 0, 0, 0), np.int64), kh, kw, sh, sw, pt, pl, dh, dw,
+          par)  # fmt: skip
 
 
 # ---------------------------------------------------------------- constant padding --------

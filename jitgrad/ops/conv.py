@@ -48,6 +48,30 @@ def _c(a):
     return np.ascontiguousarray(a)
 
 
+_PAR = []
+
+
+def _par():
+    """The kernels' ``par`` argument in eager mode: ``K.PAR_MIN`` when numba has threads
+    (started here, once, with jitgrad's wait policy), else ``K.NEVER``. Importing
+    ``cpu_kernels`` gives the BLAS the kernels' ``np.dot`` calls (scipy's OpenBLAS) one thread,
+    as in compiled steps: the kernels thread over images, and a 2-thread BLAS inside each
+    numba thread oversubscribed the cores (conv 16->32 on a busy 2-core machine: 160 vs 2 ms)."""
+    if not _PAR:
+        import numba
+
+        from ..compile.backends import cpu_kernels  # noqa: F401  (limit_blas_threads)
+
+        par = K.NEVER
+        if numba.config.NUMBA_NUM_THREADS > 1:
+            from ..compile.backends.calibrate import start_threads
+
+            start_threads()
+            par = K.PAR_MIN
+        _PAR.append(par)
+    return _PAR[0]
+
+
 # ---------------------------------------------------------------- helpers -----------------
 def _pad_hw(x, padding, value=0.0):
     pt, pb, pl, pr = padding
@@ -146,6 +170,15 @@ def _conv_static(stride, padding, dilation, groups, **_):
     return (*stride, padding[0], padding[2], *dilation, groups)
 
 
+def _conv_mode(mode):
+    """``K.conv2d``'s arguments after the arrays for one product: ``_conv_static``, mode."""
+
+    def static(**p):
+        return (*_conv_static(**p), mode)
+
+    return static
+
+
 def _kernel_op(name, ref, kernel, static, out_shape, out_dtype=None):
     """A primitive's implementation: ``kernel(*inputs, out, *static(**params))`` (numba, into
     a fresh ``out``) for float32/float64 inputs, else the NumPy ``ref`` (with a warning)."""
@@ -155,7 +188,7 @@ def _kernel_op(name, ref, kernel, static, out_shape, out_dtype=None):
             return ref(*arrays, **p)
         shape = out_shape(*[a.shape for a in arrays], **p)
         out = np.empty(shape, dtype=out_dtype or arrays[0].dtype)
-        kernel(*[_c(a) for a in arrays], out, *static(**p))
+        kernel(*[_c(a) for a in arrays], out, *static(**p), _par())
         return out
 
     impl.__name__ = impl.__qualname__ = f"_{name}_impl"
@@ -165,7 +198,8 @@ def _kernel_op(name, ref, kernel, static, out_shape, out_dtype=None):
 def _extra(ref, kernel, static, grad_of=None):
     # read by the backends: the oracle, and the kernel a generated step calls directly;
     # ``grad_of`` names the gradient product an op computes (``explain()`` counts them)
-    e = {"ref": ref, "kernel": kernel, "kernel_static": static}
+    # ``kernel_par``: the work from which the kernel runs on threads (its last argument)
+    e = {"ref": ref, "kernel": kernel, "kernel_static": static, "kernel_par": K.PAR_MIN}
     if grad_of:
         e["grad_of"] = grad_of
     return e
@@ -214,13 +248,13 @@ conv2d_p = register(
     _kernel_op(
         "conv2d",
         _conv2d_ref,
-        K.conv2d_forward,
-        _conv_static,
+        K.conv2d,
+        _conv_mode(K.FWD),
         lambda xs, ws, stride, padding, dilation, **_: (
             (xs[0], ws[0]) + _out_hw(xs[2:], ws[2:], stride, padding, dilation)
         ),
     ),
-    extra=_extra(_conv2d_ref, K.conv2d_forward, _conv_static),
+    extra=_extra(_conv2d_ref, K.conv2d, _conv_mode(K.FWD)),
     vjp=_conv2d_vjp,
     backward_name="ConvolutionBackward0",
     doc="2-D cross-correlation, NCHW input and (O, C/groups, kh, kw) weight",
@@ -231,11 +265,11 @@ conv2d_grad_input_p = register(
     _kernel_op(
         "conv2d_grad_input",
         _conv2d_grad_input_ref,
-        K.conv2d_grad_input,
-        _conv_static,
+        K.conv2d,
+        _conv_mode(K.GRAD_INPUT),
         lambda gs, ws, groups, in_hw, **_: (gs[0], ws[1] * groups) + tuple(in_hw),
     ),
-    extra=_extra(_conv2d_grad_input_ref, K.conv2d_grad_input, _conv_static, "conv2d input"),
+    extra=_extra(_conv2d_grad_input_ref, K.conv2d, _conv_mode(K.GRAD_INPUT), "conv2d input"),
     vjp=_conv2d_grad_input_vjp,
     backward_name="ConvolutionBackwardBackward0",
     doc="transposed convolution: gradient of conv2d w.r.t. its input",
@@ -246,11 +280,11 @@ conv2d_grad_weight_p = register(
     _kernel_op(
         "conv2d_grad_weight",
         _conv2d_grad_weight_ref,
-        K.conv2d_grad_weight,
-        _conv_static,
+        K.conv2d,
+        _conv_mode(K.GRAD_WEIGHT),
         lambda xs, gs, groups, ksize, **_: (gs[1], xs[1] // groups) + tuple(ksize),
     ),
-    extra=_extra(_conv2d_grad_weight_ref, K.conv2d_grad_weight, _conv_static, "conv2d weight"),
+    extra=_extra(_conv2d_grad_weight_ref, K.conv2d, _conv_mode(K.GRAD_WEIGHT), "conv2d weight"),
     vjp=_conv2d_grad_weight_vjp,
     backward_name="ConvolutionBackwardBackward1",
     doc="gradient of conv2d w.r.t. its weight",
@@ -529,7 +563,9 @@ pad_p = register(
     "constant_pad_nd",
     "opaque",
     _pad_impl,
-    extra=dict(_extra(_pad_ref, K.constant_pad, _pad_static), kernel_dtypes=_PAD_DTYPES),
+    extra=dict(
+        _extra(_pad_ref, K.constant_pad, _pad_static), kernel_dtypes=_PAD_DTYPES, kernel_par=None
+    ),
     vjp=_pad_vjp,
     saves=(),
     backward_name="ConstantPadNdBackward0",

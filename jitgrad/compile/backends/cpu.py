@@ -759,6 +759,10 @@ class CPUGen(Generator):
         self._new(
             n.out, f"np.empty({self.cshp(self.shape(n.out))}, dtype=np.{self.dtype(n.out).name})"
         )
+        par = n.op.extra.get("kernel_par")  # threads from that much work (a serial-plan slot)
+        if par is not None:
+            par = str(NEVER_GEMM) if self.par_threshold(1) is None else self.thread_slot(par)
+            static = f"{static}, {par}" if static else par
         args = ", ".join([self.c(v) for v in n.ins] + [f"v{n.out}"])
         self.emit(f"CK.{kernel.__name__}({args}{', ' + static if static else ''})")
 

@@ -778,7 +778,7 @@ class CUDAGen(Generator):
         x, w = (self.view[v] for v in n.ins)
         H, W = x.shape[2:]
         O, CG, KH, KW = w.shape
-        sh, sw, pt, pl, dh, dw, G = n.op.extra["kernel_static"](**n.params)
+        sh, sw, pt, pl, dh, dw, G = n.op.extra["kernel_static"](**n.params)[:7]
         S = self.shape(n.out)
         out = self.new_value(n.out)
         if not _prod(S):
@@ -825,7 +825,7 @@ class CUDAGen(Generator):
         g, w = (self.view[v] for v in n.ins)
         HO, WO = g.shape[2:]
         O, CG, KH, KW = w.shape
-        sh, sw, pt, pl, dh, dw, G = n.op.extra["kernel_static"](**n.params)
+        sh, sw, pt, pl, dh, dw, G = n.op.extra["kernel_static"](**n.params)[:7]
         OG = O // G
         S = self.shape(n.out)
         out = self.new_value(n.out)
@@ -854,7 +854,7 @@ class CUDAGen(Generator):
         x, g = (self.view[v] for v in n.ins)
         H, W = x.shape[2:]
         N, O, HO, WO = g.shape
-        sh, sw, pt, pl, dh, dw, G = n.op.extra["kernel_static"](**n.params)
+        sh, sw, pt, pl, dh, dw, G = n.op.extra["kernel_static"](**n.params)[:7]
         S = self.shape(n.out)  # (O, C/groups, kh, kw)
         CG = S[1]
         dt = self.dtype(n.out)

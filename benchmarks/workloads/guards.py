@@ -60,7 +60,7 @@ def guard_only(make):
 def front_end_only(make):
     fn, _, v, (a, k, leaves) = _compiled(make)
     outs = v.exe.run(v.gather(leaves))
-    v.exe.run = lambda arrays: outs  # the kernel's work is not what this row measures
+    v.exe.run = lambda arrays, *_: outs  # the kernel's work is not what this row measures
     return fn
 
 

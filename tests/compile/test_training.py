@@ -3,7 +3,6 @@
 import copy
 
 import numpy as np
-import pytest
 
 import jitgrad as jg
 from jitgrad import nn
@@ -69,24 +68,28 @@ def mlp():
     )
 
 
-@pytest.mark.parametrize("nesterov", [False, True])
-def test_mlp_sgd_momentum(nesterov):
+def _sgd_momentum(nesterov=False):
+    return lambda p: jg.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=nesterov, weight_decay=1e-3)
+
+
+def test_mlp_sgd_momentum():
     data = _data((8, 12))
-    make = lambda p: jg.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=nesterov, weight_decay=1e-3)
-    eager = _run(mlp, make, data)
-    traced = _run(mlp, make, data, {})
+    eager = _run(mlp, _sgd_momentum(), data)
+    traced = _run(mlp, _sgd_momentum(), data, {})
     _compare(eager, traced)
     assert traced[3].stats["compiled_calls"] == STEPS - 2
     assert traced[0][-1] < traced[0][0]  # it actually trains
 
 
-def test_mlp_float64_is_tight():
+def test_mlp_float64_nesterov_is_tight():
+    # float64 and nesterov in one compiled step (each is a step of its own either way)
     data = _data((8, 12), dtype=np.float64)
     build = lambda: mlp().double()
-    make = lambda p: jg.optim.SGD(p, lr=0.1, momentum=0.9)
-    eager = _run(build, make, data)
-    traced = _run(build, make, data, {})
+    eager = _run(build, _sgd_momentum(nesterov=True), data)
+    traced = _run(build, _sgd_momentum(nesterov=True), data, {})
     _compare(eager, traced, rtol=1e-10, atol=1e-12)
+    assert traced[3].stats["compiled_calls"] == STEPS - 2
+    assert traced[0][-1] < traced[0][0]
 
 
 def cnn():
@@ -141,7 +144,7 @@ def test_gradient_accumulation_without_zero_grad():
 
 def test_lr_schedule_changes_lr_mid_run():
     data = _data((8, 12))
-    # the same step as test_mlp_sgd_momentum[False] (lr is a runtime input): one compile serves both
+    # the same step as test_mlp_sgd_momentum (lr is a runtime input): one compile serves both
     make = lambda p: jg.optim.SGD(p, lr=0.2, momentum=0.9, weight_decay=1e-3)
     sched = lambda o: jg.optim.lr_scheduler.StepLR(o, step_size=5, gamma=0.1)
     eager = _run(mlp, make, data, sched=sched)
@@ -195,13 +198,16 @@ def test_eval_mode_retraces():
 def test_state_visible_to_eager_code_between_calls():
     jg.manual_seed(0)
     model = mlp()
-    opt = jg.optim.SGD(model.parameters(), lr=0.1)
+    # test_mlp_sgd_momentum's optimizer and loss: the same compiled step (a disk-cache hit)
+    make = _sgd_momentum()
+    opt = make(model.parameters())
+    loss_fn = nn.CrossEntropyLoss()
     data = _data((8, 12))
 
     @jg.trace
     def step(x, y):
         opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
+        loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         return loss
@@ -213,13 +219,16 @@ def test_state_visible_to_eager_code_between_calls():
     step(*data[0])
     assert not np.array_equal(model[0].weight.detach().numpy(), w0)
     assert model[0].weight.grad is not None and model[0].weight.grad.shape == (16, 12)
-    # loading a state dict back between calls is seen by the compiled step
+    # loading a state dict back between calls is seen by the compiled step; so are the
+    # momentum buffers the compiled steps wrote (copied into the twin's optimizer)
     model.load_state_dict(sd)
     np.testing.assert_array_equal(model[0].weight.detach().numpy(), w0)
     twin = copy.deepcopy(model)
-    twin_opt = jg.optim.SGD(twin.parameters(), lr=0.1)
+    twin_opt = make(twin.parameters())
+    twin_opt.load_state_dict(opt.state_dict())
+    assert len(twin_opt.state) == len(list(twin.parameters()))
     twin_opt.zero_grad()
-    nn.functional.cross_entropy(twin(data[1][0]), data[1][1]).backward()
+    loss_fn(twin(data[1][0]), data[1][1]).backward()
     twin_opt.step()
     compiled = step.stats["compiled_calls"]
     step(*data[1])

@@ -28,6 +28,7 @@ def _start(cache, worker=False, preexec_fn=None, **env_extra):
     # this checkout's jitgrad; compile in the foreground so call 3 runs compiled code, or
     # (worker=True) in the default async mode through the compile worker process
     env = dict(os.environ, JITGRAD_CACHE_DIR=str(cache), PYTHONPATH=pp, JITGRAD_ASYNC_COMPILE="0")
+    env.pop("NUMBA_CACHE_DIR", None)  # numba's files must live in the jitgrad cache under test
     if worker:
         env.update(JITGRAD_ASYNC_COMPILE="1", JITGRAD_TEST_WORKER="1")
     env.update(env_extra)

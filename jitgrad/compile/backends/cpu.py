@@ -798,7 +798,9 @@ def _literal(a):
     """Source text of a kernel's static argument: an int, or a float (pad values)."""
     if isinstance(a, float):
         return repr(a) if np.isfinite(a) else ("np.nan" if a != a else f"{'-' * (a < 0)}np.inf")
-    return str(int(a))
+    # typed int64, not a literal: numba would compile the kernel again for every literal value
+    # (a copy per conv configuration) instead of reusing the one eager calls compiled
+    return f"np.int64({int(a)})"
 
 
 def py_op(name, arrays, shapes, params, dtype, cshape):

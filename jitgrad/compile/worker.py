@@ -662,6 +662,13 @@ def step_calls(mod, args, func="step"):
             g[name] = _Stub(found, (None, name) if own else _home(v, name))
         elif isinstance(v, types.ModuleType) and v.__name__.startswith("jitgrad."):
             g[name] = _ModStub(v, found)
+    # the object-mode fallbacks (``_py{k}`` -> ``_py_op``) run NumPy code with effects
+    # (collectives of a DDP step, whose other ranks would never join this extra call): stub
+    # them with zeros of the right shape and dtype, re-bound to these globals
+    g["_py_op"] = _no_effects
+    for name, v in list(g.items()):
+        if name.startswith("_py") and isinstance(v, types.FunctionType):
+            g[name] = types.FunctionType(v.__code__, g, v.__name__, v.__defaults__, v.__closure__)
     f = types.FunctionType(py.__code__, g, py.__name__, py.__defaults__, py.__closure__)
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -670,6 +677,13 @@ def step_calls(mod, args, func="step"):
     except Exception:
         return None
     return found
+
+
+def _no_effects(name, arrays, shapes, params, dtype, cshape):
+    """``cpu.py_op`` for a stub run: the result's shape and dtype, nothing computed."""
+    import numpy as np
+
+    return np.zeros(cshape, dtype)
 
 
 def _home(d, name):

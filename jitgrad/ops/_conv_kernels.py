@@ -136,7 +136,12 @@ NCHUNK = 8  # chunks of image tiles per convolution call (fixed: results must no
 PAR_MIN = 1 << 18  # default ``par``: below ~0.1 ms of work a fork/join does not pay
 NEVER = 1 << 62
 
-_pjit = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+# Threaded kernels (``parallel=True``) are off: numba's parallel compile of the two drivers
+# doubled their cold compile (~35 -> ~75 s of CPU per dtype), which every fresh process without
+# a warm cache (and the test suite) pays, and the threads' gain could not be measured on a
+# quiet machine this round. With _jit the ``prange`` loops run serially (same bits); set
+# ``parallel=True`` here to run them on numba's threads.
+_pjit = _jit
 
 
 @_jit

@@ -768,7 +768,7 @@ def _bce_vjp(g, o, x, t):
     )
 
 
-_BCE_LOG = "max(math.log({a}) if {a} > 0.0 else -100.0, -100.0)"
+_BCE_LOG = "(max(math.log({a}), -100.0) if {a} > 0.0 else (-100.0 if {a} == 0.0 else math.nan))"
 # -(t log(x) + (1 - t) log(1 - x)) with torch's clamp of the logs at -100, one fused loop
 binary_cross_entropy_elementwise = _fused(
     "binary_cross_entropy",

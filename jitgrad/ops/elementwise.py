@@ -755,7 +755,9 @@ def _clamped_log(x):
 
 
 def _bce_ref(x, t):
-    return -(t * _clamped_log(x) + (1 - t) * _clamped_log(1 - x))
+    # in float64, as the compiled loop computes it (its literals are float64), then cast back
+    xd, td = x.astype(np.float64), t.astype(np.float64)
+    return (-(td * _clamped_log(xd) + (1 - td) * _clamped_log(1 - xd))).astype(x.dtype)
 
 
 def _bce_vjp(g, o, x, t):

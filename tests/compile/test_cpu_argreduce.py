@@ -1,6 +1,6 @@
-"""argmax/argmin/any/all and sums of bool/int32 compile natively on the CPU backend (an accuracy line in a training
-step used to run in object mode): values, dtypes and shapes equal eager, ties and NaN as
-torch (first occurrence; the first NaN wins), no fallback."""
+"""argmax/argmin/any/all and sums of bool/int32 compile natively on the CPU backend (an
+accuracy line in a training step used to run in object mode): values, dtypes and shapes
+equal eager, ties and NaN as torch (first occurrence; the first NaN wins), no fallback."""
 
 import numpy as np
 

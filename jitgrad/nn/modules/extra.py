@@ -9,6 +9,7 @@ from ...tensor import _wrap
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from .dropout import _DropoutNd
 from .linear import Linear
 from .loss import _Loss, _WeightedLoss
 from .module import Module
@@ -78,22 +79,13 @@ PixelShuffle = _simple("PixelShuffle", F.pixel_shuffle, "Depth to space.", upsca
 PixelUnshuffle = _simple("PixelUnshuffle", F.pixel_unshuffle, "Space to depth.", downscale_factor=1)
 
 
-class AlphaDropout(Module):
+class AlphaDropout(_DropoutNd):
     """Alpha dropout (SELU networks) in training mode, the identity in eval mode."""
 
     _fn = staticmethod(F.alpha_dropout)
 
-    def __init__(self, p=0.5, inplace=False):
-        super().__init__()
-        if p < 0 or p > 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p, self.inplace = p, inplace
-
     def forward(self, input):
         return self._fn(input, self.p, self.training)
-
-    def extra_repr(self):
-        return f"p={self.p}, inplace={self.inplace}"
 
 
 class FeatureAlphaDropout(AlphaDropout):

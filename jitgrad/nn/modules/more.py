@@ -7,6 +7,7 @@ from ..._dtype import to_np
 from ..._grad_mode import no_grad
 from .. import functional as F
 from ..parameter import Parameter
+from .dropout import _DropoutNd
 from .extra import Upsample
 from .linear import Linear
 from .module import Module
@@ -26,20 +27,11 @@ class AdaptiveAvgPool1d(Module):
         return f"output_size={self.output_size}"
 
 
-class Dropout1d(Module):
+class Dropout1d(_DropoutNd):
     """Channel dropout of (N, C, L) or (C, L): ``F.dropout1d``."""
-
-    def __init__(self, p=0.5, inplace=False):
-        super().__init__()
-        if p < 0 or p > 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p, self.inplace = p, inplace
 
     def forward(self, input):
         return F.dropout1d(input, self.p, self.training, self.inplace)
-
-    def extra_repr(self):
-        return f"p={self.p}, inplace={self.inplace}"
 
 
 class UpsamplingNearest2d(Upsample):

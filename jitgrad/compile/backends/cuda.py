@@ -772,17 +772,23 @@ class CUDAGen(Generator):
         """Element ``coords`` (source expressions) of view ``v``."""
         return _off_expr(v.off, [f"({c})" for c in coords], v.strides)
 
-    def lower_conv2d(self, n):
+    def _conv_setup(self, n):
+        """(input view, weight view, the 7 static conv values, output) of a conv node, or
+        None when it has non-float inputs (fallback taken) or an empty output."""
         if not self._float_inputs(n):
+            return None
+        a, w = (self.view[v] for v in n.ins)
+        static = n.op.extra["kernel_static"](**n.params)[:7]
+        out = self.new_value(n.out)
+        return (a, w, static, out) if _prod(self.shape(n.out)) else None
+
+    def lower_conv2d(self, n):
+        setup = self._conv_setup(n)
+        if setup is None:
             return
-        x, w = (self.view[v] for v in n.ins)
+        x, w, (sh, sw, pt, pl, dh, dw, G), out = setup
         H, W = x.shape[2:]
         O, CG, KH, KW = w.shape
-        sh, sw, pt, pl, dh, dw, G = n.op.extra["kernel_static"](**n.params)[:7]
-        S = self.shape(n.out)
-        out = self.new_value(n.out)
-        if not _prod(S):
-            return
         self._window_sum(
             n,
             ("x", x, w, out),
@@ -820,17 +826,13 @@ class CUDAGen(Generator):
         self._launch_per_output(L, ind, S, [out, a, w])
 
     def lower_conv2d_grad_input(self, n):
-        if not self._float_inputs(n):
+        setup = self._conv_setup(n)
+        if setup is None:
             return
-        g, w = (self.view[v] for v in n.ins)
+        g, w, (sh, sw, pt, pl, dh, dw, G), out = setup
         HO, WO = g.shape[2:]
         O, CG, KH, KW = w.shape
-        sh, sw, pt, pl, dh, dw, G = n.op.extra["kernel_static"](**n.params)[:7]
         OG = O // G
-        S = self.shape(n.out)
-        out = self.new_value(n.out)
-        if not _prod(S):
-            return
         self._window_sum(
             n,
             ("g", g, w, out),

@@ -335,3 +335,21 @@ def test_integer_division_by_zero_raises_like_torch():
         jg.div(jg.tensor([3]), 0, rounding_mode="trunc")
     assert (jg.tensor([7, -7]) // 2).tolist() == [3, -4]
     assert np.isinf((jg.tensor([7.0]) // 0).numpy()).all()
+
+
+def test_cpu_step_that_writes_an_argument_in_place_and_sums_it():
+    # the loop computing ``a * 2`` fed only a full sum, so the CPU backend summed it inside the
+    # loop and never wrote it, though it is the value written back into ``a`` (KeyError at codegen)
+    def step(a):
+        a.mul_(2.0)
+        return a.sum()
+
+    f = jg.trace(backend="cpu")(step)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        x = rng.standard_normal((4, 3)).astype(np.float32)
+        a = jg.tensor(x)
+        out = f(a)
+        np.testing.assert_allclose(a.numpy(), 2 * x, rtol=1e-6)
+        np.testing.assert_allclose(float(out), float((2 * x).sum()), rtol=1e-5, atol=1e-6)
+    assert f.stats["compiled_calls"] >= 1, f.stats

@@ -131,6 +131,7 @@ class CPUGen(Generator):
         if self.defer:
             exported |= {v for _, v in g.state_writes}
         self.exported = exported
+        self.state_vals = {v for _, v in g.state_writes}  # written back into state/arguments
         self.escaping_roots = {self.reuse.get(v, v) for v in exported}
         self.grad_vals = {v for _, v in g.grad_binds if v is not None} - set(g.outputs)
         self.grad_vals -= {v for _, v in g.state_writes}
@@ -491,6 +492,7 @@ class CPUGen(Generator):
                 and vid not in self.exported
                 and vid not in self.escaping_roots
                 and vid not in self.direct
+                and vid not in self.state_vals
             ):
                 return vid
         return None

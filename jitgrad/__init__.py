@@ -14,7 +14,14 @@ from ._devices import get_default_device, set_default_device
 from ._dtype import DType as dtype
 from ._dtype import bool_ as bool
 from ._dtype import float16, float32, float64, int8, int16, int32, int64, uint8
-from ._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from ._grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .creation import (
     BoolTensor,
     ByteTensor,
@@ -325,11 +332,6 @@ def set_float32_matmul_precision(precision):
 def get_float32_matmul_precision():
     """The value given to ``set_float32_matmul_precision``."""
     return _MATMUL_PRECISION[0]
-
-
-def is_inference_mode_enabled():
-    """True inside ``inference_mode()`` (an alias of ``no_grad`` here)."""
-    return not is_grad_enabled()
 
 
 def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):  # noqa: F811

@@ -101,8 +101,8 @@ def to_np(dtype):
         return dtype.np
     if isinstance(dtype, UnsupportedDType):
         dtype.fail()
-    if dtype is float:
-        return float32.np
+    if dtype is float:  # Python's float is a double, as in torch (``dtype=float`` is float64)
+        return float64.np
     if dtype is int:
         return int64.np
     if dtype is bool:

@@ -13,6 +13,7 @@ import os
 import time
 import warnings
 
+from .. import _dtype
 from .._grad_mode import STATE
 from . import guards as _guards
 from .autodiff import ForwardOnlyVariant
@@ -86,6 +87,8 @@ class TracedFunction:
             tuple((t._data.shape, t._data.dtype.str, t._requires_grad) for t in leaves),
             hashable(tree),
             STATE.enabled,
+            STATE._grad,  # is_grad_enabled(): differs from recording inside inference_mode
+            _dtype.default_float(),  # jitgrad.zeros(3), tensor(1.0): set_default_dtype retraces
         )
 
     def __call__(self, *args, **kwargs):

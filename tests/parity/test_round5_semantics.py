@@ -1,0 +1,63 @@
+"""PyTorch semantics found wrong in the fifth session's probes (torch 2.13 side by side)."""
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+import jitgrad.nn as nn
+
+
+def test_inference_mode_is_not_undone_by_enable_grad():
+    lin = nn.Linear(3, 2)
+    with jg.inference_mode():
+        assert not jg.is_grad_enabled() and jg.is_inference_mode_enabled()
+        with jg.enable_grad():
+            assert jg.is_grad_enabled() and jg.is_inference_mode_enabled()
+            y = lin(jg.ones(4, 3)).sum()
+        with jg.inference_mode(False):
+            assert not jg.is_inference_mode_enabled()
+    assert not y.requires_grad
+    assert jg.is_grad_enabled() and not jg.is_inference_mode_enabled()
+    with jg.no_grad():  # no_grad is undone by enable_grad
+        with jg.enable_grad():
+            assert lin(jg.ones(1, 3)).requires_grad
+
+
+@pytest.mark.parametrize("ctx", ["no_grad", "enable_grad", "inference_mode"])
+def test_grad_mode_decorators_with_and_without_parentheses(ctx):
+    want = ctx == "enable_grad"
+    x = jg.ones(2, requires_grad=True)
+    for deco in (getattr(jg, ctx), getattr(jg, ctx)()):
+
+        @deco
+        def f(x):
+            return x * 2
+
+        with jg.no_grad():
+            assert f(x).requires_grad is want
+    assert jg.is_grad_enabled()
+
+
+def test_python_float_dtype_is_float64():
+    assert jg.zeros(2, dtype=float).dtype == jg.float64
+    assert jg.ones(2).to(float).dtype == jg.float64
+    assert jg.arange(3, dtype=float).dtype == jg.float64
+    assert jg.tensor([1, 2]).float().dtype == jg.float32
+
+
+def test_set_default_dtype_retraces_a_step_that_makes_float_tensors():
+    def step(x):
+        return x + jg.zeros(3)
+
+    f = jg.trace(backend="reference")(step)
+    x = jg.ones(3)
+    for _ in range(3):
+        assert f(x).dtype == jg.float32
+    jg.set_default_dtype(jg.float64)
+    try:
+        out = f(x)
+        assert out.dtype == step(x).dtype == jg.float64
+        np.testing.assert_array_equal(out.numpy(), np.ones(3))
+    finally:
+        jg.set_default_dtype(jg.float32)
+    assert f(x).dtype == jg.float32

@@ -740,9 +740,10 @@ def embedding(
 ):
     """Rows of ``weight`` picked by the integer tensor ``input``."""
     _check_int_index("embedding", input)
-    if scale_grad_by_freq or sparse:
+    if sparse:
         raise NotImplementedError(
-            "embedding: scale_grad_by_freq and sparse are not supported in jitgrad"
+            "embedding: sparse=True (sparse gradients) is not supported in jitgrad; use "
+            "sparse=False (dense gradients, the same values)"
         )
     num = weight._data.shape[0]
     _check_embedding_indices(input, num)
@@ -754,6 +755,12 @@ def embedding(
             padding_idx += num
         keep = (input != padding_idx).unsqueeze(-1)
         out = _J.where(keep, out, out.detach())  # same value, no gradient for padding rows
+    if scale_grad_by_freq:
+        # each row's gradient divided by how often the input picks it: the same value
+        # (``out - out.detach()`` is exactly 0), the gradient scaled by 1 / count
+        idx = input.long()
+        inv = 1.0 / _J.bincount(idx.reshape(-1), minlength=num)[idx].to(out.dtype)
+        out = (out - out.detach()) * inv.unsqueeze(-1) + out.detach()
     return out
 
 

@@ -61,3 +61,37 @@ def test_set_default_dtype_retraces_a_step_that_makes_float_tensors():
     finally:
         jg.set_default_dtype(jg.float32)
     assert f(x).dtype == jg.float32
+
+
+def test_embedding_scale_grad_by_freq_divides_each_rows_gradient_by_its_count():
+    w0 = np.arange(12, dtype=np.float64).reshape(6, 2) / 7
+    idx = np.array([[0, 2, 2], [5, 2, 0]])
+    g = np.arange(12, dtype=np.float64).reshape(2, 3, 2)
+
+    def run(traced):
+        w = jg.tensor(w0, requires_grad=True)
+
+        def step(i):
+            out = jg.nn.functional.embedding(i, w, padding_idx=5, scale_grad_by_freq=True)
+            (out * jg.tensor(g)).sum().backward()
+            return out
+
+        f = jg.trace(backend="reference")(step) if traced else step
+        for _ in range(3):
+            w.grad = None
+            out = f(jg.tensor(idx))
+        return out.detach().numpy(), w.grad.numpy()
+
+    want = np.zeros_like(w0)
+    counts = np.bincount(idx.ravel(), minlength=6)
+    for pos, r in np.ndenumerate(idx):
+        if r != 5:
+            want[r] += g[pos] / counts[r]
+    for traced in (False, True):
+        out, grad = run(traced)
+        np.testing.assert_array_equal(out, w0[idx])
+        np.testing.assert_allclose(grad, want, rtol=1e-12)
+    emb = nn.Embedding(4, 3, scale_grad_by_freq=True)
+    assert "scale_grad_by_freq=True" in repr(emb)
+    with pytest.raises(NotImplementedError, match="sparse=False"):
+        nn.Embedding(4, 3, sparse=True)

@@ -15,6 +15,7 @@ import jitgrad as _J
 
 from .._grad_mode import no_grad
 from ..ops import conv as _C
+from ..ops import ctc as _ctc
 from ..ops.inplace import inplace as _inplace
 from ..tensor import Tensor
 
@@ -1074,6 +1075,71 @@ def _nll(op, logp, target, weight, ignore_index, reduction):
     tot = w.sum()
     none = tot == 0  # every target ignored: NaN, as torch, with zero gradients (not 0/0)
     return _J.where(none, float("nan"), loss.sum() / _J.where(none, 1.0, tot)), w
+
+
+def ctc_loss(
+    log_probs,
+    targets,
+    input_lengths,
+    target_lengths,
+    blank=0,
+    reduction="mean",
+    zero_infinity=False,
+):
+    """Connectionist temporal classification loss of (T, N, C) log-probabilities (or (T, C)
+    unbatched) against padded (N, S) or concatenated 1-D integer ``targets``; torch's
+    reductions (``mean`` divides each loss by its target length first) and gradient."""
+    _check_tensor(log_probs, "ctc_loss")
+    _check_reduction(reduction, "ctc_loss")
+    if log_probs.dim() not in (2, 3) or log_probs.dtype.np.kind != "f":
+        raise RuntimeError(
+            f"ctc_loss: log_probs must be a float (T, N, C) or (T, C) tensor, got "
+            f"{log_probs.dtype} of shape {list(log_probs.shape)}"
+        )
+    unbatched = log_probs.dim() == 2
+    if unbatched:
+        log_probs = log_probs.unsqueeze(1)
+    T, N, C = log_probs.shape
+
+    def lengths(v, what):
+        t = v if isinstance(v, Tensor) else _J.tensor(np.asarray(v, dtype=np.int64))
+        if t.dtype.np.kind not in "iu":
+            raise RuntimeError(f"ctc_loss: {what} must be integers, got {t.dtype}")
+        t = t.reshape(-1).long()
+        if t.shape[0] != N:
+            raise RuntimeError(
+                f"ctc_loss: {what} must be of size batch_size ({N}), got {t.shape[0]}"
+            )
+        return t
+
+    il, tl = lengths(input_lengths, "input_lengths"), lengths(target_lengths, "target_lengths")
+    if not isinstance(targets, Tensor):
+        targets = _J.tensor(np.asarray(targets, dtype=np.int64))
+    if targets.dtype.np.kind not in "iu":
+        raise RuntimeError(
+            f"ctc_loss: targets must be integer class indices, got {targets.dtype} of shape "
+            f"{list(targets.shape)}"
+        )
+    if unbatched:
+        if targets.dim() != 1:
+            raise RuntimeError("ctc_loss: unbatched log_probs (T, C) want 1-D targets")
+        targets = targets.unsqueeze(0)
+    if targets.dim() == 2 and targets.shape[0] != N:
+        raise RuntimeError(
+            f"ctc_loss: targets of shape {list(targets.shape)} do not match the batch size {N}"
+        )
+    if targets.dim() not in (1, 2):
+        raise RuntimeError(f"ctc_loss: targets must be 1-D or 2-D, got {targets.dim()}-D")
+    if not 0 <= blank < C:
+        raise RuntimeError(f"ctc_loss: blank must be in label range [0, {C}), got {blank}")
+    nll = _ctc.ctc_nll(log_probs, targets, il, tl, int(blank), bool(zero_infinity))
+    if zero_infinity:
+        nll = _J.where(_J.isinf(nll), _J.zeros_like(nll), nll)
+    if reduction == "mean":
+        return (nll / tl.clamp(min=1).to(nll.dtype)).mean()
+    if unbatched and reduction == "none":
+        return nll[0]
+    return _reduce(nll, reduction, "ctc_loss")
 
 
 def nll_loss(

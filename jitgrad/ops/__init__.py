@@ -368,6 +368,7 @@ def _new_tensor(s, data, dtype, requires_grad):
 # ---------------------------------------------------------------- the wider surface ------
 from . import bitwise as B  # noqa: E402
 from . import composite as C  # noqa: E402
+from . import ctc as _ctc  # noqa: E402,F401  (declares ctc_nll, ctc_grad)
 from . import linalg as L  # noqa: E402
 from . import more as _more  # noqa: E402,F401  (declares i0, renorm, nanmedian, ...)
 

@@ -1014,6 +1014,7 @@ def _composite_linalg_cases():
             lambda x, t: -(t * np.log(x) + (1 - t) * np.log(1 - x)),
             [pos((2, 3), 0.1, 0.9), pos((2, 3), 0.0, 1.0)],
         ),
+        Case("ctc_loss", _ctc_jg, _ctc_np, [away((3, 2, 3))], grad2=False),
         Case("linalg_solve", jg.linalg.solve, np.linalg.solve, [sq, away((3, 2))]),
         Case(
             "linalg_cholesky",
@@ -1187,6 +1188,30 @@ def _expm(a):
     return sl.expm(a)
 
 
+_CTC_TARGETS = np.array([[1, 1], [2, 0]])  # a repeated label (needs a blank between), one label
+
+
+def _ctc_jg(x):
+    t = jg.tensor(_CTC_TARGETS)
+    return jg.nn.functional.ctc_loss(x.log_softmax(-1), t, (3, 2), (2, 1), reduction="none")
+
+
+def _ctc_np(x):
+    """Brute force: -log of the summed probability of every path that collapses to the target."""
+    import itertools
+
+    lp = x - np.log(np.exp(x).sum(-1, keepdims=True))
+    out = []
+    for n, (steps, length) in enumerate(((3, 2), (2, 1))):
+        want, total = list(_CTC_TARGETS[n, :length]), 0.0
+        for path in itertools.product(range(x.shape[2]), repeat=steps):
+            labels = [c for i, c in enumerate(path) if c and (i == 0 or c != path[i - 1])]
+            if labels == want:
+                total += np.exp(sum(lp[t, n, c] for t, c in enumerate(path)))
+        out.append(-np.log(total))
+    return np.array(out)
+
+
 def _on(*ops, cpu=True, cuda=True):
     return {b: set(ops) for b, on in (("cpu", cpu), ("cuda", cuda)) if on}
 
@@ -1216,6 +1241,7 @@ SLOW_PATHS = {
     "linalg_det": _on("linalg_det", "linalg_cofactor"),
     "linalg_logabsdet": _on("linalg_logabsdet", "linalg_inv"),
     "linalg_inv": _on("linalg_inv"),
+    "ctc_loss": _on("ctc_nll", "ctc_grad"),
     "linalg_matrix_exp": _on("linalg_matrix_exp"),
     "linalg_solve": _on("linalg_solve"),
     "linalg_cholesky": _on("linalg_cholesky", "linalg_inv"),

@@ -26,10 +26,10 @@ psi = digamma
 
 
 def entr(input):
-    """``-x log x`` (0 at 0, -inf for x < 0)."""
-    from . import where
+    """``-x log x`` (0 at 0, -inf for x < 0), with torch's gradient ``-(log x + 1)``."""
+    from .ops.elementwise import entr as _entr
 
-    return where(input > 0, -xlogy(input, input), where(input == 0, 0.0, float("-inf")))
+    return _entr(input if input.dtype.np.kind == "f" else input.float())
 
 
 def log_ndtr(input):

@@ -784,6 +784,24 @@ binary_cross_entropy_elementwise = _fused(
     "BinaryCrossEntropyBackward0",
 )
 
+
+def _entr_ref(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(
+            x > 0, -x * np.log(x), np.where(x == 0, 0, np.where(x < 0, -np.inf, x))
+        ).astype(x.dtype)
+
+
+# -x log x: 0 at 0, -inf below, NaN for NaN; torch's gradient -(log x + 1): inf at 0, NaN below
+entr = _fused(
+    "special_entr",
+    _entr_ref,
+    lambda g, o, x: (g * -(log(x) + 1),),
+    "((-{0} * math.log({0})) if {0} > 0.0 else (0.0 if {0} == 0.0 else "
+    "(-math.inf if {0} < 0.0 else {0})))",
+    "SpecialEntrBackward0",
+)
+
 _powc_p = register(
     "pow_scalar",
     "elementwise",

@@ -1015,6 +1015,7 @@ def _composite_linalg_cases():
             [pos((2, 3), 0.1, 0.9), pos((2, 3), 0.0, 1.0)],
         ),
         Case("ctc_loss", _ctc_jg, _ctc_np, [away((3, 2, 3))], grad2=False),
+        Case("special_entr", jg.special.entr, lambda x: -x * np.log(x), [pos((2, 3), 0.2, 2.0)]),
         Case("linalg_solve", jg.linalg.solve, np.linalg.solve, [sq, away((3, 2))]),
         Case(
             "linalg_cholesky",

@@ -95,3 +95,15 @@ def test_embedding_scale_grad_by_freq_divides_each_rows_gradient_by_its_count():
     assert "scale_grad_by_freq=True" in repr(emb)
     with pytest.raises(NotImplementedError, match="sparse=False"):
         nn.Embedding(4, 3, sparse=True)
+
+
+def test_entr_has_torchs_values_and_gradient_at_zero_and_below():
+    x = jg.tensor([0.0, 1.0, -1.0, 2.0, float("nan")], requires_grad=True)
+    y = jg.special.entr(x)
+    y.sum().backward()
+    np.testing.assert_array_equal(y.detach().numpy()[:3], [0.0, 0.0, -np.inf])
+    assert np.isnan(y.detach().numpy()[4])
+    g = x.grad.numpy()
+    assert g[0] == np.inf and g[1] == -1.0 and np.isnan(g[2]) and np.isnan(g[4])
+    np.testing.assert_allclose(g[3], -(np.log(2.0) + 1))
+    assert jg.special.entr(jg.tensor([1, 2])).dtype == jg.float32

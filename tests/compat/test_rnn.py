@@ -184,3 +184,52 @@ def test_unrolled_rnn_step_traced_matches_eager():
         np.testing.assert_allclose(lt.item(), le.item(), rtol=1e-5)
     for p, q in zip(r1.parameters(), r2.parameters()):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_lstm_projection_matches_numpy_equations_and_finite_differences():
+    torch.manual_seed(0)
+    m = nn.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2).double()
+    assert repr(m) == "LSTM(3, 4, proj_size=2, num_layers=2, bidirectional=True)"
+    assert m.weight_hh_l0.shape == (16, 2) and m.weight_hr_l1_reverse.shape == (2, 4)
+    assert m.weight_ih_l1.shape == (16, 4) and len(m.all_weights[0]) == 5
+    x = np.random.default_rng(2).standard_normal((4, 2, 3))
+    xt = torch.tensor(x, requires_grad=True)
+    out, (h, c) = m(xt)
+    # reference: h_t = W_hr (o_t * tanh(c_t)), fed back through W_hh
+    layer_in, hs, cs = x, [], []
+    for layer in range(2):
+        outs = []
+        for rev in (False, True):
+            s = f"_l{layer}" + ("_reverse" if rev else "")
+            w_ih, w_hh, b_ih, b_hh, w_hr = (
+                getattr(m, k + s).detach().numpy()
+                for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+            )
+            hh, cc, seq = np.zeros((2, 2)), np.zeros((2, 4)), []
+            for t in range(4)[::-1] if rev else range(4):
+                i, f, g, o = np.split(layer_in[t] @ w_ih.T + b_ih + hh @ w_hh.T + b_hh, 4, -1)
+                cc = _sig(f) * cc + _sig(i) * np.tanh(g)
+                hh = (_sig(o) * np.tanh(cc)) @ w_hr.T
+                seq.append(hh)
+            outs.append(np.stack(seq[::-1] if rev else seq))
+            hs.append(hh)
+            cs.append(cc)
+        layer_in = np.concatenate(outs, -1)
+    np.testing.assert_allclose(out.detach().numpy(), layer_in, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h.detach().numpy(), np.stack(hs), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(c.detach().numpy(), np.stack(cs), rtol=1e-10, atol=1e-12)
+    (out.sum() + h.sum() + c.sum()).backward()
+    w, eps = m.weight_hr_l0, 1e-6
+    with torch.no_grad():
+        w[1, 2] += eps
+        fp = float(sum(t.sum() for t in (m(xt)[0], *m(xt)[1])))
+        w[1, 2] -= 2 * eps
+        fm = float(sum(t.sum() for t in (m(xt)[0], *m(xt)[1])))
+        w[1, 2] += eps
+    np.testing.assert_allclose(float(w.grad[1, 2]), (fp - fm) / (2 * eps), rtol=1e-6)
+    with pytest.raises(RuntimeError, match=r"Expected hidden\[1\] size \(4, 2, 4\)"):
+        m(xt, (torch.zeros(4, 2, 2), torch.zeros(4, 2, 2)))
+    with pytest.raises(ValueError, match="smaller than hidden_size"):
+        nn.LSTM(3, 4, proj_size=4)
+    with pytest.raises(ValueError, match="only supported for LSTM"):
+        nn.GRU(3, 4, proj_size=2)

@@ -3,7 +3,7 @@ parameter names, shapes and initialisation.
 
 Everything is built from existing primitives (matmul, add, sigmoid, tanh, narrow, stack),
 so a step unrolled over a sequence traces and compiles like any other graph. Multi-layer,
-bidirectional and ``batch_first`` are supported; a ``PackedSequence`` (see
+bidirectional, ``batch_first`` and LSTM's ``proj_size`` are supported; a ``PackedSequence`` (see
 ``nn.utils.rnn``) is run as its padded batch with finished sequences frozen by a mask.
 """
 
@@ -32,12 +32,13 @@ def _rnn_cell(x_w, h, w_hh, b_hh, act):
     return act(x_w + _linear(h, w_hh, b_hh))
 
 
-def _lstm_cell(x_w, h, c, w_hh, b_hh):
+def _lstm_cell(x_w, h, c, w_hh, b_hh, w_hr=None):
     gates = x_w + _linear(h, w_hh, b_hh)
     i, f, g, o = V.chunk(gates, 4, -1)
     i, f, g, o = E.sigmoid(i), E.sigmoid(f), E.tanh(g), E.sigmoid(o)
     c2 = f * c + i * g
-    return o * E.tanh(c2), c2
+    h2 = o * E.tanh(c2)
+    return (h2 if w_hr is None else h2 @ w_hr.t()), c2
 
 
 def _gru_cell(x_w, h, w_hh, b_hh):
@@ -200,8 +201,14 @@ class RNNBase(Module):
             raise ValueError("hidden_size must be greater than zero")
         if not isinstance(num_layers, int) or num_layers <= 0:
             raise ValueError("num_layers must be greater than zero")
-        if proj_size:
-            raise NotImplementedError("LSTM(proj_size > 0) is not supported by jitgrad")
+        if not isinstance(proj_size, int) or isinstance(proj_size, bool) or proj_size < 0:
+            raise ValueError(
+                "proj_size should be a positive integer or zero to disable projections"
+            )
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
         self.mode = mode
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -214,14 +221,17 @@ class RNNBase(Module):
         dt = creation._dt(dtype)
         g = _GATES[mode] * hidden_size
         nd = 2 if bidirectional else 1
+        real = proj_size or hidden_size  # the size of h (projected by weight_hr when set)
         self._flat_weights_names = []
         for layer in range(num_layers):
             for d in range(nd):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                isz = input_size if layer == 0 else hidden_size * nd
-                names = [("weight_ih" + sfx, (g, isz)), ("weight_hh" + sfx, (g, hidden_size))]
+                isz = input_size if layer == 0 else real * nd
+                names = [("weight_ih" + sfx, (g, isz)), ("weight_hh" + sfx, (g, real))]
                 if bias:
                     names += [("bias_ih" + sfx, (g,)), ("bias_hh" + sfx, (g,))]
+                if proj_size:
+                    names.append(("weight_hr" + sfx, (proj_size, hidden_size)))
                 for name, shape in names:
                     setattr(self, name, Parameter(_wrap(np.empty(shape, dtype=dt))))
                     self._flat_weights_names.append(name)
@@ -236,7 +246,7 @@ class RNNBase(Module):
     @property
     def all_weights(self):
         nd = 2 if self.bidirectional else 1
-        per = 4 if self.bias else 2
+        per = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         ws = [getattr(self, n) for n in self._flat_weights_names]
         return [ws[i * per : (i + 1) * per] for i in range(self.num_layers * nd)]
 
@@ -245,6 +255,8 @@ class RNNBase(Module):
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if not self.bias:
@@ -261,7 +273,9 @@ class RNNBase(Module):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
         b_ih = getattr(self, "bias_ih" + sfx) if self.bias else None
         b_hh = getattr(self, "bias_hh" + sfx) if self.bias else None
-        return getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx), b_ih, b_hh
+        w_hr = getattr(self, "weight_hr" + sfx) if self.proj_size else None
+        w_ih, w_hh = getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx)
+        return w_ih, w_hh, b_ih, b_hh, w_hr
 
     def forward(self, input, hx=None):
         from ..utils.rnn import PackedSequence
@@ -291,7 +305,9 @@ class RNNBase(Module):
         nd = 2 if self.bidirectional else 1
         n = x.shape[1]
         lstm = self.mode == "LSTM"
-        want = (self.num_layers * nd, n, self.hidden_size)
+        real = self.proj_size or self.hidden_size
+        want = (self.num_layers * nd, n, real)
+        want_c = (self.num_layers * nd, n, self.hidden_size)
         h0 = c0 = None
         if hx is not None:
             if lstm:
@@ -301,13 +317,12 @@ class RNNBase(Module):
             if not batched:
                 h0 = h0.unsqueeze(1)
                 c0 = c0.unsqueeze(1) if c0 is not None else None
-            for t, nm in ((h0, "hidden"), (c0, "cell")):
-                if t is not None and tuple(t.shape) != want:
-                    raise RuntimeError(
-                        f"Expected {nm} size {want}, got {list(t.shape)}"
-                        if nm == "cell" or not lstm
-                        else f"Expected hidden[0] size {want}, got {list(t.shape)}"
-                    )
+            checks = [(h0, want, "hidden[0]" if lstm else "hidden")]
+            if lstm:
+                checks.append((c0, want_c, "hidden[1]"))
+            for t, size, nm in checks:
+                if t is not None and tuple(t.shape) != size:
+                    raise RuntimeError(f"Expected {nm} size {size}, got {list(t.shape)}")
         masks = None
         if lengths is not None:
             steps = np.arange(x.shape[0])[:, None] < np.asarray(lengths)[None, :]
@@ -318,7 +333,7 @@ class RNNBase(Module):
             outs = []
             for d in range(nd):
                 k = layer * nd + d
-                h = h0[k] if h0 is not None else x.new_zeros(n, self.hidden_size)
+                h = h0[k] if h0 is not None else x.new_zeros(n, real)
                 c = None
                 if lstm:
                     c = c0[k] if c0 is not None else x.new_zeros(n, self.hidden_size)
@@ -353,7 +368,7 @@ class RNNBase(Module):
         return (out, (h_n, c_n)) if lstm else (out, h_n)
 
     def _direction(self, x, h, c, weights, reverse, masks, lengths):
-        w_ih, w_hh, b_ih, b_hh = weights
+        w_ih, w_hh, b_ih, b_hh, w_hr = weights
         steps = x.shape[0]
         if reverse and lengths is not None:
             x = _reverse_padded(x, lengths)
@@ -365,7 +380,7 @@ class RNNBase(Module):
         for t in range(steps):
             xt = xw[t]
             if self.mode == "LSTM":
-                h2, c2 = _lstm_cell(xt, h, c, w_hh, b_hh)
+                h2, c2 = _lstm_cell(xt, h, c, w_hh, b_hh, w_hr)
             elif self.mode == "GRU":
                 h2, c2 = _gru_cell(xt, h, w_hh, b_hh), None
             else:
@@ -378,7 +393,7 @@ class RNNBase(Module):
             else:
                 h, c = h2, c2
                 outs.append(h2)
-        seq = V.stack(outs, 0) if outs else x.new_zeros(0, h.shape[0], self.hidden_size)
+        seq = V.stack(outs, 0) if outs else x.new_zeros(0, h.shape[0], h.shape[1])
         if reverse and lengths is not None:
             seq = _reverse_padded(seq, lengths)
         elif reverse:

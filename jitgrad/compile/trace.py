@@ -15,6 +15,7 @@ import warnings
 
 from .. import _dtype
 from .._grad_mode import STATE
+from ..tensor import Tensor
 from . import guards as _guards
 from .autodiff import ForwardOnlyVariant
 from .check import Snapshot, run_checked
@@ -188,6 +189,7 @@ class TracedFunction:
             return self.fn(*args, **kwargs)
         watch = _guards.Watch(self.fn, args, kwargs)
         before = watch.values(args, kwargs)
+        attrs_before = {k: _tensor_attrs(m) for k, (m, _) in watch.modules.items()}
         tr = Tracer(leaves)
         rng = _rng_state()
         STATE.tracer = tr
@@ -219,7 +221,10 @@ class TracedFunction:
                     stacklevel=3,
                 )
             return out
-        raw = tr.finish(out_leaves)
+        # tensor attributes a module's code (a hook: nn.utils.prune, weight_norm) rebinds to a
+        # value the step computes: extra outputs, bound again after every compiled call
+        rebound = [] if fwd_only is not None else _rebound(watch, attrs_before, tr)
+        raw = tr.finish(out_leaves + [t for _, _, t in rebound])
         guards = _guards.build(tr, watch, leaves)
         if watch.unstable:
             warnings.warn(
@@ -250,6 +255,7 @@ class TracedFunction:
             v = ForwardOnlyVariant(
                 name, raw, fwd_only, guards, tr.effects, out_tree, self.backend, self.options
             )
+        v.attr_binds = [(m, attr) for m, attr, _ in rebound]
         self._warn_layout(v)
         if self.async_compile:
             v.compile_async(leaves)
@@ -634,3 +640,19 @@ def trace(
 
 
 __all__ = ["trace", "TracedFunction", "TraceCheckError", "NonFiniteError", "user_frame"]
+
+
+def _tensor_attrs(m):
+    """A module's public tensor attributes that are neither parameters nor buffers."""
+    return {k: v for k, v in m.__dict__.items() if not k.startswith("_") and isinstance(v, Tensor)}
+
+
+def _rebound(watch, before, tr):
+    """[(module, attr, tensor)]: attributes the recorded call rebound to a traced value."""
+    out = []
+    for k, (m, _) in watch.modules.items():
+        old = before.get(k, {})
+        for attr, t in _tensor_attrs(m).items():
+            if old.get(attr) is not t and id(t._data) in tr.vals:
+                out.append((m, attr, t))
+    return out

@@ -237,11 +237,19 @@ class Variant:
         self.calls += 1
         return self.finish(leaves, arrays, outs)
 
+    attr_binds = ()  # (module, attribute): the last outputs, rebound after every call
+
     def finish(self, args, arrays, outs):
         g = self.graph
         for r, v in g.grad_binds:
             resolve(r, args)._grad = None if v is None else _wrap(outs[v])
-        return unflatten(self.out_tree, iter(self.outputs(args, outs)))
+        res = self.outputs(args, outs)
+        if self.attr_binds:
+            n = len(res) - len(self.attr_binds)
+            for (m, attr), t in zip(self.attr_binds, res[n:]):
+                setattr(m, attr, t)
+            res = res[:n]
+        return unflatten(self.out_tree, iter(res))
 
     def outputs(self, args, outs):
         g = self.graph

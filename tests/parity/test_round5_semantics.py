@@ -107,3 +107,32 @@ def test_entr_has_torchs_values_and_gradient_at_zero_and_below():
     assert g[0] == np.inf and g[1] == -1.0 and np.isnan(g[2]) and np.isnan(g[4])
     np.testing.assert_allclose(g[3], -(np.log(2.0) + 1))
     assert jg.special.entr(jg.tensor([1, 2])).dtype == jg.float32
+
+
+def test_traced_step_rebinds_tensor_attributes_that_a_hook_sets():
+    # nn.utils.prune / weight_norm style: a forward pre-hook sets ``module.attr`` to a value
+    # computed from the parameters; after a compiled call it must be this call's value
+    def run(traced):
+        jg.manual_seed(0)
+        m = nn.Linear(2, 1)
+        m.register_forward_pre_hook(lambda mod, inp: setattr(mod, "scaled", mod.weight * 2))
+        opt = jg.optim.SGD(m.parameters(), lr=0.5)
+
+        def step(x):
+            opt.zero_grad()
+            loss = m(x).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = jg.trace(backend="reference")(step) if traced else step
+        seen = []
+        for _ in range(4):
+            f(jg.ones(1, 2))
+            seen.append(m.scaled.detach().numpy().copy())
+        return seen, getattr(f, "stats", {})
+
+    (eager, _), (traced, stats) = run(False), run(True)
+    assert stats["compiled_calls"] == 2
+    for a, b in zip(eager, traced):
+        np.testing.assert_array_equal(a, b)

@@ -133,7 +133,9 @@ _MODULE_INTERNALS = {
     "_modules",
     "_non_persistent_buffers_set",
     "_forward_hooks",
+    "_forward_hooks_with_kwargs",
     "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
     "_backward_hooks",
     "_backward_pre_hooks",
 }

@@ -539,9 +539,7 @@ class Watch:
         """Hooks run inside the step too: the Python values their code reads are watched."""
         fns = []
         for m, _ in self.modules.values():
-            fns += [
-                h for h, _ in list(m._forward_pre_hooks.values()) + list(m._forward_hooks.values())
-            ]
+            fns += list(m._forward_pre_hooks.values()) + list(m._forward_hooks.values())
         for p in self.tensor_path.values():
             try:
                 t = p.get(self._A, self._K)

@@ -257,3 +257,24 @@ def test_parameter_basics():
 
     q = copy.deepcopy(p)
     assert isinstance(q, nn.Parameter) and q.requires_grad
+
+
+def test_forward_hook_dicts_hold_the_hooks_as_torch():
+    # the pruning tutorial iterates module._forward_pre_hooks.values() and reads hook attributes
+    m = nn.Linear(2, 2)
+
+    def pre(mod, args, kwargs):
+        return (args[0] * 2,), kwargs
+
+    h1 = m.register_forward_pre_hook(pre, with_kwargs=True)
+    h2 = m.register_forward_hook(lambda mod, args, out: out + 1)
+    assert list(m._forward_pre_hooks.values()) == [pre]
+    assert m._forward_pre_hooks_with_kwargs == {h1.id: True}
+    x = jg.ones(1, 2)
+    with jg.no_grad():
+        want = m.weight @ (x * 2).t()
+        np.testing.assert_allclose(m(x).numpy(), (want.t() + m.bias + 1).numpy())
+    h1.remove()
+    h2.remove()
+    assert not m._forward_pre_hooks and not m._forward_pre_hooks_with_kwargs
+    assert not m._forward_hooks

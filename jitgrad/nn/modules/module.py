@@ -40,14 +40,17 @@ def _type_name(v):
 class _RemovableHandle:
     _next_id = 0
 
-    def __init__(self, store):
+    def __init__(self, store, extra=None):
         self._store = store
+        self._extra = extra  # torch's extra dict: the with_kwargs flags of forward hooks
         self.id = _RemovableHandle._next_id
         _RemovableHandle._next_id += 1
         hooks_changed()
 
     def remove(self):
         self._store.pop(self.id, None)
+        if self._extra is not None:
+            self._extra.pop(self.id, None)
         hooks_changed()
 
     def __enter__(self):
@@ -82,8 +85,10 @@ class Module:
         d["_buffers"] = OrderedDict()
         d["_non_persistent_buffers_set"] = set()
         d["_modules"] = OrderedDict()
-        d["_forward_hooks"] = OrderedDict()
+        d["_forward_hooks"] = OrderedDict()  # id -> hook, as torch (tutorials iterate it)
+        d["_forward_hooks_with_kwargs"] = OrderedDict()  # id -> True
         d["_forward_pre_hooks"] = OrderedDict()
+        d["_forward_pre_hooks_with_kwargs"] = OrderedDict()
         d["_backward_hooks"] = OrderedDict()
         d["_backward_pre_hooks"] = OrderedDict()
 
@@ -591,16 +596,20 @@ class Module:
     # ---- calling -----------------------------------------------------------------
     def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False):
         """``hook(module, args, output)`` after forward; a non-None return replaces output."""
-        h = _RemovableHandle(self._forward_hooks)
-        self._forward_hooks[h.id] = (hook, with_kwargs)
+        h = _RemovableHandle(self._forward_hooks, self._forward_hooks_with_kwargs)
+        self._forward_hooks[h.id] = hook
+        if with_kwargs:
+            self._forward_hooks_with_kwargs[h.id] = True
         if prepend:
             self._forward_hooks.move_to_end(h.id, last=False)
         return h
 
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
         """``hook(module, args)`` before forward; a non-None return replaces the args."""
-        h = _RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[h.id] = (hook, with_kwargs)
+        h = _RemovableHandle(self._forward_pre_hooks, self._forward_pre_hooks_with_kwargs)
+        self._forward_pre_hooks[h.id] = hook
+        if with_kwargs:
+            self._forward_pre_hooks_with_kwargs[h.id] = True
         if prepend:
             self._forward_pre_hooks.move_to_end(h.id, last=False)
         return h
@@ -635,8 +644,9 @@ class Module:
         bw = d.get("_backward_hooks") or d.get("_backward_pre_hooks")
         if not self._forward_pre_hooks and not self._forward_hooks and not bw:
             return self.forward(*args, **kwargs)
-        for hook, with_kwargs in list(self._forward_pre_hooks.values()):
-            if with_kwargs:
+        kw_pre = d.get("_forward_pre_hooks_with_kwargs", ())
+        for k, hook in list(self._forward_pre_hooks.items()):
+            if k in kw_pre:
                 r = hook(self, args, kwargs)
                 if r is not None:
                     args, kwargs = r
@@ -647,8 +657,9 @@ class Module:
         if bw:
             args, state = _backward_inputs(self, args)
         out = self.forward(*args, **kwargs)
-        for hook, with_kwargs in list(self._forward_hooks.values()):
-            r = hook(self, args, kwargs, out) if with_kwargs else hook(self, args, out)
+        kw_post = d.get("_forward_hooks_with_kwargs", ())
+        for k, hook in list(self._forward_hooks.items()):
+            r = hook(self, args, kwargs, out) if k in kw_post else hook(self, args, out)
             if r is not None:
                 out = r
         if bw:

@@ -39,7 +39,6 @@ class WeightNorm:
     @staticmethod
     def apply(module, name, dim):
         for hook in module._forward_pre_hooks.values():
-            hook = hook[0] if isinstance(hook, tuple) else hook
             if isinstance(hook, WeightNorm) and hook.name == name:
                 raise RuntimeError(
                     f"Cannot register two weight_norm hooks on the same parameter {name}"
@@ -76,9 +75,8 @@ def weight_norm(module, name="weight", dim=0):
 
 def _remove_hook(module, name, kind, label):
     for k, hook in list(module._forward_pre_hooks.items()):
-        h = hook[0] if isinstance(hook, tuple) else hook
-        if isinstance(h, kind) and h.name == name:
-            h.remove(module)
+        if isinstance(hook, kind) and hook.name == name:
+            hook.remove(module)
             del module._forward_pre_hooks[k]
             return module
     raise ValueError(f"{label} of '{name}' not found in {module}")
@@ -129,7 +127,6 @@ class SpectralNorm:
     @staticmethod
     def apply(module, name, n_power_iterations, dim, eps):
         for hook in module._forward_pre_hooks.values():
-            hook = hook[0] if isinstance(hook, tuple) else hook
             if isinstance(hook, SpectralNorm) and hook.name == name:
                 raise RuntimeError(
                     f"Cannot register two spectral_norm hooks on the same parameter {name}"

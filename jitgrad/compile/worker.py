@@ -652,6 +652,11 @@ def step_calls(mod, args, func="step"):
     py = getattr(fn, "py_func", None)
     if py is None:
         return None
+    # copies: the step writes its state in place (``in2.reshape(-1)[:] = b78``, a scalar
+    # slot), and with stub kernels it would write garbage into the live parameters that the
+    # eager calls running meanwhile read (a traced DDP step diverged this way at tier 1);
+    # read-only arrays as they are (a copy would be writable: another numba type)
+    args = [_scratch(a) for a in args]
     g = dict(py.__globals__)
     found = {}
     for name, v in list(g.items()):
@@ -677,6 +682,15 @@ def step_calls(mod, args, func="step"):
     except Exception:
         return None
     return found
+
+
+def _scratch(a):
+    """A writable array for a stub run: a copy of ``a`` (same layout), ``a`` when read-only."""
+    import numpy as np
+
+    if isinstance(a, np.ndarray) and a.flags.writeable:
+        return a.copy(order="K")
+    return a
 
 
 def _no_effects(name, arrays, shapes, params, dtype, cshape):

@@ -784,8 +784,11 @@ def _lock_path(msg):
     return os.path.join(root, f"{msg['name']}.{msg['func']}.lock")
 
 
+_READY = []  # when this worker had finished its start-up (``_child_prewarm``), wall clock
+
+
 def _job(msg, mods):
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, started = time.perf_counter(), time.process_time(), time.time()
     for k, v in msg.get("env", {}).items():  # the cache settings the parent has now
         if v is None:
             os.environ.pop(k, None)
@@ -822,6 +825,8 @@ def _job(msg, mods):
             "pid": os.getpid(),
             "seconds": time.perf_counter() - t0,
             "cpu_seconds": time.process_time() - c0,  # this worker's CPU time (load-proof)
+            "started": started,  # wall clock (time.time()): for timelines
+            "worker_ready": _READY[0] if _READY else None,
             "compiled": len(msg["sigs"]) - hits,
             "from_disk": hits,
             # kernels the function's compile had to compile itself (not found ready)
@@ -880,6 +885,7 @@ def _child_main():
     import numba  # noqa: F401  (before the first job: unpickling signatures needs numba types)
 
     _child_prewarm()
+    _READY.append(time.time())
     mods = {}
     while True:
         msg = _recv(inp)

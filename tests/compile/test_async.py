@@ -211,6 +211,27 @@ def test_serial_twin_of_a_parallel_kernel():
     assert tiers.serial_twin(twin) is None  # a serial kernel has none
 
 
+def test_split_kernels_finds_the_kernels_and_counts_the_step():
+    from jitgrad.compile import tiers
+
+    src = (
+        "import numba\n_FM = ['reassoc']\n\n"
+        "@numba.njit(cache=CACHE)\ndef k_1(o0, a0):\n    for j0 in range(o0.shape[0]):\n"
+        "        o0[j0] = a0[j0]\n\n\n"
+        "def _py0(*arrays):\n    return arrays[0]\n\n\n"
+        "@numba.njit(cache=CACHE)\ndef k_2(o0):\n    o0[0] = 1\n\n\n"
+        "@numba.njit(cache=CACHE)\ndef step(a, b):\n    k_1(a, b)\n"
+        "    with numba.objmode(v1='float64[::1]'):\n        v1 = _py0(a)\n    k_2(v1)\n"
+        "    return (v1, )\n"
+    )
+    header, blocks, n = tiers.split_kernels(src)
+    assert header == "import numba\n_FM = ['reassoc']\n"
+    assert list(blocks) == ["k_1", "k_2"]
+    assert blocks["k_1"].startswith("@numba.njit") and blocks["k_1"].endswith("= a0[j0]")
+    assert blocks["k_2"] == "@numba.njit(cache=CACHE)\ndef k_2(o0):\n    o0[0] = 1"
+    assert n == 5  # the statements of step, the with block's body included
+
+
 def test_tier1_slower_than_eager_warns_once_when_it_stays():
     from types import SimpleNamespace
 

@@ -29,6 +29,7 @@ import hashlib
 import importlib
 import os
 import pickle
+import queue
 import tempfile
 import time
 import types
@@ -142,6 +143,7 @@ class _Plan:
     def __init__(self, exe, calls):
         header, blocks, self.n_stmts = split_kernels(exe.src)
         self.jobs, self.loads, self.kernels, self.later = [], [], {}, []
+        self.job_loads = []  # (dispatcher, signatures) of each job, in the order of ``jobs``
         self.shared = 0  # kernels found compiled on disk already (another graph's, another run's)
         for (m, f), sigs in calls.items():
             if m is None:
@@ -162,6 +164,7 @@ class _Plan:
                 self.shared += 1
             if todo:
                 self.jobs.append((where[0], where[1], f, todo))
+                self.job_loads.append((fn, sigs))
             self.loads.append((fn, sigs))
         self.n_kernels = len(self.kernels)
 
@@ -302,19 +305,46 @@ def _tier1(variant, exe, arrays, info):
     info["tier1_kernels"] = plan.n_kernels
     info["tier1_shared"] = plan.shared
     info["tier1_plan_seconds"] = time.perf_counter() - t0
+    load_s = [0.0]
+    done = set()
+
+    def load(fn, sigs):
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", numba.NumbaWarning)
+            for sg in sigs:
+                fn.compile(sg)  # from disk: the worker compiled it (or an earlier run did)
+        done.add(id(fn))
+        load_s[0] += time.perf_counter() - t
+
     if plan.jobs:
-        info["tier1_worker"] = _worker.submit_jobs(exe.key, plan.jobs).result()
+        # each function is loaded as soon as its job is done, while the worker compiles the
+        # next ones: only the last load stays on the way to the first compiled call
+        finished = queue.Queue()
+        fut = _worker.submit_jobs(exe.key, plan.jobs, on_result=finished.put)
+        by_job = dict(zip([(m, f) for m, _, f, _ in plan.jobs], plan.job_loads))
+        compiling = {id(fn) for fn, _ in plan.job_loads}
+        for fn, sigs in plan.loads:  # what is compiled already, while the worker starts
+            if id(fn) not in compiling and id(fn) not in done:
+                load(fn, sigs)
+        while not fut.done():
+            try:
+                what = finished.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if what in by_job:
+                load(*by_job[what])
+        info["tier1_worker"] = fut.result()
         info["tier1_compiled"] = len(plan.jobs)
     else:
         info["tier1_worker"] = None
         info["tier1_compiled"] = 0
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", numba.NumbaWarning)
-        for fn, sigs in plan.loads:
-            for s in sigs:
-                fn.compile(s)  # from disk: the worker compiled it
-    info["tier1_load_seconds"] = time.perf_counter() - t0
+    for fn, sigs in plan.loads:
+        if id(fn) not in done:
+            load(fn, sigs)
+    info["tier1_load_seconds"] = load_s[0]
+    info["tier1_load_after_s"] = time.perf_counter() - t0  # on the way after the last job
     t1 = copy.copy(exe)
     t1.fn = python_step(exe.mod, plan.kernels)
     t1.compile_seconds = 0.0  # nothing left to compile at the first call

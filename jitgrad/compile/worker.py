@@ -123,6 +123,7 @@ class _Task:
         ``step`` or the last one named), or independent ``jobs`` [(module name, path or
         None, func, sigs)] spread over the workers (no final one)."""
         self.key, self.name, self.path = key, name, path
+        self.on_result = None  # called with each finished job's (module name, function)
         self.future = concurrent.futures.Future()
         self.t0 = time.perf_counter()
         self.results = []
@@ -266,6 +267,8 @@ class _Pool:
         task = job.task
         if msg["ok"]:
             task.results.append({"func": job.func, **msg["info"]})
+            if task.on_result is not None:
+                task.on_result((job.name, job.func))
         elif msg["kind"] == "cache":
             return task.fail(CacheWriteError(msg.get("errno") or 0, msg["error"]))
         elif job.final:
@@ -361,13 +364,17 @@ def link_kernels(name, kernels):
     _LINKS[name] = dict(kernels)
 
 
-def submit_jobs(key, jobs):
+def submit_jobs(key, jobs, on_result=None):
     """Compile independent functions in the workers, spread over them (the kernels of a
     tier-1 step): ``jobs`` is [(module name, module file or None for an importable module,
-    function, [signature])]; returns a Future of timing info (as ``submit``)."""
+    function, [signature])]; returns a Future of timing info (as ``submit``). ``on_result``
+    is called (in a reader thread: keep it short) with (module name, function) of each job
+    as it finishes."""
     if not jobs:
         raise ValueError("jitgrad.compile.worker.submit_jobs: nothing to compile")
-    return _POOL.submit(_Task(key, None, None, jobs=jobs))
+    task = _Task(key, None, None, jobs=jobs)
+    task.on_result = on_result
+    return _POOL.submit(task)
 
 
 def start():

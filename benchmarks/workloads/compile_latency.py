@@ -312,6 +312,16 @@ ROWS = {
         "cold",
         {"jitgrad compiled": ("jitgrad worker", "cold"), **{p: (p, "cold") for p in _PEERS}},
     ),
+    "cold_proc": (
+        "import -> first compiled call (tier 1): the import, then first call -> first compiled "
+        "call, cold cache, new process [worker]",
+        "s",
+        "cold (from import)",
+        {
+            "jitgrad compiled": ("jitgrad worker", "cold_proc"),
+            **{p: (p, "cold_proc") for p in _PEERS},
+        },
+    ),
     "cold_tier2": (
         "first call -> first whole-step (tier 2) call, cold cache [worker]",
         "s",
@@ -383,6 +393,7 @@ def _record(samples, fw, kind, r):
 
     if kind == "cold":
         add("cold", r["first_s"])
+        add("cold_proc", r["import_s"] + r["first_s"])
         add("eager_median", r.get("eager_during_median"))
         add("eager_mean", r.get("eager_during_mean"))
         for m in ("eager_base", "eager_base_mean", "eager_base_1t", "eager_base_1t_mean"):

@@ -125,13 +125,24 @@ def tier_line(exe):
             f"tier 1 (the step's Python version over {ti['tier1_kernels']} kernels compiled "
             f"one by one: {ti['tier1_compiled']} function(s) compiled, {ti['tier1_shared']} "
             f"kernel(s) found compiled) ready after {ti['tier1_seconds']:.3f} s "
-            f"(load {ti['tier1_load_seconds']:.3f} s)"
+            f"(load {ti['tier1_load_seconds']:.3f} s"
+            + ("; call plan stored by an earlier run" if ti.get("tier1_plan_stored") else "")
+            + ")"
         )
         if ti.get("tier1_in_process"):
             parts.append(
                 f"{ti['tier1_in_process']} kernel signature(s) compiled in this process at "
                 "the first tier-1 call"
             )
+        if ti.get("tier1_parallel"):
+            n = ti["tier1_parallel"]
+            if ti.get("tier1_parallel_error"):
+                done = f"not swapped in ({ti['tier1_parallel_error']}): tier 1 keeps them serial"
+            elif ti.get("tier1_parallel_seconds") is not None:
+                done = f"swapped in after {ti['tier1_parallel_seconds']:.3f} s"
+            else:
+                done = "compiling"
+            parts.append(f"{n} parallel kernel(s) ran as serial twins first, {done}")
     elif ti.get("tier1_error"):
         parts.append(f"tier 1 not built ({ti['tier1_error']})")
     if ti.get("tier2_seconds") is not None:

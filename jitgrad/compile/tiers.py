@@ -24,11 +24,13 @@ foreground mode (``JITGRAD_ASYNC_COMPILE=0``) is unchanged: the first compiled c
 the whole step in this process (tier 2 directly).
 """
 
-import ast
 import copy
 import hashlib
 import importlib
 import os
+import pickle
+import queue
+import tempfile
 import time
 import types
 import warnings
@@ -60,20 +62,30 @@ def tier2_limit():
 
 def split_kernels(src):
     """(module header, {kernel name: its decorated source}, statements of ``step``) of a
-    generated CPU module."""
-    tree = ast.parse(src)
+    generated CPU module. A scan of its lines (top-level functions start at column 0, one
+    statement a line in the generated code): ``ast`` took 0.3-0.7 s on a ResNet-18 step."""
     lines = src.splitlines()
-    first, blocks, n_step = None, {}, 0
-    for node in tree.body:
-        if not isinstance(node, ast.FunctionDef):
-            continue
-        start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
-        first = start if first is None else first
-        if node.name == "step":
-            n_step = sum(1 for s in ast.walk(node) if isinstance(s, ast.stmt)) - 1
-        elif node.name.startswith("k_") and node.decorator_list:
-            blocks[node.name] = "\n".join(lines[start - 1 : node.end_lineno])
-    header = "\n".join(lines[: (first or 1) - 1])
+    starts = [  # a top-level function's first line: its decorator, or its def
+        i
+        for i, ln in enumerate(lines)
+        if ln.startswith(("@", "def ")) and not (i and lines[i - 1].startswith("@"))
+    ]
+    blocks, n_step = {}, 0
+    for i in starts:
+        j = i
+        while not lines[j].startswith("def "):
+            j += 1
+        name = lines[j][4:].split("(", 1)[0].strip()
+        end = j + 1
+        while end < len(lines) and not (lines[end][:1].strip() and lines[end][0] != "#"):
+            end += 1
+        while end > j + 1 and not lines[end - 1].strip():
+            end -= 1
+        if name == "step":
+            n_step = sum(1 for ln in lines[j + 1 : end] if ln.strip() and ln.lstrip()[0] != "#")
+        elif name.startswith("k_") and j > i:
+            blocks[name] = "\n".join(lines[i:end])
+    header = "\n".join(lines[: starts[0]]) if starts else src
     return header, blocks, n_step
 
 
@@ -95,35 +107,64 @@ def python_step(mod, kernels):
     return types.FunctionType(py.__code__, g, "step_tier1", py.__defaults__, py.__closure__)
 
 
+_PAR = "parallel=True"
+
+
+def serial_twin(block):
+    """A ``parallel=True`` kernel's source compiled serially (``prange`` runs as ``range``),
+    or None for a serial kernel. Bit-identical to the parallel one: its prange loops are
+    elementwise or over chunks each writing its own partial sum (cpu.py), so nothing depends
+    on how the iterations are split; numba's parfor pass makes it 2-4x slower to compile."""
+    head, sep, rest = block.partition("\n")
+    return head.replace(_PAR, "parallel=False") + sep + rest if _PAR in head else None
+
+
+def _kernel_fn(header, block, f):
+    from .backends import cache as _cache
+
+    key, src = kernel_module(header, block)
+    kmod, _ = _cache.load_module(key, src, True)
+    if not getattr(kmod, "CACHE", False) or not getattr(kmod, "__file__", None):
+        raise OSError("the kernel modules have no disk cache")
+    return getattr(kmod, f), (kmod.__name__, kmod.__file__)
+
+
+def _todo(fn, sigs):
+    from .backends import cache as _cache
+
+    return [s for s in sigs if s not in fn.overloads and not _cache.has_compiled(fn, s)]
+
+
 class _Plan:
-    """What tier 1 needs for one step: the worker jobs and how to load their results."""
+    """What tier 1 needs for one step: the worker jobs and how to load their results. A
+    parallel kernel runs as its serial twin first (``serial_twin``); the parallel one is a
+    later job (``self.later``), swapped in when loaded."""
 
     def __init__(self, exe, calls):
-        from .backends import cache as _cache
-
         header, blocks, self.n_stmts = split_kernels(exe.src)
-        self.jobs, self.loads, self.kernels = [], [], {}
+        self.jobs, self.loads, self.kernels, self.later = [], [], {}, []
+        self.job_loads = []  # (dispatcher, signatures) of each job, in the order of ``jobs``
         self.shared = 0  # kernels found compiled on disk already (another graph's, another run's)
         for (m, f), sigs in calls.items():
             if m is None:
                 block = blocks.get(f)
                 if block is None:
                     raise LookupError(f"kernel {f} not found in the generated module")
-                key, src = kernel_module(header, block)
-                kmod, _ = _cache.load_module(key, src, True)
-                if not getattr(kmod, "CACHE", False) or not getattr(kmod, "__file__", None):
-                    raise OSError("the kernel modules have no disk cache")
-                fn = getattr(kmod, f)
+                fn, where = _kernel_fn(header, block, f)
+                twin = serial_twin(block)
+                if twin is not None and _todo(fn, sigs):  # parallel, not compiled yet
+                    self.later.append((f, fn, where, sigs))
+                    fn, where = _kernel_fn(header, twin, f)
                 self.kernels[f] = fn
-                where = (kmod.__name__, kmod.__file__)
             else:
                 fn = getattr(importlib.import_module(m), f)
                 where = (m, None)
-            todo = [s for s in sigs if s not in fn.overloads and not _cache.has_compiled(fn, s)]
+            todo = _todo(fn, sigs)
             if m is None and not todo:
                 self.shared += 1
             if todo:
                 self.jobs.append((where[0], where[1], f, todo))
+                self.job_loads.append((fn, sigs))
             self.loads.append((fn, sigs))
         self.n_kernels = len(self.kernels)
 
@@ -163,6 +204,8 @@ def compile_tiered(variant, arrays):
                 f"JITGRAD_TIER2_MAX_STMTS={limit} (numba's whole-step compile would take "
                 "longer than it can pay back); the step stays at tier 1"
             )
+        _parallel_kernels(variant, t1, info, t0)
+        if "tier2" in info:
             t1.tier_info = info
             return
     if t1 is not None:  # tier 2 links tier 1's compiled kernels instead of compiling its own
@@ -195,6 +238,39 @@ def compile_tiered(variant, arrays):
         exe.tier1_exe = t1
 
 
+def _parallel_kernels(variant, t1, info, t0):
+    """After tier 1 runs: compile the parallel kernels it runs as serial twins, and swap
+    them into its step (and into the kernels tier 2 links). A failure keeps the twins (the
+    same bits, serial) and says so in ``explain()``."""
+    from . import worker as _worker
+
+    later = t1.tier1_later
+    if not later:
+        return
+    info["tier1_parallel"] = len(later)
+    try:
+        jobs = [(w[0], w[1], f, _todo(fn, sigs)) for f, fn, w, sigs in later]
+        jobs = [j for j in jobs if j[3]]
+        if jobs:
+            _worker.submit_jobs(t1.key, jobs).result()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _, fn, _, sigs in later:
+                for sg in sigs:
+                    fn.compile(sg)  # from disk
+    except Exception as e:
+        if _worker.exiting():
+            raise _worker.Exiting() from None
+        info["tier1_parallel_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+        return
+    g = t1.fn.__globals__
+    kernels = dict(t1.kernel_fns)
+    for f, fn, _, _ in later:
+        g[f] = kernels[f] = fn  # the next call of the Python step runs the parallel kernel
+    t1.kernel_fns = list(kernels.items())
+    info["tier1_parallel_seconds"] = time.perf_counter() - t0
+
+
 def _tier1(variant, exe, arrays, info):
     """The tier-1 executable (a copy of ``exe`` whose step is the Python one), or None when
     the step compiles in one go anyway (already compiled, workers off, no disk cache)."""
@@ -210,27 +286,65 @@ def _tier1(variant, exe, arrays, info):
     if sig in exe.fn.overloads or _cache.has_compiled(exe.fn, sig):
         return None  # the whole step is there already: loading it is the fast path
     t0 = time.perf_counter()
-    calls = _worker.step_calls(exe.mod, args)
-    if calls is None:
-        raise RuntimeError("the step's Python version did not run with stub kernels")
-    plan = _Plan(exe, calls)
+    plan = None
+    path = _plan_path(exe.key, sig)
+    calls = _load_calls(path)
+    if calls is not None:  # a warm process: the call plan stored by the first one
+        try:
+            plan = _Plan(exe, calls)
+            info["tier1_plan_stored"] = True
+        except Exception:  # stale or damaged: find it again
+            plan = None
+    if plan is None:
+        calls = _worker.step_calls(exe.mod, args)
+        if calls is None:
+            raise RuntimeError("the step's Python version did not run with stub kernels")
+        plan = _Plan(exe, calls)
+        _save_calls(path, calls)
     info["stmts"] = plan.n_stmts
     info["tier1_kernels"] = plan.n_kernels
     info["tier1_shared"] = plan.shared
     info["tier1_plan_seconds"] = time.perf_counter() - t0
+    load_s = [0.0]
+    done = set()
+
+    def load(fn, sigs):
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", numba.NumbaWarning)
+            for sg in sigs:
+                fn.compile(sg)  # from disk: the worker compiled it (or an earlier run did)
+        done.add(id(fn))
+        load_s[0] += time.perf_counter() - t
+
     if plan.jobs:
-        info["tier1_worker"] = _worker.submit_jobs(exe.key, plan.jobs).result()
+        # each function is loaded as soon as its job is done, while the worker compiles the
+        # next ones: only the last load stays on the way to the first compiled call
+        finished = queue.Queue()
+        fut = _worker.submit_jobs(exe.key, plan.jobs, on_result=finished.put)
+        by_job = dict(zip([(m, f) for m, _, f, _ in plan.jobs], plan.job_loads))
+        compiling = {id(fn) for fn, _ in plan.job_loads}
+        for fn, sigs in plan.loads:  # what is compiled already, while the worker starts
+            if id(fn) not in compiling and id(fn) not in done:
+                load(fn, sigs)
+        while not fut.done():
+            try:
+                what = finished.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if what in by_job:
+                load(*by_job[what])
+        info["tier1_worker"] = fut.result()
         info["tier1_compiled"] = len(plan.jobs)
     else:
         info["tier1_worker"] = None
         info["tier1_compiled"] = 0
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", numba.NumbaWarning)
-        for fn, sigs in plan.loads:
-            for s in sigs:
-                fn.compile(s)  # from disk: the worker compiled it
-    info["tier1_load_seconds"] = time.perf_counter() - t0
+    for fn, sigs in plan.loads:
+        if id(fn) not in done:
+            load(fn, sigs)
+    info["tier1_load_seconds"] = load_s[0]
+    info["tier1_load_after_s"] = time.perf_counter() - t0  # on the way after the last job
     t1 = copy.copy(exe)
     t1.fn = python_step(exe.mod, plan.kernels)
     t1.compile_seconds = 0.0  # nothing left to compile at the first call
@@ -241,10 +355,42 @@ def _tier1(variant, exe, arrays, info):
     t1.tier = 1
     t1.tier_info = info
     t1.kernel_fns = list(plan.kernels.items())  # (name, dispatcher) of its kernels
+    t1.tier1_later = plan.later  # parallel kernels running as serial twins for now
     fns = list(plan.kernels.values()) + [fn for fn, _ in plan.loads]
     t1.tier1_fns = list({id(fn): fn for fn in fns}.values())
     info["tier1_misses"] = _misses(t1.tier1_fns)
     return t1
+
+
+def _plan_path(key, sig):
+    """The file of the call plan (``worker.step_calls``'s answer) of step ``key`` for argument
+    types ``sig``: beside the step's entry, so evicted with it (``cache.entries``)."""
+    from .backends import cache as _cache
+
+    h = hashlib.sha256(repr(sig).encode()).hexdigest()[:16]
+    return os.path.join(_cache.entry_root(), f"{_cache.PREFIX}{key}.{h}.plan")
+
+
+def _load_calls(path):
+    """The stored call plan, or None (none stored, unreadable, damaged)."""
+    try:
+        with open(path, "rb") as f:
+            calls = pickle.load(f)
+    except Exception:
+        return None
+    return calls if isinstance(calls, dict) else None
+
+
+def _save_calls(path, calls):
+    """Store the call plan for the next process (atomic; a failure only costs it the stub
+    run)."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(calls, f)
+        os.replace(tmp, path)
+    except Exception:
+        pass
 
 
 def _misses(fns):

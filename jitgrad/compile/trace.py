@@ -51,6 +51,13 @@ class TracedFunction:
         self.async_compile = async_compile
         if device not in ("cpu", "cuda"):
             raise ValueError(f"jitgrad.trace: device must be 'cpu' or 'cuda', got {device!r}")
+        if async_compile and (backend or device) == "cpu":
+            from .worker import prewarm
+
+            # the worker's start-up (a new interpreter importing numba and the CPU backend:
+            # ~0.5 s idle, 1.4 s at load 3) overlaps whatever runs before the first call,
+            # instead of the first calls (notes/issue-13.md, round 5)
+            prewarm()
         self.fn = fn
         self.device = device
         self.backend = backend or device

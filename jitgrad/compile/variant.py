@@ -92,11 +92,10 @@ class Variant:
         from .worker import hold_blas, release_blas
 
         held = hold_blas()  # NumPy's BLAS on one thread meanwhile (worker.py says why)
-        # in tiers; a step with object-mode fallbacks (collectives of a DDP step, NumPy ops)
-        # compiles whole, as before: tier 1's Python version of such a step is not yet right
-        # for in-place collectives (found at merge: a traced DDP step returned garbage)
-        tiered = getattr(self.exe, "name", None) == "cpu" and hasattr(self.exe, "src")
-        if tiered and not getattr(self.exe, "fallbacks", None):
+        # in tiers, object-mode fallbacks (a DDP step's collectives) included: the garbage a
+        # traced DDP step once returned came from the stub run writing into the live state
+        # (worker.step_calls now runs on copies), not from tier 1's Python step
+        if getattr(self.exe, "name", None) == "cpu" and hasattr(self.exe, "src"):
             from .tiers import compile_tiered
 
             pre = functools.partial(compile_tiered, self)

@@ -123,6 +123,7 @@ class _Task:
         ``step`` or the last one named), or independent ``jobs`` [(module name, path or
         None, func, sigs)] spread over the workers (no final one)."""
         self.key, self.name, self.path = key, name, path
+        self.on_result = None  # called with each finished job's (module name, function)
         self.future = concurrent.futures.Future()
         self.t0 = time.perf_counter()
         self.results = []
@@ -266,6 +267,8 @@ class _Pool:
         task = job.task
         if msg["ok"]:
             task.results.append({"func": job.func, **msg["info"]})
+            if task.on_result is not None:
+                task.on_result((job.name, job.func))
         elif msg["kind"] == "cache":
             return task.fail(CacheWriteError(msg.get("errno") or 0, msg["error"]))
         elif job.final:
@@ -361,13 +364,17 @@ def link_kernels(name, kernels):
     _LINKS[name] = dict(kernels)
 
 
-def submit_jobs(key, jobs):
+def submit_jobs(key, jobs, on_result=None):
     """Compile independent functions in the workers, spread over them (the kernels of a
     tier-1 step): ``jobs`` is [(module name, module file or None for an importable module,
-    function, [signature])]; returns a Future of timing info (as ``submit``)."""
+    function, [signature])]; returns a Future of timing info (as ``submit``). ``on_result``
+    is called (in a reader thread: keep it short) with (module name, function) of each job
+    as it finishes."""
     if not jobs:
         raise ValueError("jitgrad.compile.worker.submit_jobs: nothing to compile")
-    return _POOL.submit(_Task(key, None, None, jobs=jobs))
+    task = _Task(key, None, None, jobs=jobs)
+    task.on_result = on_result
+    return _POOL.submit(task)
 
 
 def start():
@@ -652,6 +659,11 @@ def step_calls(mod, args, func="step"):
     py = getattr(fn, "py_func", None)
     if py is None:
         return None
+    # copies: the step writes its state in place (``in2.reshape(-1)[:] = b78``, a scalar
+    # slot), and with stub kernels it would write garbage into the live parameters that the
+    # eager calls running meanwhile read (a traced DDP step diverged this way at tier 1);
+    # read-only arrays as they are (a copy would be writable: another numba type)
+    args = [_scratch(a) for a in args]
     g = dict(py.__globals__)
     found = {}
     for name, v in list(g.items()):
@@ -677,6 +689,15 @@ def step_calls(mod, args, func="step"):
     except Exception:
         return None
     return found
+
+
+def _scratch(a):
+    """A writable array for a stub run: a copy of ``a`` (same layout), ``a`` when read-only."""
+    import numpy as np
+
+    if isinstance(a, np.ndarray) and a.flags.writeable:
+        return a.copy(order="K")
+    return a
 
 
 def _no_effects(name, arrays, shapes, params, dtype, cshape):
@@ -770,8 +791,11 @@ def _lock_path(msg):
     return os.path.join(root, f"{msg['name']}.{msg['func']}.lock")
 
 
+_READY = []  # when this worker had finished its start-up (``_child_prewarm``), wall clock
+
+
 def _job(msg, mods):
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, started = time.perf_counter(), time.process_time(), time.time()
     for k, v in msg.get("env", {}).items():  # the cache settings the parent has now
         if v is None:
             os.environ.pop(k, None)
@@ -808,6 +832,8 @@ def _job(msg, mods):
             "pid": os.getpid(),
             "seconds": time.perf_counter() - t0,
             "cpu_seconds": time.process_time() - c0,  # this worker's CPU time (load-proof)
+            "started": started,  # wall clock (time.time()): for timelines
+            "worker_ready": _READY[0] if _READY else None,
             "compiled": len(msg["sigs"]) - hits,
             "from_disk": hits,
             # kernels the function's compile had to compile itself (not found ready)
@@ -866,6 +892,7 @@ def _child_main():
     import numba  # noqa: F401  (before the first job: unpickling signatures needs numba types)
 
     _child_prewarm()
+    _READY.append(time.time())
     mods = {}
     while True:
         msg = _recv(inp)

@@ -139,6 +139,20 @@ def test_worker_compiles_while_eager_calls_run(via_worker, monkeypatch):
     assert exe3.tier == 1 and set(traced3.tiers) == {1} and not hasattr(exe3, "worker_info")
     assert "stays at tier 1" in traced3.explain()
     _matches_eager(w3, losses3, 0.1, variant=3)
+
+    # the same step again (as a warm process would): its call plan comes from the disk, no
+    # stub run (a ResNet-18 step's takes seconds), nothing compiled
+    def no_stub_run(*a, **k):
+        raise AssertionError("the stub run ran again")
+
+    step_calls = worker.step_calls
+    monkeypatch.setattr(worker, "step_calls", no_stub_run)
+    traced4, w4, losses4, _ = _run_until_compiled(0.1, variant=3, tier2=False)
+    ti4 = traced4.last.exe.tier_info
+    assert ti4.get("tier1_plan_stored") and ti4["tier1_compiled"] == 0, ti4
+    assert "call plan stored by an earlier run" in traced4.explain()
+    _matches_eager(w4, losses4, 0.1, variant=3)
+    monkeypatch.setattr(worker, "step_calls", step_calls)
     if worker.numpy_blas_threads() is not None:  # NumPy's BLAS on one thread meanwhile
         assert traced.blas_while_compiling == {1}
     _matches_eager(w, losses, 0.1)
@@ -183,6 +197,39 @@ def test_worker_dying_twice_falls_back_to_compiling_in_process(via_worker, monke
     assert any(f"pid {killed[0]}" in m for m in msgs)
     assert traced.stats["compiled_calls"] >= 5 and traced.tiers[-1] == 2
     _matches_eager(w, losses, 0.12, variant=2)
+
+
+def test_serial_twin_of_a_parallel_kernel():
+    from jitgrad.compile import tiers
+
+    block = (
+        "@numba.njit(cache=CACHE, parallel=True, error_model='numpy')\n"
+        "def k_1(o0, a0, par_t):\n    for j0 in prange(o0.shape[0]):\n        o0[j0] = a0[j0]"
+    )
+    twin = tiers.serial_twin(block)
+    assert twin == block.replace("parallel=True", "parallel=False", 1)
+    assert tiers.serial_twin(twin) is None  # a serial kernel has none
+
+
+def test_split_kernels_finds_the_kernels_and_counts_the_step():
+    from jitgrad.compile import tiers
+
+    src = (
+        "import numba\n_FM = ['reassoc']\n\n"
+        "@numba.njit(cache=CACHE)\ndef k_1(o0, a0):\n    for j0 in range(o0.shape[0]):\n"
+        "        o0[j0] = a0[j0]\n\n\n"
+        "def _py0(*arrays):\n    return arrays[0]\n\n\n"
+        "@numba.njit(cache=CACHE)\ndef k_2(o0):\n    o0[0] = 1\n\n\n"
+        "@numba.njit(cache=CACHE)\ndef step(a, b):\n    k_1(a, b)\n"
+        "    with numba.objmode(v1='float64[::1]'):\n        v1 = _py0(a)\n    k_2(v1)\n"
+        "    return (v1, )\n"
+    )
+    header, blocks, n = tiers.split_kernels(src)
+    assert header == "import numba\n_FM = ['reassoc']\n"
+    assert list(blocks) == ["k_1", "k_2"]
+    assert blocks["k_1"].startswith("@numba.njit") and blocks["k_1"].endswith("= a0[j0]")
+    assert blocks["k_2"] == "@numba.njit(cache=CACHE)\ndef k_2(o0):\n    o0[0] = 1"
+    assert n == 5  # the statements of step, the with block's body included
 
 
 def test_tier1_slower_than_eager_warns_once_when_it_stays():

@@ -193,6 +193,39 @@ def test_kernel_signatures_are_found_without_compiling(fresh_cache, monkeypatch)
     np.testing.assert_array_equal(mod.step(A, B), (A + B) * B)
 
 
+def test_stub_run_of_a_real_step_leaves_its_live_inputs_alone(fresh_cache):
+    """The stub run (tier 1's signature finder) runs in the compile thread while eager calls
+    run: it must not write the step's in-place updates into the live state. Broken once: a
+    step counter moved one extra time, a traced DDP step's parameters got garbage."""
+    import jitgrad as torch
+
+    w = torch.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), requires_grad=True)
+    n = torch.zeros(1)
+
+    def step(x):
+        w.grad = None
+        loss = ((w @ x).tanh() ** 2).sum()
+        loss.backward()
+        with torch.no_grad():
+            w.sub_(w.grad * 0.1)
+            n.add_(1.0)  # a scalar state write in the step function itself, not in a kernel
+        return loss.detach()
+
+    x = torch.tensor(np.arange(6, dtype=np.float32).reshape(3, 2) / 6)
+    traced = torch.trace(step, async_compile=False)
+    traced(x), traced(x)  # warm-up, capture: the variant exists, nothing compiled yet
+    v = traced.last
+    exe = v.exe
+    assert "_cv(in2, (1,))[0] = " in exe.src  # the write this test is about
+    arrays = v.gather(traced._last_call[2])
+    before = [a.copy() for a in arrays]
+    calls = worker.step_calls(exe.mod, [np.ascontiguousarray(a) for a in exe._args(arrays)])
+    assert calls and any(m is None for m, _ in calls)  # it ran and found the kernels
+    assert not exe.fn.signatures  # nothing compiled
+    assert all(np.array_equal(a, b) for a, b in zip(arrays, before))
+    assert n.item() == 2.0
+
+
 def test_numpy_blas_hold_is_one_thread_and_restores_the_count(monkeypatch):
     lib = worker._numpy_blas()
     if lib is None:

@@ -26,6 +26,7 @@ def calib(monkeypatch, tmp_path):
     monkeypatch.delenv("JITGRAD_PAR_THRESHOLD", raising=False)
     monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
     monkeypatch.delitem(calibrate._STATE, "table", raising=False)
+    monkeypatch.setattr(calibrate, "_others_now", lambda: 0.0)  # a quiet machine
     yield tmp_path
     calibrate._STATE.pop("table", None)
 
@@ -328,6 +329,21 @@ def test_busy_machine_calibration_is_not_kept(calib, monkeypatch):
     with open(calib / "calibration.json") as f:
         (entry,) = json.load(f).values()
     assert entry["contended"] is False
+
+
+def test_a_machine_busy_right_now_is_not_timed(calib, monkeypatch):
+    # other processes keep the cores busy: timing them (seconds, inside the first capture)
+    # would be contended and thrown away, so the defaults are used and recorded at once
+    monkeypatch.setattr(calibrate, "_others_now", lambda: 1.2)
+    monkeypatch.setattr(calibrate, "measure", lambda: pytest.fail("timed a busy machine"))
+    assert calibrate.par_threshold(3) == math.ceil(calibrate.DEFAULT / 3)
+    assert "busy" in calibrate.describe()
+    with open(calib / "calibration.json") as f:
+        (entry,) = json.load(f).values()
+    assert entry["contended"] is True and entry["others"] == 1.2
+    calibrate._STATE.pop("table")  # another process within RECHECK_S: not even sampled
+    monkeypatch.setattr(calibrate, "_others_now", lambda: pytest.fail("sampled again"))
+    assert calibrate.par_threshold(3) == math.ceil(calibrate.DEFAULT / 3)
 
 
 def test_thread_plan_follows_the_step_timings():

@@ -136,6 +136,17 @@ def _busy():
     return (sum(v) - v[3] - v[4]) / tick, t.user + t.system
 
 
+def _others_now(seconds=0.2):
+    """Cores other processes keep busy right now (sampled over ``seconds``), or None."""
+    b0, t0 = _busy(), time.perf_counter()
+    time.sleep(seconds)
+    b1 = _busy()
+    if b0 is None or b1 is None:
+        return None
+    wall = max(time.perf_counter() - t0, 1e-9)
+    return max(0.0, (b1[0] - b0[0]) - (b1[1] - b0[1])) / wall
+
+
 def measure(sizes=SIZES, rounds=5):
     """Serial and parallel seconds of each calibration kernel at each size:
     ``{name: [(n, serial, parallel)]}`` (rounds interleaved, best of ``rounds``), and
@@ -345,6 +356,10 @@ def table():
     return _STATE["table"]
 
 
+def _under_load_tables():
+    return [(KERNELS[0][1], float(DEFAULT))], float(LOADED_GEMM)
+
+
 def _under_load(entry):
     """The table used while the machine is too busy to calibrate: loops from ``DEFAULT``
     work units, GEMMs from ``LOADED_GEMM`` get threads, and the step's run-time plan
@@ -353,7 +368,7 @@ def _under_load(entry):
         f"machine busy when calibrated ({entry['others']:.1f} cores used by other "
         f"processes, {entry['date']}): defaults, measured again after {RECHECK_S // 60} min"
     )
-    return [(KERNELS[0][1], float(DEFAULT))], float(LOADED_GEMM)
+    return _under_load_tables()
 
 
 def _calibrated():
@@ -370,6 +385,10 @@ def _calibrated():
         _STATE["source"] = f"calibrated, from {_path()}"
     elif tab is not None and time.time() - entry.get("time", 0) < RECHECK_S:
         tab, gemm = _under_load(entry)
+    elif (busy := _others_now()) is not None and busy > CONTENDED:
+        # busy right now: a measurement (seconds, inside the first capture) would be
+        # contended and discarded; the defaults, recorded so that others skip it too
+        tab, gemm = _under_load(_store(*_under_load_tables(), {"others": busy}, True))
     else:
         measured = measure()
         if _contended(measured):  # measure again; each kernel keeps its best time

@@ -123,7 +123,7 @@ def test_environment_overrides(monkeypatch):
 def _chain(x, w):
     h = jg.tanh(x * w)
     xf = x.reshape(-1)  # a one-dimensional loop whose only use is a full sum: summed in it
-    return (h * x).sum() + h.amax() + (xf * xf * w.sum()).sum()
+    return (h * x).sum() + h.amax() + (xf * jg.sigmoid(xf) * w.sum()).sum()
 
 
 def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
@@ -155,6 +155,8 @@ def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
     src = tp.source()
     assert "prange(" in src and ">= par_t:" in src and "K.reduce3_par(" in src
     assert "K.combine(K.SUM" in src and "acc += " in src  # the sum fused into its loop
+    # the one-dimensional loop calls vmath (sigmoid): 512-bit vectors; the 2-D tanh loop not
+    assert src.count("K.wide_vectors()") == 2  # its serial and prange branches
     assert tp.last.exe.name == "cpu" and not tp.last.exe.fallbacks
     _, ser = run(parallel=False)
     # (the first call runs eagerly, the second captures: compiled code from the third)
@@ -395,6 +397,17 @@ def test_thread_plan_finds_the_faster_plan_on_a_noisy_machine():
         assert tp.cur == 0 and seen.count(0) >= 0.9 * 3000, (seed, tp.describe())
         tp, seen = _simulate([1.0e-3, 1.0e-3], 3000, seed)
         assert tp.switches <= 8, (seed, tp.describe())
+
+
+def test_vector_width_setting(monkeypatch):
+    from jitgrad.compile.backends import cpu
+
+    assert cpu.wide_vectors()  # the default
+    monkeypatch.setenv("JITGRAD_VECTOR_WIDTH", "256")
+    assert not cpu.wide_vectors()
+    monkeypatch.setenv("JITGRAD_VECTOR_WIDTH", "128")
+    with pytest.raises(ValueError, match="JITGRAD_VECTOR_WIDTH='128': expected 512 or 256"):
+        cpu.wide_vectors()
 
 
 def test_thread_plan_first_serial_trial_is_quick():

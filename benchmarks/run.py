@@ -183,6 +183,9 @@ def run_row(row, cfg, level, bandwidth, log):
                 cache_hit=getattr(v.exe, "cache_hit", None),
                 loops=getattr(v.exe, "loops", None),
             )
+            tp = getattr(v.exe, "thread_plan", None)
+            if tp is not None:  # which thread plan the timed calls ran (ThreadPlan)
+                extra[col]["plans"] = tp.usage()
             if not tf.stats.get("compiled_calls"):
                 status[col] = "failed: never ran compiled code"
                 results.pop(col, None)
@@ -291,6 +294,8 @@ def format_row(r, bandwidth):
                 f"compile {ci['numba_compile_s']:.1f}s"
                 + (" (cache hit)" if ci.get("cache_hit") else "")
             )
+        if ci.get("plans"):
+            notes.append(f"plans: {ci['plans']}")
         s += "  " + ", ".join(notes)
         lines.append(s.rstrip())
     if r["best_peer"]:

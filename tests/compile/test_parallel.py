@@ -124,7 +124,7 @@ def test_environment_overrides(monkeypatch):
 def _chain(x, w):
     h = jg.tanh(x * w)
     xf = x.reshape(-1)  # a one-dimensional loop whose only use is a full sum: summed in it
-    return (h * x).sum() + h.amax() + (xf * xf * w.sum()).sum()
+    return (h * x).sum() + h.amax() + (xf * jg.sigmoid(xf) * w.sum()).sum()
 
 
 def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
@@ -156,6 +156,8 @@ def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
     src = tp.source()
     assert "prange(" in src and ">= par_t:" in src and "K.reduce3_par(" in src
     assert "K.combine(K.SUM" in src and "acc += " in src  # the sum fused into its loop
+    # the one-dimensional loop calls vmath (sigmoid): 512-bit vectors; the 2-D tanh loop not
+    assert src.count("K.wide_vectors()") == 2  # its serial and prange branches
     assert tp.last.exe.name == "cpu" and not tp.last.exe.fallbacks
     _, ser = run(parallel=False)
     # (the first call runs eagerly, the second captures: compiled code from the third)
@@ -169,7 +171,9 @@ def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
     np.testing.assert_allclose(par[-1][1], w.grad.numpy(), rtol=2e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("shape", [(1, 3 * K.CHUNK + 17, 1), (5, 300, 1), (3, 40, 2 * K.COLS + 9)])
+@pytest.mark.parametrize(
+    "shape", [(1, 3 * K.CHUNK + 17, 1), (5, 300, 1), (3, 40, 2 * K.COLS + 9), (45, 10, 1)]
+)
 def test_reduction_kernels_parallel_equal_serial(shape):
     rng = np.random.default_rng(2)
     x = rng.standard_normal(shape)  # float64 out: a different summation order shows
@@ -409,6 +413,37 @@ def test_thread_plan_finds_the_faster_plan_on_a_noisy_machine():
         assert tp.cur == 0 and seen.count(0) >= 0.9 * 3000, (seed, tp.describe())
         tp, seen = _simulate([1.0e-3, 1.0e-3], 3000, seed)
         assert tp.switches <= 8, (seed, tp.describe())
+
+
+def test_vector_width_setting(monkeypatch):
+    from jitgrad.compile.backends import cpu
+
+    assert cpu.wide_vectors()  # the default
+    monkeypatch.setenv("JITGRAD_VECTOR_WIDTH", "256")
+    assert not cpu.wide_vectors()
+    monkeypatch.setenv("JITGRAD_VECTOR_WIDTH", "128")
+    with pytest.raises(ValueError, match="JITGRAD_VECTOR_WIDTH='128': expected 512 or 256"):
+        cpu.wide_vectors()
+
+
+def test_thread_plan_first_serial_trial_is_quick():
+    """A settling plan's first trial skips the SETTLE_S wait: where threads pay (MLP train
+    b512: 3.6 vs 5.0 ms per call) the serial plan gets a few trial calls, not the ~90 that
+    three waits of 0.15 s cost (they filled 94 of a benchmark's 167 calls); its settled trial
+    comes after 10x its estimated cost, and still switches where serial is the faster plan."""
+    for cost, faster in (([3.6e-3, 5.0e-3], 0), ([1.65e-3, 1.21e-3], 1)):
+        tp = calibrate.ThreadPlan(settle=(1,))
+        seen, clock, last_threaded = [], 0.0, -1.0
+        for _ in range(1500):
+            p = tp.pick()
+            t = cost[p] * (1.4 if p == 1 and clock - last_threaded < 0.13 else 1.0)
+            clock += t
+            last_threaded = clock if p == 0 else last_threaded
+            tp.record(p, t)
+            seen.append(p)
+        assert tp.cur == faster, tp.describe()
+        if faster == 0:
+            assert seen[:300].count(1) <= 20 and tp.settle_after > 300, tp.settle_after
 
 
 def test_gemm_through_numpys_blas():

@@ -34,12 +34,14 @@ and <= 4 eps64 = 8.9e-16).
 import math
 import re
 
+import llvmlite.binding as llvm
 import numba
 import numpy as np
 import pytest
 import scipy.special as sp
 
 from jitgrad.compile import vmath as V
+from jitgrad.compile.backends import cpu_kernels as K
 
 F32 = np.float32
 F64 = np.float64
@@ -283,7 +285,8 @@ def test_python_scalars_and_integers():
 
 
 def test_loop_vectorises():
-    """A fused loop calling vmath compiles to vector instructions (no libm call left)."""
+    """A fused loop calling vmath compiles to vector instructions (no libm call left), 16
+    float32 lanes wide with ``K.wide_vectors()`` where the CPU has AVX-512."""
 
     @numba.njit(error_model="numpy", fastmath={"reassoc"})
     def fused(x, w, out):
@@ -299,6 +302,21 @@ def test_loop_vectorises():
     assert not re.search(r"call [^\n]*@(expf?|tanhf?|logf?)\(", ir)
     ref = _gelu_tanh_ref(x * x) * sp.expit(x) + np.exp(-(x * x)) * np.tanh(x * x)
     np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-7)
+
+    @numba.njit(error_model="numpy", fastmath={"reassoc"})
+    def wide(x, w, out):  # the same loop asking for 512-bit vectors: the same bits
+        for i in range(x.size):
+            K.wide_vectors()
+            z = x[i] * w[i]
+            out[i] = V.gelu_tanh(z) * V.sigmoid(x[i]) + V.exp(-z) * V.tanh(z)
+
+    out2 = np.empty_like(x)
+    wide(x, x, out2)
+    assert out2.tobytes() == out.tobytes()
+    ir = wide.inspect_llvm(wide.signatures[0])
+    assert '"prefer-vector-width"="512"' in ir
+    if "+avx512f" in llvm.get_host_cpu_features().flatten():
+        assert re.search(r"<16 x float>", ir), "no 512-bit float32 vectors"
 
 
 # ---------------------------------------------------------------- template hook ---------

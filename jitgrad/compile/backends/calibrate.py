@@ -547,11 +547,18 @@ class ThreadPlan:
     HOPELESS = 3.0
     SETTLE_S = 0.15  # OpenBLAS's idle workers spin ~0.13 s after a threaded call (measured)
     EARLY = 0.6  # two pairs this far apart, the same way, end a trial before its third
+    SETTLE_DELAY = 10  # a settled trial after a quick loss: at most ~10% of the calls
 
     def __init__(self, mode="adaptive", n_plans=2, settle=()):
         self.mode = mode
         self.n = n_plans
         self.settle = set(settle)  # plans whose trial blocks first wait SETTLE_S
+        # a settling plan's first trial skips the wait (it can only make that plan look
+        # slower); a loss there puts its settled trial off by SETTLE_DELAY times that trial's
+        # estimated cost
+        self.unsettled = set(settle)
+        self.quick = False  # the trial under way skips SETTLE_S
+        self.settle_after = 0  # calls before a settling plan's next (settled) trial
         self.cur = 1 if mode == "serial" else 0
         self.calls = 0  # timed calls
         self.next_trial = self.WINDOW if mode == "adaptive" else None
@@ -567,6 +574,7 @@ class ThreadPlan:
         self.untried = set(range(n_plans)) - {self.cur}  # since the last switch
         self.switches = 0
         self.last = None  # {plan: median seconds} of the last trial
+        self.used = [0] * n_plans  # timed calls per plan
 
     def pick(self):
         """The plan of the next call."""
@@ -578,6 +586,12 @@ class ThreadPlan:
             while other == self.cur:
                 other = (other + 1) % self.n
             other = min(self.untried) if self.untried else other  # an untried plan first
+            if other in self.settle and other not in self.unsettled:
+                if self.calls < self.settle_after:  # its settled trial is not due yet
+                    self.next_trial = self.settle_after
+                    return self.cur
+            self.quick = other in self.unsettled
+            self.unsettled.discard(other)
             self.other = other
             # a settling plan's block first: its kept calls, at the block's end, are then
             # next to the other plan's block of the same pair
@@ -590,11 +604,12 @@ class ThreadPlan:
 
     def _settles(self, plan):
         """Whether a block of ``plan`` starting now waits SETTLE_S (after another plan)."""
-        return plan in self.settle and self.prev != plan
+        return plan in self.settle and self.prev != plan and not self.quick
 
     def record(self, plan, seconds):
         """The time of a call that ran ``plan`` (calls that compiled are not recorded)."""
         self.calls += 1
+        self.used[plan] += 1
         self.prev = plan
         if not self.todo:
             if plan == self.cur and not self.skip:
@@ -650,6 +665,11 @@ class ThreadPlan:
         secs, calls = self.spent.get(loser, (0.0, 0))
         extra = max(0.0, secs - calls * t_win) / max(t_win, 1e-12)
         base = max(self.FIRST, int(40 * extra))  # beyond LAST too: the cost bound first
+        if not win and self.quick and other_t > cur_t:
+            # no settling wait this time: the settled trial would run ROUNDS waits of
+            # SETTLE_S on the other plan, each call of them (other_t - cur_t) slower
+            wait = self.ROUNDS * self.SETTLE_S * (other_t - cur_t) / other_t / cur_t
+            self.settle_after = self.calls + int(self.SETTLE_DELAY * wait)
         if win:
             self.window = [other_t]
             old, self.cur = self.cur, other
@@ -678,6 +698,10 @@ class ThreadPlan:
             )
             s += f" (last trial: {trial}; {self.switches} switch(es) in {self.calls} calls)"
         return s
+
+    def usage(self):
+        """Timed calls per plan so far, e.g. ``calibrated 900, serial 24`` (for benchmarks)."""
+        return ", ".join(f"{PLAN_NAMES[k]} {n}" for k, n in enumerate(self.used) if n)
 
 
 def _median(xs):

@@ -14,6 +14,7 @@ stacks the results: torch's values and shapes, at the cost of a Python loop over
 import contextlib
 
 from .autograd.engine import grad as _autograd_grad
+from .autograd.functional import jvp_by_double_backward
 from .autograd.grad_mode import enable_grad
 from .compile.pytree import flatten, shape_of, unflatten
 from .nn.utils.stateless import _functional_call
@@ -372,9 +373,8 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
     prim = [t for grp in leaves for t in grp]
     record = record or any(t.requires_grad for t in tflat)
     with enable_grad():
-        us = [o.new_zeros(o.shape).requires_grad_(True) for o in flat]
-        g = _grads(flat, prim, us, True)
-        jv = _grads(g, us, tflat, record) if flat else []
+        jv = jvp_by_double_backward(flat, prim, tflat, record)
+        jv = [o.new_zeros(o.shape) if j is None else j for j, o in zip(jv, flat)]
     res_o, res_t = _undo(out, record), _undo(unflatten(tree, iter(jv)), record)
     if has_aux:
         return res_o, res_t, _undo(aux, record)

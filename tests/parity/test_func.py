@@ -204,3 +204,25 @@ def test_ensemble_stack_module_state_and_functional_call():
 def test_errors_as_torch(call, exc, msg):
     with pytest.raises(exc, match=msg):
         call()
+
+
+def test_forward_ad_dual_tensors():
+    fwad = jitgrad.autograd.forward_ad
+    p, t = np.linspace(-1, 1, 6).reshape(2, 3), np.linspace(0, 2, 6).reshape(2, 3)
+    tan = t64(t)
+    with fwad.dual_level():
+        d = fwad.make_dual(t64(p), tan)
+        assert fwad.unpack_dual(d).tangent is tan
+        out = d**2 + t64(p).sin() * d.exp()
+        r = fwad.unpack_dual(out)
+        assert fwad.unpack_dual(jitgrad.ones(2)).tangent is None
+        model = nn.Linear(3, 2).double()
+        w = {k: fwad.make_dual(v, jitgrad.ones_like(v)) for k, v in model.named_parameters()}
+        jm = fwad.unpack_dual(F.functional_call(model, w, (t64(p),))).tangent
+        with pytest.raises(RuntimeError, match="Nested forward mode AD"):
+            fwad.enter_dual_level()
+    np.testing.assert_allclose(r.tangent.numpy(), (2 * p + np.sin(p) * np.exp(p)) * t)
+    np.testing.assert_allclose(jm.numpy(), np.repeat(p.sum(1, keepdims=True) + 1, 2, 1))
+    assert fwad.unpack_dual(out).tangent is None  # the level is closed
+    with pytest.raises(RuntimeError, match="no level exists"):
+        fwad.make_dual(t64(p), tan)

@@ -1,0 +1,61 @@
+"""Bad inputs met in the tutorial programs (Transformer LM masks, optimizer-in-backward hooks):
+torch's exception types and messages."""
+# ruff: noqa: E501  (the error table keeps one case a line)
+
+import numpy as np
+import pytest
+
+import jitgrad
+from jitgrad import nn
+
+
+@pytest.mark.parametrize(
+    "kw, exc, msg",
+    [
+        ({"attn_mask": jitgrad.zeros(2, 2)}, RuntimeError, r"2D attn_mask is .*\[2, 2\].*should be \(3, 3\)"),
+        ({"attn_mask": jitgrad.zeros(5, 3, 3)}, RuntimeError, r"3D attn_mask .* should be \(4, 3, 3\)"),
+        ({"attn_mask": jitgrad.zeros(2, 3, 3, 1)}, AssertionError, "2-D or 3-D but found 4-D"),
+        ({"attn_mask": jitgrad.zeros(3, 3, dtype=jitgrad.int64)}, AssertionError, "only bool and floating"),
+        ({"key_padding_mask": jitgrad.zeros(2, 4, dtype=jitgrad.bool)}, AssertionError, r"shape\[1\] to be 3, but got 4"),
+        ({"key_padding_mask": jitgrad.zeros(3, 3, dtype=jitgrad.bool)}, AssertionError, r"shape\[0\] to be 2, but got 3"),
+    ],
+)  # fmt: skip
+def test_attention_mask_shapes_checked_like_torch(kw, exc, msg):
+    m = nn.MultiheadAttention(4, 2)
+    x = jitgrad.ones(3, 2, 4)
+    with pytest.raises(exc, match=msg):
+        m(x, x, x, **kw)
+
+
+def test_valid_masks_still_apply():
+    jitgrad.manual_seed(0)
+    m = nn.MultiheadAttention(4, 2)
+    x = jitgrad.randn(3, 2, 4)
+    causal = nn.Transformer.generate_square_subsequent_mask(3)
+    a, _ = m(x, x, x, attn_mask=causal)
+    b, _ = m(x, x, x, attn_mask=causal.isinf())
+    c, _ = m(x, x, x, attn_mask=jitgrad.zeros(4, 3, 3))
+    d, _ = m(x, x, x)
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(c.detach().numpy(), d.detach().numpy(), rtol=1e-6)
+    # the first query position sees only the first key: its output ignores keys 1 and 2
+    y = x.clone()
+    y[1:] = 5.0
+    e, _ = m(y, y, y, attn_mask=causal)
+    np.testing.assert_allclose(e[0].detach().numpy(), a[0].detach().numpy(), rtol=1e-5)
+    xu = jitgrad.ones(3, 4)
+    with pytest.raises(AssertionError, match=r"Expected `attn_mask` shape to be \(2, 3, 3\)"):
+        m(xu, xu, xu, attn_mask=jitgrad.zeros(1, 3, 3))
+
+
+def test_post_accumulate_grad_hook_needs_a_leaf_that_requires_grad():
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        jitgrad.ones(2).register_post_accumulate_grad_hook(lambda p: None)
+    with pytest.raises(RuntimeError, match="non-leaf tensors"):
+        (jitgrad.ones(2, requires_grad=True) * 2).register_post_accumulate_grad_hook(print)
+    p = nn.Parameter(jitgrad.tensor([1.0, 2.0]))
+    seen = []
+    p.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.numpy().tolist()))
+    (p * 3).sum().backward()
+    (p * 2).sum().backward()
+    assert seen == [[3.0, 3.0], [5.0, 5.0]]

@@ -31,6 +31,10 @@ __all__ = [
     "vmap",
     "functional_call",
     "stack_module_state",
+    "linearize",
+    "functionalize",
+    "replace_all_batch_norm_modules_",
+    "debug_unwrap",
 ]
 
 _DEPTH = [0]  # differentiating transforms now running (grad, vjp, jacrev, ...)
@@ -603,3 +607,48 @@ def stack_module_state(models):
         stacked(m.named_parameters() for m in models),
         stacked(m.named_buffers() for m in models),
     )
+
+
+def linearize(func, *primals):
+    """``(func(*primals), jvp_fn)``: ``jvp_fn(*tangents)`` is ``J tangents`` at ``primals``
+    (here ``jvp`` run again at each call, not a stored linear graph)."""
+    out = _undo(func(*primals), False)
+
+    def jvp_fn(*tangents):
+        return jvp(func, primals, tangents)[1]
+
+    return out, jvp_fn
+
+
+def functionalize(func, *, remove="mutations"):
+    """``func`` itself: functionalize removes in-place ops from a graph for other transforms;
+    jitgrad's transforms run the eager ops, so results are the same without it."""
+    if remove not in ("mutations", "mutations_and_views"):
+        raise RuntimeError(
+            "functionalize(f, remove='mutations'): received invalid argument for remove="
+            f"{remove}. Valid options are:\n     remove='mutations': all inplace and out= "
+            "operators will be removed from the program, and replaced with their out-of-place "
+            "equivalents.\n     remove='mutations_and_views': In addition to the above, all "
+            "aliasing operators {view} will be replaced with their non-aliasing counterparts, "
+            "{view}_copy.\n"
+        )
+    return func
+
+
+def replace_all_batch_norm_modules_(root):
+    """Make every batch norm in ``root`` use batch statistics only (no running stats), in
+    place, as vmap over a module ensemble needs; returns ``root``."""
+    from .nn.modules.normalization import _BatchNorm
+
+    for m in root.modules():
+        if isinstance(m, _BatchNorm) and m.track_running_stats:
+            m.running_mean = None
+            m.running_var = None
+            m.num_batches_tracked = None
+            m.track_running_stats = False
+    return root
+
+
+def debug_unwrap(tensor, *, recurse=True):
+    """``tensor``: jitgrad's transforms do not wrap tensors, so there is nothing to unwrap."""
+    return tensor

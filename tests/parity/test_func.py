@@ -226,3 +226,21 @@ def test_forward_ad_dual_tensors():
     assert fwad.unpack_dual(out).tangent is None  # the level is closed
     with pytest.raises(RuntimeError, match="no level exists"):
         fwad.make_dual(t64(p), tan)
+
+
+def test_linearize_functionalize_batch_norm_replacement():
+    x = t64([0.5, 1.0])
+    out, jvp_fn = F.linearize(lambda x: x.sin() * x, x)
+    np.testing.assert_allclose(out.numpy(), np.sin([0.5, 1.0]) * [0.5, 1.0])
+    v = np.array([1.0, 2.0])
+    ref = (np.cos([0.5, 1.0]) * [0.5, 1.0] + np.sin([0.5, 1.0])) * v
+    np.testing.assert_allclose(jvp_fn(t64(v)).numpy(), ref)
+    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    assert F.replace_all_batch_norm_modules_(m) is m
+    assert m[1].running_mean is None and not m[1].track_running_stats
+    assert sorted(m.state_dict()) == ["0.bias", "0.weight", "1.bias", "1.weight"]
+    m.eval()  # no running stats: batch statistics even in eval
+    y = m(jitgrad.tensor([[1.0, 2.0], [3.0, -1.0]]))
+    np.testing.assert_allclose(y.detach().numpy().mean(0), np.zeros(3), atol=1e-6)
+    f = F.functionalize(lambda t: t.add_(1))
+    assert f(jitgrad.ones(2)).numpy().tolist() == [2.0, 2.0]

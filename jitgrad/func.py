@@ -450,6 +450,11 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
                 f"{head}: expected `in_dims` to be int or a (potentially nested) tuple matching "
                 f"the structure of inputs, got: {type(in_dims)}."
             )
+        if not args:
+            raise ValueError(
+                f"vmap({fname})(<inputs>): got no inputs. Maybe you forgot to add inputs, or you "
+                "are trying to vmap over a function with no inputs. The latter is unsupported."
+            )
         flat = []
         tree = flatten(args, flat)
         dims = _leaf_dims(in_dims, args, head)
@@ -470,6 +475,10 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
                 "vmap: Expected all tensors to have the same size in the mapped dimension, got "
                 f"sizes {sizes} for the mapped dimension"
             )
+        if sizes[0] == 0:  # nothing to map: run once on zeros to learn the output shapes
+            zeros = [t if d is None else _zero_slice(t, d) for t, d in zip(flat, dims)]
+            res = [func(*unflatten(tree, iter(zeros)), **kwargs)]
+            return _stack_outputs(res, out_dims, fname, empty=True)
         return _stack_outputs(
             _run_batch(func, tree, flat, dims, sizes[0], randomness, kwargs), out_dims, fname
         )
@@ -500,18 +509,30 @@ def _run_batch(func, tree, flat, dims, size, randomness, kwargs):
     return results
 
 
+def _zero_slice(t, d):
+    shape = list(t.shape)
+    del shape[d]
+    return t.new_zeros(shape)
+
+
 def _call_one(func, tree, flat, dims, i, kwargs):
     leaves = [t if d is None else t.select(d, i) for t, d in zip(flat, dims)]
     return func(*unflatten(tree, iter(leaves)), **kwargs)
 
 
-def _stack_outputs(results, out_dims, fname):
+def _stack_outputs(results, out_dims, fname, empty=False):
     from .ops.movement import stack
 
     flat0 = []
     tree = flatten(results[0], flat0)
     per = [flat0] + [_flat(r) for r in results[1:]]
     single = tree[0] in ("T", "C")
+    if not _valid_out_dims(out_dims):
+        raise ValueError(
+            f"vmap({fname}, ..., out_dims={out_dims}): `out_dims` must be an int, None or a "
+            "python collection of ints representing where in the outputs the vmapped dimension "
+            "should appear."
+        )
     odims = [out_dims] * len(list(_tags(tree))) if not isinstance(out_dims, tuple) else None
     if odims is None:
         if single or len(out_dims) != len(tree[1] if tree[0] is not dict else tree[2]):
@@ -532,9 +553,33 @@ def _stack_outputs(results, out_dims, fname):
                 )
             continue
         col = [p[k] for p in per]
-        outs.append(col[0] if d is None else stack(col, dim=d))
+        if d is None:
+            if any(c is not col[0] and not _same_values(c, col[0]) for c in col[1:]):
+                raise ValueError(
+                    f"vmap({fname}, ...): `{fname}` can not return a BatchedTensor when out_dim "
+                    "is None"
+                )
+            outs.append(col[0])
+        elif empty:  # a batch of size 0: ``f`` ran once on zeros for the shapes
+            shape = list(col[0].shape)
+            shape.insert(d % (len(shape) + 1), 0)
+            outs.append(col[0].new_zeros(shape))
+        else:
+            outs.append(stack(col, dim=d))
         k += 1
     return unflatten(tree, iter(outs))
+
+
+def _same_values(a, b):
+    import numpy as np
+
+    return a.shape == b.shape and bool(np.array_equal(a._data, b._data))
+
+
+def _valid_out_dims(d):
+    if d is None or (isinstance(d, int) and not isinstance(d, bool)):
+        return True
+    return isinstance(d, (tuple, list)) and all(_valid_out_dims(x) for x in d)
 
 
 def _flat(x):

@@ -139,6 +139,8 @@ def test_vmap_dims_nesting_and_randomness():
     np.testing.assert_array_equal(F.vmap(F.vmap(lambda v: v.sum()))(x).numpy(), a.sum(2))
     p, s = F.vmap(lambda v: (v, 3), out_dims=(0, None))(x)
     assert s == 3 and p.shape == (2, 3, 4)
+    empty = F.vmap(lambda v: v.sum(0), in_dims=1)(jitgrad.ones(2, 0, 3))
+    assert empty.shape == (0, 3)
     with pytest.raises(RuntimeError, match="randomness error mode"):
         F.vmap(lambda v: jitgrad.rand(4) + v)(x)
     assert jitgrad.rand(1).shape == (1,)  # the generator is back after the error
@@ -196,6 +198,9 @@ def test_ensemble_stack_module_state_and_functional_call():
         (lambda: F.vjp(lambda x: x * 2, jitgrad.ones(3))[1]((jitgrad.ones(3),)), RuntimeError, r"cotangents: \(\*,\), primal output: \*"),
         (lambda: F.jvp(lambda x: x, jitgrad.ones(3), jitgrad.ones(3)), RuntimeError, "Expected primals to be a tuple"),
         (lambda: F.jvp(lambda x: x, (jitgrad.ones(3),), (jitgrad.ones(2),)), RuntimeError, r"size \[3\] while the given forward gradient is of size \[2\]"),
+        (lambda: F.vmap(lambda x: x * 2, out_dims=None)(jitgrad.ones(3)), ValueError, "can not return a BatchedTensor when out_dim is None"),
+        (lambda: F.vmap(lambda x: x, out_dims="a")(jitgrad.ones(3)), ValueError, "`out_dims` must be an int, None or a python collection"),
+        (lambda: F.vmap(lambda: 1)(), ValueError, "got no inputs"),
         (lambda: F.stack_module_state([]), RuntimeError, "Expected at least one model"),
         (lambda: F.functional_call(nn.Linear(2, 3), {"foo": jitgrad.ones(1)}, jitgrad.ones(2), strict=True), RuntimeError, "Unexpected key\\(s\\): 'foo'.\n\tMissing key\\(s\\): 'bias', 'weight'."),
         (lambda: F.functional_call(nn.Linear(2, 3), ({"weight": jitgrad.ones(3, 2)}, {"weight": jitgrad.ones(3, 2)}), jitgrad.ones(2)), ValueError, "appeared in multiple dictionaries"),

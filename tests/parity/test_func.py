@@ -198,7 +198,7 @@ def test_ensemble_stack_module_state_and_functional_call():
         (lambda: F.vjp(lambda x: x * 2, jitgrad.ones(3))[1]((jitgrad.ones(3),)), RuntimeError, r"cotangents: \(\*,\), primal output: \*"),
         (lambda: F.jvp(lambda x: x, jitgrad.ones(3), jitgrad.ones(3)), RuntimeError, "Expected primals to be a tuple"),
         (lambda: F.jvp(lambda x: x, (jitgrad.ones(3),), (jitgrad.ones(2),)), RuntimeError, r"size \[3\] while the given forward gradient is of size \[2\]"),
-        (lambda: F.vmap(lambda x: x * 2, out_dims=None)(jitgrad.ones(3)), ValueError, "can not return a BatchedTensor when out_dim is None"),
+        (lambda: F.vmap(lambda x: x * 2, out_dims=None)(jitgrad.arange(3.0)), ValueError, "can not return a BatchedTensor when out_dim is None"),
         (lambda: F.vmap(lambda x: x, out_dims="a")(jitgrad.ones(3)), ValueError, "`out_dims` must be an int, None or a python collection"),
         (lambda: F.vmap(lambda: 1)(), ValueError, "got no inputs"),
         (lambda: F.stack_module_state([]), RuntimeError, "Expected at least one model"),

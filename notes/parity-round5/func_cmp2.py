@@ -168,8 +168,54 @@ def per_sample_cnn(L):
     g = f.vmap(f.grad(loss), in_dims=(None, 0, 0))(params, x, y)
     return [g[k] for k in sorted(g)]
 
+    run()
+
+
+@snip
+def hessian_dict(L):
+    f = F(L)
+    p = {"a": L.tensor([0.5, -1.0], dtype=L.float64), "b": L.tensor(2.0, dtype=L.float64)}
+    h = f.hessian(lambda p: (p["a"].sin() * p["b"] ** 3).sum())(p)
+    return [h["a"]["a"], h["a"]["b"], h["b"]["a"], h["b"]["b"]]
+
+
+@snip
+def jacrev_tuple_out(L):
+    f = F(L)
+    x = L.tensor([0.5, -1.0], dtype=L.float64)
+    y = L.tensor([2.0, 3.0, 4.0], dtype=L.float64)
+    j = f.jacrev(lambda x, y: (x.sum() * y, (x**2).prod()), argnums=(0, 1))(x, y)
+    return [j[0][0], j[0][1], j[1][0], j[1][1]]
+
+
+@snip
+def grad_under_no_grad(L):
+    f = F(L)
+    x = L.tensor([0.5, -1.0])
+    with L.no_grad():
+        g = f.grad(lambda x: (x**3).sum())(x)
+        o, fn = f.vjp(lambda x: x.exp(), x)
+        v = fn(L.ones(2))[0]
+    return [g, v, float(g.requires_grad)]
+
+
+@snip
+def vmap_grad_model_buffers(L):
+    f = F(L)
+    m = L.nn.Sequential(L.nn.Linear(3, 2), L.nn.BatchNorm1d(2)).double().eval()
+    with L.no_grad():
+        m[0].weight.copy_(L.tensor(np.linspace(-1, 1, 6).reshape(2, 3)))
+        m[1].running_mean.fill_(0.3)
+        m[0].bias.fill_(0.1)
+    p = {k: v.detach() for k, v in m.named_parameters()}
+    b = {k: v.detach() for k, v in m.named_buffers()}
+    x = L.tensor(np.linspace(-1, 1, 12).reshape(4, 3))
+    g = f.vmap(
+        f.grad(lambda p, b, x: f.functional_call(m, (p, b), (x.unsqueeze(0),)).sum()),
+        in_dims=(None, None, 0),
+    )(p, b, x)
+    return [g[k] for k in sorted(g)]
+
 
 if __name__ == "__main__":
-    import torch, jitgrad
-
     run()

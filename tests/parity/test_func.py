@@ -249,3 +249,39 @@ def test_linearize_functionalize_batch_norm_replacement():
     np.testing.assert_allclose(y.detach().numpy().mean(0), np.zeros(3), atol=1e-6)
     f = F.functionalize(lambda t: t.add_(1))
     assert f(jitgrad.ones(2)).numpy().tolist() == [2.0, 2.0]
+
+
+def test_traced_per_sample_step_matches_eager():
+    """vmap(grad(...)) + functional_call + jacrev inside @jitgrad.trace (reference backend)."""
+
+    def run(traced):
+        jitgrad.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+        params = {k: v.detach() for k, v in model.named_parameters()}
+
+        def loss(p, x, y):
+            out = F.functional_call(model, p, (x.unsqueeze(0),))
+            return nn.functional.cross_entropy(out, y.unsqueeze(0))
+
+        def step(params, x, y):
+            g = F.vmap(F.grad(loss), in_dims=(None, 0, 0))(params, x, y)
+            new = {k: params[k] - 0.1 * g[k].clamp(-1, 1).mean(0) for k in params}
+            return new, F.jacrev(lambda p: loss(p, x[0], y[0]))(params)["0.bias"]
+
+        if traced:
+            step = jitgrad.trace(step, backend="reference")
+        rs = np.random.RandomState(0)
+        out = []
+        for _ in range(4):
+            x = jitgrad.tensor(rs.randn(5, 3).astype(np.float32))
+            y = jitgrad.tensor(rs.randint(0, 2, 5))
+            params, j = step(params, x, y)
+            out.append([params[k].numpy().copy() for k in sorted(params)] + [j.numpy().copy()])
+        return out, step
+
+    eager, _ = run(False)
+    traced, st = run(True)
+    assert st.stats["compiled_calls"] == 2
+    for a, b in zip(eager, traced):
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)

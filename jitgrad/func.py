@@ -16,7 +16,7 @@ import contextlib
 from .autograd.engine import grad as _autograd_grad
 from .autograd.functional import jvp_by_double_backward
 from .autograd.grad_mode import enable_grad
-from .compile.pytree import flatten, shape_of, unflatten
+from .compile.pytree import constants, flatten, shape_of, unflatten
 from .nn.utils.stateless import _functional_call
 from .tensor import Tensor
 
@@ -98,9 +98,8 @@ def _lift(args, nums):
         tree = flatten(args[i], flat)
         for t in flat:
             record = record or t.requires_grad
-        if any(tag == "C" for tag in _tags(tree)):
-            bad = next(v for _, v in _constants(tree))
-            _differentiable(bad)  # raises torch's ValueError naming the type
+        for _, v in constants(tree):
+            _differentiable(v)  # raises torch's ValueError naming the type (None too)
         lifted = [_differentiable(t) for t in flat]
         leaves.append(lifted)
         new[i] = unflatten(tree, iter(lifted))
@@ -114,12 +113,6 @@ def _tags(tree):
         return
     for t in tree[2] if tag in ("NT", dict) else tree[1]:
         yield from _tags(t)
-
-
-def _constants(tree):
-    from .compile.pytree import constants
-
-    return constants(tree)
 
 
 def _undo(x, record):
@@ -211,7 +204,7 @@ def _check_outputs(out, flat, tree, api):
         raise RuntimeError(
             f"{api}: Expected f to be a function that has non-empty output (got output = {[out]})"
         )
-    for _, v in _constants(tree):
+    for _, v in constants(tree):
         raise RuntimeError(
             f"{api}: expected f(*primals) to return only tensors, got unsupported type {type(v)}"
         )
@@ -409,7 +402,7 @@ def _leaf_dims(in_dims, args, head):
     if in_dims is None or isinstance(in_dims, int):
         flat = []
         tree = flatten(args, flat)
-        for _, v in _constants(tree):
+        for _, v in constants(tree):
             if in_dims is not None and v is not None:
                 raise ValueError(
                     f"{head}: Got in_dim={in_dims} for an input but the input is of type "
@@ -542,7 +535,7 @@ def _stack_outputs(results, out_dims, fname, empty=False):
             )
         odims = [d for sub, d in zip(tree[1], out_dims) for _ in _tags(sub)]
     outs, k = [], 0
-    consts = iter(_constants(tree))
+    consts = iter(constants(tree))
     for tag, d in zip(_tags(tree), odims):
         if tag == "C":
             v = next(consts)[1]

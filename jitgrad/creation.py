@@ -101,8 +101,41 @@ def _check_device(device, op="factory"):
     check_device(device, op)
 
 
+_CTYPES = {"int64": "int64_t", "int32": "int", "int16": "int16_t", "int8": "int8_t"}
+_CTYPES.update(uint8="uint8_t", float32="float")
+
+
+def check_fill_value(value, dtype):
+    """``value`` as torch stores it in ``dtype``: torch's overflow error when it does not fit
+    (NumPy would wrap it or turn -inf into the smallest integer); a negative integer in an
+    unsigned dtype wraps around as in torch (-1 -> 255)."""
+    dtype = np.dtype(dtype)
+    if (
+        isinstance(value, (bool, np.bool_))
+        or dtype.kind not in "iuf"
+        or dtype.itemsize < 4
+        and dtype.kind == "f"
+    ):
+        return
+    v = complex(value).real if isinstance(value, complex) else float(value)
+    if dtype.kind == "f":
+        bad = np.isfinite(v) and abs(v) > float(np.finfo(dtype).max)
+    else:
+        info = np.iinfo(dtype)
+        hi = float(info.max)
+        bad = not np.isfinite(v) or v > hi or (v < float(info.min) if info.min else -v > hi)
+    if bad:
+        name = _CTYPES.get(dtype.name, dtype.name)
+        raise RuntimeError(f"value cannot be converted to type {name} without overflow")
+    if dtype.kind == "u" and v < 0:
+        return int(v) % (1 << (8 * dtype.itemsize))
+    return value
+
+
 def _filled(op, size, value, dtype, requires_grad, device=None):
     _check_device(device, op)
+    if op not in ("zeros", "ones"):  # 0 and 1 fit every dtype
+        value = check_fill_value(value, dtype)
     return _new(np.full(_size(op, size), value, dtype=dtype), requires_grad)
 
 

@@ -299,6 +299,9 @@ def _fill(s, value):
                 f"{value._data.ndim} dimensions."
             )
         return E.clone(value.to(s._data.dtype).expand(*s._data.shape))
+    from ..creation import check_fill_value
+
+    value = check_fill_value(value, s._data.dtype)
     return const(value, s._data.dtype).expand(*s._data.shape)
 
 

@@ -59,3 +59,21 @@ def test_post_accumulate_grad_hook_needs_a_leaf_that_requires_grad():
     (p * 3).sum().backward()
     (p * 2).sum().backward()
     assert seen == [[3.0, 3.0], [5.0, 5.0]]
+
+
+def test_square_subsequent_mask_dtype_and_fill_overflow():
+    m = nn.Transformer.generate_square_subsequent_mask(3, dtype=jitgrad.float64)
+    assert m.dtype == jitgrad.float64
+    np.testing.assert_array_equal(m.numpy(), np.triu(np.full((3, 3), -np.inf), 1))
+    assert nn.Transformer.generate_square_subsequent_mask(2).dtype == jitgrad.float32
+    with pytest.raises(RuntimeError, match="cannot be converted to type int64_t without overflow"):
+        nn.Transformer.generate_square_subsequent_mask(2, dtype=jitgrad.int64)
+    with pytest.raises(RuntimeError, match="type uint8_t without overflow"):
+        jitgrad.full((2,), 300, dtype=jitgrad.uint8)
+    with pytest.raises(RuntimeError, match="type int without overflow"):
+        jitgrad.zeros(2, dtype=jitgrad.int32).fill_(float("nan"))
+    with pytest.raises(RuntimeError, match="type float without overflow"):
+        jitgrad.full((1,), 1e40)
+    assert jitgrad.full((2,), -1, dtype=jitgrad.uint8).numpy().tolist() == [255, 255]
+    assert jitgrad.full((1,), 2.5, dtype=jitgrad.int64).numpy().tolist() == [2]
+    assert np.isinf(jitgrad.full((1,), float("inf")).numpy()).all()

@@ -9,6 +9,17 @@ warnings.simplefilter("ignore")
 import torch, jitgrad
 
 
+def dtypes(x):
+    """The dtype names of the tensors in a result (library prefix dropped)."""
+    if isinstance(x, (list, tuple)):
+        return [d for v in x for d in dtypes(v)]
+    if isinstance(x, dict):
+        return [d for k in sorted(x) for d in dtypes(x[k])]
+    if hasattr(x, "dtype") and hasattr(x, "detach"):
+        return [str(x.dtype).split(".")[-1]]
+    return []
+
+
 def tonp(x):
     if isinstance(x, str):
         return np.float64(hash(x) % 1000003)
@@ -49,6 +60,9 @@ def run(names=None):
                 f"[MISMATCH] {name}: torch {a[0]} {str(a[1])[:150]} | jitgrad {b[0]} {str(b[1])[:250]}"
             )
             continue
+        if dtypes(a[1]) != dtypes(b[1]):
+            bad += 1
+            print(f"[DTYPE] {name}: torch {dtypes(a[1])} | jitgrad {dtypes(b[1])}")
         try:
             ta, tb = tonp(a[1]), tonp(b[1])
             ok = all(

@@ -28,7 +28,7 @@ def T(L, traced, fn, backend):
         return fn
     import jitgrad
 
-    return jitgrad.trace(fn, backend=backend)
+    return jitgrad.trace(fn, backend=backend, async_compile=False if os.environ.get("SYNC") else None)
 
 
 PROGS = {}

@@ -110,13 +110,10 @@ def check_fill_value(value, dtype):
     (NumPy would wrap it or turn -inf into the smallest integer); a negative integer in an
     unsigned dtype wraps around as in torch (-1 -> 255)."""
     dtype = np.dtype(dtype)
-    if (
-        isinstance(value, (bool, np.bool_))
-        or dtype.kind not in "iuf"
-        or dtype.itemsize < 4
-        and dtype.kind == "f"
-    ):
-        return
+    if isinstance(value, (bool, np.bool_)) or dtype.kind not in "iuf":
+        return value
+    if dtype.kind == "f" and dtype.itemsize < 4:  # torch does not check half precision
+        return value
     v = complex(value).real if isinstance(value, complex) else float(value)
     if dtype.kind == "f":
         bad = np.isfinite(v) and abs(v) > float(np.finfo(dtype).max)

@@ -77,3 +77,6 @@ def test_square_subsequent_mask_dtype_and_fill_overflow():
     assert jitgrad.full((2,), -1, dtype=jitgrad.uint8).numpy().tolist() == [255, 255]
     assert jitgrad.full((1,), 2.5, dtype=jitgrad.int64).numpy().tolist() == [2]
     assert np.isinf(jitgrad.full((1,), float("inf")).numpy()).all()
+    assert jitgrad.full((2,), True).numpy().tolist() == [True, True]
+    assert jitgrad.full((2,), 1.5, dtype=jitgrad.float16).numpy().tolist() == [1.5, 1.5]
+    assert jitgrad.zeros(2, dtype=jitgrad.bool).fill_(True).numpy().all()

@@ -331,6 +331,15 @@ def set_rng_state(state):
 def draw(kind, shape, dtype, params, generator=None):
     """One random draw; the tracer replays draws through this same function."""
     rng = (generator or default_generator)._rng
+    if kind in ("rand", "randn") and dtype.kind != "f":
+        kernel = "check_uniform_bounds" if kind == "rand" else "normal_kernel_cpu"
+        name = {"b": "Bool", "u": "Byte"}.get(dtype.kind) or {1: "Char", 2: "Short", 4: "Int"}.get(
+            dtype.itemsize, "Long"
+        )
+        raise NotImplementedError(
+            f"\"{kernel}\" not implemented for '{name}' ({kind} draws floating point values; "
+            "ask for a float dtype)"
+        )
     if kind == "rand":
         if dtype.kind == "f":
             return rng.random(shape, dtype=dtype if dtype.itemsize >= 4 else np.float32).astype(

@@ -80,3 +80,13 @@ def test_square_subsequent_mask_dtype_and_fill_overflow():
     assert jitgrad.full((2,), True).numpy().tolist() == [True, True]
     assert jitgrad.full((2,), 1.5, dtype=jitgrad.float16).numpy().tolist() == [1.5, 1.5]
     assert jitgrad.zeros(2, dtype=jitgrad.bool).fill_(True).numpy().all()
+
+
+def test_random_float_draws_refuse_integer_dtypes():
+    with pytest.raises(
+        NotImplementedError, match="check_uniform_bounds\" not implemented for 'Long'"
+    ):
+        jitgrad.rand(2, dtype=jitgrad.int64)
+    with pytest.raises(NotImplementedError, match="normal_kernel_cpu\" not implemented for 'Long'"):
+        jitgrad.randn_like(jitgrad.tensor([1]))
+    assert jitgrad.randn(3, dtype=jitgrad.float64).dtype == jitgrad.float64

@@ -1,9 +1,10 @@
 # ruff: noqa
 """Parity scratch script (imports torch; run by hand): result dtypes of ops the tutorials use."""
+
 import os, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cmp import run, snip
+from cmp import run
 
 CASES = {
     "arange_mul_float": lambda L: L.arange(0, 8, 2) * (-0.5),
@@ -63,20 +64,18 @@ CASES = {
     "stack_mixed": lambda L: L.stack([L.tensor([1]), L.tensor([2.0], dtype=L.float64)]),
     "mse_int_err": lambda L: L.nn.functional.mse_loss(L.tensor([1]), L.tensor([2])),
     "ce_int_input_err": lambda L: L.nn.functional.cross_entropy(L.tensor([[1, 2]]), L.tensor([0])),
-    "ce_float_target": lambda L: L.nn.functional.cross_entropy(L.tensor([[1.0, 2.0]]), L.tensor([0.0])),
+    "ce_float_target": lambda L: L.nn.functional.cross_entropy(
+        L.tensor([[1.0, 2.0]]), L.tensor([0.0])
+    ),
     "embedding_float_idx_err": lambda L: L.nn.Embedding(3, 2)(L.tensor([0.0])),
     "gather_float_idx_err": lambda L: L.tensor([1.0, 2.0]).gather(0, L.tensor([0.0])),
     "index_float_err": lambda L: L.tensor([1.0, 2.0])[L.tensor([0.0])],
     "linear_int_err": lambda L: L.nn.Linear(2, 1)(L.tensor([[1, 2]])),
 }
-for k, f in CASES.items():
-    snip(lambda L, f=f: f(L)).__name__
-    SN = None
 import cmp as _c
 
-_c.SNIPS.clear()
 for k, f in CASES.items():
-    _c.SNIPS[k] = (lambda f: (lambda L: f(L)))(f)
+    _c.SNIPS[k] = (lambda f: lambda L: f(L))(f)
 
 if __name__ == "__main__":
     run()

@@ -387,7 +387,11 @@ def _check_randomness(r):
 
 
 class _NoRandom:
-    """Stands in for the default generator's NumPy generator under ``randomness='error'``."""
+    """Stands in for the default generator's NumPy generator under ``randomness='error'``:
+    draws raise torch's error; the state (``get_rng_state``) stays readable."""
+
+    def __init__(self, rng):
+        self.bit_generator = rng.bit_generator
 
     def __getattr__(self, name):
         raise RuntimeError(
@@ -490,7 +494,7 @@ def _run_batch(func, tree, flat, dims, size, randomness, kwargs):
     try:
         for i in range(size):
             if randomness == "error":
-                gen._rng = _NoRandom()
+                gen._rng = _NoRandom(saved)
             elif randomness == "same":
                 saved.bit_generator.state = state
             results.append(_call_one(func, tree, flat, dims, i, kwargs))

@@ -144,6 +144,8 @@ def test_vmap_dims_nesting_and_randomness():
     with pytest.raises(RuntimeError, match="randomness error mode"):
         F.vmap(lambda v: jitgrad.rand(4) + v)(x)
     assert jitgrad.rand(1).shape == (1,)  # the generator is back after the error
+    state = F.vmap(lambda v: jitgrad.get_rng_state().float().sum() + v.sum() * 0)(x)
+    assert state.shape == (2,)  # reading the state is not a draw
     same = F.vmap(lambda v: v + jitgrad.rand(4), randomness="same")(jitgrad.zeros(3, 4))
     assert np.array_equal(same[0].numpy(), same[2].numpy())
     diff = F.vmap(lambda v: v + jitgrad.rand(4), randomness="different")(jitgrad.zeros(3, 4))

@@ -204,7 +204,7 @@ class PruningContainer(BasePruningMethod):
 
 
 def _check_amount(amount):
-    if not isinstance(amount, numbers.Real) or isinstance(amount, bool):
+    if not isinstance(amount, numbers.Real):
         raise TypeError(f"Invalid type for amount: {amount}. Must be int or float.")
     if (isinstance(amount, numbers.Integral) and amount < 0) or (
         not isinstance(amount, numbers.Integral) and not 0.0 <= float(amount) <= 1.0

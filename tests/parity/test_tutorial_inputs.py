@@ -90,3 +90,18 @@ def test_random_float_draws_refuse_integer_dtypes():
     with pytest.raises(NotImplementedError, match="normal_kernel_cpu\" not implemented for 'Long'"):
         jitgrad.randn_like(jitgrad.tensor([1]))
     assert jitgrad.randn(3, dtype=jitgrad.float64).dtype == jitgrad.float64
+
+
+def test_bool_negation_and_subtraction_refused_as_torch():
+    t, f = jitgrad.tensor([True]), jitgrad.tensor([False])
+    for call, msg in [
+        (lambda: -t, "Negation, the `-` operator, on a bool tensor"),
+        (lambda: t - f, "with two bool tensors is not supported"),
+        (lambda: t - 1, "with a bool tensor is not supported"),
+        (lambda: 1 - t, "with a bool tensor is not supported"),
+        (lambda: jitgrad.tensor([3]) - t, "with a bool tensor is not supported"),
+    ]:
+        with pytest.raises(RuntimeError, match=msg):
+            call()
+    assert (jitgrad.tensor([3]) - 1).numpy().tolist() == [2]
+    assert (t + t).numpy().tolist() == [True] and (~t).numpy().tolist() == [False]

@@ -5,7 +5,9 @@ stand-in for ``p`` (recorded with its tangent in the current level) and ``unpack
 computes ``y``'s tangent ``J t`` by two reverse passes over the graph from the duals to ``y``
 (the double-backward trick). Values are forward mode's; the differences: the computation must
 be recorded (forward AD under ``no_grad`` gives no tangent here), and a dual tensor has
-``requires_grad=True``."""
+``requires_grad=True``. A custom ``Function`` with a ``jvp`` staticmethod gives its outputs'
+tangents itself; those outputs start a new dual (reverse mode does not flow back through them
+inside the level)."""
 
 import contextlib
 from collections import namedtuple
@@ -94,3 +96,28 @@ def unpack_dual(tensor, *, level=None):
             (tensor,), [d for d, _ in duals], [t for _, t in duals], False
         )
     return UnpackedDualTensor(tensor, None if jv is None else jv.detach())
+
+
+def _function_jvp(cls, ctx, args, outs):
+    """Outputs of a custom ``Function`` with a ``jvp`` staticmethod, inside a dual level with
+    a dual input: each output becomes a dual tensor whose tangent ``cls.jvp(ctx, *tangents)``
+    gives (a new root, so the double-backward of later ``unpack_dual`` calls stops there and
+    needs no ``backward``)."""
+    if not _LEVELS:
+        return outs
+    tangents = [unpack_dual(a).tangent if isinstance(a, Tensor) else None for a in args]
+    if all(t is None for t in tangents):
+        return outs
+    from .grad_mode import no_grad
+
+    with no_grad():  # a tangent is data here, not part of the reverse-mode graph
+        res = cls.jvp(ctx, *tangents)
+    res = res if isinstance(res, tuple) else (res,)
+    if len(res) != len(outs):
+        raise RuntimeError(
+            f"{cls.__name__}.jvp returned {len(res)} tangents for {len(outs)} outputs"
+        )
+    return tuple(
+        make_dual(o.detach(), t) if isinstance(o, Tensor) and t is not None else o
+        for o, t in zip(outs, res)
+    )

@@ -287,3 +287,37 @@ def test_traced_per_sample_step_matches_eager():
     for a, b in zip(eager, traced):
         for x, y in zip(a, b):
             np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
+def test_forward_ad_custom_function_jvp():
+    fwad = jitgrad.autograd.forward_ad
+
+    class Exp(jitgrad.autograd.Function):  # the forward-AD tutorial's Fn: jvp, no backward
+        @staticmethod
+        def forward(ctx, x):
+            ctx.result = x.exp()
+            return ctx.result
+
+        @staticmethod
+        def jvp(ctx, t):
+            return t * ctx.result
+
+    class Sq(jitgrad.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_forward(x)
+            return x * x
+
+        @staticmethod
+        def jvp(ctx, t):
+            (x,) = ctx.saved_tensors
+            return 2 * x * t
+
+    p, t = np.array([0.1, -0.4, 0.7]), np.array([1.0, 0.5, -2.0])
+    with fwad.dual_level():
+        d = fwad.make_dual(t64(p), t64(t))
+        e = Exp.apply(d)
+        z = Sq.apply(e) + d.sin()
+        np.testing.assert_allclose(fwad.unpack_dual(e).tangent.numpy(), np.exp(p) * t)
+        ref = 2 * np.exp(2 * p) * t + np.cos(p) * t
+        np.testing.assert_allclose(fwad.unpack_dual(z).tangent.numpy(), ref)

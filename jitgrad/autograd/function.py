@@ -150,7 +150,7 @@ class Function:
                 r._requires_grad = True
                 new.append(r)
             outs = tuple(new)
-        if "jvp" in dir(cls):
+        if getattr(cls, "jvp", None) is not None:
             from .forward_ad import _function_jvp
 
             outs = _function_jvp(cls, ctx, args, outs)

@@ -17,7 +17,6 @@ from .autograd.engine import grad as _autograd_grad
 from .autograd.functional import jvp_by_double_backward
 from .autograd.grad_mode import enable_grad
 from .compile.pytree import constants, flatten, shape_of, unflatten
-from .nn.utils.stateless import _functional_call
 from .tensor import Tensor
 
 __all__ = [
@@ -615,6 +614,8 @@ def functional_call(
             "Expected parameter_and_buffer_dicts to be a dict, or a list/tuple of dicts, but "
             f"got {type(parameter_and_buffer_dicts)}"
         )
+    from .nn.utils.stateless import _functional_call  # jitgrad.nn loads numba: only when used
+
     return _functional_call(module, tensors, args, kwargs, tie_weights=tie_weights, strict=strict)
 
 

@@ -242,7 +242,8 @@ def fcall_tie(L):
     w = L.tensor([[1.0, 2.0], [3.0, 4.0]])
     return [
         F(L).functional_call(m, {"a.weight": w}, x),
-        F(L).functional_call(m, {"a.weight": w}, (x,), tie_weights=False).detach() * 0 + F(L).functional_call(m, {"a.weight": w, "b.weight": w * 2}, (x,), tie_weights=False),
+        F(L).functional_call(m, {"a.weight": w}, (x,), tie_weights=False).detach() * 0
+        + F(L).functional_call(m, {"a.weight": w, "b.weight": w * 2}, (x,), tie_weights=False),
     ]
 
 

@@ -28,7 +28,9 @@ def T(L, traced, fn, backend):
         return fn
     import jitgrad
 
-    return jitgrad.trace(fn, backend=backend, async_compile=False if os.environ.get("SYNC") else None)
+    return jitgrad.trace(
+        fn, backend=backend, async_compile=False if os.environ.get("SYNC") else None
+    )
 
 
 PROGS = {}

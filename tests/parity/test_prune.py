@@ -37,7 +37,8 @@ def test_l1_unstructured_reparametrizes_and_masks_gradients():
     with jitgrad.no_grad():
         m.weight_orig.fill_(1.0)
     np.testing.assert_allclose(
-        m(x).detach().numpy(), (ref.reshape(4, 5).sum(1) + m.bias.detach().numpy())[None].repeat(2, 0)
+        m(x).detach().numpy(),
+        (ref.reshape(4, 5).sum(1) + m.bias.detach().numpy())[None].repeat(2, 0),
     )
 
 

@@ -168,9 +168,17 @@ rsqrt = _unary(
     saves_out=True,
     api={"inplace": True},
 )
+
+
+def _abs(x, **kwargs):
+    if x.dtype == np.bool_:
+        raise NotImplementedError("\"abs_cpu\" not implemented for 'Bool'")
+    return np.abs(x, **kwargs)
+
+
 abs = _unary(
     "abs",
-    np.abs,
+    _abs,
     lambda g, o, x: (g * sign(x),),
     "abs({0})",
     float_only=False,

@@ -105,3 +105,6 @@ def test_bool_negation_and_subtraction_refused_as_torch():
             call()
     assert (jitgrad.tensor([3]) - 1).numpy().tolist() == [2]
     assert (t + t).numpy().tolist() == [True] and (~t).numpy().tolist() == [False]
+    with pytest.raises(NotImplementedError, match="abs_cpu\" not implemented for 'Bool'"):
+        t.abs()
+    assert jitgrad.tensor([-1, 2]).abs().numpy().tolist() == [1, 2]

@@ -464,8 +464,6 @@ _OUT_OF_SCOPE = {
     "onnx": "ONNX export",
     "mps": "the MPS (Apple GPU) backend",
     "xpu": "the XPU backend",
-    "vmap": "vmap (functorch transforms)",
-    "func": "torch.func transforms",
     "export": "torch.export",
     "fx": "torch.fx graph capture (use jitgrad.trace and its graph printing)",
     "hub": "torch.hub (no network access; load weights with jitgrad.load)",
@@ -495,6 +493,7 @@ _LAZY = (
     "distributions",
     "fft",
     "amp",
+    "func",
 )
 
 
@@ -556,6 +555,8 @@ def __getattr__(name):
         return _lazy(name)
     if name == "autocast":
         return _lazy("amp").autocast
+    if name == "vmap":
+        return _lazy("func").vmap
     if name in ("save", "load"):
         mod = "serialization"
         return getattr(_lazy(mod), name)

@@ -101,8 +101,38 @@ def _check_device(device, op="factory"):
     check_device(device, op)
 
 
+_CTYPES = {"int64": "int64_t", "int32": "int", "int16": "int16_t", "int8": "int8_t"}
+_CTYPES.update(uint8="uint8_t", float32="float")
+
+
+def check_fill_value(value, dtype):
+    """``value`` as torch stores it in ``dtype``: torch's overflow error when it does not fit
+    (NumPy would wrap it or turn -inf into the smallest integer); a negative integer in an
+    unsigned dtype wraps around as in torch (-1 -> 255)."""
+    dtype = np.dtype(dtype)
+    if isinstance(value, (bool, np.bool_)) or dtype.kind not in "iuf":
+        return value
+    if dtype.kind == "f" and dtype.itemsize < 4:  # torch does not check half precision
+        return value
+    v = complex(value).real if isinstance(value, complex) else float(value)
+    if dtype.kind == "f":
+        bad = np.isfinite(v) and abs(v) > float(np.finfo(dtype).max)
+    else:
+        info = np.iinfo(dtype)
+        hi = float(info.max)
+        bad = not np.isfinite(v) or v > hi or (v < float(info.min) if info.min else -v > hi)
+    if bad:
+        name = _CTYPES.get(dtype.name, dtype.name)
+        raise RuntimeError(f"value cannot be converted to type {name} without overflow")
+    if dtype.kind == "u" and v < 0:
+        return int(v) % (1 << (8 * dtype.itemsize))
+    return value
+
+
 def _filled(op, size, value, dtype, requires_grad, device=None):
     _check_device(device, op)
+    if op not in ("zeros", "ones"):  # 0 and 1 fit every dtype
+        value = check_fill_value(value, dtype)
     return _new(np.full(_size(op, size), value, dtype=dtype), requires_grad)
 
 
@@ -301,6 +331,15 @@ def set_rng_state(state):
 def draw(kind, shape, dtype, params, generator=None):
     """One random draw; the tracer replays draws through this same function."""
     rng = (generator or default_generator)._rng
+    if kind in ("rand", "randn") and dtype.kind != "f":
+        kernel = "check_uniform_bounds" if kind == "rand" else "normal_kernel_cpu"
+        name = {"b": "Bool", "u": "Byte"}.get(dtype.kind) or {1: "Char", 2: "Short", 4: "Int"}.get(
+            dtype.itemsize, "Long"
+        )
+        raise NotImplementedError(
+            f"\"{kernel}\" not implemented for '{name}' ({kind} draws floating point values; "
+            "ask for a float dtype)"
+        )
     if kind == "rand":
         if dtype.kind == "f":
             return rng.random(shape, dtype=dtype if dtype.itemsize >= 4 else np.float32).astype(

@@ -1,7 +1,7 @@
 """Autograd: grad mode, the tape engine, custom functions."""
 
 from ..ops.registry import Node
-from . import functional, profiler  # noqa: E402  (after engine: they build on grad)
+from . import forward_ad, functional, profiler  # noqa: E402  (after engine: they build on grad)
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .engine import AccumulateGrad, backward, grad
 from .function import Function, FunctionCtx, once_differentiable
@@ -28,18 +28,6 @@ class _Graph:
 
 graph = _Graph()
 
-
-class forward_ad:  # noqa: N801
-    """Forward-mode AD objects are out of scope; ``autograd.functional.jvp`` gives J v."""
-
-    def __getattr__(self, name):
-        raise NotImplementedError(
-            f"autograd.forward_ad.{name}: forward-mode AD is out of jitgrad's scope; use "
-            "autograd.functional.jvp"
-        )
-
-
-forward_ad = forward_ad()
 
 __all__ = [
     "backward",

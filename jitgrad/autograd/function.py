@@ -34,6 +34,10 @@ class FunctionCtx:
                 )
         return self._saved
 
+    def save_for_forward(self, *tensors):
+        """Tensors ``jvp`` reads back as ``ctx.saved_tensors`` (forward AD)."""
+        self.save_for_backward(*tensors)
+
     def mark_non_differentiable(self, *tensors):
         self._non_diff.update(id(t) for t in tensors)
 
@@ -146,6 +150,10 @@ class Function:
                 r._requires_grad = True
                 new.append(r)
             outs = tuple(new)
+        if getattr(cls, "jvp", None) is not None:
+            from .forward_ad import _function_jvp
+
+            outs = _function_jvp(cls, ctx, args, outs)
         return outs[0] if single else outs
 
 

@@ -73,6 +73,23 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
     return (res_o if out_tup else res_o[0]), (res_g if tup else res_g[0])
 
 
+def jvp_by_double_backward(outs, inputs, tangents, create_graph):
+    """``J tangents`` per output (None where an output does not depend on ``inputs``) by two
+    reverse passes: ``J t = d(J^T u . t)/du`` at ``u = 0``."""
+    us = tuple(zeros_like(o).requires_grad_(True) for o in outs)
+    g = _grads(outs, inputs, us, create_graph=True)
+    pairs = [(gi, ti) for gi, ti in zip(g, tangents) if gi is not None and gi.requires_grad]
+    if not pairs:
+        return (None,) * len(us)
+    return _grad(
+        [p[0] for p in pairs],
+        us,
+        [p[1] for p in pairs],
+        create_graph=create_graph,
+        allow_unused=True,
+    )
+
+
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func(inputs), J v)`` by the double-backward trick."""
     inputs, tup = _as_tuple(inputs, "inputs", "jvp")
@@ -88,19 +105,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     with enable_grad():
         inp = _prepare(inputs, create_graph)
         outs, out_tup = _as_tuple(func(*inp), "outputs of the user-provided function", "jvp")
-        us = tuple(zeros_like(o).requires_grad_(True) for o in outs)
-        g = _grads(outs, inp, us, create_graph=True)
-        pairs = [(gi, vi) for gi, vi in zip(g, vs) if gi is not None and gi.requires_grad]
-        if pairs:
-            jv = _grad(
-                [p[0] for p in pairs],
-                us,
-                [p[1] for p in pairs],
-                create_graph=create_graph,
-                allow_unused=True,
-            )
-        else:
-            jv = (None,) * len(us)
+        jv = jvp_by_double_backward(outs, inp, vs, create_graph)
         jv = _fill(jv, outs)
     res_o = tuple(_post(o, create_graph) for o in outs)
     res_j = tuple(_post(x, create_graph) for x in jv)

@@ -299,6 +299,9 @@ def _fill(s, value):
                 f"{value._data.ndim} dimensions."
             )
         return E.clone(value.to(s._data.dtype).expand(*s._data.shape))
+    from ..creation import check_fill_value
+
+    value = check_fill_value(value, s._data.dtype)
     return const(value, s._data.dtype).expand(*s._data.shape)
 
 
@@ -698,6 +701,8 @@ def _post_accumulate_hook(self, hook):
     """``hook(tensor)`` after the leaf's ``.grad`` was accumulated in backward."""
     if not self.is_leaf:
         raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    if not self.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
     from ..tensor import _RemovableHandle
 
     lst = self._extra().setdefault("post_hooks", [])

@@ -72,9 +72,32 @@ def _publish(fn, prim, api):
         public(fn, prim.name, prim=prim, **{"out": True, **({} if api is True else api)})
 
 
+def _has_bool(*xs):
+    return any(isinstance(x, Tensor) and x._data.dtype.kind == "b" for x in xs)
+
+
+def _bool_refused(ufunc, message):
+    """``ufunc`` with NumPy's TypeError on bool arrays turned into torch's RuntimeError."""
+
+    def f(*arrays, **kwargs):
+        try:
+            return ufunc(*arrays, **kwargs)
+        except TypeError:
+            if all(getattr(a, "dtype", None) == np.bool_ for a in arrays):
+                raise RuntimeError(message) from None
+            raise
+
+    f.__name__ = ufunc.__name__
+    return f
+
+
 neg = _unary(
     "neg",
-    np.negative,
+    _bool_refused(
+        np.negative,
+        "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+        "invert a mask, use the `~` or `logical_not()` operator instead.",
+    ),
     lambda g, o, x: (apply(neg_p, (g,)),),
     "(-{0})",
     saves=(),
@@ -145,9 +168,17 @@ rsqrt = _unary(
     saves_out=True,
     api={"inplace": True},
 )
+
+
+def _abs(x, **kwargs):
+    if x.dtype == np.bool_:
+        raise NotImplementedError("\"abs_cpu\" not implemented for 'Bool'")
+    return np.abs(x, **kwargs)
+
+
 abs = _unary(
     "abs",
-    np.abs,
+    _abs,
     lambda g, o, x: (g * sign(x),),
     "abs({0})",
     float_only=False,
@@ -356,9 +387,10 @@ def _binary(
     saves_for=None,
     identities=(),
     api=True,
+    bool_error=None,
 ):
     """Register binary primitive ``name`` and return its public function (``api``: as
-    ``_unary``'s)."""
+    ``_unary``'s; ``bool_error``: torch's message when an operand is a bool tensor)."""
     prim = register(
         name,
         "elementwise",
@@ -383,6 +415,8 @@ def _binary(
         ):
             a, b = input, other  # the hot path: nothing to promote
         else:
+            if bool_error is not None and _has_bool(input, other):
+                raise RuntimeError(bool_error)
             a, b = prep(name, input, other)
         try:
             return apply(prim, (a, b))
@@ -556,7 +590,11 @@ add = _binary(
 )
 sub = _binary(
     "sub",
-    np.subtract,
+    _bool_refused(
+        np.subtract,
+        "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+        "`logical_xor()` operator instead.",
+    ),
     _sub_vjp,
     "({0} - {1})",
     saves=(),
@@ -566,6 +604,8 @@ sub = _binary(
         Identity(None, None, 0, "int"),
     ),
     api=False,
+    bool_error="Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+    "trying to invert a mask, use the `~` or `logical_not()` operator instead.",
 )
 mul = _binary(
     "mul",

@@ -244,6 +244,45 @@ class NonDynamicallyQuantizableLinear(Linear):
     """``Linear`` under the name PyTorch gives MultiheadAttention's ``out_proj``."""
 
 
+def _check_masks(attn_mask, key_padding_mask, n, h, tgt, src, batched):
+    """PyTorch's checks of MultiheadAttention's masks (dtype, rank, shape)."""
+    if attn_mask is not None:
+        if not (attn_mask.dtype.name == "bool" or attn_mask.is_floating_point()):
+            raise AssertionError(
+                f"only bool and floating types of attn_mask are supported (got {attn_mask.dtype})"
+            )
+        if attn_mask.ndim == 2 and tuple(attn_mask.shape) != (tgt, src):
+            raise RuntimeError(
+                f"The shape of the 2D attn_mask is {attn_mask.shape}, but should be {(tgt, src)}."
+            )
+        if attn_mask.ndim == 3 and not batched and tuple(attn_mask.shape) != (h, tgt, src):
+            raise AssertionError(
+                f"Expected `attn_mask` shape to be {(h, tgt, src)} but got {attn_mask.shape}"
+            )
+        if attn_mask.ndim == 3 and tuple(attn_mask.shape) != (n * h, tgt, src):
+            raise RuntimeError(
+                f"The shape of the 3D attn_mask is {attn_mask.shape}, but should be "
+                f"{(n * h, tgt, src)}."
+            )
+        if attn_mask.ndim not in (2, 3):
+            what = "batched (3-D)" if batched else "unbatched (2-D)"
+            raise AssertionError(
+                f"For {what} `query`, expected `attn_mask` to be `None`, 2-D or 3-D but found "
+                f"{attn_mask.ndim}-D tensor instead"
+            )
+    if key_padding_mask is not None and batched:
+        if key_padding_mask.ndim != 2 or key_padding_mask.shape[0] != n:
+            raise AssertionError(
+                f"Expected key_padded_mask.shape[0] to be {n}, but got "
+                f"{key_padding_mask.shape[0] if key_padding_mask.ndim else 0}"
+            )
+        if key_padding_mask.shape[1] != src:
+            raise AssertionError(
+                f"Expected key_padded_mask.shape[1] to be {src}, but got "
+                f"{key_padding_mask.shape[1]}"
+            )
+
+
 class MultiheadAttention(Module):
     """Multi-head attention with PyTorch's packed ``in_proj_weight`` and ``out_proj``."""
 
@@ -323,6 +362,7 @@ class MultiheadAttention(Module):
 
         qh, kh, vh = heads(q, wq, bq, L), heads(k, wk, bk, S), heads(v, wv, bv, S)
         scores = qh @ kh.transpose(1, 2) / math.sqrt(d)  # (N h, L, S)
+        _check_masks(attn_mask, key_padding_mask, N, h, L, S, batched)
         mask = None
         if attn_mask is not None:
             mask = attn_mask if attn_mask.ndim == 3 else attn_mask.unsqueeze(0)

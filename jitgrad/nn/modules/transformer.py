@@ -3,9 +3,6 @@ default, ``norm_first=True`` for pre-norm), built on ``MultiheadAttention``."""
 
 import copy
 
-import numpy as np
-
-from ...tensor import _wrap
 from .. import functional as F
 from .. import init
 from .container import ModuleList
@@ -311,9 +308,11 @@ class Transformer(Module):
 
     @staticmethod
     def generate_square_subsequent_mask(sz, device=None, dtype=None):
-        """A float mask: -inf above the diagonal, 0 elsewhere."""
-        m = np.triu(np.full((sz, sz), -np.inf, dtype=np.float32), 1)
-        return _wrap(m)
+        """A float mask (``dtype``, default the default dtype): -inf above the diagonal, 0
+        elsewhere."""
+        from ...creation import full
+
+        return full((sz, sz), float("-inf"), dtype=dtype).triu(1)
 
 
 __all__ = [

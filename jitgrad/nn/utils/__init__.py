@@ -1,7 +1,7 @@
 """``nn.utils``: gradient clipping, parameter/vector conversion, weight and spectral norm,
 parametrizations and conv/linear + batch-norm fusion."""
 
-from . import parametrizations, parametrize, rnn
+from . import parametrizations, parametrize, prune, rnn, stateless
 from .clip_grad import clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm
 from .convert_parameters import parameters_to_vector, vector_to_parameters
 from .fusion import (
@@ -14,6 +14,8 @@ from .weight_norm import remove_spectral_norm, remove_weight_norm, spectral_norm
 
 __all__ = [
     "rnn",
+    "stateless",
+    "prune",
     "parametrize",
     "parametrizations",
     "clip_grad_norm_",

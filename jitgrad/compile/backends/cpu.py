@@ -769,13 +769,14 @@ class CPUGen(Generator):
             work = n.op.extra["kernel_work"]([self.shape(v) for v in n.ins], self.shape(n.out),
                                              n.params)  # fmt: skip
             if work * PAR_REACH >= PAR_MIN:  # a serial-plan slot: ThreadPlan times both
-                ks = [f"k{n.out}_{i}" for i in range(len(n.ins))]  # plain arrays for objmode
-                self.emit(f"if {self.sz(work)} >= {self.thread_slot(PAR_MIN)}:")
-                self.emit(f"    {', '.join(ks)}, = {', '.join(ins)},")
-                self.emit("    with numba.objmode():")
-                self.emit(f"        CK.{threads.__name__}({', '.join(ks)}, {tail}")
-                self.emit("else:")
-                self.emit(f"    CK.{kernel.__name__}{call}")
+                # one objmode block, not one in a branch (numba then emitted invalid IR:
+                # "Instruction does not dominate all uses")
+                k = f"k{n.out}"
+                self.emit(f"{k}t = {self.sz(work)} >= {self.thread_slot(PAR_MIN)}")
+                self.emit(f"{k} = ({', '.join(ins)},)")
+                self.emit("with numba.objmode():")
+                fns = f"CK.{threads.__name__} if {k}t else CK.{kernel.__name__}"
+                self.emit(f"    ({fns})(*{k}, {tail}")
                 return
         self.emit(f"CK.{kernel.__name__}{call}")
 

@@ -418,3 +418,33 @@ def test_frozen_resnet18_finetune_step_has_no_gradient_below_fc():
     assert not [o for o in ops if o.startswith(("conv2d_grad", "max_pool2d_g"))]
     assert ops.count("matmul") == 2  # fc forward and its weight gradient: no input gradient
     assert "conv/pool gradient products: none\n" in ts.explain()
+
+
+def test_traced_step_calls_the_threaded_kernels():
+    """A traced convolution with ``K.PAR_MIN`` of work gets the threaded driver beside the
+    serial kernel (one objmode block, chosen by a thread slot of the step's thread plan) and
+    matches eager mode; the tiny traced rows above get the serial kernel only."""
+    r = _rng("traced threads")
+    x = jg.tensor(r.standard_normal((4, 8, 24, 24)).astype(np.float32))
+    w0 = r.standard_normal((8, 8, 3, 3)).astype(np.float32)
+
+    def step(x, w):
+        y = F.conv2d(x, w)
+        loss = (y * y).sum()
+        loss.backward()
+        return loss
+
+    res = []
+    for fn in (step, jg.trace(step, parallel=True)):
+        w = jg.tensor(w0, requires_grad=True)
+        for _ in range(2):
+            w.grad = None
+            loss = fn(x, w)
+        res.append((loss.detach().numpy(), w.grad.numpy()))
+    assert "CK.conv2d_threads if" in fn.source()
+    p = {"stride": (1, 1), "padding": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1}
+    y = C.conv2d_p.extra["ref"](x.numpy(), w0, **p)
+    ref = C.conv2d_grad_weight_p.extra["ref"](x.numpy(), 2 * y, **p, ksize=(3, 3))
+    for loss, gw in res:
+        np.testing.assert_allclose(loss, (y * y).sum(), rtol=1e-5)
+        np.testing.assert_allclose(gw, ref, rtol=1e-4, atol=1e-3)

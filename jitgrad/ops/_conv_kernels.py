@@ -27,6 +27,7 @@ image instead of a loop per output row. ``constant_pad`` is the pad kernel (any 
 The NumPy implementations in ``ops/conv.py`` are the oracle these are tested against.
 """
 
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -680,16 +681,24 @@ def _executor(k):
 
 
 def _on_threads(fn, n):
-    """fn(lo, hi) over contiguous parts of range(n), one per numba thread (the first on this
-    thread): the serial functions it calls release the GIL."""
+    """fn(p) for the n pieces p, on this thread and numba's thread count - 1 pool threads (the
+    serial functions fn calls release the GIL). Each thread claims the next piece when it is
+    free, so a pool thread that gets no core (a busy machine) takes none: this thread runs
+    them all and waits only for a piece a pool thread started."""
     t = min(n, THREADS or numba.get_num_threads())
-    if t <= 1:
-        fn(0, n)
-        return
-    futs = [_executor(t - 1).submit(fn, k * n // t, (k + 1) * n // t) for k in range(1, t)]
-    fn(0, n // t)
+    claim = itertools.count()
+
+    def work():
+        p = next(claim)  # atomic under the GIL
+        while p < n:
+            fn(p)
+            p = next(claim)
+
+    futs = [_executor(t - 1).submit(work) for _ in range(t - 1)]
+    work()
     for f in futs:
-        f.result()
+        if not f.cancel():  # not started yet: nothing to wait for
+            f.result()
 
 
 def conv2d_threads(a, b, out, sh, sw, pt, pl, dh, dw, groups, mode):
@@ -703,11 +712,10 @@ def conv2d_threads(a, b, out, sh, sw, pt, pl, dh, dw, groups, mode):
         return
     x3, wp, nb, nr, nc, parts = _conv_setup(x, w, g, sh, sw, pt, pl, dh, dw, mode)
 
-    def run(lo, hi):
-        for p in range(lo, hi):
-            i0, i1 = _chunk(p, nc, x.shape[0], nb)
-            _conv_range(x, x3, w, g, i0, i1, nb, nr, sh, sw, pt, pl, dh, dw, groups, mode, wp,
-                        parts, p)  # fmt: skip
+    def run(p):
+        i0, i1 = _chunk(p, nc, x.shape[0], nb)
+        _conv_range(x, x3, w, g, i0, i1, nb, nr, sh, sw, pt, pl, dh, dw, groups, mode, wp,
+                    parts, p)  # fmt: skip
 
     _on_threads(run, nc)
     if mode == GRAD_WEIGHT:
@@ -715,7 +723,15 @@ def conv2d_threads(a, b, out, sh, sw, pt, pl, dh, dw, groups, mode):
 
 
 def _pool_threads(kind, a, x, out, *static):
-    _on_threads(lambda b0, b1: _pool(kind, a, x, out, _no_idx(), *static, b0, b1), x.shape[0])
+    """``_pool`` over NCHUNK pieces of the images, on threads."""
+    n = x.shape[0]
+    nc = min(n, NCHUNK)
+    idx = _no_idx()
+
+    def run(p):
+        _pool(kind, a, x, out, idx, *static, p * n // nc, (p + 1) * n // nc)
+
+    _on_threads(run, nc)
 
 
 def max_pool2d_values_threads(x, out, kh, kw, sh, sw, pt, pl, dh, dw):

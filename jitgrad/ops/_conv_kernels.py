@@ -140,7 +140,7 @@ def _out_tile(g, gt, b0, nb, r0, nr, o0, og, wo, scatter):
 # ``parallel=True`` on a driver re-optimised and re-emitted the whole linked kernel in three
 # libraries (gufunc, its wrapper, the driver): +26 s of CPU per dtype for convolution alone.
 NCHUNK = 8  # chunks of image tiles per convolution call (fixed: results must not vary)
-PAR_MIN = 1 << 20  # work (multiply-adds, window taps) from which a threaded driver pays (~0.3 ms)
+PAR_MIN = 1 << 20  # work (GEMM multiply-adds) from which a threaded driver pays (~0.05-0.2 ms)
 
 
 @_jit

@@ -214,7 +214,7 @@ def _size(shape):
 
 
 def _conv_work(g, w):
-    """Multiply-adds of a convolution product: g the output-shaped operand, w the weight's."""
+    """Work of a convolution product (multiply-adds): g the output-shaped operand, w the weight."""
     return lambda ins, out, p: _size(_pick(ins, out, g)) * _size(_pick(ins, out, w)[1:])
 
 
@@ -222,9 +222,13 @@ def _pick(ins, out, k):
     return out if k == "out" else ins[k]
 
 
+TAP_WORK = 16  # a pooling window tap costs ~16-50 GEMM multiply-adds (CNN shapes, measured)
+
+
 def _pool_work(pooled):
-    """Window taps of a pool kernel: pooled the index of its pooled-shaped operand."""
-    return lambda ins, out, p: _size(_pick(ins, out, pooled)) * _size(p["ksize"])
+    """Work of a pool kernel in multiply-adds (``TAP_WORK`` per window tap): pooled the index
+    of its pooled-shaped operand."""
+    return lambda ins, out, p: _size(_pick(ins, out, pooled)) * _size(p["ksize"]) * TAP_WORK
 
 
 def _conv_params(p):

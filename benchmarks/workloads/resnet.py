@@ -4,7 +4,10 @@ Two rows: the whole network trained, and the fine-tuning recipe (every backbone 
 frozen with ``requires_grad=False``, a new ``fc`` trained; BatchNorm in training mode, as
 ``model.train()`` leaves it). The network is the torchvision layout, ``build`` in
 examples/resnet.py for jitgrad and torch alike; every column starts from the same weights.
+The compiled column runs in jitgrad's default async mode (see ``jitgrad_case``).
 """
+
+import time
 
 import numpy as np
 
@@ -12,6 +15,7 @@ from .. import peers
 from .common import Row, skip_compile
 
 LR, MOMENTUM, CLASSES, SIZE = 0.01, 0.9, 10, 64
+FIRST_COMPILED_S = 1800  # the compiled column fails if no call ran compiled code by then
 
 
 def _example():
@@ -78,9 +82,21 @@ def jitgrad_case(ws, data, traced, frozen):
         opt.step()
         return loss
 
-    step = jitgrad.trace(train_step) if traced else train_step
     fn = lambda: step(x, y)
-    fn.traced = step if traced else None
+    fn.traced = None
+    if not traced:
+        step = train_step
+        return fn
+    # the default (async) mode: eager calls while the worker compiles, until the tiered
+    # compile's first tier (the step as Python over separately compiled kernels) runs; the
+    # whole step (tier 2) is swapped in when ready. Timed from then on (tier 1, or tier 2 if
+    # it lands during the measurement); the wait is the row's "to first result" time.
+    step = fn.traced = jitgrad.trace(train_step, async_compile=True)
+    t0 = time.perf_counter()
+    while not step.stats["compiled_calls"]:
+        if time.perf_counter() - t0 > FIRST_COMPILED_S:
+            raise RuntimeError(f"no compiled call within {FIRST_COMPILED_S} s (async compile)")
+        fn()
     return fn
 
 

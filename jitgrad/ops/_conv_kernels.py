@@ -7,8 +7,9 @@ compiled steps) and directly from generated numba code. Static parameters are pl
 ``sh, sw`` stride, ``pt, pl`` top/left padding (bottom/right padding is implied by the
 output size), ``dh, dw`` dilation, ``groups``. Inputs must be C-contiguous float32/float64.
 ``conv2d`` is one kernel for the three convolution products (a ``mode`` argument: one
-compile per dtype); every conv/pool kernel's last argument ``par`` is the work from which it
-runs on numba's threads (see "threads" below); its GEMMs run on one BLAS thread each.
+compile per dtype). The kernels are serial; ``conv2d_threads``, ``max_pool2d_values_threads``
+and ``max_pool2d_backward_threads`` run the same pieces on threads (see "threads"
+below). The GEMMs run on one BLAS thread each.
 
 Convolution is im2col + BLAS (``np.dot``) over tiles of output positions, so the column
 buffer (K = C/groups * kh * kw rows, T columns) stays near ``TILE_BYTES``; a tile spans
@@ -26,9 +27,12 @@ image instead of a loop per output row. ``constant_pad`` is the pad kernel (any 
 The NumPy implementations in ``ops/conv.py`` are the oracle these are tested against.
 """
 
+import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
-from numba import prange
 
 TILE_BYTES = 256 * 1024  # column buffer per tile: fits the L2 cache with room to spare
 MIN_COLS = 256  # but never fewer GEMM columns than this: a big weight is re-read per tile
@@ -127,21 +131,16 @@ def _out_tile(g, gt, b0, nb, r0, nr, o0, og, wo, scatter):
 
 
 # ---------------------------------------------------------------- threads -----------------
-# Every kernel takes a last argument ``par``: the work (multiply-adds, or window taps for
-# pooling) from which it runs on numba's threads (``prange``), else serially. The work is cut
-# the same way either way (images, or chunks of image tiles; a weight gradient sums the
-# chunks' parts in chunk order), so results are the same bits serial or threaded, whatever
-# the thread count. ``NEVER`` keeps a call serial.
+# The kernels are serial. The families that matter at scale (convolution, max-pool values
+# and backward) also have a threaded driver (``*_threads``, at the end of this file): plain
+# Python that runs the pieces the serial kernel runs with ``range`` (chunks of image tiles, or
+# images) on Python threads, by calling the same compiled serial functions (``nogil``). So
+# results are the same bits serial or threaded, whatever the thread count (a weight gradient
+# sums the chunks' parts in chunk order), and threading compiles nothing: numba's
+# ``parallel=True`` on a driver re-optimised and re-emitted the whole linked kernel in three
+# libraries (gufunc, its wrapper, the driver): +26 s of CPU per dtype for convolution alone.
 NCHUNK = 8  # chunks of image tiles per convolution call (fixed: results must not vary)
-PAR_MIN = 1 << 18  # default ``par``: below ~0.1 ms of work a fork/join does not pay
-NEVER = 1 << 62
-
-# Threaded kernels (``parallel=True``) are off: numba's parallel compile of the two drivers
-# doubled their cold compile (~35 -> ~75 s of CPU per dtype), which every fresh process without
-# a warm cache (and the test suite) pays, and the threads' gain could not be measured on a
-# quiet machine this round. With _jit the ``prange`` loops run serially (same bits); set
-# ``parallel=True`` here to run them on numba's threads.
-_pjit = _jit
+PAR_MIN = 1 << 20  # work (GEMM multiply-adds) from which a threaded driver pays (~0.05-0.2 ms)
 
 
 @_jit
@@ -398,13 +397,10 @@ def _sum_parts(w, parts):
         acc += parts[p]
 
 
-@_pjit
-def _conv(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode, par):
-    """The three products of a convolution by im2col + GEMM, by ``mode``: FWD writes
-    g = conv(x, w); GRAD_INPUT writes x = the input gradient for output gradient g;
-    GRAD_WEIGHT writes w = the weight gradient. Chunks of image tiles run on numba's threads
-    when the work reaches ``par`` (each chunk has its own column buffers). No array
-    expressions here: under ``parallel=True`` each would be a threaded loop of its own."""
+@_jit
+def _conv_setup(x, w, g, sh, sw, pt, pl, dh, dw, mode):
+    """(x3, wp, nb, nr, nc, parts) of ``_conv``: the canvas (``_canvas``), the tiling, the
+    number of chunks and the weight gradient's per-chunk parts."""
     n = x.shape[0]
     o, cg, kh, kw = w.shape
     ho, wo = g.shape[2], g.shape[3]
@@ -413,34 +409,38 @@ def _conv(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode, par):
     nb, nr = _tiling(n, ho, wp if wp > 0 else wo, k, x.itemsize)
     nc = _nchunks(n, nb) if n * ho * wo > 0 or mode == GRAD_INPUT else 0
     parts = np.empty((nc if mode == GRAD_WEIGHT else 0, o * k), x.dtype)
-    if nc > 1 and n * o * ho * wo * k >= par:
-        for p in prange(nc):
-            i0, i1 = _chunk(p, nc, n, nb)
-            _conv_range(x, x3, w, g, i0, i1, nb, nr, sh, sw, pt, pl, dh, dw, groups, mode, wp,
-                        parts, p)  # fmt: skip
-    else:
-        for p in range(nc):
-            i0, i1 = _chunk(p, nc, n, nb)
-            _conv_range(x, x3, w, g, i0, i1, nb, nr, sh, sw, pt, pl, dh, dw, groups, mode, wp,
-                        parts, p)  # fmt: skip
+    return x3, wp, nb, nr, nc, parts
+
+
+@_jit
+def _conv(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode):
+    """The three products of a convolution by im2col + GEMM, by ``mode``: FWD writes
+    g = conv(x, w); GRAD_INPUT writes x = the input gradient for output gradient g;
+    GRAD_WEIGHT writes w = the weight gradient. The images run in chunks of image tiles
+    (``conv2d_threads`` runs the same chunks on numba's threads)."""
+    x3, wp, nb, nr, nc, parts = _conv_setup(x, w, g, sh, sw, pt, pl, dh, dw, mode)
+    for p in range(nc):
+        i0, i1 = _chunk(p, nc, x.shape[0], nb)
+        _conv_range(x, x3, w, g, i0, i1, nb, nr, sh, sw, pt, pl, dh, dw, groups, mode, wp,
+                    parts, p)  # fmt: skip
     if mode == GRAD_WEIGHT:
         _sum_parts(w, parts)
 
 
 @_jit
-def _conv_product(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode, par):
+def _conv_product(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode):
     """``_direct`` for one input channel per group and either several groups (depthwise) or
     one output channel (avg pooling's ones kernel), else ``_conv``."""
     o, cg = w.shape[0], w.shape[1]
     if cg == 1 and (groups > 1 or o == 1):
         _direct(x, w, g, sh, sw, pt, pl, dh, dw, mode)
     else:
-        _conv(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode, par)
+        _conv(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode)
 
 
 # ---------------------------------------------------------------- convolution -------------
 @_jit
-def conv2d(a, b, out, sh, sw, pt, pl, dh, dw, groups, mode, par):
+def conv2d(a, b, out, sh, sw, pt, pl, dh, dw, groups, mode):
     """The convolution kernel, all three products in one function (one compile per dtype),
     by ``mode``: FWD out (N, O, Ho, Wo) = cross-correlation of a = x (N, C, H, W) with
     b = w (O, C/groups, kh, kw); GRAD_INPUT out = dx (N, C, H, W) for a = the output
@@ -448,7 +448,7 @@ def conv2d(a, b, out, sh, sw, pt, pl, dh, dw, groups, mode, par):
     x = out if mode == GRAD_INPUT else a
     w = out if mode == GRAD_WEIGHT else b
     g = out if mode == FWD else (a if mode == GRAD_INPUT else b)
-    _conv_product(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode, par)
+    _conv_product(x, w, g, sh, sw, pt, pl, dh, dw, groups, mode)
 
 
 # ---------------------------------------------------------------- max pooling -------------
@@ -606,46 +606,43 @@ def _pool_image(kind, a, x, out, idx, b, kh, kw, sh, sw, pt, pl, dh, dw):
                     out[b, ch, bh, bw] += a[b, ch, r, q]
 
 
-@_pjit
-def _pool(kind, a, x, out, idx, kh, kw, sh, sw, pt, pl, dh, dw, par):
-    """``_pool_image`` over the images, on numba's threads when the work reaches ``par``.
-    ``a`` is BACKWARD's pooled gradient, GATHER's gradient like x, else unused."""
-    n = x.shape[0]
-    pooled = a if kind == BACKWARD else out
-    if n * x.shape[1] * pooled.shape[2] * pooled.shape[3] * kh * kw >= par:
-        for b in prange(n):
-            _pool_image(kind, a, x, out, idx, b, kh, kw, sh, sw, pt, pl, dh, dw)
-    else:
-        for b in range(n):
-            _pool_image(kind, a, x, out, idx, b, kh, kw, sh, sw, pt, pl, dh, dw)
+@_jit
+def _pool(kind, a, x, out, idx, kh, kw, sh, sw, pt, pl, dh, dw, b0, b1):
+    """``_pool_image`` over images [b0, b1). ``a`` is BACKWARD's pooled gradient, GATHER's
+    gradient like x, else unused."""
+    for b in range(b0, b1):
+        _pool_image(kind, a, x, out, idx, b, kh, kw, sh, sw, pt, pl, dh, dw)
 
 
 @_jit
-def max_pool2d_values(x, out, kh, kw, sh, sw, pt, pl, dh, dw, par):
+def _no_idx():
+    """The index array of the kinds that have none."""
+    return np.zeros((0, 0, 0, 0), np.int64)
+
+
+@_jit
+def max_pool2d_values(x, out, kh, kw, sh, sw, pt, pl, dh, dw):
     """out (N, C, Ho, Wo) = window maxima of x (a NaN in a window gives NaN)."""
-    _pool(VALUES, out, x, out, np.zeros((0, 0, 0, 0), np.int64), kh, kw, sh, sw, pt, pl, dh, dw,
-          par)  # fmt: skip
+    _pool(VALUES, out, x, out, _no_idx(), kh, kw, sh, sw, pt, pl, dh, dw, 0, x.shape[0])
 
 
 @_jit
-def max_pool2d_indices(x, idx, kh, kw, sh, sw, pt, pl, dh, dw, par):
+def max_pool2d_indices(x, idx, kh, kw, sh, sw, pt, pl, dh, dw):
     """idx (N, C, Ho, Wo, int64) = flat h * W + w input index of each window's maximum."""
     vals = np.empty(idx.shape, x.dtype)
-    _pool(INDICES, vals, x, vals, idx, kh, kw, sh, sw, pt, pl, dh, dw, par)
+    _pool(INDICES, vals, x, vals, idx, kh, kw, sh, sw, pt, pl, dh, dw, 0, x.shape[0])
 
 
 @_jit
-def max_pool2d_backward(g, x, dx, kh, kw, sh, sw, pt, pl, dh, dw, par):
+def max_pool2d_backward(g, x, dx, kh, kw, sh, sw, pt, pl, dh, dw):
     """dx (like x) = g (N, C, Ho, Wo) scattered to each window's argmax (summed where shared)."""
-    _pool(BACKWARD, g, x, dx, np.zeros((0, 0, 0, 0), np.int64), kh, kw, sh, sw, pt, pl, dh, dw,
-          par)  # fmt: skip
+    _pool(BACKWARD, g, x, dx, _no_idx(), kh, kw, sh, sw, pt, pl, dh, dw, 0, x.shape[0])
 
 
 @_jit
-def max_pool2d_gather(gg, x, out, kh, kw, sh, sw, pt, pl, dh, dw, par):
+def max_pool2d_gather(gg, x, out, kh, kw, sh, sw, pt, pl, dh, dw):
     """out (N, C, Ho, Wo) = gg (like x) read at each window's argmax (max_pool2d_backward's VJP)."""
-    _pool(GATHER, gg, x, out, np.zeros((0, 0, 0, 0), np.int64), kh, kw, sh, sw, pt, pl, dh, dw,
-          par)  # fmt: skip
+    _pool(GATHER, gg, x, out, _no_idx(), kh, kw, sh, sw, pt, pl, dh, dw, 0, x.shape[0])
 
 
 # ---------------------------------------------------------------- constant padding --------
@@ -667,3 +664,85 @@ def constant_pad(x, out, value, n1, n2, n3, b1, b2, b3, m1, m2, m3):
                 xrow = xv[i, j, k]
                 for q in range(n3):
                     orow[b3 + q] = xrow[q]
+
+
+# ---------------------------------------------------------------- threaded drivers --------
+THREADS = None  # threads of the drivers; None: numba's thread count (tests set others)
+_POOL = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _executor(k):
+    """A pool of k worker threads (created once per k)."""
+    with _POOL_LOCK:
+        if k not in _POOL:
+            _POOL[k] = ThreadPoolExecutor(k, thread_name_prefix="jitgrad-kernels")
+        return _POOL[k]
+
+
+def _on_threads(fn, n):
+    """fn(p) for the n pieces p, on this thread and numba's thread count - 1 pool threads (the
+    serial functions fn calls release the GIL). Each thread claims the next piece when it is
+    free, so a pool thread that gets no core (a busy machine) takes none: this thread runs
+    them all and waits only for a piece a pool thread started."""
+    t = min(n, THREADS or numba.get_num_threads())
+    claim = itertools.count()
+
+    def work():
+        p = next(claim)  # atomic under the GIL
+        while p < n:
+            fn(p)
+            p = next(claim)
+
+    futs = [_executor(t - 1).submit(work) for _ in range(t - 1)]
+    work()
+    for f in futs:
+        if not f.cancel():  # not started yet: nothing to wait for
+            f.result()
+
+
+def conv2d_threads(a, b, out, sh, sw, pt, pl, dh, dw, groups, mode):
+    """``conv2d`` with its chunks of image tiles on threads (the same bits); the direct loops
+    (one input channel per group) stay serial."""
+    x = out if mode == GRAD_INPUT else a
+    w = out if mode == GRAD_WEIGHT else b
+    g = out if mode == FWD else (a if mode == GRAD_INPUT else b)
+    if w.shape[1] == 1 and (groups > 1 or w.shape[0] == 1):
+        conv2d(a, b, out, sh, sw, pt, pl, dh, dw, groups, mode)
+        return
+    x3, wp, nb, nr, nc, parts = _conv_setup(x, w, g, sh, sw, pt, pl, dh, dw, mode)
+
+    # the bounds before the threads start: a nogil call from Python re-takes the GIL after it,
+    # which cost ~0.5 ms per call with the other thread busy (cProfile, load 4)
+    bounds = [_chunk(p, nc, x.shape[0], nb) for p in range(nc)]
+
+    def run(p):
+        i0, i1 = bounds[p]
+        _conv_range(x, x3, w, g, i0, i1, nb, nr, sh, sw, pt, pl, dh, dw, groups, mode, wp,
+                    parts, p)  # fmt: skip
+
+    _on_threads(run, nc)
+    if mode == GRAD_WEIGHT:
+        _sum_parts(w, parts)
+
+
+def _pool_threads(kind, a, x, out, *static):
+    """``_pool`` over NCHUNK pieces of the images, on threads."""
+    n = x.shape[0]
+    nc = min(n, NCHUNK)
+    idx = _no_idx()
+
+    def run(p):
+        _pool(kind, a, x, out, idx, *static, p * n // nc, (p + 1) * n // nc)
+
+    _on_threads(run, nc)
+
+
+def max_pool2d_values_threads(x, out, kh, kw, sh, sw, pt, pl, dh, dw):
+    """``max_pool2d_values`` with the images on threads."""
+    _pool_threads(VALUES, out, x, out, kh, kw, sh, sw, pt, pl, dh, dw)
+
+
+def max_pool2d_backward_threads(g, x, dx, kh, kw, sh, sw, pt, pl, dh, dw):
+    """``max_pool2d_backward`` with the images on threads."""
+    _pool_threads(BACKWARD, g, x, dx, kh, kw, sh, sw, pt, pl, dh, dw)

@@ -48,28 +48,22 @@ def _c(a):
     return np.ascontiguousarray(a)
 
 
-_PAR = []
+_THREADS = []
 
 
-def _par():
-    """The kernels' ``par`` argument in eager mode: ``K.PAR_MIN`` when numba has threads
-    (started here, once, with jitgrad's wait policy), else ``K.NEVER``. Importing
-    ``cpu_kernels`` gives the BLAS the kernels' ``np.dot`` calls (scipy's OpenBLAS) one thread,
-    as in compiled steps: the kernels thread over images, and a 2-thread BLAS inside each
-    numba thread oversubscribed the cores (conv 16->32 on a busy 2-core machine: 160 vs 2 ms)."""
-    if not _PAR:
+def _threads():
+    """True when the kernels may run their threaded drivers (numba is set to 2 or more
+    threads). Importing ``cpu_kernels`` gives the BLAS the kernels' ``np.dot`` calls (scipy's
+    OpenBLAS) one thread, as in compiled steps: the drivers split images over threads, and a
+    2-thread BLAS inside each thread oversubscribed the cores (conv 16->32 on a busy 2-core
+    machine: 160 vs 2 ms)."""
+    if not _THREADS:
         import numba
 
         from ..compile.backends import cpu_kernels  # noqa: F401  (limit_blas_threads)
 
-        par = K.NEVER
-        if numba.config.NUMBA_NUM_THREADS > 1:
-            from ..compile.backends.calibrate import start_threads
-
-            start_threads()
-            par = K.PAR_MIN
-        _PAR.append(par)
-    return _PAR[0]
+        _THREADS.append(numba.config.NUMBA_NUM_THREADS > 1)
+    return _THREADS[0]
 
 
 # ---------------------------------------------------------------- helpers -----------------
@@ -179,30 +173,62 @@ def _conv_mode(mode):
     return static
 
 
-def _kernel_op(name, ref, kernel, static, out_shape, out_dtype=None):
+def _kernel_op(name, extra, out_shape, out_dtype=None):
     """A primitive's implementation: ``kernel(*inputs, out, *static(**params))`` (numba, into
-    a fresh ``out``) for float32/float64 inputs, else the NumPy ``ref`` (with a warning)."""
+    a fresh ``out``; its threaded driver ``extra["kernel_threads"]`` from ``K.PAR_MIN`` of
+    work) for float32/float64 inputs, else the NumPy ``ref`` (with a warning)."""
+    ref, kernel, static = extra["ref"], extra["kernel"], extra["kernel_static"]
+    threads = extra.get("kernel_threads")
 
     def impl(*arrays, **p):
         if not _on_kernel(name, *arrays):
             return ref(*arrays, **p)
         shape = out_shape(*[a.shape for a in arrays], **p)
         out = np.empty(shape, dtype=out_dtype or arrays[0].dtype)
-        kernel(*[_c(a) for a in arrays], out, *static(**p), _par())
+        fn = kernel
+        if threads is not None and _threads():
+            if extra["kernel_work"]([a.shape for a in arrays], shape, p) >= K.PAR_MIN:
+                fn = threads
+        fn(*[_c(a) for a in arrays], out, *static(**p))
         return out
 
     impl.__name__ = impl.__qualname__ = f"_{name}_impl"
     return impl
 
 
-def _extra(ref, kernel, static, grad_of=None):
-    # read by the backends: the oracle, and the kernel a generated step calls directly;
-    # ``grad_of`` names the gradient product an op computes (``explain()`` counts them)
-    # ``kernel_par``: the work from which the kernel runs on threads (its last argument)
-    e = {"ref": ref, "kernel": kernel, "kernel_static": static, "kernel_par": K.PAR_MIN}
+def _extra(ref, kernel, static, grad_of=None, threads=None, work=None):
+    """What the backends read: the oracle, the kernel a generated step calls directly and its
+    static arguments; ``threads``: the kernel's threaded driver, used from ``work``(input
+    shapes, output shape, params) = ``K.PAR_MIN``; ``grad_of`` names the gradient product an
+    op computes (``explain()`` counts them)."""
+    e = {"ref": ref, "kernel": kernel, "kernel_static": static}
+    if threads is not None:
+        e["kernel_threads"], e["kernel_work"] = threads, work
     if grad_of:
         e["grad_of"] = grad_of
     return e
+
+
+def _size(shape):
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _conv_work(g, w):
+    """Work of a convolution product (multiply-adds): g the output-shaped operand, w the weight."""
+    return lambda ins, out, p: _size(_pick(ins, out, g)) * _size(_pick(ins, out, w)[1:])
+
+
+def _pick(ins, out, k):
+    return out if k == "out" else ins[k]
+
+
+TAP_WORK = 16  # a pooling window tap costs ~16-50 GEMM multiply-adds (CNN shapes, measured)
+
+
+def _pool_work(pooled):
+    """Work of a pool kernel in multiply-adds (``TAP_WORK`` per window tap): pooled the index
+    of its pooled-shaped operand."""
+    return lambda ins, out, p: _size(_pick(ins, out, pooled)) * _size(p["ksize"]) * TAP_WORK
 
 
 def _conv_params(p):
@@ -242,49 +268,62 @@ def _conv2d_grad_weight_vjp(gw, out, x, g, ksize, **p):
     return dx, dg
 
 
+_CONV2D_EXTRA = _extra(
+    _conv2d_ref, K.conv2d, _conv_mode(K.FWD), None, K.conv2d_threads, _conv_work("out", 1)
+)
 conv2d_p = register(
     "conv2d",
     "opaque",
     _kernel_op(
         "conv2d",
-        _conv2d_ref,
-        K.conv2d,
-        _conv_mode(K.FWD),
+        _CONV2D_EXTRA,
         lambda xs, ws, stride, padding, dilation, **_: (
             (xs[0], ws[0]) + _out_hw(xs[2:], ws[2:], stride, padding, dilation)
         ),
     ),
-    extra=_extra(_conv2d_ref, K.conv2d, _conv_mode(K.FWD)),
+    extra=_CONV2D_EXTRA,
     vjp=_conv2d_vjp,
     backward_name="ConvolutionBackward0",
     doc="2-D cross-correlation, NCHW input and (O, C/groups, kh, kw) weight",
+)
+_CONV2D_GRAD_INPUT_EXTRA = _extra(
+    _conv2d_grad_input_ref,
+    K.conv2d,
+    _conv_mode(K.GRAD_INPUT),
+    "conv2d input",
+    K.conv2d_threads,
+    _conv_work(0, 1),
 )
 conv2d_grad_input_p = register(
     "conv2d_grad_input",
     "opaque",
     _kernel_op(
         "conv2d_grad_input",
-        _conv2d_grad_input_ref,
-        K.conv2d,
-        _conv_mode(K.GRAD_INPUT),
+        _CONV2D_GRAD_INPUT_EXTRA,
         lambda gs, ws, groups, in_hw, **_: (gs[0], ws[1] * groups) + tuple(in_hw),
     ),
-    extra=_extra(_conv2d_grad_input_ref, K.conv2d, _conv_mode(K.GRAD_INPUT), "conv2d input"),
+    extra=_CONV2D_GRAD_INPUT_EXTRA,
     vjp=_conv2d_grad_input_vjp,
     backward_name="ConvolutionBackwardBackward0",
     doc="transposed convolution: gradient of conv2d w.r.t. its input",
+)
+_CONV2D_GRAD_WEIGHT_EXTRA = _extra(
+    _conv2d_grad_weight_ref,
+    K.conv2d,
+    _conv_mode(K.GRAD_WEIGHT),
+    "conv2d weight",
+    K.conv2d_threads,
+    _conv_work(1, "out"),
 )
 conv2d_grad_weight_p = register(
     "conv2d_grad_weight",
     "opaque",
     _kernel_op(
         "conv2d_grad_weight",
-        _conv2d_grad_weight_ref,
-        K.conv2d,
-        _conv_mode(K.GRAD_WEIGHT),
+        _CONV2D_GRAD_WEIGHT_EXTRA,
         lambda xs, gs, groups, ksize, **_: (gs[1], xs[1] // groups) + tuple(ksize),
     ),
-    extra=_extra(_conv2d_grad_weight_ref, K.conv2d, _conv_mode(K.GRAD_WEIGHT), "conv2d weight"),
+    extra=_CONV2D_GRAD_WEIGHT_EXTRA,
     vjp=_conv2d_grad_weight_vjp,
     backward_name="ConvolutionBackwardBackward1",
     doc="gradient of conv2d w.r.t. its weight",
@@ -411,11 +450,21 @@ def _max_pool2d_gather_vjp(gg, out, g, x, **p):
     return apply(max_pool2d_grad_p, (gg, x), p), None
 
 
+_MAX_POOL2D_EXTRA = _extra(
+    _max_pool2d_ref, K.max_pool2d_values, _pool_static, None, K.max_pool2d_values_threads,
+    _pool_work("out"),
+)  # fmt: skip
+_MAX_POOL2D_GRAD_EXTRA = _extra(
+    _max_pool2d_grad_ref, K.max_pool2d_backward, _pool_static, "max_pool2d input",
+    K.max_pool2d_backward_threads, _pool_work(0),
+)  # fmt: skip
+_MAX_POOL2D_GATHER_EXTRA = _extra(_max_pool2d_gather_ref, K.max_pool2d_gather, _pool_static)
+_MAX_POOL2D_INDICES_EXTRA = _extra(_flat_indices, K.max_pool2d_indices, _pool_static)
 max_pool2d_p = register(
     "max_pool2d",
     "opaque",
-    _kernel_op("max_pool2d", _max_pool2d_ref, K.max_pool2d_values, _pool_static, _pooled_shape),
-    extra=_extra(_max_pool2d_ref, K.max_pool2d_values, _pool_static),
+    _kernel_op("max_pool2d", _MAX_POOL2D_EXTRA, _pooled_shape),
+    extra=_MAX_POOL2D_EXTRA,
     vjp=_max_pool2d_vjp,
     backward_name="MaxPool2DWithIndicesBackward0",
     doc="2-D max pooling (NCHW), -inf padding",
@@ -423,14 +472,8 @@ max_pool2d_p = register(
 max_pool2d_grad_p = register(
     "max_pool2d_grad",
     "opaque",
-    _kernel_op(
-        "max_pool2d_grad",
-        _max_pool2d_grad_ref,
-        K.max_pool2d_backward,
-        _pool_static,
-        lambda gs, xs, **_: xs,
-    ),
-    extra=_extra(_max_pool2d_grad_ref, K.max_pool2d_backward, _pool_static, "max_pool2d input"),
+    _kernel_op("max_pool2d_grad", _MAX_POOL2D_GRAD_EXTRA, lambda gs, xs, **_: xs),
+    extra=_MAX_POOL2D_GRAD_EXTRA,
     vjp=_max_pool2d_grad_vjp,
     n_diff=1,
     backward_name="MaxPool2DWithIndicesBackwardBackward0",
@@ -439,14 +482,8 @@ max_pool2d_grad_p = register(
 max_pool2d_gather_p = register(
     "max_pool2d_gather",
     "opaque",
-    _kernel_op(
-        "max_pool2d_gather",
-        _max_pool2d_gather_ref,
-        K.max_pool2d_gather,
-        _pool_static,
-        _pooled_shape,
-    ),
-    extra=_extra(_max_pool2d_gather_ref, K.max_pool2d_gather, _pool_static),
+    _kernel_op("max_pool2d_gather", _MAX_POOL2D_GATHER_EXTRA, _pooled_shape),
+    extra=_MAX_POOL2D_GATHER_EXTRA,
     vjp=_max_pool2d_gather_vjp,
     n_diff=1,
     doc="read a tensor at each pooling window's argmax",
@@ -454,15 +491,8 @@ max_pool2d_gather_p = register(
 max_pool2d_indices_p = register(
     "max_pool2d_indices",
     "opaque",
-    _kernel_op(
-        "max_pool2d_indices",
-        _flat_indices,
-        K.max_pool2d_indices,
-        _pool_static,
-        _pooled_shape,
-        out_dtype=np.int64,
-    ),
-    extra=_extra(_flat_indices, K.max_pool2d_indices, _pool_static),
+    _kernel_op("max_pool2d_indices", _MAX_POOL2D_INDICES_EXTRA, _pooled_shape, np.int64),
+    extra=_MAX_POOL2D_INDICES_EXTRA,
     doc="flat (h * W + w) input index of each window's maximum (return_indices=True)",
 )
 
@@ -563,9 +593,7 @@ pad_p = register(
     "constant_pad_nd",
     "opaque",
     _pad_impl,
-    extra=dict(
-        _extra(_pad_ref, K.constant_pad, _pad_static), kernel_dtypes=_PAD_DTYPES, kernel_par=None
-    ),
+    extra=dict(_extra(_pad_ref, K.constant_pad, _pad_static), kernel_dtypes=_PAD_DTYPES),
     vjp=_pad_vjp,
     saves=(),
     backward_name="ConstantPadNdBackward0",

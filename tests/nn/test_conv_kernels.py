@@ -102,13 +102,15 @@ def test_max_pool_kernels_match_numpy_reference(name, dtype):
         np.testing.assert_allclose(prim.impl(a, x, **p), prim.extra["ref"](a, x, **p), 1e-6)
 
 
-def test_kernels_threaded_equal_serial():
-    """The kernels' threaded branch (``par`` = 0: every call on numba's threads; the tiny rows
-    above stay serial) gives the serial branch's bits: the same chunks of images, and the
-    weight gradient's chunk parts summed in the same order."""
+def test_kernels_threaded_equal_serial(monkeypatch):
+    """The threaded drivers (3 threads here: uneven parts of the chunks or images; eager mode
+    uses them only from ``K.PAR_MIN`` of work, so the tiny rows above never do) give the
+    serial kernels' bits: the same chunks of images, the weight gradient's chunk parts summed
+    in the same order. The drivers compile nothing: they call the serial kernels' functions."""
     from jitgrad.ops import _conv_kernels as K
 
-    for name in CONV_ROWS:
+    monkeypatch.setattr(K, "THREADS", 3)
+    for name in ("strided_dilated_grouped", "image_tiles", "wide_image_tiles"):
         x, w, p = _conv_args(name)
         st = C._conv_static(**p)
         y = C.conv2d_p.impl(x, w, **p)
@@ -119,24 +121,21 @@ def test_kernels_threaded_equal_serial():
             (K.GRAD_WEIGHT, x, g, w),
         ):
             serial, threaded = np.full_like(out, np.nan), np.full_like(out, np.nan)
-            K.conv2d(a, b, serial, *st, mode, K.NEVER)
-            K.conv2d(a, b, threaded, *st, mode, 0)
+            K.conv2d(a, b, serial, *st, mode)
+            K.conv2d_threads(a, b, threaded, *st, mode)
             np.testing.assert_array_equal(threaded, serial, err_msg=f"{name} mode {mode}")
-        assert_close(threaded, C.conv2d_grad_weight_p.extra["ref"](x, g, **p, ksize=w.shape[2:]),
-                     *_tol(np.float64), what=name)  # fmt: skip
-    for name, (xs, k, s, pad, d, out_hw) in POOL_ROWS.items():
+    for name in ("2x2_odd", "3x3_s2_p1"):
+        xs, k, s, pad, d, out_hw = POOL_ROWS[name]
         r = _rng(name)
         x, g = r.standard_normal(xs), r.standard_normal(xs[:2] + out_hw)
         st = C._pool_static(k, s, pad, d)
-        for kernel, a, shape, dt in (
-            (K.max_pool2d_values, (x,), g.shape, x.dtype),
-            (K.max_pool2d_indices, (x,), g.shape, np.int64),
-            (K.max_pool2d_backward, (g, x), x.shape, x.dtype),
-            (K.max_pool2d_gather, (x, x), g.shape, x.dtype),
+        for kernel, threads, a, shape in (
+            (K.max_pool2d_values, K.max_pool2d_values_threads, (x,), g.shape),
+            (K.max_pool2d_backward, K.max_pool2d_backward_threads, (g, x), x.shape),
         ):
-            serial, threaded = np.zeros(shape, dt) - 7, np.zeros(shape, dt) - 7
-            kernel(*a, serial, *st, K.NEVER)
-            kernel(*a, threaded, *st, 0)
+            serial, threaded = np.zeros(shape) - 7, np.zeros(shape) - 7
+            kernel(*a, serial, *st)
+            threads(*a, threaded, *st)
             np.testing.assert_array_equal(threaded, serial, err_msg=f"{name} {kernel.__name__}")
             assert not (serial == -7).any()
 
@@ -419,3 +418,33 @@ def test_frozen_resnet18_finetune_step_has_no_gradient_below_fc():
     assert not [o for o in ops if o.startswith(("conv2d_grad", "max_pool2d_g"))]
     assert ops.count("matmul") == 2  # fc forward and its weight gradient: no input gradient
     assert "conv/pool gradient products: none\n" in ts.explain()
+
+
+def test_traced_step_calls_the_threaded_kernels():
+    """A traced convolution with ``K.PAR_MIN`` of work gets the threaded driver beside the
+    serial kernel (one objmode block, chosen by a thread slot of the step's thread plan) and
+    matches eager mode; the tiny traced rows above get the serial kernel only."""
+    r = _rng("traced threads")
+    x = jg.tensor(r.standard_normal((4, 8, 24, 24)).astype(np.float32))
+    w0 = r.standard_normal((8, 8, 3, 3)).astype(np.float32)
+
+    def step(x, w):
+        y = F.conv2d(x, w)
+        loss = (y * y).sum()
+        loss.backward()
+        return loss
+
+    res = []
+    for fn in (step, jg.trace(step, parallel=True)):
+        w = jg.tensor(w0, requires_grad=True)
+        for _ in range(2):
+            w.grad = None
+            loss = fn(x, w)
+        res.append((loss.detach().numpy(), w.grad.numpy()))
+    assert "CK.conv2d_threads if" in fn.source()
+    p = {"stride": (1, 1), "padding": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1}
+    y = C.conv2d_p.extra["ref"](x.numpy(), w0, **p)
+    ref = C.conv2d_grad_weight_p.extra["ref"](x.numpy(), 2 * y, **p, ksize=(3, 3))
+    for loss, gw in res:
+        np.testing.assert_allclose(loss, (y * y).sum(), rtol=1e-5)
+        np.testing.assert_allclose(gw, ref, rtol=1e-4, atol=1e-3)

@@ -775,12 +775,26 @@ class CPUGen(Generator):
         self._new(
             n.out, f"np.empty({self.cshp(self.shape(n.out))}, dtype=np.{self.dtype(n.out).name})"
         )
-        par = n.op.extra.get("kernel_par")  # threads from that much work (a serial-plan slot)
-        if par is not None:
-            par = str(NEVER_GEMM) if self.par_threshold(1) is None else self.thread_slot(par)
-            static = f"{static}, {par}" if static else par
-        args = ", ".join([self.c(v) for v in n.ins] + [f"v{n.out}"])
-        self.emit(f"CK.{kernel.__name__}({args}{', ' + static if static else ''})")
+        ins = [self.c(v) for v in n.ins]
+        tail = f"v{n.out}{', ' + static if static else ''})"
+        call = f"({', '.join(ins)}, {tail}"
+        threads = n.op.extra.get("kernel_threads")  # Python threads over the same kernel's pieces
+        if threads is not None and self.par_threshold(1) is not None:
+            from ...ops._conv_kernels import PAR_MIN
+
+            work = n.op.extra["kernel_work"]([self.shape(v) for v in n.ins], self.shape(n.out),
+                                             n.params)  # fmt: skip
+            if work * PAR_REACH >= PAR_MIN:  # a serial-plan slot: ThreadPlan times both
+                # one objmode block, not one in a branch (numba then emitted invalid IR:
+                # "Instruction does not dominate all uses")
+                k = f"k{n.out}"
+                self.emit(f"{k}t = {self.sz(work)} >= {self.thread_slot(PAR_MIN)}")
+                self.emit(f"{k} = ({', '.join(ins)},)")
+                self.emit("with numba.objmode():")
+                fns = f"CK.{threads.__name__} if {k}t else CK.{kernel.__name__}"
+                self.emit(f"    ({fns})(*{k}, {tail}")
+                return
+        self.emit(f"CK.{kernel.__name__}{call}")
 
     # ---- the fallback: the op's NumPy implementation in object mode -------------------------
     def emit_fallback(self, n):

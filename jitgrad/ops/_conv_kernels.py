@@ -140,7 +140,10 @@ def _out_tile(g, gt, b0, nb, r0, nr, o0, og, wo, scatter):
 # ``parallel=True`` on a driver re-optimised and re-emitted the whole linked kernel in three
 # libraries (gufunc, its wrapper, the driver): +26 s of CPU per dtype for convolution alone.
 NCHUNK = 8  # chunks of image tiles per convolution call (fixed: results must not vary)
-PAR_MIN = 1 << 20  # work (GEMM multiply-adds) from which a threaded driver pays (~0.05-0.2 ms)
+# work (GEMM multiply-adds) from which the threaded drivers run: off (an unreachable size)
+# until they are shown to pay; measured at load 1.6 they were 0.92x serial (their pool thread
+# took no piece in time: see notes/issue-12.md). 1 << 20 is the size they were built for.
+PAR_MIN = 1 << 62
 
 
 @_jit

@@ -11,6 +11,7 @@ import pytest
 import jitgrad as jg
 import jitgrad.nn.functional as F
 from jitgrad import nn
+from jitgrad.ops import _conv_kernels as CK
 from jitgrad.ops import conv as C
 
 from ._fd import assert_close, check_grad, check_second_order
@@ -420,10 +421,11 @@ def test_frozen_resnet18_finetune_step_has_no_gradient_below_fc():
     assert "conv/pool gradient products: none\n" in ts.explain()
 
 
-def test_traced_step_calls_the_threaded_kernels():
+def test_traced_step_calls_the_threaded_kernels(monkeypatch):
     """A traced convolution with ``K.PAR_MIN`` of work gets the threaded driver beside the
     serial kernel (one objmode block, chosen by a thread slot of the step's thread plan) and
     matches eager mode; the tiny traced rows above get the serial kernel only."""
+    monkeypatch.setattr(CK, "PAR_MIN", 1 << 20)  # off by default: switched on here
     r = _rng("traced threads")
     x = jg.tensor(r.standard_normal((4, 8, 24, 24)).astype(np.float32))
     w0 = r.standard_normal((8, 8, 3, 3)).astype(np.float32)

@@ -21,6 +21,6 @@ def test_op_parity_in_a_second_process():
 
 
 def test_compiled_model_steps_in_a_second_process():
-    """tests/nn/test_conv_kernels.py, tests/compat/test_rnn.py and the traced conv autoencoder
-    of test_surface_more (conv nets and RNNs traced)."""
+    """tests/nn/test_conv_kernels.py, tests/compat/test_rnn.py, the traced conv autoencoder
+    of test_surface_more (conv nets and RNNs traced) and the benchmark smoke test."""
     _check("compiled-models", timeout=1500)

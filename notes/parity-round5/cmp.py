@@ -101,3 +101,27 @@ def run(names=None):
                         print(f"   item {i}: torch {x!r:.150} | jitgrad {y!r:.150}")
             print(f"[VALUES] {name}: torch {str(a[1])[:200]} | jitgrad {str(b[1])[:200]}")
     print("mismatches:", bad)
+
+
+def compare_errors(err, after=None):
+    """Run each ``err[name](L)`` with torch and jitgrad; print the pairs whose outcome
+    (value, or exception type and message) differs. ``after(L)`` runs after each call."""
+    import jitgrad
+    import torch
+
+    for k, f in err.items():
+        out = []
+        for L in (torch, jitgrad):
+            try:
+                out.append(f"OK {str(f(L))[:60]}")
+            except Exception as e:
+                out.append(f"{type(e).__name__}: {e}")
+            if after is not None:
+                try:
+                    after(L)
+                except Exception:
+                    pass
+        if out[0] != out[1]:
+            same = out[0].split(":")[0] == out[1].split(":")[0]
+            tag = "[msg]" if same else "[TYPE]"
+            print(tag, k, "\n   torch:", out[0][:300], "\n   jg:   ", out[1][:300])

@@ -4,7 +4,7 @@
 import sys
 
 sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.abspath(__file__)))
-from cmp import snip, run
+from cmp import compare_errors, run, snip
 import numpy as np
 
 
@@ -319,24 +319,7 @@ ERR = {
     "e_nonT_indim": lambda L: F(L).vmap(lambda x, s: x * s)(L.randn(3), 2.0),
 }
 if __name__ == "__main__":
-    import torch, jitgrad
+    import torch, jitgrad  # noqa: F401
 
     run()
-    for k, f in ERR.items():
-        out = []
-        for L in (torch, jitgrad):
-            try:
-                r = f(L)
-                out.append(f"OK {str(r)[:60]}")
-            except Exception as e:
-                out.append(f"{type(e).__name__}: {e}")
-        if out[0] != out[1]:
-            same = out[0].split(":")[0] == out[1].split(":")[0]
-            print(
-                ("[msg]" if same else "[TYPE]"),
-                k,
-                "\n   torch:",
-                out[0][:300],
-                "\n   jg:   ",
-                out[1][:300],
-            )
+    compare_errors(ERR)

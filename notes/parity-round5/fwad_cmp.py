@@ -4,7 +4,7 @@
 import sys
 
 sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.abspath(__file__)))
-from cmp import snip, run
+from cmp import compare_errors, run, snip
 import numpy as np
 
 
@@ -59,20 +59,7 @@ ERR = {
     ],
 }
 if __name__ == "__main__":
-    import torch, jitgrad, torch.autograd.forward_ad
+    import torch, jitgrad, torch.autograd.forward_ad  # noqa: F401
 
     run()
-    for k, f in ERR.items():
-        out = []
-        for L in (torch, jitgrad):
-            try:
-                r = f(L)
-                out.append(f"OK {str(r)[:60]}")
-            except Exception as e:
-                out.append(f"{type(e).__name__}: {e}")
-            try:
-                fw(L).exit_dual_level()
-            except Exception:
-                pass
-        if out[0] != out[1]:
-            print(k, "\n   torch:", out[0][:300], "\n   jg:   ", out[1][:300])
+    compare_errors(ERR, after=lambda L: fw(L).exit_dual_level())

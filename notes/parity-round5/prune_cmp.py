@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.abspath(__file__)))
 import torch.nn.utils.prune
-from cmp import snip, run
+from cmp import compare_errors, run, snip
 import numpy as np
 
 
@@ -185,24 +185,7 @@ ERR = {
     "no_attr": lambda L: L.nn.utils.prune.l1_unstructured(L.nn.Linear(2, 2), "foo", amount=1),
 }
 if __name__ == "__main__":
-    import torch, jitgrad, torch.nn.utils.prune
+    import torch, jitgrad, torch.nn.utils.prune  # noqa: F401
 
     run()
-    for k, f in ERR.items():
-        out = []
-        for L in (torch, jitgrad):
-            try:
-                r = f(L)
-                out.append(f"OK {str(r)[:60]}")
-            except Exception as e:
-                out.append(f"{type(e).__name__}: {e}")
-        if out[0] != out[1]:
-            same = out[0].split(":")[0] == out[1].split(":")[0]
-            print(
-                ("[msg]" if same else "[TYPE]"),
-                k,
-                "\n   torch:",
-                out[0][:300],
-                "\n   jg:   ",
-                out[1][:300],
-            )
+    compare_errors(ERR)

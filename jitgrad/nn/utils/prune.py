@@ -267,8 +267,8 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
-class RandomUnstructured(BasePruningMethod):
-    """Prunes ``amount`` entries (a fraction or a count) chosen at random."""
+class _Unstructured(BasePruningMethod):
+    """Prunes the ``amount`` entries (a fraction or a count) of lowest ``_scores(t)``."""
 
     PRUNING_TYPE = "unstructured"
 
@@ -277,8 +277,16 @@ class RandomUnstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t, default_mask):
-        """Zero ``amount`` random entries of ``default_mask``."""
-        return _zero_lowest(rand_like(t), _n_prune(self.amount, t.numel()), default_mask)
+        """Zero the ``amount`` lowest-scored entries of ``default_mask``."""
+        return _zero_lowest(self._scores(t), _n_prune(self.amount, t.numel()), default_mask)
+
+
+class RandomUnstructured(_Unstructured):
+    """Prunes ``amount`` entries (a fraction or a count) chosen at random."""
+
+    @staticmethod
+    def _scores(t):
+        return rand_like(t)
 
     @classmethod
     def apply(cls, module, name, amount):
@@ -286,18 +294,12 @@ class RandomUnstructured(BasePruningMethod):
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_Unstructured):
     """Prunes the ``amount`` entries of smallest absolute value."""
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount):
-        _check_amount(amount)
-        self.amount = amount
-
-    def compute_mask(self, t, default_mask):
-        """Zero the ``amount`` smallest ``|t|`` entries of ``default_mask``."""
-        return _zero_lowest(t.abs(), _n_prune(self.amount, t.numel()), default_mask)
+    @staticmethod
+    def _scores(t):
+        return t.abs()
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):
@@ -305,8 +307,9 @@ class L1Unstructured(BasePruningMethod):
         return super().apply(module, name, amount=amount, importance_scores=importance_scores)
 
 
-class RandomStructured(BasePruningMethod):
-    """Prunes ``amount`` whole channels along ``dim`` chosen at random."""
+class _Structured(BasePruningMethod):
+    """Prunes ``amount`` whole channels along ``dim``: those of lowest ``_scores(t, d)``
+    (one score per channel of dimension ``d``)."""
 
     PRUNING_TYPE = "structured"
 
@@ -315,16 +318,23 @@ class RandomStructured(BasePruningMethod):
         self.amount, self.dim = amount, dim
 
     def compute_mask(self, t, default_mask):
-        """Zero ``amount`` random channels of dimension ``dim``."""
+        """Keep the ``size - amount`` channels of highest score."""
         _check_structured(t, self.dim)
         size = t.shape[self.dim]
         k = _n_prune(self.amount, size)
         if k == 0:
             return default_mask
+        keep = self._scores(t, self.dim % t.dim()).topk(size - k, largest=True).indices
+        return _channel_mask(t, self.dim, keep, default_mask)
+
+
+class RandomStructured(_Structured):
+    """Prunes ``amount`` whole channels along ``dim`` chosen at random."""
+
+    def _scores(self, t, d):
         from ...creation import rand
 
-        keep = rand(size).topk(size - k).indices
-        return _channel_mask(t, self.dim, keep, default_mask)
+        return rand(t.shape[d])
 
     @classmethod
     def apply(cls, module, name, amount, dim=-1):
@@ -332,28 +342,17 @@ class RandomStructured(BasePruningMethod):
         return super().apply(module, name, amount=amount, dim=dim)
 
 
-class LnStructured(BasePruningMethod):
+class LnStructured(_Structured):
     """Prunes the ``amount`` channels along ``dim`` of smallest L``n`` norm."""
 
-    PRUNING_TYPE = "structured"
-
     def __init__(self, amount, n, dim=-1):
-        _check_amount(amount)
-        self.amount, self.n, self.dim = amount, n, dim
+        super().__init__(amount, dim)
+        self.n = n
 
-    def compute_mask(self, t, default_mask):
-        """Keep the channels of largest ``n``-norm."""
-        _check_structured(t, self.dim)
-        size = t.shape[self.dim]
-        k = _n_prune(self.amount, size)
-        if k == 0:
-            return default_mask
-        d = self.dim % t.dim()
+    def _scores(self, t, d):
         from ...linalg import vector_norm
 
-        norm = vector_norm(t, ord=self.n, dim=tuple(i for i in range(t.dim()) if i != d))
-        keep = norm.topk(size - k, largest=True).indices
-        return _channel_mask(t, self.dim, keep, default_mask)
+        return vector_norm(t, ord=self.n, dim=tuple(i for i in range(t.dim()) if i != d))
 
     @classmethod
     def apply(cls, module, name, amount, n, dim, importance_scores=None):

@@ -11,7 +11,15 @@ import scipy.special as _sp
 
 from .. import _dtype
 from ..tensor import Tensor
-from ._common import broadcast_shapes, cast, promote, promote_float, require_float, sum_to
+from ._common import (
+    broadcast_shapes,
+    cast,
+    promote,
+    promote_float,
+    require_float,
+    select_or_zero,
+    sum_to,
+)
 from .registry import Identity, apply, const, label, public, register
 
 np.seterr(divide="ignore", invalid="ignore", over="ignore", under="ignore")
@@ -751,7 +759,7 @@ def _div_backward_rhs_vjp(gg, o, g, a, b):
 
 
 def _relu_backward_ref(g, y):
-    return np.where(y > 0, g, g.dtype.type(0))
+    return select_or_zero(y > 0, g)
 
 
 # g * (1 - y * y): the gradient of tanh through its output y

@@ -12,7 +12,11 @@ def _mT(x):
 
 
 def _matmul_vjp(g, o, a, b):
-    return sum_to(g @ _mT(b), a._data.shape), sum_to(_mT(a) @ g, b._data.shape)
+    # only the products a gradient flows to: a frozen weight or a data input costs no GEMM
+    return (
+        sum_to(g @ _mT(b), a._data.shape) if a._requires_grad else None,
+        sum_to(_mT(a) @ g, b._data.shape) if b._requires_grad else None,
+    )
 
 
 matmul_p = register(

@@ -277,7 +277,13 @@ def _static_attr(obj, name):
                 return (("a", slot), ("i", name)), dd[name], None
     if isinstance(d, dict) and name in d:
         return (("a", name),), d[name], None
-    if isinstance(obj, type):
+    if isinstance(obj, type):  # a class's own settings (``Config.scale``), never its methods
+        for klass in obj.__mro__:
+            attr = klass.__dict__.get(name, _MISSING)
+            if attr is not _MISSING:
+                if is_plain(attr) or _plain_container(attr):
+                    return (("a", name),), attr, None
+                return None
         return None
     for klass in type(obj).__mro__:
         attr = klass.__dict__.get(name, _MISSING)

@@ -509,6 +509,35 @@ def test_closure_value_and_helper_function_globals():
     check(build, must_compile=True)
 
 
+@pytest.mark.parametrize("where", ["closure", "global"])
+def test_class_attributes_read_by_the_step(where):
+    """``Config.scale``-style settings on a class (not an instance): changed between calls,
+    and a class-level counter the step itself advances (that one never compiles)."""
+
+    def build():
+        class Config:
+            scale = 1.0
+
+        cfg = Config if where == "closure" else _GlobalConfig
+        cfg.scale, cfg.calls = 1.0, 0
+
+        def step(x):
+            cfg.calls += 1 if x.shape[0] == 5 else 0
+            return (x * cfg.scale * (1.0 + cfg.calls if x.shape[0] == 5 else 1.0)).sum()
+
+        def change(i):
+            if i == 3:
+                cfg.scale = 4.0
+
+        return Env(step, lambda i: (jg.randn(4 if i < 6 else 5),), change, lambda: {"n": cfg.calls})
+
+    check(build, must_compile=True)
+
+
+class _GlobalConfig:
+    scale, calls = 1.0, 0
+
+
 def test_partial_of_a_function_reading_a_global():
     import functools
 

@@ -257,10 +257,11 @@ def _scan(code):
             stores.add(x.argval)
         cur = None
     nested = [c for c in code.co_consts if isinstance(c, types.CodeType)]
-    for c in nested:
+    for c in nested:  # lambdas, comprehensions, generator expressions, inner defs
         sub_chains, sub_stores = _scan(c)
-        # a nested function's fast locals and cells are its own: keep only its global reads
-        chains += [ch for ch in sub_chains if ch[0] == "g"]
+        # a nested function's fast locals are its own; its cells are the enclosing code's
+        # (the step's closure or its captured arguments: resolved by name in _chains)
+        chains += [ch for ch in sub_chains if ch[0] in ("g", "d")]
         stores |= sub_stores
     res = (chains, stores)
     _SCAN_CACHE[code] = res
@@ -290,6 +291,13 @@ def _static_attr(obj, name):
         if attr is not _MISSING:
             if isinstance(attr, types.FunctionType):
                 return None, None, attr
+            if isinstance(attr, property) and isinstance(attr.fget, types.FunctionType):
+                return None, None, attr.fget  # its code is scanned like a method's
+            if isinstance(attr, types.MemberDescriptorType):  # a __slots__ field
+                try:
+                    return (("a", name),), attr.__get__(obj, type(obj)), None
+                except AttributeError:  # not set
+                    return None
             if is_plain(attr) or _plain_container(attr):  # a class-level setting
                 return (("a", name),), attr, None
             return None
@@ -321,6 +329,8 @@ def forward_reads(cls):
                 attr = steps[0][1]
                 names.add(attr)
                 m = getattr(cls, attr, None)
+                if isinstance(m, property):  # what its getter reads from self is read too
+                    m = m.fget
                 if isinstance(m, types.FunctionType) and len(done) < 8:
                     todo.append(m)
     _READS[cls] = names
@@ -446,13 +456,20 @@ class Watch:
                 val = glb[name]
             elif kind == "d":
                 cell = cells.get(name)
-                if cell is None:
-                    continue
-                try:
-                    val = cell.cell_contents
-                except ValueError:
-                    continue
-                path = Path(("obj", cell), (("a", "cell_contents"),), name)
+                if cell is None:  # an argument captured by a nested function
+                    path = fast.get(name)
+                    if path is None:
+                        continue
+                    try:
+                        val = path.get(self._A, self._K)
+                    except Exception:
+                        continue
+                else:
+                    try:
+                        val = cell.cell_contents
+                    except ValueError:
+                        continue
+                    path = Path(("obj", cell), (("a", "cell_contents"),), name)
             else:
                 path = fast.get(name)
                 if path is None:
@@ -728,8 +745,12 @@ def _iterated_containers():
 
 
 def module_values(m):
-    """``{attr: value}`` of a module's training flag and plain attributes."""
-    return {k: v for k, v in m.__dict__.items() if not k.startswith("_") and is_plain(v)}
+    """``{attr: value}`` of a module's training flag and plain attributes (private ones,
+    ``self._scale``, where its forward reads them)."""
+    reads = forward_reads(type(m)) or ()
+    return {
+        k: v for k, v in m.__dict__.items() if (not k.startswith("_") or k in reads) and is_plain(v)
+    }
 
 
 def optimizer_values(o):

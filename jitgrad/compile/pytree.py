@@ -32,12 +32,25 @@ def unflatten(tree, it):
 
 
 def hashable(tree):
-    """``tree`` if it can be a dict key, else a key naming its identity."""
+    """``tree`` as a dict key. An unhashable constant (an ``argparse.Namespace``, a dataclass
+    instance) stands for itself by identity: what the step reads from it is guarded by
+    value. An array constant has no such guard: a key that matches no other call."""
     try:
         hash(tree)
         return tree
     except TypeError:
-        return ("id", id(tree))
+        pass
+    tag = tree[0]
+    if tag == "T":
+        return tree
+    if tag == "C":
+        obj = tree[1]
+        if hasattr(obj, "__array__") or isinstance(obj, (list, dict, set, bytearray)):
+            return ("id", id(tree))
+        return ("C-id", type(obj), id(obj))
+    if tag in ("NT", dict):
+        return tree[:2] + (tuple(hashable(t) for t in tree[2]),)
+    return (tag, tuple(hashable(t) for t in tree[1]))
 
 
 def constants(tree, path=()):

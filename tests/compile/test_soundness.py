@@ -9,6 +9,7 @@ a few the numba CPU backend.
 """
 
 import math
+import types
 
 import numpy as np
 import pytest
@@ -530,6 +531,87 @@ def test_class_attributes_read_by_the_step(where):
                 cfg.scale = 4.0
 
         return Env(step, lambda i: (jg.randn(4 if i < 6 else 5),), change, lambda: {"n": cfg.calls})
+
+    check(build, must_compile=True)
+
+
+class _Slots:
+    __slots__ = ("scale",)
+
+    def __init__(self):
+        self.scale = 1.0
+
+
+class _Prop:
+    def __init__(self):
+        self._s = 1.0
+
+    @property
+    def scale(self):
+        return self._s
+
+
+class _Scaled(nn.Module):
+    def __init__(self, via_property):
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+        self._s, self.via_property = 1.0, via_property
+
+    @property
+    def scale(self):
+        return self._s
+
+    def forward(self, x):
+        return self.lin(x) * (self.scale if self.via_property else self._s)
+
+
+READS = [
+    "slots",
+    "property",
+    "module_property",
+    "module_private",
+    "lambda",
+    "listcomp",
+    "genexpr",
+    "argument",
+]
+
+
+@pytest.mark.parametrize("how", READS)
+def test_python_numbers_read_however_the_step_reaches_them(how):
+    """A setting changed between calls is guarded whether the step reads it through a
+    __slots__ field, a property, a module's private attribute, or inside a lambda, a
+    comprehension or a generator expression (nested code)."""
+
+    def build():
+        obj = _Slots() if how == "slots" else _Prop()
+        model = _Scaled(how == "module_property")
+        ns = types.SimpleNamespace(s=1.0)
+
+        def step(x, cfg):
+            if how in ("slots", "property"):
+                k = obj.scale
+            elif how == "lambda":
+                k = (lambda: obj._s)()
+            elif how == "listcomp":
+                k = sum([obj._s for _ in range(2)]) / 2
+            elif how == "genexpr":
+                k = sum(obj._s for _ in range(2)) / 2
+            elif how == "argument":
+                k = sum(cfg.s for _ in range(2)) / 2
+            else:
+                k = 1.0
+            return (model(x) * k).sum()
+
+        def change(i):
+            if i == 3:
+                if how == "slots":
+                    obj.scale = 3.0
+                else:
+                    obj._s = 3.0
+                model._s = ns.s = 3.0
+
+        return Env(step, lambda i: (jg.randn(2, 4), ns), change, lambda: model_state(model))
 
     check(build, must_compile=True)
 

@@ -230,15 +230,21 @@ def _scan(code):
     chains, stores = [], set()
     ins = list(dis.get_instructions(code))
     cur = None
+    start = 0
     for i, x in enumerate(ins):
         op = x.opname
         if op in ("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_FAST", "LOAD_NAME", "LOAD_CLASSDEREF"):
             kind = {"LOAD_GLOBAL": "g", "LOAD_NAME": "g", "LOAD_FAST": "f"}.get(op, "d")
             cur = (kind, x.argval, ())
+            start = i
             chains.append(cur)
             continue
         if cur is not None and op in ("LOAD_ATTR", "LOAD_METHOD"):
             cur = (cur[0], cur[1], cur[2] + (("a", x.argval),))
+            chains.append(cur)
+            continue
+        if cur is not None and op == "LOAD_CONST" and _getattr_call(ins, i, start):
+            cur = (cur[0], cur[1], cur[2] + (("a", x.argval),))  # getattr(obj, "name"[, d])
             chains.append(cur)
             continue
         if (
@@ -266,6 +272,22 @@ def _scan(code):
     res = (chains, stores)
     _SCAN_CACHE[code] = res
     return res
+
+
+def _getattr_call(ins, i, start):
+    """Is ``ins[i]`` the constant name of ``getattr(<chain from ins[start]>, "name"[, d])``?"""
+    if not isinstance(ins[i].argval, str) or not ins[i].argval.isidentifier():
+        return False
+    j = start - 1
+    while j >= 0 and ins[j].opname in ("PUSH_NULL", "NOP"):
+        j -= 1
+    if j < 0 or ins[j].opname not in ("LOAD_GLOBAL", "LOAD_NAME") or ins[j].argval != "getattr":
+        return False
+    k = i + 1
+    if k < len(ins) and ins[k].opname == "LOAD_CONST":  # the default
+        k += 1
+    n = k - i + 1  # the call's argument count
+    return k < len(ins) and ins[k].opname in ("PRECALL", "CALL") and ins[k].arg == n
 
 
 def _static_attr(obj, name):
@@ -503,6 +525,10 @@ class Watch:
                 val = nv
             else:
                 if not isinstance(val, (dict, list, tuple)):
+                    get = getattr(type(val), "__getitem__", None)  # obj[k]: scan its code
+                    if isinstance(get, types.FunctionType) and not _in_jitgrad(get):
+                        if depth < 3:
+                            self._add_method(get, path, depth + 1)
                     return
                 try:
                     val = val[k]

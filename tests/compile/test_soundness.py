@@ -544,7 +544,10 @@ class _Slots:
 
 class _Prop:
     def __init__(self):
-        self._s = 1.0
+        self._s = self._g = self._h = 1.0
+
+    def __getitem__(self, key):
+        return self._h
 
     @property
     def scale(self):
@@ -574,6 +577,8 @@ READS = [
     "listcomp",
     "genexpr",
     "argument",
+    "getattr",
+    "getitem",
 ]
 
 
@@ -599,6 +604,10 @@ def test_python_numbers_read_however_the_step_reaches_them(how):
                 k = sum(obj._s for _ in range(2)) / 2
             elif how == "argument":
                 k = sum(cfg.s for _ in range(2)) / 2
+            elif how == "getattr":
+                k = getattr(obj, "_g", 0.0)  # read nowhere else in this code
+            elif how == "getitem":
+                k = obj["scale"]
             else:
                 k = 1.0
             return (model(x) * k).sum()
@@ -607,9 +616,12 @@ def test_python_numbers_read_however_the_step_reaches_them(how):
             if i == 3:
                 if how == "slots":
                     obj.scale = 3.0
-                else:
-                    obj._s = 3.0
-                model._s = ns.s = 3.0
+                elif how.startswith("module"):
+                    model._s = 3.0
+                elif how == "argument":
+                    ns.s = 3.0
+                else:  # only the attribute this case reads (others are guarded anyway)
+                    setattr(obj, {"getattr": "_g", "getitem": "_h"}.get(how, "_s"), 3.0)
 
         return Env(step, lambda i: (jg.randn(2, 4), ns), change, lambda: model_state(model))
 

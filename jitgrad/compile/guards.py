@@ -27,6 +27,8 @@ import math
 import os
 import types
 
+import numpy as _np
+
 from .. import _trace_hooks
 from ..tensor import Tensor
 
@@ -44,6 +46,19 @@ def is_plain(v):
     if t in (tuple, frozenset):
         return len(v) <= 32 and all(is_plain(x) for x in v)
     return False
+
+
+ARRAY_GUARD_MAX = 1 << 16  # NumPy arrays the step reads, compared at every call up to this
+
+
+def _array_same(a, snap):
+    """``a`` is a NumPy array with ``snap``'s shape, dtype and bytes (NaN-safe)."""
+    return (
+        type(a) is _np.ndarray
+        and a.shape == snap.shape
+        and a.dtype == snap.dtype
+        and (a.data.contiguous and a.tobytes() == snap.tobytes() or _np.array_equal(a, snap))
+    )
 
 
 def _plain_container(v):
@@ -408,6 +423,7 @@ class Watch:
         self.functions = []  # (code, globals, cells, fast map, depth)
         self.unstable = []  # clocks and Python/NumPy RNGs the code names
         self.skipped = []  # chains that could not be inspected
+        self.big_arrays = []  # NumPy arrays read, too big to compare at every call
         self._A, self._K = args, kwargs
         self._targets(fn, args, kwargs)
         for code, glb, cells, fast, depth in list(self.functions):
@@ -574,6 +590,12 @@ class Watch:
             return
         if isinstance(val, Tensor) and path.root[0] in ("A", "K") and len(path.steps) == 1:
             return  # a tensor argument: covered by the signature, new every call
+        if type(val) is _np.ndarray:  # numbers the step reads from it: its bytes are guarded
+            if val.size <= ARRAY_GUARD_MAX:
+                self.locations[key] = Location(path, val.copy(), "array")
+            else:  # comparing it at every call would cost more than the step: say so
+                self.big_arrays.append(f"{path.name()} ({val.dtype} {list(val.shape)})")
+            return
         self.locations[key] = Location(path, val, "object")
         if not isinstance(val, Tensor):
             self.roots.append((path, val))
@@ -1171,10 +1193,29 @@ def build(tr, watch, leaves):
                 f"_snapc({c.full(p)}) == {c.const(loc.value)}",
                 f"{name} == {describe_value(loc.value[2])}",
             )
+        elif loc.kind == "array":
+            a = loc.value
+            G.add(
+                f"_arreq({c.hoisted(p)}, {c.const(a)})",
+                f"_arreq({c.full(p)}, {c.const(a)})",
+                f"{name} holds the values captured (NumPy {a.dtype} {list(a.shape)})",
+            )
         else:
             G.path_is(p, loc.value, f"{name} is the object captured")
     c.ns["_snapc"] = _snap
-    G.skipped = list(watch.skipped)
+    c.ns["_arreq"] = _array_same
+    if watch.big_arrays:
+        import warnings
+
+        warnings.warn(
+            f"jitgrad.trace: the step reads NumPy array(s) {', '.join(watch.big_arrays)}; "
+            "a compiled call uses the values they had at capture (arrays over "
+            f"{ARRAY_GUARD_MAX} elements are not compared at every call). Pass the data as "
+            "a tensor argument, or keep the array fixed",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    G.skipped = list(watch.skipped) + [f"{a}: its values" for a in watch.big_arrays]
     G.build()
     return G
 

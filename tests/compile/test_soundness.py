@@ -545,6 +545,7 @@ class _Slots:
 class _Prop:
     def __init__(self):
         self._s = self._g = self._h = 1.0
+        self._table = np.ones(3)
 
     def __getitem__(self, key):
         return self._h
@@ -579,6 +580,7 @@ READS = [
     "argument",
     "getattr",
     "getitem",
+    "ndarray",
 ]
 
 
@@ -608,6 +610,8 @@ def test_python_numbers_read_however_the_step_reaches_them(how):
                 k = getattr(obj, "_g", 0.0)  # read nowhere else in this code
             elif how == "getitem":
                 k = obj["scale"]
+            elif how == "ndarray":  # a NumPy table written in place between calls
+                k = float(obj._table[1])
             else:
                 k = 1.0
             return (model(x) * k).sum()
@@ -620,12 +624,30 @@ def test_python_numbers_read_however_the_step_reaches_them(how):
                     model._s = 3.0
                 elif how == "argument":
                     ns.s = 3.0
+                elif how == "ndarray":
+                    obj._table[1] = 3.0
                 else:  # only the attribute this case reads (others are guarded anyway)
                     setattr(obj, {"getattr": "_g", "getitem": "_h"}.get(how, "_s"), 3.0)
 
         return Env(step, lambda i: (jg.randn(2, 4), ns), change, lambda: model_state(model))
 
     check(build, must_compile=True)
+
+
+def test_a_big_numpy_array_read_by_the_step_warns(monkeypatch):
+    from jitgrad.compile import guards
+
+    monkeypatch.setattr(guards, "ARRAY_GUARD_MAX", 4)
+    table = np.arange(5.0)
+
+    def step(x):
+        return (x * float(table[2])).sum()
+
+    f = jg.trace(step, backend="reference")
+    with pytest.warns(RuntimeWarning, match=r"NumPy array\(s\) table \(float64 \[5\]\)"):
+        for _ in range(3):
+            f(jg.ones(2))
+    assert "(not guarded): table (float64 [5]): its values" in f.explain()
 
 
 class _GlobalConfig:

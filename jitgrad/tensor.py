@@ -212,12 +212,9 @@ class Tensor:
 
         def _retain(g):
             t = ref()
-            if t is not None:
+            if t is not None:  # tensor ops, so that a traced step records them
                 gd = g.detach()
-                if t._grad is None:
-                    t._grad = _wrap(gd._data.copy())
-                else:
-                    t._grad = _wrap(t._grad._data + gd._data)
+                t._grad = gd.clone() if t._grad is None else t._grad.detach() + gd
             return None
 
         _retain._r = 1  # retain_grad runs after every other hook, as in torch

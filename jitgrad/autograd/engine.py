@@ -355,6 +355,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     if isinstance(grad_tensors, Tensor):
         grad_tensors = (grad_tensors,)
     tensors = tuple(tensors)
+    if STATE.tracer is not None:  # the traced step runs its own backward
+        STATE.tracer.ran_backward = True
     if grad_tensors is not None:
         grad_tensors = tuple(grad_tensors)
         if len(grad_tensors) != len(tensors):

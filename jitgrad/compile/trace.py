@@ -568,7 +568,7 @@ def _first_difference(t1, t2):
 
 def _record_backward(tr, leaves, out_leaves):
     """For a forward-only step: record the backward of its differentiable outputs too."""
-    if not STATE.enabled or tr.grad_now:  # the step ran backward itself
+    if not STATE.enabled or tr.grad_now or tr.ran_backward:  # the step ran backward itself
         return None
     diff = [
         i

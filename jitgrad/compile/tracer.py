@@ -60,6 +60,7 @@ class Tracer:
         self.known = []  # state tensors seen (to recognise their .grad)
         self.entry_grad = {}  # id(tensor) -> (tensor, grad-was-None at first sight)
         self.grad_now = {}  # id(tensor) -> (tensor, Tensor-or-None) bindings made in the step
+        self.ran_backward = False  # .backward() ran inside the step (not only autograd.grad)
         self.writes = {}  # input index -> tensor written
         self.randoms = []
         self.scalars = {}

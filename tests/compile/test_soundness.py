@@ -650,6 +650,29 @@ def test_a_big_numpy_array_read_by_the_step_warns(monkeypatch):
     assert "(not guarded): table (float64 [5]): its values" in f.explain()
 
 
+@pytest.mark.parametrize("second_backward", [False, True])
+def test_retained_grad_of_an_intermediate_is_computed_every_call(second_backward):
+    """``h.retain_grad(); ...; return h.grad``: the retained gradient was a copy the tracer
+    never saw (a compiled call returned the capture's value); a second backward through
+    part of the graph crashed the capture."""
+
+    def build():
+        model = nn.Linear(3, 2)
+
+        def step(x):
+            h = model(x)
+            h.retain_grad()
+            loss = (h**2).sum()
+            loss.backward(retain_graph=second_backward)
+            if second_backward:
+                (h * 3).sum().backward()
+            return loss, h.grad
+
+        return Env(step, lambda i: (jg.randn(2, 3),), state=lambda: model_state(model))
+
+    check(build, must_compile=True)
+
+
 class _GlobalConfig:
     scale, calls = 1.0, 0
 

@@ -436,6 +436,7 @@ class Watch:
                 self.roots.append((Path(("K",), (("i", k),), k), a))
         self.walk()
         self._scan_hooks()
+        self._scan_forwards()
 
     # ---- which code the step runs ------------------------------------------------------
     def _targets(self, fn, args, kwargs):
@@ -606,6 +607,14 @@ class Watch:
                         self._note(path.child(("a", name)), d[name], (), depth)
 
     # ---- reachable objects -------------------------------------------------------------
+    def _scan_forwards(self):
+        """The forward code of the user's own module classes runs inside the step too: the
+        globals and closure values it (and the methods it calls) reads are watched."""
+        for m, path in list(self.modules.values()):
+            f = getattr(type(m), "forward", None)
+            if isinstance(f, types.FunctionType) and not _in_jitgrad(f):
+                self._add_method(f, path, 1)
+
     def _scan_hooks(self):
         """Hooks run inside the step too: the Python values their code reads are watched."""
         fns = []

@@ -565,8 +565,11 @@ class _Scaled(nn.Module):
     def scale(self):
         return self._s
 
-    def forward(self, x):
-        return self.lin(x) * (self.scale if self.via_property else self._s)
+    def forward(self, x):  # a module-level setting read by forward only
+        return self.lin(x) * (self.scale if self.via_property else self._s) * _FORWARD["k"]
+
+
+_FORWARD = {"k": 1.0}
 
 
 READS = [
@@ -581,6 +584,7 @@ READS = [
     "getattr",
     "getitem",
     "ndarray",
+    "forward_global",
 ]
 
 
@@ -592,6 +596,7 @@ def test_python_numbers_read_however_the_step_reaches_them(how):
 
     def build():
         obj = _Slots() if how == "slots" else _Prop()
+        _FORWARD["k"] = 1.0
         model = _Scaled(how == "module_property")
         ns = types.SimpleNamespace(s=1.0)
 
@@ -626,6 +631,8 @@ def test_python_numbers_read_however_the_step_reaches_them(how):
                     ns.s = 3.0
                 elif how == "ndarray":
                     obj._table[1] = 3.0
+                elif how == "forward_global":
+                    _FORWARD["k"] = 3.0
                 else:  # only the attribute this case reads (others are guarded anyway)
                     setattr(obj, {"getattr": "_g", "getitem": "_h"}.get(how, "_s"), 3.0)
 

@@ -41,11 +41,14 @@ def _gemm(pays_from):
 
 
 def _plan(mnk):
-    """``blas_plan()`` expected when GEMMs pay for threads from ``mnk`` (inf: never)."""
+    """``blas_plan()`` expected when GEMMs pay for threads from ``mnk`` (inf: never, and then
+    the big ones still get a thread slot, as NumPy's calls thread them: the run-time plan
+    decides)."""
+    mnk = calibrate.LOADED_GEMM if math.isinf(mnk) else mnk
     if K.NUMPY_BLAS is None:  # numba's np.dot (scipy's OpenBLAS), numba's thread count
         nt = numba.config.NUMBA_NUM_THREADS
-        return None if math.isinf(mnk) or nt < 2 else (mnk, nt)
-    if math.isinf(mnk) or calibrate.blas_threads() < 2:
+        return None if nt < 2 else (mnk, nt)
+    if calibrate.blas_threads() < 2:
         return (calibrate.NEVER_GEMM, 1)
     return (mnk, 0)  # NumPy's pool, at its own thread count
 

@@ -413,8 +413,8 @@ def blas_plan(serial=False):
 
     With NumPy's OpenBLAS (``K.gemm``): ``JITGRAD_BLAS_THREADS=n`` gives every GEMM n
     threads; else the calibrated size, GEMMs above it on the pool's own count (``threads``
-    0, i.e. NumPy's), from ``LOADED_GEMM`` where the timed GEMMs did not gain (NumPy's
-    calls thread those; the run-time plan decides). With scipy's (``K.dot``, NumPy's library
+    0, i.e. NumPy's), every GEMM as NumPy's calls run them where the timed GEMMs did not
+    gain (OpenBLAS's own rule; the run-time plan decides). With scipy's (``K.dot``, NumPy's library
     not found): None when every GEMM keeps the process-wide count (``JITGRAD_BLAS_THREADS``
     set, one core)."""
     from . import cpu_kernels as K
@@ -444,12 +444,12 @@ def blas_plan(serial=False):
     if math.isinf(g):
         # threads did not pay for the timed GEMMs (by MARGIN: a snapshot of short blocks, the
         # workers waking each time; on the idle 2-core machine 2 threads missed it by 0.2%).
-        # NumPy's own calls thread them anyway, so a step whose big GEMMs ran on one thread
-        # was slower than the NumPy step (MLP b512: 7.55 vs 5.96 ms). The GEMMs from
-        # LOADED_GEMM keep a thread slot: the calibrated plan runs them as NumPy does, and
-        # the step's run-time plan (``ThreadPlan``: serial, 1-thread GEMMs) keeps them on
-        # one thread for as long as that measures faster.
-        g = float(LOADED_GEMM)
+        # NumPy's own calls thread them anyway, so a step whose GEMMs all ran on one thread
+        # was slower than the NumPy step (MLP b512: 7.55 vs 5.96 ms). Then every GEMM keeps
+        # a thread slot: the calibrated plan runs them as NumPy does (the pool's count,
+        # OpenBLAS's own small-size rule), and the step's run-time plan (``ThreadPlan``:
+        # serial, 1-thread GEMMs) keeps them on one thread for as long as that is faster.
+        g = 1.0
     return (int(g), 0 if numpy_blas else nt)
 
 

@@ -41,11 +41,14 @@ def _gemm(pays_from):
 
 
 def _plan(mnk):
-    """``blas_plan()`` expected when GEMMs pay for threads from ``mnk`` (inf: never)."""
+    """``blas_plan()`` expected when GEMMs pay for threads from ``mnk`` (inf: never, and then
+    every GEMM still gets a thread slot at OpenBLAS's own rule, as NumPy's calls do: the
+    run-time plan decides)."""
+    mnk = 1 if math.isinf(mnk) else mnk
     if K.NUMPY_BLAS is None:  # numba's np.dot (scipy's OpenBLAS), numba's thread count
         nt = numba.config.NUMBA_NUM_THREADS
-        return None if math.isinf(mnk) or nt < 2 else (mnk, nt)
-    if math.isinf(mnk) or calibrate.blas_threads() < 2:
+        return None if nt < 2 else (mnk, nt)
+    if calibrate.blas_threads() < 2:
         return (calibrate.NEVER_GEMM, 1)
     return (mnk, 0)  # NumPy's pool, at its own thread count
 
@@ -518,6 +521,20 @@ def test_serial_plan_gives_the_same_bits(calib, monkeypatch):
     monkeypatch.setitem(worker._HOLD, "n", 0)
     ts(x)
     assert used == [True, False] and tp.calls == calls + 1
+    # a GEMM below its threshold at capture runs on one thread under every plan: its slot is
+    # still raised in the serial plan (other sizes), but it makes no plan of its own
+    from jitgrad.compile.backends.cpu import CPUGen
+
+    monkeypatch.setitem(calibrate._STATE, "gemm", 40.0 * 64 * 48 + 1)
+    gen = CPUGen(exe.g, exe.options)
+    gen.generate()
+    assert gen.gemm_slots == [] and len(gen.idle_slots) == 2  # x @ w.T and its w gradient
+    assert (gen.S_plans[1][gen.idle_slots] == calibrate.NEVER_GEMM).all()
+    assert len(gen.S_plans) == 2  # no threaded-GEMMs-only plan
+    monkeypatch.setitem(calibrate._STATE, "gemm", 40.0 * 64 * 48)
+    gen = CPUGen(exe.g, exe.options)
+    gen.generate()
+    assert len(gen.gemm_slots) == 2 and gen.idle_slots == []
 
 
 def test_in_place_update_passes_its_buffer_once():

@@ -413,9 +413,10 @@ def blas_plan(serial=False):
 
     With NumPy's OpenBLAS (``K.gemm``): ``JITGRAD_BLAS_THREADS=n`` gives every GEMM n
     threads; else the calibrated size, GEMMs above it on the pool's own count (``threads``
-    0, i.e. NumPy's), or ``NEVER_GEMM`` where threads never paid. With scipy's (``K.dot``,
-    NumPy's library not found): None when every GEMM keeps the process-wide count
-    (``JITGRAD_BLAS_THREADS`` set, one core, threads never paid)."""
+    0, i.e. NumPy's), every GEMM as NumPy's calls run them where the timed GEMMs did not
+    gain (OpenBLAS's own rule; the run-time plan decides). With scipy's (``K.dot``, NumPy's library
+    not found): None when every GEMM keeps the process-wide count (``JITGRAD_BLAS_THREADS``
+    set, one core)."""
     from . import cpu_kernels as K
 
     numpy_blas = K.NUMPY_BLAS is not None
@@ -441,7 +442,14 @@ def blas_plan(serial=False):
         _calibrated()
         g = _STATE["gemm"]
     if math.isinf(g):
-        return (NEVER_GEMM, 1) if numpy_blas else None
+        # threads did not pay for the timed GEMMs (by MARGIN: a snapshot of short blocks, the
+        # workers waking each time; on the idle 2-core machine 2 threads missed it by 0.2%).
+        # NumPy's own calls thread them anyway, so a step whose GEMMs all ran on one thread
+        # was slower than the NumPy step (MLP b512: 7.55 vs 5.96 ms). Then every GEMM keeps
+        # a thread slot: the calibrated plan runs them as NumPy does (the pool's count,
+        # OpenBLAS's own small-size rule), and the step's run-time plan (``ThreadPlan``:
+        # serial, 1-thread GEMMs) keeps them on one thread for as long as that is faster.
+        g = 1.0
     return (int(g), 0 if numpy_blas else nt)
 
 
@@ -481,13 +489,15 @@ def describe_blas():
     else:
         lib = "NumPy's OpenBLAS"
         if plan[0] >= NEVER_GEMM:
-            n = "1 thread (threads never paid here)"
+            n = "1 thread (a pool of one)"
         elif plan[0] == 0:
             n = f"{plan[1]} thread(s) (JITGRAD_BLAS_THREADS)"
         elif plan[0] == 1:
             n = f"its pool's {blas_threads()} threads (OpenBLAS's own rule for small GEMMs)"
         else:
             n = f"its pool's {blas_threads()} threads from m*n*k = {plan[0]}, 1 below"
+    if math.isinf(_STATE.get("gemm", 0.0)) and plan is not None and plan[0] < NEVER_GEMM:
+        n += " (the timed GEMMs did not gain from threads: the run-time plan decides)"
     return f"BLAS: {lib}, {n}"
 
 

@@ -130,6 +130,7 @@ class CPUGen(Generator):
         self.sizes = []  # the runtime size vector ``_S`` (first argument of ``step``)
         # slots of _S that are thread thresholds (``thread_slot``): of loops, of GEMMs
         self.thread_slots, self.gemm_slots = [], []
+        self.idle_slots = []  # GEMM slots below their threshold at capture: no plan choice
         # buffers the caller passes (after the constants): ("temp", vid) are owned by the
         # executable and reused call to call (nothing that escapes lives in them); ("grad",
         # vid) are gradients bound to ``.grad``: the caller recycles the previous call's
@@ -204,11 +205,14 @@ class CPUGen(Generator):
             return None
         return self.thread_slot(t)
 
-    def thread_slot(self, t, gemm=False):
+    def thread_slot(self, t, gemm=False, live=True):
         """``_S`` slot text of a thread threshold ``t`` (a prange threshold in elements or a
         GEMM's m*n*k): the executable may run the step with every such slot raised out of
-        reach (the serial plans in ``CPUExecutable.S_plans``) when that measures faster."""
-        (self.gemm_slots if gemm else self.thread_slots).append(len(self.sizes))
+        reach (the serial plans in ``CPUExecutable.S_plans``) when that measures faster.
+        ``live=False``: a GEMM below ``t`` at capture, which runs on one thread under every
+        plan (raised too, for other sizes, but no reason to time plans or settle for it)."""
+        slots = self.thread_slots if not gemm else self.gemm_slots if live else self.idle_slots
+        slots.append(len(self.sizes))
         return self.sz(t, literal=())
 
     # ---- the function ----------------------------------------------------------------
@@ -273,7 +277,7 @@ class CPUGen(Generator):
         # the same sizes with every thread threshold out of reach: serial loops, 1-thread BLAS
         # plans (``ThreadPlan``): calibrated; serial; threaded GEMMs with serial loops
         serial = self.S.copy()
-        serial[self.thread_slots + self.gemm_slots] = NEVER_GEMM
+        serial[self.thread_slots + self.gemm_slots + self.idle_slots] = NEVER_GEMM
         self.S_plans = [self.S, serial]
         if self.thread_slots and self.gemm_slots:
             blas = self.S.copy()
@@ -533,7 +537,8 @@ class CPUGen(Generator):
                 self.emit(f"np.dot({ea}, {eb}, {self.v(n.out)})")
             else:  # K.gemm: NumPy's OpenBLAS (one pool with eager code); K.dot: scipy's
                 fn = "K.gemm" if _K.NUMPY_BLAS is not None else "K.dot"
-                mnk = self.thread_slot(plan[0], True) if 0 < plan[0] < NEVER_GEMM else plan[0]
+                live = sa[0] * sa[1] * sb[1] >= plan[0]  # threaded at the capture's shapes
+                mnk = self.thread_slot(plan[0], True, live) if 0 < plan[0] < NEVER_GEMM else plan[0]
                 self.emit(f"{fn}({ea}, {eb}, {self.v(n.out)}, {mnk}, {plan[1]})")
             return
         if len(sa) == 3 and len(sb) == 3 and sa[0] == sb[0]:
@@ -922,7 +927,7 @@ class CPUExecutable(Executable):
         # the thread plan's choice (None: the step has no thread choice to make)
         self.S_plans = gen.S_plans  # [calibrated, serial(, threaded GEMMs, serial loops)]
         self.thread_plan = None
-        if len(self.S) and (self.S != self.S_plans[1]).any() and gen.parallel is None:
+        if (gen.thread_slots or gen.gemm_slots) and gen.parallel is None:
             # the serial plan's trial blocks wait for threaded GEMMs' spinning BLAS workers
             settle = (1,) if gen.gemm_slots else ()
             self.thread_plan = ThreadPlan(plan_mode(), len(self.S_plans), settle)

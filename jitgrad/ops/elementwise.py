@@ -751,15 +751,7 @@ def _div_backward_rhs_vjp(gg, o, g, a, b):
 
 
 def _relu_backward_ref(g, y):
-    if g.dtype.kind != "f" or not (isinstance(g, np.ndarray) and g.ndim and g.shape == np.shape(y)):
-        return np.where(y > 0, g, g.dtype.type(0))
-    # g's bits AND an all-ones/zero mask: the same values as np.where (NaN/inf in g too), which
-    # branches on a random mask (64x16x26x26 float32: 0.73 vs 4.9 ms)
-    it = np.dtype(f"i{g.dtype.itemsize}")
-    m = (y > 0).astype(it)
-    np.negative(m, out=m)
-    np.bitwise_and(g.view(it), m, out=m)
-    return m.view(g.dtype)
+    return np.where(y > 0, g, g.dtype.type(0))
 
 
 # g * (1 - y * y): the gradient of tanh through its output y

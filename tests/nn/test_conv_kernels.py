@@ -453,8 +453,9 @@ def test_traced_step_calls_the_threaded_kernels(monkeypatch):
 
 
 def test_relu_backward_keeps_np_where_values_for_nan_inf_and_signed_zero():
-    """Eager ReLU backward (the CNN step's, from a bit mask: no branch per element) gives the
-    bits np.where gives, whatever g holds where y <= 0 or y is NaN."""
+    """Eager ReLU backward (the CNN step's; the lead's ``select_or_zero`` makes it a bit mask,
+    no branch per element) gives the bits np.where gives, whatever g holds where y <= 0 or y
+    is NaN, and broadcasts like it."""
     from jitgrad.ops import elementwise as EW
 
     r = _rng("relu bwd")

@@ -140,10 +140,12 @@ def _out_tile(g, gt, b0, nb, r0, nr, o0, og, wo, scatter):
 # ``parallel=True`` on a driver re-optimised and re-emitted the whole linked kernel in three
 # libraries (gufunc, its wrapper, the driver): +26 s of CPU per dtype for convolution alone.
 NCHUNK = 8  # chunks of image tiles per convolution call (fixed: results must not vary)
-# work (GEMM multiply-adds) from which the threaded drivers run: off (an unreachable size)
-# until they are shown to pay; measured at load 1.6 they were 0.92x serial (their pool thread
-# took no piece in time: see notes/issue-12.md). 1 << 20 is the size they were built for.
-PAR_MIN = 1 << 62
+# work (GEMM multiply-adds; a pooling tap counts TAP_WORK) from which the threaded drivers
+# run (eager ops, and the thread slot of compiled steps). On the idle machine the eager small
+# CNN step took 0.81x the serial kernels' wall time with them (22.8 vs 28.3 ms, process CPU
+# 30.9 vs 28.3 ms; notes/issue-12.md, round 6); under load they cost 0-5% (the caller claims
+# the pieces a late pool thread does not take). ``1 << 62`` turns them off.
+PAR_MIN = 1 << 20
 
 
 @_jit

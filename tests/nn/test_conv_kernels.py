@@ -425,7 +425,7 @@ def test_traced_step_calls_the_threaded_kernels(monkeypatch):
     """A traced convolution with ``K.PAR_MIN`` of work gets the threaded driver beside the
     serial kernel (one objmode block, chosen by a thread slot of the step's thread plan) and
     matches eager mode; the tiny traced rows above get the serial kernel only."""
-    monkeypatch.setattr(CK, "PAR_MIN", 1 << 20)  # off by default: switched on here
+    monkeypatch.setattr(CK, "PAR_MIN", 1 << 20)  # the default; pinned against a later change
     r = _rng("traced threads")
     x = jg.tensor(r.standard_normal((4, 8, 24, 24)).astype(np.float32))
     w0 = r.standard_normal((8, 8, 3, 3)).astype(np.float32)
@@ -450,3 +450,22 @@ def test_traced_step_calls_the_threaded_kernels(monkeypatch):
     for loss, gw in res:
         np.testing.assert_allclose(loss, (y * y).sum(), rtol=1e-5)
         np.testing.assert_allclose(gw, ref, rtol=1e-4, atol=1e-3)
+
+
+def test_relu_backward_keeps_np_where_values_for_nan_inf_and_signed_zero():
+    """Eager ReLU backward (the CNN step's; the lead's ``select_or_zero`` makes it a bit mask,
+    no branch per element) gives the bits np.where gives, whatever g holds where y <= 0 or y
+    is NaN, and broadcasts like it."""
+    from jitgrad.ops import elementwise as EW
+
+    r = _rng("relu bwd")
+    for dt in (np.float32, np.float64):
+        g = r.standard_normal((3, 4, 5)).astype(dt)
+        y = np.maximum(r.standard_normal(g.shape), 0).astype(dt)
+        g.flat[::3], g.flat[1::5], g.flat[2::7] = np.nan, -np.inf, -0.0
+        y.flat[::4], y.flat[1::6] = np.nan, -0.0
+        got, ref = EW._relu_backward_ref(g, y), np.where(y > 0, g, dt(0))
+        assert got.dtype == dt and got.shape == g.shape
+        np.testing.assert_array_equal(got.view(f"i{got.itemsize}"), ref.view(f"i{got.itemsize}"))
+    np.testing.assert_array_equal(EW._relu_backward_ref(np.ones((2, 3)), np.array([1.0, 0, -1])),
+                                  [[1, 0, 0]] * 2)  # fmt: skip

@@ -37,6 +37,8 @@ import warnings
 
 import numpy as np
 
+from .backends import llvm  # light: llvmlite is imported on first use
+
 TIER2_MAX_STMTS = 400  # statements of the step function; above, it stays at tier 1
 _TIER1_SAMPLES = 5  # tier-1 calls timed for the slower-than-eager check
 
@@ -145,6 +147,8 @@ class _Plan:
         self.jobs, self.loads, self.kernels, self.later = [], [], {}, []
         self.job_loads = []  # (dispatcher, signatures) of each job, in the order of ``jobs``
         self.shared = 0  # kernels found compiled on disk already (another graph's, another run's)
+        self.llvm, self.llvm_skipped = [], []  # (name, llvm.lower(...), numba fn, sig); (name, why)
+        llvm_on = llvm.enabled()
         for (m, f), sigs in calls.items():
             if m is None:
                 block = blocks.get(f)
@@ -156,6 +160,14 @@ class _Plan:
                     self.later.append((f, fn, where, sigs))
                     fn, where = _kernel_fn(header, twin, f)
                 self.kernels[f] = fn
+                if llvm_on and len(sigs) == 1 and _todo(fn, sigs):
+                    try:  # lowered now (cheap); compiled in this process (_tier1)
+                        self.llvm.append(
+                            (f, llvm.lower(twin or block, header, sigs[0]), fn, sigs[0])
+                        )
+                        continue
+                    except llvm.Unsupported as e:
+                        self.llvm_skipped.append((f, str(e)))
             else:
                 fn = getattr(importlib.import_module(m), f)
                 where = (m, None)
@@ -214,6 +226,7 @@ def compile_tiered(variant, arrays):
             {
                 k: (d.py_func.__module__, d.py_func.__globals__["__file__"])
                 for k, d in t1.kernel_fns
+                if not isinstance(d, llvm.Kernel)  # numba compiles those in the step
             },
         )
     try:
@@ -317,6 +330,27 @@ def _tier1(variant, exe, arrays, info):
         done.add(id(fn))
         load_s[0] += time.perf_counter() - t
 
+    def build_llvm():  # in this thread: llvmlite releases the GIL while LLVM works
+        t, n = time.perf_counter(), 0
+        for f, (key, text, k), fn, sg in plan.llvm:
+            try:
+                data, compiled = llvm.object_code(key, text)
+                plan.kernels[f] = llvm.Kernel(k, llvm.load(k, data), sg, fn)
+                n += compiled
+            except Exception as e:  # numba then, in this process (warned)
+                info.setdefault("tier1_llvm_errors", []).append(f"{f}: {type(e).__name__}: {e}")
+                warnings.warn(
+                    f"jitgrad.trace({variant.fn_name}): llvmlite could not compile fused loop "
+                    f"{f} ({type(e).__name__}: {str(e)[:200]}); numba compiles it here",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", numba.NumbaWarning)
+                    fn.compile(sg)
+        info["tier1_llvm"] = (len(plan.llvm), n, time.perf_counter() - t)
+
+    info["tier1_llvm_skipped"] = plan.llvm_skipped
     if plan.jobs:
         # each function is loaded as soon as its job is done, while the worker compiles the
         # next ones: only the last load stays on the way to the first compiled call
@@ -327,6 +361,8 @@ def _tier1(variant, exe, arrays, info):
         for fn, sigs in plan.loads:  # what is compiled already, while the worker starts
             if id(fn) not in compiling and id(fn) not in done:
                 load(fn, sigs)
+        if plan.llvm:
+            build_llvm()
         while not fut.done():
             try:
                 what = finished.get(timeout=0.05)
@@ -337,6 +373,8 @@ def _tier1(variant, exe, arrays, info):
         info["tier1_worker"] = fut.result()
         info["tier1_compiled"] = len(plan.jobs)
     else:
+        if plan.llvm:
+            build_llvm()
         info["tier1_worker"] = None
         info["tier1_compiled"] = 0
     t0 = time.perf_counter()
@@ -356,7 +394,8 @@ def _tier1(variant, exe, arrays, info):
     t1.tier_info = info
     t1.kernel_fns = list(plan.kernels.items())  # (name, dispatcher) of its kernels
     t1.tier1_later = plan.later  # parallel kernels running as serial twins for now
-    fns = list(plan.kernels.values()) + [fn for fn, _ in plan.loads]
+    fns = [fn for fn in plan.kernels.values() if not isinstance(fn, llvm.Kernel)]
+    fns += [fn for fn, _ in plan.loads]
     t1.tier1_fns = list({id(fn): fn for fn in fns}.values())
     info["tier1_misses"] = _misses(t1.tier1_fns)
     return t1

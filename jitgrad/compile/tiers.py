@@ -335,7 +335,7 @@ def _tier1(variant, exe, arrays, info):
         for f, (key, text, k), fn, sg in plan.llvm:
             try:
                 data, compiled = llvm.object_code(key, text)
-                plan.kernels[f] = llvm.Kernel(k, llvm.load(k, data), sg, fn)
+                plan.kernels[f] = llvm.Kernel(k, llvm.load(k, data), fn)
                 n += compiled
             except Exception as e:  # numba then, in this process (warned)
                 info.setdefault("tier1_llvm_errors", []).append(f"{f}: {type(e).__name__}: {e}")

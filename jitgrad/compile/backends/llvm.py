@@ -15,7 +15,7 @@ at O3: the bits equal numba's (tests/compile/test_llvm.py). A kernel using anyth
 
 The object code is cached on disk beside numba's entries (``cache.entry_root()``, named
 ``jitgrad_gen_<key>.llvm.o``: evicted by ``cache.evict`` with them). Loaded into one MCJIT
-engine of this process; called through ctypes (``Kernel.__call__``).
+engine of this process; called as a builtin (METH_FASTCALL) function (``Kernel``).
 """
 
 import ast
@@ -37,6 +37,7 @@ _TYPES = {
     "bool": "b",
 }
 _NP = {"float32": "f32", "float64": "f64", "int64": "i64", "int32": "i32", "bool_": "b"}
+_NUM = {k: np.dtype(n).num for n, k in _TYPES.items()}  # NumPy's type numbers
 _FLOAT_OPS = ("fadd", "fsub", "fmul", "fdiv", "frem", "fcmp")  # numba's fastmath pass
 
 
@@ -331,6 +332,62 @@ class _Kernel:
         self.loopvar = {}  # loop variable -> its size name
         self.stmts(body)
         fn.b.ret_void()
+        self.py_name = fname + "_py"
+        self._py_wrapper()
+
+    def _py_wrapper(self):
+        """``PyObject *<name>_py(self, PyObject *const *args, Py_ssize_t nargs)``: a
+        METH_FASTCALL function (called like a builtin: no ctypes on the way) that reads each
+        array's data pointer and sizes from its ``PyArrayObject`` and calls the kernel.
+        Returns ``Py_None``, or ``Py_False`` when an argument is not what the kernel was
+        compiled for (rank, dtype, C-contiguity; the caller then runs numba's dispatcher)."""
+        ir = _ir()
+        i8p, i32, i64 = ir.IntType(8).as_pointer(), ir.IntType(32), ir.IntType(64)
+        obj = i8p
+        fty = ir.FunctionType(obj, [obj, obj.as_pointer(), i64])
+        w = ir.Function(self.module, fty, name=self.py_name)
+        none = ir.GlobalVariable(self.module, ir.IntType(8), "_Py_NoneStruct")
+        false = ir.GlobalVariable(self.module, ir.IntType(8), "_Py_FalseStruct")
+        entry, bad = w.append_basic_block("entry"), w.append_basic_block("bad")
+        b = ir.IRBuilder(entry)
+
+        def field(p, off, ty):  # NumPy's PyArrayObject_fields / PyArray_Descr layout
+            q = b.gep(p, [ir.Constant(i64, off)])
+            return b.load(b.bitcast(q, ty.as_pointer()))
+
+        def ret(g, blk):
+            b.position_at_end(blk)
+            rc = b.bitcast(g, i64.as_pointer())  # Py_INCREF (3.11: no immortal objects)
+            b.store(b.add(b.load(rc), ir.Constant(i64, 1)), rc)
+            b.ret(b.bitcast(g, obj))
+
+        _, args, nargs = w.args
+        ok = b.icmp_signed("==", nargs, ir.Constant(i64, len(self.params)))
+        pos = {p: i for i, p in enumerate(self.params)}
+        for p in self.array_params:
+            kind, ndim = self.arrays[p]
+            o = b.load(b.gep(args, [ir.Constant(i64, pos[p])]))
+            descr = field(o, 56, i8p)
+            ok = b.and_(ok, b.icmp_signed("==", field(o, 24, i32), ir.Constant(i32, ndim)))
+            num = ir.Constant(i32, _NUM[kind])
+            ok = b.and_(ok, b.icmp_signed("==", field(descr, 28, i32), num))
+            c = b.and_(field(o, 64, i32), ir.Constant(i32, 1))  # NPY_ARRAY_C_CONTIGUOUS
+            ok = b.and_(ok, b.icmp_signed("!=", c, ir.Constant(i32, 0)))
+        call = w.append_basic_block("call")
+        b.cbranch(ok, call, bad)
+        b.position_at_end(call)
+        cargs, dims = [], {}
+        for p in self.array_params:
+            o = b.load(b.gep(args, [ir.Constant(i64, pos[p])]))
+            cargs.append(field(o, 16, i8p))
+            dims[p] = field(o, 32, i64.as_pointer())
+        for _, p, d in self.sizes:
+            cargs.append(b.load(b.gep(dims[p], [ir.Constant(i64, d)])))
+        b.call(self.func, cargs)
+        done = w.append_basic_block("done")
+        b.branch(done)
+        ret(none, done)
+        ret(false, bad)
 
     def offset(self, p, idx):
         """Element offset of ``p[idx]``: C-contiguous, a literal 0 on a broadcast (size-1)
@@ -528,42 +585,42 @@ def load(kernel, data):
         ee = _engine()
         ee.add_object_file(llb.ObjectFileRef.from_data(data))
         ee.finalize_object()
-        addr = ee.get_function_address(kernel.func.name)
+        addr = ee.get_function_address(kernel.py_name)
     if not addr:
-        raise OSError(f"{kernel.func.name} not found in its object code")
+        raise OSError(f"{kernel.py_name} not found in its object code")
     return addr
+
+
+class _MethodDef(ctypes.Structure):
+    _fields_ = [
+        ("ml_name", ctypes.c_char_p),
+        ("ml_meth", ctypes.c_void_p),
+        ("ml_flags", ctypes.c_int),
+        ("ml_doc", ctypes.c_char_p),
+    ]
+
+
+_METH_FASTCALL = 0x80
+_NEW = ctypes.pythonapi.PyCFunction_NewEx
+_NEW.restype = ctypes.py_object
+_NEW.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
 
 
 class Kernel:
     """A fused kernel compiled by llvmlite, called like its numba dispatcher (the same
-    arguments); argument types other than the ones it was compiled for go to ``fallback``
-    (the numba dispatcher)."""
+    arguments) through a builtin function (``_Kernel._py_wrapper``); arguments other than
+    the ones it was compiled for go to ``fallback`` (the numba dispatcher)."""
 
-    def __init__(self, k, addr, sig, fallback):
+    def __init__(self, k, addr, fallback):
         self.name = k.func.name
         self.fallback = fallback
         self.py_func = getattr(fallback, "py_func", None)
-        pos = {p: i for i, p in enumerate(k.params)}
-        self._arrays = tuple(pos[p] for p in k.array_params)
-        self._sizes = tuple((pos[p], d) for _, p, d in k.sizes)
-        self._check = tuple(
-            (pos[p], np.dtype(str(sig[pos[p]].dtype)), sig[pos[p]].ndim) for p in k.array_params
-        )
-        n = len(self._arrays) + len(self._sizes)
-        self._f = ctypes.CFUNCTYPE(
-            None, *([ctypes.c_void_p] * len(self._arrays) + [ctypes.c_int64] * len(self._sizes))
-        )(addr)
-        self._n = n
+        self._def = _MethodDef(self.name.encode(), addr, _METH_FASTCALL, None)  # kept alive
+        self._f = _NEW(ctypes.addressof(self._def), None, None)
 
     def __call__(self, *args):
-        for i, dt, nd in self._check:
-            a = args[i]
-            if a.dtype != dt or a.ndim != nd or not a.flags.c_contiguous:
-                return self.fallback(*args)
-        self._f(
-            *[args[i].ctypes.data for i in self._arrays],
-            *[args[i].shape[d] for i, d in self._sizes],
-        )
+        if self._f(*args) is False:
+            return self.fallback(*args)
 
 
 def build(block, header, sig, fallback):
@@ -573,4 +630,4 @@ def build(block, header, sig, fallback):
     key, text, k = lower(block, header, sig)
     data, compiled = object_code(key, text)
     addr = load(k, data)
-    return Kernel(k, addr, sig, fallback), time.perf_counter() - t, compiled
+    return Kernel(k, addr, fallback), time.perf_counter() - t, compiled

@@ -20,6 +20,7 @@ engine of this process; called as a builtin (METH_FASTCALL) function (``Kernel``
 
 import ast
 import ctypes
+import functools
 import hashlib
 import os
 import threading
@@ -29,6 +30,7 @@ import numpy as np
 
 _LOCK = threading.Lock()
 _ENGINE = []  # [MCJIT engine], created on first use
+_LOADED = {}  # key -> address of its builtin wrapper in this process
 _TYPES = {
     "float32": "f32",
     "float64": "f64",
@@ -507,12 +509,22 @@ def lower(block, header, sig):
     for ln in header.splitlines():
         if ln.startswith("_FM = "):
             flags = ast.literal_eval(ln[len("_FM = ") :])
-    key = hashlib.sha256(f"llvm-1{flags}{sig}{block}".encode()).hexdigest()[:24]
-    fname = f"jg_{key}"
+    fname = "jg_" + hashlib.sha256(f"{flags}{sig}{block}".encode()).hexdigest()[:24]
     src = block.split("\n", 1)[1]  # without the decorator
     k = _Kernel(src, _kinds(sig), sorted(flags), fname)
+    text = str(k.module)
+    # keyed by the IR itself (a change of an emitter is a new entry) and the CPU the object
+    # code is for (a cache directory shared by machines)
+    key = hashlib.sha256(f"llvm-1{_host()}{text}".encode()).hexdigest()[:24]
     k.key = key
-    return key, str(k.module), k
+    return key, text, k
+
+
+@functools.lru_cache(maxsize=None)
+def _host():
+    from llvmlite import binding as llb
+
+    return f"{llb.get_host_cpu_name()}-{llb.get_host_cpu_features().flatten()}"
 
 
 def _target():
@@ -582,12 +594,15 @@ def load(kernel, data):
     from llvmlite import binding as llb
 
     with _LOCK:
+        if kernel.key in _LOADED:  # another graph's (one definition per symbol in the engine)
+            return _LOADED[kernel.key]
         ee = _engine()
         ee.add_object_file(llb.ObjectFileRef.from_data(data))
         ee.finalize_object()
         addr = ee.get_function_address(kernel.py_name)
-    if not addr:
-        raise OSError(f"{kernel.py_name} not found in its object code")
+        if not addr:
+            raise OSError(f"{kernel.py_name} not found in its object code")
+        _LOADED[kernel.key] = addr
     return addr
 
 

@@ -330,13 +330,18 @@ def _tier1(variant, exe, arrays, info):
         done.add(id(fn))
         load_s[0] += time.perf_counter() - t
 
-    def build_llvm():  # in this thread: llvmlite releases the GIL while LLVM works
-        t, n = time.perf_counter(), 0
-        for f, (key, text, k), fn, sg in plan.llvm:
+    llvm_t = [0.0, 0.0, 0]  # wall s, CPU s of this thread, object codes compiled here
+    llvm_todo = {e[1][0]: e for e in plan.llvm}  # key -> entry not loaded yet
+
+    def build_llvm(keys):
+        """Load (from disk: the worker compiled it) or compile here the llvm kernels."""
+        t, c = time.perf_counter(), time.thread_time()
+        for key in keys:
+            f, (_, text, k), fn, sg = llvm_todo.pop(key)
             try:
                 data, compiled = llvm.object_code(key, text)
                 plan.kernels[f] = llvm.Kernel(k, llvm.load(k, data), fn)
-                n += compiled
+                llvm_t[2] += compiled
             except Exception as e:  # numba then, in this process (warned)
                 info.setdefault("tier1_llvm_errors", []).append(f"{f}: {type(e).__name__}: {e}")
                 warnings.warn(
@@ -348,35 +353,44 @@ def _tier1(variant, exe, arrays, info):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", numba.NumbaWarning)
                     fn.compile(sg)
-        info["tier1_llvm"] = (len(plan.llvm), n, time.perf_counter() - t)
+        llvm_t[0] += time.perf_counter() - t
+        llvm_t[1] += time.thread_time() - c
 
     info["tier1_llvm_skipped"] = plan.llvm_skipped
-    if plan.jobs:
+    in_worker = llvm.mode() == "worker"
+    jobs = list(plan.jobs)
+    if in_worker:  # the object code: one job a kernel, first (each takes ~30 ms)
+        jobs = [(_worker.LLVM_JOB, None, key, [(key, e[1][1])]) for key, e in llvm_todo.items()]
+        jobs += plan.jobs
+    if jobs:
         # each function is loaded as soon as its job is done, while the worker compiles the
         # next ones: only the last load stays on the way to the first compiled call
         finished = queue.Queue()
-        fut = _worker.submit_jobs(exe.key, plan.jobs, on_result=finished.put)
+        fut = _worker.submit_jobs(exe.key, jobs, on_result=finished.put)
         by_job = dict(zip([(m, f) for m, _, f, _ in plan.jobs], plan.job_loads))
         compiling = {id(fn) for fn, _ in plan.job_loads}
         for fn, sigs in plan.loads:  # what is compiled already, while the worker starts
             if id(fn) not in compiling and id(fn) not in done:
                 load(fn, sigs)
-        if plan.llvm:
-            build_llvm()
-        while not fut.done():
+        if not in_worker:  # in this thread: llvmlite releases the GIL while LLVM works
+            build_llvm(list(llvm_todo))
+        while not fut.done() or not finished.empty():
             try:
                 what = finished.get(timeout=0.05)
             except queue.Empty:
                 continue
             if what in by_job:
                 load(*by_job[what])
+            elif what[0] == _worker.LLVM_JOB and what[1] in llvm_todo:
+                build_llvm([what[1]])
         info["tier1_worker"] = fut.result()
         info["tier1_compiled"] = len(plan.jobs)
     else:
-        if plan.llvm:
-            build_llvm()
         info["tier1_worker"] = None
         info["tier1_compiled"] = 0
+    build_llvm(list(llvm_todo))  # what is left (a job failed: compiled here)
+    if plan.llvm:  # (kernels, object codes compiled in this process, wall s, CPU s here)
+        info["tier1_llvm"] = (len(plan.llvm), llvm_t[2], llvm_t[0], llvm_t[1], llvm.mode())
     t0 = time.perf_counter()
     for fn, sigs in plan.loads:
         if id(fn) not in done:

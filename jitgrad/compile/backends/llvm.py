@@ -47,10 +47,20 @@ class Unsupported(Exception):
     """The kernel uses something this lowering has no emitter for: it stays numba."""
 
 
+def mode():
+    """Where tier 1 compiles the fused loops it can lower with llvmlite
+    (``JITGRAD_TIER1_LLVM``): None (off, the default: numba compiles them), "worker" (``1``
+    or ``worker``: in the compile worker) or "process" (``process``: in the compile thread
+    of this process)."""
+    v = os.environ.get("JITGRAD_TIER1_LLVM", "0").strip()
+    if v in ("0", ""):
+        return None
+    return "process" if v == "process" else "worker"
+
+
 def enabled():
-    """Whether tier 1 compiles the fused loops it can lower with llvmlite
-    (``JITGRAD_TIER1_LLVM``, default off)."""
-    return os.environ.get("JITGRAD_TIER1_LLVM", "0") not in ("0", "")
+    """Whether tier 1 compiles with llvmlite the fused loops it can lower (``mode()``)."""
+    return mode() is not None
 
 
 def _ir():

@@ -3,6 +3,7 @@ kernel for every template word it lowers, on inputs with NaN/inf/-0/denormals; w
 lower stays numba; the object code is cached and evicted with numba's entries."""
 
 import functools
+import sys
 
 import numba
 import numpy as np
@@ -126,6 +127,11 @@ def test_other_argument_types_go_to_numba():
     k.fallback = lambda *a: calls.append(a)
     k(*args)
     assert not calls
+    refs = sys.getrefcount(None), sys.getrefcount(False)
+    for _ in range(1000):
+        k._f(*args)  # the builtin: Py_None back, one reference given to the caller
+        k._f(*args[:-1])  # a wrong argument count: Py_False
+    assert abs(sys.getrefcount(None) - refs[0]) < 50 and abs(sys.getrefcount(False) - refs[1]) < 50
     bad = list(args)
     bad[-3] = args[-3].astype(np.float64)  # another dtype
     k(*bad)

@@ -367,10 +367,11 @@ class _Kernel:
             q = b.gep(p, [ir.Constant(i64, off)])
             return b.load(b.bitcast(q, ty.as_pointer()))
 
+        incref = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [obj]), "Py_IncRef")
+
         def ret(g, blk):
             b.position_at_end(blk)
-            rc = b.bitcast(g, i64.as_pointer())  # Py_INCREF (3.11: no immortal objects)
-            b.store(b.add(b.load(rc), ir.Constant(i64, 1)), rc)
+            b.call(incref, [b.bitcast(g, obj)])  # CPython's own (immortal objects, 3.12+)
             b.ret(b.bitcast(g, obj))
 
         _, args, nargs = w.args

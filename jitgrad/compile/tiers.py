@@ -225,8 +225,7 @@ def compile_tiered(variant, arrays):
             exe.mod.__name__,
             {
                 k: (d.py_func.__module__, d.py_func.__globals__["__file__"])
-                for k, d in t1.kernel_fns
-                if not isinstance(d, llvm.Kernel)  # numba compiles those in the step
+                for k, d in _numba_kernels(t1, info)
             },
         )
     try:
@@ -249,6 +248,34 @@ def compile_tiered(variant, arrays):
     if t1 is not None:
         t1._temps = None  # its temporaries; kept as ``exe.tier1_exe`` for comparisons
         exe.tier1_exe = t1
+
+
+def _numba_kernels(t1, info):
+    """(name, numba dispatcher) of tier 1's kernels for tier 2 to link: the llvm kernels'
+    numba versions (the same source) are compiled in the worker first, as their own jobs,
+    so that the whole-step compile links them as it does the others. Those that fail to
+    compile are left out (tier 2 compiles them inside the step)."""
+    from . import worker as _worker
+
+    out, jobs, llvm_fns = [], [], []
+    for k, d in t1.kernel_fns:
+        if not isinstance(d, llvm.Kernel):
+            out.append((k, d))
+            continue
+        fn = d.fallback
+        llvm_fns.append((k, fn))
+        if d.sig is not None and _todo(fn, [d.sig]):
+            py = fn.py_func
+            jobs.append((py.__module__, py.__globals__["__file__"], k, [d.sig]))
+    if jobs:
+        try:
+            _worker.submit_jobs(t1.key, jobs).result()
+        except Exception as e:
+            if _worker.exiting():
+                raise _worker.Exiting() from None
+            info["tier2_llvm_twins_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+            return out
+    return out + llvm_fns
 
 
 def _parallel_kernels(variant, t1, info, t0):
@@ -340,7 +367,7 @@ def _tier1(variant, exe, arrays, info):
             f, (_, text, k), fn, sg = llvm_todo.pop(key)
             try:
                 data, compiled = llvm.object_code(key, text)
-                plan.kernels[f] = llvm.Kernel(k, llvm.load(k, data), fn)
+                plan.kernels[f] = llvm.Kernel(k, llvm.load(k, data), fn, sg)
                 llvm_t[2] += compiled
             except Exception as e:  # numba then, in this process (warned)
                 info.setdefault("tier1_llvm_errors", []).append(f"{f}: {type(e).__name__}: {e}")

@@ -637,9 +637,10 @@ class Kernel:
     arguments) through a builtin function (``_Kernel._py_wrapper``); arguments other than
     the ones it was compiled for go to ``fallback`` (the numba dispatcher)."""
 
-    def __init__(self, k, addr, fallback):
+    def __init__(self, k, addr, fallback, sig=None):
         self.name = k.func.name
         self.fallback = fallback
+        self.sig = sig  # the numba signature it was lowered for
         self.py_func = getattr(fallback, "py_func", None)
         self._def = _MethodDef(self.name.encode(), addr, _METH_FASTCALL, None)  # kept alive
         self._f = _NEW(ctypes.addressof(self._def), None, None)

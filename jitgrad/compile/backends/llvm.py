@@ -1,4 +1,5 @@
-"""Tier 1's fused loops compiled with llvmlite directly (``JITGRAD_TIER1_LLVM=1``).
+"""Tier 1's fused loops compiled with llvmlite directly (``JITGRAD_TIER1_LLVM``, on by
+default; ``0`` turns it off).
 
 numba's floor is ~0.1 s CPU per fused kernel (notes/issue-13.md), most of a cold tier 1. A
 fused kernel's source (``cpu.CPUGen.fused``) is a small language: loop nests over
@@ -49,10 +50,10 @@ class Unsupported(Exception):
 
 def mode():
     """Where tier 1 compiles the fused loops it can lower with llvmlite
-    (``JITGRAD_TIER1_LLVM``): None (off, the default: numba compiles them), "worker" (``1``
-    or ``worker``: in the compile worker) or "process" (``process``: in the compile thread
-    of this process)."""
-    v = os.environ.get("JITGRAD_TIER1_LLVM", "0").strip()
+    (``JITGRAD_TIER1_LLVM``): "worker" (the default, ``1`` or ``worker``: in the compile
+    worker), "process" (``process``: in the compile thread of this process; the eager calls
+    meanwhile ran 2x slower on 2 cores) or None (``0``: numba compiles them, as before)."""
+    v = os.environ.get("JITGRAD_TIER1_LLVM", "1").strip()
     if v in ("0", ""):
         return None
     return "process" if v == "process" else "worker"

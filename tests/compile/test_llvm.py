@@ -122,6 +122,7 @@ def test_lowered_op_has_numbas_bits(ran, i, dt):
 
 
 def test_other_argument_types_go_to_numba():
+    assert llvm._layout_ok()  # this NumPy's array struct, as the wrapper reads it
     nb, k, args = _pair(np.float32)
     calls = []
     k.fallback = lambda *a: calls.append(a)

@@ -514,9 +514,30 @@ def _kinds(sig):
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _layout_ok():
+    """Whether this NumPy's arrays have the field offsets the builtin wrapper reads (data 16,
+    nd 24, dimensions 32, descr 56, flags 64; the descr's type_num 28)."""
+    a = np.zeros((3, 5), np.float32)[1:]
+    rd = lambda addr, t: t.from_address(addr).value  # noqa: E731
+    try:
+        dims = rd(id(a) + 32, ctypes.c_void_p)
+        return (
+            rd(id(a) + 16, ctypes.c_void_p) == a.ctypes.data
+            and rd(id(a) + 24, ctypes.c_int) == 2
+            and (rd(dims, ctypes.c_int64), rd(dims + 8, ctypes.c_int64)) == (2, 5)
+            and rd(rd(id(a) + 56, ctypes.c_void_p) + 28, ctypes.c_int) == a.dtype.num
+            and bool(rd(id(a) + 64, ctypes.c_int) & 1) == a.flags.c_contiguous
+        )
+    except Exception:
+        return False
+
+
 def lower(block, header, sig):
     """(key, IR text, kernel) of one generated kernel ``block`` (its decorated source) for
     the numba signature ``sig``; raises ``Unsupported``."""
+    if not _layout_ok():
+        raise Unsupported("this NumPy's array struct is not the layout the call wrapper reads")
     flags = []
     for ln in header.splitlines():
         if ln.startswith("_FM = "):

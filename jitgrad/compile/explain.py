@@ -129,6 +129,14 @@ def tier_line(exe):
             + ("; call plan stored by an earlier run" if ti.get("tier1_plan_stored") else "")
             + ")"
         )
+        if ti.get("tier1_llvm"):
+            n, here, wall, cpu, where = ti["tier1_llvm"]
+            skipped = len(ti.get("tier1_llvm_skipped") or ())
+            parts.append(
+                f"{n} fused loop(s) compiled by llvmlite (JITGRAD_TIER1_LLVM, in the "
+                f"{where}; {here} compiled in this process, {wall:.3f} s here), {skipped} "
+                "left to numba (not lowered)"
+            )
         if ti.get("tier1_in_process"):
             parts.append(
                 f"{ti['tier1_in_process']} kernel signature(s) compiled in this process at "

@@ -37,6 +37,8 @@ import warnings
 
 import numpy as np
 
+from .backends import llvm  # light: llvmlite is imported on first use
+
 TIER2_MAX_STMTS = 400  # statements of the step function; above, it stays at tier 1
 _TIER1_SAMPLES = 5  # tier-1 calls timed for the slower-than-eager check
 
@@ -145,6 +147,8 @@ class _Plan:
         self.jobs, self.loads, self.kernels, self.later = [], [], {}, []
         self.job_loads = []  # (dispatcher, signatures) of each job, in the order of ``jobs``
         self.shared = 0  # kernels found compiled on disk already (another graph's, another run's)
+        self.llvm, self.llvm_skipped = [], []  # (name, llvm.lower(...), numba fn, sig); (name, why)
+        llvm_on = llvm.enabled()
         for (m, f), sigs in calls.items():
             if m is None:
                 block = blocks.get(f)
@@ -156,6 +160,14 @@ class _Plan:
                     self.later.append((f, fn, where, sigs))
                     fn, where = _kernel_fn(header, twin, f)
                 self.kernels[f] = fn
+                if llvm_on and len(sigs) == 1 and _todo(fn, sigs):
+                    try:  # lowered now (cheap); compiled in this process (_tier1)
+                        self.llvm.append(
+                            (f, llvm.lower(twin or block, header, sigs[0]), fn, sigs[0])
+                        )
+                        continue
+                    except llvm.Unsupported as e:
+                        self.llvm_skipped.append((f, str(e)))
             else:
                 fn = getattr(importlib.import_module(m), f)
                 where = (m, None)
@@ -213,7 +225,7 @@ def compile_tiered(variant, arrays):
             exe.mod.__name__,
             {
                 k: (d.py_func.__module__, d.py_func.__globals__["__file__"])
-                for k, d in t1.kernel_fns
+                for k, d in _numba_kernels(t1, info)
             },
         )
     try:
@@ -236,6 +248,34 @@ def compile_tiered(variant, arrays):
     if t1 is not None:
         t1._temps = None  # its temporaries; kept as ``exe.tier1_exe`` for comparisons
         exe.tier1_exe = t1
+
+
+def _numba_kernels(t1, info):
+    """(name, numba dispatcher) of tier 1's kernels for tier 2 to link: the llvm kernels'
+    numba versions (the same source) are compiled in the worker first, as their own jobs,
+    so that the whole-step compile links them as it does the others. Those that fail to
+    compile are left out (tier 2 compiles them inside the step)."""
+    from . import worker as _worker
+
+    out, jobs, llvm_fns = [], [], []
+    for k, d in t1.kernel_fns:
+        if not isinstance(d, llvm.Kernel):
+            out.append((k, d))
+            continue
+        fn = d.fallback
+        llvm_fns.append((k, fn))
+        if d.sig is not None and _todo(fn, [d.sig]):
+            py = fn.py_func
+            jobs.append((py.__module__, py.__globals__["__file__"], k, [d.sig]))
+    if jobs:
+        try:
+            _worker.submit_jobs(t1.key, jobs).result()
+        except Exception as e:
+            if _worker.exiting():
+                raise _worker.Exiting() from None
+            info["tier2_llvm_twins_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+            return out
+    return out + llvm_fns
 
 
 def _parallel_kernels(variant, t1, info, t0):
@@ -317,28 +357,67 @@ def _tier1(variant, exe, arrays, info):
         done.add(id(fn))
         load_s[0] += time.perf_counter() - t
 
-    if plan.jobs:
+    llvm_t = [0.0, 0.0, 0]  # wall s, CPU s of this thread, object codes compiled here
+    llvm_todo = {e[1][0]: e for e in plan.llvm}  # key -> entry not loaded yet
+
+    def build_llvm(keys):
+        """Load (from disk: the worker compiled it) or compile here the llvm kernels."""
+        t, c = time.perf_counter(), time.thread_time()
+        for key in keys:
+            f, (_, text, k), fn, sg = llvm_todo.pop(key)
+            try:
+                data, compiled = llvm.object_code(key, text)
+                plan.kernels[f] = llvm.Kernel(k, llvm.load(k, data), fn, sg)
+                llvm_t[2] += compiled
+            except Exception as e:  # numba then, in this process (warned)
+                info.setdefault("tier1_llvm_errors", []).append(f"{f}: {type(e).__name__}: {e}")
+                warnings.warn(
+                    f"jitgrad.trace({variant.fn_name}): llvmlite could not compile fused loop "
+                    f"{f} ({type(e).__name__}: {str(e)[:200]}); numba compiles it here",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", numba.NumbaWarning)
+                    fn.compile(sg)
+        llvm_t[0] += time.perf_counter() - t
+        llvm_t[1] += time.thread_time() - c
+
+    info["tier1_llvm_skipped"] = plan.llvm_skipped
+    in_worker = llvm.mode() == "worker"
+    jobs = list(plan.jobs)
+    if in_worker:  # the object code: one job a kernel, first (each takes ~30 ms)
+        jobs = [(_worker.LLVM_JOB, None, key, [(key, e[1][1])]) for key, e in llvm_todo.items()]
+        jobs += plan.jobs
+    if jobs:
         # each function is loaded as soon as its job is done, while the worker compiles the
         # next ones: only the last load stays on the way to the first compiled call
         finished = queue.Queue()
-        fut = _worker.submit_jobs(exe.key, plan.jobs, on_result=finished.put)
+        fut = _worker.submit_jobs(exe.key, jobs, on_result=finished.put)
         by_job = dict(zip([(m, f) for m, _, f, _ in plan.jobs], plan.job_loads))
         compiling = {id(fn) for fn, _ in plan.job_loads}
         for fn, sigs in plan.loads:  # what is compiled already, while the worker starts
             if id(fn) not in compiling and id(fn) not in done:
                 load(fn, sigs)
-        while not fut.done():
+        if not in_worker:  # in this thread: llvmlite releases the GIL while LLVM works
+            build_llvm(list(llvm_todo))
+        while not fut.done() or not finished.empty():
             try:
                 what = finished.get(timeout=0.05)
             except queue.Empty:
                 continue
             if what in by_job:
                 load(*by_job[what])
+            elif what[0] == _worker.LLVM_JOB and what[1] in llvm_todo:
+                build_llvm([what[1]])
         info["tier1_worker"] = fut.result()
         info["tier1_compiled"] = len(plan.jobs)
     else:
         info["tier1_worker"] = None
         info["tier1_compiled"] = 0
+    build_llvm(list(llvm_todo))  # what is left (a job failed: compiled here)
+    if plan.llvm:  # (kernels, object codes compiled in this process, wall s, CPU s here)
+        info["tier1_llvm"] = (len(plan.llvm), llvm_t[2], llvm_t[0], llvm_t[1], llvm.mode())
     t0 = time.perf_counter()
     for fn, sigs in plan.loads:
         if id(fn) not in done:
@@ -356,7 +435,8 @@ def _tier1(variant, exe, arrays, info):
     t1.tier_info = info
     t1.kernel_fns = list(plan.kernels.items())  # (name, dispatcher) of its kernels
     t1.tier1_later = plan.later  # parallel kernels running as serial twins for now
-    fns = list(plan.kernels.values()) + [fn for fn, _ in plan.loads]
+    fns = [fn for fn in plan.kernels.values() if not isinstance(fn, llvm.Kernel)]
+    fns += [fn for fn, _ in plan.loads]
     t1.tier1_fns = list({id(fn): fn for fn in fns}.values())
     info["tier1_misses"] = _misses(t1.tier1_fns)
     return t1

@@ -794,6 +794,36 @@ def _lock_path(msg):
 _READY = []  # when this worker had finished its start-up (``_child_prewarm``), wall clock
 
 
+LLVM_JOB = "jitgrad.compile.backends.llvm"  # a job's module: object code of llvmlite IR
+
+
+def _llvm_job(msg, t0, c0, started):
+    """Object code of tier-1 kernels lowered to IR (``sigs``: their (key, IR text)) into the
+    disk cache (``llvm.object_code``)."""
+    from .backends import llvm
+
+    try:
+        compiled = sum(llvm.object_code(key, text)[1] for key, text in msg["sigs"])
+    except Exception as e:
+        return {
+            "id": msg["id"],
+            "ok": False,
+            "kind": "compile",
+            "error": f"{type(e).__name__}: {e}",
+        }
+    info = {
+        "pid": os.getpid(),
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0,
+        "started": started,
+        "worker_ready": _READY[0] if _READY else None,
+        "compiled": compiled,
+        "from_disk": len(msg["sigs"]) - compiled,
+        "callees_compiled": 0,
+    }
+    return {"id": msg["id"], "ok": True, "info": info}
+
+
 def _job(msg, mods):
     t0, c0, started = time.perf_counter(), time.process_time(), time.time()
     for k, v in msg.get("env", {}).items():  # the cache settings the parent has now
@@ -801,6 +831,8 @@ def _job(msg, mods):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+    if msg["name"] == LLVM_JOB:
+        return _llvm_job(msg, t0, c0, started)
     try:
         if msg["path"]:
             mod = _load(msg["name"], msg["path"], mods)

@@ -90,6 +90,34 @@ def _matches_eager(w, losses, lr, variant=0):
     assert not np.allclose(w.detach().numpy(), wref.numpy())  # training moved it
 
 
+def _same_bits_with_llvm_kernels(exe, t1, arrays):
+    """Tier 1's step over llvmlite kernels (those it lowers) gives tier 2's bits."""
+    import copy
+
+    from jitgrad.compile import tiers
+    from jitgrad.compile.backends import llvm
+
+    header, blocks, _ = tiers.split_kernels(exe.src)
+    kernels, n = {}, 0
+    for name, d in t1.kernel_fns:
+        if isinstance(d, llvm.Kernel):  # JITGRAD_TIER1_LLVM on: built by tier 1 already
+            kernels[name], n = d, n + 1
+            continue
+        sigs = list(d.overloads)
+        try:
+            kernels[name] = llvm.build(blocks[name], header, sigs[0], d)[0]
+            n += 1
+        except llvm.Unsupported:
+            kernels[name] = d
+    assert n >= 1, "no kernel of the test step lowered"
+    t1l = copy.copy(t1)
+    t1l.fn = tiers.python_step(exe.mod, kernels)
+    a1, a2 = [a.copy() for a in arrays], [a.copy() for a in arrays]
+    o1, o2 = t1l.run(a1), exe.run(a2)
+    assert all(np.array_equal(o1[k], o2[k]) for k in o1)
+    assert all(np.array_equal(x, y) for x, y in zip(a1, a2))
+
+
 def test_worker_compiles_while_eager_calls_run(via_worker, monkeypatch):
     traced, w, losses, _ = _run_until_compiled(0.1)
     exe = traced.last.exe
@@ -116,6 +144,8 @@ def test_worker_compiles_while_eager_calls_run(via_worker, monkeypatch):
     o1, o2 = t1.run(a1), exe.run(a2)
     assert o1.keys() == o2.keys() and all(np.array_equal(o1[k], o2[k]) for k in o1)
     assert all(np.array_equal(x, y) for x, y in zip(a1, a2))  # state written the same
+    # tier 1 over the kernels llvmlite lowers (JITGRAD_TIER1_LLVM): the same bits as tier 2
+    _same_bits_with_llvm_kernels(exe, t1, arrays)
     assert "running tier 2" in traced.explain() and "tier 1 (the step's Python" in traced.explain()
     _matches_eager(w, losses, 0.1)
     # another graph sharing kernels with this one, in a "new process" (the kernel modules
@@ -165,6 +195,24 @@ def test_worker_compiles_while_eager_calls_run(via_worker, monkeypatch):
     assert exe2.fn is exe.fn and len(exe.fn.signatures) == 1
     assert traced2.stats["eager_calls"] == 1  # warm-up; then capture, then compiled calls
     _matches_eager(w2, losses2, 0.2)
+
+
+def test_tier1_llvm_kernels_compile_in_the_worker(via_worker, monkeypatch):
+    from jitgrad.compile.backends import llvm
+
+    monkeypatch.setenv("JITGRAD_TIER1_LLVM", "1")
+    monkeypatch.setattr(_cache, "_MEM", {})  # a "new process": no kernel module in memory
+    monkeypatch.setenv("JITGRAD_TIER2_MAX_STMTS", "0")  # stays at tier 1: nothing else to wait
+    traced, w, losses, _ = _run_until_compiled(0.1, variant=4, tier2=False)  # a new graph
+    exe = traced.last.exe
+    n, here, _, _, where = exe.tier_info["tier1_llvm"]
+    assert where == "worker" and n >= 1 and here == 0  # the worker compiled the object code
+    jobs = exe.tier_info["tier1_worker"]["jobs"]
+    assert sum(1 for j in jobs if not j["func"].startswith("k_")) == n  # one job a kernel
+    assert sum(isinstance(d, llvm.Kernel) for _, d in exe.kernel_fns) == n
+    assert exe.tier == 1 and "tier1_llvm_errors" not in exe.tier_info
+    assert f"{n} fused loop(s) compiled by llvmlite" in traced.explain()
+    _matches_eager(w, losses, 0.1, variant=4)
 
 
 def test_worker_killed_mid_compile_is_retried(via_worker):

@@ -1,0 +1,682 @@
+"""Tier 1's fused loops compiled with llvmlite directly (``JITGRAD_TIER1_LLVM``, on by
+default; ``0`` turns it off).
+
+numba's floor is ~0.1 s CPU per fused kernel (notes/issue-13.md), most of a cold tier 1. A
+fused kernel's source (``cpu.CPUGen.fused``) is a small language: loop nests over
+``range(n_d)``, loads ``a[j0, 0]``, one assignment per member (the member's scalar template,
+``codegen.member_expr``) and stores. This module lowers *that same source* to LLVM IR, so the
+fusion logic stays in one place (cpu.py) and each template word has one IR emitter
+(``EMIT``: operators, ``max``/``min``, ``abs``, ``math.sqrt``, ``math.isinf``/``isnan``, the
+``np.<dtype>(...)`` casts, ``x if c else y``). The IR follows numba's typing (a float32 and an
+int literal meet in float64, as in numba) and numba's lowering of each word (``fsub -0.0, x``
+for a negation, ``select(v > acc, v, acc)`` for ``max``), with the module's fastmath flags on
+the same instructions numba's fastmath pass flags, compiled by numba's own target machine
+at O3: the bits equal numba's (tests/compile/test_llvm.py). A kernel using anything else
+(``_vm`` calls, the chunked sums, slices, ``//``) raises ``Unsupported`` and stays numba.
+
+The object code is cached on disk beside numba's entries (``cache.entry_root()``, named
+``jitgrad_gen_<key>.llvm.o``: evicted by ``cache.evict`` with them). Loaded into one MCJIT
+engine of this process; called as a builtin (METH_FASTCALL) function (``Kernel``).
+"""
+
+import ast
+import ctypes
+import functools
+import hashlib
+import os
+import threading
+import time
+
+import numpy as np
+
+_LOCK = threading.Lock()
+_ENGINE = []  # [MCJIT engine], created on first use
+_LOADED = {}  # key -> address of its builtin wrapper in this process
+_TYPES = {
+    "float32": "f32",
+    "float64": "f64",
+    "int64": "i64",
+    "int32": "i32",
+    "bool": "b",
+}
+_NP = {"float32": "f32", "float64": "f64", "int64": "i64", "int32": "i32", "bool_": "b"}
+_NUM = {k: np.dtype(n).num for n, k in _TYPES.items()}  # NumPy's type numbers
+_FLOAT_OPS = ("fadd", "fsub", "fmul", "fdiv", "frem", "fcmp")  # numba's fastmath pass
+
+
+class Unsupported(Exception):
+    """The kernel uses something this lowering has no emitter for: it stays numba."""
+
+
+def mode():
+    """Where tier 1 compiles the fused loops it can lower with llvmlite
+    (``JITGRAD_TIER1_LLVM``): "worker" (the default, ``1`` or ``worker``: in the compile
+    worker), "process" (``process``: in the compile thread of this process; the eager calls
+    meanwhile ran 2x slower on 2 cores) or None (``0``: numba compiles them, as before)."""
+    v = os.environ.get("JITGRAD_TIER1_LLVM", "1").strip()
+    if v in ("0", ""):
+        return None
+    return "process" if v == "process" else "worker"
+
+
+def enabled():
+    """Whether tier 1 compiles with llvmlite the fused loops it can lower (``mode()``)."""
+    return mode() is not None
+
+
+def _ir():
+    from llvmlite import ir
+
+    return ir
+
+
+def _lltype(k):
+    ir = _ir()
+    return {
+        "f32": ir.FloatType(),
+        "f64": ir.DoubleType(),
+        "i64": ir.IntType(64),
+        "i32": ir.IntType(32),
+        "b": ir.IntType(1),
+    }[k]
+
+
+def _mem_type(k):
+    return _ir().IntType(8) if k == "b" else _lltype(k)
+
+
+def _unify(a, b):
+    """numba's type of ``a op b`` / ``x if c else y`` for two scalar kinds."""
+    if a == b:
+        return a
+    fl = {"f32", "f64"}
+    if a in fl and b in fl:
+        return "f64"
+    if a in fl or b in fl:
+        return "f64"  # int (or bool) with a float: float64 in numba
+    if "b" in (a, b):
+        return "i64" if "i64" in (a, b) else "i32" if "i32" in (a, b) else "b"
+    return "i64"
+
+
+class _Fn:
+    """One kernel being lowered: the builder and the values in scope."""
+
+    def __init__(self, builder, flags):
+        self.b = builder
+        self.flags = flags
+        self.vals = {}  # name -> (llvm value, kind)
+
+    def fl(self, instr):
+        """Put the module's fastmath flags on ``instr`` (what numba's pass flags)."""
+        if getattr(instr, "opname", None) in _FLOAT_OPS:
+            instr.flags.extend(self.flags)
+        return instr
+
+    def cast(self, v, src, dst):
+        """numba's ``context.cast`` between scalar kinds."""
+        b, ir = self.b, _ir()
+        if src == dst:
+            return v
+        t = _lltype(dst)
+        fl = ("f32", "f64")
+        if src in fl and dst in fl:
+            return b.fpext(v, t) if dst == "f64" else b.fptrunc(v, t)
+        if src == "b":
+            if dst in fl:
+                return b.uitofp(v, t)
+            return b.zext(v, t)
+        if dst == "b":
+            if src in fl:
+                return self.fl(b.fcmp_unordered("!=", v, ir.Constant(v.type, 0.0)))
+            return b.icmp_signed("!=", v, ir.Constant(v.type, 0))
+        if src in fl:
+            return b.fptosi(v, t)
+        if dst in fl:
+            return b.sitofp(v, t)
+        return b.sext(v, t) if _lltype(dst).width > _lltype(src).width else b.trunc(v, t)
+
+
+def _const(fn, node):
+    ir = _ir()
+    v = node.value
+    if isinstance(v, bool):
+        return ir.Constant(_lltype("b"), int(v)), "b"
+    if isinstance(v, int):
+        return ir.Constant(_lltype("i64"), v), "i64"
+    if isinstance(v, float):
+        return ir.Constant(_lltype("f64"), v), "f64"
+    raise Unsupported(f"constant {v!r}")
+
+
+def _arith(op):
+    def emit(fn, a, b):
+        (x, ka), (y, kb) = a, b
+        k = _unify(ka, kb)
+        if k == "b":
+            raise Unsupported(f"{op} on booleans")
+        x, y = fn.cast(x, ka, k), fn.cast(y, kb, k)
+        if k in ("f32", "f64"):
+            return fn.fl(getattr(fn.b, "f" + op)(x, y)), k
+        if op == "div":
+            raise Unsupported("integer true division")
+        return getattr(fn.b, op)(x, y), k
+
+    return emit
+
+
+def _compare(opstr):
+    def emit(fn, a, b):
+        (x, ka), (y, kb) = a, b
+        k = _unify(ka, kb)
+        x, y = fn.cast(x, ka, k), fn.cast(y, kb, k)
+        if k in ("f32", "f64"):
+            if opstr == "!=":
+                return fn.fl(fn.b.fcmp_unordered("!=", x, y)), "b"
+            return fn.fl(fn.b.fcmp_ordered(opstr, x, y)), "b"
+        if k == "b":
+            return fn.b.icmp_unsigned(opstr, x, y), "b"
+        return fn.b.icmp_signed(opstr, x, y), "b"
+
+    return emit
+
+
+def _minmax(opstr):
+    def emit(fn, a, b):  # numba's do_minmax: select(v OP acc, v, acc) in the unified type
+        (acc, ka), (v, kb) = a, b
+        k = _unify(ka, kb)
+        acc, v = fn.cast(acc, ka, k), fn.cast(v, kb, k)
+        pred, _ = _compare(opstr)(fn, (v, k), (acc, k))
+        return fn.b.select(pred, v, acc), k
+
+    return emit
+
+
+def _neg(fn, a):
+    x, k = a
+    ir = _ir()
+    if k in ("f32", "f64"):  # numba's negate_real: fsub -0.0, x
+        return fn.fl(fn.b.fsub(ir.Constant(x.type, -0.0), x)), k
+    if k == "b":
+        raise Unsupported("negation of a boolean")
+    return fn.b.neg(x), k
+
+
+def _intrinsic(name):
+    def emit(fn, a):
+        x, k = a
+        if k not in ("f32", "f64"):
+            raise Unsupported(f"{name} of {k}")
+        f = fn.b.module.declare_intrinsic(f"llvm.{name}", [x.type])
+        return fn.b.call(f, [x]), k
+
+    return emit
+
+
+def _abs(fn, a):
+    x, k = a
+    if k in ("f32", "f64"):
+        return _intrinsic("fabs")(fn, a)
+    raise Unsupported(f"abs of {k}")
+
+
+def _isinf(fn, a):  # numba's is_inf: x == +inf or x == -inf (ordered)
+    x, k = a
+    if k not in ("f32", "f64"):
+        return _ir().Constant(_lltype("b"), 0), "b"
+    ir = _ir()
+    p = fn.fl(fn.b.fcmp_ordered("==", x, ir.Constant(x.type, float("inf"))))
+    n = fn.fl(fn.b.fcmp_ordered("==", x, ir.Constant(x.type, float("-inf"))))
+    return fn.b.or_(p, n), "b"
+
+
+def _isnan(fn, a):  # numba's is_nan: fcmp uno x, x
+    x, k = a
+    if k not in ("f32", "f64"):
+        return _ir().Constant(_lltype("b"), 0), "b"
+    return fn.fl(fn.b.fcmp_unordered("uno", x, x)), "b"
+
+
+def _cast_to(k):
+    def emit(fn, a):
+        x, ka = a
+        return fn.cast(x, ka, k), k
+
+    return emit
+
+
+# the IR emitter of each word of the scalar templates (operators, calls by their dotted name)
+EMIT = {
+    ast.Add: _arith("add"),
+    ast.Sub: _arith("sub"),
+    ast.Mult: _arith("mul"),
+    ast.Div: _arith("div"),
+    ast.USub: _neg,
+    ast.Gt: _compare(">"),
+    ast.GtE: _compare(">="),
+    ast.Lt: _compare("<"),
+    ast.LtE: _compare("<="),
+    ast.Eq: _compare("=="),
+    ast.NotEq: _compare("!="),
+    "max": _minmax(">"),
+    "min": _minmax("<"),
+    "abs": _abs,
+    "math.sqrt": _intrinsic("sqrt"),
+    "math.isinf": _isinf,
+    "math.isnan": _isnan,
+}
+EMIT.update({f"np.{n}": _cast_to(k) for n, k in _NP.items()})
+
+
+def _dotted(node):
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    raise Unsupported(f"call of {ast.dump(node)[:60]}")
+
+
+def _expr(fn, node):
+    if isinstance(node, ast.Constant):
+        return _const(fn, node)
+    if isinstance(node, ast.Name):
+        if node.id not in fn.vals:
+            raise Unsupported(f"name {node.id}")
+        return fn.vals[node.id]
+    if isinstance(node, ast.BinOp) and type(node.op) in EMIT:
+        return EMIT[type(node.op)](fn, _expr(fn, node.left), _expr(fn, node.right))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in EMIT:
+        return EMIT[type(node.op)](fn, _expr(fn, node.operand))
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in EMIT:
+        return EMIT[type(node.ops[0])](fn, _expr(fn, node.left), _expr(fn, node.comparators[0]))
+    if isinstance(node, ast.IfExp):
+        c, kc = _expr(fn, node.test)
+        if kc != "b":
+            raise Unsupported("a condition that is not a boolean")
+        (x, kx), (y, ky) = _expr(fn, node.body), _expr(fn, node.orelse)
+        k = _unify(kx, ky)
+        return fn.b.select(c, fn.cast(x, kx, k), fn.cast(y, ky, k)), k
+    if isinstance(node, ast.Call) and not node.keywords:
+        name = _dotted(node.func)
+        if name not in EMIT:
+            raise Unsupported(f"call of {name}")
+        return EMIT[name](fn, *[_expr(fn, a) for a in node.args])
+    raise Unsupported(f"expression {type(node).__name__}")
+
+
+class _Kernel:
+    """The lowering of one kernel source: its IR function and argument plan."""
+
+    def __init__(self, src, argkinds, flags, fname):
+        ir = _ir()
+        tree = ast.parse(src)
+        fdef = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+        self.params = [a.arg for a in fdef.args.args]
+        self.arrays = {}  # param -> (kind, ndim)
+        self.sizes = []  # (name, param, dim): the loop sizes passed as arguments
+        for p, ak in zip(self.params, argkinds):
+            if ak is not None:
+                self.arrays[p] = ak
+        body = list(fdef.body)
+        for st in body:  # the size lines come first: n0 = o0.shape[0]
+            if (
+                isinstance(st, ast.Assign)
+                and isinstance(st.value, ast.Subscript)
+                and isinstance(st.value.value, ast.Attribute)
+                and st.value.value.attr == "shape"
+            ):
+                self.sizes.append((st.targets[0].id, st.value.value.value.id, st.value.slice.value))
+        body = body[len(self.sizes) :]
+        self.module = ir.Module(name=fname)
+        arrs = [p for p in self.params if p in self.arrays]
+        fty = ir.FunctionType(
+            ir.VoidType(),
+            [ir.IntType(8).as_pointer()] * len(arrs) + [ir.IntType(64)] * len(self.sizes),
+        )
+        self.func = ir.Function(self.module, fty, name=fname)
+        self.array_params = arrs
+        block = self.func.append_basic_block("entry")
+        fn = self.fn = _Fn(ir.IRBuilder(block), flags)
+        self.ptr = {}
+        for p, a in zip(arrs, self.func.args[: len(arrs)]):
+            self.ptr[p] = fn.b.bitcast(a, _mem_type(self.arrays[p][0]).as_pointer())
+        for (n, _, _), a in zip(self.sizes, self.func.args[len(arrs) :]):
+            fn.vals[n] = (a, "i64")
+        self.loopvar = {}  # loop variable -> its size name
+        self.stmts(body)
+        fn.b.ret_void()
+        self.py_name = fname + "_py"
+        self._py_wrapper()
+
+    def _py_wrapper(self):
+        """``PyObject *<name>_py(self, PyObject *const *args, Py_ssize_t nargs)``: a
+        METH_FASTCALL function (called like a builtin: no ctypes on the way) that reads each
+        array's data pointer and sizes from its ``PyArrayObject`` and calls the kernel.
+        Returns ``Py_None``, or ``Py_False`` when an argument is not what the kernel was
+        compiled for (rank, dtype, C-contiguity; the caller then runs numba's dispatcher)."""
+        ir = _ir()
+        i8p, i32, i64 = ir.IntType(8).as_pointer(), ir.IntType(32), ir.IntType(64)
+        obj = i8p
+        fty = ir.FunctionType(obj, [obj, obj.as_pointer(), i64])
+        w = ir.Function(self.module, fty, name=self.py_name)
+        none = ir.GlobalVariable(self.module, ir.IntType(8), "_Py_NoneStruct")
+        false = ir.GlobalVariable(self.module, ir.IntType(8), "_Py_FalseStruct")
+        entry, bad = w.append_basic_block("entry"), w.append_basic_block("bad")
+        b = ir.IRBuilder(entry)
+
+        def field(p, off, ty):  # NumPy's PyArrayObject_fields / PyArray_Descr layout
+            q = b.gep(p, [ir.Constant(i64, off)])
+            return b.load(b.bitcast(q, ty.as_pointer()))
+
+        incref = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [obj]), "Py_IncRef")
+
+        def ret(g, blk):
+            b.position_at_end(blk)
+            b.call(incref, [b.bitcast(g, obj)])  # CPython's own (immortal objects, 3.12+)
+            b.ret(b.bitcast(g, obj))
+
+        _, args, nargs = w.args
+        ok = b.icmp_signed("==", nargs, ir.Constant(i64, len(self.params)))
+        pos = {p: i for i, p in enumerate(self.params)}
+        for p in self.array_params:
+            kind, ndim = self.arrays[p]
+            o = b.load(b.gep(args, [ir.Constant(i64, pos[p])]))
+            descr = field(o, 56, i8p)
+            ok = b.and_(ok, b.icmp_signed("==", field(o, 24, i32), ir.Constant(i32, ndim)))
+            num = ir.Constant(i32, _NUM[kind])
+            ok = b.and_(ok, b.icmp_signed("==", field(descr, 28, i32), num))
+            c = b.and_(field(o, 64, i32), ir.Constant(i32, 1))  # NPY_ARRAY_C_CONTIGUOUS
+            ok = b.and_(ok, b.icmp_signed("!=", c, ir.Constant(i32, 0)))
+        call = w.append_basic_block("call")
+        b.cbranch(ok, call, bad)
+        b.position_at_end(call)
+        cargs, dims = [], {}
+        for p in self.array_params:
+            o = b.load(b.gep(args, [ir.Constant(i64, pos[p])]))
+            cargs.append(field(o, 16, i8p))
+            dims[p] = field(o, 32, i64.as_pointer())
+        for _, p, d in self.sizes:
+            cargs.append(b.load(b.gep(dims[p], [ir.Constant(i64, d)])))
+        b.call(self.func, cargs)
+        done = w.append_basic_block("done")
+        b.branch(done)
+        ret(none, done)
+        ret(false, bad)
+
+    def offset(self, p, idx):
+        """Element offset of ``p[idx]``: C-contiguous, a literal 0 on a broadcast (size-1)
+        dim, a loop variable on a dim of its loop's size."""
+        ir, b = _ir(), self.fn.b
+        kind, ndim = self.arrays[p]
+        elts = idx.elts if isinstance(idx, ast.Tuple) else [idx]
+        if len(elts) != ndim:
+            raise Unsupported(f"{p} indexed with {len(elts)} of its {ndim} dims")
+        off = ir.Constant(ir.IntType(64), 0)
+        for e in elts:
+            if isinstance(e, ast.Constant) and e.value == 0:
+                size, j = ir.Constant(ir.IntType(64), 1), ir.Constant(ir.IntType(64), 0)
+            elif isinstance(e, ast.Name) and e.id in self.loopvar:
+                size, j = self.fn.vals[self.loopvar[e.id]][0], self.fn.vals[e.id][0]
+            else:
+                raise Unsupported(f"index {ast.dump(e)[:40]}")
+            off = b.add(b.mul(off, size), j)
+        return off
+
+    def load(self, p, idx):
+        kind = self.arrays[p][0]
+        v = self.fn.b.load(self.fn.b.gep(self.ptr[p], [self.offset(p, idx)]))
+        if kind == "b":
+            v = self.fn.b.icmp_unsigned("!=", v, _ir().Constant(v.type, 0))
+        return v, kind
+
+    def stmts(self, body):
+        fn = self.fn
+        for st in body:
+            if isinstance(st, ast.Assign) and len(st.targets) == 1:
+                tgt, val = st.targets[0], st.value
+                if isinstance(tgt, ast.Name):
+                    if isinstance(val, ast.Subscript) and isinstance(val.value, ast.Name):
+                        if val.value.id not in self.arrays:
+                            raise Unsupported(f"subscript of {val.value.id}")
+                        fn.vals[tgt.id] = self.load(val.value.id, val.slice)
+                    else:
+                        fn.vals[tgt.id] = _expr(fn, val)
+                elif isinstance(tgt, ast.Subscript) and isinstance(tgt.value, ast.Name):
+                    p = tgt.value.id
+                    if p not in self.arrays:
+                        raise Unsupported(f"store into {p}")
+                    v, k = _expr(fn, val)
+                    v = fn.cast(v, k, self.arrays[p][0])
+                    if self.arrays[p][0] == "b":
+                        v = fn.b.zext(v, _ir().IntType(8))
+                    fn.b.store(v, fn.b.gep(self.ptr[p], [self.offset(p, tgt.slice)]))
+                else:
+                    raise Unsupported("assignment target")
+            elif isinstance(st, ast.For):
+                self.loop(st)
+            elif (
+                isinstance(st, ast.If)
+                and isinstance(st.test, ast.Compare)
+                and isinstance(st.test.comparators[0], ast.Name)
+                and st.test.comparators[0].id == "par_t"
+            ):
+                self.stmts(st.orelse)  # the serial form (same bits: elementwise prange)
+            else:
+                raise Unsupported(f"statement {type(st).__name__}")
+
+    def loop(self, st):
+        ir, fn = _ir(), self.fn
+        it = st.iter
+        if not (
+            isinstance(st.target, ast.Name)
+            and isinstance(it, ast.Call)
+            and isinstance(it.func, ast.Name)
+            and it.func.id in ("range", "prange")
+            and len(it.args) == 1
+            and isinstance(it.args[0], ast.Name)
+            and it.args[0].id in fn.vals
+        ):
+            raise Unsupported("a loop other than range(n)")
+        n = fn.vals[it.args[0].id][0]
+        b = fn.b
+        pre = b.block
+        hdr = self.func.append_basic_block("hdr")
+        body = self.func.append_basic_block("body")
+        done = self.func.append_basic_block("done")
+        b.branch(hdr)
+        b.position_at_end(hdr)
+        j = b.phi(ir.IntType(64))
+        j.add_incoming(ir.Constant(ir.IntType(64), 0), pre)
+        b.cbranch(b.icmp_signed("<", j, n), body, done)
+        b.position_at_end(body)
+        fn.vals[st.target.id] = (j, "i64")
+        self.loopvar[st.target.id] = it.args[0].id
+        self.stmts(st.body)
+        j.add_incoming(b.add(j, ir.Constant(ir.IntType(64), 1)), b.block)
+        b.branch(hdr)
+        b.position_at_end(done)
+
+
+def _kinds(sig):
+    """(kind, ndim) per argument of a numba signature; None for the thread threshold."""
+    out = []
+    for t in sig:
+        dt = getattr(t, "dtype", None)
+        if dt is None:
+            out.append(None)  # par_t: an integer (ignored: the serial form is lowered)
+            continue
+        if getattr(t, "layout", "C") != "C":
+            raise Unsupported(f"a {t.layout}-layout array")
+        k = _TYPES.get(str(dt))
+        if k is None:
+            raise Unsupported(f"dtype {dt}")
+        out.append((k, t.ndim))
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _layout_ok():
+    """Whether this NumPy's arrays have the field offsets the builtin wrapper reads (data 16,
+    nd 24, dimensions 32, descr 56, flags 64; the descr's type_num 28)."""
+    a = np.zeros((3, 5), np.float32)[1:]
+    rd = lambda addr, t: t.from_address(addr).value  # noqa: E731
+    try:
+        dims = rd(id(a) + 32, ctypes.c_void_p)
+        return (
+            rd(id(a) + 16, ctypes.c_void_p) == a.ctypes.data
+            and rd(id(a) + 24, ctypes.c_int) == 2
+            and (rd(dims, ctypes.c_int64), rd(dims + 8, ctypes.c_int64)) == (2, 5)
+            and rd(rd(id(a) + 56, ctypes.c_void_p) + 28, ctypes.c_int) == a.dtype.num
+            and bool(rd(id(a) + 64, ctypes.c_int) & 1) == a.flags.c_contiguous
+        )
+    except Exception:
+        return False
+
+
+def lower(block, header, sig):
+    """(key, IR text, kernel) of one generated kernel ``block`` (its decorated source) for
+    the numba signature ``sig``; raises ``Unsupported``."""
+    if not _layout_ok():
+        raise Unsupported("this NumPy's array struct is not the layout the call wrapper reads")
+    flags = []
+    for ln in header.splitlines():
+        if ln.startswith("_FM = "):
+            flags = ast.literal_eval(ln[len("_FM = ") :])
+    fname = "jg_" + hashlib.sha256(f"{flags}{sig}{block}".encode()).hexdigest()[:24]
+    src = block.split("\n", 1)[1]  # without the decorator
+    k = _Kernel(src, _kinds(sig), sorted(flags), fname)
+    text = str(k.module)
+    # keyed by the IR itself (a change of an emitter is a new entry) and the CPU the object
+    # code is for (a cache directory shared by machines)
+    key = hashlib.sha256(f"llvm-1{_host()}{text}".encode()).hexdigest()[:24]
+    k.key = key
+    return key, text, k
+
+
+@functools.lru_cache(maxsize=None)
+def _host():
+    from llvmlite import binding as llb
+
+    return f"{llb.get_host_cpu_name()}-{llb.get_host_cpu_features().flatten()}"
+
+
+def _target():
+    from numba.core.registry import cpu_target
+
+    return cpu_target.target_context.codegen()._tm  # numba's own: same CPU, features, options
+
+
+def compile_ir(text):
+    """Object code of one IR module: numba's target machine, O3 with loop vectorisation (as
+    numba's final module pass)."""
+    from llvmlite import binding as llb
+    from numba.core.llvm_bindings import create_pass_builder
+
+    tm = _target()
+    mod = llb.parse_assembly(text)
+    mod.verify()
+    pb = create_pass_builder(tm, opt=3, loop_vectorize=True, slp_vectorize=False)
+    pm = pb.getModulePassManager()
+    pm.run(mod, pb)
+    return tm.emit_object(mod)
+
+
+def _path(key):
+    from . import cache as _cache
+
+    return os.path.join(_cache.entry_root(), f"{_cache.PREFIX}{key}.llvm.o")
+
+
+def object_code(key, text):
+    """The object code of ``key`` from the disk cache, else compiled (and stored; an
+    unwritable cache only costs the next process the compile). (bytes, compiled?)"""
+    from . import cache as _cache
+
+    p = _path(key)
+    try:
+        with open(p, "rb") as f:
+            data = f.read()
+        if data:
+            _cache._touch(_cache.entry_root(), f"{_cache.PREFIX}{key}")
+            return data, False
+    except OSError:
+        pass
+    data = compile_ir(text)
+    try:
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        tmp = f"{p}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, p)
+        _cache._touch(_cache.entry_root(), f"{_cache.PREFIX}{key}")
+    except OSError:
+        pass
+    return data, True
+
+
+def _engine():
+    from llvmlite import binding as llb
+
+    if not _ENGINE:
+        _ENGINE.append(llb.create_mcjit_compiler(llb.parse_assembly(""), _target()))
+    return _ENGINE[0]
+
+
+def load(kernel, data):
+    """The function address of ``kernel``'s object code in this process."""
+    from llvmlite import binding as llb
+
+    with _LOCK:
+        if kernel.key in _LOADED:  # another graph's (one definition per symbol in the engine)
+            return _LOADED[kernel.key]
+        ee = _engine()
+        ee.add_object_file(llb.ObjectFileRef.from_data(data))
+        ee.finalize_object()
+        addr = ee.get_function_address(kernel.py_name)
+        if not addr:
+            raise OSError(f"{kernel.py_name} not found in its object code")
+        _LOADED[kernel.key] = addr
+    return addr
+
+
+class _MethodDef(ctypes.Structure):
+    _fields_ = [
+        ("ml_name", ctypes.c_char_p),
+        ("ml_meth", ctypes.c_void_p),
+        ("ml_flags", ctypes.c_int),
+        ("ml_doc", ctypes.c_char_p),
+    ]
+
+
+_METH_FASTCALL = 0x80
+_NEW = ctypes.pythonapi.PyCFunction_NewEx
+_NEW.restype = ctypes.py_object
+_NEW.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+
+
+class Kernel:
+    """A fused kernel compiled by llvmlite, called like its numba dispatcher (the same
+    arguments) through a builtin function (``_Kernel._py_wrapper``); arguments other than
+    the ones it was compiled for go to ``fallback`` (the numba dispatcher)."""
+
+    def __init__(self, k, addr, fallback, sig=None):
+        self.name = k.func.name
+        self.fallback = fallback
+        self.sig = sig  # the numba signature it was lowered for
+        self.py_func = getattr(fallback, "py_func", None)
+        self._def = _MethodDef(self.name.encode(), addr, _METH_FASTCALL, None)  # kept alive
+        self._f = _NEW(ctypes.addressof(self._def), None, None)
+
+    def __call__(self, *args):
+        if self._f(*args) is False:
+            return self.fallback(*args)
+
+
+def build(block, header, sig, fallback):
+    """A ``Kernel`` for ``block`` (compiled here or found on disk), and the seconds and
+    whether it compiled; raises ``Unsupported`` for what it cannot lower."""
+    t = time.perf_counter()
+    key, text, k = lower(block, header, sig)
+    data, compiled = object_code(key, text)
+    addr = load(k, data)
+    return Kernel(k, addr, fallback), time.perf_counter() - t, compiled

@@ -40,6 +40,8 @@ JOBS = {
             "tests/compat/test_surface_more.py::test_traced_autoencoder_step_matches_eager",
             # ~50 s of its own compiles: the lane finished ~120 s before the main process
             "tests/test_benchmarks_smoke.py",
+            # a worker compiling llvm object code and numba kernels: 4-9 s
+            "tests/compile/test_async.py::test_tier1_llvm_kernels_compile_in_the_worker",
         ],
         {},
         True,

@@ -6,7 +6,7 @@
 jitgrad.Size([3, 2])
 """
 
-from . import functional, init, parallel, utils
+from . import functional, grad, init, parallel, utils
 from .modules import *  # noqa: F401,F403
 from .modules import __all__ as _modules_all
 from .parameter import Parameter

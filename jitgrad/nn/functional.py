@@ -1368,8 +1368,20 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
 def scaled_dot_product_attention(
     query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False
 ):
-    """``softmax(Q K^T / sqrt(d) + mask) V``, PyTorch's reference semantics."""
+    """``softmax(Q K^T / sqrt(d) + mask) V``, PyTorch's reference semantics: a query row
+    whose keys are all masked out gives zeros (torch's safe softmax), not NaN; ``enable_gqa``
+    repeats each key/value head over its group of query heads."""
     L, S = query.shape[-2], key.shape[-2]
+    if enable_gqa and query.dim() >= 3 and query.shape[-3] != key.shape[-3]:
+        hq, hk = query.shape[-3], key.shape[-3]
+        if hk == 0 or hq % hk or value.shape[-3] != hk:
+            raise RuntimeError(
+                f"scaled_dot_product_attention: with enable_gqa=True the number of heads in key "
+                f"and value ({hk}, {value.shape[-3]}) must be equal and divide the number of "
+                f"heads in query ({hq})"
+            )
+        key = key.repeat_interleave(hq // hk, dim=-3)
+        value = value.repeat_interleave(hq // hk, dim=-3)
     s = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
     w = query @ key.transpose(-2, -1) * s
     if is_causal:
@@ -1380,7 +1392,10 @@ def scaled_dot_product_attention(
             w = w.masked_fill(~attn_mask, float("-inf"))
         else:
             w = w + attn_mask
-    w = softmax(w, -1)
+        dead = (w == float("-inf")).all(-1, keepdim=True)  # rows with every key masked
+        w = softmax(w.masked_fill(dead, 0.0), -1).masked_fill(dead, 0.0)
+    else:
+        w = softmax(w, -1)
     if dropout_p > 0:
         w = dropout(w, dropout_p, True)
     return w @ value

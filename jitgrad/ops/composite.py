@@ -489,7 +489,9 @@ def triu(input, diagonal=0):
 
 @public
 def diagonal(input, offset=0, dim1=0, dim2=1):
-    """The diagonal of the ``dim1`` x ``dim2`` planes, as the last dimension."""
+    """The diagonal of the ``dim1`` x ``dim2`` planes, as the last dimension: a view (writes
+    into it reach ``input``, as torch's) where those planes flatten without a copy, i.e. a
+    strided slice of the flattened planes."""
     x = _t(input, "diagonal")
     nd = x._data.ndim
     a, b = _wrap_dim(dim1, nd, "diagonal"), _wrap_dim(dim2, nd, "diagonal")
@@ -497,6 +499,11 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     r, c = x._data.shape[-2], x._data.shape[-1]
     i0, j0 = (0, offset) if offset >= 0 else (-offset, 0)
     n = _bmax(_bmin(r - i0, c - j0), 0)
+    st = x._data.strides
+    if n > 0 and (r == 1 or c == 1 or st[-2] == c * st[-1]):
+        flat = V.reshape(x, tuple(x._data.shape[:-2]) + (r * c,))
+        start = i0 * c + j0
+        return label(flat[..., start : start + (n - 1) * (c + 1) + 1 : c + 1], "DiagonalBackward0")
     ii = _idx_tensor(np.arange(i0, i0 + n))
     jj = _idx_tensor(np.arange(j0, j0 + n))
     return label(x[(Ellipsis, ii, jj)], "DiagonalBackward0")

@@ -274,6 +274,29 @@ def qr(A, mode="reduced"):
     )
 
 
+def householder_product(A, tau):
+    """The first ``k`` columns of ``H_1 ... H_k``, ``H_i = I - tau_i v_i v_i^H`` with ``v_i`` the
+    i-th column of ``A`` below the diagonal and 1 on it (LAPACK's orgqr); differentiable in
+    both ``A`` and ``tau`` (a composite over the ``k`` reflectors)."""
+    from . import movement as V
+
+    x, t = _float(A, "householder_product"), _float(tau, "householder_product")
+    n, k = x.shape[-2], x.shape[-1]
+    if n < k or t.shape[-1] > k or tuple(t.shape[:-1]) != tuple(x.shape[:-2]):
+        raise RuntimeError(
+            f"torch.linalg.householder_product: input of shape {list(x.shape)} needs rows >= "
+            f"columns and tau of shape {list(x.shape[:-2])} + [<= {k}], got "
+            f"{list(t.shape)}"
+        )
+    lower = _wrap(np.tril(np.ones((n, k), dtype=x._data.dtype), -1))
+    v = x * lower + _wrap(np.eye(n, k, dtype=x._data.dtype))
+    q = _wrap(np.broadcast_to(np.eye(n, dtype=x._data.dtype), (*x.shape[:-2], n, n)).copy())
+    for i in range(t.shape[-1]):
+        vi = V.narrow(v, -1, i, 1)
+        q = q - (q @ vi) * V.narrow(t, -1, i, 1).unsqueeze(-1) @ _mT(vi)
+    return V.narrow(q, -1, 0, k)
+
+
 # ---------------------------------------------------------------- eigh -------------------
 def _eigh_ref(x, which, uplo):
     w, v = np.linalg.eigh(x, UPLO=uplo)

@@ -140,6 +140,30 @@ def _scatter_reduce_ref(base, index, src, dim, reduce, include_self):
 scatter_reduce_p = register("scatter_reduce", "opaque", _scatter_reduce_ref, nondiff=True)
 
 
+def _prod_surrogate(x, index, s, out, hit, attrs, xg, sg):
+    """``e.detach() - e`` for reduce='prod', ``e`` linear in ``xg``/``sg`` with PyTorch's
+    first-order gradient: ``out / self`` and ``out / src``, the product of the others where a
+    single zero meets its slot (torch's exclusive products; several zeros give 0)."""
+    d = attrs["dim"]
+    self0 = E.eq(x, 0.0)
+    a_self = apply(scatter_reduce_p, (E.where(self0, 1.0, x), index, s), attrs) / E.where(
+        self0, 1.0, x
+    )
+    if not attrs["include_self"]:
+        a_self = E.where(hit, 0.0, a_self)
+    src0 = E.eq(s, 0.0)
+    zero = _wrap(np.zeros(x._data.shape, x._data.dtype))
+    zeros = V.scatter_add(zero, d, index, src0.to(x.dtype))
+    single = E.logical_and(src0, E.eq(V.gather(zeros, d, index), 1.0))
+    excl = apply(scatter_reduce_p, (x, index, E.where(single, 1.0, s)), attrs)
+    a_src = E.where(
+        single, V.gather(excl, d, index), V.gather(out, d, index) / E.where(src0, 1.0, s)
+    )
+    e = xg * a_self + V.scatter_add(zero, d, index, sg * a_src)
+    diff = e.detach() - e
+    return E.where(E.isfinite(diff), diff, 0.0)
+
+
 @public(inplace=True, out=True)
 def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     """``input`` with ``src`` reduced into the positions ``index`` names along ``dim``
@@ -181,16 +205,12 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
             return total / denom
         return (total // denom).to(x.dtype)
     grad = STATE.enabled and (x._requires_grad or s._requires_grad)
-    if reduce == "prod" and grad:
-        raise NotImplementedError(
-            "scatter_reduce: the gradient of reduce='prod' is not implemented in jitgrad; "
-            "use 'sum' of logs, or detach input and src"
-        )
-    out = apply(
-        scatter_reduce_p, (x, index, s), {"dim": d, "reduce": reduce, "include_self": include_self}
-    )
+    attrs = {"dim": d, "reduce": reduce, "include_self": include_self}
+    out = apply(scatter_reduce_p, (x, index, s), attrs)
     if not grad or dt.kind != "f":
         return out
+    if reduce == "prod":
+        return out - _prod_surrogate(x.detach(), index, s.detach(), out.detach(), hit, attrs, x, s)
     # the gradient PyTorch gives: shared evenly among the values equal to the result (self's
     # own only where it takes part, though PyTorch counts it in the share even when
     # include_self=False); ``out - (e.detach() - e)`` keeps out's value bit for bit

@@ -515,8 +515,7 @@ def test_scatter_reduce_errors():
         x.scatter_reduce(0, torch.tensor([5]), torch.ones(1), "sum")
     with pytest.raises(RuntimeError, match="self.dtype to be equal to src.dtype"):
         x.scatter_reduce(0, idx, torch.ones(2, dtype=torch.float64), "sum")
-    with pytest.raises(NotImplementedError, match="gradient of reduce='prod'"):
-        x.scatter_reduce(0, idx, torch.ones(2, requires_grad=True), "prod")
+    # reduce='prod' is differentiable now: tests/parity/test_round6_semantics.py
 
 
 # ---------------------------------------------------------------- gradient rules ----------

@@ -1,6 +1,9 @@
 """``nn.utils.parametrizations``: ``weight_norm`` (parameters
-``parametrizations.<name>.original0`` = g and ``original1`` = v) and ``spectral_norm``
-(power-iteration buffers ``parametrizations.<name>.0._u``/``_v``) as parametrizations."""
+``parametrizations.<name>.original0`` = g and ``original1`` = v), ``spectral_norm``
+(power-iteration buffers ``parametrizations.<name>.0._u``/``_v``) and ``orthogonal``
+(buffer ``parametrizations.<name>.0.base``) as parametrizations."""
+
+import numpy as np
 
 from ..._grad_mode import no_grad
 from ...tensor import Tensor
@@ -97,3 +100,115 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
 
 
 __all__ = ["spectral_norm", "weight_norm"]
+
+
+_ORTH_MAPS = ("matrix_exp", "cayley", "householder")
+
+
+def _make_orthogonal(a):
+    """The Q of ``a = Q R`` (``a`` tall) with ``diag(R) >= 0``, as torch's geqrf path gives."""
+    from ... import linalg
+
+    q, r = linalg.qr(a)
+    return q * r.diagonal(dim1=-2, dim2=-1).sgn().unsqueeze(-2)
+
+
+class _Orthogonal(Module):
+    def __init__(self, weight, orthogonal_map, *, use_trivialization=True):
+        super().__init__()
+        if weight.is_complex() and orthogonal_map == "householder":
+            raise ValueError("The householder parametrization does not support complex tensors.")
+        self.shape = weight.shape
+        self.orthogonal_map = orthogonal_map
+        if use_trivialization:
+            self.register_buffer("base", None)
+
+    def forward(self, X):
+        from ... import creation, linalg
+        from ...ops import movement as V
+
+        n, k = X.size(-2), X.size(-1)
+        transposed = n < k
+        if transposed:
+            X = X.mT
+            n, k = k, n
+        if self.orthogonal_map in ("matrix_exp", "cayley"):
+            X = X.tril()
+            if n != k:
+                X = V.cat([X, X.new_zeros(n, n - k).expand(*X.shape[:-2], -1, -1)], dim=-1)
+            A = X - X.mH
+            if self.orthogonal_map == "matrix_exp":
+                Q = linalg.matrix_exp(A)
+            else:
+                Id = creation.eye(n, dtype=A.dtype)
+                Q = linalg.solve(Id - 0.5 * A, Id + 0.5 * A)
+            if n != k:
+                Q = Q[..., :k]
+        else:
+            A = X.tril(diagonal=-1)
+            tau = 2.0 / (1.0 + (A * A).sum(dim=-2))
+            Q = linalg.householder_product(A, tau)
+            Q = Q * X.diagonal(dim1=-2, dim2=-1).int().unsqueeze(-2)
+        if hasattr(self, "base"):
+            Q = self.base @ Q
+        if transposed:
+            Q = Q.mT
+        return Q
+
+    def right_inverse(self, Q):
+        from ... import creation
+
+        with no_grad():
+            if Q.shape != self.shape:
+                raise ValueError(
+                    f"Expected a matrix or batch of matrices of shape {self.shape}. "
+                    f"Got a tensor of shape {Q.shape}."
+                )
+            Q_init = Q
+            n, k = Q.size(-2), Q.size(-1)
+            if n < k:
+                Q = Q.mT
+                n, k = k, n
+            if not hasattr(self, "base"):
+                raise NotImplementedError(
+                    "orthogonal(use_trivialization=False) is not implemented in jitgrad (it "
+                    "needs geqrf); use the default use_trivialization=True"
+                )
+            if n == k:
+                from ...ops.composite import allclose
+
+                eps = 10.0 * n * float(np.finfo(Q._data.dtype).eps)
+                ortho = allclose(Q.mH @ Q, creation.eye(k, dtype=Q.dtype), atol=eps)
+                Q = Q.clone() if ortho else _make_orthogonal(Q)
+            else:
+                N = creation.randn(*(tuple(Q.shape[:-2]) + (n, n - k)), dtype=Q.dtype)
+                from ...ops import movement as V
+
+                Q = _make_orthogonal(V.cat([Q, N], dim=-1))
+            self.base = Q
+            neg_id = Q_init.new_zeros(Q_init.shape)
+            neg_id.diagonal(dim1=-2, dim2=-1).fill_(-1.0)
+            return neg_id
+
+
+def orthogonal(module, name="weight", orthogonal_map=None, *, use_trivialization=True):
+    """Parametrize ``module.<name>`` (a matrix or batch of them) as an orthogonal matrix
+    (``base @ map(X)``, map = matrix_exp, cayley or householder, as torch's)."""
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
+    if weight.ndim < 2:
+        raise ValueError(
+            f"Expected a matrix or batch of matrices. Got a tensor of {weight.ndim} dimensions."
+        )
+    if orthogonal_map is None:
+        square = weight.size(-2) == weight.size(-1)
+        orthogonal_map = "matrix_exp" if square or weight.is_complex() else "householder"
+    if orthogonal_map not in _ORTH_MAPS:
+        raise ValueError(
+            'orthogonal_map has to be one of "matrix_exp", "cayley", "householder". '
+            f"Got: {orthogonal_map}"
+        )
+    orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
+    parametrize.register_parametrization(module, name, orth, unsafe=True)
+    return module

@@ -323,7 +323,9 @@ class Tensor:
     def _scalar_value(self, kind):
         self._check_concrete(f"{kind}(tensor)")
         if self._data.size != 1:
-            raise RuntimeError(
+            from ._errors import ValueRuntimeError
+
+            raise ValueRuntimeError(
                 f"{kind}(): only one element tensors can be converted to Python scalars "
                 f"(got shape {tuple(self._data.shape)})"
             )

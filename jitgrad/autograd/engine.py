@@ -363,6 +363,13 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             )
     if inputs is not None:
         inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        for k, t in enumerate(inputs):
+            if not isinstance(t, Tensor) or not t.requires_grad:
+                raise RuntimeError(
+                    f"backward: can't retain_grad on Tensor that has requires_grad=False "
+                    f"(inputs[{k}], shape {list(getattr(t, 'shape', []))}); every tensor in "
+                    "inputs= must require grad"
+                )
         gs = _run(tensors, grad_tensors, retain_graph, create_graph, inputs, allow_unused=True)
         stored = set()
         for t, g in zip(inputs, gs):

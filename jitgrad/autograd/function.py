@@ -59,12 +59,11 @@ def _fn_vjp(g, out, *inputs, fn, ctx, index, n_out):
     if not isinstance(res, tuple):
         res = (res,)
     tensor_pos = ctx._tensor_pos
-    if len(res) < len(ctx._all_args):
-        res = res + (None,) * (len(ctx._all_args) - len(res))
-    elif len(res) > len(ctx._all_args):
+    if len(res) != len(ctx._all_args):
         raise RuntimeError(
             f"function {fn.__name__}Backward returned an incorrect number of "
-            f"gradients (expected {len(ctx._all_args)}, got {len(res)})"
+            f"gradients (expected {len(ctx._all_args)}, got {len(res)}): backward must return "
+            "one gradient (or None) per argument of forward"
         )
     out_g = []
     for p in tensor_pos:

@@ -609,6 +609,17 @@ def _einsum_parse(eq, shapes):
         out = ell_letters + "".join(
             sorted(c for c in set(allc) if allc.count(c) == 1 and c not in ell_letters)
         )
+    for c in out:
+        if out.count(c) > 1:
+            raise RuntimeError(
+                f"einsum(): output subscript {c} appears more than once in the output "
+                f"(equation {eq!r})"
+            )
+        if c not in "".join(new_ins):
+            raise RuntimeError(
+                f"einsum(): output subscript {c} does not appear in the equation for any input "
+                f"operand (equation {eq!r})"
+            )
     return new_ins, out
 
 
@@ -1180,6 +1191,11 @@ def isreal(input):
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """The ``q``-quantile(s) (linear interpolation between the sorted values)."""
     x = _t(input, "quantile")
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(
+            f"quantile() input tensor must be either float or double dtype (got {x.dtype}); "
+            "convert with .float()"
+        )
     if dim is None:
         x, dim = x.reshape(-1), 0
     d = _wrap_dim(dim, x._data.ndim, "quantile")

@@ -12,8 +12,22 @@ class ValueRuntimeError(ValueError, RuntimeError):
     """A bad value where PyTorch raises ValueError or RuntimeError."""
 
 
+class TypeRuntimeError(TypeError, RuntimeError):
+    """A wrong argument type or dtype where PyTorch raises RuntimeError (or TypeError)."""
+
+
+class ValueAssertionError(ValueError, AssertionError):
+    """A bad value where PyTorch asserts (AssertionError) and jitgrad raised ValueError."""
+
+
 class NotImplementedDtypeError(NotImplementedError):
     """An op given a dtype it has no kernel for (PyTorch: NotImplementedError, a RuntimeError)."""
 
 
-__all__ = ["IndexRuntimeError", "ValueRuntimeError", "NotImplementedDtypeError"]
+__all__ = [
+    "IndexRuntimeError",
+    "ValueRuntimeError",
+    "TypeRuntimeError",
+    "ValueAssertionError",
+    "NotImplementedDtypeError",
+]

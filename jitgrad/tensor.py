@@ -558,9 +558,13 @@ def _as_array(data, dtype=None):
             elif arr.dtype.kind in "iu":
                 arr = arr.astype(np.int64)
             elif arr.dtype.kind == "O" or arr.dtype.kind in "USV":
-                raise TypeError(
+                from ._errors import TypeRuntimeError
+
+                el = arr.reshape(-1)[0] if arr.size else data
+                raise TypeRuntimeError(
                     f"jitgrad.tensor: can't convert {type(data).__name__} of this content to a "
-                    "tensor"
+                    f"tensor: Could not infer dtype of {type(el).__name__} (a tensor holds "
+                    "numbers or bools; nested lists must be rectangular)"
                 )
     if arr.dtype not in _dtype._FROM_NP:
         arr = _coerce_np(arr)

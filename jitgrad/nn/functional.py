@@ -1878,6 +1878,16 @@ def embedding_bag(
         if offsets is None:
             raise ValueError("offsets has to be a 1D Tensor but got None")
         off = [int(v) for v in offsets._data.reshape(-1)]
+        if off and off[0] != 0:
+            raise RuntimeError(
+                "embedding_bag: offsets[0] has to be 0, i.e., the first sequence in the "
+                f"mini-batch has to start from position 0. However, got {off[0]}"
+            )
+        if any(b < a for a, b in zip(off, off[1:])) or (off and off[-1] > input.shape[0]):
+            raise RuntimeError(
+                f"embedding_bag: offsets {off} must be non-decreasing and at most the number "
+                f"of indices ({input.shape[0]})"
+            )
         if include_last_offset:
             off = off[:-1]
         n = len(off)

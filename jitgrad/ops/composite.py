@@ -209,6 +209,11 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
 def bincount(input, weights=None, minlength=0):
     """Counts of each non-negative integer value (weighted sums with ``weights``)."""
     x = _t(input, "bincount")
+    if x._data.dtype.kind == "f":
+        raise NotImplementedError(
+            f"\"bincount_cpu\" not implemented for '{x.dtype}': bincount counts integers; "
+            "convert with .long()"
+        )
     if x._data.ndim != 1 or x._data.dtype.kind not in "iu":
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     if x._data.size and x._data.min() < 0:
@@ -224,6 +229,8 @@ def bincount(input, weights=None, minlength=0):
 def histc(input, bins=100, min=0, max=0):
     """A histogram of ``bins`` equal bins over [min, max] (the data range when both are 0)."""
     x = _t(input, "histc")
+    if not isinstance(bins, (int, np.integer)) or bins <= 0:
+        raise RuntimeError(f"histc(): bins must be > 0, but got {bins}")
     lo, hi = float(min), float(max)
     if lo == hi and x._data.size:
         lo, hi = float(x._data.min()), float(x._data.max())

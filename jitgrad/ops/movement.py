@@ -732,7 +732,12 @@ def select(input, dim, index):
 def index_select(input, dim, index):
     """Rows (along ``dim``) picked by a 1-D integer tensor."""
     if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
-        raise TypeError("index_select(): index must be an integer Tensor")
+        from .._errors import TypeRuntimeError
+
+        raise TypeRuntimeError(
+            "index_select(): Expected dtype int32 or int64 for index (got "
+            f"{getattr(index, 'dtype', type(index).__name__)}); convert with index.long()"
+        )
     if index._data.ndim > 1:
         raise IndexError(
             f"index_select(): Index is supposed to be a vector (got shape {tuple(index.shape)})"
@@ -792,7 +797,12 @@ def masked_fill(input, mask, value):
     return r
 
 
-def flip(input, dims):
+def flip(input, *dims):
+    """Reverse the order along ``dims`` (a tuple, or several ints as in ``x.flip(0, 1)``)."""
+    if not dims:
+        raise TypeError("flip() missing 1 required positional argument: 'dims' (e.g. x.flip(0))")
+    if len(dims) == 1:
+        dims = dims[0]
     if isinstance(dims, int):
         dims = (dims,)
     dims = norm_dims(dims, input._data.ndim, "flip")

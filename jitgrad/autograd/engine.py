@@ -161,9 +161,7 @@ def _run(
             g = pending.pop(node)
             if node.pre_hooks:
                 for h in node.pre_hooks:
-                    r = h(g)
-                    if r is not None:
-                        g = r
+                    g = _hooked(h, g)
             if slow:
                 if want is not None and id(node) in want:
                     for i in want[id(node)]:
@@ -252,9 +250,7 @@ def _run(
             hooks = leaf._x.get("hooks") if leaf._x else None
             if hooks:
                 for h in hooks:
-                    r = h(g)
-                    if r is not None:
-                        g = r
+                    g = _hooked(h, g)
             if want is not None:
                 if key in want:
                     for i in want[key]:
@@ -346,6 +342,22 @@ def _inplace_error(node, i, t):
         "version than when it was saved. Hint: replace the in-place operation (e.g. x.add_(y)) "
         "with its out-of-place form (x = x + y), or clone the tensor before modifying it."
     )
+
+
+def _hooked(h, g):
+    """``h(g)``'s replacement gradient (``g`` when it returns None); like torch, a hook may
+    not change the gradient's shape."""
+    r = h(g)
+    if r is None:
+        return g
+    if isinstance(g, Tensor) and isinstance(r, Tensor) and r._data.shape != g._data.shape:
+        name = getattr(h, "__name__", type(h).__name__)
+        raise RuntimeError(
+            f"hook '{name}' has changed the size of value: it got a gradient of shape "
+            f"{list(g.shape)} and returned one of shape {list(r.shape)}; return a tensor of "
+            "the same shape (or None)"
+        )
+    return r
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):

@@ -500,6 +500,11 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     x = _t(input, "diagonal")
     nd = x._data.ndim
     a, b = _wrap_dim(dim1, nd, "diagonal"), _wrap_dim(dim2, nd, "diagonal")
+    if a == b:
+        raise RuntimeError(
+            f"diagonal dimensions cannot be identical {dim1}, {dim2} (input shape "
+            f"{list(x.shape)}); pass two different dims"
+        )
     x = V.movedim(x, (a, b), (nd - 2, nd - 1))
     r, c = x._data.shape[-2], x._data.shape[-1]
     i0, j0 = (0, offset) if offset >= 0 else (-offset, 0)
@@ -609,6 +614,18 @@ def _einsum_parse(eq, shapes):
                 f"the number of dimensions ({len(sh)}) for operand {len(new_ins)}"
             )
         new_ins.append(s)
+    sizes = {}
+    for k, (s, sh) in enumerate(zip(new_ins, shapes)):
+        for c, n in zip(s, sh):
+            m = sizes.setdefault(c, n)
+            if m != n and 1 not in (m, n):
+                raise RuntimeError(
+                    f"einsum(): operands do not broadcast with remapped shapes: subscript {c} "
+                    f"has size {m} and size {n} (operand {k} of shape {list(sh)}, equation "
+                    f"{eq!r})"
+                )
+            if m == 1:
+                sizes[c] = n
     if arrow:
         out = out.replace("...", ell_letters)
     else:

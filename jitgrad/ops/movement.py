@@ -366,6 +366,11 @@ def expand_as(input, other):
 def repeat(input, *sizes):
     sizes = _shape_arg("repeat", sizes)
     sh = input._data.shape
+    if builtins.any(r < 0 for r in sizes):
+        raise RuntimeError(
+            f"repeat: Trying to create tensor with negative dimension: repeats {list(sizes)} "
+            f"(input shape {list(sh)}); every repeat count must be >= 0"
+        )
     if len(sizes) < len(sh):
         raise RuntimeError(
             "Number of dimensions of repeat dims can not be smaller than number "

@@ -165,6 +165,19 @@ ROWS = [
         RuntimeError,
         ["einsum", "more than once"],
     ),
+    (
+        "einsum_sizes",
+        lambda: torch.einsum("ij,jk->ik", _t(2, 3), _t(4, 5)),
+        RuntimeError,
+        ["einsum", "subscript j", "size 3 and size 4", r"\[4, 5\]"],
+    ),
+    ("repeat_negative", lambda: _t(2).repeat(-1), RuntimeError, ["repeat", "negative", r"\[-1\]"]),
+    (
+        "diagonal_same_dims",
+        lambda: _t(2, 3).diagonal(0, 0, 0),
+        RuntimeError,
+        ["diagonal", "identical"],
+    ),
     # -- a class torch's except clause would not catch, or a NumPy/Python message
     (
         "bitwise_float",

@@ -760,7 +760,11 @@ def embedding(
         # each row's gradient divided by how often the input picks it: the same value
         # (``out - out.detach()`` is exactly 0), the gradient scaled by 1 / count
         idx = input.long()
-        inv = 1.0 / _J.bincount(idx.reshape(-1), minlength=num)[idx].to(out.dtype)
+        flat = idx.reshape(-1)  # counts by a traced scatter_add: a traced step follows new ids
+        cnt = _J.zeros(num, dtype=out.dtype).scatter_add(
+            0, flat, _J.ones(flat.shape, dtype=out.dtype)
+        )
+        inv = 1.0 / cnt[idx]
         out = (out - out.detach()) * inv.unsqueeze(-1) + out.detach()
     return out
 
@@ -1877,6 +1881,7 @@ def embedding_bag(
     else:
         if offsets is None:
             raise ValueError("offsets has to be a 1D Tensor but got None")
+        offsets._check_concrete("embedding_bag offsets")  # bag layout is read in Python
         off = [int(v) for v in offsets._data.reshape(-1)]
         if off and off[0] != 0:
             raise RuntimeError(

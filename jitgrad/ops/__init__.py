@@ -558,19 +558,23 @@ def _index_copy(input, dim, index, source):
 
 def _masked_scatter(input, mask, source):
     """``input`` with the positions of ``mask`` filled from ``source`` in order."""
-    m = np.broadcast_to(mask._data, input._data.shape)
-    pos = np.flatnonzero(m)
-    if pos.size > source.numel():
+    if not isinstance(mask, Tensor) or mask._data.dtype != np.bool_:
+        raise RuntimeError(
+            "masked_scatter_ only supports boolean masks, but got mask with dtype "
+            f"{getattr(mask, 'dtype', type(mask).__name__)}"
+        )
+    n = int(np.count_nonzero(np.broadcast_to(mask._data, input._data.shape)))
+    if n > source.numel():
         raise RuntimeError(
             f"masked_scatter: Number of elements of source ({source.numel()}) < number of ones "
-            f"in mask ({pos.size}); source must hold at least one value per True in the mask"
+            f"in mask ({n}); source must hold at least one value per True in the mask"
         )
-    flat = input.reshape(-1)
-    src = source.reshape(-1)[C._wrap(np.arange(pos.size))]
-    out = V.scatter_add(
-        E.where(C._wrap(~m.reshape(-1)), flat, 0), 0, C._wrap(pos.astype(np.int64)), src
-    )
-    return out.reshape(input.shape)
+    # the k-th True takes source[k]: positions from a traced cumsum (never a constant, so a
+    # traced step follows a new mask; a too-small source is an index error there)
+    m = mask.expand(*input.shape).reshape(-1)
+    pos = R.cumsum(m.long(), 0) - 1
+    vals = source.reshape(-1)[E.where(m, pos, 0)]
+    return E.where(m, vals, input.reshape(-1)).reshape(input.shape)
 
 
 def _unsupported(what):
@@ -598,6 +602,8 @@ def _index_put(s, indices, values, accumulate):
 
         if len(idx) != s.ndim:
             raise NotImplementedError("index_put_(accumulate=True) needs one index per dimension")
+        for i in idx:
+            i._check_concrete("index_put_(accumulate=True) with a tensor index")
         lin = np.ravel_multi_index(tuple(i._data for i in idx), s._data.shape)
         cur = s.reshape(-1)
         v = (

@@ -209,6 +209,7 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
 def bincount(input, weights=None, minlength=0):
     """Counts of each non-negative integer value (weighted sums with ``weights``)."""
     x = _t(input, "bincount")
+    x._check_concrete("bincount")  # the counts (and their number) come from the values
     if x._data.dtype.kind == "f":
         raise NotImplementedError(
             f"\"bincount_cpu\" not implemented for '{x.dtype}': bincount counts integers; "
@@ -302,12 +303,16 @@ def tile(input, dims):
 def repeat_interleave(input, repeats=None, dim=None, output_size=None):
     """Repeat each element ``repeats`` times along ``dim`` (the flattened tensor by default)."""
     if repeats is None:  # repeat_interleave(repeats): indices repeated by their counts
-        r = _t(input, "repeat_interleave")._data
+        t = _t(input, "repeat_interleave")
+        t._check_concrete("repeat_interleave(repeats)")
+        r = t._data
         return _idx_tensor(np.repeat(np.arange(r.shape[0]), r))
     x = _t(input, "repeat_interleave")
     if dim is None:
         x, dim = x.reshape(-1), 0
     d = _wrap_dim(dim, x._data.ndim, "repeat_interleave")
+    if isinstance(repeats, Tensor):
+        repeats._check_concrete("repeat_interleave with tensor repeats")
     reps = repeats._data if isinstance(repeats, Tensor) else repeats
     idx = np.repeat(np.arange(x._data.shape[d]), reps)
     return V.index_select(x, d, _idx_tensor(idx))

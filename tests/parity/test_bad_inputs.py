@@ -15,6 +15,7 @@ import pytest
 import jitgrad as torch
 import jitgrad.nn as nn
 import jitgrad.nn.functional as F
+from jitgrad.tensor import TraceError
 
 
 def _t(*shape):
@@ -423,6 +424,9 @@ STEPS = {
     "index_add": lambda a, i: torch.zeros(3, 3).index_add(0, i, a).sum(1),
     "index_copy": lambda a, i: torch.full((3, 3), 5.0).index_copy(0, i, a).sum(1),
     "index_fill": lambda a, i: (torch.zeros(3, 3).index_fill(0, i, 1.0) + a.sum()).sum(1),
+    "masked_scatter": lambda a, i: torch.full((3, 3), 5.0).masked_scatter(
+        (i.reshape(2, 1) == torch.arange(3)).any(0).expand(3, 3), a.reshape(-1)
+    ),
     "scatter": lambda a, i: (
         torch.full((3, 3), 5.0).scatter(0, i.reshape(2, 1).expand(2, 3), a).sum(1)
     ),
@@ -440,3 +444,22 @@ def test_traced_index_follows_new_values(name):
         step(a, torch.tensor([0, 1]))
     i = torch.tensor([2, 1])
     assert step(a, i).tolist() == f(a, i).tolist()
+
+
+READS = {
+    "index_put_accumulate": lambda a, i: torch.zeros(3).index_put_((i,), a.sum(1), accumulate=True),
+    "embedding_bag_offsets": lambda a, i: F.embedding_bag(torch.tensor([0, 1, 2]), a.t(), i),
+    "bincount": lambda a, i: torch.bincount(i, minlength=3) + a.sum(),
+    "repeat_interleave": lambda a, i: a[0, :2].repeat_interleave(i.abs() % 2 + 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(READS))
+def test_traced_value_reads_fail_loudly(name):
+    """Ops that lay out their result from an argument's values in Python cannot be captured:
+    a TraceError that names the op (they froze the first call's values: a silent wrong result)."""
+    step = torch.trace(backend="reference", async_compile=False)(READS[name])
+    with pytest.raises(TraceError) as ei:
+        for _ in range(2):
+            step(torch.ones(2, 3), torch.tensor([0, 1]))
+    assert re.search(name.split("_")[0], str(ei.value)) and "traced value" in str(ei.value)

@@ -534,7 +534,7 @@ def _index_fill(input, dim, index, value):
     hit = V.scatter_add(
         C._wrap(np.zeros(n, np.int64)), 0, idx.reshape(-1), C._wrap(np.ones(idx.numel(), np.int64))
     )
-    m = (hit > 0).reshape((-1,) + (1,) * (input.ndim - d - 1)) if input.ndim else hit > 0
+    m = (hit > 0).reshape((-1,) + (1,) * (input.ndim - d - 1) if input.ndim else ())
     return E.where(m, value, input)
 
 

@@ -388,6 +388,12 @@ def test_valid_neighbours_still_work():
     got = torch.zeros(2, 3).index_add(1, torch.tensor([2, 0]), torch.ones(2, 2), alpha=2)
     assert got.tolist() == [[2.0, 0.0, 2.0], [2.0, 0.0, 2.0]]
     assert torch.zeros(3).index_fill(0, torch.tensor([1]), 5.0).tolist() == [0.0, 5.0, 0.0]
+    s = torch.tensor(3.0)  # 0-d self: dim 0, one index, like torch
+    assert (
+        s.index_fill(0, torch.tensor([0]), 1.0).shape
+        == ()
+        == s.index_add(0, torch.tensor([0]), s).shape
+    )
     assert torch.zeros(3).index_copy(0, torch.tensor([2]), torch.ones(1)).tolist() == [
         0.0,
         0.0,

@@ -59,11 +59,13 @@ def _fn_vjp(g, out, *inputs, fn, ctx, index, n_out):
     if not isinstance(res, tuple):
         res = (res,)
     tensor_pos = ctx._tensor_pos
-    if len(res) != len(ctx._all_args):
+    n_in = len(ctx._all_args)
+    if len(res) > n_in and all(r is None for r in res[n_in:]):
+        res = res[:n_in]  # trailing Nones past the inputs are dropped, as torch does
+    if len(res) != n_in:
         raise RuntimeError(
             f"function {fn.__name__}Backward returned an incorrect number of "
-            f"gradients (expected {len(ctx._all_args)}, got {len(res)}): backward must return "
-            "one gradient (or None) per argument of forward"
+            f"gradients (expected {len(ctx._all_args)}, got {len(res)})"
         )
     out_g = []
     for p in tensor_pos:

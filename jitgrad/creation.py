@@ -222,6 +222,8 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     if vals[2] == 0:
         raise RuntimeError("arange: step must be nonzero")
+    if not all(np.isfinite(float(v)) for v in vals):
+        raise RuntimeError(f"arange: unsupported range: {vals[0]} -> {vals[1]} (step {vals[2]})")
     if (vals[1] - vals[0]) * vals[2] < 0:
         raise RuntimeError(
             f"arange: upper bound and larger bound inconsistent with step sign "

@@ -320,7 +320,9 @@ class Tensor:
     def _scalar_value(self, kind):
         self._check_concrete(f"{kind}(tensor)")
         if self._data.size != 1:
-            raise RuntimeError(
+            from ._errors import ValueRuntimeError
+
+            raise ValueRuntimeError(
                 f"{kind}(): only one element tensors can be converted to Python scalars "
                 f"(got shape {tuple(self._data.shape)})"
             )
@@ -553,9 +555,13 @@ def _as_array(data, dtype=None):
             elif arr.dtype.kind in "iu":
                 arr = arr.astype(np.int64)
             elif arr.dtype.kind == "O" or arr.dtype.kind in "USV":
-                raise TypeError(
+                from ._errors import TypeRuntimeError
+
+                el = arr.reshape(-1)[0] if arr.size else data
+                raise TypeRuntimeError(
                     f"jitgrad.tensor: can't convert {type(data).__name__} of this content to a "
-                    "tensor"
+                    f"tensor: Could not infer dtype of {type(el).__name__} (a tensor holds "
+                    "numbers or bools; nested lists must be rectangular)"
                 )
     if arr.dtype not in _dtype._FROM_NP:
         arr = _coerce_np(arr)

@@ -161,9 +161,7 @@ def _run(
             g = pending.pop(node)
             if node.pre_hooks:
                 for h in node.pre_hooks:
-                    r = h(g)
-                    if r is not None:
-                        g = r
+                    g = _hooked(h, g)
             if slow:
                 if want is not None and id(node) in want:
                     for i in want[id(node)]:
@@ -252,9 +250,7 @@ def _run(
             hooks = leaf._x.get("hooks") if leaf._x else None
             if hooks:
                 for h in hooks:
-                    r = h(g)
-                    if r is not None:
-                        g = r
+                    g = _hooked(h, g)
             if want is not None:
                 if key in want:
                     for i in want[key]:
@@ -348,6 +344,22 @@ def _inplace_error(node, i, t):
     )
 
 
+def _hooked(h, g):
+    """``h(g)``'s replacement gradient (``g`` when it returns None); like torch, a hook may
+    not change the gradient's shape."""
+    r = h(g)
+    if r is None:
+        return g
+    if isinstance(g, Tensor) and isinstance(r, Tensor) and r._data.shape != g._data.shape:
+        name = getattr(h, "__name__", type(h).__name__)
+        raise RuntimeError(
+            f"hook '{name}' has changed the size of value: it got a gradient of shape "
+            f"{list(g.shape)} and returned one of shape {list(r.shape)}; return a tensor of "
+            "the same shape (or None)"
+        )
+    return r
+
+
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate gradients of ``tensors`` into the leaves' ``.grad``."""
     if isinstance(tensors, Tensor):
@@ -365,6 +377,13 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             )
     if inputs is not None:
         inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        for k, t in enumerate(inputs):
+            if not isinstance(t, Tensor) or not t.requires_grad:
+                raise RuntimeError(
+                    f"backward: can't retain_grad on Tensor that has requires_grad=False "
+                    f"(inputs[{k}], shape {list(getattr(t, 'shape', []))}); every tensor in "
+                    "inputs= must require grad"
+                )
         gs = _run(tensors, grad_tensors, retain_graph, create_graph, inputs, allow_unused=True)
         stored = set()
         for t, g in zip(inputs, gs):

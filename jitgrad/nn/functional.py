@@ -760,7 +760,11 @@ def embedding(
         # each row's gradient divided by how often the input picks it: the same value
         # (``out - out.detach()`` is exactly 0), the gradient scaled by 1 / count
         idx = input.long()
-        inv = 1.0 / _J.bincount(idx.reshape(-1), minlength=num)[idx].to(out.dtype)
+        flat = idx.reshape(-1)  # counts by a traced scatter_add: a traced step follows new ids
+        cnt = _J.zeros(num, dtype=out.dtype).scatter_add(
+            0, flat, _J.ones(flat.shape, dtype=out.dtype)
+        )
+        inv = 1.0 / cnt[idx]
         out = (out - out.detach()) * inv.unsqueeze(-1) + out.detach()
     return out
 
@@ -936,6 +940,11 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """``0.5 d^2`` below ``delta``, ``delta * (|d| - 0.5 delta)`` above."""
     _check_reduction(reduction, "huber_loss")
+    if delta <= 0:
+        raise RuntimeError(
+            f"huber_loss does not support non-positive values for delta (got {delta}); pass "
+            "delta > 0"
+        )
     _warn_size("huber_loss", input, _as_target(target, "huber_loss"))
     ad = (input - target).abs()
     loss = _J.where(ad < delta, ad * ad * 0.5, (ad - 0.5 * delta) * delta)
@@ -961,7 +970,19 @@ def binary_cross_entropy(
             f"binary_cross_entropy: Using a target size ({target.shape}) that is different to "
             f"the input size ({input.shape}) is deprecated. Please ensure they have the same size."
         )
+    if target._data.dtype.kind != "f":
+        raise RuntimeError(
+            f"binary_cross_entropy: Found dtype {target.dtype} for target but expected a "
+            f"floating point dtype like the input ({input.dtype}); convert with target.float()"
+        )
     a = input._data
+    t = target._data
+    if t.size and not _is_tracing() and not ((t >= 0) & (t <= 1)).all():
+        bad = t[~((t >= 0) & (t <= 1))].flat[0]
+        raise RuntimeError(
+            "binary_cross_entropy: all elements of target should be between 0 and 1 "
+            f"(got {bad} in target of shape {_shape(target)})"
+        )
     if a.size and not _is_tracing() and not ((a >= 0) & (a <= 1)).all():
         bad = a[~((a >= 0) & (a <= 1))].flat[0]
         raise RuntimeError(
@@ -984,6 +1005,12 @@ def binary_cross_entropy_with_logits(
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     target = _as_target(target, "binary_cross_entropy_with_logits")
+    if target._data.dtype.kind != "f":
+        raise RuntimeError(
+            f"binary_cross_entropy_with_logits: Found dtype {target.dtype} for target but "
+            f"expected a floating point dtype like the input ({input.dtype}); convert with "
+            "target.float()"
+        )
     if target._data.shape != input._data.shape:
         raise ValueError(
             f"binary_cross_entropy_with_logits: Target size ({target.shape}) must be the same as "
@@ -1654,6 +1681,11 @@ def poisson_nll_loss(
 
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
     """``0.5 (log var + (x - y)^2 / var)`` (+ const when ``full``)."""
+    if isinstance(var, Tensor) and not _is_tracing() and (var._data < 0).any():
+        raise ValueError(
+            f"gaussian_nll_loss: var has negative entry/entries (var of shape {_shape(var)}, "
+            f"min {var._data.min()}); var is a variance and must be >= 0"
+        )
     v = _J.clamp(var, min=eps)
     loss = 0.5 * (_J.log(v) + (input - target) ** 2 / v)
     if full:
@@ -1864,7 +1896,18 @@ def embedding_bag(
     else:
         if offsets is None:
             raise ValueError("offsets has to be a 1D Tensor but got None")
+        offsets._check_concrete("embedding_bag offsets")  # bag layout is read in Python
         off = [int(v) for v in offsets._data.reshape(-1)]
+        if off and off[0] != 0:
+            raise RuntimeError(
+                "embedding_bag: offsets[0] has to be 0, i.e., the first sequence in the "
+                f"mini-batch has to start from position 0. However, got {off[0]}"
+            )
+        if any(b < a for a, b in zip(off, off[1:])) or (off and off[-1] > input.shape[0]):
+            raise RuntimeError(
+                f"embedding_bag: offsets {off} must be non-decreasing and at most the number "
+                f"of indices ({input.shape[0]})"
+            )
         if include_last_offset:
             off = off[:-1]
         n = len(off)

@@ -261,6 +261,11 @@ def _getitem(self, idx):
 def _uniform_(self, a=0.0, b=1.0, generator=None):
     from ..creation import rand
 
+    if a > b:
+        raise RuntimeError(
+            f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}; "
+            "swap the bounds"
+        )
     return inplace(
         self,
         lambda s: rand(*s.shape, dtype=s.dtype, generator=generator) * (b - a) + a,
@@ -272,6 +277,8 @@ def _uniform_(self, a=0.0, b=1.0, generator=None):
 def _normal_(self, mean=0.0, std=1.0, generator=None):
     from ..creation import randn
 
+    if std < 0:
+        raise RuntimeError(f"normal_ expects std >= 0.0, but found std {std}")
     return inplace(
         self,
         lambda s: randn(*s.shape, dtype=s.dtype, generator=generator) * std + mean,
@@ -412,6 +419,14 @@ def _scatter(input, dim, index, src=None, value=None, *, reduce=None):
     """Out-of-place ``scatter``: ``input`` with ``src`` (or ``value``) written at ``index``."""
     if src is None:
         src = value
+    V._check_index("scatter", input, dim, index)
+    if isinstance(src, Tensor) and (
+        src.ndim != index.ndim or any(a > b for a, b in zip(index.shape, src.shape))
+    ):
+        raise RuntimeError(
+            f"scatter(): Expected index {list(index.shape)} to be no larger than src "
+            f"{list(src.shape)} in every dimension (and of the same number of dimensions)"
+        )
     if reduce is not None:
         if reduce not in ("add", "multiply"):
             raise RuntimeError(f"reduce argument must be either add or multiply. Got {reduce}")
@@ -435,22 +450,24 @@ def _scatter(input, dim, index, src=None, value=None, *, reduce=None):
     if reduce == "multiply":
         cur = V.gather(input, d, index)
         s = cur * s
-    # keep = 1 where nothing is scattered; scatter_add of the (src - current) difference
-    mask = np.ones(input._data.shape, dtype=np.bool_)
-    np.put_along_axis(mask, index._data, False, axis=d)
-    keep = C._wrap(mask)
+    # keep where nothing is scattered (counted by a traced scatter_add, never a constant
+    # mask: a traced step must follow a new index); scatter_add of src into the holes
+    cnt = V.scatter_add(
+        C._wrap(np.zeros(input._data.shape, np.int64)),
+        d,
+        index,
+        C._wrap(np.ones(tuple(index.shape), np.int64)),
+    )
     zeros = C._wrap(np.zeros(input._data.shape, input._data.dtype))
-    base = E.where(keep, input, zeros)
+    base = E.where(cnt == 0, input, zeros)
     placed = V.scatter_add(zeros, d, index, s)
-    cnt = np.zeros(input._data.shape, dtype=np.int64)
-    np.add.at(cnt, _along(index._data, d), 1)
-    if (cnt > 1).any():  # duplicate indices: the last write wins, like NumPy (no gradient)
+    if (cnt._data > 1).any():  # duplicate indices: the last write wins, like NumPy (no gradient)
         if s._requires_grad:
             raise RuntimeError(
                 "scatter: the gradient with duplicate indices is not defined (which write wins "
                 "is unspecified); use scatter_add or unique indices"
             )
-        vals = np.where(mask, input._data, 0).astype(input._data.dtype)
+        vals = np.where(cnt._data == 0, input._data, 0).astype(input._data.dtype)
         np.put_along_axis(vals, index._data, s._data, axis=d)
         return C._wrap(vals)
     return base + placed
@@ -462,41 +479,102 @@ def _along(idx, d):
     return tuple(grids)
 
 
+def _index_along(op, input, dim, index, source=None):
+    """Checks ``index`` (a vector of int indices into ``dim``) and ``source`` for
+    index_add/index_copy/index_fill; returns the wrapped dim and ``index`` as int64."""
+    from .._errors import IndexRuntimeError
+    from ..tensor import _wrap_dim
+
+    if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
+        raise IndexRuntimeError(
+            f"{op}(): Expected dtype int32/int64 for index (got "
+            f"{getattr(index, 'dtype', type(index).__name__)}); convert with index.long()"
+        )
+    if index._data.ndim > 1:
+        raise IndexRuntimeError(
+            f"{op}(): Index is supposed to be a vector (got shape {list(index.shape)})"
+        )
+    nd = input._data.ndim
+    d = _wrap_dim(dim, max(nd, 1), op)
+    n = input._data.shape[d] if nd else 1
+    a = index._data
+    if a.size and (a.min() < 0 or a.max() >= n):
+        bad = a.min() if a.min() < 0 else a.max()
+        raise IndexRuntimeError(
+            f"{op}(): index {bad} is out of bounds for dimension {d} with size {n} "
+            f"(self shape {list(input.shape)}); indices must be in [0, {n - 1}]"
+        )
+    if isinstance(source, Tensor):
+        want = input._data.shape[:d] + (a.size,) + input._data.shape[d + 1 :]
+        if source._data.shape != (want if nd else (() if a.size == 1 else (a.size,))):
+            if not (nd == 0 and source._data.shape in ((), (1,))):
+                raise RuntimeError(
+                    f"{op}(): source of shape {list(source.shape)} does not match: expected "
+                    f"{list(want)} (self shape {list(input.shape)} with dimension {d} of size "
+                    f"{a.size} = the number of indices)"
+                )
+        if source._data.dtype != input._data.dtype:
+            raise RuntimeError(
+                f"{op}(): self ({input.dtype}) and source ({source.dtype}) must have the same "
+                "scalar type; convert with source.to(self.dtype)"
+            )
+    return d, index.long()
+
+
+def _expand_along(index, d, shape):
+    """The vector ``index`` broadcast along ``d`` over ``shape`` (traced, never a constant)."""
+    sh = (1,) * d + (-1,) + (1,) * (len(shape) - d - 1)
+    return index.reshape(sh).expand(*shape).contiguous()
+
+
 def _index_fill(input, dim, index, value):
     """``input`` with the slices at ``index`` along ``dim`` set to ``value``."""
-    d = dim % max(input.ndim, 1)
-    m = np.zeros(input._data.shape[d], dtype=np.bool_)
-    m[index._data.reshape(-1)] = True
-    m = m.reshape((-1,) + (1,) * (input.ndim - d - 1))
-    return E.where(C._wrap(m), value, input)
+    d, idx = _index_along("index_fill", input, dim, index)
+    n = input._data.shape[d] if input.ndim else 1
+    hit = V.scatter_add(
+        C._wrap(np.zeros(n, np.int64)), 0, idx.reshape(-1), C._wrap(np.ones(idx.numel(), np.int64))
+    )
+    m = (hit > 0).reshape((-1,) + (1,) * (input.ndim - d - 1) if input.ndim else ())
+    return E.where(m, value, input)
 
 
 def _index_add(input, dim, index, source, *, alpha=1):
     """``input`` with ``alpha * source`` slices added at ``index`` along ``dim``."""
-    d = dim % max(input.ndim, 1)
-    idx = index._data.reshape((1,) * d + (-1,) + (1,) * (input.ndim - d - 1))
-    full = np.broadcast_to(idx, source.shape).copy()
-    return V.scatter_add(input, d, C._wrap(full), source * alpha if alpha != 1 else source)
+    d, idx = _index_along("index_add", input, dim, index, source)
+    if input.ndim == 0:
+        return input + (source.reshape(()) * alpha if alpha != 1 else source.reshape(()))
+    full = _expand_along(idx, d, tuple(source.shape))
+    return V.scatter_add(input, d, full, source * alpha if alpha != 1 else source)
 
 
 def _index_copy(input, dim, index, source):
     """``input`` with the slices at ``index`` along ``dim`` replaced by ``source``."""
-    d = dim % max(input.ndim, 1)
-    idx = index._data.reshape((1,) * d + (-1,) + (1,) * (input.ndim - d - 1))
-    full = np.broadcast_to(idx, source.shape).copy()
-    return _scatter(input, d, C._wrap(full), source)
+    d, idx = _index_along("index_copy", input, dim, index, source)
+    if input.ndim == 0:
+        return source.reshape(()).clone()
+    full = _expand_along(idx, d, tuple(source.shape))
+    return _scatter(input, d, full, source)
 
 
 def _masked_scatter(input, mask, source):
     """``input`` with the positions of ``mask`` filled from ``source`` in order."""
-    m = np.broadcast_to(mask._data, input._data.shape)
-    pos = np.flatnonzero(m)
-    flat = input.reshape(-1)
-    src = source.reshape(-1)[C._wrap(np.arange(pos.size))]
-    out = V.scatter_add(
-        E.where(C._wrap(~m.reshape(-1)), flat, 0), 0, C._wrap(pos.astype(np.int64)), src
-    )
-    return out.reshape(input.shape)
+    if not isinstance(mask, Tensor) or mask._data.dtype != np.bool_:
+        raise RuntimeError(
+            "masked_scatter_ only supports boolean masks, but got mask with dtype "
+            f"{getattr(mask, 'dtype', type(mask).__name__)}"
+        )
+    n = int(np.count_nonzero(np.broadcast_to(mask._data, input._data.shape)))
+    if n > source.numel():
+        raise RuntimeError(
+            f"masked_scatter: Number of elements of source ({source.numel()}) < number of ones "
+            f"in mask ({n}); source must hold at least one value per True in the mask"
+        )
+    # the k-th True takes source[k]: positions from a traced cumsum (never a constant, so a
+    # traced step follows a new mask; a too-small source is an index error there)
+    m = mask.expand(*input.shape).reshape(-1)
+    pos = R.cumsum(m.long(), 0) - 1
+    vals = source.reshape(-1)[E.where(m, pos, 0)]
+    return E.where(m, vals, input.reshape(-1)).reshape(input.shape)
 
 
 def _unsupported(what):
@@ -524,6 +602,8 @@ def _index_put(s, indices, values, accumulate):
 
         if len(idx) != s.ndim:
             raise NotImplementedError("index_put_(accumulate=True) needs one index per dimension")
+        for i in idx:
+            i._check_concrete("index_put_(accumulate=True) with a tensor index")
         lin = np.ravel_multi_index(tuple(i._data for i in idx), s._data.shape)
         cur = s.reshape(-1)
         v = (
@@ -597,6 +677,8 @@ def _tensor_split(s, indices_or_sections, dim=0):
     n = s.shape[dim]
     if isinstance(indices_or_sections, int):
         k = indices_or_sections
+        if k <= 0:
+            raise RuntimeError(f"tensor_split: number of sections must be larger than 0, got {k}")
         sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
     else:
         cuts = [0] + [min(int(i), n) for i in indices_or_sections] + [n]
@@ -611,7 +693,14 @@ def _tensor_split(s, indices_or_sections, dim=0):
 def _unfold(s, dimension, size, step):
     """Sliding windows of ``size`` with ``step`` along ``dimension`` (a new last dimension)."""
     d = dimension % max(s.ndim, 1)
-    n = s.shape[d]
+    n = s.shape[d] if s.ndim else 1
+    if size > n or size < 0:
+        raise RuntimeError(
+            f"unfold: maximum size for tensor at dimension {d} is {n} but size is {size} "
+            f"(input shape {list(s.shape)})"
+        )
+    if step <= 0:
+        raise RuntimeError(f"unfold: step is {step} but must be > 0")
     starts = range(0, n - size + 1, step)
     wins = [V.narrow(s, d, i, size).unsqueeze(d) for i in starts]
     if not wins:

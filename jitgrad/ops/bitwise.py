@@ -14,7 +14,7 @@ _NAMES = {"f": "Float", "d": "Double", "e": "Half"}
 def _check(op, *xs):
     for x in xs:
         if isinstance(x, Tensor) and x._data.dtype.kind == "f":
-            raise RuntimeError(
+            raise NotImplementedError(
                 f"\"{op}_cpu\" not implemented for '{_NAMES.get(x._data.dtype.char, 'Float')}'"
                 f" (bitwise ops need integer or bool tensors; convert with .long() or .bool())"
             )

@@ -209,6 +209,12 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
 def bincount(input, weights=None, minlength=0):
     """Counts of each non-negative integer value (weighted sums with ``weights``)."""
     x = _t(input, "bincount")
+    x._check_concrete("bincount")  # the counts (and their number) come from the values
+    if x._data.dtype.kind == "f":
+        raise NotImplementedError(
+            f"\"bincount_cpu\" not implemented for '{x.dtype}': bincount counts integers; "
+            "convert with .long()"
+        )
     if x._data.ndim != 1 or x._data.dtype.kind not in "iu":
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     if x._data.size and x._data.min() < 0:
@@ -224,6 +230,8 @@ def bincount(input, weights=None, minlength=0):
 def histc(input, bins=100, min=0, max=0):
     """A histogram of ``bins`` equal bins over [min, max] (the data range when both are 0)."""
     x = _t(input, "histc")
+    if not isinstance(bins, (int, np.integer)) or bins <= 0:
+        raise RuntimeError(f"histc(): bins must be > 0, but got {bins}")
     lo, hi = float(min), float(max)
     if lo == hi and x._data.size:
         lo, hi = float(x._data.min()), float(x._data.max())
@@ -295,12 +303,16 @@ def tile(input, dims):
 def repeat_interleave(input, repeats=None, dim=None, output_size=None):
     """Repeat each element ``repeats`` times along ``dim`` (the flattened tensor by default)."""
     if repeats is None:  # repeat_interleave(repeats): indices repeated by their counts
-        r = _t(input, "repeat_interleave")._data
+        t = _t(input, "repeat_interleave")
+        t._check_concrete("repeat_interleave(repeats)")
+        r = t._data
         return _idx_tensor(np.repeat(np.arange(r.shape[0]), r))
     x = _t(input, "repeat_interleave")
     if dim is None:
         x, dim = x.reshape(-1), 0
     d = _wrap_dim(dim, x._data.ndim, "repeat_interleave")
+    if isinstance(repeats, Tensor):
+        repeats._check_concrete("repeat_interleave with tensor repeats")
     reps = repeats._data if isinstance(repeats, Tensor) else repeats
     idx = np.repeat(np.arange(x._data.shape[d]), reps)
     return V.index_select(x, d, _idx_tensor(idx))
@@ -495,6 +507,11 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     x = _t(input, "diagonal")
     nd = x._data.ndim
     a, b = _wrap_dim(dim1, nd, "diagonal"), _wrap_dim(dim2, nd, "diagonal")
+    if a == b:
+        raise RuntimeError(
+            f"diagonal dimensions cannot be identical {dim1}, {dim2} (input shape "
+            f"{list(x.shape)}); pass two different dims"
+        )
     x = V.movedim(x, (a, b), (nd - 2, nd - 1))
     r, c = x._data.shape[-2], x._data.shape[-1]
     i0, j0 = (0, offset) if offset >= 0 else (-offset, 0)
@@ -609,6 +626,18 @@ def _einsum_parse(eq, shapes):
                 f"the number of dimensions ({len(sh)}) for operand {len(new_ins)}"
             )
         new_ins.append(s)
+    sizes = {}
+    for k, (s, sh) in enumerate(zip(new_ins, shapes)):
+        for c, n in zip(s, sh):
+            m = sizes.setdefault(c, n)
+            if m != n and 1 not in (m, n):
+                raise RuntimeError(
+                    f"einsum(): operands do not broadcast with remapped shapes: subscript {c} "
+                    f"has size {m} and size {n} (operand {k} of shape {list(sh)}, equation "
+                    f"{eq!r})"
+                )
+            if m == 1:
+                sizes[c] = n
     if arrow:
         out = out.replace("...", ell_letters)
     else:
@@ -616,6 +645,17 @@ def _einsum_parse(eq, shapes):
         out = ell_letters + "".join(
             sorted(c for c in set(allc) if allc.count(c) == 1 and c not in ell_letters)
         )
+    for c in out:
+        if out.count(c) > 1:
+            raise RuntimeError(
+                f"einsum(): output subscript {c} appears more than once in the output "
+                f"(equation {eq!r})"
+            )
+        if c not in "".join(new_ins):
+            raise RuntimeError(
+                f"einsum(): output subscript {c} does not appear in the equation for any input "
+                f"operand (equation {eq!r})"
+            )
     return new_ins, out
 
 
@@ -1187,6 +1227,11 @@ def isreal(input):
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """The ``q``-quantile(s) (linear interpolation between the sorted values)."""
     x = _t(input, "quantile")
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(
+            f"quantile() input tensor must be either float or double dtype (got {x.dtype}); "
+            "convert with .float()"
+        )
     if dim is None:
         x, dim = x.reshape(-1), 0
     d = _wrap_dim(dim, x._data.ndim, "quantile")

@@ -129,6 +129,11 @@ def _norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         return root_at_zero_safe(sum(x * x, dims, keepdim))
     if p == "nuc":
         raise NotImplementedError("norm: the nuclear norm is not supported")
+    if isinstance(p, str) or not isinstance(p, (int, float)):
+        raise RuntimeError(
+            f"norm: Order {p!r} not supported; use 'fro', 'nuc' or a number (inf, -inf, 0, 1, "
+            "2, ...)"
+        )
     if p in (math.inf, float("inf")):
         return amax(x.abs(), dims, keepdim)
     if p == -math.inf:

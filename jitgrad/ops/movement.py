@@ -4,6 +4,7 @@ import builtins
 
 import numpy as np
 
+from .._errors import IndexRuntimeError
 from .._grad_mode import STATE
 from .._sizes import int_tuple
 from ..tensor import Tensor, _wrap_dim
@@ -124,12 +125,49 @@ def reshape(input, *shape):
     )
 
 
+def _view_dtype(input, dtype):
+    """``view(dtype)``: the same bytes reinterpreted (like torch), never a value conversion."""
+    from .. import _dtype
+    from .._grad_mode import STATE
+
+    dt = np.dtype(_dtype.to_np(dtype))
+    a = input._data
+    if dt == a.dtype:
+        return view(input, *a.shape)
+    if STATE.tracer is not None:
+        STATE.tracer.fail(f"view({dtype}) (a reinterpretation of the bytes)")
+    old, new = a.dtype.itemsize, dt.itemsize
+    if old != new:
+        if a.ndim == 0:
+            raise RuntimeError(
+                f"view(): self.dim() cannot be 0 to view {input.dtype} as {dtype} (different "
+                "element sizes)"
+            )
+        if a.shape[-1] * old % new:
+            raise RuntimeError(
+                f"view(): self.size(-1) must be divisible by {new // old if new > old else 1} "
+                f"to view {input.dtype} as {dtype} (different element sizes), but got "
+                f"{a.shape[-1]} (shape {list(input.shape)})"
+            )
+        if a.shape[-1] > 1 and a.strides[-1] != old:
+            raise RuntimeError(
+                f"view(): self.stride(-1) must be 1 to view {input.dtype} as {dtype} (different "
+                "element sizes); call .contiguous() first"
+            )
+    if input._requires_grad:
+        raise RuntimeError(
+            f"view(): viewing a tensor that requires grad as {dtype} is not differentiable "
+            "in jitgrad; .detach() it first"
+        )
+    from ..tensor import _wrap
+
+    return _wrap(a.view(dt))
+
+
 def view(input, *shape):
     """Like ``reshape`` but never copies: raises on incompatible strides, like torch."""
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
-        from .elementwise import to_dtype
-
-        return to_dtype(input, shape[0])
+        return _view_dtype(input, shape[0])
     shape = _infer_shape("view", _shape_arg("view", shape), input._data.size)
     if not input._data.flags.c_contiguous and input._data.size > 1:
         try:
@@ -251,6 +289,14 @@ def movedim(input, source, destination):
     dst = (destination,) if isinstance(destination, int) else tuple(destination)
     src = [_wrap_dim(s, nd, "movedim") for s in src]
     dst = [_wrap_dim(d, nd, "movedim") for d in dst]
+    if len(src) != len(dst):
+        raise RuntimeError(
+            f"movedim: Invalid source or destination dims: source ({list(src)} dims) should "
+            f"contain the same number of dims as destination ({list(dst)} dims)"
+        )
+    for what, ds in (("source", src), ("destination", dst)):
+        if len(set(ds)) != len(ds):
+            raise RuntimeError(f"movedim: repeated dim in `{what}` ({ds}); each dim at most once")
     order = [i for i in range(nd) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -320,6 +366,11 @@ def expand_as(input, other):
 def repeat(input, *sizes):
     sizes = _shape_arg("repeat", sizes)
     sh = input._data.shape
+    if builtins.any(r < 0 for r in sizes):
+        raise RuntimeError(
+            f"repeat: Trying to create tensor with negative dimension: repeats {list(sizes)} "
+            f"(input shape {list(sh)}); every repeat count must be >= 0"
+        )
     if len(sizes) < len(sh):
         raise RuntimeError(
             "Number of dimensions of repeat dims can not be smaller than number "
@@ -627,8 +678,10 @@ def narrow(input, dim, start, length):
         start = int(start)
     if start < 0:
         start += n
-    if not (0 <= start <= n and 0 <= length and start + length <= n):
-        raise IndexError(
+    if length < 0:
+        raise IndexRuntimeError(f"narrow(): length must be non-negative (got {length})")
+    if not (0 <= start <= n and start + length <= n):
+        raise IndexRuntimeError(
             f"narrow(): start ({start}) + length ({length}) exceeds dimension size "
             f"({n}) of dimension {d}"
         )
@@ -645,6 +698,11 @@ def split(tensor, split_size_or_sections, dim=0):
         sizes = [builtins.min(s, n - i) for i in range(0, n, s)] if n else [0]
     else:
         sizes = list(split_size_or_sections)
+        if builtins.any(s < 0 for s in sizes):
+            raise RuntimeError(
+                "split_with_sizes expects split_sizes have only non-negative entries, but got "
+                f"split_sizes={sizes}"
+            )
         if builtins.sum(sizes) != n:
             raise RuntimeError(
                 f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
@@ -679,7 +737,12 @@ def select(input, dim, index):
 def index_select(input, dim, index):
     """Rows (along ``dim``) picked by a 1-D integer tensor."""
     if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
-        raise TypeError("index_select(): index must be an integer Tensor")
+        from .._errors import TypeRuntimeError
+
+        raise TypeRuntimeError(
+            "index_select(): Expected dtype int32 or int64 for index (got "
+            f"{getattr(index, 'dtype', type(index).__name__)}); convert with index.long()"
+        )
     if index._data.ndim > 1:
         raise IndexError(
             f"index_select(): Index is supposed to be a vector (got shape {tuple(index.shape)})"
@@ -703,7 +766,9 @@ def index_select(input, dim, index):
 def masked_select(input, mask):
     if mask._data.dtype != np.bool_:
         raise RuntimeError(f"masked_select: expected BoolTensor for mask (got {mask.dtype})")
-    sh = np.broadcast_shapes(input._data.shape, mask._data.shape)
+    from ._common import broadcast_shapes
+
+    sh = broadcast_shapes("masked_select", input._data.shape, mask._data.shape)
     return getitem(input.expand(*sh), mask.expand(*sh))
 
 
@@ -716,6 +781,12 @@ def masked_fill(input, mask, value):
             f"{getattr(mask, 'dtype', type(mask).__name__)}"
         )
     if isinstance(value, Tensor):
+        if value._data.ndim:
+            raise RuntimeError(
+                "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                f"{value._data.ndim} dimension(s) (shape {list(value.shape)}); use "
+                "torch.where(mask, value, input) to fill from a tensor"
+            )
         value = value.to(input._data.dtype)
     else:
         value = const(value, input._data.dtype)
@@ -731,7 +802,12 @@ def masked_fill(input, mask, value):
     return r
 
 
-def flip(input, dims):
+def flip(input, *dims):
+    """Reverse the order along ``dims`` (a tuple, or several ints as in ``x.flip(0, 1)``)."""
+    if not dims:
+        raise TypeError("flip() missing 1 required positional argument: 'dims' (e.g. x.flip(0))")
+    if len(dims) == 1:
+        dims = dims[0]
     if isinstance(dims, int):
         dims = (dims,)
     dims = norm_dims(dims, input._data.ndim, "flip")
@@ -766,6 +842,11 @@ def cat(tensors, dim=0):
     """Join tensors along an existing dimension."""
     from ._common import promote
 
+    if isinstance(tensors, Tensor):
+        raise TypeError(
+            "cat(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor "
+            f"(got one tensor of shape {list(tensors.shape)}); pass a list: cat([a, b])"
+        )
     tensors = [to_tensor(t, "cat") for t in tensors]
     if not tensors:
         raise ValueError("cat(): expected a non-empty list of Tensors")

@@ -7,6 +7,7 @@ import collections
 import numpy as np
 
 from .. import _dtype
+from .._errors import IndexRuntimeError
 from ..tensor import Tensor, _wrap_dim
 from ._common import norm_dims, to_tensor
 from .registry import apply, label, public, register
@@ -103,8 +104,8 @@ all_p = register(
 def _reduce(prim, op, input, dim, keepdim, empty_ok=True):
     x = to_tensor(input, op)
     dims = norm_dims(dim, x._data.ndim, op)
-    if not empty_ok and x._data.size == 0:
-        raise RuntimeError(
+    if not empty_ok and x._data.size == 0 and (dim is None or x._data.ndim == 0):
+        raise IndexRuntimeError(
             f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
             f"Specify the reduction dim with the 'dim' argument (input shape "
             f"{tuple(x._data.shape)})"
@@ -113,9 +114,9 @@ def _reduce(prim, op, input, dim, keepdim, empty_ok=True):
             f"(input shape {tuple(x._data.shape)})"
         )
     if not empty_ok and builtins.any(x._data.shape[d] == 0 for d in dims):
-        raise IndexError(
-            f"{op}(): cannot reduce over a zero-size dimension "
-            f"(input shape {tuple(x._data.shape)}, dim {dim})"
+        raise IndexRuntimeError(
+            f"{op}(): Expected reduction dim {dim} to have non-zero size "
+            f"(input shape {tuple(x._data.shape)}); reduce over a non-empty dimension"
         )
     return apply(prim, (x,), {"dims": dims, "keepdim": bool(keepdim)})
 
@@ -183,9 +184,19 @@ def _uint8_kept(input, r):
 
 def _arg(prim, op, input, dim, keepdim):
     x = to_tensor(input, op)
-    if x._data.size == 0:
-        raise RuntimeError(
-            f"{op}(): Expected reduction dim to be specified for input.numel() == 0."
+    if x._data.size == 0 and (dim is None or x._data.ndim == 0):
+        raise IndexRuntimeError(
+            f"{op}(): Expected reduction dim to be specified for input.numel() == 0 "
+            f"(input shape {tuple(x._data.shape)}); pass dim= over a non-empty dimension"
+        )
+    if (
+        dim is not None
+        and x._data.size == 0
+        and x._data.shape[_wrap_dim(dim, x._data.ndim, op)] == 0
+    ):
+        raise IndexRuntimeError(
+            f"{op}(): Expected reduction dim {dim} to have non-zero size "
+            f"(input shape {tuple(x._data.shape)})"
         )
     if dim is None:
         r = apply(prim, (x.reshape(-1),), {"dim": 0, "keepdim": False})

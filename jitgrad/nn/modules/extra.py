@@ -225,7 +225,16 @@ class InstanceNorm1d(Module):
         self.weight = Parameter(_c.ones(num_features, dtype=dtype)) if affine else None
         self.bias = Parameter(_c.zeros(num_features, dtype=dtype)) if affine and bias else None
 
+    _spatial = 1  # spatial dims after the channel dim
+
     def forward(self, input):
+        c = input.ndim - self._spatial - 1
+        if self.affine and c >= 0 and input.shape[c] != self.num_features:
+            raise ValueError(
+                f"{type(self).__name__}: expected input's size at dim={c} to match num_features "
+                f"({self.num_features}), but got: {input.shape[c]} (input shape "
+                f"{list(input.shape)})"
+            )
         return F.instance_norm(input, weight=self.weight, bias=self.bias, eps=self.eps)
 
     def extra_repr(self):
@@ -238,6 +247,8 @@ class InstanceNorm1d(Module):
 
 class InstanceNorm2d(InstanceNorm1d):
     """Instance normalisation of (N, C, H, W)."""
+
+    _spatial = 2
 
 
 class NonDynamicallyQuantizableLinear(Linear):
@@ -337,6 +348,29 @@ class MultiheadAttention(Module):
         average_attn_weights=True,
         is_causal=False,
     ):
+        if query.ndim not in (2, 3):
+            raise AssertionError(
+                "MultiheadAttention: query should be unbatched 2D or batched 3D tensor but "
+                f"received {query.ndim}-D query tensor (shape {list(query.shape)})"
+            )
+        for name, t in (("key", key), ("value", value)):
+            if t.ndim != query.ndim:
+                raise AssertionError(
+                    f"MultiheadAttention: for {query.ndim}-D query, {name} should be "
+                    f"{query.ndim}-D too, but received {t.ndim}-D {name} (shape {list(t.shape)})"
+                )
+        if tuple(key.shape[:-1]) != tuple(value.shape[:-1]):
+            raise AssertionError(
+                f"MultiheadAttention: key shape {list(key.shape)} does not match value shape "
+                f"{list(value.shape)} (they need the same sequence length and batch)"
+            )
+        bdim = 0 if self.batch_first else 1
+        if query.ndim == 3 and key.shape[bdim] != query.shape[bdim]:
+            raise RuntimeError(
+                f"MultiheadAttention: query batch {query.shape[bdim]} and key batch "
+                f"{key.shape[bdim]} differ (query {list(query.shape)}, key {list(key.shape)}, "
+                f"batch_first={self.batch_first})"
+            )
         batched = query.ndim == 3
         q, k, v = query, key, value
         if not batched:

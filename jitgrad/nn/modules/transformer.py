@@ -292,6 +292,17 @@ class Transformer(Module):
         tgt_is_causal=None,
         memory_is_causal=False,
     ):
+        bd = 0 if self.batch_first else 1
+        if src.ndim == 3 and tgt.ndim == 3 and src.shape[bd] != tgt.shape[bd]:
+            raise RuntimeError(
+                f"Transformer: the batch number of src and tgt must be equal (src "
+                f"{list(src.shape)}, tgt {list(tgt.shape)}, batch_first={self.batch_first})"
+            )
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise RuntimeError(
+                f"Transformer: the feature number of src and tgt must be equal to d_model "
+                f"({self.d_model}); got src {list(src.shape)}, tgt {list(tgt.shape)}"
+            )
         memory = self.encoder(
             src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=src_is_causal
         )

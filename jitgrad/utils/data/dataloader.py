@@ -19,6 +19,13 @@ def default_collate(batch):
     if isinstance(elem, Tensor):
         return stack(list(batch), 0)
     if isinstance(elem, np.ndarray):
+        for i, b in enumerate(batch):
+            if np.shape(b) != elem.shape:
+                raise RuntimeError(
+                    "default_collate: stack expects each tensor to be equal size, but got "
+                    f"{list(elem.shape)} at entry 0 and {list(np.shape(b))} at entry {i}; pad the "
+                    "samples or pass collate_fn="
+                )
         return creation.tensor(np.stack(batch))
     if isinstance(elem, (bool, np.bool_)):
         return creation.tensor(list(batch))

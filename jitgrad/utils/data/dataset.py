@@ -44,7 +44,9 @@ class TensorDataset(Dataset):
                 raise ValueError("TensorDataset: 0-d tensors have no samples to index")
         sizes = [t.size(0) for t in tensors]
         if any(s != sizes[0] for s in sizes):
-            raise ValueError(
+            from ..._errors import ValueAssertionError
+
+            raise ValueAssertionError(
                 f"Size mismatch between tensors: first dimensions are {sizes}; "
                 "every tensor must hold the same number of samples"
             )

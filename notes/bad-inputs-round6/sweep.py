@@ -4,6 +4,7 @@
 Prints per case: torch's outcome and jitgrad's; tags [TYPE] (jitgrad's class is not torch's class or a
 subclass), [NOERR] (torch raises, jitgrad does not), [EXTRA] (jitgrad raises, torch does not),
 [WARN] (warning differs), [msg] (same class, different message; read by eye)."""
+
 import sys, warnings
 import numpy as np
 
@@ -325,16 +326,41 @@ c("Embedding_pad_oob", lambda L: L.nn.Embedding(3, 2, padding_idx=3))
 c("EmbeddingBag_offsets", lambda L: L.nn.EmbeddingBag(3, 2)(L.tensor([0, 1]), L.tensor([1, 0])))
 c("MHA_embed_div", lambda L: L.nn.MultiheadAttention(5, 2))
 c("MHA_shape", lambda L: (lambda m, x: m(x, x, x))(L.nn.MultiheadAttention(4, 2), T(L, 3, 2, 5)))
-c("MHA_kv_len", lambda L: (lambda m: m(T(L, 3, 2, 4), T(L, 4, 2, 4), T(L, 5, 2, 4)))(L.nn.MultiheadAttention(4, 2)))
-c("MHA_batch", lambda L: (lambda m: m(T(L, 3, 2, 4), T(L, 4, 3, 4), T(L, 4, 3, 4)))(L.nn.MultiheadAttention(4, 2)))
-c("MHA_mask_shape", lambda L: (lambda m, x: m(x, x, x, attn_mask=L.zeros(2, 2)))(L.nn.MultiheadAttention(4, 2), T(L, 3, 2, 4)))
-c("MHA_kpm_shape", lambda L: (lambda m, x: m(x, x, x, key_padding_mask=L.zeros(2, 2, dtype=L.bool)))(L.nn.MultiheadAttention(4, 2), T(L, 3, 2, 4)))
+c(
+    "MHA_kv_len",
+    lambda L: (lambda m: m(T(L, 3, 2, 4), T(L, 4, 2, 4), T(L, 5, 2, 4)))(
+        L.nn.MultiheadAttention(4, 2)
+    ),
+)
+c(
+    "MHA_batch",
+    lambda L: (lambda m: m(T(L, 3, 2, 4), T(L, 4, 3, 4), T(L, 4, 3, 4)))(
+        L.nn.MultiheadAttention(4, 2)
+    ),
+)
+c(
+    "MHA_mask_shape",
+    lambda L: (lambda m, x: m(x, x, x, attn_mask=L.zeros(2, 2)))(
+        L.nn.MultiheadAttention(4, 2), T(L, 3, 2, 4)
+    ),
+)
+c(
+    "MHA_kpm_shape",
+    lambda L: (lambda m, x: m(x, x, x, key_padding_mask=L.zeros(2, 2, dtype=L.bool)))(
+        L.nn.MultiheadAttention(4, 2), T(L, 3, 2, 4)
+    ),
+)
 c("MHA_4d", lambda L: (lambda m, x: m(x, x, x))(L.nn.MultiheadAttention(4, 2), T(L, 3, 2, 2, 4)))
 c("TEL_dmodel", lambda L: L.nn.TransformerEncoderLayer(4, 2, 8)(T(L, 3, 2, 5)))
 c("TEL_nhead", lambda L: L.nn.TransformerEncoderLayer(5, 2, 8))
 c("Transformer_dmodel", lambda L: L.nn.Transformer(4, 2, 1, 1, 8)(T(L, 3, 2, 4), T(L, 3, 2, 5)))
 c("Transformer_batch", lambda L: L.nn.Transformer(4, 2, 1, 1, 8)(T(L, 3, 2, 4), T(L, 3, 3, 4)))
-c("sdpa_shape", lambda L: L.nn.functional.scaled_dot_product_attention(T(L, 2, 3, 4), T(L, 2, 3, 5), T(L, 2, 3, 5)))
+c(
+    "sdpa_shape",
+    lambda L: L.nn.functional.scaled_dot_product_attention(
+        T(L, 2, 3, 4), T(L, 2, 3, 5), T(L, 2, 3, 5)
+    ),
+)
 c("Dropout_p", lambda L: L.nn.Dropout(-0.1))
 c("F_dropout_p", lambda L: L.nn.functional.dropout(T(L, 2), 1.5))
 c("Flatten_dim", lambda L: L.nn.Flatten(2)(T(L, 2, 3)))
@@ -419,10 +445,18 @@ c("smoothl1_beta", lambda L: F_(L).smooth_l1_loss(T(L, 2), T(L, 2), beta=-1.0))
 c("margin_rank_shape", lambda L: F_(L).margin_ranking_loss(T(L, 2), T(L, 3), T(L, 2)))
 c("cosine_emb_target", lambda L: F_(L).cosine_embedding_loss(T(L, 2, 3), T(L, 2, 3), T(L, 3)))
 c("triplet_shape", lambda L: F_(L).triplet_margin_loss(T(L, 2, 3), T(L, 2, 4), T(L, 2, 3)))
-c("ctc_len", lambda L: F_(L).ctc_loss(T(L, 5, 2, 4).log_softmax(2), L.tensor([[1, 2], [1, 1]]), L.tensor([6, 5]), L.tensor([2, 2])))
+c(
+    "ctc_len",
+    lambda L: F_(L).ctc_loss(
+        T(L, 5, 2, 4).log_softmax(2), L.tensor([[1, 2], [1, 1]]), L.tensor([6, 5]), L.tensor([2, 2])
+    ),
+)
 c("poisson_nll_shape", lambda L: F_(L).poisson_nll_loss(T(L, 2), T(L, 3)))
 c("gaussian_nll_var", lambda L: F_(L).gaussian_nll_loss(T(L, 2), T(L, 2), -L.ones(2)))
-c("multilabel_margin", lambda L: F_(L).multilabel_margin_loss(T(L, 2, 3), L.tensor([[0, 5, -1], [1, -1, 0]])))
+c(
+    "multilabel_margin",
+    lambda L: F_(L).multilabel_margin_loss(T(L, 2, 3), L.tensor([[0, 5, -1], [1, -1, 0]])),
+)
 
 
 # ---- autograd misuse
@@ -624,7 +658,13 @@ def _custom_fn_wrong_shape(L):
 
 
 for k, f in list(globals().items()):
-    if k.startswith("_") and callable(f) and k not in ("_setattr_param", "_clip_nonfinite", "_bn_state", "_scatter_inplace_state") and f.__module__ == "__main__" and not k.startswith("__"):
+    if (
+        k.startswith("_")
+        and callable(f)
+        and k not in ("_setattr_param", "_clip_nonfinite", "_bn_state", "_scatter_inplace_state")
+        and f.__module__ == "__main__"
+        and not k.startswith("__")
+    ):
         CASES["ag" + k] = f
 
 
@@ -790,8 +830,14 @@ c("dl_shuffle_sampler", lambda L: DL(L).DataLoader([1, 2], shuffle=True, sampler
 c("dl_batch_sampler_bs", lambda L: DL(L).DataLoader([1, 2], batch_size=2, batch_sampler=[[0, 1]]))
 c("dl_workers_neg", lambda L: DL(L).DataLoader([1, 2], num_workers=-1))
 c("dl_collate_shapes", lambda L: next(iter(DL(L).DataLoader([L.ones(2), L.ones(3)], batch_size=2))))
-c("dl_collate_np_shapes", lambda L: next(iter(DL(L).DataLoader([np.ones(2), np.ones(3)], batch_size=2))))
-c("dl_collate_dict_keys", lambda L: next(iter(DL(L).DataLoader([{"a": 1}, {"b": 2}], batch_size=2))))
+c(
+    "dl_collate_np_shapes",
+    lambda L: next(iter(DL(L).DataLoader([np.ones(2), np.ones(3)], batch_size=2))),
+)
+c(
+    "dl_collate_dict_keys",
+    lambda L: next(iter(DL(L).DataLoader([{"a": 1}, {"b": 2}], batch_size=2))),
+)
 c("dl_collate_obj", lambda L: next(iter(DL(L).DataLoader([object(), object()], batch_size=2))))
 c("dl_collate_tuple_len", lambda L: next(iter(DL(L).DataLoader([(1, 2), (1,)], batch_size=2))))
 c("dl_no_len", lambda L: len(DL(L).DataLoader(iter([1, 2]))))
@@ -917,13 +963,15 @@ TRACED = {
     "bce_range": (_tb_bce, lambda L: (L.tensor([1.5]), L.tensor([1.0]))),
     "train_ce_oob": (
         _tb_step_train,
-        lambda L: (lambda m: (m, L.optim.SGD(m.parameters(), lr=0.1), T(L, 2, 3), L.tensor([0, 5])))(L.nn.Linear(3, 3)),
+        lambda L: (
+            lambda m: (m, L.optim.SGD(m.parameters(), lr=0.1), T(L, 2, 3), L.tensor([0, 5]))
+        )(L.nn.Linear(3, 3)),
     ),
 }
 for _name, (_body, _args) in TRACED.items():
     for _be in ("reference", None):
         CASES[f"trace_{_be or 'cpu'}_{_name}"] = (
-            lambda body, argf, be: (lambda L: _traced(L, body, be, argf(L)))
+            lambda body, argf, be: lambda L: _traced(L, body, be, argf(L))
         )(_body, _args, _be)
 
 
@@ -935,7 +983,13 @@ def outcome(f, L):
             out = ("ok", None, str(r)[:100])
         except Exception as e:
             out = ("err", type(e), str(e).replace("\n", " ")[:300])
-    ws = sorted({type(x.message).__name__ + ":" + str(x.message)[:80] for x in w if "deprecat" not in str(x.message).lower() and x.category is not DeprecationWarning})
+    ws = sorted(
+        {
+            type(x.message).__name__ + ":" + str(x.message)[:80]
+            for x in w
+            if "deprecat" not in str(x.message).lower() and x.category is not DeprecationWarning
+        }
+    )
     return out, ws
 
 
@@ -949,7 +1003,12 @@ def main(filters):
         (jk, jc, jm), jw = outcome(f, jitgrad)
         if tk == "err" and jk == "err":
             # exception classes: torch's builtin class (or a subclass) must catch jitgrad's
-            tag = "ok" if issubclass(jc, tc) or (tc.__module__ != "builtins" and issubclass(jc, tc.__mro__[1])) else "TYPE"
+            tag = (
+                "ok"
+                if issubclass(jc, tc)
+                or (tc.__module__ != "builtins" and issubclass(jc, tc.__mro__[1]))
+                else "TYPE"
+            )
             if tag == "ok" and tm != jm:
                 tag = "msg"
         elif tk == "err":

@@ -3,11 +3,12 @@
 
 The 60-minute blitz tensor + autograd sections verbatim: each block runs with `torch` bound to
 torch and then to jitgrad; the printed output is compared line by line."""
+
 import io, sys, contextlib, traceback, difflib
 import numpy as np
 
 BLOCKS = {}
-BLOCKS["tensors"] = r'''
+BLOCKS["tensors"] = r"""
 data = [[1, 2],[3, 4]]
 x_data = torch.tensor(data)
 np_array = np.array(data)
@@ -130,8 +131,8 @@ print(torch.tensor([1, 2], dtype=torch.int8))
 print(torch.tensor([1.25, 2], dtype=torch.float16))
 print(torch.randn(3, 3, requires_grad=True) * 0 + 1)
 print(torch.tensor(3.0, requires_grad=True))
-'''
-BLOCKS["autograd"] = r'''
+"""
+BLOCKS["autograd"] = r"""
 x = torch.ones(5)  # input tensor
 y = torch.zeros(3)  # expected output
 w = torch.randn(5, 3, requires_grad=True)
@@ -216,8 +217,8 @@ try:
     torch.ones(2).sum().backward()
 except RuntimeError as e:
     print("RuntimeError", str(e))
-'''
-BLOCKS["inplace"] = r'''
+"""
+BLOCKS["inplace"] = r"""
 x = torch.arange(6.).reshape(2, 3)
 x[0] = torch.tensor([9., 8, 7])
 x[:, 2] += 1
@@ -258,7 +259,7 @@ b[..., 1] = 1
 b[:, None].shape
 print(b[:, None].shape, b[1, :, ::2], b[None, ..., None].shape)
 print(torch.arange(5)[torch.tensor([True, False, True, False, True])])
-'''
+"""
 
 
 def run(name, lib):

@@ -2,6 +2,7 @@
 """Parity scratch script (imports torch; run by hand, never collected by pytest): see notes/parity-round6.md.
 
 Model-codebase patterns (round 6, item 4), value + gradient snippets through cmp.run."""
+
 import sys, os
 import numpy as np
 
@@ -50,7 +51,9 @@ def gnn_scatter_reduce(L):
             src, dst = L.tensor(E[0]), L.tensor(E[1])
             msg = x[src]
             idx = dst.unsqueeze(-1).expand_as(msg)
-            base = leaf(L, np.random.RandomState(9).randn(5, 3) * 0 + np.arange(15).reshape(5, 3) / 7.0)
+            base = leaf(
+                L, np.random.RandomState(9).randn(5, 3) * 0 + np.arange(15).reshape(5, 3) / 7.0
+            )
             out = base.scatter_reduce(0, idx, msg, reduce=reduce, include_self=inc)
             (out * L.arange(15.0, dtype=L.float64).reshape(5, 3)).sum().backward()
             outs += [out, x.grad, base.grad]
@@ -302,7 +305,10 @@ def swa(L):
     scheduler = L.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
     swa_scheduler = swa_utils.SWALR(opt, swa_lr=0.05, anneal_epochs=2)
     lrs = []
-    loader = [(L.tensor(rs.randn(4, 3).astype(np.float32)), L.tensor(rs.randn(4, 1).astype(np.float32))) for _ in range(2)]
+    loader = [
+        (L.tensor(rs.randn(4, 3).astype(np.float32)), L.tensor(rs.randn(4, 1).astype(np.float32)))
+        for _ in range(2)
+    ]
     for epoch in range(5):
         for x, y in loader:
             opt.zero_grad()
@@ -319,7 +325,14 @@ def swa(L):
     ema.update_parameters(model)
     ema.update_parameters(model)
     out = swa_model(loader[0][0])
-    return lrs, list(swa_model.parameters()), swa_model.n_averaged, list(swa_model.module[1].buffers()), out, list(ema.parameters())
+    return (
+        lrs,
+        list(swa_model.parameters()),
+        swa_model.n_averaged,
+        list(swa_model.module[1].buffers()),
+        out,
+        list(ema.parameters()),
+    )
 
 
 @snip

@@ -2,6 +2,7 @@
 """Parity scratch script (imports torch; run by hand, never collected by pytest): see notes/parity-round6.md.
 
 "Double Backward with Custom Functions" and "Fusing Convolution and Batch Norm" tutorials."""
+
 import sys, os
 import numpy as np
 
@@ -26,13 +27,13 @@ def square_double(L):
 
         @staticmethod
         def backward(ctx, grad_out):
-            x, = ctx.saved_tensors
+            (x,) = ctx.saved_tensors
             return grad_out * 2 * x
 
     x = leaf(L, A)
     y = Square.apply(x)
-    g, = L.autograd.grad(y.sum(), x, create_graph=True)
-    gg, = L.autograd.grad(g.sum(), x)
+    (g,) = L.autograd.grad(y.sum(), x, create_graph=True)
+    (gg,) = L.autograd.grad(g.sum(), x)
     ok = L.autograd.gradcheck(Square.apply, (leaf(L, A),))
     ok2 = L.autograd.gradgradcheck(Square.apply, (leaf(L, A),))
     return y, g, gg, ok, ok2
@@ -49,13 +50,13 @@ def exp_save_output(L):
 
         @staticmethod
         def backward(ctx, grad_out):
-            result, = ctx.saved_tensors
+            (result,) = ctx.saved_tensors
             return result * grad_out
 
     x = leaf(L, A)
     y = Exp.apply(x)
-    g, = L.autograd.grad(y.sum(), x, create_graph=True)
-    gg, = L.autograd.grad(g.sum(), x)
+    (g,) = L.autograd.grad(y.sum(), x, create_graph=True)
+    (gg,) = L.autograd.grad(g.sum(), x)
     return y, g, gg, L.autograd.gradgradcheck(Exp.apply, (leaf(L, A),))
 
 
@@ -82,9 +83,15 @@ def sinh_intermediate(L):
 
     x = leaf(L, A)
     y = sinh(x)
-    g, = L.autograd.grad(y.sum(), x, create_graph=True)
-    gg, = L.autograd.grad(g.sum(), x)
-    return y, g, gg, L.autograd.gradcheck(sinh, leaf(L, A)), L.autograd.gradgradcheck(sinh, leaf(L, A))
+    (g,) = L.autograd.grad(y.sum(), x, create_graph=True)
+    (gg,) = L.autograd.grad(g.sum(), x)
+    return (
+        y,
+        g,
+        gg,
+        L.autograd.gradcheck(sinh, leaf(L, A)),
+        L.autograd.gradgradcheck(sinh, leaf(L, A)),
+    )
 
 
 @snip
@@ -107,7 +114,7 @@ def sinh_bad_double(L):
 
     x = leaf(L, A)
     y = SinhBad.apply(x)
-    g, = L.autograd.grad(y.sum(), x, create_graph=True)
+    (g,) = L.autograd.grad(y.sum(), x, create_graph=True)
     # the tutorial: double backward is silently wrong here (no graph through expx)
     return y, g, g.requires_grad
 
@@ -134,7 +141,7 @@ def cube_once_differentiable_style(L):
 
         @staticmethod
         def backward(ctx, grad_out):
-            X, = ctx.saved_tensors
+            (X,) = ctx.saved_tensors
             return CubeBackward.apply(grad_out, X)
 
     class CubeBackward(L.autograd.Function):
@@ -152,9 +159,15 @@ def cube_once_differentiable_style(L):
 
     X = leaf(L, A)
     y = Cube.apply(X)
-    g, = L.autograd.grad(y.sum(), X, create_graph=True)
-    gg, = L.autograd.grad(g.sum(), X)
-    return y, g, gg, L.autograd.gradcheck(Cube.apply, leaf(L, A)), L.autograd.gradgradcheck(Cube.apply, leaf(L, A))
+    (g,) = L.autograd.grad(y.sum(), X, create_graph=True)
+    (gg,) = L.autograd.grad(g.sum(), X)
+    return (
+        y,
+        g,
+        gg,
+        L.autograd.gradcheck(Cube.apply, leaf(L, A)),
+        L.autograd.gradgradcheck(Cube.apply, leaf(L, A)),
+    )
 
 
 @snip
@@ -216,7 +229,7 @@ def fused_conv_bn(L):
 
         @staticmethod
         def backward(ctx, grad_out):
-            X, = ctx.saved_tensors
+            (X,) = ctx.saved_tensors
             return batch_norm_backward(grad_out, X, ctx.sum, ctx.sqrt_var, ctx.N, ctx.eps)
 
     class FusedConvBN2DFunction(L.autograd.Function):
@@ -241,9 +254,14 @@ def fused_conv_bn(L):
 
         @staticmethod
         def backward(ctx, grad_out):
-            X, conv_weight, = ctx.saved_tensors
+            (
+                X,
+                conv_weight,
+            ) = ctx.saved_tensors
             X_conv_out = F.conv2d(X, conv_weight)
-            grad_out = batch_norm_backward(grad_out, X_conv_out, ctx.sum, ctx.sqrt_var, ctx.N, ctx.eps)
+            grad_out = batch_norm_backward(
+                grad_out, X_conv_out, ctx.sum, ctx.sqrt_var, ctx.N, ctx.eps
+            )
             grad_X, grad_input = convolution_backward(grad_out, X, conv_weight)
             return grad_X, grad_input, None, None, None, None, None
 

@@ -2,6 +2,7 @@
 """Parity scratch script (imports torch; run by hand, never collected by pytest): see notes/parity-round6.md.
 
 nn.utils.parametrizations.orthogonal and linalg.householder_product side by side."""
+
 import numpy as np, torch, jitgrad
 
 
@@ -28,10 +29,27 @@ def run(L, shape, omap, steps=2):
 
 for L in (torch, jitgrad):
     L.set_default_dtype(L.float64)
-for shape, omap in (((3, 3), None), ((3, 3), "cayley"), ((3, 3), "householder"), ((4, 2), None), ((2, 4), "matrix_exp")):
+for shape, omap in (
+    ((3, 3), None),
+    ((3, 3), "cayley"),
+    ((3, 3), "householder"),
+    ((4, 2), None),
+    ((2, 4), "matrix_exp"),
+):
     a, b = run(torch, shape, omap), run(jitgrad, shape, omap)
     same = [np.allclose(a[0], b[0]), np.allclose(a[1], b[1])]
-    print(shape, omap, "w0/w same:", same, "orthogonal:", a[2], b[2], "names", a[3] == b[3], b[3] if a[3] != b[3] else "")
+    print(
+        shape,
+        omap,
+        "w0/w same:",
+        same,
+        "orthogonal:",
+        a[2],
+        b[2],
+        "names",
+        a[3] == b[3],
+        b[3] if a[3] != b[3] else "",
+    )
 
 rs = np.random.RandomState(1)
 A = rs.randn(2, 4, 3)

@@ -346,6 +346,8 @@ def ppo(L, traced, be):
             out = update(s[idx], a[idx], old_lp[idx], ret[idx], adv[idx])
             res.append([float(o) for o in out])
     return res, list(ac.parameters())
+
+
 def flat(x):
     if isinstance(x, (list, tuple)):
         return [v for e in x for v in flat(e)]

@@ -804,7 +804,9 @@ def _iterated_containers():
 def module_values(m):
     """``{attr: value}`` of a module's training flag and plain attributes (private ones,
     ``self._scale``, where its forward reads them)."""
-    reads = forward_reads(type(m)) or ()
+    # (jitgrad's own modules keep bookkeeping there: DDP's ``_traced``, ``_active``)
+    cls = type(m)
+    reads = () if cls.__module__.startswith("jitgrad.") else (forward_reads(cls) or ())
     return {
         k: v for k, v in m.__dict__.items() if (not k.startswith("_") or k in reads) and is_plain(v)
     }

@@ -141,11 +141,12 @@ def _out_tile(g, gt, b0, nb, r0, nr, o0, og, wo, scatter):
 # libraries (gufunc, its wrapper, the driver): +26 s of CPU per dtype for convolution alone.
 NCHUNK = 8  # chunks of image tiles per convolution call (fixed: results must not vary)
 # work (GEMM multiply-adds; a pooling tap counts TAP_WORK) from which the threaded drivers
-# run (eager ops, and the thread slot of compiled steps). On the idle machine the eager small
-# CNN step took 0.81x the serial kernels' wall time with them (22.8 vs 28.3 ms, process CPU
-# 30.9 vs 28.3 ms; notes/issue-12.md, round 6); under load they cost 0-5% (the caller claims
-# the pieces a late pool thread does not take). ``1 << 62`` turns them off.
-PAR_MIN = 1 << 20
+# run (eager ops, and the thread slot of compiled steps). OFF by default (``1 << 62``):
+# alone on the idle machine the eager small CNN step took 0.81-1.03x the serial kernels' wall
+# time with them (three A/B runs, notes/lead-round6.md), but in the benchmark harness, next to
+# the peers' threads, the step ran slower with them (eager 37.8 vs 28.3 ms, compiled 27.2 vs
+# 24.1 ms): the pool thread does not get a core in time. ``1 << 20`` turns them on.
+PAR_MIN = 1 << 62
 
 
 @_jit

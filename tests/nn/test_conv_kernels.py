@@ -425,7 +425,7 @@ def test_traced_step_calls_the_threaded_kernels(monkeypatch):
     """A traced convolution with ``K.PAR_MIN`` of work gets the threaded driver beside the
     serial kernel (one objmode block, chosen by a thread slot of the step's thread plan) and
     matches eager mode; the tiny traced rows above get the serial kernel only."""
-    monkeypatch.setattr(CK, "PAR_MIN", 1 << 20)  # the default; pinned against a later change
+    monkeypatch.setattr(CK, "PAR_MIN", 1 << 20)  # on (off by default)
     r = _rng("traced threads")
     x = jg.tensor(r.standard_normal((4, 8, 24, 24)).astype(np.float32))
     w0 = r.standard_normal((8, 8, 3, 3)).astype(np.float32)

@@ -493,23 +493,14 @@ class Watch:
                     continue
                 path = Path(("obj", glb), (("i", name),), name)
                 val = glb[name]
-            elif kind == "d":
-                cell = cells.get(name)
-                if cell is None:  # an argument captured by a nested function
-                    path = fast.get(name)
-                    if path is None:
-                        continue
-                    try:
-                        val = path.get(self._A, self._K)
-                    except Exception:
-                        continue
-                else:
-                    try:
-                        val = cell.cell_contents
-                    except ValueError:
-                        continue
-                    path = Path(("obj", cell), (("a", "cell_contents"),), name)
-            else:
+            elif kind == "d" and name in cells:
+                cell = cells[name]
+                try:
+                    val = cell.cell_contents
+                except ValueError:
+                    continue
+                path = Path(("obj", cell), (("a", "cell_contents"),), name)
+            else:  # a local, or an argument captured by a nested function (a "d" not in cells)
                 path = fast.get(name)
                 if path is None:
                     continue

@@ -500,10 +500,11 @@ def cmp(a, b, rtol=1e-4, atol=1e-5):
     return bad
 
 
-if __name__ == "__main__":
+def main(progs):
+    """Run the named programs (argv: backend, names...) with torch, jitgrad and jitgrad traced."""
     import torch, jitgrad
 
-    names = sys.argv[2:] or list(PROGS)
+    names = sys.argv[2:] or list(progs)
     be = sys.argv[1]
     for n in names:
         out = {}
@@ -513,7 +514,7 @@ if __name__ == "__main__":
             try:
                 L.manual_seed(0)
                 L.set_default_dtype(L.float64 if os.environ.get("F64") else L.float32)
-                out[key] = PROGS[n](L, tr, be)
+                out[key] = progs[n](L, tr, be)
             except Exception as e:
                 out[key] = e
                 print(f"  {n} {key}: {type(e).__name__}: {str(e)[:600]}")
@@ -532,3 +533,7 @@ if __name__ == "__main__":
             return "OK" if not r else "; ".join(r)[:600]
 
         print(f"{n}: torch-vs-jg {show('torch', 'jg')} | eager-vs-traced {show('jg', 'jgT')}")
+
+
+if __name__ == "__main__":
+    main(PROGS)

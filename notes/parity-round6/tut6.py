@@ -8,29 +8,10 @@ import numpy as np
 warnings.simplefilter("ignore")
 import os
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "parity-round5"))
+from tut import T, arr, cmp, flat, init, main  # the round-5 harness
+
 DT = np.float64 if os.environ.get("F64") else np.float32
-
-
-def init(L, *mods, seed=0, scale=0.3):
-    rs = np.random.RandomState(seed)
-    with L.no_grad():
-        for m in mods:
-            for p in m.parameters():
-                p.copy_(L.tensor((rs.randn(*p.shape) * scale).astype(DT)))
-
-
-def arr(L, a, dtype=None):
-    return L.tensor(np.asarray(a, dtype=DT if dtype is None else dtype))
-
-
-def T(L, traced, fn, backend):
-    if not traced:
-        return fn
-    import jitgrad
-
-    return jitgrad.trace(
-        fn, backend=backend, async_compile=False if os.environ.get("SYNC") else None
-    )
 
 
 PROGS = {}
@@ -348,60 +329,5 @@ def ppo(L, traced, be):
     return res, list(ac.parameters())
 
 
-def flat(x):
-    if isinstance(x, (list, tuple)):
-        return [v for e in x for v in flat(e)]
-    return [x]
-
-
-def cmp(a, b, rtol=1e-4, atol=1e-5):
-    la, pa = a
-    lb, pb = b
-    la, lb = np.asarray(flat(la), float), np.asarray(flat(lb), float)
-    bad = []
-    if la.shape != lb.shape or not np.allclose(la, lb, rtol=rtol, atol=atol):
-        bad.append(f"losses {la} vs {lb}")
-    if len(pa) != len(pb):
-        bad.append(f"nparams {len(pa)} vs {len(pb)}")
-    for i, (x, y) in enumerate(zip(pa, pb)):
-        x = np.asarray(x.detach().numpy(), float)
-        y = np.asarray(y.detach().numpy(), float)
-        if x.shape != y.shape or not np.allclose(x, y, rtol=rtol, atol=atol):
-            bad.append(
-                f"param {i} {x.shape}/{y.shape} maxdiff {np.abs(x - y).max() if x.shape == y.shape else 'shape'}"
-            )
-    return bad
-
-
 if __name__ == "__main__":
-    import torch, jitgrad
-
-    names = sys.argv[2:] or list(PROGS)
-    be = sys.argv[1]
-    for n in names:
-        out = {}
-        for key, L, tr in (("torch", torch, False), ("jg", jitgrad, False), ("jgT", jitgrad, True)):
-            if key == "jgT" and be == "none":
-                continue
-            try:
-                L.manual_seed(0)
-                L.set_default_dtype(L.float64 if os.environ.get("F64") else L.float32)
-                out[key] = PROGS[n](L, tr, be)
-            except Exception as e:
-                out[key] = e
-                print(f"  {n} {key}: {type(e).__name__}: {str(e)[:600]}")
-                if "-v" in sys.argv[1:2]:
-                    traceback.print_exc()
-
-        def show(a, b):
-            if (
-                isinstance(out.get(a), Exception)
-                or isinstance(out.get(b), Exception)
-                or a not in out
-                or b not in out
-            ):
-                return "n/a"
-            r = cmp(out[a], out[b])
-            return "OK" if not r else "; ".join(r)[:600]
-
-        print(f"{n}: torch-vs-jg {show('torch', 'jg')} | eager-vs-traced {show('jg', 'jgT')}")
+    main(PROGS)

@@ -805,12 +805,7 @@ def _llvm_job(msg, t0, c0, started):
     try:
         compiled = sum(llvm.object_code(key, text)[1] for key, text in msg["sigs"])
     except Exception as e:
-        return {
-            "id": msg["id"],
-            "ok": False,
-            "kind": "compile",
-            "error": f"{type(e).__name__}: {e}",
-        }
+        return _failed(msg, "compile", f"{type(e).__name__}: {e}")
     info = {
         "pid": os.getpid(),
         "seconds": time.perf_counter() - t0,
@@ -844,12 +839,7 @@ def _job(msg, mods):
         for k, (kname, kpath) in (msg.get("links") or {}).items():
             setattr(mod, k, getattr(_load(kname, kpath, mods), k))
     except Exception as e:  # e.g. the entry was evicted meanwhile: not a cache write fault
-        return {
-            "id": msg["id"],
-            "ok": False,
-            "kind": "compile",
-            "error": f"could not import {msg['path']}: {type(e).__name__}: {e}",
-        }
+        return _failed(msg, "compile", f"could not import {msg['path']}: {type(e).__name__}: {e}")
     try:
         others = [v for k, v in vars(mod).items() if k != msg["func"] and hasattr(v, "_cache")]
         before = sum(sum(o.stats.cache_misses.values()) for o in others)
@@ -881,20 +871,14 @@ def _job(msg, mods):
             pass
         return {"id": msg["id"], "ok": True, "info": info}
     except OSError as e:  # numba could not write its cache files (full disk, quota, ...)
-        return {
-            "id": msg["id"],
-            "ok": False,
-            "kind": "cache",
-            "errno": e.errno,
-            "error": f"{type(e).__name__}: {e}",
-        }
+        return _failed(msg, "cache", f"{type(e).__name__}: {e}", errno=e.errno)
     except Exception as e:
-        return {
-            "id": msg["id"],
-            "ok": False,
-            "kind": "compile",
-            "error": f"{type(e).__name__}: {e}\n{traceback.format_exc()[-2000:]}",
-        }
+        return _failed(msg, "compile", f"{type(e).__name__}: {e}\n{traceback.format_exc()[-2000:]}")
+
+
+def _failed(msg, kind, error, **extra):
+    """A job's failure reply: ``kind`` "compile" (the code) or "cache" (writing its files)."""
+    return {"id": msg["id"], "ok": False, "kind": kind, "error": error, **extra}
 
 
 def _child_prewarm():

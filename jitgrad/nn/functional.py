@@ -16,6 +16,7 @@ import jitgrad as _J
 from .._grad_mode import no_grad
 from ..ops import conv as _C
 from ..ops import ctc as _ctc
+from ..ops._common import out_of_range
 from ..ops.inplace import inplace as _inplace
 from ..tensor import Tensor
 
@@ -721,9 +722,8 @@ def _trace_guard_index(idx, n):
 
 
 def _check_embedding_indices(indices, num):
-    a = indices._data
-    if a.size and (a.min() < 0 or a.max() >= num):
-        bad = a.min() if a.min() < 0 else a.max()
+    bad = out_of_range(indices._data, num)
+    if bad is not None:
         raise IndexError(
             f"embedding: index {bad} is out of range for an embedding table with {num} rows "
             f"(valid indices are 0..{num - 1}); index out of range in self"
@@ -788,8 +788,8 @@ def one_hot(tensor, num_classes=-1):
         if a.size == 0:
             raise RuntimeError("one_hot: Can not infer total number of classes from empty tensor.")
         num_classes = int(a.max()) + 1
-    if a.size and (a.min() < 0 or a.max() >= num_classes):
-        bad = a.min() if a.min() < 0 else a.max()
+    bad = out_of_range(a, num_classes)
+    if bad is not None:
         raise RuntimeError(
             f"one_hot: Class values must be non-negative and smaller than num_classes "
             f"({num_classes}); got {bad}"

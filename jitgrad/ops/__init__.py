@@ -18,7 +18,7 @@ from . import elementwise as E
 from . import matmul as M
 from . import movement as V
 from . import reduce as R
-from ._common import cast, promote
+from ._common import cast, out_of_range, promote
 from .inplace import fast_binary, inplace
 from .registry import _INSTALLERS, PRIMITIVES, SURFACE, apply, public, register  # noqa: F401
 
@@ -498,8 +498,8 @@ def _index_along(op, input, dim, index, source=None):
     d = _wrap_dim(dim, max(nd, 1), op)
     n = input._data.shape[d] if nd else 1
     a = index._data
-    if a.size and (a.min() < 0 or a.max() >= n):
-        bad = a.min() if a.min() < 0 else a.max()
+    bad = out_of_range(a, n)
+    if bad is not None:
         raise IndexRuntimeError(
             f"{op}(): index {bad} is out of bounds for dimension {d} with size {n} "
             f"(self shape {list(input.shape)}); indices must be in [0, {n - 1}]"

@@ -119,6 +119,14 @@ def select_or_zero(mask, x):
     return np.bitwise_and(x.view(it), bits, out=bits).view(x.dtype)
 
 
+def out_of_range(a, n):
+    """The first offending value of the index array ``a`` for a size ``n`` (a negative one
+    first), or None when every index is in ``[0, n)``."""
+    if a.size and (a.min() < 0 or a.max() >= n):
+        return a.min() if a.min() < 0 else a.max()
+    return None
+
+
 def sum_to(g, shape):
     """Sum ``g`` down to ``shape`` (undo broadcasting); the heart of every binary VJP."""
     gs = g._data.shape

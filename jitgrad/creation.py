@@ -452,8 +452,12 @@ def normal(
         return r.detach().requires_grad_(requires_grad) if requires_grad else r.detach()
     shape = np.broadcast_shapes(mean.shape if mt else (), std.shape if st else ())
     ref = mean if mt else std
-    if st and (std._data < 0).any():
-        raise RuntimeError("normal expects all elements of std >= 0.0")
+    if st:
+        from .ops.reduce import require as _require
+
+        if (std._data < 0).any():
+            raise RuntimeError("normal expects all elements of std >= 0.0")
+        _require((std >= 0).all(), "normal expects all elements of std >= 0.0")
     z = randn(*shape, dtype=ref.dtype, generator=generator)
     return mean + std * z
 
@@ -462,8 +466,13 @@ def bernoulli(input, p=None, generator=None):
     """1 with probability ``input`` (or ``p``), else 0, in ``input``'s dtype."""
     prob = input if p is None else p
     if isinstance(prob, Tensor):
+        from .ops.reduce import require as _require
+
+        msg = "bernoulli: all elements of input should be between 0 and 1"
         if prob._data.size and ((prob._data < 0).any() or (prob._data > 1).any()):
-            raise RuntimeError("bernoulli: all elements of input should be between 0 and 1")
+            raise RuntimeError(msg)
+        if prob._data.size:
+            _require(((prob >= 0) & (prob <= 1)).all(), msg)
         u = rand(*prob.shape, dtype=prob.dtype, generator=generator)
         return (u < prob.detach()).to(input.dtype)
     if not 0 <= prob <= 1:

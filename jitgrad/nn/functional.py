@@ -18,6 +18,7 @@ from ..ops import conv as _C
 from ..ops import ctc as _ctc
 from ..ops._common import out_of_range
 from ..ops.inplace import inplace as _inplace
+from ..ops.reduce import require as _require
 from ..tensor import Tensor
 
 __all__ = [
@@ -977,19 +978,14 @@ def binary_cross_entropy(
         )
     a = input._data
     t = target._data
-    if t.size and not _is_tracing() and not ((t >= 0) & (t <= 1)).all():
-        bad = t[~((t >= 0) & (t <= 1))].flat[0]
-        raise RuntimeError(
-            "binary_cross_entropy: all elements of target should be between 0 and 1 "
-            f"(got {bad} in target of shape {_shape(target)})"
-        )
-    if a.size and not _is_tracing() and not ((a >= 0) & (a <= 1)).all():
-        bad = a[~((a >= 0) & (a <= 1))].flat[0]
-        raise RuntimeError(
-            "binary_cross_entropy: all elements of input should be between 0 and 1 "
-            f"(got {bad} in input of shape {_shape(input)}); use binary_cross_entropy_with_logits "
-            "for logits"
-        )
+    for what, x, arr in (("target", target, t), ("input", input, a)):
+        msg = f"binary_cross_entropy: all elements of {what} should be between 0 and 1"
+        fix = "; use binary_cross_entropy_with_logits for logits" if what == "input" else ""
+        if arr.size and not ((arr >= 0) & (arr <= 1)).all():
+            bad = arr[~((arr >= 0) & (arr <= 1))].flat[0]
+            raise RuntimeError(f"{msg} (got {bad} in {what} of shape {_shape(x)}){fix}")
+        if arr.size:  # every compiled call checks it too
+            _require(((x >= 0) & (x <= 1)).all(), f"{msg} ({what} of shape {_shape(x)}){fix}")
     from ..ops.elementwise import binary_cross_entropy_elementwise
 
     loss = binary_cross_entropy_elementwise(input, target.to(input.dtype))
@@ -1681,11 +1677,12 @@ def poisson_nll_loss(
 
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
     """``0.5 (log var + (x - y)^2 / var)`` (+ const when ``full``)."""
-    if isinstance(var, Tensor) and not _is_tracing() and (var._data < 0).any():
-        raise ValueError(
-            f"gaussian_nll_loss: var has negative entry/entries (var of shape {_shape(var)}, "
-            f"min {var._data.min()}); var is a variance and must be >= 0"
-        )
+    if isinstance(var, Tensor):
+        msg = "gaussian_nll_loss: var has negative entry/entries (var of shape {}{}); var is a "
+        msg += "variance and must be >= 0"
+        if (var._data < 0).any():
+            raise ValueError(msg.format(_shape(var), f", min {var._data.min()}"))
+        _require((var >= 0).all(), msg.format(_shape(var), ""), "ValueError")
     v = _J.clamp(var, min=eps)
     loss = 0.5 * (_J.log(v) + (input - target) ** 2 / v)
     if full:
@@ -2388,13 +2385,16 @@ def _max_unpool(op, nd, input, indices, kernel_size, stride, padding, output_siz
     lead = tuple(input._data.shape[:-nd])
     total = int(np.prod(out))
     flat_i = indices.reshape(*lead, -1).long()
-    if not _is_tracing() and flat_i._data.size:
+    if flat_i._data.size:
         lo, hi = int(flat_i._data.min()), int(flat_i._data.max())
+        vol = "x".join(map(str, out))
         if lo < 0 or hi >= total:
             raise RuntimeError(
                 f"{op}: Found an invalid max index: {hi if hi >= total else lo} (output volumes "
-                f"are of size {'x'.join(map(str, out))})"
+                f"are of size {vol})"
             )
+        ok = ((flat_i >= 0) & (flat_i < total)).all()
+        _require(ok, f"{op}: Found an invalid max index (output volumes are of size {vol})")
     zeros = input.new_zeros(*lead, total)
     res = zeros.scatter(len(lead), flat_i, input.reshape(*lead, -1))
     return res.reshape(*lead, *out)

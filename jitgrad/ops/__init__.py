@@ -73,11 +73,14 @@ def _int_divisor(b, mode):
     """torch raises for an integer division by zero (NumPy would give 0 and warn)."""
     from .._grad_mode import STATE
 
-    if STATE.tracer is None and (b._data == 0).any():
-        raise RuntimeError(
-            f"ZeroDivisionError: integer division by zero (div with rounding_mode={mode!r} on "
-            f"{b._data.dtype.name} tensors)"
-        )
+    msg = (
+        f"ZeroDivisionError: integer division by zero (div with rounding_mode={mode!r} on "
+        f"{b._data.dtype.name} tensors)"
+    )
+    if (b._data == 0).any():
+        raise RuntimeError(msg)
+    if STATE.tracer is not None:
+        R.require((b != 0).all(), msg)
 
 
 @public(inplace=True, out=True)

@@ -101,6 +101,29 @@ all_p = register(
 )
 
 
+def _check(ok, message, error):
+    if not np.all(ok):
+        raise getattr(builtins, error)(message)
+    return np.array(ok, dtype=bool)
+
+
+# a value check that raises (``require``): kept by dead-code elimination, and no state is
+# written before it (``may_raise``), so a failing compiled call leaves everything untouched
+check_p = register("check", "opaque", _check, nondiff=True, may_raise=True, effect=True)
+
+
+def require(ok, message, error="RuntimeError"):
+    """Under ``jitgrad.trace``: every compiled call checks that the bool tensor ``ok`` is all
+    true and raises ``error(message)`` otherwise, before it writes any state (the call that
+    fails then runs eagerly, so the user sees eager mode's own error). Library code makes its
+    eager check in Python first (with the offending value in the message); outside a trace
+    this does nothing."""
+    from .._trace_hooks import is_tracing
+
+    if is_tracing():
+        apply(check_p, (ok,), {"message": message, "error": error})
+
+
 def _reduce(prim, op, input, dim, keepdim, empty_ok=True):
     x = to_tensor(input, op)
     dims = norm_dims(dim, x._data.ndim, op)

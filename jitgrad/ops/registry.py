@@ -42,6 +42,7 @@ class Primitive:
         "identities",
         "noop",
         "fusible",
+        "effect",
         # ---- the public surface: the ``Api`` entry of the function that runs this op ----
         "api",
     )
@@ -68,6 +69,7 @@ class Primitive:
         identities=(),
         noop=None,
         fusible=None,
+        effect=False,
     ):
         self.name = name
         self.kind = kind
@@ -101,6 +103,9 @@ class Primitive:
         if fusible is None:
             fusible = kind == "elementwise" and scalar is not None
         self.fusible = fusible
+        # effect: the node matters even when nothing reads its value (a check that raises):
+        # dead-code elimination keeps it
+        self.effect = effect
         self.api = None  # set by ``public(fn, prim=self)``: jitgrad.<name>, Tensor.<name>, ...
 
     def __repr__(self):

@@ -9,6 +9,7 @@ a few the numba CPU backend.
 """
 
 import math
+import re
 import types
 
 import numpy as np
@@ -1213,3 +1214,92 @@ def test_length_of_a_list_the_step_reads():
 
     step = check(build, must_compile=True)
     assert step.stats["captures"] == 2, step.stats
+
+
+# ---------------------------------------------------------------- value checks ----------------
+def _bce(x, y):
+    return nn.functional.binary_cross_entropy(x.sigmoid() * y.abs().clamp(max=2), y.clamp(0, 1))
+
+
+def _bce_target(x, y):
+    return nn.functional.binary_cross_entropy(x.sigmoid(), y)
+
+
+def _gauss(x, y):
+    return nn.functional.gaussian_nll_loss(x, x.detach() * 0.5, y)
+
+
+def _bern(x, y):
+    return (x * jg.bernoulli(y)).sum()
+
+
+def _normal(x, y):
+    return (x * jg.normal(x.detach(), y)).sum()
+
+
+def _int_div(x, y):
+    q = jg.div(jg.full((5,), 7, dtype=jg.int64), y.long(), rounding_mode="floor")
+    return (x * q.float()).sum()
+
+
+def _unpool(x, y):
+    idx = (y.long() + jg.arange(5) * 2).reshape(1, 1, 5, 1)  # into a (5, 2) output
+    out = nn.functional.max_unpool2d(x.reshape(1, 1, 5, 1), idx, (1, 2))
+    return (out * out).sum()
+
+
+# (loss, good y, bad y, error class, eager's message)
+VALUE_CHECKS = {
+    "bce_input": (_bce, [0.5] * 5, [0.5, 0.5, 1.9, 0.5, 0.5], RuntimeError, "input should be"),
+    "bce_target": (_bce_target, [0, 1, 1, 0, 1], [0, 1, 1.5, 0, 1], RuntimeError, "target should"),
+    "gaussian_var": (_gauss, [1.0] * 5, [1, 1, -1, 1, 1], ValueError, "var has negative"),
+    "bernoulli_p": (_bern, [0.5] * 5, [0.5, 0.5, 1.5, 0.5, 0.5], RuntimeError, "between 0 and 1"),
+    "normal_std": (_normal, [1.0] * 5, [1, 1, -1, 1, 1], RuntimeError, "std >= 0.0"),
+    "int_div_zero": (_int_div, [2.0] * 5, [2, 2, 0, 2, 2], RuntimeError, "division by zero"),
+    "unpool_index": (_unpool, [0.0] * 5, [0, 0, 9, 0, 0], RuntimeError, "invalid max index"),
+}
+
+
+@pytest.mark.parametrize(
+    "case,backend",
+    [(c, "reference") for c in VALUE_CHECKS] + [("bce_input", "cpu")],
+)
+def test_value_checks_run_in_every_compiled_call(case, backend):
+    """Eager mode raises for values out of an op's domain (BCE's probabilities, a variance, a
+    divisor); the compiled step makes the same check at every call (``ops.reduce.require``)
+    before it writes anything: the bad call raises eager mode's error and leaves parameters,
+    optimizer state and .grad as they were. Before, only the capture call checked; later
+    compiled calls returned NaN (or a wrong quotient) and trained on it."""
+    loss_fn, good, bad, err, msg = VALUE_CHECKS[case]
+    jg.manual_seed(0)
+    w = jg.ones(5, requires_grad=True)
+    opt = jg.optim.SGD([w], lr=0.1, momentum=0.9)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(x * w, y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    traced = jg.trace(step, backend=backend)
+    x = jg.tensor([0.1, -0.2, 0.3, 0.4, -0.5])
+    yg, yb = jg.tensor(good, dtype=jg.float32), jg.tensor(bad, dtype=jg.float32)
+    for _ in range(3):
+        traced(x, yg)
+    assert traced.stats["compiled_calls"] >= 1
+    before = [w.detach().numpy().copy(), w.grad.numpy().copy()]
+    before.append(opt.state[w]["momentum_buffer"].numpy().copy())
+    calls = traced.stats["compiled_calls"]
+    with pytest.raises(err, match=msg) as compiled_err:
+        traced(x, yb)
+    assert traced.stats["compiled_calls"] == calls + 1  # the compiled call made the check
+    after = [w.detach().numpy(), w.grad.numpy(), opt.state[w]["momentum_buffer"].numpy()]
+    for a, b in zip(after, before):
+        np.testing.assert_array_equal(a, b)
+    traced(x, yg)  # and the step goes on compiled
+    assert traced.stats["compiled_calls"] == calls + 2
+    with pytest.raises(err) as eager_err:
+        step(x, yb)
+    num = re.compile(r"-?\d+(\.\d+)?(e-?\d+)?")  # the offending value (w moved since)
+    assert num.sub("#", str(compiled_err.value)) == num.sub("#", str(eager_err.value))

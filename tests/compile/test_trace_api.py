@@ -161,7 +161,7 @@ def test_second_process_hits_the_cache(fresh_cache):
         outs.append(r.stdout.split())
     assert outs[0][1] == "False" and outs[1][1] == "True"
     cold, warm = float(outs[0][3]), float(outs[1][3])
-    assert warm < cold and warm < 1.0
+    assert warm < cold / 3  # a ratio: an absolute bound fails on a loaded machine
 
 
 def test_unwritable_cache_dir_falls_back_to_memory(tmp_path, monkeypatch):

@@ -97,3 +97,32 @@ def test_failed_step_leaves_state_and_next_call_is_right(device):
     expect = snap.copy()
     expect[[0, 1, 2], [0, 1, 2]] -= 0.5
     np.testing.assert_allclose(p._data, expect)
+
+
+def test_value_check_raises_before_the_state_is_copied_back():
+    """``ops.reduce.require`` on the device: BCE's input-range check reads its flag on the
+    host and raises before any state is copied back; a good call after it goes on."""
+    w = jg.tensor(np.full(4, 0.5), requires_grad=True)
+    target = jg.tensor(np.full(4, 0.25))
+
+    def step(s):
+        w.grad = None
+        loss = jg.nn.functional.binary_cross_entropy(w * s, target)
+        loss.backward()
+        with jg.no_grad():
+            w.sub_(w.grad * 0.01)
+        return loss.detach()
+
+    ts = jg.trace(step, device="cuda")
+    good = jg.tensor(np.ones(4))
+    for _ in range(3):
+        ts(good)
+    assert ts.stats["compiled_calls"] == 1
+    assert not [f for f in ts.last.exe.fallbacks if f.startswith("check")]
+    before = w._data.copy()
+    with pytest.raises(RuntimeError, match="all elements of input should be between 0 and 1"):
+        ts(jg.tensor(np.array([1.0, 1.0, 3.0, 1.0])))
+    np.testing.assert_array_equal(w._data, before)
+    ts(good)
+    assert ts.stats["compiled_calls"] == 3
+    assert not np.array_equal(w._data, before)

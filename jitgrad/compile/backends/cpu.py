@@ -677,6 +677,14 @@ class CPUGen(Generator):
             return self.fallback(n, f"input of shape {list(sh)} over dims {list(dims)}")
         self._reduce3(n, dims, f"K.anyall3({is_any}, {{x}}, {{out}})")
 
+    def lower_check(self, n):
+        """``require``: raise in the compiled code (nothing is written before it: may_raise)."""
+        x = n.ins[0]
+        self.name[n.out] = self.v(x)
+        self.layout[n.out] = self.layout.get(x, "A")
+        self.emit(f"if not np.all({self.v(x)}):")
+        self.emit(f"    raise {n.params['error']}({n.params['message']!r})")
+
     def lower_any(self, n):
         self._anyall(n, True)
 
@@ -936,6 +944,7 @@ CPU_LOWER = {
     _red.argmin_p: CPUGen.lower_argmin,
     _red.any_p: CPUGen.lower_any,
     _red.all_p: CPUGen.lower_all,
+    _red.check_p: CPUGen.lower_check,
 }
 # ops that carry a numba kernel (ops/conv.py) are called directly
 CPU_LOWER.update({p: CPUGen.lower_kernel for p in PRIMITIVES.values() if "kernel" in p.extra})

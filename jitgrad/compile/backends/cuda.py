@@ -44,6 +44,7 @@ copy + one host comparison of the same bytes. Arguments (the batch), random draw
 scalar hyperparameters go up each call; constants once.
 """
 
+import builtins
 import hashlib
 import time
 import warnings
@@ -994,6 +995,18 @@ class CUDAGen(Generator):
         L.append(f"{ind}o[i] = {cast_expr(val, dt)}")
         self._launch_per_output(L, ind, S, [out, x])
 
+    def lower_check(self, n):
+        """``require``: the host reads the check's value and raises (before any state is
+        copied back)."""
+        x = self.view[n.ins[0]]
+        if not x.contiguous():
+            return self.fallback(n, "a strided view to check")
+        self.view[n.out] = x
+        p = n.params
+        self.emit(
+            f"rt.check(B[{x.buf}], {x.off}, {_prod(x.shape)}, {p['error']!r}, {p['message']!r})"
+        )
+
     # ---- the fallback: NumPy on the host ----------------------------------------------
     def emit_fallback(self, n):
         k = len(self.host_nodes)
@@ -1016,6 +1029,10 @@ class CUDAGen(Generator):
 class _Runtime:
     def __init__(self, exe):
         self.exe = exe
+
+    def check(self, buf, off, size, error, message):
+        if not buf.copy_to_host()[off : off + size].all():
+            raise getattr(builtins, error)(message)
 
     def host(self, k, out, *bufs):
         name, params, views, oshape, odt = self.exe.host_nodes[k]
@@ -1079,6 +1096,7 @@ CUDA_LOWER = {
     _cv.max_pool2d_grad_p: CUDAGen.lower_max_pool2d_grad,
     _cv.max_pool2d_gather_p: CUDAGen.lower_max_pool2d_gather,
     _cv.pad_p: CUDAGen.lower_pad,
+    _red.check_p: CUDAGen.lower_check,
 }
 CUDA = Backend("cuda", CUDA_LOWER, CUDA_SCALAR, CUDAGen)
 CUDAGen.backend = CUDA

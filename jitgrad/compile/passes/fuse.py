@@ -14,6 +14,7 @@ class _FusedOp:
     name = "fused"
     kind = "fused"
     impl = None
+    effect = False
 
 
 FUSED = _FusedOp()

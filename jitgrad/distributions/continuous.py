@@ -76,10 +76,11 @@ class Uniform(Distribution):
     has_rsample = True
 
     def __init__(self, low, high, validate_args=None):
+        msg = "Uniform is not defined when low>= high"
         self.low, self.high = broadcast_all(low, high)
         super().__init__(self.low.shape, validate_args=validate_args)
-        if self._validate_args and not _all_true(self.low < self.high):
-            raise ValueError("Uniform is not defined when low>= high")
+        if self._validate_args and not _all_true(self.low < self.high, msg):
+            raise ValueError(msg)
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self):

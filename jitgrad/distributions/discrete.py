@@ -367,7 +367,8 @@ class Geometric(Distribution):
 
             value = self.probs
             valid = value > 0
-            if not _all_true(valid):
+            what = f"Expected parameter probs of distribution {type(self).__name__} to be positive"
+            if not _all_true(valid, what):
                 raise ValueError(
                     f"Expected parameter probs ({type(value).__name__} of shape "
                     f"{tuple(value.shape)}) of distribution {self!r} to be positive but found "

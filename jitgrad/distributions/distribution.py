@@ -51,11 +51,16 @@ class lazy_property:  # noqa: N801  (PyTorch's name)
         return value
 
 
-def _all_true(valid):
+def _all_true(valid, what):
+    """Are all of ``valid`` true? In a traced step every compiled call checks it too
+    (``ops.reduce.require``: raises ``ValueError`` naming ``what`` before any state is written;
+    the call then runs eagerly and raises the message below)."""
     tr = STATE.tracer
     if tr is not None and tr.is_traced(valid):
-        return True  # traced values are checked when the step runs eagerly (the first call)
-    return bool(valid.all())
+        from ..ops.reduce import require
+
+        require(valid.all(), what, "ValueError")
+    return bool(valid._data.all())
 
 
 def _sum_rightmost(x, n):
@@ -95,7 +100,8 @@ class Distribution:
                 value = getattr(self, param)
                 with no_grad():
                     valid = constraint.check(value)
-                if not _all_true(valid):
+                what = f"Expected parameter {param} of distribution {type(self).__name__} to "
+                if not _all_true(valid, f"{what}satisfy the constraint {constraint!r}"):
                     raise ValueError(
                         f"Expected parameter {param} ({type(value).__name__} of shape "
                         f"{tuple(value.shape)}) of distribution {self!r} to satisfy the "
@@ -216,7 +222,8 @@ class Distribution:
         support = self.support
         with no_grad():
             valid = support.check(value)
-        if not _all_true(valid):
+        what = f"Expected value argument to be within the support ({support!r}) of the "
+        if not _all_true(valid, f"{what}distribution {type(self).__name__}"):
             raise ValueError(
                 f"Expected value argument ({type(value).__name__} of shape "
                 f"{tuple(value.shape)}) to be within the support ({support!r}) of the "

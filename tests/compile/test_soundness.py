@@ -1303,3 +1303,37 @@ def test_value_checks_run_in_every_compiled_call(case, backend):
         step(x, yb)
     num = re.compile(r"-?\d+(\.\d+)?(e-?\d+)?")  # the offending value (w moved since)
     assert num.sub("#", str(compiled_err.value)) == num.sub("#", str(eager_err.value))
+
+
+def test_distribution_argument_checks_run_in_every_compiled_call():
+    """``Normal(loc, scale)`` validates its arguments (PyTorch's default ``validate_args``):
+    a compiled call with a negative scale raises eager mode's ValueError and updates
+    nothing, like the eager step; the sample's support check of ``log_prob`` too."""
+    jg.manual_seed(0)
+    w = jg.zeros(3, requires_grad=True)
+    opt = jg.optim.SGD([w], lr=0.1)
+
+    def step(scale, a):
+        opt.zero_grad()
+        d = jg.distributions.Normal(w, scale)
+        b = jg.distributions.Bernoulli(probs=jg.sigmoid(w))
+        loss = -(d.log_prob(a).sum() + b.log_prob(a.clamp(max=1)).sum())
+        loss.backward()
+        opt.step()
+        return loss
+
+    traced = jg.trace(step, backend="reference")
+    good, a = jg.ones(3), jg.tensor([1.0, 0.0, 1.0])
+    for _ in range(3):
+        traced(good, a)
+    calls = traced.stats["compiled_calls"]
+    assert calls >= 1
+    before = w.detach().numpy().copy()
+    with pytest.raises(ValueError, match="Expected parameter scale") as err:
+        traced(jg.tensor([1.0, -1.0, 1.0]), a)
+    assert "GreaterThan" in str(err.value) or "positive" in str(err.value)
+    np.testing.assert_array_equal(w.detach().numpy(), before)
+    with pytest.raises(ValueError, match="within the support"):
+        traced(good, jg.tensor([1.0, 0.5, 1.0]))  # Bernoulli's support is {0, 1}
+    np.testing.assert_array_equal(w.detach().numpy(), before)
+    assert traced.stats["compiled_calls"] == calls + 2

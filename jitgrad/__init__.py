@@ -659,9 +659,12 @@ def isin(elements, test_elements, *, assume_unique=False, invert=False):
     """True where an element of ``elements`` is in ``test_elements``."""
     import numpy as _np
 
-    e = elements._data if isinstance(elements, Tensor) else _np.asarray(elements)
-    te = test_elements._data if isinstance(test_elements, Tensor) else _np.asarray(test_elements)
-    return from_numpy(_np.asarray(_np.isin(e, te, invert=invert)))
+    from .ops.composite import isin_p
+    from .ops.registry import apply as _apply
+
+    e = elements if isinstance(elements, Tensor) else tensor(_np.asarray(elements))
+    te = test_elements if isinstance(test_elements, Tensor) else tensor(_np.asarray(test_elements))
+    return _apply(isin_p, (e, te), {"invert": invert is True or invert == 1})
 
 
 def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):  # noqa: F811

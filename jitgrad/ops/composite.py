@@ -174,6 +174,7 @@ def _unique_np(x, dim, sorted_, return_inverse, return_counts):
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     """Distinct values (sorted); optionally the inverse indices and the counts."""
     x = _t(input, "unique")
+    x._check_concrete("unique")  # how many values it returns comes from the values
     d = None if dim is None else _wrap_dim(dim, x._data.ndim, "unique")
     u, inv, cnt = _unique_np(x._data, d, sorted, return_inverse, return_counts)
     out = [_wrap(u)]
@@ -188,6 +189,7 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
 def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
     """Collapse runs of equal consecutive values."""
     x = _t(input, "unique_consecutive")
+    x._check_concrete("unique_consecutive")  # its output's length comes from the values
     if dim is not None:
         raise NotImplementedError("unique_consecutive: dim= is not supported by jitgrad")
     f = x._data.reshape(-1)
@@ -232,21 +234,34 @@ def histc(input, bins=100, min=0, max=0):
     x = _t(input, "histc")
     if not isinstance(bins, (int, np.integer)) or bins <= 0:
         raise RuntimeError(f"histc(): bins must be > 0, but got {bins}")
-    lo, hi = float(min), float(max)
-    if lo == hi and x._data.size:
-        lo, hi = float(x._data.min()), float(x._data.max())
+    return apply(histc_p, (x,), {"bins": int(bins), "lo": float(min), "hi": float(max)})
+
+
+def _histc_ref(x, bins, lo, hi):
+    if lo == hi and x.size:
+        lo, hi = float(x.min()), float(x.max())  # the data range, at every call
     if lo == hi:
         lo, hi = lo - 1, hi + 1
-    h, _ = np.histogram(x._data, bins=bins, range=(lo, hi))
-    return _wrap(h.astype(x._data.dtype))
+    return np.histogram(x, bins=bins, range=(lo, hi))[0].astype(x.dtype)
+
+
+# ops computed by NumPy from the values (a traced step runs them at every call, never bakes
+# the capture's result)
+histc_p = register("histc", "opaque", _histc_ref, nondiff=True)
 
 
 @public(method=False)
 def searchsorted(sorted_sequence, input, out_int32=False, right=False, side=None, sorter=None):
     """Insertion indices of ``input`` in the last dimension of ``sorted_sequence``."""
-    seq = sorted_sequence._data
-    vals = input._data if isinstance(input, Tensor) else np.asarray(input)
+    if not isinstance(input, Tensor):
+        input = _wrap(np.asarray(input))
     sd = side or ("right" if right else "left")
+    dt = np.dtype(np.int32 if out_int32 else np.int64)
+    return apply(searchsorted_p, (sorted_sequence, input), {"side": sd, "dtype": dt})
+
+
+def _searchsorted_ref(seq, vals, side, dtype):
+    sd = side
     if seq.ndim == 1:
         r = np.searchsorted(seq, vals, side=sd)
     else:
@@ -256,7 +271,10 @@ def searchsorted(sorted_sequence, input, out_int32=False, right=False, side=None
                 for s, v in zip(seq.reshape(-1, seq.shape[-1]), vals.reshape(-1, vals.shape[-1]))
             ]
         ).reshape(vals.shape)
-    return _wrap(np.asarray(r, dtype=np.int32 if out_int32 else np.int64))
+    return np.asarray(r, dtype=dtype)
+
+
+searchsorted_p = register("searchsorted", "opaque", _searchsorted_ref, nondiff=True)
 
 
 @public(method=False)
@@ -978,7 +996,10 @@ def sgn(input):
 @public
 def signbit(input):
     """True where the sign bit is set."""
-    return _wrap(np.signbit(_t(input, "signbit")._data))
+    return apply(signbit_p, (_t(input, "signbit"),))
+
+
+signbit_p = register("signbit", "opaque", np.signbit, nondiff=True)
 
 
 @public(inplace=True)
@@ -991,7 +1012,7 @@ def heaviside(input, values):
 def copysign(input, other):
     """``|input|`` with the sign of ``other``."""
     a, b = promote_float("copysign", input, other)
-    out = E.where(_wrap(np.signbit(b._data)), -E.abs(a), E.abs(a))
+    out = E.where(apply(signbit_p, (b,)), -E.abs(a), E.abs(a))
     if b._requires_grad:  # PyTorch gives ``other`` a zero gradient, not None
         out = E.where(_wrap(np.zeros((), np.bool_)), b, out)
     return label(out, "CopysignBackward0")
@@ -1014,27 +1035,48 @@ def positive(input):
 @public(inplace=True)
 def gcd(input, other):
     """Elementwise greatest common divisor of integer tensors."""
-    return _wrap(np.gcd(input._data, other._data if isinstance(other, Tensor) else other))
+    return _int_pair(gcd_p, input, other)
+
+
+def _int_pair(prim, a, b):
+    if not isinstance(b, Tensor):
+        b = _wrap(np.asarray(b, dtype=a._data.dtype))
+    return apply(prim, (a, b))
+
+
+gcd_p = register("gcd", "opaque", np.gcd, nondiff=True)
+lcm_p = register("lcm", "opaque", np.lcm, nondiff=True)
 
 
 @public(inplace=True)
 def lcm(input, other):
     """Elementwise least common multiple of integer tensors."""
-    return _wrap(np.lcm(input._data, other._data if isinstance(other, Tensor) else other))
+    return _int_pair(lcm_p, input, other)
 
 
 @public
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """``|a - b| <= atol + rtol * |b|`` elementwise (infinities equal to themselves)."""
     a, b = promote("isclose", input, other)
-    r = np.isclose(a._data, b._data, rtol=rtol, atol=atol, equal_nan=equal_nan)
-    return _wrap(np.asarray(r))
+    return apply(isclose_p, (a, b), {"rtol": rtol, "atol": atol, "equal_nan": equal_nan})
+
+
+def _isclose_ref(a, b, rtol, atol, equal_nan):
+    return np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+isclose_p = register("isclose", "opaque", _isclose_ref, nondiff=True)
+isin_p = register(
+    "isin", "opaque", lambda e, te, invert: np.asarray(np.isin(e, te, invert=invert)), nondiff=True
+)
 
 
 @public
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """True when every element is ``isclose``."""
-    return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())
+    r = isclose(input, other, rtol, atol, equal_nan)
+    r._check_concrete("allclose")  # a Python bool from the values
+    return bool(r._data.all())
 
 
 @public
@@ -1042,6 +1084,8 @@ def equal(input, other):
     """True when both tensors have the same shape and elements."""
     if tuple(input.shape) != tuple(other.shape):
         return False
+    for t in (input, other):
+        t._check_concrete("equal")  # a Python bool from the values
     return bool(np.array_equal(input._data, other._data))
 
 
@@ -1111,17 +1155,26 @@ def cummin(input, dim):
     return _cumext(input, dim, np.minimum, "cummin")
 
 
-def _cumext(input, dim, fn, op):
-    x = _t(input, op)
-    d = _wrap_dim(dim, x._data.ndim, op)
-    xm = np.moveaxis(x._data, d, 0)
+def _cumext_index(x, dim, is_max):
+    """Where the running max/min along ``dim`` was reached (the last such index on ties)."""
+    fn = np.maximum if is_max else np.minimum
+    xm = np.moveaxis(x, dim, 0)
     idx = np.zeros(xm.shape, np.int64)
     best = xm[0].copy() if xm.shape[0] else None
     for i in range(1, xm.shape[0]):
         better = fn(xm[i], best) == xm[i]
         idx[i] = np.where(better, i, idx[i - 1])
         best = np.where(better, xm[i], best)
-    ind = _wrap(np.ascontiguousarray(np.moveaxis(idx, 0, d)))
+    return np.ascontiguousarray(np.moveaxis(idx, 0, dim))
+
+
+cumext_index_p = register("cumext_index", "opaque", _cumext_index, nondiff=True)
+
+
+def _cumext(input, dim, fn, op):
+    x = _t(input, op)
+    d = _wrap_dim(dim, x._data.ndim, op)
+    ind = apply(cumext_index_p, (x,), {"dim": d, "is_max": op == "cummax"})
     import collections
 
     rt = collections.namedtuple(op, ["values", "indices"])
@@ -1298,7 +1351,15 @@ def corrcoef(input):
 @public(method=False)
 def poisson(input, generator=None):
     """Poisson samples with rates ``input``."""
+    from .._grad_mode import STATE
     from ..creation import default_generator
+    from ..tensor import TraceError
 
+    if STATE.tracer is not None:  # its draws are not replayed: a compiled call would freeze them
+        raise TraceError(
+            "poisson inside a traced step: its samples depend on the rates and are not "
+            "replayed by the compiled step (it would return the capture's samples); draw them "
+            "outside the traced function and pass them in, or remove @jitgrad.trace"
+        )
     rng = (generator or default_generator)._rng
     return _wrap(rng.poisson(input._data).astype(input._data.dtype))

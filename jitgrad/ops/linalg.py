@@ -145,11 +145,22 @@ logabsdet_p = register(
 )
 
 
+svd_full_p = register(
+    "svd_full", "opaque", lambda x, which: np.linalg.svd(x, full_matrices=True)[which], nondiff=True
+)
+slogdet_sign_p = register(
+    "slogdet_sign",
+    "opaque",
+    lambda x: np.asarray(np.linalg.slogdet(x)[0]).astype(x.dtype),
+    nondiff=True,
+)
+
+
 @public
 def slogdet(A):
     """``(sign, log|det|)``; the second carries the gradient."""
     x = _square(A, "slogdet")
-    sign = _wrap(np.asarray(np.linalg.slogdet(x._data)[0]).astype(x._data.dtype))
+    sign = apply(slogdet_sign_p, (x,))
     return return_types.linalg_slogdet(sign, apply(logabsdet_p, (x,)))
 
 
@@ -405,8 +416,7 @@ def svd(A, full_matrices=True):
                 "linalg.svd: the gradient with full_matrices=True on a non-square matrix is not "
                 "implemented; pass full_matrices=False"
             )
-        u, s, vh = np.linalg.svd(x._data, full_matrices=True)
-        return return_types.linalg_svd(_wrap(u), _wrap(s), _wrap(vh))
+        return return_types.linalg_svd(*(apply(svd_full_p, (x,), {"which": k}) for k in range(3)))
     return return_types.linalg_svd(
         apply(svd_u_p, (x,), {"which": 0}),
         apply(svd_s_p, (x,), {"which": 1}),

@@ -1337,3 +1337,56 @@ def test_distribution_argument_checks_run_in_every_compiled_call():
         traced(good, jg.tensor([1.0, 0.5, 1.0]))  # Bernoulli's support is {0, 1}
     np.testing.assert_array_equal(w.detach().numpy(), before)
     assert traced.stats["compiled_calls"] == calls + 2
+
+
+# ops whose result NumPy computes from the values: recorded as graph ops (run at every call)
+VALUE_OPS = {
+    "histc": lambda x: jg.histc(x, bins=4),  # the range is the data's
+    "histc_range": lambda x: jg.histc(x, bins=4, min=-2, max=2),
+    "searchsorted": lambda x: jg.searchsorted(jg.tensor([-1.0, 0.0, 1.0]), x).float(),
+    "bucketize": lambda x: jg.bucketize(x, jg.tensor([-1.0, 0.0, 1.0]), right=True).float(),
+    "cummax": lambda x: jg.cummax(x, 0)[0] + jg.cummax(x, 0)[1],
+    "cummin": lambda x: jg.cummin(x, 0)[1].float(),
+    "signbit": lambda x: jg.signbit(x).float(),
+    "copysign": lambda x: jg.copysign(jg.ones(6), x),
+    "gcd": lambda x: jg.gcd((x * 10).long(), jg.tensor(6)).float(),
+    "lcm": lambda x: jg.lcm((x * 10).long(), 4).float(),
+    "isclose": lambda x: jg.isclose(x, x.round(), atol=0.3).float(),
+    "isin": lambda x: jg.isin(x.round(), jg.tensor([0.0, 1.0])).float(),
+    "slogdet": lambda x: jg.linalg.slogdet(x[:4].reshape(2, 2))[0],
+    "svd_full": lambda x: jg.linalg.svd(x.reshape(2, 3), full_matrices=True)[2].abs(),
+}
+
+
+@pytest.mark.parametrize("op", sorted(VALUE_OPS))
+def test_ops_computed_from_the_values_run_at_every_call(op):
+    """Each of these computed its result in NumPy from the input's values and wrapped it: a
+    traced step baked the capture's histogram / insertion indices / signs into the graph and
+    returned them for every later input. Now each is a graph op (a NumPy op run every call)."""
+    f = VALUE_OPS[op]
+    ts = jg.trace(lambda x: f(x), backend="reference")
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x = jg.tensor(rng.standard_normal(6))
+        np.testing.assert_array_equal(ts(x).numpy(), f(x).numpy())
+    assert ts.stats["compiled_calls"] == 3
+
+
+@pytest.mark.parametrize(
+    "op,what",
+    [
+        (lambda x: jg.unique(x.round()), "unique"),
+        (lambda x: jg.unique_consecutive(x.round()), "unique_consecutive"),
+        (lambda x: jg.tensor(float(jg.allclose(x, x.round()))), "allclose"),
+        (lambda x: jg.tensor(float(jg.equal(x, x.round()))), "equal"),
+        (lambda x: jg.poisson(x.abs()), "poisson"),
+    ],
+)
+def test_ops_whose_result_a_graph_cannot_hold_are_refused(op, what):
+    """A data-dependent length (unique), a Python bool (allclose, equal) or samples that are
+    not replayed (poisson): a TraceError at the capture call, naming the op."""
+    ts = jg.trace(lambda x: op(x), backend="reference")
+    x = jg.tensor([0.2, 1.4, -0.7, 1.1])
+    ts(x)  # the warm-up call runs eagerly
+    with pytest.raises(jg.TraceError, match=what):
+        ts(x)

@@ -628,11 +628,11 @@ class Watch:
     def rewalk(self):
         """Owner paths as they are now (for state the step created or attached); the entry
         view (paths, owners, modules, optimizers, entry values) is kept, new owners added."""
-        saved = (self.tensor_path, self.owner, self.modules, self.optimizers)
+        saved = (self.tensor_path, self.owner, self.modules, self.optimizers, self.tensor_alias)
         entry = (self.module_entry, self.opt_entry)
         self.walk()
         now, owners = self.tensor_path, self.owner
-        self.tensor_path, self.owner, self.modules, self.optimizers = saved
+        self.tensor_path, self.owner, self.modules, self.optimizers, self.tensor_alias = saved
         self.module_entry, self.opt_entry = entry
         for k, v in owners.items():
             self.owner.setdefault(k, v)
@@ -642,6 +642,8 @@ class Watch:
         """Breadth-first from the roots: the shortest owner path of every tensor, module and
         optimizer reachable, and the entry values of module attributes and optimizer groups."""
         self.tensor_path = {}
+        # id(tensor) -> more module slots holding it (tied weights: ``out.weight = emb.weight``)
+        self.tensor_alias = {}
         self.owner = {}  # id(tensor) -> module owning it
         self.modules = {}  # id -> (module, path)
         self.optimizers = {}  # id -> (optimizer, path)
@@ -653,12 +655,15 @@ class Watch:
             for path, obj, depth in queue:
                 n += 1
                 k = id(obj)
+                if isinstance(obj, Tensor):
+                    if k not in self.tensor_path:
+                        self.tensor_path[k] = path
+                    elif _in_slot(path) and len(self.tensor_alias.get(k, ())) < 8:
+                        self.tensor_alias.setdefault(k, []).append(path)
+                    continue
                 if k in seen or is_plain(obj):
                     continue
                 seen.add(k)
-                if isinstance(obj, Tensor):
-                    self.tensor_path.setdefault(k, path)
-                    continue
                 if depth > 8 or isinstance(obj, (types.ModuleType, type, types.FunctionType)):
                     continue
                 kids = []
@@ -1024,6 +1029,8 @@ def build(tr, watch, leaves):
             _optimizer_state_is(G, p, t, name, watch)
         elif p is not None:
             G.path_is(p, t, f"{name} is the tensor captured (re-resolved through its owner)")
+        for alias in watch.tensor_alias.get(id(t), ()):  # tied: every slot still holds it
+            G.path_is(alias, t, f"{alias.name()} is {name} (tied when captured)")
         else:
             G.unowned.append(name)
         k = c.const(t)
@@ -1220,6 +1227,11 @@ def build(tr, watch, leaves):
     G.skipped = list(watch.skipped) + [f"{a}: its values" for a in watch.big_arrays]
     G.build()
     return G
+
+
+def _in_slot(p):
+    """Is ``p`` a module's parameter or buffer slot (``...._parameters['weight']``)?"""
+    return len(p.steps) >= 2 and p.steps[-2] in (("a", "_parameters"), ("a", "_buffers"))
 
 
 def _state_entry(p):

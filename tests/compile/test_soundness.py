@@ -1390,3 +1390,40 @@ def test_ops_whose_result_a_graph_cannot_hold_are_refused(op, what):
     ts(x)  # the warm-up call runs eagerly
     with pytest.raises(jg.TraceError, match=what):
         ts(x)
+
+
+class _Tied(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(5, 4)
+        self.out = nn.Linear(4, 5, bias=False)
+        self.out.weight = self.emb.weight  # weight tying
+
+    def forward(self, x):
+        return self.out(self.emb(x).tanh())
+
+
+def test_untying_a_tied_weight_after_capture():
+    """``out.weight`` and ``emb.weight`` were one Parameter when the step was captured; after
+    ``model.out.weight = nn.Parameter(...)`` eager mode uses two tensors (and the optimizer
+    trains only the embedding). The guard named the tensor by its first path only, so the
+    compiled step went on training the tied pair; now every module slot holding a state
+    tensor is guarded."""
+
+    def build():
+        model = _Tied()
+        env = train_env(model_fn=lambda: model)
+
+        def args(i):
+            r = np.random.default_rng(i)
+            return jg.tensor(r.integers(0, 5, 6)), jg.tensor(r.integers(0, 5, 6))
+
+        def change(i):
+            if i == 4:
+                model.out.weight = nn.Parameter(model.emb.weight.detach() * 0.5)
+
+        env.args, env.change = args, change
+        return env
+
+    step = check(build, must_compile=True)
+    assert step.stats["captures"] >= 2

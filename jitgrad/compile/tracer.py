@@ -196,12 +196,15 @@ class Tracer:
         return c
 
     def set_grad(self, t, value):
+        k = id(t._data)
         if (
             id(t) not in self.arg_index
-            and id(t._data) in self.vals
-            and id(t._data) not in self.state
+            and k in self.vals
+            and (k not in self.state or self.g.inputs[self.state[k]].kind == "arg")
+            and not any(s is t for s in self.known)
         ):
-            # a leaf the step itself created (``x.clone().requires_grad_()``): its .grad lives
+            # a leaf the step itself created (``x.clone().requires_grad_()``, or
+            # ``x.detach().requires_grad_()`` sharing an argument's memory): its .grad lives
             # and dies with this call, like the tensor; guarding it would fail at every call
             return
         self._first_sight(t)

@@ -1065,9 +1065,11 @@ def test_global_number_guards_keep_nan_inf_zero_sign_and_type(backend):
     G_VALUE = 2.0
 
 
-def test_leaf_created_inside_the_step_gets_no_grad_guard():
+@pytest.mark.parametrize("how", ["clone", "detach"])
+def test_leaf_created_inside_the_step_gets_no_grad_guard(how):
     """A gradient penalty: ``x.clone().requires_grad_()`` inside the step is a new leaf at
-    every call; its .grad (set by backward) is not state, so the variant keeps holding."""
+    every call; its .grad (set by backward) is not state, so the variant keeps holding.
+    ``x.detach()`` shares the argument's memory: the same (it was recaptured every call)."""
 
     def build():
         model = mlp()
@@ -1075,7 +1077,7 @@ def test_leaf_created_inside_the_step_gets_no_grad_guard():
 
         def step(x, y):
             opt.zero_grad()
-            x = x.clone().requires_grad_(True)
+            x = (x.clone() if how == "clone" else x.detach()).requires_grad_(True)
             loss = jg.nn.functional.cross_entropy(model(x), y)
             (g,) = jg.autograd.grad(loss, x, create_graph=True)
             total = loss + (g**2).sum()

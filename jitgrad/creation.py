@@ -495,7 +495,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
         raise RuntimeError(
             "multinomial: probability tensor contains either `inf`, `nan` or element < 0"
         )
-    rows = w.reshape(-1, n)
+    rows = w.reshape(input.shape[0] if input.ndim == 2 else 1, n)  # n may be 0
     if (rows.sum(-1) <= 0).any():
         raise RuntimeError(
             "multinomial: invalid multinomial distribution (sum of probabilities <= 0)"

@@ -54,6 +54,11 @@ def gradcheck(
     """True when ``func``'s gradients match finite differences at ``inputs``."""
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     diff = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
+    if not diff:
+        raise ValueError(
+            "gradcheck expects at least one input tensor to require gradient, but none of them "
+            "have requires_grad=True."
+        )
     for x in diff:
         if x.dtype.name != "float64":
             import warnings

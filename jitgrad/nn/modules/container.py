@@ -312,6 +312,10 @@ class ParameterDict(Module):
             self.update(parameters)
 
     def __getitem__(self, key):
+        if key not in self._parameters:
+            from ..._errors import KeyAttributeError
+
+            raise KeyAttributeError(f"'ParameterDict' object has no attribute '{key}'")
         return self._parameters[key]
 
     def __setitem__(self, key, value):
@@ -344,8 +348,16 @@ class ParameterDict(Module):
         return self._parameters.items()
 
     def update(self, parameters):
-        """Add every (key, parameter) pair."""
-        items = parameters.items() if hasattr(parameters, "items") else parameters
+        """Add every (key, parameter) pair; a plain dict's keys in sorted order (as torch; an
+        OrderedDict or ParameterDict keeps its order)."""
+        import collections.abc
+
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            items = parameters.items()
+        elif isinstance(parameters, collections.abc.Mapping):
+            items = sorted(parameters.items())
+        else:
+            items = parameters
         for k, v in items:
             self[k] = v
 

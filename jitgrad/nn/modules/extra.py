@@ -348,6 +348,11 @@ class MultiheadAttention(Module):
         average_attn_weights=True,
         is_causal=False,
     ):
+        if is_causal and attn_mask is None:  # torch: the flag is a hint about the mask
+            raise RuntimeError(
+                "Need attn_mask if specifying the is_causal hint. You may use the Transformer "
+                "module method `generate_square_subsequent_mask` to create this mask."
+            )
         if query.ndim not in (2, 3):
             raise AssertionError(
                 "MultiheadAttention: query should be unbatched 2D or batched 3D tensor but "
@@ -400,10 +405,6 @@ class MultiheadAttention(Module):
         mask = None
         if attn_mask is not None:
             mask = attn_mask if attn_mask.ndim == 3 else attn_mask.unsqueeze(0)
-        if is_causal and attn_mask is None:
-            from ... import tensor as _t
-
-            mask = _t(np.triu(np.ones((L, S), dtype=bool), 1)).unsqueeze(0)
         if mask is not None:
             if mask.dtype.name == "bool":
                 scores = scores.masked_fill(mask, float("-inf"))

@@ -162,6 +162,12 @@ def jacobian(
             'function has more outputs than inputs, "forward-mode" tends to be more performant. '
             'Otherwise, prefer to use "reverse-mode".'
         )
+    if strategy == "forward-mode" and create_graph:
+        raise NotImplementedError(
+            'jacobian: `create_graph=True` and `strategy="forward-mode"` are not supported '
+            "together (yet). Please either set `create_graph=False` or "
+            '`strategy="reverse-mode"`.'
+        )
     if strategy == "forward-mode" and not vectorize:
         raise NotImplementedError(
             "Computing Jacobian using forward-AD or forward-over-reverse Hessian is only "
@@ -216,6 +222,7 @@ def hessian(
 
     def grad_fn(*x):
         out = func(*x)
+        _as_tuple(out, "outputs of the user-provided function", "hessian")  # torch's TypeError
         if not isinstance(out, Tensor) or out.numel() != 1:
             raise RuntimeError(
                 "The function given to hessian should return a single Tensor with a single element"

@@ -5,6 +5,7 @@ after ``jitgrad.trace`` compiled the step.
 """
 
 import math
+import types
 import warnings
 from collections import Counter
 
@@ -76,11 +77,23 @@ class LRScheduler:
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self):
-        """Every attribute except the optimizer (and functions), as plain Python values."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+        """Every attribute except the optimizer, as plain Python values; lr functions as torch
+        saves them (None for a function, the attribute dict of a callable object)."""
+        sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+        if "lr_lambdas" in self.__dict__:
+            sd["lr_lambdas"] = [
+                None if isinstance(f, types.FunctionType) else dict(vars(f))
+                for f in self.lr_lambdas
+            ]
+        return sd
 
     def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        fns = state_dict.pop("lr_lambdas", None)
         self.__dict__.update(state_dict)
+        for f, d in zip(getattr(self, "lr_lambdas", ()), fns or ()):
+            if d is not None:
+                vars(f).update(d)
 
 
 _LRScheduler = LRScheduler

@@ -257,3 +257,64 @@ def test_integer_remainder_by_zero_fill_values_and_type_strings():
     with pytest.raises(ValueError, match="invalid type: 'foo'"):
         jitgrad.ones(2).type("foo")
     assert jitgrad.ones(2).type("torch.DoubleTensor").dtype == jitgrad.float64
+
+
+def test_attention_with_other_key_value_widths_is_sdpa_of_the_projections():
+    rng = np.random.default_rng(0)
+    m = nn.MultiheadAttention(4, 2, kdim=3, vdim=5, batch_first=True)
+    names = [n for n, _ in m.named_parameters()]
+    assert names == [
+        "q_proj_weight",
+        "k_proj_weight",
+        "v_proj_weight",
+        "in_proj_bias",
+        "out_proj.weight",
+        "out_proj.bias",
+    ]  # torch's layout; in_proj_weight is None
+    assert m.in_proj_weight is None and tuple(m.v_proj_weight.shape) == (4, 5)
+    with jitgrad.no_grad():
+        m.in_proj_bias.copy_(jitgrad.tensor(rng.standard_normal(12).astype(np.float32)))
+    q, k, v = (
+        jitgrad.tensor(rng.standard_normal(s).astype(np.float32))
+        for s in [(1, 2, 4), (1, 3, 3), (1, 3, 5)]
+    )
+    out, _ = m(q, k, v)
+    F = nn.functional
+    bq, bk, bv = m.in_proj_bias.chunk(3)
+
+    def heads(x, w, b):  # (1, n, 4) -> (1, 2 heads, n, 2)
+        return F.linear(x, w, b).reshape(1, -1, 2, 2).transpose(1, 2)
+
+    a = F.scaled_dot_product_attention(
+        heads(q, m.q_proj_weight, bq), heads(k, m.k_proj_weight, bk), heads(v, m.v_proj_weight, bv)
+    )
+    want = m.out_proj(a.transpose(1, 2).reshape(1, 2, 4))
+    np.testing.assert_allclose(out.detach().numpy(), want.detach().numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(AssertionError, match=r"expecting key weights shape of \(4, 4\)"):
+        m(q, jitgrad.ones(1, 3, 4), v)
+
+
+def test_lambda_state_dict_pad_side_param_list_index_and_gradgradcheck_inputs():
+    opt = _opt()
+
+    class Scale:  # a callable object: torch saves its attributes
+        def __init__(self):
+            self.k = 0.5
+
+        def __call__(self, e):
+            return self.k**e
+
+    sch = S.LambdaLR(opt, Scale())
+    sd = sch.state_dict()
+    assert sd["lr_lambdas"] == [{"k": 0.5}]
+    assert S.LambdaLR(_opt(), lambda e: 1.0).state_dict()["lr_lambdas"] == [None]
+    other = S.LambdaLR(_opt(), Scale())
+    other.load_state_dict({**sd, "lr_lambdas": [{"k": 0.25}]})
+    assert other.lr_lambdas[0].k == 0.25 and callable(other.lr_lambdas[0])
+    with pytest.raises(RuntimeError, match="padding_side to be one of left or right, but got mid"):
+        rnn_utils.pad_sequence([jitgrad.ones(2)], padding_side="middle")
+    pl = nn.ParameterList([nn.Parameter(jitgrad.ones(1))])
+    with pytest.raises(IndexError, match="index 5 is out of range"):
+        pl[5] = nn.Parameter(jitgrad.ones(1))
+    with pytest.raises(ValueError, match="at least one input tensor to require gradient"):
+        jitgrad.autograd.gradgradcheck(lambda a: a * 2, (jitgrad.ones(1, dtype=jitgrad.float64),))

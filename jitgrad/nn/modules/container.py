@@ -284,7 +284,10 @@ class ParameterList(Module):
         return self._parameters[str(idx % n)]
 
     def __setitem__(self, idx, value):
-        self.register_parameter(str(idx % len(self)), self._as_param(value))
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range")
+        self.register_parameter(str(idx % n), self._as_param(value))
 
     def __len__(self):
         return self._size

@@ -61,6 +61,10 @@ class PackedSequence:
 
 def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="right"):
     """Stack tensors of shape (L_i, *) into (L_max, N, *) (or (N, L_max, *)), padded."""
+    if padding_side not in ("left", "right"):
+        raise RuntimeError(
+            f"Expected padding_side to be one of left or right, but got {padding_side}."
+        )
     seqs = list(sequences)
     if not seqs:
         raise RuntimeError("received an empty list of sequences")

@@ -20,6 +20,10 @@ class ValueAssertionError(ValueError, AssertionError):
     """A bad value where PyTorch asserts (AssertionError) and jitgrad raised ValueError."""
 
 
+class IndexTypeError(IndexError, TypeError):
+    """An index of a wrong type where PyTorch raises TypeError (a str or bytes index)."""
+
+
 class KeyAttributeError(KeyError, AttributeError):
     """A missing key where PyTorch raises AttributeError (its ParameterDict reads attributes)."""
 
@@ -37,5 +41,6 @@ __all__ = [
     "TypeRuntimeError",
     "ValueAssertionError",
     "KeyAttributeError",
+    "IndexTypeError",
     "NotImplementedDtypeError",
 ]

@@ -257,6 +257,10 @@ def test_integer_remainder_by_zero_fill_values_and_type_strings():
     with pytest.raises(ValueError, match="invalid type: 'foo'"):
         jitgrad.ones(2).type("foo")
     assert jitgrad.ones(2).type("torch.DoubleTensor").dtype == jitgrad.float64
+    with pytest.raises(TypeError):  # torch: a str index is a TypeError, a float one IndexError
+        jitgrad.ones(3)["a"]
+    with pytest.raises(IndexError):
+        jitgrad.ones(3)[1.5]
 
 
 def test_attention_with_other_key_value_widths_is_sdpa_of_the_projections():

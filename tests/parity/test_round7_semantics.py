@@ -322,3 +322,24 @@ def test_lambda_state_dict_pad_side_param_list_index_and_gradgradcheck_inputs():
         pl[5] = nn.Parameter(jitgrad.ones(1))
     with pytest.raises(ValueError, match="at least one input tensor to require gradient"):
         jitgrad.autograd.gradgradcheck(lambda a: a * 2, (jitgrad.ones(1, dtype=jitgrad.float64),))
+
+
+def test_full_backward_hook_grad_output_none_for_unused_output_zeros_and_no_grad():
+    class Two(nn.Module):
+        def forward(self, a, b):
+            return a * b, a + b
+
+    rec = []
+    m = Two()
+    m.register_full_backward_hook(lambda mod, gi, go: rec.append((gi, go)))
+    a = jitgrad.tensor([1.0, 2.0], requires_grad=True)
+    b = jitgrad.tensor([3.0, 4.0])
+    x, _ = m(a, b)
+    x.sum().backward()  # only the first output gets a gradient
+    (gi, go) = rec[0]
+    assert go[0].tolist() == [1, 1] and go[1] is None
+    assert gi[0].tolist() == [3, 4]  # d(a*b)/da = b
+    assert gi[1].tolist() == [0, 0]  # b needs no gradient: torch passes zeros
+    with jitgrad.no_grad():  # evaluation with hooks registered: no graph, no hook, no error
+        y, _ = m(a, b)
+    assert not y.requires_grad and len(rec) == 1

@@ -735,6 +735,7 @@ class Module:
                 r = hook(self, args)
                 if r is not None:
                     args = r if isinstance(r, tuple) else (r,)
+        bw = bw and STATE.enabled  # no graph under no_grad: nothing to hook (as torch)
         if bw:
             args, state = _backward_inputs(self, args)
         kw_post = d.get("_forward_hooks_with_kwargs", ())
@@ -799,6 +800,8 @@ class _BackwardState:
         self.grad_output = None
         self.grad_input = [None] * n_in
         self.pending = 0
+        self.got = None  # output index -> gradient, as they arrive
+        self.n_out = 0
 
 
 def _backward_inputs(module, args):
@@ -820,6 +823,15 @@ def _backward_inputs(module, args):
             k += 1
         else:
             new.append(a)
+    if st.pending:  # torch: tensor inputs that need no gradient get zeros beside the others
+        from ...creation import zeros_like
+
+        k = 0
+        for a in args:
+            if isinstance(a, Tensor):
+                if not a.requires_grad:
+                    st.grad_input[k] = zeros_like(a)
+                k += 1
     return tuple(new), st
 
 
@@ -828,7 +840,10 @@ def _input_hook(module, st, k):
         st.grad_input[k] = g
         st.pending -= 1
         if st.pending == 0:
-            gi = _call_backward_hooks(module, tuple(st.grad_input), st.grad_output)
+            go = st.grad_output
+            if go is None and st.got is not None:  # some outputs got no gradient: None there
+                go = tuple(st.got.get(j) for j in range(st.n_out))
+            gi = _call_backward_hooks(module, tuple(st.grad_input), go)
             if gi is not None:
                 return gi[k]
         return None
@@ -864,6 +879,7 @@ def _backward_outputs(module, out, st):
     if not tens:
         return out
     got = {}
+    st.got, st.n_out = got, len(tens)
 
     def make(i):
         def hook(g):

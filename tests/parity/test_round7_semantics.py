@@ -343,3 +343,18 @@ def test_full_backward_hook_grad_output_none_for_unused_output_zeros_and_no_grad
     with jitgrad.no_grad():  # evaluation with hooks registered: no graph, no hook, no error
         y, _ = m(a, b)
     assert not y.requires_grad and len(rec) == 1
+
+
+def test_multilabel_margin_loss_sums_hinges_over_target_and_other_classes():
+    x = jitgrad.tensor([[0.1, 0.2, 0.4, 0.8]], dtype=jitgrad.float64, requires_grad=True)
+    y = jitgrad.tensor([[3, 0, -1, 1]])  # labels {3, 0}: the -1 ends the list
+    loss = nn.functional.multilabel_margin_loss(x, y)
+    # targets 3, 0 against others 1, 2: (0.4 + 0.6 + 1.1 + 1.3) / 4 classes
+    assert loss.item() == pytest.approx(3.4 / 4)
+    loss.backward()
+    assert x.grad[0].tolist() == pytest.approx([-0.5, 0.5, 0.5, -0.5])  # 2 hinges x 1/4 each
+    assert nn.MultiLabelMarginLoss(reduction="none")(x, jitgrad.full((1, 4), -1)).tolist() == [0]
+    with pytest.raises(RuntimeError, match=r"inconsistent target size: \[1, 2\] for input of size"):
+        nn.functional.multilabel_margin_loss(x, jitgrad.zeros(1, 2, dtype=jitgrad.int64))
+    with pytest.raises(RuntimeError, match="'target' is out of range"):
+        nn.functional.multilabel_margin_loss(x, jitgrad.full((1, 4), 4))

@@ -20,6 +20,17 @@ class ValueAssertionError(ValueError, AssertionError):
     """A bad value where PyTorch asserts (AssertionError) and jitgrad raised ValueError."""
 
 
+class IndexTypeError(IndexError, TypeError):
+    """An index of a wrong type where PyTorch raises TypeError (a str or bytes index)."""
+
+
+class KeyAttributeError(KeyError, AttributeError):
+    """A missing key where PyTorch raises AttributeError (its ParameterDict reads attributes)."""
+
+    def __str__(self):  # KeyError's str() quotes its argument; AttributeError's does not
+        return str(self.args[0]) if self.args else ""
+
+
 class NotImplementedDtypeError(NotImplementedError):
     """An op given a dtype it has no kernel for (PyTorch: NotImplementedError, a RuntimeError)."""
 
@@ -29,5 +40,7 @@ __all__ = [
     "ValueRuntimeError",
     "TypeRuntimeError",
     "ValueAssertionError",
+    "KeyAttributeError",
+    "IndexTypeError",
     "NotImplementedDtypeError",
 ]

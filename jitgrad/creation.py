@@ -1,5 +1,7 @@
 """Tensor creation and random sampling (one global, seedable generator)."""
 
+import numbers
+
 import numpy as np
 
 from . import _dtype
@@ -132,6 +134,13 @@ def check_fill_value(value, dtype):
 def _filled(op, size, value, dtype, requires_grad, device=None):
     _check_device(device, op)
     if op not in ("zeros", "ones"):  # 0 and 1 fit every dtype
+        if isinstance(value, Tensor):
+            value = value.item()
+        elif not isinstance(value, (numbers.Number, np.generic)):
+            raise TypeError(
+                f"{op}(): argument 'fill_value' (position 2) must be Number, not "
+                f"{type(value).__name__}"
+            )
         value = check_fill_value(value, dtype)
     return _new(np.full(_size(op, size), value, dtype=dtype), requires_grad)
 
@@ -504,7 +513,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
         raise RuntimeError(
             "multinomial: probability tensor contains either `inf`, `nan` or element < 0"
         )
-    rows = w.reshape(-1, n)
+    rows = w.reshape(input.shape[0] if input.ndim == 2 else 1, n)  # n may be 0
     if (rows.sum(-1) <= 0).any():
         raise RuntimeError(
             "multinomial: invalid multinomial distribution (sum of probabilities <= 0)"

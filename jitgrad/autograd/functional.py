@@ -21,6 +21,40 @@ def _as_tuple(x, what, fn):
     )
 
 
+def _check_v(vs, like):
+    """torch's checks of the vector ``v`` against the tensors it multiplies."""
+    if len(vs) != len(like):
+        raise RuntimeError(
+            f"v is a tuple of invalid length: should be {len(like)} but got {len(vs)}."
+        )
+    for v, x in zip(vs, like):
+        if tuple(v.shape) != tuple(x.shape):
+            raise RuntimeError(f"v has invalid size: should be {x.shape} but got {v.shape}.")
+
+
+def _strict_outputs(outs, strict):
+    """In strict mode every output must depend differentiably on the inputs (torch)."""
+    if strict:
+        for i, o in enumerate(outs):
+            if not o.requires_grad:
+                raise RuntimeError(
+                    f"Output {i} of the user-provided function does not require gradients. The "
+                    "outputs must be computed in a differentiable manner from the input when "
+                    "running in strict mode."
+                )
+
+
+def _strict_grads(grads, strict, what):
+    """In strict mode a gradient that is None (independent of an input) is an error."""
+    if strict:
+        for i, g in enumerate(grads):
+            if g is None:
+                raise RuntimeError(
+                    f"The {what} of the user-provided function is independent of input {i}. "
+                    "This is not allowed in strict mode."
+                )
+
+
 def _prepare(inputs, create_graph):
     out = []
     for t in inputs:
@@ -57,8 +91,10 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
     with enable_grad():
         inp = _prepare(inputs, create_graph)
         outs, out_tup = _as_tuple(func(*inp), "outputs of the user-provided function", "vjp")
+        _strict_outputs(outs, strict)
         if v is not None:
             vs, _ = _as_tuple(v, "v", "vjp")
+            _check_v(vs, outs)
         else:
             for o in outs:
                 if o.numel() != 1:
@@ -67,7 +103,9 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
                         "single Tensor with a single element."
                     )
             vs = None
-        g = _fill(_grads(outs, inp, vs, create_graph), inp)
+        g = _grads(outs, inp, vs, create_graph)
+        _strict_grads(g, strict, "output")
+        g = _fill(g, inp)
     res_o = tuple(_post(o, create_graph) for o in outs)
     res_g = tuple(_post(x, create_graph) for x in g)
     return (res_o if out_tup else res_o[0]), (res_g if tup else res_g[0])
@@ -102,9 +140,11 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
         vs = (inputs[0].new_ones(inputs[0].shape),)
     else:
         vs, _ = _as_tuple(v, "v", "jvp")
+        _check_v(vs, inputs)
     with enable_grad():
         inp = _prepare(inputs, create_graph)
         outs, out_tup = _as_tuple(func(*inp), "outputs of the user-provided function", "jvp")
+        _strict_outputs(outs, strict)
         jv = jvp_by_double_backward(outs, inp, vs, create_graph)
         jv = _fill(jv, outs)
     res_o = tuple(_post(o, create_graph) for o in outs)
@@ -116,10 +156,28 @@ def jacobian(
     func, inputs, create_graph=False, strict=False, vectorize=False, strategy="reverse-mode"
 ):
     """d func(inputs) / d inputs: a Tensor of shape ``out.shape + in.shape`` (tuples nest)."""
+    if strategy not in ("forward-mode", "reverse-mode"):
+        raise AssertionError(
+            'Expected strategy to be either "forward-mode" or "reverse-mode". Hint: If your '
+            'function has more outputs than inputs, "forward-mode" tends to be more performant. '
+            'Otherwise, prefer to use "reverse-mode".'
+        )
+    if strategy == "forward-mode" and create_graph:
+        raise NotImplementedError(
+            'jacobian: `create_graph=True` and `strategy="forward-mode"` are not supported '
+            "together (yet). Please either set `create_graph=False` or "
+            '`strategy="reverse-mode"`.'
+        )
+    if strategy == "forward-mode" and not vectorize:
+        raise NotImplementedError(
+            "Computing Jacobian using forward-AD or forward-over-reverse Hessian is only "
+            "implemented for `vectorize=True`."
+        )
     inputs, tup = _as_tuple(inputs, "inputs", "jacobian")
     with enable_grad():
         inp = _prepare(inputs, create_graph)
         outs, out_tup = _as_tuple(func(*inp), "outputs of the user-provided function", "jacobian")
+        _strict_outputs(outs, strict)
         jac = []
         for o in outs:
             flat = o.reshape(-1)
@@ -135,6 +193,7 @@ def jacobian(
                     )
                 else:
                     g = (None,) * len(inp)
+                _strict_grads(g, strict, "jacobian")
                 for k, (gk, x) in enumerate(zip(g, inp)):
                     rows[k].append(zeros_like(x) if gk is None else gk)
             per_in = []
@@ -163,6 +222,7 @@ def hessian(
 
     def grad_fn(*x):
         out = func(*x)
+        _as_tuple(out, "outputs of the user-provided function", "hessian")  # torch's TypeError
         if not isinstance(out, Tensor) or out.numel() != 1:
             raise RuntimeError(
                 "The function given to hessian should return a single Tensor with a single element"
@@ -170,20 +230,20 @@ def hessian(
         g = _fill(_grads((out,), x, None, create_graph=True), x)
         return g if tup else g[0]
 
-    return jacobian(grad_fn, inputs if tup else inputs[0], create_graph=create_graph)
+    return jacobian(grad_fn, inputs if tup else inputs[0], create_graph=create_graph, strict=strict)
 
 
 def vhp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func(inputs), v^T H)`` for a scalar ``func``."""
-    return _hv("vhp", func, inputs, v, create_graph)
+    return _hv("vhp", func, inputs, v, create_graph, strict)
 
 
 def hvp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func(inputs), H v)`` for a scalar ``func`` (H symmetric, so ``v^T H`` transposed)."""
-    return _hv("hvp", func, inputs, v, create_graph)
+    return _hv("hvp", func, inputs, v, create_graph, strict)
 
 
-def _hv(name, func, inputs, v, create_graph):
+def _hv(name, func, inputs, v, create_graph, strict=False):
     inputs, tup = _as_tuple(inputs, "inputs", name)
     if v is None:
         if len(inputs) != 1 or inputs[0].numel() != 1:
@@ -194,6 +254,7 @@ def _hv(name, func, inputs, v, create_graph):
         vs = (inputs[0].new_ones(inputs[0].shape),)
     else:
         vs, _ = _as_tuple(v, "v", name)
+        _check_v(vs, inputs)
     with enable_grad():
         inp = _prepare(inputs, create_graph)
         out = func(*inp)
@@ -202,6 +263,7 @@ def _hv(name, func, inputs, v, create_graph):
                 f"The Tensor returned by the function given to {name} should contain a single "
                 "element"
             )
+        _strict_outputs((out,), strict)
         g = _grads((out,), inp, None, create_graph=True)
         pairs = [(gi, vi) for gi, vi in zip(g, vs) if gi is not None and gi.requires_grad]
         if pairs:

@@ -53,7 +53,7 @@ def gradcheck(
 ):
     """True when ``func``'s gradients match finite differences at ``inputs``."""
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
-    diff = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
+    diff = _differentiable(inputs)
     for x in diff:
         if x.dtype.name != "float64":
             import warnings
@@ -96,6 +96,17 @@ def gradcheck(
     return True
 
 
+def _differentiable(inputs):
+    """The inputs that require grad; torch's ValueError when there are none."""
+    diff = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
+    if not diff:
+        raise ValueError(
+            "gradcheck expects at least one input tensor to require gradient, but none of them "
+            "have requires_grad=True."
+        )
+    return diff
+
+
 def gradgradcheck(
     func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, **kw
 ):
@@ -103,6 +114,7 @@ def gradgradcheck(
     from .engine import grad
 
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    _differentiable(inputs)
     outs = _tup(func(*inputs))
     if grad_outputs is None:
         rng = np.random.default_rng(0)

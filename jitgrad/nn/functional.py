@@ -1721,6 +1721,35 @@ def multi_margin_loss(
     return _red(loss, reduction, "multi_margin_loss")
 
 
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Multi-label hinge loss: each row of ``target`` lists class indices, ended by the first -1;
+    ``sum over targets j and non-targets i of max(0, 1 - (x[j] - x[i])) / C``."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape) or input.ndim not in (1, 2):
+        raise RuntimeError(
+            f"inconsistent target size: {list(target.shape)} for input of size: {list(input.shape)}"
+        )
+    target._check_concrete("multilabel_margin_loss target")  # the label sets are read here
+    x = input if input.ndim == 2 else input.unsqueeze(0)
+    t = np.asarray(target._data).reshape(x.shape).astype(np.int64)
+    n, c = x.shape
+    if ((t < -1) | (t >= c)).any():
+        raise RuntimeError("argument #2 'target' is out of range")
+    valid = np.cumprod(t != -1, axis=1).astype(bool)  # labels before the first -1
+    is_target = np.zeros((n, c), bool)
+    rows = np.nonzero(valid)[0]
+    is_target[rows, t[valid]] = True
+    from ..tensor import _wrap
+
+    xy = x.gather(1, _wrap(np.where(valid, t, 0)))  # (N, J): the target classes' scores
+    m = relu(1 - xy.unsqueeze(2) + x.unsqueeze(1))  # (N, J, C)
+    keep = _wrap((valid[:, :, None] & ~is_target[:, None, :]).astype(x._data.dtype))
+    loss = (m * keep).sum((1, 2)) / c
+    if input.ndim == 1:
+        loss = loss.squeeze(0)
+    return _red(loss, reduction, "multilabel_margin_loss")
+
+
 # PyTorch's grad_fn names for the layers and losses composed above
 def _labelled_fn(fn, name, when=None, shown=None):
     """``fn`` whose result's grad_fn shows PyTorch's name (and, with ``shown(*args)``, the
@@ -1857,6 +1886,7 @@ __all__ += [
     "gaussian_nll_loss",
     "multilabel_soft_margin_loss",
     "multi_margin_loss",
+    "multilabel_margin_loss",
 ]
 
 

@@ -152,6 +152,8 @@ def _type(self, dtype=None, non_blocking=False, **kwargs):
 
             check_device("cuda", "type")
         dtype = LEGACY_TYPES[dtype.split(".")[-1]]
+    elif isinstance(dtype, str):  # torch: a string names a tensor type, never a device
+        raise ValueError(f"invalid type: '{dtype}'")
     if isinstance(dtype, type) and hasattr(dtype, "np_dtype"):
         dtype = dtype.np_dtype
     return to(self, dtype)

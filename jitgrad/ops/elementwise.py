@@ -683,9 +683,26 @@ bitwise_and = _predicate("bitwise_and", np.bitwise_and, "&", api=False)
 bitwise_or = _predicate("bitwise_or", np.bitwise_or, "|", api=False)
 bitwise_xor = _predicate("bitwise_xor", np.bitwise_xor, "^", api=False)
 floor_divide = _predicate("floor_divide", np.floor_divide, "//")
+
+
+def _int_checked(name, ref):
+    """``ref`` that raises torch's error for an integer divisor of 0 (NumPy gives 0 and warns)."""
+
+    def impl(a, b):
+        if np.asarray(b).dtype.kind in "iu" and np.asarray(a).dtype.kind in "iu" and not np.all(b):
+            raise RuntimeError(
+                f"ZeroDivisionError: integer division by zero ({name} on "
+                f"{np.result_type(a, b).name} tensors)"
+            )
+        return ref(a, b)
+
+    impl.__name__ = name
+    return impl
+
+
 remainder = _binary(
     "remainder",
-    np.remainder,
+    _int_checked("remainder", np.remainder),
     lambda g, o, a, b: (sum_to(g, a._data.shape), sum_to(-g * floor_divide(a, b), b._data.shape)),
     "({0} % {1})",
     saves=(0, 1),
@@ -693,7 +710,7 @@ remainder = _binary(
 )
 fmod = _binary(
     "fmod",
-    np.fmod,
+    _int_checked("fmod", np.fmod),
     lambda g, o, a, b: (sum_to(g, a._data.shape), sum_to(-g * trunc(a / b), b._data.shape)),
     "math.fmod({0}, {1})",
     api={"inplace": True},

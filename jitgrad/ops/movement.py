@@ -579,7 +579,11 @@ def _parse_index(x, idx, op="index"):
                     f"{it.dtype})"
                 )
         else:
-            raise IndexError(
+            from .._errors import IndexTypeError
+
+            # torch: a str/bytes index is a TypeError (it tries to build a tensor of it)
+            cls = IndexTypeError if isinstance(it, (str, bytes)) else IndexError
+            raise cls(
                 f"{op}: only integers, slices (`:`), ellipsis (`...`), None and long or byte "
                 f"Variables are valid indices (got {type(it).__name__})"
             )

@@ -5,6 +5,7 @@ after ``jitgrad.trace`` compiled the step.
 """
 
 import math
+import types
 import warnings
 from collections import Counter
 
@@ -48,6 +49,14 @@ class LRScheduler:
     @replayed  # inside a traced step, every compiled call runs it again
     def step(self, epoch=None):
         """Advance one epoch (or jump to ``epoch``) and write the new lrs into the groups."""
+        if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
+            warnings.warn(
+                "Detected call of `lr_scheduler.step()` before `optimizer.step()`. You should "
+                "call them in this order: `optimizer.step()` before `lr_scheduler.step()`, "
+                "else the first value of the learning rate schedule is skipped.",
+                UserWarning,
+                stacklevel=2,
+            )
         self._step_count += 1
         if epoch is None:
             self.last_epoch += 1
@@ -68,14 +77,50 @@ class LRScheduler:
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self):
-        """Every attribute except the optimizer (and functions), as plain Python values."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+        """Every attribute except the optimizer, as plain Python values; lr functions as torch
+        saves them (None for a function, the attribute dict of a callable object)."""
+        sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+        if "lr_lambdas" in self.__dict__:
+            sd["lr_lambdas"] = [
+                None if isinstance(f, types.FunctionType) else dict(vars(f))
+                for f in self.lr_lambdas
+            ]
+        return sd
 
     def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        fns = state_dict.pop("lr_lambdas", None)
         self.__dict__.update(state_dict)
+        for f, d in zip(getattr(self, "lr_lambdas", ()), fns or ()):
+            if d is not None:
+                vars(f).update(d)
 
 
 _LRScheduler = LRScheduler
+
+
+def _per_group(name, optimizer, value):
+    """``value`` (one per param group, or one for all) as a list; torch's length error."""
+    n = len(optimizer.param_groups)
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(
+                f"{name} must have the same length as optimizer.param_groups. {name} has "
+                f"{len(value)} values, param_groups has {n}."
+            )
+        return list(value)
+    return [value] * n
+
+
+def _same_optimizer(kind, optimizer, schedulers):
+    """torch's check that ``schedulers`` all drive ``optimizer``."""
+    for i, sch in enumerate(schedulers):
+        if getattr(sch, "optimizer", None) is not optimizer:
+            raise ValueError(
+                f"{kind} expects all schedulers to belong to the same optimizer, but got "
+                f"scheduler {type(sch).__name__} at index {i} has {sch.optimizer}, which is "
+                f"different from {optimizer}."
+            )
 
 
 class LambdaLR(LRScheduler):
@@ -345,6 +390,7 @@ class SequentialLR(LRScheduler):
                 f"the number of milestone points, but got number of schedulers {len(schedulers)} "
                 f"and the number of milestones to be equal to {len(milestones)}"
             )
+        _same_optimizer("SequentialLR", optimizer, schedulers)
         self.optimizer = optimizer
         self._schedulers = list(schedulers)
         self._milestones = list(milestones)
@@ -394,12 +440,16 @@ class ChainedScheduler(LRScheduler):
     def __init__(self, schedulers, optimizer=None):
         self._schedulers = list(schedulers)
         self.optimizer = optimizer or self._schedulers[0].optimizer
+        _same_optimizer("ChainedScheduler", self.optimizer, self._schedulers)
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def step(self):
         for s in self._schedulers:
             s.step()
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    state_dict = SequentialLR.state_dict
+    load_state_dict = SequentialLR.load_state_dict
 
 
 class ReduceLROnPlateau(LRScheduler):
@@ -441,7 +491,8 @@ class ReduceLROnPlateau(LRScheduler):
         self.cooldown_counter = 0
         self.last_epoch = 0
         self._last_lr = [g["lr"] for g in optimizer.param_groups]
-        self.best = math.inf if mode == "min" else -math.inf
+        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self.best = self.mode_worse
         self.num_bad_epochs = 0
 
     def is_better(self, a, best):
@@ -566,7 +617,7 @@ class OneCycleLR(LRScheduler):
                 ),
             ]
         groups = optimizer.param_groups
-        max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * len(groups)
+        max_lrs = _per_group("max_lr", optimizer, max_lr)
         if last_epoch == -1:
             for lr, g in zip(max_lrs, groups):
                 g["initial_lr"] = lr / div_factor
@@ -638,13 +689,11 @@ class CyclicLR(LRScheduler):
         last_epoch=-1,
     ):
         groups = optimizer.param_groups
-        base_lrs = list(base_lr) if isinstance(base_lr, (list, tuple)) else [base_lr] * len(groups)
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
         if last_epoch == -1:
             for lr, g in zip(base_lrs, groups):
                 g["lr"] = lr
-        self.max_lrs = (
-            list(max_lr) if isinstance(max_lr, (list, tuple)) else ([max_lr] * len(groups))
-        )
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
         up = float(step_size_up)
         down = float(step_size_down) if step_size_down is not None else up
         self.total_size = up + down

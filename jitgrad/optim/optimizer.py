@@ -7,6 +7,7 @@ under a tracer); plain Python values decide only the structure (``if momentum !=
 """
 
 import copy
+import functools
 import warnings
 from collections import defaultdict
 
@@ -80,6 +81,21 @@ class Optimizer:
     # state dicts carry PyTorch's keys; jitgrad has one implementation and ignores them
     _flags = {}
     _key_order = ()  # PyTorch's order of the group keys (state dicts and repr show it)
+
+    def __init_subclass__(cls, **kwargs):
+        # every optimizer's step() (user subclasses too) marks the optimizer as stepped, so an
+        # lr scheduler stepped first can give torch's "before `optimizer.step()`" warning
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        if step is not None and not getattr(step, "_marks_opt_called", False):
+
+            @functools.wraps(step)
+            def marked(self, *args, **kw):
+                self._opt_called = True
+                return step(self, *args, **kw)
+
+            marked._marks_opt_called = True
+            cls.step = marked
 
     def __init__(self, params, defaults):
         full = dict(defaults)

@@ -284,7 +284,10 @@ class ParameterList(Module):
         return self._parameters[str(idx % n)]
 
     def __setitem__(self, idx, value):
-        self.register_parameter(str(idx % len(self)), self._as_param(value))
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range")
+        self.register_parameter(str(idx % n), self._as_param(value))
 
     def __len__(self):
         return self._size
@@ -312,6 +315,10 @@ class ParameterDict(Module):
             self.update(parameters)
 
     def __getitem__(self, key):
+        if key not in self._parameters:
+            from ..._errors import KeyAttributeError
+
+            raise KeyAttributeError(f"'ParameterDict' object has no attribute '{key}'")
         return self._parameters[key]
 
     def __setitem__(self, key, value):
@@ -344,8 +351,16 @@ class ParameterDict(Module):
         return self._parameters.items()
 
     def update(self, parameters):
-        """Add every (key, parameter) pair."""
-        items = parameters.items() if hasattr(parameters, "items") else parameters
+        """Add every (key, parameter) pair; a plain dict's keys in sorted order (as torch; an
+        OrderedDict or ParameterDict keeps its order)."""
+        import collections.abc
+
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            items = parameters.items()
+        elif isinstance(parameters, collections.abc.Mapping):
+            items = sorted(parameters.items())
+        else:
+            items = parameters
         for k, v in items:
             self[k] = v
 

@@ -314,21 +314,27 @@ class MultiheadAttention(Module):
         super().__init__()
         if embed_dim % num_heads:
             raise AssertionError("embed_dim must be divisible by num_heads")
-        if (
-            add_bias_kv
-            or add_zero_attn
-            or (kdim not in (None, embed_dim))
-            or (vdim not in (None, embed_dim))
-        ):
+        if add_bias_kv or add_zero_attn:
             raise NotImplementedError(
-                "MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim != embed_dim are "
-                "not supported by jitgrad"
+                "MultiheadAttention: add_bias_kv and add_zero_attn are not supported by jitgrad"
             )
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
+        self.kdim = embed_dim if kdim is None else kdim
+        self.vdim = embed_dim if vdim is None else vdim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.batch_first = batch_first
         self.head_dim = embed_dim // num_heads
-        self.in_proj_weight = Parameter(_wrap(np.empty((3 * embed_dim, embed_dim), np.float32)))
-        init.xavier_uniform_(self.in_proj_weight)
+        if self._qkv_same_embed_dim:  # torch's packed (3E, E) weight
+            self.in_proj_weight = Parameter(_wrap(np.empty((3 * embed_dim, embed_dim), np.float32)))
+            init.xavier_uniform_(self.in_proj_weight)
+            for n in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(n, None)
+        else:  # key/value of other widths: one (E, dim) weight each, as torch
+            for n, dim in (("q", embed_dim), ("k", self.kdim), ("v", self.vdim)):
+                w = Parameter(_wrap(np.empty((embed_dim, dim), np.float32)))
+                init.xavier_uniform_(w)
+                setattr(self, f"{n}_proj_weight", w)
+            self.register_parameter("in_proj_weight", None)
         if bias:
             self.in_proj_bias = Parameter(_wrap(np.zeros(3 * embed_dim, np.float32)))
         else:
@@ -348,6 +354,11 @@ class MultiheadAttention(Module):
         average_attn_weights=True,
         is_causal=False,
     ):
+        if is_causal and attn_mask is None:  # torch: the flag is a hint about the mask
+            raise RuntimeError(
+                "Need attn_mask if specifying the is_causal hint. You may use the Transformer "
+                "module method `generate_square_subsequent_mask` to create this mask."
+            )
         if query.ndim not in (2, 3):
             raise AssertionError(
                 "MultiheadAttention: query should be unbatched 2D or batched 3D tensor but "
@@ -384,9 +395,17 @@ class MultiheadAttention(Module):
                 f"was expecting embedding dimension of {self.embed_dim}, but got {E} "
                 f"(query of shape {list(query.shape)}, batch_first={self.batch_first})"
             )
-        w = self.in_proj_weight
         b = self.in_proj_bias
-        wq, wk, wv = w.chunk(3, 0)
+        if self._qkv_same_embed_dim:
+            wq, wk, wv = self.in_proj_weight.chunk(3, 0)
+        else:
+            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+            for name, wt, t in (("key", wk, k), ("value", wv, v)):
+                if wt.shape[1] != t.shape[-1]:
+                    raise AssertionError(
+                        f"expecting {name} weights shape of {(E, t.shape[-1])}, but got "
+                        f"{wt.shape} ({name} of shape {list(t.shape)})"
+                    )
         bq, bk, bv = b.chunk(3, 0) if b is not None else (None, None, None)
         h, d = self.num_heads, self.head_dim
 
@@ -400,10 +419,6 @@ class MultiheadAttention(Module):
         mask = None
         if attn_mask is not None:
             mask = attn_mask if attn_mask.ndim == 3 else attn_mask.unsqueeze(0)
-        if is_causal and attn_mask is None:
-            from ... import tensor as _t
-
-            mask = _t(np.triu(np.ones((L, S), dtype=bool), 1)).unsqueeze(0)
         if mask is not None:
             if mask.dtype.name == "bool":
                 scores = scores.masked_fill(mask, float("-inf"))
@@ -498,6 +513,17 @@ class MultiLabelSoftMarginLoss(_WeightedLoss):
 
     def forward(self, input, target):
         return F.multilabel_soft_margin_loss(input, target, self.weight, reduction=self.reduction)
+
+
+class MultiLabelMarginLoss(Module):
+    """Multi-label hinge loss (see ``functional.multilabel_margin_loss``)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__()
+        self.reduction = F._reduction(size_average, reduce, reduction)
+
+    def forward(self, input, target):
+        return F.multilabel_margin_loss(input, target, reduction=self.reduction)
 
 
 class MultiMarginLoss(_WeightedLoss):

@@ -40,17 +40,17 @@ def _type_name(v):
 class _RemovableHandle:
     _next_id = 0
 
-    def __init__(self, store, extra=None):
+    def __init__(self, store, *extra):
         self._store = store
-        self._extra = extra  # torch's extra dict: the with_kwargs flags of forward hooks
+        self._extra = extra  # torch's extra dicts: with_kwargs / always_call flags by hook id
         self.id = _RemovableHandle._next_id
         _RemovableHandle._next_id += 1
         hooks_changed()
 
     def remove(self):
         self._store.pop(self.id, None)
-        if self._extra is not None:
-            self._extra.pop(self.id, None)
+        for d in self._extra:
+            d.pop(self.id, None)
         hooks_changed()
 
     def __enter__(self):
@@ -58,6 +58,28 @@ class _RemovableHandle:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+# hooks every module runs (``nn.modules.module.register_module_forward_(pre_)hook``)
+_global_forward_pre_hooks = OrderedDict()
+_global_forward_hooks = OrderedDict()
+_global_forward_hooks_always_called = OrderedDict()
+
+
+def register_module_forward_pre_hook(hook):
+    """``hook(module, args)`` before every module's forward (before the module's own hooks)."""
+    h = _RemovableHandle(_global_forward_pre_hooks)
+    _global_forward_pre_hooks[h.id] = hook
+    return h
+
+
+def register_module_forward_hook(hook, *, always_call=False):
+    """``hook(module, args, output)`` after every module's forward (before its own hooks)."""
+    h = _RemovableHandle(_global_forward_hooks, _global_forward_hooks_always_called)
+    _global_forward_hooks[h.id] = hook
+    if always_call:
+        _global_forward_hooks_always_called[h.id] = True
+    return h
 
 
 class Module:
@@ -485,13 +507,45 @@ class Module:
                 keep_vars = args[2]
         if destination is None:
             destination = OrderedDict()
+        hooks = self.__dict__.get("_state_dict_hooks_", {})
+        for hook in list(hooks.get("pre", {}).values()):
+            hook(self, prefix, keep_vars)
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(
                     destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars
                 )
+        for hook in list(hooks.get("post", {}).values()):
+            r = hook(self, destination, prefix, {"version": getattr(type(self), "_version", 1)})
+            if r is not None:
+                raise RuntimeError("state_dict post-hook must return None")
         return destination
+
+    def _state_dict_hook(self, kind, hook):
+        d = self.__dict__.setdefault("_state_dict_hooks_", {}).setdefault(kind, OrderedDict())
+        h = _RemovableHandle(d)
+        d[h.id] = hook
+        return h
+
+    def register_state_dict_pre_hook(self, hook):
+        """``hook(module, prefix, keep_vars)`` before ``state_dict`` saves this module."""
+        return self._state_dict_hook("pre", hook)
+
+    def register_state_dict_post_hook(self, hook):
+        """``hook(module, state_dict, prefix, local_metadata)`` after this module's entries
+        (and its children's) are in ``state_dict``; it may edit it in place."""
+        return self._state_dict_hook("post", hook)
+
+    def register_load_state_dict_pre_hook(self, hook):
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` before this module's entries are loaded."""
+        return self._state_dict_hook("load_pre", hook)
+
+    def register_load_state_dict_post_hook(self, hook):
+        """``hook(module, incompatible_keys)`` after ``load_state_dict`` loaded everything and
+        before its strict check: editing ``incompatible_keys``' lists changes what raises."""
+        return self._state_dict_hook("load_post", hook)
 
     def _load_from_state_dict(self, state_dict, prefix, missing, unexpected, errors, assign):
         persistent = {
@@ -549,7 +603,9 @@ class Module:
                 rest = key[len(prefix) :]
                 head = rest.split(".", 1)[0]
                 if head not in self._modules and rest not in local:
-                    if rest in self._parameters or rest in self._buffers:
+                    if rest in self._parameters or (
+                        rest in self._buffers and rest not in self._non_persistent_buffers_set
+                    ):
                         continue  # a None parameter/buffer: nothing to load
                     unexpected.append(key)
 
@@ -562,14 +618,23 @@ class Module:
         if not isinstance(state_dict, dict):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         missing, unexpected, errors = [], [], []
+        keys = _IncompatibleKeys(missing, unexpected)
+        post = []
 
         def load(module, prefix=""):
+            hooks = module.__dict__.get("_state_dict_hooks_", {})
+            for hook in list(hooks.get("load_pre", {}).values()):
+                hook(module, state_dict, prefix, {}, strict, missing, unexpected, errors)
             module._load_from_state_dict(state_dict, prefix, missing, unexpected, errors, assign)
             for name, child in module._modules.items():
                 if child is not None:
                     load(child, prefix + name + ".")
+            post.extend((module, h) for h in hooks.get("load_post", {}).values())
 
         load(self)
+        for module, hook in post:
+            if hook(module, keys) is not None:
+                raise RuntimeError("load_state_dict post-hook must return None")
         if strict:
             if unexpected:
                 errors.insert(
@@ -591,15 +656,19 @@ class Module:
                     type(self).__name__, "\n\t".join(errors)
                 )
             )
-        return _IncompatibleKeys(missing, unexpected)
+        return keys
 
     # ---- calling -----------------------------------------------------------------
-    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False):
-        """``hook(module, args, output)`` after forward; a non-None return replaces output."""
-        h = _RemovableHandle(self._forward_hooks, self._forward_hooks_with_kwargs)
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """``hook(module, args, output)`` after forward; a non-None return replaces output.
+        ``always_call=True``: also called (with output None) when forward raises."""
+        always = self.__dict__.setdefault("_forward_hooks_always_called", OrderedDict())
+        h = _RemovableHandle(self._forward_hooks, self._forward_hooks_with_kwargs, always)
         self._forward_hooks[h.id] = hook
         if with_kwargs:
             self._forward_hooks_with_kwargs[h.id] = True
+        if always_call:
+            always[h.id] = True
         if prepend:
             self._forward_hooks.move_to_end(h.id, last=False)
         return h
@@ -642,23 +711,50 @@ class Module:
             note(self)
         d = self.__dict__
         bw = d.get("_backward_hooks") or d.get("_backward_pre_hooks")
-        if not self._forward_pre_hooks and not self._forward_hooks and not bw:
+        if (
+            not self._forward_pre_hooks
+            and not self._forward_hooks
+            and not bw
+            and not _global_forward_pre_hooks
+            and not _global_forward_hooks
+        ):
             return self.forward(*args, **kwargs)
         kw_pre = d.get("_forward_pre_hooks_with_kwargs", ())
-        for k, hook in list(self._forward_pre_hooks.items()):
+        pre = list(_global_forward_pre_hooks.items()) + list(self._forward_pre_hooks.items())
+        for k, hook in pre:
             if k in kw_pre:
                 r = hook(self, args, kwargs)
                 if r is not None:
+                    if not (isinstance(r, tuple) and len(r) == 2):
+                        raise RuntimeError(
+                            "forward pre-hook must return None or a tuple of (new_args, "
+                            f"new_kwargs), but got {r}."
+                        )
                     args, kwargs = r
             else:
                 r = hook(self, args)
                 if r is not None:
                     args = r if isinstance(r, tuple) else (r,)
+        bw = bw and STATE.enabled  # no graph under no_grad: nothing to hook (as torch)
         if bw:
             args, state = _backward_inputs(self, args)
-        out = self.forward(*args, **kwargs)
         kw_post = d.get("_forward_hooks_with_kwargs", ())
-        for k, hook in list(self._forward_hooks.items()):
+        post = list(_global_forward_hooks.items()) + list(self._forward_hooks.items())
+        try:
+            out = self.forward(*args, **kwargs)
+        except BaseException:
+            always = {
+                **_global_forward_hooks_always_called,
+                **d.get("_forward_hooks_always_called", {}),
+            }
+            for k, hook in post:  # torch: always_call hooks still run (output None), then raise
+                if k in always:
+                    try:
+                        hook(self, args, kwargs, None) if k in kw_post else hook(self, args, None)
+                    except Exception:
+                        pass
+            raise
+        for k, hook in post:
             r = hook(self, args, kwargs, out) if k in kw_post else hook(self, args, out)
             if r is not None:
                 out = r
@@ -704,6 +800,8 @@ class _BackwardState:
         self.grad_output = None
         self.grad_input = [None] * n_in
         self.pending = 0
+        self.got = None  # output index -> gradient, as they arrive
+        self.n_out = 0
 
 
 def _backward_inputs(module, args):
@@ -725,6 +823,15 @@ def _backward_inputs(module, args):
             k += 1
         else:
             new.append(a)
+    if st.pending:  # torch: tensor inputs that need no gradient get zeros beside the others
+        from ...creation import zeros_like
+
+        k = 0
+        for a in args:
+            if isinstance(a, Tensor):
+                if not a.requires_grad:
+                    st.grad_input[k] = zeros_like(a)
+                k += 1
     return tuple(new), st
 
 
@@ -733,7 +840,10 @@ def _input_hook(module, st, k):
         st.grad_input[k] = g
         st.pending -= 1
         if st.pending == 0:
-            gi = _call_backward_hooks(module, tuple(st.grad_input), st.grad_output)
+            go = st.grad_output
+            if go is None and st.got is not None:  # some outputs got no gradient: None there
+                go = tuple(st.got.get(j) for j in range(st.n_out))
+            gi = _call_backward_hooks(module, tuple(st.grad_input), go)
             if gi is not None:
                 return gi[k]
         return None
@@ -741,12 +851,23 @@ def _input_hook(module, st, k):
     return hook
 
 
+def _hook_result(r, n, what):
+    """A backward (pre-)hook's non-None return as a tuple of ``n`` gradients (torch's check)."""
+    r = tuple(r) if isinstance(r, (tuple, list)) else (r,)
+    if len(r) != n:
+        raise RuntimeError(
+            f"Backward {what} returned an invalid number of grad_"
+            f"{'input' if what == 'hook' else 'output'}, got {len(r)}, but expected {n}"
+        )
+    return r
+
+
 def _call_backward_hooks(module, grad_input, grad_output):
     replaced = None
     for h in list(module.__dict__.get("_backward_hooks", {}).values()):
         r = h(module, grad_input, grad_output)
         if r is not None:
-            replaced = grad_input = tuple(r) if isinstance(r, (tuple, list)) else (r,)
+            replaced = grad_input = _hook_result(r, len(grad_input), "hook")
     return replaced
 
 
@@ -758,6 +879,7 @@ def _backward_outputs(module, out, st):
     if not tens:
         return out
     got = {}
+    st.got, st.n_out = got, len(tens)
 
     def make(i):
         def hook(g):
@@ -768,7 +890,7 @@ def _backward_outputs(module, out, st):
             for h in list(module.__dict__.get("_backward_pre_hooks", {}).values()):
                 r = h(module, go)
                 if r is not None:
-                    go = tuple(r) if isinstance(r, (tuple, list)) else (r,)
+                    go = _hook_result(r, len(go), "pre hook")
             st.grad_output = go
             if st.pending == 0:  # no input needs a gradient: grad_input is all None
                 _call_backward_hooks(module, tuple(st.grad_input), go)

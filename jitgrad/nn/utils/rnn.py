@@ -13,6 +13,11 @@ from ...tensor import Tensor, _wrap
 
 def _lengths(lengths):
     if isinstance(lengths, Tensor):
+        if lengths.ndim != 1:
+            raise RuntimeError(
+                "'lengths' argument should be a 1D CPU int64 tensor, but got "
+                f"{lengths.ndim}D cpu {lengths.dtype} tensor"
+            )
         return [int(v) for v in lengths._data.reshape(-1)]
     return [int(v) for v in lengths]
 
@@ -56,6 +61,10 @@ class PackedSequence:
 
 def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="right"):
     """Stack tensors of shape (L_i, *) into (L_max, N, *) (or (N, L_max, *)), padded."""
+    if padding_side not in ("left", "right"):
+        raise RuntimeError(
+            f"Expected padding_side to be one of left or right, but got {padding_side}."
+        )
     seqs = list(sequences)
     if not seqs:
         raise RuntimeError("received an empty list of sequences")
@@ -85,14 +94,29 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
             "that is <= 0"
         )
     x = input.transpose(0, 1) if batch_first else input
+    if len(ln) != x.shape[1]:
+        raise RuntimeError(
+            f"Expected `len(lengths)` to be equal to batch_size, but got {len(ln)} "
+            f"(batch_size={x.shape[1]})"
+        )
     x = V.narrow(x, 0, 0, max(ln))
-    return PackedSequence(x, ln, batch_first)
+    sorted_idx = unsorted_idx = None
+    if not enforce_sorted:  # torch's permutation of the batch by decreasing length
+        order = np.argsort(-np.asarray(ln), kind="stable")
+        sorted_idx = _wrap(order.astype(np.int64))
+        unsorted_idx = _wrap(np.argsort(order, kind="stable").astype(np.int64))
+    return PackedSequence(x, ln, batch_first, sorted_idx, unsorted_idx)
 
 
 def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_length=None):
     """``(padded, lengths)`` back from a PackedSequence (padding set to ``padding_value``)."""
     x = sequence.padded
     ln = sequence.lengths
+    if total_length is not None and total_length < max(ln):
+        raise ValueError(
+            "Expected total_length to be at least the length of the longest sequence in input, "
+            f"but got total_length={total_length} and max sequence length being {max(ln)}"
+        )
     steps = np.arange(x.shape[0])[:, None] < np.asarray(ln)[None, :]
     mask = _wrap(steps.reshape(steps.shape + (1,) * (x.ndim - 2)))
     from ...ops import elementwise as E
@@ -118,6 +142,12 @@ def unpad_sequence(padded_sequences, lengths, batch_first=False):
     return [x[i, : int(n)] for i, n in enumerate(_lengths(lengths))]
 
 
+def unpack_sequence(packed_sequences):
+    """The list of sequences of a PackedSequence, in the order they were packed."""
+    padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
+    return unpad_sequence(padded, lengths, batch_first=True)
+
+
 __all__ = [
     "PackedSequence",
     "pad_sequence",
@@ -125,4 +155,5 @@ __all__ = [
     "pad_packed_sequence",
     "pack_sequence",
     "unpad_sequence",
+    "unpack_sequence",
 ]

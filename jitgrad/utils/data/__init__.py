@@ -4,7 +4,7 @@
 >>> for xb, yb in DataLoader(ds, batch_size=64, shuffle=True): ...
 """
 
-from .dataloader import DataLoader, default_collate
+from .dataloader import DataLoader, default_collate, default_convert
 from .dataset import (
     ChainDataset,
     ConcatDataset,
@@ -39,6 +39,7 @@ __all__ = [
     "random_split",
     "DataLoader",
     "default_collate",
+    "default_convert",
     "Sampler",
     "SequentialSampler",
     "RandomSampler",

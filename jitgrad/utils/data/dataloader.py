@@ -29,6 +29,8 @@ def default_collate(batch):
         return creation.tensor(np.stack(batch))
     if isinstance(elem, (bool, np.bool_)):
         return creation.tensor(list(batch))
+    if isinstance(elem, np.generic) and elem.dtype.kind in "biuf":
+        return creation.tensor(np.asarray(batch))  # NumPy scalars keep their dtype, as torch's
     if isinstance(elem, numbers.Integral):
         return creation.tensor(np.asarray(batch, dtype=np.int64))
     if isinstance(elem, numbers.Real):
@@ -48,6 +50,29 @@ def default_collate(batch):
         f"default_collate: batch must contain tensors, NumPy arrays, numbers, "
         f"dicts or lists; found {type(elem).__name__}"
     )
+
+
+def default_convert(data):
+    """Turn NumPy arrays and scalars in a sample into tensors (the ``collate_fn`` of
+    ``DataLoader(batch_size=None)``); containers keep their structure."""
+    from ... import creation
+
+    if isinstance(data, Tensor):
+        return data
+    if isinstance(data, (np.ndarray, np.generic)) and data.dtype.kind in "biuf":
+        return creation.from_numpy(data) if isinstance(data, np.ndarray) else creation.tensor(data)
+    if isinstance(data, collections.abc.Mapping):
+        return {k: default_convert(v) for k, v in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):
+        return [default_convert(d) for d in data]  # torch turns plain tuples into lists
+    if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
+        try:
+            return type(data)([default_convert(d) for d in data])
+        except TypeError:
+            return [default_convert(d) for d in data]
+    return data
 
 
 class DataLoader:
@@ -93,7 +118,7 @@ class DataLoader:
             self.sampler = self.batch_sampler = None
             self._custom_collate = collate_fn is not None
             self.collate_fn = collate_fn or (
-                default_collate if batch_size is not None else (lambda x: x)
+                default_collate if batch_size is not None else default_convert
             )
             return
         if batch_sampler is not None:
@@ -106,6 +131,11 @@ class DataLoader:
             drop_last = False
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
+        if batch_size is None and drop_last:
+            raise ValueError(
+                "batch_size=None option disables auto-batching and is mutually exclusive with "
+                "drop_last"
+            )
         if sampler is None:
             sampler = (
                 RandomSampler(dataset, generator=generator)
@@ -121,7 +151,7 @@ class DataLoader:
         self.collate_fn = collate_fn
         self._custom_collate = collate_fn is not None
         if collate_fn is None:
-            self.collate_fn = default_collate if batch_size is not None else (lambda x: x)
+            self.collate_fn = default_collate if batch_size is not None else default_convert
 
     def __len__(self):
         if self._iterable:

@@ -92,7 +92,9 @@ class ConcatDataset(Dataset):
     def __init__(self, datasets):
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("datasets should not be an empty iterable")
+            from ..._errors import ValueAssertionError
+
+            raise ValueAssertionError("datasets should not be an empty iterable")
         self.cumulative_sizes = list(np.cumsum([len(d) for d in self.datasets]))
 
     def __len__(self):

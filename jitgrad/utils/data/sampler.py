@@ -26,6 +26,10 @@ class RandomSampler(Sampler):
     so ``jitgrad.manual_seed`` makes the order reproducible)."""
 
     def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
+        if not isinstance(replacement, bool):
+            raise TypeError(
+                f"replacement should be a boolean value, but got replacement={replacement}"
+            )
         self.data_source = data_source
         self.replacement = replacement
         self._num_samples = num_samples
@@ -70,6 +74,8 @@ class BatchSampler(Sampler):
             raise ValueError(
                 f"batch_size should be a positive integer value, but got batch_size={batch_size}"
             )
+        if not isinstance(drop_last, bool):
+            raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
         self.sampler = sampler
         self.batch_size = batch_size
         self.drop_last = drop_last
@@ -120,6 +126,10 @@ class WeightedRandomSampler(Sampler):
             raise ValueError(
                 "weights should be a 1d sequence but given weights have shape "
                 f"{tuple(self.weights.shape)}"
+            )
+        if not isinstance(replacement, bool):
+            raise ValueError(
+                f"replacement should be a boolean value, but got replacement={replacement}"
             )
         self.num_samples = num_samples
         self.replacement = replacement

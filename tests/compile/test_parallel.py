@@ -5,6 +5,7 @@ generated kernels, deterministic parallel reductions, and numba's OpenMP policy 
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -451,6 +452,20 @@ def test_thread_plan_tie_goes_to_serial_loops():
         p = tp.pick()
         tp.record(p, 7.0e-3 if p == 1 else 5.0e-3 * (1.75 if i < 40 else 1.0))
     assert tp.cur == 0 and tp.switches == 0 and tp.calls == 300, tp.describe()
+
+
+def test_thread_plan_usage_counts_slow_calls():
+    """``usage()`` (the benchmark's "plans:" detail) gives each plan's calls, their median and
+    how many took over twice it: which plan a median measured and where slow calls were."""
+    tp = calibrate.ThreadPlan("calibrated")
+    for t in [1.0e-3] * 90 + [1.9e-3] * 5 + [2.5e-3, 4e-3, 40e-3]:
+        tp.record(tp.pick(), t)
+    tp.record(1, 3e-3)
+    got = re.fullmatch(
+        r"calibrated 98 \(median (\S+) ms, 3 over 2x\), serial 1 \(median (\S+) ms, 0 over 2x\)",
+        tp.usage(),
+    )
+    assert got and abs(float(got[1]) - 1.0) < 0.05 and abs(float(got[2]) - 3.0) < 0.15, tp.usage()
 
 
 def test_vector_width_setting(monkeypatch):

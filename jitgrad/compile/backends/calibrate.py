@@ -571,6 +571,7 @@ class ThreadPlan:
     EARLY = 0.6  # two pairs this far apart, the same way, end a trial before its third
     SETTLE_DELAY = 10  # a settled trial after a quick loss: at most ~10% of the calls
     TIE = 1.0  # the lean twin (serial loops) wins up to this ratio
+    BUCKETS = 200  # of the call-time histograms: 1 us .. 30 s
 
     def __init__(self, mode="adaptive", n_plans=2, settle=(), lean=None):
         self.mode = mode
@@ -601,6 +602,8 @@ class ThreadPlan:
         self.switches = 0
         self.last = None  # {plan: median seconds} of the last trial
         self.used = [0] * n_plans  # timed calls per plan
+        # per plan: call times in eighth-octave buckets from 1 us (``usage``: slow calls)
+        self.hist = [[0] * self.BUCKETS for _ in range(n_plans)]
 
     def pick(self):
         """The plan of the next call."""
@@ -647,6 +650,8 @@ class ThreadPlan:
         """The time of a call that ran ``plan`` (calls that compiled are not recorded)."""
         self.calls += 1
         self.used[plan] += 1
+        us = seconds * 1e6
+        self.hist[plan][min(self.BUCKETS - 1, int(8 * math.log2(us))) if us > 1 else 0] += 1
         self.prev = plan
         if not self.todo:
             if plan == self.cur and not self.skip:
@@ -747,8 +752,20 @@ class ThreadPlan:
         return s
 
     def usage(self):
-        """Timed calls per plan so far, e.g. ``calibrated 900, serial 24`` (for benchmarks)."""
-        return ", ".join(f"{PLAN_NAMES[k]} {n}" for k, n in enumerate(self.used) if n)
+        """Timed calls per plan so far and how many took over twice that plan's median, e.g.
+        ``calibrated 900 (median 1.21 ms, 31 over 2x), serial 24 (...)`` (benchmark detail
+        lines: which plan a median measured, and whether slow calls came from one plan)."""
+        parts = []
+        for k, n in enumerate(self.used):
+            if not n:
+                continue
+            h, acc, mid = self.hist[k], 0, 0
+            while 2 * (acc := acc + h[mid]) < n:  # the median's bucket
+                mid += 1
+            slow = sum(h[mid + 9 :])  # 9 eighth-octaves up: over 2x (2x to 2.18x) the median
+            med = 2 ** ((mid + 0.5) / 8) / 1e3  # the bucket's centre, within 5%
+            parts.append(f"{PLAN_NAMES[k]} {n} (median {med:.3g} ms, {slow} over 2x)")
+        return ", ".join(parts)
 
 
 def _median(xs):

@@ -546,7 +546,19 @@ class ThreadPlan:
     recent median (its median: not one preempted call) ends it at once. The next trial comes at
     least 40x the trial's extra cost later (``FIRST`` calls where the plans cost about the
     same); after a clear loss (ratio above 1 / ``GAIN``) the interval doubles, up to ``LAST``
-    calls (or the cost bound, if further); an undecided trial (between) keeps it."""
+    calls (or the cost bound, if further); an undecided trial (between) keeps it.
+
+    ``lean`` maps a plan to its leaner twin: the same GEMM threads, serial loops (the
+    calibrated plan's twin is the serial plan where no GEMM has a live thread slot, the
+    threaded-GEMMs-only plan where one has). Between twins a tie goes to the lean one: it
+    wins at a ratio up to ``TIE`` (prange loops that gain nothing cost wake-ups and lose
+    calls to neighbours' spinning threads: MLP train b32 ran 1.30 ms against 1.01 serial on
+    the idle machine with 196 of 237 calls on the threaded plan), and a richer twin's trial
+    that does not win by ``GAIN`` counts as a clear loss (trials less and less often). A
+    quick trial's win for a settling plan (no wait: the current plan's calls may have paid
+    for neighbours' leftovers just as well) and a richer twin's win switch only when they
+    are clear (``EARLY``); otherwise a second (settled) trial of the same plan confirms them
+    at once."""
 
     BLOCK = 4
     ROUNDS = 3
@@ -558,11 +570,16 @@ class ThreadPlan:
     SETTLE_S = 0.15  # OpenBLAS's idle workers spin ~0.13 s after a threaded call (measured)
     EARLY = 0.6  # two pairs this far apart, the same way, end a trial before its third
     SETTLE_DELAY = 10  # a settled trial after a quick loss: at most ~10% of the calls
+    TIE = 1.0  # the lean twin (serial loops) wins up to this ratio
+    BUCKETS = 200  # of the call-time histograms: 1 us .. 30 s
 
-    def __init__(self, mode="adaptive", n_plans=2, settle=()):
+    def __init__(self, mode="adaptive", n_plans=2, settle=(), lean=None):
         self.mode = mode
         self.n = n_plans
         self.settle = set(settle)  # plans whose trial blocks first wait SETTLE_S
+        self.lean = dict(lean or {})  # {plan: its twin with serial loops, the same GEMMs}
+        self.confirm = None  # a plan whose mild win a second trial confirms next
+        self.confirming = False  # the trial under way is such a second trial
         # a settling plan's first trial skips the wait (it can only make that plan look
         # slower); a loss there puts its settled trial off by SETTLE_DELAY times that trial's
         # estimated cost
@@ -585,6 +602,8 @@ class ThreadPlan:
         self.switches = 0
         self.last = None  # {plan: median seconds} of the last trial
         self.used = [0] * n_plans  # timed calls per plan
+        # per plan: call times in eighth-octave buckets from 1 us (``usage``: slow calls)
+        self.hist = [[0] * self.BUCKETS for _ in range(n_plans)]
 
     def pick(self):
         """The plan of the next call."""
@@ -592,14 +611,25 @@ class ThreadPlan:
             return self.todo[0]
         due = self.next_trial is not None and self.calls >= self.next_trial
         if due and len(self.window) >= 3:
-            other = (self.other + 1) % self.n
-            while other == self.cur:
-                other = (other + 1) % self.n
-            other = min(self.untried) if self.untried else other  # an untried plan first
-            if other in self.settle and other not in self.unsettled:
-                if self.calls < self.settle_after:  # its settled trial is not due yet
+            turn = [(self.other + k) % self.n for k in range(1, self.n + 1)]
+            # an untried plan first, then the others in turn
+            turn = sorted(self.untried) + [
+                p for p in turn if p != self.cur and p not in self.untried
+            ]
+            self.confirming = self.confirm is not None
+            if self.confirming:  # a mild win's second trial: now
+                other, self.confirm = self.confirm, None
+            else:
+                # a settling plan whose settled trial is not due yet gives its turn to the
+                # next plan (it used to hold every other plan's trials back too)
+                waits = [
+                    p in self.settle and p not in self.unsettled and self.calls < self.settle_after
+                    for p in turn
+                ]
+                if all(waits):
                     self.next_trial = self.settle_after
                     return self.cur
+                other = turn[waits.index(False)]
             self.quick = other in self.unsettled
             self.unsettled.discard(other)
             self.other = other
@@ -620,6 +650,8 @@ class ThreadPlan:
         """The time of a call that ran ``plan`` (calls that compiled are not recorded)."""
         self.calls += 1
         self.used[plan] += 1
+        us = seconds * 1e6
+        self.hist[plan][min(self.BUCKETS - 1, int(8 * math.log2(us))) if us > 1 else 0] += 1
         self.prev = plan
         if not self.todo:
             if plan == self.cur and not self.skip:
@@ -668,7 +700,15 @@ class ThreadPlan:
         other = self.other
         self.last = {self.cur: cur_t, other: other_t}
         self.untried.discard(other)
-        win = ratio <= self.GAIN
+        tie = self.lean.get(self.cur) == other  # the other plan is the lean twin
+        win = ratio <= (self.TIE if tie else self.GAIN)
+        richer = self.lean.get(other) == self.cur  # the other plan adds prange loops only
+        if win and (self.quick or richer) and ratio > self.EARLY and not self.confirming:
+            # a mild win without the settling wait, or for loops that add threads only: a
+            # second (settled) trial right away confirms it (one noisy trial does not switch)
+            self.confirm = other
+            self.next_trial = self.calls
+            return
         # the next trial comes at least 40x its extra cost later: the loser's calls against
         # the winner's time per call
         loser, t_win = (self.cur, other_t) if win else (other, cur_t)
@@ -688,9 +728,11 @@ class ThreadPlan:
             self.untried = set(range(self.n)) - {other, old}
             # a plan not tried yet comes next, soon; else the old plan, as far as it lost
             self.interval = self.FIRST if self.untried else base
-        elif self.untried:
+        elif self.untried and not richer:
             self.interval = self.FIRST  # the remaining plan next
-        elif ratio * self.GAIN >= 1:  # a clear loss: the current plan is right, look less often
+        elif ratio * self.GAIN >= 1 or richer:
+            # a clear loss (or the richer twin did not gain): the current plan is right, look
+            # less often
             self.interval = max(base, min(self.LAST, 2 * self.interval))
         else:  # undecided: look again as soon as before
             self.interval = max(self.interval, base)
@@ -710,8 +752,20 @@ class ThreadPlan:
         return s
 
     def usage(self):
-        """Timed calls per plan so far, e.g. ``calibrated 900, serial 24`` (for benchmarks)."""
-        return ", ".join(f"{PLAN_NAMES[k]} {n}" for k, n in enumerate(self.used) if n)
+        """Timed calls per plan so far and how many took over twice that plan's median, e.g.
+        ``calibrated 900 (median 1.21 ms, 31 over 2x), serial 24 (...)`` (benchmark detail
+        lines: which plan a median measured, and whether slow calls came from one plan)."""
+        parts = []
+        for k, n in enumerate(self.used):
+            if not n:
+                continue
+            h, acc, mid = self.hist[k], 0, 0
+            while 2 * (acc := acc + h[mid]) < n:  # the median's bucket
+                mid += 1
+            slow = sum(h[mid + 9 :])  # 9 eighth-octaves up: over 2x (2x to 2.18x) the median
+            med = 2 ** ((mid + 0.5) / 8) / 1e3  # the bucket's centre, within 5%
+            parts.append(f"{PLAN_NAMES[k]} {n} (median {med:.3g} ms, {slow} over 2x)")
+        return ", ".join(parts)
 
 
 def _median(xs):

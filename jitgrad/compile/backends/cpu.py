@@ -972,7 +972,9 @@ class CPUExecutable(Executable):
         if (gen.thread_slots or gen.gemm_slots) and gen.parallel is None:
             # the serial plan's trial blocks wait for threaded GEMMs' spinning BLAS workers
             settle = (1,) if gen.gemm_slots else ()
-            self.thread_plan = ThreadPlan(plan_mode(), len(self.S_plans), settle)
+            # the calibrated plan's twin with serial loops and the same GEMM threads
+            lean = {0: 2} if len(self.S_plans) == 3 else {} if gen.gemm_slots else {0: 1}
+            self.thread_plan = ThreadPlan(plan_mode(), len(self.S_plans), settle, lean)
         vals = graph.values
         # (kind, vid, shape, dtype) of the buffers passed after the constants (CPUGen.buffers)
         self.buffers = [(k, v, _cs(vals[v].shape), vals[v].dtype) for k, v in gen.buffers]

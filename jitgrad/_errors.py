@@ -16,6 +16,10 @@ class TypeRuntimeError(TypeError, RuntimeError):
     """A wrong argument type or dtype where PyTorch raises RuntimeError (or TypeError)."""
 
 
+class TypeValueRuntimeError(TypeRuntimeError, ValueError):
+    """Strings as tensor data: PyTorch raises ValueError for a list of them, else TypeError."""
+
+
 class ValueAssertionError(ValueError, AssertionError):
     """A bad value where PyTorch asserts (AssertionError) and jitgrad raised ValueError."""
 
@@ -39,6 +43,7 @@ __all__ = [
     "IndexRuntimeError",
     "ValueRuntimeError",
     "TypeRuntimeError",
+    "TypeValueRuntimeError",
     "ValueAssertionError",
     "KeyAttributeError",
     "IndexTypeError",

@@ -555,10 +555,12 @@ def _as_array(data, dtype=None):
             elif arr.dtype.kind in "iu":
                 arr = arr.astype(np.int64)
             elif arr.dtype.kind == "O" or arr.dtype.kind in "USV":
-                from ._errors import TypeRuntimeError
+                from ._errors import TypeRuntimeError, TypeValueRuntimeError
 
                 el = arr.reshape(-1)[0] if arr.size else data
-                raise TypeRuntimeError(
+                # torch: a list of strings is a ValueError ("too many dimensions 'str'")
+                cls = TypeValueRuntimeError if isinstance(el, (str, np.str_)) else TypeRuntimeError
+                raise cls(
                     f"jitgrad.tensor: can't convert {type(data).__name__} of this content to a "
                     f"tensor: Could not infer dtype of {type(el).__name__} (a tensor holds "
                     "numbers or bools; nested lists must be rectangular)"

@@ -261,6 +261,10 @@ def test_integer_remainder_by_zero_fill_values_and_type_strings():
         jitgrad.ones(3)["a"]
     with pytest.raises(IndexError):
         jitgrad.ones(3)[1.5]
+    with pytest.raises(ValueError):  # torch: "too many dimensions 'str'"
+        jitgrad.tensor(["a"])
+    with pytest.raises(TypeError):  # still the class jitgrad raised before
+        jitgrad.tensor(["a"])
 
 
 def test_attention_with_other_key_value_widths_is_sdpa_of_the_projections():

@@ -387,7 +387,7 @@ def _tier1(variant, exe, arrays, info):
     in_worker = llvm.mode() == "worker"
     jobs = list(plan.jobs)
     if in_worker:  # the object code: one job a kernel, first (each takes ~30 ms)
-        jobs = [(_worker.LLVM_JOB, None, key, [(key, e[1][1])]) for key, e in llvm_todo.items()]
+        jobs = [(_worker.LLVM_JOB, None, k, [llvm.job(k, e[1][1])]) for k, e in llvm_todo.items()]
         jobs += plan.jobs
     if jobs:
         # each function is loaded as soon as its job is done, while the worker compiles the

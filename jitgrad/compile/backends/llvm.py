@@ -228,6 +228,19 @@ def _intrinsic(name):
     return emit
 
 
+def _copysign(fn, a, b):  # numba's copysign_float_impl: llvm.copysign in the unified type
+    (x, ka), (y, kb) = a, b
+    k = _unify(ka, kb)
+    if k not in ("f32", "f64"):
+        raise Unsupported(f"copysign of {k}")
+    x, y = fn.cast(x, ka, k), fn.cast(y, kb, k)
+    name, mod = f"llvm.copysign.{x.type.intrinsic_name}", fn.b.module
+    f = mod.globals.get(name) or _ir().Function(
+        mod, _ir().FunctionType(x.type, [x.type, x.type]), name
+    )
+    return fn.b.call(f, [x, y]), k
+
+
 def _abs(fn, a):
     x, k = a
     if k in ("f32", "f64"):
@@ -281,6 +294,7 @@ EMIT = {
     "min": _minmax("<"),
     "abs": _abs,
     "math.sqrt": _intrinsic("sqrt"),
+    "math.copysign": _copysign,
     "math.isinf": _isinf,
     "math.isnan": _isnan,
 }

@@ -31,6 +31,7 @@ import concurrent.futures
 import itertools
 import os
 import pickle
+import queue
 import signal
 import struct
 import subprocess
@@ -176,10 +177,15 @@ class _Proc:
         self.busy_since = None
         self.err_tail = b""
         self.dead = self.killed = False
-        self.wlock = threading.Lock()
+        # jobs are written by a thread of their own: a job's message carries its code (IR text:
+        # KBs), the pipe holds 64 KB, and a worker behind on its jobs would otherwise block
+        # ``send`` (and the pool lock it runs under, which the reader thread needs to hand
+        # back results) until it reads on; a ResNet-18 tier-1 plan waited 18 s that way
+        self.outq = queue.SimpleQueue()
         self._err = threading.Thread(target=self._drain, daemon=True, name="jitgrad-worker-err")
         self._err.start()
         threading.Thread(target=self._read, daemon=True, name="jitgrad-worker-out").start()
+        threading.Thread(target=self._write, daemon=True, name="jitgrad-worker-in").start()
 
     def send(self, job):
         self.jobs[job.id] = job
@@ -190,11 +196,17 @@ class _Proc:
         if job.final:
             msg["links"] = _LINKS.get(job.name)
         msg["env"] = {k: os.environ.get(k) for k in _JOB_ENV}  # as of now, not of the spawn
-        try:
-            with self.wlock:
+        self.outq.put(msg)
+
+    def _write(self):
+        while True:
+            msg = self.outq.get()
+            if msg is None:
+                return
+            try:
                 _send(self.p.stdin, msg)
-        except (OSError, ValueError):  # the process is gone; _read sees EOF and reassigns
-            pass
+            except (OSError, ValueError):  # the process is gone; _read sees EOF and reassigns
+                pass
 
     def _drain(self):
         for line in iter(self.p.stderr.readline, b""):
@@ -210,6 +222,7 @@ class _Proc:
                 break
             self.pool._answer(self, msg)
         self.dead = True
+        self.outq.put(None)  # ends the writer
         try:
             rc = self.p.wait(timeout=5)
         except subprocess.TimeoutExpired:

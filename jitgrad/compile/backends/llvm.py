@@ -407,9 +407,19 @@ def _inline(fn, disp, args):
             if isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant):
                 continue  # the docstring
             if isinstance(st, ast.Assign) and len(st.targets) == 1:
-                if not isinstance(st.targets[0], ast.Name):
+                tgt, val = st.targets[0], st.value
+                if isinstance(tgt, ast.Name):
+                    fn.vals[tgt.id] = _expr(fn, val)
+                elif (  # ``b1, b2 = u2 * b1 - b2 + c, b1``: every value first, then the names
+                    isinstance(tgt, ast.Tuple)
+                    and isinstance(val, ast.Tuple)
+                    and len(tgt.elts) == len(val.elts)
+                    and all(isinstance(e, ast.Name) for e in tgt.elts)
+                ):
+                    vals = [_expr(fn, v) for v in val.elts]
+                    fn.vals.update((e.id, v) for e, v in zip(tgt.elts, vals))
+                else:
                     raise Unsupported(f"assignment target in vmath.{py.__name__}")
-                fn.vals[st.targets[0].id] = _expr(fn, st.value)
             elif isinstance(st, ast.Return) and st.value is not None:
                 return _expr(fn, st.value)
             else:

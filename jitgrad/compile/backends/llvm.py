@@ -347,7 +347,11 @@ def _vm_dispatch():
     from .. import vmath
 
     out = {}
-    for st in ast.parse(inspect.getsource(vmath)).body:
+    try:
+        src = inspect.getsource(vmath)
+    except (OSError, TypeError):  # no source: nothing dispatches (numba compiles those loops)
+        return out
+    for st in ast.parse(src).body:
         v = st.value if isinstance(st, ast.Assign) else None
         if isinstance(v, ast.Call) and getattr(v.func, "id", None) == "_unary_dispatch":
             f32, f64 = (getattr(vmath, a.id) for a in v.args)
@@ -360,7 +364,10 @@ def _py_def(py):
     import inspect
     import textwrap
 
-    tree = ast.parse(textwrap.dedent(inspect.getsource(py)))
+    try:  # (no source: an install without .py files; numba then compiles the loop)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(py)))
+    except (OSError, TypeError) as e:
+        raise Unsupported(f"no source of vmath.{py.__name__}: {e}") from None
     return next(n for n in tree.body if isinstance(n, ast.FunctionDef))
 
 

@@ -142,7 +142,9 @@ class _Plan:
     parallel kernel runs as its serial twin first (``serial_twin``); the parallel one is a
     later job (``self.later``), swapped in when loaded."""
 
-    def __init__(self, exe, calls):
+    def __init__(self, exe, calls, on_lowered=None):
+        """``on_lowered(key, IR text)``: called as each kernel is lowered to IR (the worker
+        compiles it while the rest is planned)."""
         header, blocks, self.n_stmts = split_kernels(exe.src)
         self.jobs, self.loads, self.kernels, self.later = [], [], {}, []
         self.job_loads = []  # (dispatcher, signatures) of each job, in the order of ``jobs``
@@ -161,10 +163,11 @@ class _Plan:
                     fn, where = _kernel_fn(header, twin, f)
                 self.kernels[f] = fn
                 if llvm_on and len(sigs) == 1 and _todo(fn, sigs):
-                    try:  # lowered now (cheap); compiled in this process (_tier1)
-                        self.llvm.append(
-                            (f, llvm.lower(twin or block, header, sigs[0]), fn, sigs[0])
-                        )
+                    try:  # lowered now (cheap); compiled in the worker or here (_tier1)
+                        low = llvm.lower(twin or block, header, sigs[0])
+                        self.llvm.append((f, low, fn, sigs[0]))
+                        if on_lowered is not None:
+                            on_lowered(low[0], low[1])
                         continue
                     except llvm.Unsupported as e:
                         self.llvm_skipped.append((f, str(e)))
@@ -326,12 +329,22 @@ def _tier1(variant, exe, arrays, info):
     if sig in exe.fn.overloads or _cache.has_compiled(exe.fn, sig):
         return None  # the whole step is there already: loading it is the fast path
     t0 = time.perf_counter()
+    # each kernel lowered to IR goes to the worker at once (one job each, ~30-90 ms of LLVM),
+    # while the rest of the plan is made; its result is loaded as it comes (``finished``)
+    finished, llvm_futs = queue.Queue(), []
+    in_worker = llvm.mode() == "worker"
+
+    def stream(key, text):
+        job = (_worker.LLVM_JOB, None, key, [llvm.job(key, text)])
+        llvm_futs.append(_worker.submit_jobs(exe.key, [job], on_result=finished.put))
+
+    on_lowered = stream if in_worker else None
     plan = None
     path = _plan_path(exe.key, sig)
     calls = _load_calls(path)
     if calls is not None:  # a warm process: the call plan stored by the first one
         try:
-            plan = _Plan(exe, calls)
+            plan = _Plan(exe, calls, on_lowered)
             info["tier1_plan_stored"] = True
         except Exception:  # stale or damaged: find it again
             plan = None
@@ -339,7 +352,7 @@ def _tier1(variant, exe, arrays, info):
         calls = _worker.step_calls(exe.mod, args)
         if calls is None:
             raise RuntimeError("the step's Python version did not run with stub kernels")
-        plan = _Plan(exe, calls)
+        plan = _Plan(exe, calls, on_lowered)
         _save_calls(path, calls)
     info["stmts"] = plan.n_stmts
     info["tier1_kernels"] = plan.n_kernels
@@ -384,16 +397,12 @@ def _tier1(variant, exe, arrays, info):
         llvm_t[1] += time.thread_time() - c
 
     info["tier1_llvm_skipped"] = plan.llvm_skipped
-    in_worker = llvm.mode() == "worker"
-    jobs = list(plan.jobs)
-    if in_worker:  # the object code: one job a kernel, first (each takes ~30 ms)
-        jobs = [(_worker.LLVM_JOB, None, key, [(key, e[1][1])]) for key, e in llvm_todo.items()]
-        jobs += plan.jobs
-    if jobs:
+    futs = list(llvm_futs)
+    if plan.jobs:
+        futs.append(_worker.submit_jobs(exe.key, plan.jobs, on_result=finished.put))
+    if futs:
         # each function is loaded as soon as its job is done, while the worker compiles the
         # next ones: only the last load stays on the way to the first compiled call
-        finished = queue.Queue()
-        fut = _worker.submit_jobs(exe.key, jobs, on_result=finished.put)
         by_job = dict(zip([(m, f) for m, _, f, _ in plan.jobs], plan.job_loads))
         compiling = {id(fn) for fn, _ in plan.job_loads}
         for fn, sigs in plan.loads:  # what is compiled already, while the worker starts
@@ -401,7 +410,7 @@ def _tier1(variant, exe, arrays, info):
                 load(fn, sigs)
         if not in_worker:  # in this thread: llvmlite releases the GIL while LLVM works
             build_llvm(list(llvm_todo))
-        while not fut.done() or not finished.empty():
+        while not all(f.done() for f in futs) or not finished.empty():
             try:
                 what = finished.get(timeout=0.05)
             except queue.Empty:
@@ -410,7 +419,12 @@ def _tier1(variant, exe, arrays, info):
                 load(*by_job[what])
             elif what[0] == _worker.LLVM_JOB and what[1] in llvm_todo:
                 build_llvm([what[1]])
-        info["tier1_worker"] = fut.result()
+        res = [f.result() for f in futs]  # a failed job fails tier 1, as before
+        info["tier1_worker"] = {
+            "seconds": max(r["seconds"] for r in res),
+            "jobs": [j for r in res for j in r["jobs"]],
+            "workers": len({j["pid"] for r in res for j in r["jobs"]}),
+        }
         info["tier1_compiled"] = len(plan.jobs)
     else:
         info["tier1_worker"] = None

@@ -31,6 +31,7 @@ import concurrent.futures
 import itertools
 import os
 import pickle
+import queue
 import signal
 import struct
 import subprocess
@@ -164,7 +165,7 @@ class _Proc:
         env[_CHILD_ENV] = "1"
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         self.p = subprocess.Popen(
-            [sys.executable, "-c", "from jitgrad.compile.worker import _child_main; _child_main()"],
+            [sys.executable, "-c", _boot()],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -176,10 +177,15 @@ class _Proc:
         self.busy_since = None
         self.err_tail = b""
         self.dead = self.killed = False
-        self.wlock = threading.Lock()
+        # jobs are written by a thread of their own: a job's message carries its code (IR text:
+        # KBs), the pipe holds 64 KB, and a worker behind on its jobs would otherwise block
+        # ``send`` (and the pool lock it runs under, which the reader thread needs to hand
+        # back results) until it reads on; a ResNet-18 tier-1 plan waited 18 s that way
+        self.outq = queue.SimpleQueue()
         self._err = threading.Thread(target=self._drain, daemon=True, name="jitgrad-worker-err")
         self._err.start()
         threading.Thread(target=self._read, daemon=True, name="jitgrad-worker-out").start()
+        threading.Thread(target=self._write, daemon=True, name="jitgrad-worker-in").start()
 
     def send(self, job):
         self.jobs[job.id] = job
@@ -190,11 +196,17 @@ class _Proc:
         if job.final:
             msg["links"] = _LINKS.get(job.name)
         msg["env"] = {k: os.environ.get(k) for k in _JOB_ENV}  # as of now, not of the spawn
-        try:
-            with self.wlock:
+        self.outq.put(msg)
+
+    def _write(self):
+        while True:
+            msg = self.outq.get()
+            if msg is None:
+                return
+            try:
                 _send(self.p.stdin, msg)
-        except (OSError, ValueError):  # the process is gone; _read sees EOF and reassigns
-            pass
+            except (OSError, ValueError):  # the process is gone; _read sees EOF and reassigns
+                pass
 
     def _drain(self):
         for line in iter(self.p.stderr.readline, b""):
@@ -210,6 +222,7 @@ class _Proc:
                 break
             self.pool._answer(self, msg)
         self.dead = True
+        self.outq.put(None)  # ends the writer
         try:
             rc = self.p.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -791,19 +804,19 @@ def _lock_path(msg):
     return os.path.join(root, f"{msg['name']}.{msg['func']}.lock")
 
 
-_READY = []  # when this worker had finished its start-up (``_child_prewarm``), wall clock
+_READY = []  # when this worker had finished its start-up (numba imported), wall clock
 
 
 LLVM_JOB = "jitgrad.compile.backends.llvm"  # a job's module: object code of llvmlite IR
 
 
 def _llvm_job(msg, t0, c0, started):
-    """Object code of tier-1 kernels lowered to IR (``sigs``: their (key, IR text)) into the
-    disk cache (``llvm.object_code``)."""
+    """Object code of tier-1 kernels lowered to IR (``sigs``: ``llvm.job``'s (key, IR text,
+    file, target options) of each) into the disk cache, with llvmlite alone."""
     from .backends import llvm
 
     try:
-        compiled = sum(llvm.object_code(key, text)[1] for key, text in msg["sigs"])
+        compiled = sum(llvm.write_object(p, text, opts) for _, text, p, opts in msg["sigs"])
     except Exception as e:
         return _failed(msg, "compile", f"{type(e).__name__}: {e}")
     info = {
@@ -828,6 +841,10 @@ def _job(msg, mods):
             os.environ[k] = v
     if msg["name"] == LLVM_JOB:
         return _llvm_job(msg, t0, c0, started)
+    if not _PREWARMED_CHILD:  # the first numba job: jitgrad, numba, the CPU backend
+        _PREWARMED_CHILD.append(True)
+        _full_package()
+        _child_prewarm()
     try:
         if msg["path"]:
             mod = _load(msg["name"], msg["path"], mods)
@@ -881,9 +898,49 @@ def _failed(msg, kind, error, **extra):
     return {"id": msg["id"], "ok": False, "kind": kind, "error": error, **extra}
 
 
+_PREWARMED_CHILD = []
+
+
+def _boot():
+    """The worker's ``python -c`` program: ``jitgrad`` and ``jitgrad.compile`` as bare
+    packages (their ``__init__`` not run: the whole package imports scipy, numba and every
+    op, 0.6 s CPU) so that ``worker`` starts with what the llvmlite jobs need; the first
+    numba job imports the real packages (``_full_package``)."""
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    dirs = (("jitgrad", pkg), ("jitgrad.compile", os.path.join(pkg, "compile")))
+    return (
+        "import importlib.util as u, os, sys\n"
+        f"for n, d in {dirs!r}:\n"
+        "    s = u.spec_from_file_location(n, os.path.join(d, '__init__.py'),"
+        " submodule_search_locations=[d])\n"
+        "    m = sys.modules[n] = u.module_from_spec(s)\n"
+        "    m._jitgrad_bare = True\n"
+        "from jitgrad.compile.worker import _child_main\n"
+        "_child_main()\n"
+    )
+
+
+def _full_package():
+    """Replace the bare packages of the start-up (``_boot``) by the real ones (the modules
+    already imported, this one among them, stay as they are)."""
+    if getattr(sys.modules.get("jitgrad"), "_jitgrad_bare", False):
+        for n in ("jitgrad.compile", "jitgrad"):
+            sys.modules.pop(n, None)
+        import jitgrad.compile  # noqa: F401
+
+        for n, m in list(sys.modules.items()):  # the new packages' attributes for those
+            parent, _, child = n.rpartition(".")
+            p = sys.modules.get(parent) if n.startswith("jitgrad.") else None
+            if p is not None and not hasattr(p, child):
+                setattr(p, child, m)
+
+
 def _child_prewarm():
-    """Before the first job: what every job needs (the generated modules' imports, numba's
-    CPU target), so that the first kernel of tier 1 does not pay for it."""
+    """Before the first numba job: what every numba job needs (the generated modules'
+    imports, numba's CPU target: 1-1.5 s CPU at load 6). Not before the llvmlite jobs, which
+    need numba's target machine only (``llvm._target``): tier 1's object code then starts
+    as soon as ``import numba`` is done, and the numba jobs (tier 2's, the kernels llvm.py
+    does not lower) pay for it when the first one arrives."""
     try:
         from numba.core.registry import cpu_target
 
@@ -905,9 +962,13 @@ def _child_main():
     except (AttributeError, OSError):
         pass
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-    import numba  # noqa: F401  (before the first job: unpickling signatures needs numba types)
+    try:  # what the llvmlite jobs need (numba's modules are imported when a numba job's
+        # signatures are unpickled, and ``_full_package`` before it runs)
+        from llvmlite import binding  # noqa: F401
 
-    _child_prewarm()
+        from .backends import llvm  # noqa: F401
+    except Exception:  # only a head start
+        pass
     _READY.append(time.time())
     mods = {}
     while True:

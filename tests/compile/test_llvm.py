@@ -16,7 +16,10 @@ from jitgrad.compile.backends.codegen import cast_expr
 from jitgrad.ops.registry import PRIMITIVES
 
 HEADER = (
-    "import math\nimport numba\nimport numpy as np\nfrom numba import prange\n_FM = ['reassoc']\n"
+    "import math\nimport numba\nimport numpy as np\nfrom numba import prange\n"
+    "from jitgrad.compile import vmath as _vm\n"
+    "from jitgrad.compile.backends import cpu_kernels as K\n"
+    "_FM = ['reassoc']\n"
 )
 # (op, operands): each lowered template word through the registry's own template
 OPS = [
@@ -147,13 +150,15 @@ def test_what_it_cannot_lower_stays_numba():
     f32 = numba.typeof(np.zeros(3, np.float32))
     sig = (f32, f32)
     vm = "@numba.njit\ndef k(o0, a0):\n    n0 = o0.shape[0]\n    for j0 in range(n0):\n"
-    with pytest.raises(llvm.Unsupported, match="_vm.exp"):
-        llvm.lower(vm + "        x = a0[j0]\n        o0[j0] = np.float32(_vm.exp(x))", HEADER, sig)
+    with pytest.raises(llvm.Unsupported, match="_pow_d"):  # vmath's pow: libm's in float64
+        llvm.lower(
+            vm + "        x = a0[j0]\n        o0[j0] = np.float32(_vm.pow(x, x))", HEADER, sig
+        )
     with pytest.raises(llvm.Unsupported, match="FloorDiv|expression BinOp"):
         llvm.lower(vm + "        x = a0[j0]\n        o0[j0] = np.float32(x // 2.0)", HEADER, sig)
-    chunked = vm.replace("for j0 in range(n0):", "for c in range(o0.shape[0]):")
+    two = vm.replace("for j0 in range(n0):", "for c in range(1, o0.shape[0]):")
     with pytest.raises(llvm.Unsupported, match="loop other than range"):
-        llvm.lower(chunked + "        o0[0] = 1.0", HEADER, sig)
+        llvm.lower(two + "        o0[0] = 1.0", HEADER, sig)
     strided = numba.typeof(np.zeros((3, 2), np.float32)[:, 0])
     with pytest.raises(llvm.Unsupported, match="layout"):
         llvm.lower(vm + "        x = a0[j0]\n        o0[j0] = x", HEADER, (f32, strided))
@@ -184,3 +189,84 @@ def test_parallel_kernels_lower_their_serial_form():
     f32 = numba.typeof(np.zeros(3, np.float32))
     _, text, k = llvm.lower(tiers.serial_twin(block), HEADER, (f32, f32, numba.int64))
     assert k.array_params == ["o0", "a0"] and "par_t" not in text
+
+
+# vmath's functions that lower (inlined with their own fastmath flags, as numba inlines
+# them): a few, as each costs the numba kernel compile time (exp2, log1p, softplus, gelu_tanh,
+# gelu_tanh_grad, gelu_erf, gelu_erf_grad lower too, from the same emitters: checked once,
+# bit-equal in float32 and float64)
+VMATH = {np.float32: ["exp", "log", "sigmoid", "tanh", "erf"], np.float64: ["exp", "log"]}
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["f32", "f64"])
+def test_vmath_calls_have_numbas_bits(dt):
+    name, fns = dt.__name__, VMATH[dt]
+    lines = ["def k(" + ", ".join(f"o{i}" for i in range(len(fns))) + ", a0):"]
+    lines += ["    n0 = o0.shape[0]", "    for j0 in range(n0):", "        K.wide_vectors()"]
+    lines += ["        x_a0 = a0[j0]"]
+    lines += [f"        o{i}[j0] = np.{name}(_vm.{f}(x_a0))" for i, f in enumerate(fns)]
+    block = "@numba.njit(cache=False, error_model='numpy', fastmath=set(_FM))\n" + "\n".join(lines)
+    g = {}
+    exec(HEADER + block, g)
+    rng = np.random.default_rng(5)
+    a = np.concatenate(
+        [
+            rng.standard_normal(300) * 30,
+            rng.uniform(-1e-3, 1e-3, 50),
+            [88.7, 89.5, -103.9, -104.5, 709.0, 710.5, -745.0, 1e-310, 1e-40, 2.0**-149],
+            SPECIAL,
+        ]
+    ).astype(dt)
+    outs = [np.empty(a.size, dt) for _ in fns]
+    sig = tuple(numba.typeof(x) for x in outs + [a])
+    k, _, _ = llvm.build(block, HEADER, sig, g["k"])
+    r1, r2 = [o.copy() for o in outs], [o.copy() for o in outs]
+    g["k"](*r1, a)
+    k(*r2, a)
+    for f, x, y in zip(fns, r1, r2):
+        assert _same_bits(x, y), (f, x[:6], y[:6])
+
+
+def test_chunked_sum_has_numbas_bits():
+    """The generated form of a loop summed inside itself (``cpu.CPUGen.fused``: slices of
+    ``K.CHUNK`` elements, a heap scratch, a float64 partial sum a chunk) lowers, and its
+    partial sums have numba's bits (the order LLVM's vectoriser adds them in)."""
+    from jitgrad.compile.backends import cpu_kernels as K
+
+    ch = K.CHUNK
+    src = f"""@numba.njit(cache=False, error_model='numpy', fastmath=set(_FM))
+def k(o0, a0, a1, p0):
+    n0 = o0.shape[0]
+    for c in range(p0.shape[1]):
+        lo = c * {ch}
+        hi = min(n0, lo + {ch})
+        o0c = o0[lo:hi]
+        a0c = a0[lo:hi]
+        a1c = a1[lo:hi]
+        r0 = np.empty(hi - lo, dtype=np.float32)
+        for j0 in range(hi - lo):
+            x_a0 = a0c[j0]
+            x_a1 = a1c[j0]
+            t0 = np.float32((-x_a0))
+            t1 = np.float32((t0 * x_a1))
+            o0c[j0] = t0
+            r0[j0] = t1
+        acc = 0.0
+        for j0 in range(hi - lo):
+            acc += r0[j0]
+        p0[0, c] = acc"""
+    g = {}
+    exec(HEADER + src, g)
+    rng = np.random.default_rng(7)
+    n = 2 * ch + 333  # two whole chunks and a partial one
+    # magnitudes 1e-12..1e12: float64 sums of them round, so the order of the adds shows
+    a, b = (rng.standard_normal(n) * 10.0 ** rng.uniform(-6, 6, n) for _ in range(2))
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    args = [np.empty(n, np.float32), a, b, np.empty((1, 3))]
+    sig = tuple(numba.typeof(x) for x in args)
+    k, _, _ = llvm.build(src, HEADER, sig, g["k"])
+    r1, r2 = [x.copy() for x in args], [x.copy() for x in args]
+    g["k"](*r1)
+    k(*r2)
+    assert _same_bits(r1[0], r2[0]) and _same_bits(r1[3], r2[3]), (r1[3], r2[3])
+    assert r1[3][0, 2] != 0  # the partial chunk was summed

@@ -40,7 +40,8 @@ _TYPES = {
     "bool": "b",
 }
 _NP = {"float32": "f32", "float64": "f64", "int64": "i64", "int32": "i32", "bool_": "b"}
-_NUM = {k: np.dtype(n).num for n, k in _TYPES.items()}  # NumPy's type numbers
+_NUM = {k: np.dtype(n).num for n, k in _TYPES.items()}
+_DTYPE = {k: n for n, k in _TYPES.items()}  # NumPy's type numbers
 _FLOAT_OPS = ("fadd", "fsub", "fmul", "fdiv", "frem", "fcmp")  # numba's fastmath pass
 
 
@@ -102,10 +103,12 @@ def _unify(a, b):
 class _Fn:
     """One kernel being lowered: the builder and the values in scope."""
 
-    def __init__(self, builder, flags):
+    def __init__(self, builder, flags, kernel=None):
         self.b = builder
         self.flags = flags
         self.vals = {}  # name -> (llvm value, kind)
+        self.kernel = kernel  # the _Kernel (its arrays), or None
+        self.globals = None  # inside an inlined vmath function: its module's globals
 
     def fl(self, instr):
         """Put the module's fastmath flags on ``instr`` (what numba's pass flags)."""
@@ -181,6 +184,18 @@ def _compare(opstr):
     return emit
 
 
+def _bitwise(op):
+    def emit(fn, a, b):  # numba's int_shl/shr/and/or: both operands in the unified type
+        (x, ka), (y, kb) = a, b
+        k = _unify(ka, kb)
+        if k in ("f32", "f64") or (k == "b" and op in ("shl", "ashr")):
+            raise Unsupported(f"{op} on {k}")
+        x, y = fn.cast(x, ka, k), fn.cast(y, kb, k)
+        return getattr(fn.b, op)(x, y), k
+
+    return emit
+
+
 def _minmax(opstr):
     def emit(fn, a, b):  # numba's do_minmax: select(v OP acc, v, acc) in the unified type
         (acc, ka), (v, kb) = a, b
@@ -211,6 +226,19 @@ def _intrinsic(name):
         return fn.b.call(f, [x]), k
 
     return emit
+
+
+def _copysign(fn, a, b):  # numba's copysign_float_impl: llvm.copysign in the unified type
+    (x, ka), (y, kb) = a, b
+    k = _unify(ka, kb)
+    if k not in ("f32", "f64"):
+        raise Unsupported(f"copysign of {k}")
+    x, y = fn.cast(x, ka, k), fn.cast(y, kb, k)
+    name, mod = f"llvm.copysign.{x.type.intrinsic_name}", fn.b.module
+    f = mod.globals.get(name) or _ir().Function(
+        mod, _ir().FunctionType(x.type, [x.type, x.type]), name
+    )
+    return fn.b.call(f, [x, y]), k
 
 
 def _abs(fn, a):
@@ -258,10 +286,15 @@ EMIT = {
     ast.LtE: _compare("<="),
     ast.Eq: _compare("=="),
     ast.NotEq: _compare("!="),
+    ast.LShift: _bitwise("shl"),
+    ast.RShift: _bitwise("ashr"),  # signed integers only (numba: lshr for unsigned)
+    ast.BitAnd: _bitwise("and_"),
+    ast.BitOr: _bitwise("or_"),
     "max": _minmax(">"),
     "min": _minmax("<"),
     "abs": _abs,
     "math.sqrt": _intrinsic("sqrt"),
+    "math.copysign": _copysign,
     "math.isinf": _isinf,
     "math.isnan": _isnan,
 }
@@ -276,13 +309,182 @@ def _dotted(node):
     raise Unsupported(f"call of {ast.dump(node)[:60]}")
 
 
+def _is_shape(node):
+    """``X.shape[d]`` with a literal ``d``."""
+    return (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "shape"
+        and isinstance(node.value.value, ast.Name)
+        and isinstance(node.slice, ast.Constant)
+    )
+
+
+def _global(fn, name):
+    """The Python object ``name`` (dotted) names in the scope being lowered: vmath's globals
+    inside one of its functions, else the generated module's (``np``, ``math``, ``_vm``)."""
+    import math
+
+    from .. import vmath
+
+    g = fn.globals if fn.globals is not None else {"np": np, "math": math, "_vm": vmath}
+    head, *rest = name.split(".")
+    if head not in g:
+        raise Unsupported(f"name {name}")
+    v = g[head]
+    for a in rest:
+        v = getattr(v, a, None)
+    return v
+
+
+@functools.lru_cache(maxsize=None)
+def _vm_dispatch():
+    """{id of a vmath dispatch stub: (float32 function, float64 function)}, read from vmath's
+    own ``_x_d = _unary_dispatch(f32, f64)`` lines (its overloads: float32 in float32, the
+    rest through float64)."""
+    import inspect
+
+    from .. import vmath
+
+    out = {}
+    try:
+        src = inspect.getsource(vmath)
+    except (OSError, TypeError):  # no source: nothing dispatches (numba compiles those loops)
+        return out
+    for st in ast.parse(src).body:
+        v = st.value if isinstance(st, ast.Assign) else None
+        if isinstance(v, ast.Call) and getattr(v.func, "id", None) == "_unary_dispatch":
+            f32, f64 = (getattr(vmath, a.id) for a in v.args)
+            out[id(getattr(vmath, st.targets[0].id))] = (f32, f64)
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _py_def(py):
+    import inspect
+    import textwrap
+
+    try:  # (no source: an install without .py files; numba then compiles the loop)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(py)))
+    except (OSError, TypeError) as e:
+        raise Unsupported(f"no source of vmath.{py.__name__}: {e}") from None
+    return next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+
+
+def _bits(fn, a):  # vmath._bits: a float's bit pattern as the signed integer of its width
+    x, k = a
+    if k not in ("f32", "f64"):
+        raise Unsupported(f"_bits of {k}")
+    ki = "i32" if k == "f32" else "i64"
+    return fn.b.bitcast(x, _lltype(ki)), ki
+
+
+def _from_bits(width):  # vmath._f32_bits / _f64_bits: trunc or sext, then a bit cast
+    def emit(fn, a):
+        x, k = a
+        if k not in ("i32", "i64"):
+            raise Unsupported(f"_f{width}_bits of {k}")
+        ki = f"i{width}"
+        if _lltype(k).width > width:
+            x = fn.b.trunc(x, _lltype(ki))
+        elif _lltype(k).width < width:
+            x = fn.b.sext(x, _lltype(ki))
+        return fn.b.bitcast(x, _lltype("f32" if width == 32 else "f64")), ("f32", "f64")[
+            width == 64
+        ]
+
+    return emit
+
+
+def _inline(fn, disp, args):
+    """A vmath function's body emitted in place (numba inlines them: ``forceinline``), with
+    its own fastmath flags on its instructions (theirs, not the caller's, as in numba)."""
+    py = disp.py_func
+    fdef = _py_def(py)
+    params = [a.arg for a in fdef.args.args]
+    if len(params) != len(args) or fdef.args.vararg or fdef.args.kwonlyargs:
+        raise Unsupported(f"call of vmath.{py.__name__} with {len(args)} arguments")
+    fm = disp.targetoptions.get("fastmath") or set()
+    if not isinstance(fm, (set, frozenset)):
+        raise Unsupported(f"vmath.{py.__name__}: fastmath={fm!r}")
+    saved = fn.vals, fn.flags, fn.globals
+    fn.vals, fn.flags, fn.globals = dict(zip(params, args)), sorted(fm), py.__globals__
+    try:
+        for st in fdef.body:
+            if isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant):
+                continue  # the docstring
+            if isinstance(st, ast.Assign) and len(st.targets) == 1:
+                tgt, val = st.targets[0], st.value
+                if isinstance(tgt, ast.Name):
+                    fn.vals[tgt.id] = _expr(fn, val)
+                elif (  # ``b1, b2 = u2 * b1 - b2 + c, b1``: every value first, then the names
+                    isinstance(tgt, ast.Tuple)
+                    and isinstance(val, ast.Tuple)
+                    and len(tgt.elts) == len(val.elts)
+                    and all(isinstance(e, ast.Name) for e in tgt.elts)
+                ):
+                    vals = [_expr(fn, v) for v in val.elts]
+                    fn.vals.update((e.id, v) for e, v in zip(tgt.elts, vals))
+                else:
+                    raise Unsupported(f"assignment target in vmath.{py.__name__}")
+            elif isinstance(st, ast.Return) and st.value is not None:
+                return _expr(fn, st.value)
+            else:
+                raise Unsupported(f"statement {type(st).__name__} in vmath.{py.__name__}")
+        raise Unsupported(f"vmath.{py.__name__} has no return")
+    finally:
+        fn.vals, fn.flags, fn.globals = saved
+
+
+def _call(fn, node):
+    """A call: a template word of ``EMIT``, a cast, or one of vmath's functions."""
+    from .. import vmath
+
+    name = _dotted(node.func)
+    args = [_expr(fn, a) for a in node.args]
+    if name in EMIT and ("." in name or fn.globals is None or name not in fn.globals):
+        return EMIT[name](fn, *args)
+    obj = _global(fn, name)
+    if isinstance(obj, type) and issubclass(obj, np.generic) and f"np.{obj.__name__}" in EMIT:
+        return EMIT[f"np.{obj.__name__}"](fn, *args)  # vmath's ``_f = np.float32``
+    if obj is vmath._bits:
+        return _bits(fn, *args)
+    if obj is vmath._f32_bits or obj is vmath._f64_bits:
+        return _from_bits(32 if obj is vmath._f32_bits else 64)(fn, *args)
+    pair = _vm_dispatch().get(id(obj))
+    if pair is not None:  # float32 in float32; anything else as float64
+        if len(args) != 1:
+            raise Unsupported(f"call of {name} with {len(args)} arguments")
+        x, k = args[0]
+        if k == "f32":
+            return _inline(fn, pair[0], args)
+        return _inline(fn, pair[1], [(fn.cast(x, k, "f64"), "f64")])
+    if getattr(obj, "py_func", None) is not None and obj.py_func.__module__ == vmath.__name__:
+        return _inline(fn, obj, args)
+    raise Unsupported(f"call of {name}")
+
+
 def _expr(fn, node):
     if isinstance(node, ast.Constant):
         return _const(fn, node)
     if isinstance(node, ast.Name):
-        if node.id not in fn.vals:
-            raise Unsupported(f"name {node.id}")
-        return fn.vals[node.id]
+        if node.id in fn.vals:
+            return fn.vals[node.id]
+        k = fn.kernel
+        if k is not None and fn.globals is None and node.id in k.slots:
+            slot, kind = k.slots[node.id]
+            return fn.b.load(slot), kind
+        if fn.globals is not None and node.id in fn.globals:  # vmath's constants
+            return _py_const(fn, fn.globals[node.id], node.id)
+        raise Unsupported(f"name {node.id}")
+    if isinstance(node, ast.Attribute):  # np.inf, np.nan
+        return _py_const(fn, _global(fn, _dotted(node)), _dotted(node))
+    if isinstance(node, ast.Subscript) and fn.kernel is not None and fn.globals is None:
+        if _is_shape(node):
+            return fn.vals[f"{node.value.value.id}.shape[{node.slice.value}]"]
+        if isinstance(node.value, ast.Name) and node.value.id in fn.kernel.arrays:
+            return fn.kernel.load(node.value.id, node.slice)
+        raise Unsupported(f"subscript {ast.dump(node)[:60]}")
     if isinstance(node, ast.BinOp) and type(node.op) in EMIT:
         return EMIT[type(node.op)](fn, _expr(fn, node.left), _expr(fn, node.right))
     if isinstance(node, ast.UnaryOp) and type(node.op) in EMIT:
@@ -297,11 +499,15 @@ def _expr(fn, node):
         k = _unify(kx, ky)
         return fn.b.select(c, fn.cast(x, kx, k), fn.cast(y, ky, k)), k
     if isinstance(node, ast.Call) and not node.keywords:
-        name = _dotted(node.func)
-        if name not in EMIT:
-            raise Unsupported(f"call of {name}")
-        return EMIT[name](fn, *[_expr(fn, a) for a in node.args])
+        return _call(fn, node)
     raise Unsupported(f"expression {type(node).__name__}")
+
+
+def _py_const(fn, v, name):
+    """A global Python number as numba types it: float64, int64, bool."""
+    if isinstance(v, (bool, int, float)) and not isinstance(v, np.generic):
+        return _const(fn, ast.Constant(v))
+    raise Unsupported(f"name {name}")
 
 
 class _Kernel:
@@ -312,21 +518,19 @@ class _Kernel:
         tree = ast.parse(src)
         fdef = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
         self.params = [a.arg for a in fdef.args.args]
-        self.arrays = {}  # param -> (kind, ndim)
-        self.sizes = []  # (name, param, dim): the loop sizes passed as arguments
+        self.arrays = {}  # param (or a slice, a scratch array) -> (kind, ndim)
         for p, ak in zip(self.params, argkinds):
             if ak is not None:
                 self.arrays[p] = ak
-        body = list(fdef.body)
-        for st in body:  # the size lines come first: n0 = o0.shape[0]
-            if (
-                isinstance(st, ast.Assign)
-                and isinstance(st.value, ast.Subscript)
-                and isinstance(st.value.value, ast.Attribute)
-                and st.value.value.attr == "shape"
-            ):
-                self.sizes.append((st.targets[0].id, st.value.value.value.id, st.value.slice.value))
-        body = body[len(self.sizes) :]
+        # every ``X.shape[d]`` the kernel reads is an argument, read by the wrapper from X
+        self.sizes = []  # (name, param, dim)
+        for node in ast.walk(fdef):
+            if _is_shape(node):
+                p, d = node.value.value.id, node.slice.value
+                if p not in self.arrays:
+                    raise Unsupported(f"the shape of {p}")
+                if (f"{p}.shape[{d}]", p, d) not in self.sizes:
+                    self.sizes.append((f"{p}.shape[{d}]", p, d))
         self.module = ir.Module(name=fname)
         arrs = [p for p in self.params if p in self.arrays]
         fty = ir.FunctionType(
@@ -336,14 +540,24 @@ class _Kernel:
         self.func = ir.Function(self.module, fty, name=fname)
         self.array_params = arrs
         block = self.func.append_basic_block("entry")
-        fn = self.fn = _Fn(ir.IRBuilder(block), flags)
+        fn = self.fn = _Fn(ir.IRBuilder(block), flags, self)
         self.ptr = {}
         for p, a in zip(arrs, self.func.args[: len(arrs)]):
             self.ptr[p] = fn.b.bitcast(a, _mem_type(self.arrays[p][0]).as_pointer())
         for (n, _, _), a in zip(self.sizes, self.func.args[len(arrs) :]):
             fn.vals[n] = (a, "i64")
-        self.loopvar = {}  # loop variable -> its size name
-        self.stmts(body)
+        # names updated in place (a chunk's ``acc += r0[j0]``): a stack slot each, as numba
+        # has them before mem2reg
+        self.mutable = {
+            n.target.id
+            for n in ast.walk(fdef)
+            if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)
+        }
+        self.slots = {}  # name -> (alloca, kind)
+        self.bound = {}  # loop variable -> its loop's size (llvm value)
+        self.allocs = [[]]  # scratch arrays to free at the end of each loop body (and the end)
+        self.stmts(fdef.body)
+        self._free(self.allocs.pop())
         fn.b.ret_void()
         self.py_name = fname + "_py"
         self._py_wrapper()
@@ -415,8 +629,8 @@ class _Kernel:
         for e in elts:
             if isinstance(e, ast.Constant) and e.value == 0:
                 size, j = ir.Constant(ir.IntType(64), 1), ir.Constant(ir.IntType(64), 0)
-            elif isinstance(e, ast.Name) and e.id in self.loopvar:
-                size, j = self.fn.vals[self.loopvar[e.id]][0], self.fn.vals[e.id][0]
+            elif isinstance(e, ast.Name) and e.id in self.bound:
+                size, j = self.bound[e.id], self.fn.vals[e.id][0]
             else:
                 raise Unsupported(f"index {ast.dump(e)[:40]}")
             off = b.add(b.mul(off, size), j)
@@ -429,29 +643,92 @@ class _Kernel:
             v = self.fn.b.icmp_unsigned("!=", v, _ir().Constant(v.type, 0))
         return v, kind
 
+    def assign(self, name, value):
+        """``name = value``: a value in scope, or a store into the name's stack slot."""
+        fn = self.fn
+        if name not in self.mutable:
+            fn.vals[name] = value
+            return
+        v, k = value
+        if name not in self.slots:
+            with fn.b.goto_entry_block():
+                self.slots[name] = (fn.b.alloca(_lltype(k), name=name), k)
+        slot, ks = self.slots[name]
+        if ks != k:  # numba would unify the variable's type: not lowered
+            raise Unsupported(f"{name} assigned a {k} and a {ks}")
+        fn.b.store(v, slot)
+
+    def view(self, name, val):
+        """``name = a[lo:hi]`` (a one-dimensional slice: a pointer into ``a``; the loops
+        over it say its size) or ``name = np.empty(n, dtype=np.X)`` (heap scratch, as
+        numba's; freed at the end of the loop body around it). False for anything else."""
+        ir, fn = _ir(), self.fn
+        if (
+            isinstance(val, ast.Subscript)
+            and isinstance(val.value, ast.Name)
+            and isinstance(val.slice, ast.Slice)
+        ):
+            a, sl = val.value.id, val.slice
+            if a not in self.arrays or self.arrays[a][1] != 1 or sl.lower is None or sl.step:
+                raise Unsupported(f"slice of {a}")
+            lo, k = _expr(fn, sl.lower)
+            if k != "i64":
+                raise Unsupported(f"a slice from a {k}")
+            self.arrays[name] = self.arrays[a]
+            self.ptr[name] = fn.b.gep(self.ptr[a], [lo])
+            return True
+        if (
+            isinstance(val, ast.Call)
+            and _dotted(val.func) == "np.empty"
+            and len(val.args) == 1
+            and [kw.arg for kw in val.keywords] == ["dtype"]
+        ):
+            kind = _NP.get(_dotted(val.keywords[0].value).replace("np.", ""))
+            n, k = _expr(fn, val.args[0])
+            if kind is None or k != "i64":
+                raise Unsupported("np.empty of this size or dtype")
+            i8p, i64 = ir.IntType(8).as_pointer(), ir.IntType(64)
+            malloc = self.module.globals.get("malloc") or ir.Function(
+                self.module, ir.FunctionType(i8p, [i64]), "malloc"
+            )
+            size = ir.Constant(i64, np.dtype(_DTYPE[kind]).itemsize)
+            mem = fn.b.call(malloc, [fn.b.mul(n, size)])
+            self.arrays[name] = (kind, 1)
+            self.ptr[name] = fn.b.bitcast(mem, _mem_type(kind).as_pointer())
+            self.allocs[-1].append(mem)
+            return True
+        return False
+
+    def _free(self, mems):
+        ir = _ir()
+        if not mems:
+            return
+        i8p = ir.IntType(8).as_pointer()
+        free = self.module.globals.get("free") or ir.Function(
+            self.module, ir.FunctionType(ir.VoidType(), [i8p]), "free"
+        )
+        for m in mems:
+            self.fn.b.call(free, [m])
+
     def stmts(self, body):
         fn = self.fn
         for st in body:
             if isinstance(st, ast.Assign) and len(st.targets) == 1:
                 tgt, val = st.targets[0], st.value
                 if isinstance(tgt, ast.Name):
-                    if isinstance(val, ast.Subscript) and isinstance(val.value, ast.Name):
-                        if val.value.id not in self.arrays:
-                            raise Unsupported(f"subscript of {val.value.id}")
-                        fn.vals[tgt.id] = self.load(val.value.id, val.slice)
-                    else:
-                        fn.vals[tgt.id] = _expr(fn, val)
+                    if not self.view(tgt.id, val):
+                        self.assign(tgt.id, _expr(fn, val))
                 elif isinstance(tgt, ast.Subscript) and isinstance(tgt.value, ast.Name):
-                    p = tgt.value.id
-                    if p not in self.arrays:
-                        raise Unsupported(f"store into {p}")
-                    v, k = _expr(fn, val)
-                    v = fn.cast(v, k, self.arrays[p][0])
-                    if self.arrays[p][0] == "b":
-                        v = fn.b.zext(v, _ir().IntType(8))
-                    fn.b.store(v, fn.b.gep(self.ptr[p], [self.offset(p, tgt.slice)]))
+                    self.store(tgt, _expr(fn, val))
                 else:
                     raise Unsupported("assignment target")
+            elif (
+                isinstance(st, ast.AugAssign)
+                and isinstance(st.target, ast.Name)
+                and type(st.op) in EMIT
+            ):
+                cur = _expr(fn, ast.Name(st.target.id, ast.Load()))
+                self.assign(st.target.id, EMIT[type(st.op)](fn, cur, _expr(fn, st.value)))
             elif isinstance(st, ast.For):
                 self.loop(st)
             elif (
@@ -461,8 +738,24 @@ class _Kernel:
                 and st.test.comparators[0].id == "par_t"
             ):
                 self.stmts(st.orelse)  # the serial form (same bits: elementwise prange)
+            elif (
+                isinstance(st, ast.Expr)
+                and isinstance(st.value, ast.Call)
+                and _dotted(st.value.func) == "K.wide_vectors"
+            ):  # as cpu_kernels.wide_vectors: an attribute of the kernel's function
+                set.add(self.func.attributes, '"prefer-vector-width"="512"')
             else:
                 raise Unsupported(f"statement {type(st).__name__}")
+
+    def store(self, tgt, value):
+        fn, p = self.fn, tgt.value.id
+        if p not in self.arrays:
+            raise Unsupported(f"store into {p}")
+        v, k = value
+        v = fn.cast(v, k, self.arrays[p][0])
+        if self.arrays[p][0] == "b":
+            v = fn.b.zext(v, _ir().IntType(8))
+        fn.b.store(v, fn.b.gep(self.ptr[p], [self.offset(p, tgt.slice)]))
 
     def loop(self, st):
         ir, fn = _ir(), self.fn
@@ -473,11 +766,12 @@ class _Kernel:
             and isinstance(it.func, ast.Name)
             and it.func.id in ("range", "prange")
             and len(it.args) == 1
-            and isinstance(it.args[0], ast.Name)
-            and it.args[0].id in fn.vals
+            and not st.orelse
         ):
             raise Unsupported("a loop other than range(n)")
-        n = fn.vals[it.args[0].id][0]
+        n, k = _expr(fn, it.args[0])
+        if k != "i64":
+            raise Unsupported(f"range of a {k}")
         b = fn.b
         pre = b.block
         hdr = self.func.append_basic_block("hdr")
@@ -490,8 +784,10 @@ class _Kernel:
         b.cbranch(b.icmp_signed("<", j, n), body, done)
         b.position_at_end(body)
         fn.vals[st.target.id] = (j, "i64")
-        self.loopvar[st.target.id] = it.args[0].id
+        self.bound[st.target.id] = n
+        self.allocs.append([])
         self.stmts(st.body)
+        self._free(self.allocs.pop())
         j.add_incoming(b.add(j, ir.Constant(ir.IntType(64), 1)), b.block)
         b.branch(hdr)
         b.position_at_end(done)
@@ -546,9 +842,9 @@ def lower(block, header, sig):
     src = block.split("\n", 1)[1]  # without the decorator
     k = _Kernel(src, _kinds(sig), sorted(flags), fname)
     text = str(k.module)
-    # keyed by the IR itself (a change of an emitter is a new entry) and the CPU the object
-    # code is for (a cache directory shared by machines)
-    key = hashlib.sha256(f"llvm-1{_host()}{text}".encode()).hexdigest()[:24]
+    # keyed by the IR itself (a change of an emitter is a new entry), the CPU the object code
+    # is for (a cache directory shared by machines) and numba's target machine options
+    key = hashlib.sha256(f"llvm-2{_host()}{tm_options()}{text}".encode()).hexdigest()[:24]
     k.key = key
     return key, text, k
 
@@ -560,25 +856,73 @@ def _host():
     return f"{llb.get_host_cpu_name()}-{llb.get_host_cpu_features().flatten()}"
 
 
-def _target():
+@functools.lru_cache(maxsize=None)
+def tm_options():
+    """The options numba creates its target machine with (CPU, features, optimisation level,
+    relocation and code model), asked of numba's own codegen: the object code compiled with
+    them has numba's bits. A tuple, sent to the compile worker, which then needs llvmlite
+    only (no numba import on the way to tier 1)."""
+    from numba.core import config
     from numba.core.registry import cpu_target
 
-    return cpu_target.target_context.codegen()._tm  # numba's own: same CPU, features, options
+    opts = {"opt": int(config.OPT)}
+    cpu_target.target_context.codegen()._customize_tm_options(opts)
+    return tuple(sorted(opts.items()))
 
 
-def compile_ir(text):
-    """Object code of one IR module: numba's target machine, O3 with loop vectorisation (as
-    numba's final module pass)."""
+@functools.lru_cache(maxsize=None)
+def _target(opts=None):
+    """A target machine with numba's options (``tm_options``; given, in the worker)."""
     from llvmlite import binding as llb
-    from numba.core.llvm_bindings import create_pass_builder
 
-    tm = _target()
+    llb.initialize_native_target()
+    llb.initialize_native_asmprinter()
+    target = llb.Target.from_triple(llb.get_process_triple())
+    return target.create_target_machine(**dict(opts or tm_options()))
+
+
+def compile_ir(text, opts=None):
+    """Object code of one IR module: numba's target machine options, O3 with loop
+    vectorisation, as numba's final module pass (``numba.core.llvm_bindings``'s
+    ``create_pass_builder``: its four lines here, as importing it imports numba)."""
+    from llvmlite import binding as llb
+
+    tm = _target(opts)
     mod = llb.parse_assembly(text)
     mod.verify()
-    pb = create_pass_builder(tm, opt=3, loop_vectorize=True, slp_vectorize=False)
+    pto = llb.create_pipeline_tuning_options()
+    pto.speed_level = 3
+    pto.slp_vectorization = False
+    pto.loop_vectorization = True
+    pb = llb.create_pass_builder(tm, pto)
     pm = pb.getModulePassManager()
     pm.run(mod, pb)
     return tm.emit_object(mod)
+
+
+def _write(p, data):
+    """Store object code atomically (an unwritable cache only costs a later compile)."""
+    try:
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        tmp = f"{p}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, p)
+        return True
+    except OSError:
+        return False
+
+
+def write_object(path, text, opts):
+    """The compile worker's side: compile ``text`` into ``path`` unless it is there (another
+    process's). llvmlite only: no numba, no jitgrad package. True when it compiled."""
+    try:
+        if os.path.getsize(path):
+            return False
+    except OSError:
+        pass
+    _write(path, compile_ir(text, opts))
+    return True
 
 
 def _path(key):
@@ -602,16 +946,14 @@ def object_code(key, text):
     except OSError:
         pass
     data = compile_ir(text)
-    try:
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        tmp = f"{p}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, p)
+    if _write(p, data):
         _cache._touch(_cache.entry_root(), f"{_cache.PREFIX}{key}")
-    except OSError:
-        pass
     return data, True
+
+
+def job(key, text):
+    """What the compile worker needs for ``key``: (key, IR text, object file, target options)."""
+    return (key, text, _path(key), tm_options())
 
 
 def _engine():

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _conv_kernels as K
+from . import buffers
 from .registry import apply, register
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -184,7 +185,7 @@ def _kernel_op(name, extra, out_shape, out_dtype=None):
         if not _on_kernel(name, *arrays):
             return ref(*arrays, **p)
         shape = out_shape(*[a.shape for a in arrays], **p)
-        out = np.empty(shape, dtype=out_dtype or arrays[0].dtype)
+        out = buffers.empty(shape, out_dtype or arrays[0].dtype)  # no page faults when steady
         fn = kernel
         if threads is not None and _threads():
             if extra["kernel_work"]([a.shape for a in arrays], shape, p) >= K.PAR_MIN:
@@ -577,7 +578,7 @@ def _pad_ref(x, pads, value, shape=None):
 def _pad_impl(x, pads, value, shape):
     if not _on_kernel("constant_pad_nd", x, dtypes=_PAD_DTYPES):
         return _pad_ref(x, pads, value)
-    out = np.empty(tuple(n + b + a for n, (b, a) in zip(shape, pads)), x.dtype)
+    out = buffers.empty(tuple(n + b + a for n, (b, a) in zip(shape, pads)), x.dtype)
     K.constant_pad(_c(x), out, *_pad_static(pads, value, shape))
     return out
 

@@ -99,8 +99,17 @@ def test_max_pool_kernels_match_numpy_reference(name, dtype):
         np.testing.assert_array_equal(got, ref)
     g = r.standard_normal(xs[:2] + out_hw).astype(dtype)
     gg = r.standard_normal(xs).astype(dtype)
-    for prim, a in ((C.max_pool2d_grad_p, g), (C.max_pool2d_gather_p, gg)):
-        np.testing.assert_allclose(prim.impl(a, x, **p), prim.extra["ref"](a, x, **p), 1e-6)
+    # the backward and its VJP go through the forward's argmax (flat indices)
+    idx = C.max_pool2d_indices_p.extra["ref"](x, **p)
+    for prim, a, q in (
+        (C.max_pool2d_grad_p, g, dict(p, in_hw=xs[2:])),
+        (C.max_pool2d_gather_p, gg, p),
+    ):
+        np.testing.assert_allclose(prim.impl(a, idx, **q), prim.extra["ref"](a, idx, **q), 1e-6)
+    # the values read at the argmax are the pooled values
+    np.testing.assert_array_equal(
+        C.max_pool2d_gather_p.impl(x, idx, **p), C._max_pool2d_ref(x, **p)
+    )
 
 
 def test_kernels_threaded_equal_serial(monkeypatch):
@@ -130,9 +139,11 @@ def test_kernels_threaded_equal_serial(monkeypatch):
         r = _rng(name)
         x, g = r.standard_normal(xs), r.standard_normal(xs[:2] + out_hw)
         st = C._pool_static(k, s, pad, d)
+        idx = np.empty(g.shape, np.int64)
+        K.max_pool2d_indices(x, idx, *st)
         for kernel, threads, a, shape in (
             (K.max_pool2d_values, K.max_pool2d_values_threads, (x,), g.shape),
-            (K.max_pool2d_backward, K.max_pool2d_backward_threads, (g, x), x.shape),
+            (K.max_pool2d_backward, K.max_pool2d_backward_threads, (g, idx), x.shape),
         ):
             serial, threaded = np.zeros(shape) - 7, np.zeros(shape) - 7
             kernel(*a, serial, *st)

@@ -748,6 +748,12 @@ def _pool_sq_grad(x):
         return jg.autograd.grad((F.max_pool2d(x, 2) ** 2).sum(), x, create_graph=True)[0]
 
 
+def _pool_no_grad(x):
+    import jitgrad.nn.functional as F
+
+    return F.max_pool2d(x.detach(), 2)
+
+
 def _nn_cases():
     """Convolution, pooling and padding (their primitives live in ops/conv.py)."""
     import jitgrad.nn.functional as F
@@ -1078,6 +1084,10 @@ def all_cases():
         _movement_cases() + _nn_cases() + _strided_cases() + _logic_cases() + _dynamic_cases()
     ):
         cases.append(Case(name, fn, ref, args))
+    # without a gradient to come max pooling is the values kernel alone (max_pool2d); with one
+    # the forward keeps its argmax (max_pool2d_indices + max_pool2d_gather, rows above)
+    cases.append(Case("max_pool2d_no_grad", _pool_no_grad, lambda x: _np_max_pool2d(x, 2),
+                      [distinct((1, 2, 4, 4))], grad=False))  # fmt: skip
     cases += _composite_linalg_cases()
     cases += _surface_more_cases()
     cases += _distribution_cases()

@@ -284,8 +284,13 @@ def test_pool_kernel_matches_numpy_reference_with_ties_and_nan():
     p = {"ksize": (2, 2), "stride": (2, 2), "padding": (1, 0, 0, 0), "dilation": (1, 1)}
     p["out_hw"] = (4, 3)
     gg = RNG.standard_normal(x.shape)
-    for prim, a in ((C.max_pool2d_grad_p, g), (C.max_pool2d_gather_p, gg)):
-        np.testing.assert_array_equal(prim.impl(a, x, **p), prim.extra["ref"](a, x, **p))
+    idx = C.max_pool2d_indices_p.impl(x, **p)
+    np.testing.assert_array_equal(idx, C.max_pool2d_indices_p.extra["ref"](x, **p))
+    for prim, a, q in (
+        (C.max_pool2d_grad_p, g, dict(p, in_hw=x.shape[2:])),
+        (C.max_pool2d_gather_p, gg, p),
+    ):
+        np.testing.assert_array_equal(prim.impl(a, idx, **q), prim.extra["ref"](a, idx, **q))
 
 
 def test_small_cnn_second_order_end_to_end():

@@ -811,7 +811,8 @@ class CPUGen(Generator):
     def lower_kernel(self, n):
         """An op with a numba kernel (``extra["kernel"]``: convolution, pooling) called from the
         step: ``kernel(*inputs, out, *static)`` into a fresh ``out``."""
-        dts = {self.dtype(v) for v in n.ins}
+        index_inputs = n.op.extra.get("kernel_index_inputs", ())  # int64 operands
+        dts = {self.dtype(v) for i, v in enumerate(n.ins) if i not in index_inputs}
         ok = n.op.extra.get("kernel_dtypes", _KERNEL_DTYPES)
         if len(dts) != 1 or next(iter(dts)) not in ok:
             names = ", ".join(sorted(d.name for d in dts))

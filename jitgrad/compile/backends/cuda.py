@@ -724,8 +724,10 @@ class CUDAGen(Generator):
     # is a reduction per weight element, see ``reduction``); sizes, strides, padding and
     # dilation are literals. Inputs are read through their views (no copies).
     def _float_inputs(self, n):
-        """True when every input is float32/float64 of one dtype; else the fallback."""
-        dts = [self.dtype(v) for v in n.ins]
+        """True when every input (but the int64 index operands, ``kernel_index_inputs``) is
+        float32/float64 of one dtype; else the fallback."""
+        skip = n.op.extra.get("kernel_index_inputs", ())
+        dts = [self.dtype(v) for i, v in enumerate(n.ins) if i not in skip]
         if dts[0].name in ("float32", "float64") and all(d == dts[0] for d in dts):
             return True
         self.fallback(n, f"{'/'.join(d.name for d in dts)} inputs (float32/float64 only)")
@@ -919,8 +921,7 @@ class CUDAGen(Generator):
         L.append(f"{i3}    bw = wi")
 
     def _pool(self, n, what):
-        """max_pool2d (``what`` "value"), its indices ("index") and max_pool2d_gather
-        ("gather"): one thread per window."""
+        """max_pool2d (``what`` "value") and its indices ("index"): one thread per window."""
         if not self._float_inputs(n):
             return
         x = self.view[n.ins[-1]]
@@ -928,17 +929,11 @@ class CUDAGen(Generator):
         out = self.new_value(n.out)
         if not _prod(S):
             return
-        gg = self.view[n.ins[0]] if what == "gather" else None
-        L, ind, (b, c, oh, ow) = self._per_output("o, x" + (", gg" if gg else ""), S)
+        L, ind, (b, c, oh, ow) = self._per_output("o, x", S)
         self._argmax(L, ind, x, b, c, oh, ow, n)
-        if what == "value":
-            val = "best"
-        elif what == "index":
-            val = f"bh * {x.shape[3]} + bw"
-        else:
-            val = f"gg[{self._at(gg, [b, c, 'bh', 'bw'])}]"
+        val = "best" if what == "value" else f"bh * {x.shape[3]} + bw"
         L.append(f"{ind}o[i] = {cast_expr(val, self.dtype(n.out))}")
-        self._launch_per_output(L, ind, S, [out, x] + ([gg] if gg else []))
+        self._launch_per_output(L, ind, S, [out, x])
 
     def lower_max_pool2d(self, n):
         self._pool(n, "value")
@@ -947,13 +942,26 @@ class CUDAGen(Generator):
         self._pool(n, "index")
 
     def lower_max_pool2d_gather(self, n):
-        self._pool(n, "gather")
-
-    def lower_max_pool2d_grad(self, n):
-        """Zeros, then each window's gradient added at its argmax (atomic: windows overlap)."""
+        """x read at the flat argmax indices (max_pool2d_indices): one thread per window."""
         if not self._float_inputs(n):
             return
-        g, x = (self.view[v] for v in n.ins)
+        x, ix = (self.view[v] for v in n.ins)
+        S = self.shape(n.out)
+        out = self.new_value(n.out)
+        if not _prod(S):
+            return
+        L, ind, (b, c, oh, ow) = self._per_output("o, x, ix", S)
+        W = x.shape[3]
+        L.append(f"{ind}fi = ix[{self._at(ix, [b, c, oh, ow])}]")
+        L.append(f"{ind}o[i] = x[{self._at(x, [b, c, f'fi // {W}', f'fi % {W}'])}]")
+        self._launch_per_output(L, ind, S, [out, x, ix])
+
+    def lower_max_pool2d_grad(self, n):
+        """Zeros, then each window's gradient added at its flat argmax index (atomic: windows
+        overlap)."""
+        if not self._float_inputs(n):
+            return
+        g, ix = (self.view[v] for v in n.ins)
         S = self.shape(n.out)
         dt = self.dtype(n.out)
         out = self.new_value(n.out)
@@ -963,14 +971,14 @@ class CUDAGen(Generator):
         G = g.shape
         if not _prod(G):
             return
-        L, ind, (b, c, oh, ow) = self._per_output("o, x, g", G)
-        self._argmax(L, ind, x, b, c, oh, ow, n)
-        L.append(f"{ind}if bh >= 0:")
+        L, ind, (b, c, oh, ow) = self._per_output("o, g, ix", G)
+        W = S[3]
+        L.append(f"{ind}fi = ix[{self._at(ix, [b, c, oh, ow])}]")
         L.append(
-            f"{ind}    cuda.atomic.add(o, {self._at(out, [b, c, 'bh', 'bw'])}, "
+            f"{ind}cuda.atomic.add(o, {self._at(out, [b, c, f'fi // {W}', f'fi % {W}'])}, "
             f"g[{self._at(g, [b, c, oh, ow])}])"
         )
-        self._launch_per_output(L, ind, G, [out, x, g])
+        self._launch_per_output(L, ind, G, [out, g, ix])
 
     def lower_pad(self, n):
         """Constant padding: each output element reads its input element or is the value."""

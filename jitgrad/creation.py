@@ -466,7 +466,7 @@ def normal(
 
         if (std._data < 0).any():
             raise RuntimeError("normal expects all elements of std >= 0.0")
-        _require((std >= 0).all(), "normal expects all elements of std >= 0.0")
+        _require(std >= 0, "normal expects all elements of std >= 0.0")
     z = randn(*shape, dtype=ref.dtype, generator=generator)
     return mean + std * z
 
@@ -481,7 +481,7 @@ def bernoulli(input, p=None, generator=None):
         if prob._data.size and ((prob._data < 0).any() or (prob._data > 1).any()):
             raise RuntimeError(msg)
         if prob._data.size:
-            _require(((prob >= 0) & (prob <= 1)).all(), msg)
+            _require((prob >= 0) & (prob <= 1), msg)
         u = rand(*prob.shape, dtype=prob.dtype, generator=generator)
         return (u < prob.detach()).to(input.dtype)
     if not 0 <= prob <= 1:

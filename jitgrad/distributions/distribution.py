@@ -59,7 +59,7 @@ def _all_true(valid, what):
     if tr is not None and tr.is_traced(valid):
         from ..ops.reduce import require
 
-        require(valid.all(), what, "ValueError")
+        require(valid, what, "ValueError")
     return bool(valid._data.all())
 
 

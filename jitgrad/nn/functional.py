@@ -985,7 +985,7 @@ def binary_cross_entropy(
             bad = arr[~((arr >= 0) & (arr <= 1))].flat[0]
             raise RuntimeError(f"{msg} (got {bad} in {what} of shape {_shape(x)}){fix}")
         if arr.size:  # every compiled call checks it too
-            _require(((x >= 0) & (x <= 1)).all(), f"{msg} ({what} of shape {_shape(x)}){fix}")
+            _require((x >= 0) & (x <= 1), f"{msg} ({what} of shape {_shape(x)}){fix}")
     from ..ops.elementwise import binary_cross_entropy_elementwise
 
     loss = binary_cross_entropy_elementwise(input, target.to(input.dtype))
@@ -1682,7 +1682,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
         msg += "variance and must be >= 0"
         if (var._data < 0).any():
             raise ValueError(msg.format(_shape(var), f", min {var._data.min()}"))
-        _require((var >= 0).all(), msg.format(_shape(var), ""), "ValueError")
+        _require(var >= 0, msg.format(_shape(var), ""), "ValueError")
     v = _J.clamp(var, min=eps)
     loss = 0.5 * (_J.log(v) + (input - target) ** 2 / v)
     if full:
@@ -2423,7 +2423,7 @@ def _max_unpool(op, nd, input, indices, kernel_size, stride, padding, output_siz
                 f"{op}: Found an invalid max index: {hi if hi >= total else lo} (output volumes "
                 f"are of size {vol})"
             )
-        ok = ((flat_i >= 0) & (flat_i < total)).all()
+        ok = (flat_i >= 0) & (flat_i < total)
         _require(ok, f"{op}: Found an invalid max index (output volumes are of size {vol})")
     zeros = input.new_zeros(*lead, total)
     res = zeros.scatter(len(lead), flat_i, input.reshape(*lead, -1))

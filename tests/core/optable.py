@@ -970,6 +970,52 @@ def _composite_linalg_cases():
             lambda x: np.argsort(x, 0, kind="stable"),
             [distinct((3, 2))],
         ),
+        # ops NumPy computes from the values (opaque graph ops: no derivative)
+        Case(
+            "histc",
+            lambda x: jg.histc(x, bins=4),
+            lambda x: np.histogram(x, 4, range=(x.min(), x.max()))[0].astype(x.dtype),
+            [distinct((3, 2))],
+            grad=False,
+        ),
+        Case(
+            "searchsorted",
+            lambda s, v: jg.searchsorted(s, v),
+            lambda s, v: np.searchsorted(s, v),
+            [np.sort(distinct((5,))), distinct((2, 3))],
+            grad=False,
+        ),
+        Case("signbit", jg.signbit, np.signbit, [distinct((2, 3))], grad=False),
+        Case(
+            "gcd_lcm",
+            lambda a, b: jg.gcd(a, b) + 100 * jg.lcm(a, b),
+            lambda a, b: np.gcd(a, b) + 100 * np.lcm(a, b),
+            [np.array([[4, 6, 9], [5, 12, 7]]), np.array([[6, 4, 3], [10, 8, 7]])],
+            grad=False,
+        ),
+        Case(
+            "isclose_isin",
+            lambda a, b: (
+                jg.isclose(a, b, atol=0.5).long() + 2 * jg.isin(a.round(), b.round()).long()
+            ),
+            lambda a, b: np.isclose(a, b, atol=0.5) + 2 * np.isin(a.round(), b.round()),
+            [distinct((2, 3)), distinct((2, 3))],
+            grad=False,
+        ),
+        Case(
+            "cummax_values",
+            lambda x: jg.cummax(x, 0).values,
+            lambda x: np.maximum.accumulate(x, 0),
+            [distinct((4, 2))],
+            grad=False,
+        ),
+        Case(
+            "svd_full_s",
+            lambda x: jg.linalg.svd(x.detach(), full_matrices=True)[1],
+            lambda x: np.linalg.svd(x, full_matrices=True)[1],
+            [wide],
+            grad=False,
+        ),
         Case(
             "mode",
             lambda x: jg.mode(x, -1).values + 10 * jg.mode(x, -1).indices,
@@ -1238,6 +1284,13 @@ SLOW_PATHS = {
     "any_all": _on("any", "all"),
     "sort_desc": _on("argsort"),
     "argsort": _on("argsort"),
+    "histc": _on("histc"),
+    "searchsorted": _on("searchsorted"),
+    "signbit": _on("signbit"),
+    "gcd_lcm": _on("gcd", "lcm"),
+    "isclose_isin": _on("isclose", "isin"),
+    "cummax_values": _on("cumext_index"),
+    "svd_full_s": _on("svd_full"),
     "mode": _on("mode", "amax"),  # amax of the int64 counts
     "lgamma": _on("lgamma", "digamma"),
     "digamma_and_grad": _on("digamma", "trigamma"),

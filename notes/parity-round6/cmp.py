@@ -134,3 +134,15 @@ def compare_errors(err, after=None):
             same = out[0].split(":")[0] == out[1].split(":")[0]
             tag = "[msg]" if same else "[TYPE]"
             print(tag, k, "\n   torch:", out[0][:300], "\n   jg:   ", out[1][:300])
+
+
+def fill_params(L, model, seed=0, scale=0.3):
+    """Give ``model``'s parameters the same normal draws in both libraries (``L`` is torch or
+    jitgrad): the side-by-side scripts start each run from equal weights."""
+    import numpy as np
+
+    r = np.random.default_rng(seed)
+    with L.no_grad():
+        for p in model.parameters():
+            p.copy_(L.tensor((r.standard_normal(tuple(p.shape)) * scale).astype(np.float32)))
+    return model

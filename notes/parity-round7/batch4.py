@@ -3,16 +3,12 @@
 modules, packed RNNs with h0 in batch order, Transformer layer details."""
 import sys, os
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "parity-round6"))
-from cmp import snip, run, compare_errors
+from cmp import fill_params, snip, run, compare_errors
 import numpy as np
 
 
 def fill(L, m, seed=0):
-    r = np.random.default_rng(seed)
-    with L.no_grad():
-        for p in m.parameters():
-            p.copy_(L.tensor((r.standard_normal(tuple(p.shape)) * 0.3).astype(np.float32)))
-    return m
+    return fill_params(L, m, seed, 0.3)
 
 
 @snip

@@ -5,7 +5,7 @@ training steps under @jitgrad.trace (eager vs traced). Same data and initial wei
 `python nn_really.py [reference|cpu]`"""
 import sys, os, math
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "parity-round6"))
-from cmp import snip, run
+from cmp import fill_params, snip, run
 import numpy as np
 
 rng = np.random.default_rng(0)
@@ -20,12 +20,8 @@ def data(L):
     return map(L.tensor, (XTR, YTR, XVA, YVA))
 
 
-def copy_in(L, model, seed=1):
-    r = np.random.default_rng(seed)
-    with L.no_grad():
-        for p in model.parameters():
-            p.copy_(L.tensor((r.standard_normal(tuple(p.shape)) * 0.1).astype(np.float32)))
-    return model
+def copy_in(L, m, seed=1):
+    return fill_params(L, m, seed, 0.1)
 
 
 @snip

@@ -237,30 +237,38 @@ _SCAN_CACHE = {}
 
 
 def _scan(code):
-    """Attribute/subscript chains the code loads: [(root kind, name, steps)] and the
-    attribute names it stores to. Cached per code object."""
+    """Attribute/subscript chains the code loads: [(root kind, name, steps)], the one-argument
+    calls of a chain on a chain ``f(obj.x)`` as ("call", callee chain, argument chain) (an
+    ``operator.attrgetter``/``itemgetter`` reads through them), and the attribute names it
+    stores to. ``vars(obj)[k]`` is the chain ``obj.k``. Cached per code object."""
     hit = _SCAN_CACHE.get(code)
     if hit is not None:
         return hit
     chains, stores = [], set()
     ins = list(dis.get_instructions(code))
-    cur = None
+    cur = prev = last = None  # the chain being read; the one just before it; its last op
     start = 0
+    as_attr = False  # the chain is vars(obj): its next subscript is an attribute read
     for i, x in enumerate(ins):
         op = x.opname
         if op in ("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_FAST", "LOAD_NAME", "LOAD_CLASSDEREF"):
             kind = {"LOAD_GLOBAL": "g", "LOAD_NAME": "g", "LOAD_FAST": "f"}.get(op, "d")
+            prev = cur if cur is not None and i > 0 and ins[i - 1] is last else None
             cur = (kind, x.argval, ())
             start = i
+            as_attr = False
             chains.append(cur)
+            last = x
             continue
         if cur is not None and op in ("LOAD_ATTR", "LOAD_METHOD"):
             cur = (cur[0], cur[1], cur[2] + (("a", x.argval),))
             chains.append(cur)
+            last = x
             continue
         if cur is not None and op == "LOAD_CONST" and _getattr_call(ins, i, start):
             cur = (cur[0], cur[1], cur[2] + (("a", x.argval),))  # getattr(obj, "name"[, d])
             chains.append(cur)
+            last = x
             continue
         if (
             cur is not None
@@ -269,24 +277,44 @@ def _scan(code):
             and ins[i + 1].opname == "BINARY_SUBSCR"
             and _litable(x.argval)
         ):
-            cur = (cur[0], cur[1], cur[2] + (("i", x.argval),))
+            step = "a" if as_attr and isinstance(x.argval, str) else "i"
+            cur = (cur[0], cur[1], cur[2] + ((step, x.argval),))
+            as_attr = False
             chains.append(cur)
+            last = x
             continue
         if op == "BINARY_SUBSCR" and cur is not None:
+            last = x
             continue
+        if op in ("PRECALL", "CALL") and cur is not None:
+            if as_attr and op == "CALL" and ins[i - 1].opname == "PRECALL":  # 3.11's pair
+                last = x
+                continue
+            if x.arg == 1 and prev is not None:
+                if prev == ("g", "vars", ()):
+                    as_attr = True  # vars(obj): the chain goes on through obj's attributes
+                    prev = None
+                    last = x
+                    continue
+                chains.append(("call", prev, cur))  # f(chain): resolved in Watch._chains
         if op in ("STORE_ATTR", "DELETE_ATTR"):
             stores.add(x.argval)
-        cur = None
+        cur = prev = None
+        as_attr = False
     nested = [c for c in code.co_consts if isinstance(c, types.CodeType)]
     for c in nested:  # lambdas, comprehensions, generator expressions, inner defs
         sub_chains, sub_stores = _scan(c)
         # a nested function's fast locals are its own; its cells are the enclosing code's
         # (the step's closure or its captured arguments: resolved by name in _chains)
-        chains += [ch for ch in sub_chains if ch[0] in ("g", "d")]
+        chains += [ch for ch in sub_chains if ch[0] in ("g", "d") or _outer_call(ch)]
         stores |= sub_stores
     res = (chains, stores)
     _SCAN_CACHE[code] = res
     return res
+
+
+def _outer_call(ch):
+    return ch[0] == "call" and ch[1][0] in ("g", "d") and ch[2][0] in ("g", "d")
 
 
 def _getattr_call(ins, i, start):
@@ -488,30 +516,79 @@ class Watch:
     def _chains(self, code, glb, cells, fast, depth=0):
         chains, stores = _scan(code)
         for kind, name, steps in chains:
-            if kind == "g":
-                if name not in glb:
+            if kind == "call":  # f(chain) with f an operator.attrgetter/itemgetter
+                kind, name, steps = self._getter_chain((kind, name, steps), glb, cells, fast)
+                if kind is None:
                     continue
-                path = Path(("obj", glb), (("i", name),), name)
-                val = glb[name]
-            elif kind == "d" and name in cells:
-                cell = cells[name]
-                try:
-                    val = cell.cell_contents
-                except ValueError:
-                    continue
-                path = Path(("obj", cell), (("a", "cell_contents"),), name)
-            else:  # a local, or an argument captured by a nested function (a "d" not in cells)
-                path = fast.get(name)
-                if path is None:
-                    continue
-                try:
-                    val = path.get(self._A, self._K)
-                except Exception:
-                    continue
+            root = self._root(kind, name, glb, cells, fast)
+            if root is None:
+                continue
+            path, val = root
             try:
                 self._follow(path, val, steps, stores, depth)
             except Exception as e:  # an object that resists inspection: say so in explain()
                 self.skipped.append(f"{path.name()} ({type(e).__name__})")
+
+    def _root(self, kind, name, glb, cells, fast):
+        """(path, value) of the name a chain starts at, or None."""
+        if kind == "g":
+            if name not in glb:
+                return None
+            return Path(("obj", glb), (("i", name),), name), glb[name]
+        if kind == "d" and name in cells:
+            try:
+                val = cells[name].cell_contents
+            except ValueError:
+                return None
+            return Path(("obj", cells[name]), (("a", "cell_contents"),), name), val
+        # a local, or an argument captured by a nested function (a "d" not in cells)
+        path = fast.get(name)
+        if path is None:
+            return None
+        try:
+            return path, path.get(self._A, self._K)
+        except Exception:
+            return None
+
+    def _getter_chain(self, entry, glb, cells, fast):
+        """``get(obj.x)`` with ``get = operator.attrgetter("a.b")``: the chain ``obj.x.a.b``
+        (the first of its names; itemgetter: ``obj.x[k]``), or (None, None, None)."""
+        import operator
+
+        _, (ckind, cname, csteps), (akind, aname, asteps) = entry
+        root = self._root(ckind, cname, glb, cells, fast)
+        if root is None:
+            return None, None, None
+        f = root[1]
+        try:
+            for st, k in csteps:
+                f = getattr(f, k) if st == "a" else f[k]
+        except Exception:
+            return None, None, None
+        if type(f) is operator.attrgetter:
+            names = f.__reduce__()[1]
+            more = tuple(("a", part) for part in names[0].split("."))
+        elif type(f) is operator.itemgetter:
+            names = f.__reduce__()[1]
+            if not _litable(names[0]):
+                return None, None, None
+            more = (("i", names[0]),)
+        else:
+            return None, None, None
+        if len(names) > 1:  # attrgetter("a", "b"): each name is a chain of its own
+            for extra in names[1:]:
+                tail = (
+                    tuple(("a", part) for part in extra.split("."))
+                    if type(f) is operator.attrgetter
+                    else (("i", extra),)
+                    if _litable(extra)
+                    else None
+                )
+                if tail is not None:
+                    root = self._root(akind, aname, glb, cells, fast)
+                    if root is not None:
+                        self._follow(root[0], root[1], asteps + tail, set(), 0)
+        return akind, aname, asteps + more
 
     def _follow(self, path, val, steps, stores, depth):
         self._note(path, val, stores, depth)
@@ -574,6 +651,10 @@ class Watch:
         if is_plain(val):
             self.locations[key] = Location(path, val, "plain")
             return
+        if hasattr(type(val), "__next__") and not isinstance(val, Tensor):
+            # a generator, an iterator or a file: next() gives a new value at every call,
+            # which a compiled call would replay from the capture
+            self.unstable.append(f"next({path.name()})")
         if _plain_container(val):
             self.locations[key] = Location(path, _snap(val), "container")
             return

@@ -23,7 +23,7 @@ from .errors import NonFiniteError, TraceCheckError, TraceError  # noqa: F401
 from .graph import Graph  # noqa: F401
 from .passes.pipeline import optimize
 from .pytree import constants, flatten, hashable, shape_of
-from .tracer import Tracer, user_frame
+from .tracer import Tracer, operand_frame, user_frame
 from .variant import Variant, _make_backend  # noqa: F401
 
 
@@ -238,7 +238,8 @@ class TracedFunction:
                 f"jitgrad.trace({self._name()}): the step calls {', '.join(watch.unstable)}, "
                 "whose value changes at every call; a compiled call replays the value from "
                 "the capture (and Python branches taken on it). Use jitgrad's random "
-                "functions inside the step, and read clocks outside it",
+                "functions inside the step, and read clocks and iterators outside it (pass "
+                "their values as tensor arguments)",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -246,6 +247,7 @@ class TracedFunction:
             guards.effects = self._effects(watch, tr, before, after, args, kwargs)
             self._purity(sig, watch, before, out_tree, consts, _used_arrays(tr, raw))
         except TraceError as e:  # found after the call ran: say what it left behind
+            self._seen[sig] = 0  # a retry warms up and compares again: never an unchecked capture
             raise TraceError(
                 f"{e} (this call ran eagerly to its end: its updates are applied, so do not "
                 "call it again to retry)"
@@ -362,15 +364,22 @@ class TracedFunction:
         for key in watch.locations:
             if not _guards.same(b1.get(key), before.get(key)) and b1.get(key) != before.get(key):
                 return  # a guarded value changed in between: each value gets its own variant
-        site = _Observe.changed(consts1, consts, used)
+        # numbers from a clock or an RNG the step names were warned about at capture
+        site = _Observe.changed(consts1, consts, used, numbers=not watch.unstable)
         if site is not None:
-            where, a, b = site
+            where, kind, a, b = site
+            what = (
+                "a tensor built from Python data"
+                if kind == "tensor"
+                else "a Python number in a tensor operation"
+            )
             raise TraceError(
-                f"in the traced step {self._name()}: a tensor built from Python data at {where} "
-                f"had the value {a} in one call and {b} in the next, with the same inputs; the "
-                "compiled step would keep the value from its capture. Pass it as an argument "
-                "tensor, or keep it in a global/attribute that the step reads (those are "
-                "guarded), or remove @jitgrad.trace"
+                f"in the traced step {self._name()}: {what} at {where} had the value {a} in "
+                f"one call and {b} in the next, with the same inputs (a value jitgrad cannot "
+                "see: a generator, an iterator, a file, a C extension); the compiled step "
+                "would keep the value from its capture. Pass it as an argument tensor, or "
+                "keep it in a global/attribute that the step reads (those are guarded), or "
+                "remove @jitgrad.trace"
             )
         c1, c2 = constants(tree1), constants(out_tree)
         if shape_of(tree1) == shape_of(out_tree) and all(
@@ -501,17 +510,18 @@ class _Observe:
         return False
 
     @staticmethod
-    def changed(first, second, used=None):
-        """The first creation site whose values differ between two calls (same count);
-        ``used``: ids of the recorded call's arrays that its graph reads (others are dead)."""
+    def changed(first, second, used=None, numbers=True):
+        """The first creation site whose values differ between two calls (same count):
+        ``(line, kind, value 1, value 2)``; ``used``: ids of the recorded call's arrays that
+        its graph reads (others are dead); ``numbers``: compare Python-number operands too."""
         import numpy as np
 
-        a, b = first.by_site(), second.by_site()
+        a, b = first.by_site(numbers), second.by_site(numbers)
         for where, xs in b.items():
             ys = a.get(where)
             if ys is None or len(ys) != len(xs):
                 continue
-            for (x, _), (y, k) in zip(ys, xs):
+            for (x, _, _), (y, k, kind) in zip(ys, xs):
                 if used is not None and k not in used:
                     continue
                 if x.shape != y.shape or x.dtype != y.dtype:
@@ -519,6 +529,7 @@ class _Observe:
                 if not np.array_equal(x, y, equal_nan=x.dtype.kind == "f"):
                     return (
                         where,
+                        kind,
                         _guards.describe_value(x.tolist()),
                         _guards.describe_value(y.tolist()),
                     )
@@ -526,14 +537,23 @@ class _Observe:
 
 
 class _SiteList(list):
+    """``(user line, copy, id, kind)`` per constant: "tensor" for ``jitgrad.tensor(data)``,
+    "number" for a Python number the user's code gave a tensor operator (``x * next(gen)``)."""
+
     def append(self, arr):
         if arr.size <= 4096:
-            super().append((user_frame(), arr.copy(), id(arr)))
+            super().append((user_frame(), arr.copy(), id(arr), "tensor"))
 
-    def by_site(self):
+    def operand(self, arr):
+        where = operand_frame()
+        if where is not None:
+            super().append((where, arr.copy(), id(arr), "number"))
+
+    def by_site(self, numbers=True):
         out = {}
-        for where, a, k in self:
-            out.setdefault(where, []).append((a, k))
+        for where, a, k, kind in self:
+            if numbers or kind == "tensor":
+                out.setdefault(where, []).append((a, k, kind))
         return out
 
 

@@ -34,6 +34,26 @@ def user_frame():
     return "<unknown>"
 
 
+_OPS = (os.path.join(_PKG, "ops") + os.sep, os.path.join(_PKG, "tensor.py"))
+
+
+def operand_frame():
+    """'file:line' of the user's code that handed a Python number to a tensor operator
+    (``x * s`` in the step or in a user's ``forward``), or None when jitgrad's own code did
+    (an optimizer's hyperparameter, a layer's constant): the first frame outside
+    ``jitgrad/ops`` and ``tensor.py`` decides."""
+    f = sys._getframe(2)  # the caller's caller: ``const`` in jitgrad/ops
+    while f is not None and f.f_code.co_filename.startswith(_OPS):
+        f = f.f_back
+    if f is None:
+        return None
+    name = f.f_code.co_filename
+    inside = _INSIDE.get(name)
+    if inside is None:
+        inside = _INSIDE[name] = os.path.abspath(name).startswith(_PKG + os.sep)
+    return None if inside else f"{name}:{f.f_lineno}"
+
+
 class ArgRef:
     """A tensor passed as the i-th flattened argument: resolved anew at every call."""
 

@@ -9,6 +9,7 @@ a few the numba CPU backend.
 """
 
 import math
+import operator
 import re
 import types
 
@@ -546,6 +547,7 @@ class _Slots:
 class _Prop:
     def __init__(self):
         self._s = self._g = self._h = 1.0
+        self._v = self._a = self._d = 1.0  # each read by one case only
         self._table = np.ones(3)
 
     def __getitem__(self, key):
@@ -586,6 +588,10 @@ READS = [
     "getitem",
     "ndarray",
     "forward_global",
+    "vars",
+    "attrgetter",
+    "attrgetter_dotted",
+    "itemgetter",
 ]
 
 
@@ -600,6 +606,13 @@ def test_python_numbers_read_however_the_step_reaches_them(how):
         _FORWARD["k"] = 1.0
         model = _Scaled(how == "module_property")
         ns = types.SimpleNamespace(s=1.0)
+        holder = types.SimpleNamespace(obj=obj)
+        table = {"k": 1.0}
+        get = {
+            "attrgetter": operator.attrgetter("_a"),
+            "attrgetter_dotted": operator.attrgetter("obj._d"),
+            "itemgetter": operator.itemgetter("k"),
+        }.get(how)
 
         def step(x, cfg):
             if how in ("slots", "property"):
@@ -618,6 +631,14 @@ def test_python_numbers_read_however_the_step_reaches_them(how):
                 k = obj["scale"]
             elif how == "ndarray":  # a NumPy table written in place between calls
                 k = float(obj._table[1])
+            elif how == "vars":
+                k = vars(obj)["_v"]
+            elif how == "attrgetter":
+                k = get(obj)
+            elif how == "itemgetter":
+                k = get(table)
+            elif how == "attrgetter_dotted":
+                k = get(holder)
             else:
                 k = 1.0
             return (model(x) * k).sum()
@@ -634,8 +655,11 @@ def test_python_numbers_read_however_the_step_reaches_them(how):
                     obj._table[1] = 3.0
                 elif how == "forward_global":
                     _FORWARD["k"] = 3.0
+                elif how == "itemgetter":
+                    table["k"] = 3.0
                 else:  # only the attribute this case reads (others are guarded anyway)
-                    setattr(obj, {"getattr": "_g", "getitem": "_h"}.get(how, "_s"), 3.0)
+                    attr = {"getattr": "_g", "getitem": "_h", "vars": "_v", "attrgetter": "_a"}
+                    setattr(obj, attr.get(how, "_d" if how == "attrgetter_dotted" else "_s"), 3.0)
 
         return Env(step, lambda i: (jg.randn(2, 4), ns), change, lambda: model_state(model))
 
@@ -1429,3 +1453,52 @@ def test_untying_a_tied_weight_after_capture():
 
     step = check(build, must_compile=True)
     assert step.stats["captures"] >= 2
+
+
+def test_python_numbers_from_an_iterator_or_an_unseen_callable():
+    """A number the step takes from a Python generator warns at capture (a compiled call
+    replays it); one from a callable jitgrad cannot look into (a C method) that changes
+    between the two eager calls is refused, and a retry is checked again, never captured
+    unchecked."""
+    import itertools
+
+    w = jg.ones(3, requires_grad=True)
+
+    def schedule():
+        k = 1.0
+        while True:
+            yield k
+            k *= 0.5
+
+    gen = schedule()
+    f = jg.trace(lambda x: (w * x * next(gen)).sum(), backend="reference")
+    with pytest.warns(RuntimeWarning, match=r"next\(gen\).*iterators outside"):
+        for _ in range(3):
+            f(jg.ones(3))
+
+    tick = itertools.count().__next__  # a method-wrapper: no code to scan, no guard
+    g = jg.trace(lambda x: (w * x * tick()).sum(), backend="reference")
+    assert g(jg.ones(3)).item() == 0.0
+    for _ in range(3):  # capture, then a retry: the warm-up again and the capture refused again
+        with pytest.raises(jg.TraceError, match=r"Python number in a tensor operation at .*"):
+            g(jg.ones(3))
+        g(jg.ones(3))
+    assert g.stats["compiled_calls"] == 0
+
+
+@pytest.mark.parametrize("opt", ["sgd_momentum", "adam"])
+def test_hyperparameters_changing_between_the_eager_calls_are_not_refused(opt):
+    """lr from a scheduler stepped at every call (OneCycleLR-style) is a runtime input: the
+    Python numbers the optimizer uses in the warm-up differ from the capture's, and that
+    is no reason to refuse the step."""
+
+    def make(ps):
+        if opt == "adam":
+            return jg.optim.Adam(ps, lr=0.01)
+        return jg.optim.SGD(ps, lr=0.1, momentum=0.9)
+
+    def change(i, e):
+        for g in e.opt.param_groups:
+            g["lr"] = g["lr"] * 0.9
+
+    check(lambda: train_env(opt_fn=make, change=change), must_compile=True)

@@ -1154,6 +1154,12 @@ def build(tr, watch, leaves):
         entry = watch.module_entry.get(km, noted)
         k = c.const(mod)
         _children_guard(G, c, k, mod, name)
+        if km in tr.modules:  # called: the forward it dispatches to (instance or class)
+            fwd = mod.__dict__.get("forward") or type(mod).forward
+            G.expr(
+                f"({k}.__dict__.get('forward') or type({k}).forward) is {c.const(fwd)}",
+                f"{name}.forward is the function captured",
+            )
         reads = forward_reads(type(mod))
         for attr, v in entry.items():
             if not attr.isidentifier() or keyword.iskeyword(attr):

@@ -360,12 +360,31 @@ def test_optimizer_replaced_or_restructured(what):
     check(build, must_compile=True)
 
 
-@pytest.mark.parametrize("what", ["replace_layer", "dropout_p", "tensor_hook", "module_hook"])
+class _LeakyAct(nn.ReLU):
+    def forward(self, x):
+        return nn.functional.leaky_relu(x, 0.5)
+
+
+@pytest.mark.parametrize(
+    "what",
+    [
+        "replace_layer",
+        "dropout_p",
+        "tensor_hook",
+        "module_hook",
+        "instance_forward",
+        "class_forward",
+    ],
+)
 def test_model_changed_after_capture(what):
     def change(i, e):
         m = e.model
         if what == "replace_layer" and i == 3:
             m[3] = nn.Linear(6, 3)
+        if what == "instance_forward" and i == 3:  # monkeypatched on the instance
+            m[1].forward = lambda x: x * 2
+        if what == "class_forward" and i == 3:  # a class with another forward
+            m[1].__class__ = _LeakyAct
         if what == "dropout_p" and i == 3:
             m[2].p = 0.9
         if what == "tensor_hook":

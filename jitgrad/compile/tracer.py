@@ -34,6 +34,25 @@ def user_frame():
     return "<unknown>"
 
 
+def _api_called():
+    """The name of the jitgrad function the user's code called (the outermost jitgrad frame)."""
+    f, name = sys._getframe(2), None
+    while f is not None:
+        fn = f.f_code.co_filename
+        inside = _INSIDE.get(fn)
+        if inside is None:
+            inside = _INSIDE[fn] = os.path.abspath(fn).startswith(_PKG + os.sep)
+        if not inside:
+            return name
+        if f.f_code.co_name not in _WRAPPERS:  # the public function, not its wrapper
+            name = f.f_code.co_name
+        f = f.f_back
+    return name
+
+
+_WRAPPERS = {"f", "fn", "op", "rop", "wrapper", "inner", "wrapped", "__call__", "<lambda>"}
+
+
 _OPS = (os.path.join(_PKG, "ops") + os.sep, os.path.join(_PKG, "tensor.py"))
 
 
@@ -149,8 +168,14 @@ class Tracer:
     # ---- hooks called by the core ------------------------------------------------------
     def record(self, prim, inputs, params, res):
         if prim.extra.get("dynamic_shape"):
+            api = _api_called()
+            what = (
+                "boolean-mask indexing x[mask]"
+                if api is None or api.startswith("_") or "getitem" in api
+                else f"{api}()" + ("" if api == prim.name else f" (via {prim.name})")
+            )
             raise TraceError(
-                f"{prim.name} has a data-dependent output shape ({user_frame()}); a static graph "
+                f"{what} has a data-dependent output shape ({user_frame()}); a static graph "
                 "cannot capture it. Use a fixed-shape alternative (e.g. masked_fill/where instead "
                 "of boolean-mask indexing), or run this step eagerly"
             )

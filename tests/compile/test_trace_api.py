@@ -95,8 +95,18 @@ def test_data_dependent_shapes_fail_loudly():
         return x[x > 0].sum()
 
     f(jg.randn(5))
-    with pytest.raises(jg.TraceError, match="data-dependent output shape"):
+    with pytest.raises(jg.TraceError, match=r"boolean-mask indexing x\[mask\] has a data-dep"):
         f(jg.randn(5))
+    # the error names the function the user called, not the primitive under it
+    for fn, name in [
+        (lambda x: jg.masked_select(x, x > 0), r"masked_select\(\) \(via nonzero\)"),
+        (lambda x: jg.argwhere(x > 0), r"argwhere\(\) \(via nonzero\)"),
+        (lambda x: x.nonzero(), r"nonzero\(\) has"),
+    ]:
+        g = jg.trace(fn, backend="reference")
+        g(jg.randn(5))
+        with pytest.raises(jg.TraceError, match=name):
+            g(jg.randn(5))
 
 
 def test_check_catches_a_wrong_kernel(monkeypatch):

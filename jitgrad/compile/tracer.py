@@ -19,17 +19,21 @@ _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _INSIDE = {}  # code filename -> whether it lies inside the jitgrad package
 
 
+def _inside(filename):
+    """Does this code file lie inside the jitgrad package? (cached per filename)"""
+    inside = _INSIDE.get(filename)
+    if inside is None:
+        inside = _INSIDE[filename] = os.path.abspath(filename).startswith(_PKG + os.sep)
+    return inside
+
+
 def user_frame():
     """'file:line' of the innermost stack frame outside the jitgrad package (a frame walk:
     called once per recorded op, so no source lines are read)."""
     f = sys._getframe(1)
     while f is not None:
-        name = f.f_code.co_filename
-        inside = _INSIDE.get(name)
-        if inside is None:
-            inside = _INSIDE[name] = os.path.abspath(name).startswith(_PKG + os.sep)
-        if not inside:
-            return f"{name}:{f.f_lineno}"
+        if not _inside(f.f_code.co_filename):
+            return f"{f.f_code.co_filename}:{f.f_lineno}"
         f = f.f_back
     return "<unknown>"
 
@@ -38,11 +42,7 @@ def _api_called():
     """The name of the jitgrad function the user's code called (the outermost jitgrad frame)."""
     f, name = sys._getframe(2), None
     while f is not None:
-        fn = f.f_code.co_filename
-        inside = _INSIDE.get(fn)
-        if inside is None:
-            inside = _INSIDE[fn] = os.path.abspath(fn).startswith(_PKG + os.sep)
-        if not inside:
+        if not _inside(f.f_code.co_filename):
             return name
         if f.f_code.co_name not in _WRAPPERS:  # the public function, not its wrapper
             name = f.f_code.co_name
@@ -67,10 +67,7 @@ def operand_frame():
     if f is None:
         return None
     name = f.f_code.co_filename
-    inside = _INSIDE.get(name)
-    if inside is None:
-        inside = _INSIDE[name] = os.path.abspath(name).startswith(_PKG + os.sep)
-    return None if inside else f"{name}:{f.f_lineno}"
+    return None if _inside(name) else f"{name}:{f.f_lineno}"
 
 
 class ArgRef:

@@ -7,6 +7,7 @@ MPI (through mpi4py) is the transport. ``mpiexec -n N python train.py`` starts t
 import datetime
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -50,6 +51,7 @@ class _World:
 
 
 _W = _World()
+ABORT_GRACE_S = 0.5  # after an uncaught exception, before MPI_Abort (output forwarding)
 
 
 class _GroupNamespace:
@@ -189,6 +191,10 @@ def _abort_on_uncaught_exception(MPI):
             try:
                 sys.stdout.flush()
                 sys.stderr.flush()
+                # mpiexec forwards a rank's output asynchronously and drops what it has not
+                # read when the abort kills the ranks: the traceback's last line went missing
+                # under load (CI). A moment for the forwarder before the abort.
+                time.sleep(ABORT_GRACE_S)
             finally:
                 MPI.COMM_WORLD.Abort(1)
 

@@ -92,6 +92,33 @@ def test_calibrated_once_then_read_from_disk(calib, monkeypatch):
     assert "from" in calibrate.describe()
 
 
+def test_spinning_blas_workers_measured_once_per_machine(calib, monkeypatch):
+    """The calibration times a serial loop right after a threaded GEMM against one before
+    any: serial trial blocks wait ``SETTLE_S`` only where that one is slower (by
+    ``SPIN_MATTERS``), read back from disk in a new process; a measurement from before this
+    was timed, or none at all, keeps the wait."""
+    spin = [1.02, 1.0]
+
+    def fake_measure():
+        m = {"light": _rows(1 << 20), "heavy": _rows(1 << 14), "gemm": _gemm(1 << 24)}
+        return dict(m, spin=list(spin)) if spin else m
+
+    monkeypatch.setattr(calibrate, "measure", fake_measure)
+    for spin, matters in (([1.02, 1.0], False), ([1.3, 1.0], True), (None, True)):
+        (calib / "calibration.json").unlink(missing_ok=True)
+        calibrate._STATE.pop("table", None)
+        assert calibrate.spin_matters() is matters, spin
+        calibrate._STATE.pop("table")
+        monkeypatch.setattr(calibrate, "measure", lambda: pytest.fail("calibrated twice"))
+        assert calibrate.spin_matters() is matters, spin  # from disk
+        monkeypatch.setattr(calibrate, "measure", fake_measure)
+    # a contended first measurement merged with the second: the best of both
+    merged = calibrate._merge({"gemm": [], "spin": [2.0, 1.0]}, {"gemm": [], "spin": [1.1, 1.2]})
+    assert merged["spin"] == [1.1, 1.0]
+    monkeypatch.setenv("JITGRAD_CALIBRATE", "0")
+    assert calibrate.spin_matters() is True
+
+
 def test_never_paying_means_serial_code(calib, monkeypatch):
     never = [(n, 1.0, 1.0) for n in calibrate.SIZES]
     monkeypatch.setattr(
@@ -562,6 +589,13 @@ def test_serial_plan_gives_the_same_bits(calib, monkeypatch):
     tp = exe.thread_plan
     assert tp is not None and len(exe.S_plans) == 3  # threaded loops and GEMM: 3 plans
     assert tp.lean == {0: 2} and tp.settle == {1}  # the twin: threaded GEMM, serial loops
+    # no spin measured (this fake calibration): the serial plan's trial blocks wait; where
+    # the calibration found serial code unslowed by spinning BLAS workers, they do not
+    from jitgrad.compile.backends.cpu import CPUExecutable
+
+    monkeypatch.setitem(calibrate._STATE, "spin", False)
+    assert CPUExecutable(exe.g, exe.options).thread_plan.settle == set()
+    monkeypatch.setitem(calibrate._STATE, "spin", True)
     assert "_S[" in ts.source().split("K.gemm(")[1].split(")")[0]  # threshold from _S
     res = []
     for plan in (0, 1, 2, 0):

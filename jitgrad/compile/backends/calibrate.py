@@ -39,6 +39,8 @@ RECHECK_S = 600  # a busy machine's calibration is tried again after this many s
 LOADED_GEMM = 1 << 24  # m*n*k from which GEMMs get threads when the machine was too busy
 DEFAULT = 1 << 21  # work units, when calibration is off (~700k elements of a light loop)
 SIZES = (1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20)
+SPIN_N = 1 << 15  # elements of the serial loop timed right after a threaded GEMM
+SPIN_MATTERS = 1.05  # that much slower than rested: serial trial blocks wait (``spin_matters``)
 GEMM_ROWS = (4, 8, 16, 32, 64, 256, 1024)  # m of the timed (m, 784) @ (784, 256) float32 GEMMs
 DEFAULT_GEMM = 1 << 27  # m*n*k from which a GEMM gets every thread, calibration off
 _FILE = "calibration.json"
@@ -167,10 +169,12 @@ def _merge(m1, m2):
     contended): noise only ever makes a kernel slower."""
     out = {}
     for k, rows in m1.items():
-        if isinstance(rows, list):
+        if isinstance(rows, list) and k != "spin":
             out[k] = [
                 (n, min(s1, s2), min(p1, p2)) for (n, s1, p1), (_, s2, p2) in zip(rows, m2[k])
             ]
+    if "spin" in m1 and "spin" in m2:
+        out["spin"] = [min(x1, x2) for x1, x2 in zip(m1["spin"], m2["spin"])]
     vals = [x for x in (m1.get("others"), m2.get("others")) if x is not None]
     out["others"] = min(vals) if vals else None
     return out
@@ -200,6 +204,10 @@ def _measure(sizes, rounds):
     nt = blas_threads()
     gemm = _gemm_fn()
     b = rng.uniform(-1, 1, (784, 256)).astype(np.float32)
+    # a serial loop's single call before any threaded GEMM (``spin_matters``: and after one)
+    x = rng.uniform(-3, 3, SPIN_N).astype(np.float32)
+    y = np.empty_like(x)
+    rested = min(_once(lambda: _heavy_s(y, x)) for _ in range(rounds + 1))
     rows = []
     for m in GEMM_ROWS if nt > 1 else ():
         a = rng.uniform(-1, 1, (m, 784)).astype(np.float32)
@@ -210,7 +218,40 @@ def _measure(sizes, rounds):
             tn = min(tn, _best(lambda: gemm(a, b, c, 0, nt)))
         rows.append((m * 784 * 256, t1, tn))
     out["gemm"] = rows
+    if nt > 1:
+        a = rng.uniform(-1, 1, (256, 784)).astype(np.float32)
+        c = np.empty((256, 256), np.float32)
+        after = math.inf
+        for _ in range(rounds):
+            gemm(a, b, c, 0, nt)  # its workers spin on for a while (~0.13 s, OpenBLAS)
+            after = min(after, _once(lambda: _heavy_s(y, x)))
+        out["spin"] = [after, rested]
     return out
+
+
+def _once(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def spin_matters():
+    """Whether a serial call right after a threaded GEMM runs slower than one on a rested
+    machine (OpenBLAS's idle workers spin ~0.13 s on a core, or the hyperthread, the serial
+    code shares): then the run-time plan's serial trial blocks wait ``ThreadPlan.SETTLE_S``
+    first. Measured with the calibration; assumed where none is in force."""
+    if (
+        os.environ.get("JITGRAD_CALIBRATE", "1") in ("0", "")
+        or os.environ.get("JITGRAD_PAR_THRESHOLD", "").strip()
+    ):
+        return True
+    _calibrated()
+    return _STATE.get("spin", True)
+
+
+def _spin_of(measured):
+    after, rested = (measured or {}).get("spin") or (math.inf, 0.0)
+    return after > SPIN_MATTERS * rested
 
 
 def _gemm_fn():
@@ -272,6 +313,7 @@ def _machine_tag():
             _blas_tag(),
             ",".join(map(str, SIZES)),
             "gemm=" + ",".join(map(str, GEMM_ROWS)),
+            f"spin={SPIN_N}",
         ]
     )
 
@@ -381,8 +423,10 @@ def _calibrated():
     if "table" in _STATE:
         return
     tab, gemm, entry = _load()
+    _STATE["spin"] = True  # unless a quiet calibration measured otherwise
     if tab is not None and not entry.get("contended"):
         _STATE["source"] = f"calibrated, from {_path()}"
+        _STATE["spin"] = _spin_of(entry.get("measured"))
     elif tab is not None and time.time() - entry.get("time", 0) < RECHECK_S:
         tab, gemm = _under_load(entry)
     elif (busy := _others_now()) is not None and busy > CONTENDED:
@@ -400,6 +444,7 @@ def _calibrated():
         else:
             _store(tab, gemm, measured)
             _STATE["source"] = "calibrated now"
+            _STATE["spin"] = _spin_of(measured)
     _STATE["table"], _STATE["gemm"] = tab, gemm
 
 
@@ -749,6 +794,11 @@ class ThreadPlan:
                 f"{PLAN_NAMES[k]} {v * 1e3:.3f} ms" for k, v in sorted(self.last.items())
             )
             s += f" (last trial: {trial}; {self.switches} switch(es) in {self.calls} calls)"
+        if self.settle:
+            s += (
+                f"; {', '.join(PLAN_NAMES[p] for p in sorted(self.settle))} trial blocks wait "
+                f"{self.SETTLE_S} s for BLAS workers spinning after threaded GEMMs"
+            )
         return s
 
     def usage(self):

@@ -39,6 +39,7 @@ from .calibrate import (
     blas_plan,
     par_threshold,
     plan_mode,
+    spin_matters,
     work_per_element,
 )
 from .calibrate import describe as describe_threads
@@ -971,8 +972,9 @@ class CPUExecutable(Executable):
         self.S_plans = gen.S_plans  # [calibrated, serial(, threaded GEMMs, serial loops)]
         self.thread_plan = None
         if (gen.thread_slots or gen.gemm_slots) and gen.parallel is None:
-            # the serial plan's trial blocks wait for threaded GEMMs' spinning BLAS workers
-            settle = (1,) if gen.gemm_slots else ()
+            # the serial plan's trial blocks wait for threaded GEMMs' spinning BLAS workers,
+            # where they slow serial code on this machine (calibrated)
+            settle = (1,) if gen.gemm_slots and spin_matters() else ()
             # the calibrated plan's twin with serial loops and the same GEMM threads
             lean = {0: 2} if len(self.S_plans) == 3 else {} if gen.gemm_slots else {0: 1}
             self.thread_plan = ThreadPlan(plan_mode(), len(self.S_plans), settle, lean)

@@ -89,7 +89,7 @@ class Variant:
                 self.error = e
             return
         self.ready = False
-        from .worker import hold_blas, release_blas
+        from .worker import hold_blas, lower_this_thread, release_blas
 
         held = hold_blas()  # NumPy's BLAS on one thread meanwhile (worker.py says why)
         # in tiers, object-mode fallbacks (a DDP step's collectives) included: the garbage a
@@ -101,6 +101,9 @@ class Variant:
             pre = functools.partial(compile_tiered, self)
 
         def work():
+            # its Python work (IR, loading) competes with the eager calls meanwhile: at the
+            # workers' priority (notes/session-2026-12-02i.md: the eager calls' mean)
+            lower_this_thread()
             try:
                 pre(arrays)
             except BaseException as e:  # reported on the next call, which then runs eagerly

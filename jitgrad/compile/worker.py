@@ -44,6 +44,19 @@ import warnings
 _CHILD_ENV = "JITGRAD_COMPILE_WORKER"  # set in worker processes: no nested workers there
 RETRIES = 1  # a job whose worker died is retried this many times on a fresh worker
 _NICE = 10  # workers run at a lower priority than the training process
+
+
+def lower_this_thread():
+    """Run the calling thread (the training process's compile thread) at the workers'
+    lower priority (Linux: a thread is a task with its own nice value), so that it takes a
+    core from the training loop only when one is free; a no-op where that is not possible."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(_NICE, os.getpriority(os.PRIO_PROCESS, tid)))
+    except (AttributeError, OSError):
+        pass
+
+
 _HDR = struct.Struct("<Q")
 _JOB_ENV = ("JITGRAD_CACHE_DIR", "JITGRAD_CACHE_MAX_MB", "XDG_CACHE_HOME")
 
@@ -957,8 +970,8 @@ def _child_main():
     os.dup2(2, 1)  # anything printed while compiling goes to stderr, not into the protocol
     sys.stdout = sys.stderr
     inp = sys.stdin.buffer
-    try:
-        os.nice(_NICE)
+    try:  # _NICE in all (started by the compile thread, it inherits that thread's _NICE)
+        os.nice(max(0, _NICE - os.getpriority(os.PRIO_PROCESS, 0)))
     except (AttributeError, OSError):
         pass
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()

@@ -50,7 +50,7 @@ def _run_until_compiled(lr, kill=0, timeout=90, variant=0, tier2=True):
     losses, killed = [], []
     blas = worker.numpy_blas_threads()
     traced.blas_while_compiling = set()  # NumPy's BLAS threads seen while the worker compiled
-    traced.tiers, traced.killed_in = [], []
+    traced.tiers, traced.killed_in, traced.nice = [], [], set()
 
     def call():
         n = traced.stats["compiled_calls"]
@@ -65,6 +65,14 @@ def _run_until_compiled(lr, kill=0, timeout=90, variant=0, tier2=True):
         call()
         if traced.stats["captures"] and not traced.last.ready:
             traced.blas_while_compiling.add(worker.numpy_blas_threads())
+            th = getattr(traced.last, "_thread", None)
+            if th is not None and th.is_alive() and hasattr(os, "getpriority"):
+                try:  # the compile thread's and the workers' priorities
+                    traced.nice.add(("thread", os.getpriority(os.PRIO_PROCESS, th.native_id)))
+                    for pid in worker.busy():
+                        traced.nice.add(("worker", os.getpriority(os.PRIO_PROCESS, pid)))
+                except OSError:  # it ended (or a worker did) meanwhile
+                    pass
         for pid, secs in worker.busy().items():
             if len(killed) < kill and pid not in killed and secs > 0.5:
                 v = traced.last
@@ -185,6 +193,13 @@ def test_worker_compiles_while_eager_calls_run(via_worker, monkeypatch):
     monkeypatch.setattr(worker, "step_calls", step_calls)
     if worker.numpy_blas_threads() is not None:  # NumPy's BLAS on one thread meanwhile
         assert traced.blas_while_compiling == {1}
+    if hasattr(os, "getpriority"):  # the compile thread and the worker yield to the training
+        mine = os.getpriority(os.PRIO_PROCESS, 0)  # thread; the worker is not niced twice
+        want = max(mine, worker._NICE)
+        assert ("thread", want) in traced.nice and traced.nice <= {
+            ("thread", want),
+            ("worker", want),
+        }, traced.nice
     _matches_eager(w, losses, 0.1)
     # a second traced step of the same graph structure (another lr: constants are
     # arguments) reuses the compiled code: no worker, no compile, compiled from the call

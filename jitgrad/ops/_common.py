@@ -3,6 +3,7 @@
 import numpy as np
 
 from .. import _dtype
+from . import buffers
 from ..tensor import Tensor, _wrap_dim
 from .registry import const
 
@@ -115,7 +116,9 @@ def select_or_zero(mask, x):
     it = _SAME_SIZE_INT.get(x.dtype.itemsize) if x.dtype.kind == "f" else None
     if it is None or not isinstance(mask, np.ndarray) or mask.shape != x.shape:
         return np.where(mask, x, x.dtype.type(0))
-    bits = np.negative(mask.view(np.int8), dtype=it)  # 0 or -1 (every bit set)
+    # 0 or -1 (every bit set); a large one from the recycled buffers (no fresh pages)
+    out = buffers.empty(x.shape, it) if x.nbytes >= buffers.MIN_BYTES else None
+    bits = np.negative(mask.view(np.int8), dtype=it, out=out)
     return np.bitwise_and(x.view(it), bits, out=bits).view(x.dtype)
 
 

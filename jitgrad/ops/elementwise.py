@@ -11,6 +11,7 @@ import scipy.special as _sp
 
 from .. import _dtype
 from ..tensor import Tensor
+from . import buffers
 from ._common import (
     broadcast_shapes,
     cast,
@@ -82,6 +83,30 @@ def _publish(fn, prim, api):
 
 def _has_bool(*xs):
     return any(isinstance(x, Tensor) and x._data.dtype.kind == "b" for x in xs)
+
+
+_BIG = buffers.MIN_BYTES
+
+
+def _recycled(ufunc):
+    """``ufunc(a, b)`` for operands of one dtype, its result in an array from ``buffers``
+    when it is large: a repeating eager step then faults no fresh pages in for it (a small
+    CNN's bias adds alone faulted ~690 pages a step)."""
+
+    def f(a, b, **kwargs):
+        if kwargs or (a.nbytes < _BIG and b.nbytes < _BIG) or a.dtype is not b.dtype:
+            return ufunc(a, b, **kwargs)
+        shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)
+        return ufunc(a, b, out=buffers.empty(shape, a.dtype))
+
+    f.__name__ = getattr(ufunc, "__name__", "f")
+    return f
+
+
+def _relu_ref(x):
+    if x.nbytes < _BIG:
+        return np.maximum(x, 0, dtype=x.dtype)
+    return np.maximum(x, 0, dtype=x.dtype, out=buffers.empty(x.shape, x.dtype))
 
 
 def _bool_refused(ufunc, message):
@@ -262,7 +287,7 @@ sigmoid = _unary(
 )
 relu = _unary(
     "relu",
-    lambda x: np.maximum(x, 0, dtype=x.dtype),
+    _relu_ref,
     lambda g, o, x: (relu_backward(g, o),),
     "max({0}, 0)",
     saves=(),
@@ -575,8 +600,8 @@ def _atan2_vjp(g, o, a, b):
     )
 
 
-def _true_div(a, b):
-    return np.true_divide(a, b)  # operands share a floating dtype (promote_float)
+def _true_div(a, b, **kwargs):
+    return np.true_divide(a, b, **kwargs)  # operands share a floating dtype (promote_float)
 
 
 # identities for constant folding: x + -0.0 and x - 0.0 are x for every float (x + 0.0 is not:
@@ -584,7 +609,7 @@ def _true_div(a, b):
 _X = "x"
 add = _binary(
     "add",
-    np.add,
+    _recycled(np.add),
     _add_vjp,
     "({0} + {1})",
     saves=(),
@@ -599,7 +624,7 @@ add = _binary(
 sub = _binary(
     "sub",
     _bool_refused(
-        np.subtract,
+        _recycled(np.subtract),
         "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
         "`logical_xor()` operator instead.",
     ),
@@ -617,7 +642,7 @@ sub = _binary(
 )
 mul = _binary(
     "mul",
-    np.multiply,
+    _recycled(np.multiply),
     _mul_vjp,
     "({0} * {1})",
     saves_for={0: (1,), 1: (0,)},
@@ -633,7 +658,7 @@ mul = _binary(
 )
 div = _binary(
     "div",
-    _true_div,
+    _recycled(_true_div),
     _div_vjp,
     "({0} / {1})",
     floating=True,
@@ -650,8 +675,12 @@ pow_ = _binary(
     saves_for={0: (0, 1), 1: (0,)},
     api=False,
 )
-maximum = _binary("maximum", np.maximum, _max_vjp, "max({0}, {1})", api={"inplace": True})
-minimum = _binary("minimum", np.minimum, _min_vjp, "min({0}, {1})", api={"inplace": True})
+maximum = _binary(
+    "maximum", _recycled(np.maximum), _max_vjp, "max({0}, {1})", api={"inplace": True}
+)
+minimum = _binary(
+    "minimum", _recycled(np.minimum), _min_vjp, "min({0}, {1})", api={"inplace": True}
+)
 atan2 = _binary(
     "atan2",
     np.arctan2,
@@ -776,7 +805,9 @@ def _div_backward_rhs_vjp(gg, o, g, a, b):
 
 
 def _relu_backward_ref(g, y):
-    return select_or_zero(y > 0, g)
+    if y.nbytes < _BIG:
+        return select_or_zero(y > 0, g)
+    return select_or_zero(np.greater(y, 0, out=buffers.empty(y.shape, np.bool_)), g)
 
 
 # g * (1 - y * y): the gradient of tanh through its output y

@@ -3,8 +3,8 @@
 import numpy as np
 
 from .. import _dtype
-from . import buffers
 from ..tensor import Tensor, _wrap_dim
+from . import buffers
 from .registry import const
 
 _FLOAT = np.dtype(np.float32)

@@ -40,6 +40,7 @@ FRAMEWORKS = JITGRAD + ("torch.compile", "jax.jit")
 WORKLOADS = {
     "mlp": "MNIST MLP train step, batch 32",
     "arith": "arithmetic chain, 1e3 elements",
+    "cnn": "small CNN train step (Adam), batch 64",  # the child only: --workload cnn
 }
 SECOND_BATCH = {"mlp": 48}
 
@@ -249,6 +250,10 @@ def _make(fw, workload, batch=32):
         from . import mlp
 
         return mlp.cases(batch, level)[fw]()
+    if workload == "cnn":
+        from . import cnn
+
+        return cnn.cases(64, level)[fw]()
     from . import elementwise
 
     return elementwise.cases("arith", 1000, level)[fw]()

@@ -74,6 +74,13 @@ class _Runs(threading.local):
 _RUNS = _Runs()  # per thread: two threads may run backward at once
 
 
+def current_run():
+    """A token of the innermost running backward pass (None outside one): hooks that gather
+    several gradients keep their state per pass."""
+    stack = _RUNS.stack
+    return stack[-1] if stack else None
+
+
 def pending_grad(node):
     """The gradient ``node`` has received so far in the innermost running backward (or None).
 

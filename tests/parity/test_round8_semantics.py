@@ -165,3 +165,15 @@ def test_backward_pre_hook_after_tensor_hooks_on_outputs_and_without_input_grads
         out[1].sum().backward()
     assert [r[0] for r in rec] == ["pre", "post"] and rec[0][1][0] is None
     assert rec[1][1] == (None,) and s.w.grad.tolist() == [3, 6]
+
+
+def test_backward_hooks_run_again_in_each_backward_pass():
+    m, rec = _hooked()
+    m.register_full_backward_hook(lambda mod, gi, go: rec.append(("post", [gi[0].tolist()])))
+    a = jitgrad.tensor([1.0, 2.0], requires_grad=True)
+    out = m(a)
+    out[0].sum().backward(retain_graph=True)
+    (out[1].sum() * 2).backward()
+    assert [r[1] for r in rec if r[0] == "pre"] == [[[1, 1], None], [None, [2, 2]]]
+    assert [r[1][0] for r in rec if r[0] == "post"] == [[2, 2], [6, 6]]
+    assert a.grad.tolist() == [8, 8]  # 2 from the first pass, 3 * 2 from the second

@@ -795,12 +795,20 @@ class Module:
 
 
 class _BackwardState:
-    """One call's gradients: grad_output (after the pre-hooks), then grad_input per input."""
+    """One call's gradients in one backward pass: grad_output (after the pre-hooks), then
+    grad_input per input. Each backward pass through the call (retain_graph) starts afresh."""
 
     def __init__(self, n_in):
+        self.initial = [None] * n_in  # zeros for tensor inputs that need no gradient
+        self.n_need = 0  # inputs that need a gradient
+        self.run = None
+        self.start(None)
+
+    def start(self, run):
+        self.run = run
         self.grad_output = None
-        self.grad_input = [None] * n_in
-        self.pending = 0
+        self.grad_input = list(self.initial)
+        self.pending = self.n_need
 
 
 def _backward_inputs(module, args):
@@ -814,7 +822,7 @@ def _backward_inputs(module, args):
         if isinstance(a, Tensor):
             if a.requires_grad:
                 v = a.view_as(a)
-                st.pending += 1
+                st.n_need += 1
                 v.register_hook(_input_hook(module, st, k))
                 new.append(v)
             else:
@@ -822,15 +830,16 @@ def _backward_inputs(module, args):
             k += 1
         else:
             new.append(a)
-    if st.pending:  # torch: tensor inputs that need no gradient get zeros beside the others
+    if st.n_need:  # torch: tensor inputs that need no gradient get zeros beside the others
         from ...creation import zeros_like
 
         k = 0
         for a in args:
             if isinstance(a, Tensor):
                 if not a.requires_grad:
-                    st.grad_input[k] = zeros_like(a)
+                    st.initial[k] = zeros_like(a)
                 k += 1
+    st.start(None)
     return tuple(new), st
 
 
@@ -876,7 +885,7 @@ def _backward_outputs(module, out, st):
     complete (user hooks on the returned tensors included): its hook reads the others'
     from the engine, runs the pre-hooks, and each inner view passes on its slot.
     """
-    from ...autograd.engine import pending_grad, send_grad
+    from ...autograd.engine import current_run, pending_grad, send_grad
     from ...ops.registry import label
     from ...tensor import Tensor
 
@@ -888,8 +897,9 @@ def _backward_outputs(module, out, st):
 
     def make(i):
         def hook(g):
-            go = st.grad_output
-            if go is None:  # the first output gradient to run: all of them are known now
+            run = current_run()
+            if st.run is not run:  # the first output gradient of this pass: all are known now
+                st.start(run)
                 got = tuple(g if j == i else pending_grad(v._grad_fn) for j, v in enumerate(inner))
                 go = got
                 for h in list(module.__dict__.get("_backward_pre_hooks", {}).values()):
@@ -909,7 +919,7 @@ def _backward_outputs(module, out, st):
                         stacklevel=2,
                     )
                     _call_backward_hooks(module, tuple(st.grad_input), go)
-            r = go[i]
+            r = st.grad_output[i]
             if r is None:  # a pre-hook dropped it: zeros flow on, as in torch
                 from ...creation import zeros_like
 

@@ -640,6 +640,8 @@ for _n in (
     "batch_norm",
     "max_pool1d",
     "max_pool2d",
+    "max_pool3d",
+    "conv3d",
     "avg_pool1d",
     "adaptive_avg_pool1d",
     "alpha_dropout",

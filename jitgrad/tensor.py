@@ -158,7 +158,9 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        return self._grad_fn
+        n = self._grad_fn
+        # ``expose``: the node takes its PyTorch class (``MulBackward0``) once a user sees it
+        return n if n is None else n.expose()
 
     @property
     def grad(self):

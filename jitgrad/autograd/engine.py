@@ -4,6 +4,7 @@ VJPs are jitgrad ops, so with ``create_graph=True`` the walk itself is recorded 
 differentiated again; under a tracer the walk lands in the static graph.
 """
 
+import threading
 import weakref
 from heapq import heappop as _heappop
 from heapq import heappush as _heappush
@@ -63,6 +64,43 @@ def accumulate_node(leaf):
     if n is None:
         n = x["acc"] = AccumulateGrad(leaf)
     return n
+
+
+class _Runs(threading.local):
+    def __init__(self):
+        self.stack = []  # (pending, heap) of each backward pass running now, innermost last
+
+
+_RUNS = _Runs()  # per thread: two threads may run backward at once
+
+
+def current_run():
+    """A token of the innermost running backward pass (None outside one): hooks that gather
+    several gradients keep their state per pass."""
+    stack = _RUNS.stack
+    return stack[-1] if stack else None
+
+
+def pending_grad(node):
+    """The gradient ``node`` has received so far in the innermost running backward (or None).
+
+    Complete once every node newer than ``node`` has run: a hook on the oldest of a group
+    of nodes built together can read the others' (``Module`` full backward pre-hooks).
+    """
+    stack = _RUNS.stack
+    return stack[-1][0].get(node) if stack else None
+
+
+def send_grad(node, g):
+    """Add ``g`` to ``node``'s gradient in the innermost running backward; ``node`` must not
+    have run yet (be older than the node running now)."""
+    pending, heap = _RUNS.stack[-1]
+    cur = pending.get(node)
+    if cur is None:
+        pending[node] = g
+        _heappush(heap, (-node.seq, node))
+    else:
+        pending[node] = cur + g
 
 
 def _root_id(a):
@@ -155,109 +193,113 @@ def _run(
     anomaly = STATE.anomaly
     slow = anomaly or want is not None
     ctx = enable_grad() if create_graph else no_grad()
-    with ctx:
-        while heap:
-            node = _heappop(heap)[1]
-            g = pending.pop(node)
-            if node.pre_hooks:
-                for h in node.pre_hooks:
-                    g = _hooked(h, g)
-            if slow:
-                if want is not None and id(node) in want:
-                    for i in want[id(node)]:
-                        captured[i] = g
+    _RUNS.stack.append((pending, heap))  # for pending_grad / send_grad (module backward hooks)
+    try:
+        with ctx:
+            while heap:
+                node = _heappop(heap)[1]
+                g = pending.pop(node)
+                if node.pre_hooks:
+                    for h in node.pre_hooks:
+                        g = _hooked(h, g)
+                if slow:
+                    if want is not None and id(node) in want:
+                        for i in want[id(node)]:
+                            captured[i] = g
+                    if anomaly:
+                        from .anomaly import check_grad
+
+                        check_grad(node, g)
+                saved = node.saved
+                if saved is None:
+                    raise RuntimeError(_SECOND_TIME)
+                edges = node.edges
+                prim = node.prim
+                sv = prim.saves
+                if sv is None:
+                    sv = range(len(saved))
+                if sv:
+                    versions = node.versions
+                    for i in sv:
+                        if saved[i]._vc[0] != versions[i]:
+                            sf = prim.saves_for
+                            if sf is not None and i in sf and all(edges[j] is None for j in sf[i]):
+                                continue  # no needed gradient reads this input's data
+                            _inplace_error(node, i, saved[i])
+                od = node.out_data
+                if od is not None:
+                    if node.out_vc[0] != node.out_version:
+                        _inplace_error(node, -1, None)
+                    out = _new(Tensor)
+                    out._data = od
+                    out._requires_grad = True
+                    out._grad_fn = node
+                    out._grad = None
+                    out._vc = node.out_vc
+                    out._base = None
+                    out._x = None
+                else:
+                    out = None
+                params = node.params
+                gin = prim.vjp(g, out, *saved, **params) if params else prim.vjp(g, out, *saved)
                 if anomaly:
-                    from .anomaly import check_grad
+                    from .anomaly import check_outputs
 
-                    check_grad(node, g)
-            saved = node.saved
-            if saved is None:
-                raise RuntimeError(_SECOND_TIME)
-            edges = node.edges
-            prim = node.prim
-            sv = prim.saves
-            if sv is None:
-                sv = range(len(saved))
-            if sv:
-                versions = node.versions
-                for i in sv:
-                    if saved[i]._vc[0] != versions[i]:
-                        sf = prim.saves_for
-                        if sf is not None and i in sf and all(edges[j] is None for j in sf[i]):
-                            continue  # no needed gradient reads this input's data
-                        _inplace_error(node, i, saved[i])
-            od = node.out_data
-            if od is not None:
-                if node.out_vc[0] != node.out_version:
-                    _inplace_error(node, -1, None)
-                out = _new(Tensor)
-                out._data = od
-                out._requires_grad = True
-                out._grad_fn = node
-                out._grad = None
-                out._vc = node.out_vc
-                out._base = None
-                out._x = None
-            else:
-                out = None
-            params = node.params
-            gin = prim.vjp(g, out, *saved, **params) if params else prim.vjp(g, out, *saved)
-            if anomaly:
-                from .anomaly import check_outputs
-
-                check_outputs(node, gin)
-            if not retain_graph:
-                node.saved = None
-                node.out_data = None
-            for e, gi in zip(edges, gin):
-                if e is None or gi is None:
-                    continue
-                if e.__class__ is Node or not isinstance(e, Tensor):
-                    cur = pending.get(e)
-                    if cur is None:
-                        pending[e] = gi
-                        _heappush(heap, (-e.seq, e))
-                    elif raw and cur._data.dtype is gi._data.dtype:
-                        pending[e] = _raw_sum(cur, gi)
-                    else:
-                        pending[e] = cur + gi
-                else:  # a leaf
-                    cur = leaf_grads.get(id(e))
-                    if cur is None:
-                        leaf_grads[id(e)] = [e, gi]
-                    elif raw and cur[1]._data.dtype is gi._data.dtype:
-                        if gi._data.size <= _SMALL:
-                            # small gradients are collected and summed once at the end
-                            if len(cur) == 2:
-                                cur.append([cur[1]._data, gi._data])
-                            else:
-                                cur[2].append(gi._data)
+                    check_outputs(node, gin)
+                if not retain_graph:
+                    node.saved = None
+                    node.out_data = None
+                for e, gi in zip(edges, gin):
+                    if e is None or gi is None:
+                        continue
+                    if e.__class__ is Node or not isinstance(e, Tensor):
+                        cur = pending.get(e)
+                        if cur is None:
+                            pending[e] = gi
+                            _heappush(heap, (-e.seq, e))
+                        elif raw and cur._data.dtype is gi._data.dtype:
+                            pending[e] = _raw_sum(cur, gi)
                         else:
-                            cur[1] = _raw_sum(cur[1], gi)
-                    else:
-                        if len(cur) > 2:
-                            cur[1] = _wrap(_sum_arrays(cur.pop()))
-                        cur[1] = cur[1] + gi
+                            pending[e] = cur + gi
+                    else:  # a leaf
+                        cur = leaf_grads.get(id(e))
+                        if cur is None:
+                            leaf_grads[id(e)] = [e, gi]
+                        elif raw and cur[1]._data.dtype is gi._data.dtype:
+                            if gi._data.size <= _SMALL:
+                                # small gradients are collected and summed once at the end
+                                if len(cur) == 2:
+                                    cur.append([cur[1]._data, gi._data])
+                                else:
+                                    cur[2].append(gi._data)
+                            else:
+                                cur[1] = _raw_sum(cur[1], gi)
+                        else:
+                            if len(cur) > 2:
+                                cur[1] = _wrap(_sum_arrays(cur.pop()))
+                            cur[1] = cur[1] + gi
 
-        # leaves: hooks, then accumulation (or capture for autograd.grad)
-        stored_roots = set()
-        for g in grads:
-            stored_roots.add(_root_id(g._data))
-        for key, rec in leaf_grads.items():
-            leaf, g = rec[0], rec[1]
-            if len(rec) > 2:  # collected small gradients (the first is g's own array)
-                g = _wrap(_sum_arrays(rec[2]))
-            hooks = leaf._x.get("hooks") if leaf._x else None
-            if hooks:
-                for h in hooks:
-                    g = _hooked(h, g)
-            if want is not None:
-                if key in want:
-                    for i in want[key]:
-                        captured[i] = g
-                continue
-            if accumulate:
-                _accumulate(leaf, g, create_graph, stored_roots)
+            # leaves: hooks, then accumulation (or capture for autograd.grad)
+            stored_roots = set()
+            for g in grads:
+                stored_roots.add(_root_id(g._data))
+            for key, rec in leaf_grads.items():
+                leaf, g = rec[0], rec[1]
+                if len(rec) > 2:  # collected small gradients (the first is g's own array)
+                    g = _wrap(_sum_arrays(rec[2]))
+                hooks = leaf._x.get("hooks") if leaf._x else None
+                if hooks:
+                    for h in hooks:
+                        g = _hooked(h, g)
+                if want is not None:
+                    if key in want:
+                        for i in want[key]:
+                            captured[i] = g
+                    continue
+                if accumulate:
+                    _accumulate(leaf, g, create_graph, stored_roots)
+    finally:
+        _RUNS.stack.pop()
     if inputs is not None:
         res = []
         for i in range(len(inputs)):

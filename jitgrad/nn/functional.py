@@ -26,11 +26,15 @@ __all__ = [
     "bilinear",
     "conv1d",
     "conv2d",
+    "conv3d",
     "max_pool1d",
     "max_pool2d",
+    "max_pool3d",
     "avg_pool1d",
     "avg_pool2d",
+    "avg_pool3d",
     "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
     "batch_norm",
     "layer_norm",
     "group_norm",
@@ -182,6 +186,45 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution of (N, C, D, H, W) with (O, C/groups, kd, kh, kw).
+
+    >>> F.conv3d(jitgrad.ones(1, 1, 3, 3, 3), jitgrad.ones(1, 1, 2, 2, 2)).shape
+    jitgrad.Size([1, 1, 2, 2, 2])
+    """
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_lowered(x, w, stride, pad, dilation, groups):
+    """The N-d convolution as the conv2d primitive: a 1-d one has height 1; for more than 2
+    spatial dims the first one's kernel taps become input channels (what each tap reads,
+    ``_depth_taps``, beside the channels of its group) and its output positions join the
+    batch. ``pad``: (before, after) per spatial dim, flattened."""
+    nd = x._data.ndim - 2
+    if nd == 1:
+        out = _C.conv2d(
+            x.unsqueeze(2), w.unsqueeze(2), (1,) + stride, (0, 0) + pad, (1,) + dilation, groups
+        )
+        return out.squeeze(2)
+    if nd == 2:
+        return _C.conv2d(x, w, stride, pad, dilation, groups)
+    n, c, dp = x._data.shape[:3]
+    rest = x._data.shape[3:]
+    o, cg, kd = w._data.shape[:3]
+    s, d = stride[0], dilation[0]
+    do = (dp + pad[0] + pad[1] - d * (kd - 1) - 1) // s + 1
+    taps = _depth_taps(x, kd, s, pad[:2], d, do, 0.0)
+    # (N, C, kd, Do, *rest) -> (N * Do, groups * kd * Cg, *rest): each group's channels
+    # stay together, as the weight's (O, kd * Cg, ...) below has them
+    k = len(rest)
+    taps = taps.reshape(n, groups, cg, kd, do, *rest).permute(0, 4, 1, 3, 2, *range(5, 5 + k))
+    taps = taps.reshape(n * do, groups * kd * cg, *rest)
+    w2 = w.transpose(1, 2).reshape(o, kd * cg, *w._data.shape[3:])
+    out = _conv_lowered(taps, w2, stride[1:], pad[2:], dilation[1:], groups)
+    out = out.reshape(n, do, o, *out._data.shape[2:])
+    return out.permute(0, 2, 1, *range(3, 3 + k))
+
+
 def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
     _check_tensor(input, op)
     _check_tensor(weight, op, "weight")
@@ -221,26 +264,16 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
     if any(d <= 0 for d in dilation):
         raise RuntimeError(f"{op}: dilation should be greater than zero (got {dilation})")
     pad = _conv_padding(padding, ksize, dilation, stride, op)
-    if nd == 1:
-        x = x.unsqueeze(2)
-        w = weight.unsqueeze(2)
-        ksize, stride, dilation, pad = (1,) + ksize, (1,) + stride, (1,) + dilation, (0, 0) + pad
-    else:
-        w = weight
     spatial = x._data.shape[2:]
-    padded = (spatial[0] + pad[0] + pad[1], spatial[1] + pad[2] + pad[3])
+    padded = tuple(n + pad[2 * i] + pad[2 * i + 1] for i, n in enumerate(spatial))
     eff = tuple(d * (k - 1) + 1 for k, d in zip(ksize, dilation))
-    if padded[0] < eff[0] or padded[1] < eff[1]:
-        shown = padded[1:] if nd == 1 else padded
-        keff = eff[1:] if nd == 1 else eff
+    if any(p < e for p, e in zip(padded, eff)):
         raise RuntimeError(
-            f"{op}: Calculated padded input size per channel: ({' x '.join(map(str, shown))}). "
-            f"Kernel size: ({' x '.join(map(str, keff))}). Kernel size can't be greater than "
+            f"{op}: Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
+            f"Kernel size: ({' x '.join(map(str, eff))}). Kernel size can't be greater than "
             "actual input size"
         )
-    out = _C.conv2d(x, w, stride, pad, dilation, groups)
-    if nd == 1:
-        out = out.squeeze(2)
+    out = _conv_lowered(x, weight, stride, pad, dilation, groups)
     if bias is not None:
         if bias._data.shape != (o,):
             raise RuntimeError(
@@ -327,6 +360,90 @@ def max_pool1d(
     if return_indices:
         return r[0].squeeze(-2), r[1].squeeze(-2)
     return r.squeeze(-2)
+
+
+def _depth_taps(y, k, s, pad, d, out, value):
+    """(N, C, k, out, ...): for each of the k taps of ``out`` windows (stride s, dilation d)
+    along dim 2 of ``y`` (N, C, D, ...), the positions it reads; ``pad`` = (before, after)
+    with ``value`` (after grows to what the last window needs: pooling's ceil_mode)."""
+    before, after = pad
+    after = max(after, (out - 1) * s + d * (k - 1) + 1 - y._data.shape[2] - before)
+    if before or after:
+        pads = [(0, 0)] * y._data.ndim
+        pads[2] = (before, after)
+        y = _C.constant_pad(y, pads, value)
+    # one gather along the dim for every (tap, window)
+    at = _J.tensor([i * d + j * s for i in range(k) for j in range(out)])
+    shape = y._data.shape
+    return y.index_select(2, at).reshape(*shape[:2], k, out, *shape[3:])
+
+
+def _pool3d_sizes(op, x, k, s, p, d, ceil_mode):
+    c, *dhw = x._data.shape[1:]
+    out = tuple(_pool_out(*a, ceil_mode) for a in zip(dhw, k, s, p, d))
+    if min(out) <= 0:
+        raise RuntimeError(
+            f"{op}: Given input size: ({'x'.join(map(str, [c, *dhw]))}). Calculated output size: "
+            f"({'x'.join(map(str, (c,) + out))}). Output size is too small"
+        )
+    return out
+
+
+def max_pool3d(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
+    """Max over (kd, kh, kw) windows of (N, C, D, H, W); ``return_indices`` gives flat
+    d*H*W + h*W + w. Runs as max_pool2d over (H, W), then a max over the depth taps (the
+    first maximum in (d, h, w) order gets the gradient, as torch's)."""
+    k, s, p, d = _pool_args("max_pool3d", input, kernel_size, stride, padding, dilation, nd=3)
+    unbatched = input._data.ndim == 4
+    x = input.unsqueeze(0) if unbatched else input
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"max_pool3d: expected a floating-point input, got {x.dtype}")
+    n, c, dd, h, w = x._data.shape
+    od, oh, ow = _pool3d_sizes("max_pool3d", x, k, s, p, d, ceil_mode)
+    y = max_pool2d(
+        x.reshape(n, c * dd, h, w), k[1:], s[1:], p[1:], d[1:], ceil_mode, return_indices
+    )
+    y, idx = y if return_indices else (y, None)
+    taps = _depth_taps(y.reshape(n, c, dd, oh, ow), k[0], s[0], (p[0], p[0]), d[0], od, -math.inf)
+    out, tap = taps.max(2)
+    if return_indices:
+        # the depth each output took its maximum from, then that slice's flat (h, w) index
+        at = tap * d[0] + _J.arange(od).reshape(1, 1, od, 1, 1) * s[0] - p[0]
+        idx = idx.reshape(n, c, dd, oh, ow).gather(2, at) + at * (h * w)
+        return (out.squeeze(0), idx.squeeze(0)) if unbatched else (out, idx)
+    return out.squeeze(0) if unbatched else out
+
+
+def avg_pool3d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+):
+    """Mean over (kd, kh, kw) windows of (N, C, D, H, W), with torch's padding/divisor rules.
+    Runs as window sums of avg_pool2d over (H, W), summed over the depth taps."""
+    k, s, p, _ = _pool_args("avg_pool3d", input, kernel_size, stride, padding, 1, nd=3)
+    unbatched = input._data.ndim == 4
+    x = input.unsqueeze(0) if unbatched else input
+    n, c, dd, h, w = x._data.shape
+    od, oh, ow = _pool3d_sizes("avg_pool3d", x, k, s, p, (1, 1, 1), ceil_mode)
+    y = avg_pool2d(x.reshape(n, c * dd, h, w), k[1:], s[1:], p[1:], ceil_mode, True, 1)
+    out = _depth_taps(y.reshape(n, c, dd, oh, ow), k[0], s[0], (p[0], p[0]), 1, od, 0.0).sum(2)
+    if divisor_override:
+        out = out / float(divisor_override)
+    else:
+        divs = [_avg_divisor(*a, count_include_pad) for a in zip((dd, h, w), k, s, p, (od, oh, ow))]
+        div = np.einsum("i,j,k->ijk", *divs)  # the window's size is the product per dim
+        if np.all(div == div.flat[0]):
+            out = out / float(div.flat[0])
+        else:
+            out = out / _J.tensor(div, dtype=x.dtype)
+    return out.squeeze(0) if unbatched else out
 
 
 def _avg_divisor(n, k, s, p, out, count_include_pad):
@@ -428,9 +545,38 @@ def adaptive_avg_pool2d(input, output_size):
     if h % oh == 0 and w % ow == 0:
         sh = input._data.shape[:-2] + (oh, h // oh, ow, w // ow)
         return input.reshape(sh).mean((-3, -1))
-    ph = _J.tensor(_adaptive_matrix(h, oh), dtype=input.dtype)
-    pw = _J.tensor(_adaptive_matrix(w, ow).T.copy(), dtype=input.dtype)
-    return ph @ input @ pw
+    return _adaptive_along(_adaptive_along(input, -2, oh), -1, ow)
+
+
+def _adaptive_along(x, dim, out):
+    """Adaptive average pooling of ``x`` along ``dim`` to size ``out``: one 2-D matmul with
+    the averaging matrix (a batched N-d matmul runs through a slower path when traced)."""
+    n = x._data.shape[dim]
+    m = _J.tensor(_adaptive_matrix(n, out).T.copy(), dtype=x.dtype)  # (n, out)
+    y = x.movedim(dim, -1)
+    lead = y._data.shape[:-1]
+    return (y.reshape(-1, n) @ m).reshape(*lead, out).movedim(-1, dim)
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Average pooling to a fixed (od, oh, ow) output (``None`` keeps that input size); the
+    mean over a box is the mean over (H, W) (``adaptive_avg_pool2d``), then over depth."""
+    _check_tensor(input, "adaptive_avg_pool3d")
+    if input._data.ndim not in (4, 5):
+        raise RuntimeError(
+            f"adaptive_avg_pool3d: Expected 4D or 5D tensor, but got input of size {_shape(input)}"
+        )
+    lead = input._data.shape[:-3]
+    dd, h, w = input._data.shape[-3:]
+    if isinstance(output_size, (int, np.integer)) or output_size is None:
+        output_size = (output_size,) * 3
+    od, oh, ow = (n if o is None else int(o) for n, o in zip((dd, h, w), output_size))
+    if min(od, oh, ow) <= 0:
+        raise RuntimeError(f"adaptive_avg_pool3d: output_size must be positive, got {(od, oh, ow)}")
+    y = adaptive_avg_pool2d(input.reshape(-1, dd, h, w), (oh, ow)).reshape(*lead, dd, oh, ow)
+    if dd % od == 0:
+        return y.reshape(*lead, od, dd // od, oh, ow).mean(-3)
+    return _adaptive_along(y, -3, od)
 
 
 # ---------------------------------------------------------------- normalization -----------

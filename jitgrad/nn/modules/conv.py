@@ -1,4 +1,4 @@
-"""Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d."""
+"""Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d."""
 
 import math
 
@@ -118,7 +118,17 @@ class _ConvNd(Module):
         return s.format(**self.__dict__)
 
 
-class Conv2d(_ConvNd):
+class _Conv(_ConvNd):
+    def forward(self, input):
+        x, pad = self._padded(input)
+        conv = _CONV[self._nd]
+        return conv(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
+
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+class Conv2d(_Conv):
     """2-D convolution over (N, C_in, H, W) → (N, C_out, H_out, W_out).
 
     >>> nn.Conv2d(1, 32, 3)
@@ -127,19 +137,21 @@ class Conv2d(_ConvNd):
 
     _nd = 2
 
-    def forward(self, input):
-        x, pad = self._padded(input)
-        return F.conv2d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
 
-
-class Conv1d(_ConvNd):
+class Conv1d(_Conv):
     """1-D convolution over (N, C_in, L) → (N, C_out, L_out)."""
 
     _nd = 1
 
-    def forward(self, input):
-        x, pad = self._padded(input)
-        return F.conv1d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
+
+class Conv3d(_Conv):
+    """3-D convolution over (N, C_in, D, H, W) → (N, C_out, D_out, H_out, W_out).
+
+    >>> nn.Conv3d(1, 8, 3)
+    Conv3d(1, 8, kernel_size=(3, 3, 3), stride=(1, 1, 1))
+    """
+
+    _nd = 3
 
 
 class _ConvTransposeNd(_ConvNd):

@@ -1,5 +1,6 @@
 """``nn.Module``: the base class holding parameters, buffers and submodules by attribute."""
 
+import warnings
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -794,14 +795,20 @@ class Module:
 
 
 class _BackwardState:
-    """One call's gradients: grad_output as it arrives, then grad_input per input."""
+    """One call's gradients in one backward pass: grad_output (after the pre-hooks), then
+    grad_input per input. Each backward pass through the call (retain_graph) starts afresh."""
 
     def __init__(self, n_in):
+        self.initial = [None] * n_in  # zeros for tensor inputs that need no gradient
+        self.n_need = 0  # inputs that need a gradient
+        self.run = None
+        self.start(None)
+
+    def start(self, run):
+        self.run = run
         self.grad_output = None
-        self.grad_input = [None] * n_in
-        self.pending = 0
-        self.got = None  # output index -> gradient, as they arrive
-        self.n_out = 0
+        self.grad_input = list(self.initial)
+        self.pending = self.n_need
 
 
 def _backward_inputs(module, args):
@@ -815,7 +822,7 @@ def _backward_inputs(module, args):
         if isinstance(a, Tensor):
             if a.requires_grad:
                 v = a.view_as(a)
-                st.pending += 1
+                st.n_need += 1
                 v.register_hook(_input_hook(module, st, k))
                 new.append(v)
             else:
@@ -823,15 +830,16 @@ def _backward_inputs(module, args):
             k += 1
         else:
             new.append(a)
-    if st.pending:  # torch: tensor inputs that need no gradient get zeros beside the others
+    if st.n_need:  # torch: tensor inputs that need no gradient get zeros beside the others
         from ...creation import zeros_like
 
         k = 0
         for a in args:
             if isinstance(a, Tensor):
                 if not a.requires_grad:
-                    st.grad_input[k] = zeros_like(a)
+                    st.initial[k] = zeros_like(a)
                 k += 1
+    st.start(None)
     return tuple(new), st
 
 
@@ -840,10 +848,7 @@ def _input_hook(module, st, k):
         st.grad_input[k] = g
         st.pending -= 1
         if st.pending == 0:
-            go = st.grad_output
-            if go is None and st.got is not None:  # some outputs got no gradient: None there
-                go = tuple(st.got.get(j) for j in range(st.n_out))
-            gi = _call_backward_hooks(module, tuple(st.grad_input), go)
+            gi = _call_backward_hooks(module, tuple(st.grad_input), st.grad_output)
             if gi is not None:
                 return gi[k]
         return None
@@ -872,42 +877,64 @@ def _call_backward_hooks(module, grad_input, grad_output):
 
 
 def _backward_outputs(module, out, st):
+    """The outputs through two identity views each: hooks on the inner ones see grad_output.
+
+    torch runs the pre-hooks once, on all of grad_output together, with None for an output
+    that got no gradient. The engine runs nodes newest first and the inner views are older
+    than the outer ones, so when the first inner view runs, every output's gradient is
+    complete (user hooks on the returned tensors included): its hook reads the others'
+    from the engine, runs the pre-hooks, and each inner view passes on its slot.
+    """
+    from ...autograd.engine import current_run, pending_grad, send_grad
+    from ...ops.registry import label
     from ...tensor import Tensor
 
     outs = out if isinstance(out, tuple) else (out,)
     tens = [o for o in outs if isinstance(o, Tensor) and o.requires_grad]
     if not tens:
         return out
-    got = {}
-    st.got, st.n_out = got, len(tens)
+    inner = [o.view_as(o) for o in tens]
 
     def make(i):
         def hook(g):
-            got[i] = g
-            if len(got) < len(tens):
-                return None
-            go = tuple(got.get(j) for j in range(len(tens)))
-            for h in list(module.__dict__.get("_backward_pre_hooks", {}).values()):
-                r = h(module, go)
-                if r is not None:
-                    go = _hook_result(r, len(go), "pre hook")
-            st.grad_output = go
-            if st.pending == 0:  # no input needs a gradient: grad_input is all None
-                _call_backward_hooks(module, tuple(st.grad_input), go)
-            return go[i]
+            run = current_run()
+            if st.run is not run:  # the first output gradient of this pass: all are known now
+                st.start(run)
+                got = tuple(g if j == i else pending_grad(v._grad_fn) for j, v in enumerate(inner))
+                go = got
+                for h in list(module.__dict__.get("_backward_pre_hooks", {}).values()):
+                    r = h(module, go)
+                    if r is not None:
+                        go = _hook_result(r, len(go), "pre hook")
+                st.grad_output = go
+                for j, v in enumerate(inner):
+                    if got[j] is None and go[j] is not None:  # a pre-hook gave it one
+                        send_grad(v._grad_fn, go[j])
+                if st.pending == 0 and module.__dict__.get("_backward_hooks"):
+                    warnings.warn(
+                        "Full backward hook is firing when gradients are computed with respect "
+                        "to module outputs since no inputs require gradients. See "
+                        "https://docs.pytorch.org/docs/main/generated/torch.nn.Module.html"
+                        "#torch.nn.Module.register_full_backward_hook for more details.",
+                        stacklevel=2,
+                    )
+                    _call_backward_hooks(module, tuple(st.grad_input), go)
+            r = st.grad_output[i]
+            if r is None:  # a pre-hook dropped it: zeros flow on, as in torch
+                from ...creation import zeros_like
+
+                r = zeros_like(g)
+            return r
 
         return hook
 
-    new = []
-    j = 0
-    for o in outs:
-        if isinstance(o, Tensor) and o.requires_grad:
-            v = o.view_as(o)
-            v.register_hook(make(j))
-            j += 1
-            new.append(v)
-        else:
-            new.append(o)
+    shown = []
+    for i, v in enumerate(inner):
+        v.register_hook(make(i))
+        w = v.view_as(v)
+        shown.append(label(w, "BackwardHookFunctionBackward"))
+    it = iter(shown)
+    new = [next(it) if isinstance(o, Tensor) and o.requires_grad else o for o in outs]
     return tuple(new) if isinstance(out, tuple) else new[0]
 
 

@@ -124,6 +124,12 @@ class BatchNorm2d(_BatchNorm):
     _dims = (4,)
 
 
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) over N, D, H, W per channel."""
+
+    _dims = (5,)
+
+
 class LayerNorm(Module):
     """Normalise the trailing ``normalized_shape`` dims of each sample."""
 

@@ -1,4 +1,4 @@
-"""MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool2d."""
+"""MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool2d/3d."""
 
 from .. import functional as F
 from .module import Module
@@ -6,6 +6,8 @@ from .module import Module
 
 class MaxPool2d(Module):
     """Max over windows; ``stride`` defaults to ``kernel_size``."""
+
+    _pool = staticmethod(F.max_pool2d)
 
     def __init__(
         self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False
@@ -19,7 +21,7 @@ class MaxPool2d(Module):
         self.ceil_mode = ceil_mode
 
     def forward(self, input):
-        return F.max_pool2d(
+        return self._pool(
             input,
             self.kernel_size,
             self.stride,
@@ -37,20 +39,19 @@ class MaxPool2d(Module):
 
 
 class MaxPool1d(MaxPool2d):
-    def forward(self, input):
-        return F.max_pool1d(
-            input,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            ceil_mode=self.ceil_mode,
-            return_indices=self.return_indices,
-        )
+    _pool = staticmethod(F.max_pool1d)
+
+
+class MaxPool3d(MaxPool2d):
+    """Max over (kd, kh, kw) windows of (N, C, D, H, W)."""
+
+    _pool = staticmethod(F.max_pool3d)
 
 
 class AvgPool2d(Module):
     """Mean over windows; ``stride`` defaults to ``kernel_size``."""
+
+    _pool = staticmethod(F.avg_pool2d)
 
     def __init__(
         self,
@@ -70,7 +71,7 @@ class AvgPool2d(Module):
         self.divisor_override = divisor_override
 
     def forward(self, input):
-        return F.avg_pool2d(
+        return self._pool(
             input,
             self.kernel_size,
             self.stride,
@@ -84,6 +85,12 @@ class AvgPool2d(Module):
         return "kernel_size={kernel_size}, stride={stride}, padding={padding}".format(
             **self.__dict__
         )
+
+
+class AvgPool3d(AvgPool2d):
+    """Mean over (kd, kh, kw) windows of (N, C, D, H, W)."""
+
+    _pool = staticmethod(F.avg_pool3d)
 
 
 class AvgPool1d(Module):
@@ -116,12 +123,20 @@ class AvgPool1d(Module):
 class AdaptiveAvgPool2d(Module):
     """Average pooling to a fixed output size, e.g. ``AdaptiveAvgPool2d((1, 1))``."""
 
+    _pool = staticmethod(F.adaptive_avg_pool2d)
+
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
 
     def forward(self, input):
-        return F.adaptive_avg_pool2d(input, self.output_size)
+        return self._pool(input, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    """Average pooling of (N, C, D, H, W) to a fixed output size."""
+
+    _pool = staticmethod(F.adaptive_avg_pool3d)

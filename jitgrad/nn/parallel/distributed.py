@@ -341,7 +341,7 @@ class DistributedDataParallel(Module):
                 continue
             seen.add(id(n))
             for e in n.edges:
-                if e is not None and e.__class__ is Node and id(e) not in seen:
+                if isinstance(e, Node) and id(e) not in seen:
                     stack.append(e)
         for i in self._where:
             if i not in self._views or id(self._views[i]._grad_fn) not in seen:

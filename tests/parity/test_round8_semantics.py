@@ -1,0 +1,179 @@
+"""Round 8 parity: grad_fn classes named like torch's nodes, full backward pre-hooks with an
+unused output. Expectations restated from torch's behaviour (checked side by side); no torch
+import."""
+
+import numpy as np
+import pytest
+
+import jitgrad
+import jitgrad.nn as nn
+import jitgrad.nn.functional as F
+from jitgrad.autograd import Function
+from jitgrad.autograd.graph import Node
+
+
+# ---- type(grad_fn).__name__ ------------------------------------------------------------
+def test_grad_fn_class_is_named_like_torch_node():
+    x = jitgrad.randn(3, requires_grad=True)
+    y = (x * 2).sum()
+    assert type(y.grad_fn).__name__ == "SumBackward0"
+    mul = y.grad_fn.next_functions[0][0]
+    assert type(mul).__name__ == "MulBackward0"
+    assert type(mul.next_functions[0][0]).__name__ == "AccumulateGrad"
+    assert type(F.mse_loss(x, x.detach()).grad_fn).__name__ == "MseLossBackward0"
+    # composites report torch's one node: mean is a div here, torch has MeanBackward0
+    assert type(x.mean().grad_fn).__name__ == "MeanBackward0"
+    assert type((x / 3).grad_fn).__name__ == "DivBackward0"
+    assert type(x.view(3).grad_fn).__name__ == "ViewBackward0"
+    assert type(x[1:].grad_fn).__name__ == "SliceBackward0"
+    # display-only nodes too (torch's Linear: AddmmBackward0(bias, x, TBackward0(weight)))
+    o = nn.Linear(3, 2)(x[None])
+    assert type(o.grad_fn).__name__ == "AddmmBackward0"
+    names = [type(n).__name__ for n, _ in o.grad_fn.next_functions]
+    assert names == ["AccumulateGrad", "UnsqueezeBackward0", "TBackward0"]
+    for n in (y.grad_fn, mul, x.mean().grad_fn):
+        assert type(n).__name__ == n.name() and repr(n).startswith(f"<{n.name()} object")
+
+
+def test_grad_fn_class_is_one_per_name_and_a_graph_node():
+    x = jitgrad.randn(3, requires_grad=True)
+    a, b = (x * 2).grad_fn, (x * 3).grad_fn
+    assert type(a) is type(b) and type(a) is not type(x.sum().grad_fn)
+    acc = a.next_functions[0][0]
+    t_node = nn.Linear(3, 2)(x[None]).grad_fn.next_functions[2][0]
+    for n in (a, acc, t_node):
+        assert isinstance(n, Node) and issubclass(type(n), Node)
+    assert not isinstance(x, Node) and not isinstance(3, Node)
+
+
+def test_custom_function_node_class_and_backward_after_inspection():
+    class Cube(Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a**3
+
+        @staticmethod
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            return 3 * a**2 * g
+
+    x = jitgrad.tensor([1.0, 2.0], requires_grad=True)
+    z = Cube.apply(x)
+    assert type(z.grad_fn).__name__ == "CubeBackward" and isinstance(z.grad_fn, Node)
+    # looking at nodes changes nothing in the gradients
+    y = (z * x).sum()
+    assert type(y.grad_fn.next_functions[0][0]).__name__ == "MulBackward0"
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.array([1.0, 2.0]) ** 3)
+
+
+# ---- full backward pre-hooks -------------------------------------------------------------
+class _Two(nn.Module):
+    def forward(self, a):
+        return a * 2, a * 3
+
+
+def _hooked(pre=None, post=None):
+    m, rec = _Two(), []
+
+    def ph(mod, go):
+        rec.append(("pre", [None if g is None else g.tolist() for g in go]))
+        return pre(go) if pre is not None else None
+
+    m.register_full_backward_pre_hook(ph)
+    if post:
+        m.register_full_backward_hook(lambda mod, gi, go: rec.append(("post", gi, go)))
+    return m, rec
+
+
+def _run(m, use):
+    a = jitgrad.tensor([1.0, 2.0], requires_grad=True)
+    out = m(a)
+    sum(out[i].sum() * (i + 1) for i in use).backward()
+    return a.grad.tolist()
+
+
+def test_backward_pre_hook_runs_once_with_none_for_an_unused_output():
+    m, rec = _hooked()
+    assert _run(m, [0]) == [2, 2]
+    assert rec == [("pre", [[1, 1], None])]
+    m, rec = _hooked()
+    assert _run(m, [1]) == [6, 6]  # d(2 * sum(3a))/da
+    assert rec == [("pre", [None, [2, 2]])]
+    m, rec = _hooked()
+    assert _run(m, [0, 1]) == [8, 8]
+    assert rec == [("pre", [[1, 1], [2, 2]])]
+
+
+def test_backward_pre_hook_return_replaces_every_slot_of_grad_output():
+    # torch: a.grad = 2 * 10 * 1 + 3 * 100 * 2 (both replacements reach the input)
+    m, _ = _hooked(pre=lambda go: (go[0] * 10, go[1] * 100))
+    assert _run(m, [0, 1]) == [620, 620]
+    m, _ = _hooked(pre=lambda go: (go[0] * 10, None))  # a None slot stays None
+    assert _run(m, [0]) == [20, 20]
+    m, _ = _hooked(pre=lambda go: (None, go[1] * 100))
+    assert _run(m, [1]) == [600, 600]
+    # a gradient given to the unused output flows into it: 2 * 1 + 3 * 1
+    m, _ = _hooked(pre=lambda go: (go[0], jitgrad.ones(2)))
+    assert _run(m, [0]) == [5, 5]
+    # a gradient dropped by the hook: zeros flow on (torch's a.grad is zeros, not None)
+    m, _ = _hooked(pre=lambda go: (None, None))
+    assert _run(m, [0]) == [0, 0]
+    m, _ = _hooked(pre=lambda go: (go[0],))
+    try:
+        _run(m, [0])
+    except RuntimeError as e:
+        assert "invalid number of grad_output, got 1, but expected 2" in str(e)
+    else:
+        raise AssertionError("a pre-hook returning 1 of 2 gradients must raise")
+
+
+def test_backward_pre_hook_then_full_hook_see_the_replaced_grad_output():
+    m, rec = _hooked(pre=lambda go: (go[0] * 10, go[1] * 100), post=True)
+    assert _run(m, [0, 1]) == [620, 620]
+    (_, pre), (_, gi, go) = rec
+    assert pre == [[1, 1], [2, 2]]
+    assert gi[0].tolist() == [620, 620] and [g.tolist() for g in go] == [[10, 10], [200, 200]]
+    m, rec = _hooked(post=True)
+    assert _run(m, [1]) == [6, 6]
+    assert rec[0] == ("pre", [None, [2, 2]]) and rec[1][2][0] is None
+
+
+def test_backward_pre_hook_after_tensor_hooks_on_outputs_and_without_input_grads():
+    m, rec = _hooked()
+    a = jitgrad.tensor([1.0, 2.0], requires_grad=True)
+    out = m(a)
+    assert type(out[0].grad_fn).__name__ == "BackwardHookFunctionBackward"
+    out[0].register_hook(lambda g: rec.append(("tensor", g.tolist())))
+    out[0].sum().backward()
+    assert rec == [("tensor", [1, 1]), ("pre", [[1, 1], None])]  # torch's order
+
+    class Scaled(nn.Module):  # only a parameter needs a gradient
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(jitgrad.ones(2))
+
+        def forward(self, a):
+            return a * self.w, a * self.w * 3
+
+    s, rec = Scaled(), []
+    s.register_full_backward_pre_hook(lambda mod, go: rec.append(("pre", go)))
+    s.register_full_backward_hook(lambda mod, gi, go: rec.append(("post", gi, go)))
+    out = s(jitgrad.tensor([1.0, 2.0]))
+    with pytest.warns(UserWarning, match="Full backward hook is firing when gradients are comp"):
+        out[1].sum().backward()
+    assert [r[0] for r in rec] == ["pre", "post"] and rec[0][1][0] is None
+    assert rec[1][1] == (None,) and s.w.grad.tolist() == [3, 6]
+
+
+def test_backward_hooks_run_again_in_each_backward_pass():
+    m, rec = _hooked()
+    m.register_full_backward_hook(lambda mod, gi, go: rec.append(("post", [gi[0].tolist()])))
+    a = jitgrad.tensor([1.0, 2.0], requires_grad=True)
+    out = m(a)
+    out[0].sum().backward(retain_graph=True)
+    (out[1].sum() * 2).backward()
+    assert [r[1] for r in rec if r[0] == "pre"] == [[[1, 1], None], [None, [2, 2]]]
+    assert [r[1][0] for r in rec if r[0] == "post"] == [[2, 2], [6, 6]]
+    assert a.grad.tolist() == [8, 8]  # 2 from the first pass, 3 * 2 from the second

@@ -102,7 +102,9 @@ class Variant:
 
         def work():
             # its Python work (IR, loading) competes with the eager calls meanwhile: at the
-            # workers' priority (notes/session-2026-12-02i.md: the eager calls' mean)
+            # workers' priority (MLP step, idle 2-core box, 5 runs each: eager calls while
+            # compiling, mean / the 1-BLAS-thread eager step, median 1.50x -> 1.29x; the first
+            # compiled call ~0.08 s later)
             lower_this_thread()
             try:
                 pre(arrays)

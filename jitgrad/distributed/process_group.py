@@ -190,6 +190,12 @@ def _abort_on_uncaught_exception(MPI):
         if pg is not None and pg.size() > 1:
             try:
                 sys.stdout.flush()
+                # said here, before the grace below: MPICH's own "MPI_Abort" line, printed as
+                # the ranks are killed, did not always reach mpiexec's output (CI)
+                sys.stderr.write(
+                    f"jitgrad.distributed: rank {pg.rank()} of {pg.size()} ended with an uncaught "
+                    f"{tp.__name__}; MPI_Abort ends the other ranks\n"
+                )
                 sys.stderr.flush()
                 # mpiexec forwards a rank's output asynchronously and drops what it has not
                 # read when the abort kills the ranks: the traceback's last line went missing

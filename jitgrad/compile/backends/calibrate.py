@@ -577,9 +577,11 @@ class ThreadPlan:
     later hold the cores, threads wait for them and the same step runs several times slower
     than serial (measured 5-10x on 2 busy cores). So the step times itself. A trial runs
     ``ROUNDS`` pairs of blocks, one other plan (in turn) then the current one, each block
-    keeping ``BLOCK`` - 1 call times, and compares the pairs: the other plan wins when the
-    median over the pairs of (its block's median / the next block's median) is at most
-    ``GAIN``. A block drops its first call, and a block of a ``settle`` plan (the serial plan
+    keeping at least ``BLOCK`` - 1 call times and calls until they add up to ``BLOCK_S`` (at
+    most ``BLOCK_MAX``), and compares the pairs: the other plan wins when the median over the
+    pairs of (its block's mean call / the next block's mean call) is at most ``GAIN`` (means:
+    the calls of a threaded plan that wait a scheduler tick for a busy core count). A block
+    drops its first call, and a block of a ``settle`` plan (the serial plan
     of a step with threaded GEMMs) its calls within ``SETTLE_S``: they pay for the previous
     plan's leftovers, OpenBLAS workers spinning ~0.13 s after a threaded GEMM on the core
     (or the hyperthread) the serial code runs on. Pairs of neighbouring blocks see the same
@@ -606,6 +608,8 @@ class ThreadPlan:
     at once."""
 
     BLOCK = 4
+    BLOCK_S = 0.005  # and a block keeps calls until they add up to this (or BLOCK_MAX calls)
+    BLOCK_MAX = 64
     ROUNDS = 3
     WINDOW = 5
     FIRST = 32
@@ -713,7 +717,8 @@ class ThreadPlan:
         if n > 0 and t >= (self.SETTLE_S if settles else 0.0):
             self.kept[-1].append(seconds)
         self.block = [n + 1, t + seconds, settles]
-        if len(self.kept[-1]) < self.BLOCK - 1:
+        kept = self.kept[-1]
+        if len(kept) < self.BLOCK - 1 or (sum(kept) < self.BLOCK_S and len(kept) < self.BLOCK_MAX):
             return
         recent = max(_median(self.window), 1e-12)
         slow = _median(self.kept[-1])
@@ -728,7 +733,11 @@ class ThreadPlan:
             theirs, mine = self.kept[0::2], self.kept[1::2]
             if self.first != self.other:
                 theirs, mine = mine, theirs
-            pairs = [_median(o) / max(_median(c), 1e-12) for o, c in zip(theirs, mine)]
+            # blocks compared by their mean call: a plan whose threads now and then wait for
+            # a busy core (a scheduler tick, 4 ms, on a 0.5 ms call) costs its mean, which
+            # the median hid (MLP b32 with one busy process: threaded plan median 0.44 ms,
+            # mean 0.85; serial 0.55 / 0.69, and the median kept the threaded one)
+            pairs = [_mean(o) / max(_mean(c), 1e-12) for o, c in zip(theirs, mine)]
             clear = len(pairs) >= 2 and (
                 all(r <= self.EARLY for r in pairs) or all(r * self.EARLY >= 1 for r in pairs)
             )
@@ -781,7 +790,9 @@ class ThreadPlan:
             self.interval = max(base, min(self.LAST, 2 * self.interval))
         else:  # undecided: look again as soon as before
             self.interval = max(self.interval, base)
-        self.next_trial = self.calls + self.interval
+        # and at least 4 trial lengths later (a trial of short calls runs BLOCK_S blocks)
+        trial_calls = sum(c for _, c in self.spent.values())
+        self.next_trial = self.calls + max(self.interval, 4 * trial_calls)
 
     def describe(self):
         """One line for ``explain()``."""
@@ -816,6 +827,10 @@ class ThreadPlan:
             med = 2 ** ((mid + 0.5) / 8) / 1e3  # the bucket's centre, within 5%
             parts.append(f"{PLAN_NAMES[k]} {n} (median {med:.3g} ms, {slow} over 2x)")
         return ", ".join(parts)
+
+
+def _mean(xs):
+    return sum(xs) / len(xs) if xs else 0.0
 
 
 def _median(xs):

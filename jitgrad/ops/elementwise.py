@@ -94,7 +94,13 @@ def _recycled(ufunc):
     CNN's bias adds alone faulted ~690 pages a step)."""
 
     def f(a, b, **kwargs):
-        if kwargs or (a.nbytes < _BIG and b.nbytes < _BIG) or a.dtype is not b.dtype:
+        if (
+            kwargs
+            or a.__class__ is not np.ndarray  # NumPy scalars, Python numbers (constant folding)
+            or b.__class__ is not np.ndarray
+            or a.dtype is not b.dtype
+            or (a.nbytes < _BIG and b.nbytes < _BIG)
+        ):
             return ufunc(a, b, **kwargs)
         shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)
         return ufunc(a, b, out=buffers.empty(shape, a.dtype))
@@ -104,7 +110,7 @@ def _recycled(ufunc):
 
 
 def _relu_ref(x):
-    if x.nbytes < _BIG:
+    if x.__class__ is not np.ndarray or x.nbytes < _BIG:
         return np.maximum(x, 0, dtype=x.dtype)
     return np.maximum(x, 0, dtype=x.dtype, out=buffers.empty(x.shape, x.dtype))
 
@@ -805,7 +811,7 @@ def _div_backward_rhs_vjp(gg, o, g, a, b):
 
 
 def _relu_backward_ref(g, y):
-    if y.nbytes < _BIG:
+    if y.__class__ is not np.ndarray or y.nbytes < _BIG:
         return select_or_zero(y > 0, g)
     return select_or_zero(np.greater(y, 0, out=buffers.empty(y.shape, np.bool_)), g)
 

@@ -170,7 +170,7 @@ def mean(input, dim=None, keepdim=False, dtype=None):
         n *= x._data.shape[d]
     s = apply(sum_p, (x,), {"dims": dims, "keepdim": bool(keepdim)})
     r = s / n if n else s * float("nan")
-    return label(r, "MeanBackward0" if dim is None else "MeanBackward1")
+    return label(r, "MeanBackward0" if dim is None else "MeanBackward1", (x,))
 
 
 @public(axis=True, prim=amax_p, out=True)

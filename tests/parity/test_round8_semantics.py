@@ -23,6 +23,10 @@ def test_grad_fn_class_is_named_like_torch_node():
     assert type(F.mse_loss(x, x.detach()).grad_fn).__name__ == "MseLossBackward0"
     # composites report torch's one node: mean is a div here, torch has MeanBackward0
     assert type(x.mean().grad_fn).__name__ == "MeanBackward0"
+    # ... whose one edge is its input's node (torch: ((MulBackward0, 0),)), not the sum inside
+    m = (x * 2).mean()
+    assert [type(n).__name__ for n, _ in m.grad_fn.next_functions] == ["MulBackward0"]
+    assert [type(n).__name__ for n, _ in x.mean(0).grad_fn.next_functions] == ["AccumulateGrad"]
     assert type((x / 3).grad_fn).__name__ == "DivBackward0"
     assert type(x.view(3).grad_fn).__name__ == "ViewBackward0"
     assert type(x[1:].grad_fn).__name__ == "SliceBackward0"

@@ -94,7 +94,12 @@ def pending_grad(node):
 def send_grad(node, g):
     """Add ``g`` to ``node``'s gradient in the innermost running backward; ``node`` must not
     have run yet (be older than the node running now)."""
-    pending, heap = _RUNS.stack[-1]
+    _add_pending(*_RUNS.stack[-1], node, g)
+
+
+def _add_pending(pending, heap, node, g):
+    """Add ``g`` to ``node``'s gradient so far in one backward pass (``pending``), queueing
+    the node on ``heap`` (newest first) when it is its first (a root's, or a hook's)."""
     cur = pending.get(node)
     if cur is None:
         pending[node] = g
@@ -183,12 +188,7 @@ def _run(
             else:
                 cur[1] = cur[1] + g
         else:
-            cur = pending.get(fn)
-            if cur is None:
-                pending[fn] = g
-                _heappush(heap, (-fn.seq, fn))
-            else:
-                pending[fn] = cur + g
+            _add_pending(pending, heap, fn, g)
 
     anomaly = STATE.anomaly
     slow = anomaly or want is not None

@@ -22,7 +22,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .._grad_mode import is_grad_enabled
 from . import _conv_kernels as K
-from . import buffers
+from . import _lazy, buffers
 from .registry import apply, register
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -188,11 +188,14 @@ def _kernel_op(name, extra, out_shape, out_dtype=None):
             return ref(*arrays, **p)
         shape = out_shape(*[a.shape for a in arrays], **p)
         out = buffers.empty(shape, out_dtype or arrays[0].dtype)  # no page faults when steady
+        args = (*[_c(a) for a in arrays], out, *static(**p))
+        if not _lazy.ready(name, kernel, args):  # compiling in the worker (first use)
+            return ref(*arrays, **p)
         fn = kernel
         if threads is not None and _threads():
             if extra["kernel_work"]([a.shape for a in arrays], shape, p) >= K.PAR_MIN:
                 fn = threads
-        fn(*[_c(a) for a in arrays], out, *static(**p))
+        fn(*args)
         return out
 
     impl.__name__ = impl.__qualname__ = f"_{name}_impl"
@@ -581,7 +584,10 @@ def _pad_impl(x, pads, value, shape):
     if not _on_kernel("constant_pad_nd", x, dtypes=_PAD_DTYPES):
         return _pad_ref(x, pads, value)
     out = buffers.empty(tuple(n + b + a for n, (b, a) in zip(shape, pads)), x.dtype)
-    K.constant_pad(_c(x), out, *_pad_static(pads, value, shape))
+    args = (_c(x), out, *_pad_static(pads, value, shape))
+    if not _lazy.ready("constant_pad_nd", K.constant_pad, args):  # compiling in the worker
+        return _pad_ref(x, pads, value)
+    K.constant_pad(*args)
     return out
 
 

@@ -185,7 +185,7 @@ def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
     monkeypatch.setenv("JITGRAD_PAR_THRESHOLD", "0")
     tp, par = run()
     src = tp.source()
-    assert "prange(" in src and ">= par_t:" in src and "K.reduce3_par(" in src
+    assert "prange(" in src and ">= par_t:" in src and "K.sum3_par(" in src
     assert "K.combine(K.SUM" in src and "acc += " in src  # the sum fused into its loop
     # the one-dimensional loop calls vmath (sigmoid): 512-bit vectors; the 2-D tanh loop not
     assert src.count("K.wide_vectors()") == 2  # its serial and prange branches
@@ -221,12 +221,13 @@ def test_reduction_kernels_parallel_equal_serial(shape):
     A, R, B = shape
     for op, (xi, want) in cases.items():
         s, p = np.empty((A, B)), np.empty((A, B))
-        K.reduce3(op, xi, s)
-        K.reduce3_par(op, xi, p, 0)
+        serial, parallel = K.REDUCE3[op]
+        serial(xi, s)
+        parallel(xi, p, 0)
         assert s.tobytes() == p.tobytes(), op
         np.testing.assert_allclose(p, want, rtol=1e-12, atol=1e-12)
         for _ in range(2):
-            K.reduce3_par(op, xi, p, 0)
+            parallel(xi, p, 0)
             assert s.tobytes() == p.tobytes()
 
 

@@ -417,7 +417,7 @@ class CPUGen(Generator):
             # only (a whole array: a short inner dimension, softmax's 10 columns, ran 7-10%
             # slower with 16 lanes)
             inner.insert(0, "K.wide_vectors()")
-        if red is not None:  # into the chunk's scratch, summed after it like K.reduce3
+        if red is not None:  # into the chunk's scratch, summed after it like K.sum3
             inner.append(f"r0[j0] = {names[red]}")
         par = self.par_slot(_prod(cS), work_per_element(exprs, len(arrays) + len(same) + len(outs)))
         a_names = (
@@ -619,10 +619,10 @@ class CPUGen(Generator):
             self._reshape_out(n)
             return
         par = self.par_slot(_prod(sh), work_per_element(["x"], 1))
-        # reduce3_par compares the size with the threshold at run time (same bits either way)
-        call = f"K.reduce3(K.{kern}, {{x}}, {{out}})"
+        # <op>3_par compares the size with the threshold at run time (same bits either way)
+        call = f"K.{kern.lower()}3({{x}}, {{out}})"
         if par is not None:
-            call = f"K.reduce3_par(K.{kern}, {{x}}, {{out}}, {par})"
+            call = f"K.{kern.lower()}3_par({{x}}, {{out}}, {par})"
         if kern != "PROD" and self._reduce_in_two(n, dims, call):
             return
         self._reduce3(n, dims, call)

@@ -391,18 +391,6 @@ def _plan(x):
 
 
 @numba.njit(**_NB)
-def _tasks(op, x, out, part, nt, t0, t1):
-    if op == SUM:
-        _sum_tasks(x, out, part, nt, t0, t1)
-    elif op == PROD:
-        _prod_tasks(x, out, part, nt, t0, t1)
-    elif op == MAX:
-        _max_tasks(x, out, part, nt, t0, t1)
-    else:
-        _min_tasks(x, out, part, nt, t0, t1)
-
-
-@numba.njit(**_NB)
 def combine(op, part, out):
     """out[a, 0] = op over the partials part[a, :] in order (also a fused loop's sum)."""
     for a in range(part.shape[0]):
@@ -413,30 +401,99 @@ def combine(op, part, out):
 
 
 @numba.njit(**_NB)
-def reduce3(op, x, out):
-    """out[a, b] = op over r of x[a, r, b], serially (``op``: SUM, PROD, MAX, MIN)."""
-    nt, part = _plan(x)
-    _tasks(op, x, out, part, nt, 0, x.shape[0] * nt)
-    if part.shape[1] > 0:
+def _finish(op, part, out):
+    if part.shape[1] > 0:  # a row's chunks: their partials in order
         combine(op, part, out)
 
 
 _BLOCKS = 32  # task blocks of a parallel reduction (a few per thread, for balance)
 
 
-@numba.njit(parallel=True, **_NB)
-def reduce3_par(op, x, out, par_n):
-    """``reduce3`` with its tasks in a ``prange`` from ``par_n`` elements (same results)."""
+@numba.njit(**_NB)
+def _blocks(x, par_n):
+    """(tasks per row block, partials, tasks, task blocks) of a parallel reduction; 0 blocks:
+    run it serially (below ``par_n`` elements, or a single task)."""
     nt, part = _plan(x)
     n = x.shape[0] * nt
-    if x.size < par_n or n < 2:
-        reduce3(op, x, out)
-        return
-    nb = min(n, _BLOCKS)  # blocks of tasks (the tasks, not the blocks, decide the results)
+    nb = 0 if x.size < par_n or n < 2 else min(n, _BLOCKS)
+    return nt, part, n, nb
+
+
+# One serial and one parallel entry point per op (``sum3``/``sum3_par``, ``prod3``, ``max3``,
+# ``min3``): an ``op`` argument would compile all four ops' loops into every caller (a
+# reduction's first compile 4.4 s instead of ~1 s, most of a fresh install's first MLP step).
+# out[a, b] = op over r of x[a, r, b]; the ``_par`` one splits the tasks over a ``prange``
+# from ``par_n`` elements, with the same results (the tasks, not the blocks, decide them).
+@numba.njit(**_NB)
+def sum3(x, out):
+    nt, part = _plan(x)
+    _sum_tasks(x, out, part, nt, 0, x.shape[0] * nt)
+    _finish(SUM, part, out)
+
+
+@numba.njit(parallel=True, **_NB)
+def sum3_par(x, out, par_n):
+    nt, part, n, nb = _blocks(x, par_n)
     for i in prange(nb):
-        _tasks(op, x, out, part, nt, i * n // nb, (i + 1) * n // nb)
-    if part.shape[1] > 0:
-        combine(op, part, out)
+        _sum_tasks(x, out, part, nt, i * n // nb, (i + 1) * n // nb)
+    if nb == 0:
+        _sum_tasks(x, out, part, nt, 0, n)
+    _finish(SUM, part, out)
+
+
+@numba.njit(**_NB)
+def prod3(x, out):
+    nt, part = _plan(x)
+    _prod_tasks(x, out, part, nt, 0, x.shape[0] * nt)
+    _finish(PROD, part, out)
+
+
+@numba.njit(parallel=True, **_NB)
+def prod3_par(x, out, par_n):
+    nt, part, n, nb = _blocks(x, par_n)
+    for i in prange(nb):
+        _prod_tasks(x, out, part, nt, i * n // nb, (i + 1) * n // nb)
+    if nb == 0:
+        _prod_tasks(x, out, part, nt, 0, n)
+    _finish(PROD, part, out)
+
+
+@numba.njit(**_NB)
+def max3(x, out):
+    nt, part = _plan(x)
+    _max_tasks(x, out, part, nt, 0, x.shape[0] * nt)
+    _finish(MAX, part, out)
+
+
+@numba.njit(parallel=True, **_NB)
+def max3_par(x, out, par_n):
+    nt, part, n, nb = _blocks(x, par_n)
+    for i in prange(nb):
+        _max_tasks(x, out, part, nt, i * n // nb, (i + 1) * n // nb)
+    if nb == 0:
+        _max_tasks(x, out, part, nt, 0, n)
+    _finish(MAX, part, out)
+
+
+@numba.njit(**_NB)
+def min3(x, out):
+    nt, part = _plan(x)
+    _min_tasks(x, out, part, nt, 0, x.shape[0] * nt)
+    _finish(MIN, part, out)
+
+
+@numba.njit(parallel=True, **_NB)
+def min3_par(x, out, par_n):
+    nt, part, n, nb = _blocks(x, par_n)
+    for i in prange(nb):
+        _min_tasks(x, out, part, nt, i * n // nb, (i + 1) * n // nb)
+    if nb == 0:
+        _min_tasks(x, out, part, nt, 0, n)
+    _finish(MIN, part, out)
+
+
+REDUCE3 = {SUM: (sum3, sum3_par), PROD: (prod3, prod3_par), MAX: (max3, max3_par)}
+REDUCE3[MIN] = (min3, min3_par)  # op -> (serial, parallel) entry points
 
 
 @numba.njit(**_NB)

@@ -67,7 +67,7 @@ def sort(input, dim=-1, descending=False, stable=False):
         return return_types.sort(x * 1, _idx_tensor(np.zeros((), np.int64)))
     d = _wrap_dim(dim, x._data.ndim, "sort")
     idx = argsort(x, d, descending)
-    return return_types.sort(label(V.gather(x, d, idx), "SortBackward0"), idx)
+    return return_types.sort(label(V.gather(x, d, idx), "SortBackward0", (x,)), idx)
 
 
 @public
@@ -87,7 +87,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     if x._data.ndim == 0:
         return return_types.topk(x * 1, _idx_tensor(np.zeros((), np.int64)))
     idx = V.narrow(argsort(x, d, largest), d, 0, k)
-    return return_types.topk(label(V.gather(x, d, idx), "TopkBackward0"), idx)
+    return return_types.topk(label(V.gather(x, d, idx), "TopkBackward0", (x,)), idx)
 
 
 @public(out=True)
@@ -102,7 +102,7 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     vals = V.gather(x, d, idx)
     if not keepdim:
         vals, idx = vals.squeeze(d), idx.squeeze(d)
-    return return_types.kthvalue(label(vals, "KthvalueBackward0"), idx)
+    return return_types.kthvalue(label(vals, "KthvalueBackward0", (x,)), idx)
 
 
 @public(axis=True, out=True)
@@ -117,15 +117,15 @@ def median(input, dim=None, keepdim=False):
         idx = V.narrow(argsort(f, 0), 0, (n - 1) // 2, 1)
         m = V.gather(f, 0, idx).reshape(())
         if f._data.dtype.kind != "f":
-            return label(m, "MedianBackward0")
+            return label(m, "MedianBackward0", (x,))
         m = m.detach()
         # torch spreads the gradient evenly over the elements equal to the median
         tie = (E.eq(f, m) | (E.isnan(f) & E.isnan(m))).to(f.dtype)
         r = m + R.sum(tie * E.where(tie > 0, f - m, 0.0)) / R.sum(tie)
-        return label(r, "MedianBackward0")
+        return label(r, "MedianBackward0", (x,))
     d = _wrap_dim(dim, x._data.ndim, "median")
     r = kthvalue(x, (x._data.shape[d] + 1) // 2, d, keepdim)
-    return return_types.median(label(r.values, "MedianBackward1"), r.indices)
+    return return_types.median(label(r.values, "MedianBackward1", (x,)), r.indices)
 
 
 def _mode_ref(x, dim):
@@ -304,7 +304,7 @@ def roll(input, shifts, dims=None):
         s %= n
         if s:
             x = V.cat([V.narrow(x, d, n - s, s), V.narrow(x, d, 0, n - s)], d)
-    return label(x, "RollBackward0")
+    return label(x, "RollBackward0", (input,))
 
 
 @public
@@ -504,7 +504,7 @@ def tril(input, diagonal=0):
     if x._data.ndim < 2:
         raise RuntimeError("tril: input tensor must have at least 2 dimensions")
     r = E.where(_tri_mask(x._data.shape, diagonal, True), x, _wrap(np.zeros((), x._data.dtype)))
-    return label(r, "TrilBackward0")
+    return label(r, "TrilBackward0", (x,))
 
 
 @public(inplace=True, out=True)
@@ -514,7 +514,7 @@ def triu(input, diagonal=0):
     if x._data.ndim < 2:
         raise RuntimeError("triu: input tensor must have at least 2 dimensions")
     r = E.where(_tri_mask(x._data.shape, diagonal, False), x, _wrap(np.zeros((), x._data.dtype)))
-    return label(r, "TriuBackward0")
+    return label(r, "TriuBackward0", (x,))
 
 
 @public
@@ -538,10 +538,12 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     if n > 0 and (r == 1 or c == 1 or st[-2] == c * st[-1]):
         flat = V.reshape(x, tuple(x._data.shape[:-2]) + (r * c,))
         start = i0 * c + j0
-        return label(flat[..., start : start + (n - 1) * (c + 1) + 1 : c + 1], "DiagonalBackward0")
+        return label(
+            flat[..., start : start + (n - 1) * (c + 1) + 1 : c + 1], "DiagonalBackward0", (input,)
+        )
     ii = _idx_tensor(np.arange(i0, i0 + n))
     jj = _idx_tensor(np.arange(j0, j0 + n))
-    return label(x[(Ellipsis, ii, jj)], "DiagonalBackward0")
+    return label(x[(Ellipsis, ii, jj)], "DiagonalBackward0", (input,))
 
 
 @public
@@ -556,7 +558,7 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     r = M.matmul(x, _wrap(eye.reshape(n, m * m))).reshape(tuple(x.shape[:-1]) + (m, m))
     if (dim1, dim2) not in ((-2, -1), (r.ndim - 2, r.ndim - 1)):
         r = V.movedim(r, (r.ndim - 2, r.ndim - 1), (dim1, dim2))
-    return label(r, "DiagEmbedBackward0")
+    return label(r, "DiagEmbedBackward0", (x,))
 
 
 @public(out=True)
@@ -564,7 +566,7 @@ def diag(input, diagonal=0):
     """A 1-D tensor as a diagonal matrix, or a matrix's diagonal as a 1-D tensor."""
     x = _t(input, "diag")
     if x._data.ndim == 1:
-        return label(diag_embed(x, diagonal), "DiagEmbedBackward0")
+        return label(diag_embed(x, diagonal), "DiagEmbedBackward0", (x,))
     if x._data.ndim == 2:
         return globals()["diagonal"](x, diagonal)
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x._data.ndim}D")
@@ -582,7 +584,7 @@ def trace(input):
     x = _t(input, "trace")
     if x._data.ndim != 2:
         raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {x._data.ndim}")
-    return label(R.sum(diagonal(x)), "TraceBackward0")
+    return label(R.sum(diagonal(x)), "TraceBackward0", (x,))
 
 
 # ---------------------------------------------------------------- products ---------------
@@ -613,7 +615,7 @@ def cross(input, other, dim=None):
     a0, a1, a2 = (V.narrow(a, d, i, 1) for i in range(3))
     b0, b1, b2 = (V.narrow(b, d, i, 1) for i in range(3))
     r = V.cat([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
-    return label(r, "LinalgCrossBackward0")
+    return label(r, "LinalgCrossBackward0", (input, other))
 
 
 def _einsum_parse(eq, shapes):
@@ -847,7 +849,7 @@ def dist(input, other, p=2):
 def frac(input):
     """``input - trunc(input)``."""
     require_float("frac_cpu", _t(input, "frac"))
-    return label(input - E.trunc(input).detach(), "FracBackward0")
+    return label(input - E.trunc(input).detach(), "FracBackward0", (input,))
 
 
 @public(out=True)
@@ -1015,7 +1017,7 @@ def copysign(input, other):
     out = E.where(apply(signbit_p, (b,)), -E.abs(a), E.abs(a))
     if b._requires_grad:  # PyTorch gives ``other`` a zero gradient, not None
         out = E.where(_wrap(np.zeros((), np.bool_)), b, out)
-    return label(out, "CopysignBackward0")
+    return label(out, "CopysignBackward0", (a, b) if isinstance(other, Tensor) else (a,))
 
 
 @public(inplace=True)

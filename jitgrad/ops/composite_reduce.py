@@ -35,13 +35,17 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     n = _count(x, dims)
     mu = mean(x, dims, keepdim=True)
     d = x - mu
-    return label(sum(d * d, dims, keepdim=keepdim) / builtins_max(n - corr, 0), "VarBackward0")
+    return label(
+        sum(d * d, dims, keepdim=keepdim) / builtins_max(n - corr, 0), "VarBackward0", (x,)
+    )
 
 
 @public(axis=True, out=True)
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     v = var(input, dim, unbiased, keepdim, correction=correction)
-    return label(root_at_zero_safe(v), "StdBackward0")  # gradient 0 where std is 0, as torch
+    return label(
+        root_at_zero_safe(v), "StdBackward0", (input,)
+    )  # gradient 0 where std is 0, as torch
 
 
 @public(axis=True, method=False)
@@ -64,7 +68,7 @@ def logsumexp(input, dim=None, keepdim=False):
     m = amax(x, dims, keepdim=True).detach()
     m = m.masked_fill(m.isinf(), 0.0)
     r = log_(sum((x - m).exp(), dims, keepdim=True)) + m
-    return label(r if keepdim else r.squeeze(dims), "LogsumexpBackward0")
+    return label(r if keepdim else r.squeeze(dims), "LogsumexpBackward0", (x,))
 
 
 def log_(x):
@@ -100,7 +104,7 @@ def softmax(input, dim=None, dtype=None):
         return e / sum(e, d, keepdim=True)
     m = amax(x, d, keepdim=True).detach()
     e = (x - m).exp()
-    return label(e / sum(e, d, keepdim=True), "SoftmaxBackward0")
+    return label(e / sum(e, d, keepdim=True), "SoftmaxBackward0", (x,))
 
 
 @public(axis=True)
@@ -109,13 +113,13 @@ def log_softmax(input, dim=None, dtype=None):
     x, d = _softmax_input("log_softmax", input, dim, dtype)
     if x._data.ndim == 0:  # always 0, with zero gradient
         return x - x
-    return label(x - logsumexp(x, d, keepdim=True), "LogSoftmaxBackward0")
+    return label(x - logsumexp(x, d, keepdim=True), "LogSoftmaxBackward0", (x,))
 
 
 @public(axis=True)
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """Vector p-norm over ``dim`` (all elements by default); p in {fro, 2, 1, inf, -inf, x}."""
-    return label(_norm(input, p, dim, keepdim, dtype), "LinalgVectorNormBackward0")
+    return label(_norm(input, p, dim, keepdim, dtype), "LinalgVectorNormBackward0", (input,))
 
 
 def _norm(input, p="fro", dim=None, keepdim=False, dtype=None):

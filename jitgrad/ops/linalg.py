@@ -502,7 +502,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     d0, d1 = (d % x.ndim for d in dim)
     if ord == "fro":
         r = R.root_at_zero_safe(R.sum(x * x, (d0, d1), keepdim))
-        return label(r, "LinalgVectorNormBackward0")
+        return label(r, "LinalgVectorNormBackward0", (x,))
     if ord in ("nuc", 2, -2):
         y = x.movedim((d0, d1), (-2, -1))
         s = svdvals(y)

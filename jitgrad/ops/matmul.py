@@ -117,7 +117,7 @@ def dot(input, other):
             "tensors "
             f"(shapes {tuple(input._data.shape)} and {tuple(other._data.shape)})"
         )
-    return label(matmul(input, other), "DotBackward0")
+    return label(matmul(input, other), "DotBackward0", (input, other))
 
 
 @public(out=True)

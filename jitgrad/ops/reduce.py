@@ -262,7 +262,7 @@ def _minmax(op, amm, argf, input, dim, keepdim, other):
             m = r.detach()
             tie = ((input == m) | (input.isnan() & m.isnan())).to(r.dtype)
             r = m + sum(tie * where(tie > 0, input - m, 0.0)) / sum(tie)
-        return label(r, "MaxBackward1" if op == "max" else "MinBackward1")
+        return label(r, "MaxBackward1" if op == "max" else "MinBackward1", (input,))
     from .movement import gather
 
     x = to_tensor(input, op)
@@ -274,7 +274,7 @@ def _minmax(op, amm, argf, input, dim, keepdim, other):
     if not keepdim:
         vals = vals.squeeze(d)
         idx = idx.squeeze(d)
-    label(vals, "MaxBackward0" if op == "max" else "MinBackward0")
+    label(vals, "MaxBackward0" if op == "max" else "MinBackward0", (x,))
     return getattr(return_types, op)(vals, idx)
 
 

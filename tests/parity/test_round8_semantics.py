@@ -39,6 +39,52 @@ def test_grad_fn_class_is_named_like_torch_node():
         assert type(n).__name__ == n.name() and repr(n).startswith(f"<{n.name()} object")
 
 
+# composites built from several jitgrad ops: torch's one node, whose edges are the
+# composite's operands (torch 2.13, side by side: each lists its input's MulBackward0 here)
+_COMPOSITES = {
+    "var": (lambda a, b: a.var(1), "VarBackward0", 1),
+    "std": (lambda a, b: a.std(), "StdBackward0", 1),
+    "logsumexp": (lambda a, b: a.logsumexp(1), "LogsumexpBackward0", 1),
+    "softmax": (lambda a, b: a.softmax(1), "SoftmaxBackward0", 1),
+    "log_softmax": (lambda a, b: a.log_softmax(1), "LogSoftmaxBackward0", 1),
+    "norm": (lambda a, b: a.norm(), "LinalgVectorNormBackward0", 1),
+    "vector_norm": (lambda a, b: jitgrad.linalg.vector_norm(a), "LinalgVectorNormBackward0", 1),
+    "max": (lambda a, b: a.max(), "MaxBackward1", 1),
+    "max_dim": (lambda a, b: a.max(1).values, "MaxBackward0", 1),
+    "sort": (lambda a, b: a.sort(1).values, "SortBackward0", 1),
+    "topk": (lambda a, b: a.topk(2).values, "TopkBackward0", 1),
+    "kthvalue": (lambda a, b: a.kthvalue(2).values, "KthvalueBackward0", 1),
+    "median": (lambda a, b: a.median(), "MedianBackward0", 1),
+    "median_dim": (lambda a, b: a.median(1).values, "MedianBackward1", 1),
+    "roll": (lambda a, b: a.roll(1, 0), "RollBackward0", 1),
+    "tril": (lambda a, b: a.tril(), "TrilBackward0", 1),
+    "triu": (lambda a, b: a.triu(), "TriuBackward0", 1),
+    "diagonal": (lambda a, b: a.diagonal(), "DiagonalBackward0", 1),
+    "diag_embed": (lambda a, b: jitgrad.diag_embed(a), "DiagEmbedBackward0", 1),
+    "trace": (lambda a, b: a.trace(), "TraceBackward0", 1),
+    "frac": (lambda a, b: a.frac(), "FracBackward0", 1),
+    "copysign": (lambda a, b: a.copysign(b), "CopysignBackward0", 2),
+    "dot": (lambda a, b: jitgrad.dot(a, b), "DotBackward0", 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_COMPOSITES))
+def test_composite_nodes_list_their_operands_as_next_functions(name):
+    fn, node, n_edges = _COMPOSITES[name]
+    shape = (20,) if name == "dot" else (4, 5)
+    x = jitgrad.randn(*shape, requires_grad=True, dtype=jitgrad.float64)
+    w = jitgrad.randn(*shape, requires_grad=True, dtype=jitgrad.float64)
+    a, b = x * 2, w * 3
+    y = fn(a, b)
+    assert type(y.grad_fn).__name__ == node
+    edges = [n for n, _ in y.grad_fn.next_functions]
+    assert edges == [a.grad_fn, b.grad_fn][:n_edges]
+    # the graph still reaches the leaves through the shown edges, and backward is unchanged
+    assert edges[0].next_functions[0][0].variable is x
+    y.sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
 def test_grad_fn_class_is_one_per_name_and_a_graph_node():
     x = jitgrad.randn(3, requires_grad=True)
     a, b = (x * 2).grad_fn, (x * 3).grad_fn

@@ -274,12 +274,23 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
             "actual input size"
         )
     out = _conv_lowered(x, weight, stride, pad, dilation, groups)
+    return _conv_out(op, out, bias, o, (x, weight, bias), unbatched)
+
+
+def _conv_out(op, out, bias, o, shown, unbatched):
+    """A convolution's (or transposed one's) result: ``out`` plus the bias, its grad_fn shown
+    as torch's one ``ConvolutionBackward0`` node on ``shown`` (input, weight, bias), and the
+    batch dim dropped again for an unbatched input."""
     if bias is not None:
         if bias._data.shape != (o,):
             raise RuntimeError(
                 f"{op}: bias must have shape [{o}] (out_channels), got {_shape(bias)}"
             )
-        out = out + bias.reshape((o,) + (1,) * nd)
+        out = out + bias.reshape((o,) + (1,) * (out._data.ndim - 2))
+    if out._grad_fn is not None:
+        from ..ops.registry import label
+
+        label(out, "ConvolutionBackward0", shown)
     return out.squeeze(0) if unbatched else out
 
 
@@ -1977,22 +1988,33 @@ layer_norm = _labelled_fn(
 )
 gelu = _labelled_fn(gelu, "GeluBackward0", shown=_first)
 leaky_relu = _labelled_fn(
-    leaky_relu, "LeakyReluBackward0", lambda *a, **k: not (k.get("inplace") or a[2:3] == (True,))
+    leaky_relu,
+    "LeakyReluBackward0",
+    lambda *a, **k: not (k.get("inplace") or a[2:3] == (True,)),
+    _first,
 )
-silu = _labelled_fn(silu, "SiluBackward0")
-elu = _labelled_fn(elu, "EluBackward0", lambda *a, **k: not k.get("inplace"))
-softplus = _labelled_fn(softplus, "SoftplusBackward0")
-hardtanh = _labelled_fn(hardtanh, "HardtanhBackward0", lambda *a, **k: not k.get("inplace"))
-relu6 = _labelled_fn(relu6, "HardtanhBackward0", lambda *a, **k: not k.get("inplace"))
-mish = _labelled_fn(mish, "MishBackward0")
-logsigmoid = _labelled_fn(logsigmoid, "LogSigmoidBackward0")
-batch_norm = _labelled_fn(batch_norm, "NativeBatchNormBackward0")
-group_norm = _labelled_fn(group_norm, "NativeGroupNormBackward0")
-selu = _labelled_fn(selu, "EluBackward0", lambda *a, **k: not k.get("inplace"))
-hardsigmoid = _labelled_fn(hardsigmoid, "HardsigmoidBackward0")
-hardswish = _labelled_fn(hardswish, "HardswishBackward0")
-glu = _labelled_fn(glu, "GluBackward0")
-prelu = _labelled_fn(prelu, "PreluKernelBackward0")
+silu = _labelled_fn(silu, "SiluBackward0", shown=_first)
+elu = _labelled_fn(elu, "EluBackward0", lambda *a, **k: not k.get("inplace"), _first)
+softplus = _labelled_fn(softplus, "SoftplusBackward0", shown=_first)
+hardtanh = _labelled_fn(hardtanh, "HardtanhBackward0", lambda *a, **k: not k.get("inplace"), _first)
+relu6 = _labelled_fn(relu6, "HardtanhBackward0", lambda *a, **k: not k.get("inplace"), _first)
+mish = _labelled_fn(mish, "MishBackward0", shown=_first)
+logsigmoid = _labelled_fn(logsigmoid, "LogSigmoidBackward0", shown=_first)
+batch_norm = _labelled_fn(
+    batch_norm,
+    "NativeBatchNormBackward0",
+    shown=lambda x, rm, rv, w=None, b=None, *a, **k: (x, k.get("weight", w), k.get("bias", b)),
+)
+group_norm = _labelled_fn(
+    group_norm,
+    "NativeGroupNormBackward0",
+    shown=lambda x, g, w=None, b=None, *a, **k: (x, k.get("weight", w), k.get("bias", b)),
+)
+selu = _labelled_fn(selu, "EluBackward0", lambda *a, **k: not k.get("inplace"), _first)
+hardsigmoid = _labelled_fn(hardsigmoid, "HardsigmoidBackward0", shown=_first)
+hardswish = _labelled_fn(hardswish, "HardswishBackward0", shown=_first)
+glu = _labelled_fn(glu, "GluBackward0", shown=_first)
+prelu = _labelled_fn(prelu, "PreluKernelBackward0", shown=lambda x, w, *a, **k: (x, w))
 
 __all__ += [
     "selu",
@@ -2208,14 +2230,8 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
     out = _C.conv2d(x, w, (1, 1), tuple(pads), d, groups)
     if nd == 1:
         out = out.squeeze(2)
-    if bias is not None:
-        o = groups * og
-        if bias._data.shape != (o,):
-            raise RuntimeError(
-                f"{op}: bias must have shape [{o}] (out_channels), got {_shape(bias)}"
-            )
-        out = out + bias.reshape((o,) + (1,) * nd)
-    return out.squeeze(0) if unbatched else out
+    batched = input.unsqueeze(0) if unbatched else input
+    return _conv_out(op, out, bias, groups * og, (batched, weight, bias), unbatched)
 
 
 def _zeros_around(x, dim, before, after):

@@ -85,6 +85,57 @@ def test_composite_nodes_list_their_operands_as_next_functions(name):
     assert x.grad is not None and x.grad.shape == x.shape
 
 
+_ACTIVATIONS = {
+    "silu": ("SiluBackward0", lambda a: F.silu(a)),
+    "elu": ("EluBackward0", lambda a: F.elu(a)),
+    "selu": ("EluBackward0", lambda a: F.selu(a)),
+    "leaky_relu": ("LeakyReluBackward0", lambda a: nn.LeakyReLU(0.1)(a)),
+    "softplus": ("SoftplusBackward0", lambda a: F.softplus(a)),
+    "hardtanh": ("HardtanhBackward0", lambda a: F.hardtanh(a)),
+    "relu6": ("HardtanhBackward0", lambda a: F.relu6(a)),
+    "mish": ("MishBackward0", lambda a: F.mish(a)),
+    "logsigmoid": ("LogSigmoidBackward0", lambda a: F.logsigmoid(a)),
+    "hardswish": ("HardswishBackward0", lambda a: F.hardswish(a)),
+    "hardsigmoid": ("HardsigmoidBackward0", lambda a: F.hardsigmoid(a)),
+    "glu": ("GluBackward0", lambda a: F.glu(a)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_ACTIVATIONS))
+def test_activation_nodes_list_only_their_input(name):
+    node, fn = _ACTIVATIONS[name]
+    x = jitgrad.randn(3, 4, requires_grad=True)
+    a = x * 2
+    y = fn(a)
+    assert type(y.grad_fn).__name__ == node
+    assert [n for n, _ in y.grad_fn.next_functions] == [a.grad_fn]
+
+
+def test_conv_and_norm_nodes_list_input_weight_and_bias():
+    x = jitgrad.randn(2, 4, 6, 6, requires_grad=True)
+    a = x * 2
+
+    def edges(y):
+        return [type(n).__name__ if n is not None else None for n, _ in y.grad_fn.next_functions]
+
+    conv = nn.Conv2d(4, 3, 3)
+    y = conv(a)  # torch adds the bias inside its one node: not an AddBackward0 on top
+    assert type(y.grad_fn).__name__ == "ConvolutionBackward0"
+    assert y.grad_fn.next_functions[0][0] is a.grad_fn
+    assert edges(y) == ["MulBackward0", "AccumulateGrad", "AccumulateGrad"]
+    assert y.grad_fn.next_functions[2][0].variable is conv.bias
+    assert edges(F.conv2d(a, conv.weight.detach())) == ["MulBackward0", None, None]
+    t = F.conv_transpose2d(a, jitgrad.randn(4, 2, 3, 3), jitgrad.randn(2))
+    assert type(t.grad_fn).__name__ == "ConvolutionBackward0"
+    assert edges(t) == ["MulBackward0", None, None]
+    assert edges(nn.BatchNorm2d(4)(a)) == ["MulBackward0", "AccumulateGrad", "AccumulateGrad"]
+    assert edges(F.batch_norm(a, None, None, training=True)) == ["MulBackward0", None, None]
+    assert edges(nn.GroupNorm(2, 4)(a)) == ["MulBackward0", "AccumulateGrad", "AccumulateGrad"]
+    # the gradients are the same with the bias inside the shown node
+    y.sum().backward()
+    np.testing.assert_allclose(conv.bias.grad.numpy(), np.full(3, 2 * 4 * 4.0))
+
+
 def test_grad_fn_class_is_one_per_name_and_a_graph_node():
     x = jitgrad.randn(3, requires_grad=True)
     a, b = (x * 2).grad_fn, (x * 3).grad_fn

@@ -1943,7 +1943,8 @@ def _linear_shown(input, weight, bias=None):
 
     if input.ndim != 2:
         return None
-    wt = ShownNode("TBackward0", (weight,))
+    # torch's weight.t() node exists only when the weight requires grad
+    wt = ShownNode("TBackward0", (weight,)) if weight.requires_grad else weight
     return (bias, input, wt) if bias is not None else (input, wt)
 
 

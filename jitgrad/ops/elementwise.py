@@ -1055,8 +1055,8 @@ def where(condition, input=None, other=None):
             )
         c = c != 0
     a, b = promote("where", input, other)
-    try:
-        return apply(where_p, (c, a, b))
+    try:  # torch's node has no edge for the condition
+        return label(apply(where_p, (c, a, b)), "WhereBackward0", (a, b))
     except ValueError:
         broadcast_shapes("where", c._data.shape, a._data.shape, b._data.shape)
         raise

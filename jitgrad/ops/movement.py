@@ -1010,14 +1010,19 @@ def take_along_dim(input, indices, dim):
 
 
 # PyTorch's display names for the grad_fn of ops built from shared primitives
-def _labelled(fn, name):
+def _labelled(fn, name, shown=None):
+    """``fn`` whose results' grad_fn show PyTorch's ``name`` (or ``name(*args)``) and, with
+    ``shown(*args)``, the operands PyTorch's node has as ``next_functions``."""
+
     def wrapper(*args, **kwargs):
         r = fn(*args, **kwargs)
+        nm = name(*args, **kwargs) if callable(name) else name
+        ins = shown(*args, **kwargs) if shown is not None else None
         if isinstance(r, tuple):
             for t in r:
-                label(t, name)
+                label(t, nm, ins)
             return r
-        return label(r, name)
+        return label(r, nm, ins)
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
@@ -1025,16 +1030,29 @@ def _labelled(fn, name):
     return wrapper
 
 
+def _squeeze_name(input, dim=None):
+    """torch's: SqueezeBackward0 for all size-1 dims, 1 for one dim, 2 for a tuple of dims."""
+    return (
+        "SqueezeBackward0"
+        if dim is None
+        else f"SqueezeBackward{1 + isinstance(dim, (tuple, list))}"
+    )
+
+
+def _first(input, *a, **k):
+    return (input,)
+
+
 transpose = swapaxes = _labelled(transpose, "TransposeBackward0")
 t = _labelled(t, "TBackward0")
 unsqueeze = _labelled(unsqueeze, "UnsqueezeBackward0")
-squeeze = _labelled(squeeze, "SqueezeBackward0")
+squeeze = _labelled(squeeze, _squeeze_name)
 narrow = _labelled(narrow, "SliceBackward0")
 split = _labelled(split, "SplitBackward0")
-stack = _labelled(stack, "StackBackward0")
+stack = _labelled(stack, "StackBackward0", lambda ts, *a, **k: tuple(ts))
 index_select = _labelled(index_select, "IndexSelectBackward0")
-masked_fill = _labelled(masked_fill, "MaskedFillBackward0")
-repeat = _labelled(repeat, "RepeatBackward0")
+masked_fill = _labelled(masked_fill, "MaskedFillBackward0", _first)
+repeat = _labelled(repeat, "RepeatBackward0", _first)
 flip = _labelled(flip, "FlipBackward0")
 
 # the public surface of the movement ops (after ``_labelled``: the names' final functions)

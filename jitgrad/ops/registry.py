@@ -319,7 +319,10 @@ class Node:
         from ..autograd.engine import accumulate_node
 
         # ``shown``: the edges PyTorch's single node for a composite would have (see label)
-        edges = getattr(self, "shown", None) or self.edges
+        edges = getattr(self, "shown", None)
+        if edges is None:  # torch lists no edge for an op's non-differentiable inputs
+            nd = self.prim.n_diff
+            edges = self.edges if nd is None else self.edges[:nd]
         return tuple(
             (
                 (accumulate_node(e) if isinstance(e, Tensor) else _show(e))

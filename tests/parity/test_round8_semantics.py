@@ -278,3 +278,42 @@ def test_backward_hooks_run_again_in_each_backward_pass():
     assert [r[1] for r in rec if r[0] == "pre"] == [[[1, 1], None], [None, [2, 2]]]
     assert [r[1][0] for r in rec if r[0] == "post"] == [[2, 2], [6, 6]]
     assert a.grad.tolist() == [8, 8]  # 2 from the first pass, 3 * 2 from the second
+
+
+def test_nodes_list_no_edge_for_index_and_mask_operands():
+    x = jitgrad.randn(4, 6, requires_grad=True)
+    a = x * 2
+
+    def edges(y):
+        return [n for n, _ in y.grad_fn.next_functions]
+
+    idx = jitgrad.tensor([0, 2])
+    # torch lists the differentiable operands only: no (None, 0) for an index or a mask
+    assert edges(a.gather(1, jitgrad.tensor([[0], [1], [2], [3]]))) == [a.grad_fn]
+    assert edges(a.index_select(0, idx)) == [a.grad_fn]
+    assert edges(a[idx]) == [a.grad_fn]
+    assert edges(a[x > 0]) == [a.grad_fn]
+    assert edges(a.masked_fill(x > 0, 0.0)) == [a.grad_fn]
+    b = x * 3
+    assert edges(jitgrad.where(x > 0, a, b)) == [a.grad_fn, b.grad_fn]
+    assert edges(jitgrad.where(x > 0, a, 0.0)) == [a.grad_fn, None]  # a scalar: (None, 0)
+    assert edges(F.max_pool2d(a.reshape(1, 1, 4, 6), 2))[0].name() == "ViewBackward0"
+    assert len(edges(F.max_pool2d(a.reshape(1, 1, 4, 6), 2))) == 1
+    assert edges(jitgrad.stack([a, b])) == [a.grad_fn, b.grad_fn]
+    assert edges(a.repeat(2, 1)) == [a.grad_fn]
+    assert edges(a * 2)[1] is None  # a Python scalar operand keeps its (None, 0), as in torch
+    # a frozen Linear weight: torch has no TBackward0 node for it
+    lin = nn.Linear(6, 3)
+    lin.weight.requires_grad_(False)
+    y = lin(a)
+    assert [type(n).__name__ if n else None for n in edges(y)] == [
+        "AccumulateGrad",
+        "MulBackward0",
+        None,
+    ]
+
+
+def test_squeeze_node_names_follow_the_dim_argument():
+    x = jitgrad.randn(2, 1, 1, requires_grad=True) * 2
+    names = [type(y.grad_fn).__name__ for y in (x.squeeze(), x.squeeze(1), x.squeeze((1, 2)))]
+    assert names == ["SqueezeBackward0", "SqueezeBackward1", "SqueezeBackward2"]

@@ -1915,13 +1915,14 @@ def _labelled_fn(fn, name, when=None, shown=None):
 
     def wrapper(*args, **kwargs):
         r = fn(*args, **kwargs)
+        t = r[0] if isinstance(r, tuple) and r else r  # (values, indices): the values' node
         if (
-            isinstance(r, Tensor)
-            and r._grad_fn is not None
+            isinstance(t, Tensor)
+            and t._grad_fn is not None
             and (when is None or when(*args, **kwargs))
         ):
             nm = name(*args, **kwargs) if callable(name) else name
-            label(r, nm, shown(*args, **kwargs) if shown is not None else None)
+            label(t, nm, shown(*args, **kwargs) if shown is not None else None)
         return r
 
     wrapper.__name__ = fn.__name__
@@ -2015,6 +2016,38 @@ selu = _labelled_fn(selu, "EluBackward0", lambda *a, **k: not k.get("inplace"), 
 hardsigmoid = _labelled_fn(hardsigmoid, "HardsigmoidBackward0", shown=_first)
 hardswish = _labelled_fn(hardswish, "HardswishBackward0", shown=_first)
 glu = _labelled_fn(glu, "GluBackward0", shown=_first)
+_UPSAMPLE = {"nearest": "Nearest", "nearest-exact": "NearestExact", "linear": "Linear",
+             "bilinear": "Bilinear", "bicubic": "Bicubic", "trilinear": "Trilinear"}  # fmt: skip
+
+
+def _interpolate_name(input, size=None, scale_factor=None, mode="nearest", *a, **k):
+    nd = input.ndim - 2
+    if mode == "area":
+        return f"AdaptiveAvgPool{nd}DBackward0"
+    return f"Upsample{_UPSAMPLE.get(mode, '')}{nd}DBackward0"
+
+
+def _adaptive_avg_name(nd):
+    """torch's node for nd-D adaptive average pooling: a mean (MeanBackward1) where every
+    output size is 1, else AdaptiveAvgPool{nd}DBackward0."""
+
+    def name(input, output_size):
+        sizes = (output_size,) * nd if isinstance(output_size, int) else tuple(output_size)
+        spatial = tuple(input.shape[-nd:])
+        if all((s if s is not None else n) == 1 for s, n in zip(sizes, spatial)):
+            return "MeanBackward1"
+        return f"AdaptiveAvgPool{nd}DBackward0"
+
+    return name
+
+
+avg_pool2d = _labelled_fn(avg_pool2d, "AvgPool2DBackward0", shown=_first)
+avg_pool3d = _labelled_fn(avg_pool3d, "AvgPool3DBackward0", shown=_first)
+max_pool3d = _labelled_fn(max_pool3d, "MaxPool3DWithIndicesBackward0", shown=_first)
+pixel_shuffle = _labelled_fn(pixel_shuffle, "PixelShuffleBackward0", shown=_first)
+interpolate = _labelled_fn(interpolate, _interpolate_name, shown=_first)
+adaptive_avg_pool2d = _labelled_fn(adaptive_avg_pool2d, _adaptive_avg_name(2), shown=_first)
+adaptive_avg_pool3d = _labelled_fn(adaptive_avg_pool3d, _adaptive_avg_name(3), shown=_first)
 prelu = _labelled_fn(prelu, "PreluKernelBackward0", shown=lambda x, w, *a, **k: (x, w))
 
 __all__ += [
@@ -2830,3 +2863,6 @@ __all__ += [
     "native_channel_shuffle",
     "pdist",
 ]
+
+# defined in the section above
+adaptive_max_pool2d = _labelled_fn(adaptive_max_pool2d, "AdaptiveMaxPool2DBackward0", shown=_first)

@@ -953,6 +953,8 @@ def pow(input, exponent):
         if exponent == 1:
             return x * 1
         return apply(_powc_p, (x,), {"exponent": exponent})
+    if not isinstance(input, Tensor):  # a scalar base: torch's PowBackward2, on the exponent
+        return label(pow_(input, exponent), "PowBackward2", (exponent,))
     return label(pow_(input, exponent), "PowBackward1")
 
 

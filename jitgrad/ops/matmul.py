@@ -105,7 +105,7 @@ def bmm(input, mat2):
             f"bmm: batch1 and batch2 must have same number of batches, got "
             f"{input._data.shape[0]} and {mat2._data.shape[0]}"
         )
-    return _mm2("bmm", input, mat2)
+    return label(_mm2("bmm", input, mat2), "BmmBackward0", (input, mat2))
 
 
 @public(out=True)
@@ -144,4 +144,5 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     r = mm(mat1, mat2)
     if isinstance(alpha, Tensor) or alpha != 1:
         r = r * alpha
-    return r + (input * beta if isinstance(beta, Tensor) or beta != 1 else input)
+    r = r + (input * beta if isinstance(beta, Tensor) or beta != 1 else input)
+    return label(r, "AddmmBackward0", (input, mat1, mat2))

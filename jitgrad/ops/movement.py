@@ -730,7 +730,9 @@ def chunk(input, chunks, dim=0):
 
 def unbind(input, dim=0):
     d = _wrap_dim(dim, input._data.ndim, "unbind")
-    return tuple(select(input, d, i) for i in range(input._data.shape[d]))
+    return tuple(
+        label(select(input, d, i), "UnbindBackward0", (input,)) for i in range(input._data.shape[d])
+    )
 
 
 def select(input, dim, index):

@@ -317,3 +317,52 @@ def test_squeeze_node_names_follow_the_dim_argument():
     x = jitgrad.randn(2, 1, 1, requires_grad=True) * 2
     names = [type(y.grad_fn).__name__ for y in (x.squeeze(), x.squeeze(1), x.squeeze((1, 2)))]
     assert names == ["SqueezeBackward0", "SqueezeBackward1", "SqueezeBackward2"]
+
+
+_NAMED = {
+    "avg_pool2d": ("AvgPool2DBackward0", lambda a: F.avg_pool2d(a, 2)),
+    "AvgPool2d": ("AvgPool2DBackward0", lambda a: nn.AvgPool2d(2)(a)),
+    "avg_pool3d": (
+        "AvgPool3DBackward0",
+        lambda a: F.avg_pool3d(a[:, :, None].expand(1, 2, 2, 4, 4), 2),
+    ),
+    "adaptive_avg_1x1": ("MeanBackward1", lambda a: nn.AdaptiveAvgPool2d((1, 1))(a)),
+    "adaptive_avg": ("AdaptiveAvgPool2DBackward0", lambda a: F.adaptive_avg_pool2d(a, 2)),
+    "adaptive_max": ("AdaptiveMaxPool2DBackward0", lambda a: F.adaptive_max_pool2d(a, 2, True)[0]),
+    "max_pool3d": (
+        "MaxPool3DWithIndicesBackward0",
+        lambda a: F.max_pool3d(a[:, :, None], (1, 2, 2)),
+    ),
+    "upsample": ("UpsampleNearest2DBackward0", lambda a: nn.Upsample(scale_factor=2)(a)),
+    "bilinear": (
+        "UpsampleBilinear2DBackward0",
+        lambda a: F.interpolate(a, size=5, mode="bilinear"),
+    ),
+    "bicubic": ("UpsampleBicubic2DBackward0", lambda a: F.interpolate(a, size=5, mode="bicubic")),
+    "area": ("AdaptiveAvgPool2DBackward0", lambda a: F.interpolate(a, size=(3, 2), mode="area")),
+    "pixel_shuffle": ("PixelShuffleBackward0", lambda a: F.pixel_shuffle(a.reshape(1, 8, 2, 2), 2)),
+    "rpow": ("PowBackward2", lambda a: 2**a),
+    "bmm": ("BmmBackward0", lambda a: jitgrad.bmm(a[0], a[0])),
+    "unbind": ("UnbindBackward0", lambda a: a.unbind(1)[1]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_NAMED))
+def test_pool_upsample_and_product_nodes_are_named_like_torch(name):
+    node, fn = _NAMED[name]
+    x = jitgrad.randn(1, 2, 4, 4, requires_grad=True)
+    a = x * 2
+    y = fn(a)
+    assert type(y.grad_fn).__name__ == node
+    first = y.grad_fn.next_functions[0][0]
+    views = ("ExpandBackward0", "UnsqueezeBackward0", "ViewBackward0", "SelectBackward0")
+    assert first is a.grad_fn or type(first).__name__ in views
+    y.sum().backward()  # the graph under the shown node is the real one
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_addmm_node_lists_input_and_both_matrices():
+    a, b, c = (jitgrad.randn(3, 3, requires_grad=True) * 2 for _ in range(3))
+    y = jitgrad.addmm(a, b, c)
+    assert type(y.grad_fn).__name__ == "AddmmBackward0"
+    assert [n for n, _ in y.grad_fn.next_functions] == [a.grad_fn, b.grad_fn, c.grad_fn]

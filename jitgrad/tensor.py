@@ -547,11 +547,17 @@ def _as_array(data, dtype=None):
             data = _unwrap_nested(data)
         try:
             arr = np.array(data, dtype=npdt)
+        except OverflowError:
+            arr = _fit_ints(data, npdt)
         except (ValueError, TypeError) as e:
+            if npdt is not None and npdt.kind in "iu" and "NaN" in str(e):
+                raise RuntimeError(_overflow(npdt)) from None
             raise ValueError(
                 f"jitgrad.tensor: could not build a tensor from {type(data).__name__}: {e}"
             ) from None
         if npdt is None:
+            if arr.dtype == np.uint64 or (arr.dtype.kind == "O" and _has_int(arr)):
+                raise ValueError("Overflow when unpacking long long")  # beyond int64
             if arr.dtype.kind == "f":
                 arr = arr.astype(_dtype.default_float())
             elif arr.dtype.kind in "iu":
@@ -570,6 +576,30 @@ def _as_array(data, dtype=None):
     if arr.dtype not in _dtype._FROM_NP:
         arr = _coerce_np(arr)
     return arr
+
+
+def _overflow(npdt):
+    return f"value cannot be converted to type {np.dtype(npdt).name} without overflow"
+
+
+def _has_int(arr):
+    return any(isinstance(v, int) and not isinstance(v, bool) for v in arr.reshape(-1))
+
+
+def _fit_ints(data, npdt):
+    """``np.array(data, npdt)`` overflowed: torch's rules for Python numbers an integer dtype
+    cannot hold (an error; a negative int into an unsigned dtype wraps: -1 -> 255)."""
+    arr = np.array(data)
+    if arr.dtype == np.uint64 or (arr.dtype.kind == "O" and _has_int(arr)):
+        raise ValueError("Overflow when unpacking long long")  # beyond int64
+    if npdt is None or npdt.kind not in "iu" or arr.dtype.kind not in "iufb":
+        return np.array(data, dtype=npdt)  # NumPy's own error
+    info = np.iinfo(npdt)
+    a = arr.astype(np.float64)
+    lo = info.min if info.min else -info.max
+    if (~np.isfinite(a) | (a > info.max) | (a < lo)).any():
+        raise RuntimeError(_overflow(npdt))
+    return arr.astype(npdt)
 
 
 def _coerce_np(arr):

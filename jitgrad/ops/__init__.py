@@ -927,7 +927,7 @@ _METHODS = {
     "is_pinned": lambda s, device=None: False,
     "share_memory_": lambda s: s,
     "is_shared": lambda s: False,
-    "storage_offset": lambda s: 0,
+    "storage_offset": lambda s: _storage_offset(s),
     "to_sparse": _unsupported("to_sparse (sparse tensors)"),
     "to_sparse_csr": _unsupported("to_sparse_csr (sparse tensors)"),
     "to_sparse_coo": _unsupported("to_sparse_coo (sparse tensors)"),
@@ -971,7 +971,17 @@ _PROPERTIES = {
     "H": lambda s: s.t() if s.ndim == 2 else s,
     "mH": lambda s: s.transpose(-2, -1),
     "names": lambda s: (None,) * s.ndim,
+    "_version": lambda s: s._vc[0],  # in-place writes to its memory so far (views share it)
 }
+
+
+def _storage_offset(s):
+    """Elements between the start of the root tensor's memory and a view's first element."""
+    if s._base is None or s._data.size == 0:
+        return 0
+    root = s._base[0]._data
+    off = s._data.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    return off // s._data.itemsize if 0 <= off < root.nbytes else 0
 
 
 def _install_operators(T):

@@ -1018,6 +1018,11 @@ def clamp(input, min=None, max=None):
     if x._data.dtype.kind == "f":
         min = None if min is None else float(min)
         max = None if max is None else float(max)
+    elif x._data.dtype.kind in "iu":  # torch's overflow error for bounds the dtype can't hold
+        from ..creation import check_fill_value
+
+        min = None if min is None else check_fill_value(min, x._data.dtype)
+        max = None if max is None else check_fill_value(max, x._data.dtype)
     return label(apply(_clamp_p, (x,), {"lo": min, "hi": max}), "ClampBackward1")
 
 
@@ -1037,6 +1042,16 @@ where_p = register(
 )
 
 
+def _fit_int(value, t):
+    """A Python int scalar meeting integer tensor ``t`` in ``where``: torch's overflow error
+    when ``t``'s dtype cannot hold it (a binary op would wrap it)."""
+    if t._data.dtype.kind not in "iu":
+        return value
+    from ..creation import check_fill_value
+
+    return check_fill_value(value, t._data.dtype)
+
+
 @public(method=lambda self, condition, other: where(condition, self, other), prim=where_p, out=True)
 def where(condition, input=None, other=None):
     """``input`` where ``condition`` else ``other`` (either may be a Python number)."""
@@ -1054,6 +1069,10 @@ def where(condition, input=None, other=None):
                 f"{c.dtype}"
             )
         c = c != 0
+    if isinstance(input, Tensor) and other.__class__ is int:
+        other = _fit_int(other, input)
+    elif isinstance(other, Tensor) and input.__class__ is int:
+        input = _fit_int(input, other)
     a, b = promote("where", input, other)
     try:
         return apply(where_p, (c, a, b))

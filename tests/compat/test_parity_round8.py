@@ -104,3 +104,78 @@ def test_indexing_a_0d_tensor_and_a_zero_step():
         jitgrad.arange(5.0)[::0]
     with pytest.raises(ValueError, match="step must be greater than zero"):
         jitgrad.arange(5.0)[::-1]
+
+
+# ---- autograd ------------------------------------------------------------------------------
+def test_integer_or_bool_cast_of_a_tensor_that_requires_grad_has_no_grad():
+    x = jitgrad.ones(3, requires_grad=True)
+    for y in ((x * 2).long(), x.to(jitgrad.int32), x.bool(), x.type(jitgrad.uint8)):
+        assert not y.requires_grad and y.grad_fn is None
+    h = x.half()
+    assert h.requires_grad and type(h.grad_fn).__name__ == "ToCopyBackward0"
+    idx = (x * 0).long()  # usable as an index into a differentiable tensor
+    w = jitgrad.arange(4.0, requires_grad=True)
+    w[idx].sum().backward()
+    assert w.grad.tolist() == [3.0, 0.0, 0.0, 0.0]
+
+
+def test_autograd_grad_is_grads_batched_stacks_one_vjp_per_row():
+    a = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=np.float32)
+    x = jitgrad.tensor([0.5, -1.0], requires_grad=True)
+    y = jitgrad.tensor(a) @ x  # Jacobian is a
+    (jac,) = jitgrad.autograd.grad(y, x, grad_outputs=jitgrad.eye(3), is_grads_batched=True)
+    assert jac.shape == (3, 2) and np.allclose(jac.numpy(), a)
+    z = jitgrad.ones(2, requires_grad=True)
+    y = jitgrad.tensor(a) @ x
+    r = jitgrad.autograd.grad(
+        y, (x, z), grad_outputs=jitgrad.eye(3), is_grads_batched=True, allow_unused=True
+    )
+    assert r[1] is None and np.allclose(r[0].numpy(), a)
+
+
+def test_autograd_grad_error_messages():
+    x = jitgrad.ones(3, requires_grad=True)
+    z = jitgrad.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="The differentiated Tensor at index 1 appears to not"):
+        jitgrad.autograd.grad((x**2).sum(), [x, z])
+    c = jitgrad.ones(3)
+    with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad"):
+        jitgrad.autograd.grad(c.sum(), c)  # torch checks the outputs first
+    with pytest.raises(RuntimeError, match="One of the differentiated Tensors does not require"):
+        jitgrad.autograd.grad((x * c).sum(), c)
+
+
+def test_function_with_setup_context_and_once_differentiable():
+    from jitgrad.autograd.function import once_differentiable
+
+    class Scale(jitgrad.autograd.Function):
+        @staticmethod
+        def forward(x, k):  # torch 2 style: no ctx in forward
+            return x * k
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.k = inputs[1]
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.k, None
+
+    x = jitgrad.tensor([1.0, 2.0], requires_grad=True)
+    Scale.apply(x, 3.0).sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+
+    class Sq(jitgrad.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    (g,) = jitgrad.autograd.grad(Sq.apply(x).sum(), x, create_graph=True)
+    assert g.tolist() == [2.0, 4.0] and not g.requires_grad

@@ -1193,6 +1193,11 @@ def _check_class_targets(op, input, target, ignore_index):
             f"{op}: expected scalar type Long for class-index targets but found {target.dtype}; "
             "use target.long(), or pass float class probabilities of the input's shape"
         )
+    if target._data.dtype not in (np.int64, np.uint8):  # torch takes no other integer dtype
+        from ..ops._common import _TORCH_NAMES
+
+        name = _TORCH_NAMES.get(target._data.dtype.name, target._data.dtype.name)
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {name}")
     nd = input._data.ndim
     if nd == 0:
         raise ValueError(f"{op}: input must have at least 1 dimension (got a 0-d tensor)")

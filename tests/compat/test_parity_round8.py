@@ -179,3 +179,48 @@ def test_function_with_setup_context_and_once_differentiable():
 
     (g,) = jitgrad.autograd.grad(Sq.apply(x).sum(), x, create_graph=True)
     assert g.tolist() == [2.0, 4.0] and not g.requires_grad
+
+
+# ---- losses, schedulers, data --------------------------------------------------------------
+def test_class_index_targets_must_be_long_or_byte():
+    F = jitgrad.nn.functional
+    x = jitgrad.zeros(5, 4)
+    for dt, name in ((jitgrad.int32, "Int"), (jitgrad.int16, "Short")):
+        t = jitgrad.tensor([0, 1, 2, 3, 0], dtype=dt)
+        for f in (F.cross_entropy, F.nll_loss):
+            with pytest.raises(
+                RuntimeError, match=f"expected target dtype to be Long or Byte, but got {name}"
+            ):
+                f(x, t)
+    u = F.cross_entropy(x, jitgrad.tensor([0, 1, 2, 3, 0], dtype=jitgrad.uint8))
+    assert np.isclose(u.item(), np.log(4.0))
+
+
+def test_sequential_lr_after_optimizer_step_does_not_warn():
+    import warnings
+
+    S = jitgrad.optim.lr_scheduler
+    w = jitgrad.nn.Parameter(jitgrad.ones(2))
+    opt = jitgrad.optim.SGD([w], lr=0.1)
+    s = S.SequentialLR(
+        opt, [S.LinearLR(opt, 0.1, total_iters=3), S.ExponentialLR(opt, 0.9)], milestones=[3]
+    )
+    lrs = [s.get_last_lr()[0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(5):
+            opt.step()
+            s.step()
+            lrs.append(s.get_last_lr()[0])
+    want = [0.01, 0.04, 0.07, 0.1, 0.09, 0.081]
+    assert np.allclose(lrs, want)
+
+
+def test_dataloader_iterator_has_len():
+    dl = jitgrad.utils.data.DataLoader(list(range(10)), batch_size=4)
+    it = iter(dl)
+    assert len(it) == 3 and iter(it) is it
+    assert next(it).tolist() == [0, 1, 2, 3]
+    assert [b.tolist() for b in it] == [[4, 5, 6, 7], [8, 9]]
+    with pytest.raises(StopIteration):
+        next(it)

@@ -1004,6 +1004,20 @@ def clamp(input, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        if (
+            min is not None
+            and max is not None
+            and isinstance(min, Tensor) != isinstance(max, Tensor)
+        ):
+            kinds = ", ".join(
+                f"{k}={'Tensor' if isinstance(v, Tensor) else type(v).__name__}"
+                for k, v in (("max", max), ("min", min))
+            )
+            raise TypeError(
+                f"clamp() received an invalid combination of arguments - got (Tensor, {kinds}), "
+                "but expected one of:\n * (Tensor input, Tensor min = None, Tensor max = None)\n"
+                " * (Tensor input, Number min = None, Number max = None)"
+            )
         r = input
         if min is not None:
             r = maximum(r, min)

@@ -224,3 +224,49 @@ def test_dataloader_iterator_has_len():
     assert [b.tolist() for b in it] == [[4, 5, 6, 7], [8, 9]]
     with pytest.raises(StopIteration):
         next(it)
+
+
+# ---- factories and everyday ops ------------------------------------------------------------
+def test_tensor_dtype_of_numpy_scalars_and_lists_holding_dtyped_values():
+    cases = [
+        (np.float64(1.0), jitgrad.float64),
+        ([np.float64(1.0)], jitgrad.float64),
+        ([np.float64(1.0), 2.0], jitgrad.float64),
+        (np.int32(3), jitgrad.int32),
+        ([np.int32(3)], jitgrad.int32),
+        ([np.int32(3), 2], jitgrad.int64),
+        (np.float16(1), jitgrad.float16),
+        ([np.float16(1), 2.0], jitgrad.float32),  # with a Python float: the default float
+        ([np.float16(1), 2], jitgrad.float16),  # an int never upcasts a float
+        ([np.uint8(1), np.int8(2)], jitgrad.int16),
+        ([jitgrad.tensor(1.0, dtype=jitgrad.float64), 2.0], jitgrad.float64),
+        ([1.0, 2.0], jitgrad.float32),
+        ([1, 2], jitgrad.int64),
+    ]
+    for data, want in cases:
+        assert jitgrad.tensor(data).dtype == want, data
+    assert jitgrad.tensor([jitgrad.tensor([[1.0]]), 2.0]).tolist() == [1.0, 2.0]
+    with pytest.raises(TypeError, match="only integer tensors of a single element"):
+        jitgrad.tensor([jitgrad.tensor([1, 2])])
+    with pytest.raises(ValueError, match="only one element tensors can be converted"):
+        jitgrad.tensor([jitgrad.tensor([1.0, 2.0])])
+
+
+def test_meshgrid_xy_indexing():
+    a, b, c = jitgrad.arange(2), jitgrad.arange(3), jitgrad.arange(4)
+    for ts in ((a, b), (a, b, c)):
+        got = jitgrad.meshgrid(*ts, indexing="xy")
+        want = np.meshgrid(*[t.numpy() for t in ts], indexing="xy")
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape and (g.numpy() == w).all()
+
+
+def test_clamp_mixing_tensor_and_number_bounds_is_a_type_error():
+    x = jitgrad.tensor([1.0, 5.0, -2.0])
+    with pytest.raises(TypeError, match="clamp\\(\\) received an invalid combination of arguments"):
+        jitgrad.clamp(x, min=jitgrad.zeros(3), max=4)
+    assert jitgrad.clamp(x, min=jitgrad.zeros(3)).tolist() == [1.0, 5.0, 0.0]
+    assert x.clamp(jitgrad.zeros(3), jitgrad.full((3,), 4.0)).tolist() == [1.0, 4.0, 0.0]
+    with pytest.raises(RuntimeError, match="upper bound and lower bound inconsistent"):
+        jitgrad.arange(0, 10, -1)

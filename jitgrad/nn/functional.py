@@ -1528,10 +1528,16 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
 
 # ---------------------------------------------------------------- distances, attention ---
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """``x1 . x2 / max(||x1|| ||x2||, eps)`` along ``dim``."""
-    n1 = _J.norm(x1, 2, dim)
-    n2 = _J.norm(x2, 2, dim)
-    return _J.sum(x1 * x2, dim) / _J.clamp(n1 * n2, min=eps)
+    """``(x1 / max(||x1||, eps)) . (x2 / max(||x2||, eps))`` along ``dim``, as torch: each
+    norm is clamped on its own (its gradient is the unclamped norm's)."""
+    if x1.shape != x2.shape:
+        x1, x2 = _J.broadcast_tensors(x1, x2)
+
+    def unit(x):
+        n = _J.norm(x, 2, dim, keepdim=True)
+        return x / (n + (_J.clamp(n, min=eps) - n).detach())
+
+    return _J.sum(unit(x1) * unit(x2), dim)
 
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):

@@ -13,6 +13,18 @@ from .registry import label, public
 builtins_max = builtins.max
 
 
+def _user_level():
+    """The ``stacklevel`` of the first frame outside jitgrad (the user's call)."""
+    import os
+    import sys
+
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    f, level = sys._getframe(1), 1
+    while f is not None and f.f_code.co_filename.startswith(pkg):
+        f, level = f.f_back, level + 1
+    return level
+
+
 def _count(x, dims):
     n = 1
     for d in dims:
@@ -23,6 +35,10 @@ def _count(x, dims):
 @public(axis=True, out=True)
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance with Bessel's correction by default (``correction=1``)."""
+    return _var("var", input, dim, unbiased, keepdim, correction)
+
+
+def _var(op, input, dim, unbiased, keepdim, correction):
     if isinstance(dim, bool):  # var(x, False) is the legacy unbiased flag
         unbiased, dim = dim, None
     corr = 1 if correction is None else correction
@@ -33,6 +49,15 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     )
     dims = norm_dims(dim, x._data.ndim, "var")
     n = _count(x, dims)
+    if n - corr <= 0:
+        import warnings
+
+        warnings.warn(
+            f"{op}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+            "reduction factor (input numel divided by output numel).",
+            UserWarning,
+            stacklevel=_user_level(),
+        )
     mu = mean(x, dims, keepdim=True)
     d = x - mu
     return label(sum(d * d, dims, keepdim=keepdim) / builtins_max(n - corr, 0), "VarBackward0")
@@ -40,7 +65,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 @public(axis=True, out=True)
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    v = var(input, dim, unbiased, keepdim, correction=correction)
+    v = _var("std", input, dim, unbiased, keepdim, correction)
     return label(root_at_zero_safe(v), "StdBackward0")  # gradient 0 where std is 0, as torch
 
 

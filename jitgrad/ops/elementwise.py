@@ -1018,11 +1018,13 @@ def clamp(input, min=None, max=None):
                 "but expected one of:\n * (Tensor input, Tensor min = None, Tensor max = None)\n"
                 " * (Tensor input, Number min = None, Number max = None)"
             )
+        # torch's clamp: at a tie the gradient goes to the input, not the bound (where, not
+        # maximum/minimum, which split it)
         r = input
         if min is not None:
-            r = maximum(r, min)
+            r = where((r < min) | isnan(min), min, r)  # a NaN bound gives NaN, as torch
         if max is not None:
-            r = minimum(r, max)
+            r = where((r > max) | isnan(max), max, r)
         return r
     x = input
     if x._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):

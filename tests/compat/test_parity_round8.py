@@ -270,3 +270,56 @@ def test_clamp_mixing_tensor_and_number_bounds_is_a_type_error():
     assert x.clamp(jitgrad.zeros(3), jitgrad.full((3,), 4.0)).tolist() == [1.0, 4.0, 0.0]
     with pytest.raises(RuntimeError, match="upper bound and lower bound inconsistent"):
         jitgrad.arange(0, 10, -1)
+
+
+# ---- gradients and values at corner points -------------------------------------------------
+def test_cosine_similarity_clamps_each_norm_like_torch():
+    F = jitgrad.nn.functional
+    a = jitgrad.tensor([[1e-5, 0.0]])
+    assert np.isclose(F.cosine_similarity(a, a).item(), 1.0)  # was |a|^2 / eps = 0.01
+    v = F.cosine_similarity(jitgrad.tensor([[1e-9, 0.0]]), jitgrad.tensor([[1.0, 1.0]])).item()
+    assert np.isclose(v, (1e-9 / 1e-8) / np.sqrt(2), rtol=1e-5)
+    x1 = jitgrad.tensor([0.0, 0.0], requires_grad=True)
+    x2 = jitgrad.tensor([1.0, 2.0], requires_grad=True)
+    F.cosine_similarity(x1, x2, dim=0).backward()
+    # d/dx1 (x1 / max(|x1|, eps)) . x2/|x2| at x1 = 0: x2 / |x2| / eps
+    assert np.allclose(x1.grad.numpy(), np.array([1.0, 2.0]) / np.sqrt(5) / 1e-8, rtol=1e-5)
+    assert x2.grad.tolist() == [0.0, 0.0]
+    assert F.cosine_similarity(jitgrad.ones(3, 1, 4), jitgrad.ones(2, 4), dim=-1).shape == (3, 2)
+    rs = np.random.RandomState(0)
+    p, q = rs.randn(3, 5), rs.randn(3, 5)
+    want = (p * q).sum(1) / np.linalg.norm(p, axis=1) / np.linalg.norm(q, axis=1)
+    got = F.cosine_similarity(jitgrad.tensor(p), jitgrad.tensor(q)).numpy()
+    assert np.allclose(got, want)
+
+
+def test_clamp_with_tensor_bounds_gives_a_tie_to_the_input():
+    x = jitgrad.tensor([1.0, 5.0, 0.5, 2.0], requires_grad=True)
+    lo = jitgrad.tensor([1.0, 0.0, 0.0, 3.0], requires_grad=True)
+    hi = jitgrad.tensor([4.0, 5.0, 1.0, 2.5], requires_grad=True)
+    y = jitgrad.clamp(x, lo, hi)
+    y.sum().backward()
+    assert y.tolist() == [1.0, 5.0, 0.5, 2.5]
+    assert x.grad.tolist() == [1.0, 1.0, 1.0, 0.0]  # ties (x == lo, x == hi) go to x
+    assert lo.grad.tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert hi.grad.tolist() == [0.0, 0.0, 0.0, 1.0]
+    r = jitgrad.clamp(jitgrad.tensor([1.0, 5.0]), min=jitgrad.tensor([float("nan"), 0.0]))
+    assert np.isnan(r[0].item()) and r[1].item() == 5.0
+    assert jitgrad.clamp(jitgrad.tensor([1, 5]), min=jitgrad.tensor([2.5, 0.0])).tolist() == [
+        2.5,
+        5.0,
+    ]
+
+
+def test_var_and_std_warn_when_degrees_of_freedom_are_not_positive():
+    with pytest.warns(UserWarning, match=r"std\(\): degrees of freedom is <= 0"):
+        s = jitgrad.ones(1).std()
+    assert np.isnan(s.item())
+    with pytest.warns(UserWarning, match=r"var\(\): degrees of freedom is <= 0"):
+        jitgrad.ones(1, 2).var(0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jitgrad.ones(1).var(correction=0)
+        jitgrad.ones(3).std()

@@ -319,6 +319,13 @@ class Tensor:
         self._check_concrete("np.asarray(tensor)")
         return self._data if dtype is None else self._data.astype(dtype)
 
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        """A NumPy ufunc of a tensor (``np.exp(t)``, ``t * array``) gives a tensor, as in
+        torch (which stores a bool result as uint8)."""
+        if array.dtype == np.bool_:
+            array = array.astype(np.uint8)
+        return _wrap(_coerce_np(np.asarray(array)))
+
     def _scalar_value(self, kind):
         self._check_concrete(f"{kind}(tensor)")
         if self._data.size != 1:

@@ -825,6 +825,7 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
     """``exp(x) / sum(exp(x), dim)``; no ``dim`` warns and picks torch's legacy choice."""
     if dim is None:
         _implicit_dim("softmax", _stacklevel)
+        dim = 0 if input.ndim in (0, 1, 3) else 1
     return _J.softmax(input, dim, dtype=dtype)
 
 
@@ -832,6 +833,7 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     """``log(softmax(x, dim))``, computed stably; no ``dim`` warns like torch."""
     if dim is None:
         _implicit_dim("log_softmax", _stacklevel)
+        dim = 0 if input.ndim in (0, 1, 3) else 1
     return _J.log_softmax(input, dim, dtype=dtype)
 
 

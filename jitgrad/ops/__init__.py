@@ -656,6 +656,33 @@ def _mk_inplace(name, fn):
     return m
 
 
+def _eq_op(op, fn):
+    """``t == array``: torch compares with the array as a tensor (``<`` etc. are TypeErrors)."""
+
+    def eq(self, other):
+        if other.__class__ is np.ndarray:
+            from ..creation import tensor
+
+            return fn(self, tensor(other))
+        return op(self, other)
+
+    eq.__name__ = op.__name__
+    return eq
+
+
+def _no_array(m):
+    """``t += array`` is not in place in torch: Python falls back to ``t = t + array`` (which
+    NumPy computes, see ``Tensor.__array_wrap__``)."""
+
+    def op(self, other):
+        if other.__class__ is np.ndarray:
+            return NotImplemented
+        return m(self, other)
+
+    op.__name__ = m.__name__
+    return op
+
+
 def _strided():
     from ..creation import strided
 
@@ -1012,15 +1039,15 @@ def _install_operators(T):
         ("__gt__", E.gt),
         ("__ge__", E.ge),
     ):
-        setattr(T, dn, _binop(fn))
+        setattr(T, dn, _binop(fn) if dn not in ("__eq__", "__ne__") else _eq_op(_binop(fn), fn))
     for dn, fn in B.OPERATORS.items():  # & | ^ << >> ~ and their reflections
         setattr(T, dn, fn)
     T.__getitem__ = _getitem
     T.__setitem__ = lambda s, idx, v: _setitem(s, _norm_index(idx), v)
-    T.__iadd__ = _mk_inplace("add_", E.add)
-    T.__isub__ = _mk_inplace("sub_", E.sub)
-    T.__imul__ = _mk_inplace("mul_", E.mul)
-    T.__itruediv__ = _mk_inplace("div_", E.div)
+    T.__iadd__ = _no_array(_mk_inplace("add_", E.add))
+    T.__isub__ = _no_array(_mk_inplace("sub_", E.sub))
+    T.__imul__ = _no_array(_mk_inplace("mul_", E.mul))
+    T.__itruediv__ = _no_array(_mk_inplace("div_", E.div))
     T.__ipow__ = _mk_inplace("pow_", E.pow)
     T.__iand__ = _mk_inplace("bitwise_and_", B.bitwise_and)
     T.__ior__ = _mk_inplace("bitwise_or_", B.bitwise_or)

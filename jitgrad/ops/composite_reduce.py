@@ -99,8 +99,8 @@ def log_(x):
 
 
 def _softmax_dim(op, x, dim):
-    if dim is None:
-        dim = 0 if x._data.ndim in (0, 1, 3) else 1
+    if dim is None:  # torch.softmax / Tensor.softmax take no implicit dim (F.softmax does)
+        raise TypeError(f'{op}() missing 1 required positional arguments: "dim"')
     return _wrap_dim(dim, x._data.ndim, op)
 
 

@@ -323,3 +323,37 @@ def test_var_and_std_warn_when_degrees_of_freedom_are_not_positive():
         warnings.simplefilter("error")
         jitgrad.ones(1).var(correction=0)
         jitgrad.ones(3).std()
+
+
+# ---- NumPy operands, softmax without dim ---------------------------------------------------
+def test_numpy_arrays_as_operands_behave_like_torch():
+    t = jitgrad.ones(2)
+    r = t * np.ones(2)  # NumPy computes, the result comes back a tensor (float64 here)
+    assert isinstance(r, jitgrad.Tensor) and r.dtype == jitgrad.float64
+    assert (t + np.ones(2, dtype=np.float32)).dtype == jitgrad.float32
+    e = np.exp(jitgrad.tensor([0.0, 1.0]))
+    assert isinstance(e, jitgrad.Tensor) and np.allclose(e.numpy(), [1.0, np.e])
+    m = np.isnan(t)
+    assert isinstance(m, jitgrad.Tensor) and m.dtype == jitgrad.uint8  # torch stores bool as uint8
+    eq = t == np.array([1.0, 0.0])
+    assert eq.dtype == jitgrad.bool and eq.tolist() == [True, False]
+    assert (t != np.array([1.0, 0.0])).tolist() == [False, True]
+    a = jitgrad.ones(2)
+    b = a
+    a += np.ones(2)  # not in place in torch: a new float64 tensor
+    assert a is not b and a.dtype == jitgrad.float64 and b.dtype == jitgrad.float32
+    with pytest.raises(TypeError):
+        np.ones(2) * jitgrad.ones(2)
+
+
+def test_softmax_needs_dim_except_in_functional():
+    x = jitgrad.tensor([1.0, 2.0])
+    for f in (lambda: x.softmax(), lambda: jitgrad.softmax(x), lambda: x.log_softmax()):
+        with pytest.raises(TypeError, match='missing 1 required positional arguments: "dim"'):
+            f()
+    with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
+        y = jitgrad.nn.functional.softmax(x)
+    assert np.allclose(y.numpy(), np.exp([1.0, 2.0]) / np.exp([1.0, 2.0]).sum())
+    with pytest.warns(UserWarning, match="Implicit dimension choice for log_softmax"):
+        z = jitgrad.nn.functional.log_softmax(jitgrad.ones(2, 3))
+    assert np.allclose(z.numpy(), -np.log(3.0))

@@ -202,12 +202,12 @@ def test_sequential_lr_after_optimizer_step_does_not_warn():
     S = jitgrad.optim.lr_scheduler
     w = jitgrad.nn.Parameter(jitgrad.ones(2))
     opt = jitgrad.optim.SGD([w], lr=0.1)
-    s = S.SequentialLR(
-        opt, [S.LinearLR(opt, 0.1, total_iters=3), S.ExponentialLR(opt, 0.9)], milestones=[3]
-    )
-    lrs = [s.get_last_lr()[0]]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        s = S.SequentialLR(
+            opt, [S.LinearLR(opt, 0.1, total_iters=3), S.ExponentialLR(opt, 0.9)], milestones=[3]
+        )
+        lrs = [s.get_last_lr()[0]]
         for _ in range(5):
             opt.step()
             s.step()

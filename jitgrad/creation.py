@@ -235,7 +235,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         raise RuntimeError(f"arange: unsupported range: {vals[0]} -> {vals[1]} (step {vals[2]})")
     if (vals[1] - vals[0]) * vals[2] < 0:
         raise RuntimeError(
-            f"arange: upper bound and larger bound inconsistent with step sign "
+            f"arange: upper bound and lower bound inconsistent with step sign "
             f"(start={vals[0]}, end={vals[1]}, step={vals[2]})"
         )
     dt = _dt(dtype, _dtype.result_type(*vals))

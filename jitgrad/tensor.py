@@ -319,6 +319,13 @@ class Tensor:
         self._check_concrete("np.asarray(tensor)")
         return self._data if dtype is None else self._data.astype(dtype)
 
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        """A NumPy ufunc of a tensor (``np.exp(t)``, ``t * array``) gives a tensor, as in
+        torch (which stores a bool result as uint8)."""
+        if array.dtype == np.bool_:
+            array = array.astype(np.uint8)
+        return _wrap(_coerce_np(np.asarray(array)))
+
     def _scalar_value(self, kind):
         self._check_concrete(f"{kind}(tensor)")
         if self._data.size != 1:
@@ -542,17 +549,30 @@ def _as_array(data, dtype=None):
         arr = np.array(data, dtype=npdt)
         if npdt is None:
             arr = _coerce_np(arr)
+    elif isinstance(data, np.generic) and npdt is None:
+        arr = _coerce_np(np.array(data))  # a NumPy scalar keeps its dtype, as in torch
     else:
+        typed = None
         if isinstance(data, (list, tuple)):
-            data = _unwrap_nested(data)
+            typed = []
+            data = _unwrap_nested(data, typed)
         try:
             arr = np.array(data, dtype=npdt)
+        except OverflowError:
+            arr = _fit_ints(data, npdt)
         except (ValueError, TypeError) as e:
+            if npdt is not None and npdt.kind in "iu" and "NaN" in str(e):
+                raise RuntimeError(_overflow(npdt)) from None
             raise ValueError(
                 f"jitgrad.tensor: could not build a tensor from {type(data).__name__}: {e}"
             ) from None
         if npdt is None:
-            if arr.dtype.kind == "f":
+            if arr.dtype == np.uint64 or (arr.dtype.kind == "O" and _has_int(arr)):
+                raise ValueError("Overflow when unpacking long long")  # beyond int64
+            lt = _list_dtype(data) if typed and arr.dtype.kind in "biuf" else None
+            if lt is not None:
+                arr = arr.astype(lt)
+            elif arr.dtype.kind == "f":
                 arr = arr.astype(_dtype.default_float())
             elif arr.dtype.kind in "iu":
                 arr = arr.astype(np.int64)
@@ -572,6 +592,30 @@ def _as_array(data, dtype=None):
     return arr
 
 
+def _overflow(npdt):
+    return f"value cannot be converted to type {np.dtype(npdt).name} without overflow"
+
+
+def _has_int(arr):
+    return any(isinstance(v, int) and not isinstance(v, bool) for v in arr.reshape(-1))
+
+
+def _fit_ints(data, npdt):
+    """``np.array(data, npdt)`` overflowed: torch's rules for Python numbers an integer dtype
+    cannot hold (an error; a negative int into an unsigned dtype wraps: -1 -> 255)."""
+    arr = np.array(data)
+    if arr.dtype == np.uint64 or (arr.dtype.kind == "O" and _has_int(arr)):
+        raise ValueError("Overflow when unpacking long long")  # beyond int64
+    if npdt is None or npdt.kind not in "iu" or arr.dtype.kind not in "iufb":
+        return np.array(data, dtype=npdt)  # NumPy's own error
+    info = np.iinfo(npdt)
+    a = arr.astype(np.float64)
+    lo = info.min if info.min else -info.max
+    if (~np.isfinite(a) | (a > info.max) | (a < lo)).any():
+        raise RuntimeError(_overflow(npdt))
+    return arr.astype(npdt)
+
+
 def _coerce_np(arr):
     if arr.dtype in _dtype._FROM_NP:
         return arr
@@ -583,16 +627,53 @@ def _coerce_np(arr):
     raise TypeError(f"jitgrad does not support arrays of dtype {arr.dtype}")
 
 
-def _unwrap_nested(data):
+def _unwrap_nested(data, typed):
+    """Nested lists with Tensors as their scalars (torch reads each as a number: one element
+    only); ``typed`` gets an entry when an element carries a dtype (a Tensor, NumPy value)."""
     out = []
     for d in data:
         if isinstance(d, Tensor):
-            out.append(d._data)
+            if d._data.size != 1:
+                if d._data.dtype.kind in "iub":
+                    raise TypeError(
+                        "only integer tensors of a single element can be converted to an index"
+                    )
+                raise ValueError("only one element tensors can be converted to Python scalars")
+            out.append(d._data.reshape(()))
+            typed.append(1)
         elif isinstance(d, (list, tuple)):
-            out.append(_unwrap_nested(d))
+            out.append(_unwrap_nested(d, typed))
         else:
+            if isinstance(d, (np.generic, np.ndarray)):
+                typed.append(1)
             out.append(d)
     return out
+
+
+def _list_dtype(data):
+    """torch's dtype for a nested list holding Tensors or NumPy values: each element's own
+    dtype (a Python bool/int/float: bool/int64/the default float), joined by promotion."""
+    res = None
+    stack = [data]
+    while stack:
+        d = stack.pop()
+        if isinstance(d, (list, tuple)):
+            stack.extend(d)
+            continue
+        if isinstance(d, (np.ndarray, np.generic)):
+            dt = d.dtype
+        elif isinstance(d, (bool, np.bool_)):
+            dt = np.dtype(np.bool_)
+        elif isinstance(d, int):
+            dt = np.dtype(np.int64)
+        elif isinstance(d, float):
+            dt = np.dtype(_dtype.default_float())
+        else:
+            return None
+        if dt not in _dtype._FROM_NP:
+            return None
+        res = dt if res is None else _dtype._join(res, dt)
+    return res
 
 
 def _legacy_new(cls, npdt, name, args, kwargs):

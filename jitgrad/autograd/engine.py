@@ -306,7 +306,7 @@ def _run(
             g = captured.get(i)
             if g is None and not allow_unused:
                 raise RuntimeError(
-                    "One of the differentiated Tensors appears to not have been used in the "
+                    f"The differentiated Tensor at index {i} appears to not have been used in the "
                     "graph. Set allow_unused=True if this is the desired behavior."
                 )
             res.append(g)
@@ -453,11 +453,32 @@ def grad(
     inputs = (inputs,) if single else tuple(inputs)
     if isinstance(grad_outputs, Tensor):
         grad_outputs = (grad_outputs,)
+    outputs_ok = all(not isinstance(o, Tensor) or o._requires_grad for o in outputs)
     for t in inputs:
-        if not t._requires_grad:
+        if not t._requires_grad and outputs_ok:  # torch checks the outputs first (in _run)
             raise RuntimeError("One of the differentiated Tensors does not require grad")
     if allow_unused is None:
         allow_unused = materialize_grads
+    if is_grads_batched:  # one pass per slice of the leading dimension of grad_outputs, stacked
+        from ..ops.movement import stack
+
+        if grad_outputs is None:
+            raise RuntimeError("is_grads_batched=True needs grad_outputs")
+        n = grad_outputs[0]._data.shape[0]
+        per = [
+            grad(
+                outputs,
+                inputs,
+                tuple(g[b] for g in grad_outputs),
+                True if b < n - 1 else retain_graph,
+                create_graph,
+                allow_unused=allow_unused,
+                materialize_grads=materialize_grads,
+            )
+            for b in range(n)
+        ]
+        res = tuple(None if rs[0] is None else stack(list(rs)) for rs in zip(*per))
+        return res
     res = _run(
         tuple(outputs),
         None if grad_outputs is None else tuple(grad_outputs),

@@ -103,6 +103,10 @@ class Function:
         )
 
     @staticmethod
+    def setup_context(ctx, inputs, output):
+        raise NotImplementedError("setup_context is not implemented.")
+
+    @staticmethod
     def backward(ctx, *grad_outputs):
         raise NotImplementedError(
             "You must implement either the backward or vjp method for your "
@@ -115,7 +119,11 @@ class Function:
         tensor_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
         with no_grad():
-            out = cls.forward(ctx, *args, **kwargs)
+            if cls.setup_context is not Function.setup_context:  # torch 2's forward(*args) style
+                out = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, out)
+            else:
+                out = cls.forward(ctx, *args, **kwargs)
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
         need = STATE.enabled and any(ctx.needs_input_grad)
@@ -159,5 +167,15 @@ class Function:
 
 
 class once_differentiable:
+    """torch's decorator for a ``backward`` that is not itself differentiable: it runs
+    under ``no_grad``, so ``create_graph=True`` gives gradients without a graph."""
+
     def __new__(cls, fn):
-        return fn
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(ctx, *args):
+            with no_grad():
+                return fn(ctx, *args)
+
+        return wrapper

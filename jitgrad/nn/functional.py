@@ -836,6 +836,7 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
     """``exp(x) / sum(exp(x), dim)``; no ``dim`` warns and picks torch's legacy choice."""
     if dim is None:
         _implicit_dim("softmax", _stacklevel)
+        dim = 0 if input.ndim in (0, 1, 3) else 1
     return _J.softmax(input, dim, dtype=dtype)
 
 
@@ -843,6 +844,7 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     """``log(softmax(x, dim))``, computed stably; no ``dim`` warns like torch."""
     if dim is None:
         _implicit_dim("log_softmax", _stacklevel)
+        dim = 0 if input.ndim in (0, 1, 3) else 1
     return _J.log_softmax(input, dim, dtype=dtype)
 
 
@@ -1204,6 +1206,11 @@ def _check_class_targets(op, input, target, ignore_index):
             f"{op}: expected scalar type Long for class-index targets but found {target.dtype}; "
             "use target.long(), or pass float class probabilities of the input's shape"
         )
+    if target._data.dtype not in (np.int64, np.uint8):  # torch takes no other integer dtype
+        from ..ops._common import _TORCH_NAMES
+
+        name = _TORCH_NAMES.get(target._data.dtype.name, target._data.dtype.name)
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {name}")
     nd = input._data.ndim
     if nd == 0:
         raise ValueError(f"{op}: input must have at least 1 dimension (got a 0-d tensor)")
@@ -1534,10 +1541,16 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
 
 # ---------------------------------------------------------------- distances, attention ---
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """``x1 . x2 / max(||x1|| ||x2||, eps)`` along ``dim``."""
-    n1 = _J.norm(x1, 2, dim)
-    n2 = _J.norm(x2, 2, dim)
-    return _J.sum(x1 * x2, dim) / _J.clamp(n1 * n2, min=eps)
+    """``(x1 / max(||x1||, eps)) . (x2 / max(||x2||, eps))`` along ``dim``, as torch: each
+    norm is clamped on its own (its gradient is the unclamped norm's)."""
+    if x1.shape != x2.shape:
+        x1, x2 = _J.broadcast_tensors(x1, x2)
+
+    def unit(x):
+        n = _J.norm(x, 2, dim, keepdim=True)
+        return x / (n + (_J.clamp(n, min=eps) - n).detach())
+
+    return _J.sum(unit(x1) * unit(x2), dim)
 
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):

@@ -656,6 +656,33 @@ def _mk_inplace(name, fn):
     return m
 
 
+def _eq_op(op, fn):
+    """``t == array``: torch compares with the array as a tensor (``<`` etc. are TypeErrors)."""
+
+    def eq(self, other):
+        if other.__class__ is np.ndarray:
+            from ..creation import tensor
+
+            return fn(self, tensor(other))
+        return op(self, other)
+
+    eq.__name__ = op.__name__
+    return eq
+
+
+def _no_array(m):
+    """``t += array`` is not in place in torch: Python falls back to ``t = t + array`` (which
+    NumPy computes, see ``Tensor.__array_wrap__``)."""
+
+    def op(self, other):
+        if other.__class__ is np.ndarray:
+            return NotImplemented
+        return m(self, other)
+
+    op.__name__ = m.__name__
+    return op
+
+
 def _strided():
     from ..creation import strided
 
@@ -927,7 +954,7 @@ _METHODS = {
     "is_pinned": lambda s, device=None: False,
     "share_memory_": lambda s: s,
     "is_shared": lambda s: False,
-    "storage_offset": lambda s: 0,
+    "storage_offset": lambda s: _storage_offset(s),
     "to_sparse": _unsupported("to_sparse (sparse tensors)"),
     "to_sparse_csr": _unsupported("to_sparse_csr (sparse tensors)"),
     "to_sparse_coo": _unsupported("to_sparse_coo (sparse tensors)"),
@@ -971,7 +998,17 @@ _PROPERTIES = {
     "H": lambda s: s.t() if s.ndim == 2 else s,
     "mH": lambda s: s.transpose(-2, -1),
     "names": lambda s: (None,) * s.ndim,
+    "_version": lambda s: s._vc[0],  # in-place writes to its memory so far (views share it)
 }
+
+
+def _storage_offset(s):
+    """Elements between the start of the root tensor's memory and a view's first element."""
+    if s._base is None or s._data.size == 0:
+        return 0
+    root = s._base[0]._data
+    off = s._data.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    return off // s._data.itemsize if 0 <= off < root.nbytes else 0
 
 
 def _install_operators(T):
@@ -1002,15 +1039,15 @@ def _install_operators(T):
         ("__gt__", E.gt),
         ("__ge__", E.ge),
     ):
-        setattr(T, dn, _binop(fn))
+        setattr(T, dn, _binop(fn) if dn not in ("__eq__", "__ne__") else _eq_op(_binop(fn), fn))
     for dn, fn in B.OPERATORS.items():  # & | ^ << >> ~ and their reflections
         setattr(T, dn, fn)
     T.__getitem__ = _getitem
     T.__setitem__ = lambda s, idx, v: _setitem(s, _norm_index(idx), v)
-    T.__iadd__ = _mk_inplace("add_", E.add)
-    T.__isub__ = _mk_inplace("sub_", E.sub)
-    T.__imul__ = _mk_inplace("mul_", E.mul)
-    T.__itruediv__ = _mk_inplace("div_", E.div)
+    T.__iadd__ = _no_array(_mk_inplace("add_", E.add))
+    T.__isub__ = _no_array(_mk_inplace("sub_", E.sub))
+    T.__imul__ = _no_array(_mk_inplace("mul_", E.mul))
+    T.__itruediv__ = _no_array(_mk_inplace("div_", E.div))
     T.__ipow__ = _mk_inplace("pow_", E.pow)
     T.__iand__ = _mk_inplace("bitwise_and_", B.bitwise_and)
     T.__ior__ = _mk_inplace("bitwise_or_", B.bitwise_or)

@@ -91,6 +91,8 @@ def cast(x, npdt):
     """``x`` converted to NumPy dtype ``npdt`` (differentiable); no-op when already that dtype."""
     if x._data.dtype == npdt:
         return x
+    if x._requires_grad and np.dtype(npdt).kind != "f":
+        x = x.detach()  # an integer/bool result has no gradient (torch: requires_grad False)
     from .elementwise import cast_p
     from .registry import apply
 

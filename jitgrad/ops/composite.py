@@ -454,8 +454,7 @@ def meshgrid(*tensors, indexing=None):
     out = [
         t.reshape((1,) * i + (-1,) + (1,) * (n - i - 1)).expand(*shape) for i, t in enumerate(ts)
     ]
-    if indexing == "xy" and n >= 2:
-        out = [o.transpose(0, 1) for o in out]
+    if indexing == "xy" and n >= 2:  # grids of the swapped inputs, given back in input order
         out[0], out[1] = out[1], out[0]
     return tuple(out)
 

@@ -13,6 +13,18 @@ from .registry import label, public
 builtins_max = builtins.max
 
 
+def _user_level():
+    """The ``stacklevel`` of the first frame outside jitgrad (the user's call)."""
+    import os
+    import sys
+
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    f, level = sys._getframe(1), 1
+    while f is not None and f.f_code.co_filename.startswith(pkg):
+        f, level = f.f_back, level + 1
+    return level
+
+
 def _count(x, dims):
     n = 1
     for d in dims:
@@ -23,6 +35,10 @@ def _count(x, dims):
 @public(axis=True, out=True)
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance with Bessel's correction by default (``correction=1``)."""
+    return _var("var", input, dim, unbiased, keepdim, correction)
+
+
+def _var(op, input, dim, unbiased, keepdim, correction):
     if isinstance(dim, bool):  # var(x, False) is the legacy unbiased flag
         unbiased, dim = dim, None
     corr = 1 if correction is None else correction
@@ -33,6 +49,15 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     )
     dims = norm_dims(dim, x._data.ndim, "var")
     n = _count(x, dims)
+    if n - corr <= 0:
+        import warnings
+
+        warnings.warn(
+            f"{op}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+            "reduction factor (input numel divided by output numel).",
+            UserWarning,
+            stacklevel=_user_level(),
+        )
     mu = mean(x, dims, keepdim=True)
     d = x - mu
     return label(
@@ -42,7 +67,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 @public(axis=True, out=True)
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    v = var(input, dim, unbiased, keepdim, correction=correction)
+    v = _var("std", input, dim, unbiased, keepdim, correction)
     return label(
         root_at_zero_safe(v), "StdBackward0", (input,)
     )  # gradient 0 where std is 0, as torch
@@ -78,8 +103,8 @@ def log_(x):
 
 
 def _softmax_dim(op, x, dim):
-    if dim is None:
-        dim = 0 if x._data.ndim in (0, 1, 3) else 1
+    if dim is None:  # torch.softmax / Tensor.softmax take no implicit dim (F.softmax does)
+        raise TypeError(f'{op}() missing 1 required positional arguments: "dim"')
     return _wrap_dim(dim, x._data.ndim, op)
 
 

@@ -1006,11 +1006,27 @@ def clamp(input, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        if (
+            min is not None
+            and max is not None
+            and isinstance(min, Tensor) != isinstance(max, Tensor)
+        ):
+            kinds = ", ".join(
+                f"{k}={'Tensor' if isinstance(v, Tensor) else type(v).__name__}"
+                for k, v in (("max", max), ("min", min))
+            )
+            raise TypeError(
+                f"clamp() received an invalid combination of arguments - got (Tensor, {kinds}), "
+                "but expected one of:\n * (Tensor input, Tensor min = None, Tensor max = None)\n"
+                " * (Tensor input, Number min = None, Number max = None)"
+            )
+        # torch's clamp: at a tie the gradient goes to the input, not the bound (where, not
+        # maximum/minimum, which split it)
         r = input
         if min is not None:
-            r = maximum(r, min)
+            r = where((r < min) | isnan(min), min, r)  # a NaN bound gives NaN, as torch
         if max is not None:
-            r = minimum(r, max)
+            r = where((r > max) | isnan(max), max, r)
         return r
     x = input
     if x._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
@@ -1020,6 +1036,11 @@ def clamp(input, min=None, max=None):
     if x._data.dtype.kind == "f":
         min = None if min is None else float(min)
         max = None if max is None else float(max)
+    elif x._data.dtype.kind in "iu":  # torch's overflow error for bounds the dtype can't hold
+        from ..creation import check_fill_value
+
+        min = None if min is None else check_fill_value(min, x._data.dtype)
+        max = None if max is None else check_fill_value(max, x._data.dtype)
     return label(apply(_clamp_p, (x,), {"lo": min, "hi": max}), "ClampBackward1")
 
 
@@ -1039,6 +1060,16 @@ where_p = register(
 )
 
 
+def _fit_int(value, t):
+    """A Python int scalar meeting integer tensor ``t`` in ``where``: torch's overflow error
+    when ``t``'s dtype cannot hold it (a binary op would wrap it)."""
+    if t._data.dtype.kind not in "iu":
+        return value
+    from ..creation import check_fill_value
+
+    return check_fill_value(value, t._data.dtype)
+
+
 @public(method=lambda self, condition, other: where(condition, self, other), prim=where_p, out=True)
 def where(condition, input=None, other=None):
     """``input`` where ``condition`` else ``other`` (either may be a Python number)."""
@@ -1056,6 +1087,10 @@ def where(condition, input=None, other=None):
                 f"{c.dtype}"
             )
         c = c != 0
+    if isinstance(input, Tensor) and other.__class__ is int:
+        other = _fit_int(other, input)
+    elif isinstance(other, Tensor) and input.__class__ is int:
+        input = _fit_int(input, other)
     a, b = promote("where", input, other)
     try:  # torch's node has no edge for the condition
         return label(apply(where_p, (c, a, b)), "WhereBackward0", (a, b))

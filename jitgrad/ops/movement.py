@@ -539,7 +539,9 @@ def _parse_index(x, idx, op="index"):
             consumed += 1
         elif isinstance(it, slice):
             st = [None if v is None else _index_int(v, op) for v in (it.start, it.stop, it.step)]
-            if st[2] is not None and st[2] <= 0:
+            if st[2] == 0:  # Python's own slice check comes first in torch
+                raise ValueError("slice step cannot be zero")
+            if st[2] is not None and st[2] < 0:
                 raise ValueError(f"{op}: step must be greater than zero (got {st[2]})")
             spec.append(("s", st[0], st[1], st[2]))
             consumed += 1
@@ -588,6 +590,14 @@ def _parse_index(x, idx, op="index"):
                 f"Variables are valid indices (got {type(it).__name__})"
             )
     if consumed > nd:
+        first = next((e[0] for e in spec if e[0] in "ist"), None)
+        if nd == 0 and first == "s":
+            raise IndexError("slice() cannot be applied to a 0-dim tensor.")
+        if nd == 0 and first == "i":
+            raise IndexError(
+                "invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+                "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number"
+            )
         raise IndexError(f"too many indices for tensor of dimension {nd}")
     return tuple(spec), tuple(tensors)
 
@@ -795,7 +805,9 @@ def masked_fill(input, mask, value):
             )
         value = value.to(input._data.dtype)
     else:
-        value = const(value, input._data.dtype)
+        from ..creation import check_fill_value
+
+        value = const(check_fill_value(value, input._data.dtype), input._data.dtype)
     try:
         r = where(mask, value, input)
     except RuntimeError:

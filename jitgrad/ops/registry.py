@@ -535,6 +535,24 @@ class ShownNode:
 _CONSTS = {}
 
 
+def _scalar_array(value, dtype):
+    """``np.array(value, dtype)``; a Python int out of an integer dtype's range wraps
+    modulo 2**bits as torch's scalar operands do (``int8_t + 200`` is -55); beyond 64 bits
+    torch's OverflowError."""
+    try:
+        return np.array(value, dtype=dtype)
+    except OverflowError:
+        if value.__class__ is not int or np.dtype(dtype).kind not in "iu":
+            raise
+        if not -(1 << 63) <= value < (1 << 64):
+            raise OverflowError("int too big to convert") from None
+        bits = 8 * np.dtype(dtype).itemsize
+        v = value % (1 << bits)
+        if np.dtype(dtype).kind == "i" and v >= 1 << (bits - 1):
+            v -= 1 << bits
+        return np.array(v, dtype=dtype)
+
+
 def const(value, dtype):
     """A 0-d constant Tensor for a Python scalar operand (known to the tracer as a constant).
 
@@ -551,7 +569,7 @@ def const(value, dtype):
             if STATE.observer is not None:
                 STATE.observer.operand(t._data)
             return t
-        t = _wrap(np.array(value, dtype=dtype))
+        t = _wrap(_scalar_array(value, dtype))
         # never cache NaN, nor float zeros: -0.0 == 0.0 and they hash alike, so a cached
         # +0.0 would stand in for -0.0 (x - (-0.0) is +0.0 for x = -0.0, x - 0.0 is not)
         if (
@@ -563,7 +581,7 @@ def const(value, dtype):
             t._data.flags.writeable = False
             _CONSTS[key] = t
     else:
-        t = _wrap(np.array(value, dtype=dtype))
+        t = _wrap(_scalar_array(value, dtype))
         STATE.tracer.constant(t)
     if STATE.observer is not None:  # jitgrad.trace's two eager calls compare these
         STATE.observer.operand(t._data)

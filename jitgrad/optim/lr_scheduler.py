@@ -399,6 +399,7 @@ class SequentialLR(LRScheduler):
             group["lr"] = group["initial_lr"]
         for sch in self._schedulers:
             sch.last_epoch -= 1
+        self._schedulers[0]._step_count = 0  # torch's _initial_step: no step-order warning
         self._schedulers[0].step()
         self._last_lr = self._schedulers[0].get_last_lr()
 

@@ -193,6 +193,9 @@ class DataLoader:
                 yield b
 
     def __iter__(self):
+        return _LoaderIter(self, self._batches())
+
+    def _batches(self):
         ds = self.dataset
         if self._iterable:
             yield from self._iter_iterable(ds)
@@ -209,3 +212,21 @@ class DataLoader:
             else:
                 idx = idx.tolist() if isinstance(idx, np.ndarray) else idx
                 yield self.collate_fn([ds[i] for i in idx])
+
+
+class _LoaderIter:
+    """``iter(loader)``: its batches, with ``len()`` as torch's single-process iterator."""
+
+    __slots__ = ("_loader", "_gen")
+
+    def __init__(self, loader, gen):
+        self._loader, self._gen = loader, gen
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._gen)
+
+    def __len__(self):
+        return len(self._loader)

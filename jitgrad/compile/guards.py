@@ -441,6 +441,30 @@ def same(a, b):
     return False
 
 
+def equal(a, b):
+    """``same``, or equal by ``==`` when neither side holds a tensor or an array (whose ``==``
+    is elementwise: a watched dict entry rebound to another tensor is a change, not an
+    ambiguous truth value)."""
+    if same(a, b):
+        return True
+    if type(a) is _np.ndarray and type(b) is _np.ndarray:
+        return _array_same(a, b)
+    if _holds_array(a) or _holds_array(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _holds_array(v):
+    if isinstance(v, (Tensor, _np.ndarray)):
+        return True
+    if type(v) in (list, tuple):
+        return any(_holds_array(x) for x in v)
+    return False
+
+
 class Watch:
     """What a call of the step can see: chains from its code, the objects reachable from its
     roots (modules, optimizers, tensors with owner paths), and their entry values."""
@@ -828,7 +852,11 @@ class Watch:
                 v = loc.path.get(A, K)
             except Exception:
                 v = _MISSING
-            out[key] = ("len", len(v)) if loc.kind == "container" and not loc.guard else _snap(v)
+            if loc.kind == "container" and not loc.guard:
+                v = ("len", len(v))
+            elif loc.kind == "array" and type(v) is _np.ndarray:
+                v = v.copy()  # its bytes: the step (or the user between calls) writes in place
+            out[key] = _snap(v)
         for k, (m, _) in self.modules.items():
             out[("module", k)] = module_values(m)
         for k, (o, _) in self.optimizers.items():

@@ -310,7 +310,7 @@ class TracedFunction:
         where = f"in the traced step {self._name()}"
         for key, loc in watch.locations.items():
             b, a = before.get(key), after.get(key)
-            if _guards.same(b, a) or (isinstance(b, tuple) and b == a):
+            if _guards.equal(b, a):
                 continue
             name = loc.path.name()
             if loc.kind == "plain" and _guards.is_plain(loc.path.get(args, kwargs)):
@@ -362,7 +362,7 @@ class TracedFunction:
             return
         b1, _, tree1, consts1 = w
         for key in watch.locations:
-            if not _guards.same(b1.get(key), before.get(key)) and b1.get(key) != before.get(key):
+            if not _guards.equal(b1.get(key), before.get(key)):
                 return  # a guarded value changed in between: each value gets its own variant
         # numbers from a clock or an RNG the step names were warned about at capture
         site = _Observe.changed(consts1, consts, used, numbers=not watch.unstable)

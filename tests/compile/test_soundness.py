@@ -701,6 +701,53 @@ def test_a_big_numpy_array_read_by_the_step_warns(monkeypatch):
     assert "(not guarded): table (float64 [5]): its values" in f.explain()
 
 
+CHANGED_EVERY_CALL = ["ndarray_in_place", "tensor_rebound", "tensor_new_shape",
+                      "tensor_new_dtype", "index_tensor_rebound"]  # fmt: skip
+
+
+@pytest.mark.parametrize("what", CHANGED_EVERY_CALL)
+def test_values_the_step_reads_changed_before_every_call(what):
+    """A NumPy array written in place, or a dict entry rebound to another tensor (same shape,
+    another shape, another dtype, an index tensor), before *every* call, the first two
+    included (the warm-up and the recording call see different values): each call matches
+    eager. The tensors used to reach `old != new` in the capture's comparison (an elementwise
+    result: "Boolean value of Tensor ... is ambiguous"), and the array was compared with
+    itself, so the capture said a constant changed "with the same inputs"."""
+
+    def build():
+        table = np.ones(3, np.float32)
+        box = {"x": jg.ones(3), "i": jg.tensor([0, 1])}
+        w = jg.tensor(np.linspace(1.0, 2.0, 5), dtype=jg.float32, requires_grad=True)
+
+        def step():
+            w.grad = None
+            if what == "ndarray_in_place":
+                y = (w[:3] * jg.tensor(table)).sum()
+            elif what == "index_tensor_rebound":
+                y = w[box["i"]].sum() * 2
+            else:
+                y = (w[:3] * box["x"][:3]).sum()
+            y.backward()
+            return y, w.grad
+
+        def change(i):
+            if what == "ndarray_in_place":
+                table[i % 3] = i + 5.0
+            elif what == "tensor_rebound":
+                box["x"] = jg.full((3,), float(i))
+            elif what == "tensor_new_shape":
+                box["x"] = jg.full((3 + i % 2,), float(i))
+            elif what == "tensor_new_dtype":
+                box["x"] = jg.full((3,), float(i), dtype=jg.float64 if i % 2 else jg.float32)
+            else:
+                box["i"] = jg.tensor([i % 5, (i + 2) % 5])
+
+        return Env(step, change=change, state=lambda: {"w": w})
+
+    step = check(build)
+    assert sum(step.stats.values()) == CALLS, step.stats  # no TraceError: every call ran
+
+
 @pytest.mark.parametrize("second_backward", [False, True])
 def test_retained_grad_of_an_intermediate_is_computed_every_call(second_backward):
     """``h.retain_grad(); ...; return h.grad``: the retained gradient was a copy the tracer

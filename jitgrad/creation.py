@@ -509,20 +509,26 @@ def multinomial(input, num_samples, replacement=False, generator=None):
             "samples without replacement"
         )
     w = input.detach()._data
+    bad_value = "multinomial: probability tensor contains either `inf`, `nan` or element < 0"
     if w.size and (not np.isfinite(w).all() or (w < 0).any()):
-        raise RuntimeError(
-            "multinomial: probability tensor contains either `inf`, `nan` or element < 0"
-        )
+        raise RuntimeError(bad_value)
     rows = w.reshape(input.shape[0] if input.ndim == 2 else 1, n)  # n may be 0
+    bad_sum = "multinomial: invalid multinomial distribution (sum of probabilities <= 0)"
     if (rows.sum(-1) <= 0).any():
-        raise RuntimeError(
-            "multinomial: invalid multinomial distribution (sum of probabilities <= 0)"
-        )
+        raise RuntimeError(bad_sum)
+    few = (
+        "multinomial: invalid multinomial distribution (with replacement=False, not enough "
+        "non-negative category to sample)"
+    )
     if not replacement and ((rows > 0).sum(-1) < num_samples).any():
-        raise RuntimeError(
-            "multinomial: invalid multinomial distribution (with replacement=False, not enough "
-            "non-negative category to sample)"
-        )
+        raise RuntimeError(few)
+    if w.size:  # every compiled call checks them too
+        t = input.detach()
+        t2 = t.reshape(rows.shape)
+        R.require(t.isfinite() & (t >= 0), bad_value)
+        R.require(t2.sum(-1) > 0, bad_sum)
+        if not replacement:
+            R.require((t2 > 0).sum(-1) >= num_samples, few)
     p = input.detach().to(np.float64)
     p = p.reshape(1, n) if p.ndim == 1 else p
     r = p.shape[0]

@@ -947,12 +947,25 @@ def one_hot(tensor, num_classes=-1):
     if num_classes == -1:
         if a.size == 0:
             raise RuntimeError("one_hot: Can not infer total number of classes from empty tensor.")
+        from .._trace_hooks import is_tracing
+
+        if is_tracing():
+            from ..compile.tracer import user_frame
+            from ..tensor import TraceError
+
+            raise TraceError(
+                f"one_hot(num_classes=-1) at {user_frame()} takes the number of classes from "
+                "the largest value, so the output shape depends on the data; a static graph "
+                "cannot capture it. Pass num_classes, or run this step eagerly"
+            )
         num_classes = int(a.max()) + 1
+    msg = f"one_hot: Class values must be non-negative and smaller than num_classes ({num_classes})"
     bad = out_of_range(a, num_classes)
     if bad is not None:
-        raise RuntimeError(
-            f"one_hot: Class values must be non-negative and smaller than num_classes "
-            f"({num_classes}); got {bad}"
+        raise RuntimeError(f"{msg}; got {bad}")
+    if a.size:  # every compiled call checks it too
+        _require(
+            (tensor >= 0) & (tensor < num_classes), f"{msg} (tensor of shape {_shape(tensor)})"
         )
     return (tensor.long().unsqueeze(-1) == _J.arange(num_classes)).long()
 

@@ -1340,6 +1340,15 @@ def _unpool(x, y):
     return (out * out).sum()
 
 
+def _one_hot(x, y):
+    return (x * nn.functional.one_hot(y.long(), 5).float().sum(0)).sum()
+
+
+def _multinomial(x, y):
+    i = jg.multinomial(y, 2)  # negative weights, or too few non-zero ones without replacement
+    return (x * nn.functional.one_hot(i, 5).sum(0).float()).sum()
+
+
 # (loss, good y, bad y, error class, eager's message)
 VALUE_CHECKS = {
     "bce_input": (_bce, [0.5] * 5, [0.5, 0.5, 1.9, 0.5, 0.5], RuntimeError, "input should be"),
@@ -1349,6 +1358,10 @@ VALUE_CHECKS = {
     "normal_std": (_normal, [1.0] * 5, [1, 1, -1, 1, 1], RuntimeError, "std >= 0.0"),
     "int_div_zero": (_int_div, [2.0] * 5, [2, 2, 0, 2, 2], RuntimeError, "division by zero"),
     "unpool_index": (_unpool, [0.0] * 5, [0, 0, 9, 0, 0], RuntimeError, "invalid max index"),
+    "one_hot_class": (_one_hot, [0, 1, 4, 2, 3], [0, 1, 5, 2, 3], RuntimeError, "smaller than"),
+    "one_hot_negative": (_one_hot, [0, 1, 4, 2, 3], [0, -1, 4, 2, 3], RuntimeError, "non-negat"),
+    "multinomial_weight": (_multinomial, [1] * 5, [1, 1, -1, 1, 1], RuntimeError, "element < 0"),
+    "multinomial_few": (_multinomial, [1] * 5, [0, 0, 0, 0, 1], RuntimeError, "not enough"),
 }
 
 
@@ -1395,6 +1408,41 @@ def test_value_checks_run_in_every_compiled_call(case, backend):
         step(x, yb)
     num = re.compile(r"-?\d+(\.\d+)?(e-?\d+)?")  # the offending value (w moved since)
     assert num.sub("#", str(compiled_err.value)) == num.sub("#", str(eager_err.value))
+
+
+def test_clip_grad_norm_error_if_nonfinite_checks_every_compiled_call():
+    """``clip_grad_norm_(error_if_nonfinite=True)`` traces (its check was a Python ``bool``
+    of the norm: a TraceError) and every compiled call raises eager's error on an infinite
+    norm, leaving the parameters as they were."""
+    lin = nn.Linear(3, 1)
+    opt = jg.optim.SGD(lin.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        lin(x).sum().backward()
+        norm = nn.utils.clip_grad_norm_(lin.parameters(), 1.0, error_if_nonfinite=True)
+        opt.step()
+        return norm
+
+    traced = jg.trace(step, backend="reference")
+    for _ in range(3):
+        norm = traced(jg.ones(2, 3))
+    assert traced.stats["compiled_calls"] == 1
+    np.testing.assert_allclose(norm.item(), np.sqrt(4 * 3 + 4), rtol=1e-6)  # |[2,2,2,2]|
+    w = lin.weight.detach().numpy().copy()
+    with pytest.raises(RuntimeError, match="is non-finite, so it cannot be clipped"):
+        traced(jg.tensor([[np.inf, 1.0, 1.0], [1.0, 1.0, 1.0]]))
+    assert traced.stats["compiled_calls"] == 2
+    np.testing.assert_array_equal(lin.weight.detach().numpy(), w)
+
+
+def test_one_hot_with_inferred_classes_is_refused_under_trace():
+    """``one_hot(t)`` takes its width from the largest value: a compiled step would keep the
+    capture's width for every later call. Refused with the fix named."""
+    f = jg.trace(lambda y: nn.functional.one_hot(y).sum(0), backend="reference")
+    with pytest.raises(jg.TraceError, match="one_hot\\(num_classes=-1\\).*Pass num_classes"):
+        for _ in range(3):
+            f(jg.tensor([0, 2]))
 
 
 def test_distribution_argument_checks_run_in_every_compiled_call():

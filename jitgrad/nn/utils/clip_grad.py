@@ -32,12 +32,19 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
         else:
             norms = [t.detach().norm(norm_type) for t in tensors]
             total = stack([n.to(norms[0].dtype) for n in norms]).norm(norm_type)
-        if error_if_nonfinite and not bool(total.isfinite()):
-            raise RuntimeError(
+        if error_if_nonfinite:
+            from ..._trace_hooks import is_tracing
+            from ...ops.reduce import require
+
+            msg = (
                 f"The total norm of order {norm_type} for gradients from `parameters` is "
                 "non-finite, so it cannot be clipped. To disable this error and scale the "
                 "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
             )
+            if is_tracing():  # every compiled call checks it, before it writes any state
+                require(total.isfinite(), msg)
+            elif not bool(total.isfinite()):
+                raise RuntimeError(msg)
     return total
 
 

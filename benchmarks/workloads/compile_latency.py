@@ -35,20 +35,31 @@ import time
 from ..timing import Block, Result
 from .common import Row
 
-JITGRAD = ("jitgrad worker", "jitgrad thread", "jitgrad foreground")
+# "jitgrad fresh": the worker mode on a fresh install, numba's cache of jitgrad's own kernels
+# (``K.gemm``, the conv kernels: beside the package) empty too (``NUMBA_CACHE_DIR``), once
+JITGRAD = ("jitgrad worker", "jitgrad thread", "jitgrad foreground", "jitgrad fresh")
 FRAMEWORKS = JITGRAD + ("torch.compile", "jax.jit")
 WORKLOADS = {
     "mlp": "MNIST MLP train step, batch 32",
     "arith": "arithmetic chain, 1e3 elements",
-    "cnn": "small CNN train step (Adam), batch 64",  # the child only: --workload cnn
+    "cnn": "small CNN train step (Adam), batch 64",
 }
-SECOND_BATCH = {"mlp": 48}
+BATCH = {"mlp": 32, "cnn": 64}
+SECOND_BATCH = {"mlp": 48, "cnn": 48}
+# the workloads of each level, and the jitgrad modes measured for the CNN (the thread and
+# foreground modes are the old paths: the MLP rows show them)
+LEVEL_WORKLOADS = {"smoke": ("arith",), "quick": ("mlp",), "full": ("mlp", "cnn")}
+CNN_MODES = ("jitgrad worker", "jitgrad fresh")
 
 
 # ---------------------------------------------------------------- the child ------------
 def _jitgrad_child(mode, workload, cache, level="full"):
     os.environ["JITGRAD_CACHE_DIR"] = cache
     os.environ["JITGRAD_ASYNC_COMPILE"] = "0" if mode == "jitgrad foreground" else "1"
+    fresh = mode == "jitgrad fresh"
+    if fresh:  # numba's cache of jitgrad's own kernels: empty (the workers inherit it)
+        os.environ["NUMBA_CACHE_DIR"] = os.path.join(cache, "numba-fresh-install")
+        mode = "jitgrad worker"
     t0 = time.perf_counter()
     import jitgrad  # noqa: F401
 
@@ -65,18 +76,20 @@ def _jitgrad_child(mode, workload, cache, level="full"):
     calibrate.table()
     calibrate.blas_plan()
     t_calibrate = time.perf_counter() - t0
-    base = _make("jitgrad eager", workload)
-    for _ in range(3):
-        base()
-    base_ts = _times(base, 30 if level == "full" else 8)
-    # the same eager step with NumPy's BLAS on one thread (as it runs while a compile is in
-    # flight, worker.hold_blas): the eager-while-compiling rows compare with both
     from jitgrad.compile import worker as _w
 
-    held = _w.hold_blas()
-    base_1t = _times(base, 30 if level == "full" else 8) if held else []
-    if held:
-        _w.release_blas()
+    base_ts, base_1t = [], []
+    if not fresh:  # (on a fresh install these eager calls would start the kernels' compile)
+        base = _make("jitgrad eager", workload)
+        for _ in range(3):
+            base()
+        base_ts = _times(base, 30 if level == "full" else 8)
+        # the same eager step with NumPy's BLAS on one thread (as it runs while a compile is
+        # in flight, worker.hold_blas): the eager-while-compiling rows compare with both
+        held = _w.hold_blas()
+        base_1t = _times(base, 30 if level == "full" else 8) if held else []
+        if held:
+            _w.release_blas()
     if mode == "jitgrad worker" and os.environ.get("JITGRAD_BENCH_PREWARM") == "1":
         worker.prewarm()  # what jitgrad.trace() would do once wired (notes/issue-13.md)
     if os.environ.get("JITGRAD_BENCH_INLINE_WARM") == "1":
@@ -86,7 +99,10 @@ def _jitgrad_child(mode, workload, cache, level="full"):
     info = _until_compiled(fn.traced, lambda: fn(), timeout=900)
     tiers = _until_tier2(fn, t_first, timeout=900) if mode == "jitgrad worker" else {}
     steady = statistics.median(_times(fn, 15))
-    out = dict(import_s=t_import, eager_base_s=statistics.median(base_ts), steady_s=steady, **info)
+    out = dict(import_s=t_import, steady_s=steady, **info)
+    if base_ts:
+        out["eager_base_s"] = statistics.median(base_ts)
+        out["eager_base_mean_s"] = statistics.mean(base_ts)
     out.update(tiers)
     t1 = getattr(fn.traced.last.exe, "tier1_exe", None)
     if t1 is not None:  # the same step at tier 1, after the compile (no worker running)
@@ -94,15 +110,15 @@ def _jitgrad_child(mode, workload, cache, level="full"):
         v.exe, exe = t1, v.exe
         out["steady_tier1_s"] = statistics.median(_times(fn, 15))
         v.exe = exe
-    out["eager_base_mean_s"] = statistics.mean(base_ts)
     out["calibrate_s"] = t_calibrate
     if base_1t:
         out["eager_base_1t_s"] = statistics.median(base_1t)
         out["eager_base_1t_mean_s"] = statistics.mean(base_1t)
-    if workload in SECOND_BATCH and level != "smoke":  # the compiled code is reused
+    if workload in SECOND_BATCH and level != "smoke" and not fresh:  # compiled code reused
         from .common import mnist_batch
 
-        x2, y2 = (jitgrad.tensor(a) for a in mnist_batch(SECOND_BATCH[workload]))
+        data = mnist_batch(SECOND_BATCH[workload], flat=workload == "mlp")
+        x2, y2 = (jitgrad.tensor(a) for a in data)
         second = _until_compiled(fn.traced, lambda: fn.traced(x2, y2), timeout=900)
         out["second_batch"] = {k: second[k] for k in ("first_s", "numba_compiled", "worker")}
     return out
@@ -244,8 +260,9 @@ def _child(fw, workload, cache, level="full"):
     return _peer_child(fw, workload, cache)
 
 
-def _make(fw, workload, batch=32):
+def _make(fw, workload, batch=None):
     level = "full"
+    batch = batch or BATCH.get(workload)
     if workload == "mlp":
         from . import mlp
 
@@ -253,7 +270,7 @@ def _make(fw, workload, batch=32):
     if workload == "cnn":
         from . import cnn
 
-        return cnn.cases(64, level)[fw]()
+        return cnn.cases(batch, level)[fw]()
     from . import elementwise
 
     return elementwise.cases("arith", 1000, level)[fw]()
@@ -295,19 +312,24 @@ def _available(fw, level):
 _PEERS = ("torch.compile", "jax.jit")
 
 
-def _eager_row(mode, stat, note, base="eager_base", what="no compile running"):
+def _eager_row(mode, stat, note, base="eager_base", what="no compile running", base_mode=None):
+    """``base_mode``: the mode whose process measured the eager column (default ``mode``)."""
     return (
         f"eager step while the compile runs, {stat} [{note}] (eager: {what})",
         "ms",
         f"eager {stat} ({mode})",
         {
-            "jitgrad eager": (f"jitgrad {mode}", base + ("_mean" if stat == "mean" else "")),
+            "jitgrad eager": (
+                f"jitgrad {base_mode or mode}",
+                base + ("_mean" if stat == "mean" else ""),
+            ),
             "jitgrad compiled": (f"jitgrad {mode}", f"eager_{stat}"),
         },
     )
 
 
 _ONE = "no compile running, NumPy's BLAS on 1 thread"
+_INSTALLED = "no compile running, jitgrad's kernels compiled"
 
 
 ROWS = {
@@ -326,6 +348,13 @@ ROWS = {
             "jitgrad compiled": ("jitgrad worker", "cold_proc"),
             **{p: (p, "cold_proc") for p in _PEERS},
         },
+    ),
+    "cold_fresh": (
+        "first call -> first compiled call (tier 1), cold cache, new process, on a fresh "
+        "install (numba's cache of jitgrad's own kernels empty too) [worker]",
+        "s",
+        "cold (fresh install)",
+        {"jitgrad compiled": ("jitgrad fresh", "cold")},
     ),
     "cold_tier2": (
         "first call -> first whole-step (tier 2) call, cold cache [worker]",
@@ -349,6 +378,12 @@ ROWS = {
     "eager_mean": _eager_row("worker", "mean", "worker"),
     "eager_median_1t": _eager_row("worker", "median", "worker", "eager_base_1t", _ONE),
     "eager_mean_1t": _eager_row("worker", "mean", "worker", "eager_base_1t", _ONE),
+    "eager_median_fresh": _eager_row(
+        "fresh", "median", "worker, fresh install", what=_INSTALLED, base_mode="worker"
+    ),
+    "eager_mean_fresh": _eager_row(
+        "fresh", "mean", "worker, fresh install", what=_INSTALLED, base_mode="worker"
+    ),
     "eager_median_thread": _eager_row("thread", "median", "thread, as before"),
     "eager_mean_thread": _eager_row("thread", "mean", "thread, as before"),
     "warm_after_capture": (
@@ -365,7 +400,7 @@ ROWS = {
         {"jitgrad compiled": ("jitgrad worker", "warm")} | {p: (p, "warm") for p in _PEERS},
     ),
     "second_batch": (
-        "second batch size (48 after 32): first call -> first compiled call",
+        "second batch size (48 after the first): first call -> first compiled call",
         "s",
         "batch 48",
         {"jitgrad compiled": ("jitgrad worker", "second_batch")}
@@ -413,68 +448,74 @@ def _record(samples, fw, kind, r):
 
 
 def measure(level, log=None):
-    """Returns ({row key: {column: Result | str}}, raw records, workload title)."""
+    """Returns {workload: ({row key: {column: Result | str}}, raw records, workload title)}."""
     from ..peers import Unavailable
 
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    workload = "arith" if level == "smoke" else "mlp"
     reps = {"smoke": 1, "quick": 1, "full": 3}[level]
-    samples, raw, why = {}, [], {}
-    for fw in FRAMEWORKS:
-        try:
-            if level == "quick" and fw in JITGRAD[1:]:
-                raise Unavailable("skipped (--quick)")
-            _available(fw, level)
-        except Unavailable as e:
-            why[fw] = str(e)
-    for rep in range(reps):
-        for fw in FRAMEWORKS:
-            if fw in why:
-                continue
-            d = tempfile.mkdtemp(prefix="jg-bench-cache-")
-            try:
-                # the warm process is the same for every jitgrad mode: measured once
-                kinds = ("cold",) if fw in JITGRAD[1:] else ("cold", "warm")
-                for k in kinds:
-                    log(f"  (e) {fw}: {k} process {rep + 1}/{reps} ...")
-                    r = _run_child(fw, workload, d, timeout=1200, level=level)
-                    r.update(framework=fw, kind=k, rep=rep)
-                    raw.append(r)
-                    if "error" in r:
-                        why[fw] = "failed: " + r["error"]
-                        break
-                    _record(samples, fw, k, r)
-            finally:
-                shutil.rmtree(d, ignore_errors=True)
     out = {}
-    for key, (_, _, _, cols) in ROWS.items():
-        out[key] = {}
-        for col, (fw, metric) in cols.items():
-            xs = samples.get((fw, metric))
-            if fw in why:
-                out[key][col] = why[fw]
-            elif xs:
-                out[key][col] = Result([Block(x, x, None, None) for x in xs], 1, 1.0, 1)
-            else:
-                out[key][col] = "n/a"
-    return out, raw, WORKLOADS[workload]
+    for workload in LEVEL_WORKLOADS[level]:
+        samples, raw, why = {}, [], {}
+        for fw in FRAMEWORKS:
+            try:
+                if level != "full" and fw in JITGRAD[1:]:
+                    raise Unavailable(f"skipped (--{level})")
+                if workload == "cnn" and fw in JITGRAD and fw not in CNN_MODES:
+                    raise Unavailable("skipped (the CNN rows: the worker mode only)")
+                _available(fw, level)
+            except Unavailable as e:
+                why[fw] = str(e)
+        for rep in range(reps):
+            for fw in FRAMEWORKS:
+                if fw in why or (fw == "jitgrad fresh" and rep > 0):  # the fresh install: once
+                    continue
+                d = tempfile.mkdtemp(prefix="jg-bench-cache-")
+                try:
+                    # the warm process is the same for every jitgrad mode: measured once
+                    kinds = ("cold",) if fw in JITGRAD[1:] else ("cold", "warm")
+                    for k in kinds:
+                        log(f"  (e) {workload} {fw}: {k} process {rep + 1}/{reps} ...")
+                        r = _run_child(fw, workload, d, timeout=1200, level=level)
+                        r.update(framework=fw, kind=k, rep=rep, workload=workload)
+                        raw.append(r)
+                        if "error" in r:
+                            why[fw] = "failed: " + r["error"]
+                            break
+                        _record(samples, fw, k, r)
+                finally:
+                    shutil.rmtree(d, ignore_errors=True)
+        table = {}
+        for key, (_, _, _, cols) in ROWS.items():
+            table[key] = {}
+            for col, (fw, metric) in cols.items():
+                xs = samples.get((fw, metric))
+                if fw in why:
+                    table[key][col] = why[fw]
+                elif xs:
+                    table[key][col] = Result([Block(x, x, None, None) for x in xs], 1, 1.0, 1)
+                else:
+                    table[key][col] = "n/a"
+        out[workload] = (table, raw, WORKLOADS[workload])
+    return out
 
 
 def rows(level):
     holder = {}
 
-    def get(key):
+    def get(workload, key):
         if "m" not in holder:
             holder["m"] = measure(level)
-        return holder["m"][0][key], holder["m"][1]
+        table, raw, _ = holder["m"][workload]
+        return table[key], raw
 
-    what = WORKLOADS["arith" if level == "smoke" else "mlp"]
     out = []
-    for key, (label, unit, x, _) in ROWS.items():
-        r = Row("compile", f"(e) compile: {label} ({what})", {}, unit=unit, x=x)
-        r.group = "(e) compile latency"
-        r.precomputed = lambda key=key: get(key)
-        out.append(r)
+    for workload in LEVEL_WORKLOADS[level]:
+        what = WORKLOADS[workload]
+        for key, (label, unit, x, _) in ROWS.items():
+            r = Row("compile", f"(e) compile: {label} ({what})", {}, unit=unit, x=x)
+            r.group = "(e) compile latency"
+            r.precomputed = lambda key=key, w=workload: get(w, key)
+            out.append(r)
     return out
 
 

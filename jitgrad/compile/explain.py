@@ -142,6 +142,18 @@ def tier_line(exe):
                 f"{ti['tier1_in_process']} kernel signature(s) compiled in this process at "
                 "the first tier-1 call"
             )
+        if ti.get("tier1_standins"):
+            names = ", ".join(ti["tier1_standins"])
+            if ti.get("tier1_standins_error"):
+                done = f"not swapped in ({ti['tier1_standins_error']}): tier 1 keeps NumPy's"
+            elif ti.get("tier1_standins_seconds") is not None:
+                done = f"the compiled ones swapped in after {ti['tier1_standins_seconds']:.3f} s"
+            else:
+                done = "their compile is running in the worker"
+            parts.append(
+                f"library kernel(s) {names} not compiled yet on this install (numba's cache "
+                f"beside the package): tier 1 ran NumPy stand-ins first (slower), {done}"
+            )
         if ti.get("tier1_parallel"):
             n = ti["tier1_parallel"]
             if ti.get("tier1_parallel_error"):

@@ -48,6 +48,12 @@ def enabled():
     return os.environ.get("JITGRAD_TIERED", "1") not in ("0", "")
 
 
+def standins_enabled():
+    """Whether tier 1 may run NumPy stand-ins of library kernels not compiled yet
+    (``JITGRAD_TIER1_STANDINS``, default on; off: tier 1 waits for their compile)."""
+    return os.environ.get("JITGRAD_TIER1_STANDINS", "1") not in ("0", "")
+
+
 def tier2_limit():
     """Statements of a step above which it stays at tier 1 (``JITGRAD_TIER2_MAX_STMTS``)."""
     v = os.environ.get("JITGRAD_TIER2_MAX_STMTS", "").strip()
@@ -100,13 +106,32 @@ def kernel_module(header, block):
     return hashlib.sha256(f"tier1-{_VERSION}{src}".encode()).hexdigest()[:24], src
 
 
-def python_step(mod, kernels):
+def python_step(mod, kernels, standins=None):
     """The generated ``step``'s Python version with ``kernels`` ({name: dispatcher}) in its
-    globals in place of the module's own (numba would link those into the step)."""
+    globals in place of the module's own (numba would link those into the step), and with
+    ``standins`` ({module name: {function: NumPy stand-in}}): each such module's global is
+    a copy of the module (``module.__dict__``) with the stand-ins in it; returns (step,
+    {module name: that copy}) then, to swap the compiled functions back in (``setattr``)."""
     py = mod.step.py_func
     g = dict(py.__globals__)
     g.update(kernels)
-    return types.FunctionType(py.__code__, g, "step_tier1", py.__defaults__, py.__closure__)
+    copies = {}
+    for name, v in list(g.items()):
+        if isinstance(v, types.ModuleType) and v.__name__ in (standins or {}):
+            c = copies.get(v.__name__)
+            if c is None:
+                c = copies[v.__name__] = types.ModuleType(v.__name__)
+                c.__dict__.update(v.__dict__)
+                c.__dict__.update(standins[v.__name__])
+            g[name] = c
+    fn = types.FunctionType(py.__code__, g, "step_tier1", py.__defaults__, py.__closure__)
+    return (fn, copies) if standins is not None else fn
+
+
+def _standin(module, f):
+    """The NumPy stand-in of library function ``module.f`` (``STANDINS`` of the module), or
+    None."""
+    return getattr(importlib.import_module(module), "STANDINS", {}).get(f)
 
 
 _PAR = "parallel=True"
@@ -140,7 +165,9 @@ def _todo(fn, sigs):
 class _Plan:
     """What tier 1 needs for one step: the worker jobs and how to load their results. A
     parallel kernel runs as its serial twin first (``serial_twin``); the parallel one is a
-    later job (``self.later``), swapped in when loaded."""
+    later job (``self.later``), swapped in when loaded. A library function not compiled yet
+    (``K.gemm`` on a fresh install: numba's cache beside the package is empty) that has a
+    NumPy stand-in runs as that (``self.standins``) until its job is done and it is loaded."""
 
     def __init__(self, exe, calls, on_lowered=None):
         """``on_lowered(key, IR text)``: called as each kernel is lowered to IR (the worker
@@ -150,6 +177,7 @@ class _Plan:
         self.job_loads = []  # (dispatcher, signatures) of each job, in the order of ``jobs``
         self.shared = 0  # kernels found compiled on disk already (another graph's, another run's)
         self.llvm, self.llvm_skipped = [], []  # (name, llvm.lower(...), numba fn, sig); (name, why)
+        self.standins = []  # (module name, function, dispatcher, signatures to compile, stand-in)
         llvm_on = llvm.enabled()
         for (m, f), sigs in calls.items():
             if m is None:
@@ -174,6 +202,10 @@ class _Plan:
             else:
                 fn = getattr(importlib.import_module(m), f)
                 where = (m, None)
+                stand = _standin(m, f) if standins_enabled() else None
+                if stand is not None and _todo(fn, sigs):
+                    self.standins.append((m, f, fn, _todo(fn, sigs), stand))
+                    continue
             todo = _todo(fn, sigs)
             if m is None and not todo:
                 self.shared += 1
@@ -219,6 +251,7 @@ def compile_tiered(variant, arrays):
                 f"JITGRAD_TIER2_MAX_STMTS={limit} (numba's whole-step compile would take "
                 "longer than it can pay back); the step stays at tier 1"
             )
+        _standin_kernels(variant, t1, info, t0)
         _parallel_kernels(variant, t1, info, t0)
         if "tier2" in info:
             t1.tier_info = info
@@ -279,6 +312,41 @@ def _numba_kernels(t1, info):
             info["tier2_llvm_twins_error"] = f"{type(e).__name__}: {str(e)[:300]}"
             return out
     return out + llvm_fns
+
+
+def _standin_kernels(variant, t1, info, t0):
+    """After tier 1 runs: wait for the library functions it runs as NumPy stand-ins to
+    compile, load them and swap them into its step. A failure keeps the stand-ins (NumPy's
+    results, slower) and says so, in a warning and in ``explain()``."""
+    from . import worker as _worker
+
+    copies, entries, fut = getattr(t1, "tier1_standins", (None, None, None))
+    if not entries:
+        return
+    try:
+        fut.result()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _, _, fn, sigs in entries:
+                for sg in sigs:
+                    fn.compile(sg)  # from disk
+    except Exception as e:
+        if _worker.exiting():
+            raise _worker.Exiting() from None
+        info["tier1_standins_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+        warnings.warn(
+            f"jitgrad.trace({variant.fn_name}): jitgrad's library kernels "
+            f"{', '.join(info['tier1_standins'])} could not be compiled "
+            f"({info['tier1_standins_error']}); the step's tier 1 keeps running their NumPy "
+            "stand-ins (slower)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return
+    for m, f, fn, _ in entries:
+        setattr(copies[m], f, fn)  # the next call of the Python step runs the compiled one
+    t1.tier1_fns = list({id(x): x for x in t1.tier1_fns + [e[2] for e in entries]}.values())
+    info["tier1_standins_seconds"] = time.perf_counter() - t0
 
 
 def _parallel_kernels(variant, t1, info, t0):
@@ -400,6 +468,11 @@ def _tier1(variant, exe, arrays, info):
     futs = list(llvm_futs)
     if plan.jobs:
         futs.append(_worker.submit_jobs(exe.key, plan.jobs, on_result=finished.put))
+    standin_fut = None
+    if plan.standins:  # queued after tier 1's own jobs: tier 1 does not wait for these
+        standin_fut = _worker.submit_jobs(
+            exe.key, [(m, None, f, t) for m, f, _, t, _ in plan.standins]
+        )
     if futs:
         # each function is loaded as soon as its job is done, while the worker compiles the
         # next ones: only the last load stays on the way to the first compiled call
@@ -439,7 +512,13 @@ def _tier1(variant, exe, arrays, info):
     info["tier1_load_seconds"] = load_s[0]
     info["tier1_load_after_s"] = time.perf_counter() - t0  # on the way after the last job
     t1 = copy.copy(exe)
-    t1.fn = python_step(exe.mod, plan.kernels)
+    stand = {}
+    for m, f, _, _, sf in plan.standins:
+        stand.setdefault(m, {})[f] = sf
+    t1.fn, copies = python_step(exe.mod, plan.kernels, stand)
+    # (module copies in the step's globals, [(module, function, dispatcher, signatures)], job)
+    t1.tier1_standins = (copies, [e[:4] for e in plan.standins], standin_fut)
+    info["tier1_standins"] = sorted(f"{m.rsplit('.', 1)[-1]}.{f}" for m, f, *_ in plan.standins)
     t1.compile_seconds = 0.0  # nothing left to compile at the first call
     # the run-time thread plan is shared: on a busy machine tier 1's prange loops wait for
     # cores as tier 2's do (measured: MLP batch 512 at load 8, calibrated plan 144 ms a call,

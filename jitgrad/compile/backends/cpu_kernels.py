@@ -602,3 +602,93 @@ def check_range(idx, n, what):
 def bmm(a, b, out):
     for i in range(a.shape[0]):
         out[i] = np.dot(np.ascontiguousarray(a[i]), np.ascontiguousarray(b[i]))
+
+
+# ---- NumPy stand-ins: the functions above as NumPy code, same arguments and effects --------
+# A tier-1 step (compile/tiers.py) runs these while numba compiles the kernels above for the
+# first time on an install (their disk cache beside the package is empty: ~5 s of the MLP
+# step's first compile, numba's start included); the compiled kernels are swapped in when
+# loaded. Their results are NumPy's (eager mode's): the same values up to rounding, not the
+# same bits (a reduction's order, OpenBLAS's kernel choice); the errors are the kernels'.
+def _np_gemm(a, b, out, mnk_min, threads):
+    np.matmul(a, b, out=out)
+
+
+def _np_reduce(ufunc, init):
+    def reduce3(x, out, par_n=0):
+        if x.shape[1] == 0:
+            out[...] = init
+        elif ufunc is np.add or ufunc is np.multiply:
+            out[...] = ufunc.reduce(x, axis=1, dtype=np.float64)
+        else:  # max/min propagate NaN like the kernels (np.maximum does)
+            out[...] = ufunc.reduce(x, axis=1)
+
+    return reduce3
+
+
+_NP_OPS = {SUM: (np.add, 0.0), PROD: (np.multiply, 1.0), MAX: (np.maximum, -np.inf)}
+_NP_OPS[MIN] = (np.minimum, np.inf)
+
+
+def _np_combine(op, part, out):
+    _np_reduce(*_NP_OPS[op])(part.reshape(part.shape[0], part.shape[1], 1), out[:, :1])
+
+
+def _np_arg3(is_max, x, out):
+    out[...] = (np.argmax if is_max else np.argmin)(x, axis=1)  # the first NaN wins there too
+
+
+def _np_anyall3(is_any, x, out):
+    out[...] = (np.any if is_any else np.all)(x != 0, axis=1)
+
+
+def _np_check(idx, n, what, wrap):
+    if idx.size and (idx.min() < (-n if wrap else 0) or idx.max() >= n):
+        raise IndexError(what)
+
+
+def _np_gather3(x, idx, out):
+    _np_check(idx, x.shape[1], "gather: index out of bounds for the gathered dimension", False)
+    out[...] = np.take_along_axis(x, idx, axis=1)
+
+
+def _np_scatter_add3(out, idx, src):
+    msg = "scatter_add: index out of bounds for the scattered dimension"
+    _np_check(idx, out.shape[1], msg, False)
+    a, _, b = np.ogrid[: idx.shape[0], : idx.shape[1], : idx.shape[2]]
+    np.add.at(out, (a, idx, b), src)
+
+
+def _np_take3(x, idx, out):
+    _np_check(idx, x.shape[1], "index: index out of bounds for the indexed dimension", True)
+    out[...] = x[:, idx, :]
+
+
+def _np_put_add3(out, idx, g):
+    _np_check(idx, out.shape[1], "index: index out of bounds for the indexed dimension", True)
+    np.add.at(out, (slice(None), idx % max(1, out.shape[1]), slice(None)), g)
+
+
+def _np_check_range(idx, n, what):
+    _np_check(idx, n, what, True)
+
+
+def _np_bmm(a, b, out):
+    np.matmul(a, b, out=out)
+
+
+STANDINS = {  # kernel name -> its NumPy stand-in
+    "gemm": _np_gemm,
+    "dot": _np_gemm,
+    "combine": _np_combine,
+    "arg3": _np_arg3,
+    "anyall3": _np_anyall3,
+    "gather3": _np_gather3,
+    "scatter_add3": _np_scatter_add3,
+    "take3": _np_take3,
+    "put_add3": _np_put_add3,
+    "check_range": _np_check_range,
+    "bmm": _np_bmm,
+}
+for _op, _name in ((SUM, "sum"), (PROD, "prod"), (MAX, "max"), (MIN, "min")):
+    STANDINS[f"{_name}3"] = STANDINS[f"{_name}3_par"] = _np_reduce(*_NP_OPS[_op])

@@ -469,10 +469,9 @@ def _tier1(variant, exe, arrays, info):
     if plan.jobs:
         futs.append(_worker.submit_jobs(exe.key, plan.jobs, on_result=finished.put))
     standin_fut = None
-    if plan.standins:  # queued after tier 1's own jobs: tier 1 does not wait for these
-        standin_fut = _worker.submit_jobs(
-            exe.key, [(m, None, f, t) for m, f, _, t, _ in plan.standins]
-        )
+    if plan.standins:  # in the library worker (worker._LIBRARY): tier 1 does not wait
+        jobs = [(m, None, f, t) for m, f, _, t, _ in plan.standins]
+        standin_fut = _worker.submit_jobs(exe.key, jobs, library=True)
     if futs:
         # each function is loaded as soon as its job is done, while the worker compiles the
         # next ones: only the last load stays on the way to the first compiled call

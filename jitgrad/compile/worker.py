@@ -253,10 +253,12 @@ class _Proc:
 
 
 class _Pool:
-    def __init__(self):
+    def __init__(self, limit=None):
+        """``limit``: at most this many workers (default ``n_workers()``)."""
         self.lock = threading.RLock()
         self.procs = []
         self.ids = itertools.count()
+        self.limit = limit
 
     def _pick(self):
         """The least-loaded live worker, starting a new one while fewer than allowed run."""
@@ -265,7 +267,7 @@ class _Pool:
         idle = [p for p in live if not p.jobs]
         if idle:
             return idle[0]
-        if len(live) < max(1, n_workers()):
+        if len(live) < max(1, self.limit or n_workers()):
             p = _Proc(self)
             self.procs.append(p)
             return p
@@ -344,7 +346,13 @@ class _Pool:
 
 
 _POOL = _Pool()
+# jitgrad's own library kernels on their first use after an install (``K.gemm``, the conv
+# kernels: ~5-30 s of numba each group) compile in a worker of their own, so that they never
+# queue in front of a step's tier-1 jobs (~0.5 s): meanwhile eager calls run the ops' NumPy
+# implementations and tier 1 their stand-ins. It starts only when such a kernel is missing.
+_LIBRARY = _Pool(limit=1)
 atexit.register(_POOL.shutdown)
+atexit.register(_LIBRARY.shutdown)
 _EXITING = []
 
 
@@ -390,17 +398,18 @@ def link_kernels(name, kernels):
     _LINKS[name] = dict(kernels)
 
 
-def submit_jobs(key, jobs, on_result=None):
+def submit_jobs(key, jobs, on_result=None, library=False):
     """Compile independent functions in the workers, spread over them (the kernels of a
     tier-1 step): ``jobs`` is [(module name, module file or None for an importable module,
     function, [signature])]; returns a Future of timing info (as ``submit``). ``on_result``
     is called (in a reader thread: keep it short) with (module name, function) of each job
-    as it finishes."""
+    as it finishes. ``library``: jitgrad's own kernels missing from numba's cache (the
+    library worker, ``_LIBRARY``)."""
     if not jobs:
         raise ValueError("jitgrad.compile.worker.submit_jobs: nothing to compile")
     task = _Task(key, None, None, jobs=jobs)
     task.on_result = on_result
-    return _POOL.submit(task)
+    return (_LIBRARY if library else _POOL).submit(task)
 
 
 def start():
@@ -529,20 +538,25 @@ def _spec(sigs):
 
 def pids():
     """Process ids of the live workers (for tests and diagnostics)."""
-    with _POOL.lock:
-        return [p.pid for p in _POOL.procs if not p.dead]
+    return [p.pid for pool in (_POOL, _LIBRARY) for p in _live(pool)]
+
+
+def _live(pool):
+    with pool.lock:
+        return [p for p in pool.procs if not p.dead]
 
 
 def busy():
     """{pid: seconds it has been working} of the workers compiling right now."""
     now = time.perf_counter()
-    with _POOL.lock:
-        return {p.pid: now - p.busy_since for p in _POOL.procs if not p.dead and p.jobs}
+    procs = _live(_POOL) + _live(_LIBRARY)
+    return {p.pid: now - p.busy_since for p in procs if p.jobs and p.busy_since is not None}
 
 
 def shutdown():
     """Kill every worker now (they restart lazily on the next submit)."""
     _POOL.shutdown()
+    _LIBRARY.shutdown()
 
 
 _WARNED = set()

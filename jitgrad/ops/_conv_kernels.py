@@ -695,6 +695,7 @@ def constant_pad(x, out, value, n1, n2, n3, b1, b2, b3, m1, m2, m3):
 
 
 # ---------------------------------------------------------------- threaded drivers --------
+STANDINS = {}  # kernel name -> its NumPy stand-in (ops/conv.py: the ops' references)
 THREADS = None  # threads of the drivers; None: numba's thread count (tests set others)
 _POOL = {}
 _POOL_LOCK = threading.Lock()

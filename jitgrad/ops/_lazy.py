@@ -85,7 +85,8 @@ def _start(op, fn, args):
         return True
     py = fn.py_func
     try:
-        fut = worker.submit_jobs("eager-kernels", [(py.__module__, None, py.__name__, [sig])])
+        job = [(py.__module__, None, py.__name__, [sig])]
+        fut = worker.submit_jobs("eager-kernels", job, library=True)
     except Exception:  # no worker could start: compile here
         return True
     dtypes = "/".join(sorted({a.dtype.name for a in args if isinstance(a, np.ndarray)}))

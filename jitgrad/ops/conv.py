@@ -624,6 +624,73 @@ def constant_pad(x, pads, value=0.0):
     return x
 
 
+# ---------------------------------------------------------------- stand-ins ---------------
+# The kernels above as their reference implementations, with the kernels' arguments: what a
+# tier-1 step (compile/tiers.py) runs while the compile worker compiles a kernel that is not
+# in numba's cache yet (the first use after an install), as eager calls run ``ref`` then. The
+# bottom/right padding a kernel is not given is the one its output shape implies (_pad_for).
+def _implied(x_hw, ksize, sh, sw, pt, pl, dh, dw, out_hw):
+    pad = _pad_for(tuple(x_hw), tuple(ksize), (sh, sw), (pt, 0, pl, 0), (dh, dw), tuple(out_hw))
+    return dict(stride=(sh, sw), padding=pad, dilation=(dh, dw))
+
+
+def _conv2d_standin(a, b, out, sh, sw, pt, pl, dh, dw, groups, mode):
+    if mode == K.FWD:  # a: input, b: weight, out: output
+        p = _implied(a.shape[2:], b.shape[2:], sh, sw, pt, pl, dh, dw, out.shape[2:])
+        out[...] = _conv2d_ref(a, b, groups=groups, **p)
+    elif mode == K.GRAD_INPUT:  # a: output gradient, b: weight, out: input gradient
+        p = _implied(out.shape[2:], b.shape[2:], sh, sw, pt, pl, dh, dw, a.shape[2:])
+        out[...] = _conv2d_grad_input_ref(a, b, groups=groups, in_hw=out.shape[2:], **p)
+    else:  # a: input, b: output gradient, out: weight gradient
+        p = _implied(a.shape[2:], out.shape[2:], sh, sw, pt, pl, dh, dw, b.shape[2:])
+        out[...] = _conv2d_grad_weight_ref(a, b, groups=groups, ksize=out.shape[2:], **p)
+
+
+def _pool_p(x_hw, out_hw, kh, kw, sh, sw, pt, pl, dh, dw):
+    return dict(
+        ksize=(kh, kw),
+        out_hw=tuple(out_hw),
+        **_implied(x_hw, (kh, kw), sh, sw, pt, pl, dh, dw, out_hw),
+    )
+
+
+def _max_pool2d_values_standin(x, out, *st):
+    out[...] = _max_pool2d_ref(x, **_pool_p(x.shape[2:], out.shape[2:], *st))
+
+
+def _max_pool2d_indices_standin(x, idx, *st):
+    idx[...] = _flat_indices(x, **_pool_p(x.shape[2:], idx.shape[2:], *st))
+
+
+def _max_pool2d_backward_standin(g, idx, dx, *st):
+    p = _pool_p(dx.shape[2:], g.shape[2:], *st)
+    dx[...] = _max_pool2d_grad_ref(g, idx, in_hw=dx.shape[2:], **p)
+
+
+def _max_pool2d_gather_standin(x, idx, out, *st):
+    out[...] = _max_pool2d_gather_ref(x, idx, **_pool_p(x.shape[2:], idx.shape[2:], *st))
+
+
+def _constant_pad_standin(x, out, value, n1, n2, n3, b1, b2, b3, m1, m2, m3):
+    out.reshape(-1)[:] = value
+    if x.size == 0 or out.size == 0:
+        return
+    xv = x.reshape(-1, n1, n2, n3)
+    out.reshape(xv.shape[0], m1, m2, m3)[:, b1 : b1 + n1, b2 : b2 + n2, b3 : b3 + n3] = xv
+
+
+K.STANDINS.update(
+    conv2d=_conv2d_standin,
+    conv2d_threads=_conv2d_standin,
+    max_pool2d_values=_max_pool2d_values_standin,
+    max_pool2d_values_threads=_max_pool2d_values_standin,
+    max_pool2d_indices=_max_pool2d_indices_standin,
+    max_pool2d_backward=_max_pool2d_backward_standin,
+    max_pool2d_backward_threads=_max_pool2d_backward_standin,
+    max_pool2d_gather=_max_pool2d_gather_standin,
+    constant_pad=_constant_pad_standin,
+)
+
 __all__ = [
     "conv2d",
     "conv2d_p",

@@ -182,9 +182,10 @@ def cold_library(via_worker, monkeypatch):  # noqa: F811
     )
     ctl = {"gate": threading.Event(), "fail": False, "jobs": []}
 
-    def submit(key, jobs, on_result=None):
+    def submit(key, jobs, on_result=None, library=False):
         if not all(m == K.__name__ for m, *_ in jobs):
-            return real_submit(key, jobs, on_result)
+            return real_submit(key, jobs, on_result, library)
+        assert library  # in the library worker: never in front of tier 1's jobs
         ctl["jobs"].append(jobs)
         fut = concurrent.futures.Future()
 
@@ -194,7 +195,7 @@ def cold_library(via_worker, monkeypatch):  # noqa: F811
                 fut.set_exception(RuntimeError("the worker ran out of memory"))
                 return
             try:
-                fut.set_result(real_submit(key, jobs, on_result).result())
+                fut.set_result(real_submit(key, jobs, on_result, library).result())
             except Exception as e:
                 fut.set_exception(e)
 
@@ -266,3 +267,95 @@ def test_a_failed_library_compile_keeps_the_standins_and_says_so(cold_library):
     for _ in range(3):
         call()
     _matches_eager(w, losses, 0.14, variant=6)
+
+
+# ---- the convolution, pooling and padding kernels' stand-ins (ops/conv.py) ----------------
+# Each against its op's reference implementation (the oracle the kernels are tested against
+# in the op tables), called with the arguments the generated code passes the kernel
+# (``extra["kernel_static"]``): the padding the kernel is not given comes from the shapes.
+def _conv_cases():
+    from jitgrad.ops import conv as C
+
+    geos = [  # x shape, w shape, stride, padding (t, b, l, r), dilation, groups
+        ((2, 4, 7, 6), (6, 2, 3, 2), (2, 1), (1, 2, 0, 1), (1, 2), 2),
+        ((1, 3, 5, 5), (4, 3, 2, 2), (2, 2), (0, 0, 0, 0), (1, 1), 1),  # a row left unread
+        ((2, 3, 6, 6), (3, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3),  # depthwise
+    ]
+    out = []
+    for xs, ws, st, pad, dil, gr in geos:
+        p = dict(stride=st, padding=pad, dilation=dil, groups=gr)
+        x, w = _x(*xs, dtype=np.float64), _x(*ws, dtype=np.float64)
+        y = C._conv2d_ref(x, w, **p)
+        g = _x(*y.shape, dtype=np.float64)
+        out += [
+            (C.conv2d_p, (x, w), p),
+            (C.conv2d_grad_input_p, (g, w), dict(p, in_hw=xs[2:])),
+            (C.conv2d_grad_weight_p, (x, g), dict(p, ksize=ws[2:])),
+        ]
+    for xs, k, st, pad, out_hw in [
+        ((2, 3, 8, 6), (3, 2), (2, 2), (1, 1, 0, 0), (4, 3)),
+        ((2, 3, 8, 6), (3, 2), (2, 2), (1, 1, 0, 0), (5, 3)),  # ceil_mode: one more window
+        ((1, 2, 5, 5), (2, 2), (1, 1), (0, 0, 0, 0), (4, 4)),
+    ]:
+        p = dict(ksize=k, stride=st, padding=pad, dilation=(1, 1), out_hw=out_hw)
+        x = _x(*xs, dtype=np.float64)
+        idx = C._flat_indices(x, **p)
+        g = _x(*idx.shape, dtype=np.float64)
+        out += [
+            (C.max_pool2d_p, (x,), p),
+            (C.max_pool2d_indices_p, (x,), p),
+            (C.max_pool2d_grad_p, (g, idx), dict(p, in_hw=xs[2:])),
+            (C.max_pool2d_gather_p, (x, idx), p),
+        ]
+    x = _x(2, 3, 4, 5)
+    out.append(
+        (C.pad_p, (x,), dict(pads=((0, 0), (1, 2), (0, 0), (3, 0)), value=1.5, shape=x.shape))
+    )
+    out.append(
+        (C.pad_p, (x,), dict(pads=((1, 0), (0, 0), (2, 2), (0, 1)), value=-2.0, shape=x.shape))
+    )
+    return out
+
+
+def test_conv_pool_and_pad_standins_compute_what_their_references_compute():
+    from jitgrad.ops import _conv_kernels as CK
+
+    cases = _conv_cases()
+    assert len(cases) == 23
+    seen = set()
+    for prim, arrays, p in cases:
+        extra = prim.extra
+        kernel = extra["kernel"].__name__
+        seen.add(kernel)
+        want = extra["ref"](*arrays, **p)
+        out = np.full(want.shape, np.nan, want.dtype)
+        args = (*arrays, out, *extra["kernel_static"](**p))
+        CK.STANDINS[kernel](*args)
+        np.testing.assert_allclose(out, want, rtol=1e-12, atol=0, err_msg=f"{prim.name} {p}")
+        threads = extra.get("kernel_threads")
+        if threads is not None:  # the threaded driver has the same stand-in
+            assert CK.STANDINS[threads.__name__] is CK.STANDINS[kernel]
+    # every kernel a generated step calls as ``CK.<name>`` has one
+    assert seen == {
+        "conv2d", "max_pool2d_values", "max_pool2d_indices", "max_pool2d_backward",
+        "max_pool2d_gather", "constant_pad",
+    }  # fmt: skip
+    assert seen | {
+        "conv2d_threads",
+        "max_pool2d_values_threads",
+        "max_pool2d_backward_threads",
+    } == set(CK.STANDINS)
+
+
+def test_library_kernels_compile_in_a_worker_of_their_own(via_worker):  # noqa: F811
+    # a library kernel's first compile (seconds to a minute) never sits in front of a step's
+    # tier-1 jobs: they go to different worker processes
+    import numba
+
+    sig = (numba.types.int64, numba.types.float64[:, ::1], numba.types.float32[:, ::1])
+    job = [(K.__name__, None, "combine", [sig])]  # compiled already: loads from disk
+    lib = worker.submit_jobs("test-library", job, library=True).result(timeout=120)
+    step = worker.submit_jobs("test-step", job).result(timeout=120)
+    (a,), (b,) = lib["jobs"], step["jobs"]
+    assert a["pid"] != b["pid"] and {a["pid"], b["pid"]} <= set(worker.pids())
+    assert worker._LIBRARY.limit == 1 and [p.pid for p in worker._LIBRARY.procs] == [a["pid"]]

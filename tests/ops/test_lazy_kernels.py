@@ -51,7 +51,8 @@ def lazy(monkeypatch):
     monkeypatch.setattr(_lazy, "background", lambda: True)
     jobs, futs = [], []
 
-    def submit_jobs(key, js, on_result=None):
+    def submit_jobs(key, js, on_result=None, library=False):
+        assert library  # the library worker: never queued in front of a step's tier-1 jobs
         jobs.extend(js)
         futs.append(concurrent.futures.Future())
         return futs[-1]

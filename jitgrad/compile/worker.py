@@ -186,6 +186,12 @@ class _Proc:
             start_new_session=True,  # Ctrl-C in the terminal goes to the training process only
         )
         self.pid = self.p.pid
+        try:  # niced from the start, before its first job, whichever thread started it (the
+            # library worker's first job can come from an eager call); the child renices too
+            prio = os.getpriority(os.PRIO_PROCESS, self.pid)
+            os.setpriority(os.PRIO_PROCESS, self.pid, max(_NICE, prio))
+        except (AttributeError, OSError):
+            pass
         self.jobs = {}  # id -> job (sent, no answer yet)
         self.busy_since = None
         self.err_tail = b""

@@ -113,6 +113,16 @@ def explain(tf, v):
     return "\n".join(lines)
 
 
+def _swap(ti, key, kept, swapped, pending):
+    """How tier 1's stand-ins (``key``: their ``tier_info`` entries) ended: failed and
+    ``kept``, ``swapped`` after some seconds, or ``pending``."""
+    if ti.get(key + "_error"):
+        return f"not swapped in ({ti[key + '_error']}): {kept}"
+    if ti.get(key + "_seconds") is not None:
+        return f"{swapped} after {ti[key + '_seconds']:.3f} s"
+    return pending
+
+
 def tier_line(exe):
     """The tiered async compile of a CPU step (``tiers.py``): which tier runs, and when each
     was ready; "" when the step was not compiled in tiers (foreground mode, other backends)."""
@@ -143,26 +153,20 @@ def tier_line(exe):
                 "the first tier-1 call"
             )
         if ti.get("tier1_standins"):
-            names = ", ".join(ti["tier1_standins"])
-            if ti.get("tier1_standins_error"):
-                done = f"not swapped in ({ti['tier1_standins_error']}): tier 1 keeps NumPy's"
-            elif ti.get("tier1_standins_seconds") is not None:
-                done = f"the compiled ones swapped in after {ti['tier1_standins_seconds']:.3f} s"
-            else:
-                done = "their compile is running in the worker"
+            done = _swap(ti, "tier1_standins", "tier 1 keeps NumPy's", "the compiled ones "
+                         "swapped in", "their compile is running in the worker")  # fmt: skip
             parts.append(
-                f"library kernel(s) {names} not compiled yet on this install (numba's cache "
-                f"beside the package): tier 1 ran NumPy stand-ins first (slower), {done}"
+                f"library kernel(s) {', '.join(ti['tier1_standins'])} not compiled yet on this "
+                "install (numba's cache beside the package): tier 1 ran NumPy stand-ins first "
+                f"(slower), {done}"
             )
         if ti.get("tier1_parallel"):
-            n = ti["tier1_parallel"]
-            if ti.get("tier1_parallel_error"):
-                done = f"not swapped in ({ti['tier1_parallel_error']}): tier 1 keeps them serial"
-            elif ti.get("tier1_parallel_seconds") is not None:
-                done = f"swapped in after {ti['tier1_parallel_seconds']:.3f} s"
-            else:
-                done = "compiling"
-            parts.append(f"{n} parallel kernel(s) ran as serial twins first, {done}")
+            done = _swap(
+                ti, "tier1_parallel", "tier 1 keeps them serial", "swapped in", "compiling"
+            )
+            parts.append(
+                f"{ti['tier1_parallel']} parallel kernel(s) ran as serial twins first, {done}"
+            )
     elif ti.get("tier1_error"):
         parts.append(f"tier 1 not built ({ti['tier1_error']})")
     if ti.get("tier2_seconds") is not None:

@@ -314,26 +314,39 @@ def _numba_kernels(t1, info):
     return out + llvm_fns
 
 
-def _standin_kernels(variant, t1, info, t0):
-    """After tier 1 runs: wait for the library functions it runs as NumPy stand-ins to
-    compile, load them and swap them into its step. A failure keeps the stand-ins (NumPy's
-    results, slower) and says so, in a warning and in ``explain()``."""
+def _load_after(submit, fns, info, key):
+    """Wait for the worker job ``submit()`` returns (a Future, or None: nothing to wait
+    for), then load ``fns`` ([(dispatcher, signatures)]) from disk. False, with the error in
+    ``info[key + "_error"]``, when either fails."""
     from . import worker as _worker
 
-    copies, entries, fut = getattr(t1, "tier1_standins", (None, None, None))
-    if not entries:
-        return
     try:
-        fut.result()
+        fut = submit()
+        if fut is not None:
+            fut.result()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for _, _, fn, sigs in entries:
+            for fn, sigs in fns:
                 for sg in sigs:
                     fn.compile(sg)  # from disk
     except Exception as e:
         if _worker.exiting():
             raise _worker.Exiting() from None
-        info["tier1_standins_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+        info[key + "_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+        return False
+    return True
+
+
+def _standin_kernels(variant, t1, info, t0):
+    """After tier 1 runs: wait for the library functions it runs as NumPy stand-ins to
+    compile, load them and swap them into its step. A failure keeps the stand-ins (NumPy's
+    results, slower) and says so, in a warning and in ``explain()``."""
+    copies, entries, fut = getattr(t1, "tier1_standins", (None, None, None))
+    if not entries:
+        return
+    if not _load_after(
+        lambda: fut, [(fn, sigs) for _, _, fn, sigs in entries], info, "tier1_standins"
+    ):
         warnings.warn(
             f"jitgrad.trace({variant.fn_name}): jitgrad's library kernels "
             f"{', '.join(info['tier1_standins'])} could not be compiled "
@@ -359,20 +372,13 @@ def _parallel_kernels(variant, t1, info, t0):
     if not later:
         return
     info["tier1_parallel"] = len(later)
-    try:
+
+    def submit():
         jobs = [(w[0], w[1], f, _todo(fn, sigs)) for f, fn, w, sigs in later]
         jobs = [j for j in jobs if j[3]]
-        if jobs:
-            _worker.submit_jobs(t1.key, jobs).result()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for _, fn, _, sigs in later:
-                for sg in sigs:
-                    fn.compile(sg)  # from disk
-    except Exception as e:
-        if _worker.exiting():
-            raise _worker.Exiting() from None
-        info["tier1_parallel_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+        return _worker.submit_jobs(t1.key, jobs) if jobs else None
+
+    if not _load_after(submit, [(fn, sigs) for _, fn, _, sigs in later], info, "tier1_parallel"):
         return
     g = t1.fn.__globals__
     kernels = dict(t1.kernel_fns)

@@ -169,14 +169,16 @@ class _Plan:
     (``K.gemm`` on a fresh install: numba's cache beside the package is empty) that has a
     NumPy stand-in runs as that (``self.standins``) until its job is done and it is loaded."""
 
-    def __init__(self, exe, calls, on_lowered=None):
-        """``on_lowered(key, IR text)``: called as each kernel is lowered to IR (the worker
-        compiles it while the rest is planned)."""
+    def __init__(self, exe, calls, on_spec=None):
+        """``on_spec(llvm.Spec, numba fallback job)``: called for each kernel to compile with
+        llvmlite as it is planned (the worker lowers and compiles it while the rest is
+        planned; without ``on_spec`` it is lowered here)."""
         header, blocks, self.n_stmts = split_kernels(exe.src)
         self.jobs, self.loads, self.kernels, self.later = [], [], {}, []
         self.job_loads = []  # (dispatcher, signatures) of each job, in the order of ``jobs``
         self.shared = 0  # kernels found compiled on disk already (another graph's, another run's)
-        self.llvm, self.llvm_skipped = [], []  # (name, llvm.lower(...), numba fn, sig); (name, why)
+        # (name, llvm.Spec, its lowering or IR text, numba fn, sig); (name, why)
+        self.llvm, self.llvm_skipped = [], []
         self.standins = []  # (module name, function, dispatcher, signatures to compile, stand-in)
         llvm_on = llvm.enabled()
         for (m, f), sigs in calls.items():
@@ -191,11 +193,14 @@ class _Plan:
                     fn, where = _kernel_fn(header, twin, f)
                 self.kernels[f] = fn
                 if llvm_on and len(sigs) == 1 and _todo(fn, sigs):
-                    try:  # lowered now (cheap); compiled in the worker or here (_tier1)
-                        low = llvm.lower(twin or block, header, sigs[0])
-                        self.llvm.append((f, low, fn, sigs[0]))
-                        if on_lowered is not None:
-                            on_lowered(low[0], low[1])
+                    try:  # lowered and compiled in the worker, or here (_tier1)
+                        spec = llvm.Spec(twin or block, header, sigs[0])
+                        if on_spec is None:
+                            low = llvm.ir_text(*spec.lowering)
+                        else:
+                            low = spec.lowering
+                            on_spec(spec, (where[0], where[1], f, pickle.dumps(sigs)))
+                        self.llvm.append((f, spec, low, fn, sigs[0]))
                         continue
                     except llvm.Unsupported as e:
                         self.llvm_skipped.append((f, str(e)))
@@ -403,22 +408,24 @@ def _tier1(variant, exe, arrays, info):
     if sig in exe.fn.overloads or _cache.has_compiled(exe.fn, sig):
         return None  # the whole step is there already: loading it is the fast path
     t0 = time.perf_counter()
-    # each kernel lowered to IR goes to the worker at once (one job each, ~30-90 ms of LLVM),
-    # while the rest of the plan is made; its result is loaded as it comes (``finished``)
+    # each kernel llvmlite can compile goes to the worker at once (one job each: lowering
+    # ~10 ms of Python, LLVM ~30-90 ms), while the rest of the plan is made; its result is
+    # loaded as it comes (``finished``). A kernel the worker cannot lower it compiles with
+    # numba instead (the job's fallback), and this thread loads that from disk.
     finished, llvm_futs = queue.Queue(), []
     in_worker = llvm.mode() == "worker"
 
-    def stream(key, text):
-        job = (_worker.LLVM_JOB, None, key, [llvm.job(key, text)])
+    def stream(spec, fallback):
+        job = (_worker.LLVM_JOB, None, spec.key, [llvm.job(spec, fallback)])
         llvm_futs.append(_worker.submit_jobs(exe.key, [job], on_result=finished.put))
 
-    on_lowered = stream if in_worker else None
+    on_spec = stream if in_worker else None
     plan = None
     path = _plan_path(exe.key, sig)
     calls = _load_calls(path)
     if calls is not None:  # a warm process: the call plan stored by the first one
         try:
-            plan = _Plan(exe, calls, on_lowered)
+            plan = _Plan(exe, calls, on_spec)
             info["tier1_plan_stored"] = True
         except Exception:  # stale or damaged: find it again
             plan = None
@@ -426,7 +433,7 @@ def _tier1(variant, exe, arrays, info):
         calls = _worker.step_calls(exe.mod, args)
         if calls is None:
             raise RuntimeError("the step's Python version did not run with stub kernels")
-        plan = _Plan(exe, calls, on_lowered)
+        plan = _Plan(exe, calls, on_spec)
         _save_calls(path, calls)
     info["stmts"] = plan.n_stmts
     info["tier1_kernels"] = plan.n_kernels
@@ -444,18 +451,22 @@ def _tier1(variant, exe, arrays, info):
         done.add(id(fn))
         load_s[0] += time.perf_counter() - t
 
-    llvm_t = [0.0, 0.0, 0]  # wall s, CPU s of this thread, object codes compiled here
-    llvm_todo = {e[1][0]: e for e in plan.llvm}  # key -> entry not loaded yet
+    llvm_t = [0.0, 0.0, 0, 0]  # wall s, CPU s here, object codes compiled here, unsupported
+    llvm_todo = {e[1].key: e for e in plan.llvm}  # key -> entry not loaded yet
 
     def build_llvm(keys):
         """Load (from disk: the worker compiled it) or compile here the llvm kernels."""
         t, c = time.perf_counter(), time.thread_time()
         for key in keys:
-            f, (_, text, k), fn, sg = llvm_todo.pop(key)
+            f, spec, low, fn, sg = llvm_todo.pop(key)
             try:
-                data, compiled = llvm.object_code(key, text)
-                plan.kernels[f] = llvm.Kernel(k, llvm.load(k, data), fn, sg)
+                data, compiled = llvm.object_code(key, low)
+                plan.kernels[f] = llvm.Kernel(spec, llvm.load(spec, data), fn, sg)
                 llvm_t[2] += compiled
+            except llvm.Unsupported as e:  # the worker compiled it with numba instead
+                plan.llvm_skipped.append((f, str(e)))
+                llvm_t[3] += 1
+                load(fn, [sg])
             except Exception as e:  # numba then, in this process (warned)
                 info.setdefault("tier1_llvm_errors", []).append(f"{f}: {type(e).__name__}: {e}")
                 warnings.warn(
@@ -509,7 +520,8 @@ def _tier1(variant, exe, arrays, info):
         info["tier1_compiled"] = 0
     build_llvm(list(llvm_todo))  # what is left (a job failed: compiled here)
     if plan.llvm:  # (kernels, object codes compiled in this process, wall s, CPU s here)
-        info["tier1_llvm"] = (len(plan.llvm), llvm_t[2], llvm_t[0], llvm_t[1], llvm.mode())
+        n = len(plan.llvm) - llvm_t[3]
+        info["tier1_llvm"] = (n, llvm_t[2], llvm_t[0], llvm_t[1], llvm.mode())
     t0 = time.perf_counter()
     for fn, sigs in plan.loads:
         if id(fn) not in done:

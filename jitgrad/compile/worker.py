@@ -843,15 +843,30 @@ _READY = []  # when this worker had finished its start-up (numba imported), wall
 LLVM_JOB = "jitgrad.compile.backends.llvm"  # a job's module: object code of llvmlite IR
 
 
-def _llvm_job(msg, t0, c0, started):
-    """Object code of tier-1 kernels lowered to IR (``sigs``: ``llvm.job``'s (key, IR text,
-    file, target options) of each) into the disk cache, with llvmlite alone."""
+def _llvm_job(msg, t0, c0, started, mods):
+    """Object code of tier-1 kernels into the disk cache, lowered here (``sigs``:
+    ``llvm.job``'s (key, lowering, file, target options, fallback) of each), with llvmlite
+    alone. A kernel that cannot be lowered is compiled by numba instead (its fallback job:
+    the parent loads it from disk when ``llvm.object_code`` finds the marker)."""
+    import pickle
+
     from .backends import llvm
 
-    try:
-        compiled = sum(llvm.write_object(p, text, opts) for _, text, p, opts in msg["sigs"])
-    except Exception as e:
-        return _failed(msg, "compile", f"{type(e).__name__}: {e}")
+    compiled = unsupported = 0
+    for _, lowering, p, opts, fallback in msg["sigs"]:
+        try:
+            compiled += llvm.write_object(p, lowering, opts)
+        except llvm.Unsupported:
+            unsupported += 1
+            if fallback is None:
+                continue
+            name, path, func, sigs = fallback
+            sub = {"id": msg["id"], "name": name, "path": path, "func": func}
+            r = _job(dict(sub, sigs=pickle.loads(sigs)), mods)
+            if not r["ok"]:
+                return r
+        except Exception as e:
+            return _failed(msg, "compile", f"{type(e).__name__}: {e}")
     info = {
         "pid": os.getpid(),
         "seconds": time.perf_counter() - t0,
@@ -859,7 +874,8 @@ def _llvm_job(msg, t0, c0, started):
         "started": started,
         "worker_ready": _READY[0] if _READY else None,
         "compiled": compiled,
-        "from_disk": len(msg["sigs"]) - compiled,
+        "from_disk": len(msg["sigs"]) - compiled - unsupported,
+        "unsupported": unsupported,
         "callees_compiled": 0,
     }
     return {"id": msg["id"], "ok": True, "info": info}
@@ -873,7 +889,7 @@ def _job(msg, mods):
         else:
             os.environ[k] = v
     if msg["name"] == LLVM_JOB:
-        return _llvm_job(msg, t0, c0, started)
+        return _llvm_job(msg, t0, c0, started, mods)
     if not _PREWARMED_CHILD:  # the first numba job: jitgrad, numba, the CPU backend
         _PREWARMED_CHILD.append(True)
         _full_package()

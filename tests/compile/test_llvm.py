@@ -3,6 +3,7 @@ kernel for every template word it lowers, on inputs with NaN/inf/-0/denormals; w
 lower stays numba; the object code is cached and evicted with numba's entries."""
 
 import functools
+import os
 import sys
 
 import numba
@@ -177,6 +178,39 @@ def test_object_code_is_cached_beside_numbas_entries_and_evicted(fresh_cache):
     assert any(n == name for _, n in _cache.entries())
     _cache.evict(limit=0)
     assert not any(n == name for _, n in _cache.entries())
+
+
+def test_the_worker_lowers_from_the_spec_and_marks_what_it_cannot(fresh_cache):
+    # the parent keys a kernel without lowering it (llvm.Spec); the worker's side
+    # (write_object) lowers it: the same key and IR as lowering here, and a kernel it cannot
+    # lower gets a marker whose reason object_code raises (the parent then loads numba's)
+    f32 = numba.typeof(np.zeros(3, np.float32))
+    src = "@numba.njit\ndef k(o0, a0):\n    n0 = o0.shape[0]\n    for j0 in range(n0):\n"
+    ok = src + "        x_a0 = a0[j0]\n        o0[j0] = x_a0 * np.float32(3)"
+    spec = llvm.Spec(ok, HEADER, (f32, f32))
+    key, text, k = llvm.lower(ok, HEADER, (f32, f32))
+    assert spec.key == key and llvm.ir_text(*spec.lowering) == text
+    assert (spec.name, spec.py_name) == (k.name, k.py_name)
+    other = llvm.Spec(ok.replace("np.float32(3)", "np.float32(4)"), HEADER, (f32, f32))
+    assert other.key != key  # another kernel, another entry
+    skey, lowering, path, opts, fallback = llvm.job(spec, ("m", None, "k", b""))
+    assert skey == key and fallback == ("m", None, "k", b"")
+    assert llvm.write_object(path, lowering, opts) and not llvm.write_object(path, lowering, opts)
+    data, compiled = llvm.object_code(key, lowering)
+    assert data and not compiled  # the worker's object code, from disk
+    a = np.arange(3, dtype=np.float32)
+    out = np.zeros(3, np.float32)
+    llvm.Kernel(spec, llvm.load(spec, data), None)(out, a)
+    np.testing.assert_array_equal(out, a * np.float32(3))
+    bad = llvm.Spec(
+        src + "        x = a0[j0]\n        o0[j0] = np.float32(x // 2.0)", HEADER, (f32, f32)
+    )
+    _, lowering, path, opts, _ = llvm.job(bad)
+    with pytest.raises(llvm.Unsupported, match="FloorDiv|expression BinOp"):
+        llvm.write_object(path, lowering, opts)
+    assert not os.path.exists(path)
+    with pytest.raises(llvm.Unsupported, match="FloorDiv|expression BinOp"):
+        llvm.object_code(bad.key, lowering)  # the marker: not lowered again here
 
 
 def test_parallel_kernels_lower_their_serial_form():

@@ -559,7 +559,7 @@ class _Kernel:
         self.stmts(fdef.body)
         self._free(self.allocs.pop())
         fn.b.ret_void()
-        self.py_name = fname + "_py"
+        self.name, self.py_name = fname, fname + "_py"
         self._py_wrapper()
 
     def _py_wrapper(self):
@@ -829,24 +829,56 @@ def _layout_ok():
         return False
 
 
+class Spec:
+    """What lowering one generated kernel ``block`` (its decorated source) for the numba
+    signature ``sig`` needs, and the key of its object code, found without lowering it: the
+    lowering (``ir_text``, ~10 ms of Python each) runs where the object code is compiled,
+    the compile worker, not in the process whose eager calls it would slow (the GIL). Raises
+    ``Unsupported`` for what is known before lowering (this NumPy's array layout, the
+    argument types)."""
+
+    def __init__(self, block, header, sig):
+        if not _layout_ok():
+            raise Unsupported("this NumPy's array struct is not the layout the call wrapper reads")
+        flags = []
+        for ln in header.splitlines():
+            if ln.startswith("_FM = "):
+                flags = ast.literal_eval(ln[len("_FM = ") :])
+        self.name = "jg_" + hashlib.sha256(f"{flags}{sig}{block}".encode()).hexdigest()[:24]
+        self.py_name = self.name + "_py"
+        # (the kernel without its decorator, argument kinds, fastmath flags, function name)
+        self.lowering = (block.split("\n", 1)[1], _kinds(sig), sorted(flags), self.name)
+        # keyed by what the IR is made of and by the emitters that make it (this module's
+        # source), the CPU the object code is for (a cache directory shared by machines) and
+        # numba's target machine options
+        what = f"llvm-3{_version()}{_host()}{tm_options()}{self.lowering}"
+        self.key = hashlib.sha256(what.encode()).hexdigest()[:24]
+
+
+def ir_text(src, kinds, flags, name):
+    """The IR text of one kernel (``Spec.lowering``); raises ``Unsupported``."""
+    return str(_Kernel(src, kinds, flags, name).module)
+
+
+def _text(lowering):
+    """IR text, given as such or as ``Spec.lowering``."""
+    return lowering if isinstance(lowering, str) else ir_text(*lowering)
+
+
 def lower(block, header, sig):
     """(key, IR text, kernel) of one generated kernel ``block`` (its decorated source) for
-    the numba signature ``sig``; raises ``Unsupported``."""
-    if not _layout_ok():
-        raise Unsupported("this NumPy's array struct is not the layout the call wrapper reads")
-    flags = []
-    for ln in header.splitlines():
-        if ln.startswith("_FM = "):
-            flags = ast.literal_eval(ln[len("_FM = ") :])
-    fname = "jg_" + hashlib.sha256(f"{flags}{sig}{block}".encode()).hexdigest()[:24]
-    src = block.split("\n", 1)[1]  # without the decorator
-    k = _Kernel(src, _kinds(sig), sorted(flags), fname)
-    text = str(k.module)
-    # keyed by the IR itself (a change of an emitter is a new entry), the CPU the object code
-    # is for (a cache directory shared by machines) and numba's target machine options
-    key = hashlib.sha256(f"llvm-2{_host()}{tm_options()}{text}".encode()).hexdigest()[:24]
-    k.key = key
-    return key, text, k
+    the numba signature ``sig``, lowered here; raises ``Unsupported``."""
+    spec = Spec(block, header, sig)
+    k = _Kernel(*spec.lowering)
+    k.key = spec.key
+    return spec.key, str(k.module), k
+
+
+@functools.lru_cache(maxsize=None)
+def _version():
+    """A digest of this module's source: a change of an emitter is a new object-code key."""
+    with open(__file__, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=None)
@@ -913,14 +945,21 @@ def _write(p, data):
         return False
 
 
-def write_object(path, text, opts):
-    """The compile worker's side: compile ``text`` into ``path`` unless it is there (another
-    process's). llvmlite only: no numba, no jitgrad package. True when it compiled."""
+def write_object(path, lowering, opts):
+    """The compile worker's side: lower (``Spec.lowering``, or IR text) and compile into
+    ``path`` unless it is there (another process's). llvmlite only: no numba, no jitgrad
+    package. True when it compiled. A kernel it cannot lower gets a marker beside (its
+    reason: ``object_code`` raises ``Unsupported`` with it) and raises ``Unsupported``."""
     try:
         if os.path.getsize(path):
             return False
     except OSError:
         pass
+    try:
+        text = _text(lowering)
+    except Unsupported as e:
+        _write(_skip_path(path), str(e).encode())
+        raise
     _write(path, compile_ir(text, opts))
     return True
 
@@ -931,9 +970,15 @@ def _path(key):
     return os.path.join(_cache.entry_root(), f"{_cache.PREFIX}{key}.llvm.o")
 
 
-def object_code(key, text):
-    """The object code of ``key`` from the disk cache, else compiled (and stored; an
-    unwritable cache only costs the next process the compile). (bytes, compiled?)"""
+def _skip_path(path):
+    return path[: -len(".o")] + ".unsupported"
+
+
+def object_code(key, lowering):
+    """The object code of ``key`` from the disk cache, else compiled from ``lowering``
+    (``Spec.lowering`` or IR text; stored: an unwritable cache only costs the next process
+    the compile). (bytes, compiled?). Raises ``Unsupported`` when the worker found the
+    kernel cannot be lowered (its marker)."""
     from . import cache as _cache
 
     p = _path(key)
@@ -945,15 +990,22 @@ def object_code(key, text):
             return data, False
     except OSError:
         pass
-    data = compile_ir(text)
+    try:
+        with open(_skip_path(p), "rb") as f:
+            raise Unsupported(f.read().decode(errors="replace"))
+    except OSError:
+        pass
+    data = compile_ir(_text(lowering))
     if _write(p, data):
         _cache._touch(_cache.entry_root(), f"{_cache.PREFIX}{key}")
     return data, True
 
 
-def job(key, text):
-    """What the compile worker needs for ``key``: (key, IR text, object file, target options)."""
-    return (key, text, _path(key), tm_options())
+def job(spec, fallback=None):
+    """What the compile worker needs for ``spec`` (a ``Spec``): (key, lowering, object file,
+    target options, fallback). ``fallback``: the numba job (module name, file, function,
+    pickled signatures) the worker runs instead when the kernel cannot be lowered."""
+    return (spec.key, spec.lowering, _path(spec.key), tm_options(), fallback)
 
 
 def _engine():
@@ -1002,7 +1054,7 @@ class Kernel:
     the ones it was compiled for go to ``fallback`` (the numba dispatcher)."""
 
     def __init__(self, k, addr, fallback, sig=None):
-        self.name = k.func.name
+        self.name = k.name
         self.fallback = fallback
         self.sig = sig  # the numba signature it was lowered for
         self.py_func = getattr(fallback, "py_func", None)

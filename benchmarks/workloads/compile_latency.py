@@ -78,18 +78,26 @@ def _jitgrad_child(mode, workload, cache, level="full"):
     t_calibrate = time.perf_counter() - t0
     from jitgrad.compile import worker as _w
 
-    base_ts, base_1t = [], []
+    base_ts, base_1t, base = [], [], None
+    # the eager step's time drifts by +-30% over ~0.1 s on these shared machines (medians of
+    # 50-call blocks of one process: 2.5-3.6 ms): the base is measured before the compile and
+    # again after it (no compile running then either), over about as long as the window
+    n_base = 150 if level == "full" else 8
+
+    def measure_base():
+        base_ts.extend(_times(base, n_base))
+        # the same eager step with NumPy's BLAS on one thread (as it runs while a compile is
+        # in flight, worker.hold_blas): the eager-while-compiling rows compare with both
+        held = _w.hold_blas()
+        if held:
+            base_1t.extend(_times(base, n_base))
+            _w.release_blas()
+
     if not fresh:  # (on a fresh install these eager calls would start the kernels' compile)
         base = _make("jitgrad eager", workload)
         for _ in range(3):
             base()
-        base_ts = _times(base, 30 if level == "full" else 8)
-        # the same eager step with NumPy's BLAS on one thread (as it runs while a compile is
-        # in flight, worker.hold_blas): the eager-while-compiling rows compare with both
-        held = _w.hold_blas()
-        base_1t = _times(base, 30 if level == "full" else 8) if held else []
-        if held:
-            _w.release_blas()
+        measure_base()
     if mode == "jitgrad worker" and os.environ.get("JITGRAD_BENCH_PREWARM") == "1":
         worker.prewarm()  # what jitgrad.trace() would do once wired (notes/issue-13.md)
     if os.environ.get("JITGRAD_BENCH_INLINE_WARM") == "1":
@@ -98,6 +106,9 @@ def _jitgrad_child(mode, workload, cache, level="full"):
     t_first = time.perf_counter()
     info = _until_compiled(fn.traced, lambda: fn(), timeout=900)
     tiers = _until_tier2(fn, t_first, timeout=900) if mode == "jitgrad worker" else {}
+    if base is not None:
+        fn.traced.last.wait()  # (the compile thread: done at tier 2)
+        measure_base()
     steady = statistics.median(_times(fn, 15))
     out = dict(import_s=t_import, steady_s=steady, **info)
     if base_ts:

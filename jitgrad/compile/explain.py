@@ -154,11 +154,24 @@ def tier_line(exe):
             )
         if ti.get("tier1_standins"):
             done = _swap(ti, "tier1_standins", "tier 1 keeps NumPy's", "the compiled ones "
-                         "swapped in", "their compile is running in the worker")  # fmt: skip
+                         "swapped in", "their compile is running in the worker"
+                         if ti.get("tier1_standins_on_disk") != ti["tier1_standins"]
+                         else "loading")  # fmt: skip
+            on_disk = ti.get("tier1_standins_on_disk") or []
+            new = [f for f in ti["tier1_standins"] if f not in on_disk]
+            why = []
+            if new:
+                why.append(
+                    f"{', '.join(new)} not compiled yet on this install (numba's cache beside "
+                    "the package)"
+                )
+            if on_disk:
+                why.append(
+                    f"{', '.join(on_disk)} compiled, loaded after tier 1's first call (their "
+                    "load kept off the way to it)"
+                )
             parts.append(
-                f"library kernel(s) {', '.join(ti['tier1_standins'])} not compiled yet on this "
-                "install (numba's cache beside the package): tier 1 ran NumPy stand-ins first "
-                f"(slower), {done}"
+                f"library kernel(s) {'; '.join(why)}: tier 1 ran NumPy stand-ins first, {done}"
             )
         if ti.get("tier1_parallel"):
             done = _swap(

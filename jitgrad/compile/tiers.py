@@ -167,7 +167,9 @@ class _Plan:
     parallel kernel runs as its serial twin first (``serial_twin``); the parallel one is a
     later job (``self.later``), swapped in when loaded. A library function not compiled yet
     (``K.gemm`` on a fresh install: numba's cache beside the package is empty) that has a
-    NumPy stand-in runs as that (``self.standins``) until its job is done and it is loaded."""
+    NumPy stand-in runs as that (``self.standins``) until its job is done and it is loaded;
+    one compiled on disk but not loaded in this process too, until it is loaded after tier
+    1's first call."""
 
     def __init__(self, exe, calls, on_spec=None):
         """``on_spec(llvm.Spec, numba fallback job)``: called for each kernel to compile with
@@ -179,7 +181,8 @@ class _Plan:
         self.shared = 0  # kernels found compiled on disk already (another graph's, another run's)
         # (name, llvm.Spec, its lowering or IR text, numba fn, sig); (name, why)
         self.llvm, self.llvm_skipped = [], []
-        self.standins = []  # (module name, function, dispatcher, signatures to compile, stand-in)
+        # (module name, function, dispatcher, signatures to load, stand-in, those to compile)
+        self.standins = []
         llvm_on = llvm.enabled()
         for (m, f), sigs in calls.items():
             if m is None:
@@ -208,8 +211,14 @@ class _Plan:
                 fn = getattr(importlib.import_module(m), f)
                 where = (m, None)
                 stand = _standin(m, f) if standins_enabled() else None
-                if stand is not None and _todo(fn, sigs):
-                    self.standins.append((m, f, fn, _todo(fn, sigs), stand))
+                todo = _todo(fn, sigs)
+                load = [s for s in sigs if s in todo or s not in fn.overloads]
+                if stand is not None and load:
+                    # not compiled yet (its job runs in the library worker), or on disk but
+                    # not loaded: numba's cache load (~5 ms of Python a signature, most of
+                    # this thread's work) then waits until after tier 1's first call instead
+                    # of taking the GIL from the eager calls before it
+                    self.standins.append((m, f, fn, load, stand, todo))
                     continue
             todo = _todo(fn, sigs)
             if m is None and not todo:
@@ -354,7 +363,7 @@ def _standin_kernels(variant, t1, info, t0):
     ):
         warnings.warn(
             f"jitgrad.trace({variant.fn_name}): jitgrad's library kernels "
-            f"{', '.join(info['tier1_standins'])} could not be compiled "
+            f"{', '.join(info['tier1_standins'])} could not be compiled or loaded "
             f"({info['tier1_standins_error']}); the step's tier 1 keeps running their NumPy "
             "stand-ins (slower)",
             RuntimeWarning,
@@ -486,8 +495,8 @@ def _tier1(variant, exe, arrays, info):
     if plan.jobs:
         futs.append(_worker.submit_jobs(exe.key, plan.jobs, on_result=finished.put))
     standin_fut = None
-    if plan.standins:  # in the library worker (worker._LIBRARY): tier 1 does not wait
-        jobs = [(m, None, f, t) for m, f, _, t, _ in plan.standins]
+    jobs = [(m, None, f, todo) for m, f, _, _, _, todo in plan.standins if todo]
+    if jobs:  # in the library worker (worker._LIBRARY): tier 1 does not wait
         standin_fut = _worker.submit_jobs(exe.key, jobs, library=True)
     if futs:
         # each function is loaded as soon as its job is done, while the worker compiles the
@@ -530,12 +539,14 @@ def _tier1(variant, exe, arrays, info):
     info["tier1_load_after_s"] = time.perf_counter() - t0  # on the way after the last job
     t1 = copy.copy(exe)
     stand = {}
-    for m, f, _, _, sf in plan.standins:
+    for m, f, _, _, sf, _ in plan.standins:
         stand.setdefault(m, {})[f] = sf
     t1.fn, copies = python_step(exe.mod, plan.kernels, stand)
     # (module copies in the step's globals, [(module, function, dispatcher, signatures)], job)
     t1.tier1_standins = (copies, [e[:4] for e in plan.standins], standin_fut)
-    info["tier1_standins"] = sorted(f"{m.rsplit('.', 1)[-1]}.{f}" for m, f, *_ in plan.standins)
+    names = lambda es: sorted(f"{m.rsplit('.', 1)[-1]}.{f}" for m, f, *_ in es)  # noqa: E731
+    info["tier1_standins"] = names(plan.standins)
+    info["tier1_standins_on_disk"] = names(e for e in plan.standins if not e[5])  # only loaded
     t1.compile_seconds = 0.0  # nothing left to compile at the first call
     # the run-time thread plan is shared: on a busy machine tier 1's prange loops wait for
     # cores as tier 2's do (measured: MLP batch 512 at load 8, calibrated plan 144 ms a call,

@@ -233,7 +233,8 @@ def test_tier1_runs_standins_until_the_library_kernels_compile(cold_library):
     assert "cpu_kernels.gemm" in exe.tier_info["tier1_standins"]
     mod_copy = exe.fn.__globals__["K"]
     assert mod_copy is not K and mod_copy.gemm is K.STANDINS["gemm"]  # NumPy's, for now
-    assert "tier 1 ran NumPy stand-ins first (slower), their compile is running" in traced.explain()
+    assert "cpu_kernels.gemm" in traced.explain().split("not compiled yet on this install")[0]
+    assert "tier 1 ran NumPy stand-ins first, their compile is running" in traced.explain()
     assert cold_library["jobs"] and all(
         j[2] in K.STANDINS for jobs in cold_library["jobs"] for j in jobs
     )
@@ -359,3 +360,50 @@ def test_library_kernels_compile_in_a_worker_of_their_own(via_worker):  # noqa: 
     (a,), (b,) = lib["jobs"], step["jobs"]
     assert a["pid"] != b["pid"] and {a["pid"], b["pid"]} <= set(worker.pids())
     assert worker._LIBRARY.limit == 1 and [p.pid for p in worker._LIBRARY.procs] == [a["pid"]]
+
+
+def test_a_library_kernel_on_disk_is_loaded_after_tier_1s_first_call(via_worker, monkeypatch):  # noqa: F811
+    """A library kernel numba has on disk but this process has not loaded yet (a new
+    process: ``K.gemm`` is a fresh dispatcher here) runs as its stand-in at tier 1 and is
+    loaded after the first tier-1 call (numba's cache load is ~5 ms of Python a signature,
+    taken from the eager calls' GIL before): loaded from disk, never compiled again."""
+    import numba
+
+    monkeypatch.setenv("JITGRAD_TIER2_MAX_STMTS", "0")  # stays at tier 1
+    monkeypatch.setattr(_cache, "_MEM", {})  # this test's kernel modules: gone after it
+    step, w, x = cw.make_step(torch, 0.15, 7)  # a first process: K.gemm's signatures on disk
+    traced = torch.trace(step, async_compile=True)
+    losses = []
+    _until(traced, _run(traced, x, losses), lambda: traced.stats["compiled_calls"] >= 1)
+    traced.last.wait()
+    sigs = list(K.gemm.overloads)
+    assert sigs and all(_cache.has_compiled(K.gemm, s) for s in sigs)
+
+    fresh = numba.njit(**K._NB)(K.gemm.py_func)  # the same kernel, nothing loaded
+    assert not fresh.overloads
+    monkeypatch.setattr(K, "gemm", fresh)
+    monkeypatch.setattr(_cache, "_MEM", {})  # no kernel module in memory either
+    jobs, real_submit = [], worker.submit_jobs
+
+    def submit(key, js, on_result=None, library=False):
+        jobs.extend(j for j in js if j[0] == K.__name__)
+        return real_submit(key, js, on_result, library)
+
+    monkeypatch.setattr(worker, "submit_jobs", submit)
+    step, w, x = cw.make_step(torch, 0.16, 8)
+    traced = torch.trace(step, async_compile=True)
+    losses = []
+    call = _run(traced, x, losses)
+    _until(traced, call, lambda: traced.stats["compiled_calls"] >= 1)
+    exe = traced.last.exe
+    assert exe.tier == 1 and "cpu_kernels.gemm" in exe.tier_info["tier1_standins_on_disk"]
+    _until(traced, call, lambda: exe.tier_info.get("tier1_standins_seconds") is not None)
+    assert exe.fn.__globals__["K"].gemm is fresh and fresh.overloads  # swapped in, loaded
+    assert sum(fresh.stats.cache_misses.values()) == 0  # from disk, not compiled here
+    assert not [j for j in jobs if j[2] == "gemm"]  # nor in the worker
+    text = traced.explain()
+    assert "cpu_kernels.gemm" in text.split("compiled, loaded after tier 1's first call")[0]
+    assert "the compiled ones swapped in after" in text
+    for _ in range(3):
+        call()
+    _matches_eager(w, losses, 0.16, variant=8)

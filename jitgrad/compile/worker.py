@@ -44,6 +44,9 @@ import warnings
 _CHILD_ENV = "JITGRAD_COMPILE_WORKER"  # set in worker processes: no nested workers there
 RETRIES = 1  # a job whose worker died is retried this many times on a fresh worker
 _NICE = 10  # workers run at a lower priority than the training process
+# the library worker lower still: on a fresh install its compiles (seconds) share the free
+# core with the tier-1 jobs the first compiled call waits for, and should yield it to them
+_LIBRARY_NICE = 19
 
 
 def lower_this_thread():
@@ -189,7 +192,7 @@ class _Proc:
         try:  # niced from the start, before its first job, whichever thread started it (the
             # library worker's first job can come from an eager call); the child renices too
             prio = os.getpriority(os.PRIO_PROCESS, self.pid)
-            os.setpriority(os.PRIO_PROCESS, self.pid, max(_NICE, prio))
+            os.setpriority(os.PRIO_PROCESS, self.pid, max(pool.nice, prio))
         except (AttributeError, OSError):
             pass
         self.jobs = {}  # id -> job (sent, no answer yet)
@@ -259,8 +262,10 @@ class _Proc:
 
 
 class _Pool:
-    def __init__(self, limit=None):
-        """``limit``: at most this many workers (default ``n_workers()``)."""
+    def __init__(self, limit=None, nice=_NICE):
+        """``limit``: at most this many workers (default ``n_workers()``); ``nice``: their
+        priority."""
+        self.nice = nice
         self.lock = threading.RLock()
         self.procs = []
         self.ids = itertools.count()
@@ -356,7 +361,7 @@ _POOL = _Pool()
 # kernels: ~5-30 s of numba each group) compile in a worker of their own, so that they never
 # queue in front of a step's tier-1 jobs (~0.5 s): meanwhile eager calls run the ops' NumPy
 # implementations and tier 1 their stand-ins. It starts only when such a kernel is missing.
-_LIBRARY = _Pool(limit=1)
+_LIBRARY = _Pool(limit=1, nice=_LIBRARY_NICE)
 atexit.register(_POOL.shutdown)
 atexit.register(_LIBRARY.shutdown)
 _EXITING = []

@@ -10,6 +10,7 @@ stand-ins and says so.
 """
 
 import concurrent.futures
+import os
 import threading
 import time
 
@@ -242,6 +243,12 @@ def test_tier1_runs_standins_until_the_library_kernels_compile(cold_library):
     cold_library["gate"].set()  # the worker compiles them now
     _until(traced, call, lambda: exe.tier_info.get("tier1_standins_seconds") is not None)
     assert mod_copy.gemm is K.gemm and K.gemm is not K.STANDINS["gemm"]  # swapped in
+    lib = worker._live(worker._LIBRARY)  # it compiled them, at a priority below tier 1's jobs
+    assert lib
+    if hasattr(os, "getpriority"):
+        want = max(os.getpriority(os.PRIO_PROCESS, 0), worker._LIBRARY_NICE)
+        assert [os.getpriority(os.PRIO_PROCESS, p.pid) for p in lib] == [want] * len(lib)
+        assert worker._LIBRARY_NICE > worker._NICE
     assert "the compiled ones swapped in after" in traced.explain()
     for _ in range(3):
         call()

@@ -1,16 +1,16 @@
 """(e) Compile latency in the default async mode, each measurement in a fresh process.
 
-jitgrad runs in three ways: ``worker`` (the async compile in the compile worker process,
-``jitgrad/compile/worker.py``), ``thread`` (the async compile in a background thread of the
-training process, as before) and ``foreground`` (``JITGRAD_ASYNC_COMPILE=0``). Per process:
+jitgrad runs in three ways: ``worker`` (the default async compile: the compile worker
+process, ``jitgrad/compile/worker.py``), ``fresh`` (the same on a fresh install) and
+``foreground`` (``JITGRAD_ASYNC_COMPILE=0``). Per process:
 
 - cold: a fresh, empty cache directory (jitgrad's JITGRAD_CACHE_DIR, jax's persistent
   compilation cache, TorchInductor's cache dir); time from the first call of the step until
   the first call that ran compiled code has returned. For jitgrad that includes the eager
   call before recording, the recording call and every eager call while the compile runs;
 - eager step time while the compile runs (median and mean of those calls) against the eager
-  step with no compile going on (same process, before), with NumPy's default BLAS threads and
-  with NumPy's BLAS on one thread (what it runs on while a compile is in flight);
+  step with no compile going on (same process, before and after), with NumPy's default BLAS
+  threads and with NumPy's BLAS on one thread (what it runs on while a compile is in flight);
 - warm: a new process reusing the directory; time from the end of the recording call to
   the end of the first compiled call (loading from disk), and from the first call;
 - a second batch size after the first one is compiled: time from its first call to its first
@@ -37,7 +37,12 @@ from .common import Row
 
 # "jitgrad fresh": the worker mode on a fresh install, numba's cache of jitgrad's own kernels
 # (``K.gemm``, the conv kernels: beside the package) empty too (``NUMBA_CACHE_DIR``), once
-JITGRAD = ("jitgrad worker", "jitgrad thread", "jitgrad foreground", "jitgrad fresh")
+# (a "jitgrad thread" mode, the in-process compile thread of round 3, is gone: the CPU backend
+# compiles in the worker whatever the harness patches, so it measured the worker mode again)
+JITGRAD = ("jitgrad worker", "jitgrad foreground", "jitgrad fresh")
+# the worker mode's cold processes, full level: the eager-while-compiling rows compare two
+# windows of one process whose eager step varies +-30% process to process, so more of them
+WORKER_REPS = 5
 FRAMEWORKS = JITGRAD + ("torch.compile", "jax.jit")
 WORKLOADS = {
     "mlp": "MNIST MLP train step, batch 32",
@@ -46,8 +51,8 @@ WORKLOADS = {
 }
 BATCH = {"mlp": 32, "cnn": 64}
 SECOND_BATCH = {"mlp": 48, "cnn": 48}
-# the workloads of each level, and the jitgrad modes measured for the CNN (the thread and
-# foreground modes are the old paths: the MLP rows show them)
+# the workloads of each level, and the jitgrad modes measured for the CNN (the foreground
+# mode is the old path: the MLP rows show it)
 LEVEL_WORKLOADS = {"smoke": ("arith",), "quick": ("mlp",), "full": ("mlp", "cnn")}
 CNN_MODES = ("jitgrad worker", "jitgrad fresh")
 
@@ -373,12 +378,6 @@ ROWS = {
         "cold (tier 2)",
         {"jitgrad compiled": ("jitgrad worker", "cold_tier2")},
     ),
-    "cold_thread": (
-        "first call -> first compiled call, cold cache [thread, as before]",
-        "s",
-        "cold (thread)",
-        {"jitgrad compiled": ("jitgrad thread", "cold")},
-    ),
     "cold_fg": (
         "first call -> first compiled call, cold cache [foreground]",
         "s",
@@ -395,8 +394,6 @@ ROWS = {
     "eager_mean_fresh": _eager_row(
         "fresh", "mean", "worker, fresh install", what=_INSTALLED, base_mode="worker"
     ),
-    "eager_median_thread": _eager_row("thread", "median", "thread, as before"),
-    "eager_mean_thread": _eager_row("thread", "mean", "thread, as before"),
     "warm_after_capture": (
         "capture -> first compiled call, warm cache, new process (peers: first call)",
         "s",
@@ -476,16 +473,20 @@ def measure(level, log=None):
                 _available(fw, level)
             except Unavailable as e:
                 why[fw] = str(e)
-        for rep in range(reps):
+        n_reps = {fw: reps for fw in FRAMEWORKS}
+        n_reps["jitgrad fresh"] = 1  # the fresh install: once
+        if level == "full":
+            n_reps["jitgrad worker"] = WORKER_REPS
+        for rep in range(max(n_reps.values())):
             for fw in FRAMEWORKS:
-                if fw in why or (fw == "jitgrad fresh" and rep > 0):  # the fresh install: once
+                if fw in why or rep >= n_reps[fw]:
                     continue
                 d = tempfile.mkdtemp(prefix="jg-bench-cache-")
                 try:
                     # the warm process is the same for every jitgrad mode: measured once
                     kinds = ("cold",) if fw in JITGRAD[1:] else ("cold", "warm")
                     for k in kinds:
-                        log(f"  (e) {workload} {fw}: {k} process {rep + 1}/{reps} ...")
+                        log(f"  (e) {workload} {fw}: {k} process {rep + 1}/{n_reps[fw]} ...")
                         r = _run_child(fw, workload, d, timeout=1200, level=level)
                         r.update(framework=fw, kind=k, rep=rep, workload=workload)
                         raw.append(r)

@@ -223,12 +223,19 @@ def _run(traced, x, losses):
     return call
 
 
-def test_tier1_runs_standins_until_the_library_kernels_compile(cold_library):
-    step, w, x = cw.make_step(torch, 0.13, 5)
+def _compiled(lr, variant, calls):
+    """The test step traced (default async mode), called until ``calls`` calls ran compiled:
+    (traced, its weight, the losses so far, one more call)."""
+    step, w, x = cw.make_step(torch, lr, variant)
     traced = torch.trace(step, async_compile=True)
     losses = []
     call = _run(traced, x, losses)
-    _until(traced, call, lambda: traced.stats["compiled_calls"] >= 3)
+    _until(traced, call, lambda: traced.stats["compiled_calls"] >= calls)
+    return traced, w, losses, call
+
+
+def test_tier1_runs_standins_until_the_library_kernels_compile(cold_library):
+    traced, w, losses, call = _compiled(0.13, 5, 3)
     exe = traced.last.exe
     assert exe.tier == 1 and "K.gemm" not in exe.tier_info["tier1_standins"]
     assert "cpu_kernels.gemm" in exe.tier_info["tier1_standins"]
@@ -378,10 +385,7 @@ def test_a_library_kernel_on_disk_is_loaded_after_tier_1s_first_call(via_worker,
 
     monkeypatch.setenv("JITGRAD_TIER2_MAX_STMTS", "0")  # stays at tier 1
     monkeypatch.setattr(_cache, "_MEM", {})  # this test's kernel modules: gone after it
-    step, w, x = cw.make_step(torch, 0.15, 7)  # a first process: K.gemm's signatures on disk
-    traced = torch.trace(step, async_compile=True)
-    losses = []
-    _until(traced, _run(traced, x, losses), lambda: traced.stats["compiled_calls"] >= 1)
+    traced, *_ = _compiled(0.15, 7, 1)  # a first process: K.gemm's signatures on disk
     traced.last.wait()
     sigs = list(K.gemm.overloads)
     assert sigs and all(_cache.has_compiled(K.gemm, s) for s in sigs)
@@ -397,11 +401,7 @@ def test_a_library_kernel_on_disk_is_loaded_after_tier_1s_first_call(via_worker,
         return real_submit(key, js, on_result, library)
 
     monkeypatch.setattr(worker, "submit_jobs", submit)
-    step, w, x = cw.make_step(torch, 0.16, 8)
-    traced = torch.trace(step, async_compile=True)
-    losses = []
-    call = _run(traced, x, losses)
-    _until(traced, call, lambda: traced.stats["compiled_calls"] >= 1)
+    traced, w, losses, call = _compiled(0.16, 8, 1)
     exe = traced.last.exe
     assert exe.tier == 1 and "cpu_kernels.gemm" in exe.tier_info["tier1_standins_on_disk"]
     _until(traced, call, lambda: exe.tier_info.get("tier1_standins_seconds") is not None)

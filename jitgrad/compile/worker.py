@@ -39,6 +39,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 import warnings
 
 _CHILD_ENV = "JITGRAD_COMPILE_WORKER"  # set in worker processes: no nested workers there
@@ -679,7 +680,11 @@ class _Stub:
 
 class _ModStub:
     """Stands in for a kernel module (``K``, ``CK``, ``_vm``): its compiled functions record
-    their calls, anything else (constants such as ``K.SUM``) is the module's own."""
+    their calls; a threaded driver (``CK.conv2d_threads``: plain Python over the serial
+    kernel's pieces, called in an object-mode block) records its serial kernel's call, since
+    run for real on the stub run's garbage it scattered through garbage indices (a segfault of
+    a step with ``K.PAR_MIN`` lowered); any other plain function records nothing. The rest
+    (constants such as ``K.SUM``) is the module's own."""
 
     def __init__(self, mod, found):
         self._mod, self._found = mod, found
@@ -688,6 +693,11 @@ class _ModStub:
         v = getattr(self._mod, attr)
         if _is_dispatcher(v):
             return _Stub(self._found, (self._mod.__name__, attr))
+        if isinstance(v, types.FunctionType):
+            base = attr.removesuffix("_threads")
+            if base != attr and _is_dispatcher(getattr(self._mod, base, None)):
+                return _Stub(self._found, (self._mod.__name__, base))
+            return _Stub({}, None)
         return v
 
 
@@ -702,8 +712,6 @@ def step_calls(mod, args, func="step"):
     Found by running ``func``'s Python version with recording stubs in their place
     (milliseconds, nothing compiled; the stubs compute nothing, so values are garbage).
     Returns None when that run fails (e.g. an index check on that garbage)."""
-    import types
-
     import numpy as np
 
     fn = getattr(mod, func)

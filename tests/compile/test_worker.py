@@ -226,6 +226,32 @@ def test_stub_run_of_a_real_step_leaves_its_live_inputs_alone(fresh_cache):
     assert n.item() == 2.0
 
 
+def test_stub_run_records_a_threaded_driver_as_its_serial_kernel_and_runs_nothing():
+    """In the stub run the threaded drivers (plain Python in an object-mode block of a step
+    built with ``K.PAR_MIN`` lowered) must not run either: on the stub run's garbage indices
+    ``max_pool2d_backward_threads`` scattered out of bounds and killed the process (a
+    segfault of the MNIST CNN's first traced call). They record their serial kernel."""
+    from jitgrad.ops import _conv_kernels as CK
+
+    found = {}
+    stub = worker._ModStub(CK, found)
+    g = np.ones((2, 3, 2, 2), np.float32)
+    idx = np.zeros(g.shape, np.int64)  # in bounds: a regression fails here, not in a crash
+    dx = np.full((2, 3, 4, 4), 7.0, np.float32)
+    stub.max_pool2d_backward_threads(g, idx, dx, 2, 2, 2, 2, 0, 0, 1, 1)
+    x = np.ones((2, 3, 4, 4), np.float32)
+    w = np.ones((5, 3, 3, 3), np.float32)
+    y = np.full((2, 5, 2, 2), 7.0, np.float32)
+    stub.conv2d_threads(x, w, y, 1, 1, 0, 0, 1, 1, 1, CK.FWD)
+    assert (dx == 7).all() and (y == 7).all()  # nothing ran
+    sig = tuple(numba.typeof(a) for a in (g, idx, dx, 2, 2, 2, 2, 0, 0, 1, 1))
+    assert found[(CK.__name__, "max_pool2d_backward")] == [sig]
+    assert list(found) == [(CK.__name__, "max_pool2d_backward"), (CK.__name__, "conv2d")]
+    assert stub.NCHUNK == CK.NCHUNK  # constants are the module's own
+    stub._executor(1)  # any other plain function: a no-op stub, nothing recorded
+    assert len(found) == 2
+
+
 def test_numpy_blas_hold_is_one_thread_and_restores_the_count(monkeypatch):
     lib = worker._numpy_blas()
     if lib is None:

@@ -1277,54 +1277,88 @@ def isreal(input):
     return _wrap(np.ones(input._data.shape, dtype=np.bool_))
 
 
-@public
-def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
-    """The ``q``-quantile(s) (linear interpolation between the sorted values)."""
-    x = _t(input, "quantile")
+def _quantile(input, q, dim, keepdim, interpolation, name):
+    """``quantile`` / ``nanquantile`` (``name``): the sorted values (NaN last, as torch's sort)
+    read at q * (n - 1), n the slice's length (``quantile``: a slice holding a NaN gives NaN)
+    or its count of non-NaN values (``nanquantile``: an all-NaN slice gives NaN). Tensor ops
+    only, so a traced step computes the same for every input (no branch on the values)."""
+    x = _t(input, name)
     if x._data.dtype.kind != "f":
         raise RuntimeError(
-            f"quantile() input tensor must be either float or double dtype (got {x.dtype}); "
+            f"{name}() input tensor must be either float or double dtype (got {x.dtype}); "
             "convert with .float()"
         )
+    if interpolation not in ("linear", "lower", "higher", "nearest", "midpoint"):
+        raise RuntimeError(
+            f"{name}() interpolation must be one of linear, lower, higher, midpoint or "
+            f"nearest, but got {interpolation}"
+        )
+    kept = None  # dim=None with keepdim: every dim of the input kept as 1, as torch
     if dim is None:
+        kept = (1,) * x._data.ndim if keepdim else None
         x, dim = x.reshape(-1), 0
-    d = _wrap_dim(dim, x._data.ndim, "quantile")
+    d = _wrap_dim(dim, x._data.ndim, name)
     qs = (
         q._data.reshape(-1).tolist()
         if isinstance(q, Tensor)
         else ([q] if isinstance(q, (int, float)) else list(q))
     )
-    s = sort(x, d).values
     n = x._data.shape[d]
+    if x._data.size == 0:
+        raise RuntimeError(f"{name}() input tensor must be non-empty (got shape {tuple(x.shape)})")
+    s = sort(x, d).values
+    nan_at = E.isnan(x)
+    if name == "nanquantile":  # per slice: the count of values, as a float tensor (keepdim)
+        last = R.sum(E.logical_not(nan_at), d, keepdim=True).to(x.dtype) - 1
+    else:
+        has_nan = R.any(nan_at, d, keepdim=True)
     outs = []
     for qq in qs:
         if not 0 <= qq <= 1:
-            raise RuntimeError("quantile() q values must be in the range [0, 1]")
-        pos = qq * (n - 1)
-        lo, hi = int(math.floor(pos)), int(math.ceil(pos))
-        a, b = V.select(s, d, lo), V.select(s, d, hi)
-        frac_ = pos - lo
+            raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {qq}")
+        if name == "nanquantile":
+            pos = E.clamp(last * qq, 0, None)  # an all-NaN slice: 0 (its sorted values: NaN)
+            lo, hi = E.floor(pos), E.ceil(pos)
+            a = V.gather(s, d, lo.to(_dtype.int64))
+            b = V.gather(s, d, hi.to(_dtype.int64))
+            frac_ = pos - lo
+            near = E.round(pos).to(_dtype.int64)  # half to even, as torch
+        else:
+            pos = qq * (n - 1)
+            lo, hi = int(math.floor(pos)), int(math.ceil(pos))
+            a = V.select(s, d, lo).unsqueeze(d)
+            b = V.select(s, d, hi).unsqueeze(d)
+            frac_ = pos - lo
+            near = builtins.round(pos)  # half to even, as torch
         if interpolation == "lower":
             r = a
         elif interpolation == "higher":
             r = b
         elif interpolation == "nearest":
-            r = a if frac_ <= 0.5 and not (frac_ == 0.5 and lo % 2) else b
+            r = V.gather(s, d, near) if name == "nanquantile" else V.select(s, d, near).unsqueeze(d)
         elif interpolation == "midpoint":
             r = (a + b) * 0.5
         else:
             r = a + (b - a) * frac_
-        outs.append(r.unsqueeze(d) if keepdim else r)
+        if name == "quantile":
+            r = E.where(has_nan, math.nan, r)
+        outs.append(r.reshape(kept) if kept is not None else r if keepdim else r.squeeze(d))
     scalar_q = not isinstance(q, (list, tuple)) and not (isinstance(q, Tensor) and q.ndim)
     return outs[0] if scalar_q else V.stack(outs, 0)
 
 
 @public
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """The ``q``-quantile(s) along ``dim`` (all values when None), interpolated between the
+    sorted values as ``interpolation`` says; a slice holding a NaN gives NaN."""
+    return _quantile(input, q, dim, keepdim, interpolation, "quantile")
+
+
+@public
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
-    """``quantile`` ignoring NaN (for inputs without NaN, the same)."""
-    if input.is_floating_point() and bool(np.isnan(input._data).any()):
-        raise NotImplementedError("nanquantile with NaN values is not supported by jitgrad")
-    return quantile(input, q, dim, keepdim, interpolation=interpolation)
+    """``quantile`` ignoring NaN: each slice's quantile over its non-NaN values (NaN when it
+    has none)."""
+    return _quantile(input, q, dim, keepdim, interpolation, "nanquantile")
 
 
 @public

@@ -39,8 +39,13 @@ def _idx_tensor(arr):
 
 # ---------------------------------------------------------------- sorting ----------------
 def _argsort_ref(x, dim, descending):
+    """Stable; NaN is the largest value, as torch's: last ascending, first descending."""
     if descending:
         k = x.dtype.kind
+        if k == "f":  # NaN first (the primary key), then -x: np.lexsort is stable
+            xm = np.moveaxis(x, dim, -1)
+            order = np.lexsort((-xm, ~np.isnan(xm)), axis=-1)
+            return np.ascontiguousarray(np.moveaxis(order, -1, dim)).astype(np.int64)
         key = -(x.astype(np.int64) if k in "biu" else x)
         return np.argsort(key, axis=dim, kind="stable").astype(np.int64)
     return np.argsort(x, axis=dim, kind="stable").astype(np.int64)
@@ -107,14 +112,15 @@ def kthvalue(input, k, dim=-1, keepdim=False):
 
 @public(axis=True, out=True)
 def median(input, dim=None, keepdim=False):
-    """The lower median; with ``dim``, ``(values, indices)``."""
+    """The lower median; with ``dim``, ``(values, indices)``. A NaN makes it NaN (the first
+    NaN's index), as torch; ``nanmedian`` ignores them."""
     x = _t(input, "median")
     if dim is None:
         f = x.reshape(-1)
         n = f._data.shape[0]
         if n == 0:
             return const(np.nan, x._data.dtype) * 1
-        idx = V.narrow(argsort(f, 0), 0, (n - 1) // 2, 1)
+        idx = _first_nan_or(f, 0, V.narrow(argsort(f, 0), 0, (n - 1) // 2, 1))
         m = V.gather(f, 0, idx).reshape(())
         if f._data.dtype.kind != "f":
             return label(m, "MedianBackward0", (x,))
@@ -124,8 +130,20 @@ def median(input, dim=None, keepdim=False):
         r = m + R.sum(tie * E.where(tie > 0, f - m, 0.0)) / R.sum(tie)
         return label(r, "MedianBackward0", (x,))
     d = _wrap_dim(dim, x._data.ndim, "median")
-    r = kthvalue(x, (x._data.shape[d] + 1) // 2, d, keepdim)
-    return return_types.median(label(r.values, "MedianBackward1", (x,)), r.indices)
+    r = kthvalue(x, (x._data.shape[d] + 1) // 2, d, True)
+    idx = _first_nan_or(x, d, r.indices)
+    vals = V.gather(x, d, idx)
+    if not keepdim:
+        vals, idx = vals.squeeze(d), idx.squeeze(d)
+    return return_types.median(label(vals, "MedianBackward1", (x,)), idx)
+
+
+def _first_nan_or(x, d, idx):
+    """``idx`` (keepdim indices along d), or the first NaN's index where x's slice has one."""
+    if x._data.dtype.kind != "f":
+        return idx
+    nan_at = E.isnan(x)
+    return E.where(R.any(nan_at, d, keepdim=True), R.argmax(nan_at.to(_dtype.uint8), d, True), idx)
 
 
 def _mode_ref(x, dim):
@@ -148,6 +166,8 @@ def mode(input, dim=-1, keepdim=False):
     d = _wrap_dim(dim, x._data.ndim, "mode")
     v = apply(mode_p, (x,), {"dim": d})
     hit = E.eq(x, v.unsqueeze(d))
+    if x._data.dtype.kind == "f":  # a NaN mode (an all-NaN slice): its NaNs are the hits
+        hit = hit | (E.isnan(x) & E.isnan(v.unsqueeze(d)))
     n = x._data.shape[d]
     pos = E.where(
         hit, _wrap(np.arange(n, dtype=np.int64)).reshape((n,) + (1,) * (x.ndim - d - 1)), -1
@@ -162,7 +182,10 @@ def mode(input, dim=-1, keepdim=False):
 # ---------------------------------------------------------------- unique -----------------
 def _unique_np(x, dim, sorted_, return_inverse, return_counts):
     if dim is None:
-        u, inv, cnt = np.unique(x.reshape(-1), return_inverse=True, return_counts=True)
+        # each NaN is its own value, as torch (NaN != NaN)
+        u, inv, cnt = np.unique(
+            x.reshape(-1), return_inverse=True, return_counts=True, equal_nan=False
+        )
         inv = inv.reshape(x.shape)
     else:
         u, inv, cnt = np.unique(x, return_inverse=True, return_counts=True, axis=dim)
@@ -1157,13 +1180,17 @@ def cummin(input, dim):
 
 
 def _cumext_index(x, dim, is_max):
-    """Where the running max/min along ``dim`` was reached (the last such index on ties)."""
+    """Where the running max/min along ``dim`` was reached (the last such index on ties). A
+    NaN takes over and stays (the last NaN), as torch: the running value is NaN from there."""
     fn = np.maximum if is_max else np.minimum
     xm = np.moveaxis(x, dim, 0)
     idx = np.zeros(xm.shape, np.int64)
     best = xm[0].copy() if xm.shape[0] else None
     for i in range(1, xm.shape[0]):
-        better = fn(xm[i], best) == xm[i]
+        with np.errstate(invalid="ignore"):
+            better = fn(xm[i], best) == xm[i]
+        if xm.dtype.kind == "f":
+            better = np.isnan(xm[i]) | (better & ~np.isnan(best))
         idx[i] = np.where(better, i, idx[i - 1])
         best = np.where(better, xm[i], best)
     return np.ascontiguousarray(np.moveaxis(idx, 0, dim))
@@ -1186,7 +1213,11 @@ def _cumext(input, dim, fn, op):
 def logcumsumexp(input, dim):
     """``log(cumsum(exp(input)))`` computed stably."""
     require_float("logcumsumexp_out_cpu", _t(input, "logcumsumexp"))
-    m = R.amax(input, dim, keepdim=True).detach()
+    # the shift: the largest finite value (0 where none), so -inf gives -inf, inf gives inf
+    # and a NaN gives NaN from its position on, as torch (the max itself made them all NaN)
+    fin = E.isfinite(input)
+    m = R.amax(E.where(fin, input, -math.inf), dim, keepdim=True).detach()
+    m = E.where(E.isfinite(m), m, 0.0)
     return E.log(R.cumsum(E.exp(input - m), dim)) + m
 
 

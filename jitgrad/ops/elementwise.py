@@ -317,9 +317,19 @@ erf = _unary(
     "math.erf({0})",
     api={"inplace": True},
 )
+
+
+def _sign_ref(x):
+    """np.sign with 0 at NaN, as torch (and the compiled template)."""
+    s = np.sign(x)
+    if x.dtype.kind == "f":
+        return np.where(np.isnan(x), x.dtype.type(0), s).astype(x.dtype, copy=False)
+    return s
+
+
 sign = _unary(
     "sign",
-    lambda x: x.copy() if x.dtype == np.bool_ else np.sign(x),
+    lambda x: x.copy() if x.dtype == np.bool_ else _sign_ref(x),
     _zeros_vjp,
     "(({0} > 0) - ({0} < 0))",
     saves=(),

@@ -923,7 +923,6 @@ CPU_SCALAR = {
     _ew.floor.prim: "np.floor({0})",
     _ew.ceil.prim: "np.ceil({0})",
     _ew.trunc.prim: "np.trunc({0})",
-    _ew.sign.prim: "np.sign({0})",
     # numba has no math.fmod and its integer np.fmod is wrong (fmod(7, -3) gives 7): exact in
     # float64 for float32 and for integers below 2**53
     _ew.fmod.prim: "np.fmod(np.float64({0}), np.float64({1}))",

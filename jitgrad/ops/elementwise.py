@@ -691,11 +691,21 @@ pow_ = _binary(
     saves_for={0: (0, 1), 1: (0,)},
     api=False,
 )
+# a NaN on either side gives NaN, as np.maximum and torch (Python's max(a, b) kept a when b
+# was NaN: compiled steps differed from eager there)
 maximum = _binary(
-    "maximum", _recycled(np.maximum), _max_vjp, "max({0}, {1})", api={"inplace": True}
+    "maximum",
+    _recycled(np.maximum),
+    _max_vjp,
+    "({1} if ({1} > {0}) | ({1} != {1}) else {0})",
+    api={"inplace": True},
 )
 minimum = _binary(
-    "minimum", _recycled(np.minimum), _min_vjp, "min({0}, {1})", api={"inplace": True}
+    "minimum",
+    _recycled(np.minimum),
+    _min_vjp,
+    "({1} if ({1} < {0}) | ({1} != {1}) else {0})",
+    api={"inplace": True},
 )
 atan2 = _binary(
     "atan2",

@@ -105,3 +105,19 @@ def test_sign_of_nan_is_zero_eager_and_traced():
         np.testing.assert_array_equal(traced(jg.tensor(x)).numpy(), f(jg.tensor(x)).numpy())
     assert traced.stats["compiled_calls"] >= 3, traced.explain()
     np.testing.assert_array_equal(traced(jg.tensor(x)).numpy(), [7, 3, 0, -2, -0.5, -11])
+
+
+def test_traced_maximum_minimum_propagate_a_nan_from_either_side():
+    # the compiled template was Python's max(a, b): a NaN in b was dropped (eager: NaN)
+    a = np.array([nan, -0.3, 1.0, nan, 2.0], np.float32)
+    b = np.array([-0.3, nan, 2.0, nan, -inf], np.float32)
+
+    def f(x, y):
+        return jg.maximum(x, y) * 1 + jg.minimum(x, y) * 10 + jg.fmax(x, y) * 100
+
+    traced = jg.trace(f, async_compile=False)
+    for _ in range(3):
+        got = traced(jg.tensor(a), jg.tensor(b)).numpy()
+    assert traced.stats["compiled_calls"] >= 1
+    _eq(jg.tensor(got), [nan, nan, 212.0, nan, -inf])
+    np.testing.assert_array_equal(got, f(jg.tensor(a), jg.tensor(b)).numpy())

@@ -1078,7 +1078,7 @@ CUDA_SCALAR = {
     _ew.floor.prim: "d_floor({0})",
     _ew.ceil.prim: "d_ceil({0})",
     _ew.trunc.prim: "d_trunc({0})",
-    _ew.sign.prim: "(1 if {0} > 0 else (-1 if {0} < 0 else {0}))",  # NaN and 0 map to themselves
+    _ew.sign.prim: "(1 if {0} > 0 else (-1 if {0} < 0 else 0))",  # NaN and -0.0 give 0, as torch
     # in float64 like the CPU backend (integer operands: fmod(7, -3) is 1, exact below 2**53)
     _ew.fmod.prim: "math.fmod(np.float64({0}), np.float64({1}))",
 }

@@ -147,6 +147,12 @@ NCHUNK = 8  # chunks of image tiles per convolution call (fixed: results must no
 # the peers' threads, the step ran slower with them (eager 37.8 vs 28.3 ms, compiled 27.2 vs
 # 24.1 ms): the pool thread does not get a core in time. ``1 << 20`` turns them on.
 PAR_MIN = 1 << 62
+# the same for eager ops alone (compiled steps read PAR_MIN): ON. Idle machine, the benchmark
+# harness (`python -m benchmarks --only cnn`), three runs in a row: the eager small CNN step
+# 10.3 and 11.1 ms with the threaded drivers, 13.6 without (12.5 in a run an hour before);
+# the compiled step's threaded plan measured no better than its serial one (its per-call
+# times spread 6-34 ms: notes/issue-12.md, session 17), so compiled steps keep PAR_MIN.
+EAGER_PAR_MIN = 1 << 20
 
 
 @_jit

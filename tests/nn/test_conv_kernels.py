@@ -152,6 +152,48 @@ def test_kernels_threaded_equal_serial(monkeypatch):
             assert not (serial == -7).any()
 
 
+def test_eager_ops_run_the_threaded_drivers_from_eager_par_min(monkeypatch):
+    """Eager convolution and pooling take the threaded drivers from ``K.EAGER_PAR_MIN`` of work
+    (on by default; compiled steps use ``K.PAR_MIN``, off), except while a compile runs, and
+    give the serial kernels' bits."""
+    from jitgrad.ops import _conv_kernels as K
+
+    if not C._threads():
+        pytest.skip("numba has one thread here: the drivers are never used")
+    assert K.EAGER_PAR_MIN < K.PAR_MIN
+    calls = []
+    real = K._on_threads
+    monkeypatch.setattr(K, "_on_threads", lambda fn, n: (calls.append(n), real(fn, n)))
+    r = _rng("eager threads")
+    x = jg.tensor(r.standard_normal((8, 16, 20, 20)).astype(np.float32), requires_grad=True)
+    w = jg.tensor(r.standard_normal((32, 16, 3, 3)).astype(np.float32), requires_grad=True)
+    y = F.max_pool2d(F.relu(F.conv2d(x, w)), 2)
+    (y * y).sum().backward()
+    assert len(calls) >= 4  # conv forward, both gradients, the pool's backward
+    got = (y.detach().numpy(), x.grad.numpy(), w.grad.numpy())
+    monkeypatch.setattr(K, "EAGER_PAR_MIN", 1 << 62)  # serial kernels only
+    calls.clear()
+    x.grad = w.grad = None
+    y = F.max_pool2d(F.relu(F.conv2d(x, w)), 2)
+    (y * y).sum().backward()
+    assert not calls
+    for a, b in zip(got, (y.detach().numpy(), x.grad.numpy(), w.grad.numpy())):
+        np.testing.assert_array_equal(a, b)
+    tiny = F.conv2d(jg.tensor(np.ones((1, 2, 5, 5), np.float32)), jg.ones(3, 2, 3, 3))
+    assert not calls and tiny.shape == (1, 3, 3, 3)
+    # while a traced step compiles (the worker's BLAS hold) the second core is the worker's:
+    # serial kernels, the same bits
+    monkeypatch.setattr(K, "EAGER_PAR_MIN", 1 << 20)
+    from jitgrad.compile import worker
+
+    monkeypatch.setattr(worker, "_HOLD", {"n": 1, "saved": None})  # a compile in flight
+    x.grad = w.grad = None
+    y = F.max_pool2d(F.relu(F.conv2d(x, w)), 2)
+    (y * y).sum().backward()
+    assert not calls
+    np.testing.assert_array_equal(w.grad.numpy(), got[2])
+
+
 @pytest.mark.parametrize("name", SMALL)
 def test_conv_rows_first_and_second_derivatives(name):
     x, w, p = _conv_args(name)

@@ -15,6 +15,7 @@ Static parameters (all hashable tuples/ints, as the compiler keys on them):
 ``groups``; the grad primitives also carry the spatial size they must produce.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -68,14 +69,28 @@ def _threads():
     threads). Importing ``cpu_kernels`` gives the BLAS the kernels' ``np.dot`` calls (scipy's
     OpenBLAS) one thread, as in compiled steps: the drivers split images over threads, and a
     2-thread BLAS inside each thread oversubscribed the cores (conv 16->32 on a busy 2-core
-    machine: 160 vs 2 ms)."""
+    machine: 160 vs 2 ms). Not when this process's cores are shared with other ranks of an
+    MPI job on this node (``mpiexec -n 2`` on 2 cores: each rank one core)."""
     if not _THREADS:
         import numba
 
         from ..compile.backends import cpu_kernels  # noqa: F401  (limit_blas_threads)
 
-        _THREADS.append(numba.config.NUMBA_NUM_THREADS > 1)
+        _THREADS.append(numba.config.NUMBA_NUM_THREADS > 1 and _cores_per_rank() > 1)
     return _THREADS[0]
+
+
+def _cores_per_rank():
+    """This process's cores over the MPI ranks on this node (MPICH's ``MPI_LOCALNRANKS``,
+    Open MPI's ``OMPI_COMM_WORLD_LOCAL_SIZE``; 1 rank without either)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    ranks = 1
+    for var in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE"):
+        try:
+            ranks = max(ranks, int(os.environ.get(var, "1")))
+        except ValueError:
+            pass
+    return (cores or 1) // ranks
 
 
 # ---------------------------------------------------------------- helpers -----------------

@@ -5,6 +5,8 @@ Every row goes through the same numba kernels (compiled once, cached on disk), s
 stay cheap; the traced checks put all rows into one compiled step.
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -192,6 +194,20 @@ def test_eager_ops_run_the_threaded_drivers_from_eager_par_min(monkeypatch):
     (y * y).sum().backward()
     assert not calls
     np.testing.assert_array_equal(w.grad.numpy(), got[2])
+
+
+def test_eager_drivers_leave_the_cores_to_other_mpi_ranks(monkeypatch):
+    # mpiexec -n 2 on 2 cores: each rank has one core, so no threaded drivers
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    for var, n, want in (("MPI_LOCALNRANKS", "2", 1), ("OMPI_COMM_WORLD_LOCAL_SIZE", "2", 1),
+                         ("MPI_LOCALNRANKS", "1", 2), ("MPI_LOCALNRANKS", "x", 2)):  # fmt: skip
+        monkeypatch.delenv("MPI_LOCALNRANKS", raising=False)
+        monkeypatch.delenv("OMPI_COMM_WORLD_LOCAL_SIZE", raising=False)
+        monkeypatch.setenv(var, n)
+        assert C._cores_per_rank() == want, (var, n)
+    monkeypatch.setenv("MPI_LOCALNRANKS", "2")
+    monkeypatch.setattr(C, "_THREADS", [])
+    assert not C._threads()
 
 
 @pytest.mark.parametrize("name", SMALL)

@@ -158,6 +158,41 @@ def _chain(x, w):
     return (h * x).sum() + h.amax() + (xf * jg.sigmoid(xf) * w.sum()).sum()
 
 
+def test_a_reduction_below_its_threshold_never_enters_the_parallel_kernel(monkeypatch):
+    """A reduction calls ``K.sum3_par`` only from its threshold, else ``K.sum3``: entering the
+    parallel kernel's prange region at all waited for numba's threads (3-17 ms per call with
+    the compile worker on the other core: the MNIST CNN's tier-1 step took 44 instead of 13
+    ms). The serial plan (a compile in flight) raises every threshold: no parallel kernel."""
+    from jitgrad.compile import worker
+
+    monkeypatch.setenv("JITGRAD_PAR_THRESHOLD", "0")
+    rng = np.random.default_rng(3)
+    x = jg.tensor(rng.standard_normal((64, 40)).astype(np.float32))
+    w = jg.tensor(rng.standard_normal((40, 30)).astype(np.float32), requires_grad=True)
+
+    def step(x, w):
+        w.grad = None
+        loss = (x @ w).tanh().sum(0).pow(2).sum()
+        loss.backward()
+        return loss
+
+    ts = jg.trace(step, async_compile=False)
+    for _ in range(3):
+        ref = ts(x, w).item(), w.grad.numpy().copy()
+    exe = ts.last.exe
+    assert "K.sum3_par(" in ts.source() and "else K.sum3(" in ts.source()
+    exe.fn, exe.thread_plan = exe.fn.py_func, None  # its Python version: kernels looked up per call
+    kmod = exe.fn.__globals__["K"]
+    calls, real = [], kmod.sum3_par
+    monkeypatch.setattr(kmod, "sum3_par", lambda *a: (calls.append(a[0].shape), real(*a))[1])
+    monkeypatch.setattr(worker, "_HOLD", {"n": 1, "saved": None})  # a compile in flight
+    assert ts(x, w).item() == ref[0] and np.array_equal(w.grad.numpy(), ref[1])
+    assert not calls  # the serial plan: sum3 only
+    monkeypatch.setattr(worker, "_HOLD", {"n": 0, "saved": None})
+    assert ts(x, w).item() == ref[0] and np.array_equal(w.grad.numpy(), ref[1])
+    assert calls  # the calibrated plan at threshold 0: the parallel kernel, the same bits
+
+
 def test_parallel_branch_matches_serial_bit_for_bit(monkeypatch):
     """Every loop takes its prange branch (threshold 0): outputs and gradients are the serial
     code's bits (same per-element code, same reduction tasks), and repeat call to call. The

@@ -516,6 +516,19 @@ def _window2x2(x, b, c, h0, w0):
     return best, at
 
 
+@_inline
+def _pool2x2(x, dst, b, index):
+    """dst[b] = the 2x2 stride-2 windows' maxima of x[b] (``index``: their flat indices)."""
+    for ch in range(x.shape[1]):
+        for r in range(dst.shape[2]):
+            for q in range(dst.shape[3]):
+                v, at = _window2x2(x, b, ch, 2 * r, 2 * q)
+                if index:
+                    dst[b, ch, r, q] = at
+                else:
+                    dst[b, ch, r, q] = v
+
+
 @_jit
 def _tiles(h, wd, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
     """True when the pooling windows tile the input: stride = kernel, no padding or
@@ -532,10 +545,7 @@ def _pool_tiles_values(x, out, b, kh, kw):
     c = x.shape[1]
     ho, wo = out.shape[2], out.shape[3]
     if kh == 2 and kw == 2:
-        for ch in range(c):
-            for r in range(ho):
-                for q in range(wo):
-                    out[b, ch, r, q] = _window2x2(x, b, ch, 2 * r, 2 * q)[0]
+        _pool2x2(x, out, b, False)
         return
     for ch in range(c):
         for r in range(ho):
@@ -639,10 +649,7 @@ def _pool_tiles_indices(x, idx, b, kh, kw):
     c, wd = x.shape[1], x.shape[3]
     ho, wo = idx.shape[2], idx.shape[3]
     if kh == 2 and kw == 2:
-        for ch in range(c):
-            for r in range(ho):
-                for q in range(wo):
-                    idx[b, ch, r, q] = _window2x2(x, b, ch, 2 * r, 2 * q)[1]
+        _pool2x2(x, idx, b, True)
         return
     best = np.empty(wo, x.dtype)
     tap = np.empty(wo, x.dtype)  # tap number, in x's dtype: one lane width with the values

@@ -760,18 +760,25 @@ def _on_threads(fn, n):
     them all and waits only for a piece a pool thread started."""
     t = min(n, THREADS or numba.get_num_threads())
     claim = itertools.count()
+    box = [fn]  # emptied at the end: a cancelled work item waits in the pool's queue, and a
+    # finished one in its thread, until the pool gets to it; holding fn they held its arrays,
+    # which ops.buffers then saw as in use and allocated afresh (a flaky buffer-reuse test)
 
     def work():
+        f = box[0]
         p = next(claim)  # atomic under the GIL
-        while p < n:
-            fn(p)
+        while f is not None and p < n:
+            f(p)
             p = next(claim)
 
     futs = [_executor(t - 1).submit(work) for _ in range(t - 1)]
-    work()
-    for f in futs:
-        if not f.cancel():  # not started yet: nothing to wait for
-            f.result()
+    try:
+        work()
+        for f in futs:
+            if not f.cancel():  # not started yet: nothing to wait for
+                f.result()
+    finally:
+        box[0] = None
 
 
 def conv2d_threads(a, b, out, sh, sw, pt, pl, dh, dw, groups, mode):
